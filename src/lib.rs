@@ -1,0 +1,1 @@
+//! Owner of the workspace-level tests and examples; no code of its own.
