@@ -1,1 +1,33 @@
+#![doc = include_str!("../../README.md")]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod cache;
+pub mod clock;
+mod error;
+mod flight;
+mod key;
+mod memo;
+mod outcome;
+pub mod policy;
+mod registry;
+mod site;
+mod stats;
+pub mod store;
+mod url;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::private::*;
+}
+mod private;
+
 pub use antidogpile_macros::antidogpiled;
+pub use cache::{Cache, DEFAULT_GRACE, DEFAULT_HARD_TIMEOUT_FACTOR};
+pub use error::Error;
+pub use key::{Fingerprint, Key};
+pub use outcome::{Cacheable, Outcome};
+pub use registry::{default_cache, install, install_named, named_cache};
+pub use site::stats;
+pub use stats::Stats;
+pub use store::{MemoryStore, Store};
+pub use url::parse_duration;

@@ -1,0 +1,128 @@
+//! [`Cache`]: one store, its clock, and the defaults its functions inherit.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::error::Error;
+use crate::flight::Flights;
+use crate::policy::Timeouts;
+use crate::site::Site;
+use crate::store::Store;
+
+/// The default hard timeout factor: values are kept `8 * soft`.
+pub const DEFAULT_HARD_TIMEOUT_FACTOR: u32 = 8;
+/// The default grace: a recompute may take 60 s before another caller may try.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(60);
+
+/// A store together with the clock and the defaults of the functions that use it.
+///
+/// ```
+/// use antidogpile::{Cache, MemoryStore};
+/// use std::time::Duration;
+///
+/// let cache = Cache::new(MemoryStore::new())
+///     .with_hard_timeout_factor(16)
+///     .with_default_grace(Duration::from_secs(10));
+/// antidogpile::install(cache);
+/// ```
+pub struct Cache {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Clock,
+    hard_timeout_factor: u32,
+    default_grace: Duration,
+    pub(crate) flights: Flights,
+}
+
+impl Cache {
+    /// A cache over `store`, with the system clock, a hard timeout factor of
+    /// 8 and a default grace of 60 s.
+    pub fn new(store: impl Store) -> Cache {
+        Cache::from_store(Arc::new(store))
+    }
+
+    /// A cache over a store that is shared (for instance with a test that
+    /// inspects it).
+    pub fn from_store(store: Arc<dyn Store>) -> Cache {
+        Cache {
+            store,
+            clock: Clock::system(),
+            hard_timeout_factor: DEFAULT_HARD_TIMEOUT_FACTOR,
+            default_grace: DEFAULT_GRACE,
+            flights: Flights::new(),
+        }
+    }
+
+    /// A cache from a URL: `memory://`, with optional query parameters
+    /// `max_entries`, `factor` (hard timeout factor) and `grace` (`"30s"`, `"500ms"`).
+    ///
+    /// ```
+    /// let cache = antidogpile::Cache::from_url("memory://?max_entries=10000&grace=30s")?;
+    /// assert_eq!(cache.default_grace(), std::time::Duration::from_secs(30));
+    ///
+    /// let error = antidogpile::Cache::from_url("memcache://x").unwrap_err();
+    /// assert!(error.to_string().contains("scheme"));
+    /// # Ok::<(), antidogpile::Error>(())
+    /// ```
+    pub fn from_url(url: &str) -> Result<Cache, Error> {
+        crate::url::cache_from_url(url)
+    }
+
+    /// Keeps values `factor * soft` in the store (0 is taken as 1), for the
+    /// functions that do not set their own `factor`.
+    pub fn with_hard_timeout_factor(mut self, factor: u32) -> Cache {
+        self.hard_timeout_factor = factor.max(1);
+        self
+    }
+
+    /// Lets a recompute take `grace` before another caller may try, for the
+    /// functions that do not set their own `grace`.
+    pub fn with_default_grace(mut self, grace: Duration) -> Cache {
+        self.default_grace = grace;
+        self
+    }
+
+    /// Reads deadlines from `clock` (a [`ManualClock`](crate::clock::ManualClock) in tests).
+    pub fn with_clock(mut self, clock: Clock) -> Cache {
+        self.clock = clock;
+        self
+    }
+
+    /// The hard timeout factor functions inherit.
+    pub fn hard_timeout_factor(&self) -> u32 {
+        self.hard_timeout_factor
+    }
+
+    /// The grace functions inherit.
+    pub fn default_grace(&self) -> Duration {
+        self.default_grace
+    }
+
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    pub(crate) fn timeouts_for(&self, site: &Site) -> Timeouts {
+        let options = &site.options;
+        Timeouts::new(
+            site.soft(),
+            options.factor.unwrap_or(self.hard_timeout_factor),
+            options
+                .grace_ms
+                .map_or(self.default_grace, Duration::from_millis),
+        )
+        .with_jitter(options.jitter)
+    }
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("store", &self.store)
+            .field("hard_timeout_factor", &self.hard_timeout_factor)
+            .field("default_grace", &self.default_grace)
+            .finish_non_exhaustive()
+    }
+}

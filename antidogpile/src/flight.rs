@@ -1,0 +1,285 @@
+//! In-process cold-miss leases: one caller computes, the others wait for its
+//! value, and a lease whose holder overruns its grace can be taken over.
+//!
+//! The lease is released by a drop guard, so a panicking or cancelled holder
+//! wakes its waiters at once; the state machine is shared by threads and
+//! tasks, only the way they wait differs.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::clock::{Clock, Timestamp};
+use crate::store::Value;
+
+const SHARDS: usize = 16;
+
+/// The cold-miss leases of one cache.
+#[derive(Debug)]
+pub(crate) struct Flights {
+    shards: Box<[Mutex<HashMap<u128, Arc<Flight>>>]>,
+}
+
+/// One computation in flight, and the callers waiting for it.
+#[derive(Debug)]
+pub(crate) struct Flight {
+    state: Mutex<FlightState>,
+    landed: Condvar,
+    #[cfg(feature = "tokio")]
+    landed_async: tokio::sync::Notify,
+}
+
+#[derive(Debug)]
+enum FlightState {
+    /// The holder is computing; others may take over at `lease_until`.
+    Computing { lease_until: Timestamp },
+    /// The holder finished: with a value, or without one (error, panic,
+    /// cancellation), in which case waiters try again themselves.
+    Landed(Option<Value>),
+}
+
+/// What [`Flights::join`] made of the caller.
+pub(crate) enum Joined<'a> {
+    /// The caller holds the lease and must compute.
+    Holder(Lease<'a>),
+    /// Someone else holds it: wait on this flight.
+    Waiter(Arc<Flight>),
+}
+
+/// What a waiter got.
+#[derive(Debug)]
+pub(crate) enum Landing {
+    /// The holder's value.
+    Value(Value),
+    /// The holder finished without a value, or its lease ran out: try again.
+    TryAgain,
+}
+
+impl Flights {
+    pub(crate) fn new() -> Flights {
+        Flights {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+
+    fn shard(&self, fingerprint: u128) -> MutexGuard<'_, HashMap<u128, Arc<Flight>>> {
+        // Every critical section below is a single map operation: poison
+        // cannot leave the map inconsistent, so it is ignored.
+        self.shards[(fingerprint >> 124) as usize % SHARDS]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Takes the lease for `fingerprint`, or returns the flight to wait on.
+    /// A lease whose holder has run past `lease_until` is taken over.
+    pub(crate) fn join(&self, fingerprint: u128, now: Timestamp, grace: Duration) -> Joined<'_> {
+        let mut shard = self.shard(fingerprint);
+        if let Some(flight) = shard.get(&fingerprint) {
+            if flight.lease_is_live(now) {
+                return Joined::Waiter(Arc::clone(flight));
+            }
+        }
+        let flight = Arc::new(Flight::computing(now.saturating_add(grace)));
+        shard.insert(fingerprint, Arc::clone(&flight));
+        Joined::Holder(Lease {
+            flights: self,
+            fingerprint,
+            flight,
+            landed: false,
+        })
+    }
+
+    #[cfg(test)]
+    fn in_flight(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| shard.lock().unwrap().len())
+            .sum()
+    }
+}
+
+impl Flight {
+    fn computing(lease_until: Timestamp) -> Flight {
+        Flight {
+            state: Mutex::new(FlightState::Computing { lease_until }),
+            landed: Condvar::new(),
+            #[cfg(feature = "tokio")]
+            landed_async: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, FlightState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lease_is_live(&self, now: Timestamp) -> bool {
+        matches!(*self.state(), FlightState::Computing { lease_until } if now < lease_until)
+    }
+
+    fn land(&self, value: Option<Value>) {
+        *self.state() = FlightState::Landed(value);
+        self.landed.notify_all();
+        #[cfg(feature = "tokio")]
+        self.landed_async.notify_waiters();
+    }
+
+    /// What a waiter sees now: `Some` once landed or overdue, `None` to keep waiting
+    /// (with how long until the lease runs out).
+    fn look(state: &FlightState, now: Timestamp) -> Result<Landing, Duration> {
+        match state {
+            FlightState::Landed(Some(value)) => Ok(Landing::Value(Arc::clone(value))),
+            FlightState::Landed(None) => Ok(Landing::TryAgain),
+            FlightState::Computing { lease_until } if now >= *lease_until => Ok(Landing::TryAgain),
+            FlightState::Computing { lease_until } => Err(now.until(*lease_until)),
+        }
+    }
+
+    /// Blocks the thread until the flight lands or its lease runs out.
+    pub(crate) fn wait(&self, clock: &Clock) -> Landing {
+        let mut state = self.state();
+        loop {
+            match Self::look(&state, clock.now()) {
+                Ok(landing) => return landing,
+                Err(remaining) => {
+                    state = self
+                        .landed
+                        .wait_timeout(state, clock.wait_slice(remaining))
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .0;
+                }
+            }
+        }
+    }
+
+    /// Waits without blocking the thread until the flight lands or its lease runs out.
+    #[cfg(feature = "tokio")]
+    pub(crate) async fn wait_async(&self, clock: &Clock) -> Landing {
+        loop {
+            let notified = self.landed_async.notified();
+            tokio::pin!(notified);
+            // Register before looking, so a landing between the look and the
+            // await is not missed.
+            notified.as_mut().enable();
+            let remaining = match Self::look(&self.state(), clock.now()) {
+                Ok(landing) => return landing,
+                Err(remaining) => remaining,
+            };
+            let _ = tokio::time::timeout(clock.wait_slice(remaining), notified).await;
+        }
+    }
+}
+
+/// The cold-miss lease: the right and duty to compute. Dropping it without
+/// [`land`](Lease::land) (panic, cancellation, error) wakes the waiters so
+/// that one of them tries next, without waiting for the grace to pass.
+pub(crate) struct Lease<'a> {
+    flights: &'a Flights,
+    fingerprint: u128,
+    flight: Arc<Flight>,
+    landed: bool,
+}
+
+impl Lease<'_> {
+    /// Hands `value` (or `None`: nothing to hand over) to the waiters.
+    pub(crate) fn land(mut self, value: Option<Value>) {
+        self.finish(value);
+    }
+
+    fn finish(&mut self, value: Option<Value>) {
+        if self.landed {
+            return;
+        }
+        self.landed = true;
+        {
+            // Only remove our own flight: after a takeover, the map holds the new one.
+            let mut shard = self.flights.shard(self.fingerprint);
+            if shard
+                .get(&self.fingerprint)
+                .is_some_and(|current| Arc::ptr_eq(current, &self.flight))
+            {
+                shard.remove(&self.fingerprint);
+            }
+        }
+        self.flight.land(value);
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        self.finish(None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    const GRACE: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn the_first_caller_holds_the_lease_and_the_next_waits() {
+        let flights = Flights::new();
+        let now = Timestamp::from_millis(1);
+        let lease = match flights.join(7, now, GRACE) {
+            Joined::Holder(lease) => lease,
+            Joined::Waiter(_) => panic!("first caller must hold the lease"),
+        };
+        let flight = match flights.join(7, now, GRACE) {
+            Joined::Waiter(flight) => flight,
+            Joined::Holder(_) => panic!("second caller must wait"),
+        };
+        lease.land(Some(Arc::new(5u32)));
+        match flight.wait(&Clock::system()) {
+            Landing::Value(value) => assert_eq!(value.downcast_ref::<u32>(), Some(&5)),
+            Landing::TryAgain => panic!("the value should have been handed over"),
+        }
+        assert_eq!(flights.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_dropped_lease_wakes_waiters_to_try_again() {
+        let flights = Flights::new();
+        let now = Timestamp::from_millis(1);
+        let lease = match flights.join(7, now, GRACE) {
+            Joined::Holder(lease) => lease,
+            Joined::Waiter(_) => unreachable!(),
+        };
+        let Joined::Waiter(flight) = flights.join(7, now, GRACE) else {
+            panic!("second caller must wait")
+        };
+        let waiter =
+            std::thread::spawn(move || matches!(flight.wait(&Clock::system()), Landing::TryAgain));
+        std::thread::sleep(Duration::from_millis(20));
+        drop(lease);
+        assert!(waiter.join().unwrap());
+        assert_eq!(flights.in_flight(), 0);
+    }
+
+    #[test]
+    fn an_overdue_lease_is_taken_over_and_its_late_landing_keeps_the_new_one() {
+        let manual = ManualClock::new(Timestamp::from_millis(0));
+        let flights = Flights::new();
+        let Joined::Holder(slow) = flights.join(7, manual.now(), GRACE) else {
+            panic!()
+        };
+        let Joined::Waiter(flight) = flights.join(7, manual.now(), GRACE) else {
+            panic!()
+        };
+        manual.advance(GRACE);
+        assert!(matches!(flight.wait(&manual.clock()), Landing::TryAgain));
+        let Joined::Holder(taker) = flights.join(7, manual.now(), GRACE) else {
+            panic!("an overdue lease must be taken over")
+        };
+        slow.land(None);
+        assert_eq!(
+            flights.in_flight(),
+            1,
+            "the late holder must not remove the new lease"
+        );
+        taker.land(None);
+        assert_eq!(flights.in_flight(), 0);
+    }
+}

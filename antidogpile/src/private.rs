@@ -1,0 +1,196 @@
+//! What `#[antidogpiled]` expansions call. Not a public API: it changes with
+//! every release, and the macro crate is pinned to this crate's exact version.
+//! The contract is written down in `docs/PRIVATE_API.md`.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::cache::Cache;
+use crate::key::{ArgumentEncoder, Fingerprint};
+use crate::memo::Call;
+use crate::registry;
+use crate::stats::Event;
+
+pub use crate::outcome::{Always, Outcome};
+pub use crate::site::{Site, SiteOptions};
+pub use serde;
+
+/// Builds the key of one call from its arguments.
+pub struct KeyHasher {
+    site: &'static Site,
+    arguments: ArgumentEncoder,
+}
+
+impl std::fmt::Debug for KeyHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyHasher")
+            .field("site", &self.site.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The key of one call; `None` inside if an argument could not be encoded.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyHash(Option<Fingerprint>);
+
+impl KeyHasher {
+    /// Starts the key of a call of `site`.
+    #[inline]
+    pub fn new(site: &'static Site) -> KeyHasher {
+        KeyHasher {
+            site,
+            arguments: ArgumentEncoder::new(),
+        }
+    }
+
+    /// Adds an argument.
+    #[inline]
+    pub fn arg<A: Serialize + ?Sized>(&mut self, arg: &A) {
+        self.arguments.push(arg);
+    }
+
+    /// Adds the name of a type (generic parameters, `Self`), so that
+    /// instantiations of one generic function do not share values.
+    #[inline]
+    pub fn type_param<T: ?Sized>(&mut self) {
+        self.arguments.push(std::any::type_name::<T>());
+    }
+
+    /// The finished key.
+    #[inline]
+    pub fn finish(self) -> KeyHash {
+        let fingerprint = self.arguments.finish(self.site.seed());
+        if fingerprint.is_none() {
+            tracing::warn!(
+                target: "antidogpile",
+                namespace = self.site.namespace,
+                "an argument could not be encoded into a key; the call is not cached"
+            );
+        }
+        KeyHash(fingerprint)
+    }
+}
+
+/// Runs `compute` without the cache, counted as uncached.
+fn uncached<R>(site: &'static Site, compute: impl FnOnce() -> R) -> R {
+    site.counters.count(Event::Uncached);
+    site.counters.count(Event::Compute);
+    compute()
+}
+
+/// The cache `site` uses now, as a cheap guard (no reference count touched).
+fn with_cache<T>(site: &'static Site, body: impl FnOnce(Option<&Cache>) -> T) -> T {
+    match site.named_slot() {
+        None => {
+            let installed = registry::default_slot().load();
+            body(Some(installed.as_deref().unwrap_or(registry::embedded())))
+        }
+        Some(slot) => {
+            let installed = slot.cache.load();
+            if installed.is_none() {
+                warn_missing_cache(site, slot);
+            }
+            body(installed.as_deref())
+        }
+    }
+}
+
+/// The cache `site` uses now, owned (held across `.await`).
+#[cfg(feature = "tokio")]
+fn cache_for(site: &'static Site) -> Option<Arc<Cache>> {
+    match site.named_slot() {
+        None => Some(
+            registry::default_slot()
+                .load_full()
+                .unwrap_or_else(|| Arc::clone(registry::embedded())),
+        ),
+        Some(slot) => {
+            let installed = slot.cache.load_full();
+            if installed.is_none() {
+                warn_missing_cache(site, slot);
+            }
+            installed
+        }
+    }
+}
+
+fn warn_missing_cache(site: &'static Site, slot: &Arc<registry::NamedSlot>) {
+    if !slot.warned.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            target: "antidogpile",
+            namespace = site.namespace,
+            cache = site.options.cache.unwrap_or_default(),
+            "named cache not installed (antidogpile::install_named); computing without caching"
+        );
+    }
+}
+
+/// A memoized call of a sync function.
+pub fn memoize<R: Outcome>(site: &'static Site, key: KeyHash, compute: impl FnOnce() -> R) -> R {
+    let Some(fingerprint) = key.0 else {
+        return uncached(site, compute);
+    };
+    with_cache(site, |cache| match cache {
+        Some(cache) => Call::new(cache, site, fingerprint).run(compute),
+        None => uncached(site, compute),
+    })
+}
+
+/// A memoized call of a sync function with `background = true`.
+pub fn memoize_background<R, F>(site: &'static Site, key: KeyHash, compute: F) -> R
+where
+    R: Outcome + Send + 'static,
+    F: FnOnce() -> R + Send + 'static,
+{
+    let Some(fingerprint) = key.0 else {
+        return uncached(site, compute);
+    };
+    with_cache(site, |cache| match cache {
+        Some(cache) => Call::new(cache, site, fingerprint).run_in_background(compute),
+        None => uncached(site, compute),
+    })
+}
+
+/// A memoized call of an `async fn`.
+#[cfg(feature = "tokio")]
+pub async fn memoize_async<R, F>(site: &'static Site, key: KeyHash, compute: F) -> R
+where
+    R: Outcome,
+    F: std::future::Future<Output = R>,
+{
+    match (key.0, cache_for(site)) {
+        (Some(fingerprint), Some(cache)) => {
+            Call::new(&cache, site, fingerprint)
+                .run_async(compute)
+                .await
+        }
+        _ => {
+            site.counters.count(Event::Uncached);
+            site.counters.count(Event::Compute);
+            compute.await
+        }
+    }
+}
+
+/// A memoized call of an `async fn` with `background = true`.
+#[cfg(feature = "tokio")]
+pub async fn memoize_async_background<R, F>(site: &'static Site, key: KeyHash, compute: F) -> R
+where
+    R: Outcome + Send + 'static,
+    F: std::future::Future<Output = R> + Send + 'static,
+{
+    match (key.0, cache_for(site)) {
+        (Some(fingerprint), Some(cache)) => {
+            Call::new(&cache, site, fingerprint)
+                .run_async_in_background(compute)
+                .await
+        }
+        _ => {
+            site.counters.count(Event::Uncached);
+            site.counters.count(Event::Compute);
+            compute.await
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The installed caches: a default one and named ones, replaceable at any
+//! time; a process-wide memory cache when nothing is installed.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use arc_swap::ArcSwapOption;
+
+use crate::cache::Cache;
+use crate::store::MemoryStore;
+
+static DEFAULT: ArcSwapOption<Cache> = ArcSwapOption::const_empty();
+static EMBEDDED: OnceLock<Arc<Cache>> = OnceLock::new();
+static NAMED: OnceLock<Mutex<HashMap<String, Arc<NamedSlot>>>> = OnceLock::new();
+
+/// Where a named cache is (or will be) installed.
+#[derive(Debug)]
+pub(crate) struct NamedSlot {
+    pub(crate) cache: ArcSwapOption<Cache>,
+    pub(crate) warned: AtomicBool,
+}
+
+/// Makes `cache` the default cache, used by every `#[antidogpiled]` function
+/// without a `cache = "..."` option. Calling it again replaces the cache
+/// (values cached in the old one are not carried over).
+///
+/// ```
+/// antidogpile::install(antidogpile::Cache::new(antidogpile::MemoryStore::new()));
+/// ```
+pub fn install(cache: Cache) {
+    DEFAULT.store(Some(Arc::new(cache)));
+}
+
+/// Installs `cache` under `name`, for functions declared with
+/// `cache = "name"`. Calling it again with the same name replaces it.
+///
+/// ```
+/// use antidogpile::{install_named, Cache, MemoryStore};
+///
+/// install_named("sessions", Cache::new(MemoryStore::new().with_max_entries(1_000)));
+/// ```
+pub fn install_named(name: &str, cache: Cache) {
+    named_slot(name).cache.store(Some(Arc::new(cache)));
+    // A cache installed after a warning deserves a new warning if removed.
+    named_slot(name)
+        .warned
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The default cache: the installed one, or else the embedded memory cache.
+pub fn default_cache() -> Arc<Cache> {
+    DEFAULT
+        .load_full()
+        .unwrap_or_else(|| Arc::clone(embedded()))
+}
+
+/// The cache installed under `name`, if any.
+pub fn named_cache(name: &str) -> Option<Arc<Cache>> {
+    named_slot(name).cache.load_full()
+}
+
+pub(crate) fn default_slot() -> &'static ArcSwapOption<Cache> {
+    &DEFAULT
+}
+
+pub(crate) fn embedded() -> &'static Arc<Cache> {
+    EMBEDDED.get_or_init(|| Arc::new(Cache::new(MemoryStore::new())))
+}
+
+pub(crate) fn named_slot(name: &str) -> Arc<NamedSlot> {
+    let mut named = NAMED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    Arc::clone(named.entry(name.to_owned()).or_insert_with(|| {
+        Arc::new(NamedSlot {
+            cache: ArcSwapOption::const_empty(),
+            warned: AtomicBool::new(false),
+        })
+    }))
+}

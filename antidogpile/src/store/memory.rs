@@ -1,0 +1,274 @@
+//! The in-process store: sharded hash maps of type-erased values.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::{ClaimId, EntryView, Store, Value, Version};
+use crate::clock::Timestamp;
+use crate::key::Key;
+use crate::policy::{Deadlines, EntryMeta};
+
+/// Shards: enough that two cores (or sixty-four) rarely meet on one lock.
+const SHARDS: usize = 64;
+/// A shard sweeps out expired entries after this many writes, or after
+/// half its size in writes if that is more: amortized O(1) per write, and
+/// never more expired entries kept than about half the live ones.
+const SWEEP_AFTER_WRITES: usize = 256;
+/// How many entries a full shard looks at to choose one to evict.
+const EVICTION_SAMPLE: usize = 8;
+
+/// The in-process store, and the embedded default when no cache is installed.
+///
+/// Values are kept as they are (no serialization); a hit clones the value
+/// under a shard's read lock. Entries are dropped at their hard deadline:
+/// read as absent at once, and freed by a sweep that each shard runs as it
+/// is written to, so expired values do not pile up in a long-running process.
+/// [`with_max_entries`](MemoryStore::with_max_entries) also bounds the count.
+///
+/// ```
+/// use antidogpile::{Cache, MemoryStore};
+///
+/// let cache = Cache::new(MemoryStore::new().with_max_entries(10_000));
+/// # let _ = cache;
+/// ```
+pub struct MemoryStore {
+    shards: Box<[Shard]>,
+    max_per_shard: Option<usize>,
+    next_version: AtomicU64,
+}
+
+#[repr(align(128))]
+struct Shard(RwLock<ShardMap>);
+
+#[derive(Default)]
+struct ShardMap {
+    entries: HashMap<u128, Entry, BuildHasherDefault<PrehashedKey>>,
+    writes_since_sweep: usize,
+}
+
+struct Entry {
+    value: Value,
+    soft_deadline: Timestamp,
+    hard_deadline: Timestamp,
+    claimed_until: Timestamp,
+    claim: Option<ClaimId>,
+    version: Version,
+}
+
+impl MemoryStore {
+    /// An unbounded memory store.
+    pub fn new() -> MemoryStore {
+        MemoryStore {
+            shards: (0..SHARDS)
+                .map(|_| Shard(RwLock::new(ShardMap::default())))
+                .collect(),
+            max_per_shard: None,
+            next_version: AtomicU64::new(1),
+        }
+    }
+
+    /// Bounds the number of entries to about `max_entries` (at least one per
+    /// shard). When a shard is full, expired entries go first, then the entry
+    /// closest to its hard deadline among a small sample.
+    pub fn with_max_entries(mut self, max_entries: usize) -> MemoryStore {
+        self.max_per_shard = Some(max_entries.div_ceil(SHARDS).max(1));
+        self
+    }
+
+    /// The number of entries held, expired ones not yet swept included.
+    pub fn len(&self) -> usize {
+        (0..SHARDS)
+            .map(|i| self.shard_for_read(i).entries.len())
+            .sum()
+    }
+
+    /// Whether the store holds no entry at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Frees every entry whose hard deadline is not after `now`.
+    pub fn sweep(&self, now: Timestamp) {
+        for i in 0..SHARDS {
+            let mut shard = self.shard_for_write(i);
+            shard.sweep(now);
+        }
+    }
+
+    fn shard_index(key: &Key<'_>) -> usize {
+        // The low bits pick the hash map bucket; the high bits pick the shard.
+        (key.fingerprint().as_u128() >> 122) as usize % SHARDS
+    }
+
+    // A panic while a shard lock was held cannot leave an entry half-written
+    // (every update is a single assignment), so a poisoned lock is used as is.
+    fn shard_for_read(&self, index: usize) -> RwLockReadGuard<'_, ShardMap> {
+        self.shards[index]
+            .0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn shard_for_write(&self, index: usize) -> RwLockWriteGuard<'_, ShardMap> {
+        self.shards[index]
+            .0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> MemoryStore {
+        MemoryStore::new()
+    }
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("entries", &self.len())
+            .field(
+                "max_entries",
+                &self.max_per_shard.map(|per_shard| per_shard * SHARDS),
+            )
+            .finish()
+    }
+}
+
+impl ShardMap {
+    fn sweep(&mut self, now: Timestamp) {
+        self.entries.retain(|_, entry| entry.hard_deadline > now);
+        self.writes_since_sweep = 0;
+    }
+
+    fn make_room(&mut self, max_entries: usize, now: Timestamp) {
+        if self.entries.len() < max_entries {
+            return;
+        }
+        self.sweep(now);
+        while self.entries.len() >= max_entries {
+            let victim = self
+                .entries
+                .iter()
+                .take(EVICTION_SAMPLE)
+                .min_by_key(|(_, entry)| entry.hard_deadline)
+                .map(|(fingerprint, _)| *fingerprint);
+            match victim {
+                Some(fingerprint) => self.entries.remove(&fingerprint),
+                None => break,
+            };
+        }
+    }
+}
+
+impl Store for MemoryStore {
+    #[inline]
+    fn read(&self, key: &Key<'_>, now: Timestamp, reader: &mut dyn FnMut(EntryView<'_>)) {
+        let shard = self.shard_for_read(Self::shard_index(key));
+        if let Some(entry) = shard.entries.get(&key.fingerprint().as_u128()) {
+            if entry.hard_deadline > now {
+                reader(EntryView {
+                    meta: EntryMeta {
+                        soft_deadline: entry.soft_deadline,
+                        claimed_until: entry.claimed_until,
+                    },
+                    version: entry.version,
+                    value: &*entry.value,
+                });
+            }
+        }
+    }
+
+    fn try_claim(
+        &self,
+        key: &Key<'_>,
+        seen: Version,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Option<ClaimId> {
+        let mut shard = self.shard_for_write(Self::shard_index(key));
+        let entry = shard.entries.get_mut(&key.fingerprint().as_u128())?;
+        let claimable = entry.version == seen
+            && entry.hard_deadline > now
+            && entry.soft_deadline <= now
+            && entry.claimed_until <= now;
+        if !claimable {
+            return None;
+        }
+        let claim = ClaimId(self.next_version.fetch_add(1, Ordering::Relaxed));
+        entry.claimed_until = until;
+        entry.claim = Some(claim);
+        Some(claim)
+    }
+
+    fn release_claim(&self, key: &Key<'_>, claim: ClaimId) {
+        let mut shard = self.shard_for_write(Self::shard_index(key));
+        if let Some(entry) = shard.entries.get_mut(&key.fingerprint().as_u128()) {
+            if entry.claim == Some(claim) {
+                entry.claimed_until = Timestamp::EPOCH;
+                entry.claim = None;
+            }
+        }
+    }
+
+    fn write(&self, key: &Key<'_>, value: Value, deadlines: Deadlines, now: Timestamp) {
+        let version = Version(self.next_version.fetch_add(1, Ordering::Relaxed));
+        let fingerprint = key.fingerprint().as_u128();
+        let mut shard = self.shard_for_write(Self::shard_index(key));
+        if let Some(max_entries) = self.max_per_shard {
+            if !shard.entries.contains_key(&fingerprint) {
+                shard.make_room(max_entries, now);
+            }
+        }
+        let replaced = shard.entries.insert(
+            fingerprint,
+            Entry {
+                value,
+                soft_deadline: deadlines.soft,
+                hard_deadline: deadlines.hard,
+                claimed_until: Timestamp::EPOCH,
+                claim: None,
+                version,
+            },
+        );
+        shard.writes_since_sweep += 1;
+        if shard.writes_since_sweep >= SWEEP_AFTER_WRITES.max(shard.entries.len() / 2) {
+            shard.sweep(now);
+        }
+        // Drop the old value after the lock is released: its destructor is user code.
+        drop(shard);
+        drop(replaced);
+    }
+
+    fn remove(&self, key: &Key<'_>) {
+        let mut shard = self.shard_for_write(Self::shard_index(key));
+        let removed = shard.entries.remove(&key.fingerprint().as_u128());
+        drop(shard);
+        drop(removed);
+    }
+}
+
+/// Fingerprints are already uniformly distributed hashes: hashing them again
+/// would only cost time on the hit path.
+#[derive(Default)]
+struct PrehashedKey(u64);
+
+impl Hasher for PrehashedKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached if a key type other than u128 is ever used: fold the bytes.
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u128(&mut self, fingerprint: u128) {
+        self.0 = fingerprint as u64;
+    }
+}

@@ -1,0 +1,224 @@
+//! Store URLs: `memory://?max_entries=10000&factor=8&grace=60s`.
+
+use std::time::Duration;
+
+use crate::cache::Cache;
+use crate::error::Error;
+use crate::store::MemoryStore;
+
+/// The schemes [`Cache::from_url`] understands.
+const SCHEMES: &str = "memory://";
+
+pub(crate) fn cache_from_url(url: &str) -> Result<Cache, Error> {
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+        Error::invalid_url(url, "scheme", format!("missing; expected one of {SCHEMES}"))
+    })?;
+    let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let params = parse_query(url, query)?;
+    match scheme {
+        "memory" => {
+            if !location.is_empty() && location != "/" {
+                return Err(Error::invalid_url(
+                    url,
+                    "host",
+                    format!("memory:// takes no host or path, found {location:?}"),
+                ));
+            }
+            let mut store = MemoryStore::new();
+            let mut cache_params = Vec::new();
+            for (name, value) in params {
+                match name {
+                    "max_entries" => store = store.with_max_entries(parse_count(url, name, value)?),
+                    _ => cache_params.push((name, value)),
+                }
+            }
+            apply_cache_params(url, Cache::new(store), &cache_params, "max_entries, ")
+        }
+        _ => Err(Error::invalid_url(
+            url,
+            "scheme",
+            format!("unknown scheme {scheme:?}; expected one of {SCHEMES}"),
+        )),
+    }
+}
+
+/// The parameters every scheme takes: `factor` and `grace`.
+fn apply_cache_params(
+    url: &str,
+    mut cache: Cache,
+    params: &[(&str, &str)],
+    store_params: &str,
+) -> Result<Cache, Error> {
+    for &(name, value) in params {
+        cache = match name {
+            "factor" => {
+                let factor = parse_count(url, name, value)?;
+                let factor = u32::try_from(factor)
+                    .ok()
+                    .filter(|factor| *factor >= 1)
+                    .ok_or_else(|| {
+                        Error::invalid_url(url, name, "must be a whole number from 1 to 4294967295")
+                    })?;
+                cache.with_hard_timeout_factor(factor)
+            }
+            "grace" => {
+                let grace = parse_duration(value)
+                    .map_err(|reason| Error::invalid_url(url, name, reason))?;
+                cache.with_default_grace(grace)
+            }
+            _ => {
+                return Err(Error::invalid_url(
+                    url,
+                    name,
+                    format!("unknown parameter; expected one of {store_params}factor, grace"),
+                ))
+            }
+        };
+    }
+    Ok(cache)
+}
+
+fn parse_query<'u>(url: &str, query: &'u str) -> Result<Vec<(&'u str, &'u str)>, Error> {
+    let mut params: Vec<(&str, &str)> = Vec::new();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| Error::invalid_url(url, pair, "expected name=value"))?;
+        if params.iter().any(|(seen, _)| *seen == name) {
+            return Err(Error::invalid_url(url, name, "given twice"));
+        }
+        params.push((name, value));
+    }
+    Ok(params)
+}
+
+fn parse_count(url: &str, name: &str, value: &str) -> Result<usize, Error> {
+    value.parse::<usize>().map_err(|_| {
+        Error::invalid_url(
+            url,
+            name,
+            format!("expected a whole number, found {value:?}"),
+        )
+    })
+}
+
+/// Parses a duration such as `"250ms"`, `"30s"`, `"5m"`, `"1h"`, `"1d"` or
+/// `"1m30s"`: whole numbers with units, more than zero in all.
+///
+/// ```
+/// use antidogpile::parse_duration;
+/// use std::time::Duration;
+///
+/// assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+/// assert!(parse_duration("30x").is_err());
+/// ```
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let invalid = || {
+        format!("invalid duration {text:?}: expected whole numbers with units ms, s, m, h or d, such as \"250ms\", \"30s\", \"1m30s\"")
+    };
+    let mut total: u64 = 0;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let number: u64 = rest[..digits].parse().map_err(|_| invalid())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let millis_per_unit = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return Err(invalid()),
+        };
+        rest = &rest[unit_len..];
+        total = number
+            .checked_mul(millis_per_unit)
+            .and_then(|millis| total.checked_add(millis))
+            .ok_or_else(|| format!("duration {text:?} is too long"))?;
+    }
+    if total == 0 {
+        return Err(format!("duration {text:?} must be more than zero"));
+    }
+    Ok(Duration::from_millis(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_part(url: &str) -> String {
+        match cache_from_url(url) {
+            Err(Error::InvalidUrl { part, .. }) => part,
+            other => panic!("{url}: expected an error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn memory_urls_configure_the_store_and_the_cache() {
+        let cache = cache_from_url("memory://?max_entries=100&factor=3&grace=1m30s").unwrap();
+        assert_eq!(cache.hard_timeout_factor(), 3);
+        assert_eq!(cache.default_grace(), Duration::from_secs(90));
+        assert!(
+            format!("{cache:?}").contains("max_entries: Some(128)"),
+            "{cache:?}"
+        );
+        assert!(cache_from_url("memory://").is_ok());
+        assert!(cache_from_url("memory:///").is_ok());
+    }
+
+    #[test]
+    fn each_mistake_names_the_part_that_is_wrong() {
+        assert_eq!(error_part("localhost:11211"), "scheme");
+        assert_eq!(error_part("redis://localhost"), "scheme");
+        assert_eq!(error_part("memory://somewhere"), "host");
+        assert_eq!(error_part("memory://?max_entries=lots"), "max_entries");
+        assert_eq!(error_part("memory://?factor=0"), "factor");
+        assert_eq!(error_part("memory://?factor=-2"), "factor");
+        assert_eq!(error_part("memory://?grace=30x"), "grace");
+        assert_eq!(error_part("memory://?colour=blue"), "colour");
+        assert_eq!(error_part("memory://?grace"), "grace");
+        assert_eq!(error_part("memory://?grace=1s&grace=2s"), "grace");
+    }
+
+    #[test]
+    fn unknown_parameters_list_the_known_ones() {
+        let message = cache_from_url("memory://?colour=blue")
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("max_entries, factor, grace"), "{message}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(
+            parse_duration("1h1m1s1ms"),
+            Ok(Duration::from_millis(3_661_001))
+        );
+        for bad in [
+            "",
+            "30",
+            "30x",
+            "s",
+            "1.5s",
+            "-1s",
+            "0s",
+            "ms30",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+}
