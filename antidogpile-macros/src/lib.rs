@@ -1,3 +1,199 @@
+//! The `#[antidogpiled]` attribute of the `antidogpile` crate. Use it through
+//! `antidogpile::antidogpiled`: the expansion calls into
+//! `::antidogpile::__private`, which only the matching `antidogpile` version
+//! provides.
+//!
+//! The crate is a pipeline, one file per stage: [`args`](crate::args) parses
+//! the attribute, [`validate`](crate::validate) checks it against the
+//! function, [`expand`](crate::expand) generates the call into the runtime,
+//! and [`fallback`](crate::fallback) emits the errors with the function
+//! unchanged when something is wrong.
+
+mod args;
+mod errors;
+mod expand;
+mod fallback;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
 use proc_macro::TokenStream;
+
+/// Memoizes a function in the shared cache, without cache stampedes.
+///
+/// ```ignore
+/// use antidogpile::antidogpiled;
+///
+/// #[antidogpiled(soft = "30s")]
+/// async fn report(customer: u64) -> Result<Report, DbError> {
+///     build_report(customer).await
+/// }
+/// ```
+///
+/// A call first looks for the value cached under this function and these
+/// arguments:
+///
+/// - **fresh** (younger than `soft`): returned at once, the body does not run;
+/// - **stale** (older than `soft`, still stored): exactly one caller runs the
+///   body to refresh it, every other caller gets the stale value at once;
+/// - **missing**: exactly one caller runs the body, the others wait for its
+///   value (up to `grace`, after which another may try).
+///
+/// This holds across threads, tasks and, with a shared store such as
+/// memcached, across processes.
+///
+/// # What can be memoized
+///
+/// `fn` and `async fn`, free functions and methods (`&self`, `self`,
+/// `self: Box<Self>`...), generic or not, returning:
+///
+/// | return type     | cached                    | not cached, recomputed next time |
+/// |-----------------|---------------------------|----------------------------------|
+/// | `Result<T, E>`  | `Ok(T)`                   | `Err(E)` (a stale value keeps being served meanwhile) |
+/// | `Option<T>`     | `Some(T)`                 | `None`                           |
+/// | any other `T`   | `T`                       | —                                |
+///
+/// The return type is recognized by how it is written: a type whose last
+/// path segment is `Result` (`Result<T, E>`, `io::Result<T>`,
+/// `anyhow::Result<T>`) or `Option` is treated as above, every other type as a
+/// plain `T`. A type alias named otherwise (`type Res = Result<..>`) is a
+/// plain `T`: its errors would be cached too, so spell out `Result`.
+///
+/// The arguments that are part of the key must implement
+/// `serde::Serialize`; the returned values must meet the requirements of
+/// the cache they go to (see the `antidogpile` documentation).
+///
+/// # Options
+///
+/// ```text
+/// #[antidogpiled(
+///     soft = "30s",          // required: how long a value is fresh
+///     factor = 8,            // the store keeps a value soft * factor (default: the cache's, 8)
+///     grace = "60s",         // how long one recompute may take before another caller tries
+///                            //   (default: the cache's, 60 s)
+///     cache = "sessions",    // a named cache instead of the default one
+///     name = "reports",      // the key namespace instead of module_path!()::fn_name
+///     version = 2,           // part of the key: bump it when the cached type or meaning changes
+///     skip(conn, log),       // arguments left out of the key
+///     key = customer.id,     // or: an expression that is the whole key
+///     background,            // or `background = true`: refresh stale values on a spawned task
+///     jitter = 0.1,          // spread soft deadlines by ±10% so values loaded together
+///                            //   do not all expire together
+/// )]
+/// ```
+///
+/// - **`soft = "<duration>"`** (required): how long a value is fresh.
+/// - **`factor = <integer>`** (>= 1): the hard timeout, how long the store
+///   keeps a value, is `soft * factor`. A stale value can only be served as
+///   long as it is kept. Default: the cache's `hard_timeout_factor`.
+/// - **`grace = "<duration>"`**: how long one caller may take to recompute
+///   before another caller is allowed to try (the first crashed, hung or was
+///   cancelled). Default: the cache's.
+/// - **`cache = "<name>"`**: use the named cache installed under that name
+///   instead of the default cache.
+/// - **`name = "<namespace>"`**: the key namespace. Default:
+///   `module_path!()::fn_name`. Give a name to keep the cached values across a
+///   rename or a move, or to share them between two functions.
+/// - **`version = <integer>`** (u32, default 0): part of every key. Change it
+///   when the cached type or the meaning of the values changes, so that old
+///   values are not read back.
+/// - **`skip(arg, ...)`**: leave these arguments out of the key, e.g. a
+///   connection or a logger. The body still gets them. `skip(self)` is
+///   accepted and changes nothing: the receiver's value is never part of the
+///   key.
+/// - **`key = <expr>`**: hash this expression instead of the arguments; it
+///   may use the arguments and `self`. Cannot be combined with `skip`.
+/// - **`background`** or **`background = true|false`**: when the value is
+///   stale, the caller that claims the refresh also gets the stale value at
+///   once, and the body runs on a spawned task (`async fn`, needs a tokio
+///   runtime) or thread (`fn`). The body then outlives the call, so every
+///   argument must be owned and `'static`, and there can be no `self`.
+/// - **`jitter = <fraction>`** (0.0 <= jitter < 1.0, default 0.0): spread
+///   soft deadlines randomly by up to this fraction of `soft`.
+///
+/// Durations are whole numbers with a unit, `ms`, `s`, `m`, `h` or `d`:
+/// `"250ms"`, `"30s"`, `"5m"`, `"1h"`, `"1d"`, or several units largest
+/// first: `"1m30s"`, `"1h30m"`, `"1s500ms"`. They are checked when the crate
+/// compiles, never at run time.
+///
+/// # The key
+///
+/// A call's key is the namespace, the version, and a stable hash of, in
+/// order:
+///
+/// - the type `Self`, for a method or an associated function that names
+///   `Self` (two types in one module may have methods of the same name);
+/// - each generic type parameter and const generic parameter;
+/// - each argument not skipped, in order (arguments named `_` are left
+///   out: the body cannot read them), or the `key` expression.
+///
+/// An associated function that neither takes `self` nor names `Self` has
+/// the namespace `module_path!()::fn_name` like a free function: if two types
+/// in one module both memoize such a function under the same name, give each
+/// its own `name`.
+///
+/// # Methods and async
+///
+/// ```ignore
+/// impl Catalog {
+///     #[antidogpiled(soft = "5m", skip(conn))]
+///     pub async fn product(&self, id: u64, conn: &Db) -> Option<Product> {
+///         conn.find_product(self.region, id).await
+///     }
+///
+///     #[antidogpiled(soft = "1h", name = "catalog::price", version = 2, background)]
+///     pub fn price_list(region: Region) -> Result<Vec<Price>, Error> {
+///         load_prices(region)
+///     }
+/// }
+/// ```
+///
+/// # Compile errors
+///
+/// Every mistake is reported at the token that causes it, all at once, and
+/// the function is then left as written so that no other error follows:
+///
+/// - a missing `soft`; an unknown option (the error lists them); an option
+///   given twice; a bad duration such as `"30x"`; `factor = 0`; a `jitter`
+///   outside `0.0..1.0`; an empty `cache` or `name`;
+/// - `skip` of an argument that does not exist; `skip` together with `key`;
+/// - `&mut self` and `&mut` arguments: a cached call would skip the
+///   mutation;
+/// - argument patterns such as `(a, b): (u8, u8)`: bind the argument to a
+///   name and destructure it in the body;
+/// - no return type or `()` (nothing to cache), and an `impl Trait` return
+///   type (the cached type must be named);
+/// - `background` with `self` or with an argument that borrows;
+/// - `const fn`, `extern` functions and variadic functions.
+///
+/// # What it expands to
+///
+/// The function keeps its attributes, visibility, signature and body; the
+/// body becomes the `compute` of one call into the runtime:
+///
+/// ```text
+/// fn report(&self, customer: u64) -> Result<Report, DbError> {
+///     static __ANTIDOGPILE_SITE: Site = Site::new(
+///         concat!(module_path!(), "::", "report"),
+///         SiteOptions { soft_ms: 30000, factor: None, grace_ms: None, version: 0,
+///                       cache: None, jitter: 0.0, background: false });
+///     let __antidogpile_key = {
+///         let mut __h = KeyHasher::new(&__ANTIDOGPILE_SITE);
+///         __h.type_param::<Self>();
+///         __h.arg(&customer);
+///         __h.finish()
+///     };
+///     memoize::<Result<Report, DbError>>(&__ANTIDOGPILE_SITE, __antidogpile_key,
+///         move || -> Result<Report, DbError> { /* the body */ })
+/// }
+/// ```
+///
+/// `async fn` stays an `async fn` and awaits `memoize_async` with the body as
+/// an `async move` block; `background` uses `memoize_background` /
+/// `memoize_async_background`; a plain `T` goes through the runtime as
+/// `Always<T>`.
 #[proc_macro_attribute]
-pub fn antidogpiled(_a: TokenStream, i: TokenStream) -> TokenStream { i }
+pub fn antidogpiled(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::antidogpiled(args.into(), item.into()).into()
+}

@@ -1,0 +1,592 @@
+//! Stage 1: the attribute's arguments, `#[antidogpiled(soft = "30s", ...)]`,
+//! parsed into typed, range-checked values.
+//!
+//! Syntax errors stop the parse; a bad value (`"30x"`, `factor = 0`, an option
+//! given twice) is recorded and parsing goes on, so that every bad value is
+//! reported in one compile.
+
+use crate::errors::Errors;
+use proc_macro2::Span;
+use syn::ext::IdentExt as _;
+use syn::parse::{Parse, ParseStream};
+use syn::{Expr, Ident, LitBool, LitFloat, LitInt, LitStr, Token};
+
+mod kw {
+    syn::custom_keyword!(soft);
+    syn::custom_keyword!(factor);
+    syn::custom_keyword!(grace);
+    syn::custom_keyword!(cache);
+    syn::custom_keyword!(name);
+    syn::custom_keyword!(version);
+    syn::custom_keyword!(skip);
+    syn::custom_keyword!(key);
+    syn::custom_keyword!(background);
+    syn::custom_keyword!(jitter);
+}
+
+/// Every option, for the "unknown option" error.
+const OPTIONS: &str = "`soft`, `factor`, `grace`, `cache`, `name`, `version`, `skip`, `key`, \
+                       `background`, `jitter`";
+
+/// One option as written: the span of its name, and its checked value.
+pub(crate) struct Setting<T> {
+    pub(crate) span: Span,
+    pub(crate) value: T,
+}
+
+/// The attribute's arguments. Each is `None` when not given; defaults are
+/// chosen later, where the whole function is known.
+#[derive(Default)]
+pub(crate) struct Args {
+    /// How long a value is fresh, in milliseconds (> 0).
+    pub(crate) soft: Option<Setting<u64>>,
+    /// Hard timeout = soft * factor (>= 1).
+    pub(crate) factor: Option<Setting<u32>>,
+    /// How long one caller may recompute before another may try, in ms (> 0).
+    pub(crate) grace: Option<Setting<u64>>,
+    /// The named cache to use instead of the default one (non-empty).
+    pub(crate) cache: Option<Setting<String>>,
+    /// The key namespace instead of `module_path!()::fn_name` (non-empty).
+    pub(crate) name: Option<Setting<String>>,
+    /// Part of the key: bump it when the cached type or meaning changes.
+    pub(crate) version: Option<Setting<u32>>,
+    /// Arguments left out of the key.
+    pub(crate) skip: Option<Setting<Vec<Ident>>>,
+    /// An expression that is the whole key instead of the arguments.
+    pub(crate) key: Option<Setting<Expr>>,
+    /// Recompute stale values on a spawned task/thread.
+    pub(crate) background: Option<Setting<bool>>,
+    /// Spread soft deadlines by this fraction (0.0 <= j < 1.0).
+    pub(crate) jitter: Option<Setting<f64>>,
+}
+
+impl Parse for Args {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut args = Args::default();
+        let mut errors = Errors::default();
+        while !input.is_empty() {
+            args.parse_option(input, &mut errors)?;
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        errors.finish()?;
+        Ok(args)
+    }
+}
+
+impl Args {
+    /// Parses one `option` or `option = value`.
+    fn parse_option(&mut self, input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<()> {
+        let lookahead = input.lookahead1();
+        if lookahead.peek(kw::soft) {
+            let span = input.parse::<kw::soft>()?.span;
+            let lit = value::<LitStr>(input)?;
+            errors.check(set_once(&mut self.soft, "soft", span, duration_ms(&lit)));
+        } else if lookahead.peek(kw::factor) {
+            let span = input.parse::<kw::factor>()?.span;
+            let lit = value::<LitInt>(input)?;
+            errors.check(set_once(&mut self.factor, "factor", span, factor(&lit)));
+        } else if lookahead.peek(kw::grace) {
+            let span = input.parse::<kw::grace>()?.span;
+            let lit = value::<LitStr>(input)?;
+            errors.check(set_once(&mut self.grace, "grace", span, duration_ms(&lit)));
+        } else if lookahead.peek(kw::cache) {
+            let span = input.parse::<kw::cache>()?.span;
+            let lit = value::<LitStr>(input)?;
+            let cache = non_empty(&lit, "cache", "the name of a cache");
+            errors.check(set_once(&mut self.cache, "cache", span, cache));
+        } else if lookahead.peek(kw::name) {
+            let span = input.parse::<kw::name>()?.span;
+            let lit = value::<LitStr>(input)?;
+            let name = non_empty(&lit, "name", "the key namespace of this function");
+            errors.check(set_once(&mut self.name, "name", span, name));
+        } else if lookahead.peek(kw::version) {
+            let span = input.parse::<kw::version>()?.span;
+            let lit = value::<LitInt>(input)?;
+            errors.check(set_once(&mut self.version, "version", span, version(&lit)));
+        } else if lookahead.peek(kw::skip) {
+            let span = input.parse::<kw::skip>()?.span;
+            let names = skipped(input)?;
+            errors.check(set_once(&mut self.skip, "skip", span, Ok(names)));
+        } else if lookahead.peek(kw::key) {
+            let span = input.parse::<kw::key>()?.span;
+            let expr = value::<Expr>(input)?;
+            errors.check(set_once(&mut self.key, "key", span, Ok(expr)));
+        } else if lookahead.peek(kw::background) {
+            let span = input.parse::<kw::background>()?.span;
+            let on = if input.peek(Token![=]) {
+                value::<LitBool>(input)?.value()
+            } else {
+                true
+            };
+            errors.check(set_once(&mut self.background, "background", span, Ok(on)));
+        } else if lookahead.peek(kw::jitter) {
+            let span = input.parse::<kw::jitter>()?.span;
+            let jitter = jitter(input)?;
+            errors.check(set_once(&mut self.jitter, "jitter", span, jitter));
+        } else if input.peek(Ident) {
+            let unknown: Ident = input.parse()?;
+            return Err(syn::Error::new(
+                unknown.span(),
+                format!("unknown option `{unknown}`; the options are {OPTIONS}"),
+            ));
+        } else {
+            return Err(lookahead.error());
+        }
+        Ok(())
+    }
+}
+
+/// Stores an option's value, unless the option was already given: the one
+/// place that reports "given twice", at the second occurrence.
+fn set_once<T>(
+    slot: &mut Option<Setting<T>>,
+    option: &str,
+    span: Span,
+    value: syn::Result<T>,
+) -> syn::Result<()> {
+    if slot.is_some() {
+        return Err(syn::Error::new(span, format!("`{option}` given twice")));
+    }
+    *slot = Some(Setting {
+        span,
+        value: value?,
+    });
+    Ok(())
+}
+
+/// `= <value>`.
+fn value<T: Parse>(input: ParseStream<'_>) -> syn::Result<T> {
+    input.parse::<Token![=]>()?;
+    input.parse()
+}
+
+/// `(arg, ...)` after `skip`. `self` is accepted: the receiver's value is
+/// never part of the key anyway.
+fn skipped(input: ParseStream<'_>) -> syn::Result<Vec<Ident>> {
+    let content;
+    syn::parenthesized!(content in input);
+    let names = content.parse_terminated(Ident::parse_any, Token![,])?;
+    Ok(names.into_iter().collect())
+}
+
+/// `= 0.1` or `= 0` after `jitter`: a fraction, 0.0 <= j < 1.0.
+fn jitter(input: ParseStream<'_>) -> syn::Result<syn::Result<f64>> {
+    input.parse::<Token![=]>()?;
+    let lookahead = input.lookahead1();
+    let (value, span, suffix) = if lookahead.peek(LitFloat) {
+        let lit: LitFloat = input.parse()?;
+        (
+            lit.base10_parse::<f64>(),
+            lit.span(),
+            lit.suffix().to_owned(),
+        )
+    } else if lookahead.peek(LitInt) {
+        let lit: LitInt = input.parse()?;
+        (
+            lit.base10_parse::<f64>(),
+            lit.span(),
+            lit.suffix().to_owned(),
+        )
+    } else {
+        return Err(lookahead.error());
+    };
+    Ok(no_suffix(span, &suffix).and(value).and_then(|jitter| {
+        if (0.0..1.0).contains(&jitter) {
+            Ok(jitter)
+        } else {
+            Err(syn::Error::new(
+                span,
+                format!(
+                    "`jitter` must be a fraction from 0.0 up to (not including) 1.0, \
+                     e.g. `jitter = 0.1` for ±10%; got {jitter}"
+                ),
+            ))
+        }
+    }))
+}
+
+/// `factor`: how many soft timeouts the store keeps a value, >= 1.
+fn factor(lit: &LitInt) -> syn::Result<u32> {
+    no_suffix(lit.span(), lit.suffix())?;
+    match lit.base10_parse::<u32>() {
+        Ok(factor) if factor >= 1 => Ok(factor),
+        _ => Err(syn::Error::new(
+            lit.span(),
+            "`factor` must be a whole number from 1 to 4294967295: \
+             the store keeps a value for soft * factor",
+        )),
+    }
+}
+
+/// `version`: any u32.
+fn version(lit: &LitInt) -> syn::Result<u32> {
+    no_suffix(lit.span(), lit.suffix())?;
+    lit.base10_parse::<u32>().map_err(|_| {
+        syn::Error::new(
+            lit.span(),
+            "`version` must be a whole number from 0 to 4294967295",
+        )
+    })
+}
+
+/// Number literals are written plain: the macro decides their type.
+fn no_suffix(span: Span, suffix: &str) -> syn::Result<()> {
+    if suffix.is_empty() {
+        Ok(())
+    } else {
+        Err(syn::Error::new(
+            span,
+            format!("remove the `{suffix}` suffix: write the number alone"),
+        ))
+    }
+}
+
+fn non_empty(lit: &LitStr, option: &str, what: &str) -> syn::Result<String> {
+    let text = lit.value();
+    if text.is_empty() {
+        Err(syn::Error::new(
+            lit.span(),
+            format!("`{option}` must not be empty: it is {what}"),
+        ))
+    } else {
+        Ok(text)
+    }
+}
+
+/// What every duration error says about the accepted forms.
+const DURATION_FORMS: &str = "a duration is whole numbers with units `d`, `h`, `m`, `s` or `ms`, \
+                              such as \"250ms\", \"30s\", \"5m\", \"1h\" or \"1d\", or several \
+                              largest first, such as \"1m30s\"";
+
+/// A duration literal, in milliseconds, or an error spanned at the literal.
+fn duration_ms(lit: &LitStr) -> syn::Result<u64> {
+    let text = lit.value();
+    parse_duration(&text).map_err(|reason| {
+        syn::Error::new(
+            lit.span(),
+            format!("invalid duration {text:?}: {reason}; {DURATION_FORMS}"),
+        )
+    })
+}
+
+/// The units, largest first, with their length in milliseconds.
+const UNITS: [(&str, u64); 5] = [
+    ("d", 86_400_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1_000),
+    ("ms", 1),
+];
+
+/// Parses `"250ms"`, `"30s"`, `"5m"`, `"1h"`, `"1d"` and combinations such as
+/// `"1h30m"` (largest unit first, each unit once) into milliseconds.
+/// The error says what is wrong, without the general help.
+pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
+    if text.is_empty() {
+        return Err("it is empty".to_owned());
+    }
+    let too_long = || "it does not fit in u64 milliseconds".to_owned();
+    let mut rest = text;
+    let mut total: u64 = 0;
+    let mut previous_unit: Option<usize> = None;
+    while !rest.is_empty() {
+        let digits_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let (digits, after) = rest.split_at(digits_len);
+        if digits.is_empty() {
+            return Err(format!("expected a number at {rest:?}"));
+        }
+        let unit_len = after.bytes().take_while(|b| !b.is_ascii_digit()).count();
+        let (unit, after) = after.split_at(unit_len);
+        if unit.is_empty() {
+            return Err(format!("the number {digits} has no unit"));
+        }
+        let Some(index) = UNITS.iter().position(|(name, _)| *name == unit) else {
+            return Err(format!("unknown unit {unit:?}"));
+        };
+        if previous_unit.is_some_and(|previous| index <= previous) {
+            return Err("the units must go from the largest to the smallest, each once".to_owned());
+        }
+        let count: u64 = digits.parse().map_err(|_| too_long())?;
+        total = count
+            .checked_mul(UNITS[index].1)
+            .and_then(|ms| total.checked_add(ms))
+            .ok_or_else(too_long)?;
+        previous_unit = Some(index);
+        rest = after;
+    }
+    if total == 0 {
+        return Err("it must be longer than zero".to_owned());
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn parse(tokens: proc_macro2::TokenStream) -> syn::Result<Args> {
+        syn::parse2(tokens)
+    }
+
+    /// Every message of a failed parse, in order.
+    fn errors(tokens: proc_macro2::TokenStream) -> Vec<String> {
+        match parse(tokens) {
+            Ok(_) => panic!("expected the arguments to be rejected"),
+            Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn durations_in_every_unit() {
+        assert_eq!(parse_duration("250ms"), Ok(250));
+        assert_eq!(parse_duration("30s"), Ok(30_000));
+        assert_eq!(parse_duration("5m"), Ok(300_000));
+        assert_eq!(parse_duration("1h"), Ok(3_600_000));
+        assert_eq!(parse_duration("1d"), Ok(86_400_000));
+        assert_eq!(parse_duration("0ms1s"), Err(order()));
+        assert_eq!(parse_duration("007s"), Ok(7_000));
+    }
+
+    #[test]
+    fn combined_durations_add_up() {
+        assert_eq!(parse_duration("1m30s"), Ok(90_000));
+        assert_eq!(parse_duration("1h30m"), Ok(5_400_000));
+        assert_eq!(parse_duration("1s500ms"), Ok(1_500));
+        assert_eq!(parse_duration("1d2h3m4s5ms"), Ok(93_784_005));
+    }
+
+    fn order() -> String {
+        "the units must go from the largest to the smallest, each once".to_owned()
+    }
+
+    #[test]
+    fn combined_durations_go_largest_first_each_unit_once() {
+        assert_eq!(parse_duration("30s1m"), Err(order()));
+        assert_eq!(parse_duration("1s1s"), Err(order()));
+        assert_eq!(parse_duration("1m1m"), Err(order()));
+    }
+
+    #[test]
+    fn bad_durations_say_what_is_wrong() {
+        assert_eq!(parse_duration(""), Err("it is empty".to_owned()));
+        assert_eq!(parse_duration("30x"), Err("unknown unit \"x\"".to_owned()));
+        assert_eq!(
+            parse_duration("30"),
+            Err("the number 30 has no unit".to_owned())
+        );
+        assert_eq!(parse_duration("1.5s"), Err("unknown unit \".\"".to_owned()));
+        assert_eq!(
+            parse_duration("s"),
+            Err("expected a number at \"s\"".to_owned())
+        );
+        assert_eq!(
+            parse_duration(" 30s"),
+            Err("expected a number at \" 30s\"".to_owned())
+        );
+        assert_eq!(
+            parse_duration("30 s"),
+            Err("unknown unit \" s\"".to_owned())
+        );
+        assert_eq!(
+            parse_duration("-1s"),
+            Err("expected a number at \"-1s\"".to_owned())
+        );
+        assert_eq!(
+            parse_duration("1sec"),
+            Err("unknown unit \"sec\"".to_owned())
+        );
+    }
+
+    #[test]
+    fn zero_durations_are_rejected() {
+        let zero = Err("it must be longer than zero".to_owned());
+        assert_eq!(parse_duration("0s"), zero);
+        assert_eq!(parse_duration("0m0s"), zero);
+    }
+
+    #[test]
+    fn durations_must_fit_in_u64_milliseconds() {
+        assert_eq!(parse_duration("18446744073709551615ms"), Ok(u64::MAX));
+        let too_long = Err("it does not fit in u64 milliseconds".to_owned());
+        assert_eq!(parse_duration("18446744073709551616ms"), too_long);
+        assert_eq!(parse_duration("18446744073709552s"), too_long);
+        assert_eq!(parse_duration("18446744073709551615ms1ms"), Err(order()));
+        assert_eq!(parse_duration("1s18446744073709551615ms"), too_long);
+    }
+
+    #[test]
+    fn every_option_parses_to_its_typed_value() {
+        let args = parse(quote! {
+            soft = "30s", factor = 4, grace = "1m", cache = "sessions", name = "reports",
+            version = 3, skip(conn, self), key = (customer, day), background = false,
+            jitter = 0.25,
+        })
+        .unwrap();
+        assert_eq!(args.soft.unwrap().value, 30_000);
+        assert_eq!(args.factor.unwrap().value, 4);
+        assert_eq!(args.grace.unwrap().value, 60_000);
+        assert_eq!(args.cache.unwrap().value, "sessions");
+        assert_eq!(args.name.unwrap().value, "reports");
+        assert_eq!(args.version.unwrap().value, 3);
+        let skipped: Vec<String> = args
+            .skip
+            .unwrap()
+            .value
+            .iter()
+            .map(Ident::to_string)
+            .collect();
+        assert_eq!(skipped, ["conn", "self"]);
+        let key = args.key.unwrap().value;
+        assert_eq!(
+            quote!(#key).to_string(),
+            quote!((customer, day)).to_string()
+        );
+        assert!(!args.background.unwrap().value);
+        assert!((args.jitter.unwrap().value - 0.25).abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn options_not_given_stay_unset() {
+        let args = parse(quote!(soft = "1s")).unwrap();
+        assert!(args.factor.is_none());
+        assert!(args.grace.is_none());
+        assert!(args.cache.is_none());
+        assert!(args.name.is_none());
+        assert!(args.version.is_none());
+        assert!(args.skip.is_none());
+        assert!(args.key.is_none());
+        assert!(args.background.is_none());
+        assert!(args.jitter.is_none());
+        assert!(parse(quote!()).unwrap().soft.is_none());
+    }
+
+    #[test]
+    fn background_alone_means_true() {
+        assert!(parse(quote!(background)).unwrap().background.unwrap().value);
+        assert!(
+            parse(quote!(background = true))
+                .unwrap()
+                .background
+                .unwrap()
+                .value
+        );
+        assert!(
+            parse(quote!(soft = "1s", background,))
+                .unwrap()
+                .background
+                .unwrap()
+                .value
+        );
+    }
+
+    #[test]
+    fn key_expression_ends_at_the_next_comma() {
+        let args = parse(quote!(key = user.id + 1, soft = "1s")).unwrap();
+        let key = args.key.unwrap().value;
+        assert_eq!(quote!(#key).to_string(), quote!(user.id + 1).to_string());
+        assert_eq!(args.soft.unwrap().value, 1_000);
+    }
+
+    #[test]
+    fn jitter_takes_zero_and_integer_zero() {
+        assert!(parse(quote!(jitter = 0)).unwrap().jitter.unwrap().value == 0.0);
+        assert!(parse(quote!(jitter = 0.0)).unwrap().jitter.unwrap().value == 0.0);
+        assert!(parse(quote!(jitter = 0.999)).is_ok());
+    }
+
+    #[test]
+    fn a_bad_duration_names_the_accepted_forms() {
+        let messages = errors(quote!(soft = "30x"));
+        assert_eq!(
+            messages,
+            [format!(
+                "invalid duration \"30x\": unknown unit \"x\"; {DURATION_FORMS}"
+            )]
+        );
+    }
+
+    #[test]
+    fn an_unknown_option_lists_the_valid_ones() {
+        assert_eq!(
+            errors(quote!(soft = "1s", hard = "1m")),
+            [format!("unknown option `hard`; the options are {OPTIONS}")]
+        );
+    }
+
+    #[test]
+    fn a_keyword_where_an_option_belongs_is_a_syntax_error() {
+        let messages = errors(quote!(type = 1));
+        assert_eq!(messages.len(), 1);
+        assert!(
+            messages[0].starts_with("expected one of: `soft`, `factor`"),
+            "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn an_option_given_twice_is_named_once() {
+        assert_eq!(
+            errors(quote!(soft = "1s", soft = "2s")),
+            ["`soft` given twice"]
+        );
+        assert_eq!(
+            errors(quote!(background, background = false)),
+            ["`background` given twice"]
+        );
+        assert_eq!(errors(quote!(skip(a), skip(b))), ["`skip` given twice"]);
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_at_once() {
+        let messages = errors(quote!(soft = "0s", factor = 0, grace = "1y", jitter = 1.0));
+        assert_eq!(messages.len(), 4, "{messages:?}");
+        assert!(messages[0].starts_with("invalid duration \"0s\": it must be longer than zero"));
+        assert!(messages[1].starts_with("`factor` must be a whole number from 1"));
+        assert!(messages[2].starts_with("invalid duration \"1y\": unknown unit \"y\""));
+        assert!(messages[3].starts_with("`jitter` must be a fraction"));
+    }
+
+    #[test]
+    fn numbers_are_range_checked() {
+        assert!(errors(quote!(factor = 4294967296))[0].starts_with("`factor` must be"));
+        assert!(errors(quote!(version = 4294967296))[0].starts_with("`version` must be"));
+        assert!(errors(quote!(jitter = 1))[0].starts_with("`jitter` must be"));
+        assert!(errors(quote!(jitter = 1.5))[0].starts_with("`jitter` must be"));
+        assert_eq!(
+            errors(quote!(factor = 8u8)),
+            ["remove the `u8` suffix: write the number alone"]
+        );
+    }
+
+    #[test]
+    fn names_must_not_be_empty() {
+        assert_eq!(
+            errors(quote!(cache = "")),
+            ["`cache` must not be empty: it is the name of a cache"]
+        );
+        assert_eq!(
+            errors(quote!(name = "")),
+            ["`name` must not be empty: it is the key namespace of this function"]
+        );
+    }
+
+    #[test]
+    fn values_of_the_wrong_kind_are_syntax_errors() {
+        assert_eq!(errors(quote!(soft = 30)), ["expected string literal"]);
+        assert_eq!(errors(quote!(factor = "8")), ["expected integer literal"]);
+        assert_eq!(
+            errors(quote!(jitter = "0.1")),
+            ["expected floating point literal or integer literal"]
+        );
+        assert_eq!(
+            errors(quote!(background = yes)),
+            ["expected boolean literal"]
+        );
+        assert_eq!(errors(quote!(soft "30s")), ["expected `=`"]);
+        assert_eq!(errors(quote!(soft = "30s" factor = 8)), ["expected `,`"]);
+    }
+}

@@ -1,0 +1,415 @@
+//! What `validate` rejects, and that it reports every problem at once.
+
+use crate::validate;
+use proc_macro2::TokenStream;
+use quote::quote;
+
+/// The messages of checking `item` against `args`; panics if it is accepted.
+fn errors(args: TokenStream, item: TokenStream) -> Vec<String> {
+    let func = syn::parse2(item).expect("the test item is a function");
+    match validate::check(syn::parse2(args), func) {
+        Ok(_) => panic!("expected the function to be rejected"),
+        Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+/// The one message of checking `item` against `args`.
+fn error(args: TokenStream, item: TokenStream) -> String {
+    let mut messages = errors(args, item);
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    messages.remove(0)
+}
+
+fn accepted(args: TokenStream, item: TokenStream) -> bool {
+    let func = syn::parse2(item).expect("the test item is a function");
+    validate::check(syn::parse2(args), func).is_ok()
+}
+
+#[test]
+fn soft_is_required() {
+    let message = error(
+        quote!(factor = 2),
+        quote!(
+            fn f(x: u8) -> u8 {
+                x
+            }
+        ),
+    );
+    assert!(message.starts_with("missing `soft`"), "{message}");
+    assert!(error(
+        quote!(),
+        quote!(
+            fn f(x: u8) -> u8 {
+                x
+            }
+        )
+    )
+    .starts_with("missing `soft`"));
+}
+
+#[test]
+fn skip_must_name_an_argument() {
+    assert_eq!(
+        error(
+            quote!(soft = "1s", skip(y)),
+            quote!(
+                fn f(x: u8) -> u8 {
+                    x
+                }
+            )
+        ),
+        "cannot skip `y`: `f` has no argument of that name"
+    );
+    assert_eq!(
+        error(
+            quote!(soft = "1s", skip(self)),
+            quote!(
+                fn f(x: u8) -> u8 {
+                    x
+                }
+            )
+        ),
+        "cannot skip `self`: `f` has no argument of that name"
+    );
+    assert_eq!(
+        error(
+            quote!(soft = "1s", skip(x, x)),
+            quote!(
+                fn f(x: u8) -> u8 {
+                    x
+                }
+            )
+        ),
+        "`x` skipped twice"
+    );
+    assert!(accepted(
+        quote!(soft = "1s", skip(self, x)),
+        quote!(
+            fn f(&self, x: u8) -> u8 {
+                x
+            }
+        )
+    ));
+}
+
+#[test]
+fn key_and_skip_exclude_each_other() {
+    let message = error(
+        quote!(soft = "1s", key = x, skip(y)),
+        quote!(
+            fn f(x: u8, y: u8) -> u8 {
+                x + y
+            }
+        ),
+    );
+    assert!(
+        message.starts_with("`skip` and `key` cannot be combined"),
+        "{message}"
+    );
+}
+
+#[test]
+fn mutable_borrows_are_rejected() {
+    let mutation = "a cached call would skip the mutation";
+    for item in [
+        quote!(
+            fn f(&mut self) -> u8 {
+                1
+            }
+        ),
+        quote!(
+            fn f(self: &mut Self) -> u8 {
+                1
+            }
+        ),
+        quote!(
+            fn f(self: &'a mut Self) -> u8 {
+                1
+            }
+        ),
+        quote!(
+            fn f(x: &mut u8) -> u8 {
+                *x
+            }
+        ),
+        quote!(
+            fn f(x: &'a mut u8) -> u8 {
+                *x
+            }
+        ),
+        quote!(
+            fn f(x: Option<&mut u8>) -> u8 {
+                1
+            }
+        ),
+        quote!(
+            fn f(x: &&mut u8) -> u8 {
+                1
+            }
+        ),
+    ] {
+        let message = error(quote!(soft = "1s"), item);
+        assert!(message.contains(mutation), "{message}");
+    }
+    assert!(accepted(
+        quote!(soft = "1s"),
+        quote!(
+            fn f(mut self, x: *mut u8) -> u8 {
+                1
+            }
+        )
+    ));
+    assert!(accepted(
+        quote!(soft = "1s"),
+        quote!(
+            fn f(mut x: u8) -> u8 {
+                x += 1;
+                x
+            }
+        )
+    ));
+}
+
+#[test]
+fn arguments_must_be_bound_to_names() {
+    for item in [
+        quote!(
+            fn f((a, b): (u8, u8)) -> u8 {
+                a + b
+            }
+        ),
+        quote!(
+            fn f(Wrapper(a): Wrapper) -> u8 {
+                a
+            }
+        ),
+        quote!(
+            fn f(&a: &u8) -> u8 {
+                a
+            }
+        ),
+        quote!(
+            fn f(all @ Wrapper(_): Wrapper) -> u8 {
+                1
+            }
+        ),
+    ] {
+        let message = error(quote!(soft = "1s"), item);
+        assert!(
+            message.contains("bind this argument to a name"),
+            "{message}"
+        );
+    }
+    assert!(accepted(
+        quote!(soft = "1s"),
+        quote!(
+            fn f(_: u8, ref x: u8) -> u8 {
+                *x
+            }
+        )
+    ));
+}
+
+#[test]
+fn there_must_be_a_nameable_return_type() {
+    let message = error(
+        quote!(soft = "1s"),
+        quote!(
+            fn f(x: u8) {
+                drop(x)
+            }
+        ),
+    );
+    assert!(message.starts_with("a function without a return type has nothing to cache"));
+    let message = error(
+        quote!(soft = "1s"),
+        quote!(
+            fn f(x: u8) -> () {
+                drop(x)
+            }
+        ),
+    );
+    assert!(message.starts_with("a function returning `()` has nothing to cache"));
+    for item in [
+        quote!(
+            fn f() -> impl Display {
+                1
+            }
+        ),
+        quote!(
+            fn f() -> Result<impl Display, E> {
+                Ok(1)
+            }
+        ),
+    ] {
+        let message = error(quote!(soft = "1s"), item);
+        assert!(
+            message.starts_with("cannot cache an `impl Trait` return type"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn background_needs_owned_arguments_and_no_self() {
+    let message = error(
+        quote!(soft = "1s", background),
+        quote!(
+            fn f(&self) -> u8 {
+                1
+            }
+        ),
+    );
+    assert!(
+        message.starts_with("`background` refresh cannot use `self`"),
+        "{message}"
+    );
+    let message = error(
+        quote!(soft = "1s", background),
+        quote!(
+            fn f(self) -> u8 {
+                1
+            }
+        ),
+    );
+    assert!(
+        message.starts_with("`background` refresh cannot use `self`"),
+        "{message}"
+    );
+    for item in [
+        quote!(
+            fn f(x: &str) -> u8 {
+                1
+            }
+        ),
+        quote!(
+            fn f(x: Cow<'a, str>) -> u8 {
+                1
+            }
+        ),
+        quote!(
+            fn f(x: Vec<&'static str>) -> u8 {
+                1
+            }
+        ),
+    ] {
+        let message = error(quote!(soft = "1s", background), item);
+        assert!(
+            message.starts_with("`background` refresh needs owned 'static"),
+            "{message}"
+        );
+    }
+    let owned = quote!(
+        fn f(x: String, y: Cow<'static, str>) -> u8 {
+            1
+        }
+    );
+    assert!(accepted(quote!(soft = "1s", background), owned.clone()));
+    assert!(accepted(
+        quote!(soft = "1s", background = false),
+        quote!(
+            fn f(&self, x: &str) -> u8 {
+                1
+            }
+        )
+    ));
+}
+
+#[test]
+fn const_extern_and_variadic_functions_are_rejected() {
+    let message = error(
+        quote!(soft = "1s"),
+        quote!(
+            const fn f() -> u8 {
+                1
+            }
+        ),
+    );
+    assert!(
+        message.starts_with("a `const fn` cannot be memoized"),
+        "{message}"
+    );
+    let message = error(
+        quote!(soft = "1s"),
+        quote!(
+            extern "C" fn f() -> u8 {
+                1
+            }
+        ),
+    );
+    assert!(
+        message.starts_with("an `extern` function cannot be memoized"),
+        "{message}"
+    );
+    let messages = errors(
+        quote!(soft = "1s"),
+        quote!(
+            unsafe extern "C" fn f(x: u8, ...) -> u8 {
+                x
+            }
+        ),
+    );
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(messages[1].starts_with("a variadic function cannot be memoized"));
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let messages = errors(
+        quote!(skip(nope), key = 1),
+        quote!(
+            const fn f(x: &mut u8, (a, b): (u8, u8)) {}
+        ),
+    );
+    let starts = [
+        "missing `soft`",
+        "a `const fn` cannot be memoized",
+        "a `&mut` argument cannot be memoized",
+        "#[antidogpiled] hashes each argument by name",
+        "a function without a return type",
+        "`skip` and `key` cannot be combined",
+        "cannot skip `nope`",
+    ];
+    assert_eq!(messages.len(), starts.len(), "{messages:?}");
+    for (message, start) in messages.iter().zip(starts) {
+        assert!(
+            message.starts_with(start),
+            "{message:?} should start with {start:?}"
+        );
+    }
+}
+
+#[test]
+fn attribute_errors_come_with_the_signature_errors() {
+    let messages = errors(
+        quote!(soft = "1x"),
+        quote!(
+            fn f(x: &mut u8) -> u8 {
+                *x
+            }
+        ),
+    );
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(messages[0].starts_with("invalid duration \"1x\""));
+    assert!(messages[1].starts_with("a `&mut` argument"));
+}
+
+#[test]
+fn defaults_fill_the_options_not_given() {
+    let func = syn::parse2(quote!(
+        fn f(x: u8) -> u8 {
+            x
+        }
+    ))
+    .unwrap();
+    let memoized = validate::check(syn::parse2(quote!(soft = "2s")), func).unwrap();
+    let site = &memoized.site;
+    assert_eq!(site.soft_ms, 2_000);
+    assert_eq!(site.factor, None);
+    assert_eq!(site.grace_ms, None);
+    assert_eq!(site.version, 0);
+    assert_eq!(site.cache, None);
+    assert_eq!(site.namespace, None);
+    assert!(site.jitter == 0.0);
+    assert!(!site.background);
+}

@@ -1,0 +1,24 @@
+fn exchange_rates(base: Currency) -> Result<Rates, Error> {
+    static __ANTIDOGPILE_SITE: ::antidogpile::__private::Site = ::antidogpile::__private::Site::new(
+        ::core::concat!(::core::module_path!(), "::", "exchange_rates"),
+        ::antidogpile::__private::SiteOptions {
+            soft_ms: 30000,
+            factor: ::core::option::Option::None,
+            grace_ms: ::core::option::Option::None,
+            version: 0,
+            cache: ::core::option::Option::None,
+            jitter: 0.0,
+            background: true,
+        },
+    );
+    let __antidogpile_key = {
+        let mut __h = ::antidogpile::__private::KeyHasher::new(&__ANTIDOGPILE_SITE);
+        __h.arg(&base);
+        __h.finish()
+    };
+    ::antidogpile::__private::memoize_background(
+        &__ANTIDOGPILE_SITE,
+        __antidogpile_key,
+        move || -> Result<Rates, Error> { download_rates(base) },
+    )
+}

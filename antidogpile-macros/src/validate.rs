@@ -1,0 +1,326 @@
+//! Stage 2: checks across the arguments and the function's signature, and the
+//! decisions that follow from them (what the key is made of, which defaults
+//! apply). Every problem found is reported, combined into one error.
+
+use crate::args::{Args, Setting};
+use crate::errors::Errors;
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::{Expr, FnArg, GenericParam, Ident, ItemFn, Pat, ReceiverKind, ReturnType, Type};
+
+/// A function that can be memoized, with everything the expansion needs.
+pub(crate) struct Memoized {
+    /// The user's function, unchanged.
+    pub(crate) func: ItemFn,
+    /// The declared return type: the type of the cached outcome.
+    pub(crate) output: Type,
+    pub(crate) site: SiteSpec,
+    pub(crate) key: KeySpec,
+}
+
+/// The options of the function's `Site`, defaults applied.
+pub(crate) struct SiteSpec {
+    /// `None`: `module_path!()::fn_name`.
+    pub(crate) namespace: Option<String>,
+    pub(crate) soft_ms: u64,
+    pub(crate) factor: Option<u32>,
+    pub(crate) grace_ms: Option<u64>,
+    pub(crate) version: u32,
+    pub(crate) cache: Option<String>,
+    pub(crate) jitter: f64,
+    pub(crate) background: bool,
+}
+
+/// What one call's key hash is made of, in this order.
+pub(crate) struct KeySpec {
+    /// Hash `Self`: the function is a method (or names `Self`), and two types
+    /// in one module may have methods of the same name.
+    pub(crate) self_type: bool,
+    /// Generic type parameters: the cached type may depend on them.
+    pub(crate) type_params: Vec<Ident>,
+    /// Const generic parameters, hashed by value.
+    pub(crate) const_params: Vec<Ident>,
+    pub(crate) parts: KeyParts,
+}
+
+pub(crate) enum KeyParts {
+    /// The arguments that are not skipped, in order.
+    Args(Vec<Ident>),
+    /// `key = expr`.
+    Expr(Expr),
+}
+
+/// A typed argument; `None` for `_`, which is never part of the key since
+/// the body cannot read it.
+type Param = Option<Ident>;
+
+/// Checks `args` (or their parse error) against `func`.
+pub(crate) fn check(args: syn::Result<Args>, func: ItemFn) -> syn::Result<Memoized> {
+    let mut errors = Errors::default();
+    let args = errors.check(args);
+    if let Some(args) = &args {
+        if args.soft.is_none() {
+            errors.push(syn::Error::new(
+                Span::call_site(),
+                "missing `soft`: say how long a value stays fresh, \
+                 e.g. `#[antidogpiled(soft = \"30s\")]`",
+            ));
+        }
+    }
+    let background = args.as_ref().and_then(|args| args.background.as_ref());
+    let background = background.is_some_and(|setting| setting.value);
+
+    check_qualifiers(&func, &mut errors);
+    let params = check_params(&func, background, &mut errors);
+    let output = check_output(&func, &mut errors);
+    let parts = args
+        .as_ref()
+        .map(|args| key_parts(args, &func, &params, &mut errors));
+
+    errors.finish()?;
+    let (Some(args), Some(output), Some(parts)) = (args, output, parts) else {
+        unreachable!("every missing piece recorded an error");
+    };
+    let key = KeySpec {
+        self_type: func.sig.receiver().is_some() || names_self(&func),
+        type_params: generic_params(&func, |param| match param {
+            GenericParam::Type(param) => Some(param.ident.clone()),
+            _ => None,
+        }),
+        const_params: generic_params(&func, |param| match param {
+            GenericParam::Const(param) => Some(param.ident.clone()),
+            _ => None,
+        }),
+        parts,
+    };
+    let site = SiteSpec {
+        namespace: args.name.map(|name| name.value),
+        soft_ms: args.soft.map_or(0, |soft| soft.value),
+        factor: args.factor.map(|factor| factor.value),
+        grace_ms: args.grace.map(|grace| grace.value),
+        version: args.version.map_or(0, |version| version.value),
+        cache: args.cache.map(|cache| cache.value),
+        jitter: args.jitter.map_or(0.0, |jitter| jitter.value),
+        background,
+    };
+    Ok(Memoized {
+        func,
+        output,
+        site,
+        key,
+    })
+}
+
+/// `const`, `extern` and variadic functions cannot go through the cache.
+fn check_qualifiers(func: &ItemFn, errors: &mut Errors) {
+    let sig = &func.sig;
+    if let Some(constness) = &sig.constness {
+        errors.push(syn::Error::new_spanned(
+            constness,
+            "a `const fn` cannot be memoized: the cache is only there at run time; \
+             remove `const`",
+        ));
+    }
+    if let Some(abi) = &sig.abi {
+        errors.push(syn::Error::new_spanned(
+            abi,
+            "an `extern` function cannot be memoized: memoize a plain Rust `fn` \
+             and call it from the `extern` one",
+        ));
+    }
+    if let Some(variadic) = &sig.variadic {
+        errors.push(syn::Error::new_spanned(
+            variadic,
+            "a variadic function cannot be memoized: its arguments cannot be hashed into the key",
+        ));
+    }
+}
+
+/// Checks the receiver and each argument; returns the arguments' names.
+fn check_params(func: &ItemFn, background: bool, errors: &mut Errors) -> Vec<Param> {
+    let mut params = Vec::new();
+    for input in &func.sig.inputs {
+        match input {
+            FnArg::Receiver(receiver) => {
+                let mutable = match &receiver.kind {
+                    ReceiverKind::Reference(_, _, mutability) => mutability.is_some(),
+                    ReceiverKind::Typed(_, ty) => borrows_mutably(ty),
+                    _ => false,
+                };
+                if mutable {
+                    errors.push(syn::Error::new_spanned(
+                        receiver,
+                        "a method taking `&mut self` cannot be memoized: a cached call would \
+                         skip the mutation",
+                    ));
+                } else if background {
+                    errors.push(syn::Error::new_spanned(
+                        receiver,
+                        "`background` refresh cannot use `self`: the recompute runs on a \
+                         spawned task after this call returns, so it needs owned 'static \
+                         arguments; memoize a free function taking what it needs by value",
+                    ));
+                }
+            }
+            FnArg::Typed(arg) => {
+                if borrows_mutably(&arg.ty) {
+                    errors.push(syn::Error::new_spanned(
+                        arg,
+                        "a `&mut` argument cannot be memoized: a cached call would skip the \
+                         mutation; take it by shared reference or by value, or leave it out \
+                         of the memoized function",
+                    ));
+                } else if background && borrows(&arg.ty) {
+                    errors.push(syn::Error::new_spanned(
+                        arg,
+                        "`background` refresh needs owned 'static arguments: the recompute \
+                         runs on a spawned task after this call returns; take this argument \
+                         by value (e.g. `String` for `&str`, `Arc<T>` for `&T`)",
+                    ));
+                }
+                match &*arg.pat {
+                    Pat::Ident(pat) if pat.subpat.is_none() => params.push(Some(pat.ident.clone())),
+                    Pat::Wild(_) => params.push(None),
+                    pat => errors.push(syn::Error::new_spanned(
+                        pat,
+                        "#[antidogpiled] hashes each argument by name: bind this argument to a \
+                         name (e.g. `pair: (u8, u8)`) and destructure it in the body",
+                    )),
+                }
+            }
+        }
+    }
+    params
+}
+
+/// The return type, if it can be cached.
+fn check_output(func: &ItemFn, errors: &mut Errors) -> Option<Type> {
+    let ty = match &func.sig.output {
+        ReturnType::Default => {
+            errors.push(syn::Error::new_spanned(
+                &func.sig.ident,
+                "a function without a return type has nothing to cache: \
+                 #[antidogpiled] memoizes what a function returns",
+            ));
+            return None;
+        }
+        ReturnType::Type(_, ty) => ty,
+    };
+    if matches!(&**ty, Type::Tuple(tuple) if tuple.elems.is_empty()) {
+        errors.push(syn::Error::new_spanned(
+            ty,
+            "a function returning `()` has nothing to cache: \
+             #[antidogpiled] memoizes what a function returns",
+        ));
+        return None;
+    }
+    if any_token(ty.to_token_stream(), &mut |tokens, i| {
+        is_ident(&tokens[i], "impl")
+    }) {
+        errors.push(syn::Error::new_spanned(
+            ty,
+            "cannot cache an `impl Trait` return type: the expansion must name the cached \
+             type; return a concrete type",
+        ));
+        return None;
+    }
+    Some((**ty).clone())
+}
+
+/// What the key hashes besides the types: the non-skipped arguments, or
+/// `key = expr`. Checks `skip` against the arguments.
+fn key_parts(args: &Args, func: &ItemFn, params: &[Param], errors: &mut Errors) -> KeyParts {
+    let skip = args.skip.as_ref();
+    if let (Some(skip), Some(_)) = (skip, &args.key) {
+        errors.push(syn::Error::new(
+            skip.span,
+            "`skip` and `key` cannot be combined: with `key = ...` no argument is part of \
+             the key, so there is nothing to skip",
+        ));
+    }
+    let skipped = skip.map_or(&[][..], |Setting { value, .. }| value);
+    for (index, name) in skipped.iter().enumerate() {
+        let is_param = params.iter().flatten().any(|param| param == name)
+            || (name == "self" && func.sig.receiver().is_some());
+        if !is_param {
+            errors.push(syn::Error::new(
+                name.span(),
+                format!(
+                    "cannot skip `{name}`: `{}` has no argument of that name",
+                    func.sig.ident
+                ),
+            ));
+        } else if skipped[..index].contains(name) {
+            errors.push(syn::Error::new(
+                name.span(),
+                format!("`{name}` skipped twice"),
+            ));
+        }
+    }
+    match &args.key {
+        Some(key) => KeyParts::Expr(key.value.clone()),
+        None => KeyParts::Args(
+            params
+                .iter()
+                .flatten()
+                .filter(|param| !skipped.contains(param))
+                .cloned()
+                .collect(),
+        ),
+    }
+}
+
+fn generic_params(func: &ItemFn, pick: impl Fn(&GenericParam) -> Option<Ident>) -> Vec<Ident> {
+    func.sig.generics.params.iter().filter_map(pick).collect()
+}
+
+/// Whether an argument or the return type names `Self`: then the function is
+/// an associated function, and `Self` belongs in its key.
+fn names_self(func: &ItemFn) -> bool {
+    let mut tokens = func.sig.inputs.to_token_stream();
+    func.sig.output.to_tokens(&mut tokens);
+    any_token(tokens, &mut |tokens, i| is_ident(&tokens[i], "Self"))
+}
+
+/// Whether `ty` contains `&mut` (or `&'a mut`) anywhere, e.g. `Option<&mut T>`.
+fn borrows_mutably(ty: &Type) -> bool {
+    any_token(ty.to_token_stream(), &mut |tokens, i| {
+        if !is_punct(&tokens[i], '&') {
+            return false;
+        }
+        let mut next = i + 1;
+        if tokens.get(next).is_some_and(|token| is_punct(token, '\'')) {
+            next += 2;
+        }
+        tokens.get(next).is_some_and(|token| is_ident(token, "mut"))
+    })
+}
+
+/// Whether `ty` borrows anything: a `&` or a lifetime other than `'static`.
+fn borrows(ty: &Type) -> bool {
+    any_token(ty.to_token_stream(), &mut |tokens, i| {
+        is_punct(&tokens[i], '&')
+            || (is_punct(&tokens[i], '\'')
+                && !tokens
+                    .get(i + 1)
+                    .is_some_and(|token| is_ident(token, "static")))
+    })
+}
+
+/// Whether `found` holds at some position of `tokens`, at any nesting depth.
+/// It sees one group's tokens at a time, to look ahead within that group.
+fn any_token(tokens: TokenStream, found: &mut impl FnMut(&[TokenTree], usize) -> bool) -> bool {
+    let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+    (0..tokens.len()).any(|i| {
+        found(&tokens, i)
+            || matches!(&tokens[i], TokenTree::Group(group) if any_token(group.stream(), found))
+    })
+}
+
+fn is_ident(token: &TokenTree, name: &str) -> bool {
+    matches!(token, TokenTree::Ident(ident) if ident == name)
+}
+
+fn is_punct(token: &TokenTree, ch: char) -> bool {
+    matches!(token, TokenTree::Punct(punct) if punct.as_char() == ch)
+}
