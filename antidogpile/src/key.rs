@@ -19,6 +19,11 @@ impl Fingerprint {
     pub const fn as_u128(self) -> u128 {
         self.0
     }
+
+    /// A fingerprint from its number (for stores and their tests).
+    pub const fn from_u128(fingerprint: u128) -> Fingerprint {
+        Fingerprint(fingerprint)
+    }
 }
 
 impl fmt::Debug for Fingerprint {
@@ -37,7 +42,8 @@ pub struct Key<'a> {
 }
 
 impl<'a> Key<'a> {
-    pub(crate) fn new(fingerprint: Fingerprint, namespace: &'a str, version: u32) -> Key<'a> {
+    /// A key with the given parts (for stores and their tests).
+    pub fn new(fingerprint: Fingerprint, namespace: &'a str, version: u32) -> Key<'a> {
         Key {
             fingerprint,
             namespace,

@@ -13,10 +13,11 @@ use crate::policy::{Deadlines, EntryMeta};
 
 /// Shards: enough that two cores (or sixty-four) rarely meet on one lock.
 const SHARDS: usize = 64;
-/// A shard sweeps out expired entries after this many writes, or after
-/// half its size in writes if that is more: amortized O(1) per write, and
-/// never more expired entries kept than about half the live ones.
-const SWEEP_AFTER_WRITES: usize = 256;
+/// Once something in a shard can have expired, the shard sweeps after this
+/// many writes, or after a quarter of its size in writes if that is more:
+/// amortized O(1) per write, and expired entries never outnumber a quarter
+/// of the live ones (plus this constant) for long.
+const SWEEP_AFTER_WRITES: usize = 16;
 /// How many entries a full shard looks at to choose one to evict.
 const EVICTION_SAMPLE: usize = 8;
 
@@ -47,6 +48,8 @@ struct Shard(RwLock<ShardMap>);
 struct ShardMap {
     entries: HashMap<u128, Entry, BuildHasherDefault<PrehashedKey>>,
     writes_since_sweep: usize,
+    /// No entry expires before this: until then a sweep would free nothing.
+    earliest_hard_deadline: Option<Timestamp>,
 }
 
 struct Entry {
@@ -142,6 +145,13 @@ impl ShardMap {
     fn sweep(&mut self, now: Timestamp) {
         self.entries.retain(|_, entry| entry.hard_deadline > now);
         self.writes_since_sweep = 0;
+        self.earliest_hard_deadline = self.entries.values().map(|entry| entry.hard_deadline).min();
+    }
+
+    fn sweep_is_due(&self, now: Timestamp) -> bool {
+        self.earliest_hard_deadline
+            .is_some_and(|earliest| earliest <= now)
+            && self.writes_since_sweep >= SWEEP_AFTER_WRITES.max(self.entries.len() / 4)
     }
 
     fn make_room(&mut self, max_entries: usize, now: Timestamp) {
@@ -235,7 +245,12 @@ impl Store for MemoryStore {
             },
         );
         shard.writes_since_sweep += 1;
-        if shard.writes_since_sweep >= SWEEP_AFTER_WRITES.max(shard.entries.len() / 2) {
+        shard.earliest_hard_deadline = Some(
+            shard
+                .earliest_hard_deadline
+                .map_or(deadlines.hard, |earliest| earliest.min(deadlines.hard)),
+        );
+        if shard.sweep_is_due(now) {
             shard.sweep(now);
         }
         // Drop the old value after the lock is released: its destructor is user code.
@@ -270,5 +285,124 @@ impl Hasher for PrehashedKey {
 
     fn write_u128(&mut self, fingerprint: u128) {
         self.0 = fingerprint as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::Fingerprint;
+    use std::sync::{Arc, Barrier};
+
+    fn key(n: u128) -> Key<'static> {
+        Key::new(Fingerprint::from_u128(n), "memory::tests", 0)
+    }
+
+    fn at(millis: u64) -> Timestamp {
+        Timestamp::from_millis(millis)
+    }
+
+    fn deadlines(soft: u64, hard: u64) -> Deadlines {
+        Deadlines {
+            soft: at(soft),
+            hard: at(hard),
+        }
+    }
+
+    fn version_of(store: &MemoryStore, key: &Key<'_>, now: Timestamp) -> Option<Version> {
+        let mut version = None;
+        store.read(key, now, &mut |entry| version = Some(entry.version));
+        version
+    }
+
+    #[test]
+    fn of_many_threads_claiming_the_same_version_exactly_one_wins() {
+        for round in 0..50 {
+            let store = Arc::new(MemoryStore::new());
+            store.write(&key(round), Arc::new(1u8), deadlines(10, 100), at(0));
+            let seen = version_of(&store, &key(round), at(20)).unwrap();
+            let start = Arc::new(Barrier::new(8));
+            let claimers: Vec<_> = (0..8)
+                .map(|_| {
+                    let (store, start) = (Arc::clone(&store), Arc::clone(&start));
+                    std::thread::spawn(move || {
+                        start.wait();
+                        store.try_claim(&key(round), seen, at(20), at(80)).is_some()
+                    })
+                })
+                .collect();
+            let wins = claimers
+                .into_iter()
+                .map(|claimer| claimer.join().unwrap())
+                .filter(|won| *won)
+                .count();
+            assert_eq!(wins, 1, "round {round}");
+        }
+    }
+
+    #[test]
+    fn claims_need_the_seen_version_a_stale_entry_and_no_live_claim() {
+        let store = MemoryStore::new();
+        let k = key(1);
+        store.write(&k, Arc::new(1u8), deadlines(10, 100), at(0));
+        let seen = version_of(&store, &k, at(0)).unwrap();
+        assert_eq!(
+            store.try_claim(&k, seen, at(9), at(50)),
+            None,
+            "still fresh"
+        );
+        assert_eq!(
+            store.try_claim(&k, Version(seen.0 + 1), at(10), at(50)),
+            None,
+            "other version"
+        );
+        let claim = store
+            .try_claim(&k, seen, at(10), at(50))
+            .expect("stale and unclaimed");
+        assert_eq!(
+            store.try_claim(&k, seen, at(49), at(90)),
+            None,
+            "claim is live"
+        );
+        assert!(
+            store.try_claim(&k, seen, at(50), at(90)).is_some(),
+            "claim ran out"
+        );
+        // The first claim is not the live one any more: releasing it changes nothing.
+        store.release_claim(&k, claim);
+        assert_eq!(store.try_claim(&k, seen, at(60), at(90)), None);
+        // A write replaces the entry, its version and its claim.
+        store.write(&k, Arc::new(2u8), deadlines(70, 100), at(60));
+        assert_eq!(
+            store.try_claim(&k, seen, at(80), at(99)),
+            None,
+            "old version"
+        );
+        assert!(store
+            .try_claim(&k, version_of(&store, &k, at(80)).unwrap(), at(80), at(99))
+            .is_some());
+    }
+
+    #[test]
+    fn a_released_claim_can_be_taken_again_at_once() {
+        let store = MemoryStore::new();
+        let k = key(2);
+        store.write(&k, Arc::new(1u8), deadlines(10, 100), at(0));
+        let seen = version_of(&store, &k, at(0)).unwrap();
+        let claim = store.try_claim(&k, seen, at(10), at(90)).unwrap();
+        store.release_claim(&k, claim);
+        assert!(store.try_claim(&k, seen, at(11), at(90)).is_some());
+    }
+
+    #[test]
+    fn entries_are_invisible_at_their_hard_deadline_and_swept_after() {
+        let store = MemoryStore::new();
+        store.write(&key(3), Arc::new(1u8), deadlines(10, 100), at(0));
+        assert!(version_of(&store, &key(3), at(99)).is_some());
+        assert!(version_of(&store, &key(3), at(100)).is_none());
+        assert_eq!(store.try_claim(&key(3), Version(0), at(100), at(200)), None);
+        assert_eq!(store.len(), 1);
+        store.sweep(at(100));
+        assert!(store.is_empty());
     }
 }
