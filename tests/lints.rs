@@ -4,7 +4,7 @@
 //! `cargo clippy --all-targets`), and the tests below check that the
 //! memoization still happens.
 
-#![deny(warnings)]
+#![deny(warnings, future_incompatible)]
 
 pub mod strict {
     //! User code: every function here would compile without a warning if
@@ -14,7 +14,6 @@ pub mod strict {
         unused,
         nonstandard_style,
         rust_2018_idioms,
-        future_incompatible,
         unused_qualifications,
         unused_results,
         unused_lifetimes,
@@ -170,24 +169,29 @@ pub mod strict {
         format!("{value}{suffix}")
     }
 
-    /// A lifetime and a const generic parameter.
+    /// A const generic parameter.
     #[antidogpiled(soft = "1m")]
     #[must_use]
-    pub fn repeat<'a, const N: usize>(word: &'a str) -> String {
+    pub fn repeat<const N: usize>(word: &str) -> String {
         REPEAT.count();
         word.repeat(N)
     }
 
     /// Something that must not be part of the key.
     #[derive(Debug)]
-    pub struct Log;
+    pub struct Log {
+        /// Whether to print.
+        pub verbose: bool,
+    }
 
     /// `skip`, `version` and `name`, with an argument named `_`.
     #[antidogpiled(soft = "1m30s", skip(log), version = 3, name = "lints::lookup")]
     #[must_use]
     pub fn lookup(id: u32, log: &Log, _: bool) -> Option<String> {
         LOOKUP.count();
-        let _log = log;
+        if log.verbose {
+            println!("looking up {id}");
+        }
         (id > 0).then(|| format!("#{id}"))
     }
 
@@ -219,12 +223,12 @@ pub mod strict {
     ///
     /// When `base` is empty.
     #[antidogpiled(soft = "30s", background)]
-    pub fn rates(base: String) -> Result<Vec<u32>, String> {
+    pub fn rates(base: String) -> Result<Vec<(String, u32)>, String> {
         BACKGROUND.count();
         if base.is_empty() {
             return Err("no base".to_owned());
         }
-        Ok(vec![100, 200])
+        Ok(vec![(base, 100)])
     }
 
     /// `background = true` refresh of an `async fn` returning a plain `T`.
@@ -302,8 +306,14 @@ fn generic_functions_are_memoized_per_type() {
 
 #[test]
 fn skipped_arguments_are_not_part_of_the_key() {
-    assert_eq!(lookup(4, &Log, true).as_deref(), Some("#4"));
-    assert_eq!(lookup(4, &Log, false).as_deref(), Some("#4"));
+    assert_eq!(
+        lookup(4, &Log { verbose: true }, true).as_deref(),
+        Some("#4")
+    );
+    assert_eq!(
+        lookup(4, &Log { verbose: false }, false).as_deref(),
+        Some("#4")
+    );
     assert_eq!(LOOKUP.get(), 1);
 }
 
@@ -326,9 +336,10 @@ fn a_key_expression_replaces_the_arguments() {
 #[tokio::test(flavor = "multi_thread")]
 async fn background_functions_are_memoized() {
     let first = tokio::task::spawn_blocking(|| rates("EUR".to_owned()));
-    assert_eq!(first.await.unwrap(), Ok(vec![100, 200]));
+    let expected = vec![("EUR".to_owned(), 100)];
+    assert_eq!(first.await.unwrap(), Ok(expected.clone()));
     let second = tokio::task::spawn_blocking(|| rates("EUR".to_owned()));
-    assert_eq!(second.await.unwrap(), Ok(vec![100, 200]));
+    assert_eq!(second.await.unwrap(), Ok(expected));
     assert_eq!(forecast("Oslo".to_owned(), 3).await, "Oslo: 3 days");
     assert_eq!(forecast("Oslo".to_owned(), 3).await, "Oslo: 3 days");
     assert_eq!(BACKGROUND.get(), 2);
