@@ -81,6 +81,8 @@ pub mod strict {
     pub static LOAD: Runs = Runs::new();
     /// Runs of [`repeat`].
     pub static REPEAT: Runs = Runs::new();
+    /// Runs of [`unused_argument`].
+    pub static HINTED: Runs = Runs::new();
     /// Runs of [`shout`].
     pub static SHOUT: Runs = Runs::new();
 
@@ -239,6 +241,14 @@ pub mod strict {
         format!("{city}: {days} days")
     }
 
+    /// An argument the body does not use, still part of the key.
+    #[antidogpiled(soft = "1m")]
+    #[must_use]
+    pub fn unused_argument(id: u32, _hint: u32) -> u32 {
+        HINTED.count();
+        id + 1
+    }
+
     /// A named cache.
     #[antidogpiled(soft = "1m", cache = "lints")]
     #[must_use]
@@ -315,6 +325,14 @@ fn skipped_arguments_are_not_part_of_the_key() {
         Some("#4")
     );
     assert_eq!(LOOKUP.get(), 1);
+}
+
+#[test]
+fn arguments_the_body_ignores_are_still_part_of_the_key() {
+    assert_eq!(unused_argument(1, 2), 2);
+    assert_eq!(unused_argument(1, 2), 2);
+    assert_eq!(unused_argument(1, 3), 2);
+    assert_eq!(HINTED.get(), 2);
 }
 
 #[test]

@@ -133,16 +133,20 @@ fn key(memoized: &Memoized) -> TokenStream {
         steps.push(quote_spanned!(param.span()=> #h.type_param::<#param>();));
     }
     // Each value is hashed where the user wrote it, so that "does not
-    // implement Serialize" points at that argument.
-    for param in &key.const_params {
-        steps.push(quote_spanned!(param.span()=> #h.arg(&#param);));
+    // implement Serialize" points at that argument; but as code of this
+    // expansion, so that lints about the user's code (such as clippy's
+    // `used_underscore_binding` for an argument `_hint`) do not fire on it.
+    for param in key.const_params.iter().chain(match &key.parts {
+        KeyParts::Args(args) => args.as_slice(),
+        KeyParts::Expr(_) => &[],
+    }) {
+        let span = param.span().resolved_at(Span::call_site());
+        let mut param = param.clone();
+        param.set_span(span);
+        steps.push(quote_spanned!(span=> #h.arg(&#param);));
     }
     match &key.parts {
-        KeyParts::Args(args) => {
-            for arg in args {
-                steps.push(quote_spanned!(arg.span()=> #h.arg(&#arg);));
-            }
-        }
+        KeyParts::Args(_) => {}
         KeyParts::Expr(expr) => {
             let span = expr.span();
             // Parenthesized so that `key = a + b` hashes `a + b`, not `&a + b`.

@@ -7,12 +7,9 @@
 //! completions and go-to-definition.
 
 use proc_macro2::TokenStream;
-use quote::quote;
 
 pub(crate) fn emit(error: &syn::Error, item: TokenStream) -> TokenStream {
-    let errors = error.to_compile_error();
-    quote! {
-        #errors
-        #item
-    }
+    let mut tokens = error.to_compile_error();
+    tokens.extend(item);
+    tokens
 }

@@ -3,11 +3,10 @@
 //! `::antidogpile::__private`, which only the matching `antidogpile` version
 //! provides.
 //!
-//! The crate is a pipeline, one file per stage: [`args`](crate::args) parses
-//! the attribute, [`validate`](crate::validate) checks it against the
-//! function, [`expand`](crate::expand) generates the call into the runtime,
-//! and [`fallback`](crate::fallback) emits the errors with the function
-//! unchanged when something is wrong.
+//! The crate is a pipeline, one file per stage: `args.rs` parses the
+//! attribute, `validate.rs` checks it against the function, `expand.rs`
+//! generates the call into the runtime, and `fallback.rs` emits the errors
+//! with the function unchanged when something is wrong.
 
 mod args;
 mod errors;

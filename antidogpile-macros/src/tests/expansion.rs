@@ -11,7 +11,7 @@ fn pretty(tokens: TokenStream) -> String {
     prettyplease::unparse(&file)
 }
 
-fn check(args: TokenStream, item: TokenStream, snapshot: ExpectFile) {
+fn check(args: TokenStream, item: TokenStream, snapshot: &ExpectFile) {
     snapshot.assert_eq(&pretty(antidogpiled(args, item)));
 }
 
@@ -27,7 +27,7 @@ fn sync_result() {
                 Ok(Report::from(rows))
             }
         },
-        expect_file!["snapshots/sync_result.rs"],
+        &expect_file!["snapshots/sync_result.rs"],
     );
 }
 
@@ -41,7 +41,7 @@ fn async_result() {
                 Ok(response.bytes().await?.to_vec())
             }
         },
-        expect_file!["snapshots/async_result.rs"],
+        &expect_file!["snapshots/async_result.rs"],
     );
 }
 
@@ -57,7 +57,7 @@ fn option() {
                 USERS.get(&id).cloned()
             }
         },
-        expect_file!["snapshots/option.rs"],
+        &expect_file!["snapshots/option.rs"],
     );
 }
 
@@ -75,7 +75,7 @@ fn plain_method_with_ref_self() {
                 self.weights.iter().map(|w| w * word.len() as u32).sum()
             }
         },
-        expect_file!["snapshots/plain_method_with_ref_self.rs"],
+        &expect_file!["snapshots/plain_method_with_ref_self.rs"],
     );
 }
 
@@ -88,7 +88,7 @@ fn async_plain() {
                 format!("hello {name}")
             }
         },
-        expect_file!["snapshots/async_plain.rs"],
+        &expect_file!["snapshots/async_plain.rs"],
     );
 }
 
@@ -106,7 +106,7 @@ fn skip_version_name() {
                 conn.load(id)
             }
         },
-        expect_file!["snapshots/skip_version_name.rs"],
+        &expect_file!["snapshots/skip_version_name.rs"],
     );
 }
 
@@ -119,7 +119,7 @@ fn key_expression() {
                 self.store.timeline(user.id, page)
             }
         },
-        expect_file!["snapshots/key_expression.rs"],
+        &expect_file!["snapshots/key_expression.rs"],
     );
 }
 
@@ -132,7 +132,7 @@ fn background() {
                 download_rates(base)
             }
         },
-        expect_file!["snapshots/background.rs"],
+        &expect_file!["snapshots/background.rs"],
     );
 }
 
@@ -145,7 +145,7 @@ fn async_background() {
                 forecast(&city).await
             }
         },
-        expect_file!["snapshots/async_background.rs"],
+        &expect_file!["snapshots/async_background.rs"],
     );
 }
 
@@ -161,7 +161,7 @@ fn generics() {
                 postcard::from_bytes(bytes)
             }
         },
-        expect_file!["snapshots/generics.rs"],
+        &expect_file!["snapshots/generics.rs"],
     );
 }
 
@@ -174,7 +174,7 @@ fn associated_function_naming_self() {
                 None
             }
         },
-        expect_file!["snapshots/associated_function_naming_self.rs"],
+        &expect_file!["snapshots/associated_function_naming_self.rs"],
     );
 }
 
@@ -188,6 +188,6 @@ fn errors_keep_the_function_as_written() {
                 *counter
             }
         },
-        expect_file!["snapshots/errors_keep_the_function_as_written.rs"],
+        &expect_file!["snapshots/errors_keep_the_function_as_written.rs"],
     );
 }
