@@ -14,10 +14,13 @@ use crate::store::Value;
 
 const SHARDS: usize = 16;
 
+/// The flights of one shard, by fingerprint.
+type FlightMap = HashMap<u128, Arc<Flight>>;
+
 /// The cold-miss leases of one cache.
 #[derive(Debug)]
 pub(crate) struct Flights {
-    shards: Box<[Mutex<HashMap<u128, Arc<Flight>>>]>,
+    shards: Box<[Mutex<FlightMap>]>,
 }
 
 /// One computation in flight, and the callers waiting for it.
@@ -62,7 +65,7 @@ impl Flights {
         }
     }
 
-    fn shard(&self, fingerprint: u128) -> MutexGuard<'_, HashMap<u128, Arc<Flight>>> {
+    fn shard(&self, fingerprint: u128) -> MutexGuard<'_, FlightMap> {
         // Every critical section below is a single map operation: poison
         // cannot leave the map inconsistent, so it is ignored.
         self.shards[(fingerprint >> 124) as usize % SHARDS]

@@ -35,6 +35,12 @@ pub(crate) enum Next<'c, V> {
     Compute(Job<'c, V>),
 }
 
+/// Where waiting ended: with a value, or with the duty to compute.
+pub(crate) enum Resolved<'c, V> {
+    Value(V),
+    MustCompute(Job<'c, V>),
+}
+
 /// The right to compute, and what to do with the result.
 pub(crate) enum Job<'c, V> {
     /// Cold miss: the caller holds the lease; waiters get its value.
@@ -307,16 +313,16 @@ fn random_unit() -> f64 {
 
 impl<'c> Call<'c> {
     /// Blocks until the value is known or this thread must compute.
-    fn resolve_blocking<V: Cacheable>(&self) -> Result<V, Job<'c, V>> {
+    fn resolve_blocking<V: Cacheable>(&self) -> Resolved<'c, V> {
         let (mut first, mut waited) = (true, false);
         loop {
             match self.next::<V>(std::mem::take(&mut first)) {
-                Next::Value(value) => return Ok(value),
-                Next::Compute(job) => return Err(job),
+                Next::Value(value) => return Resolved::Value(value),
+                Next::Compute(job) => return Resolved::MustCompute(job),
                 Next::Wait(flight) => {
                     self.count_wait(&mut waited);
                     if let Some(value) = self.landed(flight.wait(&self.cache.clock)) {
-                        return Ok(value);
+                        return Resolved::Value(value);
                     }
                 }
             }
@@ -325,8 +331,8 @@ impl<'c> Call<'c> {
 
     pub(crate) fn run<R: Outcome>(&self, compute: impl FnOnce() -> R) -> R {
         match self.resolve_blocking::<R::Value>() {
-            Ok(value) => R::from_value(value),
-            Err(job) => {
+            Resolved::Value(value) => R::from_value(value),
+            Resolved::MustCompute(job) => {
                 let watch = self.start_compute();
                 let outcome = compute();
                 drop(watch);
@@ -343,8 +349,8 @@ impl<'c> Call<'c> {
         F: FnOnce() -> R + Send + 'static,
     {
         match self.resolve_blocking::<R::Value>() {
-            Ok(value) => R::from_value(value),
-            Err(Job::Refresh(refresh)) => {
+            Resolved::Value(value) => R::from_value(value),
+            Resolved::MustCompute(Job::Refresh(refresh)) => {
                 let stale = refresh.stale.clone();
                 let site = self.site;
                 self.site.counters.count(Event::Compute);
@@ -364,7 +370,7 @@ impl<'c> Call<'c> {
                 }
                 R::from_value(stale)
             }
-            Err(job) => {
+            Resolved::MustCompute(job) => {
                 let watch = self.start_compute();
                 let outcome = compute();
                 drop(watch);
@@ -377,16 +383,16 @@ impl<'c> Call<'c> {
 #[cfg(feature = "tokio")]
 impl<'c> Call<'c> {
     /// Waits (without blocking the thread) until the value is known or this task must compute.
-    async fn resolve<V: Cacheable>(&self) -> Result<V, Job<'c, V>> {
+    async fn resolve<V: Cacheable>(&self) -> Resolved<'c, V> {
         let (mut first, mut waited) = (true, false);
         loop {
             match self.next::<V>(std::mem::take(&mut first)) {
-                Next::Value(value) => return Ok(value),
-                Next::Compute(job) => return Err(job),
+                Next::Value(value) => return Resolved::Value(value),
+                Next::Compute(job) => return Resolved::MustCompute(job),
                 Next::Wait(flight) => {
                     self.count_wait(&mut waited);
                     if let Some(value) = self.landed(flight.wait_async(&self.cache.clock).await) {
-                        return Ok(value);
+                        return Resolved::Value(value);
                     }
                 }
             }
@@ -399,8 +405,8 @@ impl<'c> Call<'c> {
         F: std::future::Future<Output = R>,
     {
         match self.resolve::<R::Value>().await {
-            Ok(value) => R::from_value(value),
-            Err(job) => {
+            Resolved::Value(value) => R::from_value(value),
+            Resolved::MustCompute(job) => {
                 let watch = self.start_compute();
                 let outcome = compute.await;
                 drop(watch);
@@ -417,8 +423,8 @@ impl<'c> Call<'c> {
         F: std::future::Future<Output = R> + Send + 'static,
     {
         let job = match self.resolve::<R::Value>().await {
-            Ok(value) => return R::from_value(value),
-            Err(job) => job,
+            Resolved::Value(value) => return R::from_value(value),
+            Resolved::MustCompute(job) => job,
         };
         match (job, tokio::runtime::Handle::try_current()) {
             (Job::Refresh(refresh), Ok(runtime)) => {

@@ -1,0 +1,211 @@
+//! A stampede, side by side: N threads keep calling a slow function across
+//! several soft expiries, once through a plain TTL cache (check, miss,
+//! everyone recomputes) and once through `#[antidogpiled]`.
+//!
+//! ```text
+//! cargo run --release --example stampede -- [--threads 64] [--seconds 2]
+//! ```
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use antidogpile::antidogpiled;
+
+/// How long the "backend" takes to produce a value.
+const COMPUTE: Duration = Duration::from_millis(50);
+/// How long a value is fresh (the TTL of the plain cache).
+const FRESH: Duration = Duration::from_millis(200);
+/// Pause between two calls of one thread: a busy but not saturated service.
+const THINK: Duration = Duration::from_millis(1);
+
+static BACKEND_CALLS: AtomicU64 = AtomicU64::new(0);
+/// When each backend call started: recomputes that start within one compute
+/// time of each other answer the same expiry.
+static BACKEND_STARTS: Mutex<Vec<Instant>> = Mutex::new(Vec::new());
+
+fn backend(report: u64) -> String {
+    BACKEND_CALLS.fetch_add(1, Ordering::Relaxed);
+    BACKEND_STARTS.lock().unwrap().push(Instant::now());
+    std::thread::sleep(COMPUTE);
+    format!("report {report} rendered")
+}
+
+#[antidogpiled(soft = "200ms", factor = 10, grace = "5s")]
+fn report_antidogpiled(report: u64) -> String {
+    backend(report)
+}
+
+/// The dogpile itself: a TTL cache where every caller that finds the value
+/// expired recomputes it.
+#[derive(Default)]
+struct PlainTtlCache {
+    entries: Mutex<HashMap<u64, (String, Instant)>>,
+}
+
+impl PlainTtlCache {
+    fn get(&self, report: u64) -> String {
+        if let Some((value, expires)) = self.entries.lock().unwrap().get(&report) {
+            if Instant::now() < *expires {
+                return value.clone();
+            }
+        }
+        let value = backend(report);
+        let expires = Instant::now() + FRESH;
+        self.entries
+            .lock()
+            .unwrap()
+            .insert(report, (value.clone(), expires));
+        value
+    }
+}
+
+struct Outcome {
+    calls: usize,
+    recomputes: u64,
+    expiries: usize,
+    latencies: Vec<Duration>,
+}
+
+/// Groups recompute start times into expiries.
+fn count_expiries(mut starts: Vec<Instant>) -> usize {
+    starts.sort_unstable();
+    1 + starts
+        .windows(2)
+        .filter(|pair| pair[1] - pair[0] > COMPUTE)
+        .count()
+}
+
+/// Runs `threads` callers of `call` for `run`, after one warm-up call.
+fn hammer(threads: usize, run: Duration, call: Arc<dyn Fn() -> String + Send + Sync>) -> Outcome {
+    call();
+    let before = BACKEND_CALLS.load(Ordering::Relaxed);
+    BACKEND_STARTS.lock().unwrap().clear();
+    let start = Arc::new(Barrier::new(threads));
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let (call, start) = (Arc::clone(&call), Arc::clone(&start));
+            std::thread::spawn(move || {
+                start.wait();
+                let begin = Instant::now();
+                let mut latencies = Vec::new();
+                while begin.elapsed() < run {
+                    let t = Instant::now();
+                    let value = call();
+                    latencies.push(t.elapsed());
+                    assert!(value.ends_with("rendered"));
+                    std::thread::sleep(THINK);
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies: Vec<Duration> = workers
+        .into_iter()
+        .flat_map(|worker| worker.join().expect("caller panicked"))
+        .collect();
+    latencies.sort_unstable();
+    Outcome {
+        calls: latencies.len(),
+        recomputes: BACKEND_CALLS.load(Ordering::Relaxed) - before,
+        expiries: count_expiries(std::mem::take(&mut *BACKEND_STARTS.lock().unwrap())),
+        latencies,
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[rank]
+}
+
+fn show(d: Duration) -> String {
+    if d >= Duration::from_millis(1) {
+        format!("{:.1} ms", d.as_secs_f64() * 1e3)
+    } else {
+        format!("{:.1} µs", d.as_secs_f64() * 1e6)
+    }
+}
+
+fn flag(args: &[String], name: &str, default: u64) -> u64 {
+    match args.iter().position(|a| a == name) {
+        None => default,
+        Some(i) => match args.get(i + 1).map(|v| v.parse::<u64>()) {
+            Some(Ok(value)) if value > 0 => value,
+            _ => {
+                eprintln!("{name} needs a whole number above zero");
+                std::process::exit(2);
+            }
+        },
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("usage: stampede [--threads N] [--seconds S]");
+        return;
+    }
+    let threads = flag(&args, "--threads", 64) as usize;
+    let run = Duration::from_secs(flag(&args, "--seconds", 2));
+    println!(
+        "{threads} threads call one hot key for {} s each; the value is fresh for {} ms \
+         and takes {} ms to compute.\n",
+        run.as_secs(),
+        FRESH.as_millis(),
+        COMPUTE.as_millis()
+    );
+    let plain = Arc::new(PlainTtlCache::default());
+    let results = [
+        (
+            "plain TTL cache",
+            hammer(threads, run, Arc::new(move || plain.get(1))),
+        ),
+        (
+            "antidogpile",
+            hammer(threads, run, Arc::new(|| report_antidogpiled(1))),
+        ),
+    ];
+    println!(
+        "| {:<16} | {:>7} | {:>8} | {:>10} | {:>10} | {:>13} | {:>8} | {:>8} | {:>8} |",
+        "cache",
+        "calls",
+        "expiries",
+        "recomputes",
+        "per expiry",
+        "waited ≥50 ms",
+        "p50",
+        "p99.9",
+        "max"
+    );
+    println!(
+        "|{:-<18}|{:->9}|{:->10}|{:->12}|{:->12}|{:->15}|{:->10}|{:->10}|{:->10}|",
+        "", "", "", "", "", "", "", "", ""
+    );
+    for (name, outcome) in &results {
+        let waited = outcome.latencies.iter().filter(|l| **l >= COMPUTE).count();
+        println!(
+            "| {:<16} | {:>7} | {:>8} | {:>10} | {:>10.1} | {:>13} | {:>8} | {:>8} | {:>8} |",
+            name,
+            outcome.calls,
+            outcome.expiries,
+            outcome.recomputes,
+            outcome.recomputes as f64 / outcome.expiries as f64,
+            waited,
+            show(percentile(&outcome.latencies, 0.50)),
+            show(percentile(&outcome.latencies, 0.999)),
+            show(percentile(&outcome.latencies, 1.0)),
+        );
+    }
+    let stats =
+        antidogpile::stats(concat!(module_path!(), "::report_antidogpiled")).unwrap_or_default();
+    println!(
+        "\nantidogpile counters: {} fresh hits, {} stale hits (served at once), {} misses, {} computes, {} waits.\n\
+         The one caller per expiry that waited is the one that recomputed; with\n\
+         `background = true` it too gets the stale value and the refresh runs on a thread.",
+        stats.fresh_hits, stats.stale_hits, stats.misses, stats.computes, stats.waits
+    );
+}
