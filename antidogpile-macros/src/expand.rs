@@ -241,3 +241,38 @@ fn call(memoized: &Memoized) -> TokenStream {
         Shape::Plain => quote!(#call.0),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{shape, Shape};
+    use syn::Type;
+
+    fn is_outcome(ty: &str) -> bool {
+        let ty: Type = syn::parse_str(ty).unwrap();
+        matches!(shape(&ty), Shape::Outcome)
+    }
+
+    #[test]
+    fn results_and_options_are_outcomes_by_their_last_segment() {
+        assert!(is_outcome("Result<u8, String>"));
+        assert!(is_outcome("std::io::Result<u8>"));
+        assert!(is_outcome("::core::result::Result<u8, E>"));
+        assert!(is_outcome("anyhow::Result<Vec<u8>>"));
+        assert!(is_outcome("Option<u8>"));
+        assert!(is_outcome("std::option::Option<Self>"));
+        assert!(is_outcome("(Option<u8>)"));
+    }
+
+    #[test]
+    fn every_other_type_is_plain() {
+        assert!(!is_outcome("u8"));
+        assert!(!is_outcome("MyResult<u8>"));
+        assert!(!is_outcome("Result::Ok"));
+        assert!(!is_outcome("Vec<Result<u8, E>>"));
+        assert!(!is_outcome("Result<u8, E>::Output"));
+        assert!(!is_outcome("<T as Trait>::Result"));
+        assert!(!is_outcome("(Result<u8, E>, u8)"));
+        assert!(!is_outcome("[Option<u8>; 2]"));
+        assert!(!is_outcome("Self"));
+    }
+}
