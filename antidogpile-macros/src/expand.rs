@@ -136,26 +136,24 @@ fn key(memoized: &Memoized) -> TokenStream {
     // implement Serialize" points at that argument; but as code of this
     // expansion, so that lints about the user's code (such as clippy's
     // `used_underscore_binding` for an argument `_hint`) do not fire on it.
-    for param in key.const_params.iter().chain(match &key.parts {
+    let args = match &key.parts {
         KeyParts::Args(args) => args.as_slice(),
         KeyParts::Expr(_) => &[],
-    }) {
+    };
+    for param in key.const_params.iter().chain(args) {
         let span = param.span().resolved_at(Span::call_site());
         let mut param = param.clone();
         param.set_span(span);
         steps.push(quote_spanned!(span=> #h.arg(&#param);));
     }
-    match &key.parts {
-        KeyParts::Args(_) => {}
-        KeyParts::Expr(expr) => {
-            let span = expr.span();
-            // Parenthesized so that `key = a + b` hashes `a + b`, not `&a + b`.
-            let expr = match expr {
-                Expr::Paren(_) | Expr::Tuple(_) => expr.to_token_stream(),
-                _ => quote!((#expr)),
-            };
-            steps.push(quote_spanned!(span=> #h.arg(&#expr);));
-        }
+    if let KeyParts::Expr(expr) = &key.parts {
+        let span = expr.span();
+        // Parenthesized so that `key = a + b` hashes `a + b`, not `&a + b`.
+        let expr = match expr {
+            Expr::Paren(_) | Expr::Tuple(_) => expr.to_token_stream(),
+            _ => quote!((#expr)),
+        };
+        steps.push(quote_spanned!(span=> #h.arg(&#expr);));
     }
     let new = quote!(::antidogpile::__private::KeyHasher::new(
         &__ANTIDOGPILE_SITE
