@@ -21,7 +21,7 @@ use proc_macro::TokenStream;
 
 /// Memoizes a function in the shared cache, without cache stampedes.
 ///
-/// ```ignore
+/// ```text
 /// use antidogpile::antidogpiled;
 ///
 /// #[antidogpiled(soft = "30s")]
@@ -134,7 +134,7 @@ use proc_macro::TokenStream;
 ///
 /// # Methods and async
 ///
-/// ```ignore
+/// ```text
 /// impl Catalog {
 ///     #[antidogpiled(soft = "5m", skip(conn))]
 ///     pub async fn product(&self, id: u64, conn: &Db) -> Option<Product> {
