@@ -223,9 +223,27 @@ impl<'c> Call<'c> {
         }
     }
 
-    fn start_compute(&self) -> PanicWatch {
+    /// Runs the compute on this thread and settles it.
+    fn compute_here<R: Outcome>(&self, job: Job<'c, R::Value>, compute: impl FnOnce() -> R) -> R {
         self.site.counters.count(Event::Compute);
-        PanicWatch(self.site)
+        let watch = PanicWatch(self.site);
+        let outcome = compute();
+        drop(watch);
+        self.settle(job, outcome)
+    }
+
+    /// Runs the compute in this task and settles it.
+    #[cfg(feature = "tokio")]
+    async fn compute_here_async<R, F>(&self, job: Job<'c, R::Value>, compute: F) -> R
+    where
+        R: Outcome,
+        F: std::future::Future<Output = R>,
+    {
+        self.site.counters.count(Event::Compute);
+        let watch = PanicWatch(self.site);
+        let outcome = compute.await;
+        drop(watch);
+        self.settle(job, outcome)
     }
 
     fn count_wait(&self, waited: &mut bool) {
@@ -332,12 +350,7 @@ impl<'c> Call<'c> {
     pub(crate) fn run<R: Outcome>(&self, compute: impl FnOnce() -> R) -> R {
         match self.resolve_blocking::<R::Value>() {
             Resolved::Value(value) => R::from_value(value),
-            Resolved::MustCompute(job) => {
-                let watch = self.start_compute();
-                let outcome = compute();
-                drop(watch);
-                self.settle(job, outcome)
-            }
+            Resolved::MustCompute(job) => self.compute_here(job, compute),
         }
     }
 
@@ -370,12 +383,7 @@ impl<'c> Call<'c> {
                 }
                 R::from_value(stale)
             }
-            Resolved::MustCompute(job) => {
-                let watch = self.start_compute();
-                let outcome = compute();
-                drop(watch);
-                self.settle(job, outcome)
-            }
+            Resolved::MustCompute(job) => self.compute_here(job, compute),
         }
     }
 }
@@ -406,12 +414,7 @@ impl<'c> Call<'c> {
     {
         match self.resolve::<R::Value>().await {
             Resolved::Value(value) => R::from_value(value),
-            Resolved::MustCompute(job) => {
-                let watch = self.start_compute();
-                let outcome = compute.await;
-                drop(watch);
-                self.settle(job, outcome)
-            }
+            Resolved::MustCompute(job) => self.compute_here_async(job, compute).await,
         }
     }
 
@@ -439,12 +442,7 @@ impl<'c> Call<'c> {
                 });
                 R::from_value(stale)
             }
-            (job, _) => {
-                let watch = self.start_compute();
-                let outcome = compute.await;
-                drop(watch);
-                self.settle(job, outcome)
-            }
+            (job, _) => self.compute_here_async(job, compute).await,
         }
     }
 }

@@ -166,11 +166,7 @@ where
                 .run_async(compute)
                 .await
         }
-        _ => {
-            site.counters.count(Event::Uncached);
-            site.counters.count(Event::Compute);
-            compute.await
-        }
+        _ => uncached(site, || compute).await,
     }
 }
 
@@ -187,10 +183,6 @@ where
                 .run_async_in_background(compute)
                 .await
         }
-        _ => {
-            site.counters.count(Event::Uncached);
-            site.counters.count(Event::Compute);
-            compute.await
-        }
+        _ => uncached(site, || compute).await,
     }
 }
