@@ -41,3 +41,53 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// A store that could not do what was asked. The cache treats every store
+/// error the same way (compute, return, count, trace); the kind is for
+/// people reading the traces and for stores' own tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError {
+    kind: StoreErrorKind,
+    message: String,
+}
+
+/// What kind of failure a [`StoreError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// The store could not be reached (refused, closed, down).
+    Unavailable,
+    /// The store did not answer in time.
+    Timeout,
+    /// The store answered something that does not follow its protocol.
+    Protocol,
+    /// The value is too large for the store (served, not cached).
+    TooLarge,
+    /// The value could not be serialized.
+    Serialize,
+    /// Any other failure.
+    Other,
+}
+
+impl StoreError {
+    /// An error of `kind`, described by `message`.
+    pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> StoreError {
+        StoreError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "store {:?}: {}", self.kind, self.message)
+    }
+}
+
+impl std::error::Error for StoreError {}

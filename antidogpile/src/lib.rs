@@ -3,6 +3,7 @@
 
 mod cache;
 pub mod clock;
+pub mod envelope;
 mod error;
 mod flight;
 mod key;
@@ -23,7 +24,7 @@ mod private;
 
 pub use antidogpile_macros::antidogpiled;
 pub use cache::{Cache, DEFAULT_GRACE, DEFAULT_HARD_TIMEOUT_FACTOR};
-pub use error::Error;
+pub use error::{Error, StoreError, StoreErrorKind};
 pub use key::{Fingerprint, Key};
 pub use outcome::{Cacheable, Outcome};
 pub use registry::{default_cache, install, install_named, named_cache};

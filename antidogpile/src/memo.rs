@@ -1,21 +1,164 @@
 //! One memoized call: the state machine that the sync and async paths share.
 //!
 //! [`Call::next`] reads the store, makes the pure [`decide`] decision and
-//! applies it (claim a refresh, take a cold-miss lease, or wait); the
-//! drivers at the bottom differ only in how they wait and run the compute.
+//! applies it: claim a refresh, take the cold-miss lease (in-process, then
+//! across processes), or wait. It is written once, as an `async fn` over an
+//! [`Io`] adapter: the async path awaits the store's non-blocking I/O; the
+//! sync path uses blocking I/O, whose futures are always ready, and drives
+//! the same code with [`complete`]. Only the waiting differs.
 
 use std::cell::Cell;
+use std::future::Future;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use crate::cache::Cache;
-use crate::clock::Clock;
+use crate::clock::{Clock, Timestamp};
+use crate::envelope::{decode_payload, encode_payload};
+use crate::error::{StoreError, StoreErrorKind};
 use crate::flight::{Flight, Joined, Landing, Lease};
 use crate::key::{Fingerprint, Key};
 use crate::outcome::{Cacheable, Outcome};
-use crate::policy::{decide, Decision, Timeouts};
+use crate::policy::{decide, Decision, EntryMeta, Timeouts};
 use crate::site::Site;
 use crate::stats::Event;
-use crate::store::{ClaimId, Store, Value};
+use crate::store::{
+    ClaimId, LeaseId, Lookup, OwnedLookup, Store, StoreOp, StoreReply, Stored, StoredRef, Value,
+    Version,
+};
+
+// ---- store I/O, blocking or not ----
+
+/// What a read found, with the value decoded as `V`.
+pub(crate) enum Looked<V> {
+    /// Nothing (or the store failed, or the bytes were of another type).
+    Absent { overwrite: bool },
+    /// Nothing yet: another process holds the cold-miss lease.
+    Leased,
+    /// A value.
+    Entry {
+        meta: EntryMeta,
+        version: Version,
+        value: V,
+    },
+}
+
+/// The value as `V`, if it is one.
+fn decode<V: Cacheable>(value: StoredRef<'_>) -> Option<V> {
+    match value {
+        StoredRef::Object(value) => value.downcast_ref::<V>().cloned(),
+        StoredRef::Bytes(bytes) => decode_payload::<V>(bytes),
+    }
+}
+
+impl<V: Cacheable> Looked<V> {
+    fn from_parts(meta: EntryMeta, version: Version, value: StoredRef<'_>) -> Looked<V> {
+        match decode::<V>(value) {
+            Some(value) => Looked::Entry {
+                meta,
+                version,
+                value,
+            },
+            // Cached by code with another return type: a miss, overwritten.
+            None => Looked::Absent { overwrite: true },
+        }
+    }
+}
+
+/// The store operations [`Call`] needs, blocking or not.
+pub(crate) trait Io {
+    async fn look<V: Cacheable>(
+        &self,
+        key: &Key<'_>,
+        now: Timestamp,
+    ) -> Result<Looked<V>, StoreError>;
+    async fn run(&self, op: StoreOp<'_>) -> Result<StoreReply, StoreError>;
+    fn store(&self) -> &dyn Store;
+}
+
+/// Blocking I/O: every future it returns is ready when first polled.
+pub(crate) struct Blocking<'s>(pub(crate) &'s dyn Store);
+
+impl Io for Blocking<'_> {
+    async fn look<V: Cacheable>(
+        &self,
+        key: &Key<'_>,
+        now: Timestamp,
+    ) -> Result<Looked<V>, StoreError> {
+        let mut looked = Looked::Absent { overwrite: false };
+        self.0.read(key, now, &mut |lookup| {
+            looked = match lookup {
+                Lookup::Leased => Looked::Leased,
+                Lookup::Entry(entry) => Looked::from_parts(entry.meta, entry.version, entry.value),
+            };
+        })?;
+        Ok(looked)
+    }
+
+    async fn run(&self, op: StoreOp<'_>) -> Result<StoreReply, StoreError> {
+        self.0.run(op)
+    }
+
+    fn store(&self) -> &dyn Store {
+        self.0
+    }
+}
+
+/// Non-blocking I/O, for `async fn`s.
+#[cfg(feature = "tokio")]
+pub(crate) struct NonBlocking<'s>(pub(crate) &'s dyn Store);
+
+#[cfg(feature = "tokio")]
+impl Io for NonBlocking<'_> {
+    async fn look<V: Cacheable>(
+        &self,
+        key: &Key<'_>,
+        now: Timestamp,
+    ) -> Result<Looked<V>, StoreError> {
+        match self.0.run_async(StoreOp::Read { key: *key, now }).await? {
+            StoreReply::Read(None) => Ok(Looked::Absent { overwrite: false }),
+            StoreReply::Read(Some(OwnedLookup::Leased)) => Ok(Looked::Leased),
+            StoreReply::Read(Some(OwnedLookup::Entry {
+                meta,
+                version,
+                value,
+            })) => Ok(Looked::from_parts(meta, version, value.as_ref())),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn run(&self, op: StoreOp<'_>) -> Result<StoreReply, StoreError> {
+        self.0.run_async(op).await
+    }
+
+    fn store(&self) -> &dyn Store {
+        self.0
+    }
+}
+
+fn unexpected(reply: &StoreReply) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::Protocol,
+        format!("the store answered with an unexpected {reply:?}"),
+    )
+}
+
+/// Runs a future whose I/O is blocking to its end on this thread. Blocking
+/// I/O never returns `Pending`, so this polls once; it keeps polling (never
+/// spinning in practice) rather than trusting that blindly.
+pub(crate) fn complete<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::yield_now();
+    }
+}
+
+// ---- the state machine ----
 
 /// One call of a memoized function against one cache.
 pub(crate) struct Call<'c> {
@@ -25,12 +168,45 @@ pub(crate) struct Call<'c> {
     timeouts: Timeouts,
 }
 
+/// What a call has done so far, across the turns of its loop.
+pub(crate) struct Progress<'c> {
+    /// Not counted yet (every call is counted once, by what it found first).
+    uncounted: bool,
+    waited: bool,
+    /// The in-process cold-miss lease, once held.
+    lease: Option<Lease<'c>>,
+    /// When this call started polling another process's lease, and how long it sleeps next.
+    polling_since: Option<Timestamp>,
+    backoff: Duration,
+}
+
+impl Progress<'_> {
+    fn new() -> Self {
+        Progress {
+            uncounted: true,
+            waited: false,
+            lease: None,
+            polling_since: None,
+            backoff: Duration::from_millis(2),
+        }
+    }
+
+    /// The next pause while another process computes: 2 ms, doubling to 50 ms.
+    fn next_backoff(&mut self) -> Duration {
+        let pause = self.backoff;
+        self.backoff = (self.backoff * 2).min(Duration::from_millis(50));
+        pause
+    }
+}
+
 /// What the caller must do next.
 pub(crate) enum Next<'c, V> {
     /// Return this value.
     Value(V),
-    /// Wait for another caller's compute, then look again.
+    /// Wait for another caller's compute in this process, then look again.
     Wait(Arc<Flight>),
+    /// Another process is computing: pause, then look again.
+    Poll,
     /// Compute.
     Compute(Job<'c, V>),
 }
@@ -43,8 +219,12 @@ pub(crate) enum Resolved<'c, V> {
 
 /// The right to compute, and what to do with the result.
 pub(crate) enum Job<'c, V> {
-    /// Cold miss: the caller holds the lease; waiters get its value.
-    Fill(Lease<'c>),
+    /// Cold miss: the caller holds the in-process lease (waiters get its
+    /// value) and, if the store gave one, the cross-process lease.
+    Fill {
+        lease: Lease<'c>,
+        remote: Option<Release>,
+    },
     /// Stale hit: the caller holds the refresh claim.
     Refresh(Refresh<V>),
 }
@@ -52,26 +232,70 @@ pub(crate) enum Job<'c, V> {
 /// A claimed refresh. Owns everything it needs, so it can run on a spawned
 /// thread or task after the caller has returned the stale value.
 pub(crate) struct Refresh<V> {
-    claim: ClaimGuard,
+    claim: Release,
     clock: Clock,
     timeouts: Timeouts,
     stale: V,
 }
 
-/// Releases a refresh claim when dropped armed (the claimer panicked or was
-/// cancelled), so the next caller refreshes without waiting for the grace.
-struct ClaimGuard {
+/// Gives back a claim or a lease when dropped armed (its holder panicked or
+/// was cancelled), so the next caller need not wait for the grace to pass.
+pub(crate) struct Release {
     store: Arc<dyn Store>,
     key: Key<'static>,
-    claim: ClaimId,
+    held: Held,
     armed: bool,
 }
 
-impl Drop for ClaimGuard {
-    fn drop(&mut self) {
-        if self.armed {
-            self.store.release_claim(&self.key, self.claim);
+#[derive(Clone, Copy)]
+enum Held {
+    Claim(ClaimId),
+    Lease(LeaseId),
+}
+
+impl Release {
+    fn op(&self) -> StoreOp<'static> {
+        match self.held {
+            Held::Claim(claim) => StoreOp::ReleaseClaim {
+                key: self.key,
+                claim,
+            },
+            Held::Lease(lease) => StoreOp::ReleaseLease {
+                key: self.key,
+                lease,
+            },
         }
+    }
+
+    /// Gives it back now, through `io`.
+    async fn give_back<I: Io>(mut self, io: &I) {
+        self.armed = false;
+        if let Err(error) = io.run(self.op()).await {
+            trace_store_error(self.key.namespace(), &error);
+        }
+    }
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        // A store that keeps bytes does I/O: in a tokio runtime (a cancelled
+        // future), release on a task rather than block the runtime's thread.
+        // In-process stores release here and now.
+        #[cfg(feature = "tokio")]
+        if let (true, Ok(runtime)) = (
+            self.store.keeps_bytes(),
+            tokio::runtime::Handle::try_current(),
+        ) {
+            let (store, op) = (Arc::clone(&self.store), self.op());
+            runtime.spawn(async move {
+                let _ = store.run_async(op).await;
+            });
+            return;
+        }
+        let _ = self.store.run(self.op());
     }
 }
 
@@ -101,86 +325,166 @@ impl<'c> Call<'c> {
         }
     }
 
-    /// Reads the store and decides; `first` says whether this call has not
-    /// looked before (every call is counted once, by what it found first).
-    pub(crate) fn next<V: Cacheable>(&self, first: bool) -> Next<'c, V> {
-        let store = &*self.cache.store;
-        let mut uncounted = first;
+    fn count_first(&self, progress: &mut Progress<'_>, event: Event) {
+        if std::mem::take(&mut progress.uncounted) {
+            self.site.counters.count(event);
+        }
+    }
+
+    fn count_wait(&self, progress: &mut Progress<'_>) {
+        if !std::mem::replace(&mut progress.waited, true) {
+            self.site.counters.count(Event::Wait);
+        }
+    }
+
+    fn store_failed(&self, error: &StoreError) {
+        self.site.counters.count(Event::StoreError);
+        trace_store_error(self.site.namespace, error);
+    }
+
+    /// One turn: read the store, decide, and apply the decision.
+    pub(crate) async fn next<V: Cacheable, I: Io>(
+        &self,
+        io: &I,
+        progress: &mut Progress<'c>,
+    ) -> Next<'c, V> {
         loop {
             let now = self.cache.clock.now();
-            let mut found = None;
-            store.read(&self.key, now, &mut |entry| {
-                // A value of another type (the function's return type changed
-                // under the same name) is a miss, and is overwritten.
-                if let Some(value) = entry.value.downcast_ref::<V>() {
-                    found = Some((entry.meta, entry.version, value.clone()));
-                }
+            let looked = io.look::<V>(&self.key, now).await.unwrap_or_else(|error| {
+                self.store_failed(&error);
+                Looked::Absent { overwrite: true }
             });
-            let decision = decide(found.as_ref().map(|f| f.0), now, self.timeouts.grace);
-            let mut count = |event| {
-                if std::mem::take(&mut uncounted) {
-                    self.site.counters.count(event);
-                }
-            };
-            match (decision, found) {
-                (Decision::Fresh, Some((_, _, value))) => {
-                    count(Event::FreshHit);
-                    return Next::Value(value);
-                }
-                (Decision::ServeStale, Some((_, _, value))) => {
-                    count(Event::StaleHit);
-                    return Next::Value(value);
-                }
-                (Decision::ClaimRefresh { claim_until }, Some((_, version, value))) => {
-                    count(Event::StaleHit);
-                    return match store.try_claim(&self.key, version, now, claim_until) {
-                        Some(claim) => Next::Compute(Job::Refresh(self.refresh(claim, value))),
-                        None => Next::Value(value),
+            match looked {
+                Looked::Entry {
+                    meta,
+                    version,
+                    value,
+                } => {
+                    let decision = decide(Some(meta), now, self.timeouts.grace);
+                    let event = match decision {
+                        Decision::Fresh => Event::FreshHit,
+                        _ => Event::StaleHit,
+                    };
+                    self.count_first(progress, event);
+                    if let Some(lease) = progress.lease.take() {
+                        // Waiting on another process ended with its value: share it here.
+                        lease.land(Some(Arc::new(value.clone())));
+                    }
+                    let Decision::ClaimRefresh { claim_until } = decision else {
+                        return Next::Value(value);
+                    };
+                    let claim = io
+                        .run(StoreOp::TryClaim {
+                            key: self.key,
+                            seen: version,
+                            now,
+                            until: claim_until,
+                        })
+                        .await;
+                    return match claim {
+                        Ok(StoreReply::Claim(Some(claim))) => {
+                            Next::Compute(Job::Refresh(self.refresh(claim, value)))
+                        }
+                        Ok(StoreReply::Claim(None)) => Next::Value(value),
+                        Ok(other) => {
+                            self.store_failed(&unexpected(&other));
+                            Next::Value(value)
+                        }
+                        Err(error) => {
+                            self.store_failed(&error);
+                            Next::Value(value)
+                        }
                     };
                 }
-                _ => {
-                    count(Event::Miss);
-                    match self
-                        .cache
-                        .flights
-                        .join(self.fingerprint(), now, self.timeouts.grace)
-                    {
-                        Joined::Waiter(flight) => return Next::Wait(flight),
-                        Joined::Holder(lease) => {
-                            // The previous holder may have stored its value and
-                            // left between our read and our join: look again.
-                            if !self.holds_a::<V>() {
-                                return Next::Compute(Job::Fill(lease));
+                Looked::Leased | Looked::Absent { .. } => {
+                    self.count_first(progress, Event::Miss);
+                    let Some(lease) = progress.lease.take() else {
+                        match self
+                            .cache
+                            .flights
+                            .join(self.fingerprint(), now, self.timeouts.grace)
+                        {
+                            Joined::Waiter(flight) => return Next::Wait(flight),
+                            Joined::Holder(lease) => {
+                                // The previous holder may have stored its value
+                                // and left between our read and our join: look again.
+                                progress.lease = Some(lease);
+                                continue;
                             }
                         }
+                    };
+                    if let Looked::Absent { overwrite: true } = looked {
+                        // The store failed or holds bytes of another type: no
+                        // cross-process lease to take; compute (and overwrite).
+                        return Next::Compute(Job::Fill {
+                            lease,
+                            remote: None,
+                        });
                     }
+                    return self.lease_across_processes(io, lease, progress, now).await;
                 }
             }
         }
+    }
+
+    /// Holding the in-process lease: take the store's, or wait for its holder.
+    async fn lease_across_processes<V, I: Io>(
+        &self,
+        io: &I,
+        lease: Lease<'c>,
+        progress: &mut Progress<'c>,
+        now: Timestamp,
+    ) -> Next<'c, V> {
+        let remote = io
+            .run(StoreOp::TryLease {
+                key: self.key,
+                now,
+                grace: self.timeouts.grace,
+            })
+            .await;
+        let granted = match remote {
+            Ok(StoreReply::Lease(Some(id))) => Some(self.release(Held::Lease(id))),
+            Ok(StoreReply::Lease(None)) => {
+                let since = *progress.polling_since.get_or_insert(now);
+                if since.until(now) < self.timeouts.grace {
+                    progress.lease = Some(lease);
+                    return Next::Poll;
+                }
+                // Its holder overran the grace (and the store did not expire
+                // its lease): compute without one.
+                None
+            }
+            Ok(other) => {
+                self.store_failed(&unexpected(&other));
+                None
+            }
+            Err(error) => {
+                self.store_failed(&error);
+                None
+            }
+        };
+        Next::Compute(Job::Fill {
+            lease,
+            remote: granted,
+        })
     }
 
     fn fingerprint(&self) -> u128 {
         self.key.fingerprint().as_u128()
     }
 
-    fn holds_a<V: 'static>(&self) -> bool {
-        let mut present = false;
-        self.cache
-            .store
-            .read(&self.key, self.cache.clock.now(), &mut |entry| {
-                present = entry.value.is::<V>();
-            });
-        present
+    fn release(&self, held: Held) -> Release {
+        Release {
+            store: Arc::clone(&self.cache.store),
+            key: self.key,
+            held,
+            armed: true,
+        }
     }
 
     fn refresh<V>(&self, claim: ClaimId, stale: V) -> Refresh<V> {
         Refresh {
-            claim: ClaimGuard {
-                store: Arc::clone(&self.cache.store),
-                key: self.key,
-                claim,
-                armed: true,
-            },
+            claim: self.release(Held::Claim(claim)),
             clock: self.cache.clock.clone(),
             timeouts: self.timeouts,
             stale,
@@ -196,18 +500,23 @@ impl<'c> Call<'c> {
     }
 
     /// Stores a successful compute and hands it to waiters; returns a failure as it is.
-    fn settle<R: Outcome>(&self, job: Job<'c, R::Value>, outcome: R) -> R {
+    async fn settle<R: Outcome, I: Io>(&self, io: &I, job: Job<'c, R::Value>, outcome: R) -> R {
         match job {
-            Job::Refresh(refresh) => refresh.settle(self.site, outcome),
-            Job::Fill(lease) => match outcome.into_value() {
+            Job::Refresh(refresh) => refresh.settle(io, self.site, outcome).await,
+            Job::Fill { lease, remote } => match outcome.into_value() {
                 Ok(value) => {
                     let shared = store_value(
-                        &*self.cache.store,
+                        io,
+                        self.site,
                         &self.cache.clock,
                         &self.key,
                         &self.timeouts,
                         &value,
-                    );
+                    )
+                    .await;
+                    if let Some(mut remote) = remote {
+                        remote.armed = false; // the value replaced the lease
+                    }
                     lease.land(Some(shared));
                     R::from_value(value)
                 }
@@ -216,40 +525,13 @@ impl<'c> Call<'c> {
                         self.site,
                         "no stale value to serve; the failure is returned",
                     );
+                    if let Some(remote) = remote {
+                        remote.give_back(io).await;
+                    }
                     lease.land(None);
                     failure
                 }
             },
-        }
-    }
-
-    /// Runs the compute on this thread and settles it.
-    fn compute_here<R: Outcome>(&self, job: Job<'c, R::Value>, compute: impl FnOnce() -> R) -> R {
-        self.site.counters.count(Event::Compute);
-        let watch = PanicWatch(self.site);
-        let outcome = compute();
-        drop(watch);
-        self.settle(job, outcome)
-    }
-
-    /// Runs the compute in this task and settles it.
-    #[cfg(feature = "tokio")]
-    async fn compute_here_async<R, F>(&self, job: Job<'c, R::Value>, compute: F) -> R
-    where
-        R: Outcome,
-        F: std::future::Future<Output = R>,
-    {
-        self.site.counters.count(Event::Compute);
-        let watch = PanicWatch(self.site);
-        let outcome = compute.await;
-        drop(watch);
-        self.settle(job, outcome)
-    }
-
-    fn count_wait(&self, waited: &mut bool) {
-        if !*waited {
-            *waited = true;
-            self.site.counters.count(Event::Wait);
         }
     }
 }
@@ -257,17 +539,24 @@ impl<'c> Call<'c> {
 impl<V: Cacheable> Refresh<V> {
     /// Stores a successful refresh; on failure keeps serving the stale value
     /// and keeps the claim until its grace ends, so retries are spaced.
-    fn settle<R: Outcome<Value = V>>(mut self, site: &'static Site, outcome: R) -> R {
+    async fn settle<R: Outcome<Value = V>, I: Io>(
+        mut self,
+        io: &I,
+        site: &'static Site,
+        outcome: R,
+    ) -> R {
         self.claim.armed = false;
         match outcome.into_value() {
             Ok(value) => {
                 store_value(
-                    &*self.claim.store,
+                    io,
+                    site,
                     &self.clock,
                     &self.claim.key,
                     &self.timeouts,
                     &value,
-                );
+                )
+                .await;
                 R::from_value(value)
             }
             Err(_) => {
@@ -287,22 +576,45 @@ fn failed(site: &'static Site, consequence: &str) {
     );
 }
 
-/// Writes `value` with fresh deadlines; returns it shared, for waiters.
-fn store_value<V: Cacheable>(
-    store: &dyn Store,
+fn trace_store_error(namespace: &str, error: &StoreError) {
+    tracing::warn!(target: "antidogpile", namespace, %error, "store failed; computing without it");
+}
+
+/// Writes `value` with fresh deadlines; returns it shared, for waiters in
+/// this process. A store that fails is counted and traced, nothing more.
+async fn store_value<V: Cacheable, I: Io>(
+    io: &I,
+    site: &'static Site,
     clock: &Clock,
-    key: &Key<'_>,
+    key: &Key<'static>,
     timeouts: &Timeouts,
     value: &V,
 ) -> Value {
     let shared: Value = Arc::new(value.clone());
+    let stored = if io.store().keeps_bytes() {
+        match encode_payload(value) {
+            Ok(bytes) => Stored::Bytes(bytes),
+            Err(error) => {
+                let error = StoreError::new(StoreErrorKind::Serialize, error.to_string());
+                site.counters.count(Event::StoreError);
+                trace_store_error(site.namespace, &error);
+                return shared;
+            }
+        }
+    } else {
+        Stored::Object(Arc::clone(&shared))
+    };
     let now = clock.now();
-    store.write(
-        key,
-        Arc::clone(&shared),
-        timeouts.deadlines(now, random_unit()),
+    let write = StoreOp::Write {
+        key: *key,
+        value: stored,
+        deadlines: timeouts.deadlines(now, random_unit()),
         now,
-    );
+    };
+    if let Err(error) = io.run(write).await {
+        site.counters.count(Event::StoreError);
+        trace_store_error(site.namespace, &error);
+    }
     shared
 }
 
@@ -331,26 +643,73 @@ fn random_unit() -> f64 {
 
 impl<'c> Call<'c> {
     /// Blocks until the value is known or this thread must compute.
-    fn resolve_blocking<V: Cacheable>(&self) -> Resolved<'c, V> {
-        let (mut first, mut waited) = (true, false);
+    fn resolve_blocking<V: Cacheable>(&self, io: &Blocking<'_>) -> Resolved<'c, V> {
+        let mut progress = Progress::new();
         loop {
-            match self.next::<V>(std::mem::take(&mut first)) {
+            match complete(self.next::<V, _>(io, &mut progress)) {
                 Next::Value(value) => return Resolved::Value(value),
                 Next::Compute(job) => return Resolved::MustCompute(job),
                 Next::Wait(flight) => {
-                    self.count_wait(&mut waited);
+                    self.count_wait(&mut progress);
                     if let Some(value) = self.landed(flight.wait(&self.cache.clock)) {
                         return Resolved::Value(value);
                     }
+                }
+                Next::Poll => {
+                    self.count_wait(&mut progress);
+                    std::thread::sleep(progress.next_backoff());
                 }
             }
         }
     }
 
+    /// Runs the compute on this thread and settles it.
+    fn compute_here<R: Outcome>(
+        &self,
+        io: &Blocking<'_>,
+        job: Job<'c, R::Value>,
+        compute: impl FnOnce() -> R,
+    ) -> R {
+        self.site.counters.count(Event::Compute);
+        let watch = PanicWatch(self.site);
+        let outcome = compute();
+        drop(watch);
+        complete(self.settle(io, job, outcome))
+    }
+
+    /// The hit path, short of the state machine: a fresh value, read and
+    /// cloned under the store's lock. `None`: anything else (then [`next`](Call::next) decides).
+    /// Stores that keep bytes do I/O: for them a second read on every stale
+    /// hit and miss would cost more than the fast path saves.
+    #[inline]
+    fn fresh_hit<V: Cacheable>(&self) -> Option<V> {
+        if self.cache.store.keeps_bytes() {
+            return None;
+        }
+        let now = self.cache.clock.now();
+        let mut hit = None;
+        let read = self.cache.store.read(&self.key, now, &mut |lookup| {
+            if let Lookup::Entry(entry) = lookup {
+                if decide(Some(entry.meta), now, self.timeouts.grace) == Decision::Fresh {
+                    hit = decode::<V>(entry.value);
+                }
+            }
+        });
+        if read.is_ok() && hit.is_some() {
+            self.site.counters.count(Event::FreshHit);
+            return hit;
+        }
+        None
+    }
+
     pub(crate) fn run<R: Outcome>(&self, compute: impl FnOnce() -> R) -> R {
-        match self.resolve_blocking::<R::Value>() {
+        if let Some(value) = self.fresh_hit() {
+            return R::from_value(value);
+        }
+        let io = Blocking(&*self.cache.store);
+        match self.resolve_blocking::<R::Value>(&io) {
             Resolved::Value(value) => R::from_value(value),
-            Resolved::MustCompute(job) => self.compute_here(job, compute),
+            Resolved::MustCompute(job) => self.compute_here(&io, job, compute),
         }
     }
 
@@ -361,19 +720,24 @@ impl<'c> Call<'c> {
         R: Outcome + Send + 'static,
         F: FnOnce() -> R + Send + 'static,
     {
-        match self.resolve_blocking::<R::Value>() {
+        if let Some(value) = self.fresh_hit() {
+            return R::from_value(value);
+        }
+        let io = Blocking(&*self.cache.store);
+        match self.resolve_blocking::<R::Value>(&io) {
             Resolved::Value(value) => R::from_value(value),
             Resolved::MustCompute(Job::Refresh(refresh)) => {
                 let stale = refresh.stale.clone();
                 let site = self.site;
                 self.site.counters.count(Event::Compute);
+                let store = Arc::clone(&self.cache.store);
                 let spawned = std::thread::Builder::new()
                     .name("antidogpile-refresh".into())
                     .spawn(move || {
                         let watch = PanicWatch(site);
                         let outcome = compute();
                         drop(watch);
-                        refresh.settle(site, outcome);
+                        complete(refresh.settle(&Blocking(&*store), site, outcome));
                     });
                 if let Err(error) = spawned {
                     // The closure (and with it the claim) was dropped: the
@@ -383,7 +747,7 @@ impl<'c> Call<'c> {
                 }
                 R::from_value(stale)
             }
-            Resolved::MustCompute(job) => self.compute_here(job, compute),
+            Resolved::MustCompute(job) => self.compute_here(&io, job, compute),
         }
     }
 }
@@ -391,30 +755,53 @@ impl<'c> Call<'c> {
 #[cfg(feature = "tokio")]
 impl<'c> Call<'c> {
     /// Waits (without blocking the thread) until the value is known or this task must compute.
-    async fn resolve<V: Cacheable>(&self) -> Resolved<'c, V> {
-        let (mut first, mut waited) = (true, false);
+    async fn resolve<V: Cacheable>(&self, io: &NonBlocking<'_>) -> Resolved<'c, V> {
+        let mut progress = Progress::new();
         loop {
-            match self.next::<V>(std::mem::take(&mut first)) {
+            match self.next::<V, _>(io, &mut progress).await {
                 Next::Value(value) => return Resolved::Value(value),
                 Next::Compute(job) => return Resolved::MustCompute(job),
                 Next::Wait(flight) => {
-                    self.count_wait(&mut waited);
+                    self.count_wait(&mut progress);
                     if let Some(value) = self.landed(flight.wait_async(&self.cache.clock).await) {
                         return Resolved::Value(value);
                     }
+                }
+                Next::Poll => {
+                    self.count_wait(&mut progress);
+                    tokio::time::sleep(progress.next_backoff()).await;
                 }
             }
         }
     }
 
+    /// Runs the compute in this task and settles it.
+    async fn compute_here_async<R, F>(
+        &self,
+        io: &NonBlocking<'_>,
+        job: Job<'c, R::Value>,
+        compute: F,
+    ) -> R
+    where
+        R: Outcome,
+        F: Future<Output = R>,
+    {
+        self.site.counters.count(Event::Compute);
+        let watch = PanicWatch(self.site);
+        let outcome = compute.await;
+        drop(watch);
+        self.settle(io, job, outcome).await
+    }
+
     pub(crate) async fn run_async<R, F>(&self, compute: F) -> R
     where
         R: Outcome,
-        F: std::future::Future<Output = R>,
+        F: Future<Output = R>,
     {
-        match self.resolve::<R::Value>().await {
+        let io = NonBlocking(&*self.cache.store);
+        match self.resolve::<R::Value>(&io).await {
             Resolved::Value(value) => R::from_value(value),
-            Resolved::MustCompute(job) => self.compute_here_async(job, compute).await,
+            Resolved::MustCompute(job) => self.compute_here_async(&io, job, compute).await,
         }
     }
 
@@ -423,9 +810,10 @@ impl<'c> Call<'c> {
     pub(crate) async fn run_async_in_background<R, F>(&self, compute: F) -> R
     where
         R: Outcome + Send + 'static,
-        F: std::future::Future<Output = R> + Send + 'static,
+        F: Future<Output = R> + Send + 'static,
     {
-        let job = match self.resolve::<R::Value>().await {
+        let io = NonBlocking(&*self.cache.store);
+        let job = match self.resolve::<R::Value>(&io).await {
             Resolved::Value(value) => return R::from_value(value),
             Resolved::MustCompute(job) => job,
         };
@@ -434,15 +822,16 @@ impl<'c> Call<'c> {
                 let stale = refresh.stale.clone();
                 let site = self.site;
                 self.site.counters.count(Event::Compute);
+                let store = Arc::clone(&self.cache.store);
                 runtime.spawn(async move {
                     let watch = PanicWatch(site);
                     let outcome = compute.await;
                     drop(watch);
-                    refresh.settle(site, outcome);
+                    refresh.settle(&NonBlocking(&*store), site, outcome).await;
                 });
                 R::from_value(stale)
             }
-            (job, _) => self.compute_here_async(job, compute).await,
+            (job, _) => self.compute_here_async(&io, job, compute).await,
         }
     }
 }

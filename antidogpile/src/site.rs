@@ -126,5 +126,6 @@ pub fn stats(namespace: &str) -> Option<Stats> {
             errors: a.errors + b.errors,
             panics: a.panics + b.panics,
             waits: a.waits + b.waits,
+            store_errors: a.store_errors + b.store_errors,
         })
 }

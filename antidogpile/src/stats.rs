@@ -16,9 +16,10 @@ pub(crate) enum Event {
     Error,
     Panic,
     Wait,
+    StoreError,
 }
 
-const EVENTS: usize = 8;
+const EVENTS: usize = 9;
 const STRIPES: usize = 8;
 
 #[repr(align(128))]
@@ -62,6 +63,7 @@ impl Counters {
             errors: self.total(Event::Error),
             panics: self.total(Event::Panic),
             waits: self.total(Event::Wait),
+            store_errors: self.total(Event::StoreError),
         }
     }
 }
@@ -105,6 +107,8 @@ pub struct Stats {
     pub panics: u64,
     /// Calls that waited for another caller's compute on a cold miss.
     pub waits: u64,
+    /// Store operations that failed (the calls computed without the store).
+    pub store_errors: u64,
 }
 
 impl Stats {

@@ -6,8 +6,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::{ClaimId, EntryView, Store, Value, Version};
+use super::{ClaimId, EntryView, Lookup, Store, Stored, StoredRef, Value, Version};
 use crate::clock::Timestamp;
+use crate::error::{StoreError, StoreErrorKind};
 use crate::key::Key;
 use crate::policy::{Deadlines, EntryMeta};
 
@@ -176,20 +177,26 @@ impl ShardMap {
 
 impl Store for MemoryStore {
     #[inline]
-    fn read(&self, key: &Key<'_>, now: Timestamp, reader: &mut dyn FnMut(EntryView<'_>)) {
+    fn read(
+        &self,
+        key: &Key<'_>,
+        now: Timestamp,
+        reader: &mut dyn FnMut(Lookup<'_>),
+    ) -> Result<(), StoreError> {
         let shard = self.shard_for_read(Self::shard_index(key));
         if let Some(entry) = shard.entries.get(&key.fingerprint().as_u128()) {
             if entry.hard_deadline > now {
-                reader(EntryView {
+                reader(Lookup::Entry(EntryView {
                     meta: EntryMeta {
                         soft_deadline: entry.soft_deadline,
                         claimed_until: entry.claimed_until,
                     },
                     version: entry.version,
-                    value: &*entry.value,
-                });
+                    value: StoredRef::Object(&entry.value),
+                }));
             }
         }
+        Ok(())
     }
 
     fn try_claim(
@@ -198,23 +205,25 @@ impl Store for MemoryStore {
         seen: Version,
         now: Timestamp,
         until: Timestamp,
-    ) -> Option<ClaimId> {
+    ) -> Result<Option<ClaimId>, StoreError> {
         let mut shard = self.shard_for_write(Self::shard_index(key));
-        let entry = shard.entries.get_mut(&key.fingerprint().as_u128())?;
+        let Some(entry) = shard.entries.get_mut(&key.fingerprint().as_u128()) else {
+            return Ok(None);
+        };
         let claimable = entry.version == seen
             && entry.hard_deadline > now
             && entry.soft_deadline <= now
             && entry.claimed_until <= now;
         if !claimable {
-            return None;
+            return Ok(None);
         }
         let claim = ClaimId(self.next_version.fetch_add(1, Ordering::Relaxed));
         entry.claimed_until = until;
         entry.claim = Some(claim);
-        Some(claim)
+        Ok(Some(claim))
     }
 
-    fn release_claim(&self, key: &Key<'_>, claim: ClaimId) {
+    fn release_claim(&self, key: &Key<'_>, claim: ClaimId) -> Result<(), StoreError> {
         let mut shard = self.shard_for_write(Self::shard_index(key));
         if let Some(entry) = shard.entries.get_mut(&key.fingerprint().as_u128()) {
             if entry.claim == Some(claim) {
@@ -222,9 +231,22 @@ impl Store for MemoryStore {
                 entry.claim = None;
             }
         }
+        Ok(())
     }
 
-    fn write(&self, key: &Key<'_>, value: Value, deadlines: Deadlines, now: Timestamp) {
+    fn write(
+        &self,
+        key: &Key<'_>,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let Stored::Object(value) = value else {
+            return Err(StoreError::new(
+                StoreErrorKind::Other,
+                "the memory store keeps values as they are, not serialized",
+            ));
+        };
         let version = Version(self.next_version.fetch_add(1, Ordering::Relaxed));
         let fingerprint = key.fingerprint().as_u128();
         let mut shard = self.shard_for_write(Self::shard_index(key));
@@ -256,13 +278,15 @@ impl Store for MemoryStore {
         // Drop the old value after the lock is released: its destructor is user code.
         drop(shard);
         drop(replaced);
+        Ok(())
     }
 
-    fn remove(&self, key: &Key<'_>) {
+    fn remove(&self, key: &Key<'_>) -> Result<(), StoreError> {
         let mut shard = self.shard_for_write(Self::shard_index(key));
         let removed = shard.entries.remove(&key.fingerprint().as_u128());
         drop(shard);
         drop(removed);
+        Ok(())
     }
 }
 
@@ -311,15 +335,37 @@ mod tests {
 
     fn version_of(store: &MemoryStore, key: &Key<'_>, now: Timestamp) -> Option<Version> {
         let mut version = None;
-        store.read(key, now, &mut |entry| version = Some(entry.version));
+        store
+            .read(key, now, &mut |lookup| {
+                if let Lookup::Entry(entry) = lookup {
+                    version = Some(entry.version);
+                }
+            })
+            .unwrap();
         version
+    }
+
+    fn object(value: u8) -> Stored {
+        Stored::Object(Arc::new(value))
+    }
+
+    fn claim(
+        store: &MemoryStore,
+        k: &Key<'_>,
+        seen: Version,
+        now: u64,
+        until: u64,
+    ) -> Option<ClaimId> {
+        store.try_claim(k, seen, at(now), at(until)).unwrap()
     }
 
     #[test]
     fn of_many_threads_claiming_the_same_version_exactly_one_wins() {
         for round in 0..50 {
             let store = Arc::new(MemoryStore::new());
-            store.write(&key(round), Arc::new(1u8), deadlines(10, 100), at(0));
+            store
+                .write(&key(round), object(1), deadlines(10, 100), at(0))
+                .unwrap();
             let seen = version_of(&store, &key(round), at(20)).unwrap();
             let start = Arc::new(Barrier::new(8));
             let claimers: Vec<_> = (0..8)
@@ -327,7 +373,7 @@ mod tests {
                     let (store, start) = (Arc::clone(&store), Arc::clone(&start));
                     std::thread::spawn(move || {
                         start.wait();
-                        store.try_claim(&key(round), seen, at(20), at(80)).is_some()
+                        claim(&store, &key(round), seen, 20, 80).is_some()
                     })
                 })
                 .collect();
@@ -344,63 +390,53 @@ mod tests {
     fn claims_need_the_seen_version_a_stale_entry_and_no_live_claim() {
         let store = MemoryStore::new();
         let k = key(1);
-        store.write(&k, Arc::new(1u8), deadlines(10, 100), at(0));
+        store
+            .write(&k, object(1), deadlines(10, 100), at(0))
+            .unwrap();
         let seen = version_of(&store, &k, at(0)).unwrap();
+        assert_eq!(claim(&store, &k, seen, 9, 50), None, "still fresh");
         assert_eq!(
-            store.try_claim(&k, seen, at(9), at(50)),
-            None,
-            "still fresh"
-        );
-        assert_eq!(
-            store.try_claim(&k, Version(seen.0 + 1), at(10), at(50)),
+            claim(&store, &k, Version(seen.0 + 1), 10, 50),
             None,
             "other version"
         );
-        let claim = store
-            .try_claim(&k, seen, at(10), at(50))
-            .expect("stale and unclaimed");
-        assert_eq!(
-            store.try_claim(&k, seen, at(49), at(90)),
-            None,
-            "claim is live"
-        );
-        assert!(
-            store.try_claim(&k, seen, at(50), at(90)).is_some(),
-            "claim ran out"
-        );
+        let first = claim(&store, &k, seen, 10, 50).expect("stale and unclaimed");
+        assert_eq!(claim(&store, &k, seen, 49, 90), None, "claim is live");
+        assert!(claim(&store, &k, seen, 50, 90).is_some(), "claim ran out");
         // The first claim is not the live one any more: releasing it changes nothing.
-        store.release_claim(&k, claim);
-        assert_eq!(store.try_claim(&k, seen, at(60), at(90)), None);
+        store.release_claim(&k, first).unwrap();
+        assert_eq!(claim(&store, &k, seen, 60, 90), None);
         // A write replaces the entry, its version and its claim.
-        store.write(&k, Arc::new(2u8), deadlines(70, 100), at(60));
-        assert_eq!(
-            store.try_claim(&k, seen, at(80), at(99)),
-            None,
-            "old version"
-        );
-        assert!(store
-            .try_claim(&k, version_of(&store, &k, at(80)).unwrap(), at(80), at(99))
-            .is_some());
+        store
+            .write(&k, object(2), deadlines(70, 100), at(60))
+            .unwrap();
+        assert_eq!(claim(&store, &k, seen, 80, 99), None, "old version");
+        let current = version_of(&store, &k, at(80)).unwrap();
+        assert!(claim(&store, &k, current, 80, 99).is_some());
     }
 
     #[test]
     fn a_released_claim_can_be_taken_again_at_once() {
         let store = MemoryStore::new();
         let k = key(2);
-        store.write(&k, Arc::new(1u8), deadlines(10, 100), at(0));
+        store
+            .write(&k, object(1), deadlines(10, 100), at(0))
+            .unwrap();
         let seen = version_of(&store, &k, at(0)).unwrap();
-        let claim = store.try_claim(&k, seen, at(10), at(90)).unwrap();
-        store.release_claim(&k, claim);
-        assert!(store.try_claim(&k, seen, at(11), at(90)).is_some());
+        let held = claim(&store, &k, seen, 10, 90).unwrap();
+        store.release_claim(&k, held).unwrap();
+        assert!(claim(&store, &k, seen, 11, 90).is_some());
     }
 
     #[test]
     fn entries_are_invisible_at_their_hard_deadline_and_swept_after() {
         let store = MemoryStore::new();
-        store.write(&key(3), Arc::new(1u8), deadlines(10, 100), at(0));
+        store
+            .write(&key(3), object(1), deadlines(10, 100), at(0))
+            .unwrap();
         assert!(version_of(&store, &key(3), at(99)).is_some());
         assert!(version_of(&store, &key(3), at(100)).is_none());
-        assert_eq!(store.try_claim(&key(3), Version(0), at(100), at(200)), None);
+        assert_eq!(claim(&store, &key(3), Version(0), 100, 200), None);
         assert_eq!(store.len(), 1);
         store.sweep(at(100));
         assert!(store.is_empty());

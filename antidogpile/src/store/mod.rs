@@ -3,14 +3,24 @@
 //! A store keeps, per key, a value with its [`EntryMeta`] (soft deadline and
 //! refresh claim) until its hard deadline. The cache reads an entry, makes
 //! the pure [`decide`](crate::policy::decide) decision, and applies it with
-//! [`Store::try_claim`], which must be atomic against concurrent callers
-//! (under a lock in memory, a compare-and-swap on a remote store).
+//! [`Store::try_claim`] (a stale hit) or [`Store::try_lease`] (a cold miss),
+//! which must be atomic against every other caller sharing the store: under
+//! a lock in memory, a compare-and-swap or an add on a remote store.
+//!
+//! In-process stores keep values as they are ([`Stored::Object`]); stores
+//! that keep bytes say so with [`Store::keeps_bytes`] and receive the value
+//! serialized with postcard ([`Stored::Bytes`]), which they wrap in an
+//! [envelope](crate::envelope) with its deadlines.
 
 use std::any::Any;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::clock::Timestamp;
+use crate::error::StoreError;
 use crate::key::Key;
 use crate::policy::{Deadlines, EntryMeta};
 
@@ -18,11 +28,54 @@ mod memory;
 
 pub use memory::MemoryStore;
 
-/// A cached value, type-erased. In-process stores keep it as it is: no
-/// serialization on the hot path.
+/// A cached value, type-erased, as an in-process store keeps it.
 pub type Value = Arc<dyn Any + Send + Sync>;
 
-/// Changes every time an entry is written: what a claim is conditional on.
+/// A value handed to [`Store::write`].
+#[derive(Clone)]
+pub enum Stored {
+    /// The value itself (for stores where [`Store::keeps_bytes`] is false).
+    Object(Value),
+    /// The value serialized with postcard (for stores that keep bytes).
+    Bytes(Vec<u8>),
+}
+
+/// A value as [`Store::read`] shows it.
+#[derive(Clone, Copy)]
+pub enum StoredRef<'a> {
+    /// The value itself.
+    Object(&'a Value),
+    /// The postcard bytes of the value (the payload of its envelope).
+    Bytes(&'a [u8]),
+}
+
+impl Stored {
+    /// A borrowed view of this value.
+    pub fn as_ref(&self) -> StoredRef<'_> {
+        match self {
+            Stored::Object(value) => StoredRef::Object(value),
+            Stored::Bytes(bytes) => StoredRef::Bytes(bytes),
+        }
+    }
+}
+
+impl fmt::Debug for Stored {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.as_ref().fmt(f)
+    }
+}
+
+impl fmt::Debug for StoredRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoredRef::Object(_) => f.write_str("Object(..)"),
+            StoredRef::Bytes(bytes) => write!(f, "Bytes({} bytes)", bytes.len()),
+        }
+    }
+}
+
+/// Changes every time an entry is written: what a claim is conditional on
+/// (a counter in memory, the CAS token in memcached).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Version(pub u64);
 
@@ -30,35 +83,140 @@ pub struct Version(pub u64);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ClaimId(pub u64);
 
+/// Identifies one cold-miss lease, so that only its holder can release it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LeaseId(pub u64);
+
 /// An entry as [`Store::read`] shows it.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub struct EntryView<'a> {
     /// Soft deadline and refresh claim.
     pub meta: EntryMeta,
     /// What [`Store::try_claim`] must see unchanged.
     pub version: Version,
     /// The value.
-    pub value: &'a (dyn Any + Send + Sync),
+    pub value: StoredRef<'a>,
 }
 
-impl fmt::Debug for EntryView<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EntryView")
-            .field("meta", &self.meta)
-            .field("version", &self.version)
-            .finish_non_exhaustive()
+/// What [`Store::read`] found under a key (it reports nothing when it found nothing).
+#[derive(Clone, Copy, Debug)]
+pub enum Lookup<'a> {
+    /// A value.
+    Entry(EntryView<'a>),
+    /// No value, but a cold-miss lease: another process is computing it.
+    Leased,
+}
+
+/// [`Lookup`], owned: what the non-blocking read returns.
+#[derive(Clone, Debug)]
+pub enum OwnedLookup {
+    /// A value.
+    Entry {
+        /// Soft deadline and refresh claim.
+        meta: EntryMeta,
+        /// What [`Store::try_claim`] must see unchanged.
+        version: Version,
+        /// The value.
+        value: Stored,
+    },
+    /// No value, but a cold-miss lease.
+    Leased,
+}
+
+impl From<Lookup<'_>> for OwnedLookup {
+    fn from(lookup: Lookup<'_>) -> OwnedLookup {
+        match lookup {
+            Lookup::Leased => OwnedLookup::Leased,
+            Lookup::Entry(entry) => OwnedLookup::Entry {
+                meta: entry.meta,
+                version: entry.version,
+                value: match entry.value {
+                    StoredRef::Object(value) => Stored::Object(Arc::clone(value)),
+                    StoredRef::Bytes(bytes) => Stored::Bytes(bytes.to_vec()),
+                },
+            },
+        }
     }
 }
+
+/// One store operation, for [`Store::run_async`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreOp<'a> {
+    /// [`Store::read`].
+    Read { key: Key<'a>, now: Timestamp },
+    /// [`Store::try_claim`].
+    TryClaim {
+        key: Key<'a>,
+        seen: Version,
+        now: Timestamp,
+        until: Timestamp,
+    },
+    /// [`Store::release_claim`].
+    ReleaseClaim { key: Key<'a>, claim: ClaimId },
+    /// [`Store::write`].
+    Write {
+        key: Key<'a>,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    },
+    /// [`Store::remove`].
+    Remove { key: Key<'a> },
+    /// [`Store::try_lease`].
+    TryLease {
+        key: Key<'a>,
+        now: Timestamp,
+        grace: Duration,
+    },
+    /// [`Store::release_lease`].
+    ReleaseLease { key: Key<'a>, lease: LeaseId },
+}
+
+/// What a [`StoreOp`] returned.
+#[derive(Debug)]
+pub enum StoreReply {
+    /// From `Read`: what was found, if anything.
+    Read(Option<OwnedLookup>),
+    /// From `TryClaim`: the claim, if won.
+    Claim(Option<ClaimId>),
+    /// From `TryLease`: the lease, if won.
+    Lease(Option<LeaseId>),
+    /// From the other operations.
+    Done,
+}
+
+/// A boxed future, as [`Store::run_async`] returns.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Where cached entries live.
 ///
 /// Implementations must be safe to call from many threads at once, never
-/// panic on what they read, and make [`try_claim`](Store::try_claim) atomic:
-/// of all callers that saw the same [`Version`], at most one may win.
+/// panic on what they read (bytes that do not decode are simply absent),
+/// and make [`try_claim`](Store::try_claim) and [`try_lease`](Store::try_lease)
+/// atomic: of all callers that saw the same [`Version`], at most one claims;
+/// of all callers that found nothing, at most one leases per grace window.
+///
+/// A failing store returns a [`StoreError`]; the cache then computes and
+/// returns the value without it (slower, never wrong).
+///
+/// Stores that do network or disk I/O override [`run_async`](Store::run_async)
+/// so that `async fn`s never block their runtime; the default runs the
+/// blocking method, which is right for in-process stores.
 pub trait Store: Send + Sync + fmt::Debug + 'static {
-    /// Calls `reader` with the entry under `key`, if there is one whose hard
-    /// deadline is after `now`. Does not call it otherwise.
-    fn read(&self, key: &Key<'_>, now: Timestamp, reader: &mut dyn FnMut(EntryView<'_>));
+    /// Whether values are handed over serialized ([`Stored::Bytes`]).
+    fn keeps_bytes(&self) -> bool {
+        false
+    }
+
+    /// Calls `reader` with what is stored under `key` (an entry whose hard
+    /// deadline is after `now`, or a lease). Does not call it if nothing is.
+    fn read(
+        &self,
+        key: &Key<'_>,
+        now: Timestamp,
+        reader: &mut dyn FnMut(Lookup<'_>),
+    ) -> Result<(), StoreError>;
 
     /// Claims the refresh of the entry under `key` until `until`, if it still
     /// has version `seen`, is stale at `now`, and nobody holds a live claim.
@@ -68,25 +226,106 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         seen: Version,
         now: Timestamp,
         until: Timestamp,
-    ) -> Option<ClaimId>;
+    ) -> Result<Option<ClaimId>, StoreError>;
 
     /// Gives up `claim` at once (the claimer panicked or was cancelled), so
     /// the next caller may refresh without waiting for the grace to pass.
     /// Does nothing if the entry changed since, or the claim is not the live one.
-    fn release_claim(&self, key: &Key<'_>, claim: ClaimId);
+    fn release_claim(&self, key: &Key<'_>, claim: ClaimId) -> Result<(), StoreError>;
 
     /// Stores `value` under `key` with `deadlines`, replacing what was there
-    /// (and any claim on it). `now` is the time of the write.
-    fn write(&self, key: &Key<'_>, value: Value, deadlines: Deadlines, now: Timestamp);
+    /// (any claim or lease included). `now` is the time of the write.
+    fn write(
+        &self,
+        key: &Key<'_>,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
 
     /// Removes the entry under `key`, if any.
-    fn remove(&self, key: &Key<'_>);
+    fn remove(&self, key: &Key<'_>) -> Result<(), StoreError>;
+
+    /// Takes the cold-miss lease of `key` for `grace`, if nothing is stored
+    /// and nobody holds it. Stores shared by one process only need none (the
+    /// cache's in-process lease covers them): the default always grants it.
+    fn try_lease(
+        &self,
+        key: &Key<'_>,
+        now: Timestamp,
+        grace: Duration,
+    ) -> Result<Option<LeaseId>, StoreError> {
+        let _ = (key, now, grace);
+        Ok(Some(LeaseId(0)))
+    }
+
+    /// Gives up a lease whose holder will not store a value (failure, panic).
+    fn release_lease(&self, key: &Key<'_>, lease: LeaseId) -> Result<(), StoreError> {
+        let _ = (key, lease);
+        Ok(())
+    }
+
+    /// Runs one operation with the blocking methods above.
+    fn run(&self, op: StoreOp<'_>) -> Result<StoreReply, StoreError> {
+        Ok(match op {
+            StoreOp::Read { key, now } => {
+                let mut found = None;
+                self.read(&key, now, &mut |lookup| found = Some(lookup.into()))?;
+                StoreReply::Read(found)
+            }
+            StoreOp::TryClaim {
+                key,
+                seen,
+                now,
+                until,
+            } => StoreReply::Claim(self.try_claim(&key, seen, now, until)?),
+            StoreOp::ReleaseClaim { key, claim } => {
+                self.release_claim(&key, claim)?;
+                StoreReply::Done
+            }
+            StoreOp::Write {
+                key,
+                value,
+                deadlines,
+                now,
+            } => {
+                self.write(&key, value, deadlines, now)?;
+                StoreReply::Done
+            }
+            StoreOp::Remove { key } => {
+                self.remove(&key)?;
+                StoreReply::Done
+            }
+            StoreOp::TryLease { key, now, grace } => {
+                StoreReply::Lease(self.try_lease(&key, now, grace)?)
+            }
+            StoreOp::ReleaseLease { key, lease } => {
+                self.release_lease(&key, lease)?;
+                StoreReply::Done
+            }
+        })
+    }
+
+    /// Runs one operation without blocking the caller's async runtime.
+    fn run_async<'a>(&'a self, op: StoreOp<'a>) -> BoxFuture<'a, Result<StoreReply, StoreError>> {
+        let reply = self.run(op);
+        Box::pin(std::future::ready(reply))
+    }
 }
 
 /// A shared store is a store: lets a test keep a handle on the store it gave a cache.
 impl<S: Store> Store for Arc<S> {
-    fn read(&self, key: &Key<'_>, now: Timestamp, reader: &mut dyn FnMut(EntryView<'_>)) {
-        (**self).read(key, now, reader);
+    fn keeps_bytes(&self) -> bool {
+        (**self).keeps_bytes()
+    }
+
+    fn read(
+        &self,
+        key: &Key<'_>,
+        now: Timestamp,
+        reader: &mut dyn FnMut(Lookup<'_>),
+    ) -> Result<(), StoreError> {
+        (**self).read(key, now, reader)
     }
 
     fn try_claim(
@@ -95,19 +334,42 @@ impl<S: Store> Store for Arc<S> {
         seen: Version,
         now: Timestamp,
         until: Timestamp,
-    ) -> Option<ClaimId> {
+    ) -> Result<Option<ClaimId>, StoreError> {
         (**self).try_claim(key, seen, now, until)
     }
 
-    fn release_claim(&self, key: &Key<'_>, claim: ClaimId) {
-        (**self).release_claim(key, claim);
+    fn release_claim(&self, key: &Key<'_>, claim: ClaimId) -> Result<(), StoreError> {
+        (**self).release_claim(key, claim)
     }
 
-    fn write(&self, key: &Key<'_>, value: Value, deadlines: Deadlines, now: Timestamp) {
-        (**self).write(key, value, deadlines, now);
+    fn write(
+        &self,
+        key: &Key<'_>,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        (**self).write(key, value, deadlines, now)
     }
 
-    fn remove(&self, key: &Key<'_>) {
-        (**self).remove(key);
+    fn remove(&self, key: &Key<'_>) -> Result<(), StoreError> {
+        (**self).remove(key)
+    }
+
+    fn try_lease(
+        &self,
+        key: &Key<'_>,
+        now: Timestamp,
+        grace: Duration,
+    ) -> Result<Option<LeaseId>, StoreError> {
+        (**self).try_lease(key, now, grace)
+    }
+
+    fn release_lease(&self, key: &Key<'_>, lease: LeaseId) -> Result<(), StoreError> {
+        (**self).release_lease(key, lease)
+    }
+
+    fn run_async<'a>(&'a self, op: StoreOp<'a>) -> BoxFuture<'a, Result<StoreReply, StoreError>> {
+        (**self).run_async(op)
     }
 }

@@ -1,0 +1,215 @@
+//! The envelope: how a value and its deadlines are laid out in a store that
+//! keeps bytes (memcached, files). A fixed header, then the postcard payload:
+//!
+//! ```text
+//! magic "AD" | format 1 | soft deadline u64 LE | hard deadline u64 LE | claimed until u64 LE | payload
+//! ```
+//!
+//! The header is fixed-size so that a claim can rewrite it without decoding
+//! the payload, and versioned so that a future format is told apart rather
+//! than misread.
+
+use crate::clock::Timestamp;
+use crate::policy::{Deadlines, EntryMeta};
+
+const MAGIC: [u8; 2] = *b"AD";
+const FORMAT: u8 = 1;
+/// Bytes before the payload.
+pub const HEADER_LEN: usize = 3 + 3 * 8;
+
+/// Why bytes are not an envelope this version can read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnvelopeError {
+    /// Shorter than the header.
+    Truncated,
+    /// Not an envelope at all (no magic).
+    NotAnEnvelope,
+    /// An envelope of another format version.
+    UnknownFormat(u8),
+}
+
+impl std::fmt::Display for EnvelopeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EnvelopeError::Truncated => f.write_str("envelope shorter than its header"),
+            EnvelopeError::NotAnEnvelope => f.write_str("bytes are not an antidogpile envelope"),
+            EnvelopeError::UnknownFormat(format) => {
+                write!(f, "envelope format {format} is not known to this version")
+            }
+        }
+    }
+}
+
+impl std::error::Error for EnvelopeError {}
+
+/// An envelope's header, read without touching the payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Soft deadline and refresh claim.
+    pub meta: EntryMeta,
+    /// When the store drops the value.
+    pub hard_deadline: Timestamp,
+}
+
+/// Lays out `payload` with its deadlines (and no claim).
+pub fn seal(deadlines: Deadlines, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(HEADER_LEN + payload.len());
+    bytes.extend_from_slice(&MAGIC);
+    bytes.push(FORMAT);
+    bytes.extend_from_slice(&deadlines.soft.as_millis().to_le_bytes());
+    bytes.extend_from_slice(&deadlines.hard.as_millis().to_le_bytes());
+    bytes.extend_from_slice(&0u64.to_le_bytes());
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+/// The header and the payload of an envelope.
+pub fn open(bytes: &[u8]) -> Result<(Header, &[u8]), EnvelopeError> {
+    if bytes.len() < HEADER_LEN {
+        return Err(if bytes.starts_with(&MAGIC) || bytes.len() < MAGIC.len() {
+            EnvelopeError::Truncated
+        } else {
+            EnvelopeError::NotAnEnvelope
+        });
+    }
+    if bytes[..2] != MAGIC {
+        return Err(EnvelopeError::NotAnEnvelope);
+    }
+    if bytes[2] != FORMAT {
+        return Err(EnvelopeError::UnknownFormat(bytes[2]));
+    }
+    let word = |at: usize| {
+        let mut le = [0u8; 8];
+        le.copy_from_slice(&bytes[at..at + 8]);
+        Timestamp::from_millis(u64::from_le_bytes(le))
+    };
+    Ok((
+        Header {
+            meta: EntryMeta {
+                soft_deadline: word(3),
+                claimed_until: word(19),
+            },
+            hard_deadline: word(11),
+        },
+        &bytes[HEADER_LEN..],
+    ))
+}
+
+/// The same envelope with its claim set to `claimed_until` (the epoch: no claim).
+pub fn with_claim(bytes: &[u8], claimed_until: Timestamp) -> Result<Vec<u8>, EnvelopeError> {
+    open(bytes)?;
+    let mut claimed = bytes.to_vec();
+    claimed[19..27].copy_from_slice(&claimed_until.as_millis().to_le_bytes());
+    Ok(claimed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deadlines() -> Deadlines {
+        Deadlines {
+            soft: Timestamp::from_millis(1_000),
+            hard: Timestamp::from_millis(8_000),
+        }
+    }
+
+    #[test]
+    fn an_envelope_opens_to_what_was_sealed() {
+        let sealed = seal(deadlines(), b"payload");
+        let (header, payload) = open(&sealed).unwrap();
+        assert_eq!(payload, b"payload");
+        assert_eq!(header.meta.soft_deadline.as_millis(), 1_000);
+        assert_eq!(header.hard_deadline.as_millis(), 8_000);
+        assert_eq!(header.meta.claimed_until, Timestamp::EPOCH);
+    }
+
+    #[test]
+    fn a_claim_rewrites_only_the_claim() {
+        let sealed = seal(deadlines(), b"xyz");
+        let claimed = with_claim(&sealed, Timestamp::from_millis(5_000)).unwrap();
+        let (header, payload) = open(&claimed).unwrap();
+        assert_eq!(header.meta.claimed_until.as_millis(), 5_000);
+        assert_eq!(header.meta.soft_deadline.as_millis(), 1_000);
+        assert_eq!(payload, b"xyz");
+    }
+
+    #[test]
+    fn foreign_and_broken_bytes_are_errors_not_panics() {
+        assert_eq!(open(b""), Err(EnvelopeError::Truncated));
+        assert_eq!(open(b"AD\x01short"), Err(EnvelopeError::Truncated));
+        assert_eq!(open(b"12345"), Err(EnvelopeError::NotAnEnvelope));
+        assert_eq!(open(&[b'x'; 40]), Err(EnvelopeError::NotAnEnvelope));
+        let mut future = seal(deadlines(), b"");
+        future[2] = 9;
+        assert_eq!(open(&future), Err(EnvelopeError::UnknownFormat(9)));
+        assert!(with_claim(b"junk", Timestamp::EPOCH).is_err());
+        // Every prefix of a valid envelope shorter than the header is refused.
+        let sealed = seal(deadlines(), b"p");
+        for len in 0..HEADER_LEN {
+            assert!(open(&sealed[..len]).is_err(), "prefix of {len} bytes");
+        }
+    }
+}
+
+/// Serializes a value for a store that keeps bytes: a tag of its Rust type,
+/// then its postcard encoding. The tag turns a value cached by code with
+/// another return type into a miss instead of a misread (postcard alone
+/// would read a `u32` as a `u64` without complaint).
+pub fn encode_payload<V: serde::Serialize>(value: &V) -> Result<Vec<u8>, postcard::Error> {
+    let bytes = type_tag::<V>().to_le_bytes().to_vec();
+    postcard::to_extend(value, bytes)
+}
+
+/// Reads a payload written by [`encode_payload`] for the same type; `None`
+/// if the bytes are of another type, truncated, or have bytes left over.
+pub fn decode_payload<V: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<V> {
+    let (tag, rest) = bytes.split_first_chunk::<8>()?;
+    if u64::from_le_bytes(*tag) != type_tag::<V>() {
+        return None;
+    }
+    match postcard::take_from_bytes::<V>(rest) {
+        Ok((value, [])) => Some(value),
+        _ => None,
+    }
+}
+
+fn type_tag<V>() -> u64 {
+    xxhash_rust::xxh3::xxh3_64(std::any::type_name::<V>().as_bytes())
+}
+
+#[cfg(test)]
+mod payload_tests {
+    use super::*;
+
+    #[test]
+    fn a_payload_reads_back_as_its_own_type_only() {
+        let bytes = encode_payload(&7u32).unwrap();
+        assert_eq!(decode_payload::<u32>(&bytes), Some(7));
+        assert_eq!(
+            decode_payload::<u64>(&bytes),
+            None,
+            "same postcard bytes, other type"
+        );
+        assert_eq!(decode_payload::<String>(&bytes), None);
+    }
+
+    #[test]
+    fn truncated_extended_and_garbage_payloads_are_misses() {
+        let bytes = encode_payload(&String::from("hello")).unwrap();
+        for len in 0..bytes.len() {
+            assert_eq!(
+                decode_payload::<String>(&bytes[..len]),
+                None,
+                "prefix {len}"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(decode_payload::<String>(&longer), None);
+        assert_eq!(
+            decode_payload::<String>(b"\xff\xff\xff\xff\xff\xff\xff\xff\xff"),
+            None
+        );
+    }
+}
