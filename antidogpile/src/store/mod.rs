@@ -24,6 +24,7 @@ use crate::error::StoreError;
 use crate::key::Key;
 use crate::policy::{Deadlines, EntryMeta};
 
+mod memcached;
 mod memory;
 
 pub use memory::MemoryStore;

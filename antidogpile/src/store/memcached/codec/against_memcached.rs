@@ -1,0 +1,585 @@
+//! The codec against a real memcached (Debian 12's 1.6.18): the exact
+//! replies each request gets, through a plain blocking socket.
+//!
+//! These tests need the `memcached` binary on PATH and fail without it: the
+//! project's test script installs it.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::*;
+
+/// A memcached child process on a free port, killed when dropped.
+struct Memcached {
+    child: Child,
+    port: u16,
+}
+
+/// Held from picking a port until memcached listens on it: two tests that
+/// picked ports at the same time could get the same one, and one of them
+/// would talk to the other's server.
+static STARTING: Mutex<()> = Mutex::new(());
+
+impl Memcached {
+    fn start() -> Memcached {
+        let _starting = STARTING.lock().unwrap_or_else(PoisonError::into_inner);
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|listener| listener.local_addr())
+            .expect("no free port on 127.0.0.1")
+            .port();
+        let spawned = Command::new("memcached")
+            .args(["-p", &port.to_string(), "-U", "0", "-l", "127.0.0.1"])
+            // memcached refuses to start as root without -u, and ignores it
+            // when not root.
+            .args(["-u", "root", "-t", "1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn();
+        let mut server = match spawned {
+            Ok(child) => Memcached { child, port },
+            Err(error) if error.kind() == ErrorKind::NotFound => panic!(
+                "the `memcached` binary is not on PATH: these tests need a real server \
+                 (on Debian: apt-get install -y memcached)"
+            ),
+            Err(error) => panic!("cannot start memcached: {error}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Err(error) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("memcached exited at start: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "memcached is not listening on port {port}: {error}"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        server
+    }
+
+    fn connect(&self) -> Client {
+        let stream =
+            TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).expect("connect to memcached");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("set a read timeout");
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl Drop for Memcached {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The smallest blocking transport: write bytes, read until a reply decodes.
+struct Client {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    fn send(&mut self, request: &[u8]) {
+        self.stream.write_all(request).expect("write to memcached");
+    }
+
+    fn reply(&mut self) -> Reply {
+        loop {
+            if let Some((reply, used)) = decode(&self.buf).expect("memcached's reply decodes") {
+                self.buf.drain(..used);
+                return reply;
+            }
+            let mut chunk = [0u8; 16 * 1024];
+            let read = self.stream.read(&mut chunk).expect("read from memcached");
+            assert!(read > 0, "memcached closed the connection");
+            self.buf.extend_from_slice(&chunk[..read]);
+        }
+    }
+
+    fn call(&mut self, request: &[u8]) -> Reply {
+        self.send(request);
+        self.reply()
+    }
+
+    fn get(&mut self, key: &WireKey, flags: GetFlags) -> Reply {
+        let mut request = Vec::new();
+        encode_get(&mut request, key, &flags);
+        self.call(&request)
+    }
+
+    fn set(&mut self, key: &WireKey, data: &[u8], flags: SetFlags) -> Reply {
+        let mut request = Vec::new();
+        encode_set(&mut request, key, data, &flags);
+        self.call(&request)
+    }
+
+    fn delete(&mut self, key: &WireKey, flags: DeleteFlags) -> Reply {
+        let mut request = Vec::new();
+        encode_delete(&mut request, key, &flags);
+        self.call(&request)
+    }
+
+    fn arithmetic(&mut self, key: &WireKey, flags: ArithmeticFlags) -> Reply {
+        let mut request = Vec::new();
+        encode_arithmetic(&mut request, key, &flags);
+        self.call(&request)
+    }
+
+    /// Every reply so far was read, and no stray bytes follow.
+    fn assert_in_step(&mut self) {
+        let mut noop = Vec::new();
+        encode_noop(&mut noop);
+        assert_eq!(self.call(&noop), Reply::NoOp);
+        assert!(self.buf.is_empty(), "stray bytes after MN");
+    }
+}
+
+const READ_ALL: GetFlags = GetFlags {
+    value: true,
+    client_flags: true,
+    cas: true,
+    ttl: true,
+    key: false,
+    vivify: None,
+    opaque: None,
+    quiet: false,
+};
+
+fn with_cas() -> SetFlags {
+    SetFlags {
+        return_cas: true,
+        ..SetFlags::default()
+    }
+}
+
+fn returned_cas(reply: &Reply) -> u64 {
+    match reply.flags().and_then(|flags| flags.cas) {
+        Some(cas) => cas,
+        None => panic!("no CAS in {reply:?}"),
+    }
+}
+
+fn value_of(reply: Reply) -> Vec<u8> {
+    match reply {
+        Reply::Value { data, .. } => data,
+        other => panic!("expected a value, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_miss_is_en() {
+    let server = Memcached::start();
+    let mut mc = server.connect();
+    assert_eq!(
+        mc.get(&WireKey::new(b"nothing"), READ_ALL),
+        Reply::Miss(ReturnFlags::default())
+    );
+    mc.assert_in_step();
+}
+
+#[test]
+fn a_set_value_comes_back_with_its_flags_cas_and_ttl() {
+    let server = Memcached::start();
+    let mut mc = server.connect();
+    let key = WireKey::new(b"greeting");
+    let data = b"hello\r\nEN\r\n\0\xff";
+    let stored = mc.set(
+        &key,
+        data,
+        SetFlags {
+            ttl: 60,
+            client_flags: 7,
+            ..with_cas()
+        },
+    );
+    let cas = returned_cas(&stored);
+    assert_eq!(
+        stored,
+        Reply::Done(ReturnFlags {
+            cas: Some(cas),
+            ..ReturnFlags::default()
+        })
+    );
+    let Reply::Value { flags, data: read } = mc.get(&key, READ_ALL) else {
+        panic!("expected a hit");
+    };
+    assert_eq!(read, data);
+    assert_eq!(flags.cas, Some(cas));
+    assert_eq!(flags.client_flags, Some(7));
+    assert!(
+        matches!(flags.ttl, Some(RemainingTtl::Seconds(59..=60))),
+        "{:?}",
+        flags.ttl
+    );
+
+    // No TTL is `t-1`; a value larger than one read still decodes.
+    let big: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+    mc.set(&key, &big, SetFlags::default());
+    let Reply::Value { flags, data: read } = mc.get(&key, READ_ALL) else {
+        panic!("expected a hit");
+    };
+    assert_eq!(flags.ttl, Some(RemainingTtl::Unlimited));
+    assert_eq!(flags.client_flags, Some(0));
+    assert_eq!(read, big);
+    mc.assert_in_step();
+}
+
+#[test]
+fn a_set_with_a_stale_cas_is_ex_and_one_on_nothing_is_nf() {
+    let server = Memcached::start();
+    let mut mc = server.connect();
+    let key = WireKey::new(b"versioned");
+    let first = returned_cas(&mc.set(&key, b"1", with_cas()));
+    let second = returned_cas(&mc.set(&key, b"2", with_cas()));
+    assert_ne!(first, second);
+    let stale = SetFlags {
+        compare_cas: Some(first),
+        ..SetFlags::default()
+    };
+    assert_eq!(
+        mc.set(&key, b"3", stale),
+        Reply::Exists(ReturnFlags::default())
+    );
+    let fresh = SetFlags {
+        compare_cas: Some(second),
+        ..SetFlags::default()
+    };
+    assert_eq!(
+        mc.set(&key, b"3", fresh),
+        Reply::Done(ReturnFlags::default())
+    );
+    assert_eq!(value_of(mc.get(&key, READ_ALL)), b"3");
+    assert_eq!(
+        mc.set(&WireKey::new(b"never-set"), b"x", fresh),
+        Reply::NotFound(ReturnFlags::default())
+    );
+    mc.assert_in_step();
+}
+
+#[test]
+fn add_on_an_existing_key_and_replace_on_a_missing_one_are_ns() {
+    let server = Memcached::start();
+    let mut mc = server.connect();
+    let key = WireKey::new(b"lease");
+    let add = SetFlags {
+        mode: SetMode::Add,
+        ttl: 30,
+        ..SetFlags::default()
+    };
+    assert_eq!(
+        mc.set(&key, b"mine", add),
+        Reply::Done(ReturnFlags::default())
+    );
+    assert_eq!(
+        mc.set(&key, b"yours", add),
+        Reply::NotStored(ReturnFlags::default())
+    );
+    assert_eq!(value_of(mc.get(&key, READ_ALL)), b"mine");
+    let replace = SetFlags {
+        mode: SetMode::Replace,
+        ..SetFlags::default()
+    };
+    assert_eq!(
+        mc.set(&WireKey::new(b"absent"), b"x", replace),
+        Reply::NotStored(ReturnFlags::default())
+    );
+    assert_eq!(
+        mc.set(&key, b"new", replace),
+        Reply::Done(ReturnFlags::default())
+    );
+    mc.assert_in_step();
+}
+
+#[test]
+fn delete_is_hd_then_nf_and_ex_with_a_wrong_cas() {
+    let server = Memcached::start();
+    let mut mc = server.connect();
+    let key = WireKey::new(b"doomed");
+    let cas = returned_cas(&mc.set(&key, b"x", with_cas()));
+    let wrong = DeleteFlags {
+        compare_cas: Some(cas + 1),
+        ..DeleteFlags::default()
+    };
+    assert_eq!(
+        mc.delete(&key, wrong),
+        Reply::Exists(ReturnFlags::default())
+    );
+    let right = DeleteFlags {
+        compare_cas: Some(cas),
+        ..DeleteFlags::default()
+    };
+    assert_eq!(mc.delete(&key, right), Reply::Done(ReturnFlags::default()));
+    assert_eq!(
+        mc.delete(&key, DeleteFlags::default()),
+        Reply::NotFound(ReturnFlags::default())
+    );
+    mc.set(&key, b"y", SetFlags::default());
+    assert_eq!(
+        mc.delete(&key, DeleteFlags::default()),
+        Reply::Done(ReturnFlags::default())
+    );
+    assert_eq!(mc.get(&key, READ_ALL), Reply::Miss(ReturnFlags::default()));
+    mc.assert_in_step();
+}
+
+#[test]
+fn arithmetic_counts_numbers_and_refuses_anything_else() {
+    let server = Memcached::start();
+    let mut mc = server.connect();
+    let counter = WireKey::new(b"counter");
+    mc.set(&counter, b"10", SetFlags::default());
+    let incr = ArithmeticFlags {
+        value: true,
+        ..ArithmeticFlags::default()
+    };
+    let up = mc.arithmetic(&counter, incr);
+    assert_eq!(parse_counter(&value_of(up)), Ok(11));
+    assert_eq!(
+        mc.arithmetic(&counter, ArithmeticFlags::default()),
+        Reply::Done(ReturnFlags::default())
+    );
+    let down = ArithmeticFlags {
+        mode: ArithmeticMode::Decrement,
+        delta: 5,
+        ..incr
+    };
+    assert_eq!(
+        parse_counter(&value_of(mc.arithmetic(&counter, down))),
+        Ok(7)
+    );
+    let floor = ArithmeticFlags { delta: 100, ..down };
+    assert_eq!(
+        parse_counter(&value_of(mc.arithmetic(&counter, floor))),
+        Ok(0)
+    );
+
+    let missing = WireKey::new(b"no-counter");
+    assert_eq!(
+        mc.arithmetic(&missing, incr),
+        Reply::NotFound(ReturnFlags::default())
+    );
+    let vivify = ArithmeticFlags {
+        vivify: Some(Vivify { ttl: 0, initial: 7 }),
+        ..incr
+    };
+    assert_eq!(
+        parse_counter(&value_of(mc.arithmetic(&missing, vivify))),
+        Ok(7)
+    );
+
+    let text = WireKey::new(b"text");
+    mc.set(&text, b"abc", SetFlags::default());
+    assert_eq!(
+        mc.arithmetic(&text, incr),
+        Reply::ClientError("cannot increment or decrement non-numeric value".into())
+    );
+    // That error leaves the connection in step: one reply, nothing more.
+    mc.assert_in_step();
+}
+
+#[test]
+fn every_kind_of_key_round_trips_under_its_own_name() {
+    let server = Memcached::start();
+    let mut mc = server.connect();
+    let keys: Vec<Vec<u8>> = vec![
+        b"plain".to_vec(),
+        b"a b".to_vec(),
+        b"\0".to_vec(),
+        b"a\r\nflush_all".to_vec(),
+        b"caf\xc3\xa9".to_vec(),
+        vec![0xff; 186],
+        vec![b'k'; 250],
+        vec![b'k'; 251],
+        vec![b' '; 1024],
+        Vec::new(),
+    ];
+    for (i, raw) in keys.iter().enumerate() {
+        let flags = SetFlags {
+            client_flags: i as u32,
+            ..SetFlags::default()
+        };
+        assert_eq!(
+            mc.set(&WireKey::new(raw), raw, flags),
+            Reply::Done(ReturnFlags::default()),
+            "{raw:?}"
+        );
+    }
+    for (i, raw) in keys.iter().enumerate() {
+        let wire = WireKey::new(raw);
+        let echo = GetFlags {
+            key: true,
+            ..READ_ALL
+        };
+        let Reply::Value { flags, data } = mc.get(&wire, echo) else {
+            panic!("{raw:?} was lost");
+        };
+        assert_eq!(data, *raw);
+        assert_eq!(flags.client_flags, Some(i as u32));
+        assert_eq!(flags.key, Some(wire));
+    }
+    mc.assert_in_step();
+}
+
+#[test]
+fn memcached_files_a_base64_key_under_its_decoded_bytes() {
+    // Why distinct keys must differ in their decoded bytes, not just on the
+    // wire: the same bytes sent plain or as base64 are one item.
+    let server = Memcached::start();
+    let mut mc = server.connect();
+    mc.set(&WireKey::new(b"foo"), b"bar", SetFlags::default());
+    let mut token = Vec::new();
+    base64_encode_into(&mut token, b"foo");
+    let as_base64 = WireKey {
+        token,
+        base64: true,
+    };
+    assert_eq!(value_of(mc.get(&as_base64, READ_ALL)), b"bar");
+    mc.assert_in_step();
+}
+
+#[test]
+fn a_quiet_pipeline_answers_only_what_matters_then_mn() {
+    let server = Memcached::start();
+    let mut mc = server.connect();
+    let present = WireKey::new(b"p:present");
+    let absent = WireKey::new(b"p:absent");
+    let quiet_get = GetFlags {
+        value: true,
+        quiet: true,
+        ..GetFlags::default()
+    };
+    let quiet_delete = |opaque| DeleteFlags {
+        opaque: Some(opaque),
+        quiet: true,
+        ..DeleteFlags::default()
+    };
+    let mut pipeline = Vec::new();
+    let quiet_set = SetFlags {
+        opaque: Some(1),
+        quiet: true,
+        ..SetFlags::default()
+    };
+    encode_set(&mut pipeline, &present, b"v", &quiet_set);
+    let quiet_add = SetFlags {
+        mode: SetMode::Add,
+        opaque: Some(2),
+        ..quiet_set
+    };
+    encode_set(&mut pipeline, &present, b"w", &quiet_add);
+    let miss = GetFlags {
+        opaque: Some(3),
+        ..quiet_get
+    };
+    encode_get(&mut pipeline, &absent, &miss);
+    let hit = GetFlags {
+        opaque: Some(4),
+        ..quiet_get
+    };
+    encode_get(&mut pipeline, &present, &hit);
+    encode_delete(&mut pipeline, &absent, &quiet_delete(5));
+    encode_delete(&mut pipeline, &present, &quiet_delete(6));
+    let quiet_incr = ArithmeticFlags {
+        opaque: Some(7),
+        quiet: true,
+        ..ArithmeticFlags::default()
+    };
+    encode_arithmetic(&mut pipeline, &absent, &quiet_incr);
+    encode_noop(&mut pipeline);
+    mc.send(&pipeline);
+
+    let opaque = |n| ReturnFlags {
+        opaque: Some(n),
+        ..ReturnFlags::default()
+    };
+    let mut replies = Vec::new();
+    loop {
+        let reply = mc.reply();
+        let end = reply == Reply::NoOp;
+        replies.push(reply);
+        if end {
+            break;
+        }
+    }
+    assert_eq!(
+        replies,
+        [
+            Reply::NotStored(opaque(2)),
+            Reply::Value {
+                flags: opaque(4),
+                data: b"v".to_vec(),
+            },
+            // memcached 1.6.18 still answers NF to a quiet md and ma.
+            Reply::NotFound(opaque(5)),
+            Reply::NotFound(opaque(7)),
+            Reply::NoOp,
+        ]
+    );
+    assert_eq!(
+        mc.get(&present, READ_ALL),
+        Reply::Miss(ReturnFlags::default())
+    );
+    mc.assert_in_step();
+}
+
+#[test]
+fn one_caller_wins_a_missing_or_invalidated_item() {
+    let server = Memcached::start();
+    let mut mc = server.connect();
+    let key = WireKey::new(b"report");
+    let vivify = GetFlags {
+        value: true,
+        vivify: Some(30),
+        ..GetFlags::default()
+    };
+    let win = |flags: ReturnFlags| Reply::Value {
+        flags,
+        data: Vec::new(),
+    };
+    assert_eq!(
+        mc.get(&key, vivify),
+        win(ReturnFlags {
+            win: true,
+            ..ReturnFlags::default()
+        })
+    );
+    assert_eq!(
+        mc.get(&key, vivify),
+        win(ReturnFlags {
+            win_taken: true,
+            ..ReturnFlags::default()
+        })
+    );
+
+    // An invalidated item (`md ... I`, which the codec does not send) is
+    // stale: the first reader wins it, the next sees it taken.
+    mc.set(&key, b"old", SetFlags::default());
+    assert_eq!(
+        mc.call(b"md report I T30\r\n"),
+        Reply::Done(ReturnFlags::default())
+    );
+    let read = GetFlags {
+        value: true,
+        ..GetFlags::default()
+    };
+    let stale = |win, win_taken| Reply::Value {
+        flags: ReturnFlags {
+            stale: true,
+            win,
+            win_taken,
+            ..ReturnFlags::default()
+        },
+        data: b"old".to_vec(),
+    };
+    assert_eq!(mc.get(&key, read), stale(true, false));
+    assert_eq!(mc.get(&key, read), stale(false, true));
+    mc.assert_in_step();
+}
