@@ -9,6 +9,21 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
+# The memcached tests start their own server (Debian/Ubuntu package `memcached`).
+if ! command -v memcached >/dev/null 2>&1; then
+  echo "memcached is not installed: installing the Debian package" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "no apt-get here: install memcached (1.6+) by hand, then run this again" >&2
+    exit 1
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq memcached >/dev/null
+  # The package starts a system-wide server; the tests start their own.
+  $sudo systemctl disable --now memcached >/dev/null 2>&1 || $sudo service memcached stop >/dev/null 2>&1 || true
+fi
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --all-features --locked 2>&1 | tee "$log"

@@ -30,5 +30,5 @@ pub use outcome::{Cacheable, Outcome};
 pub use registry::{default_cache, install, install_named, named_cache};
 pub use site::stats;
 pub use stats::Stats;
-pub use store::{MemoryStore, Store};
+pub use store::{MemcachedConfig, MemcachedStore, MemoryStore, ServerAddr, Store};
 pub use url::parse_duration;

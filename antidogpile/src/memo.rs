@@ -505,7 +505,7 @@ impl<'c> Call<'c> {
             Job::Refresh(refresh) => refresh.settle(io, self.site, outcome).await,
             Job::Fill { lease, remote } => match outcome.into_value() {
                 Ok(value) => {
-                    let shared = store_value(
+                    let (shared, stored) = store_value(
                         io,
                         self.site,
                         &self.cache.clock,
@@ -515,7 +515,13 @@ impl<'c> Call<'c> {
                     )
                     .await;
                     if let Some(mut remote) = remote {
-                        remote.armed = false; // the value replaced the lease
+                        if stored {
+                            remote.armed = false; // the value replaced the lease
+                        } else {
+                            // Not stored (too large, store failing): others
+                            // must not wait a grace for a value that never comes.
+                            remote.give_back(io).await;
+                        }
                     }
                     lease.land(Some(shared));
                     R::from_value(value)
@@ -581,7 +587,8 @@ fn trace_store_error(namespace: &str, error: &StoreError) {
 }
 
 /// Writes `value` with fresh deadlines; returns it shared, for waiters in
-/// this process. A store that fails is counted and traced, nothing more.
+/// this process, and whether the store took it. A store that fails is
+/// counted and traced, nothing more.
 async fn store_value<V: Cacheable, I: Io>(
     io: &I,
     site: &'static Site,
@@ -589,7 +596,7 @@ async fn store_value<V: Cacheable, I: Io>(
     key: &Key<'static>,
     timeouts: &Timeouts,
     value: &V,
-) -> Value {
+) -> (Value, bool) {
     let shared: Value = Arc::new(value.clone());
     let stored = if io.store().keeps_bytes() {
         match encode_payload(value) {
@@ -598,7 +605,7 @@ async fn store_value<V: Cacheable, I: Io>(
                 let error = StoreError::new(StoreErrorKind::Serialize, error.to_string());
                 site.counters.count(Event::StoreError);
                 trace_store_error(site.namespace, &error);
-                return shared;
+                return (shared, false);
             }
         }
     } else {
@@ -611,11 +618,14 @@ async fn store_value<V: Cacheable, I: Io>(
         deadlines: timeouts.deadlines(now, random_unit()),
         now,
     };
-    if let Err(error) = io.run(write).await {
-        site.counters.count(Event::StoreError);
-        trace_store_error(site.namespace, &error);
+    match io.run(write).await {
+        Ok(_) => (shared, true),
+        Err(error) => {
+            site.counters.count(Event::StoreError);
+            trace_store_error(site.namespace, &error);
+            (shared, false)
+        }
     }
-    shared
 }
 
 /// A uniform number in `[0, 1)` for jitter (xorshift; quality is not critical).

@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use crate::cache::Cache;
 use crate::error::Error;
-use crate::store::MemoryStore;
+use crate::store::{MemcachedConfig, MemcachedStore, MemoryStore, ServerAddr};
 
 /// The schemes [`Cache::from_url`] understands.
-const SCHEMES: &str = "memory://";
+const SCHEMES: &str = "memory://, memcached://";
 
 pub(crate) fn cache_from_url(url: &str) -> Result<Cache, Error> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
@@ -34,12 +34,90 @@ pub(crate) fn cache_from_url(url: &str) -> Result<Cache, Error> {
             }
             apply_cache_params(url, Cache::new(store), &cache_params, "max_entries, ")
         }
+        "memcached" => {
+            let mut config = MemcachedConfig::new(memcached_servers(url, location)?);
+            let mut cache_params = Vec::new();
+            for (name, value) in params {
+                match name {
+                    "timeout" => {
+                        config.timeout = parse_duration(value)
+                            .map_err(|reason| Error::invalid_url(url, name, reason))?
+                    }
+                    "retry_after" => {
+                        config.retry_after = parse_duration(value)
+                            .map_err(|reason| Error::invalid_url(url, name, reason))?
+                    }
+                    "pool" => config.pool = parse_count(url, name, value)?,
+                    "max_value" => config.max_value = parse_count(url, name, value)?,
+                    _ => cache_params.push((name, value)),
+                }
+            }
+            let store = MemcachedStore::new(config)?;
+            apply_cache_params(
+                url,
+                Cache::new(store),
+                &cache_params,
+                "timeout, retry_after, pool, max_value, ",
+            )
+        }
         _ => Err(Error::invalid_url(
             url,
             "scheme",
             format!("unknown scheme {scheme:?}; expected one of {SCHEMES}"),
         )),
     }
+}
+
+/// `host:port[,host:port...]` (port 11211 if left out, IPv6 in brackets),
+/// or the absolute path of a unix socket (`memcached:///run/memcached.sock`).
+fn memcached_servers(url: &str, location: &str) -> Result<Vec<ServerAddr>, Error> {
+    if location.starts_with('/') {
+        return Ok(vec![ServerAddr::Unix(location.into())]);
+    }
+    let location = location.trim_end_matches('/');
+    if location.is_empty() {
+        return Err(Error::invalid_url(
+            url,
+            "host",
+            "no server given; expected host:port[,host:port...]",
+        ));
+    }
+    location
+        .split(',')
+        .map(|server| {
+            let (host, port) = match server.rsplit_once(':') {
+                // "[::1]" alone, or "::1" without brackets, has no port of its own.
+                Some((host, port))
+                    if !port.contains(']') && (!host.contains(':') || host.ends_with(']')) =>
+                {
+                    (host, Some(port))
+                }
+                _ => (server, None),
+            };
+            if host.is_empty() || host.contains(['/', '?', '@', ' ']) {
+                return Err(Error::invalid_url(
+                    url,
+                    "host",
+                    format!("{server:?} is not host:port"),
+                ));
+            }
+            let port = match port {
+                None => 11211,
+                Some(port) => port
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|port| *port > 0)
+                    .ok_or_else(|| {
+                        Error::invalid_url(
+                            url,
+                            "port",
+                            format!("{port:?} in {server:?} is not a port (1 to 65535)"),
+                        )
+                    })?,
+            };
+            Ok(ServerAddr::Tcp(format!("{host}:{port}")))
+        })
+        .collect()
 }
 
 /// The parameters every scheme takes: `factor` and `grace`.
@@ -186,6 +264,42 @@ mod tests {
         assert_eq!(error_part("memory://?colour=blue"), "colour");
         assert_eq!(error_part("memory://?grace"), "grace");
         assert_eq!(error_part("memory://?grace=1s&grace=2s"), "grace");
+    }
+
+    #[test]
+    fn memcached_urls_list_servers_and_settings() {
+        let cache = cache_from_url(
+            "memcached://10.0.0.1:11211,cache-2,[::1]:11300?timeout=250ms&pool=3&factor=4",
+        )
+        .unwrap();
+        let debug = format!("{cache:?}");
+        for expected in [
+            "Tcp(\"10.0.0.1:11211\")",
+            "Tcp(\"cache-2:11211\")",
+            "Tcp(\"[::1]:11300\")",
+            "timeout: 250ms",
+            "pool: 3",
+        ] {
+            assert!(debug.contains(expected), "{expected} not in {debug}");
+        }
+        assert_eq!(cache.hard_timeout_factor(), 4);
+        let unix = format!(
+            "{:?}",
+            cache_from_url("memcached:///run/memcached.sock").unwrap()
+        );
+        assert!(unix.contains("Unix(\"/run/memcached.sock\")"), "{unix}");
+    }
+
+    #[test]
+    fn memcached_mistakes_name_their_part() {
+        assert_eq!(error_part("memcached://"), "host");
+        assert_eq!(error_part("memcached://a:99999"), "port");
+        assert_eq!(error_part("memcached://a:0"), "port");
+        assert_eq!(error_part("memcached://a:b"), "port");
+        assert_eq!(error_part("memcached://a,,b"), "host");
+        assert_eq!(error_part("memcached://a?timeout=soon"), "timeout");
+        assert_eq!(error_part("memcached://a?pool=-1"), "pool");
+        assert_eq!(error_part("memcached://a?max_entries=5"), "max_entries");
     }
 
     #[test]

@@ -27,6 +27,7 @@ use crate::policy::{Deadlines, EntryMeta};
 mod memcached;
 mod memory;
 
+pub use memcached::{MemcachedConfig, MemcachedStore, ServerAddr};
 pub use memory::MemoryStore;
 
 /// A cached value, type-erased, as an in-process store keeps it.
@@ -122,6 +123,24 @@ pub enum OwnedLookup {
     },
     /// No value, but a cold-miss lease.
     Leased,
+}
+
+impl OwnedLookup {
+    /// A borrowed view, as [`Store::read`] hands it to its reader.
+    pub fn as_lookup(&self) -> Lookup<'_> {
+        match self {
+            OwnedLookup::Leased => Lookup::Leased,
+            OwnedLookup::Entry {
+                meta,
+                version,
+                value,
+            } => Lookup::Entry(EntryView {
+                meta: *meta,
+                version: *version,
+                value: value.as_ref(),
+            }),
+        }
+    }
 }
 
 impl From<Lookup<'_>> for OwnedLookup {

@@ -1,1 +1,202 @@
+//! [`MemcachedStore`]: one cache shared by every process and server, with
+//! one recompute per expiry across all of them.
+//!
+//! Layers, top to bottom: the store (this file) maps the [`Store`] trait
+//! onto [`ops`], the store's operations in meta commands, written once over
+//! either transport; [`blocking`] and [`nonblocking`] move bytes; [`codec`]
+//! is the pure meta-protocol encoder and decoder; [`ring`] spreads keys
+//! over servers and skips the ones that are down.
+
+mod blocking;
 pub(crate) mod codec;
+#[cfg(feature = "tokio")]
+mod nonblocking;
+mod ops;
+pub(crate) mod ring;
+mod transport;
+
+use std::fmt;
+use std::time::Duration;
+
+pub use transport::{MemcachedConfig, ServerAddr};
+
+use self::blocking::BlockingTransport;
+use self::codec::Reply;
+#[cfg(feature = "tokio")]
+use self::nonblocking::TokioTransport;
+use self::ops::{Exchange, Ops};
+use self::ring::Ring;
+use super::{BoxFuture, ClaimId, LeaseId, Lookup, Store, StoreOp, StoreReply, Stored, Version};
+use crate::clock::Timestamp;
+use crate::error::{Error, StoreError, StoreErrorKind};
+use crate::key::Key;
+use crate::memo::complete;
+use crate::policy::Deadlines;
+
+/// A store on one or more memcached servers (1.6 or later: the meta protocol).
+///
+/// Values are kept in an envelope with their soft deadline; a refresh is
+/// claimed with a compare-and-swap and a cold miss with an atomic add, so
+/// of all the processes sharing the servers, one recomputes. A server that
+/// is down, slow or garbled makes calls slower (they compute, within the
+/// timeout), never wrong.
+///
+/// ```no_run
+/// use antidogpile::Cache;
+///
+/// let cache = Cache::from_url("memcached://10.0.0.1:11211,10.0.0.2:11211?timeout=250ms&pool=16")?;
+/// antidogpile::install(cache);
+/// # Ok::<(), antidogpile::Error>(())
+/// ```
+pub struct MemcachedStore {
+    config: MemcachedConfig,
+    ring: Ring,
+    blocking: BlockingTransport,
+    #[cfg(feature = "tokio")]
+    nonblocking: TokioTransport,
+}
+
+impl MemcachedStore {
+    /// A store over `config.servers` (at least one).
+    pub fn new(config: MemcachedConfig) -> Result<MemcachedStore, Error> {
+        if config.servers.is_empty() {
+            return Err(Error::invalid_url(
+                "memcached://",
+                "host",
+                "at least one server is needed",
+            ));
+        }
+        let labels: Vec<String> = config.servers.iter().map(ToString::to_string).collect();
+        let retry_after = u64::try_from(config.retry_after.as_millis()).unwrap_or(u64::MAX);
+        Ok(MemcachedStore {
+            ring: Ring::new(&labels).with_retry_after(retry_after),
+            blocking: BlockingTransport::new(&config),
+            #[cfg(feature = "tokio")]
+            nonblocking: TokioTransport::new(&config),
+            config,
+        })
+    }
+
+    /// The settings it was made with.
+    pub fn config(&self) -> &MemcachedConfig {
+        &self.config
+    }
+
+    fn blocking(&self) -> Ops<'_, BlockingTransport> {
+        Ops {
+            transport: &self.blocking,
+            ring: &self.ring,
+            max_value: self.config.max_value,
+        }
+    }
+}
+
+impl Exchange for BlockingTransport {
+    async fn exchange(&self, server: usize, request: &[u8]) -> Result<Reply, StoreError> {
+        self.request(server, request)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Exchange for TokioTransport {
+    async fn exchange(&self, server: usize, request: &[u8]) -> Result<Reply, StoreError> {
+        self.request(server, request).await
+    }
+}
+
+impl fmt::Debug for MemcachedStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemcachedStore")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unexpected(reply: &StoreReply) -> StoreError {
+    StoreError::new(StoreErrorKind::Other, format!("unexpected {reply:?}"))
+}
+
+impl Store for MemcachedStore {
+    fn keeps_bytes(&self) -> bool {
+        true
+    }
+
+    fn read(
+        &self,
+        key: &Key<'_>,
+        now: Timestamp,
+        reader: &mut dyn FnMut(Lookup<'_>),
+    ) -> Result<(), StoreError> {
+        if let Some(found) = complete(self.blocking().read(key, now))? {
+            reader(found.as_lookup());
+        }
+        Ok(())
+    }
+
+    fn try_claim(
+        &self,
+        key: &Key<'_>,
+        seen: Version,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Option<ClaimId>, StoreError> {
+        complete(self.blocking().try_claim(key, seen, now, until))
+    }
+
+    fn release_claim(&self, key: &Key<'_>, claim: ClaimId) -> Result<(), StoreError> {
+        complete(
+            self.blocking()
+                .run(StoreOp::ReleaseClaim { key: *key, claim }),
+        )
+        .map(|_| ())
+    }
+
+    fn write(
+        &self,
+        key: &Key<'_>,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        complete(self.blocking().write(key, value, deadlines, now))
+    }
+
+    fn remove(&self, key: &Key<'_>) -> Result<(), StoreError> {
+        complete(self.blocking().run(StoreOp::Remove { key: *key })).map(|_| ())
+    }
+
+    fn try_lease(
+        &self,
+        key: &Key<'_>,
+        now: Timestamp,
+        grace: Duration,
+    ) -> Result<Option<LeaseId>, StoreError> {
+        complete(self.blocking().try_lease(key, now, grace))
+    }
+
+    fn release_lease(&self, key: &Key<'_>, lease: LeaseId) -> Result<(), StoreError> {
+        match complete(
+            self.blocking()
+                .run(StoreOp::ReleaseLease { key: *key, lease }),
+        )? {
+            StoreReply::Done => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    fn run(&self, op: StoreOp<'_>) -> Result<StoreReply, StoreError> {
+        complete(self.blocking().run(op))
+    }
+
+    #[cfg(feature = "tokio")]
+    fn run_async<'a>(&'a self, op: StoreOp<'a>) -> BoxFuture<'a, Result<StoreReply, StoreError>> {
+        Box::pin(async move {
+            let ops = Ops {
+                transport: &self.nonblocking,
+                ring: &self.ring,
+                max_value: self.config.max_value,
+            };
+            ops.run(op).await
+        })
+    }
+}

@@ -1,0 +1,131 @@
+//! A real memcached for one test: started on an ephemeral loopback port,
+//! killed when dropped. Never a server left running by hand.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Held from choosing a port until memcached listens on it, so that two
+/// tests of one binary cannot choose the same one.
+static STARTING: Mutex<()> = Mutex::new(());
+
+/// A memcached child process.
+pub struct Memcached {
+    child: Option<Child>,
+    port: u16,
+}
+
+impl Memcached {
+    /// Starts memcached on a free port of 127.0.0.1.
+    pub fn start() -> Memcached {
+        let _starting = STARTING
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for _ in 0..5 {
+            let mut server = Memcached {
+                child: None,
+                port: free_port(),
+            };
+            // Another test binary may have taken the port meanwhile: try another.
+            if server.try_restart() {
+                return server;
+            }
+        }
+        panic!("memcached did not start on any of 5 ports");
+    }
+
+    /// The port it listens on (kept across restarts).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `memcached://127.0.0.1:PORT`, with extra query parameters if given.
+    pub fn url(&self, query: &str) -> String {
+        let query = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        };
+        format!("memcached://127.0.0.1:{}{query}", self.port)
+    }
+
+    /// Kills the server (its cache is lost).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port, with an empty cache.
+    pub fn restart(&mut self) {
+        assert!(
+            self.try_restart(),
+            "memcached did not restart on port {}",
+            self.port
+        );
+    }
+
+    fn try_restart(&mut self) -> bool {
+        self.kill();
+        let child = Command::new("memcached")
+            .args([
+                "-l",
+                "127.0.0.1",
+                "-U",
+                "0",
+                "-m",
+                "64",
+                "-t",
+                "2",
+                "-c",
+                "1024",
+            ])
+            .args(["-p", &self.port.to_string()])
+            // memcached refuses to run as root unless told which user to be.
+            .args(["-u", &whoami()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect(
+                "could not start memcached: is it installed? (bash scripts/test.sh installs it)",
+            );
+        self.child = Some(child);
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            let exited = self
+                .child
+                .as_mut()
+                .is_some_and(|child| matches!(child.try_wait(), Ok(Some(_))));
+            if exited || start.elapsed() > Duration::from_secs(10) {
+                self.kill();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
+    }
+}
+
+impl Drop for Memcached {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A port nobody listens on now (the OS's choice of an ephemeral one).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("no free loopback port")
+}
+
+fn whoami() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|user| !user.is_empty())
+        .unwrap_or_else(|| "root".to_owned())
+}
