@@ -84,6 +84,15 @@ fn four_processes_of_eight_threads_recompute_once_per_expiry() {
             "two computes in one expiry (or overlapping): {pair:?} of {computes:?}"
         );
     }
+    // Claims are coalesced in each process: at most one claim attempt (a CAS
+    // rewrite) per process per expiry reaches memcached, not one per thread.
+    let stats = server.stats();
+    let cas_attempts = stats["cas_hits"] + stats["cas_badval"] + stats["cas_misses"];
+    let expiries = computes.len() as u64 - 1;
+    assert!(
+        cas_attempts <= 4 * expiries,
+        "{cas_attempts} claim attempts for {expiries} expiries of 4 processes"
+    );
     // Every process took part, and none of its stale callers waited for a compute.
     for output in &outputs {
         let calls = output

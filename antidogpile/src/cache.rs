@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::error::Error;
-use crate::flight::Flights;
+use crate::flight::{Flights, Refreshing};
 use crate::policy::Timeouts;
 use crate::site::Site;
 use crate::store::Store;
@@ -33,6 +33,7 @@ pub struct Cache {
     hard_timeout_factor: u32,
     default_grace: Duration,
     pub(crate) flights: Flights,
+    pub(crate) refreshing: Arc<Refreshing>,
 }
 
 impl Cache {
@@ -51,6 +52,7 @@ impl Cache {
             hard_timeout_factor: DEFAULT_HARD_TIMEOUT_FACTOR,
             default_grace: DEFAULT_GRACE,
             flights: Flights::new(),
+            refreshing: Arc::default(),
         }
     }
 

@@ -286,3 +286,68 @@ mod tests {
         assert_eq!(flights.in_flight(), 0);
     }
 }
+
+/// The keys whose refresh a caller of this process is claiming or running:
+/// other callers of the process serve the stale value without asking the
+/// store (for a remote store, without a network round trip each). A mark
+/// lapses with the claim's grace, so a hung claimer here is replaced here too.
+#[derive(Debug, Default)]
+pub(crate) struct Refreshing {
+    shards: [Mutex<HashMap<u128, (Timestamp, u64)>>; SHARDS],
+    tokens: std::sync::atomic::AtomicU64,
+}
+
+/// Marks a key as being refreshed here until dropped (or until it lapses).
+#[derive(Debug)]
+pub(crate) struct RefreshMark {
+    refreshing: Arc<Refreshing>,
+    fingerprint: u128,
+    token: u64,
+}
+
+impl Refreshing {
+    fn shard(&self, fingerprint: u128) -> MutexGuard<'_, HashMap<u128, (Timestamp, u64)>> {
+        self.shards[(fingerprint >> 124) as usize % SHARDS]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The mark for `fingerprint` until `until`, unless another caller here
+    /// holds one that has not lapsed at `now`.
+    pub(crate) fn enter(
+        this: &Arc<Refreshing>,
+        fingerprint: u128,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Option<RefreshMark> {
+        let mut shard = this.shard(fingerprint);
+        if shard
+            .get(&fingerprint)
+            .is_some_and(|(lapses, _)| now < *lapses)
+        {
+            return None;
+        }
+        let token = this
+            .tokens
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        shard.insert(fingerprint, (until, token));
+        Some(RefreshMark {
+            refreshing: Arc::clone(this),
+            fingerprint,
+            token,
+        })
+    }
+}
+
+impl Drop for RefreshMark {
+    fn drop(&mut self) {
+        let mut shard = self.refreshing.shard(self.fingerprint);
+        // A lapsed mark may have been replaced: only remove our own.
+        if shard
+            .get(&self.fingerprint)
+            .is_some_and(|(_, token)| *token == self.token)
+        {
+            shard.remove(&self.fingerprint);
+        }
+    }
+}

@@ -17,7 +17,7 @@ use crate::cache::Cache;
 use crate::clock::{Clock, Timestamp};
 use crate::envelope::{decode_payload, encode_payload};
 use crate::error::{StoreError, StoreErrorKind};
-use crate::flight::{Flight, Joined, Landing, Lease};
+use crate::flight::{Flight, Joined, Landing, Lease, RefreshMark, Refreshing};
 use crate::key::{Fingerprint, Key};
 use crate::outcome::{Cacheable, Outcome};
 use crate::policy::{decide, Decision, EntryMeta, Timeouts};
@@ -233,6 +233,8 @@ pub(crate) enum Job<'c, V> {
 /// thread or task after the caller has returned the stale value.
 pub(crate) struct Refresh<V> {
     claim: Release,
+    /// Keeps other callers of this process from claiming meanwhile.
+    _mark: RefreshMark,
     clock: Clock,
     timeouts: Timeouts,
     stale: V,
@@ -373,6 +375,15 @@ impl<'c> Call<'c> {
                     let Decision::ClaimRefresh { claim_until } = decision else {
                         return Next::Value(value);
                     };
+                    let Some(mark) = Refreshing::enter(
+                        &self.cache.refreshing,
+                        self.fingerprint(),
+                        now,
+                        claim_until,
+                    ) else {
+                        // Another caller here is claiming it: serve stale, ask no one.
+                        return Next::Value(value);
+                    };
                     let claim = io
                         .run(StoreOp::TryClaim {
                             key: self.key,
@@ -383,7 +394,7 @@ impl<'c> Call<'c> {
                         .await;
                     return match claim {
                         Ok(StoreReply::Claim(Some(claim))) => {
-                            Next::Compute(Job::Refresh(self.refresh(claim, value)))
+                            Next::Compute(Job::Refresh(self.refresh(claim, mark, value)))
                         }
                         Ok(StoreReply::Claim(None)) => Next::Value(value),
                         Ok(other) => {
@@ -482,9 +493,10 @@ impl<'c> Call<'c> {
         }
     }
 
-    fn refresh<V>(&self, claim: ClaimId, stale: V) -> Refresh<V> {
+    fn refresh<V>(&self, claim: ClaimId, mark: RefreshMark, stale: V) -> Refresh<V> {
         Refresh {
             claim: self.release(Held::Claim(claim)),
+            _mark: mark,
             clock: self.cache.clock.clone(),
             timeouts: self.timeouts,
             stale,

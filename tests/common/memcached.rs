@@ -50,6 +50,25 @@ impl Memcached {
         format!("memcached://127.0.0.1:{}{query}", self.port)
     }
 
+    /// The server's `stats` counters (cmd_get, cas_hits, ...).
+    pub fn stats(&self) -> std::collections::HashMap<String, u64> {
+        use std::io::{BufRead, BufReader, Write};
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect for stats");
+        stream.write_all(b"stats\r\n").expect("send stats");
+        let mut stats = std::collections::HashMap::new();
+        for line in BufReader::new(stream).lines() {
+            let line = line.expect("read stats");
+            if line == "END" {
+                break;
+            }
+            let mut words = line.split_whitespace().skip(1);
+            if let (Some(name), Some(Ok(value))) = (words.next(), words.next().map(str::parse)) {
+                stats.insert(name.to_owned(), value);
+            }
+        }
+        stats
+    }
+
     /// Kills the server (its cache is lost).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

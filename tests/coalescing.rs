@@ -1,0 +1,125 @@
+//! Threads of one process do not all go to the store for the same refresh
+//! claim or cold-miss lease: one asks, the others serve stale or wait.
+//!
+//! The store is a real `MemoryStore` behind a `Store` written here (as a
+//! user's own store would be) that counts claim and lease attempts and
+//! makes each one take 50 ms, as a slow network would.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use antidogpile::clock::{ManualClock, Timestamp};
+use antidogpile::policy::Deadlines;
+use antidogpile::store::{ClaimId, LeaseId, Lookup, Stored, Version};
+use antidogpile::{antidogpiled, install_named, Cache, Key, MemoryStore, Store, StoreError};
+
+#[derive(Debug, Default)]
+struct SlowCountingStore {
+    inner: MemoryStore,
+    claims: AtomicUsize,
+    leases: AtomicUsize,
+}
+
+impl Store for SlowCountingStore {
+    fn read(
+        &self,
+        key: &Key<'_>,
+        now: Timestamp,
+        reader: &mut dyn FnMut(Lookup<'_>),
+    ) -> Result<(), StoreError> {
+        self.inner.read(key, now, reader)
+    }
+
+    fn try_claim(
+        &self,
+        key: &Key<'_>,
+        seen: Version,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Option<ClaimId>, StoreError> {
+        self.claims.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(50));
+        self.inner.try_claim(key, seen, now, until)
+    }
+
+    fn release_claim(&self, key: &Key<'_>, claim: ClaimId) -> Result<(), StoreError> {
+        self.inner.release_claim(key, claim)
+    }
+
+    fn write(
+        &self,
+        key: &Key<'_>,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.inner.write(key, value, deadlines, now)
+    }
+
+    fn remove(&self, key: &Key<'_>) -> Result<(), StoreError> {
+        self.inner.remove(key)
+    }
+
+    fn try_lease(
+        &self,
+        key: &Key<'_>,
+        now: Timestamp,
+        grace: Duration,
+    ) -> Result<Option<LeaseId>, StoreError> {
+        self.leases.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(50));
+        self.inner.try_lease(key, now, grace)
+    }
+}
+
+static COMPUTES: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "10s", cache = "coalescing", name = "coalescing::hot")]
+fn hot(id: u64) -> u64 {
+    id + COMPUTES.fetch_add(1, Ordering::SeqCst)
+}
+
+fn sixteen_callers() -> Vec<u64> {
+    let start = Arc::new(Barrier::new(16));
+    let callers: Vec<_> = (0..16)
+        .map(|_| {
+            let start = Arc::clone(&start);
+            std::thread::spawn(move || {
+                start.wait();
+                hot(1)
+            })
+        })
+        .collect();
+    callers.into_iter().map(|c| c.join().unwrap()).collect()
+}
+
+#[test]
+fn sixteen_threads_make_one_lease_attempt_and_one_claim_attempt() {
+    let store = Arc::new(SlowCountingStore::default());
+    let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
+    install_named(
+        "coalescing",
+        Cache::from_store(Arc::clone(&store) as Arc<dyn Store>).with_clock(clock.clock()),
+    );
+
+    let cold = sixteen_callers();
+    assert!(cold.iter().all(|v| *v == 1), "{cold:?}");
+    assert_eq!(
+        store.leases.load(Ordering::SeqCst),
+        1,
+        "one lease attempt for sixteen cold callers"
+    );
+
+    clock.advance(Duration::from_secs(10));
+    let stale = sixteen_callers();
+    assert_eq!(stale.iter().filter(|v| **v == 2).count(), 1, "{stale:?}");
+    assert_eq!(
+        store.claims.load(Ordering::SeqCst),
+        1,
+        "one claim attempt for sixteen stale callers"
+    );
+    assert_eq!(COMPUTES.load(Ordering::SeqCst), 2);
+}
