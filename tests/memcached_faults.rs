@@ -37,10 +37,18 @@ fn a_server_killed_and_restarted_costs_computes_then_caching_resumes() {
     server.kill();
     for _ in 0..5 {
         let started = Instant::now();
-        assert_eq!(through_restarts(1), 2, "right values while the server is down");
+        assert_eq!(
+            through_restarts(1),
+            2,
+            "right values while the server is down"
+        );
         assert!(started.elapsed() < HUNG);
     }
-    assert_eq!(RESTART_CALLS.load(Ordering::SeqCst), 6, "computed while down");
+    assert_eq!(
+        RESTART_CALLS.load(Ordering::SeqCst),
+        6,
+        "computed while down"
+    );
     assert!(antidogpile::stats("fault::restart").unwrap().store_errors >= 1);
 
     server.restart();
@@ -48,11 +56,17 @@ fn a_server_killed_and_restarted_costs_computes_then_caching_resumes() {
     assert_eq!(through_restarts(1), 2);
     let calls = RESTART_CALLS.load(Ordering::SeqCst);
     assert_eq!(through_restarts(1), 2);
-    assert_eq!(RESTART_CALLS.load(Ordering::SeqCst), calls, "caching resumed");
+    assert_eq!(
+        RESTART_CALLS.load(Ordering::SeqCst),
+        calls,
+        "caching resumed"
+    );
 }
 
 /// A fake server on loopback that accepts connections and then misbehaves.
-fn fake_server(misbehave: impl Fn(std::net::TcpStream) + Send + Sync + 'static) -> (u16, Arc<AtomicBool>) {
+fn fake_server(
+    misbehave: impl Fn(std::net::TcpStream) + Send + Sync + 'static,
+) -> (u16, Arc<AtomicBool>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let stop = Arc::new(AtomicBool::new(false));
@@ -97,7 +111,11 @@ fn a_server_that_never_answers_costs_one_timeout_not_a_hang() {
     // The server is now skipped for retry_after: the next calls do not wait at all.
     let started = Instant::now();
     assert_eq!(against_a_stalled_server(1), 2);
-    assert!(started.elapsed() < Duration::from_millis(200), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(200),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(STALL_CALLS.load(Ordering::SeqCst), 2);
     stop.store(true, Ordering::SeqCst);
 }
@@ -137,13 +155,25 @@ fn a_server_replying_garbage_is_a_store_error_and_the_value_is_computed() {
         let url = format!("memcached://127.0.0.1:{port}?timeout=200ms");
         install_named("fault_junk", Cache::from_url(&url).unwrap());
         let started = Instant::now();
-        assert_eq!(against_a_junk_server(3), "right 3", "reply {:?}", String::from_utf8_lossy(reply));
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        assert_eq!(
+            against_a_junk_server(3),
+            "right 3",
+            "reply {:?}",
+            String::from_utf8_lossy(reply)
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         assert_eq!(runtime.block_on(against_a_junk_server_async(3)), "right 3");
         assert!(started.elapsed() < HUNG);
         stop.store(true, Ordering::SeqCst);
     }
-    assert_eq!(JUNK_CALLS.load(Ordering::SeqCst), 2 * replies.len() as u64, "every call computed");
+    assert_eq!(
+        JUNK_CALLS.load(Ordering::SeqCst),
+        2 * replies.len() as u64,
+        "every call computed"
+    );
 }
 
 static SPREAD_CALLS: AtomicU64 = AtomicU64::new(0);
@@ -173,5 +203,9 @@ fn with_one_of_two_servers_down_every_key_is_cached_on_the_other() {
     for id in 0..50 {
         assert_eq!(spread(id), id);
     }
-    assert_eq!(SPREAD_CALLS.load(Ordering::SeqCst), 50, "all 50 cached on the live server");
+    assert_eq!(
+        SPREAD_CALLS.load(Ordering::SeqCst),
+        50,
+        "all 50 cached on the live server"
+    );
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use antidogpile::antidogpiled;
 use antidogpile::clock::{ManualClock, Timestamp};
 use antidogpile::{install_named, Cache};
-use common::memcached::Memcached;
+use common::memcached::{Memcached, UnixMemcached};
 use common::{eventually_async, ComputeProbe, PATIENCE};
 
 fn install(name: &str, server: &Memcached) -> ManualClock {
@@ -230,4 +230,36 @@ fn a_namespace_with_spaces_and_line_breaks_cannot_inject_commands() {
         2,
         "both cached, nothing flushed"
     );
+}
+
+static UNIX_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "mc_unix", name = "mc::unix")]
+fn over_a_unix_socket(id: u64) -> u64 {
+    UNIX_CALLS.fetch_add(1, Ordering::SeqCst);
+    id * 3
+}
+
+#[antidogpiled(soft = "1h", cache = "mc_unix", name = "mc::unix_async")]
+async fn over_a_unix_socket_async(id: u64) -> u64 {
+    UNIX_CALLS.fetch_add(1, Ordering::SeqCst);
+    id * 4
+}
+
+#[test]
+fn a_unix_socket_url_reaches_the_server_from_both_transports() {
+    let server = UnixMemcached::start();
+    let url = format!("memcached://{}", server.socket.display());
+    install_named("mc_unix", Cache::from_url(&url).unwrap());
+    assert_eq!(over_a_unix_socket(2), 6);
+    assert_eq!(over_a_unix_socket(2), 6);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    assert_eq!(runtime.block_on(over_a_unix_socket_async(2)), 8);
+    assert_eq!(runtime.block_on(over_a_unix_socket_async(2)), 8);
+    assert_eq!(UNIX_CALLS.load(Ordering::SeqCst), 2);
+    let stats = antidogpile::stats("mc::unix").unwrap();
+    assert_eq!((stats.store_errors, stats.fresh_hits), (0, 1));
 }

@@ -16,6 +16,48 @@ pub struct Memcached {
     port: u16,
 }
 
+/// A memcached child process listening on a unix socket only.
+pub struct UnixMemcached {
+    child: Child,
+    pub socket: std::path::PathBuf,
+}
+
+impl UnixMemcached {
+    pub fn start() -> UnixMemcached {
+        let socket = std::env::temp_dir().join(format!(
+            "antidogpile-test-{}-{}.sock",
+            std::process::id(),
+            free_port()
+        ));
+        let _ = std::fs::remove_file(&socket);
+        let child = Command::new("memcached")
+            .args(["-s", &socket.to_string_lossy(), "-m", "16", "-u", &whoami()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect(
+                "could not start memcached: is it installed? (bash scripts/test.sh installs it)",
+            );
+        let start = Instant::now();
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "memcached did not listen on {socket:?}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        UnixMemcached { child, socket }
+    }
+}
+
+impl Drop for UnixMemcached {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
 impl Memcached {
     /// Starts memcached on a free port of 127.0.0.1.
     pub fn start() -> Memcached {
