@@ -13,6 +13,8 @@ use crate::store::Store;
 
 /// The default hard timeout factor: values are kept `8 * soft`.
 pub const DEFAULT_HARD_TIMEOUT_FACTOR: u32 = 8;
+/// The environment variable [`Cache::from_env`] reads.
+pub const ENV_URL: &str = "ANTIDOGPILE_URL";
 /// The default grace: a recompute may take 60 s before another caller may try.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(60);
 
@@ -71,6 +73,33 @@ impl Cache {
         crate::url::cache_from_url(url)
     }
 
+    /// A cache from the URL in the environment variable `ANTIDOGPILE_URL`
+    /// (see [`from_url`](Cache::from_url)), so that a deployment picks its
+    /// store without a code change; `memory://` when it is not set.
+    ///
+    /// ```
+    /// // With ANTIDOGPILE_URL=memcached://10.0.0.1:11211 in production and
+    /// // nothing set in development:
+    /// let cache = antidogpile::Cache::from_env()?;
+    /// antidogpile::install(cache);
+    /// # Ok::<(), antidogpile::Error>(())
+    /// ```
+    pub fn from_env() -> Result<Cache, Error> {
+        Cache::from_env_var(ENV_URL)
+    }
+
+    fn from_env_var(name: &str) -> Result<Cache, Error> {
+        match std::env::var(name) {
+            Ok(url) => Cache::from_url(url.trim()),
+            Err(std::env::VarError::NotPresent) => Cache::from_url("memory://"),
+            Err(std::env::VarError::NotUnicode(_)) => Err(Error::invalid_url(
+                "",
+                name,
+                "the environment variable is not valid UTF-8",
+            )),
+        }
+    }
+
     /// Keeps values `factor * soft` in the store (0 is taken as 1), for the
     /// functions that do not set their own `factor`.
     pub fn with_hard_timeout_factor(mut self, factor: u32) -> Cache {
@@ -126,5 +155,27 @@ impl fmt::Debug for Cache {
             .field("hard_timeout_factor", &self.hard_timeout_factor)
             .field("default_grace", &self.default_grace)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Each test reads a variable of its own: tests run in parallel, and
+    // the process environment is shared.
+    #[test]
+    fn from_env_reads_the_url_or_falls_back_to_memory() {
+        std::env::set_var("ANTIDOGPILE_TEST_URL_SET", " dummy://?factor=3 ");
+        let cache = Cache::from_env_var("ANTIDOGPILE_TEST_URL_SET").unwrap();
+        assert!(format!("{cache:?}").contains("NoopStore"));
+        assert_eq!(cache.hard_timeout_factor(), 3);
+
+        let unset = Cache::from_env_var("ANTIDOGPILE_TEST_URL_NEVER_SET").unwrap();
+        assert!(format!("{unset:?}").contains("MemoryStore"));
+
+        std::env::set_var("ANTIDOGPILE_TEST_URL_BAD", "redis://x");
+        let error = Cache::from_env_var("ANTIDOGPILE_TEST_URL_BAD").unwrap_err();
+        assert!(error.to_string().contains("scheme"), "{error}");
     }
 }

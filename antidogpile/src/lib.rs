@@ -23,12 +23,12 @@ pub mod __private {
 mod private;
 
 pub use antidogpile_macros::antidogpiled;
-pub use cache::{Cache, DEFAULT_GRACE, DEFAULT_HARD_TIMEOUT_FACTOR};
+pub use cache::{Cache, DEFAULT_GRACE, DEFAULT_HARD_TIMEOUT_FACTOR, ENV_URL};
 pub use error::{Error, StoreError, StoreErrorKind};
 pub use key::{Fingerprint, Key};
 pub use outcome::{Cacheable, Outcome};
 pub use registry::{default_cache, install, install_named, named_cache};
 pub use site::stats;
 pub use stats::Stats;
-pub use store::{MemcachedConfig, MemcachedStore, MemoryStore, ServerAddr, Store};
+pub use store::{MemcachedConfig, MemcachedStore, MemoryStore, NoopStore, ServerAddr, Store};
 pub use url::parse_duration;

@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use crate::cache::Cache;
 use crate::error::Error;
-use crate::store::{MemcachedConfig, MemcachedStore, MemoryStore, ServerAddr};
+use crate::store::{MemcachedConfig, MemcachedStore, MemoryStore, NoopStore, ServerAddr};
 
 /// The schemes [`Cache::from_url`] understands.
-const SCHEMES: &str = "memory://, memcached://";
+const SCHEMES: &str = "memory://, memcached://, dummy://";
 
 pub(crate) fn cache_from_url(url: &str) -> Result<Cache, Error> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
@@ -59,6 +59,16 @@ pub(crate) fn cache_from_url(url: &str) -> Result<Cache, Error> {
                 &cache_params,
                 "timeout, retry_after, pool, max_value, ",
             )
+        }
+        "dummy" => {
+            if !location.is_empty() && location != "/" {
+                return Err(Error::invalid_url(
+                    url,
+                    "host",
+                    format!("dummy:// takes no host or path, found {location:?}"),
+                ));
+            }
+            apply_cache_params(url, Cache::new(NoopStore), &params, "")
         }
         _ => Err(Error::invalid_url(
             url,
@@ -300,6 +310,15 @@ mod tests {
         assert_eq!(error_part("memcached://a?timeout=soon"), "timeout");
         assert_eq!(error_part("memcached://a?pool=-1"), "pool");
         assert_eq!(error_part("memcached://a?max_entries=5"), "max_entries");
+    }
+
+    #[test]
+    fn dummy_urls_make_a_store_that_keeps_nothing() {
+        let cache = cache_from_url("dummy://?grace=5s").unwrap();
+        assert_eq!(cache.default_grace(), Duration::from_secs(5));
+        assert!(format!("{cache:?}").contains("NoopStore"));
+        assert_eq!(error_part("dummy://somewhere"), "host");
+        assert_eq!(error_part("dummy://?max_entries=3"), "max_entries");
     }
 
     #[test]

@@ -26,9 +26,11 @@ use crate::policy::{Deadlines, EntryMeta};
 
 mod memcached;
 mod memory;
+mod noop;
 
 pub use memcached::{MemcachedConfig, MemcachedStore, ServerAddr};
 pub use memory::MemoryStore;
+pub use noop::NoopStore;
 
 /// A cached value, type-erased, as an in-process store keeps it.
 pub type Value = Arc<dyn Any + Send + Sync>;
