@@ -8,7 +8,7 @@
 mod common;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::Duration;
 
 use antidogpile::clock::{ManualClock, Timestamp};
@@ -83,17 +83,7 @@ fn hot(id: u64) -> u64 {
 }
 
 fn sixteen_callers() -> Vec<u64> {
-    let start = Arc::new(Barrier::new(16));
-    let callers: Vec<_> = (0..16)
-        .map(|_| {
-            let start = Arc::clone(&start);
-            std::thread::spawn(move || {
-                start.wait();
-                hot(1)
-            })
-        })
-        .collect();
-    callers.into_iter().map(|c| c.join().unwrap()).collect()
+    common::call_together(16, || hot(1))
 }
 
 #[test]

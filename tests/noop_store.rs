@@ -5,7 +5,6 @@
 mod common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Barrier};
 
 use antidogpile::{antidogpiled, install_named, Cache};
 use common::{eventually, PATIENCE};
@@ -35,18 +34,8 @@ fn nothing_is_cached_but_concurrent_callers_share_one_compute() {
         "every sequential call computes"
     );
 
-    let start = Arc::new(Barrier::new(4));
-    let callers: Vec<_> = (0..4)
-        .map(|_| {
-            let start = Arc::clone(&start);
-            std::thread::spawn(move || {
-                start.wait();
-                square(9)
-            })
-        })
-        .collect();
-    for caller in callers {
-        assert_eq!(caller.join().unwrap(), 81);
+    for value in common::call_together(4, || square(9)) {
+        assert_eq!(value, 81);
     }
     assert_eq!(
         CALLS.load(Ordering::SeqCst),

@@ -6,6 +6,7 @@
 pub mod memcached;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use antidogpile::clock::{ManualClock, Timestamp};
@@ -99,3 +100,22 @@ pub async fn eventually_async(limit: Duration, mut condition: impl FnMut() -> bo
 
 /// Long enough for anything that should happen at once, on a loaded machine.
 pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Runs `call` on `threads` threads released at once by a barrier; returns
+/// what each returned, in thread order.
+pub fn call_together<T: Send + 'static>(threads: usize, call: fn() -> T) -> Vec<T> {
+    let start = Arc::new(Barrier::new(threads));
+    let callers: Vec<_> = (0..threads)
+        .map(|_| {
+            let start = Arc::clone(&start);
+            std::thread::spawn(move || {
+                start.wait();
+                call()
+            })
+        })
+        .collect();
+    callers
+        .into_iter()
+        .map(|caller| caller.join().expect("a caller panicked"))
+        .collect()
+}

@@ -9,13 +9,11 @@
 //!   crashed holder's lease simply expires.
 //! - write: `ms` of the sealed envelope, TTL = the hard timeout.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use super::codec::{
     encode_delete, encode_get, encode_set, DeleteFlags, GetFlags, Reply, SetFlags, SetMode, WireKey,
 };
 use super::ring::Ring;
-use crate::clock::Timestamp;
+use crate::clock::{Clock, Timestamp};
 use crate::envelope;
 use crate::error::{StoreError, StoreErrorKind};
 use crate::key::Key;
@@ -65,12 +63,6 @@ pub(crate) fn expiry(deadline: Timestamp, now: Timestamp) -> u32 {
     }
 }
 
-fn wall_clock_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_millis() as u64)
-}
-
 fn unexpected(reply: &Reply, during: &str) -> StoreError {
     let kind = match reply {
         Reply::ServerError(message) if message.contains("too large") => StoreErrorKind::TooLarge,
@@ -96,7 +88,8 @@ enum Item {
 
 impl<T: Exchange> Ops<'_, T> {
     async fn send(&self, routing: &str, request: &[u8]) -> Result<Reply, StoreError> {
-        let now = wall_clock_ms();
+        // Server health is real time, whatever clock the cache reads.
+        let now = Clock::system().now().as_millis();
         let server = self
             .ring
             .server_for_live(routing.as_bytes(), now)
@@ -253,7 +246,7 @@ impl<T: Exchange> Ops<'_, T> {
         key: &Key<'_>,
         claim: ClaimId,
     ) -> Result<(), StoreError> {
-        let now = Timestamp::from_millis(wall_clock_ms());
+        let now = Clock::system().now();
         self.rewrite_claim(key, Some(claim.0), now, Timestamp::EPOCH, |_| true)
             .await
             .map(|_| ())
