@@ -5,7 +5,6 @@
 mod common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use antidogpile::antidogpiled;
@@ -72,17 +71,7 @@ fn threads_crossing_a_cold_miss_and_expiries_compute_once_each() {
     let server = Memcached::start();
     let clock = install("mc_refresh", &server);
     let hammer = |expected_computes: usize| {
-        let start = Arc::new(Barrier::new(16));
-        let callers: Vec<_> = (0..16)
-            .map(|_| {
-                let start = Arc::clone(&start);
-                std::thread::spawn(move || {
-                    start.wait();
-                    refreshed(3)
-                })
-            })
-            .collect();
-        let values: Vec<u64> = callers.into_iter().map(|c| c.join().unwrap()).collect();
+        let values = common::call_together(16, || refreshed(3));
         assert_eq!(REFRESH_PROBE.computes(), expected_computes, "{values:?}");
         values
     };
@@ -262,4 +251,33 @@ fn a_unix_socket_url_reaches_the_server_from_both_transports() {
     assert_eq!(UNIX_CALLS.load(Ordering::SeqCst), 2);
     let stats = antidogpile::stats("mc::unix").unwrap();
     assert_eq!((stats.store_errors, stats.fresh_hits), (0, 1));
+}
+
+static REAL_LIMIT_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "mc_real_limit", name = "mc::real_limit")]
+fn past_the_real_limit(size: usize) -> Vec<u8> {
+    REAL_LIMIT_CALLS.fetch_add(1, Ordering::SeqCst);
+    vec![1; size]
+}
+
+#[test]
+fn memcached_refusing_an_item_over_its_own_1_mib_limit_is_a_counted_store_error() {
+    let server = Memcached::start();
+    // Our own size check raised past memcached's, so that memcached itself refuses.
+    install_with("mc_real_limit", &server, "timeout=2s&max_value=4194304");
+    let size = 1_500_000;
+    assert_eq!(past_the_real_limit(size).len(), size);
+    assert_eq!(past_the_real_limit(size).len(), size);
+    assert_eq!(
+        REAL_LIMIT_CALLS.load(Ordering::SeqCst),
+        2,
+        "served, not cached"
+    );
+    let stats = antidogpile::stats("mc::real_limit").unwrap();
+    assert_eq!((stats.store_errors, stats.waits), (2, 0));
+    // The refused write left the connection and the server usable.
+    assert_eq!(past_the_real_limit(10).len(), 10);
+    assert_eq!(past_the_real_limit(10).len(), 10);
+    assert_eq!(REAL_LIMIT_CALLS.load(Ordering::SeqCst), 3);
 }

@@ -1,0 +1,106 @@
+//! What antidogpile tells `tracing`: a named cache that was never installed
+//! is reported once (not once per call), and a failing compute is reported
+//! each time, under the target `antidogpile`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use antidogpile::antidogpiled;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Metadata, Subscriber};
+
+/// Keeps the message of every `antidogpile` event it sees.
+#[derive(Clone, Default)]
+struct Recorder {
+    messages: Arc<Mutex<Vec<String>>>,
+    spans: Arc<AtomicUsize>,
+}
+
+struct Message<'a>(&'a mut String);
+
+impl Visit for Message<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            *self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl Subscriber for Recorder {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.target() == "antidogpile"
+    }
+
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1 + self.spans.fetch_add(1, Ordering::Relaxed) as u64)
+    }
+
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        let mut message = String::new();
+        event.record(&mut Message(&mut message));
+        self.messages.lock().unwrap().push(message);
+    }
+
+    fn enter(&self, _: &Id) {}
+
+    fn exit(&self, _: &Id) {}
+}
+
+impl Recorder {
+    fn count(&self, needle: &str) -> usize {
+        self.messages
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|m| m.contains(needle))
+            .count()
+    }
+}
+
+#[antidogpiled(
+    soft = "1h",
+    cache = "tracing_never_installed",
+    name = "tracing::missing"
+)]
+fn in_a_missing_cache(x: u64) -> u64 {
+    x
+}
+
+#[antidogpiled(soft = "1h", cache = "tracing_failing", name = "tracing::failing")]
+fn always_failing(x: u64) -> Result<u64, String> {
+    Err(format!("backend down for {x}"))
+}
+
+#[test]
+fn a_missing_named_cache_is_reported_once_and_failures_every_time() {
+    let recorder = Recorder::default();
+    tracing::subscriber::with_default(recorder.clone(), || {
+        for _ in 0..5 {
+            assert_eq!(in_a_missing_cache(1), 1);
+        }
+        antidogpile::install_named(
+            "tracing_failing",
+            antidogpile::Cache::new(antidogpile::MemoryStore::new()),
+        );
+        for _ in 0..3 {
+            assert!(always_failing(2).is_err());
+        }
+    });
+    assert_eq!(
+        recorder.count("named cache not installed"),
+        1,
+        "{:?}",
+        recorder.messages
+    );
+    assert_eq!(
+        recorder.count("compute returned a failure"),
+        3,
+        "{:?}",
+        recorder.messages
+    );
+}
