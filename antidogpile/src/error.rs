@@ -65,6 +65,8 @@ pub enum StoreErrorKind {
     TooLarge,
     /// The value could not be serialized.
     Serialize,
+    /// The store does not implement this operation.
+    Unsupported,
     /// Any other failure.
     Other,
 }

@@ -21,6 +21,7 @@ pub mod __private {
     pub use crate::private::*;
 }
 mod private;
+mod raw;
 
 pub use antidogpile_macros::antidogpiled;
 pub use cache::{Cache, DEFAULT_GRACE, DEFAULT_HARD_TIMEOUT_FACTOR, ENV_URL};

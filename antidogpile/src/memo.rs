@@ -49,6 +49,7 @@ fn decode<V: Cacheable>(value: StoredRef<'_>) -> Option<V> {
     match value {
         StoredRef::Object(value) => value.downcast_ref::<V>().cloned(),
         StoredRef::Bytes(bytes) => decode_payload::<V>(bytes),
+        StoredRef::Raw(bytes) => crate::raw::decode::<V>(bytes),
     }
 }
 
