@@ -2,7 +2,10 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod cache;
+mod client;
 pub mod clock;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod envelope;
 mod error;
 mod flight;
@@ -25,6 +28,9 @@ mod raw;
 
 pub use antidogpile_macros::antidogpiled;
 pub use cache::{Cache, DEFAULT_GRACE, DEFAULT_HARD_TIMEOUT_FACTOR, ENV_URL};
+#[cfg(feature = "tokio")]
+pub use client::AsyncCache;
+pub use client::{Got, Invalidate, Ttl, CLIENT_NAMESPACE};
 pub use error::{Error, StoreError, StoreErrorKind};
 pub use key::{Fingerprint, Key};
 pub use outcome::{Cacheable, Outcome};

@@ -50,6 +50,8 @@ enum Decimal {
 }
 
 fn parse_decimal(bytes: &[u8]) -> Option<Decimal> {
+    // memcached's decr keeps a value's length, padding it with spaces.
+    let bytes = bytes.trim_ascii_end();
     if bytes.is_empty() || bytes.len() > LONGEST_DECIMAL {
         return None;
     }
@@ -113,6 +115,8 @@ mod tests {
         assert_eq!(parse_counter(b"-"), None);
         assert_eq!(parse_counter(b"1 2"), None);
         assert_eq!(parse_counter(b"+1"), None);
+        assert_eq!(parse_counter(b"7  "), Some(7), "memcached pads a decremented value");
+        assert_eq!(decode::<u8>(b"0 "), Some(0));
         assert_eq!(parse_counter(b"AD\x01"), None, "an envelope is no counter");
     }
 }

@@ -26,9 +26,10 @@ use self::codec::Reply;
 use self::nonblocking::TokioTransport;
 use self::ops::{Exchange, Ops};
 use self::ring::Ring;
+#[cfg(feature = "tokio")]
+use super::BoxFuture;
 use super::{
-    BoxFuture, ClaimId, Counted, Delta, LeaseId, Lookup, Store, StoreOp, StoreReply, Stored,
-    Version, Write,
+    ClaimId, Counted, Delta, LeaseId, Lookup, Store, StoreOp, StoreReply, Stored, Version, Write,
 };
 use crate::clock::Timestamp;
 use crate::error::{Error, StoreError, StoreErrorKind};

@@ -17,7 +17,7 @@
 
 use super::codec::{
     encode_arithmetic, encode_delete, encode_get, encode_set, parse_counter, ArithmeticFlags,
-    ArithmeticMode, DeleteFlags, GetFlags, Reply, SetFlags, SetMode, WireKey,
+    ArithmeticMode, DeleteFlags, GetFlags, Reply, ReturnFlags, SetFlags, SetMode, WireKey,
 };
 use super::ring::Ring;
 use crate::clock::{Clock, Timestamp};
@@ -497,32 +497,27 @@ impl<T: Exchange> Ops<'_, T> {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Stores `write` unless a value is there; replaces a lease (by CAS).
-    pub(crate) async fn add(&self, write: Write<'_>, now: Timestamp) -> Result<bool, StoreError> {
-        let key = write.key;
-        let set = |mode, compare_cas| {
-            self.set_request(
-                &key,
-                write.value.clone(),
-                write.deadlines,
-                now,
-                mode,
-                compare_cas,
-            )
-        };
+    /// `ms ME` of `request(Add, None)`. An item in the way that reads as
+    /// nothing at `now` (an envelope past its hard deadline by the cache's
+    /// clock, which memcached, counting whole seconds, may still keep; and
+    /// a lease, if `over_leases`) is replaced by CAS with `request(Set,
+    /// Some(cas))`. Returns the stored item's reply flags, or `None`.
+    async fn add_unless_live(
+        &self,
+        routing: &str,
+        now: Timestamp,
+        over_leases: bool,
+        request: impl Fn(SetMode, Option<u64>) -> Result<Vec<u8>, StoreError>,
+    ) -> Result<Option<ReturnFlags>, StoreError> {
         // An item that vanishes between the add and the read: add again, a few times.
         for _ in 0..4 {
-            let (routing, request) = set(SetMode::Add, None)?;
-            match self.send(&routing, &request).await? {
-                Reply::Done(_) => return Ok(true),
+            match self.send(routing, &request(SetMode::Add, None)?).await? {
+                Reply::Done(flags) => return Ok(Some(flags)),
                 Reply::NotStored(_) => {}
                 other => return Err(unexpected(&other, "ms ME")),
             }
-            let in_the_way = match self
-                .get(&routing, &WireKey::new(routing.as_bytes()))
-                .await?
-            {
-                Item::Lease { cas } => cas,
+            let in_the_way = match self.get(routing, &WireKey::new(routing.as_bytes())).await? {
+                Item::Lease { cas } if over_leases => cas,
                 Item::Envelope { cas, bytes }
                     if envelope::open(&bytes)
                         .is_ok_and(|(header, _)| header.hard_deadline <= now) =>
@@ -530,16 +525,30 @@ impl<T: Exchange> Ops<'_, T> {
                     cas
                 }
                 Item::Missing => continue,
-                _ => return Ok(false),
+                _ => return Ok(None),
             };
-            let (_, request) = set(SetMode::Set, Some(in_the_way))?;
-            return match self.send(&routing, &request).await? {
-                Reply::Done(_) => Ok(true),
-                Reply::Exists(_) | Reply::NotFound(_) => Ok(false),
-                other => Err(unexpected(&other, "ms C (add over a lease)")),
+            return match self
+                .send(routing, &request(SetMode::Set, Some(in_the_way))?)
+                .await?
+            {
+                Reply::Done(flags) => Ok(Some(flags)),
+                Reply::Exists(_) | Reply::NotFound(_) => Ok(None),
+                other => Err(unexpected(&other, "ms C (replacing a dead item)")),
             };
         }
-        Ok(false)
+        Ok(None)
+    }
+
+    /// Stores `write` unless a value is there (a lease does not count).
+    pub(crate) async fn add(&self, write: Write<'_>, now: Timestamp) -> Result<bool, StoreError> {
+        let routing = logical_key(&write.key);
+        let request = |mode, compare_cas| {
+            let value = write.value.clone();
+            self.set_request(&write.key, value, write.deadlines, now, mode, compare_cas)
+                .map(|(_, request)| request)
+        };
+        let added = self.add_unless_live(&routing, now, true, request).await?;
+        Ok(added.is_some())
     }
 
     /// Makes the envelope under `key` stale (CAS), or deletes a raw value.
@@ -623,21 +632,22 @@ impl<T: Exchange> Ops<'_, T> {
         grace: std::time::Duration,
     ) -> Result<Option<LeaseId>, StoreError> {
         let routing = logical_key(key);
-        let flags = SetFlags {
-            mode: SetMode::Add,
-            ttl: expiry(now.saturating_add(grace), now),
-            client_flags: LEASE_FLAGS,
-            return_cas: true,
-            ..SetFlags::default()
+        let wire = WireKey::new(routing.as_bytes());
+        let request = |mode, compare_cas| {
+            let flags = SetFlags {
+                mode,
+                ttl: expiry(now.saturating_add(grace), now),
+                client_flags: LEASE_FLAGS,
+                compare_cas,
+                return_cas: true,
+                ..SetFlags::default()
+            };
+            let mut request = Vec::with_capacity(64);
+            encode_set(&mut request, &wire, b"lease", &flags);
+            Ok(request)
         };
-        match self
-            .set(&routing, &WireKey::new(routing.as_bytes()), b"lease", flags)
-            .await?
-        {
-            Reply::Done(flags) => Ok(Some(LeaseId(flags.cas.unwrap_or(0)))),
-            Reply::NotStored(_) => Ok(None),
-            other => Err(unexpected(&other, "ms ME (lease)")),
-        }
+        let leased = self.add_unless_live(&routing, now, false, request).await?;
+        Ok(leased.map(|flags| LeaseId(flags.cas.unwrap_or(0))))
     }
 
     async fn delete(&self, key: &Key<'_>, compare_cas: Option<u64>) -> Result<(), StoreError> {

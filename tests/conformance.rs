@@ -1,0 +1,35 @@
+//! The store conformance suite (`antidogpile::conformance`) on every store
+//! the crate ships.
+
+mod common;
+
+use antidogpile::conformance::{check_store, Expect};
+use antidogpile::{MemcachedConfig, MemcachedStore, MemoryStore, NoopStore, ServerAddr};
+use common::memcached::Memcached;
+
+#[test]
+fn memory_store() {
+    check_store(Expect::Caching, MemoryStore::new);
+}
+
+#[test]
+fn memory_store_with_a_bound() {
+    check_store(Expect::Caching, || {
+        MemoryStore::new().with_max_entries(100_000)
+    });
+}
+
+#[test]
+fn noop_store() {
+    check_store(Expect::Nothing, NoopStore::new);
+}
+
+#[test]
+fn memcached_store() {
+    let server = Memcached::start();
+    check_store(Expect::Caching, || {
+        let address = ServerAddr::Tcp(format!("127.0.0.1:{}", server.port()));
+        let config = MemcachedConfig::new(vec![address]);
+        MemcachedStore::new(config).expect("a memcached store")
+    });
+}
