@@ -20,20 +20,25 @@ use common::fault_proxy::FaultProxy;
 use common::memcached::Memcached;
 use common::{eventually, ComputeProbe, PATIENCE};
 
-/// A timeout well under the injected delays, and a short skip of a failed
-/// server so that recovery is quick.
-const QUERY: &str = "timeout=100ms&retry_after=50ms&pool=2";
+/// A timeout under the injected delays, and a skip of a failed server
+/// shorter than the timeout, so that the server is tried again at once.
+const QUERY: &str = "timeout=250ms&retry_after=50ms&pool=2";
 /// Far above any timeout here: a call that takes this long hung.
 const HUNG: Duration = Duration::from_secs(10);
-/// Longer than the proxy's delay: a late reply has arrived by then.
-const DELAY: Duration = Duration::from_millis(400);
+/// Far past the timeout: a connection reused after its timeout (a bug)
+/// would carry the next request while the late reply is still held.
+const DELAY: Duration = Duration::from_secs(1);
 
 /// memcached, a proxy in front of it, and a cache `name` through the proxy.
 fn through_proxy(name: &str) -> (Memcached, FaultProxy, ManualClock) {
+    through_proxy_with(name, QUERY)
+}
+
+fn through_proxy_with(name: &str, query: &str) -> (Memcached, FaultProxy, ManualClock) {
     let server = Memcached::start();
     let proxy = FaultProxy::start(server.port());
     let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
-    let cache = Cache::from_url(&proxy.url(QUERY)).unwrap();
+    let cache = Cache::from_url(&proxy.url(query)).unwrap();
     install_named(name, cache.with_clock(clock.clock()));
     (server, proxy, clock)
 }
@@ -231,19 +236,28 @@ fn replies_delayed_past_the_timeout_are_timeouts_and_never_answer_a_later_reques
     assert_eq!(DELAY_ASYNC.load(Ordering::SeqCst), 2);
 
     for round in 1..=3u64 {
+        // Key 1's requests time out; the last reply is still on its way when
+        // the call returns, and must not be read as the reply to key 2 (as it
+        // would be on a connection reused after its timeout).
         proxy.delay_replies(DELAY);
-        // Key 1's read times out; its reply is still on its way...
         assert_eq!(within(|| delayed(1)), "delayed 1", "round {round}");
-        assert_eq!(within(|| call_async(1)), "delayed async 1", "round {round}");
-        assert!(store_errors("proxy::delay") >= round);
-        assert!(store_errors("proxy::delay_async") >= round);
-        // ... and must not be read as the reply to key 2 on a reused connection.
         proxy.pass_through();
-        std::thread::sleep(Duration::from_millis(100)); // past retry_after, not past DELAY
         assert_eq!(within(|| delayed(2)), "delayed 2", "round {round}");
-        assert_eq!(within(|| call_async(2)), "delayed async 2", "round {round}");
+        assert!(store_errors("proxy::delay") >= round);
         std::thread::sleep(DELAY); // every late reply has arrived
 
+        proxy.delay_replies(DELAY);
+        assert_eq!(within(|| call_async(1)), "delayed async 1", "round {round}");
+        proxy.pass_through();
+        assert_eq!(within(|| call_async(2)), "delayed async 2", "round {round}");
+        assert!(store_errors("proxy::delay_async") >= round);
+        std::thread::sleep(DELAY);
+
+        assert_eq!(
+            proxy.requests_behind_late_replies(),
+            0,
+            "a connection was reused after its request timed out"
+        );
         assert!(caching_resumes(&DELAY_SYNC, || {
             assert_eq!(delayed(1), "delayed 1");
             assert_eq!(delayed(2), "delayed 2");
@@ -466,9 +480,14 @@ fn round_of_callers() -> Vec<u64> {
     callers.into_iter().map(|c| c.join().unwrap()).collect()
 }
 
+/// A generous timeout: outside the fault, no read of this test may time
+/// out on a loaded machine (a caller would then compute on its own).
+const EXPIRY_QUERY: &str = "timeout=1s&retry_after=50ms&pool=4";
+const EXPIRY_DELAY: Duration = Duration::from_millis(1_500);
+
 #[test]
 fn one_compute_per_expiry_in_a_process_holds_through_a_fault() {
-    let (_server, proxy, clock) = through_proxy("proxy_expiry");
+    let (_server, proxy, clock) = through_proxy_with("proxy_expiry", EXPIRY_QUERY);
     assert_eq!(per_expiry(5), 1_005);
     let mut expected_computes = 1;
     for round in 0..6 {
@@ -477,7 +496,7 @@ fn one_compute_per_expiry_in_a_process_holds_through_a_fault() {
         if faulty {
             // Every read times out: callers see a miss, and the ones of this
             // process share one compute; it finishes once all others wait.
-            proxy.delay_replies(DELAY);
+            proxy.delay_replies(EXPIRY_DELAY);
             let waits = antidogpile::stats("proxy::expiry").unwrap().waits;
             WAITS_BEFORE_FINISH.store(waits + CALLERS as u64 - 1, Ordering::SeqCst);
         } else {
@@ -492,10 +511,11 @@ fn one_compute_per_expiry_in_a_process_holds_through_a_fault() {
         assert_eq!(EXPIRY_PROBE.computes(), expected_computes, "round {round}");
         if faulty {
             proxy.pass_through();
-            std::thread::sleep(DELAY + Duration::from_millis(100)); // late replies in, past retry_after
+            std::thread::sleep(EXPIRY_DELAY); // every late reply has arrived
         }
     }
     assert_eq!(EXPIRY_PROBE.overlaps(), 0, "two computes at once");
+    assert_eq!(proxy.requests_behind_late_replies(), 0);
     let stats = antidogpile::stats("proxy::expiry").unwrap();
     assert!(stats.store_errors >= 2, "{stats:?}");
     assert_eq!(

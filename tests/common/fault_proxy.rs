@@ -33,6 +33,9 @@ struct Shared {
     cut: AtomicUsize,
     accepted: AtomicUsize,
     cuts_done: AtomicUsize,
+    /// Requests that arrived on a connection while its previous reply was
+    /// held back by a delay: the client reused a connection it gave up on.
+    requests_behind_late_replies: AtomicUsize,
     /// Both sockets of every open connection, to drop them all at once.
     open: Mutex<Vec<(TcpStream, TcpStream)>>,
 }
@@ -51,6 +54,7 @@ impl FaultProxy {
             cut: AtomicUsize::new(NO_CUT),
             accepted: AtomicUsize::new(0),
             cuts_done: AtomicUsize::new(0),
+            requests_behind_late_replies: AtomicUsize::new(0),
             open: Mutex::new(Vec::new()),
         });
         let accepting = Arc::clone(&shared);
@@ -122,6 +126,15 @@ impl FaultProxy {
             );
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    /// How many requests were sent on a connection whose previous reply was
+    /// still held back by a delay. A client that waits for each reply, or
+    /// drops the connection when it stops waiting, never does that.
+    pub fn requests_behind_late_replies(&self) -> usize {
+        self.shared
+            .requests_behind_late_replies
+            .load(Ordering::SeqCst)
     }
 
     /// How many connections the proxy has accepted.
@@ -200,18 +213,26 @@ fn connect_upstream(client: TcpStream, shared: &Arc<Shared>) {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .push((client_kept, server_kept));
-    std::thread::spawn(move || pump_requests(client_up, server_up));
+    // Set while this connection's reply is held back by a delay.
+    let late = Arc::new(AtomicBool::new(false));
+    let (requests, late_too) = (Arc::clone(shared), Arc::clone(&late));
+    std::thread::spawn(move || pump_requests(client_up, server_up, &requests, &late_too));
     let replies = Arc::clone(shared);
-    std::thread::spawn(move || pump_replies(server, client, &replies));
+    std::thread::spawn(move || pump_replies(server, client, &replies, &late));
 }
 
 /// Client to memcached, untouched; closes both ends when either does.
-fn pump_requests(mut client: TcpStream, mut server: TcpStream) {
+fn pump_requests(mut client: TcpStream, mut server: TcpStream, shared: &Shared, late: &AtomicBool) {
     let mut chunk = [0u8; 16 * 1024];
     loop {
         match client.read(&mut chunk) {
             Ok(0) | Err(_) => break,
             Ok(read) => {
+                if late.load(Ordering::SeqCst) {
+                    shared
+                        .requests_behind_late_replies
+                        .fetch_add(1, Ordering::SeqCst);
+                }
                 if server.write_all(&chunk[..read]).is_err() {
                     break;
                 }
@@ -223,7 +244,7 @@ fn pump_requests(mut client: TcpStream, mut server: TcpStream) {
 }
 
 /// memcached to client, through the faults switched on now.
-fn pump_replies(mut server: TcpStream, mut client: TcpStream, shared: &Shared) {
+fn pump_replies(mut server: TcpStream, mut client: TcpStream, shared: &Shared, late: &AtomicBool) {
     let mut chunk = [0u8; 64 * 1024];
     loop {
         let read = match server.read(&mut chunk) {
@@ -232,7 +253,11 @@ fn pump_replies(mut server: TcpStream, mut client: TcpStream, shared: &Shared) {
         };
         let delay = shared.delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
+            late.store(true, Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(delay));
+            // Cleared before the reply is written: the client cannot have
+            // read it yet, so a request seen while set never followed it.
+            late.store(false, Ordering::SeqCst);
         }
         let cut = shared.cut.swap(NO_CUT, Ordering::SeqCst);
         if cut != NO_CUT {
