@@ -127,10 +127,13 @@ async fn serve(options: &Options) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", options.addr))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("listening on http://{address}");
-    println!("cache: {store}");
-    println!("routes: /report/{{customer}} (antidogpile), /plain/{{customer}} (plain TTL), /stats, /stats.json");
-    let _ = std::io::stdout().flush();
+    // A closed stdout must not stop the server.
+    let _ = write!(
+        std::io::stdout().lock(),
+        "listening on http://{address}\ncache: {store}\nroutes: /report/{{customer}} (antidogpile), \
+         /plain/{{customer}} (plain TTL), /stats, /stats.json\n"
+    )
+    .and_then(|()| std::io::stdout().flush());
     axum::serve(listener, server::router())
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
