@@ -3,6 +3,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::backend::LATENCY;
+
 /// One route under load.
 #[derive(Debug, Default)]
 pub struct Measured {
@@ -23,6 +25,12 @@ impl Measured {
         self.backend_calls as f64 / self.expiries.max(1) as f64
     }
 
+    /// Requests that took at least a backend call's time: those that waited
+    /// for the backend.
+    pub fn waited(&self) -> usize {
+        self.latencies.len() - self.latencies.partition_point(|l| *l < LATENCY)
+    }
+
     /// The latency at quantile `q` (0.5 for the median, 1 for the maximum).
     pub fn latency(&self, q: f64) -> Duration {
         match self.latencies.len() {
@@ -37,23 +45,32 @@ pub fn table(rows: &[(&str, &Measured)]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| {:<12} | {:>8} | {:>8} | {:>13} | {:>10} | {:>8} | {:>8} | {:>8} |",
-        "handler", "requests", "expiries", "backend calls", "per expiry", "p50", "p99", "max"
+        "| {:<12} | {:>8} | {:>8} | {:>13} | {:>10} | {:>14} | {:>8} | {:>8} | {:>8} |",
+        "handler",
+        "requests",
+        "expiries",
+        "backend calls",
+        "per expiry",
+        format!("waited ≥{} ms", LATENCY.as_millis()),
+        "p50",
+        "p99",
+        "max"
     );
     let _ = writeln!(
         out,
-        "|{:-<14}|{:->10}|{:->10}|{:->15}|{:->12}|{:->10}|{:->10}|{:->10}|",
-        "", "", "", "", "", "", "", ""
+        "|{:-<14}|{:->10}|{:->10}|{:->15}|{:->12}|{:->16}|{:->10}|{:->10}|{:->10}|",
+        "", "", "", "", "", "", "", "", ""
     );
     for (label, measured) in rows {
         let _ = writeln!(
             out,
-            "| {:<12} | {:>8} | {:>8} | {:>13} | {:>10.1} | {:>8} | {:>8} | {:>8} |",
+            "| {:<12} | {:>8} | {:>8} | {:>13} | {:>10.1} | {:>14} | {:>8} | {:>8} | {:>8} |",
             label,
             measured.requests,
             measured.expiries,
             measured.backend_calls,
             measured.per_expiry(),
+            measured.waited(),
             show(measured.latency(0.5)),
             show(measured.latency(0.99)),
             show(measured.latency(1.0)),
@@ -73,11 +90,12 @@ pub fn json(extra: &[(&str, String)], rows: &[(&str, &Measured)]) -> String {
         .iter()
         .map(|(key, m)| {
             format!(
-                r#""{key}":{{"requests":{},"failures":{},"expiries":{},"backend_calls":{},"p50_us":{},"p99_us":{},"max_us":{}}}"#,
+                r#""{key}":{{"requests":{},"failures":{},"expiries":{},"backend_calls":{},"waited":{},"p50_us":{},"p99_us":{},"max_us":{}}}"#,
                 m.requests,
                 m.failures,
                 m.expiries,
                 m.backend_calls,
+                m.waited(),
                 m.latency(0.5).as_micros(),
                 m.latency(0.99).as_micros(),
                 m.latency(1.0).as_micros(),
