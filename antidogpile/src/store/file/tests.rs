@@ -581,7 +581,7 @@ fn any_key_and_namespace_make_a_safe_file_name_inside_the_directory() {
 
 #[cfg(feature = "tokio")]
 #[tokio::test(flavor = "current_thread")]
-async fn async_operations_run_on_blocking_threads_with_the_same_results() {
+async fn async_operations_give_the_results_of_blocking_ones() {
     let dir = TempDir::new("async");
     let store = dir.store();
     let keys = [key(1), key(2)];
@@ -644,6 +644,49 @@ async fn async_operations_run_on_blocking_threads_with_the_same_results() {
         .unwrap(),
         StoreReply::Read(None)
     ));
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test(flavor = "current_thread")]
+async fn an_async_operation_waiting_for_a_lock_leaves_the_runtime_thread_free() {
+    let dir = TempDir::new("async-lock");
+    let store = dir.store();
+    write_at(&store, &key(1), raw(b"1"), 0, u64::MAX);
+    // Another thread holds the key's lock until told to let go (or, if this
+    // runtime's only thread never gets to tell it, for 10 s).
+    let locked = store
+        .inner
+        .dir
+        .lock(key(1).fingerprint(), false)
+        .unwrap()
+        .unwrap();
+    let (let_go, told) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let was_told = told.recv_timeout(Duration::from_secs(10)).is_ok();
+        drop(locked);
+        was_told
+    });
+    let counting = store.clone();
+    let count = tokio::spawn(async move {
+        let op = StoreOp::Count {
+            key: key(1),
+            delta: Delta::Incr(1),
+            now: at(0),
+        };
+        counting.run_async(op).await
+    });
+    // Lets the count start and wait for the lock: on this very thread, were
+    // it not moved to a blocking one.
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    let _ = let_go.send(()); // refused only if the holder gave up waiting
+    assert!(
+        holder.join().unwrap(),
+        "the runtime's thread was blocked until the lock was released"
+    );
+    let reply = count.await.unwrap().unwrap();
+    assert!(matches!(reply, StoreReply::Counted(Counted::Value(2))));
 }
 
 #[test]
