@@ -37,5 +37,7 @@ pub use outcome::{Cacheable, Outcome};
 pub use registry::{default_cache, install, install_named, named_cache};
 pub use site::stats;
 pub use stats::Stats;
-pub use store::{MemcachedConfig, MemcachedStore, MemoryStore, NoopStore, ServerAddr, Store};
+pub use store::{
+    FileStore, MemcachedConfig, MemcachedStore, MemoryStore, NoopStore, ServerAddr, Store,
+};
 pub use url::parse_duration;

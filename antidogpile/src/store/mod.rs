@@ -43,10 +43,12 @@ use crate::error::{StoreError, StoreErrorKind};
 use crate::key::Key;
 use crate::policy::{Deadlines, EntryMeta};
 
+mod file;
 mod memcached;
 mod memory;
 mod noop;
 
+pub use file::FileStore;
 pub use memcached::{MemcachedConfig, MemcachedStore, ServerAddr};
 pub use memory::MemoryStore;
 pub use noop::NoopStore;
