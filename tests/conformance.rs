@@ -4,7 +4,7 @@
 mod common;
 
 use antidogpile::conformance::{check_store, Expect};
-use antidogpile::{MemcachedConfig, MemcachedStore, MemoryStore, NoopStore, ServerAddr};
+use antidogpile::{FileStore, MemcachedConfig, MemcachedStore, MemoryStore, NoopStore, ServerAddr};
 use common::memcached::Memcached;
 
 #[test]
@@ -32,4 +32,19 @@ fn memcached_store() {
         let config = MemcachedConfig::new(vec![address]);
         MemcachedStore::new(config).expect("a memcached store")
     });
+}
+
+#[test]
+fn file_store() {
+    let directory = std::env::temp_dir().join(format!(
+        "antidogpile-conformance-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos())
+    ));
+    check_store(Expect::Caching, || {
+        FileStore::new(&directory).expect("a file store")
+    });
+    let _ = std::fs::remove_dir_all(&directory);
 }

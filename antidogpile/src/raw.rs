@@ -115,7 +115,11 @@ mod tests {
         assert_eq!(parse_counter(b"-"), None);
         assert_eq!(parse_counter(b"1 2"), None);
         assert_eq!(parse_counter(b"+1"), None);
-        assert_eq!(parse_counter(b"7  "), Some(7), "memcached pads a decremented value");
+        assert_eq!(
+            parse_counter(b"7  "),
+            Some(7),
+            "memcached pads a decremented value"
+        );
         assert_eq!(decode::<u8>(b"0 "), Some(0));
         assert_eq!(parse_counter(b"AD\x01"), None, "an envelope is no counter");
     }
