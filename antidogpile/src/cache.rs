@@ -58,8 +58,17 @@ impl Cache {
         }
     }
 
-    /// A cache from a URL: `memory://`, with optional query parameters
-    /// `max_entries`, `factor` (hard timeout factor) and `grace` (`"30s"`, `"500ms"`).
+    /// A cache from a URL:
+    ///
+    /// - `memory://?max_entries=N`: a [`MemoryStore`](crate::MemoryStore);
+    /// - `memcached://host:port,host:port?timeout=&pool=&retry_after=&max_value=`
+    ///   (or `memcached:///path/to.sock`): a [`MemcachedStore`](crate::MemcachedStore);
+    /// - `file:///absolute/dir?max_value=&sweep_every=`: a [`FileStore`](crate::FileStore);
+    /// - `dummy://`: a [`NoopStore`](crate::NoopStore).
+    ///
+    /// Every scheme also takes `factor` (hard timeout factor) and `grace`
+    /// (`"30s"`, `"500ms"`). A mistake is an [`Error::InvalidUrl`] naming
+    /// the part that is wrong.
     ///
     /// ```
     /// let cache = antidogpile::Cache::from_url("memory://?max_entries=10000&grace=30s")?;
