@@ -64,10 +64,37 @@ pub fn install(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn plain_client(port: u16, pool: u32) -> Result<memcache::Client, String> {
-    let url = format!("memcache://127.0.0.1:{port}?protocol=ascii");
-    memcache::Client::with_pool_size(url.as_str(), pool).map_err(|e| e.to_string())
+fn plain_url(port: u16) -> String {
+    format!("memcache://127.0.0.1:{port}?protocol=ascii")
 }
+
+/// The `memcache` crate's client as its docs make it: its r2d2 pool checks
+/// every connection at checkout with a `version` round trip.
+fn default_client(port: u16, pool: u32) -> Result<memcache::Client, String> {
+    memcache::Client::with_pool_size(plain_url(port).as_str(), pool).map_err(|e| e.to_string())
+}
+
+/// The same client with a pool that does not test connections at checkout:
+/// one round trip per `get`, the fastest plain client.
+fn plain_client(port: u16, pool: u32) -> Result<memcache::Client, String> {
+    let url = memcache::Url::parse(&plain_url(port)).map_err(|e| e.to_string())?;
+    let pool = r2d2::Pool::builder()
+        .max_size(pool)
+        .test_on_check_out(false)
+        .build(memcache::ConnectionManager::new(url))
+        .map_err(|e| e.to_string())?;
+    memcache::Client::with_pool(pool).map_err(|e| e.to_string())
+}
+
+/// The clients of the hit table, in its order; the plain client (the
+/// baseline of the ratios) is [`PLAIN`].
+pub const CLIENTS: [&str; 3] = [
+    "`memcache` crate `get`, default pool (a `version` check per checkout)",
+    "`memcache` crate `get`, pool without the checkout check",
+    "antidogpile",
+];
+/// The baseline of the ratios in [`CLIENTS`].
+pub const PLAIN: usize = 1;
 
 /// Hits of one client at one thread count.
 #[derive(Debug)]
@@ -117,11 +144,12 @@ fn hits<F: Fn(u64) -> String + Sync>(threads: usize, calls: u64, get: F) -> HitR
     }
 }
 
-/// `[plain client, antidogpile]` at each of [`THREADS`], best (by mean) of `rounds`.
-pub fn run_hits(port: u16, calls: u64, rounds: usize) -> Result<Vec<[HitRow; 2]>, String> {
+/// A row per [`CLIENTS`] at each of [`THREADS`], best (by mean) of `rounds`.
+pub fn run_hits(port: u16, calls: u64, rounds: usize) -> Result<Vec<[HitRow; 3]>, String> {
     let keys: Vec<String> = (0..KEYS).map(|k| format!("plain:{k}")).collect();
     let mut rows = Vec::new();
     for threads in THREADS {
+        let default = default_client(port, threads as u32)?;
         let plain = plain_client(port, threads as u32)?;
         for (k, key) in keys.iter().enumerate() {
             plain
@@ -129,9 +157,16 @@ pub fn run_hits(port: u16, calls: u64, rounds: usize) -> Result<Vec<[HitRow; 2]>
                 .map_err(|e| e.to_string())?;
             memcached_hit(k as u64);
         }
-        let mut best: [Option<HitRow>; 2] = [None, None];
+        let mut best: [Option<HitRow>; 3] = [None, None, None];
         for _ in 0..rounds {
             let measured = [
+                hits(threads, calls, |k| {
+                    default
+                        .get::<String>(&keys[k as usize])
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default()
+                }),
                 hits(threads, calls, |k| {
                     plain
                         .get::<String>(&keys[k as usize])
@@ -147,10 +182,10 @@ pub fn run_hits(port: u16, calls: u64, rounds: usize) -> Result<Vec<[HitRow; 2]>
                 }
             }
         }
-        let [Some(plain_row), Some(ours)] = best else {
+        let [Some(default), Some(plain), Some(ours)] = best else {
             return Err("no rounds measured".to_owned());
         };
-        rows.push([plain_row, ours]);
+        rows.push([default, plain, ours]);
     }
     Ok(rows)
 }

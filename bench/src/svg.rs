@@ -146,20 +146,36 @@ pub fn render(series: &[Series<'_>], callers: usize, machine: &str) -> String {
         r#"<text transform="translate(16 {:.1}) rotate(-90)" text-anchor="middle">latency of the call (log)</text>"#,
         (TOP + axis_y) / 2.0
     );
-    // The series.
+    // The series: a gap where no call started (every caller was blocked).
     for (i, one) in series.iter().enumerate() {
-        let buckets = buckets(one.run);
-        let mut slowest = Vec::new();
-        let mut median = Vec::new();
-        for (b, bucket) in buckets.iter().enumerate() {
-            if let Some((max, p50)) = bucket {
-                let x = x_of(b as f64 - BEFORE_MS as f64 + 0.5);
-                slowest.push((x, y_of(*max)));
-                median.push((x, y_of(*p50)));
+        let (mut slowest, mut median) = (vec![Vec::new()], vec![Vec::new()]);
+        for (b, bucket) in buckets(one.run).iter().enumerate() {
+            match bucket {
+                Some((max, p50)) => {
+                    let x = x_of(b as f64 - BEFORE_MS as f64 + 0.5);
+                    let last = slowest.len() - 1;
+                    slowest[last].push((x, y_of(*max)));
+                    median[last].push((x, y_of(*p50)));
+                }
+                None => {
+                    slowest.push(Vec::new());
+                    median.push(Vec::new());
+                }
             }
         }
-        svg += &polyline(&slowest, one.colour, 1.8, false);
-        svg += &polyline(&median, one.colour, 1.2, true);
+        for segment in slowest.iter().filter(|s| !s.is_empty()) {
+            svg += &polyline(segment, one.colour, 1.8, false);
+            if let [(x, y)] = segment[..] {
+                let _ = writeln!(
+                    svg,
+                    r#"<circle cx="{x:.1}" cy="{y:.1}" r="3" fill="{}"/>"#,
+                    one.colour
+                );
+            }
+        }
+        for segment in median.iter().filter(|m| m.len() > 1) {
+            svg += &polyline(segment, one.colour, 1.2, true);
+        }
         let y = axis_y + 56.0;
         let x = LEFT + i as f64 * 230.0;
         let _ = writeln!(
@@ -174,7 +190,7 @@ pub fn render(series: &[Series<'_>], callers: usize, machine: &str) -> String {
     }
     let _ = writeln!(
         svg,
-        r##"<text x="{LEFT}" y="{:.1}" fill="#666666">solid: the slowest call started in each ms; dashed: the median one.</text>"##,
+        r##"<text x="{LEFT}" y="{:.1}" fill="#666666">solid: the slowest call started in each ms; dashed: the median one; a gap: no call started (every caller waited).</text>"##,
         axis_y + 78.0
     );
     let _ = writeln!(
