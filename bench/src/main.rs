@@ -16,6 +16,7 @@ mod measure;
 mod memcached;
 mod naive;
 mod progress;
+mod raw_get;
 mod report;
 mod server;
 mod stampede;

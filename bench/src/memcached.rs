@@ -12,6 +12,7 @@ use antidogpile::antidogpiled;
 
 use crate::hit_path::value;
 use crate::measure::{nanos, Summary};
+use crate::raw_get::RawGet;
 use crate::stampede::{count_expiries, COMPUTE};
 
 /// The name the memcached cache is installed under.
@@ -87,12 +88,15 @@ fn plain_client(port: u16, pool: u32) -> Result<memcache::Client, String> {
 }
 
 /// The clients of the hit table, in its order; the plain client (the
-/// baseline of the ratios) is [`PLAIN`].
-pub const CLIENTS: [&str; 3] = [
+/// baseline of the ratios) is [`PLAIN`], the floor [`RAW`].
+pub const CLIENTS: [&str; 4] = [
     "`memcache` crate `get`, default pool (a `version` check per checkout)",
     "`memcache` crate `get`, pool without the checkout check",
+    "raw `get`: one write, a buffered read (the floor)",
     "antidogpile",
 ];
+/// The floor in [`CLIENTS`].
+pub const RAW: usize = 2;
 /// The baseline of the ratios in [`CLIENTS`].
 pub const PLAIN: usize = 1;
 
@@ -145,19 +149,20 @@ fn hits<F: Fn(u64) -> String + Sync>(threads: usize, calls: u64, get: F) -> HitR
 }
 
 /// A row per [`CLIENTS`] at each of [`THREADS`], best (by mean) of `rounds`.
-pub fn run_hits(port: u16, calls: u64, rounds: usize) -> Result<Vec<[HitRow; 3]>, String> {
+pub fn run_hits(port: u16, calls: u64, rounds: usize) -> Result<Vec<[HitRow; 4]>, String> {
     let keys: Vec<String> = (0..KEYS).map(|k| format!("plain:{k}")).collect();
     let mut rows = Vec::new();
     for threads in THREADS {
         let default = default_client(port, threads as u32)?;
         let plain = plain_client(port, threads as u32)?;
+        let raw = RawGet::new(port);
         for (k, key) in keys.iter().enumerate() {
             plain
                 .set(key, value(k as u64).as_str(), 0)
                 .map_err(|e| e.to_string())?;
             memcached_hit(k as u64);
         }
-        let mut best: [Option<HitRow>; 3] = [None, None, None];
+        let mut best: [Option<HitRow>; 4] = [None, None, None, None];
         for _ in 0..rounds {
             let measured = [
                 hits(threads, calls, |k| {
@@ -174,6 +179,9 @@ pub fn run_hits(port: u16, calls: u64, rounds: usize) -> Result<Vec<[HitRow; 3]>
                         .flatten()
                         .unwrap_or_default()
                 }),
+                hits(threads, calls, |k| {
+                    raw.get(&keys[k as usize]).unwrap_or_default()
+                }),
                 hits(threads, calls, memcached_hit),
             ];
             for (slot, row) in best.iter_mut().zip(measured) {
@@ -182,10 +190,10 @@ pub fn run_hits(port: u16, calls: u64, rounds: usize) -> Result<Vec<[HitRow; 3]>
                 }
             }
         }
-        let [Some(default), Some(plain), Some(ours)] = best else {
+        let [Some(default), Some(plain), Some(raw), Some(ours)] = best else {
             return Err("no rounds measured".to_owned());
         };
-        rows.push([default, plain, ours]);
+        rows.push([default, plain, raw, ours]);
     }
     Ok(rows)
 }

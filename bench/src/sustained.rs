@@ -5,7 +5,7 @@
 //! aged past the TTL.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Barrier, LazyLock};
+use std::sync::{Barrier, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use antidogpile::antidogpiled;
@@ -27,11 +27,36 @@ pub const COMPUTE: Duration = Duration::from_micros(200);
 pub const THREADS: usize = 16;
 
 static COMPUTES: AtomicU64 = AtomicU64::new(0);
+/// Every compute as (key, start, end).
+static SPANS: Mutex<Vec<(u64, Instant, Instant)>> = Mutex::new(Vec::new());
 
 fn compute(key: u64) -> String {
     COMPUTES.fetch_add(1, Ordering::Relaxed);
+    let start = Instant::now();
     std::thread::sleep(COMPUTE);
+    SPANS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((key, start, Instant::now()));
     value(key)
+}
+
+/// Computes that started while another compute of the same key was still
+/// running: the dogpile, independent of how each cache counts its TTL.
+pub fn duplicates(mut spans: Vec<(u64, Instant, Instant)>) -> u64 {
+    spans.sort_unstable();
+    let mut duplicates = 0;
+    let mut running: Option<(u64, Instant)> = None;
+    for (key, start, end) in spans {
+        match running {
+            Some((k, until)) if k == key && start < until => {
+                duplicates += 1;
+                running = Some((key, until.max(end)));
+            }
+            _ => running = Some((key, end)),
+        }
+    }
+    duplicates
 }
 
 #[antidogpiled(soft = "1s", factor = 10, grace = "5s")]
@@ -79,6 +104,8 @@ pub struct Row {
     pub computes: u64,
     /// Computes a perfect cache would have run for the same calls.
     pub ideal: u64,
+    /// Computes that overlapped a compute of the same key.
+    pub duplicates: u64,
     /// Calls made.
     pub calls: usize,
     /// Calls per second, all threads together.
@@ -121,6 +148,7 @@ pub fn run(duration: Duration, progress: &mut Progress) -> Vec<Row> {
 
 fn run_one(cache: usize, zipf: &Zipf, duration: Duration) -> Row {
     let before = COMPUTES.load(Ordering::Relaxed);
+    SPANS.lock().unwrap_or_else(|e| e.into_inner()).clear();
     let start = Barrier::new(THREADS);
     let begin = Instant::now();
     let calls: Vec<Vec<Call>> = std::thread::scope(|scope| {
@@ -157,6 +185,9 @@ fn run_one(cache: usize, zipf: &Zipf, duration: Duration) -> Row {
     Row {
         computes,
         ideal: ideal_computes(&mut keyed, TTL.as_micros() as u32),
+        duplicates: duplicates(std::mem::take(
+            &mut *SPANS.lock().unwrap_or_else(|e| e.into_inner()),
+        )),
         calls: latencies.len(),
         throughput: latencies.len() as f64 / elapsed.as_secs_f64(),
         latency: Summary::of(&mut latencies),
@@ -172,5 +203,19 @@ mod tests {
         let mut calls = vec![(1, 0), (2, 5), (1, 50), (1, 100), (1, 150), (2, 99)];
         // key 1: computes at 0 and 100; key 2: at 5.
         assert_eq!(ideal_computes(&mut calls, 100), 3);
+    }
+
+    #[test]
+    fn duplicates_are_overlapping_computes_of_one_key() {
+        let t = Instant::now();
+        let at = |ms: u64| t + Duration::from_millis(ms);
+        let spans = vec![
+            (1, at(0), at(10)),
+            (1, at(5), at(15)),  // overlaps the first
+            (1, at(12), at(20)), // overlaps the second
+            (1, at(30), at(40)),
+            (2, at(5), at(10)), // another key
+        ];
+        assert_eq!(duplicates(spans), 2);
     }
 }
