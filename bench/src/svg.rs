@@ -40,6 +40,22 @@ fn y_of(ns: u64) -> f64 {
     TOP + (HIGH_DECADE - decade) / (HIGH_DECADE - LOW_DECADE) * (HEIGHT - TOP - BOTTOM)
 }
 
+/// Calls of the plotted expiry (started within `BEFORE_MS` of it, or in the
+/// `AFTER_MS` after it) that waited the compute out.
+fn waited(run: &Run) -> usize {
+    let Some(&(expiry, _)) = run.spans.iter().find(|s| s.0 >= 100_000_000) else {
+        return 0;
+    };
+    let from = expiry.saturating_sub(BEFORE_MS as u64 * 1_000_000);
+    let to = expiry + AFTER_MS as u64 * 1_000_000;
+    run.samples
+        .iter()
+        .filter(|s| {
+            (from..to).contains(&s.at) && s.latency >= crate::measure::nanos(COMPUTE) * 9 / 10
+        })
+        .count()
+}
+
 /// Per 1 ms bucket of the window: (max, median) latency of the calls that
 /// started in it, aligned on the first compute that starts after 100 ms.
 fn buckets(run: &Run) -> Vec<Option<(u64, u64)>> {
@@ -177,21 +193,23 @@ pub fn render(series: &[Series<'_>], callers: usize, machine: &str) -> String {
             svg += &polyline(segment, one.colour, 1.2, true);
         }
         let y = axis_y + 56.0;
-        let x = LEFT + i as f64 * 230.0;
+        let x = LEFT + i as f64 * 250.0;
         let _ = writeln!(
             svg,
-            r#"<line x1="{x:.1}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="{}" stroke-width="2"/><text x="{:.1}" y="{:.1}">{}</text>"#,
+            r#"<line x1="{x:.1}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="{}" stroke-width="2"/><text x="{:.1}" y="{:.1}">{}: {} calls waited</text>"#,
             x + 24.0,
             one.colour,
             x + 30.0,
             y + 4.0,
-            one.name
+            one.name,
+            waited(one.run)
         );
     }
     let _ = writeln!(
         svg,
-        r##"<text x="{LEFT}" y="{:.1}" fill="#666666">solid: the slowest call started in each ms; dashed: the median one; a gap: no call started (every caller waited).</text>"##,
-        axis_y + 78.0
+        r##"<text x="{LEFT}" y="{:.1}" fill="#666666">solid: the slowest call started in each ms; dashed: the median one; a gap: no call started (every caller waited); waited: took ≥ {} ms.</text>"##,
+        axis_y + 78.0,
+        COMPUTE.as_millis() * 9 / 10
     );
     let _ = writeln!(
         svg,
