@@ -196,7 +196,7 @@ pub fn render(series: &[Series<'_>], callers: usize, machine: &str) -> String {
         let x = LEFT + i as f64 * 250.0;
         let _ = writeln!(
             svg,
-            r#"<line x1="{x:.1}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="{}" stroke-width="2"/><text x="{:.1}" y="{:.1}">{}: {} calls waited</text>"#,
+            r#"<line x1="{x:.1}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="{}" stroke-width="2"/><text x="{:.1}" y="{:.1}">{} ({} waited)</text>"#,
             x + 24.0,
             one.colour,
             x + 30.0,
@@ -207,7 +207,7 @@ pub fn render(series: &[Series<'_>], callers: usize, machine: &str) -> String {
     }
     let _ = writeln!(
         svg,
-        r##"<text x="{LEFT}" y="{:.1}" fill="#666666">solid: the slowest call started in each ms; dashed: the median one; a gap: no call started (every caller waited); waited: took ≥ {} ms.</text>"##,
+        r##"<text x="{LEFT}" y="{:.1}" fill="#666666">solid: the slowest call started in each ms; dashed: the median; gap: no call started; waited: took ≥ {} ms.</text>"##,
         axis_y + 78.0,
         COMPUTE.as_millis() * 9 / 10
     );
