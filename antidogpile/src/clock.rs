@@ -16,6 +16,8 @@ pub struct Timestamp(u64);
 impl Timestamp {
     /// The Unix epoch.
     pub const EPOCH: Timestamp = Timestamp(0);
+    /// The end of time: a deadline that never comes ("no expiry").
+    pub const MAX: Timestamp = Timestamp(u64::MAX);
 
     /// A timestamp `millis` milliseconds after the Unix epoch.
     pub const fn from_millis(millis: u64) -> Timestamp {

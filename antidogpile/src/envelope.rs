@@ -103,6 +103,13 @@ pub fn with_claim(bytes: &[u8], claimed_until: Timestamp) -> Result<Vec<u8>, Env
     Ok(claimed)
 }
 
+/// The same envelope, stale at once and unclaimed (a soft delete).
+pub fn marked_stale(bytes: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
+    let mut stale = with_claim(bytes, Timestamp::EPOCH)?;
+    stale[3..11].copy_from_slice(&0u64.to_le_bytes());
+    Ok(stale)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +139,18 @@ mod tests {
         assert_eq!(header.meta.claimed_until.as_millis(), 5_000);
         assert_eq!(header.meta.soft_deadline.as_millis(), 1_000);
         assert_eq!(payload, b"xyz");
+    }
+
+    #[test]
+    fn marking_stale_clears_the_soft_deadline_and_the_claim_only() {
+        let claimed = with_claim(&seal(deadlines(), b"v"), Timestamp::from_millis(5_000)).unwrap();
+        let stale = marked_stale(&claimed).unwrap();
+        let (header, payload) = open(&stale).unwrap();
+        assert_eq!(header.meta.soft_deadline, Timestamp::EPOCH);
+        assert_eq!(header.meta.claimed_until, Timestamp::EPOCH);
+        assert_eq!(header.hard_deadline.as_millis(), 8_000);
+        assert_eq!(payload, b"v");
+        assert!(marked_stale(b"junk").is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// An error from antidogpile's configuration or client operations.
+/// An error from antidogpile's configuration or its cache client's operations.
 ///
 /// Memoized functions never return this: a cache that fails makes calls
 /// slower (they compute), never wrong.
@@ -17,6 +17,26 @@ pub enum Error {
         part: String,
         /// Why.
         reason: String,
+    },
+    /// The store failed (down, timed out, refused the value).
+    Store(StoreError),
+    /// A key could not be serialized into a cache key.
+    InvalidKey(String),
+    /// A value could not be serialized for the store.
+    Serialize(String),
+    /// `incr`/`decr` of a key with nothing stored.
+    NotFound,
+    /// `incr`/`decr` of a value that is not a raw unsigned integer (set
+    /// with `set_hard`): an anti-dogpiled value, or another type. The
+    /// value is left as it was.
+    NotACounter,
+    /// A batch computation returned another number of values than it was
+    /// asked for; nothing was cached.
+    BatchLength {
+        /// How many keys it was asked for.
+        expected: usize,
+        /// How many values it returned.
+        got: usize,
     },
 }
 
@@ -36,11 +56,29 @@ impl fmt::Display for Error {
             Error::InvalidUrl { url, part, reason } => {
                 write!(f, "invalid cache URL {url:?}: {part}: {reason}")
             }
+            Error::Store(error) => write!(f, "cache store failed: {error}"),
+            Error::InvalidKey(reason) => write!(f, "invalid cache key: {reason}"),
+            Error::Serialize(reason) => write!(f, "cannot serialize the value: {reason}"),
+            Error::NotFound => f.write_str("no value stored under the key"),
+            Error::NotACounter => f.write_str(
+                "the value is not a raw unsigned integer (set one with set_hard to count it)",
+            ),
+            Error::BatchLength { expected, got } => write!(
+                f,
+                "the batch computation returned {got} values for {expected} keys"
+            ),
         }
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Store(error) => Some(error),
+            _ => None,
+        }
+    }
+}
 
 /// A store that could not do what was asked. The cache treats every store
 /// error the same way (compute, return, count, trace); the kind is for
@@ -65,6 +103,8 @@ pub enum StoreErrorKind {
     TooLarge,
     /// The value could not be serialized.
     Serialize,
+    /// The store does not implement this operation.
+    Unsupported,
     /// Any other failure.
     Other,
 }

@@ -2,7 +2,10 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod cache;
+mod client;
 pub mod clock;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod envelope;
 mod error;
 mod flight;
@@ -21,14 +24,20 @@ pub mod __private {
     pub use crate::private::*;
 }
 mod private;
+mod raw;
 
 pub use antidogpile_macros::antidogpiled;
 pub use cache::{Cache, DEFAULT_GRACE, DEFAULT_HARD_TIMEOUT_FACTOR, ENV_URL};
+#[cfg(feature = "tokio")]
+pub use client::AsyncCache;
+pub use client::{Got, Invalidate, Ttl, CLIENT_NAMESPACE};
 pub use error::{Error, StoreError, StoreErrorKind};
 pub use key::{Fingerprint, Key};
 pub use outcome::{Cacheable, Outcome};
 pub use registry::{default_cache, install, install_named, named_cache};
 pub use site::stats;
 pub use stats::Stats;
-pub use store::{MemcachedConfig, MemcachedStore, MemoryStore, NoopStore, ServerAddr, Store};
+pub use store::{
+    FileStore, MemcachedConfig, MemcachedStore, MemoryStore, NoopStore, ServerAddr, Store,
+};
 pub use url::parse_duration;

@@ -49,10 +49,24 @@ fn decode<V: Cacheable>(value: StoredRef<'_>) -> Option<V> {
     match value {
         StoredRef::Object(value) => value.downcast_ref::<V>().cloned(),
         StoredRef::Bytes(bytes) => decode_payload::<V>(bytes),
+        StoredRef::Raw(bytes) => crate::raw::decode::<V>(bytes),
     }
 }
 
 impl<V: Cacheable> Looked<V> {
+    /// What an owned read found, decoded.
+    pub(crate) fn of(found: Option<&OwnedLookup>) -> Looked<V> {
+        match found {
+            None => Looked::Absent { overwrite: false },
+            Some(OwnedLookup::Leased) => Looked::Leased,
+            Some(OwnedLookup::Entry {
+                meta,
+                version,
+                value,
+            }) => Looked::from_parts(*meta, *version, value.as_ref()),
+        }
+    }
+
     fn from_parts(meta: EntryMeta, version: Version, value: StoredRef<'_>) -> Looked<V> {
         match decode::<V>(value) {
             Some(value) => Looked::Entry {
@@ -117,13 +131,7 @@ impl Io for NonBlocking<'_> {
         now: Timestamp,
     ) -> Result<Looked<V>, StoreError> {
         match self.0.run_async(StoreOp::Read { key: *key, now }).await? {
-            StoreReply::Read(None) => Ok(Looked::Absent { overwrite: false }),
-            StoreReply::Read(Some(OwnedLookup::Leased)) => Ok(Looked::Leased),
-            StoreReply::Read(Some(OwnedLookup::Entry {
-                meta,
-                version,
-                value,
-            })) => Ok(Looked::from_parts(meta, version, value.as_ref())),
+            StoreReply::Read(found) => Ok(Looked::of(found.as_ref())),
             other => Err(unexpected(&other)),
         }
     }
@@ -137,7 +145,7 @@ impl Io for NonBlocking<'_> {
     }
 }
 
-fn unexpected(reply: &StoreReply) -> StoreError {
+pub(crate) fn unexpected(reply: &StoreReply) -> StoreError {
     StoreError::new(
         StoreErrorKind::Protocol,
         format!("the store answered with an unexpected {reply:?}"),
@@ -181,7 +189,7 @@ pub(crate) struct Progress<'c> {
 }
 
 impl Progress<'_> {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Progress {
             uncounted: true,
             waited: false,
@@ -192,7 +200,7 @@ impl Progress<'_> {
     }
 
     /// The next pause while another process computes: 2 ms, doubling to 50 ms.
-    fn next_backoff(&mut self) -> Duration {
+    pub(crate) fn next_backoff(&mut self) -> Duration {
         let pause = self.backoff;
         self.backoff = (self.backoff * 2).min(Duration::from_millis(50));
         pause
@@ -327,13 +335,28 @@ impl<'c> Call<'c> {
         }
     }
 
+    /// A call with its own key and timeouts (the cache client's).
+    pub(crate) fn with_key(
+        cache: &'c Cache,
+        site: &'static Site,
+        key: Key<'static>,
+        timeouts: Timeouts,
+    ) -> Call<'c> {
+        Call {
+            cache,
+            site,
+            key,
+            timeouts,
+        }
+    }
+
     fn count_first(&self, progress: &mut Progress<'_>, event: Event) {
         if std::mem::take(&mut progress.uncounted) {
             self.site.counters.count(event);
         }
     }
 
-    fn count_wait(&self, progress: &mut Progress<'_>) {
+    pub(crate) fn count_wait(&self, progress: &mut Progress<'_>) {
         if !std::mem::replace(&mut progress.waited, true) {
             self.site.counters.count(Event::Wait);
         }
@@ -504,7 +527,7 @@ impl<'c> Call<'c> {
     }
 
     /// The value a waiter was handed, or `None` to look again.
-    fn landed<V: Cacheable>(&self, landing: Landing) -> Option<V> {
+    pub(crate) fn landed<V: Cacheable>(&self, landing: Landing) -> Option<V> {
         match landing {
             Landing::Value(value) => value.downcast_ref::<V>().cloned(),
             Landing::TryAgain => None,
@@ -512,7 +535,12 @@ impl<'c> Call<'c> {
     }
 
     /// Stores a successful compute and hands it to waiters; returns a failure as it is.
-    async fn settle<R: Outcome, I: Io>(&self, io: &I, job: Job<'c, R::Value>, outcome: R) -> R {
+    pub(crate) async fn settle<R: Outcome, I: Io>(
+        &self,
+        io: &I,
+        job: Job<'c, R::Value>,
+        outcome: R,
+    ) -> R {
         match job {
             Job::Refresh(refresh) => refresh.settle(io, self.site, outcome).await,
             Job::Fill { lease, remote } => match outcome.into_value() {

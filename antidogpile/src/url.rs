@@ -1,13 +1,16 @@
-//! Store URLs: `memory://?max_entries=10000&factor=8&grace=60s`.
+//! Store URLs: `memory://?max_entries=10000&factor=8&grace=60s`,
+//! `memcached://host:11211,host2`, `file:///var/cache/app`, `dummy://`.
 
 use std::time::Duration;
 
 use crate::cache::Cache;
 use crate::error::Error;
-use crate::store::{MemcachedConfig, MemcachedStore, MemoryStore, NoopStore, ServerAddr};
+use crate::store::{
+    FileStore, MemcachedConfig, MemcachedStore, MemoryStore, NoopStore, ServerAddr,
+};
 
 /// The schemes [`Cache::from_url`] understands.
-const SCHEMES: &str = "memory://, memcached://, dummy://";
+const SCHEMES: &str = "memory://, memcached://, file://, dummy://";
 
 pub(crate) fn cache_from_url(url: &str) -> Result<Cache, Error> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
@@ -58,6 +61,47 @@ pub(crate) fn cache_from_url(url: &str) -> Result<Cache, Error> {
                 Cache::new(store),
                 &cache_params,
                 "timeout, retry_after, pool, max_value, ",
+            )
+        }
+        "file" => {
+            let dir = file_path(url, location)?;
+            let mut cache_params = Vec::new();
+            let (mut max_value, mut sweep_every) = (None, None);
+            for (name, value) in params {
+                match name {
+                    "max_value" => max_value = Some(parse_count(url, name, value)?),
+                    "sweep_every" => sweep_every = Some(parse_count(url, name, value)?),
+                    _ => cache_params.push((name, value)),
+                }
+            }
+            // Every parameter is checked before the directory is created.
+            apply_cache_params(
+                url,
+                Cache::new(NoopStore),
+                &cache_params,
+                "max_value, sweep_every, ",
+            )?;
+            let mut store = FileStore::new(&dir).map_err(|error| {
+                Error::invalid_url(
+                    url,
+                    "path",
+                    format!(
+                        "cannot use {} as the cache directory: {error}",
+                        dir.display()
+                    ),
+                )
+            })?;
+            if let Some(max_value) = max_value {
+                store = store.with_max_value(max_value);
+            }
+            if let Some(sweep_every) = sweep_every {
+                store = store.with_sweep_every(sweep_every);
+            }
+            apply_cache_params(
+                url,
+                Cache::new(store),
+                &cache_params,
+                "max_value, sweep_every, ",
             )
         }
         "dummy" => {
@@ -128,6 +172,56 @@ fn memcached_servers(url: &str, location: &str) -> Result<Vec<ServerAddr>, Error
             Ok(ServerAddr::Tcp(format!("{host}:{port}")))
         })
         .collect()
+}
+
+/// The directory of `file:///absolute/path` (percent-escapes decoded):
+/// an absolute path, with no host before it.
+fn file_path(url: &str, location: &str) -> Result<std::path::PathBuf, Error> {
+    if location.is_empty() {
+        return Err(Error::invalid_url(
+            url,
+            "path",
+            "missing; expected file:///absolute/path/to/dir",
+        ));
+    }
+    if !location.starts_with('/') {
+        return Err(Error::invalid_url(
+            url,
+            "path",
+            format!(
+                "{location:?} is not an absolute path (file:// takes no host): \
+                 expected file:///absolute/path/to/dir, with three slashes"
+            ),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(location.len());
+    let mut rest = location.as_bytes();
+    while let Some((&byte, after)) = rest.split_first() {
+        if byte != b'%' {
+            bytes.push(byte);
+            rest = after;
+            continue;
+        }
+        let escaped = after
+            .get(..2)
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            .ok_or_else(|| {
+                Error::invalid_url(
+                    url,
+                    "path",
+                    "a % in the path must be followed by two hex digits",
+                )
+            })?;
+        bytes.push(escaped);
+        rest = &after[2..];
+    }
+    let path = String::from_utf8(bytes)
+        .map_err(|_| Error::invalid_url(url, "path", "the decoded path is not UTF-8"))?;
+    if path.contains('\0') {
+        return Err(Error::invalid_url(url, "path", "the path has a NUL byte"));
+    }
+    Ok(path.into())
 }
 
 /// The parameters every scheme takes: `factor` and `grace`.
@@ -310,6 +404,58 @@ mod tests {
         assert_eq!(error_part("memcached://a?timeout=soon"), "timeout");
         assert_eq!(error_part("memcached://a?pool=-1"), "pool");
         assert_eq!(error_part("memcached://a?max_entries=5"), "max_entries");
+    }
+
+    /// A directory of its own under the system's temporary directory.
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("antidogpile-url-{}-{name}", std::process::id()))
+    }
+
+    #[test]
+    fn file_urls_name_a_directory_and_configure_the_store() {
+        let dir = temp_dir("a dir");
+        let encoded = dir.display().to_string().replace(' ', "%20");
+        let url = format!("file://{encoded}?max_value=1024&sweep_every=10&factor=3&grace=5s");
+        let cache = cache_from_url(&url).unwrap();
+        assert!(dir.is_dir(), "the directory is created");
+        assert_eq!(cache.hard_timeout_factor(), 3);
+        assert_eq!(cache.default_grace(), Duration::from_secs(5));
+        let debug = format!("{cache:?}");
+        for expected in [
+            format!("dir: {dir:?}"),
+            "max_value: 1024".to_owned(),
+            "sweep_every: 10".to_owned(),
+        ] {
+            assert!(debug.contains(&expected), "{expected} not in {debug}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn file_mistakes_name_their_part() {
+        assert_eq!(error_part("file://"), "path");
+        assert_eq!(error_part("file://?grace=1s"), "path");
+        assert_eq!(error_part("file://relative/dir"), "path");
+        assert_eq!(error_part("file://localhost/var/cache"), "path");
+        assert_eq!(error_part("file:///tmp/a%zzb"), "path");
+        assert_eq!(error_part("file:///tmp/a%2"), "path");
+        assert_eq!(error_part("file:///tmp/a%00b"), "path");
+        let unused = temp_dir("never-created");
+        let with = |query: &str| format!("file://{}?{query}", unused.display());
+        assert_eq!(error_part(&with("max_value=big")), "max_value");
+        assert_eq!(error_part(&with("sweep_every=-1")), "sweep_every");
+        assert_eq!(error_part(&with("max_entries=5")), "max_entries");
+        assert_eq!(error_part(&with("grace=soon")), "grace");
+        assert!(!unused.exists(), "a rejected URL creates no directory");
+        // A path that cannot be a directory: under a regular file.
+        let file = temp_dir("plain-file");
+        std::fs::write(&file, b"not a directory").unwrap();
+        let under_a_file = format!("file://{}/cache", file.display());
+        let message = cache_from_url(&under_a_file).unwrap_err().to_string();
+        std::fs::remove_file(&file).unwrap();
+        assert!(message.contains("path: cannot use"), "{message}");
+        let relative = cache_from_url("file://var/cache").unwrap_err().to_string();
+        assert!(relative.contains("three slashes"), "{relative}");
     }
 
     #[test]

@@ -6,7 +6,12 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::{ClaimId, EntryView, Lookup, Store, Stored, StoredRef, Value, Version};
+use std::time::Duration;
+
+use super::{
+    ClaimId, Counted, Delta, EntryView, LeaseId, Lookup, Store, Stored, StoredRef, Value, Version,
+    Write, RAW_META,
+};
 use crate::clock::Timestamp;
 use crate::error::{StoreError, StoreErrorKind};
 use crate::key::Key;
@@ -54,12 +59,40 @@ struct ShardMap {
 }
 
 struct Entry {
-    value: Value,
+    held: Held,
     soft_deadline: Timestamp,
     hard_deadline: Timestamp,
     claimed_until: Timestamp,
     claim: Option<ClaimId>,
     version: Version,
+}
+
+/// What an entry holds.
+enum Held {
+    /// A memoized or soft-set value, as it is.
+    Object(Value),
+    /// A hard-set value's bytes (decimal digits for a counter).
+    Raw(Vec<u8>),
+    /// Nothing yet: a client holds the cold-miss lease until the hard deadline.
+    Lease(LeaseId),
+}
+
+impl Entry {
+    fn new(held: Held, deadlines: Deadlines, version: Version) -> Entry {
+        Entry {
+            held,
+            soft_deadline: deadlines.soft,
+            hard_deadline: deadlines.hard,
+            claimed_until: Timestamp::EPOCH,
+            claim: None,
+            version,
+        }
+    }
+
+    /// A value (not a lease) that is still stored at `now`.
+    fn is_live_value(&self, now: Timestamp) -> bool {
+        self.hard_deadline > now && !matches!(self.held, Held::Lease(_))
+    }
 }
 
 impl MemoryStore {
@@ -100,6 +133,19 @@ impl MemoryStore {
             let mut shard = self.shard_for_write(i);
             shard.sweep(now);
         }
+    }
+
+    fn next_version(&self) -> Version {
+        Version(self.next_version.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Puts `entry` under `key`, making room and sweeping as needed.
+    fn insert(&self, key: &Key<'_>, entry: Entry, now: Timestamp) {
+        let mut shard = self.shard_for_write(Self::shard_index(key));
+        let replaced = shard.insert(key.fingerprint().as_u128(), entry, self.max_per_shard, now);
+        // Drop the old value after the lock is released: its destructor is user code.
+        drop(shard);
+        drop(replaced);
     }
 
     fn shard_index(key: &Key<'_>) -> usize {
@@ -143,6 +189,33 @@ impl fmt::Debug for MemoryStore {
 }
 
 impl ShardMap {
+    /// Puts `entry` under `fingerprint`; returns what it replaced, to be
+    /// dropped once the lock is released.
+    fn insert(
+        &mut self,
+        fingerprint: u128,
+        entry: Entry,
+        max_entries: Option<usize>,
+        now: Timestamp,
+    ) -> Option<Entry> {
+        if let Some(max_entries) = max_entries {
+            if !self.entries.contains_key(&fingerprint) {
+                self.make_room(max_entries, now);
+            }
+        }
+        let hard = entry.hard_deadline;
+        let replaced = self.entries.insert(fingerprint, entry);
+        self.writes_since_sweep += 1;
+        self.earliest_hard_deadline = Some(
+            self.earliest_hard_deadline
+                .map_or(hard, |earliest| earliest.min(hard)),
+        );
+        if self.sweep_is_due(now) {
+            self.sweep(now);
+        }
+        replaced
+    }
+
     fn sweep(&mut self, now: Timestamp) {
         self.entries.retain(|_, entry| entry.hard_deadline > now);
         self.writes_since_sweep = 0;
@@ -186,14 +259,22 @@ impl Store for MemoryStore {
         let shard = self.shard_for_read(Self::shard_index(key));
         if let Some(entry) = shard.entries.get(&key.fingerprint().as_u128()) {
             if entry.hard_deadline > now {
-                reader(Lookup::Entry(EntryView {
-                    meta: EntryMeta {
-                        soft_deadline: entry.soft_deadline,
-                        claimed_until: entry.claimed_until,
-                    },
-                    version: entry.version,
-                    value: StoredRef::Object(&entry.value),
-                }));
+                reader(match &entry.held {
+                    Held::Object(value) => Lookup::Entry(EntryView {
+                        meta: EntryMeta {
+                            soft_deadline: entry.soft_deadline,
+                            claimed_until: entry.claimed_until,
+                        },
+                        version: entry.version,
+                        value: StoredRef::Object(value),
+                    }),
+                    Held::Raw(bytes) => Lookup::Entry(EntryView {
+                        meta: RAW_META,
+                        version: entry.version,
+                        value: StoredRef::Raw(bytes),
+                    }),
+                    Held::Lease(_) => Lookup::Leased,
+                });
             }
         }
         Ok(())
@@ -210,7 +291,8 @@ impl Store for MemoryStore {
         let Some(entry) = shard.entries.get_mut(&key.fingerprint().as_u128()) else {
             return Ok(None);
         };
-        let claimable = entry.version == seen
+        let claimable = matches!(entry.held, Held::Object(_))
+            && entry.version == seen
             && entry.hard_deadline > now
             && entry.soft_deadline <= now
             && entry.claimed_until <= now;
@@ -241,43 +323,17 @@ impl Store for MemoryStore {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let Stored::Object(value) = value else {
-            return Err(StoreError::new(
-                StoreErrorKind::Other,
-                "the memory store keeps values as they are, not serialized",
-            ));
-        };
-        let version = Version(self.next_version.fetch_add(1, Ordering::Relaxed));
-        let fingerprint = key.fingerprint().as_u128();
-        let mut shard = self.shard_for_write(Self::shard_index(key));
-        if let Some(max_entries) = self.max_per_shard {
-            if !shard.entries.contains_key(&fingerprint) {
-                shard.make_room(max_entries, now);
+        let held = match value {
+            Stored::Object(value) => Held::Object(value),
+            Stored::Raw(bytes) => Held::Raw(bytes),
+            Stored::Bytes(_) => {
+                return Err(StoreError::new(
+                    StoreErrorKind::Other,
+                    "the memory store keeps values as they are, not serialized",
+                ))
             }
-        }
-        let replaced = shard.entries.insert(
-            fingerprint,
-            Entry {
-                value,
-                soft_deadline: deadlines.soft,
-                hard_deadline: deadlines.hard,
-                claimed_until: Timestamp::EPOCH,
-                claim: None,
-                version,
-            },
-        );
-        shard.writes_since_sweep += 1;
-        shard.earliest_hard_deadline = Some(
-            shard
-                .earliest_hard_deadline
-                .map_or(deadlines.hard, |earliest| earliest.min(deadlines.hard)),
-        );
-        if shard.sweep_is_due(now) {
-            shard.sweep(now);
-        }
-        // Drop the old value after the lock is released: its destructor is user code.
-        drop(shard);
-        drop(replaced);
+        };
+        self.insert(key, Entry::new(held, deadlines, self.next_version()), now);
         Ok(())
     }
 
@@ -287,6 +343,124 @@ impl Store for MemoryStore {
         drop(shard);
         drop(removed);
         Ok(())
+    }
+
+    fn try_lease(
+        &self,
+        key: &Key<'_>,
+        now: Timestamp,
+        grace: Duration,
+    ) -> Result<Option<LeaseId>, StoreError> {
+        let fingerprint = key.fingerprint().as_u128();
+        let mut shard = self.shard_for_write(Self::shard_index(key));
+        if shard
+            .entries
+            .get(&fingerprint)
+            .is_some_and(|entry| entry.hard_deadline > now)
+        {
+            return Ok(None);
+        }
+        let version = self.next_version();
+        let lease = LeaseId(version.0);
+        let until = now.saturating_add(grace);
+        let deadlines = Deadlines {
+            soft: until,
+            hard: until,
+        };
+        let replaced = shard.insert(
+            fingerprint,
+            Entry::new(Held::Lease(lease), deadlines, version),
+            self.max_per_shard,
+            now,
+        );
+        drop(shard);
+        drop(replaced);
+        Ok(Some(lease))
+    }
+
+    fn release_lease(&self, key: &Key<'_>, lease: LeaseId) -> Result<(), StoreError> {
+        let fingerprint = key.fingerprint().as_u128();
+        let mut shard = self.shard_for_write(Self::shard_index(key));
+        if let Some(Held::Lease(held)) = shard.entries.get(&fingerprint).map(|entry| &entry.held) {
+            if *held == lease {
+                shard.entries.remove(&fingerprint);
+            }
+        }
+        Ok(())
+    }
+
+    fn add(&self, write: Write<'_>, now: Timestamp) -> Result<bool, StoreError> {
+        let held = match write.value {
+            Stored::Object(value) => Held::Object(value),
+            Stored::Raw(bytes) => Held::Raw(bytes),
+            Stored::Bytes(_) => {
+                return Err(StoreError::new(
+                    StoreErrorKind::Other,
+                    "the memory store keeps values as they are, not serialized",
+                ))
+            }
+        };
+        let fingerprint = write.key.fingerprint().as_u128();
+        let mut shard = self.shard_for_write(Self::shard_index(&write.key));
+        if shard
+            .entries
+            .get(&fingerprint)
+            .is_some_and(|entry| entry.is_live_value(now))
+        {
+            return Ok(false);
+        }
+        let entry = Entry::new(held, write.deadlines, self.next_version());
+        let replaced = shard.insert(fingerprint, entry, self.max_per_shard, now);
+        drop(shard);
+        drop(replaced);
+        Ok(true)
+    }
+
+    fn mark_stale(&self, key: &Key<'_>, now: Timestamp) -> Result<bool, StoreError> {
+        let fingerprint = key.fingerprint().as_u128();
+        let version = self.next_version();
+        let mut shard = self.shard_for_write(Self::shard_index(key));
+        let Some(entry) = shard
+            .entries
+            .get_mut(&fingerprint)
+            .filter(|entry| entry.is_live_value(now))
+        else {
+            return Ok(false);
+        };
+        if let Held::Raw(_) = entry.held {
+            let removed = shard.entries.remove(&fingerprint);
+            drop(shard);
+            drop(removed);
+            return Ok(true);
+        }
+        entry.soft_deadline = Timestamp::EPOCH;
+        entry.claimed_until = Timestamp::EPOCH;
+        entry.claim = None;
+        entry.version = version;
+        Ok(true)
+    }
+
+    fn count(&self, key: &Key<'_>, delta: Delta, now: Timestamp) -> Result<Counted, StoreError> {
+        let fingerprint = key.fingerprint().as_u128();
+        let version = self.next_version();
+        let mut shard = self.shard_for_write(Self::shard_index(key));
+        let Some(entry) = shard
+            .entries
+            .get_mut(&fingerprint)
+            .filter(|entry| entry.is_live_value(now))
+        else {
+            return Ok(Counted::Absent);
+        };
+        let Held::Raw(bytes) = &mut entry.held else {
+            return Ok(Counted::NotACounter);
+        };
+        let Some(counter) = crate::raw::parse_counter(bytes) else {
+            return Ok(Counted::NotACounter);
+        };
+        let counted = delta.apply(counter);
+        *bytes = counted.to_string().into_bytes();
+        entry.version = version;
+        Ok(Counted::Value(counted))
     }
 }
 

@@ -11,6 +11,25 @@
 //! that keep bytes say so with [`Store::keeps_bytes`] and receive the value
 //! serialized with postcard ([`Stored::Bytes`]), which they wrap in an
 //! [envelope](crate::envelope) with its deadlines.
+//!
+//! The cache client's hard operations ([`Cache::set_hard`](crate::Cache::set_hard))
+//! bypass anti-dogpiling: their values come as [`Stored::Raw`] bytes, kept
+//! without an envelope (so that other clients and [`Store::count`] can read
+//! them), never stale, until their TTL.
+//!
+//! # Writing a store
+//!
+//! A store for another backend (Redis, a database) implements the required
+//! methods: [`read`](Store::read), [`try_claim`](Store::try_claim),
+//! [`release_claim`](Store::release_claim), [`write`](Store::write) and
+//! [`remove`](Store::remove); a store shared by several processes also
+//! [`try_lease`](Store::try_lease) and [`release_lease`](Store::release_lease).
+//! The client operations [`add`](Store::add), [`mark_stale`](Store::mark_stale)
+//! and [`count`](Store::count) answer [`StoreErrorKind::Unsupported`] until a
+//! store implements them; the `*_many` operations loop over the single ones
+//! until a store batches them. Stores that do I/O override
+//! [`run_async`](Store::run_async). The `conformance` feature's
+//! `antidogpile::conformance::check_store` runs the whole contract against a store.
 
 use std::any::Any;
 use std::fmt;
@@ -20,14 +39,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Timestamp;
-use crate::error::StoreError;
+use crate::error::{StoreError, StoreErrorKind};
 use crate::key::Key;
 use crate::policy::{Deadlines, EntryMeta};
 
+mod file;
 mod memcached;
 mod memory;
 mod noop;
 
+pub use file::FileStore;
 pub use memcached::{MemcachedConfig, MemcachedStore, ServerAddr};
 pub use memory::MemoryStore;
 pub use noop::NoopStore;
@@ -42,6 +63,9 @@ pub enum Stored {
     Object(Value),
     /// The value serialized with postcard (for stores that keep bytes).
     Bytes(Vec<u8>),
+    /// A raw value from a hard set: kept as these bytes, without an
+    /// envelope, never stale; integers are their decimal digits.
+    Raw(Vec<u8>),
 }
 
 /// A value as [`Store::read`] shows it.
@@ -51,6 +75,8 @@ pub enum StoredRef<'a> {
     Object(&'a Value),
     /// The postcard bytes of the value (the payload of its envelope).
     Bytes(&'a [u8]),
+    /// A raw value (see [`Stored::Raw`]).
+    Raw(&'a [u8]),
 }
 
 impl Stored {
@@ -59,6 +85,18 @@ impl Stored {
         match self {
             Stored::Object(value) => StoredRef::Object(value),
             Stored::Bytes(bytes) => StoredRef::Bytes(bytes),
+            Stored::Raw(bytes) => StoredRef::Raw(bytes),
+        }
+    }
+}
+
+impl StoredRef<'_> {
+    /// This value, owned.
+    pub fn to_owned(self) -> Stored {
+        match self {
+            StoredRef::Object(value) => Stored::Object(Arc::clone(value)),
+            StoredRef::Bytes(bytes) => Stored::Bytes(bytes.to_vec()),
+            StoredRef::Raw(bytes) => Stored::Raw(bytes.to_vec()),
         }
     }
 }
@@ -74,6 +112,7 @@ impl fmt::Debug for StoredRef<'_> {
         match self {
             StoredRef::Object(_) => f.write_str("Object(..)"),
             StoredRef::Bytes(bytes) => write!(f, "Bytes({} bytes)", bytes.len()),
+            StoredRef::Raw(bytes) => write!(f, "Raw({} bytes)", bytes.len()),
         }
     }
 }
@@ -152,13 +191,59 @@ impl From<Lookup<'_>> for OwnedLookup {
             Lookup::Entry(entry) => OwnedLookup::Entry {
                 meta: entry.meta,
                 version: entry.version,
-                value: match entry.value {
-                    StoredRef::Object(value) => Stored::Object(Arc::clone(value)),
-                    StoredRef::Bytes(bytes) => Stored::Bytes(bytes.to_vec()),
-                },
+                value: entry.value.to_owned(),
             },
         }
     }
+}
+
+/// The meta a store reports for a raw value: fresh until it is gone.
+pub const RAW_META: EntryMeta = EntryMeta {
+    soft_deadline: Timestamp::MAX,
+    claimed_until: Timestamp::EPOCH,
+};
+
+/// A change to a counter, for [`Store::count`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delta {
+    /// Add, wrapping around at 2^64 (as memcached does).
+    Incr(u64),
+    /// Subtract, stopping at zero (as memcached does).
+    Decr(u64),
+}
+
+impl Delta {
+    /// `counter` changed by this delta.
+    pub fn apply(self, counter: u64) -> u64 {
+        match self {
+            Delta::Incr(by) => counter.wrapping_add(by),
+            Delta::Decr(by) => counter.saturating_sub(by),
+        }
+    }
+}
+
+/// What [`Store::count`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counted {
+    /// The counter's new value.
+    Value(u64),
+    /// Nothing stored under the key.
+    Absent,
+    /// A value that is not a raw decimal integer (an enveloped value, or raw
+    /// bytes of another type): left as it is.
+    NotACounter,
+}
+
+/// What [`Store::add`] and [`Store::write`] store: a value and its deadlines.
+#[derive(Clone, Debug)]
+pub struct Write<'a> {
+    /// Where.
+    pub key: Key<'a>,
+    /// What.
+    pub value: Stored,
+    /// Until when (for a [`Stored::Raw`] value only `hard` counts;
+    /// [`Timestamp::MAX`] is "no expiry").
+    pub deadlines: Deadlines,
 }
 
 /// One store operation, for [`Store::run_async`].
@@ -193,6 +278,25 @@ pub enum StoreOp<'a> {
     },
     /// [`Store::release_lease`].
     ReleaseLease { key: Key<'a>, lease: LeaseId },
+    /// [`Store::add`].
+    Add { write: Write<'a>, now: Timestamp },
+    /// [`Store::mark_stale`].
+    MarkStale { key: Key<'a>, now: Timestamp },
+    /// [`Store::count`].
+    Count {
+        key: Key<'a>,
+        delta: Delta,
+        now: Timestamp,
+    },
+    /// [`Store::read_many`].
+    ReadMany { keys: &'a [Key<'a>], now: Timestamp },
+    /// [`Store::write_many`].
+    WriteMany {
+        writes: Vec<Write<'a>>,
+        now: Timestamp,
+    },
+    /// [`Store::remove_many`].
+    RemoveMany { keys: &'a [Key<'a>] },
 }
 
 /// What a [`StoreOp`] returned.
@@ -204,6 +308,12 @@ pub enum StoreReply {
     Claim(Option<ClaimId>),
     /// From `TryLease`: the lease, if won.
     Lease(Option<LeaseId>),
+    /// From `Add` and `MarkStale`: whether it changed anything.
+    Changed(bool),
+    /// From `Count`.
+    Counted(Counted),
+    /// From `ReadMany`: what was found under each key, in order.
+    ReadMany(Vec<Option<OwnedLookup>>),
     /// From the other operations.
     Done,
 }
@@ -287,6 +397,56 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         Ok(())
     }
 
+    /// Stores `write` only if no value is stored under its key (a lease
+    /// does not count: it is replaced). Returns whether it was stored.
+    /// Atomic: of many concurrent adds, one stores.
+    fn add(&self, write: Write<'_>, now: Timestamp) -> Result<bool, StoreError> {
+        let _ = (write, now);
+        Err(unsupported("add"))
+    }
+
+    /// The soft delete: makes the value under `key` stale at once (and
+    /// drops any refresh claim), so the next caller refreshes it while the
+    /// others are served the old value. A raw value has no stale state: it
+    /// is removed. Returns whether there was a value.
+    fn mark_stale(&self, key: &Key<'_>, now: Timestamp) -> Result<bool, StoreError> {
+        let _ = (key, now);
+        Err(unsupported("mark_stale"))
+    }
+
+    /// Changes the raw decimal counter under `key` by `delta`, atomically.
+    fn count(&self, key: &Key<'_>, delta: Delta, now: Timestamp) -> Result<Counted, StoreError> {
+        let _ = (key, delta, now);
+        Err(unsupported("count"))
+    }
+
+    /// Calls `reader` with the index of each key and what is stored under it,
+    /// as [`read`](Store::read) does (keys with nothing stored are skipped).
+    fn read_many(
+        &self,
+        keys: &[Key<'_>],
+        now: Timestamp,
+        reader: &mut dyn FnMut(usize, Lookup<'_>),
+    ) -> Result<(), StoreError> {
+        for (index, key) in keys.iter().enumerate() {
+            self.read(key, now, &mut |lookup| reader(index, lookup))?;
+        }
+        Ok(())
+    }
+
+    /// Writes every entry, as [`write`](Store::write) does.
+    fn write_many(&self, writes: Vec<Write<'_>>, now: Timestamp) -> Result<(), StoreError> {
+        for write in writes {
+            self.write(&write.key, write.value, write.deadlines, now)?;
+        }
+        Ok(())
+    }
+
+    /// Removes every key, as [`remove`](Store::remove) does.
+    fn remove_many(&self, keys: &[Key<'_>]) -> Result<(), StoreError> {
+        keys.iter().try_for_each(|key| self.remove(key))
+    }
+
     /// Runs one operation with the blocking methods above.
     fn run(&self, op: StoreOp<'_>) -> Result<StoreReply, StoreError> {
         Ok(match op {
@@ -323,6 +483,26 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
             }
             StoreOp::ReleaseLease { key, lease } => {
                 self.release_lease(&key, lease)?;
+                StoreReply::Done
+            }
+            StoreOp::Add { write, now } => StoreReply::Changed(self.add(write, now)?),
+            StoreOp::MarkStale { key, now } => StoreReply::Changed(self.mark_stale(&key, now)?),
+            StoreOp::Count { key, delta, now } => {
+                StoreReply::Counted(self.count(&key, delta, now)?)
+            }
+            StoreOp::ReadMany { keys, now } => {
+                let mut found: Vec<Option<OwnedLookup>> = vec![None; keys.len()];
+                self.read_many(keys, now, &mut |index, lookup| {
+                    found[index] = Some(lookup.into());
+                })?;
+                StoreReply::ReadMany(found)
+            }
+            StoreOp::WriteMany { writes, now } => {
+                self.write_many(writes, now)?;
+                StoreReply::Done
+            }
+            StoreOp::RemoveMany { keys } => {
+                self.remove_many(keys)?;
                 StoreReply::Done
             }
         })
@@ -391,7 +571,47 @@ impl<S: Store> Store for Arc<S> {
         (**self).release_lease(key, lease)
     }
 
+    fn add(&self, write: Write<'_>, now: Timestamp) -> Result<bool, StoreError> {
+        (**self).add(write, now)
+    }
+
+    fn mark_stale(&self, key: &Key<'_>, now: Timestamp) -> Result<bool, StoreError> {
+        (**self).mark_stale(key, now)
+    }
+
+    fn count(&self, key: &Key<'_>, delta: Delta, now: Timestamp) -> Result<Counted, StoreError> {
+        (**self).count(key, delta, now)
+    }
+
+    fn read_many(
+        &self,
+        keys: &[Key<'_>],
+        now: Timestamp,
+        reader: &mut dyn FnMut(usize, Lookup<'_>),
+    ) -> Result<(), StoreError> {
+        (**self).read_many(keys, now, reader)
+    }
+
+    fn write_many(&self, writes: Vec<Write<'_>>, now: Timestamp) -> Result<(), StoreError> {
+        (**self).write_many(writes, now)
+    }
+
+    fn remove_many(&self, keys: &[Key<'_>]) -> Result<(), StoreError> {
+        (**self).remove_many(keys)
+    }
+
+    fn run(&self, op: StoreOp<'_>) -> Result<StoreReply, StoreError> {
+        (**self).run(op)
+    }
+
     fn run_async<'a>(&'a self, op: StoreOp<'a>) -> BoxFuture<'a, Result<StoreReply, StoreError>> {
         (**self).run_async(op)
     }
+}
+
+fn unsupported(operation: &str) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::Unsupported,
+        format!("this store does not support {operation}"),
+    )
 }

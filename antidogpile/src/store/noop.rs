@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{ClaimId, LeaseId, Lookup, Store, Stored, Version};
+use super::{ClaimId, Counted, Delta, LeaseId, Lookup, Store, Stored, Version, Write};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::key::Key;
@@ -69,5 +69,18 @@ impl Store for NoopStore {
         _: Duration,
     ) -> Result<Option<LeaseId>, StoreError> {
         Ok(Some(LeaseId(0)))
+    }
+
+    /// Stores nothing, and says it did (as a cache that forgot at once would).
+    fn add(&self, _: Write<'_>, _: Timestamp) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
+    fn mark_stale(&self, _: &Key<'_>, _: Timestamp) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    fn count(&self, _: &Key<'_>, _: Delta, _: Timestamp) -> Result<Counted, StoreError> {
+        Ok(Counted::Absent)
     }
 }

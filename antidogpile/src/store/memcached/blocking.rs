@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::codec::Reply;
 use super::transport::{
-    io_error, stays_in_step, take_reply, timed_out, MemcachedConfig, Pool, ServerAddr,
+    io_error, stays_in_step, take_replies, timed_out, MemcachedConfig, Pool, ServerAddr,
 };
 use crate::error::StoreError;
 
@@ -43,25 +43,33 @@ impl BlockingTransport {
         }
     }
 
-    /// Sends one request to `server` and reads its reply, within the timeout.
-    pub(crate) fn request(&self, server: usize, request: &[u8]) -> Result<Reply, StoreError> {
+    /// Sends `request` (`replies` pipelined requests) to `server` and reads
+    /// their replies, within the timeout. Fewer come back only if one is an
+    /// error line.
+    pub(crate) fn request(
+        &self,
+        server: usize,
+        request: &[u8],
+        replies: usize,
+    ) -> Result<Vec<Reply>, StoreError> {
         let address = &self.servers[server];
         let deadline = Instant::now() + self.timeout;
         let mut connection = match self.pools[server].take() {
             Some(connection) => connection,
             None => connect(address, self.timeout)?,
         };
-        let reply = connection
-            .exchange(request, deadline)
-            .map_err(|error| match error {
-                Failure::Io(error) => io_error(address, &error),
-                Failure::Deadline => timed_out(address, self.timeout),
-                Failure::Store(error) => error,
-            })?;
-        if stays_in_step(&reply) {
+        let replies =
+            connection
+                .exchange(request, replies, deadline)
+                .map_err(|error| match error {
+                    Failure::Io(error) => io_error(address, &error),
+                    Failure::Deadline => timed_out(address, self.timeout),
+                    Failure::Store(error) => error,
+                })?;
+        if replies.iter().all(stays_in_step) {
             self.pools[server].give_back(connection);
         }
-        Ok(reply)
+        Ok(replies)
     }
 }
 
@@ -115,7 +123,12 @@ fn connect(address: &ServerAddr, timeout: Duration) -> Result<Connection, StoreE
 }
 
 impl Connection {
-    fn exchange(&mut self, request: &[u8], deadline: Instant) -> Result<Reply, Failure> {
+    fn exchange(
+        &mut self,
+        request: &[u8],
+        want: usize,
+        deadline: Instant,
+    ) -> Result<Vec<Reply>, Failure> {
         self.set_timeout(deadline)?;
         match &mut self.stream {
             Stream::Tcp(stream) => stream.write_all(request)?,
@@ -123,9 +136,10 @@ impl Connection {
             Stream::Unix(stream) => stream.write_all(request)?,
         }
         let mut chunk = [0u8; 16 * 1024];
+        let mut replies = Vec::with_capacity(want);
         loop {
-            if let Some(reply) = take_reply(&mut self.buffer).map_err(Failure::Store)? {
-                return Ok(reply);
+            if take_replies(&mut self.buffer, want, &mut replies).map_err(Failure::Store)? {
+                return Ok(replies);
             }
             // A server that drips bytes must not stretch the deadline.
             self.set_timeout(deadline)?;

@@ -26,7 +26,11 @@ use self::codec::Reply;
 use self::nonblocking::TokioTransport;
 use self::ops::{Exchange, Ops};
 use self::ring::Ring;
-use super::{BoxFuture, ClaimId, LeaseId, Lookup, Store, StoreOp, StoreReply, Stored, Version};
+#[cfg(feature = "tokio")]
+use super::BoxFuture;
+use super::{
+    ClaimId, Counted, Delta, LeaseId, Lookup, Store, StoreOp, StoreReply, Stored, Version, Write,
+};
 use crate::clock::Timestamp;
 use crate::error::{Error, StoreError, StoreErrorKind};
 use crate::key::Key;
@@ -92,15 +96,25 @@ impl MemcachedStore {
 }
 
 impl Exchange for BlockingTransport {
-    async fn exchange(&self, server: usize, request: &[u8]) -> Result<Reply, StoreError> {
-        self.request(server, request)
+    async fn exchange(
+        &self,
+        server: usize,
+        request: &[u8],
+        replies: usize,
+    ) -> Result<Vec<Reply>, StoreError> {
+        self.request(server, request, replies)
     }
 }
 
 #[cfg(feature = "tokio")]
 impl Exchange for TokioTransport {
-    async fn exchange(&self, server: usize, request: &[u8]) -> Result<Reply, StoreError> {
-        self.request(server, request).await
+    async fn exchange(
+        &self,
+        server: usize,
+        request: &[u8],
+        replies: usize,
+    ) -> Result<Vec<Reply>, StoreError> {
+        self.request(server, request, replies).await
     }
 }
 
@@ -182,6 +196,41 @@ impl Store for MemcachedStore {
             StoreReply::Done => Ok(()),
             other => Err(unexpected(&other)),
         }
+    }
+
+    fn add(&self, write: Write<'_>, now: Timestamp) -> Result<bool, StoreError> {
+        complete(self.blocking().add(write, now))
+    }
+
+    fn mark_stale(&self, key: &Key<'_>, now: Timestamp) -> Result<bool, StoreError> {
+        complete(self.blocking().mark_stale(key, now))
+    }
+
+    fn count(&self, key: &Key<'_>, delta: Delta, _: Timestamp) -> Result<Counted, StoreError> {
+        complete(self.blocking().count(key, delta))
+    }
+
+    fn read_many(
+        &self,
+        keys: &[Key<'_>],
+        now: Timestamp,
+        reader: &mut dyn FnMut(usize, Lookup<'_>),
+    ) -> Result<(), StoreError> {
+        let found = complete(self.blocking().read_many(keys, now))?;
+        for (index, found) in found.iter().enumerate() {
+            if let Some(found) = found {
+                reader(index, found.as_lookup());
+            }
+        }
+        Ok(())
+    }
+
+    fn write_many(&self, writes: Vec<Write<'_>>, now: Timestamp) -> Result<(), StoreError> {
+        complete(self.blocking().write_many(writes, now))
+    }
+
+    fn remove_many(&self, keys: &[Key<'_>]) -> Result<(), StoreError> {
+        complete(self.blocking().delete_many(keys))
     }
 
     fn run(&self, op: StoreOp<'_>) -> Result<StoreReply, StoreError> {

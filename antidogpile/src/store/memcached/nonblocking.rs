@@ -10,7 +10,7 @@ use tokio::net::UnixStream;
 
 use super::codec::Reply;
 use super::transport::{
-    io_error, stays_in_step, take_reply, timed_out, MemcachedConfig, Pool, ServerAddr,
+    io_error, stays_in_step, take_replies, timed_out, MemcachedConfig, Pool, ServerAddr,
 };
 use crate::error::StoreError;
 
@@ -45,25 +45,33 @@ impl TokioTransport {
         }
     }
 
-    /// Sends one request to `server` and reads its reply, within the timeout.
-    pub(crate) async fn request(&self, server: usize, request: &[u8]) -> Result<Reply, StoreError> {
+    /// Sends `request` (`replies` pipelined requests) to `server` and reads
+    /// their replies, within the timeout. Fewer come back only if one is an
+    /// error line.
+    pub(crate) async fn request(
+        &self,
+        server: usize,
+        request: &[u8],
+        replies: usize,
+    ) -> Result<Vec<Reply>, StoreError> {
         let address = &self.servers[server];
         let attempt = async {
             let mut connection = match self.pools[server].take() {
                 Some(connection) => connection,
                 None => connect(address).await?,
             };
-            let reply = connection
-                .exchange(request)
-                .await
-                .map_err(|error| match error {
-                    Failure::Io(error) => io_error(address, &error),
-                    Failure::Store(error) => error,
-                })?;
-            if stays_in_step(&reply) {
+            let replies =
+                connection
+                    .exchange(request, replies)
+                    .await
+                    .map_err(|error| match error {
+                        Failure::Io(error) => io_error(address, &error),
+                        Failure::Store(error) => error,
+                    })?;
+            if replies.iter().all(stays_in_step) {
                 self.pools[server].give_back(connection);
             }
-            Ok(reply)
+            Ok(replies)
         };
         // A connection cut off by the timeout is dropped with the future:
         // it is never put back half-read.
@@ -112,11 +120,11 @@ async fn connect(address: &ServerAddr) -> Result<Connection, StoreError> {
 }
 
 impl Connection {
-    async fn exchange(&mut self, request: &[u8]) -> Result<Reply, Failure> {
+    async fn exchange(&mut self, request: &[u8], want: usize) -> Result<Vec<Reply>, Failure> {
         match &mut self.stream {
-            Stream::Tcp(stream) => exchange_on(stream, &mut self.buffer, request).await,
+            Stream::Tcp(stream) => exchange_on(stream, &mut self.buffer, request, want).await,
             #[cfg(unix)]
-            Stream::Unix(stream) => exchange_on(stream, &mut self.buffer, request).await,
+            Stream::Unix(stream) => exchange_on(stream, &mut self.buffer, request, want).await,
         }
     }
 }
@@ -125,11 +133,13 @@ async fn exchange_on<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     buffer: &mut Vec<u8>,
     request: &[u8],
-) -> Result<Reply, Failure> {
+    want: usize,
+) -> Result<Vec<Reply>, Failure> {
     stream.write_all(request).await?;
+    let mut replies = Vec::with_capacity(want);
     loop {
-        if let Some(reply) = take_reply(buffer).map_err(Failure::Store)? {
-            return Ok(reply);
+        if take_replies(buffer, want, &mut replies).map_err(Failure::Store)? {
+            return Ok(replies);
         }
         buffer.reserve(16 * 1024);
         if stream.read_buf(buffer).await? == 0 {

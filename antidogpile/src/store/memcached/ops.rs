@@ -7,10 +7,17 @@
 //!   set: of all processes that read one version, only one rewrites it.
 //! - lease: `ms ... ME` (add) of a lease item whose TTL is the grace, so a
 //!   crashed holder's lease simply expires.
-//! - write: `ms` of the sealed envelope, TTL = the hard timeout.
+//! - write: `ms` of the sealed envelope, TTL = the hard timeout; a raw
+//!   value (hard set) as its bytes with client flags 0, as any client would.
+//! - add: `ms ME`; a lease in the way is replaced by CAS.
+//! - mark stale: `mg`, then `ms C<cas>` of the envelope with its soft
+//!   deadline in the past.
+//! - count: `ma`, on raw decimal values only (memcached refuses others).
+//! - the `*_many` operations: one pipelined exchange per server.
 
 use super::codec::{
-    encode_delete, encode_get, encode_set, DeleteFlags, GetFlags, Reply, SetFlags, SetMode, WireKey,
+    encode_arithmetic, encode_delete, encode_get, encode_set, parse_counter, ArithmeticFlags,
+    ArithmeticMode, DeleteFlags, GetFlags, Reply, ReturnFlags, SetFlags, SetMode, WireKey,
 };
 use super::ring::Ring;
 use crate::clock::{Clock, Timestamp};
@@ -18,18 +25,29 @@ use crate::envelope;
 use crate::error::{StoreError, StoreErrorKind};
 use crate::key::Key;
 use crate::policy::{Deadlines, EntryMeta};
-use crate::store::{ClaimId, LeaseId, OwnedLookup, StoreOp, StoreReply, Stored, Version};
+use crate::store::{
+    ClaimId, Counted, Delta, LeaseId, OwnedLookup, StoreOp, StoreReply, Stored, Version, Write,
+    RAW_META,
+};
 
 /// Client flags of an antidogpile envelope ("AD", kind 1).
 pub(crate) const ENVELOPE_FLAGS: u32 = 0x4144_0001;
 /// Client flags of a cold-miss lease ("AD", kind 2).
 pub(crate) const LEASE_FLAGS: u32 = 0x4144_0002;
+/// Client flags of a raw value (a hard set): none, as plain clients write.
+pub(crate) const RAW_FLAGS: u32 = 0;
 /// memcached reads a TTL above 30 days as a Unix time.
 const LONGEST_RELATIVE_TTL: u64 = 30 * 24 * 3600;
 
-/// One request, one reply, on one server.
+/// Requests and their replies, on one server: `replies` requests pipelined
+/// in `request`, answered in order (fewer only after an error line).
 pub(crate) trait Exchange {
-    async fn exchange(&self, server: usize, request: &[u8]) -> Result<Reply, StoreError>;
+    async fn exchange(
+        &self,
+        server: usize,
+        request: &[u8],
+        replies: usize,
+    ) -> Result<Vec<Reply>, StoreError>;
 }
 
 /// The operations over a transport.
@@ -53,6 +71,9 @@ pub(crate) fn logical_key(key: &Key<'_>) -> String {
 /// memcached's TTL for an item that must live until `deadline`: whole
 /// seconds rounded up, at least 1; past 30 days, the deadline as a Unix time.
 pub(crate) fn expiry(deadline: Timestamp, now: Timestamp) -> u32 {
+    if deadline == Timestamp::MAX {
+        return 0; // no expiry
+    }
     let seconds = (now.until(deadline).as_millis() as u64)
         .div_ceil(1000)
         .max(1);
@@ -74,8 +95,14 @@ fn unexpected(reply: &Reply, during: &str) -> StoreError {
 /// What a `mg ... v f c` found, with its envelope opened.
 enum Item {
     Missing,
-    Lease,
+    Lease {
+        cas: u64,
+    },
     Envelope {
+        cas: u64,
+        bytes: Vec<u8>,
+    },
+    Raw {
         cas: u64,
         bytes: Vec<u8>,
     },
@@ -86,21 +113,100 @@ enum Item {
     },
 }
 
+/// `mg <key> v f c`: the value, its client flags and its CAS.
+fn get_request(wire: &WireKey) -> Vec<u8> {
+    let mut request = Vec::with_capacity(64);
+    let flags = GetFlags {
+        value: true,
+        client_flags: true,
+        cas: true,
+        ..GetFlags::default()
+    };
+    encode_get(&mut request, wire, &flags);
+    request
+}
+
+/// What a reply to [`get_request`] found.
+fn item_of(reply: Reply) -> Result<Item, StoreError> {
+    match reply {
+        Reply::Miss(_) => Ok(Item::Missing),
+        Reply::Value { flags, data } => {
+            let cas = flags.cas.unwrap_or(0);
+            Ok(match flags.client_flags {
+                Some(LEASE_FLAGS) => Item::Lease { cas },
+                Some(ENVELOPE_FLAGS) if envelope::open(&data).is_ok() => {
+                    Item::Envelope { cas, bytes: data }
+                }
+                Some(RAW_FLAGS) => Item::Raw { cas, bytes: data },
+                _ => Item::Foreign { cas },
+            })
+        }
+        other => Err(unexpected(&other, "mg")),
+    }
+}
+
+/// An item as the cache reads it.
+fn lookup_of(item: Item, now: Timestamp) -> Option<OwnedLookup> {
+    match item {
+        Item::Missing => None,
+        Item::Lease { .. } => Some(OwnedLookup::Leased),
+        Item::Foreign { cas } => Some(OwnedLookup::Entry {
+            meta: EntryMeta {
+                soft_deadline: Timestamp::EPOCH,
+                claimed_until: Timestamp::EPOCH,
+            },
+            version: Version(cas),
+            // No payload decodes from nothing: the cache recomputes and overwrites.
+            value: Stored::Bytes(Vec::new()),
+        }),
+        Item::Raw { cas, bytes } => Some(OwnedLookup::Entry {
+            meta: RAW_META,
+            version: Version(cas),
+            value: Stored::Raw(bytes),
+        }),
+        Item::Envelope { cas, bytes } => match envelope::open(&bytes) {
+            Ok((header, payload)) if header.hard_deadline > now => Some(OwnedLookup::Entry {
+                meta: header.meta,
+                version: Version(cas),
+                value: Stored::Bytes(payload.to_vec()),
+            }),
+            _ => None,
+        },
+    }
+}
+
+fn all_down() -> StoreError {
+    StoreError::new(
+        StoreErrorKind::Unavailable,
+        "every memcached server is down",
+    )
+}
+
 impl<T: Exchange> Ops<'_, T> {
+    /// Sends `request` to the server of `routing` and reads its reply.
     async fn send(&self, routing: &str, request: &[u8]) -> Result<Reply, StoreError> {
         // Server health is real time, whatever clock the cache reads.
         let now = Clock::system().now().as_millis();
         let server = self
             .ring
             .server_for_live(routing.as_bytes(), now)
-            .ok_or_else(|| {
-                StoreError::new(
-                    StoreErrorKind::Unavailable,
-                    "every memcached server is down",
-                )
-            })?;
-        let reply = self.transport.exchange(server, request).await;
-        if let Err(error) = &reply {
+            .ok_or_else(all_down)?;
+        let replies = self.on_server(server, request, 1, now).await?;
+        replies
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::new(StoreErrorKind::Protocol, "memcached sent no reply"))
+    }
+
+    async fn on_server(
+        &self,
+        server: usize,
+        request: &[u8],
+        count: usize,
+        now: u64,
+    ) -> Result<Vec<Reply>, StoreError> {
+        let replies = self.transport.exchange(server, request, count).await;
+        if let Err(error) = &replies {
             if matches!(
                 error.kind(),
                 StoreErrorKind::Unavailable | StoreErrorKind::Timeout
@@ -108,32 +214,57 @@ impl<T: Exchange> Ops<'_, T> {
                 self.ring.mark_down(server, now);
             }
         }
-        reply
+        replies
+    }
+
+    /// Sends each `(routing, request)` to its server, pipelined: one
+    /// exchange per server. Replies (or each one's failure) in order.
+    async fn send_batch(&self, batch: &[(String, Vec<u8>)]) -> Vec<Result<Reply, StoreError>> {
+        let now = Clock::system().now().as_millis();
+        let mut by_server: Vec<(usize, Vec<usize>)> = Vec::new();
+        let mut results: Vec<Option<Result<Reply, StoreError>>> = Vec::new();
+        results.resize_with(batch.len(), || None);
+        for (index, (routing, _)) in batch.iter().enumerate() {
+            match self.ring.server_for_live(routing.as_bytes(), now) {
+                None => results[index] = Some(Err(all_down())),
+                Some(server) => match by_server.iter_mut().find(|(s, _)| *s == server) {
+                    Some((_, indices)) => indices.push(index),
+                    None => by_server.push((server, vec![index])),
+                },
+            }
+        }
+        for (server, indices) in by_server {
+            let request: Vec<u8> = indices
+                .iter()
+                .flat_map(|&index| batch[index].1.iter().copied())
+                .collect();
+            match self.on_server(server, &request, indices.len(), now).await {
+                Ok(replies) => {
+                    let mut replies = replies.into_iter();
+                    for &index in &indices {
+                        results[index] = Some(replies.next().ok_or_else(|| {
+                            StoreError::new(
+                                StoreErrorKind::Protocol,
+                                "memcached stopped answering a pipeline after an error",
+                            )
+                        }));
+                    }
+                }
+                Err(error) => {
+                    for &index in &indices {
+                        results[index] = Some(Err(error.clone()));
+                    }
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|result| result.unwrap_or_else(|| Err(all_down())))
+            .collect()
     }
 
     async fn get(&self, routing: &str, wire: &WireKey) -> Result<Item, StoreError> {
-        let mut request = Vec::with_capacity(64);
-        let flags = GetFlags {
-            value: true,
-            client_flags: true,
-            cas: true,
-            ..GetFlags::default()
-        };
-        encode_get(&mut request, wire, &flags);
-        match self.send(routing, &request).await? {
-            Reply::Miss(_) => Ok(Item::Missing),
-            Reply::Value { flags, data } => {
-                let cas = flags.cas.unwrap_or(0);
-                Ok(match flags.client_flags {
-                    Some(LEASE_FLAGS) => Item::Lease,
-                    Some(ENVELOPE_FLAGS) if envelope::open(&data).is_ok() => {
-                        Item::Envelope { cas, bytes: data }
-                    }
-                    _ => Item::Foreign { cas },
-                })
-            }
-            other => Err(unexpected(&other, "mg")),
-        }
+        item_of(self.send(routing, &get_request(wire)).await?)
     }
 
     async fn set(
@@ -154,34 +285,46 @@ impl<T: Exchange> Ops<'_, T> {
         now: Timestamp,
     ) -> Result<Option<OwnedLookup>, StoreError> {
         let routing = logical_key(key);
-        Ok(
-            match self
-                .get(&routing, &WireKey::new(routing.as_bytes()))
-                .await?
-            {
-                Item::Missing => None,
-                Item::Lease => Some(OwnedLookup::Leased),
-                Item::Foreign { cas } => Some(OwnedLookup::Entry {
-                    meta: EntryMeta {
-                        soft_deadline: Timestamp::EPOCH,
-                        claimed_until: Timestamp::EPOCH,
-                    },
-                    version: Version(cas),
-                    // No payload decodes from nothing: the cache recomputes and overwrites.
-                    value: Stored::Bytes(Vec::new()),
-                }),
-                Item::Envelope { cas, bytes } => match envelope::open(&bytes) {
-                    Ok((header, payload)) if header.hard_deadline > now => {
-                        Some(OwnedLookup::Entry {
-                            meta: header.meta,
-                            version: Version(cas),
-                            value: Stored::Bytes(payload.to_vec()),
-                        })
-                    }
-                    _ => None,
-                },
-            },
-        )
+        let item = self
+            .get(&routing, &WireKey::new(routing.as_bytes()))
+            .await?;
+        Ok(lookup_of(item, now))
+    }
+
+    /// Reads every key, one pipelined exchange per server. A key whose
+    /// server failed reads as nothing; the first failure is returned if
+    /// every key failed.
+    pub(crate) async fn read_many(
+        &self,
+        keys: &[Key<'_>],
+        now: Timestamp,
+    ) -> Result<Vec<Option<OwnedLookup>>, StoreError> {
+        let batch: Vec<(String, Vec<u8>)> = keys
+            .iter()
+            .map(|key| {
+                let routing = logical_key(key);
+                let request = get_request(&WireKey::new(routing.as_bytes()));
+                (routing, request)
+            })
+            .collect();
+        let replies = self.send_batch(&batch).await;
+        let mut first_error = None;
+        let mut failures = 0;
+        let found = replies
+            .into_iter()
+            .map(|reply| match reply.and_then(item_of) {
+                Ok(item) => lookup_of(item, now),
+                Err(error) => {
+                    failures += 1;
+                    first_error.get_or_insert(error);
+                    None
+                }
+            })
+            .collect();
+        match first_error {
+            Some(error) if failures == keys.len() => Err(error),
+            _ => Ok(found),
+        }
     }
 
     /// Rewrites the envelope last read as `seen` with its claim set to
@@ -252,6 +395,54 @@ impl<T: Exchange> Ops<'_, T> {
             .map(|_| ())
     }
 
+    /// The `ms` of `value`: an envelope, or raw bytes with flags 0.
+    fn set_request(
+        &self,
+        key: &Key<'_>,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+        mode: SetMode,
+        compare_cas: Option<u64>,
+    ) -> Result<(String, Vec<u8>), StoreError> {
+        let (data, client_flags) = match value {
+            Stored::Bytes(payload) => (envelope::seal(deadlines, &payload), ENVELOPE_FLAGS),
+            Stored::Raw(bytes) => (bytes, RAW_FLAGS),
+            Stored::Object(_) => {
+                return Err(StoreError::new(
+                    StoreErrorKind::Other,
+                    "memcached keeps bytes, not objects",
+                ))
+            }
+        };
+        if data.len() > self.max_value {
+            return Err(StoreError::new(
+                StoreErrorKind::TooLarge,
+                format!(
+                    "{} bytes is over the {} byte item limit: served, not cached",
+                    data.len(),
+                    self.max_value
+                ),
+            ));
+        }
+        let routing = logical_key(key);
+        let flags = SetFlags {
+            mode,
+            ttl: expiry(deadlines.hard, now),
+            client_flags,
+            compare_cas,
+            ..SetFlags::default()
+        };
+        let mut request = Vec::with_capacity(64 + data.len());
+        encode_set(
+            &mut request,
+            &WireKey::new(routing.as_bytes()),
+            &data,
+            &flags,
+        );
+        Ok((routing, request))
+    }
+
     pub(crate) async fn write(
         &self,
         key: &Key<'_>,
@@ -259,35 +450,178 @@ impl<T: Exchange> Ops<'_, T> {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let Stored::Bytes(payload) = value else {
-            return Err(StoreError::new(
-                StoreErrorKind::Other,
-                "memcached keeps bytes, not objects",
-            ));
-        };
-        let sealed = envelope::seal(deadlines, &payload);
-        if sealed.len() > self.max_value {
-            return Err(StoreError::new(
-                StoreErrorKind::TooLarge,
-                format!(
-                    "{} bytes is over the {} byte item limit: served, not cached",
-                    sealed.len(),
-                    self.max_value
-                ),
-            ));
-        }
-        let routing = logical_key(key);
-        let flags = SetFlags {
-            ttl: expiry(deadlines.hard, now),
-            client_flags: ENVELOPE_FLAGS,
-            ..SetFlags::default()
-        };
-        match self
-            .set(&routing, &WireKey::new(routing.as_bytes()), &sealed, flags)
-            .await?
-        {
+        let (routing, request) =
+            self.set_request(key, value, deadlines, now, SetMode::Set, None)?;
+        match self.send(&routing, &request).await? {
             Reply::Done(_) => Ok(()),
             other => Err(unexpected(&other, "ms")),
+        }
+    }
+
+    /// Writes every entry, one pipelined exchange per server; the first
+    /// failure, if any, after all were tried.
+    pub(crate) async fn write_many(
+        &self,
+        writes: Vec<Write<'_>>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut first_error = None;
+        let mut batch = Vec::with_capacity(writes.len());
+        for write in writes {
+            let request = self.set_request(
+                &write.key,
+                write.value,
+                write.deadlines,
+                now,
+                SetMode::Set,
+                None,
+            );
+            match request {
+                Ok(request) => batch.push(request),
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        for reply in self.send_batch(&batch).await {
+            match reply {
+                Ok(Reply::Done(_)) => {}
+                Ok(other) => {
+                    first_error.get_or_insert(unexpected(&other, "ms"));
+                }
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// `ms ME` of `request(Add, None)`. An item in the way that reads as
+    /// nothing at `now` (an envelope past its hard deadline by the cache's
+    /// clock, which memcached, counting whole seconds, may still keep; and
+    /// a lease, if `over_leases`) is replaced by CAS with `request(Set,
+    /// Some(cas))`. Returns the stored item's reply flags, or `None`.
+    async fn add_unless_live(
+        &self,
+        routing: &str,
+        now: Timestamp,
+        over_leases: bool,
+        request: impl Fn(SetMode, Option<u64>) -> Result<Vec<u8>, StoreError>,
+    ) -> Result<Option<ReturnFlags>, StoreError> {
+        // An item that vanishes between the add and the read: add again, a few times.
+        for _ in 0..4 {
+            match self.send(routing, &request(SetMode::Add, None)?).await? {
+                Reply::Done(flags) => return Ok(Some(flags)),
+                Reply::NotStored(_) => {}
+                other => return Err(unexpected(&other, "ms ME")),
+            }
+            let in_the_way = match self.get(routing, &WireKey::new(routing.as_bytes())).await? {
+                Item::Lease { cas } if over_leases => cas,
+                Item::Envelope { cas, bytes }
+                    if envelope::open(&bytes)
+                        .is_ok_and(|(header, _)| header.hard_deadline <= now) =>
+                {
+                    cas
+                }
+                Item::Missing => continue,
+                _ => return Ok(None),
+            };
+            return match self
+                .send(routing, &request(SetMode::Set, Some(in_the_way))?)
+                .await?
+            {
+                Reply::Done(flags) => Ok(Some(flags)),
+                Reply::Exists(_) | Reply::NotFound(_) => Ok(None),
+                other => Err(unexpected(&other, "ms C (replacing a dead item)")),
+            };
+        }
+        Ok(None)
+    }
+
+    /// Stores `write` unless a value is there (a lease does not count).
+    pub(crate) async fn add(&self, write: Write<'_>, now: Timestamp) -> Result<bool, StoreError> {
+        let routing = logical_key(&write.key);
+        let request = |mode, compare_cas| {
+            let value = write.value.clone();
+            self.set_request(&write.key, value, write.deadlines, now, mode, compare_cas)
+                .map(|(_, request)| request)
+        };
+        let added = self.add_unless_live(&routing, now, true, request).await?;
+        Ok(added.is_some())
+    }
+
+    /// Makes the envelope under `key` stale (CAS), or deletes a raw value.
+    pub(crate) async fn mark_stale(
+        &self,
+        key: &Key<'_>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let routing = logical_key(key);
+        let wire = WireKey::new(routing.as_bytes());
+        // A CAS race means someone wrote meanwhile: read again, a few times.
+        for _ in 0..4 {
+            let (cas, bytes) = match self.get(&routing, &wire).await? {
+                Item::Envelope { cas, bytes } => (cas, bytes),
+                Item::Raw { cas, .. } => {
+                    self.delete(key, Some(cas)).await?;
+                    return Ok(true);
+                }
+                Item::Missing | Item::Lease { .. } | Item::Foreign { .. } => return Ok(false),
+            };
+            let Ok((header, _)) = envelope::open(&bytes) else {
+                return Ok(false);
+            };
+            if header.hard_deadline <= now {
+                return Ok(false);
+            }
+            let stale = envelope::marked_stale(&bytes)
+                .map_err(|error| StoreError::new(StoreErrorKind::Protocol, error.to_string()))?;
+            let flags = SetFlags {
+                ttl: expiry(header.hard_deadline, now),
+                client_flags: ENVELOPE_FLAGS,
+                compare_cas: Some(cas),
+                ..SetFlags::default()
+            };
+            match self.set(&routing, &wire, &stale, flags).await? {
+                Reply::Done(_) => return Ok(true),
+                Reply::Exists(_) => continue,
+                Reply::NotFound(_) => return Ok(false),
+                other => return Err(unexpected(&other, "ms C (mark stale)")),
+            }
+        }
+        Ok(true)
+    }
+
+    /// `ma`: memcached changes raw decimal counters only.
+    pub(crate) async fn count(&self, key: &Key<'_>, delta: Delta) -> Result<Counted, StoreError> {
+        let routing = logical_key(key);
+        let wire = WireKey::new(routing.as_bytes());
+        let (mode, by) = match delta {
+            Delta::Incr(by) => (ArithmeticMode::Increment, by),
+            Delta::Decr(by) => (ArithmeticMode::Decrement, by),
+        };
+        let flags = ArithmeticFlags {
+            mode,
+            delta: by,
+            value: true,
+            ..ArithmeticFlags::default()
+        };
+        let mut request = Vec::with_capacity(64);
+        encode_arithmetic(&mut request, &wire, &flags);
+        match self.send(&routing, &request).await? {
+            Reply::Value { data, .. } => parse_counter(&data)
+                .map(Counted::Value)
+                .map_err(|error| StoreError::new(StoreErrorKind::Protocol, error.to_string())),
+            Reply::NotFound(_) | Reply::Miss(_) => Ok(Counted::Absent),
+            Reply::ClientError(message) if message.contains("non-numeric") => {
+                // A lease is nothing yet; anything else is not a counter.
+                match self.get(&routing, &wire).await? {
+                    Item::Lease { .. } | Item::Missing => Ok(Counted::Absent),
+                    _ => Ok(Counted::NotACounter),
+                }
+            }
+            other => Err(unexpected(&other, "ma")),
         }
     }
 
@@ -298,21 +632,22 @@ impl<T: Exchange> Ops<'_, T> {
         grace: std::time::Duration,
     ) -> Result<Option<LeaseId>, StoreError> {
         let routing = logical_key(key);
-        let flags = SetFlags {
-            mode: SetMode::Add,
-            ttl: expiry(now.saturating_add(grace), now),
-            client_flags: LEASE_FLAGS,
-            return_cas: true,
-            ..SetFlags::default()
+        let wire = WireKey::new(routing.as_bytes());
+        let request = |mode, compare_cas| {
+            let flags = SetFlags {
+                mode,
+                ttl: expiry(now.saturating_add(grace), now),
+                client_flags: LEASE_FLAGS,
+                compare_cas,
+                return_cas: true,
+                ..SetFlags::default()
+            };
+            let mut request = Vec::with_capacity(64);
+            encode_set(&mut request, &wire, b"lease", &flags);
+            Ok(request)
         };
-        match self
-            .set(&routing, &WireKey::new(routing.as_bytes()), b"lease", flags)
-            .await?
-        {
-            Reply::Done(flags) => Ok(Some(LeaseId(flags.cas.unwrap_or(0)))),
-            Reply::NotStored(_) => Ok(None),
-            other => Err(unexpected(&other, "ms ME (lease)")),
-        }
+        let leased = self.add_unless_live(&routing, now, false, request).await?;
+        Ok(leased.map(|flags| LeaseId(flags.cas.unwrap_or(0))))
     }
 
     async fn delete(&self, key: &Key<'_>, compare_cas: Option<u64>) -> Result<(), StoreError> {
@@ -327,6 +662,36 @@ impl<T: Exchange> Ops<'_, T> {
             Reply::Done(_) | Reply::NotFound(_) | Reply::Exists(_) => Ok(()),
             other => Err(unexpected(&other, "md")),
         }
+    }
+
+    /// Deletes every key, one pipelined exchange per server.
+    pub(crate) async fn delete_many(&self, keys: &[Key<'_>]) -> Result<(), StoreError> {
+        let batch: Vec<(String, Vec<u8>)> = keys
+            .iter()
+            .map(|key| {
+                let routing = logical_key(key);
+                let mut request = Vec::with_capacity(64);
+                encode_delete(
+                    &mut request,
+                    &WireKey::new(routing.as_bytes()),
+                    &DeleteFlags::default(),
+                );
+                (routing, request)
+            })
+            .collect();
+        let mut first_error = None;
+        for reply in self.send_batch(&batch).await {
+            match reply {
+                Ok(Reply::Done(_) | Reply::NotFound(_)) => {}
+                Ok(other) => {
+                    first_error.get_or_insert(unexpected(&other, "md"));
+                }
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Runs one store operation.
@@ -362,6 +727,24 @@ impl<T: Exchange> Ops<'_, T> {
             // Only the holder's own lease item (its CAS) is deleted.
             StoreOp::ReleaseLease { key, lease } => {
                 self.delete(&key, Some(lease.0)).await?;
+                StoreReply::Done
+            }
+            StoreOp::Add { write, now } => StoreReply::Changed(self.add(write, now).await?),
+            StoreOp::MarkStale { key, now } => {
+                StoreReply::Changed(self.mark_stale(&key, now).await?)
+            }
+            StoreOp::Count { key, delta, .. } => {
+                StoreReply::Counted(self.count(&key, delta).await?)
+            }
+            StoreOp::ReadMany { keys, now } => {
+                StoreReply::ReadMany(self.read_many(keys, now).await?)
+            }
+            StoreOp::WriteMany { writes, now } => {
+                self.write_many(writes, now).await?;
+                StoreReply::Done
+            }
+            StoreOp::RemoveMany { keys } => {
+                self.delete_many(keys).await?;
                 StoreReply::Done
             }
         })

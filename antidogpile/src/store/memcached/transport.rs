@@ -94,23 +94,37 @@ impl<C> Pool<C> {
 /// The largest reply we read: a value up to memcached's item limit.
 pub(crate) const MAX_REPLY_VALUE: usize = 2 << 20;
 
-/// The reply at the start of `buffer`, once it is whole: `Ok(None)` asks
-/// for more bytes. A reply is only complete if nothing follows it (we send
-/// one request at a time); anything else means the stream is out of step.
-pub(crate) fn take_reply(buffer: &mut Vec<u8>) -> Result<Option<Reply>, StoreError> {
-    match decode_with_limit(buffer, MAX_REPLY_VALUE) {
-        Ok(None) => Ok(None),
-        Ok(Some((reply, used))) => {
-            if used != buffer.len() {
-                return Err(protocol(
-                    "bytes after the reply: the connection is out of step",
-                ));
-            }
-            buffer.clear();
-            Ok(Some(reply))
+/// Moves the complete replies at the front of `buffer` into `replies`, up
+/// to `want` (a pipeline of `want` requests). Returns whether the exchange
+/// is over: `want` replies read, or an error line, after which memcached may
+/// send more lines and the connection is dropped. Bytes after the last
+/// reply mean the connection is out of step.
+pub(crate) fn take_replies(
+    buffer: &mut Vec<u8>,
+    want: usize,
+    replies: &mut Vec<Reply>,
+) -> Result<bool, StoreError> {
+    let mut used = 0;
+    let over = loop {
+        if replies.len() >= want || replies.last().is_some_and(|reply| !stays_in_step(reply)) {
+            break true;
         }
-        Err(error) => Err(protocol(&error.to_string())),
+        match decode_with_limit(&buffer[used..], MAX_REPLY_VALUE) {
+            Ok(None) => break false,
+            Ok(Some((reply, length))) => {
+                used += length;
+                replies.push(reply);
+            }
+            Err(error) => return Err(protocol(&error.to_string())),
+        }
+    };
+    buffer.drain(..used);
+    if over && !buffer.is_empty() && replies.last().is_some_and(stays_in_step) {
+        return Err(protocol(
+            "bytes after the reply: the connection is out of step",
+        ));
     }
+    Ok(over)
 }
 
 /// Whether a connection may serve another request after this reply.

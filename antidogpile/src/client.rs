@@ -1,0 +1,1020 @@
+//! The cache client: typed operations on a [`Cache`] for code that does not
+//! use the macro, with the same soft/hard/grace semantics.
+//!
+//! Every operation is written once, as an `async fn` over the [`Io`]
+//! adapter that memoized calls use: [`Cache`]'s methods drive it with
+//! blocking I/O, [`AsyncCache`]'s await the store's non-blocking I/O.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::cache::Cache;
+use crate::clock::{Clock, Timestamp};
+use crate::envelope::encode_payload;
+use crate::error::{Error, StoreError};
+use crate::flight::{Flight, Landing};
+use crate::key::{ArgumentEncoder, Key};
+use crate::memo::{complete, unexpected, Blocking, Call, Io, Job, Looked, Next, Progress};
+use crate::outcome::{Always, Cacheable, Outcome};
+use crate::policy::{decide, Deadlines, Decision, Timeouts};
+use crate::site::{Site, SiteOptions};
+use crate::stats::Event;
+use crate::store::{Counted, Delta, OwnedLookup, StoreOp, StoreReply, Stored, Write};
+
+/// The namespace of the keys the cache client uses; its counters are
+/// [`stats`](crate::stats)`(CLIENT_NAMESPACE)`.
+pub const CLIENT_NAMESPACE: &str = "antidogpile::client";
+
+static CLIENT: Site = Site::new(CLIENT_NAMESPACE, SiteOptions::DEFAULT);
+
+/// The timeouts of a value set through the client: fresh for `soft`, kept
+/// `soft * factor` (the cache's factor unless given), and recomputed by one
+/// caller at a time for `grace` (the cache's grace unless given).
+///
+/// A [`Duration`] converts into a `Ttl` with only `soft` set.
+///
+/// ```
+/// use antidogpile::Ttl;
+/// use std::time::Duration;
+///
+/// let ttl = Ttl::soft(Duration::from_secs(30)).factor(4).grace(Duration::from_secs(5));
+/// assert_eq!(ttl.soft_timeout(), Duration::from_secs(30));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ttl {
+    soft: Duration,
+    factor: Option<u32>,
+    grace: Option<Duration>,
+}
+
+impl Ttl {
+    /// Fresh for `soft`.
+    pub const fn soft(soft: Duration) -> Ttl {
+        Ttl {
+            soft,
+            factor: None,
+            grace: None,
+        }
+    }
+
+    /// Kept `soft * factor` in the store (0 is taken as 1).
+    pub const fn factor(self, factor: u32) -> Ttl {
+        Ttl {
+            factor: Some(factor),
+            ..self
+        }
+    }
+
+    /// One caller at a time may recompute for `grace`.
+    pub const fn grace(self, grace: Duration) -> Ttl {
+        Ttl {
+            grace: Some(grace),
+            ..self
+        }
+    }
+
+    /// How long a value is fresh.
+    pub const fn soft_timeout(&self) -> Duration {
+        self.soft
+    }
+
+    fn timeouts(&self, cache: &Cache) -> Timeouts {
+        Timeouts::new(
+            self.soft,
+            self.factor.unwrap_or(cache.hard_timeout_factor()),
+            self.grace.unwrap_or(cache.default_grace()),
+        )
+    }
+}
+
+impl From<Duration> for Ttl {
+    fn from(soft: Duration) -> Ttl {
+        Ttl::soft(soft)
+    }
+}
+
+/// What [`Cache::get`] found, and what the caller should do about it.
+///
+/// Of all the callers that find a value stale, or nothing at all, exactly
+/// one is told [`Recompute`](Got::Recompute) (it holds the refresh claim or
+/// the cold-miss lease for the grace); it should compute the value and
+/// [`set`](Cache::set) it. The others are given the stale value, or told
+/// the value is [`Pending`](Got::Pending).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Got<V> {
+    /// A fresh value (a value from a hard set is always fresh).
+    Fresh(V),
+    /// A stale value, while another caller recomputes it: serve it.
+    Stale(V),
+    /// This caller should compute the value and set it. The stale value,
+    /// if there is one, is here to serve should the computation fail.
+    Recompute(Option<V>),
+    /// Nothing stored yet: another caller holds the cold-miss lease and is
+    /// computing it. Ask again shortly, or use [`Cache::get_or_compute`],
+    /// which waits.
+    Pending,
+}
+
+impl<V> Got<V> {
+    /// The value, fresh or stale, if there is one.
+    pub fn value(self) -> Option<V> {
+        match self {
+            Got::Fresh(value) | Got::Stale(value) | Got::Recompute(Some(value)) => Some(value),
+            Got::Recompute(None) | Got::Pending => None,
+        }
+    }
+
+    /// Whether this caller should compute the value and set it.
+    pub fn must_recompute(&self) -> bool {
+        matches!(self, Got::Recompute(_))
+    }
+}
+
+/// How to invalidate a value: see [`Cache::delete`] and [`Cache::delete_hard`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Invalidate {
+    /// Mark it stale: the next caller recomputes it while the others are
+    /// served the old value.
+    Soft,
+    /// Remove it: the next callers find nothing (one computes, the others wait).
+    Hard,
+}
+
+/// The store key of a client key.
+fn key_of<K: Serialize + ?Sized>(key: &K) -> Result<Key<'static>, Error> {
+    let mut encoder = ArgumentEncoder::new();
+    encoder.push(key);
+    encoder
+        .finish(CLIENT.seed())
+        .map(|fingerprint| Key::new(fingerprint, CLIENT_NAMESPACE, 0))
+        .ok_or_else(|| Error::InvalidKey("the key could not be serialized".to_owned()))
+}
+
+fn keys_of<K: Serialize>(keys: &[K]) -> Result<Vec<Key<'static>>, Error> {
+    keys.iter().map(key_of).collect()
+}
+
+/// A value as a soft set stores it: as it is in memory, serialized for a
+/// store that keeps bytes.
+fn soft_value<V: Cacheable>(cache: &Cache, value: &V) -> Result<Stored, Error> {
+    if cache.store.keeps_bytes() {
+        encode_payload(value)
+            .map(Stored::Bytes)
+            .map_err(|error| Error::Serialize(error.to_string()))
+    } else {
+        Ok(Stored::Object(Arc::new(value.clone())))
+    }
+}
+
+fn hard_value<V: Cacheable>(value: &V) -> Result<Stored, Error> {
+    crate::raw::encode(value)
+        .map(Stored::Raw)
+        .map_err(|error| Error::Serialize(error.to_string()))
+}
+
+/// Deadlines of a hard set: none but the TTL (`None`: no expiry).
+fn hard_deadlines(now: Timestamp, ttl: Option<Duration>) -> Deadlines {
+    let hard = ttl.map_or(Timestamp::MAX, |ttl| now.saturating_add(ttl));
+    Deadlines { soft: hard, hard }
+}
+
+fn store_error(error: StoreError) -> Error {
+    CLIENT.counters.count(Event::StoreError);
+    Error::Store(error)
+}
+
+/// How a driver waits for another caller: blocking its thread, or not.
+pub(crate) trait Pause {
+    async fn wait(&self, flight: &Flight, clock: &Clock) -> Landing;
+    async fn sleep(&self, pause: Duration);
+}
+
+/// Blocks the thread (its futures are ready when first polled).
+pub(crate) struct BlockingPause;
+
+impl Pause for BlockingPause {
+    async fn wait(&self, flight: &Flight, clock: &Clock) -> Landing {
+        flight.wait(clock)
+    }
+
+    async fn sleep(&self, pause: Duration) {
+        std::thread::sleep(pause);
+    }
+}
+
+/// Awaits, on tokio.
+#[cfg(feature = "tokio")]
+pub(crate) struct AsyncPause;
+
+#[cfg(feature = "tokio")]
+impl Pause for AsyncPause {
+    async fn wait(&self, flight: &Flight, clock: &Clock) -> Landing {
+        flight.wait_async(clock).await
+    }
+
+    async fn sleep(&self, pause: Duration) {
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// The client's operations over one kind of I/O.
+struct Ops<'c, I> {
+    cache: &'c Cache,
+    io: I,
+}
+
+impl<'c, I: Io> Ops<'c, I> {
+    async fn run(&self, op: StoreOp<'_>) -> Result<StoreReply, Error> {
+        self.io.run(op).await.map_err(store_error)
+    }
+
+    /// Decides on what was found under `key`, claiming or leasing as `get` does.
+    async fn got<V: Cacheable>(
+        &self,
+        key: &Key<'static>,
+        looked: Looked<V>,
+        now: Timestamp,
+        grace: Duration,
+    ) -> Result<Got<V>, Error> {
+        let counters = &CLIENT.counters;
+        match looked {
+            Looked::Entry {
+                meta,
+                version,
+                value,
+            } => match decide(Some(meta), now, grace) {
+                Decision::Fresh => {
+                    counters.count(Event::FreshHit);
+                    Ok(Got::Fresh(value))
+                }
+                Decision::ClaimRefresh { claim_until } => {
+                    counters.count(Event::StaleHit);
+                    let claim = StoreOp::TryClaim {
+                        key: *key,
+                        seen: version,
+                        now,
+                        until: claim_until,
+                    };
+                    match self.run(claim).await? {
+                        StoreReply::Claim(Some(_)) => Ok(Got::Recompute(Some(value))),
+                        StoreReply::Claim(None) => Ok(Got::Stale(value)),
+                        other => Err(store_error(unexpected(&other))),
+                    }
+                }
+                Decision::ServeStale | Decision::Miss => {
+                    counters.count(Event::StaleHit);
+                    Ok(Got::Stale(value))
+                }
+            },
+            Looked::Leased => {
+                counters.count(Event::Miss);
+                Ok(Got::Pending)
+            }
+            // Bytes of another type: recompute and overwrite.
+            Looked::Absent { overwrite: true } => {
+                counters.count(Event::Miss);
+                Ok(Got::Recompute(None))
+            }
+            Looked::Absent { overwrite: false } => {
+                counters.count(Event::Miss);
+                let lease = StoreOp::TryLease {
+                    key: *key,
+                    now,
+                    grace,
+                };
+                match self.run(lease).await? {
+                    StoreReply::Lease(Some(_)) => Ok(Got::Recompute(None)),
+                    StoreReply::Lease(None) => Ok(Got::Pending),
+                    other => Err(store_error(unexpected(&other))),
+                }
+            }
+        }
+    }
+
+    async fn get<V: Cacheable, K: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        grace: Duration,
+    ) -> Result<Got<V>, Error> {
+        let key = key_of(key)?;
+        let now = self.cache.clock.now();
+        let looked = self.io.look::<V>(&key, now).await.map_err(store_error)?;
+        self.got(&key, looked, now, grace).await
+    }
+
+    async fn get_many<V: Cacheable, K: Serialize>(
+        &self,
+        keys: &[K],
+        grace: Duration,
+    ) -> Result<Vec<Got<V>>, Error> {
+        let keys = keys_of(keys)?;
+        let now = self.cache.clock.now();
+        let found = match self.run(StoreOp::ReadMany { keys: &keys, now }).await? {
+            StoreReply::ReadMany(found) if found.len() == keys.len() => found,
+            other => return Err(store_error(unexpected(&other))),
+        };
+        let mut got = Vec::with_capacity(keys.len());
+        for (key, found) in keys.iter().zip(&found) {
+            got.push(
+                self.got(key, Looked::of(found.as_ref()), now, grace)
+                    .await?,
+            );
+        }
+        Ok(got)
+    }
+
+    fn write_of<V: Cacheable, K: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        value: &V,
+        ttl: Ttl,
+        now: Timestamp,
+    ) -> Result<Write<'static>, Error> {
+        Ok(Write {
+            key: key_of(key)?,
+            value: soft_value(self.cache, value)?,
+            deadlines: ttl.timeouts(self.cache).deadlines(now, 0.0),
+        })
+    }
+
+    fn hard_write_of<V: Cacheable, K: Serialize + ?Sized>(
+        key: &K,
+        value: &V,
+        ttl: Option<Duration>,
+        now: Timestamp,
+    ) -> Result<Write<'static>, Error> {
+        Ok(Write {
+            key: key_of(key)?,
+            value: hard_value(value)?,
+            deadlines: hard_deadlines(now, ttl),
+        })
+    }
+
+    async fn write(&self, write: Write<'static>, now: Timestamp) -> Result<(), Error> {
+        self.run(StoreOp::Write {
+            key: write.key,
+            value: write.value,
+            deadlines: write.deadlines,
+            now,
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn add(&self, write: Write<'static>, now: Timestamp) -> Result<bool, Error> {
+        match self.run(StoreOp::Add { write, now }).await? {
+            StoreReply::Changed(added) => Ok(added),
+            other => Err(store_error(unexpected(&other))),
+        }
+    }
+
+    async fn set_many(&self, writes: Vec<Write<'static>>, now: Timestamp) -> Result<(), Error> {
+        self.run(StoreOp::WriteMany { writes, now }).await.map(drop)
+    }
+
+    async fn delete(&self, key: &Key<'static>, how: Invalidate) -> Result<bool, Error> {
+        match how {
+            Invalidate::Hard => self.run(StoreOp::Remove { key: *key }).await.map(|_| true),
+            Invalidate::Soft => {
+                let now = self.cache.clock.now();
+                match self.run(StoreOp::MarkStale { key: *key, now }).await? {
+                    StoreReply::Changed(marked) => Ok(marked),
+                    other => Err(store_error(unexpected(&other))),
+                }
+            }
+        }
+    }
+
+    async fn delete_many(&self, keys: &[Key<'static>], how: Invalidate) -> Result<(), Error> {
+        match how {
+            Invalidate::Hard => self.run(StoreOp::RemoveMany { keys }).await.map(drop),
+            Invalidate::Soft => {
+                for key in keys {
+                    self.delete(key, Invalidate::Soft).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn count<K: Serialize + ?Sized>(&self, key: &K, delta: Delta) -> Result<u64, Error> {
+        let key = key_of(key)?;
+        let now = self.cache.clock.now();
+        match self.run(StoreOp::Count { key, delta, now }).await? {
+            StoreReply::Counted(Counted::Value(value)) => Ok(value),
+            StoreReply::Counted(Counted::Absent) => Err(Error::NotFound),
+            StoreReply::Counted(Counted::NotACounter) => Err(Error::NotACounter),
+            other => Err(store_error(unexpected(&other))),
+        }
+    }
+
+    /// Resolves every key: values found are kept, the keys this caller must
+    /// compute are computed in one `compute` call per round, and keys that
+    /// others are computing are waited for, then looked at again.
+    async fn get_or_compute_many<V, K, C, F, P>(
+        &self,
+        keys: &[K],
+        ttl: Ttl,
+        pause: &P,
+        mut compute: C,
+    ) -> Result<Vec<V>, Error>
+    where
+        V: Cacheable,
+        K: Serialize,
+        C: FnMut(Vec<&K>) -> F,
+        F: Future<Output = Vec<V>>,
+        P: Pause,
+    {
+        let timeouts = ttl.timeouts(self.cache);
+        let calls: Vec<Call<'c>> = keys_of(keys)?
+            .into_iter()
+            .map(|key| Call::with_key(self.cache, &CLIENT, key, timeouts))
+            .collect();
+        let mut progress: Vec<Progress<'c>> = calls.iter().map(|_| Progress::new()).collect();
+        let mut values: Vec<Option<V>> = calls.iter().map(|_| None).collect();
+        loop {
+            let mut jobs: Vec<(usize, Job<'c, V>)> = Vec::new();
+            let mut waits: Vec<(usize, Option<Arc<Flight>>)> = Vec::new();
+            for (index, call) in calls.iter().enumerate() {
+                if values[index].is_some() {
+                    continue;
+                }
+                match call.next::<V, _>(&self.io, &mut progress[index]).await {
+                    Next::Value(value) => values[index] = Some(value),
+                    Next::Compute(job) => jobs.push((index, job)),
+                    Next::Wait(flight) => waits.push((index, Some(flight))),
+                    Next::Poll => waits.push((index, None)),
+                }
+            }
+            if !jobs.is_empty() {
+                CLIENT.counters.count(Event::Compute);
+                let computed = compute(jobs.iter().map(|(index, _)| &keys[*index]).collect()).await;
+                if computed.len() != jobs.len() {
+                    let (expected, got) = (jobs.len(), computed.len());
+                    for (index, job) in jobs {
+                        // Gives back each claim and lease: not cached, nobody waits on it.
+                        calls[index].settle(&self.io, job, None::<V>).await;
+                    }
+                    return Err(Error::BatchLength { expected, got });
+                }
+                for ((index, job), value) in jobs.into_iter().zip(computed) {
+                    let Always(value) = calls[index].settle(&self.io, job, Always(value)).await;
+                    values[index] = Some(value);
+                }
+            }
+            for (index, flight) in waits {
+                let call = &calls[index];
+                call.count_wait(&mut progress[index]);
+                match flight {
+                    Some(flight) => {
+                        let landing = pause.wait(&flight, &self.cache.clock).await;
+                        values[index] = call.landed(landing);
+                    }
+                    None => pause.sleep(progress[index].next_backoff()).await,
+                }
+            }
+            if values.iter().all(Option::is_some) {
+                return Ok(values.into_iter().flatten().collect());
+            }
+        }
+    }
+}
+
+fn found_value<V: Cacheable>(found: Option<&OwnedLookup>) -> Option<V> {
+    match Looked::<V>::of(found) {
+        Looked::Entry { value, .. } => Some(value),
+        _ => None,
+    }
+}
+
+/// The client operations, blocking: for threads. In `async` code use
+/// [`Cache::nonblocking`], whose operations never block the runtime.
+impl Cache {
+    fn blocking_ops(&self) -> Ops<'_, Blocking<'_>> {
+        Ops {
+            cache: self,
+            io: Blocking(&*self.store),
+        }
+    }
+
+    /// The value under `key`, and whether this caller should recompute it
+    /// (see [`Got`]), with the cache's default grace.
+    ///
+    /// A store failure is an error (the caller decides what to do; use
+    /// [`get_or_compute`](Cache::get_or_compute) to compute through it).
+    ///
+    /// ```
+    /// use antidogpile::{Cache, Got, MemoryStore};
+    /// use std::time::Duration;
+    ///
+    /// let cache = Cache::new(MemoryStore::new());
+    /// let first: Got<String> = cache.get("greeting")?;
+    /// assert_eq!(first, Got::Recompute(None), "the first caller computes");
+    /// assert_eq!(cache.get::<String, _>("greeting")?, Got::Pending, "the others are told to wait");
+    ///
+    /// cache.set("greeting", &"hello".to_owned(), Duration::from_secs(30))?;
+    /// assert_eq!(cache.get("greeting")?, Got::Fresh("hello".to_owned()));
+    /// # Ok::<(), antidogpile::Error>(())
+    /// ```
+    pub fn get<V: Cacheable, K: Serialize + ?Sized>(&self, key: &K) -> Result<Got<V>, Error> {
+        self.get_with_grace(key, self.default_grace())
+    }
+
+    /// [`get`](Cache::get) with a grace of its own: the time the caller told
+    /// to recompute has before another caller is told to.
+    pub fn get_with_grace<V: Cacheable, K: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        grace: Duration,
+    ) -> Result<Got<V>, Error> {
+        complete(self.blocking_ops().get(key, grace))
+    }
+
+    /// The value under `key` if there is one, fresh or stale, without
+    /// claiming anything: a plain read.
+    pub fn peek<V: Cacheable, K: Serialize + ?Sized>(&self, key: &K) -> Result<Option<V>, Error> {
+        let key = key_of(key)?;
+        let now = self.clock.now();
+        let found = self
+            .store
+            .run(StoreOp::Read { key, now })
+            .map_err(store_error)?;
+        match found {
+            StoreReply::Read(found) => Ok(found_value(found.as_ref())),
+            other => Err(store_error(unexpected(&other))),
+        }
+    }
+
+    /// Stores `value` under `key`, fresh for `ttl`'s soft timeout (a
+    /// [`Duration`] or a [`Ttl`]), kept `soft * factor`. It replaces what
+    /// was there, and ends any refresh claim or cold-miss lease.
+    pub fn set<V: Cacheable, K: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        value: &V,
+        ttl: impl Into<Ttl>,
+    ) -> Result<(), Error> {
+        let ops = self.blocking_ops();
+        let now = self.clock.now();
+        let write = ops.write_of(key, value, ttl.into(), now)?;
+        complete(ops.write(write, now))
+    }
+
+    /// Stores `value` under `key` without anti-dogpiling: a raw value
+    /// (integers as decimal digits, which [`incr`](Cache::incr) counts),
+    /// never stale, gone after `ttl` (`None`: kept until evicted).
+    ///
+    /// ```
+    /// let cache = antidogpile::Cache::from_url("memory://")?;
+    /// cache.set_hard("visits", &10u64, None)?;
+    /// assert_eq!(cache.incr("visits", 5)?, 15);
+    /// assert_eq!(cache.get("visits")?, antidogpile::Got::Fresh(15u64));
+    /// # Ok::<(), antidogpile::Error>(())
+    /// ```
+    pub fn set_hard<V: Cacheable, K: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        value: &V,
+        ttl: Option<Duration>,
+    ) -> Result<(), Error> {
+        let now = self.clock.now();
+        let write = Ops::<Blocking<'_>>::hard_write_of(key, value, ttl, now)?;
+        complete(self.blocking_ops().write(write, now))
+    }
+
+    /// [`set`](Cache::set), only if no value is stored under `key` (a
+    /// cold-miss lease does not count). Returns whether it was stored.
+    pub fn add<V: Cacheable, K: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        value: &V,
+        ttl: impl Into<Ttl>,
+    ) -> Result<bool, Error> {
+        let ops = self.blocking_ops();
+        let now = self.clock.now();
+        let write = ops.write_of(key, value, ttl.into(), now)?;
+        complete(ops.add(write, now))
+    }
+
+    /// [`set_hard`](Cache::set_hard), only if no value is stored under
+    /// `key`. Returns whether it was stored.
+    pub fn add_hard<V: Cacheable, K: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        value: &V,
+        ttl: Option<Duration>,
+    ) -> Result<bool, Error> {
+        let now = self.clock.now();
+        let write = Ops::<Blocking<'_>>::hard_write_of(key, value, ttl, now)?;
+        complete(self.blocking_ops().add(write, now))
+    }
+
+    /// The soft delete: marks the value under `key` stale, so the next
+    /// caller recomputes it while the others are served the old value.
+    /// Returns whether there was a value. (A raw value is removed.)
+    ///
+    /// ```
+    /// use antidogpile::{Cache, Got, MemoryStore};
+    /// use std::time::Duration;
+    ///
+    /// let cache = Cache::new(MemoryStore::new());
+    /// cache.set("price", &10u32, Duration::from_secs(60))?;
+    /// assert!(cache.delete("price")?);
+    /// assert_eq!(cache.get("price")?, Got::Recompute(Some(10u32)), "one caller recomputes");
+    /// assert_eq!(cache.get("price")?, Got::Stale(10u32), "the others get the old value");
+    /// # Ok::<(), antidogpile::Error>(())
+    /// ```
+    pub fn delete<K: Serialize + ?Sized>(&self, key: &K) -> Result<bool, Error> {
+        complete(self.blocking_ops().delete(&key_of(key)?, Invalidate::Soft))
+    }
+
+    /// The hard delete: removes the value under `key`.
+    pub fn delete_hard<K: Serialize + ?Sized>(&self, key: &K) -> Result<(), Error> {
+        complete(self.blocking_ops().delete(&key_of(key)?, Invalidate::Hard)).map(drop)
+    }
+
+    /// Adds `delta` to the raw integer under `key` (set with
+    /// [`set_hard`](Cache::set_hard)), atomically on stores that are
+    /// atomic, wrapping at 2^64 as memcached does; returns the new value.
+    /// [`Error::NotFound`] if nothing is stored, [`Error::NotACounter`] if
+    /// the value is not a raw unsigned integer (it is left as it is).
+    pub fn incr<K: Serialize + ?Sized>(&self, key: &K, delta: u64) -> Result<u64, Error> {
+        complete(self.blocking_ops().count(key, Delta::Incr(delta)))
+    }
+
+    /// Subtracts `delta` from the raw integer under `key`, stopping at zero
+    /// (as memcached does); see [`incr`](Cache::incr).
+    pub fn decr<K: Serialize + ?Sized>(&self, key: &K, delta: u64) -> Result<u64, Error> {
+        complete(self.blocking_ops().count(key, Delta::Decr(delta)))
+    }
+
+    /// [`get`](Cache::get) of every key, in order, in one read (pipelined
+    /// on memcached: one round trip per server). Each key gets its own
+    /// answer: of many callers, one is told to recompute each stale or
+    /// missing key.
+    pub fn get_many<V: Cacheable, K: Serialize>(&self, keys: &[K]) -> Result<Vec<Got<V>>, Error> {
+        complete(self.blocking_ops().get_many(keys, self.default_grace()))
+    }
+
+    /// [`set`](Cache::set) of every entry, in one write (pipelined on memcached).
+    pub fn set_many<V: Cacheable, K: Serialize>(
+        &self,
+        entries: &[(K, V)],
+        ttl: impl Into<Ttl>,
+    ) -> Result<(), Error> {
+        let ops = self.blocking_ops();
+        let (now, ttl) = (self.clock.now(), ttl.into());
+        let writes = entries
+            .iter()
+            .map(|(key, value)| ops.write_of(key, value, ttl, now))
+            .collect::<Result<Vec<_>, Error>>()?;
+        complete(ops.set_many(writes, now))
+    }
+
+    /// [`set_hard`](Cache::set_hard) of every entry, in one write.
+    pub fn set_many_hard<V: Cacheable, K: Serialize>(
+        &self,
+        entries: &[(K, V)],
+        ttl: Option<Duration>,
+    ) -> Result<(), Error> {
+        let now = self.clock.now();
+        let writes = entries
+            .iter()
+            .map(|(key, value)| Ops::<Blocking<'_>>::hard_write_of(key, value, ttl, now))
+            .collect::<Result<Vec<_>, Error>>()?;
+        complete(self.blocking_ops().set_many(writes, now))
+    }
+
+    /// [`delete`](Cache::delete) (soft) or [`delete_hard`](Cache::delete_hard)
+    /// of every key; the hard one in one request (pipelined on memcached).
+    pub fn delete_many<K: Serialize>(&self, keys: &[K], how: Invalidate) -> Result<(), Error> {
+        complete(self.blocking_ops().delete_many(&keys_of(keys)?, how))
+    }
+
+    /// The value under `key`, computed by `compute` if needed, with the
+    /// whole anti-dogpiling of a memoized function: one caller computes a
+    /// missing or stale value, the others wait for it (missing) or are
+    /// served the old one (stale). A store that fails makes this slower
+    /// (it computes), never wrong.
+    ///
+    /// ```
+    /// use antidogpile::{Cache, MemoryStore};
+    /// use std::time::Duration;
+    ///
+    /// let cache = Cache::new(MemoryStore::new());
+    /// let report = cache.get_or_compute(&("report", 42), Duration::from_secs(30), || "slow".to_owned());
+    /// assert_eq!(report, "slow");
+    /// ```
+    pub fn get_or_compute<V: Cacheable, K: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        ttl: impl Into<Ttl>,
+        compute: impl FnOnce() -> V,
+    ) -> V {
+        let Always(value) = self.memoize(key, ttl.into(), || Always(compute()));
+        value
+    }
+
+    /// [`get_or_compute`](Cache::get_or_compute) for a computation that can
+    /// fail: an `Err` is returned and not cached (a stale value, if there
+    /// is one, is served instead, until its hard timeout).
+    pub fn get_or_try_compute<V: Cacheable, E, K: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        ttl: impl Into<Ttl>,
+        compute: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, E> {
+        self.memoize(key, ttl.into(), compute)
+    }
+
+    fn memoize<R: Outcome, K: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        ttl: Ttl,
+        compute: impl FnOnce() -> R,
+    ) -> R {
+        match key_of(key) {
+            Ok(key) => Call::with_key(self, &CLIENT, key, ttl.timeouts(self)).run(compute),
+            Err(_) => {
+                CLIENT.counters.count(Event::Uncached);
+                compute()
+            }
+        }
+    }
+
+    /// The values of every key, in order. Keys with a value are served it;
+    /// the keys this caller must compute (missing, or stale and claimed)
+    /// are computed in one `compute` call, which gets them in order and
+    /// must return one value each; keys another caller is computing are
+    /// waited for.
+    ///
+    /// ```
+    /// use antidogpile::{Cache, MemoryStore};
+    /// use std::time::Duration;
+    ///
+    /// let cache = Cache::new(MemoryStore::new());
+    /// let ttl = Duration::from_secs(30);
+    /// cache.set(&2u32, &20u32, ttl)?;
+    /// let values = cache.get_or_compute_many(&[1u32, 2, 3], ttl, |missing| {
+    ///     assert_eq!(missing, [&1, &3], "only what is not cached");
+    ///     missing.iter().map(|k| *k * 10).collect()
+    /// })?;
+    /// assert_eq!(values, [10, 20, 30]);
+    /// # Ok::<(), antidogpile::Error>(())
+    /// ```
+    pub fn get_or_compute_many<V: Cacheable, K: Serialize>(
+        &self,
+        keys: &[K],
+        ttl: impl Into<Ttl>,
+        mut compute: impl FnMut(Vec<&K>) -> Vec<V>,
+    ) -> Result<Vec<V>, Error> {
+        let compute = |missing: Vec<&K>| std::future::ready(compute(missing));
+        complete(
+            self.blocking_ops()
+                .get_or_compute_many(keys, ttl.into(), &BlockingPause, compute),
+        )
+    }
+
+    /// The client operations without blocking: for `async` code.
+    #[cfg(feature = "tokio")]
+    pub fn nonblocking(&self) -> AsyncCache<'_> {
+        AsyncCache { cache: self }
+    }
+}
+
+/// The client operations of a [`Cache`], as futures that never block their
+/// runtime (the store's non-blocking I/O). Each is documented on the
+/// blocking method of the same name.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), antidogpile::Error> {
+/// use antidogpile::{Cache, MemoryStore};
+/// use std::time::Duration;
+///
+/// let cache = Cache::new(MemoryStore::new());
+/// let value = cache
+///     .nonblocking()
+///     .get_or_compute("answer", Duration::from_secs(5), async { 42u64 })
+///     .await;
+/// assert_eq!(value, 42);
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "tokio")]
+#[derive(Clone, Copy, Debug)]
+pub struct AsyncCache<'c> {
+    cache: &'c Cache,
+}
+
+#[cfg(feature = "tokio")]
+impl<'c> AsyncCache<'c> {
+    fn ops(&self) -> Ops<'c, crate::memo::NonBlocking<'c>> {
+        Ops {
+            cache: self.cache,
+            io: crate::memo::NonBlocking(&*self.cache.store),
+        }
+    }
+
+    /// See [`Cache::get`].
+    pub async fn get<V: Cacheable, K: Serialize + ?Sized>(&self, key: &K) -> Result<Got<V>, Error> {
+        self.get_with_grace(key, self.cache.default_grace()).await
+    }
+
+    /// See [`Cache::get_with_grace`].
+    pub async fn get_with_grace<V: Cacheable, K: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        grace: Duration,
+    ) -> Result<Got<V>, Error> {
+        self.ops().get(key, grace).await
+    }
+
+    /// See [`Cache::set`].
+    pub async fn set<V: Cacheable, K: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        value: &V,
+        ttl: impl Into<Ttl>,
+    ) -> Result<(), Error> {
+        let ops = self.ops();
+        let now = self.cache.clock.now();
+        let write = ops.write_of(key, value, ttl.into(), now)?;
+        ops.write(write, now).await
+    }
+
+    /// See [`Cache::set_hard`].
+    pub async fn set_hard<V: Cacheable, K: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        value: &V,
+        ttl: Option<Duration>,
+    ) -> Result<(), Error> {
+        let now = self.cache.clock.now();
+        let write = Ops::<Blocking<'_>>::hard_write_of(key, value, ttl, now)?;
+        self.ops().write(write, now).await
+    }
+
+    /// See [`Cache::add`].
+    pub async fn add<V: Cacheable, K: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        value: &V,
+        ttl: impl Into<Ttl>,
+    ) -> Result<bool, Error> {
+        let ops = self.ops();
+        let now = self.cache.clock.now();
+        let write = ops.write_of(key, value, ttl.into(), now)?;
+        ops.add(write, now).await
+    }
+
+    /// See [`Cache::add_hard`].
+    pub async fn add_hard<V: Cacheable, K: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        value: &V,
+        ttl: Option<Duration>,
+    ) -> Result<bool, Error> {
+        let now = self.cache.clock.now();
+        let write = Ops::<Blocking<'_>>::hard_write_of(key, value, ttl, now)?;
+        self.ops().add(write, now).await
+    }
+
+    /// See [`Cache::delete`].
+    pub async fn delete<K: Serialize + ?Sized>(&self, key: &K) -> Result<bool, Error> {
+        self.ops().delete(&key_of(key)?, Invalidate::Soft).await
+    }
+
+    /// See [`Cache::delete_hard`].
+    pub async fn delete_hard<K: Serialize + ?Sized>(&self, key: &K) -> Result<(), Error> {
+        self.ops()
+            .delete(&key_of(key)?, Invalidate::Hard)
+            .await
+            .map(drop)
+    }
+
+    /// See [`Cache::incr`].
+    pub async fn incr<K: Serialize + ?Sized>(&self, key: &K, delta: u64) -> Result<u64, Error> {
+        self.ops().count(key, Delta::Incr(delta)).await
+    }
+
+    /// See [`Cache::decr`].
+    pub async fn decr<K: Serialize + ?Sized>(&self, key: &K, delta: u64) -> Result<u64, Error> {
+        self.ops().count(key, Delta::Decr(delta)).await
+    }
+
+    /// See [`Cache::get_many`].
+    pub async fn get_many<V: Cacheable, K: Serialize>(
+        &self,
+        keys: &[K],
+    ) -> Result<Vec<Got<V>>, Error> {
+        self.ops().get_many(keys, self.cache.default_grace()).await
+    }
+
+    /// See [`Cache::set_many`].
+    pub async fn set_many<V: Cacheable, K: Serialize>(
+        &self,
+        entries: &[(K, V)],
+        ttl: impl Into<Ttl>,
+    ) -> Result<(), Error> {
+        let ops = self.ops();
+        let (now, ttl) = (self.cache.clock.now(), ttl.into());
+        let writes = entries
+            .iter()
+            .map(|(key, value)| ops.write_of(key, value, ttl, now))
+            .collect::<Result<Vec<_>, Error>>()?;
+        ops.set_many(writes, now).await
+    }
+
+    /// See [`Cache::set_many_hard`].
+    pub async fn set_many_hard<V: Cacheable, K: Serialize>(
+        &self,
+        entries: &[(K, V)],
+        ttl: Option<Duration>,
+    ) -> Result<(), Error> {
+        let now = self.cache.clock.now();
+        let writes = entries
+            .iter()
+            .map(|(key, value)| Ops::<Blocking<'_>>::hard_write_of(key, value, ttl, now))
+            .collect::<Result<Vec<_>, Error>>()?;
+        self.ops().set_many(writes, now).await
+    }
+
+    /// See [`Cache::delete_many`].
+    pub async fn delete_many<K: Serialize>(
+        &self,
+        keys: &[K],
+        how: Invalidate,
+    ) -> Result<(), Error> {
+        self.ops().delete_many(&keys_of(keys)?, how).await
+    }
+
+    /// See [`Cache::get_or_compute`].
+    pub async fn get_or_compute<V, K, F>(&self, key: &K, ttl: impl Into<Ttl>, compute: F) -> V
+    where
+        V: Cacheable,
+        K: Serialize + ?Sized,
+        F: Future<Output = V>,
+    {
+        let Always(value) = self
+            .memoize(key, ttl.into(), async { Always(compute.await) })
+            .await;
+        value
+    }
+
+    /// See [`Cache::get_or_try_compute`].
+    pub async fn get_or_try_compute<V, E, K, F>(
+        &self,
+        key: &K,
+        ttl: impl Into<Ttl>,
+        compute: F,
+    ) -> Result<V, E>
+    where
+        V: Cacheable,
+        K: Serialize + ?Sized,
+        F: Future<Output = Result<V, E>>,
+    {
+        self.memoize(key, ttl.into(), compute).await
+    }
+
+    async fn memoize<R: Outcome, K: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        ttl: Ttl,
+        compute: impl Future<Output = R>,
+    ) -> R {
+        match key_of(key) {
+            Ok(key) => {
+                Call::with_key(self.cache, &CLIENT, key, ttl.timeouts(self.cache))
+                    .run_async(compute)
+                    .await
+            }
+            Err(_) => {
+                CLIENT.counters.count(Event::Uncached);
+                compute.await
+            }
+        }
+    }
+
+    /// See [`Cache::get_or_compute_many`]; `compute` returns a future.
+    pub async fn get_or_compute_many<V, K, C, F>(
+        &self,
+        keys: &[K],
+        ttl: impl Into<Ttl>,
+        compute: C,
+    ) -> Result<Vec<V>, Error>
+    where
+        V: Cacheable,
+        K: Serialize,
+        C: FnMut(Vec<&K>) -> F,
+        F: Future<Output = Vec<V>>,
+    {
+        self.ops()
+            .get_or_compute_many(keys, ttl.into(), &AsyncPause, compute)
+            .await
+    }
+}

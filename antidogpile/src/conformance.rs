@@ -1,0 +1,529 @@
+//! A conformance suite for [`Store`] implementations: the whole soft/hard/
+//! grace contract, exercised through the cache client, with a manual clock
+//! and real threads. Enabled by the `conformance` feature.
+//!
+//! Call [`check_store`] from a test with a function that makes a store (a
+//! fresh one, or one more handle on a shared server: every check uses keys
+//! of its own). It panics, naming the check and what differed, at the first
+//! violation.
+//!
+//! ```
+//! # #[cfg(feature = "conformance")] {
+//! use antidogpile::conformance::{check_store, Expect};
+//! use antidogpile::MemoryStore;
+//!
+//! check_store(Expect::Caching, || MemoryStore::new());
+//! # }
+//! ```
+//!
+//! Stores whose expiry runs on real time (memcached's TTLs) are covered:
+//! the checks that need an entry or a lease to expire in the store sleep
+//! past it as well as moving the manual clock, about 5 s in all.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cache::Cache;
+use crate::client::{Got, Invalidate, Ttl};
+use crate::clock::{Clock, ManualClock};
+use crate::error::Error;
+use crate::store::Store;
+
+/// What a store is expected to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// Keep values: the whole contract.
+    Caching,
+    /// Keep nothing ([`NoopStore`](crate::NoopStore)): every read misses,
+    /// every write is accepted, nothing ever fails.
+    Nothing,
+}
+
+const SOFT: Duration = Duration::from_secs(10);
+const FACTOR: u32 = 3;
+const GRACE: Duration = Duration::from_secs(5);
+/// Longer than a one-second TTL lasts in a store that counts whole seconds.
+const REAL_SECOND_TTL_PASSED: Duration = Duration::from_millis(2_100);
+const THREADS: usize = 8;
+
+/// One check's fixture: a cache over a new store, a manual clock, and keys
+/// no other check (or run) uses.
+struct Fixture {
+    cache: Cache,
+    clock: ManualClock,
+    run: u64,
+    check: &'static str,
+}
+
+#[derive(Serialize)]
+struct CheckKey<'a> {
+    run: u64,
+    check: &'a str,
+    name: &'a str,
+}
+
+/// A value that carries its own key, so a value read under another key is seen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Tagged {
+    key: String,
+    generation: u32,
+    padding: Vec<u8>,
+}
+
+fn tagged(key: &str, generation: u32) -> Tagged {
+    Tagged {
+        key: key.to_owned(),
+        generation,
+        padding: vec![7; 100],
+    }
+}
+
+impl Fixture {
+    fn new(check: &'static str, store: Arc<dyn Store>) -> Fixture {
+        static RUNS: AtomicU64 = AtomicU64::new(0);
+        let clock = ManualClock::new(Clock::system().now());
+        let run = Clock::system().now().as_millis() * 1_000 + RUNS.fetch_add(1, Ordering::Relaxed);
+        let cache = Cache::from_store(store)
+            .with_clock(clock.clock())
+            .with_hard_timeout_factor(FACTOR)
+            .with_default_grace(GRACE);
+        Fixture {
+            cache,
+            clock,
+            run,
+            check,
+        }
+    }
+
+    fn key<'a>(&'a self, name: &'a str) -> CheckKey<'a> {
+        CheckKey {
+            run: self.run,
+            check: self.check,
+            name,
+        }
+    }
+
+    fn get(&self, name: &str) -> Got<Tagged> {
+        self.cache
+            .get(&self.key(name))
+            .unwrap_or_else(|error| panic!("{}: get {name}: {error}", self.check))
+    }
+
+    fn set(&self, name: &str, value: &Tagged) {
+        self.cache
+            .set(&self.key(name), value, SOFT)
+            .unwrap_or_else(|error| panic!("{}: set {name}: {error}", self.check));
+    }
+
+    fn expect(&self, name: &str, got: Got<Tagged>, expected: Got<Tagged>) {
+        assert_eq!(got, expected, "{}: {name}", self.check);
+    }
+}
+
+/// Runs every check against stores made by `new_store`, one store per check.
+pub fn check_store<S: Store>(expect: Expect, mut new_store: impl FnMut() -> S) {
+    let mut fixture = |check| Fixture::new(check, Arc::new(new_store()));
+    match expect {
+        Expect::Caching => {
+            fresh_then_stale_then_one_claim_per_grace(fixture("soft expiry"));
+            gone_at_the_hard_timeout(fixture("hard expiry"));
+            one_cold_miss_lease_per_grace(fixture("cold-miss lease"));
+            a_lease_lapses_after_its_grace(fixture("lease lapse"));
+            of_many_threads_one_claims_and_one_leases(fixture("concurrent claims"));
+            add_only_where_nothing_is(fixture("add"));
+            soft_and_hard_deletes(fixture("delete"));
+            counters_count_raw_integers_only(fixture("counters"));
+            hard_sets_are_never_stale_and_expire_on_time(fixture("hard set"));
+            many_keys_at_once(fixture("many"));
+            get_or_compute_computes_once(fixture("get_or_compute"));
+            values_of_another_type_are_misses(fixture("types"));
+            #[cfg(feature = "tokio")]
+            nonblocking_operations(fixture("nonblocking"));
+        }
+        Expect::Nothing => keeps_nothing(fixture("keeps nothing")),
+    }
+}
+
+fn fresh_then_stale_then_one_claim_per_grace(f: Fixture) {
+    let v1 = tagged("a", 1);
+    f.expect("new", f.get("a"), Got::Recompute(None));
+    f.set("a", &v1);
+    f.expect("fresh", f.get("a"), Got::Fresh(v1.clone()));
+    f.clock.advance(SOFT);
+    f.expect("first stale", f.get("a"), Got::Recompute(Some(v1.clone())));
+    f.expect("second stale", f.get("a"), Got::Stale(v1.clone()));
+    f.clock.advance(GRACE);
+    f.expect(
+        "claim lapsed after the grace",
+        f.get("a"),
+        Got::Recompute(Some(v1.clone())),
+    );
+    let v2 = tagged("a", 2);
+    f.set("a", &v2);
+    f.expect("refreshed", f.get("a"), Got::Fresh(v2));
+}
+
+fn gone_at_the_hard_timeout(f: Fixture) {
+    f.set("a", &tagged("a", 1));
+    f.clock.advance(SOFT * FACTOR);
+    f.expect("past hard", f.get("a"), Got::Recompute(None));
+}
+
+fn one_cold_miss_lease_per_grace(f: Fixture) {
+    f.expect("first", f.get("a"), Got::Recompute(None));
+    f.expect("second", f.get("a"), Got::Pending);
+    let v = tagged("a", 1);
+    f.set("a", &v);
+    f.expect("set ends the lease", f.get("a"), Got::Fresh(v));
+}
+
+fn a_lease_lapses_after_its_grace(f: Fixture) {
+    let grace = Duration::from_secs(1);
+    let get = || f.cache.get_with_grace::<Tagged, _>(&f.key("a"), grace);
+    assert_eq!(get().unwrap(), Got::Recompute(None), "{}: first", f.check);
+    assert_eq!(get().unwrap(), Got::Pending, "{}: second", f.check);
+    std::thread::sleep(REAL_SECOND_TTL_PASSED);
+    f.clock.advance(REAL_SECOND_TTL_PASSED);
+    assert_eq!(
+        get().unwrap(),
+        Got::Recompute(None),
+        "{}: after the grace",
+        f.check
+    );
+}
+
+/// `THREADS` threads `get` at once; returns how many were told to recompute.
+fn recomputers(f: &Fixture, name: &str) -> usize {
+    let barrier = Barrier::new(THREADS);
+    let recompute = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..THREADS {
+            scope.spawn(|| {
+                barrier.wait();
+                if f.get(name).must_recompute() {
+                    recompute.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    recompute.into_inner()
+}
+
+fn of_many_threads_one_claims_and_one_leases(f: Fixture) {
+    for round in 0..5 {
+        let name = format!("cold{round}");
+        assert_eq!(recomputers(&f, &name), 1, "{}: cold miss {round}", f.check);
+        let name = format!("stale{round}");
+        f.set(&name, &tagged(&name, 1));
+        f.clock.advance(SOFT);
+        assert_eq!(recomputers(&f, &name), 1, "{}: stale {round}", f.check);
+        f.clock.set(Clock::system().now());
+    }
+}
+
+fn add_only_where_nothing_is(f: Fixture) {
+    let (v1, v2) = (tagged("a", 1), tagged("a", 2));
+    assert!(
+        f.cache.add(&f.key("a"), &v1, SOFT).unwrap(),
+        "{}: empty",
+        f.check
+    );
+    assert!(
+        !f.cache.add(&f.key("a"), &v2, SOFT).unwrap(),
+        "{}: taken",
+        f.check
+    );
+    f.expect("first add kept", f.get("a"), Got::Fresh(v1));
+
+    f.expect("lease", f.get("b"), Got::Recompute(None));
+    let vb = tagged("b", 1);
+    assert!(
+        f.cache.add(&f.key("b"), &vb, SOFT).unwrap(),
+        "{}: a lease is not a value",
+        f.check
+    );
+    f.expect("added over the lease", f.get("b"), Got::Fresh(vb));
+
+    let barrier = Barrier::new(THREADS);
+    let added = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for generation in 0..THREADS as u32 {
+            let (barrier, added, f) = (&barrier, &added, &f);
+            scope.spawn(move || {
+                barrier.wait();
+                let key = f.key("c");
+                if f.cache.add(&key, &tagged("c", generation), SOFT).unwrap() {
+                    added.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    assert_eq!(added.into_inner(), 1, "{}: concurrent adds", f.check);
+}
+
+fn soft_and_hard_deletes(f: Fixture) {
+    let v = tagged("a", 1);
+    f.set("a", &v);
+    assert!(f.cache.delete(&f.key("a")).unwrap(), "{}: soft", f.check);
+    f.expect(
+        "after soft delete",
+        f.get("a"),
+        Got::Recompute(Some(v.clone())),
+    );
+    f.expect("others", f.get("a"), Got::Stale(v.clone()));
+    assert!(
+        !f.cache.delete(&f.key("nothing")).unwrap(),
+        "{}: nothing",
+        f.check
+    );
+
+    f.set("b", &v);
+    f.cache.delete_hard(&f.key("b")).unwrap();
+    f.expect("after hard delete", f.get("b"), Got::Recompute(None));
+}
+
+fn counters_count_raw_integers_only(f: Fixture) {
+    let c = f.key("counter");
+    f.cache.set_hard(&c, &10u64, None).unwrap();
+    assert_eq!(f.cache.incr(&c, 5).unwrap(), 15, "{}: incr", f.check);
+    assert_eq!(
+        f.cache.decr(&c, 20).unwrap(),
+        0,
+        "{}: decr stops at 0",
+        f.check
+    );
+    assert_eq!(f.cache.get(&c).unwrap(), Got::Fresh(0u64), "{}", f.check);
+
+    let missing = f.cache.incr(&f.key("missing"), 1);
+    assert_eq!(missing, Err(Error::NotFound), "{}: missing", f.check);
+
+    let v = tagged("soft", 1);
+    f.set("soft", &v);
+    let enveloped = f.cache.incr(&f.key("soft"), 1);
+    assert_eq!(enveloped, Err(Error::NotACounter), "{}: enveloped", f.check);
+    f.expect("left as it was", f.get("soft"), Got::Fresh(v));
+
+    f.cache
+        .set_hard(&f.key("text"), &"ten".to_owned(), None)
+        .unwrap();
+    let text = f.cache.incr(&f.key("text"), 1);
+    assert_eq!(text, Err(Error::NotACounter), "{}: text", f.check);
+
+    let shared = f.key("shared");
+    f.cache.set_hard(&shared, &0u64, None).unwrap();
+    std::thread::scope(|scope| {
+        for _ in 0..THREADS {
+            scope.spawn(|| {
+                for _ in 0..50 {
+                    f.cache.incr(&f.key("shared"), 1).unwrap();
+                }
+            });
+        }
+    });
+    let total: Got<u64> = f.cache.get(&shared).unwrap();
+    assert_eq!(
+        total,
+        Got::Fresh(THREADS as u64 * 50),
+        "{}: atomic",
+        f.check
+    );
+}
+
+fn hard_sets_are_never_stale_and_expire_on_time(f: Fixture) {
+    let v = tagged("a", 1);
+    f.cache.set_hard(&f.key("forever"), &v, None).unwrap();
+    f.cache
+        .set_hard(&f.key("brief"), &v, Some(Duration::from_secs(1)))
+        .unwrap();
+    f.clock.advance(SOFT * FACTOR * 10);
+    f.expect("no expiry", f.get("forever"), Got::Fresh(v.clone()));
+    std::thread::sleep(REAL_SECOND_TTL_PASSED);
+    f.expect("its TTL passed", f.get("brief"), Got::Recompute(None));
+    assert!(
+        !f.cache.add_hard(&f.key("forever"), &v, None).unwrap(),
+        "{}: add_hard over a value",
+        f.check
+    );
+    assert!(
+        f.cache.add_hard(&f.key("new"), &v, None).unwrap(),
+        "{}: add_hard",
+        f.check
+    );
+}
+
+fn many_keys_at_once(f: Fixture) {
+    let names: Vec<String> = (0..60).map(|i| format!("k{i}")).collect();
+    let keys: Vec<CheckKey<'_>> = names.iter().map(|name| f.key(name)).collect();
+    let entries: Vec<(CheckKey<'_>, Tagged)> = names[..40]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (f.key(name), tagged(name, i as u32)))
+        .collect();
+    f.cache.set_many(&entries, SOFT).unwrap();
+    let got: Vec<Got<Tagged>> = f.cache.get_many(&keys).unwrap();
+    for (i, got) in got.into_iter().enumerate() {
+        let expected = if i < 40 {
+            Got::Fresh(tagged(&names[i], i as u32))
+        } else {
+            Got::Recompute(None)
+        };
+        assert_eq!(got, expected, "{}: get_many key {i}", f.check);
+    }
+
+    f.cache.delete_many(&keys[..10], Invalidate::Soft).unwrap();
+    f.cache
+        .delete_many(&keys[10..20], Invalidate::Hard)
+        .unwrap();
+    let got: Vec<Got<Tagged>> = f.cache.get_many(&keys[..30]).unwrap();
+    for (i, got) in got.into_iter().enumerate() {
+        let value = tagged(&names[i], i as u32);
+        let expected = match i {
+            0..10 => Got::Recompute(Some(value)),
+            10..20 => Got::Recompute(None),
+            _ => Got::Fresh(value),
+        };
+        assert_eq!(got, expected, "{}: after delete_many, key {i}", f.check);
+    }
+
+    let hard: Vec<(CheckKey<'_>, u64)> =
+        (0..5).map(|i| (f.key(&names[50 + i]), i as u64)).collect();
+    f.cache.set_many_hard(&hard, None).unwrap();
+    assert_eq!(
+        f.cache.incr(&f.key(&names[53]), 1).unwrap(),
+        4,
+        "{}",
+        f.check
+    );
+
+    // (k40 to k59 are leased: get_many told this caller to compute them.)
+    let wanted: Vec<CheckKey<'_>> = ["k20", "k21", "n1", "n2"]
+        .into_iter()
+        .map(|name| f.key(name))
+        .collect();
+    let values = f
+        .cache
+        .get_or_compute_many(&wanted, SOFT, |missing: Vec<&CheckKey<'_>>| {
+            let names: Vec<&str> = missing.iter().map(|key| key.name).collect();
+            assert_eq!(names, ["n1", "n2"], "{}: only the missing", f.check);
+            missing.iter().map(|key| tagged(key.name, 99)).collect()
+        })
+        .unwrap();
+    let expected = [
+        tagged("k20", 20),
+        tagged("k21", 21),
+        tagged("n1", 99),
+        tagged("n2", 99),
+    ];
+    assert_eq!(values, expected, "{}: get_or_compute_many", f.check);
+    let again = f
+        .cache
+        .get_or_compute_many(&wanted, SOFT, |_: Vec<&CheckKey<'_>>| -> Vec<Tagged> {
+            panic!("{}: all four are cached", f.check)
+        })
+        .unwrap();
+    assert_eq!(again, expected, "{}", f.check);
+}
+
+fn get_or_compute_computes_once(f: Fixture) {
+    let computes = AtomicUsize::new(0);
+    let barrier = Barrier::new(THREADS);
+    std::thread::scope(|scope| {
+        for _ in 0..THREADS {
+            scope.spawn(|| {
+                barrier.wait();
+                let value = f.cache.get_or_compute(&f.key("a"), SOFT, || {
+                    computes.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(100));
+                    tagged("a", 1)
+                });
+                assert_eq!(value, tagged("a", 1), "{}", f.check);
+            });
+        }
+    });
+    assert_eq!(computes.into_inner(), 1, "{}: cold miss", f.check);
+
+    let failed: Result<Tagged, &str> = f.cache.get_or_try_compute(&f.key("b"), SOFT, || Err("no"));
+    assert_eq!(failed, Err("no"), "{}", f.check);
+    f.expect("a failure is not cached", f.get("b"), Got::Recompute(None));
+}
+
+fn values_of_another_type_are_misses(f: Fixture) {
+    f.cache.set(&f.key("a"), &7u32, SOFT).unwrap();
+    let other: Got<String> = f.cache.get(&f.key("a")).unwrap();
+    assert_eq!(
+        other,
+        Got::Recompute(None),
+        "{}: never a wrong value",
+        f.check
+    );
+    f.cache.set_hard(&f.key("b"), &7u32, None).unwrap();
+    let other: Got<Tagged> = f.cache.get(&f.key("b")).unwrap();
+    assert_eq!(other, Got::Recompute(None), "{}: raw", f.check);
+}
+
+#[cfg(feature = "tokio")]
+fn nonblocking_operations(f: Fixture) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async {
+        let cache = f.cache.nonblocking();
+        let v = tagged("a", 1);
+        let first: Got<Tagged> = cache.get(&f.key("a")).await.unwrap();
+        assert_eq!(first, Got::Recompute(None), "{}", f.check);
+        cache.set(&f.key("a"), &v, SOFT).await.unwrap();
+        assert_eq!(cache.get(&f.key("a")).await.unwrap(), Got::Fresh(v.clone()));
+        assert!(cache.delete(&f.key("a")).await.unwrap());
+        assert_eq!(
+            cache.get(&f.key("a")).await.unwrap(),
+            Got::Recompute(Some(v.clone())),
+            "{}",
+            f.check
+        );
+        cache.set_hard(&f.key("n"), &1u64, None).await.unwrap();
+        assert_eq!(cache.incr(&f.key("n"), 2).await.unwrap(), 3, "{}", f.check);
+        let many: Vec<Got<u64>> = cache.get_many(&[f.key("n"), f.key("x")]).await.unwrap();
+        assert_eq!(many, [Got::Fresh(3), Got::Recompute(None)], "{}", f.check);
+        let computed = cache
+            .get_or_compute(&f.key("c"), SOFT, async { tagged("c", 1) })
+            .await;
+        assert_eq!(computed, tagged("c", 1), "{}", f.check);
+        let values = cache
+            .get_or_compute_many(&[f.key("m1"), f.key("m2")], SOFT, |missing| {
+                let values = missing.iter().map(|key| key.name.len() as u64).collect();
+                async move { values }
+            })
+            .await
+            .unwrap();
+        assert_eq!(values, [2, 2], "{}", f.check);
+    });
+}
+
+fn keeps_nothing(f: Fixture) {
+    let v = tagged("a", 1);
+    f.set("a", &v);
+    f.expect("nothing kept", f.get("a"), Got::Recompute(None));
+    f.expect("no lease either", f.get("a"), Got::Recompute(None));
+    assert!(f.cache.add(&f.key("a"), &v, SOFT).unwrap(), "{}", f.check);
+    assert!(!f.cache.delete(&f.key("a")).unwrap(), "{}", f.check);
+    f.cache.delete_hard(&f.key("a")).unwrap();
+    assert_eq!(
+        f.cache.incr(&f.key("a"), 1),
+        Err(Error::NotFound),
+        "{}",
+        f.check
+    );
+    let computes = AtomicUsize::new(0);
+    for _ in 0..3 {
+        let value = f.cache.get_or_compute(&f.key("b"), Ttl::soft(SOFT), || {
+            computes.fetch_add(1, Ordering::Relaxed);
+            v.clone()
+        });
+        assert_eq!(value, v, "{}", f.check);
+    }
+    assert_eq!(computes.into_inner(), 3, "{}: every call computes", f.check);
+}

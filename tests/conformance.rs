@@ -1,0 +1,50 @@
+//! The store conformance suite (`antidogpile::conformance`) on every store
+//! the crate ships.
+
+mod common;
+
+use antidogpile::conformance::{check_store, Expect};
+use antidogpile::{FileStore, MemcachedConfig, MemcachedStore, MemoryStore, NoopStore, ServerAddr};
+use common::memcached::Memcached;
+
+#[test]
+fn memory_store() {
+    check_store(Expect::Caching, MemoryStore::new);
+}
+
+#[test]
+fn memory_store_with_a_bound() {
+    check_store(Expect::Caching, || {
+        MemoryStore::new().with_max_entries(100_000)
+    });
+}
+
+#[test]
+fn noop_store() {
+    check_store(Expect::Nothing, NoopStore::new);
+}
+
+#[test]
+fn memcached_store() {
+    let server = Memcached::start();
+    check_store(Expect::Caching, || {
+        let address = ServerAddr::Tcp(format!("127.0.0.1:{}", server.port()));
+        let config = MemcachedConfig::new(vec![address]);
+        MemcachedStore::new(config).expect("a memcached store")
+    });
+}
+
+#[test]
+fn file_store() {
+    let directory = std::env::temp_dir().join(format!(
+        "antidogpile-conformance-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos())
+    ));
+    check_store(Expect::Caching, || {
+        FileStore::new(&directory).expect("a file store")
+    });
+    let _ = std::fs::remove_dir_all(&directory);
+}
