@@ -178,6 +178,12 @@ fn run_memcached(budget: Budget, progress: &mut Progress) -> Result<MemcachedRes
     memcached::install(&server.url())?;
     progress.step("memcached: hits, plain client and antidogpile");
     let hits = memcached::run_hits(server.port, budget.memcached_calls, budget.memcached_rounds)?;
+    progress.step(&format!("memcached: get_many of {} keys", memcached::BATCH));
+    let get_many = memcached::run_get_many(
+        server.port,
+        budget.memcached_calls / 10,
+        budget.memcached_rounds,
+    )?;
     let mut stampede = Vec::new();
     for (name, naive) in [("naive", true), ("antidogpile", false)] {
         progress.step(&format!(
@@ -194,6 +200,7 @@ fn run_memcached(budget: Budget, progress: &mut Progress) -> Result<MemcachedRes
     }
     Ok(MemcachedResults {
         hits,
+        get_many,
         stampede,
         processes: PROCESSES,
         threads: THREADS_PER_PROCESS,

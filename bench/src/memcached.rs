@@ -198,6 +198,68 @@ pub fn run_hits(port: u16, calls: u64, rounds: usize) -> Result<Vec<[HitRow; 4]>
     Ok(rows)
 }
 
+/// Keys in one batch of the `get_many` row.
+pub const BATCH: usize = 100;
+/// The clients of the `get_many` row, in its order.
+pub const BATCH_CLIENTS: [&str; 3] = [
+    "`memcache` crate `gets` (pool without the checkout check)",
+    "raw multi-key `get` (the floor)",
+    "antidogpile `Cache::get_many`",
+];
+
+/// One thread reads [`BATCH`] keys at once, `calls` times, with each of
+/// [`BATCH_CLIENTS`]; best (by mean) of `rounds`. Each call must find all.
+pub fn run_get_many(port: u16, calls: u64, rounds: usize) -> Result<[HitRow; 3], String> {
+    let cache = antidogpile::named_cache(CACHE).ok_or("the memcached cache is not installed")?;
+    let keys: Vec<u64> = (0..BATCH as u64).collect();
+    let entries: Vec<(u64, String)> = keys.iter().map(|&k| (k, value(k))).collect();
+    cache
+        .set_many(&entries, Duration::from_secs(3600))
+        .map_err(|e| e.to_string())?;
+    let plain = plain_client(port, 1)?;
+    let raw = RawGet::new(port);
+    let names: Vec<String> = keys.iter().map(|k| format!("plain:{k}")).collect();
+    for (k, name) in keys.iter().zip(&names) {
+        plain
+            .set(name, value(*k).as_str(), 0)
+            .map_err(|e| e.to_string())?;
+    }
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    // `hits` checks a 100-byte answer: give it one when every key was found.
+    let all = |found: usize| {
+        if found == BATCH {
+            value(0)
+        } else {
+            String::new()
+        }
+    };
+    let mut best: [Option<HitRow>; 3] = [None, None, None];
+    for _ in 0..rounds {
+        let measured = [
+            hits(1, calls, |_| {
+                all(plain.gets::<String>(&names).map_or(0, |found| found.len()))
+            }),
+            hits(1, calls, |_| all(raw.get_many(&names).unwrap_or(0))),
+            hits(1, calls, |_| {
+                let got = cache.get_many::<String, u64>(&keys).unwrap_or_default();
+                all(got
+                    .iter()
+                    .filter(|g| matches!(g, antidogpile::Got::Fresh(_)))
+                    .count())
+            }),
+        ];
+        for (slot, row) in best.iter_mut().zip(measured) {
+            if slot.as_ref().is_none_or(|b| row.mean < b.mean) {
+                *slot = Some(row);
+            }
+        }
+    }
+    let [Some(plain), Some(raw), Some(ours)] = best else {
+        return Err("no rounds measured".to_owned());
+    };
+    Ok([plain, raw, ours])
+}
+
 /// The stampede across processes for one contender.
 #[derive(Debug)]
 pub struct StampedeRow {

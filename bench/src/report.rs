@@ -30,6 +30,8 @@ pub struct Results {
 pub struct MemcachedResults {
     /// A row per [`memcached::CLIENTS`] per [`memcached::THREADS`].
     pub hits: Vec<[memcached::HitRow; 4]>,
+    /// A row per [`memcached::BATCH_CLIENTS`].
+    pub get_many: [memcached::HitRow; 3],
     /// Naive and antidogpile across processes.
     pub stampede: Vec<(&'static str, memcached::StampedeRow)>,
     /// Processes and callers per process of the stampede.
@@ -294,6 +296,25 @@ fn memcached_section(results: &Results, out: &mut String) {
                 ratio(row.mean, pair[memcached::RAW].mean),
             );
         }
+    }
+    let _ = writeln!(
+        out,
+        "\nA batch: one thread reads the same {} keys at once (one request, one round trip).\n\n\
+         | client | batches/s | mean | p50 | p99 | × plain (mean) | × raw floor (mean) |\n\
+         |---|---:|---:|---:|---:|---:|---:|",
+        memcached::BATCH
+    );
+    for (name, row) in memcached::BATCH_CLIENTS.iter().zip(&memcached.get_many) {
+        let _ = writeln!(
+            out,
+            "| {name} | {:.0} | {} | {} | {} | {} | {} |",
+            row.hits_per_second,
+            show_ns(row.mean),
+            show_of(&row.latency, row.latency.p50),
+            show_of(&row.latency, row.latency.p99),
+            ratio(row.mean, memcached.get_many[0].mean),
+            ratio(row.mean, memcached.get_many[1].mean),
+        );
     }
     let _ = writeln!(
         out,
