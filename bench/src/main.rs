@@ -1,0 +1,208 @@
+//! antidogpile side by side with peer libraries, every workload in one run,
+//! reported as ratios measured in that run.
+//!
+//! ```text
+//! cargo run --release -p antidogpile-bench            # full run, writes docs/
+//! cargo run -p antidogpile-bench -- --quick           # each workload briefly
+//! cargo run --release -p antidogpile-bench -- --out DIR
+//! ```
+//!
+//! The tables go to stdout, progress to stderr; a full run writes
+//! `docs/benchmarks.md` and `docs/stampede-latency.svg` (or into `--out DIR`).
+
+mod hit_path;
+mod machine;
+mod measure;
+mod memcached;
+mod naive;
+mod progress;
+mod raw_get;
+mod report;
+mod server;
+mod stampede;
+mod sustained;
+mod svg;
+mod zipf;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use progress::Progress;
+use report::{MemcachedResults, Results};
+
+/// How long each workload runs.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    hit_calls: u64,
+    hit_rounds: usize,
+    stampede: Duration,
+    sustained: Duration,
+    memcached_calls: u64,
+    memcached_rounds: usize,
+    cross_process: Duration,
+}
+
+const FULL: Budget = Budget {
+    hit_calls: 2_000_000,
+    hit_rounds: 3,
+    stampede: Duration::from_millis(2_200),
+    sustained: Duration::from_secs(4),
+    memcached_calls: 30_000,
+    memcached_rounds: 3,
+    cross_process: Duration::from_secs(3),
+};
+
+const QUICK: Budget = Budget {
+    hit_calls: 20_000,
+    hit_rounds: 1,
+    stampede: Duration::from_millis(700),
+    sustained: Duration::from_millis(300),
+    memcached_calls: 500,
+    memcached_rounds: 1,
+    cross_process: Duration::from_millis(1_000),
+};
+
+/// Callers of the stampede.
+const CALLERS: usize = 64;
+/// Worker processes of the stampede across processes, and callers in each.
+const PROCESSES: usize = 4;
+const THREADS_PER_PROCESS: usize = 16;
+
+fn value_of(args: &[String], name: &str) -> Option<String> {
+    let i = args.iter().position(|a| a == name)?;
+    args.get(i + 1).cloned()
+}
+
+fn number(args: &[String], name: &str) -> Result<u64, String> {
+    value_of(args, name)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("{name} needs a whole number"))
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("antidogpile-bench: {message}");
+    std::process::exit(2);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("usage: antidogpile-bench [--quick] [--out DIR]");
+        return;
+    }
+    if let Some(mode) = value_of(&args, "--worker") {
+        let run = || -> Result<(), String> {
+            let port = u16::try_from(number(&args, "--port")?).map_err(|e| e.to_string())?;
+            let threads = number(&args, "--threads")? as usize;
+            let millis = Duration::from_millis(number(&args, "--millis")?);
+            memcached::worker(&mode, port, threads, millis)
+        };
+        if let Err(error) = run() {
+            fail(&error);
+        }
+        return;
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let out = value_of(&args, "--out")
+        .map(PathBuf::from)
+        .or_else(|| (!quick).then(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs")));
+    let budget = if quick { QUICK } else { FULL };
+    let results = run(quick, budget);
+    let markdown = report::markdown(&results);
+    println!("{markdown}");
+    if quick {
+        print!("{}", report::computes_lines(&results));
+    }
+    if let Some(dir) = out {
+        let plotted: Vec<svg::Series<'_>> = results
+            .stampede
+            .iter()
+            .filter(|(run, _)| !run.tasks && stampede::CACHES[run.cache].1)
+            .map(|(run, _)| svg::Series {
+                name: stampede::CACHES[run.cache]
+                    .0
+                    .trim_end_matches(" `get_with`"),
+                colour: ["#d62728", "#ff7f0e", "#2ca02c", "#1f77b4"][run.cache],
+                run,
+            })
+            .collect();
+        let plot = svg::render(&plotted, CALLERS, &results.machine.describe());
+        let written = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(dir.join("benchmarks.md"), &markdown))
+            .and_then(|()| std::fs::write(dir.join("stampede-latency.svg"), plot));
+        if let Err(error) = written {
+            fail(&format!("could not write into {}: {error}", dir.display()));
+        }
+        eprintln!(
+            "wrote {}/benchmarks.md and stampede-latency.svg",
+            dir.display()
+        );
+    }
+}
+
+fn run(quick: bool, budget: Budget) -> Results {
+    let mut progress = Progress::new();
+    let hit = hit_path::run(budget.hit_calls, budget.hit_rounds, &mut progress);
+    let mut stampedes = Vec::new();
+    for tasks in [false, true] {
+        for (cache, (name, _)) in stampede::CACHES.iter().enumerate() {
+            progress.step(&format!(
+                "stampede, {CALLERS} {}: {name}",
+                if tasks { "tasks" } else { "threads" }
+            ));
+            let run = if tasks {
+                stampede::run_tasks(cache, CALLERS, budget.stampede)
+            } else {
+                stampede::run_threads(cache, CALLERS, budget.stampede)
+            };
+            let row = run.row();
+            stampedes.push((run, row));
+        }
+    }
+    let sustained = sustained::run(budget.sustained, &mut progress);
+    let memcached = run_memcached(budget, &mut progress);
+    Results {
+        machine: machine::Machine::detect(),
+        quick,
+        hit,
+        stampede: stampedes,
+        sustained,
+        memcached,
+        callers: CALLERS,
+    }
+}
+
+fn run_memcached(budget: Budget, progress: &mut Progress) -> Result<MemcachedResults, String> {
+    progress.step("memcached: starting a server");
+    let server = server::Memcached::start()?;
+    memcached::install(&server.url())?;
+    progress.step("memcached: hits, plain client and antidogpile");
+    let hits = memcached::run_hits(server.port, budget.memcached_calls, budget.memcached_rounds)?;
+    progress.step(&format!("memcached: get_many of {} keys", memcached::BATCH));
+    let get_many = memcached::run_get_many(
+        server.port,
+        budget.memcached_calls / 10,
+        budget.memcached_rounds,
+    )?;
+    let mut stampede = Vec::new();
+    for (name, naive) in [("naive", true), ("antidogpile", false)] {
+        progress.step(&format!(
+            "memcached: stampede across {PROCESSES} processes, {name}"
+        ));
+        let row = memcached::run_stampede(
+            server.port,
+            naive,
+            PROCESSES,
+            THREADS_PER_PROCESS,
+            budget.cross_process,
+        )?;
+        stampede.push((name, row));
+    }
+    Ok(MemcachedResults {
+        hits,
+        get_many,
+        stampede,
+        processes: PROCESSES,
+        threads: THREADS_PER_PROCESS,
+    })
+}

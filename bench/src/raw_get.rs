@@ -1,0 +1,122 @@
+//! The floor of a memcached hit: a text-protocol `get` written in one
+//! `write` on a pooled connection, its reply read through a buffer. No
+//! envelope, no checks beyond the framing.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::sync::Mutex;
+
+/// A few connections to one server, each used by one caller at a time.
+#[derive(Debug)]
+pub struct RawGet {
+    idle: Mutex<Vec<BufReader<TcpStream>>>,
+    port: u16,
+}
+
+impl RawGet {
+    /// A client of `127.0.0.1:port` (connections are opened as needed).
+    pub fn new(port: u16) -> RawGet {
+        RawGet {
+            idle: Mutex::new(Vec::new()),
+            port,
+        }
+    }
+
+    /// The value of `key` as text, `None` on a miss or any error.
+    pub fn get(&self, key: &str) -> Option<String> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut connection = match idle {
+            Some(connection) => connection,
+            None => {
+                let stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+                stream.set_nodelay(true).ok()?;
+                BufReader::new(stream)
+            }
+        };
+        let value = get_on(&mut connection, key);
+        if value.is_some() {
+            self.idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(connection);
+        }
+        value
+    }
+}
+
+impl RawGet {
+    /// How many of `keys` one multi-key `get` (one write) found, `None` on
+    /// any error.
+    pub fn get_many(&self, keys: &[&str]) -> Option<usize> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut connection = match idle {
+            Some(connection) => connection,
+            None => {
+                let stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+                stream.set_nodelay(true).ok()?;
+                BufReader::new(stream)
+            }
+        };
+        let found = get_many_on(&mut connection, keys);
+        if found.is_some() {
+            self.idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(connection);
+        }
+        found
+    }
+}
+
+fn get_many_on(connection: &mut BufReader<TcpStream>, keys: &[&str]) -> Option<usize> {
+    let mut request = b"get".to_vec();
+    for key in keys {
+        request.push(b' ');
+        request.extend_from_slice(key.as_bytes());
+    }
+    request.extend_from_slice(b"\r\n");
+    connection.get_mut().write_all(&request).ok()?;
+    let mut found = 0;
+    loop {
+        let mut header = String::new();
+        connection.read_line(&mut header).ok()?;
+        if header == "END\r\n" {
+            return Some(found);
+        }
+        let bytes: usize = header
+            .strip_prefix("VALUE ")?
+            .split_whitespace()
+            .nth(2)?
+            .parse()
+            .ok()?;
+        let mut data = vec![0; bytes + 2];
+        connection.read_exact(&mut data).ok()?;
+        found += 1;
+    }
+}
+
+fn get_on(connection: &mut BufReader<TcpStream>, key: &str) -> Option<String> {
+    let mut request = Vec::with_capacity(key.len() + 6);
+    request.extend_from_slice(b"get ");
+    request.extend_from_slice(key.as_bytes());
+    request.extend_from_slice(b"\r\n");
+    connection.get_mut().write_all(&request).ok()?;
+    let mut header = String::new();
+    connection.read_line(&mut header).ok()?;
+    // VALUE <key> <flags> <bytes>
+    let bytes: usize = header
+        .strip_prefix("VALUE ")?
+        .split_whitespace()
+        .nth(2)?
+        .parse()
+        .ok()?;
+    let mut data = vec![0; bytes + 2];
+    connection.read_exact(&mut data).ok()?;
+    let mut end = String::new();
+    connection.read_line(&mut end).ok()?;
+    if end != "END\r\n" {
+        return None;
+    }
+    data.truncate(bytes);
+    String::from_utf8(data).ok()
+}
