@@ -17,7 +17,9 @@ use crate::envelope::encode_payload;
 use crate::error::{Error, StoreError};
 use crate::flight::{Flight, Landing};
 use crate::key::{ArgumentEncoder, Key};
-use crate::memo::{complete, unexpected, Blocking, Call, Io, Job, Looked, Next, Progress};
+use crate::memo::{
+    complete, fresh_hit, unexpected, Blocking, Call, Io, Job, Looked, Next, Progress,
+};
 use crate::outcome::{Always, Cacheable, Outcome};
 use crate::policy::{decide, Deadlines, Decision, Timeouts};
 use crate::site::{Site, SiteOptions};
@@ -738,7 +740,10 @@ impl Cache {
         compute: impl FnOnce() -> R,
     ) -> R {
         match key_of(key) {
-            Ok(key) => Call::with_key(self, &CLIENT, key, ttl.timeouts(self)).run(compute),
+            Ok(key) => match fresh_hit(self, &CLIENT, &key) {
+                Some(value) => R::from_value(value),
+                None => Call::with_key(self, &CLIENT, key, ttl.timeouts(self)).run(compute),
+            },
             Err(_) => {
                 CLIENT.counters.count(Event::Uncached);
                 compute()

@@ -76,8 +76,10 @@ pub(crate) fn namespace_seed(namespace: &str, version: u32) -> u64 {
     xxh3_64(&bytes)
 }
 
-/// Room for the encoded arguments of most calls without touching the heap.
-const INLINE_ARGS: usize = 96;
+/// Room for the encoded arguments of most calls without touching the heap
+/// (a few numbers and a short string); small, because the encoder is moved
+/// and zeroed on every call.
+const INLINE_ARGS: usize = 48;
 
 /// Accumulates the encoded arguments of one call, then hashes them.
 pub(crate) struct ArgumentEncoder {

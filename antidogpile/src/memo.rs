@@ -689,6 +689,33 @@ fn random_unit() -> f64 {
     })
 }
 
+/// The hit path, short of the state machine (and of building a [`Call`]):
+/// a fresh value, read and cloned under the store's lock. `None`: anything
+/// else (then [`Call::next`] decides). Stores that keep bytes do I/O: for
+/// them a second read on every stale hit and miss would cost more than the
+/// fast path saves.
+#[inline]
+pub(crate) fn fresh_hit<V: Cacheable>(cache: &Cache, site: &Site, key: &Key<'_>) -> Option<V> {
+    if cache.store.keeps_bytes() {
+        return None;
+    }
+    let now = cache.clock.now();
+    let mut hit = None;
+    let read = cache.store.read(key, now, &mut |lookup| {
+        if let Lookup::Entry(entry) = lookup {
+            // Fresh does not depend on the grace.
+            if now < entry.meta.soft_deadline {
+                hit = decode::<V>(entry.value);
+            }
+        }
+    });
+    if read.is_ok() && hit.is_some() {
+        site.counters.count(Event::FreshHit);
+        return hit;
+    }
+    None
+}
+
 // ---- drivers: the same steps; they differ in how they wait and compute ----
 
 impl<'c> Call<'c> {
@@ -727,35 +754,8 @@ impl<'c> Call<'c> {
         complete(self.settle(io, job, outcome))
     }
 
-    /// The hit path, short of the state machine: a fresh value, read and
-    /// cloned under the store's lock. `None`: anything else (then [`next`](Call::next) decides).
-    /// Stores that keep bytes do I/O: for them a second read on every stale
-    /// hit and miss would cost more than the fast path saves.
-    #[inline]
-    fn fresh_hit<V: Cacheable>(&self) -> Option<V> {
-        if self.cache.store.keeps_bytes() {
-            return None;
-        }
-        let now = self.cache.clock.now();
-        let mut hit = None;
-        let read = self.cache.store.read(&self.key, now, &mut |lookup| {
-            if let Lookup::Entry(entry) = lookup {
-                if decide(Some(entry.meta), now, self.timeouts.grace) == Decision::Fresh {
-                    hit = decode::<V>(entry.value);
-                }
-            }
-        });
-        if read.is_ok() && hit.is_some() {
-            self.site.counters.count(Event::FreshHit);
-            return hit;
-        }
-        None
-    }
-
+    /// Runs the call (after [`fresh_hit`] found no fresh value).
     pub(crate) fn run<R: Outcome>(&self, compute: impl FnOnce() -> R) -> R {
-        if let Some(value) = self.fresh_hit() {
-            return R::from_value(value);
-        }
         let io = Blocking(&*self.cache.store);
         match self.resolve_blocking::<R::Value>(&io) {
             Resolved::Value(value) => R::from_value(value),
@@ -770,9 +770,6 @@ impl<'c> Call<'c> {
         R: Outcome + Send + 'static,
         F: FnOnce() -> R + Send + 'static,
     {
-        if let Some(value) = self.fresh_hit() {
-            return R::from_value(value);
-        }
         let io = Blocking(&*self.cache.store);
         match self.resolve_blocking::<R::Value>(&io) {
             Resolved::Value(value) => R::from_value(value),

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::cache::Cache;
-use crate::key::{ArgumentEncoder, Fingerprint};
-use crate::memo::Call;
+use crate::key::{ArgumentEncoder, Fingerprint, Key};
+use crate::memo::{fresh_hit, Call};
 use crate::registry;
 use crate::stats::Event;
 
@@ -133,7 +133,13 @@ pub fn memoize<R: Outcome>(site: &'static Site, key: KeyHash, compute: impl FnOn
         return uncached(site, compute);
     };
     with_cache(site, |cache| match cache {
-        Some(cache) => Call::new(cache, site, fingerprint).run(compute),
+        Some(cache) => {
+            let key = Key::new(fingerprint, site.namespace, site.options.version);
+            match fresh_hit(cache, site, &key) {
+                Some(value) => R::from_value(value),
+                None => Call::new(cache, site, fingerprint).run(compute),
+            }
+        }
         None => uncached(site, compute),
     })
 }
@@ -148,7 +154,13 @@ where
         return uncached(site, compute);
     };
     with_cache(site, |cache| match cache {
-        Some(cache) => Call::new(cache, site, fingerprint).run_in_background(compute),
+        Some(cache) => {
+            let key = Key::new(fingerprint, site.namespace, site.options.version);
+            match fresh_hit(cache, site, &key) {
+                Some(value) => R::from_value(value),
+                None => Call::new(cache, site, fingerprint).run_in_background(compute),
+            }
+        }
         None => uncached(site, compute),
     })
 }

@@ -1,7 +1,7 @@
 //! Only fresh hits of one `#[antidogpiled]` function, for a profiler:
 //!
 //! ```text
-//! cargo build --release -p antidogpile-bench --features valgrind --example hit_only
+//! cargo build --release -p antidogpile-bench --example hit_only
 //! valgrind --tool=callgrind target/release/examples/hit_only 1000000
 //! valgrind --tool=callgrind target/release/examples/hit_only 1000000 dashmap  # the floor
 //! ```
