@@ -25,7 +25,7 @@ impl Repository {
         format!("tenant {} user {id}", self.tenant)
     }
 
-    #[antidogpiled(soft = "1h", cache = "methods")]
+    #[antidogpiled(soft = "1h", cache = "async_methods")]
     async fn name_async(&self, id: u32) -> Option<String> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         Some(format!("async user {id}"))
@@ -65,7 +65,8 @@ fn self_is_not_part_of_the_key_unless_asked() {
 
 #[tokio::test]
 async fn async_methods_are_memoized_and_their_futures_are_send() {
-    install_named("methods", Cache::new(MemoryStore::new()));
+    // A cache of its own: tests run in parallel, and installing replaces.
+    install_named("async_methods", Cache::new(MemoryStore::new()));
     fn assert_send<T: Send>(value: T) -> T {
         value
     }

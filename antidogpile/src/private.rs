@@ -83,10 +83,7 @@ fn uncached<R>(site: &'static Site, compute: impl FnOnce() -> R) -> R {
 /// The cache `site` uses now, as a cheap guard (no reference count touched).
 fn with_cache<T>(site: &'static Site, body: impl FnOnce(Option<&Cache>) -> T) -> T {
     match site.named_slot() {
-        None => {
-            let installed = registry::default_slot().load();
-            body(Some(installed.as_deref().unwrap_or(registry::embedded())))
-        }
+        None => body(Some(registry::default_static())),
         Some(slot) => {
             let installed = slot.cache.load();
             if installed.is_none() {
@@ -97,21 +94,35 @@ fn with_cache<T>(site: &'static Site, body: impl FnOnce(Option<&Cache>) -> T) ->
     }
 }
 
-/// The cache `site` uses now, owned (held across `.await`).
+/// The cache `site` uses now, held across `.await`.
 #[cfg(feature = "tokio")]
-fn cache_for(site: &'static Site) -> Option<Arc<Cache>> {
+enum Held {
+    Default(&'static Cache),
+    Named(Arc<Cache>),
+}
+
+#[cfg(feature = "tokio")]
+impl std::ops::Deref for Held {
+    type Target = Cache;
+
+    fn deref(&self) -> &Cache {
+        match self {
+            Held::Default(cache) => cache,
+            Held::Named(cache) => cache,
+        }
+    }
+}
+
+#[cfg(feature = "tokio")]
+fn cache_for(site: &'static Site) -> Option<Held> {
     match site.named_slot() {
-        None => Some(
-            registry::default_slot()
-                .load_full()
-                .unwrap_or_else(|| Arc::clone(registry::embedded())),
-        ),
+        None => Some(Held::Default(registry::default_static())),
         Some(slot) => {
             let installed = slot.cache.load_full();
             if installed.is_none() {
                 warn_missing_cache(site, slot);
             }
-            installed
+            installed.map(Held::Named)
         }
     }
 }

@@ -1,8 +1,9 @@
 //! The installed caches: a default one and named ones, replaceable at any
 //! time; a process-wide memory cache when nothing is installed.
 
+use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwapOption;
@@ -11,6 +12,16 @@ use crate::cache::Cache;
 use crate::store::MemoryStore;
 
 static DEFAULT: ArcSwapOption<Cache> = ArcSwapOption::const_empty();
+/// The installed default cache, for the hit path; kept for the life of the
+/// process (see [`install`]).
+static CURRENT: Mutex<Option<&'static Cache>> = Mutex::new(None);
+/// Bumped by every [`install`]: threads re-read [`CURRENT`] when it moves.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// The default cache this thread last saw, and at which generation.
+    static SEEN: Cell<(u64, Option<&'static Cache>)> = const { Cell::new((u64::MAX, None)) };
+}
 static EMBEDDED: OnceLock<Arc<Cache>> = OnceLock::new();
 static NAMED: OnceLock<Mutex<HashMap<String, Arc<NamedSlot>>>> = OnceLock::new();
 
@@ -25,11 +36,48 @@ pub(crate) struct NamedSlot {
 /// without a `cache = "..."` option. Calling it again replaces the cache
 /// (values cached in the old one are not carried over).
 ///
+/// Installing is meant for startup (and tests): an installed default cache
+/// is kept for the life of the process, even once replaced, so that the hit
+/// path can read it without touching a reference count.
+///
 /// ```
 /// antidogpile::install(antidogpile::Cache::new(antidogpile::MemoryStore::new()));
 /// ```
 pub fn install(cache: Cache) {
-    DEFAULT.store(Some(Arc::new(cache)));
+    let kept: &'static Arc<Cache> = Box::leak(Box::new(Arc::new(cache)));
+    let mut current = CURRENT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    *current = Some(&**kept);
+    DEFAULT.store(Some(Arc::clone(kept)));
+    GENERATION.fetch_add(1, Ordering::Release);
+}
+
+/// The default cache, as the hit path reads it: a plain load of the
+/// generation, and the cache this thread saw at it.
+#[inline]
+pub(crate) fn default_static() -> &'static Cache {
+    let generation = GENERATION.load(Ordering::Acquire);
+    let seen = SEEN.try_with(|seen| match seen.get() {
+        (at, Some(cache)) if at == generation => Some(cache),
+        _ => None,
+    });
+    match seen {
+        Ok(Some(cache)) => cache,
+        _ => {
+            let cache = current_default();
+            let _ = SEEN.try_with(|seen| seen.set((generation, Some(cache))));
+            cache
+        }
+    }
+}
+
+#[cold]
+fn current_default() -> &'static Cache {
+    let current = *CURRENT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    current.unwrap_or_else(|| embedded())
 }
 
 /// Installs `cache` under `name`, for functions declared with
@@ -58,10 +106,6 @@ pub fn default_cache() -> Arc<Cache> {
 /// The cache installed under `name`, if any.
 pub fn named_cache(name: &str) -> Option<Arc<Cache>> {
     named_slot(name).cache.load_full()
-}
-
-pub(crate) fn default_slot() -> &'static ArcSwapOption<Cache> {
-    &DEFAULT
 }
 
 pub(crate) fn embedded() -> &'static Arc<Cache> {
