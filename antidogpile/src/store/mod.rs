@@ -24,7 +24,7 @@ use crate::error::StoreError;
 use crate::key::Key;
 use crate::policy::{Deadlines, EntryMeta};
 
-mod memcached;
+pub(crate) mod memcached;
 mod memory;
 mod noop;
 
