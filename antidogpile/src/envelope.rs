@@ -213,3 +213,6 @@ mod payload_tests {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests;

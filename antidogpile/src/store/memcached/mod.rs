@@ -200,3 +200,6 @@ impl Store for MemcachedStore {
         })
     }
 }
+
+#[cfg(test)]
+mod proptests;
