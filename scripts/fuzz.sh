@@ -49,13 +49,15 @@ for target in "${targets[@]}"; do
     grep -E '^#[0-9]+[[:space:]]' "$log" | tail -n 1
     grep -E '^Done [0-9]+ runs' "$log" || true
   else
-    tail -n 40 "$log"
+    # The panic (or libFuzzer's error), then where the input was saved.
+    grep -a -m 1 -A 3 -E 'panicked at|ERROR: libFuzzer|^error' "$log" || true
+    grep -a -E 'Test unit written|^Error' "$log" || tail -n 20 "$log"
     failed+=("$target")
   fi
 done
 
 if [ ${#failed[@]} -gt 0 ]; then
-  echo "fuzz: crashes in ${failed[*]} (inputs in fuzz/artifacts/; logs in $build_dir/logs/)" >&2
+  echo "fuzz: failed: ${failed[*]} (crash inputs in fuzz/artifacts/<target>/, logs in $build_dir/logs/)" >&2
   exit 1
 fi
 echo "fuzz: ${#targets[@]} targets, ${seconds}s each, no crash"
