@@ -232,3 +232,6 @@ mod payload_tests {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests;

@@ -191,3 +191,6 @@ mod tests {
         assert_eq!(fingerprint_of(1, &[&|e| e.push(&Unencodable)]), None);
     }
 }
+
+#[cfg(test)]
+mod proptests;

@@ -25,6 +25,13 @@ pub mod __private {
 }
 mod private;
 mod raw;
+#[cfg(feature = "__fuzz")]
+#[doc(hidden)]
+pub mod __fuzz {
+    pub use crate::fuzz::*;
+}
+#[cfg(feature = "__fuzz")]
+mod fuzz;
 
 pub use antidogpile_macros::antidogpiled;
 pub use cache::{Cache, DEFAULT_GRACE, DEFAULT_HARD_TIMEOUT_FACTOR, ENV_URL};

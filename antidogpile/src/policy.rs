@@ -175,3 +175,6 @@ mod tests {
         assert_eq!(Timeouts::new(soft, 1, GRACE).with_jitter(-1.0).jitter, 0.0);
     }
 }
+
+#[cfg(test)]
+mod proptests;

@@ -44,7 +44,7 @@ use crate::key::Key;
 use crate::policy::{Deadlines, EntryMeta};
 
 mod file;
-mod memcached;
+pub(crate) mod memcached;
 mod memory;
 mod noop;
 

@@ -249,3 +249,6 @@ impl Store for MemcachedStore {
         })
     }
 }
+
+#[cfg(test)]
+mod proptests;

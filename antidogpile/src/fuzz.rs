@@ -1,0 +1,87 @@
+//! Entry points for the fuzz targets in `fuzz/` (feature `__fuzz`, not public
+//! API): they reach decoders that are private to the crate.
+
+use crate::store::memcached::codec::{
+    decode_with_limit, parse_counter, ProtocolError, Reply, MAX_HEADER_LINE,
+};
+
+/// Decodes `data` as a stream of memcached meta-protocol replies, arriving
+/// in chunks whose sizes `chunking` picks (any byte: a seed), with values
+/// capped at `max_value`. Panics, so the
+/// fuzzer reports it, if the decoder breaks its contract: a panic inside it,
+/// a `consumed` outside `1..=buffered`, asking for more bytes than the limit
+/// allows, or a stream read in chunks decoding differently from the same
+/// stream read at once.
+pub fn memcached_replies(chunking: u8, data: &[u8], max_value: usize) {
+    let at_once = decode_stream(data, max_value, &mut std::iter::repeat(data.len().max(1)));
+    let mut sizes = ChunkSizes(u64::from(chunking) << 32 | 0x9e37_79b9);
+    let in_chunks = decode_stream(data, max_value, &mut std::iter::from_fn(|| sizes.next()));
+    assert_eq!(at_once, in_chunks, "chunking changed what was decoded");
+}
+
+/// What a stream decoded to: its replies, then how it ended (`None`: waiting
+/// for more bytes).
+type Decoded = (Vec<Reply>, Option<ProtocolError>);
+
+fn decode_stream(data: &[u8], max_value: usize, sizes: &mut dyn Iterator<Item = usize>) -> Decoded {
+    let mut replies = Vec::new();
+    let mut buffer = Vec::new();
+    let mut rest = data;
+    loop {
+        let take = sizes.next().unwrap_or(1).clamp(1, rest.len().max(1));
+        let (chunk, after) = rest.split_at(take.min(rest.len()));
+        buffer.extend_from_slice(chunk);
+        rest = after;
+        loop {
+            match decode_with_limit(&buffer, max_value) {
+                Ok(Some((reply, consumed))) => {
+                    assert!(
+                        (1..=buffer.len()).contains(&consumed),
+                        "consumed {consumed} of {} bytes",
+                        buffer.len()
+                    );
+                    if let Reply::Value { data, .. } = &reply {
+                        // A counter's value is read from the same bytes.
+                        let _ = parse_counter(data);
+                    }
+                    if let Some(key) = reply.flags().and_then(|flags| flags.key.as_ref()) {
+                        assert!(key.stored_key().is_some(), "an accepted key must decode");
+                    }
+                    buffer.drain(..consumed);
+                    replies.push(reply);
+                }
+                Ok(None) => {
+                    assert!(
+                        buffer.len() < MAX_HEADER_LINE + max_value + 2,
+                        "asked for more than {} bytes",
+                        MAX_HEADER_LINE + max_value + 2
+                    );
+                    break;
+                }
+                Err(error) => {
+                    let _ = error.to_string();
+                    return (replies, Some(error));
+                }
+            }
+        }
+        if rest.is_empty() {
+            return (replies, None);
+        }
+    }
+}
+
+/// Chunk sizes from a seed: mostly small, sometimes large, so that reply
+/// boundaries fall everywhere.
+struct ChunkSizes(u64);
+
+impl ChunkSizes {
+    fn next(&mut self) -> Option<usize> {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        Some(match self.0 % 8 {
+            0 => 1 + (self.0 >> 8) as usize % 4096,
+            _ => 1 + (self.0 >> 8) as usize % 16,
+        })
+    }
+}
