@@ -43,7 +43,7 @@ use crate::error::{StoreError, StoreErrorKind};
 use crate::key::Key;
 use crate::policy::{Deadlines, EntryMeta};
 
-mod file;
+pub(crate) mod file;
 pub(crate) mod memcached;
 mod memory;
 mod noop;
