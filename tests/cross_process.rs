@@ -3,171 +3,36 @@
 //! it, and a claimer killed with SIGKILL is taken over after the grace.
 //!
 //! The processes are `antidogpile-worker` (src/bin), whose function is
-//! fresh for 1 s, takes 300 ms to compute, and has a grace of 2 s.
+//! fresh for 1 s, takes 300 ms to compute, and has a grace of 2 s; the
+//! scenarios are in tests/common/workers.rs, shared with tests/file_store.rs.
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use common::memcached::Memcached;
-
-const WORKER: &str = env!("CARGO_BIN_EXE_antidogpile-worker");
-const SOFT_MS: u64 = 1_000;
-const COMPUTE_MS: u64 = 300;
-const GRACE_MS: u64 = 2_000;
-/// The coarse clock deadlines are read from lags by up to a scheduler tick.
-const CLOCK_SLACK_MS: u64 = 20;
-
-fn worker(args: &[&str]) -> Command {
-    let mut command = Command::new(WORKER);
-    command
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    command
-}
-
-fn lines_of(child: Child) -> Vec<String> {
-    let output = child.wait_with_output().expect("worker did not run");
-    assert!(
-        output.status.success(),
-        "worker failed: {:?}",
-        output.status
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn numbers(line: &str) -> Vec<u64> {
-    line.split_whitespace()
-        .skip(1)
-        .filter_map(|n| n.parse().ok())
-        .collect()
-}
+use common::workers;
 
 #[test]
 fn four_processes_of_eight_threads_recompute_once_per_expiry() {
     let server = Memcached::start();
-    let url = server.url("timeout=1s");
-    let processes: Vec<Child> = (0..4)
-        .map(|_| {
-            worker(&["hammer", &url, "8", "6"])
-                .spawn()
-                .expect("spawn worker")
-        })
-        .collect();
-    let outputs: Vec<Vec<String>> = processes.into_iter().map(lines_of).collect();
-
-    let mut computes: Vec<(u64, u64)> = outputs
-        .iter()
-        .flatten()
-        .filter(|line| line.starts_with("compute "))
-        .map(|line| {
-            let n = numbers(line);
-            (n[0], n[1])
-        })
-        .collect();
-    computes.sort_unstable();
-    // A 6 s run crosses at least four expiries (1 s fresh + 0.3 s compute each).
-    assert!(
-        computes.len() >= 4,
-        "too few computes to judge: {computes:?}"
-    );
-    for pair in computes.windows(2) {
-        let ((_, ended), (started, _)) = (pair[0], pair[1]);
-        assert!(
-            started + CLOCK_SLACK_MS >= ended + SOFT_MS,
-            "two computes in one expiry (or overlapping): {pair:?} of {computes:?}"
-        );
-    }
+    let hammered = workers::four_processes_hammer_one_key(&server.url("timeout=1s"));
     // Claims are coalesced in each process: at most one claim attempt (a CAS
     // rewrite) per process per expiry reaches memcached, not one per thread.
     let stats = server.stats();
     let cas_attempts = stats["cas_hits"] + stats["cas_badval"] + stats["cas_misses"];
-    let expiries = computes.len() as u64 - 1;
+    let expiries = hammered.expiries();
     assert!(
         cas_attempts <= 4 * expiries,
         "{cas_attempts} claim attempts for {expiries} expiries of 4 processes"
     );
-    // Every process took part, and none of its stale callers waited for a compute.
-    for output in &outputs {
-        let calls = output
-            .iter()
-            .find(|l| l.starts_with("calls "))
-            .map(|l| numbers(l)[0]);
-        assert!(
-            calls.unwrap_or(0) > 100,
-            "a process made too few calls: {output:?}"
-        );
-        let slowest = output
-            .iter()
-            .find(|l| l.starts_with("slowest_stale_us "))
-            .map(|l| numbers(l)[0])
-            .expect("slowest_stale_us line");
-        assert!(
-            slowest < COMPUTE_MS * 1000,
-            "a caller that did not compute took {slowest} µs: it waited for a compute"
-        );
-    }
 }
 
 #[test]
 fn a_claimer_killed_mid_refresh_is_taken_over_after_the_grace() {
     let server = Memcached::start();
-    let url = server.url("timeout=1s");
-    // A first value, then let it go stale.
-    let prime = lines_of(worker(&["hammer", &url, "1", "1"]).spawn().unwrap());
-    assert_eq!(
-        prime.iter().filter(|l| l.starts_with("compute ")).count(),
-        1,
-        "{prime:?}"
-    );
-    std::thread::sleep(Duration::from_millis(SOFT_MS + 100));
-
-    // This process claims the refresh and hangs in it; then it is SIGKILLed.
-    let mut hanging = worker(&["hang", &url])
-        .env("WORKER_HANG", "1")
-        .spawn()
-        .unwrap();
-    let mut first_line = String::new();
-    BufReader::new(hanging.stdout.take().unwrap())
-        .read_line(&mut first_line)
-        .unwrap();
-    let claimed_at = numbers(first_line.trim())[0];
-    hanging.kill().expect("SIGKILL the claimer");
-    let _ = hanging.wait();
-
-    // Another process keeps calling: stale values until the grace has passed,
-    // then it takes the refresh over, once.
-    let polled = lines_of(worker(&["poll", &url, "4"]).spawn().unwrap());
-    let calls: Vec<Vec<u64>> = polled
-        .iter()
-        .filter(|l| l.starts_with("call "))
-        .map(|l| numbers(l))
-        .collect();
-    let computed: Vec<&Vec<u64>> = calls.iter().filter(|c| c[1] == 1).collect();
-    assert!(
-        !computed.is_empty(),
-        "the refresh was never taken over: {polled:?}"
-    );
-    let took_over_at = computed[0][0] - COMPUTE_MS;
-    // Later computes are the ordinary refreshes of later expiries.
-    let before_next_expiry = computed
-        .iter()
-        .filter(|c| c[0] < computed[0][0] + SOFT_MS)
-        .count();
-    assert_eq!(before_next_expiry, 1, "exactly one takeover: {polled:?}");
-    assert!(
-        took_over_at + CLOCK_SLACK_MS >= claimed_at + GRACE_MS,
-        "taken over {} ms after the claim, before the grace",
-        took_over_at - claimed_at
-    );
-    let stale_value = calls[0][2];
-    for call in calls.iter().filter(|c| c[0] < claimed_at + GRACE_MS) {
+    let taken_over = workers::a_claimer_is_killed_mid_refresh(&server.url("timeout=1s"));
+    // Until the grace has passed, the poller was served the stale value.
+    let stale_value = taken_over.calls[0][2];
+    for call in taken_over.within_grace() {
         assert_eq!(call[1], 0, "no compute within the grace");
         assert_eq!(call[2], stale_value, "the stale value served meanwhile");
     }

@@ -5,6 +5,7 @@
 
 pub mod fault_proxy;
 pub mod memcached;
+pub mod workers;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};

@@ -1,0 +1,197 @@
+//! The cross-process scenarios, run against any store URL: processes of
+//! `antidogpile-worker` (src/bin), whose function is fresh for 1 s, takes
+//! 300 ms to compute, and has a grace of 2 s. Each scenario makes the checks
+//! every store must pass and returns what the store-specific checks need.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const WORKER: &str = env!("CARGO_BIN_EXE_antidogpile-worker");
+pub const SOFT_MS: u64 = 1_000;
+pub const COMPUTE_MS: u64 = 300;
+pub const GRACE_MS: u64 = 2_000;
+/// The coarse clock deadlines are read from lags by up to a scheduler tick.
+pub const CLOCK_SLACK_MS: u64 = 20;
+
+fn worker(args: &[&str]) -> Command {
+    let mut command = Command::new(WORKER);
+    command
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    command
+}
+
+fn lines_of(child: Child) -> Vec<String> {
+    let output = child.wait_with_output().expect("worker did not run");
+    assert!(
+        output.status.success(),
+        "worker failed: {:?}",
+        output.status
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The numbers of a worker's line, after its first word.
+pub fn numbers(line: &str) -> Vec<u64> {
+    line.split_whitespace()
+        .skip(1)
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}
+
+/// What four processes of eight threads saw hammering one key for 6 s.
+pub struct Hammered {
+    /// `(start, end)` of every compute of every process, in order.
+    pub computes: Vec<(u64, u64)>,
+}
+
+impl Hammered {
+    /// How many times the value expired and was recomputed.
+    pub fn expiries(&self) -> u64 {
+        self.computes.len() as u64 - 1
+    }
+}
+
+/// Four processes of eight threads hammer one key of `url` for 6 s: one
+/// compute per expiry across all of them, no two at once, every process
+/// takes part, and no stale caller waits for a compute.
+pub fn four_processes_hammer_one_key(url: &str) -> Hammered {
+    let processes: Vec<Child> = (0..4)
+        .map(|_| {
+            worker(&["hammer", url, "8", "6"])
+                .spawn()
+                .expect("spawn worker")
+        })
+        .collect();
+    let outputs: Vec<Vec<String>> = processes.into_iter().map(lines_of).collect();
+
+    let mut computes: Vec<(u64, u64)> = outputs
+        .iter()
+        .flatten()
+        .filter(|line| line.starts_with("compute "))
+        .map(|line| {
+            let n = numbers(line);
+            (n[0], n[1])
+        })
+        .collect();
+    computes.sort_unstable();
+    // A 6 s run crosses at least four expiries (1 s fresh + 0.3 s compute each).
+    assert!(
+        computes.len() >= 4,
+        "too few computes to judge: {computes:?}"
+    );
+    for pair in computes.windows(2) {
+        let ((_, ended), (started, _)) = (pair[0], pair[1]);
+        assert!(
+            started + CLOCK_SLACK_MS >= ended + SOFT_MS,
+            "two computes in one expiry (or overlapping): {pair:?} of {computes:?}"
+        );
+    }
+    // Every process took part, and none of its stale callers waited for a compute.
+    for output in &outputs {
+        let calls = output
+            .iter()
+            .find(|l| l.starts_with("calls "))
+            .map(|l| numbers(l)[0]);
+        assert!(
+            calls.unwrap_or(0) > 100,
+            "a process made too few calls: {output:?}"
+        );
+        let slowest = output
+            .iter()
+            .find(|l| l.starts_with("slowest_stale_us "))
+            .map(|l| numbers(l)[0])
+            .expect("slowest_stale_us line");
+        assert!(
+            slowest < COMPUTE_MS * 1000,
+            "a caller that did not compute took {slowest} µs: it waited for a compute"
+        );
+    }
+    Hammered { computes }
+}
+
+/// What a process polling after a killed claimer saw.
+pub struct TakenOver {
+    /// The output of the process that stored the first value.
+    pub prime: Vec<String>,
+    /// When the killed process claimed the refresh (ms since the epoch).
+    pub claimed_at: u64,
+    /// The output of the polling process.
+    pub polled: Vec<String>,
+    /// Its calls: `[at_ms, computed (0 or 1), value]`.
+    pub calls: Vec<Vec<u64>>,
+}
+
+impl TakenOver {
+    /// The calls made before the grace of the killed claim ran out.
+    pub fn within_grace(&self) -> Vec<&Vec<u64>> {
+        self.calls
+            .iter()
+            .filter(|c| c[0] < self.claimed_at + GRACE_MS)
+            .collect()
+    }
+}
+
+/// A process stores a first value in `url`; once it is stale, a second one
+/// claims the refresh, hangs in it and is SIGKILLed; a third keeps calling
+/// and takes the refresh over, once, and not before the grace has passed.
+pub fn a_claimer_is_killed_mid_refresh(url: &str) -> TakenOver {
+    // A first value, then let it go stale.
+    let prime = lines_of(worker(&["hammer", url, "1", "1"]).spawn().unwrap());
+    assert_eq!(
+        prime.iter().filter(|l| l.starts_with("compute ")).count(),
+        1,
+        "{prime:?}"
+    );
+    std::thread::sleep(Duration::from_millis(SOFT_MS + 100));
+
+    // This process claims the refresh and hangs in it; then it is SIGKILLed.
+    let mut hanging = worker(&["hang", url])
+        .env("WORKER_HANG", "1")
+        .spawn()
+        .unwrap();
+    let mut first_line = String::new();
+    BufReader::new(hanging.stdout.take().unwrap())
+        .read_line(&mut first_line)
+        .unwrap();
+    let claimed_at = numbers(first_line.trim())[0];
+    hanging.kill().expect("SIGKILL the claimer");
+    let _ = hanging.wait();
+
+    // Another process keeps calling: stale values until the grace has passed,
+    // then it takes the refresh over, once.
+    let polled = lines_of(worker(&["poll", url, "4"]).spawn().unwrap());
+    let calls: Vec<Vec<u64>> = polled
+        .iter()
+        .filter(|l| l.starts_with("call "))
+        .map(|l| numbers(l))
+        .collect();
+    let computed: Vec<&Vec<u64>> = calls.iter().filter(|c| c[1] == 1).collect();
+    assert!(
+        !computed.is_empty(),
+        "the refresh was never taken over: {polled:?}"
+    );
+    let took_over_at = computed[0][0] - COMPUTE_MS;
+    // Later computes are the ordinary refreshes of later expiries.
+    let before_next_expiry = computed
+        .iter()
+        .filter(|c| c[0] < computed[0][0] + SOFT_MS)
+        .count();
+    assert_eq!(before_next_expiry, 1, "exactly one takeover: {polled:?}");
+    assert!(
+        took_over_at + CLOCK_SLACK_MS >= claimed_at + GRACE_MS,
+        "taken over {} ms after the claim, before the grace",
+        took_over_at - claimed_at
+    );
+    TakenOver {
+        prime,
+        claimed_at,
+        polled,
+        calls,
+    }
+}
