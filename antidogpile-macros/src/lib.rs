@@ -12,6 +12,7 @@ mod args;
 mod errors;
 mod expand;
 mod fallback;
+mod invalidator;
 mod validate;
 
 #[cfg(test)]
