@@ -407,7 +407,10 @@ fn invalidators_reach_the_values_of_their_functions() {
     assert_eq!(HALVE.get(), 1);
 
     let log = Log { verbose: true };
-    assert_eq!(lookup_invalidate(99, &log, false, Invalidate::Soft), Ok(false));
+    assert_eq!(
+        lookup_invalidate(99, &log, false, Invalidate::Soft),
+        Ok(false)
+    );
     let page = Page {
         path: "/never".to_owned(),
         trace: 7,
@@ -415,14 +418,23 @@ fn invalidators_reach_the_values_of_their_functions() {
     assert_eq!(page.render_invalidate(31, Invalidate::Soft), Ok(false));
     assert_eq!(page.trace, 7);
     let scorer = Scorer { weight: 2 };
-    assert_eq!(scorer.score_invalidate("never", Invalidate::Soft), Ok(false));
+    assert_eq!(
+        scorer.score_invalidate("never", Invalidate::Soft),
+        Ok(false)
+    );
     assert_eq!(Scorer::load_invalidate(99, Invalidate::Soft), Ok(false));
     assert_eq!(describe_invalidate(1_u64, "?", Invalidate::Soft), Ok(false));
     assert_eq!(repeat_invalidate::<4>("z", Invalidate::Soft), Ok(false));
-    assert_eq!(unused_argument_invalidate(5, 6, Invalidate::Soft), Ok(false));
+    assert_eq!(
+        unused_argument_invalidate(5, 6, Invalidate::Soft),
+        Ok(false)
+    );
     assert_eq!(square_invalidate(99, Invalidate::Soft), Ok(false));
     assert_eq!(find_invalidate("never", Invalidate::Hard), Ok(true));
-    assert_eq!(rates_invalidate("USD".to_owned(), Invalidate::Soft), Ok(false));
+    assert_eq!(
+        rates_invalidate("USD".to_owned(), Invalidate::Soft),
+        Ok(false)
+    );
 }
 
 #[tokio::test]
