@@ -270,6 +270,15 @@ pub mod strict {
         x / 2
     }
 
+    /// A `mut` argument: the invalidator, which does not change it, takes
+    /// it without `mut`.
+    #[antidogpiled(soft = "1m")]
+    #[must_use]
+    pub fn sorted(mut numbers: Vec<u8>) -> Vec<u8> {
+        numbers.sort_unstable();
+        numbers
+    }
+
     /// A named cache.
     #[antidogpiled(soft = "1m", cache = "lints")]
     #[must_use]
@@ -430,6 +439,8 @@ fn invalidators_reach_the_values_of_their_functions() {
         Ok(false)
     );
     assert_eq!(square_invalidate(99, Invalidate::Soft), Ok(false));
+    assert_eq!(sorted(vec![2, 1]), [1, 2]);
+    assert_eq!(sorted_invalidate(vec![2, 1], Invalidate::Soft), Ok(true));
     assert_eq!(find_invalidate("never", Invalidate::Hard), Ok(true));
     assert_eq!(
         rates_invalidate("USD".to_owned(), Invalidate::Soft),

@@ -23,6 +23,15 @@ pub(crate) fn invalidator(memoized: &Memoized, name: &Ident) -> TokenStream {
     let how = Ident::new("how", Span::mixed_site());
     let mut sig = func.sig.clone();
     sig.ident = name.clone();
+    // `mut x: T` in the memoized function is for its body; here it would
+    // be an unused `mut`.
+    for input in &mut sig.inputs {
+        if let FnArg::Typed(arg) = input {
+            if let Pat::Ident(pat) = &mut *arg.pat {
+                pat.mutability = None;
+            }
+        }
+    }
     sig.inputs
         .push(parse_quote!(#how: ::antidogpile::Invalidate));
     sig.output = parse_quote!(-> ::core::result::Result<bool, ::antidogpile::Error>);

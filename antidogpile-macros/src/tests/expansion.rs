@@ -220,3 +220,17 @@ fn invalidate_off() {
         &expect_file!["snapshots/invalidate_off.rs"],
     );
 }
+
+#[test]
+fn invalidator_of_mut_and_ignored_arguments() {
+    check(
+        quote!(soft = "1m", key = id),
+        quote! {
+            pub(super) fn total(mut lines: Vec<u64>, id: u64, _trace: u64, _: bool) -> u64 {
+                lines.retain(|line| *line > 0);
+                lines.iter().sum()
+            }
+        },
+        &expect_file!["snapshots/invalidator_of_mut_and_ignored_arguments.rs"],
+    );
+}
