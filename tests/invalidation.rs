@@ -3,8 +3,9 @@
 //! others are served the old value at once; a hard one makes the next call a
 //! miss (one computes, the others wait). Other arguments' values are
 //! untouched, skipped arguments do not matter, and methods and `async fn`s
-//! have theirs too. The clocks never move: only invalidation makes a value
-//! stale or missing here.
+//! have theirs too, on the memory store and on memcached (whose keys carry
+//! the namespace and version). The clocks never move: only invalidation
+//! makes a value stale or missing here.
 
 mod common;
 
@@ -15,6 +16,7 @@ use std::sync::{Arc, Barrier, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 use antidogpile::{antidogpiled, install_named, Cache, Error, Invalidate};
+use common::memcached::Memcached;
 use common::{eventually, manual_cache, PATIENCE};
 use serde::{Serialize, Serializer};
 
@@ -372,4 +374,39 @@ async fn a_store_failure_is_an_error() {
     assert_eq!((errors("inv::down"), errors("inv::down_async")), (2, 2));
     // The functions themselves still answer, by computing.
     assert_eq!(on_a_store_that_is_down_async(4).await, 4);
+}
+
+// ---- on memcached ----
+
+static SHARED_COMPUTES: AtomicU64 = AtomicU64::new(0);
+
+/// A version, so that the key the invalidator builds must carry it too.
+#[antidogpiled(
+    soft = "1h",
+    cache = "inv_memcached",
+    name = "inv::shared",
+    version = 3
+)]
+fn shared(id: u64) -> u64 {
+    id * 100 + SHARED_COMPUTES.fetch_add(1, Ordering::SeqCst) + 1
+}
+
+#[test]
+fn invalidation_reaches_the_values_in_memcached() {
+    let server = Memcached::start();
+    install_named(
+        "inv_memcached",
+        Cache::from_url(&server.url("timeout=2s")).unwrap(),
+    );
+    assert_eq!(shared(1), 101);
+    assert_eq!(shared(2), 202);
+    assert_eq!(shared(1), 101, "cached");
+
+    assert_eq!(shared_invalidate(1, Invalidate::Soft), Ok(true));
+    assert_eq!(shared(1), 103, "the next caller recomputes");
+    assert_eq!(shared(1), 103);
+    assert_eq!(shared_invalidate(2, Invalidate::Hard), Ok(true));
+    assert_eq!(shared(2), 204);
+    assert_eq!(shared_invalidate(3, Invalidate::Soft), Ok(false));
+    assert_eq!(SHARED_COMPUTES.load(Ordering::SeqCst), 4);
 }
