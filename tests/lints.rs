@@ -85,6 +85,10 @@ pub mod strict {
     pub static HINTED: Runs = Runs::new();
     /// Runs of [`shout`].
     pub static SHOUT: Runs = Runs::new();
+    /// Runs of [`quote`].
+    pub static QUOTE: Runs = Runs::new();
+    /// Runs of [`halve`].
+    pub static HALVE: Runs = Runs::new();
 
     /// A sync function returning `Result`, with `?` and an early return.
     ///
@@ -249,6 +253,32 @@ pub mod strict {
         id + 1
     }
 
+    /// An invalidator under another name, with an argument named `how`
+    /// like the invalidator's own last one.
+    #[antidogpiled(soft = "1m", invalidate = "forget_quote")]
+    #[must_use]
+    pub fn quote(how: &u8) -> u32 {
+        QUOTE.count();
+        u32::from(*how) * 10
+    }
+
+    /// No invalidator.
+    #[antidogpiled(soft = "1m", invalidate = false)]
+    #[must_use]
+    pub fn halve(x: u8) -> u8 {
+        HALVE.count();
+        x / 2
+    }
+
+    /// A `mut` argument: the invalidator, which does not change it, takes
+    /// it without `mut`.
+    #[antidogpiled(soft = "1m")]
+    #[must_use]
+    pub fn sorted(mut numbers: Vec<u8>) -> Vec<u8> {
+        numbers.sort_unstable();
+        numbers
+    }
+
     /// A named cache.
     #[antidogpiled(soft = "1m", cache = "lints")]
     #[must_use]
@@ -258,7 +288,7 @@ pub mod strict {
     }
 }
 
-use antidogpile::{Cache, MemoryStore};
+use antidogpile::{Cache, Invalidate, MemoryStore};
 use strict::*;
 
 #[test]
@@ -369,4 +399,67 @@ fn named_caches_are_used() {
     assert_eq!(session(21), Some(42));
     assert_eq!(session(21), Some(42));
     assert_eq!(SESSION.get(), 1);
+}
+
+#[test]
+fn invalidators_reach_the_values_of_their_functions() {
+    // Only `quote` and `halve` are called here: the other functions count
+    // their runs for the tests above, which run alongside. Their
+    // invalidators are called with arguments those tests do not use.
+    assert_eq!(quote(&3), 30);
+    assert_eq!(forget_quote(&3, Invalidate::Soft), Ok(true));
+    assert_eq!(forget_quote(&4, Invalidate::Soft), Ok(false));
+    assert_eq!(forget_quote(&3, Invalidate::Hard), Ok(true));
+    assert_eq!(quote(&3), 30);
+    assert_eq!(QUOTE.get(), 2);
+    assert_eq!(halve(8), 4);
+    assert_eq!(HALVE.get(), 1);
+
+    let log = Log { verbose: true };
+    assert_eq!(
+        lookup_invalidate(99, &log, false, Invalidate::Soft),
+        Ok(false)
+    );
+    let page = Page {
+        path: "/never".to_owned(),
+        trace: 7,
+    };
+    assert_eq!(page.render_invalidate(31, Invalidate::Soft), Ok(false));
+    assert_eq!(page.trace, 7);
+    let scorer = Scorer { weight: 2 };
+    assert_eq!(
+        scorer.score_invalidate("never", Invalidate::Soft),
+        Ok(false)
+    );
+    assert_eq!(Scorer::load_invalidate(99, Invalidate::Soft), Ok(false));
+    assert_eq!(describe_invalidate(1_u64, "?", Invalidate::Soft), Ok(false));
+    assert_eq!(repeat_invalidate::<4>("z", Invalidate::Soft), Ok(false));
+    assert_eq!(
+        unused_argument_invalidate(5, 6, Invalidate::Soft),
+        Ok(false)
+    );
+    assert_eq!(square_invalidate(99, Invalidate::Soft), Ok(false));
+    assert_eq!(sorted(vec![2, 1]), [1, 2]);
+    assert_eq!(sorted_invalidate(vec![2, 1], Invalidate::Soft), Ok(true));
+    assert_eq!(find_invalidate("never", Invalidate::Hard), Ok(true));
+    assert_eq!(
+        rates_invalidate("USD".to_owned(), Invalidate::Soft),
+        Ok(false)
+    );
+}
+
+#[tokio::test]
+async fn async_invalidators_build_their_keys() {
+    assert_eq!(
+        fetch_name_invalidate("99".to_owned(), Invalidate::Soft).await,
+        Ok(false)
+    );
+    assert_eq!(
+        shout_invalidate("never".to_owned(), Invalidate::Soft).await,
+        Ok(false)
+    );
+    assert_eq!(
+        forecast_invalidate("Bergen".to_owned(), 1, Invalidate::Hard).await,
+        Ok(true)
+    );
 }

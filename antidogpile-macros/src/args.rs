@@ -22,11 +22,12 @@ mod kw {
     syn::custom_keyword!(key);
     syn::custom_keyword!(background);
     syn::custom_keyword!(jitter);
+    syn::custom_keyword!(invalidate);
 }
 
 /// Every option, for the "unknown option" error.
 const OPTIONS: &str = "`soft`, `factor`, `grace`, `cache`, `name`, `version`, `skip`, `key`, \
-                       `background`, `jitter`";
+                       `background`, `jitter`, `invalidate`";
 
 /// One option as written: the span of its name, and its checked value.
 pub(crate) struct Setting<T> {
@@ -58,6 +59,19 @@ pub(crate) struct Args {
     pub(crate) background: Option<Setting<bool>>,
     /// Spread soft deadlines by this fraction (0.0 <= j < 1.0).
     pub(crate) jitter: Option<Setting<f64>>,
+    /// Whether to generate the `name_invalidate` sibling, and its name.
+    pub(crate) invalidate: Option<Setting<Invalidator>>,
+}
+
+/// `invalidate = true | false | "fn_name"`: the sibling function that
+/// invalidates a cached value.
+pub(crate) enum Invalidator {
+    /// `invalidate = false`: none.
+    Off,
+    /// `invalidate = true`: `name_invalidate` (the default).
+    Default,
+    /// `invalidate = "forget_report"`: under this name.
+    Named(Ident),
 }
 
 impl Parse for Args {
@@ -126,6 +140,15 @@ impl Args {
             let span = input.parse::<kw::jitter>()?.span;
             let jitter = jitter(input)?;
             errors.check(set_once(&mut self.jitter, "jitter", span, jitter));
+        } else if lookahead.peek(kw::invalidate) {
+            let span = input.parse::<kw::invalidate>()?.span;
+            let invalidator = invalidator(input)?;
+            errors.check(set_once(
+                &mut self.invalidate,
+                "invalidate",
+                span,
+                invalidator,
+            ));
         } else if input.peek(Ident) {
             let unknown: Ident = input.parse()?;
             return Err(syn::Error::new(
@@ -206,6 +229,40 @@ fn jitter(input: ParseStream<'_>) -> syn::Result<syn::Result<f64>> {
             ))
         }
     }))
+}
+
+/// `= true`, `= false` or `= "fn_name"` after `invalidate`.
+fn invalidator(input: ParseStream<'_>) -> syn::Result<syn::Result<Invalidator>> {
+    input.parse::<Token![=]>()?;
+    let lookahead = input.lookahead1();
+    if lookahead.peek(LitBool) {
+        let on = input.parse::<LitBool>()?.value();
+        Ok(Ok(if on {
+            Invalidator::Default
+        } else {
+            Invalidator::Off
+        }))
+    } else if lookahead.peek(LitStr) {
+        let lit: LitStr = input.parse()?;
+        // The name of a function: an identifier, not a keyword or a path.
+        Ok(match syn::parse_str::<Ident>(&lit.value()) {
+            Ok(mut name) => {
+                name.set_span(lit.span());
+                Ok(Invalidator::Named(name))
+            }
+            Err(_) => Err(syn::Error::new(
+                lit.span(),
+                format!(
+                    "`invalidate` names the generated function: {:?} is not an identifier; \
+                     write e.g. `invalidate = \"forget_report\"`, or `invalidate = false` \
+                     for none",
+                    lit.value()
+                ),
+            )),
+        })
+    } else {
+        Err(lookahead.error())
+    }
 }
 
 /// `factor`: how many soft timeouts the store keeps a value, >= 1.
@@ -461,7 +518,56 @@ mod tests {
         assert!(args.key.is_none());
         assert!(args.background.is_none());
         assert!(args.jitter.is_none());
+        assert!(args.invalidate.is_none());
         assert!(parse(quote!()).unwrap().soft.is_none());
+    }
+
+    fn invalidator(tokens: proc_macro2::TokenStream) -> Invalidator {
+        parse(tokens).unwrap().invalidate.unwrap().value
+    }
+
+    #[test]
+    fn invalidate_is_on_off_or_a_function_name() {
+        assert!(matches!(
+            invalidator(quote!(invalidate = true)),
+            Invalidator::Default
+        ));
+        assert!(matches!(
+            invalidator(quote!(invalidate = false)),
+            Invalidator::Off
+        ));
+        match invalidator(quote!(invalidate = "forget_report")) {
+            Invalidator::Named(name) => assert_eq!(name, "forget_report"),
+            _ => panic!("expected a name"),
+        }
+        match invalidator(quote!(invalidate = "r#match")) {
+            Invalidator::Named(name) => assert_eq!(name.to_string(), "r#match"),
+            _ => panic!("expected a name"),
+        }
+    }
+
+    #[test]
+    fn invalidate_names_must_be_identifiers() {
+        for bad in ["", "forget report", "a::b", "match", "1st"] {
+            let messages = errors(quote!(invalidate = #bad));
+            assert_eq!(messages.len(), 1, "{messages:?}");
+            assert!(
+                messages[0].starts_with("`invalidate` names the generated function"),
+                "{messages:?}"
+            );
+        }
+        assert_eq!(
+            errors(quote!(invalidate = 1)),
+            ["expected boolean literal or string literal"]
+        );
+        assert_eq!(
+            errors(quote!(invalidate, invalidate = false)),
+            ["expected `=`"]
+        );
+        assert_eq!(
+            errors(quote!(invalidate = true, invalidate = false)),
+            ["`invalidate` given twice"]
+        );
     }
 
     #[test]

@@ -2,11 +2,13 @@
 //!
 //! The user's function keeps its attributes, visibility and signature; its
 //! body becomes a closure (or an `async move` block) handed to one runtime
-//! function. Everything the expansion calls is under
-//! `::antidogpile::__private`.
+//! function. Next to it goes the function that invalidates its cached
+//! values (`invalidator.rs`), which builds its key with the same code.
+//! Everything the expansion calls is under `::antidogpile::__private`.
 
 use crate::args::Args;
 use crate::fallback;
+use crate::invalidator;
 use crate::validate::{self, KeyParts, Memoized, SiteSpec};
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
@@ -45,8 +47,17 @@ fn parse_function(item: TokenStream) -> syn::Result<ItemFn> {
     })
 }
 
-/// The memoized function.
+/// The memoized function, and the function that invalidates its values.
 pub(crate) fn expand(memoized: &Memoized) -> TokenStream {
+    let mut tokens = memoized_fn(memoized);
+    if let Some(name) = &memoized.invalidate {
+        tokens.extend(invalidator::invalidator(memoized, name));
+    }
+    tokens
+}
+
+/// The user's function, its body turned into the call into the runtime.
+fn memoized_fn(memoized: &Memoized) -> TokenStream {
     let ItemFn {
         attrs, vis, sig, ..
     } = &memoized.func;
@@ -58,18 +69,35 @@ pub(crate) fn expand(memoized: &Memoized) -> TokenStream {
     let inner = attrs
         .iter()
         .filter(|attr| matches!(attr.style, AttrStyle::Inner(_)));
-    let site = site(&memoized.func, &memoized.site);
-    let key = key(memoized);
+    let site_and_key = site_and_key(memoized);
     let call = call(memoized);
     quote! {
         #(#outer)*
         #vis #sig {
             #(#inner)*
-            #site
-            #key
+            #site_and_key
             #call
         }
     }
+}
+
+/// The `Site` static and `let __antidogpile_key = ...;`: the statements the
+/// memoized function and its invalidator share, so that an invalidation
+/// reaches exactly the value a call with the same arguments reads.
+pub(crate) fn site_and_key(memoized: &Memoized) -> TokenStream {
+    let site = site(&memoized.func, &memoized.site);
+    let key = key(memoized);
+    quote!(#site #key)
+}
+
+/// A user's argument, used by code of this expansion: it keeps its
+/// location, so that an error (such as "does not implement Serialize")
+/// points at it, but lints about the user's code (such as clippy's
+/// `used_underscore_binding` for an argument `_hint`) do not fire on it.
+pub(crate) fn as_expansion(param: &Ident) -> Ident {
+    let mut param = param.clone();
+    param.set_span(param.span().resolved_at(Span::call_site()));
+    param
 }
 
 /// The hasher and the key: local variables the user's body must not see.
@@ -77,7 +105,7 @@ fn hasher() -> Ident {
     Ident::new("__h", Span::mixed_site())
 }
 
-fn key_var() -> Ident {
+pub(crate) fn key_var() -> Ident {
     Ident::new("__antidogpile_key", Span::mixed_site())
 }
 
@@ -132,19 +160,13 @@ fn key(memoized: &Memoized) -> TokenStream {
     for param in &key.type_params {
         steps.push(quote_spanned!(param.span()=> #h.type_param::<#param>();));
     }
-    // Each value is hashed where the user wrote it, so that "does not
-    // implement Serialize" points at that argument; but as code of this
-    // expansion, so that lints about the user's code (such as clippy's
-    // `used_underscore_binding` for an argument `_hint`) do not fire on it.
     let args = match &key.parts {
         KeyParts::Args(args) => args.as_slice(),
         KeyParts::Expr(_) => &[],
     };
     for param in key.const_params.iter().chain(args) {
-        let span = param.span().resolved_at(Span::call_site());
-        let mut param = param.clone();
-        param.set_span(span);
-        steps.push(quote_spanned!(span=> #h.arg(&#param);));
+        let param = as_expansion(param);
+        steps.push(quote_spanned!(param.span()=> #h.arg(&#param);));
     }
     if let KeyParts::Expr(expr) = &key.parts {
         let span = expr.span();

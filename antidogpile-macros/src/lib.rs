@@ -12,6 +12,7 @@ mod args;
 mod errors;
 mod expand;
 mod fallback;
+mod invalidator;
 mod validate;
 
 #[cfg(test)]
@@ -79,6 +80,7 @@ use proc_macro::TokenStream;
 ///     background,            // or `background = true`: refresh stale values on a spawned task
 ///     jitter = 0.1,          // spread soft deadlines by ±10% so values loaded together
 ///                            //   do not all expire together
+///     invalidate = false,    // no `report_invalidate` (or = "forget_report": another name)
 /// )]
 /// ```
 ///
@@ -110,6 +112,10 @@ use proc_macro::TokenStream;
 ///   argument must be owned and `'static`, and there can be no `self`.
 /// - **`jitter = <fraction>`** (0.0 <= jitter < 1.0, default 0.0): spread
 ///   soft deadlines randomly by up to this fraction of `soft`.
+/// - **`invalidate = false`** or **`invalidate = "<fn name>"`**: no
+///   invalidator (required in a trait impl, which may only define the
+///   trait's functions), or the invalidator under that name instead of
+///   `name_invalidate`.
 ///
 /// Durations are whole numbers with a unit, `ms`, `s`, `m`, `h` or `d`:
 /// `"250ms"`, `"30s"`, `"5m"`, `"1h"`, `"1d"`, or several units largest
@@ -147,6 +153,24 @@ use proc_macro::TokenStream;
 ///     }
 /// }
 /// ```
+///
+/// # Invalidation
+///
+/// Next to the function goes `<name>_invalidate`, with the same visibility,
+/// generics, receiver and arguments, plus `how: antidogpile::Invalidate`:
+///
+/// ```text
+/// report_invalidate(customer, Invalidate::Soft)?;  // -> Result<bool, antidogpile::Error>
+/// self.product_invalidate(id, conn, Invalidate::Hard).await?;
+/// ```
+///
+/// It builds the key exactly as a call does (skipped arguments are taken
+/// and ignored) and invalidates that one value in the function's cache:
+/// `Soft` marks it stale, so the next caller recomputes it while the others
+/// are served the old value; `Hard` removes it, so the next caller computes
+/// and the others wait. It returns whether there was a value (`Hard`:
+/// always `true`), and an error only when the store fails. It is `async`
+/// when the function is.
 ///
 /// # Compile errors
 ///
@@ -191,7 +215,9 @@ use proc_macro::TokenStream;
 /// `async fn` stays an `async fn` and awaits `memoize_async` with the body as
 /// an `async move` block; `background` uses `memoize_background` /
 /// `memoize_async_background`; a plain `T` goes through the runtime as
-/// `Always<T>`.
+/// `Always<T>`. The invalidator's body is the same static and key, then
+/// `invalidate(&__ANTIDOGPILE_SITE, __antidogpile_key, how)` (or
+/// `invalidate_async(..).await`).
 #[proc_macro_attribute]
 pub fn antidogpiled(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::antidogpiled(args.into(), item.into()).into()

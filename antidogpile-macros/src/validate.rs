@@ -2,10 +2,11 @@
 //! decisions that follow from them (what the key is made of, which defaults
 //! apply). Every problem found is reported, combined into one error.
 
-use crate::args::{Args, Setting};
+use crate::args::{Args, Invalidator, Setting};
 use crate::errors::Errors;
 use proc_macro2::{Span, TokenStream, TokenTree};
-use quote::ToTokens;
+use quote::{format_ident, ToTokens};
+use syn::ext::IdentExt as _;
 use syn::{Expr, FnArg, GenericParam, Ident, ItemFn, Pat, ReceiverKind, ReturnType, Type};
 
 /// A function that can be memoized, with everything the expansion needs.
@@ -16,6 +17,9 @@ pub(crate) struct Memoized {
     pub(crate) output: Type,
     pub(crate) site: SiteSpec,
     pub(crate) key: KeySpec,
+    /// The name of the sibling function that invalidates a cached value;
+    /// `None` for `invalidate = false`.
+    pub(crate) invalidate: Option<Ident>,
 }
 
 /// The options of the function's `Site`, defaults applied.
@@ -103,11 +107,24 @@ pub(crate) fn check(args: syn::Result<Args>, func: ItemFn) -> syn::Result<Memoiz
         jitter: args.jitter.map_or(0.0, |jitter| jitter.value),
         background,
     };
+    let invalidate = match args.invalidate.map(|setting| setting.value) {
+        Some(Invalidator::Off) => None,
+        Some(Invalidator::Named(name)) => Some(name),
+        Some(Invalidator::Default) | None => {
+            let name = &func.sig.ident;
+            Some(format_ident!(
+                "{}_invalidate",
+                name.unraw(),
+                span = name.span()
+            ))
+        }
+    };
     Ok(Memoized {
         func,
         output,
         site,
         key,
+        invalidate,
     })
 }
 

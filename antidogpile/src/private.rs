@@ -8,10 +8,13 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::cache::Cache;
+use crate::client::Invalidate;
+use crate::error::Error;
 use crate::key::{ArgumentEncoder, Fingerprint, Key};
-use crate::memo::{fresh_hit, Call};
+use crate::memo::{self, fresh_hit, Call, Io};
 use crate::registry;
 use crate::stats::Event;
+use crate::store::{StoreOp, StoreReply};
 
 pub use crate::outcome::{Always, Outcome};
 pub use crate::site::{Site, SiteOptions};
@@ -207,5 +210,74 @@ where
                 .await
         }
         _ => uncached(site, || compute).await,
+    }
+}
+
+/// Invalidates the value `site` cached under `key` (`name_invalidate`):
+/// `Soft` marks it stale, so the next caller recomputes it while the
+/// others are served the old value; `Hard` removes it. Returns whether
+/// there was a value (always `true` for `Hard`); `false` when the key could
+/// not be encoded or the site's named cache is not installed, since then
+/// nothing was cached.
+pub fn invalidate(site: &'static Site, key: KeyHash, how: Invalidate) -> Result<bool, Error> {
+    let Some(fingerprint) = key.0 else {
+        return Ok(false);
+    };
+    with_cache(site, |cache| match cache {
+        Some(cache) => memo::complete(invalidate_in(
+            cache,
+            &memo::Blocking(&*cache.store),
+            site,
+            fingerprint,
+            how,
+        )),
+        None => Ok(false),
+    })
+}
+
+/// [`invalidate`] for an `async fn`: awaits the store instead of blocking.
+#[cfg(feature = "tokio")]
+pub async fn invalidate_async(
+    site: &'static Site,
+    key: KeyHash,
+    how: Invalidate,
+) -> Result<bool, Error> {
+    match (key.0, cache_for(site)) {
+        (Some(fingerprint), Some(cache)) => {
+            let io = memo::NonBlocking(&*cache.store);
+            invalidate_in(&cache, &io, site, fingerprint, how).await
+        }
+        _ => Ok(false),
+    }
+}
+
+/// The one invalidation, over blocking or non-blocking I/O; the key is the
+/// one a call of `site` with these arguments reads.
+async fn invalidate_in<I: Io>(
+    cache: &Cache,
+    io: &I,
+    site: &'static Site,
+    fingerprint: Fingerprint,
+    how: Invalidate,
+) -> Result<bool, Error> {
+    let key = Key::new(fingerprint, site.namespace, site.options.version);
+    let op = match how {
+        Invalidate::Hard => StoreOp::Remove { key },
+        Invalidate::Soft => StoreOp::MarkStale {
+            key,
+            now: cache.clock.now(),
+        },
+    };
+    let reply = io.run(op).await.map_err(|error| {
+        site.counters.count(Event::StoreError);
+        Error::Store(error)
+    })?;
+    match (how, reply) {
+        (Invalidate::Hard, _) => Ok(true),
+        (Invalidate::Soft, StoreReply::Changed(marked)) => Ok(marked),
+        (Invalidate::Soft, other) => {
+            site.counters.count(Event::StoreError);
+            Err(Error::Store(memo::unexpected(&other)))
+        }
     }
 }

@@ -191,3 +191,46 @@ fn errors_keep_the_function_as_written() {
         &expect_file!["snapshots/errors_keep_the_function_as_written.rs"],
     );
 }
+
+#[test]
+fn invalidate_renamed() {
+    check(
+        quote!(soft = "1m", invalidate = "forget_price"),
+        quote! {
+            #[cfg(feature = "shop")]
+            #[expect(clippy::trivially_copy_pass_by_ref)]
+            #[doc(hidden)]
+            async fn price(&self, sku: &u64, how: Currency) -> Option<u64> {
+                self.prices.get(sku, how).await
+            }
+        },
+        &expect_file!["snapshots/invalidate_renamed.rs"],
+    );
+}
+
+#[test]
+fn invalidate_off() {
+    check(
+        quote!(soft = "1m", invalidate = false),
+        quote! {
+            fn price(sku: u64) -> Option<u64> {
+                PRICES.get(sku)
+            }
+        },
+        &expect_file!["snapshots/invalidate_off.rs"],
+    );
+}
+
+#[test]
+fn invalidator_of_mut_and_ignored_arguments() {
+    check(
+        quote!(soft = "1m", key = id),
+        quote! {
+            pub(super) fn total(mut lines: Vec<u64>, id: u64, _trace: u64, _: bool) -> u64 {
+                lines.retain(|line| *line > 0);
+                lines.iter().sum()
+            }
+        },
+        &expect_file!["snapshots/invalidator_of_mut_and_ignored_arguments.rs"],
+    );
+}
