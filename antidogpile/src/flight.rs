@@ -6,11 +6,12 @@
 //! tasks, only the way they wait differs.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{Clock, Timestamp};
 use crate::store::Value;
+use crate::sync::{Condvar, Mutex, MutexGuard};
 
 const SHARDS: usize = 16;
 
@@ -93,7 +94,7 @@ impl Flights {
     }
 
     #[cfg(test)]
-    fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         self.shards
             .iter()
             .map(|shard| shard.lock().unwrap().len())

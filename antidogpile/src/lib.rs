@@ -11,12 +11,15 @@ mod error;
 mod flight;
 mod key;
 mod memo;
+#[cfg(all(test, loom))]
+mod model_tests;
 mod outcome;
 pub mod policy;
 mod registry;
 mod site;
 mod stats;
 pub mod store;
+mod sync;
 mod url;
 
 #[doc(hidden)]

@@ -3,8 +3,6 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use std::time::Duration;
 
@@ -16,6 +14,7 @@ use crate::clock::Timestamp;
 use crate::error::{StoreError, StoreErrorKind};
 use crate::key::Key;
 use crate::policy::{Deadlines, EntryMeta};
+use crate::sync::{AtomicU64, Ordering, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Shards: enough that two cores (or sixty-four) rarely meet on one lock.
 const SHARDS: usize = 64;
