@@ -184,6 +184,20 @@ fn hard_deadlines(now: Timestamp, ttl: Option<Duration>) -> Deadlines {
     Deadlines { soft: hard, hard }
 }
 
+/// The write of a hard set.
+fn hard_write_of<V: Cacheable, K: Serialize + ?Sized>(
+    key: &K,
+    value: &V,
+    ttl: Option<Duration>,
+    now: Timestamp,
+) -> Result<Write<'static>, Error> {
+    Ok(Write {
+        key: key_of(key)?,
+        value: hard_value(value)?,
+        deadlines: hard_deadlines(now, ttl),
+    })
+}
+
 fn store_error(error: StoreError) -> Error {
     CLIENT.counters.count(Event::StoreError);
     Error::Store(error)
@@ -340,19 +354,6 @@ impl<'c, I: Io> Ops<'c, I> {
             key: key_of(key)?,
             value: soft_value(self.cache, value)?,
             deadlines: ttl.timeouts(self.cache).deadlines(now, 0.0),
-        })
-    }
-
-    fn hard_write_of<V: Cacheable, K: Serialize + ?Sized>(
-        key: &K,
-        value: &V,
-        ttl: Option<Duration>,
-        now: Timestamp,
-    ) -> Result<Write<'static>, Error> {
-        Ok(Write {
-            key: key_of(key)?,
-            value: hard_value(value)?,
-            deadlines: hard_deadlines(now, ttl),
         })
     }
 
@@ -584,7 +585,7 @@ impl Cache {
         ttl: Option<Duration>,
     ) -> Result<(), Error> {
         let now = self.clock.now();
-        let write = Ops::<Blocking<'_>>::hard_write_of(key, value, ttl, now)?;
+        let write = hard_write_of(key, value, ttl, now)?;
         complete(self.blocking_ops().write(write, now))
     }
 
@@ -611,7 +612,7 @@ impl Cache {
         ttl: Option<Duration>,
     ) -> Result<bool, Error> {
         let now = self.clock.now();
-        let write = Ops::<Blocking<'_>>::hard_write_of(key, value, ttl, now)?;
+        let write = hard_write_of(key, value, ttl, now)?;
         complete(self.blocking_ops().add(write, now))
     }
 
@@ -686,7 +687,7 @@ impl Cache {
         let now = self.clock.now();
         let writes = entries
             .iter()
-            .map(|(key, value)| Ops::<Blocking<'_>>::hard_write_of(key, value, ttl, now))
+            .map(|(key, value)| hard_write_of(key, value, ttl, now))
             .collect::<Result<Vec<_>, Error>>()?;
         complete(self.blocking_ops().set_many(writes, now))
     }
@@ -860,7 +861,7 @@ impl<'c> AsyncCache<'c> {
         ttl: Option<Duration>,
     ) -> Result<(), Error> {
         let now = self.cache.clock.now();
-        let write = Ops::<Blocking<'_>>::hard_write_of(key, value, ttl, now)?;
+        let write = hard_write_of(key, value, ttl, now)?;
         self.ops().write(write, now).await
     }
 
@@ -885,7 +886,7 @@ impl<'c> AsyncCache<'c> {
         ttl: Option<Duration>,
     ) -> Result<bool, Error> {
         let now = self.cache.clock.now();
-        let write = Ops::<Blocking<'_>>::hard_write_of(key, value, ttl, now)?;
+        let write = hard_write_of(key, value, ttl, now)?;
         self.ops().add(write, now).await
     }
 
@@ -944,7 +945,7 @@ impl<'c> AsyncCache<'c> {
         let now = self.cache.clock.now();
         let writes = entries
             .iter()
-            .map(|(key, value)| Ops::<Blocking<'_>>::hard_write_of(key, value, ttl, now))
+            .map(|(key, value)| hard_write_of(key, value, ttl, now))
             .collect::<Result<Vec<_>, Error>>()?;
         self.ops().set_many(writes, now).await
     }

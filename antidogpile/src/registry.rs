@@ -11,10 +11,9 @@ use arc_swap::ArcSwapOption;
 use crate::cache::Cache;
 use crate::store::MemoryStore;
 
-static DEFAULT: ArcSwapOption<Cache> = ArcSwapOption::const_empty();
-/// The installed default cache, for the hit path; kept for the life of the
-/// process (see [`install`]).
-static CURRENT: Mutex<Option<&'static Cache>> = Mutex::new(None);
+/// The installed default cache, kept for the life of the process (see
+/// [`install`]), so the hit path can borrow it.
+static CURRENT: Mutex<Option<&'static Arc<Cache>>> = Mutex::new(None);
 /// Bumped by every [`install`]: threads re-read [`CURRENT`] when it moves.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
@@ -48,8 +47,7 @@ pub fn install(cache: Cache) {
     let mut current = CURRENT
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    *current = Some(&**kept);
-    DEFAULT.store(Some(Arc::clone(kept)));
+    *current = Some(kept);
     GENERATION.fetch_add(1, Ordering::Release);
 }
 
@@ -65,19 +63,20 @@ pub(crate) fn default_static() -> &'static Cache {
     match seen {
         Ok(Some(cache)) => cache,
         _ => {
-            let cache = current_default();
+            let cache: &'static Cache = current_arc();
             let _ = SEEN.try_with(|seen| seen.set((generation, Some(cache))));
             cache
         }
     }
 }
 
+/// The installed default cache, or the embedded one.
 #[cold]
-fn current_default() -> &'static Cache {
+fn current_arc() -> &'static Arc<Cache> {
     let current = *CURRENT
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    current.unwrap_or_else(|| embedded())
+    current.unwrap_or_else(embedded)
 }
 
 /// Installs `cache` under `name`, for functions declared with
@@ -98,9 +97,7 @@ pub fn install_named(name: &str, cache: Cache) {
 
 /// The default cache: the installed one, or else the embedded memory cache.
 pub fn default_cache() -> Arc<Cache> {
-    DEFAULT
-        .load_full()
-        .unwrap_or_else(|| Arc::clone(embedded()))
+    Arc::clone(current_arc())
 }
 
 /// The cache installed under `name`, if any.
