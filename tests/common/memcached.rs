@@ -94,12 +94,17 @@ impl Memcached {
 
     /// The server's `stats` counters (cmd_get, cas_hits, ...).
     pub fn stats(&self) -> std::collections::HashMap<String, u64> {
+        self.try_stats().expect("read memcached's stats")
+    }
+
+    fn try_stats(&self) -> std::io::Result<std::collections::HashMap<String, u64>> {
         use std::io::{BufRead, BufReader, Write};
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect for stats");
-        stream.write_all(b"stats\r\n").expect("send stats");
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.write_all(b"stats\r\n")?;
         let mut stats = std::collections::HashMap::new();
         for line in BufReader::new(stream).lines() {
-            let line = line.expect("read stats");
+            let line = line?;
             if line == "END" {
                 break;
             }
@@ -108,7 +113,19 @@ impl Memcached {
                 stats.insert(name.to_owned(), value);
             }
         }
-        stats
+        Ok(stats)
+    }
+
+    /// Whether the server answering on the port is the one this fixture
+    /// started: a port that looked free may have been taken meanwhile (by
+    /// another test's server or connection), and then something else answers.
+    fn answers_as_its_own(&self) -> bool {
+        let pid = self.child.as_ref().map(|child| u64::from(child.id()));
+        let answered = self
+            .try_stats()
+            .ok()
+            .and_then(|stats| stats.get("pid").copied());
+        pid.is_some() && answered == pid
     }
 
     /// Kills the server (its cache is lost).
@@ -165,6 +182,10 @@ impl Memcached {
                 return false;
             }
             std::thread::sleep(Duration::from_millis(5));
+        }
+        if !self.answers_as_its_own() {
+            self.kill();
+            return false;
         }
         true
     }
