@@ -24,8 +24,8 @@ use crate::policy::{decide, Decision, EntryMeta, Timeouts};
 use crate::site::Site;
 use crate::stats::Event;
 use crate::store::{
-    ClaimId, LeaseId, Lookup, OwnedLookup, Store, StoreOp, StoreReply, Stored, StoredRef, Value,
-    Version,
+    ClaimId, Hold, LeaseId, Lookup, OwnedLookup, Store, StoreOp, StoreReply, Stored, StoredRef,
+    Value, Version,
 };
 
 // ---- store I/O, blocking or not ----
@@ -253,24 +253,18 @@ pub(crate) struct Refresh<V> {
 pub(crate) struct Release {
     store: Arc<dyn Store>,
     key: Key<'static>,
-    held: Held,
+    held: Hold,
     armed: bool,
-}
-
-#[derive(Clone, Copy)]
-enum Held {
-    Claim(ClaimId),
-    Lease(LeaseId),
 }
 
 impl Release {
     fn op(&self) -> StoreOp<'static> {
         match self.held {
-            Held::Claim(claim) => StoreOp::ReleaseClaim {
+            Hold::Claim(claim) => StoreOp::ReleaseClaim {
                 key: self.key,
                 claim,
             },
-            Held::Lease(lease) => StoreOp::ReleaseLease {
+            Hold::Lease(lease) => StoreOp::ReleaseLease {
                 key: self.key,
                 lease,
             },
@@ -477,7 +471,7 @@ impl<'c> Call<'c> {
             })
             .await;
         let granted = match remote {
-            Ok(StoreReply::Lease(Some(id))) => Some(self.release(Held::Lease(id))),
+            Ok(StoreReply::Lease(Some(id))) => Some(self.release(Hold::Lease(id))),
             Ok(StoreReply::Lease(None)) => {
                 let since = *progress.polling_since.get_or_insert(now);
                 if since.until(now) < self.timeouts.grace {
@@ -507,7 +501,7 @@ impl<'c> Call<'c> {
         self.key.fingerprint().as_u128()
     }
 
-    fn release(&self, held: Held) -> Release {
+    fn release(&self, held: Hold) -> Release {
         Release {
             store: Arc::clone(&self.cache.store),
             key: self.key,
@@ -518,7 +512,7 @@ impl<'c> Call<'c> {
 
     fn refresh<V>(&self, claim: ClaimId, mark: RefreshMark, stale: V) -> Refresh<V> {
         Refresh {
-            claim: self.release(Held::Claim(claim)),
+            claim: self.release(Hold::Claim(claim)),
             _mark: mark,
             clock: self.cache.clock.clone(),
             timeouts: self.timeouts,

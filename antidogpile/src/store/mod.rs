@@ -130,6 +130,16 @@ pub struct ClaimId(pub u64);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct LeaseId(pub u64);
 
+/// A claim or a lease, as its holder keeps it: what releases (and, later,
+/// renewals and guarded writes) name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Hold {
+    /// A refresh claim on a stale entry.
+    Claim(ClaimId),
+    /// A cold-miss lease.
+    Lease(LeaseId),
+}
+
 /// An entry as [`Store::read`] shows it.
 #[derive(Clone, Copy, Debug)]
 pub struct EntryView<'a> {
