@@ -24,8 +24,8 @@ use crate::policy::{decide, Decision, EntryMeta, Timeouts};
 use crate::site::Site;
 use crate::stats::Event;
 use crate::store::{
-    ClaimId, Hold, LeaseId, Lookup, OwnedLookup, Store, StoreOp, StoreReply, Stored, StoredRef,
-    Value, Version,
+    ClaimId, Hold, Lookup, OwnedLookup, Store, StoreOp, StoreReply, Stored, StoredRef, Value,
+    Version,
 };
 
 // ---- store I/O, blocking or not ----
