@@ -759,7 +759,7 @@ mod tests {
                 .write(&k, reads_on_drop(&store, 1), deadlines(10, 100), at(0))
                 .unwrap();
             let write = Write {
-                key: k.clone(),
+                key: k,
                 value: reads_on_drop(&store, 1),
                 deadlines: deadlines(200, 300),
             };
