@@ -83,3 +83,78 @@ fn max_entries_evicts() {
         store.len()
     );
 }
+
+// ---- a value whose `Drop` uses the cache ----
+
+/// A cached value that, when dropped, reads its own key from the cache
+/// named in it, as a value holding a cache handle might.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct ReadsOnDrop {
+    cache: String,
+    id: u64,
+}
+
+impl Drop for ReadsOnDrop {
+    fn drop(&mut self) {
+        if let Some(cache) = antidogpile::named_cache(&self.cache) {
+            // Another type than the one stored: a read of the same key (and
+            // shard) that never clones (and so never drops) another value.
+            let _ = cache.peek::<u64, _>(&("drop", self.id));
+        }
+    }
+}
+
+/// Runs `scenario` on a thread of its own; fails (rather than hangs) if it
+/// has not finished within a generous bound.
+fn finishes(what: &str, scenario: impl FnOnce() + Send + 'static) {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        scenario();
+        let _ = done.send(());
+    });
+    assert!(
+        finished.recv_timeout(Duration::from_secs(10)).is_ok(),
+        "{what}: deadlocked (a value dropped under a store lock used the cache)"
+    );
+}
+
+fn set_reads_on_drop(name: &str, id: u64, ttl: Duration) {
+    let cache = antidogpile::named_cache(name).unwrap();
+    let value = ReadsOnDrop {
+        cache: name.to_owned(),
+        id,
+    };
+    cache
+        .set(&("drop", id), &value, antidogpile::Ttl::soft(ttl).factor(1))
+        .unwrap();
+}
+
+#[test]
+fn a_value_whose_drop_uses_the_cache_is_swept_evicted_and_replaced_without_deadlock() {
+    finishes("sweep", || {
+        let store = Arc::new(MemoryStore::new());
+        let clock = cache_with_store("drop_sweep", Arc::clone(&store));
+        set_reads_on_drop("drop_sweep", 1, Duration::from_secs(1));
+        clock.advance(Duration::from_secs(2));
+        store.sweep(clock.now());
+        assert!(store.is_empty());
+    });
+    finishes("eviction", || {
+        // One entry per shard: every other key that lands in the first
+        // one's shard evicts what is there.
+        let store = Arc::new(MemoryStore::new().with_max_entries(1));
+        cache_with_store("drop_evict", Arc::clone(&store));
+        for id in 0..1_000 {
+            set_reads_on_drop("drop_evict", id, Duration::from_secs(3600));
+        }
+        assert!(store.len() <= 64);
+    });
+    finishes("replacement", || {
+        let store = Arc::new(MemoryStore::new());
+        cache_with_store("drop_replace", Arc::clone(&store));
+        for _ in 0..3 {
+            set_reads_on_drop("drop_replace", 1, Duration::from_secs(3600));
+        }
+        assert_eq!(store.len(), 1);
+    });
+}

@@ -108,8 +108,11 @@ use proc_macro::TokenStream;
 /// - **`background`** or **`background = true|false`**: when the value is
 ///   stale, the caller that claims the refresh also gets the stale value at
 ///   once, and the body runs on a spawned task (`async fn`, needs a tokio
-///   runtime) or thread (`fn`). The body then outlives the call, so every
-///   argument must be owned and `'static`, and there can be no `self`.
+///   runtime) or on a shared pool of 4 threads with a queue of 1,024 (`fn`).
+///   When that queue is full the refresh is not run: its claim is released,
+///   the stale value is served, and a later caller refreshes. The body then
+///   outlives the call, so every argument must be owned and `'static`, and
+///   there can be no `self`.
 /// - **`jitter = <fraction>`** (0.0 <= jitter < 1.0, default 0.0): spread
 ///   soft deadlines randomly by up to this fraction of `soft`.
 /// - **`invalidate = false`** or **`invalidate = "<fn name>"`**: no

@@ -28,6 +28,7 @@ pub mod __private {
 }
 mod private;
 mod raw;
+mod refresh_pool;
 #[cfg(feature = "__fuzz")]
 #[doc(hidden)]
 pub mod __fuzz {

@@ -21,6 +21,7 @@ use crate::flight::{Flight, Joined, Landing, Lease, RefreshMark, Refreshing};
 use crate::key::{Fingerprint, Key};
 use crate::outcome::{Cacheable, Outcome};
 use crate::policy::{decide, Decision, EntryMeta, Timeouts};
+use crate::refresh_pool;
 use crate::site::Site;
 use crate::stats::Event;
 use crate::store::{
@@ -757,8 +758,9 @@ impl<'c> Call<'c> {
         }
     }
 
-    /// Like [`run`](Call::run), but a claimed refresh runs on a new thread
-    /// while the caller returns the stale value.
+    /// Like [`run`](Call::run), but a claimed refresh runs on the refresh
+    /// pool (a few threads and a bounded queue) while the caller returns
+    /// the stale value.
     pub(crate) fn run_in_background<R, F>(&self, compute: F) -> R
     where
         R: Outcome + Send + 'static,
@@ -770,21 +772,20 @@ impl<'c> Call<'c> {
             Resolved::MustCompute(Job::Refresh(refresh)) => {
                 let stale = refresh.stale.clone();
                 let site = self.site;
-                self.site.counters.count(Event::Compute);
                 let store = Arc::clone(&self.cache.store);
-                let spawned = std::thread::Builder::new()
-                    .name("antidogpile-refresh".into())
-                    .spawn(move || {
-                        let watch = PanicWatch(site);
-                        let outcome = compute();
-                        drop(watch);
-                        complete(refresh.settle(&Blocking(&*store), site, outcome));
-                    });
-                if let Err(error) = spawned {
-                    // The closure (and with it the claim) was dropped: the
-                    // next caller will claim again.
-                    tracing::warn!(target: "antidogpile", namespace = site.namespace,
-                        %error, "could not spawn a background refresh");
+                let submitted = refresh_pool::submit(Box::new(move || {
+                    site.counters.count(Event::Compute);
+                    let watch = PanicWatch(site);
+                    let outcome = compute();
+                    drop(watch);
+                    complete(refresh.settle(&Blocking(&*store), site, outcome));
+                }));
+                if let Err(refused) = submitted {
+                    // The pool is full: dropping the refresh releases its
+                    // claim, and a later caller will claim and try again.
+                    drop(refused);
+                    tracing::debug!(target: "antidogpile", namespace = site.namespace,
+                        "background refresh pool full; the refresh is left to a later caller");
                 }
                 R::from_value(stale)
             }

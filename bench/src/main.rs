@@ -5,6 +5,7 @@
 //! cargo run --release -p antidogpile-bench            # full run, writes docs/
 //! cargo run -p antidogpile-bench -- --quick           # each workload briefly
 //! cargo run --release -p antidogpile-bench -- --out DIR
+//! cargo run --release -p antidogpile-bench -- --memory   # only memory per entry
 //! ```
 //!
 //! The tables go to stdout, progress to stderr; a full run writes
@@ -14,6 +15,7 @@ mod hit_path;
 mod machine;
 mod measure;
 mod memcached;
+mod memory;
 mod naive;
 mod progress;
 mod raw_get;
@@ -87,7 +89,27 @@ fn fail(message: &str) -> ! {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("usage: antidogpile-bench [--quick] [--out DIR]");
+        println!("usage: antidogpile-bench [--quick] [--out DIR] [--memory]");
+        return;
+    }
+    if let Some(cache) = value_of(&args, "--memory-worker") {
+        let run = || -> Result<(), String> {
+            let cache = cache
+                .parse()
+                .map_err(|_| "--memory-worker needs a number")?;
+            memory::worker(cache, number(&args, "--entries")?)
+        };
+        if let Err(error) = run() {
+            fail(&error);
+        }
+        return;
+    }
+    if args.iter().any(|a| a == "--memory") {
+        // Only the memory workload; its section is printed, not written.
+        match memory::run(memory::ENTRIES, &mut Progress::new()) {
+            Ok(rows) => println!("{}", memory::markdown(&rows)),
+            Err(error) => fail(&error),
+        }
         return;
     }
     if let Some(mode) = value_of(&args, "--worker") {
@@ -108,7 +130,16 @@ fn main() {
         .or_else(|| (!quick).then(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs")));
     let budget = if quick { QUICK } else { FULL };
     let results = run(quick, budget);
-    let markdown = report::markdown(&results);
+    let entries = if quick {
+        memory::ENTRIES / 20
+    } else {
+        memory::ENTRIES
+    };
+    let memory = memory::run(entries, &mut Progress::new()).map_or_else(
+        |error| format!("## 5. Memory per entry\n\nnot measured: {error}\n"),
+        |rows| memory::markdown(&rows),
+    );
+    let markdown = format!("{}\n{memory}", report::markdown(&results));
     println!("{markdown}");
     if quick {
         print!("{}", report::computes_lines(&results));

@@ -25,6 +25,14 @@ const SHARDS: usize = 64;
 const SWEEP_AFTER_WRITES: usize = 16;
 /// How many entries a full shard looks at to choose one to evict.
 const EVICTION_SAMPLE: usize = 8;
+/// A sweep that leaves a table at most a quarter full shrinks it to twice
+/// its entries: memory comes back after a burst of keys has expired, and a
+/// table that stays about as full is not shrunk and grown again.
+const SHRINK_BELOW_FULLNESS: usize = 4;
+
+/// Entries taken out of a shard under its lock, to be dropped after the lock
+/// is released: a value's destructor is user code, and may use the cache.
+type Removed = Vec<Entry>;
 
 /// The in-process store, and the embedded default when no cache is installed.
 ///
@@ -62,9 +70,15 @@ struct Entry {
     soft_deadline: Timestamp,
     hard_deadline: Timestamp,
     claimed_until: Timestamp,
-    claim: Option<ClaimId>,
+    /// The live claim's id, or [`NO_CLAIM`]: 8 bytes where an
+    /// `Option<ClaimId>` takes 16, so that a table slot (fingerprint and
+    /// entry) is 80 bytes, not 96.
+    claim: u64,
     version: Version,
 }
+
+/// No claim: ids are drawn from the version counter, which starts at 1.
+const NO_CLAIM: u64 = 0;
 
 /// What an entry holds.
 enum Held {
@@ -83,7 +97,7 @@ impl Entry {
             soft_deadline: deadlines.soft,
             hard_deadline: deadlines.hard,
             claimed_until: Timestamp::EPOCH,
-            claim: None,
+            claim: NO_CLAIM,
             version,
         }
     }
@@ -126,11 +140,15 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    /// Frees every entry whose hard deadline is not after `now`.
+    /// Frees every entry whose hard deadline is not after `now`, and gives
+    /// back the room of tables left mostly empty.
     pub fn sweep(&self, now: Timestamp) {
         for i in 0..SHARDS {
+            let mut removed = Removed::new();
             let mut shard = self.shard_for_write(i);
-            shard.sweep(now);
+            shard.sweep(now, &mut removed);
+            drop(shard);
+            drop(removed);
         }
     }
 
@@ -141,10 +159,18 @@ impl MemoryStore {
     /// Puts `entry` under `key`, making room and sweeping as needed.
     fn insert(&self, key: &Key<'_>, entry: Entry, now: Timestamp) {
         let mut shard = self.shard_for_write(Self::shard_index(key));
-        let replaced = shard.insert(key.fingerprint().as_u128(), entry, self.max_per_shard, now);
-        // Drop the old value after the lock is released: its destructor is user code.
+        let removed = shard.insert(key.fingerprint().as_u128(), entry, self.max_per_shard, now);
+        // Drop the old values after the lock is released: their destructors are user code.
         drop(shard);
-        drop(replaced);
+        drop(removed);
+    }
+
+    /// Entries the tables have room for without growing.
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        (0..SHARDS)
+            .map(|i| self.shard_for_read(i).entries.capacity())
+            .sum()
     }
 
     fn shard_index(key: &Key<'_>) -> usize {
@@ -188,35 +214,52 @@ impl fmt::Debug for MemoryStore {
 }
 
 impl ShardMap {
-    /// Puts `entry` under `fingerprint`; returns what it replaced, to be
-    /// dropped once the lock is released.
+    /// Puts `entry` under `fingerprint`; returns what it replaced, evicted
+    /// or swept, to be dropped once the lock is released.
+    #[must_use = "removed entries are dropped after the lock is released"]
     fn insert(
         &mut self,
         fingerprint: u128,
         entry: Entry,
         max_entries: Option<usize>,
         now: Timestamp,
-    ) -> Option<Entry> {
+    ) -> Removed {
+        let mut removed = Removed::new();
         if let Some(max_entries) = max_entries {
             if !self.entries.contains_key(&fingerprint) {
-                self.make_room(max_entries, now);
+                self.make_room(max_entries, now, &mut removed);
             }
         }
         let hard = entry.hard_deadline;
-        let replaced = self.entries.insert(fingerprint, entry);
+        removed.extend(self.entries.insert(fingerprint, entry));
         self.writes_since_sweep += 1;
         self.earliest_hard_deadline = Some(
             self.earliest_hard_deadline
                 .map_or(hard, |earliest| earliest.min(hard)),
         );
         if self.sweep_is_due(now) {
-            self.sweep(now);
+            self.sweep(now, &mut removed);
         }
-        replaced
+        removed
     }
 
-    fn sweep(&mut self, now: Timestamp) {
-        self.entries.retain(|_, entry| entry.hard_deadline > now);
+    /// Moves the expired entries into `removed`, and shrinks a table left
+    /// mostly empty.
+    fn sweep(&mut self, now: Timestamp, removed: &mut Removed) {
+        // Not `retain`: it would drop the values here, under the lock.
+        let expired: Vec<u128> = self
+            .entries
+            .iter()
+            .filter(|(_, entry)| entry.hard_deadline <= now)
+            .map(|(fingerprint, _)| *fingerprint)
+            .collect();
+        removed.reserve(expired.len());
+        for fingerprint in expired {
+            removed.extend(self.entries.remove(&fingerprint));
+        }
+        if self.entries.len() < self.entries.capacity() / SHRINK_BELOW_FULLNESS {
+            self.entries.shrink_to(self.entries.len() * 2);
+        }
         self.writes_since_sweep = 0;
         self.earliest_hard_deadline = self.entries.values().map(|entry| entry.hard_deadline).min();
     }
@@ -227,11 +270,11 @@ impl ShardMap {
             && self.writes_since_sweep >= SWEEP_AFTER_WRITES.max(self.entries.len() / 4)
     }
 
-    fn make_room(&mut self, max_entries: usize, now: Timestamp) {
+    fn make_room(&mut self, max_entries: usize, now: Timestamp, removed: &mut Removed) {
         if self.entries.len() < max_entries {
             return;
         }
-        self.sweep(now);
+        self.sweep(now, removed);
         while self.entries.len() >= max_entries {
             let victim = self
                 .entries
@@ -240,9 +283,9 @@ impl ShardMap {
                 .min_by_key(|(_, entry)| entry.hard_deadline)
                 .map(|(fingerprint, _)| *fingerprint);
             match victim {
-                Some(fingerprint) => self.entries.remove(&fingerprint),
+                Some(fingerprint) => removed.extend(self.entries.remove(&fingerprint)),
                 None => break,
-            };
+            }
         }
     }
 }
@@ -300,16 +343,16 @@ impl Store for MemoryStore {
         }
         let claim = ClaimId(self.next_version.fetch_add(1, Ordering::Relaxed));
         entry.claimed_until = until;
-        entry.claim = Some(claim);
+        entry.claim = claim.0;
         Ok(Some(claim))
     }
 
     fn release_claim(&self, key: &Key<'_>, claim: ClaimId) -> Result<(), StoreError> {
         let mut shard = self.shard_for_write(Self::shard_index(key));
         if let Some(entry) = shard.entries.get_mut(&key.fingerprint().as_u128()) {
-            if entry.claim == Some(claim) {
+            if entry.claim == claim.0 {
                 entry.claimed_until = Timestamp::EPOCH;
-                entry.claim = None;
+                entry.claim = NO_CLAIM;
             }
         }
         Ok(())
@@ -366,14 +409,14 @@ impl Store for MemoryStore {
             soft: until,
             hard: until,
         };
-        let replaced = shard.insert(
+        let removed = shard.insert(
             fingerprint,
             Entry::new(Held::Lease(lease), deadlines, version),
             self.max_per_shard,
             now,
         );
         drop(shard);
-        drop(replaced);
+        drop(removed);
         Ok(Some(lease))
     }
 
@@ -409,9 +452,9 @@ impl Store for MemoryStore {
             return Ok(false);
         }
         let entry = Entry::new(held, write.deadlines, self.next_version());
-        let replaced = shard.insert(fingerprint, entry, self.max_per_shard, now);
+        let removed = shard.insert(fingerprint, entry, self.max_per_shard, now);
         drop(shard);
-        drop(replaced);
+        drop(removed);
         Ok(true)
     }
 
@@ -434,7 +477,7 @@ impl Store for MemoryStore {
         }
         entry.soft_deadline = Timestamp::EPOCH;
         entry.claimed_until = Timestamp::EPOCH;
-        entry.claim = None;
+        entry.claim = NO_CLAIM;
         entry.version = version;
         Ok(true)
     }
@@ -613,5 +656,142 @@ mod tests {
         assert_eq!(store.len(), 1);
         store.sweep(at(100));
         assert!(store.is_empty());
+    }
+
+    /// A value whose destructor reads its own key from the store it is kept in,
+    /// as a value holding a cache handle might.
+    struct ReadsOnDrop {
+        store: std::sync::Weak<MemoryStore>,
+        key: u128,
+    }
+
+    impl Drop for ReadsOnDrop {
+        fn drop(&mut self) {
+            if let Some(store) = self.store.upgrade() {
+                let _ = store.read(&key(self.key), at(0), &mut |_| {});
+            }
+        }
+    }
+
+    fn reads_on_drop(store: &Arc<MemoryStore>, n: u128) -> Stored {
+        Stored::Object(Arc::new(ReadsOnDrop {
+            store: Arc::downgrade(store),
+            key: n,
+        }))
+    }
+
+    /// Runs `scenario` on a thread of its own and fails (rather than hangs)
+    /// if it has not finished within a generous bound.
+    fn finishes(what: &str, scenario: impl FnOnce() + Send + 'static) {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            scenario();
+            let _ = done.send(());
+        });
+        assert!(
+            finished.recv_timeout(Duration::from_secs(10)).is_ok(),
+            "{what}: a value's Drop that uses the store did not finish (deadlock under the shard lock)"
+        );
+    }
+
+    // Keys below 2^122 all fall in shard 0, so the destructor's read meets the
+    // lock of the shard that dropped the value.
+
+    #[test]
+    fn a_value_whose_drop_uses_the_store_is_swept_without_deadlock() {
+        finishes("sweep", || {
+            let store = Arc::new(MemoryStore::new());
+            store
+                .write(&key(1), reads_on_drop(&store, 1), deadlines(10, 100), at(0))
+                .unwrap();
+            store.sweep(at(100));
+            assert!(store.is_empty());
+        });
+    }
+
+    #[test]
+    fn a_value_whose_drop_uses_the_store_is_swept_by_later_writes_without_deadlock() {
+        finishes("sweep on write", || {
+            let store = Arc::new(MemoryStore::new());
+            store
+                .write(&key(1), reads_on_drop(&store, 1), deadlines(10, 100), at(0))
+                .unwrap();
+            for n in 2..2 + 2 * SWEEP_AFTER_WRITES as u128 {
+                store
+                    .write(&key(n), object(1), deadlines(1_000, 2_000), at(200))
+                    .unwrap();
+            }
+            assert!(version_of(&store, &key(1), at(0)).is_none(), "swept");
+        });
+    }
+
+    #[test]
+    fn a_value_whose_drop_uses_the_store_is_evicted_without_deadlock() {
+        finishes("eviction", || {
+            let store = Arc::new(MemoryStore::new().with_max_entries(1));
+            store
+                .write(&key(1), reads_on_drop(&store, 1), deadlines(10, 100), at(0))
+                .unwrap();
+            store
+                .write(&key(2), object(2), deadlines(10, 100), at(0))
+                .unwrap();
+            assert_eq!(store.len(), 1, "one evicted");
+        });
+    }
+
+    #[test]
+    fn a_value_whose_drop_uses_the_store_is_replaced_or_removed_without_deadlock() {
+        finishes("replacement, lease, add, removal", || {
+            let store = Arc::new(MemoryStore::new());
+            let k = key(1);
+            store
+                .write(&k, reads_on_drop(&store, 1), deadlines(10, 100), at(0))
+                .unwrap();
+            store
+                .write(&k, reads_on_drop(&store, 1), deadlines(10, 100), at(0))
+                .unwrap();
+            // An expired value replaced by a lease, then by an add.
+            store
+                .try_lease(&k, at(100), Duration::from_secs(1))
+                .unwrap();
+            store.remove(&k).unwrap();
+            store
+                .write(&k, reads_on_drop(&store, 1), deadlines(10, 100), at(0))
+                .unwrap();
+            let write = Write {
+                key: k,
+                value: reads_on_drop(&store, 1),
+                deadlines: deadlines(200, 300),
+            };
+            assert!(store.add(write, at(100)).unwrap());
+            store.remove(&k).unwrap();
+            assert!(store.is_empty());
+        });
+    }
+
+    #[test]
+    fn a_table_slot_is_eighty_bytes() {
+        // The fingerprint (16) and the entry: what each slot of a table costs.
+        assert_eq!(std::mem::size_of::<(u128, Entry)>(), 80);
+    }
+
+    #[test]
+    fn a_sweep_of_a_mostly_expired_store_gives_its_table_back() {
+        let store = MemoryStore::new();
+        for n in 0..10_000u128 {
+            let hard = if n % 100 == 0 { 10_000 } else { 100 };
+            store
+                .write(&key(n), object(1), deadlines(10, hard), at(0))
+                .unwrap();
+        }
+        let full = store.capacity();
+        assert!(full >= 10_000, "capacity {full}");
+        store.sweep(at(100));
+        assert_eq!(store.len(), 100);
+        let swept = store.capacity();
+        assert!(
+            swept <= full / 8,
+            "capacity {full} with 10000 entries, still {swept} with 100 after the sweep"
+        );
     }
 }

@@ -13,6 +13,11 @@
 //! checks after locking that the path still names the file it locked, and
 //! starts again if not. The lock is therefore on the key, across threads and
 //! processes, with no lock file left behind.
+//!
+//! Only regular files are read: a key's path is opened without following a
+//! symlink and without blocking, and anything else found there (a FIFO, a
+//! device, a socket, a symlink) is garbage that reads as nothing and is
+//! removed by the next lock, so that a write puts a file in its place.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -67,10 +72,10 @@ impl Dir {
     /// replaced whole); `None` if there is none. A file longer than `limit`
     /// reads as no bytes at all, which decode as nothing.
     pub(crate) fn read(&self, fingerprint: Fingerprint, limit: u64) -> io::Result<Option<Vec<u8>>> {
-        match File::open(self.path(fingerprint)) {
-            Ok(mut file) => read_all(&mut file, limit).map(Some),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(error),
+        match open_regular(OpenOptions::new().read(true), &self.path(fingerprint))? {
+            Opened::File(mut file) => read_all(&mut file, limit).map(Some),
+            Opened::Missing => Ok(None),
+            Opened::Special => Ok(Some(Vec::new())),
         }
     }
 
@@ -84,22 +89,30 @@ impl Dir {
     ) -> io::Result<Option<Locked>> {
         let path = self.path(fingerprint);
         loop {
-            let opened = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(create)
-                .truncate(false)
-                .open(&path);
+            let opened = open_regular(
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(create)
+                    .truncate(false),
+                &path,
+            )?;
             let file = match opened {
-                Ok(file) => file,
-                Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                Opened::File(file) => file,
+                Opened::Missing => {
                     if !create {
                         return Ok(None);
                     }
                     fs::create_dir_all(self.shard(fingerprint))?;
                     continue;
                 }
-                Err(error) => return Err(error),
+                Opened::Special => {
+                    remove_special(&path)?;
+                    if !create {
+                        return Ok(None);
+                    }
+                    continue;
+                }
             };
             lock_exclusive(&file)?;
             if still_named_by(&file, &path)? {
@@ -144,6 +157,65 @@ impl Locked {
             Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
             _ => Ok(()),
         }
+    }
+}
+
+/// What a key's path names.
+#[derive(Debug)]
+pub(crate) enum Opened {
+    /// A regular file, opened.
+    File(File),
+    /// Nothing.
+    Missing,
+    /// Something else: a FIFO, a device, a socket, a symlink (not followed).
+    Special,
+}
+
+/// Opens the regular file at `path` with `options`, without following a
+/// symlink and without blocking: opening or reading a FIFO with no writer
+/// would wait forever, and a symlink to a device would be read as a value.
+pub(crate) fn open_regular(options: &mut OpenOptions, path: &Path) -> io::Result<Opened> {
+    #[cfg(unix)]
+    {
+        use rustix::fs::OFlags;
+        use std::os::unix::fs::OpenOptionsExt;
+        // O_NONBLOCK changes nothing for a regular file, which is all that is read.
+        options.custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32);
+    }
+    match options.open(path) {
+        Ok(file) if file.metadata()?.is_file() => Ok(Opened::File(file)),
+        Ok(_) => Ok(Opened::Special),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Opened::Missing),
+        Err(error) if names_a_special_file(&error) => Ok(Opened::Special),
+        Err(error) => Err(error),
+    }
+}
+
+/// Whether opening failed because the path names a symlink (`O_NOFOLLOW`)
+/// or a FIFO or socket that cannot be opened this way.
+#[cfg(unix)]
+fn names_a_special_file(error: &io::Error) -> bool {
+    use rustix::io::Errno;
+    [Errno::LOOP, Errno::NXIO, Errno::OPNOTSUPP]
+        .iter()
+        .any(|errno| error.raw_os_error() == Some(errno.raw_os_error()))
+}
+
+#[cfg(not(unix))]
+fn names_a_special_file(_: &io::Error) -> bool {
+    false
+}
+
+/// Removes the special file at `path` (never a regular file or a directory:
+/// it looks again first, as another process may have put a file there).
+pub(crate) fn remove_special(path: &Path) -> io::Result<()> {
+    let special = fs::symlink_metadata(path).is_ok_and(|found| !found.is_file() && !found.is_dir());
+    if !special {
+        return Ok(());
+    }
+    match fs::remove_file(path) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
     }
 }
 
@@ -208,7 +280,7 @@ fn lock_exclusive(_: &File) -> io::Result<()> {
 fn still_named_by(file: &File, path: &Path) -> io::Result<bool> {
     use std::os::unix::fs::MetadataExt;
     let held = file.metadata()?;
-    match fs::metadata(path) {
+    match fs::symlink_metadata(path) {
         Ok(named) => Ok(named.dev() == held.dev() && named.ino() == held.ino()),
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(error) => Err(error),

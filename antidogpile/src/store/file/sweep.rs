@@ -4,13 +4,15 @@
 //! since). Temporary files older than [`TEMP_MAX_AGE`] are what a writer
 //! that died left behind.
 
-use std::fs::{self, File};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Read};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use super::dir::{fingerprint_of_name, is_shard_name, TEMP_PREFIX};
+use super::dir::{
+    fingerprint_of_name, is_shard_name, open_regular, remove_special, Opened, TEMP_PREFIX,
+};
 use super::format::{decode_header, HEADER_LEN};
 use super::inner::{io_error, Change, Current, Inner};
 use crate::clock::Timestamp;
@@ -56,7 +58,9 @@ impl Inner {
     /// or is not a file of ours. Whether it did.
     fn sweep_file(&self, fingerprint: Fingerprint, path: &Path, now: Timestamp) -> bool {
         let live = match read_header(path) {
-            Ok(header) => decode_header(&header).is_some_and(|header| header.deadline > now),
+            Ok(Some(header)) => decode_header(&header).is_some_and(|header| header.deadline > now),
+            // A FIFO, device or symlink under a key's name is garbage.
+            Ok(None) => return remove_special(path).is_ok(),
             Err(_) => return false, // gone already, or unreadable: not ours to judge
         };
         if live {
@@ -82,13 +86,17 @@ impl Inner {
     }
 }
 
-/// Up to the first [`HEADER_LEN`] bytes of the file at `path`.
-fn read_header(path: &Path) -> io::Result<Vec<u8>> {
+/// Up to the first [`HEADER_LEN`] bytes of the file at `path`; `None` if
+/// it is not a regular file (which is not opened in a way that could block).
+fn read_header(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    let file = match open_regular(OpenOptions::new().read(true), path)? {
+        Opened::File(file) => file,
+        Opened::Missing => return Err(io::ErrorKind::NotFound.into()),
+        Opened::Special => return Ok(None),
+    };
     let mut header = Vec::with_capacity(HEADER_LEN);
-    File::open(path)?
-        .take(HEADER_LEN as u64)
-        .read_to_end(&mut header)?;
-    Ok(header)
+    file.take(HEADER_LEN as u64).read_to_end(&mut header)?;
+    Ok(Some(header))
 }
 
 /// Whether the temporary file at `path` was last written long ago (by the

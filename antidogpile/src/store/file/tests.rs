@@ -702,3 +702,108 @@ fn outside_a_runtime_async_operations_run_in_place() {
     let reply = crate::memo::complete(store.run_async(op)).unwrap();
     assert!(matches!(reply, StoreReply::Counted(Counted::Value(2))));
 }
+
+/// Special files at a key's path or in a shard directory: FIFOs, devices, symlinks.
+#[cfg(target_os = "linux")]
+mod special_files {
+    use super::*;
+    use std::os::unix::fs::FileTypeExt;
+
+    /// Runs `scenario` on a thread of its own; fails (rather than hangs) if it
+    /// has not finished within a generous bound.
+    fn finishes(what: &str, scenario: impl FnOnce() + Send + 'static) {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            scenario();
+            let _ = done.send(());
+        });
+        match finished.recv_timeout(Duration::from_secs(10)) {
+            Ok(()) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                panic!("{what}: still blocked after 10 s")
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("{what}: failed"),
+        }
+    }
+
+    fn make_fifo(path: &Path) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        assert!(std::fs::symlink_metadata(path)
+            .unwrap()
+            .file_type()
+            .is_fifo());
+    }
+
+    /// Bytes this thread has read through system calls so far.
+    fn bytes_read_by_this_thread() -> u64 {
+        let io = std::fs::read_to_string("/proc/thread-self/io").unwrap();
+        io.lines()
+            .find_map(|line| line.strip_prefix("rchar: "))
+            .and_then(|count| count.trim().parse().ok())
+            .unwrap()
+    }
+
+    #[test]
+    fn a_fifo_at_a_keys_path_reads_as_nothing_and_is_replaced_without_blocking() {
+        finishes("FIFO at a key's path", || {
+            let dir = TempDir::new("fifo-key");
+            let store = dir.store();
+            let k = key(1);
+            make_fifo(&path_of(&store, &k));
+            assert!(lookup(&store, &k, 0).is_none(), "a FIFO is no value");
+            assert_eq!(
+                store.count(&k, Delta::Incr(1), at(0)).unwrap(),
+                Counted::Absent
+            );
+            make_fifo(&path_of(&store, &k));
+            write_at(&store, &k, bytes(b"after the FIFO"), 10, 100);
+            assert_eq!(payload_of(&entry(&store, &k, 0).2), b"after the FIFO");
+            assert!(std::fs::symlink_metadata(path_of(&store, &k))
+                .unwrap()
+                .is_file());
+        });
+    }
+
+    #[test]
+    fn a_fifo_in_a_shard_directory_does_not_hang_the_sweep() {
+        finishes("FIFO in a shard directory", || {
+            let dir = TempDir::new("fifo-sweep");
+            let store = dir.store().with_sweep_every(0);
+            write_at(&store, &key(1), bytes(b"expired"), 10, 100);
+            write_at(&store, &key(2), bytes(b"live"), 10, 1_000);
+            let fifo = path_of(&store, &key(3));
+            make_fifo(&fifo);
+            store.sweep(at(100)).unwrap();
+            assert!(
+                std::fs::symlink_metadata(&fifo).is_err(),
+                "the FIFO is removed"
+            );
+            assert!(lookup(&store, &key(1), 100).is_none());
+            assert_eq!(payload_of(&entry(&store, &key(2), 100).2), b"live");
+        });
+    }
+
+    #[test]
+    fn a_symlink_at_a_keys_path_is_not_followed() {
+        finishes("symlink to /dev/zero", || {
+            let dir = TempDir::new("symlink");
+            let store = dir.store();
+            let k = key(1);
+            let path = path_of(&store, &k);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+            let before = bytes_read_by_this_thread();
+            assert!(lookup(&store, &k, 0).is_none(), "a symlink is no value");
+            let read = bytes_read_by_this_thread() - before;
+            assert!(read < 1 << 20, "{read} bytes read for one lookup");
+            write_at(&store, &k, bytes(b"a file again"), 10, 100);
+            assert_eq!(payload_of(&entry(&store, &k, 0).2), b"a file again");
+            assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
+        });
+    }
+}
