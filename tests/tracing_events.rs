@@ -104,3 +104,38 @@ fn a_missing_named_cache_is_reported_once_and_failures_every_time() {
         recorder.messages
     );
 }
+
+#[antidogpiled(
+    soft = "1h",
+    grace = "60s",
+    cache = "tracing_reentrant",
+    name = "tracing::reentrant",
+    skip(nested)
+)]
+fn calls_itself(x: u64, nested: bool) -> u64 {
+    if nested {
+        x
+    } else {
+        calls_itself(x, true) + 1
+    }
+}
+
+#[test]
+fn a_reentrant_call_is_reported_once_per_function() {
+    let recorder = Recorder::default();
+    antidogpile::install_named(
+        "tracing_reentrant",
+        antidogpile::Cache::new(antidogpile::MemoryStore::new()),
+    );
+    tracing::subscriber::with_default(recorder.clone(), || {
+        for x in 0..3 {
+            assert_eq!(calls_itself(x, false), x + 1);
+        }
+    });
+    assert_eq!(
+        recorder.count("re-entrant call"),
+        1,
+        "{:?}",
+        recorder.messages
+    );
+}
