@@ -1,7 +1,7 @@
 //! A compute that fails on a cold key must not line its callers up: the
 //! callers that waited for a failed compute compute side by side instead of
-//! queueing for the next lease one at a time. A compute that succeeds is
-//! still the only one.
+//! queueing for the next lease one at a time, or, for `None`, are handed the
+//! holder's `None`. A compute that succeeds is still the only one.
 
 mod common;
 
@@ -10,6 +10,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use antidogpile::{antidogpiled, install_named, Cache, MemoryStore};
+use common::{eventually, PATIENCE};
 
 const CALLERS: usize = 32;
 const COMPUTE: Duration = Duration::from_millis(100);
@@ -102,11 +103,11 @@ static FAILING_ASYNC: AtomicU64 = AtomicU64::new(0);
     cache = "failing_tasks",
     name = "failing::tasks"
 )]
-async fn failing_async(id: u32) -> Option<u32> {
+async fn failing_async(id: u32) -> Result<u32, Unavailable> {
     FAILING_ASYNC.fetch_add(1, Ordering::SeqCst);
     tokio::time::sleep(COMPUTE).await;
     let _ = id;
-    None
+    Err(Unavailable)
 }
 
 static SUCCEEDING_ASYNC: AtomicU64 = AtomicU64::new(0);
@@ -117,17 +118,17 @@ static SUCCEEDING_ASYNC: AtomicU64 = AtomicU64::new(0);
     cache = "succeeding_tasks",
     name = "failing::succeeding_tasks"
 )]
-async fn succeeding_async(id: u32) -> Option<u32> {
+async fn succeeding_async(id: u32) -> Result<u32, Unavailable> {
     SUCCEEDING_ASYNC.fetch_add(1, Ordering::SeqCst);
     tokio::time::sleep(COMPUTE).await;
-    Some(id * 2)
+    Ok(id * 2)
 }
 
 /// Spawns [`CALLERS`] tasks released together; what each got and how long
 /// each took.
-async fn together_async<F>(call: fn() -> F) -> Vec<(Option<u32>, Duration)>
+async fn together_async<F>(call: fn() -> F) -> Vec<(Result<u32, Unavailable>, Duration)>
 where
-    F: std::future::Future<Output = Option<u32>> + Send + 'static,
+    F: std::future::Future<Output = Result<u32, Unavailable>> + Send + 'static,
 {
     let start = Arc::new(tokio::sync::Barrier::new(CALLERS));
     let tasks: Vec<_> = (0..CALLERS)
@@ -154,7 +155,7 @@ async fn tasks_on_a_failing_cold_key_all_return_within_a_few_compute_times() {
     let results = together_async(|| failing_async(1)).await;
     let slowest = results.iter().map(|(_, took)| *took).max().unwrap();
     println!("slowest of {CALLERS} tasks: {slowest:?}");
-    assert!(results.iter().all(|(got, _)| got.is_none()));
+    assert!(results.iter().all(|(got, _)| *got == Err(Unavailable)));
     assert!(
         slowest < FEW_COMPUTES,
         "the slowest of {CALLERS} tasks took {slowest:?} for a {COMPUTE:?} compute that fails"
@@ -166,6 +167,37 @@ async fn tasks_on_a_failing_cold_key_all_return_within_a_few_compute_times() {
 async fn tasks_on_a_succeeding_cold_key_compute_it_once() {
     install_named("succeeding_tasks", Cache::new(MemoryStore::new()));
     let results = together_async(|| succeeding_async(4)).await;
-    assert!(results.iter().all(|(got, _)| *got == Some(8)));
+    assert!(results.iter().all(|(got, _)| *got == Ok(8)));
     assert_eq!(SUCCEEDING_ASYNC.load(Ordering::SeqCst), 1);
+}
+
+static NOT_FOUND: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(
+    soft = "1h",
+    grace = "60s",
+    cache = "failing_none",
+    name = "failing::none"
+)]
+fn not_found(id: u32) -> Option<u32> {
+    NOT_FOUND.fetch_add(1, Ordering::SeqCst);
+    // Let every other caller arrive and wait for this compute.
+    assert!(eventually(PATIENCE, || {
+        antidogpile::stats("failing::none").is_some_and(|s| s.waits >= CALLERS as u64 - 1)
+    }));
+    std::thread::sleep(COMPUTE);
+    let _ = id;
+    None
+}
+
+/// `None` says the same to every caller of the key: the callers waiting for
+/// it are handed it, as they would be a value.
+#[test]
+fn threads_waiting_for_a_none_are_handed_it_without_computing() {
+    install_named("failing_none", Cache::new(MemoryStore::new()));
+    let results = together(|| not_found(1));
+    assert!(results.iter().all(|(got, _)| got.is_none()));
+    assert_eq!(NOT_FOUND.load(Ordering::SeqCst), 1);
+    let stats = antidogpile::stats("failing::none").unwrap();
+    assert_eq!((stats.computes, stats.errors, stats.waits), (1, 1, 31));
 }

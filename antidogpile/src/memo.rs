@@ -241,11 +241,20 @@ pub(crate) enum Bypass {
     /// future this thread polls).
     WouldDeadlock,
     /// The compute it waited for failed: the waiters of a failed compute
-    /// each try once, side by side, rather than queue for the next lease.
+    /// each try once, side by side, rather than queue for the next lease
+    /// (unless the failure can be shared, see [`Outcome::shared_failure`]).
     AfterFailure,
 }
 
 impl Bypass {
+    /// The failure that ends the call without a compute, if any.
+    fn shared_failure<R: Outcome>(self) -> Option<R> {
+        match self {
+            Bypass::AfterFailure => R::shared_failure(),
+            Bypass::Reentrant | Bypass::WouldDeadlock => None,
+        }
+    }
+
     /// Warns once per site of what would otherwise be a silent stall; a
     /// failure was already reported by its holder.
     fn warn(self, site: &'static Site) {
@@ -870,6 +879,9 @@ impl<'c> Call<'c> {
 
     /// Runs the compute on this thread without the cache (see [`Bypass`]).
     fn compute_bypassing<R: Outcome>(&self, bypass: Bypass, compute: impl FnOnce() -> R) -> R {
+        if let Some(failure) = bypass.shared_failure() {
+            return failure;
+        }
         bypass.warn(self.site);
         self.site.counters.count(Event::Compute);
         let watch = PanicWatch(self.site);
@@ -999,6 +1011,9 @@ impl<'c> Call<'c> {
         R: Outcome,
         F: Future<Output = R>,
     {
+        if let Some(failure) = bypass.shared_failure() {
+            return failure;
+        }
         bypass.warn(self.site);
         self.site.counters.count(Event::Compute);
         let watch = PanicWatch(self.site);
