@@ -189,3 +189,36 @@ fn a_sync_call_on_the_only_worker_of_a_multi_thread_runtime_does_not_deadlock_it
     assert_eq!((value, task_value, computes), (1, 1, 1));
     assert!(waited < Duration::from_secs(3), "waited {waited:?}");
 }
+
+/// What did not change: inside a `current_thread` runtime, a sync call still
+/// waits for a holder that another thread runs (one compute, its value).
+#[test]
+fn a_sync_call_inside_a_current_thread_runtime_still_waits_for_another_thread() {
+    let cache = Arc::new(Cache::new(MemoryStore::new()));
+    let computes = Arc::new(AtomicU64::new(0));
+    let holder = {
+        let (cache, computes) = (Arc::clone(&cache), Arc::clone(&computes));
+        std::thread::spawn(move || {
+            cache.get_or_compute(&"shared", TTL, || {
+                computes.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(500));
+                1u32
+            })
+        })
+    };
+    assert!(common::eventually(PATIENCE, || computes
+        .load(Ordering::SeqCst)
+        == 1));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let value = runtime.block_on(async {
+        cache.get_or_compute(&"shared", TTL, || {
+            computes.fetch_add(1, Ordering::SeqCst);
+            2u32
+        })
+    });
+    assert_eq!((value, holder.join().unwrap()), (1, 1));
+    assert_eq!(computes.load(Ordering::SeqCst), 1);
+}

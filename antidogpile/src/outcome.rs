@@ -24,6 +24,13 @@ pub trait Outcome: Sized {
     /// if one failure can stand for all of them; `None` (the default, and
     /// `Result`'s, whose error need not be `Clone`): each of them computes
     /// once, side by side.
+    ///
+    /// ```
+    /// use antidogpile::Outcome;
+    ///
+    /// assert_eq!(<Option<u32> as Outcome>::shared_failure(), Some(None));
+    /// assert!(<Result<u32, std::io::Error> as Outcome>::shared_failure().is_none());
+    /// ```
     fn shared_failure() -> Option<Self> {
         None
     }
