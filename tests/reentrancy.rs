@@ -12,6 +12,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use antidogpile::{antidogpiled, install_named, Cache, MemoryStore};
+use common::memcached::Memcached;
 
 /// What the issue asks: a re-entrant call returns within a second.
 const AT_ONCE: Duration = Duration::from_secs(1);
@@ -227,4 +228,44 @@ fn a_sync_call_inside_an_async_compute_of_the_same_key_does_not_wait_for_it() {
         "the sync call waited for the async compute it runs in ({:?} and counting)",
         started.elapsed()
     );
+}
+
+static OVER_MEMCACHED: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(
+    soft = "1h",
+    grace = "60s",
+    cache = "reentrant_memcached",
+    name = "reentrant::memcached",
+    skip(nested)
+)]
+fn over_memcached(x: u64, nested: bool) -> u64 {
+    OVER_MEMCACHED.fetch_add(1, Ordering::SeqCst);
+    if nested {
+        x
+    } else {
+        over_memcached(x, true) + 1
+    }
+}
+
+/// With a store shared across processes, the outer call also holds the
+/// store's lease: the inner call finds the key leased, and must still see
+/// that the lease is its own caller's.
+#[test]
+fn a_reentrant_call_over_memcached_does_not_wait_for_its_own_lease() {
+    let server = Memcached::start();
+    install_named(
+        "reentrant_memcached",
+        Cache::from_url(&server.url("timeout=2s")).unwrap(),
+    );
+    let started = Instant::now();
+    let value = within_a_second(|| over_memcached(5, false));
+    assert_eq!(
+        value,
+        Some(6),
+        "the re-entrant call waited for its own lease ({:?} and counting)",
+        started.elapsed()
+    );
+    assert_eq!(over_memcached(5, false), 6, "the outer value is cached");
+    assert_eq!(OVER_MEMCACHED.load(Ordering::SeqCst), 2);
 }
