@@ -267,9 +267,10 @@ impl Bypass {
             ),
             Bypass::WouldDeadlock => (
                 2,
-                "a sync call inside an async runtime would block the thread that runs the \
-                 task computing its key; it computes without the cache instead (call the \
-                 async variant, or use a multi-thread runtime)",
+                "a sync call would block the thread that runs the compute it waits for (a \
+                 task of this thread's current_thread tokio runtime, or a future this thread \
+                 polls); it computes without the cache instead (call the async variant, or \
+                 use a multi-thread runtime)",
             ),
             Bypass::AfterFailure => return,
         };
