@@ -104,3 +104,79 @@ fn a_missing_named_cache_is_reported_once_and_failures_every_time() {
         recorder.messages
     );
 }
+
+#[antidogpiled(
+    soft = "1h",
+    grace = "60s",
+    cache = "tracing_reentrant",
+    name = "tracing::reentrant",
+    skip(nested)
+)]
+fn calls_itself(x: u64, nested: bool) -> u64 {
+    if nested {
+        x
+    } else {
+        calls_itself(x, true) + 1
+    }
+}
+
+#[test]
+fn a_reentrant_call_is_reported_once_per_function() {
+    let recorder = Recorder::default();
+    antidogpile::install_named(
+        "tracing_reentrant",
+        antidogpile::Cache::new(antidogpile::MemoryStore::new()),
+    );
+    tracing::subscriber::with_default(recorder.clone(), || {
+        for x in 0..3 {
+            assert_eq!(calls_itself(x, false), x + 1);
+        }
+    });
+    assert_eq!(
+        recorder.count("re-entrant call"),
+        1,
+        "{:?}",
+        recorder.messages
+    );
+}
+
+#[test]
+fn a_sync_call_that_would_deadlock_its_runtime_is_reported_once() {
+    let recorder = Recorder::default();
+    let cache = Arc::new(antidogpile::Cache::new(antidogpile::MemoryStore::new()));
+    let ttl = std::time::Duration::from_secs(3600);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(recorder.clone(), || {
+        runtime.block_on(async {
+            for key in 0..2u32 {
+                let (started, holding) = tokio::sync::oneshot::channel();
+                let holder = tokio::spawn({
+                    let cache = Arc::clone(&cache);
+                    async move {
+                        cache
+                            .nonblocking()
+                            .get_or_compute(&key, ttl, async {
+                                let _ = started.send(());
+                                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                                1u32
+                            })
+                            .await
+                    }
+                });
+                holding.await.unwrap();
+                // The holder is a task of this thread's runtime.
+                assert_eq!(cache.get_or_compute(&key, ttl, || 2u32), 2);
+                assert_eq!(holder.await.unwrap(), 1);
+            }
+        });
+    });
+    assert_eq!(
+        recorder.count("a sync call would block"),
+        1,
+        "{:?}",
+        recorder.messages
+    );
+}

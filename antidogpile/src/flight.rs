@@ -4,9 +4,17 @@
 //! The lease is released by a drop guard, so a panicking or cancelled holder
 //! wakes its waiters at once; the state machine is shared by threads and
 //! tasks, only the way they wait differs.
+//!
+//! A flight also knows where it is held, so that a caller never waits for
+//! itself: the thread that joined it (a sync caller blocked there would
+//! block its holder too, if the holder is a task of that thread's
+//! runtime), and, while its compute runs, the thread running it
+//! ([`Lease::computing_here`]: a re-entrant call of the same key).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use crate::clock::{Clock, Timestamp};
@@ -28,6 +36,8 @@ pub(crate) struct Flights {
 #[derive(Debug)]
 pub(crate) struct Flight {
     state: Mutex<FlightState>,
+    /// The thread its holder joined it on.
+    joined_on: ThreadId,
     landed: Condvar,
     #[cfg(feature = "tokio")]
     landed_async: tokio::sync::Notify,
@@ -37,9 +47,12 @@ pub(crate) struct Flight {
 enum FlightState {
     /// The holder is computing; others may take over at `lease_until`.
     Computing { lease_until: Timestamp },
-    /// The holder finished: with a value, or without one (error, panic,
-    /// cancellation), in which case waiters try again themselves.
-    Landed(Option<Value>),
+    /// The holder finished with a value.
+    Landed(Value),
+    /// The holder's compute returned a failure (`Err`, `None`).
+    Failed,
+    /// The holder left without finishing (panic, cancellation).
+    Abandoned,
 }
 
 /// What [`Flights::join`] made of the caller.
@@ -55,7 +68,10 @@ pub(crate) enum Joined<'a> {
 pub(crate) enum Landing {
     /// The holder's value.
     Value(Value),
-    /// The holder finished without a value, or its lease ran out: try again.
+    /// The holder's compute failed: waiters compute side by side rather
+    /// than line up for the lease one after another.
+    Failed,
+    /// The holder left without finishing, or its lease ran out: try again.
     TryAgain,
 }
 
@@ -106,6 +122,7 @@ impl Flight {
     fn computing(lease_until: Timestamp) -> Flight {
         Flight {
             state: Mutex::new(FlightState::Computing { lease_until }),
+            joined_on: std::thread::current().id(),
             landed: Condvar::new(),
             #[cfg(feature = "tokio")]
             landed_async: tokio::sync::Notify::new(),
@@ -122,8 +139,8 @@ impl Flight {
         matches!(*self.state(), FlightState::Computing { lease_until } if now < lease_until)
     }
 
-    fn land(&self, value: Option<Value>) {
-        *self.state() = FlightState::Landed(value);
+    fn land(&self, landed: FlightState) {
+        *self.state() = landed;
         self.landed.notify_all();
         #[cfg(feature = "tokio")]
         self.landed_async.notify_waiters();
@@ -133,11 +150,25 @@ impl Flight {
     /// (with how long until the lease runs out).
     fn look(state: &FlightState, now: Timestamp) -> Result<Landing, Duration> {
         match state {
-            FlightState::Landed(Some(value)) => Ok(Landing::Value(Arc::clone(value))),
-            FlightState::Landed(None) => Ok(Landing::TryAgain),
+            FlightState::Landed(value) => Ok(Landing::Value(Arc::clone(value))),
+            FlightState::Failed => Ok(Landing::Failed),
+            FlightState::Abandoned => Ok(Landing::TryAgain),
             FlightState::Computing { lease_until } if now >= *lease_until => Ok(Landing::TryAgain),
             FlightState::Computing { lease_until } => Err(now.until(*lease_until)),
         }
+    }
+
+    /// Whether this thread is running this flight's compute now: a caller
+    /// that would wait for it is waiting for itself (a re-entrant call).
+    pub(crate) fn is_computed_here(&self) -> bool {
+        let this = self as *const Flight as usize;
+        COMPUTING_HERE.with(|held| held.borrow().contains(&this))
+    }
+
+    /// Whether its holder joined it on this thread (so it may be a task
+    /// that only this thread runs).
+    pub(crate) fn was_joined_here(&self) -> bool {
+        self.joined_on == std::thread::current().id()
     }
 
     /// Blocks the thread until the flight lands or its lease runs out.
@@ -186,12 +217,25 @@ pub(crate) struct Lease<'a> {
 }
 
 impl Lease<'_> {
-    /// Hands `value` (or `None`: nothing to hand over) to the waiters.
+    /// Hands `value` to the waiters, or (`None`) tells them the compute failed.
     pub(crate) fn land(mut self, value: Option<Value>) {
-        self.finish(value);
+        self.finish(match value {
+            Some(value) => FlightState::Landed(value),
+            None => FlightState::Failed,
+        });
     }
 
-    fn finish(&mut self, value: Option<Value>) {
+    /// Marks this thread as running the lease's compute until the guard is
+    /// dropped: held around a sync compute, and around each poll of an
+    /// async one (a task may move between threads between polls).
+    #[must_use]
+    pub(crate) fn computing_here(&self) -> ComputingHere {
+        let flight = Arc::as_ptr(&self.flight) as usize;
+        COMPUTING_HERE.with(|held| held.borrow_mut().push(flight));
+        ComputingHere { flight }
+    }
+
+    fn finish(&mut self, landed: FlightState) {
         if self.landed {
             return;
         }
@@ -206,13 +250,38 @@ impl Lease<'_> {
                 shard.remove(&self.fingerprint);
             }
         }
-        self.flight.land(value);
+        self.flight.land(landed);
     }
 }
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        self.finish(None);
+        self.finish(FlightState::Abandoned);
+    }
+}
+
+thread_local! {
+    /// The flights whose compute this thread is running now (nested when a
+    /// compute calls other memoized functions), by address.
+    static COMPUTING_HERE: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// This thread runs a flight's compute until dropped (see [`Lease::computing_here`]).
+#[derive(Debug)]
+pub(crate) struct ComputingHere {
+    flight: usize,
+}
+
+impl Drop for ComputingHere {
+    fn drop(&mut self) {
+        // Guards nest, so ours is the last one; `try_with`: never panic while
+        // the thread's locals are being torn down.
+        let _ = COMPUTING_HERE.try_with(|held| {
+            let mut held = held.borrow_mut();
+            if let Some(at) = held.iter().rposition(|flight| *flight == self.flight) {
+                held.remove(at);
+            }
+        });
     }
 }
 
@@ -238,7 +307,7 @@ mod tests {
         lease.land(Some(Arc::new(5u32)));
         match flight.wait(&Clock::system()) {
             Landing::Value(value) => assert_eq!(value.downcast_ref::<u32>(), Some(&5)),
-            Landing::TryAgain => panic!("the value should have been handed over"),
+            Landing::TryAgain | Landing::Failed => panic!("the value should have been handed over"),
         }
         assert_eq!(flights.in_flight(), 0);
     }
@@ -260,6 +329,46 @@ mod tests {
         drop(lease);
         assert!(waiter.join().unwrap());
         assert_eq!(flights.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_failed_landing_tells_waiters_it_failed() {
+        let flights = Flights::new();
+        let now = Timestamp::from_millis(1);
+        let Joined::Holder(lease) = flights.join(7, now, GRACE) else {
+            panic!()
+        };
+        let Joined::Waiter(flight) = flights.join(7, now, GRACE) else {
+            panic!()
+        };
+        lease.land(None);
+        assert!(matches!(flight.wait(&Clock::system()), Landing::Failed));
+        assert_eq!(flights.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_flight_knows_the_thread_computing_it_and_the_one_it_was_joined_on() {
+        let flights = Flights::new();
+        let now = Timestamp::from_millis(1);
+        let Joined::Holder(lease) = flights.join(7, now, GRACE) else {
+            panic!()
+        };
+        let Joined::Waiter(flight) = flights.join(7, now, GRACE) else {
+            panic!()
+        };
+        assert!(flight.was_joined_here());
+        assert!(!flight.is_computed_here());
+        {
+            let _computing = lease.computing_here();
+            assert!(flight.is_computed_here());
+            let elsewhere = Arc::clone(&flight);
+            let seen = std::thread::spawn(move || {
+                (elsewhere.is_computed_here(), elsewhere.was_joined_here())
+            });
+            assert_eq!(seen.join().unwrap(), (false, false));
+        }
+        assert!(!flight.is_computed_here(), "the guard's drop ends it");
+        lease.land(None);
     }
 
     #[test]

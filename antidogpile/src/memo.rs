@@ -17,7 +17,7 @@ use crate::cache::Cache;
 use crate::clock::{Clock, Timestamp};
 use crate::envelope::{decode_payload, encode_payload};
 use crate::error::{StoreError, StoreErrorKind};
-use crate::flight::{Flight, Joined, Landing, Lease, RefreshMark, Refreshing};
+use crate::flight::{ComputingHere, Flight, Joined, Landing, Lease, RefreshMark, Refreshing};
 use crate::key::{Fingerprint, Key};
 use crate::outcome::{Cacheable, Outcome};
 use crate::policy::{decide, Decision, EntryMeta, Timeouts};
@@ -224,6 +224,61 @@ pub(crate) enum Next<'c, V> {
 pub(crate) enum Resolved<'c, V> {
     Value(V),
     MustCompute(Job<'c, V>),
+    /// Compute without the cache: waiting would be needless or endless.
+    Bypass(Bypass),
+}
+
+/// Why a call computes without the cache instead of waiting for the
+/// caller that holds its key's lease. Its value is returned, not stored:
+/// the holder stores its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Bypass {
+    /// A re-entrant call: this thread (for `async`, this very poll) is
+    /// running the compute it would wait for, so it would wait for itself
+    /// until the grace. Computing is what the function does unmemoized.
+    Reentrant,
+    /// A sync call would block the only thread that can run the holder (a
+    /// task of this thread's tokio `current_thread` runtime, or another
+    /// future this thread polls).
+    WouldDeadlock,
+    /// The compute it waited for failed: the waiters of a failed compute
+    /// each try once, side by side, rather than queue for the next lease
+    /// (unless the failure can be shared, see [`Outcome::shared_failure`]).
+    AfterFailure,
+}
+
+impl Bypass {
+    /// The failure that ends the call without a compute, if any.
+    fn shared_failure<R: Outcome>(self) -> Option<R> {
+        match self {
+            Bypass::AfterFailure => R::shared_failure(),
+            Bypass::Reentrant | Bypass::WouldDeadlock => None,
+        }
+    }
+
+    /// Warns once per site of what would otherwise be a silent stall; a
+    /// failure was already reported by its holder.
+    fn warn(self, site: &'static Site) {
+        let (bit, why) = match self {
+            Bypass::Reentrant => (
+                1,
+                "re-entrant call: this compute calls itself with the same key (directly or \
+                 through another memoized function); the inner call computes without the \
+                 cache instead of waiting for its own lease",
+            ),
+            Bypass::WouldDeadlock => (
+                2,
+                "a sync call would block the thread that runs the compute it waits for (a \
+                 task of this thread's current_thread tokio runtime, or a future this thread \
+                 polls); it computes without the cache instead (call the async variant, or \
+                 use a multi-thread runtime)",
+            ),
+            Bypass::AfterFailure => return,
+        };
+        if site.first_time(bit) {
+            tracing::warn!(target: "antidogpile", namespace = site.namespace, "{why} (warned once)");
+        }
+    }
 }
 
 /// The right to compute, and what to do with the result.
@@ -236,6 +291,17 @@ pub(crate) enum Job<'c, V> {
     },
     /// Stale hit: the caller holds the refresh claim.
     Refresh(Refresh<V>),
+}
+
+impl<V> Job<'_, V> {
+    /// For a cold miss: marks this thread as running the compute of its
+    /// lease while the guard lives (see [`Lease::computing_here`]).
+    fn computing_here(&self) -> Option<ComputingHere> {
+        match self {
+            Job::Fill { lease, .. } => Some(lease.computing_here()),
+            Job::Refresh(_) => None,
+        }
+    }
 }
 
 /// A claimed refresh. Owns everything it needs, so it can run on a spawned
@@ -525,7 +591,7 @@ impl<'c> Call<'c> {
     pub(crate) fn landed<V: Cacheable>(&self, landing: Landing) -> Option<V> {
         match landing {
             Landing::Value(value) => value.downcast_ref::<V>().cloned(),
-            Landing::TryAgain => None,
+            Landing::TryAgain | Landing::Failed => None,
         }
     }
 
@@ -713,6 +779,58 @@ pub(crate) fn fresh_hit<V: Cacheable>(cache: &Cache, site: &Site, key: &Key<'_>)
 
 // ---- drivers: the same steps; they differ in how they wait and compute ----
 
+/// How a sync caller blocks its thread while it waits.
+#[derive(Clone, Copy, Debug)]
+enum Block {
+    /// Plainly: no tokio worker thread is blocked (or none can be spared).
+    Plain,
+    /// On a worker of a multi-thread tokio runtime: its other tasks (the
+    /// holder among them, perhaps) are handed to another thread first
+    /// (`tokio::task::block_in_place`), so the runtime never stalls.
+    #[cfg(feature = "tokio")]
+    InPlace,
+}
+
+impl Block {
+    /// How this thread may block.
+    fn here() -> Block {
+        #[cfg(feature = "tokio")]
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            // `block_in_place` panics on a `current_thread` runtime; on a
+            // multi-thread one it is for tasks (a `block_on` future blocks no
+            // worker). Tasks of a `LocalSet` inside a multi-thread runtime's
+            // `block_on` are the one case tokio refuses that this admits.
+            if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+                && tokio::task::try_id().is_some()
+            {
+                return Block::InPlace;
+            }
+        }
+        Block::Plain
+    }
+
+    fn block<T>(self, wait: impl FnOnce() -> T) -> T {
+        match self {
+            Block::Plain => wait(),
+            #[cfg(feature = "tokio")]
+            Block::InPlace => tokio::task::block_in_place(wait),
+        }
+    }
+
+    /// How a sync caller may wait for `flight`, or why it must not: it
+    /// would wait for itself (re-entrant), or block the thread its holder
+    /// needs (a task, or a future, that this very thread runs).
+    fn for_flight(flight: &Flight) -> Result<Block, Bypass> {
+        if flight.is_computed_here() {
+            return Err(Bypass::Reentrant);
+        }
+        match Block::here() {
+            Block::Plain if flight.was_joined_here() => Err(Bypass::WouldDeadlock),
+            block => Ok(block),
+        }
+    }
+}
+
 impl<'c> Call<'c> {
     /// Blocks until the value is known or this thread must compute.
     fn resolve_blocking<V: Cacheable>(&self, io: &Blocking<'_>) -> Resolved<'c, V> {
@@ -722,14 +840,24 @@ impl<'c> Call<'c> {
                 Next::Value(value) => return Resolved::Value(value),
                 Next::Compute(job) => return Resolved::MustCompute(job),
                 Next::Wait(flight) => {
+                    let block = match Block::for_flight(&flight) {
+                        Ok(block) => block,
+                        Err(bypass) => return Resolved::Bypass(bypass),
+                    };
                     self.count_wait(&mut progress);
-                    if let Some(value) = self.landed(flight.wait(&self.cache.clock)) {
-                        return Resolved::Value(value);
+                    match block.block(|| flight.wait(&self.cache.clock)) {
+                        Landing::Failed => return Resolved::Bypass(Bypass::AfterFailure),
+                        landing => {
+                            if let Some(value) = self.landed(landing) {
+                                return Resolved::Value(value);
+                            }
+                        }
                     }
                 }
                 Next::Poll => {
                     self.count_wait(&mut progress);
-                    std::thread::sleep(progress.next_backoff());
+                    let pause = progress.next_backoff();
+                    Block::here().block(|| std::thread::sleep(pause));
                 }
             }
         }
@@ -744,9 +872,35 @@ impl<'c> Call<'c> {
     ) -> R {
         self.site.counters.count(Event::Compute);
         let watch = PanicWatch(self.site);
+        let computing = job.computing_here();
         let outcome = compute();
+        drop(computing);
         drop(watch);
         complete(self.settle(io, job, outcome))
+    }
+
+    /// Runs the compute on this thread without the cache (see [`Bypass`]).
+    fn compute_bypassing<R: Outcome>(&self, bypass: Bypass, compute: impl FnOnce() -> R) -> R {
+        if let Some(failure) = bypass.shared_failure() {
+            return failure;
+        }
+        bypass.warn(self.site);
+        self.site.counters.count(Event::Compute);
+        let watch = PanicWatch(self.site);
+        let outcome = compute();
+        drop(watch);
+        self.bypassed(outcome)
+    }
+
+    /// The outcome of a compute that bypassed the cache, its failure counted.
+    fn bypassed<R: Outcome>(&self, outcome: R) -> R {
+        match outcome.into_value() {
+            Ok(value) => R::from_value(value),
+            Err(failure) => {
+                self.site.counters.count(Event::Error);
+                failure
+            }
+        }
     }
 
     /// Runs the call (after [`fresh_hit`] found no fresh value).
@@ -755,6 +909,7 @@ impl<'c> Call<'c> {
         match self.resolve_blocking::<R::Value>(&io) {
             Resolved::Value(value) => R::from_value(value),
             Resolved::MustCompute(job) => self.compute_here(&io, job, compute),
+            Resolved::Bypass(bypass) => self.compute_bypassing(bypass, compute),
         }
     }
 
@@ -790,6 +945,7 @@ impl<'c> Call<'c> {
                 R::from_value(stale)
             }
             Resolved::MustCompute(job) => self.compute_here(&io, job, compute),
+            Resolved::Bypass(bypass) => self.compute_bypassing(bypass, compute),
         }
     }
 }
@@ -804,9 +960,18 @@ impl<'c> Call<'c> {
                 Next::Value(value) => return Resolved::Value(value),
                 Next::Compute(job) => return Resolved::MustCompute(job),
                 Next::Wait(flight) => {
+                    // Awaiting blocks no thread: only waiting for itself is endless.
+                    if flight.is_computed_here() {
+                        return Resolved::Bypass(Bypass::Reentrant);
+                    }
                     self.count_wait(&mut progress);
-                    if let Some(value) = self.landed(flight.wait_async(&self.cache.clock).await) {
-                        return Resolved::Value(value);
+                    match flight.wait_async(&self.cache.clock).await {
+                        Landing::Failed => return Resolved::Bypass(Bypass::AfterFailure),
+                        landing => {
+                            if let Some(value) = self.landed(landing) {
+                                return Resolved::Value(value);
+                            }
+                        }
                     }
                 }
                 Next::Poll => {
@@ -830,9 +995,33 @@ impl<'c> Call<'c> {
     {
         self.site.counters.count(Event::Compute);
         let watch = PanicWatch(self.site);
-        let outcome = compute.await;
+        // Each poll marks the thread that runs it: a re-entrant call is
+        // made within a poll of this future, whichever thread polls it.
+        let mut compute = std::pin::pin!(compute);
+        let outcome = std::future::poll_fn(|context| {
+            let _computing = job.computing_here();
+            compute.as_mut().poll(context)
+        })
+        .await;
         drop(watch);
         self.settle(io, job, outcome).await
+    }
+
+    /// Runs the compute in this task without the cache (see [`Bypass`]).
+    async fn compute_bypassing_async<R, F>(&self, bypass: Bypass, compute: F) -> R
+    where
+        R: Outcome,
+        F: Future<Output = R>,
+    {
+        if let Some(failure) = bypass.shared_failure() {
+            return failure;
+        }
+        bypass.warn(self.site);
+        self.site.counters.count(Event::Compute);
+        let watch = PanicWatch(self.site);
+        let outcome = compute.await;
+        drop(watch);
+        self.bypassed(outcome)
     }
 
     pub(crate) async fn run_async<R, F>(&self, compute: F) -> R
@@ -844,6 +1033,7 @@ impl<'c> Call<'c> {
         match self.resolve::<R::Value>(&io).await {
             Resolved::Value(value) => R::from_value(value),
             Resolved::MustCompute(job) => self.compute_here_async(&io, job, compute).await,
+            Resolved::Bypass(bypass) => self.compute_bypassing_async(bypass, compute).await,
         }
     }
 
@@ -858,6 +1048,7 @@ impl<'c> Call<'c> {
         let job = match self.resolve::<R::Value>(&io).await {
             Resolved::Value(value) => return R::from_value(value),
             Resolved::MustCompute(job) => job,
+            Resolved::Bypass(bypass) => return self.compute_bypassing_async(bypass, compute).await,
         };
         match (job, tokio::runtime::Handle::try_current()) {
             (Job::Refresh(refresh), Ok(runtime)) => {

@@ -19,6 +19,21 @@ pub trait Outcome: Sized {
 
     /// The outcome that returns a cached value.
     fn from_value(value: Self::Value) -> Self;
+
+    /// The failure to hand to callers that waited for a compute that failed,
+    /// if one failure can stand for all of them; `None` (the default, and
+    /// `Result`'s, whose error need not be `Clone`): each of them computes
+    /// once, side by side.
+    ///
+    /// ```
+    /// use antidogpile::Outcome;
+    ///
+    /// assert_eq!(<Option<u32> as Outcome>::shared_failure(), Some(None));
+    /// assert!(<Result<u32, std::io::Error> as Outcome>::shared_failure().is_none());
+    /// ```
+    fn shared_failure() -> Option<Self> {
+        None
+    }
 }
 
 impl<T: Cacheable, E> Outcome for Result<T, E> {
@@ -45,6 +60,11 @@ impl<T: Cacheable> Outcome for Option<T> {
 
     fn from_value(value: T) -> Self {
         Some(value)
+    }
+
+    /// `None`: nothing was found for the key, for every caller waiting on it.
+    fn shared_failure() -> Option<Self> {
+        Some(None)
     }
 }
 

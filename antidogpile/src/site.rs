@@ -1,5 +1,6 @@
 //! One memoized function: its namespace, options, counters and cache lookup.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -47,6 +48,8 @@ pub struct Site {
     pub(crate) counters: Counters,
     seed: OnceLock<u64>,
     named: OnceLock<Arc<NamedSlot>>,
+    /// The warnings given already, one bit each (see [`Site::first_time`]).
+    warned: AtomicU8,
 }
 
 impl std::fmt::Debug for Counters {
@@ -66,6 +69,7 @@ impl Site {
             counters: Counters::new(),
             seed: OnceLock::new(),
             named: OnceLock::new(),
+            warned: AtomicU8::new(0),
         }
     }
 
@@ -83,6 +87,12 @@ impl Site {
 
     pub(crate) fn soft(&self) -> Duration {
         Duration::from_millis(self.options.soft_ms)
+    }
+
+    /// Whether the warning `bit` (one bit of a `u8`) is given for the first
+    /// time at this site: warnings that could repeat on every call are given once.
+    pub(crate) fn first_time(&self, bit: u8) -> bool {
+        self.warned.fetch_or(bit, Ordering::Relaxed) & bit == 0
     }
 
     /// The named cache slot this site reads, if it names one.

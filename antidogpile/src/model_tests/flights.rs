@@ -43,7 +43,7 @@ fn value(n: u32) -> Value {
 fn landed_value(landing: Landing) -> Option<u32> {
     match landing {
         Landing::Value(value) => Some(*value.downcast_ref::<u32>().expect("a u32")),
-        Landing::TryAgain => None,
+        Landing::TryAgain | Landing::Failed => None,
     }
 }
 

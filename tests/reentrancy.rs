@@ -1,0 +1,271 @@
+//! Re-entrancy: a memoized function that, on a cold miss, calls itself with
+//! the same key (directly, or through another memoized function) must not
+//! wait for its own lease (a minute of grace here). The inner call computes
+//! without the cache, at once, as the function would without memoization.
+
+mod common;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use antidogpile::{antidogpiled, install_named, Cache, MemoryStore};
+use common::memcached::Memcached;
+
+/// What the issue asks: a re-entrant call returns within a second.
+const AT_ONCE: Duration = Duration::from_secs(1);
+
+/// Runs `call` on a thread of its own; its result, or `None` if it did not
+/// return within [`AT_ONCE`] (the old code waited out the grace).
+fn within_a_second<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (done, result) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(call());
+    });
+    result.recv_timeout(AT_ONCE).ok()
+}
+
+static DIRECT: AtomicU64 = AtomicU64::new(0);
+
+/// `nested` is not part of the key: the inner call has the outer's key.
+#[antidogpiled(
+    soft = "1h",
+    grace = "60s",
+    cache = "reentrant_direct",
+    name = "reentrant::direct",
+    skip(nested)
+)]
+fn direct(x: u64, nested: bool) -> u64 {
+    DIRECT.fetch_add(1, Ordering::SeqCst);
+    if nested {
+        x
+    } else {
+        direct(x, true) + 1
+    }
+}
+
+#[test]
+fn a_function_calling_itself_with_its_own_key_does_not_wait_for_itself() {
+    install_named("reentrant_direct", Cache::new(MemoryStore::new()));
+    let started = Instant::now();
+    let value = within_a_second(|| direct(7, false));
+    assert_eq!(
+        value,
+        Some(8),
+        "the re-entrant call waited for its own lease ({:?} and counting)",
+        started.elapsed()
+    );
+    assert_eq!(DIRECT.load(Ordering::SeqCst), 2, "outer and inner computed");
+    // The outer call's value was cached as usual.
+    assert_eq!(direct(7, false), 8);
+    assert_eq!(DIRECT.load(Ordering::SeqCst), 2);
+    let stats = antidogpile::stats("reentrant::direct").unwrap();
+    assert_eq!((stats.misses, stats.fresh_hits, stats.computes), (2, 1, 2));
+}
+
+static CYCLE: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(
+    soft = "1h",
+    grace = "60s",
+    cache = "reentrant_cycle",
+    name = "reentrant::outer",
+    skip(depth)
+)]
+fn outer(x: u64, depth: u32) -> u64 {
+    CYCLE.fetch_add(1, Ordering::SeqCst);
+    if depth > 0 {
+        x
+    } else {
+        inner(x) * 10
+    }
+}
+
+#[antidogpiled(
+    soft = "1h",
+    grace = "60s",
+    cache = "reentrant_cycle",
+    name = "reentrant::inner"
+)]
+fn inner(x: u64) -> u64 {
+    CYCLE.fetch_add(1, Ordering::SeqCst);
+    outer(x, 1) + 1
+}
+
+#[test]
+fn a_cycle_through_a_second_function_does_not_wait_for_itself() {
+    install_named("reentrant_cycle", Cache::new(MemoryStore::new()));
+    let started = Instant::now();
+    let value = within_a_second(|| outer(3, 0));
+    assert_eq!(
+        value,
+        Some(40),
+        "outer -> inner -> outer waited for outer's own lease ({:?} and counting)",
+        started.elapsed()
+    );
+    assert_eq!(CYCLE.load(Ordering::SeqCst), 3);
+}
+
+static DIRECT_ASYNC: AtomicU64 = AtomicU64::new(0);
+
+/// A boxed recursive call: an `async fn` cannot await itself unboxed.
+fn direct_async_boxed(x: u64) -> Pin<Box<dyn Future<Output = u64> + Send>> {
+    Box::pin(direct_async(x, true))
+}
+
+#[antidogpiled(
+    soft = "1h",
+    grace = "60s",
+    cache = "reentrant_direct_async",
+    name = "reentrant::direct_async",
+    skip(nested)
+)]
+async fn direct_async(x: u64, nested: bool) -> u64 {
+    DIRECT_ASYNC.fetch_add(1, Ordering::SeqCst);
+    // Crosses an await, so the task may move between threads.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    if nested {
+        x
+    } else {
+        direct_async_boxed(x).await + 1
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_async_function_calling_itself_with_its_own_key_does_not_wait_for_itself() {
+    install_named("reentrant_direct_async", Cache::new(MemoryStore::new()));
+    let started = Instant::now();
+    let value = tokio::time::timeout(AT_ONCE, direct_async(7, false)).await;
+    assert_eq!(
+        value,
+        Ok(8),
+        "the re-entrant call waited for its own lease ({:?})",
+        started.elapsed()
+    );
+    assert_eq!(DIRECT_ASYNC.load(Ordering::SeqCst), 2);
+    assert_eq!(direct_async(7, false).await, 8, "the outer value is cached");
+    assert_eq!(DIRECT_ASYNC.load(Ordering::SeqCst), 2);
+}
+
+static CYCLE_ASYNC: AtomicU64 = AtomicU64::new(0);
+
+fn outer_async_boxed(x: u64) -> Pin<Box<dyn Future<Output = u64> + Send>> {
+    Box::pin(outer_async(x, 1))
+}
+
+#[antidogpiled(
+    soft = "1h",
+    grace = "60s",
+    cache = "reentrant_cycle_async",
+    name = "reentrant::outer_async",
+    skip(depth)
+)]
+async fn outer_async(x: u64, depth: u32) -> u64 {
+    CYCLE_ASYNC.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    if depth > 0 {
+        x
+    } else {
+        inner_async(x).await * 10
+    }
+}
+
+#[antidogpiled(
+    soft = "1h",
+    grace = "60s",
+    cache = "reentrant_cycle_async",
+    name = "reentrant::inner_async"
+)]
+async fn inner_async(x: u64) -> u64 {
+    CYCLE_ASYNC.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    outer_async_boxed(x).await + 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_async_cycle_through_a_second_function_does_not_wait_for_itself() {
+    install_named("reentrant_cycle_async", Cache::new(MemoryStore::new()));
+    let started = Instant::now();
+    let value = tokio::time::timeout(AT_ONCE, outer_async(3, 0)).await;
+    assert_eq!(
+        value,
+        Ok(40),
+        "outer -> inner -> outer waited for outer's own lease ({:?})",
+        started.elapsed()
+    );
+    assert_eq!(CYCLE_ASYNC.load(Ordering::SeqCst), 3);
+}
+
+/// A sync memoized function called from inside an async compute of the same
+/// key (through the client, which shares the key space): the same thread is
+/// polling the holder, so waiting would be waiting for itself.
+#[test]
+fn a_sync_call_inside_an_async_compute_of_the_same_key_does_not_wait_for_it() {
+    let started = Instant::now();
+    let value = within_a_second(|| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_time()
+            .build()
+            .unwrap();
+        let cache = std::sync::Arc::new(Cache::new(MemoryStore::new()));
+        let ttl = Duration::from_secs(3600);
+        let inner_cache = std::sync::Arc::clone(&cache);
+        runtime.block_on(
+            cache
+                .nonblocking()
+                .get_or_compute(&"same", ttl, async move {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    inner_cache.get_or_compute(&"same", ttl, || 1u32) + 1
+                }),
+        )
+    });
+    assert_eq!(
+        value,
+        Some(2),
+        "the sync call waited for the async compute it runs in ({:?} and counting)",
+        started.elapsed()
+    );
+}
+
+static OVER_MEMCACHED: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(
+    soft = "1h",
+    grace = "60s",
+    cache = "reentrant_memcached",
+    name = "reentrant::memcached",
+    skip(nested)
+)]
+fn over_memcached(x: u64, nested: bool) -> u64 {
+    OVER_MEMCACHED.fetch_add(1, Ordering::SeqCst);
+    if nested {
+        x
+    } else {
+        over_memcached(x, true) + 1
+    }
+}
+
+/// With a store shared across processes, the outer call also holds the
+/// store's lease: the inner call finds the key leased, and must still see
+/// that the lease is its own caller's.
+#[test]
+fn a_reentrant_call_over_memcached_does_not_wait_for_its_own_lease() {
+    let server = Memcached::start();
+    install_named(
+        "reentrant_memcached",
+        Cache::from_url(&server.url("timeout=2s")).unwrap(),
+    );
+    let started = Instant::now();
+    let value = within_a_second(|| over_memcached(5, false));
+    assert_eq!(
+        value,
+        Some(6),
+        "the re-entrant call waited for its own lease ({:?} and counting)",
+        started.elapsed()
+    );
+    assert_eq!(over_memcached(5, false), 6, "the outer value is cached");
+    assert_eq!(OVER_MEMCACHED.load(Ordering::SeqCst), 2);
+}

@@ -1,0 +1,224 @@
+//! A sync memoized call made inside a tokio runtime while a task of that
+//! runtime computes the same key: it must never deadlock the runtime, nor
+//! stall its other tasks while it waits. The client shares one key space
+//! between its blocking and its async calls, so it sets the scene.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use antidogpile::{Cache, MemoryStore};
+use common::{eventually_async, PATIENCE};
+
+/// The default grace (60 s): the old code waited for all of it.
+const TTL: Duration = Duration::from_secs(3600);
+
+/// Runs `body` on a thread of its own; `None` if it has not returned within
+/// `limit` (a deadlocked runtime), so the test fails rather than hangs.
+fn within<T: Send + 'static>(
+    limit: Duration,
+    body: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (done, result) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(body());
+    });
+    result.recv_timeout(limit).ok()
+}
+
+/// A task of `cache`'s runtime computing `"shared"`: it signals that it has
+/// started, then takes `compute` (on tokio's clock) and returns `value`.
+fn holder(
+    cache: &Arc<Cache>,
+    computes: &Arc<AtomicU64>,
+    compute: Duration,
+    value: u32,
+) -> tokio::task::JoinHandle<u32> {
+    let (cache, computes) = (Arc::clone(cache), Arc::clone(computes));
+    tokio::spawn(async move {
+        cache
+            .nonblocking()
+            .get_or_compute(&"shared", TTL, async {
+                computes.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(compute).await;
+                value
+            })
+            .await
+    })
+}
+
+#[test]
+fn a_sync_call_inside_a_current_thread_runtime_returns_within_its_compute_time() {
+    const SYNC_COMPUTE: Duration = Duration::from_millis(100);
+    let outcome = within(Duration::from_secs(5), || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let cache = Arc::new(Cache::new(MemoryStore::new()));
+            let computes = Arc::new(AtomicU64::new(0));
+            let task = holder(&cache, &computes, Duration::from_millis(300), 1);
+            assert!(eventually_async(PATIENCE, || computes.load(Ordering::SeqCst) == 1).await);
+
+            // The task holds the lease and sleeps; this thread is the only
+            // one that can wake it.
+            let started = Instant::now();
+            let sync_value = cache.get_or_compute(&"shared", TTL, || {
+                computes.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(SYNC_COMPUTE);
+                2u32
+            });
+            let sync_took = started.elapsed();
+            let task_value = task.await.unwrap();
+            // The task's value is the one cached.
+            let cached = cache.get_or_compute(&"shared", TTL, || 3u32);
+            (
+                sync_value,
+                sync_took,
+                task_value,
+                cached,
+                computes.load(Ordering::SeqCst),
+            )
+        })
+    });
+    let Some((sync_value, sync_took, task_value, cached, computes)) = outcome else {
+        panic!("the sync call deadlocked its current_thread runtime (5 s and counting)");
+    };
+    println!("the sync call took {sync_took:?}");
+    assert_eq!((sync_value, task_value, cached), (2, 1, 1));
+    assert_eq!(computes, 2, "the sync call computed without the cache");
+    assert!(
+        sync_took < SYNC_COMPUTE * 10,
+        "the sync call took {sync_took:?} for a compute of {SYNC_COMPUTE:?}"
+    );
+}
+
+/// On a multi-thread runtime the sync call may wait (one compute), but its
+/// worker's other tasks must go on: a task spawned just before it, which
+/// tokio keeps in the worker's own slot, runs on time.
+#[test]
+fn a_sync_call_waiting_inside_a_multi_thread_runtime_does_not_delay_its_timers() {
+    const TIMER: Duration = Duration::from_millis(100);
+    const HOLDER_COMPUTE: Duration = Duration::from_millis(800);
+    let outcome = within(Duration::from_secs(10), || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let cache = Arc::new(Cache::new(MemoryStore::new()));
+            let computes = Arc::new(AtomicU64::new(0));
+            let task = holder(&cache, &computes, HOLDER_COMPUTE, 1);
+            assert!(eventually_async(PATIENCE, || computes.load(Ordering::SeqCst) == 1).await);
+
+            let waiter_cache = Arc::clone(&cache);
+            let waiter = tokio::spawn(async move {
+                let started = Instant::now();
+                let timer = tokio::spawn(async move {
+                    tokio::time::sleep(TIMER).await;
+                    started.elapsed()
+                });
+                let value = waiter_cache.get_or_compute(&"shared", TTL, || 2u32);
+                (value, timer)
+            });
+            let (sync_value, timer) = waiter.await.unwrap();
+            let fired_after = timer.await.unwrap();
+            let task_value = task.await.unwrap();
+            (
+                sync_value,
+                task_value,
+                fired_after,
+                computes.load(Ordering::SeqCst),
+            )
+        })
+    });
+    let Some((sync_value, task_value, fired_after, computes)) = outcome else {
+        panic!("the sync call deadlocked its multi-thread runtime (10 s and counting)");
+    };
+    println!("a {TIMER:?} timer fired after {fired_after:?}");
+    assert_eq!(
+        (sync_value, task_value),
+        (1, 1),
+        "the sync call waited for the task's value"
+    );
+    assert_eq!(computes, 1);
+    assert!(
+        fired_after < TIMER * 4,
+        "a {TIMER:?} timer fired after {fired_after:?} while a sync call waited for a {HOLDER_COMPUTE:?} compute"
+    );
+}
+
+/// A multi-thread runtime with one worker: the waiting sync call sits on the
+/// only worker, and the task it waits for must still run.
+#[test]
+fn a_sync_call_on_the_only_worker_of_a_multi_thread_runtime_does_not_deadlock_it() {
+    let outcome = within(Duration::from_secs(10), || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let cache = Arc::new(Cache::new(MemoryStore::new()));
+            let computes = Arc::new(AtomicU64::new(0));
+            let task = holder(&cache, &computes, Duration::from_millis(200), 1);
+            assert!(eventually_async(PATIENCE, || computes.load(Ordering::SeqCst) == 1).await);
+            let waiter_cache = Arc::clone(&cache);
+            let waiter = tokio::spawn(async move {
+                let started = Instant::now();
+                let value = waiter_cache.get_or_compute(&"shared", TTL, || 2u32);
+                (value, started.elapsed())
+            });
+            let (value, waited) = waiter.await.unwrap();
+            (
+                value,
+                waited,
+                task.await.unwrap(),
+                computes.load(Ordering::SeqCst),
+            )
+        })
+    });
+    let Some((value, waited, task_value, computes)) = outcome else {
+        panic!("the sync call deadlocked the runtime's only worker (10 s and counting)");
+    };
+    println!("waited {waited:?} for a 200 ms compute");
+    assert_eq!((value, task_value, computes), (1, 1, 1));
+    assert!(waited < Duration::from_secs(3), "waited {waited:?}");
+}
+
+/// What did not change: inside a `current_thread` runtime, a sync call still
+/// waits for a holder that another thread runs (one compute, its value).
+#[test]
+fn a_sync_call_inside_a_current_thread_runtime_still_waits_for_another_thread() {
+    let cache = Arc::new(Cache::new(MemoryStore::new()));
+    let computes = Arc::new(AtomicU64::new(0));
+    let holder = {
+        let (cache, computes) = (Arc::clone(&cache), Arc::clone(&computes));
+        std::thread::spawn(move || {
+            cache.get_or_compute(&"shared", TTL, || {
+                computes.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(500));
+                1u32
+            })
+        })
+    };
+    assert!(common::eventually(PATIENCE, || computes
+        .load(Ordering::SeqCst)
+        == 1));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let value = runtime.block_on(async {
+        cache.get_or_compute(&"shared", TTL, || {
+            computes.fetch_add(1, Ordering::SeqCst);
+            2u32
+        })
+    });
+    assert_eq!((value, holder.join().unwrap()), (1, 1));
+    assert_eq!(computes.load(Ordering::SeqCst), 1);
+}
