@@ -90,7 +90,10 @@ const LONG_GRACE: Duration = Duration::from_secs(20);
 
 /// Runs `task` on a current_thread runtime until `started` is set, then
 /// drops the runtime with the task still pending (cancelled).
-fn drop_runtime_while(task: impl std::future::Future<Output = ()> + Send + 'static, started: &AtomicBool) {
+fn drop_runtime_while(
+    task: impl std::future::Future<Output = ()> + Send + 'static,
+    started: &AtomicBool,
+) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -106,7 +109,10 @@ fn drop_runtime_while(task: impl std::future::Future<Output = ()> + Send + 'stat
 }
 
 /// Calls `call` on a thread; its result, or `None` if it took over `limit`.
-fn within<T: Send + 'static>(limit: Duration, call: impl FnOnce() -> T + Send + 'static) -> Option<(T, Duration)> {
+fn within<T: Send + 'static>(
+    limit: Duration,
+    call: impl FnOnce() -> T + Send + 'static,
+) -> Option<(T, Duration)> {
     let (send, receive) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let start = Instant::now();
@@ -123,7 +129,9 @@ fn a_runtime_dropped_while_its_task_holds_a_lease_releases_it_at_once() {
     let dir = CacheDir::new("drop-lease");
     let ttl = Ttl::soft(Duration::from_secs(60)).grace(LONG_GRACE);
     // A liveness window far above the bound: only a release passes.
-    let holder = Arc::new(Cache::new(FileStore::new(&dir.0).unwrap()).with_liveness(Duration::from_secs(15)));
+    let holder = Arc::new(
+        Cache::new(FileStore::new(&dir.0).unwrap()).with_liveness(Duration::from_secs(15)),
+    );
     let task_holder = Arc::clone(&holder);
     drop_runtime_while(
         async move {
@@ -139,11 +147,16 @@ fn a_runtime_dropped_while_its_task_holds_a_lease_releases_it_at_once() {
     );
     // Another cache on the same directory: another process, as far as leases go.
     let other = Cache::new(FileStore::new(&dir.0).unwrap());
-    let taken = within(Duration::from_secs(10), move || other.get_or_compute(&"cold", ttl, || 7u64));
+    let taken = within(Duration::from_secs(10), move || {
+        other.get_or_compute(&"cold", ttl, || 7u64)
+    });
     let (value, took) = taken.expect("the next caller waited for the dropped task's lease");
     println!("the next caller got its value after {took:?}");
     assert_eq!(value, 7);
-    assert!(took < Duration::from_secs(3), "waited {took:?} for a lease nobody held");
+    assert!(
+        took < Duration::from_secs(3),
+        "waited {took:?} for a lease nobody held"
+    );
 }
 
 static CLAIM_STARTED: AtomicBool = AtomicBool::new(false);
@@ -151,8 +164,12 @@ static CLAIM_STARTED: AtomicBool = AtomicBool::new(false);
 #[test]
 fn a_runtime_dropped_while_its_task_holds_a_claim_releases_it_at_once() {
     let dir = CacheDir::new("drop-claim");
-    let ttl = Ttl::soft(Duration::from_millis(200)).factor(100).grace(LONG_GRACE);
-    let holder = Arc::new(Cache::new(FileStore::new(&dir.0).unwrap()).with_liveness(Duration::from_secs(15)));
+    let ttl = Ttl::soft(Duration::from_millis(200))
+        .factor(100)
+        .grace(LONG_GRACE);
+    let holder = Arc::new(
+        Cache::new(FileStore::new(&dir.0).unwrap()).with_liveness(Duration::from_secs(15)),
+    );
     assert_eq!(holder.get_or_compute(&"stale", ttl, || 1u64), 1);
     std::thread::sleep(Duration::from_millis(300));
     let task_holder = Arc::clone(&holder);
@@ -171,7 +188,10 @@ fn a_runtime_dropped_while_its_task_holds_a_claim_releases_it_at_once() {
     let other = Cache::new(FileStore::new(&dir.0).unwrap());
     // The claim was released: this caller claims the refresh and computes.
     let refreshed = other.get_or_compute(&"stale", ttl, || 2u64);
-    assert_eq!(refreshed, 2, "the stale value was served: the dropped task's claim was kept");
+    assert_eq!(
+        refreshed, 2,
+        "the stale value was served: the dropped task's claim was kept"
+    );
 }
 
 // ---- a failed refresh is retried after the retry spacing ----
@@ -187,17 +207,37 @@ fn a_failed_refresh_is_retried_after_the_retry_spacing() {
         attempts.fetch_add(1, Ordering::SeqCst);
         result
     };
-    assert_eq!(cache.get_or_try_compute(&"k", ttl, || compute(Ok(1))), Ok(1));
+    assert_eq!(
+        cache.get_or_try_compute(&"k", ttl, || compute(Ok(1))),
+        Ok(1)
+    );
     manual.advance(Duration::from_secs(2));
     // The refresh fails: the stale value is served.
-    assert_eq!(cache.get_or_try_compute(&"k", ttl, || compute(Err("down"))), Ok(1));
+    assert_eq!(
+        cache.get_or_try_compute(&"k", ttl, || compute(Err("down"))),
+        Ok(1)
+    );
     assert_eq!(attempts.load(Ordering::SeqCst), 2);
     // Within the spacing, nobody retries.
     manual.advance(spacing - Duration::from_millis(1));
-    assert_eq!(cache.get_or_try_compute(&"k", ttl, || compute(Ok(2))), Ok(1));
-    assert_eq!(attempts.load(Ordering::SeqCst), 2, "retried within the spacing");
+    assert_eq!(
+        cache.get_or_try_compute(&"k", ttl, || compute(Ok(2))),
+        Ok(1)
+    );
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        2,
+        "retried within the spacing"
+    );
     // After it, the next caller retries (long before the 60 s grace).
     manual.advance(Duration::from_millis(1));
-    assert_eq!(cache.get_or_try_compute(&"k", ttl, || compute(Ok(2))), Ok(2));
-    assert_eq!(attempts.load(Ordering::SeqCst), 3, "not retried after the spacing");
+    assert_eq!(
+        cache.get_or_try_compute(&"k", ttl, || compute(Ok(2))),
+        Ok(2)
+    );
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        3,
+        "not retried after the spacing"
+    );
 }

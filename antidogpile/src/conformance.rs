@@ -230,10 +230,19 @@ fn holds_are_renewed_by_their_current_token(f: Fixture) {
     f.clock.advance(REAL_SECOND_TTL_PASSED);
     let now = f.clock.now();
     let again = store.try_lease(&key, now, Duration::from_secs(1)).unwrap();
-    assert_eq!(again, None, "{check}: a renewed lease lapsed at its first TTL");
+    assert_eq!(
+        again, None,
+        "{check}: a renewed lease lapsed at its first TTL"
+    );
     if renewed != lease {
-        let stale = ok(store.renew(&key, lease, now.saturating_add(GRACE), now), "renew");
-        assert_eq!(stale, None, "{check}: a renewal named a token that had changed");
+        let stale = ok(
+            store.renew(&key, lease, now.saturating_add(GRACE), now),
+            "renew",
+        );
+        assert_eq!(
+            stale, None,
+            "{check}: a renewal named a token that had changed"
+        );
     }
     let Hold::Lease(current) = renewed else {
         panic!("{check}: a lease renewed as {renewed:?}");
@@ -257,7 +266,10 @@ fn holds_are_renewed_by_their_current_token(f: Fixture) {
         store.renew(&key, Hold::Lease(fresh), now.saturating_add(GRACE), now),
         "renew a lease a value replaced",
     );
-    assert_eq!(after_write, None, "{check}: renewed a lease a value replaced");
+    assert_eq!(
+        after_write, None,
+        "{check}: renewed a lease a value replaced"
+    );
     // A claim renewed for the grace, then shortened to end now.
     f.clock.advance(Duration::from_millis(10));
     let now = f.clock.now();
@@ -275,17 +287,29 @@ fn holds_are_renewed_by_their_current_token(f: Fixture) {
     let until = now.saturating_add(Duration::from_secs(1));
     let claim = store.try_claim(&key, version(), now, until).unwrap();
     let claim = Hold::Claim(claim.unwrap_or_else(|| panic!("{check}: a stale value unclaimed")));
-    let claim = ok(store.renew(&key, claim, now.saturating_add(GRACE), now), "renew a claim")
-        .unwrap_or_else(|| panic!("{check}: a live claim was not renewed"));
+    let claim = ok(
+        store.renew(&key, claim, now.saturating_add(GRACE), now),
+        "renew a claim",
+    )
+    .unwrap_or_else(|| panic!("{check}: a live claim was not renewed"));
     f.clock.advance(Duration::from_secs(2));
     let now = f.clock.now();
     let until = now.saturating_add(GRACE);
     let taken = store.try_claim(&key, version(), now, until).unwrap();
-    assert_eq!(taken, None, "{check}: a renewed claim lapsed at its first end");
+    assert_eq!(
+        taken, None,
+        "{check}: a renewed claim lapsed at its first end"
+    );
     let shortened = ok(store.renew(&key, claim, now, now), "shorten a claim");
-    assert!(shortened.is_some(), "{check}: a live claim could not be shortened");
+    assert!(
+        shortened.is_some(),
+        "{check}: a live claim could not be shortened"
+    );
     let taken = store.try_claim(&key, version(), now, until).unwrap();
-    assert!(taken.is_some(), "{check}: a shortened claim kept others out");
+    assert!(
+        taken.is_some(),
+        "{check}: a shortened claim kept others out"
+    );
 }
 
 /// `THREADS` threads `get` at once; returns how many were told to recompute.

@@ -25,8 +25,7 @@ use crate::policy::{decide, Decision, EntryMeta, Timeouts};
 use crate::site::Site;
 use crate::stats::Event;
 use crate::store::{
-    Hold, Lookup, OwnedLookup, Store, StoreOp, StoreReply, Stored, StoredRef, Value,
-    Version,
+    Hold, Lookup, OwnedLookup, Store, StoreOp, StoreReply, Stored, StoredRef, Value, Version,
 };
 
 // ---- store I/O, blocking or not ----

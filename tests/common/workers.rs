@@ -246,7 +246,11 @@ fn now_ms() -> u64 {
 /// compute lines.
 pub fn three_processes_want_a_twenty_second_compute(url: &str) -> Vec<String> {
     let processes: Vec<Child> = (0..3)
-        .map(|_| worker(&["slow", url, "20000"]).spawn().expect("spawn worker"))
+        .map(|_| {
+            worker(&["slow", url, "20000"])
+                .spawn()
+                .expect("spawn worker")
+        })
         .collect();
     let outputs: Vec<Vec<String>> = processes.into_iter().map(lines_of).collect();
     let computes: Vec<String> = outputs
@@ -259,7 +263,10 @@ pub fn three_processes_want_a_twenty_second_compute(url: &str) -> Vec<String> {
     let values: Vec<u64> = outputs
         .iter()
         .map(|output| {
-            let got = output.iter().find(|l| l.starts_with("got ")).expect("got line");
+            let got = output
+                .iter()
+                .find(|l| l.starts_with("got "))
+                .expect("got line");
             numbers(got)[2]
         })
         .collect();

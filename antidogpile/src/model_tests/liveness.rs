@@ -192,7 +192,10 @@ fn a_cancelled_holder_releases_its_lease_whatever_the_renewal_does() {
             Slot::Empty,
             "a renewal outlived the release (or the release named a stale token)"
         );
-        assert!(store.take_over().is_some(), "the next caller must take over at once");
+        assert!(
+            store.take_over().is_some(),
+            "the next caller must take over at once"
+        );
     });
 }
 

@@ -26,8 +26,8 @@ use self::dir::Dir;
 use self::format::{decode_file, encode_file, Content, Decoded, Kind};
 use self::inner::{io_error, is_live_value, Change, Inner};
 use super::{
-    ClaimId, Counted, Delta, EntryView, Hold, LeaseId, Lookup, Store, Stored, StoredRef, Version, Write,
-    RAW_META,
+    ClaimId, Counted, Delta, EntryView, Hold, LeaseId, Lookup, Store, Stored, StoredRef, Version,
+    Write, RAW_META,
 };
 use crate::clock::Timestamp;
 use crate::envelope;

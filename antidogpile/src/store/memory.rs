@@ -7,8 +7,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
 use super::{
-    ClaimId, Counted, Delta, EntryView, Hold, LeaseId, Lookup, Store, Stored, StoredRef, Value, Version,
-    Write, RAW_META,
+    ClaimId, Counted, Delta, EntryView, Hold, LeaseId, Lookup, Store, Stored, StoredRef, Value,
+    Version, Write, RAW_META,
 };
 use crate::clock::Timestamp;
 use crate::error::{StoreError, StoreErrorKind};

@@ -29,8 +29,8 @@ use crate::error::{StoreError, StoreErrorKind};
 use crate::key::Key;
 use crate::policy::{Deadlines, EntryMeta};
 use crate::store::{
-    ClaimId, Counted, Delta, Hold, LeaseId, OwnedLookup, StoreOp, StoreReply, Stored, Version, Write,
-    RAW_META,
+    ClaimId, Counted, Delta, Hold, LeaseId, OwnedLookup, StoreOp, StoreReply, Stored, Version,
+    Write, RAW_META,
 };
 
 /// Client flags of an antidogpile envelope ("AD", kind 1).
