@@ -295,8 +295,9 @@ pub fn a_cold_holder_is_killed(url: &str) -> Duration {
         .expect("the holder never started computing");
     let mut waiter = worker(&["slow", url, "100"]).spawn().unwrap();
     let waiter_lines = line_reader(&mut waiter);
-    // Let the waiter find the lease and start waiting for it.
-    std::thread::sleep(Duration::from_millis(500));
+    // Let the waiter find the lease and wait for it, and the holder renew
+    // its lease at least once (every second): the kill comes after a renewal.
+    std::thread::sleep(Duration::from_millis(2_000));
     let killed_at = kill(holder);
     let started = wait_for_line(&waiter_lines, "computing ", Duration::from_secs(12));
     let Some(started) = started else {
@@ -325,6 +326,8 @@ pub fn a_refresh_claimer_is_killed(url: &str) -> Duration {
     let claimer_lines = line_reader(&mut claimer);
     wait_for_line(&claimer_lines, "computing ", Duration::from_secs(20))
         .expect("the claimer never started computing");
+    // The kill comes after the claim was renewed (every second).
+    std::thread::sleep(Duration::from_millis(2_000));
     let killed_at = kill(claimer);
     let mut poller = worker(&["stale", url, "50", "12"]).spawn().unwrap();
     let poller_lines = line_reader(&mut poller);

@@ -655,7 +655,10 @@ impl<T: Exchange> Ops<'_, T> {
 
     /// A claim: the envelope rewritten by CAS with its claim extended (a
     /// new CAS, the renewed claim's id). A lease: its item rewritten by CAS
-    /// with a new TTL (`until`, whole seconds rounded up).
+    /// with a new TTL: `until` in whole seconds rounded up, plus one,
+    /// because memcached's clock ticks once a second and an item lives
+    /// between its TTL less one second and its TTL; a renewed lease must
+    /// live until `until`.
     pub(crate) async fn renew(
         &self,
         key: &Key<'_>,
@@ -675,7 +678,7 @@ impl<T: Exchange> Ops<'_, T> {
         let routing = logical_key(key);
         let flags = SetFlags {
             mode: SetMode::Set,
-            ttl: expiry(until, now),
+            ttl: expiry(until, now).saturating_add(1),
             client_flags: LEASE_FLAGS,
             compare_cas: Some(lease.0),
             return_cas: true,
