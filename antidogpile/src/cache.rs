@@ -142,7 +142,8 @@ impl Cache {
     /// every `window / 3` while the compute runs, up to the grace. A holder
     /// that dies (a killed process) is then replaced after about `window`,
     /// not after the grace; a live one keeps its hold up to the grace.
-    /// memcached counts whole seconds: a window of 1.5 s lasts 2 s.
+    /// memcached counts whole seconds: its leases may last up to a second
+    /// longer. Zero turns renewal off: holds are taken for the grace.
     ///
     /// ```
     /// use antidogpile::{Cache, MemoryStore};
