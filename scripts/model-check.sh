@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Model-checks the in-process claim/lease state machines (MemoryStore's
-# claims and leases, Flights, Refreshing) under every thread interleaving
+# claims and leases, Flights, Refreshing, and liveness: renewal of a hold
+# against its release, its holder's last write and a takeover) under every thread interleaving
 # with loom: antidogpile/src/model_tests/. Prints, per model, how many
 # interleavings loom ran and how long it took.
 #

@@ -1,5 +1,6 @@
 //! `Err` and `None` are never cached; a stale value keeps being served when a
-//! refresh fails (stale-if-error), and the next try waits for the grace.
+//! refresh fails (stale-if-error), and the next try waits for the retry
+//! spacing (not for the grace).
 
 mod common;
 
@@ -31,7 +32,7 @@ fn lookup(id: u32) -> Result<u64, Unavailable> {
 }
 
 #[test]
-fn failures_are_returned_then_stale_values_are_served_until_the_grace_passes() {
+fn failures_are_returned_then_stale_values_are_served_until_the_retry_spacing_passes() {
     let clock = manual_cache("errors_result");
 
     // With nothing cached, a failure is returned, and not cached.
@@ -49,13 +50,15 @@ fn failures_are_returned_then_stale_values_are_served_until_the_grace_passes() {
     assert_eq!(lookup(5), Ok(good), "stale-if-error");
     let calls_after_failure = CALLS.load(Ordering::SeqCst);
 
-    // Within the grace nobody retries: the stale value, with no compute.
-    clock.advance(Duration::from_secs(29));
+    // Within the retry spacing nobody retries: the stale value, with no compute.
+    let spacing = antidogpile::DEFAULT_RETRY_SPACING;
+    clock.advance(spacing - Duration::from_millis(1));
     assert_eq!(lookup(5), Ok(good));
     assert_eq!(CALLS.load(Ordering::SeqCst), calls_after_failure);
 
-    // After it, the next caller retries; it succeeds this time.
-    clock.advance(Duration::from_secs(1));
+    // After it (long before the 30 s grace), the next caller retries; it
+    // succeeds this time.
+    clock.advance(Duration::from_millis(1));
     FAILING.store(false, Ordering::SeqCst);
     let refreshed = lookup(5).unwrap();
     assert_ne!(refreshed, good);

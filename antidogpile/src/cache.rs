@@ -17,6 +17,15 @@ pub const DEFAULT_HARD_TIMEOUT_FACTOR: u32 = 8;
 pub const ENV_URL: &str = "ANTIDOGPILE_URL";
 /// The default grace: a recompute may take 60 s before another caller may try.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(60);
+/// The default liveness window: a claim or lease in a store shared by
+/// processes is taken for 3 s and renewed every second while its compute
+/// runs, so a holder that dies is replaced within about 3 s (memcached
+/// rounds up to whole seconds: 4 s at most), whatever the grace.
+pub const DEFAULT_LIVENESS: Duration = Duration::from_secs(3);
+/// The default retry spacing: a failed refresh is retried by the next
+/// caller 5 s later (never later than the grace); the stale value is
+/// served meanwhile.
+pub const DEFAULT_RETRY_SPACING: Duration = Duration::from_secs(5);
 
 /// A store together with the clock and the defaults of the functions that use it.
 ///
@@ -34,6 +43,8 @@ pub struct Cache {
     pub(crate) clock: Clock,
     hard_timeout_factor: u32,
     default_grace: Duration,
+    liveness: Duration,
+    retry_spacing: Duration,
     pub(crate) flights: Flights,
     pub(crate) refreshing: Arc<Refreshing>,
 }
@@ -53,6 +64,8 @@ impl Cache {
             clock: Clock::system(),
             hard_timeout_factor: DEFAULT_HARD_TIMEOUT_FACTOR,
             default_grace: DEFAULT_GRACE,
+            liveness: DEFAULT_LIVENESS,
+            retry_spacing: DEFAULT_RETRY_SPACING,
             flights: Flights::new(),
             refreshing: Arc::default(),
         }
@@ -66,8 +79,8 @@ impl Cache {
     /// - `file:///absolute/dir?max_value=&sweep_every=`: a [`FileStore`](crate::FileStore);
     /// - `dummy://`: a [`NoopStore`](crate::NoopStore).
     ///
-    /// Every scheme also takes `factor` (hard timeout factor) and `grace`
-    /// (`"30s"`, `"500ms"`). A mistake is an [`Error::InvalidUrl`] naming
+    /// Every scheme also takes `factor` (hard timeout factor), `grace`,
+    /// `liveness` and `retry_spacing` (durations: `"30s"`, `"500ms"`). A mistake is an [`Error::InvalidUrl`] naming
     /// the part that is wrong.
     ///
     /// ```
@@ -123,6 +136,43 @@ impl Cache {
         self
     }
 
+    /// Takes claims and leases in stores shared by processes (memcached,
+    /// files: [`Store::renews_holds`](crate::store::Store::renews_holds))
+    /// for `window` (3 s by default, at most the grace), and renews them
+    /// every `window / 3` while the compute runs, up to the grace. A holder
+    /// that dies (a killed process) is then replaced after about `window`,
+    /// not after the grace; a live one keeps its hold up to the grace.
+    /// memcached counts whole seconds: its leases may last up to a second
+    /// longer. Zero turns renewal off: holds are taken for the grace.
+    ///
+    /// ```
+    /// use antidogpile::{Cache, MemoryStore};
+    /// use std::time::Duration;
+    ///
+    /// let cache = Cache::new(MemoryStore::new()).with_liveness(Duration::from_secs(5));
+    /// assert_eq!(cache.liveness(), Duration::from_secs(5));
+    /// ```
+    pub fn with_liveness(mut self, window: Duration) -> Cache {
+        self.liveness = window;
+        self
+    }
+
+    /// How long after a failed refresh the next caller may try again (5 s
+    /// by default, never more than the grace); the stale value is served
+    /// meanwhile. The failed refresh's claim is shortened to end then.
+    ///
+    /// ```
+    /// use antidogpile::{Cache, MemoryStore};
+    /// use std::time::Duration;
+    ///
+    /// let cache = Cache::new(MemoryStore::new()).with_retry_spacing(Duration::from_secs(2));
+    /// assert_eq!(cache.retry_spacing(), Duration::from_secs(2));
+    /// ```
+    pub fn with_retry_spacing(mut self, spacing: Duration) -> Cache {
+        self.retry_spacing = spacing;
+        self
+    }
+
     /// Reads deadlines from `clock` (a [`ManualClock`](crate::clock::ManualClock) in tests).
     pub fn with_clock(mut self, clock: Clock) -> Cache {
         self.clock = clock;
@@ -137,6 +187,16 @@ impl Cache {
     /// The grace functions inherit.
     pub fn default_grace(&self) -> Duration {
         self.default_grace
+    }
+
+    /// The liveness window (see [`with_liveness`](Cache::with_liveness)).
+    pub fn liveness(&self) -> Duration {
+        self.liveness
+    }
+
+    /// The retry spacing (see [`with_retry_spacing`](Cache::with_retry_spacing)).
+    pub fn retry_spacing(&self) -> Duration {
+        self.retry_spacing
     }
 
     /// The store.
@@ -163,6 +223,8 @@ impl fmt::Debug for Cache {
             .field("store", &self.store)
             .field("hard_timeout_factor", &self.hard_timeout_factor)
             .field("default_grace", &self.default_grace)
+            .field("liveness", &self.liveness)
+            .field("retry_spacing", &self.retry_spacing)
             .finish_non_exhaustive()
     }
 }

@@ -29,8 +29,10 @@ use serde::{Deserialize, Serialize};
 use crate::cache::Cache;
 use crate::client::{Got, Invalidate, Ttl};
 use crate::clock::{Clock, ManualClock};
-use crate::error::Error;
-use crate::store::Store;
+use crate::error::{Error, StoreError};
+use crate::key::{Fingerprint, Key};
+use crate::policy::Deadlines;
+use crate::store::{Hold, Lookup, Store, Stored};
 
 /// What a store is expected to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,6 +134,7 @@ pub fn check_store<S: Store>(expect: Expect, mut new_store: impl FnMut() -> S) {
             gone_at_the_hard_timeout(fixture("hard expiry"));
             one_cold_miss_lease_per_grace(fixture("cold-miss lease"));
             a_lease_lapses_after_its_grace(fixture("lease lapse"));
+            holds_are_renewed_by_their_current_token(fixture("renewal"));
             of_many_threads_one_claims_and_one_leases(fixture("concurrent claims"));
             add_only_where_nothing_is(fixture("add"));
             soft_and_hard_deletes(fixture("delete"));
@@ -192,6 +195,120 @@ fn a_lease_lapses_after_its_grace(f: Fixture) {
         Got::Recompute(None),
         "{}: after the grace",
         f.check
+    );
+}
+
+/// A store that [`renews_holds`](Store::renews_holds): a renewed lease
+/// outlives the TTL it was taken with; a renewal names the current token
+/// (an old one, once it changed, renews nothing); a claim can be shortened
+/// (a failed refresh) so that another caller claims at once; nothing is
+/// renewed once a value replaced the hold.
+fn holds_are_renewed_by_their_current_token(f: Fixture) {
+    let store = f.cache.store();
+    if !store.renews_holds() {
+        return;
+    }
+    let check = f.check;
+    let key = Key::new(
+        Fingerprint::from_u128(u128::from(f.run)),
+        "conformance::renewal",
+        0,
+    );
+    let ok = |result: Result<Option<Hold>, StoreError>, what: &str| {
+        result.unwrap_or_else(|error| panic!("{check}: {what}: {error}"))
+    };
+    // A lease taken for 1 s, renewed for 5 s, is held after 2 s.
+    let now = f.clock.now();
+    let lease = store.try_lease(&key, now, Duration::from_secs(1)).unwrap();
+    let lease = Hold::Lease(lease.unwrap_or_else(|| panic!("{check}: nothing to lease?")));
+    let renewed = ok(
+        store.renew(&key, lease, now.saturating_add(GRACE), now),
+        "renew a lease",
+    )
+    .unwrap_or_else(|| panic!("{check}: a live lease was not renewed"));
+    std::thread::sleep(REAL_SECOND_TTL_PASSED);
+    f.clock.advance(REAL_SECOND_TTL_PASSED);
+    let now = f.clock.now();
+    let again = store.try_lease(&key, now, Duration::from_secs(1)).unwrap();
+    assert_eq!(
+        again, None,
+        "{check}: a renewed lease lapsed at its first TTL"
+    );
+    if renewed != lease {
+        let stale = ok(
+            store.renew(&key, lease, now.saturating_add(GRACE), now),
+            "renew",
+        );
+        assert_eq!(
+            stale, None,
+            "{check}: a renewal named a token that had changed"
+        );
+    }
+    let Hold::Lease(current) = renewed else {
+        panic!("{check}: a lease renewed as {renewed:?}");
+    };
+    store.release_lease(&key, current).unwrap();
+    // A value replaces the lease: nothing to renew any more.
+    let fresh = store.try_lease(&key, now, Duration::from_secs(1)).unwrap();
+    let fresh = fresh.unwrap_or_else(|| panic!("{check}: a released lease was kept"));
+    let payload = crate::envelope::encode_payload(&tagged("renewal", 1)).unwrap();
+    let value = if store.keeps_bytes() {
+        Stored::Bytes(payload)
+    } else {
+        Stored::Object(Arc::new(tagged("renewal", 1)))
+    };
+    let stale_soon = Deadlines {
+        soft: now.saturating_add(Duration::from_millis(1)),
+        hard: now.saturating_add(SOFT * FACTOR),
+    };
+    store.write(&key, value, stale_soon, now).unwrap();
+    let after_write = ok(
+        store.renew(&key, Hold::Lease(fresh), now.saturating_add(GRACE), now),
+        "renew a lease a value replaced",
+    );
+    assert_eq!(
+        after_write, None,
+        "{check}: renewed a lease a value replaced"
+    );
+    // A claim renewed for the grace, then shortened to end now.
+    f.clock.advance(Duration::from_millis(10));
+    let now = f.clock.now();
+    let version = || {
+        let mut seen = None;
+        store
+            .read(&key, f.clock.now(), &mut |lookup| {
+                if let Lookup::Entry(entry) = lookup {
+                    seen = Some(entry.version);
+                }
+            })
+            .unwrap();
+        seen.unwrap_or_else(|| panic!("{check}: the value is gone"))
+    };
+    let until = now.saturating_add(Duration::from_secs(1));
+    let claim = store.try_claim(&key, version(), now, until).unwrap();
+    let claim = Hold::Claim(claim.unwrap_or_else(|| panic!("{check}: a stale value unclaimed")));
+    let claim = ok(
+        store.renew(&key, claim, now.saturating_add(GRACE), now),
+        "renew a claim",
+    )
+    .unwrap_or_else(|| panic!("{check}: a live claim was not renewed"));
+    f.clock.advance(Duration::from_secs(2));
+    let now = f.clock.now();
+    let until = now.saturating_add(GRACE);
+    let taken = store.try_claim(&key, version(), now, until).unwrap();
+    assert_eq!(
+        taken, None,
+        "{check}: a renewed claim lapsed at its first end"
+    );
+    let shortened = ok(store.renew(&key, claim, now, now), "shorten a claim");
+    assert!(
+        shortened.is_some(),
+        "{check}: a live claim could not be shortened"
+    );
+    let taken = store.try_claim(&key, version(), now, until).unwrap();
+    assert!(
+        taken.is_some(),
+        "{check}: a shortened claim kept others out"
     );
 }
 

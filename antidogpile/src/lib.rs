@@ -10,6 +10,7 @@ pub mod envelope;
 mod error;
 mod flight;
 mod key;
+mod liveness;
 mod memo;
 #[cfg(all(test, loom))]
 mod model_tests;
@@ -38,7 +39,10 @@ pub mod __fuzz {
 mod fuzz;
 
 pub use antidogpile_macros::antidogpiled;
-pub use cache::{Cache, DEFAULT_GRACE, DEFAULT_HARD_TIMEOUT_FACTOR, ENV_URL};
+pub use cache::{
+    Cache, DEFAULT_GRACE, DEFAULT_HARD_TIMEOUT_FACTOR, DEFAULT_LIVENESS, DEFAULT_RETRY_SPACING,
+    ENV_URL,
+};
 #[cfg(feature = "tokio")]
 pub use client::AsyncCache;
 pub use client::{Got, Invalidate, Ttl, CLIENT_NAMESPACE};

@@ -19,14 +19,14 @@ use crate::envelope::{decode_payload, encode_payload};
 use crate::error::{StoreError, StoreErrorKind};
 use crate::flight::{ComputingHere, Flight, Joined, Landing, Lease, RefreshMark, Refreshing};
 use crate::key::{Fingerprint, Key};
+use crate::liveness::{self, Holding, Renewal};
 use crate::outcome::{Cacheable, Outcome};
 use crate::policy::{decide, Decision, EntryMeta, Timeouts};
 use crate::refresh_pool;
 use crate::site::Site;
 use crate::stats::Event;
 use crate::store::{
-    ClaimId, Hold, Lookup, OwnedLookup, Store, StoreOp, StoreReply, Stored, StoredRef, Value,
-    Version,
+    Hold, Lookup, OwnedLookup, Store, StoreOp, StoreReply, Stored, StoredRef, Value, Version,
 };
 
 // ---- store I/O, blocking or not ----
@@ -308,6 +308,8 @@ impl<V> Job<'_, V> {
 /// thread or task after the caller has returned the stale value.
 pub(crate) struct Refresh<V> {
     claim: Release,
+    /// How long after a failure the next caller may retry.
+    retry_spacing: Duration,
     /// Keeps other callers of this process from claiming meanwhile.
     _mark: RefreshMark,
     clock: Clock,
@@ -317,32 +319,47 @@ pub(crate) struct Refresh<V> {
 
 /// Gives back a claim or a lease when dropped armed (its holder panicked or
 /// was cancelled), so the next caller need not wait for the grace to pass.
+/// While it lives, the liveness thread may renew the hold (see
+/// [`liveness`](crate::liveness)): `held` always has its current token.
 pub(crate) struct Release {
     store: Arc<dyn Store>,
     key: Key<'static>,
-    held: Hold,
+    held: Arc<Holding>,
     armed: bool,
 }
 
 impl Release {
-    fn op(&self) -> StoreOp<'static> {
-        match self.held {
-            Hold::Claim(claim) => StoreOp::ReleaseClaim {
-                key: self.key,
-                claim,
-            },
-            Hold::Lease(lease) => StoreOp::ReleaseLease {
-                key: self.key,
-                lease,
-            },
-        }
-    }
-
     /// Gives it back now, through `io`.
     async fn give_back<I: Io>(mut self, io: &I) {
         self.armed = false;
-        if let Err(error) = io.run(self.op()).await {
+        let op = liveness::release_op(self.key, self.held.stop());
+        if let Err(error) = io.run(op).await {
             trace_store_error(self.key.namespace(), &error);
+        }
+    }
+
+    /// Its holder is done with it: no more renewals, no release on drop.
+    /// Returns the hold's current token (what a guarded last write names).
+    fn disarm(&mut self) -> Hold {
+        self.armed = false;
+        self.held.stop()
+    }
+
+    /// A failed refresh: keep the claim only until `now + spacing` (at most
+    /// the grace), so that the next caller retries then, not after the grace.
+    async fn space_retry<I: Io>(mut self, io: &I, now: Timestamp, spacing: Duration) {
+        let hold = self.disarm();
+        let renew = StoreOp::Renew {
+            key: self.key,
+            hold,
+            until: now.saturating_add(spacing),
+            now,
+        };
+        match io.run(renew).await {
+            Ok(_) => {}
+            // A store that cannot renew keeps the claim until the grace.
+            Err(error) if error.kind() == StoreErrorKind::Unsupported => {}
+            Err(error) => trace_store_error(self.key.namespace(), &error),
         }
     }
 }
@@ -352,21 +369,15 @@ impl Drop for Release {
         if !self.armed {
             return;
         }
-        // A store that keeps bytes does I/O: in a tokio runtime (a cancelled
-        // future), release on a task rather than block the runtime's thread.
-        // In-process stores release here and now.
-        #[cfg(feature = "tokio")]
-        if let (true, Ok(runtime)) = (
-            self.store.keeps_bytes(),
-            tokio::runtime::Handle::try_current(),
-        ) {
-            let (store, op) = (Arc::clone(&self.store), self.op());
-            runtime.spawn(async move {
-                let _ = store.run_async(op).await;
-            });
-            return;
+        // A store that does I/O (or whose holds are renewed) is released on
+        // the liveness thread: never blocking a runtime's thread, and done
+        // even if the runtime is shut down right after (a task spawned on
+        // it would never run). In-process stores release here and now.
+        if self.store.keeps_bytes() || self.store.renews_holds() {
+            liveness::give_back_later(Arc::clone(&self.store), self.key, Arc::clone(&self.held));
+        } else {
+            liveness::give_back_now(&*self.store, self.key, &self.held);
         }
-        let _ = self.store.run(self.op());
     }
 }
 
@@ -473,11 +484,12 @@ impl<'c> Call<'c> {
                             key: self.key,
                             seen: version,
                             now,
-                            until: claim_until,
+                            until: now.saturating_add(self.hold_window(io)),
                         })
                         .await;
                     return match claim {
                         Ok(StoreReply::Claim(Some(claim))) => {
+                            let claim = self.release(io, Hold::Claim(claim), now);
                             Next::Compute(Job::Refresh(self.refresh(claim, mark, value)))
                         }
                         Ok(StoreReply::Claim(None)) => Next::Value(value),
@@ -534,11 +546,11 @@ impl<'c> Call<'c> {
             .run(StoreOp::TryLease {
                 key: self.key,
                 now,
-                grace: self.timeouts.grace,
+                grace: self.hold_window(io),
             })
             .await;
         let granted = match remote {
-            Ok(StoreReply::Lease(Some(id))) => Some(self.release(Hold::Lease(id))),
+            Ok(StoreReply::Lease(Some(id))) => Some(self.release(io, Hold::Lease(id), now)),
             Ok(StoreReply::Lease(None)) => {
                 let since = *progress.polling_since.get_or_insert(now);
                 if since.until(now) < self.timeouts.grace {
@@ -568,18 +580,48 @@ impl<'c> Call<'c> {
         self.key.fingerprint().as_u128()
     }
 
-    fn release(&self, held: Hold) -> Release {
+    /// How long a claim or lease is taken for: the grace, or, in a store
+    /// that renews holds, the shorter liveness window (renewed meanwhile).
+    fn hold_window<I: Io>(&self, io: &I) -> Duration {
+        let grace = self.timeouts.grace;
+        let window = self.cache.liveness();
+        if window.is_zero() || window >= grace || !io.store().renews_holds() {
+            return grace;
+        }
+        if liveness::available() {
+            window
+        } else {
+            grace
+        }
+    }
+
+    /// The guard of a hold taken at `now`; renewed while it lives, up to
+    /// the grace, if it was taken for less.
+    fn release<I: Io>(&self, io: &I, held: Hold, now: Timestamp) -> Release {
+        let holding = Holding::new(held);
+        let window = self.hold_window(io);
+        if window < self.timeouts.grace {
+            liveness::keep_alive(Renewal {
+                store: Arc::clone(&self.cache.store),
+                key: self.key,
+                holding: Arc::downgrade(&holding),
+                clock: self.cache.clock.clone(),
+                window,
+                deadline: now.saturating_add(self.timeouts.grace),
+            });
+        }
         Release {
             store: Arc::clone(&self.cache.store),
             key: self.key,
-            held,
+            held: holding,
             armed: true,
         }
     }
 
-    fn refresh<V>(&self, claim: ClaimId, mark: RefreshMark, stale: V) -> Refresh<V> {
+    fn refresh<V>(&self, claim: Release, mark: RefreshMark, stale: V) -> Refresh<V> {
         Refresh {
-            claim: self.release(Hold::Claim(claim)),
+            claim,
+            retry_spacing: self.cache.retry_spacing().min(self.timeouts.grace),
             _mark: mark,
             clock: self.cache.clock.clone(),
             timeouts: self.timeouts,
@@ -617,7 +659,7 @@ impl<'c> Call<'c> {
                     .await;
                     if let Some(mut remote) = remote {
                         if stored {
-                            remote.armed = false; // the value replaced the lease
+                            remote.disarm(); // the value replaced the lease
                         } else {
                             // Not stored (too large, store failing): others
                             // must not wait a grace for a value that never comes.
@@ -645,16 +687,16 @@ impl<'c> Call<'c> {
 
 impl<V: Cacheable> Refresh<V> {
     /// Stores a successful refresh; on failure keeps serving the stale value
-    /// and keeps the claim until its grace ends, so retries are spaced.
+    /// and keeps the claim for the retry spacing, so retries are spaced.
     async fn settle<R: Outcome<Value = V>, I: Io>(
         mut self,
         io: &I,
         site: &'static Site,
         outcome: R,
     ) -> R {
-        self.claim.armed = false;
         match outcome.into_value() {
             Ok(value) => {
+                self.claim.disarm();
                 store_value(
                     io,
                     site,
@@ -668,6 +710,9 @@ impl<V: Cacheable> Refresh<V> {
             }
             Err(_) => {
                 failed(site, "serving the stale value until the hard timeout");
+                self.claim
+                    .space_retry(io, self.clock.now(), self.retry_spacing)
+                    .await;
                 R::from_value(self.stale)
             }
         }

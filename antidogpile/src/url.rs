@@ -224,7 +224,7 @@ fn file_path(url: &str, location: &str) -> Result<std::path::PathBuf, Error> {
     Ok(path.into())
 }
 
-/// The parameters every scheme takes: `factor` and `grace`.
+/// The parameters every scheme takes: `factor`, `grace`, `liveness` and `retry_spacing`.
 fn apply_cache_params(
     url: &str,
     mut cache: Cache,
@@ -248,11 +248,27 @@ fn apply_cache_params(
                     .map_err(|reason| Error::invalid_url(url, name, reason))?;
                 cache.with_default_grace(grace)
             }
+            "liveness" => {
+                let window = parse_duration(value)
+                    .map_err(|reason| Error::invalid_url(url, name, reason))?;
+                if window.is_zero() {
+                    return Err(Error::invalid_url(url, name, "must be more than zero"));
+                }
+                cache.with_liveness(window)
+            }
+            "retry_spacing" => {
+                let spacing = parse_duration(value)
+                    .map_err(|reason| Error::invalid_url(url, name, reason))?;
+                cache.with_retry_spacing(spacing)
+            }
             _ => {
                 return Err(Error::invalid_url(
                     url,
                     name,
-                    format!("unknown parameter; expected one of {store_params}factor, grace"),
+                    format!(
+                        "unknown parameter; expected one of {store_params}factor, grace, \
+                         liveness, retry_spacing"
+                    ),
                 ))
             }
         };
@@ -460,6 +476,11 @@ mod tests {
 
     #[test]
     fn dummy_urls_make_a_store_that_keeps_nothing() {
+        let cache = cache_from_url("dummy://?liveness=2s&retry_spacing=500ms").unwrap();
+        assert_eq!(cache.liveness(), Duration::from_secs(2));
+        assert_eq!(cache.retry_spacing(), Duration::from_millis(500));
+        assert_eq!(error_part("dummy://?liveness=0s"), "liveness");
+        assert_eq!(error_part("dummy://?retry_spacing=soon"), "retry_spacing");
         let cache = cache_from_url("dummy://?grace=5s").unwrap();
         assert_eq!(cache.default_grace(), Duration::from_secs(5));
         assert!(format!("{cache:?}").contains("NoopStore"));

@@ -5,10 +5,13 @@
 //! antidogpile-worker hammer URL THREADS SECONDS   many threads, many calls
 //! antidogpile-worker hang URL                     one call whose compute never ends
 //! antidogpile-worker poll URL SECONDS             one call every 20 ms
+//! antidogpile-worker slow URL COMPUTE_MS          one call of a cold value (grace 60 s)
+//! antidogpile-worker stale URL COMPUTE_MS SECONDS one call every 20 ms of a value fresh
+//!                                                 for 1 s (grace 60 s), until one computes
 //! ```
 //!
 //! Lines: `compute START_MS END_MS`, `computing START_MS` (hang),
-//! `call AT_MS COMPUTED VALUE` (poll), and for hammer at the end
+//! `call AT_MS COMPUTED VALUE` (poll, stale; `got` for slow), and for hammer at the end
 //! `calls N` and `slowest_stale_us N` (the slowest call that did not compute
 //! in this process, after each thread's first call).
 
@@ -51,6 +54,42 @@ fn hot(key: u32) -> u64 {
     let end = now_ms();
     say(&format!("compute {start} {end}"));
     u64::from(key) + start
+}
+
+/// How long the liveness functions compute: `COMPUTE_MS` of their command line.
+static LIVE_COMPUTE_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A liveness compute: says when it starts, takes `LIVE_COMPUTE_MS`.
+fn live_compute(key: u32) -> u64 {
+    COMPUTED_HERE.with(|here| here.set(true));
+    let start = now_ms();
+    say(&format!("computing {start}"));
+    let took = LIVE_COMPUTE_MS.load(std::sync::atomic::Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(took));
+    let end = now_ms();
+    say(&format!("compute {start} {end}"));
+    u64::from(key) + start
+}
+
+/// A cold value whose compute may take long: another process may take
+/// over only after 60 s, unless its holder died.
+#[antidogpiled(soft = "60s", factor = 10, grace = "60s", name = "worker::slow")]
+fn slow(key: u32) -> u64 {
+    live_compute(key)
+}
+
+/// Fresh for 1 s, with a grace of 60 s: a refresh claimer that dies must be
+/// replaced long before the grace.
+#[antidogpiled(soft = "1s", factor = 600, grace = "60s", name = "worker::stale")]
+fn stale_soon(key: u32) -> u64 {
+    live_compute(key)
+}
+
+/// Calls `function` once and says what it got.
+fn call_live(function: fn(u32) -> u64) -> (u64, bool) {
+    COMPUTED_HERE.with(|here| here.set(false));
+    let value = function(1);
+    (value, COMPUTED_HERE.with(Cell::get))
 }
 
 fn call() -> (u64, bool) {
@@ -118,8 +157,25 @@ fn main() -> ExitCode {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
+        ("slow", Some(compute_ms), _) => {
+            LIVE_COMPUTE_MS.store(compute_ms, std::sync::atomic::Ordering::Relaxed);
+            let (value, computed) = call_live(slow);
+            say(&format!("got {} {} {value}", now_ms(), u8::from(computed)));
+        }
+        ("stale", Some(compute_ms), Some(seconds)) => {
+            LIVE_COMPUTE_MS.store(compute_ms, std::sync::atomic::Ordering::Relaxed);
+            let begin = Instant::now();
+            while begin.elapsed() < Duration::from_secs(seconds) {
+                let (value, computed) = call_live(stale_soon);
+                say(&format!("call {} {} {value}", now_ms(), u8::from(computed)));
+                if computed {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         _ => {
-            eprintln!("usage: antidogpile-worker hammer URL THREADS SECONDS | hang URL | poll URL SECONDS");
+            eprintln!("usage: antidogpile-worker hammer URL THREADS SECONDS | hang URL | poll URL SECONDS | slow URL COMPUTE_MS | stale URL COMPUTE_MS SECONDS");
             return ExitCode::from(2);
         }
     }

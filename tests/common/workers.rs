@@ -195,3 +195,154 @@ pub fn a_claimer_is_killed_mid_refresh(url: &str) -> TakenOver {
         calls,
     }
 }
+
+// ---- liveness: a live holder keeps its lease or claim, a dead one is replaced ----
+
+/// The most a dead holder's lease or claim may keep others waiting at the
+/// default settings (the target), plus slack for a loaded machine.
+pub const REPLACED_WITHIN_MS: u64 = 5_000 + 1_000;
+
+/// Reads a child's stdout lines on a thread, so a test can wait for one
+/// with a deadline.
+fn line_reader(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receive
+}
+
+/// The first line starting with `prefix` within `limit`, if any.
+fn wait_for_line(
+    lines: &std::sync::mpsc::Receiver<String>,
+    prefix: &str,
+    limit: Duration,
+) -> Option<String> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.starts_with(prefix) => return Some(line),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Three processes want one cold value whose compute takes 20 s (grace
+/// 60 s): it is computed exactly once, and all three get it. Returns the
+/// compute lines.
+pub fn three_processes_want_a_twenty_second_compute(url: &str) -> Vec<String> {
+    let processes: Vec<Child> = (0..3)
+        .map(|_| {
+            worker(&["slow", url, "20000"])
+                .spawn()
+                .expect("spawn worker")
+        })
+        .collect();
+    let outputs: Vec<Vec<String>> = processes.into_iter().map(lines_of).collect();
+    let computes: Vec<String> = outputs
+        .iter()
+        .flatten()
+        .filter(|line| line.starts_with("compute "))
+        .cloned()
+        .collect();
+    assert_eq!(computes.len(), 1, "computed more than once: {outputs:?}");
+    let values: Vec<u64> = outputs
+        .iter()
+        .map(|output| {
+            let got = output
+                .iter()
+                .find(|l| l.starts_with("got "))
+                .expect("got line");
+            numbers(got)[2]
+        })
+        .collect();
+    assert!(
+        values.windows(2).all(|pair| pair[0] == pair[1]),
+        "processes got different values: {outputs:?}"
+    );
+    computes
+}
+
+/// Kills `holder` (after it said it is computing) and returns when.
+fn kill(mut holder: Child) -> u64 {
+    holder.kill().expect("SIGKILL the holder");
+    let killed_at = now_ms();
+    let _ = holder.wait();
+    killed_at
+}
+
+/// A process takes the cold-miss lease of a value (grace 60 s) and is
+/// SIGKILLed while computing; another that waits for it takes over. Returns
+/// how long after the kill it started computing.
+pub fn a_cold_holder_is_killed(url: &str) -> Duration {
+    let mut holder = worker(&["slow", url, "3600000"]).spawn().unwrap();
+    let holder_lines = line_reader(&mut holder);
+    wait_for_line(&holder_lines, "computing ", Duration::from_secs(20))
+        .expect("the holder never started computing");
+    let mut waiter = worker(&["slow", url, "100"]).spawn().unwrap();
+    let waiter_lines = line_reader(&mut waiter);
+    // Let the waiter find the lease and wait for it, and the holder renew
+    // its lease at least once (every second): the kill comes after a renewal.
+    std::thread::sleep(Duration::from_millis(2_000));
+    let killed_at = kill(holder);
+    let started = wait_for_line(&waiter_lines, "computing ", Duration::from_secs(12));
+    let Some(started) = started else {
+        let _ = waiter.kill();
+        let _ = waiter.wait();
+        panic!("the killed holder's lease was not taken over within 12 s");
+    };
+    let _ = waiter.wait();
+    let delay = Duration::from_millis(numbers(&started)[0].saturating_sub(killed_at));
+    println!("cold-miss lease of a killed holder taken over after {delay:?}");
+    assert!(
+        delay <= Duration::from_millis(REPLACED_WITHIN_MS),
+        "taken over {delay:?} after the kill"
+    );
+    delay
+}
+
+/// A value fresh for 1 s (grace 60 s) goes stale; a process claims its
+/// refresh and is SIGKILLed while computing; another that keeps calling
+/// takes the refresh over. Returns how long after the kill it started.
+pub fn a_refresh_claimer_is_killed(url: &str) -> Duration {
+    let prime = lines_of(worker(&["stale", url, "50", "5"]).spawn().unwrap());
+    assert!(prime.iter().any(|l| l.starts_with("compute ")), "{prime:?}");
+    std::thread::sleep(Duration::from_millis(1_200));
+    let mut claimer = worker(&["stale", url, "3600000", "5"]).spawn().unwrap();
+    let claimer_lines = line_reader(&mut claimer);
+    wait_for_line(&claimer_lines, "computing ", Duration::from_secs(20))
+        .expect("the claimer never started computing");
+    // The kill comes after the claim was renewed (every second).
+    std::thread::sleep(Duration::from_millis(2_000));
+    let killed_at = kill(claimer);
+    let mut poller = worker(&["stale", url, "50", "12"]).spawn().unwrap();
+    let poller_lines = line_reader(&mut poller);
+    let started = wait_for_line(&poller_lines, "computing ", Duration::from_secs(14));
+    let Some(started) = started else {
+        let _ = poller.kill();
+        let _ = poller.wait();
+        panic!("the killed claimer's refresh was not taken over within 12 s");
+    };
+    let _ = poller.wait();
+    let delay = Duration::from_millis(numbers(&started)[0].saturating_sub(killed_at));
+    println!("refresh claim of a killed claimer taken over after {delay:?}");
+    assert!(
+        delay <= Duration::from_millis(REPLACED_WITHIN_MS),
+        "taken over {delay:?} after the kill"
+    );
+    delay
+}

@@ -8,6 +8,7 @@
 mod claims;
 mod flights;
 mod leases;
+mod liveness;
 mod refreshing;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -26,8 +26,8 @@ use self::dir::Dir;
 use self::format::{decode_file, encode_file, Content, Decoded, Kind};
 use self::inner::{io_error, is_live_value, Change, Inner};
 use super::{
-    ClaimId, Counted, Delta, EntryView, LeaseId, Lookup, Store, Stored, StoredRef, Version, Write,
-    RAW_META,
+    ClaimId, Counted, Delta, EntryView, Hold, LeaseId, Lookup, Store, Stored, StoredRef, Version,
+    Write, RAW_META,
 };
 use crate::clock::Timestamp;
 use crate::envelope;
@@ -315,6 +315,53 @@ impl Store for FileStore {
                 });
                 Ok((if held { Change::Remove } else { Change::Keep }, ()))
             })
+    }
+
+    fn renews_holds(&self) -> bool {
+        true
+    }
+
+    /// Rewrites the key's file with the hold extended to `until`, under the
+    /// key's lock, if its stamp is still the hold's; the new stamp is the
+    /// renewed hold's id.
+    fn renew(
+        &self,
+        key: &Key<'_>,
+        hold: Hold,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<Hold>, StoreError> {
+        let inner = &self.inner;
+        let fingerprint = key.fingerprint();
+        inner.update(fingerprint, false, None, |current| {
+            let Some(file) = current.file().filter(|file| file.header.deadline > now) else {
+                return Ok((Change::Keep, None));
+            };
+            let stamp = inner.next_stamp();
+            let (file, renewed) = match (hold, file.content) {
+                (Hold::Claim(claim), Content::Envelope { sealed, .. })
+                    if file.header.stamp == claim.0 =>
+                {
+                    let claimed = envelope::with_claim(sealed, until).map_err(|error| {
+                        StoreError::new(StoreErrorKind::Other, error.to_string())
+                    })?;
+                    let file = encode_file(
+                        Kind::Envelope,
+                        fingerprint,
+                        stamp,
+                        file.header.deadline,
+                        &claimed,
+                    );
+                    (file, Hold::Claim(ClaimId(stamp)))
+                }
+                (Hold::Lease(lease), Content::Lease) if file.header.stamp == lease.0 => {
+                    let file = encode_file(Kind::Lease, fingerprint, stamp, until, &[]);
+                    (file, Hold::Lease(LeaseId(stamp)))
+                }
+                _ => return Ok((Change::Keep, None)),
+            };
+            Ok((Change::Replace(file), Some(renewed)))
+        })
     }
 
     fn add(&self, write: Write<'_>, now: Timestamp) -> Result<bool, StoreError> {

@@ -7,8 +7,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
 use super::{
-    ClaimId, Counted, Delta, EntryView, LeaseId, Lookup, Store, Stored, StoredRef, Value, Version,
-    Write, RAW_META,
+    ClaimId, Counted, Delta, EntryView, Hold, LeaseId, Lookup, Store, Stored, StoredRef, Value,
+    Version, Write, RAW_META,
 };
 use crate::clock::Timestamp;
 use crate::error::{StoreError, StoreErrorKind};
@@ -429,6 +429,39 @@ impl Store for MemoryStore {
             }
         }
         Ok(())
+    }
+
+    /// Renews a live claim or lease in place (its id does not change).
+    /// Holds here are not seen by other processes, so the cache does not
+    /// renew them while it computes; it shortens a failed refresh's claim.
+    fn renew(
+        &self,
+        key: &Key<'_>,
+        hold: Hold,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<Hold>, StoreError> {
+        let mut shard = self.shard_for_write(Self::shard_index(key));
+        let Some(entry) = shard.entries.get_mut(&key.fingerprint().as_u128()) else {
+            return Ok(None);
+        };
+        if entry.hard_deadline <= now {
+            return Ok(None);
+        }
+        let renewed = match hold {
+            Hold::Claim(claim) if entry.claim == Some(claim) => {
+                entry.claimed_until = until;
+                true
+            }
+            Hold::Lease(lease) if matches!(entry.held, Held::Lease(held) if held == lease) => {
+                // Only ever later: the shard's earliest deadline stays a lower bound.
+                entry.soft_deadline = until.max(entry.soft_deadline);
+                entry.hard_deadline = until.max(entry.hard_deadline);
+                true
+            }
+            _ => false,
+        };
+        Ok(renewed.then_some(hold))
     }
 
     fn add(&self, write: Write<'_>, now: Timestamp) -> Result<bool, StoreError> {

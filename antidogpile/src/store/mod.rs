@@ -24,6 +24,9 @@
 //! [`release_claim`](Store::release_claim), [`write`](Store::write) and
 //! [`remove`](Store::remove); a store shared by several processes also
 //! [`try_lease`](Store::try_lease) and [`release_lease`](Store::release_lease).
+//! A store shared by several processes should also [`renew`](Store::renew)
+//! claims and leases and say so with [`renews_holds`](Store::renews_holds),
+//! so that a dead holder's lapses within seconds (see [`renew`](Store::renew)).
 //! The client operations [`add`](Store::add), [`mark_stale`](Store::mark_stale)
 //! and [`count`](Store::count) answer [`StoreErrorKind::Unsupported`] until a
 //! store implements them; the `*_many` operations loop over the single ones
@@ -288,6 +291,13 @@ pub enum StoreOp<'a> {
     },
     /// [`Store::release_lease`].
     ReleaseLease { key: Key<'a>, lease: LeaseId },
+    /// [`Store::renew`].
+    Renew {
+        key: Key<'a>,
+        hold: Hold,
+        until: Timestamp,
+        now: Timestamp,
+    },
     /// [`Store::add`].
     Add { write: Write<'a>, now: Timestamp },
     /// [`Store::mark_stale`].
@@ -324,6 +334,8 @@ pub enum StoreReply {
     Counted(Counted),
     /// From `ReadMany`: what was found under each key, in order.
     ReadMany(Vec<Option<OwnedLookup>>),
+    /// From `Renew`: the renewed hold, if it was still live.
+    Renewed(Option<Hold>),
     /// From the other operations.
     Done,
 }
@@ -405,6 +417,58 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     fn release_lease(&self, key: &Key<'_>, lease: LeaseId) -> Result<(), StoreError> {
         let _ = (key, lease);
         Ok(())
+    }
+
+    /// Whether [`renew`](Store::renew) works, and claims and leases are
+    /// seen by other processes. The cache then takes them for a short
+    /// liveness window (3 s by default, [`Cache::with_liveness`](crate::Cache::with_liveness))
+    /// and renews them while the compute runs, up to the grace, so that
+    /// a holder that dies (a killed process) keeps others waiting seconds,
+    /// not the grace. Otherwise (the default, right for in-process stores,
+    /// whose holders die with their process) they are taken for the grace.
+    fn renews_holds(&self) -> bool {
+        false
+    }
+
+    /// Extends `hold` (a claim or a lease on `key`, as
+    /// [`try_claim`](Store::try_claim) or [`try_lease`](Store::try_lease)
+    /// or an earlier renewal returned it) until `until`, if it is still the
+    /// live one at `now`. Returns the hold as it now is (a store whose
+    /// tokens change at every write, like memcached's CAS, returns the new
+    /// one, which later renewals, releases and writes must name), or `None`
+    /// if it was lost (a write, a release, another holder). `until` may be
+    /// before the current end of the hold (a failed refresh shortens its
+    /// claim, so that another caller retries soon). Atomic, like a claim.
+    ///
+    /// The default answers [`StoreErrorKind::Unsupported`]: claims and
+    /// leases then last as long as they were taken for.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use antidogpile::clock::Timestamp;
+    /// use antidogpile::store::{Hold, MemoryStore, Store};
+    /// use antidogpile::{Fingerprint, Key};
+    ///
+    /// let (store, key) = (MemoryStore::new(), Key::new(Fingerprint::from_u128(1), "doc", 0));
+    /// let at = Timestamp::from_millis;
+    /// // A lease is renewed while its holder computes...
+    /// let lease = store.try_lease(&key, at(0), Duration::from_secs(3))?.unwrap();
+    /// let renewed = store.renew(&key, Hold::Lease(lease), at(4_000), at(1_000))?;
+    /// assert_eq!(renewed, Some(Hold::Lease(lease)));
+    /// // ...and not any more once it was released.
+    /// store.release_lease(&key, lease)?;
+    /// assert_eq!(store.renew(&key, Hold::Lease(lease), at(5_000), at(2_000))?, None);
+    /// # Ok::<(), antidogpile::StoreError>(())
+    /// ```
+    fn renew(
+        &self,
+        key: &Key<'_>,
+        hold: Hold,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<Hold>, StoreError> {
+        let _ = (key, hold, until, now);
+        Err(unsupported("renew"))
     }
 
     /// Stores `write` only if no value is stored under its key (a lease
@@ -495,6 +559,12 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
                 self.release_lease(&key, lease)?;
                 StoreReply::Done
             }
+            StoreOp::Renew {
+                key,
+                hold,
+                until,
+                now,
+            } => StoreReply::Renewed(self.renew(&key, hold, until, now)?),
             StoreOp::Add { write, now } => StoreReply::Changed(self.add(write, now)?),
             StoreOp::MarkStale { key, now } => StoreReply::Changed(self.mark_stale(&key, now)?),
             StoreOp::Count { key, delta, now } => {
@@ -579,6 +649,20 @@ impl<S: Store> Store for Arc<S> {
 
     fn release_lease(&self, key: &Key<'_>, lease: LeaseId) -> Result<(), StoreError> {
         (**self).release_lease(key, lease)
+    }
+
+    fn renews_holds(&self) -> bool {
+        (**self).renews_holds()
+    }
+
+    fn renew(
+        &self,
+        key: &Key<'_>,
+        hold: Hold,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<Hold>, StoreError> {
+        (**self).renew(key, hold, until, now)
     }
 
     fn add(&self, write: Write<'_>, now: Timestamp) -> Result<bool, StoreError> {

@@ -78,6 +78,17 @@ impl From<StoreOp<'_>> for OwnedOp {
                 key: owned_key(&key),
                 lease,
             },
+            StoreOp::Renew {
+                key,
+                hold,
+                until,
+                now,
+            } => StoreOp::Renew {
+                key: owned_key(&key),
+                hold,
+                until,
+                now,
+            },
             StoreOp::Add { write, now } => StoreOp::Add {
                 write: owned_write(write),
                 now,

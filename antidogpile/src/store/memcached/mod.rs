@@ -29,7 +29,8 @@ use self::ring::Ring;
 #[cfg(feature = "tokio")]
 use super::BoxFuture;
 use super::{
-    ClaimId, Counted, Delta, LeaseId, Lookup, Store, StoreOp, StoreReply, Stored, Version, Write,
+    ClaimId, Counted, Delta, Hold, LeaseId, Lookup, Store, StoreOp, StoreReply, Stored, Version,
+    Write,
 };
 use crate::clock::Timestamp;
 use crate::error::{Error, StoreError, StoreErrorKind};
@@ -196,6 +197,20 @@ impl Store for MemcachedStore {
             StoreReply::Done => Ok(()),
             other => Err(unexpected(&other)),
         }
+    }
+
+    fn renews_holds(&self) -> bool {
+        true
+    }
+
+    fn renew(
+        &self,
+        key: &Key<'_>,
+        hold: Hold,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<Hold>, StoreError> {
+        complete(self.blocking().renew(key, hold, until, now))
     }
 
     fn add(&self, write: Write<'_>, now: Timestamp) -> Result<bool, StoreError> {

@@ -5,10 +5,13 @@
 //!   (or from a value some other client wrote, which reads as a miss).
 //! - claim: `mg`, then `ms ... C<cas>` of the same envelope with its claim
 //!   set: of all processes that read one version, only one rewrites it.
-//! - lease: `ms ... ME` (add) of a lease item whose TTL is the grace, so a
-//!   crashed holder's lease simply expires.
+//! - lease: `ms ... ME` (add) of a lease item with a TTL, so a crashed
+//!   holder's lease simply expires.
 //! - write: `ms` of the sealed envelope, TTL = the hard timeout; a raw
 //!   value (hard set) as its bytes with client flags 0, as any client would.
+//!   The holder renews it (`ms ... C<cas>`, a new TTL) while it computes,
+//!   so the TTL is a short liveness window rather than the whole grace.
+//! - renew a claim: `mg`, then `ms ... C<cas>` with the claim extended.
 //! - add: `ms ME`; a lease in the way is replaced by CAS.
 //! - mark stale: `mg`, then `ms C<cas>` of the envelope with its soft
 //!   deadline in the past.
@@ -26,8 +29,8 @@ use crate::error::{StoreError, StoreErrorKind};
 use crate::key::Key;
 use crate::policy::{Deadlines, EntryMeta};
 use crate::store::{
-    ClaimId, Counted, Delta, LeaseId, OwnedLookup, StoreOp, StoreReply, Stored, Version, Write,
-    RAW_META,
+    ClaimId, Counted, Delta, Hold, LeaseId, OwnedLookup, StoreOp, StoreReply, Stored, Version,
+    Write, RAW_META,
 };
 
 /// Client flags of an antidogpile envelope ("AD", kind 1).
@@ -650,6 +653,47 @@ impl<T: Exchange> Ops<'_, T> {
         Ok(leased.map(|flags| LeaseId(flags.cas.unwrap_or(0))))
     }
 
+    /// A claim: the envelope rewritten by CAS with its claim extended (a
+    /// new CAS, the renewed claim's id). A lease: its item rewritten by CAS
+    /// with a new TTL: `until` in whole seconds rounded up, plus one,
+    /// because memcached's clock ticks once a second and an item lives
+    /// between its TTL less one second and its TTL; a renewed lease must
+    /// live until `until`.
+    pub(crate) async fn renew(
+        &self,
+        key: &Key<'_>,
+        hold: Hold,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<Hold>, StoreError> {
+        let lease = match hold {
+            Hold::Claim(claim) => {
+                let renewed = self
+                    .rewrite_claim(key, Some(claim.0), now, until, |_| true)
+                    .await?;
+                return Ok(renewed.map(|cas| Hold::Claim(ClaimId(cas))));
+            }
+            Hold::Lease(lease) => lease,
+        };
+        let routing = logical_key(key);
+        let flags = SetFlags {
+            mode: SetMode::Set,
+            ttl: expiry(until, now).saturating_add(1),
+            client_flags: LEASE_FLAGS,
+            compare_cas: Some(lease.0),
+            return_cas: true,
+            ..SetFlags::default()
+        };
+        match self
+            .set(&routing, &WireKey::new(routing.as_bytes()), b"lease", flags)
+            .await?
+        {
+            Reply::Done(flags) => Ok(Some(Hold::Lease(LeaseId(flags.cas.unwrap_or(0))))),
+            Reply::Exists(_) | Reply::NotFound(_) => Ok(None),
+            other => Err(unexpected(&other, "ms C (renewing a lease)")),
+        }
+    }
+
     async fn delete(&self, key: &Key<'_>, compare_cas: Option<u64>) -> Result<(), StoreError> {
         let routing = logical_key(key);
         let mut request = Vec::with_capacity(64);
@@ -729,6 +773,12 @@ impl<T: Exchange> Ops<'_, T> {
                 self.delete(&key, Some(lease.0)).await?;
                 StoreReply::Done
             }
+            StoreOp::Renew {
+                key,
+                hold,
+                until,
+                now,
+            } => StoreReply::Renewed(self.renew(&key, hold, until, now).await?),
             StoreOp::Add { write, now } => StoreReply::Changed(self.add(write, now).await?),
             StoreOp::MarkStale { key, now } => {
                 StoreReply::Changed(self.mark_stale(&key, now).await?)

@@ -1,0 +1,243 @@
+//! Liveness: a caller waits only while someone is really computing its
+//! value. A live holder of a slow compute keeps its lease or claim up to the
+//! grace; a dead one (a SIGKILLed process, a dropped runtime) is replaced
+//! within seconds whatever the grace; a failed refresh is retried after a
+//! short spacing, not after the grace.
+//!
+//! The cross-process cases run `antidogpile-worker` (src/bin) processes
+//! against memcached and the file store (tests/common/workers.rs).
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use antidogpile::clock::{ManualClock, Timestamp};
+use antidogpile::{Cache, FileStore, MemoryStore, Ttl};
+use common::memcached::Memcached;
+use common::workers;
+
+/// A fresh directory for one test, removed at the end.
+struct CacheDir(PathBuf);
+
+impl CacheDir {
+    fn new(name: &str) -> CacheDir {
+        let dir = std::env::temp_dir().join(format!(
+            "antidogpile-liveness-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        CacheDir(dir)
+    }
+
+    fn url(&self) -> String {
+        format!("file://{}", self.0.display())
+    }
+}
+
+impl Drop for CacheDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+// ---- a live holder keeps its lease (20 s compute, grace 60 s) ----
+
+#[test]
+fn a_twenty_second_compute_is_computed_once_by_three_processes_on_memcached() {
+    let server = Memcached::start();
+    workers::three_processes_want_a_twenty_second_compute(&server.url("timeout=1s"));
+}
+
+#[test]
+fn a_twenty_second_compute_is_computed_once_by_three_processes_on_files() {
+    let dir = CacheDir::new("slow");
+    workers::three_processes_want_a_twenty_second_compute(&dir.url());
+}
+
+// ---- a dead holder is replaced within the target (grace 60 s) ----
+
+#[test]
+fn a_killed_cold_miss_holder_is_replaced_within_seconds_on_memcached() {
+    let server = Memcached::start();
+    workers::a_cold_holder_is_killed(&server.url("timeout=1s"));
+}
+
+#[test]
+fn a_killed_cold_miss_holder_is_replaced_within_seconds_on_files() {
+    let dir = CacheDir::new("cold-kill");
+    workers::a_cold_holder_is_killed(&dir.url());
+}
+
+#[test]
+fn a_killed_refresh_claimer_is_replaced_within_seconds_on_memcached() {
+    let server = Memcached::start();
+    workers::a_refresh_claimer_is_killed(&server.url("timeout=1s"));
+}
+
+#[test]
+fn a_killed_refresh_claimer_is_replaced_within_seconds_on_files() {
+    let dir = CacheDir::new("claim-kill");
+    workers::a_refresh_claimer_is_killed(&dir.url());
+}
+
+// ---- a runtime dropped while a task holds a lease or a claim ----
+
+const LONG_GRACE: Duration = Duration::from_secs(20);
+
+/// Runs `task` on a current_thread runtime until `started` is set, then
+/// drops the runtime with the task still pending (cancelled).
+fn drop_runtime_while(
+    task: impl std::future::Future<Output = ()> + Send + 'static,
+    started: &AtomicBool,
+) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        tokio::spawn(task);
+        assert!(
+            common::eventually_async(common::PATIENCE, || started.load(Ordering::SeqCst)).await,
+            "the task never started computing"
+        );
+    });
+    drop(runtime);
+}
+
+/// Calls `call` on a thread; its result, or `None` if it took over `limit`.
+fn within<T: Send + 'static>(
+    limit: Duration,
+    call: impl FnOnce() -> T + Send + 'static,
+) -> Option<(T, Duration)> {
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        let value = call();
+        let _ = send.send((value, start.elapsed()));
+    });
+    receive.recv_timeout(limit).ok()
+}
+
+static LEASE_STARTED: AtomicBool = AtomicBool::new(false);
+
+#[test]
+fn a_runtime_dropped_while_its_task_holds_a_lease_releases_it_at_once() {
+    let dir = CacheDir::new("drop-lease");
+    let ttl = Ttl::soft(Duration::from_secs(60)).grace(LONG_GRACE);
+    // A liveness window far above the bound: only a release passes.
+    let holder = Arc::new(
+        Cache::new(FileStore::new(&dir.0).unwrap()).with_liveness(Duration::from_secs(15)),
+    );
+    let task_holder = Arc::clone(&holder);
+    drop_runtime_while(
+        async move {
+            let _: u64 = task_holder
+                .nonblocking()
+                .get_or_compute(&"cold", ttl, async {
+                    LEASE_STARTED.store(true, Ordering::SeqCst);
+                    std::future::pending::<u64>().await
+                })
+                .await;
+        },
+        &LEASE_STARTED,
+    );
+    // Another cache on the same directory: another process, as far as leases go.
+    let other = Cache::new(FileStore::new(&dir.0).unwrap());
+    let taken = within(Duration::from_secs(10), move || {
+        other.get_or_compute(&"cold", ttl, || 7u64)
+    });
+    let (value, took) = taken.expect("the next caller waited for the dropped task's lease");
+    println!("the next caller got its value after {took:?}");
+    assert_eq!(value, 7);
+    assert!(
+        took < Duration::from_secs(3),
+        "waited {took:?} for a lease nobody held"
+    );
+}
+
+static CLAIM_STARTED: AtomicBool = AtomicBool::new(false);
+
+#[test]
+fn a_runtime_dropped_while_its_task_holds_a_claim_releases_it_at_once() {
+    let dir = CacheDir::new("drop-claim");
+    let ttl = Ttl::soft(Duration::from_millis(200))
+        .factor(100)
+        .grace(LONG_GRACE);
+    let holder = Arc::new(
+        Cache::new(FileStore::new(&dir.0).unwrap()).with_liveness(Duration::from_secs(15)),
+    );
+    assert_eq!(holder.get_or_compute(&"stale", ttl, || 1u64), 1);
+    std::thread::sleep(Duration::from_millis(300));
+    let task_holder = Arc::clone(&holder);
+    drop_runtime_while(
+        async move {
+            let _: u64 = task_holder
+                .nonblocking()
+                .get_or_compute(&"stale", ttl, async {
+                    CLAIM_STARTED.store(true, Ordering::SeqCst);
+                    std::future::pending::<u64>().await
+                })
+                .await;
+        },
+        &CLAIM_STARTED,
+    );
+    let other = Cache::new(FileStore::new(&dir.0).unwrap());
+    // The claim was released: this caller claims the refresh and computes.
+    let refreshed = other.get_or_compute(&"stale", ttl, || 2u64);
+    assert_eq!(
+        refreshed, 2,
+        "the stale value was served: the dropped task's claim was kept"
+    );
+}
+
+// ---- a failed refresh is retried after the retry spacing ----
+
+#[test]
+fn a_failed_refresh_is_retried_after_the_retry_spacing() {
+    let manual = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
+    let cache = Cache::new(MemoryStore::new()).with_clock(manual.clock());
+    let spacing = Duration::from_secs(5);
+    let ttl = Ttl::soft(Duration::from_secs(1)).grace(Duration::from_secs(60));
+    let attempts = AtomicUsize::new(0);
+    let compute = |result: Result<u64, &'static str>| {
+        attempts.fetch_add(1, Ordering::SeqCst);
+        result
+    };
+    assert_eq!(
+        cache.get_or_try_compute(&"k", ttl, || compute(Ok(1))),
+        Ok(1)
+    );
+    manual.advance(Duration::from_secs(2));
+    // The refresh fails: the stale value is served.
+    assert_eq!(
+        cache.get_or_try_compute(&"k", ttl, || compute(Err("down"))),
+        Ok(1)
+    );
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+    // Within the spacing, nobody retries.
+    manual.advance(spacing - Duration::from_millis(1));
+    assert_eq!(
+        cache.get_or_try_compute(&"k", ttl, || compute(Ok(2))),
+        Ok(1)
+    );
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        2,
+        "retried within the spacing"
+    );
+    // After it, the next caller retries (long before the 60 s grace).
+    manual.advance(Duration::from_millis(1));
+    assert_eq!(
+        cache.get_or_try_compute(&"k", ttl, || compute(Ok(2))),
+        Ok(2)
+    );
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        3,
+        "not retried after the spacing"
+    );
+}
