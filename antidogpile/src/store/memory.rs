@@ -449,7 +449,7 @@ impl Store for MemoryStore {
             return Ok(None);
         }
         let renewed = match hold {
-            Hold::Claim(claim) if entry.claim == Some(claim) => {
+            Hold::Claim(claim) if entry.claim == claim.0 => {
                 entry.claimed_until = until;
                 true
             }
