@@ -1,0 +1,390 @@
+//! Stale sets: a compute that started before an invalidation must never be
+//! served as fresh after it. Its own caller gets what it computed; its
+//! write is refused (or lands stale), so the next caller recomputes the
+//! new value. A compute with no invalidation in between still lands.
+//!
+//! Each scenario: a "database" holds 1; a caller starts a refresh (stale
+//! value) or a fill (nothing stored) and is held inside its compute, having
+//! read 1; the database changes to 2 and the value is invalidated (soft or
+//! hard, through the macro's `name_invalidate` or the client's `delete`);
+//! a caller arriving now gets 2; the held compute ends and returns 1 to its
+//! own caller; the next caller gets 2 without computing. On the memory
+//! store, memcached and the file store; across OS processes in
+//! `stale_set_across_processes` below. Clocks never move: a soft
+//! invalidation is what makes a value stale here.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use antidogpile::{antidogpiled, install_named, Cache, Invalidate, MemoryStore};
+use common::memcached::Memcached;
+use common::PATIENCE;
+
+/// How long a caller that should compute at once may take (a loaded machine).
+const PROMPTLY: Duration = Duration::from_secs(5);
+
+/// The "database" a compute reads, and a way to hold one compute inside.
+struct Source {
+    db: AtomicU64,
+    computes: AtomicU64,
+    hold: Mutex<Hold>,
+    changed: Condvar,
+}
+
+#[derive(Clone, Copy)]
+struct Hold {
+    armed: bool,
+    inside: bool,
+    released: bool,
+}
+
+impl Source {
+    const fn new() -> Source {
+        Source {
+            db: AtomicU64::new(1),
+            computes: AtomicU64::new(0),
+            hold: Mutex::new(Hold {
+                armed: false,
+                inside: false,
+                released: false,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Reads the database; the first compute after [`arm`](Source::arm)
+    /// then waits inside until [`release`](Source::release).
+    fn compute(&self) -> u64 {
+        self.computes.fetch_add(1, Ordering::SeqCst);
+        let value = self.db.load(Ordering::SeqCst);
+        let mut hold = self.hold.lock().unwrap();
+        if hold.armed {
+            hold.armed = false;
+            hold.inside = true;
+            self.changed.notify_all();
+            hold = self
+                .changed
+                .wait_timeout_while(hold, PATIENCE, |hold| !hold.released)
+                .unwrap()
+                .0;
+            hold.inside = false;
+        }
+        value
+    }
+
+    fn arm(&self) {
+        let mut hold = self.hold.lock().unwrap();
+        hold.armed = true;
+        hold.released = false;
+    }
+
+    fn wait_inside(&self) {
+        let hold = self.hold.lock().unwrap();
+        let (hold, timeout) = self
+            .changed
+            .wait_timeout_while(hold, PATIENCE, |hold| !hold.inside)
+            .unwrap();
+        assert!(!timeout.timed_out() && hold.inside, "the compute never started");
+    }
+
+    fn release(&self) {
+        self.hold.lock().unwrap().released = true;
+        self.changed.notify_all();
+    }
+
+    fn computes(&self) -> u64 {
+        self.computes.load(Ordering::SeqCst)
+    }
+}
+
+/// What a scenario starts with.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Start {
+    /// A stale value: the held compute is a refresh.
+    Refresh,
+    /// Nothing: the held compute is a cold-miss fill.
+    Fill,
+}
+
+/// Runs the scenario on `call` (one key) and `invalidate` (that key);
+/// `how = None` is the control: no invalidation, the held compute lands.
+fn scenario<C, I>(source: &'static Source, call: C, invalidate: I, start: Start, how: Option<Invalidate>)
+where
+    C: Fn() -> u64 + Clone + Send + 'static,
+    I: Fn(Invalidate),
+{
+    source.db.store(1, Ordering::SeqCst);
+    if start == Start::Refresh {
+        assert_eq!(call(), 1, "first value");
+        invalidate(Invalidate::Soft);
+    }
+    let before = source.computes();
+
+    // A caller starts a compute, reads 1, and is held inside it.
+    source.arm();
+    let held = {
+        let call = call.clone();
+        std::thread::spawn(move || call())
+    };
+    source.wait_inside();
+
+    // The data changes, and the application invalidates the value.
+    source.db.store(2, Ordering::SeqCst);
+    if let Some(how) = how {
+        invalidate(how);
+        // A caller arriving now recomputes the new value at once (it does
+        // not wait for, nor get, the compute that started before).
+        let (sent, arrived) = mpsc::channel();
+        let call_now = call.clone();
+        std::thread::spawn(move || {
+            let _ = sent.send(call_now());
+        });
+        let got = arrived.recv_timeout(PROMPTLY);
+        if got.is_err() {
+            source.release();
+        }
+        assert_eq!(
+            got,
+            Ok(2),
+            "{start:?}, {how:?}: a caller after the invalidation got the old compute's value"
+        );
+    }
+
+    // The held compute ends: its own caller gets what it computed.
+    source.release();
+    assert_eq!(held.join().unwrap(), 1, "the held caller's own value");
+
+    // The next caller reads the store.
+    let expected = if how.is_some() { 2 } else { 1 };
+    assert_eq!(
+        call(),
+        expected,
+        "{start:?}, {how:?}: after the held compute ended (1 = its stale set was served as fresh)"
+    );
+    let computes = source.computes() - before;
+    let expected_computes = if how.is_some() { 2 } else { 1 };
+    assert_eq!(
+        computes, expected_computes,
+        "{start:?}, {how:?}: computes after the first value"
+    );
+}
+
+// ---- through the macro's invalidator ----
+
+macro_rules! macro_test {
+    ($test:ident, $function:ident, $invalidate:ident, $cache:literal, $store:expr, $start:expr, $how:expr) => {
+        #[antidogpiled(soft = "1h", cache = $cache, skip(source))]
+        fn $function(key: u64, source: &'static Source) -> u64 {
+            source.compute()
+        }
+
+        #[test]
+        fn $test() {
+            static SOURCE: Source = Source::new();
+            #[allow(clippy::redundant_closure_call)]
+            let _server = ($store)($cache);
+            scenario(
+                &SOURCE,
+                || $function(7, &SOURCE),
+                |how| {
+                    $invalidate(7, &SOURCE, how).expect("invalidate");
+                },
+                $start,
+                $how,
+            );
+        }
+    };
+}
+
+/// Installs a memory cache as `name`.
+fn memory(name: &str) -> Option<Memcached> {
+    install_named(name, Cache::new(MemoryStore::new()));
+    None
+}
+
+/// Starts a memcached and installs a cache on it as `name`.
+fn memcached(name: &str) -> Option<Memcached> {
+    let server = Memcached::start();
+    install_named(name, Cache::from_url(&server.url("")).unwrap());
+    Some(server)
+}
+
+macro_test!(
+    memory_soft_invalidation_during_a_refresh_is_not_overwritten,
+    mem_soft_refresh,
+    mem_soft_refresh_invalidate,
+    "ss_mem_soft_refresh",
+    memory,
+    Start::Refresh,
+    Some(Invalidate::Soft)
+);
+macro_test!(
+    memory_hard_invalidation_during_a_refresh_is_not_overwritten,
+    mem_hard_refresh,
+    mem_hard_refresh_invalidate,
+    "ss_mem_hard_refresh",
+    memory,
+    Start::Refresh,
+    Some(Invalidate::Hard)
+);
+macro_test!(
+    memory_soft_invalidation_during_a_fill_is_not_overwritten,
+    mem_soft_fill,
+    mem_soft_fill_invalidate,
+    "ss_mem_soft_fill",
+    memory,
+    Start::Fill,
+    Some(Invalidate::Soft)
+);
+macro_test!(
+    memory_hard_invalidation_during_a_fill_is_not_overwritten,
+    mem_hard_fill,
+    mem_hard_fill_invalidate,
+    "ss_mem_hard_fill",
+    memory,
+    Start::Fill,
+    Some(Invalidate::Hard)
+);
+macro_test!(
+    memory_a_refresh_with_no_invalidation_lands,
+    mem_no_refresh,
+    mem_no_refresh_invalidate,
+    "ss_mem_no_refresh",
+    memory,
+    Start::Refresh,
+    None
+);
+macro_test!(
+    memory_a_fill_with_no_invalidation_lands,
+    mem_no_fill,
+    mem_no_fill_invalidate,
+    "ss_mem_no_fill",
+    memory,
+    Start::Fill,
+    None
+);
+macro_test!(
+    memcached_soft_invalidation_during_a_refresh_is_not_overwritten,
+    mc_soft_refresh,
+    mc_soft_refresh_invalidate,
+    "ss_mc_soft_refresh",
+    memcached,
+    Start::Refresh,
+    Some(Invalidate::Soft)
+);
+macro_test!(
+    memcached_hard_invalidation_during_a_refresh_is_not_overwritten,
+    mc_hard_refresh,
+    mc_hard_refresh_invalidate,
+    "ss_mc_hard_refresh",
+    memcached,
+    Start::Refresh,
+    Some(Invalidate::Hard)
+);
+macro_test!(
+    memcached_soft_invalidation_during_a_fill_is_not_overwritten,
+    mc_soft_fill,
+    mc_soft_fill_invalidate,
+    "ss_mc_soft_fill",
+    memcached,
+    Start::Fill,
+    Some(Invalidate::Soft)
+);
+macro_test!(
+    memcached_hard_invalidation_during_a_fill_is_not_overwritten,
+    mc_hard_fill,
+    mc_hard_fill_invalidate,
+    "ss_mc_hard_fill",
+    memcached,
+    Start::Fill,
+    Some(Invalidate::Hard)
+);
+macro_test!(
+    memcached_a_refresh_with_no_invalidation_lands,
+    mc_no_refresh,
+    mc_no_refresh_invalidate,
+    "ss_mc_no_refresh",
+    memcached,
+    Start::Refresh,
+    None
+);
+
+// ---- through the client's delete ----
+
+/// Runs the scenario with the client's `get_or_compute` and `delete`s on `cache`.
+fn client_scenario(cache: Cache, source: &'static Source, start: Start, how: Option<Invalidate>) {
+    let cache = Arc::new(cache);
+    let ttl = Duration::from_secs(3600);
+    let call = {
+        let cache = Arc::clone(&cache);
+        move || cache.get_or_compute("stale-set", ttl, || source.compute())
+    };
+    let invalidate = |how| match how {
+        Invalidate::Soft => {
+            cache.delete("stale-set").expect("delete");
+        }
+        Invalidate::Hard => cache.delete_hard("stale-set").expect("delete_hard"),
+    };
+    scenario(source, call, invalidate, start, how);
+}
+
+/// A file store in a directory of its own.
+fn file_cache(name: &str) -> Cache {
+    let dir = std::env::temp_dir().join(format!("antidogpile-stale-set-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    Cache::from_url(&format!("file://{}", dir.display())).unwrap()
+}
+
+#[test]
+fn client_memory_soft_delete_during_a_refresh() {
+    static SOURCE: Source = Source::new();
+    client_scenario(Cache::new(MemoryStore::new()), &SOURCE, Start::Refresh, Some(Invalidate::Soft));
+}
+
+#[test]
+fn client_memory_hard_delete_during_a_fill() {
+    static SOURCE: Source = Source::new();
+    client_scenario(Cache::new(MemoryStore::new()), &SOURCE, Start::Fill, Some(Invalidate::Hard));
+}
+
+#[test]
+fn client_memcached_soft_delete_during_a_refresh() {
+    static SOURCE: Source = Source::new();
+    let server = Memcached::start();
+    client_scenario(Cache::from_url(&server.url("")).unwrap(), &SOURCE, Start::Refresh, Some(Invalidate::Soft));
+}
+
+#[test]
+fn client_memcached_hard_delete_during_a_fill() {
+    static SOURCE: Source = Source::new();
+    let server = Memcached::start();
+    client_scenario(Cache::from_url(&server.url("")).unwrap(), &SOURCE, Start::Fill, Some(Invalidate::Hard));
+}
+
+#[test]
+fn client_file_soft_delete_during_a_refresh() {
+    static SOURCE: Source = Source::new();
+    client_scenario(file_cache("soft-refresh"), &SOURCE, Start::Refresh, Some(Invalidate::Soft));
+}
+
+#[test]
+fn client_file_hard_delete_during_a_refresh() {
+    static SOURCE: Source = Source::new();
+    client_scenario(file_cache("hard-refresh"), &SOURCE, Start::Refresh, Some(Invalidate::Hard));
+}
+
+#[test]
+fn client_file_soft_delete_during_a_fill() {
+    static SOURCE: Source = Source::new();
+    client_scenario(file_cache("soft-fill"), &SOURCE, Start::Fill, Some(Invalidate::Soft));
+}
+
+#[test]
+fn client_file_a_refresh_with_no_delete_lands() {
+    static SOURCE: Source = Source::new();
+    client_scenario(file_cache("no-refresh"), &SOURCE, Start::Refresh, None);
+}
