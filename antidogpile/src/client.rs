@@ -380,21 +380,30 @@ impl<'c, I: Io> Ops<'c, I> {
     }
 
     async fn delete(&self, key: &Key<'static>, how: Invalidate) -> Result<bool, Error> {
-        match how {
+        let deleted = match how {
             Invalidate::Hard => self.run(StoreOp::Remove { key: *key }).await.map(|_| true),
             Invalidate::Soft => {
                 let now = self.cache.clock.now();
-                match self.run(StoreOp::MarkStale { key: *key, now }).await? {
-                    StoreReply::Changed(marked) => Ok(marked),
-                    other => Err(store_error(unexpected(&other))),
+                match self.run(StoreOp::MarkStale { key: *key, now }).await {
+                    Ok(StoreReply::Changed(marked)) => Ok(marked),
+                    Ok(other) => Err(store_error(unexpected(&other))),
+                    Err(error) => Err(error),
                 }
             }
-        }
+        };
+        self.cache.forget_in_process(key);
+        deleted
     }
 
     async fn delete_many(&self, keys: &[Key<'static>], how: Invalidate) -> Result<(), Error> {
         match how {
-            Invalidate::Hard => self.run(StoreOp::RemoveMany { keys }).await.map(drop),
+            Invalidate::Hard => {
+                let deleted = self.run(StoreOp::RemoveMany { keys }).await.map(drop);
+                for key in keys {
+                    self.cache.forget_in_process(key);
+                }
+                deleted
+            }
             Invalidate::Soft => {
                 for key in keys {
                     self.delete(key, Invalidate::Soft).await?;

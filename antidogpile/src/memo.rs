@@ -539,12 +539,16 @@ impl<'c> Call<'c> {
             Job::Refresh(refresh) => refresh.settle(io, self.site, outcome).await,
             Job::Fill { lease, remote } => match outcome.into_value() {
                 Ok(value) => {
+                    // With a lease from the store, the write lands only if
+                    // no invalidation ended it meanwhile.
+                    let held = remote.as_ref().map(|remote| remote.held);
                     let (shared, stored) = store_value(
                         io,
                         self.site,
                         &self.cache.clock,
                         &self.key,
                         &self.timeouts,
+                        held,
                         &value,
                     )
                     .await;
@@ -552,8 +556,9 @@ impl<'c> Call<'c> {
                         if stored {
                             remote.armed = false; // the value replaced the lease
                         } else {
-                            // Not stored (too large, store failing): others
-                            // must not wait a grace for a value that never comes.
+                            // Not stored (too large, store failing, or its
+                            // lease ended by an invalidation): others must
+                            // not wait a grace for a value that never comes.
                             remote.give_back(io).await;
                         }
                     }
@@ -577,8 +582,11 @@ impl<'c> Call<'c> {
 }
 
 impl<V: Cacheable> Refresh<V> {
-    /// Stores a successful refresh; on failure keeps serving the stale value
-    /// and keeps the claim until its grace ends, so retries are spaced.
+    /// Stores a successful refresh, if its claim is still the live one (an
+    /// invalidation since ends it: the refresh read data older than the
+    /// invalidation, so it must not be stored as fresh). On failure keeps
+    /// serving the stale value and keeps the claim until its grace ends, so
+    /// retries are spaced.
     async fn settle<R: Outcome<Value = V>, I: Io>(
         mut self,
         io: &I,
@@ -588,12 +596,15 @@ impl<V: Cacheable> Refresh<V> {
         self.claim.armed = false;
         match outcome.into_value() {
             Ok(value) => {
+                // The claim as held now (a renewal may have changed its token).
+                let held = Some(self.claim.held);
                 store_value(
                     io,
                     site,
                     &self.clock,
                     &self.claim.key,
                     &self.timeouts,
+                    held,
                     &value,
                 )
                 .await;
@@ -620,15 +631,17 @@ fn trace_store_error(namespace: &str, error: &StoreError) {
     tracing::warn!(target: "antidogpile", namespace, %error, "store failed; computing without it");
 }
 
-/// Writes `value` with fresh deadlines; returns it shared, for waiters in
-/// this process, and whether the store took it. A store that fails is
-/// counted and traced, nothing more.
+/// Writes `value` with fresh deadlines (only while `held` is the live claim
+/// or lease, if given); returns it shared, for waiters in this process, and
+/// whether the store took it. A store that fails is counted and traced,
+/// nothing more; a held write refused is traced.
 async fn store_value<V: Cacheable, I: Io>(
     io: &I,
     site: &'static Site,
     clock: &Clock,
     key: &Key<'static>,
     timeouts: &Timeouts,
+    held: Option<Hold>,
     value: &V,
 ) -> (Value, bool) {
     let shared: Value = Arc::new(value.clone());
@@ -646,13 +659,31 @@ async fn store_value<V: Cacheable, I: Io>(
         Stored::Object(Arc::clone(&shared))
     };
     let now = clock.now();
-    let write = StoreOp::Write {
-        key: *key,
-        value: stored,
-        deadlines: timeouts.deadlines(now, random_unit()),
-        now,
+    let deadlines = timeouts.deadlines(now, random_unit());
+    let write = match held {
+        Some(held) => StoreOp::WriteHeld {
+            key: *key,
+            held,
+            value: stored,
+            deadlines,
+            now,
+        },
+        None => StoreOp::Write {
+            key: *key,
+            value: stored,
+            deadlines,
+            now,
+        },
     };
     match io.run(write).await {
+        Ok(StoreReply::Changed(false)) => {
+            tracing::debug!(
+                target: "antidogpile",
+                namespace = site.namespace,
+                "not stored: invalidated while it was computed (returned to its caller only)"
+            );
+            (shared, false)
+        }
         Ok(_) => (shared, true),
         Err(error) => {
             site.counters.count(Event::StoreError);

@@ -29,7 +29,7 @@ use self::ring::Ring;
 #[cfg(feature = "tokio")]
 use super::BoxFuture;
 use super::{
-    ClaimId, Counted, Delta, LeaseId, Lookup, Store, StoreOp, StoreReply, Stored, Version, Write,
+    ClaimId, Counted, Delta, Hold, LeaseId, Lookup, Store, StoreOp, StoreReply, Stored, Version, Write,
 };
 use crate::clock::Timestamp;
 use crate::error::{Error, StoreError, StoreErrorKind};
@@ -173,6 +173,17 @@ impl Store for MemcachedStore {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         complete(self.blocking().write(key, value, deadlines, now))
+    }
+
+    fn write_held(
+        &self,
+        key: &Key<'_>,
+        held: Hold,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        complete(self.blocking().write_held(key, held, value, deadlines, now))
     }
 
     fn remove(&self, key: &Key<'_>) -> Result<(), StoreError> {
