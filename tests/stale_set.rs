@@ -388,3 +388,50 @@ fn client_file_a_refresh_with_no_delete_lands() {
     static SOURCE: Source = Source::new();
     client_scenario(file_cache("no-refresh"), &SOURCE, Start::Refresh, None);
 }
+
+// ---- the client's `get` that answers Recompute ----
+
+/// A `get` told to recompute whose caller drops the answer without setting
+/// gives the lease (nothing stored) or the claim (a stale value) back at
+/// once: the next caller is told to recompute, not to wait or take the
+/// stale value for the whole grace.
+fn dropped_recompute_gives_back(cache: Cache) {
+    // The lease of a cold miss.
+    let got = cache.get::<u64, _>("dropped").unwrap();
+    assert!(got.must_recompute(), "first caller: {got:?}");
+    drop(got);
+    let again = cache.get::<u64, _>("dropped").unwrap();
+    assert!(
+        again.must_recompute(),
+        "after the first caller dropped its answer, the next got {again:?}"
+    );
+    drop(again);
+
+    // The claim of a stale value.
+    cache.set("dropped", &1u64, Duration::from_secs(3600)).unwrap();
+    assert!(cache.delete("dropped").unwrap());
+    let got = cache.get::<u64, _>("dropped").unwrap();
+    assert!(got.must_recompute(), "first caller of the stale value: {got:?}");
+    drop(got);
+    let again = cache.get::<u64, _>("dropped").unwrap();
+    assert!(
+        again.must_recompute(),
+        "after the claimer dropped its answer, the next got {again:?}"
+    );
+}
+
+#[test]
+fn memory_a_dropped_recompute_gives_its_lease_or_claim_back_at_once() {
+    dropped_recompute_gives_back(Cache::new(MemoryStore::new()));
+}
+
+#[test]
+fn memcached_a_dropped_recompute_gives_its_lease_or_claim_back_at_once() {
+    let server = Memcached::start();
+    dropped_recompute_gives_back(Cache::from_url(&server.url("")).unwrap());
+}
+
+#[test]
+fn file_a_dropped_recompute_gives_its_lease_or_claim_back_at_once() {
+    dropped_recompute_gives_back(file_cache("dropped"));
+}

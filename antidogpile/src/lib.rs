@@ -40,7 +40,7 @@ pub use antidogpile_macros::antidogpiled;
 pub use cache::{Cache, DEFAULT_GRACE, DEFAULT_HARD_TIMEOUT_FACTOR, ENV_URL};
 #[cfg(feature = "tokio")]
 pub use client::AsyncCache;
-pub use client::{Got, Invalidate, Ttl, CLIENT_NAMESPACE};
+pub use client::{Got, Invalidate, Recompute, Ttl, CLIENT_NAMESPACE};
 pub use error::{Error, StoreError, StoreErrorKind};
 pub use key::{Fingerprint, Key};
 pub use outcome::{Cacheable, Outcome};

@@ -258,6 +258,26 @@ pub(crate) struct Release {
 }
 
 impl Release {
+    /// Holds `held` on `key` of `store` (the cache client's [`Recompute`](crate::client::Recompute)).
+    pub(crate) fn holding(store: Arc<dyn Store>, key: Key<'static>, held: Hold) -> Release {
+        Release {
+            store,
+            key,
+            held,
+            armed: true,
+        }
+    }
+
+    /// The claim or lease as held now.
+    pub(crate) fn held(&self) -> Hold {
+        self.held
+    }
+
+    /// Nothing to give back any more (a write replaced or outlived it).
+    pub(crate) fn disarm(&mut self) {
+        self.armed = false;
+    }
+
     fn op(&self) -> StoreOp<'static> {
         match self.held {
             Hold::Claim(claim) => StoreOp::ReleaseClaim {
@@ -272,7 +292,7 @@ impl Release {
     }
 
     /// Gives it back now, through `io`.
-    async fn give_back<I: Io>(mut self, io: &I) {
+    pub(crate) async fn give_back<I: Io>(mut self, io: &I) {
         self.armed = false;
         if let Err(error) = io.run(self.op()).await {
             trace_store_error(self.key.namespace(), &error);
