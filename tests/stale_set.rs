@@ -435,3 +435,232 @@ fn memcached_a_dropped_recompute_gives_its_lease_or_claim_back_at_once() {
 fn file_a_dropped_recompute_gives_its_lease_or_claim_back_at_once() {
     dropped_recompute_gives_back(file_cache("dropped"));
 }
+
+// ---- across OS processes ----
+
+/// How the cross-process scenario reaches the key: the cache client's
+/// `get_or_compute` and `delete`s, or a memoized function and its
+/// `name_invalidate` (the worker declares one of the same name).
+#[derive(Clone, Copy, Debug)]
+enum Via {
+    Client,
+    Macro,
+}
+
+/// The number in the "database" file.
+fn read_db(db: &std::path::Path) -> u64 {
+    std::fs::read_to_string(db)
+        .expect("read the database file")
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+/// A worker process starts a compute of the key (it reads 1 and is held);
+/// this process changes the database to 2 and invalidates (or not, with
+/// `how = None`); the worker's compute ends, returning 1; then this process
+/// reads the key: 2 (recomputed here) after an invalidation, 1 (the
+/// worker's value, landed, no compute here) without.
+fn across_processes<C: Fn() -> u64, I: Fn(Invalidate)>(
+    url: &str,
+    files: &std::path::Path,
+    via: Via,
+    start: Start,
+    how: Option<Invalidate>,
+    call: C,
+    invalidate: I,
+    computes_here: &AtomicU64,
+) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let _ = std::fs::remove_dir_all(files);
+    std::fs::create_dir_all(files).unwrap();
+    let (db, go) = (files.join("db"), files.join("go"));
+    std::fs::write(&db, "1").unwrap();
+    if start == Start::Refresh {
+        assert_eq!(call(), 1, "first value");
+        invalidate(Invalidate::Soft);
+    } else {
+        invalidate(Invalidate::Hard);
+    }
+    let before = computes_here.load(Ordering::SeqCst);
+
+    let via_arg = match via {
+        Via::Client => "client",
+        Via::Macro => "macro",
+    };
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_antidogpile-worker"))
+        .args(["stale-set", url])
+        .arg(&db)
+        .arg(&go)
+        .arg(via_arg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn the worker");
+    let mut lines = BufReader::new(worker.stdout.take().unwrap()).lines();
+    let first = lines.next().and_then(Result::ok);
+    assert_eq!(first.as_deref(), Some("computing 1"), "the worker's compute");
+
+    std::fs::write(&db, "2").unwrap();
+    if let Some(how) = how {
+        invalidate(how);
+    }
+    std::fs::write(&go, "").unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = worker.wait().unwrap();
+    assert!(status.success(), "worker: {status:?}");
+    assert_eq!(rest, ["got 1"], "the worker's caller gets what it computed");
+
+    let expected = if how.is_some() { 2 } else { 1 };
+    assert_eq!(
+        call(),
+        expected,
+        "{via:?}, {start:?}, {how:?}: read after the other process's compute ended \
+         (1 = its stale set was served as fresh)"
+    );
+    assert_eq!(
+        computes_here.load(Ordering::SeqCst) - before,
+        u64::from(how.is_some()),
+        "computes in this process after the worker's"
+    );
+}
+
+/// A directory for one cross-process test's files.
+fn files_for(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("antidogpile-stale-set-xp-{}-{name}", std::process::id()))
+}
+
+/// The cross-process scenario through the cache client, on `url`.
+fn client_across_processes(url: &str, name: &str, start: Start, how: Option<Invalidate>) {
+    let files = files_for(name);
+    let db = files.join("db");
+    let cache = Cache::from_url(url).unwrap();
+    let computes = AtomicU64::new(0);
+    let call = || {
+        cache.get_or_compute("stale-set", Duration::from_secs(3600), || {
+            computes.fetch_add(1, Ordering::SeqCst);
+            read_db(&db)
+        })
+    };
+    let invalidate = |how| match how {
+        Invalidate::Soft => {
+            cache.delete("stale-set").expect("delete");
+        }
+        Invalidate::Hard => cache.delete_hard("stale-set").expect("delete_hard"),
+    };
+    across_processes(url, &files, Via::Client, start, how, call, invalidate, &computes);
+}
+
+/// Memoized functions of the worker's name (`worker::stale_set`), one per
+/// cache, reading the database file of their test.
+macro_rules! worker_function {
+    ($function:ident, $invalidate:ident, $cache:literal, $test:ident, $store:expr, $start:expr, $how:expr) => {
+        /// Skipped arguments are not part of the key: it is the worker's.
+        #[antidogpiled(soft = "1h", name = "worker::stale_set", cache = $cache, skip(computes))]
+        fn $function(key: u32, computes: &AtomicU64) -> u64 {
+            let _ = key;
+            computes.fetch_add(1, Ordering::SeqCst);
+            read_db(&files_for($cache).join("db"))
+        }
+
+        #[test]
+        fn $test() {
+            static COMPUTES: AtomicU64 = AtomicU64::new(0);
+            #[allow(clippy::redundant_closure_call)]
+            let (url, _server) = ($store)($cache);
+            install_named($cache, Cache::from_url(&url).unwrap());
+            across_processes(
+                &url,
+                &files_for($cache),
+                Via::Macro,
+                $start,
+                $how,
+                || $function(1, &COMPUTES),
+                |how| {
+                    $invalidate(1, &COMPUTES, how).expect("invalidate");
+                },
+                &COMPUTES,
+            );
+        }
+    };
+}
+
+fn memcached_url(_: &str) -> (String, Option<Memcached>) {
+    let server = Memcached::start();
+    (server.url(""), Some(server))
+}
+
+fn file_url(name: &str) -> (String, Option<Memcached>) {
+    let dir = std::env::temp_dir().join(format!("antidogpile-stale-set-store-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    (format!("file://{}", dir.display()), None)
+}
+
+worker_function!(
+    xp_mc_soft_refresh,
+    xp_mc_soft_refresh_invalidate,
+    "ss_xp_mc_soft_refresh",
+    across_processes_memcached_macro_soft_invalidation_during_a_refresh,
+    memcached_url,
+    Start::Refresh,
+    Some(Invalidate::Soft)
+);
+worker_function!(
+    xp_mc_hard_fill,
+    xp_mc_hard_fill_invalidate,
+    "ss_xp_mc_hard_fill",
+    across_processes_memcached_macro_hard_invalidation_during_a_fill,
+    memcached_url,
+    Start::Fill,
+    Some(Invalidate::Hard)
+);
+worker_function!(
+    xp_file_soft_refresh,
+    xp_file_soft_refresh_invalidate,
+    "ss_xp_file_soft_refresh",
+    across_processes_file_macro_soft_invalidation_during_a_refresh,
+    file_url,
+    Start::Refresh,
+    Some(Invalidate::Soft)
+);
+worker_function!(
+    xp_file_no_fill,
+    xp_file_no_fill_invalidate,
+    "ss_xp_file_no_fill",
+    across_processes_file_macro_a_fill_with_no_invalidation_lands,
+    file_url,
+    Start::Fill,
+    None
+);
+
+#[test]
+fn across_processes_memcached_client_hard_delete_during_a_refresh() {
+    let server = Memcached::start();
+    client_across_processes(&server.url(""), "mc-hard-refresh", Start::Refresh, Some(Invalidate::Hard));
+}
+
+#[test]
+fn across_processes_memcached_client_soft_delete_during_a_fill() {
+    let server = Memcached::start();
+    client_across_processes(&server.url(""), "mc-soft-fill", Start::Fill, Some(Invalidate::Soft));
+}
+
+#[test]
+fn across_processes_memcached_client_a_refresh_with_no_delete_lands() {
+    let server = Memcached::start();
+    client_across_processes(&server.url(""), "mc-no-refresh", Start::Refresh, None);
+}
+
+#[test]
+fn across_processes_file_client_hard_delete_during_a_fill() {
+    let (url, _) = file_url("client-hard-fill");
+    client_across_processes(&url, "file-hard-fill", Start::Fill, Some(Invalidate::Hard));
+}
+
+#[test]
+fn across_processes_file_client_soft_delete_during_a_refresh() {
+    let (url, _) = file_url("client-soft-refresh");
+    client_across_processes(&url, "file-soft-refresh", Start::Refresh, Some(Invalidate::Soft));
+}
