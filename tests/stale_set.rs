@@ -88,7 +88,10 @@ impl Source {
             .changed
             .wait_timeout_while(hold, PATIENCE, |hold| !hold.inside)
             .unwrap();
-        assert!(!timeout.timed_out() && hold.inside, "the compute never started");
+        assert!(
+            !timeout.timed_out() && hold.inside,
+            "the compute never started"
+        );
     }
 
     fn release(&self) {
@@ -112,8 +115,13 @@ enum Start {
 
 /// Runs the scenario on `call` (one key) and `invalidate` (that key);
 /// `how = None` is the control: no invalidation, the held compute lands.
-fn scenario<C, I>(source: &'static Source, call: C, invalidate: I, start: Start, how: Option<Invalidate>)
-where
+fn scenario<C, I>(
+    source: &'static Source,
+    call: C,
+    invalidate: I,
+    start: Start,
+    how: Option<Invalidate>,
+) where
     C: Fn() -> u64 + Clone + Send + 'static,
     I: Fn(Invalidate),
 {
@@ -334,7 +342,10 @@ fn client_scenario(cache: Cache, source: &'static Source, start: Start, how: Opt
 
 /// A file store in a directory of its own.
 fn file_cache(name: &str) -> Cache {
-    let dir = std::env::temp_dir().join(format!("antidogpile-stale-set-{}-{name}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "antidogpile-stale-set-{}-{name}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     Cache::from_url(&format!("file://{}", dir.display())).unwrap()
 }
@@ -342,45 +353,80 @@ fn file_cache(name: &str) -> Cache {
 #[test]
 fn client_memory_soft_delete_during_a_refresh() {
     static SOURCE: Source = Source::new();
-    client_scenario(Cache::new(MemoryStore::new()), &SOURCE, Start::Refresh, Some(Invalidate::Soft));
+    client_scenario(
+        Cache::new(MemoryStore::new()),
+        &SOURCE,
+        Start::Refresh,
+        Some(Invalidate::Soft),
+    );
 }
 
 #[test]
 fn client_memory_hard_delete_during_a_fill() {
     static SOURCE: Source = Source::new();
-    client_scenario(Cache::new(MemoryStore::new()), &SOURCE, Start::Fill, Some(Invalidate::Hard));
+    client_scenario(
+        Cache::new(MemoryStore::new()),
+        &SOURCE,
+        Start::Fill,
+        Some(Invalidate::Hard),
+    );
 }
 
 #[test]
 fn client_memcached_soft_delete_during_a_refresh() {
     static SOURCE: Source = Source::new();
     let server = Memcached::start();
-    client_scenario(Cache::from_url(&server.url("")).unwrap(), &SOURCE, Start::Refresh, Some(Invalidate::Soft));
+    client_scenario(
+        Cache::from_url(&server.url("")).unwrap(),
+        &SOURCE,
+        Start::Refresh,
+        Some(Invalidate::Soft),
+    );
 }
 
 #[test]
 fn client_memcached_hard_delete_during_a_fill() {
     static SOURCE: Source = Source::new();
     let server = Memcached::start();
-    client_scenario(Cache::from_url(&server.url("")).unwrap(), &SOURCE, Start::Fill, Some(Invalidate::Hard));
+    client_scenario(
+        Cache::from_url(&server.url("")).unwrap(),
+        &SOURCE,
+        Start::Fill,
+        Some(Invalidate::Hard),
+    );
 }
 
 #[test]
 fn client_file_soft_delete_during_a_refresh() {
     static SOURCE: Source = Source::new();
-    client_scenario(file_cache("soft-refresh"), &SOURCE, Start::Refresh, Some(Invalidate::Soft));
+    client_scenario(
+        file_cache("soft-refresh"),
+        &SOURCE,
+        Start::Refresh,
+        Some(Invalidate::Soft),
+    );
 }
 
 #[test]
 fn client_file_hard_delete_during_a_refresh() {
     static SOURCE: Source = Source::new();
-    client_scenario(file_cache("hard-refresh"), &SOURCE, Start::Refresh, Some(Invalidate::Hard));
+    client_scenario(
+        file_cache("hard-refresh"),
+        &SOURCE,
+        Start::Refresh,
+        Some(Invalidate::Hard),
+    );
 }
 
 #[test]
 fn client_file_soft_delete_during_a_fill() {
     static SOURCE: Source = Source::new();
-    client_scenario(file_cache("soft-fill"), &SOURCE, Start::Fill, Some(Invalidate::Soft));
+    client_scenario(
+        file_cache("soft-fill"),
+        &SOURCE,
+        Start::Fill,
+        Some(Invalidate::Soft),
+    );
 }
 
 #[test]
@@ -408,10 +454,15 @@ fn dropped_recompute_gives_back(cache: Cache) {
     drop(again);
 
     // The claim of a stale value.
-    cache.set("dropped", &1u64, Duration::from_secs(3600)).unwrap();
+    cache
+        .set("dropped", &1u64, Duration::from_secs(3600))
+        .unwrap();
     assert!(cache.delete("dropped").unwrap());
     let got = cache.get::<u64, _>("dropped").unwrap();
-    assert!(got.must_recompute(), "first caller of the stale value: {got:?}");
+    assert!(
+        got.must_recompute(),
+        "first caller of the stale value: {got:?}"
+    );
     drop(got);
     let again = cache.get::<u64, _>("dropped").unwrap();
     assert!(
@@ -501,7 +552,11 @@ fn across_processes<C: Fn() -> u64, I: Fn(Invalidate)>(
         .expect("spawn the worker");
     let mut lines = BufReader::new(worker.stdout.take().unwrap()).lines();
     let first = lines.next().and_then(Result::ok);
-    assert_eq!(first.as_deref(), Some("computing 1"), "the worker's compute");
+    assert_eq!(
+        first.as_deref(),
+        Some("computing 1"),
+        "the worker's compute"
+    );
 
     std::fs::write(&db, "2").unwrap();
     if let Some(how) = how {
@@ -529,7 +584,10 @@ fn across_processes<C: Fn() -> u64, I: Fn(Invalidate)>(
 
 /// A directory for one cross-process test's files.
 fn files_for(name: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("antidogpile-stale-set-xp-{}-{name}", std::process::id()))
+    std::env::temp_dir().join(format!(
+        "antidogpile-stale-set-xp-{}-{name}",
+        std::process::id()
+    ))
 }
 
 /// The cross-process scenario through the cache client, on `url`.
@@ -550,7 +608,16 @@ fn client_across_processes(url: &str, name: &str, start: Start, how: Option<Inva
         }
         Invalidate::Hard => cache.delete_hard("stale-set").expect("delete_hard"),
     };
-    across_processes(url, &files, Via::Client, start, how, call, invalidate, &computes);
+    across_processes(
+        url,
+        &files,
+        Via::Client,
+        start,
+        how,
+        call,
+        invalidate,
+        &computes,
+    );
 }
 
 /// Memoized functions of the worker's name (`worker::stale_set`), one per
@@ -593,7 +660,10 @@ fn memcached_url(_: &str) -> (String, Option<Memcached>) {
 }
 
 fn file_url(name: &str) -> (String, Option<Memcached>) {
-    let dir = std::env::temp_dir().join(format!("antidogpile-stale-set-store-{}-{name}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "antidogpile-stale-set-store-{}-{name}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     (format!("file://{}", dir.display()), None)
 }
@@ -638,13 +708,23 @@ worker_function!(
 #[test]
 fn across_processes_memcached_client_hard_delete_during_a_refresh() {
     let server = Memcached::start();
-    client_across_processes(&server.url(""), "mc-hard-refresh", Start::Refresh, Some(Invalidate::Hard));
+    client_across_processes(
+        &server.url(""),
+        "mc-hard-refresh",
+        Start::Refresh,
+        Some(Invalidate::Hard),
+    );
 }
 
 #[test]
 fn across_processes_memcached_client_soft_delete_during_a_fill() {
     let server = Memcached::start();
-    client_across_processes(&server.url(""), "mc-soft-fill", Start::Fill, Some(Invalidate::Soft));
+    client_across_processes(
+        &server.url(""),
+        "mc-soft-fill",
+        Start::Fill,
+        Some(Invalidate::Soft),
+    );
 }
 
 #[test]
@@ -662,5 +742,142 @@ fn across_processes_file_client_hard_delete_during_a_fill() {
 #[test]
 fn across_processes_file_client_soft_delete_during_a_refresh() {
     let (url, _) = file_url("client-soft-refresh");
-    client_across_processes(&url, "file-soft-refresh", Start::Refresh, Some(Invalidate::Soft));
+    client_across_processes(
+        &url,
+        "file-soft-refresh",
+        Start::Refresh,
+        Some(Invalidate::Soft),
+    );
+}
+
+// ---- the conformance suite keeps user stores to it ----
+
+/// A store that forwards everything to a memory store but the held write,
+/// which it leaves to the trait's default (an unconditional write): what a
+/// store written before `write_held` existed does.
+#[derive(Debug)]
+struct Unguarded(MemoryStore);
+
+mod unguarded {
+    use super::Unguarded;
+    use antidogpile::clock::Timestamp;
+    use antidogpile::policy::Deadlines;
+    use antidogpile::store::{
+        ClaimId, Counted, Delta, LeaseId, Lookup, Store, Stored, Version, Write,
+    };
+    use antidogpile::Key;
+    use antidogpile::StoreError;
+    use std::time::Duration;
+
+    impl Store for Unguarded {
+        fn read(
+            &self,
+            key: &Key<'_>,
+            now: Timestamp,
+            reader: &mut dyn FnMut(Lookup<'_>),
+        ) -> Result<(), StoreError> {
+            self.0.read(key, now, reader)
+        }
+        fn try_claim(
+            &self,
+            key: &Key<'_>,
+            seen: Version,
+            now: Timestamp,
+            until: Timestamp,
+        ) -> Result<Option<ClaimId>, StoreError> {
+            self.0.try_claim(key, seen, now, until)
+        }
+        fn release_claim(&self, key: &Key<'_>, claim: ClaimId) -> Result<(), StoreError> {
+            self.0.release_claim(key, claim)
+        }
+        fn write(
+            &self,
+            key: &Key<'_>,
+            value: Stored,
+            deadlines: Deadlines,
+            now: Timestamp,
+        ) -> Result<(), StoreError> {
+            self.0.write(key, value, deadlines, now)
+        }
+        fn remove(&self, key: &Key<'_>) -> Result<(), StoreError> {
+            self.0.remove(key)
+        }
+        fn try_lease(
+            &self,
+            key: &Key<'_>,
+            now: Timestamp,
+            grace: Duration,
+        ) -> Result<Option<LeaseId>, StoreError> {
+            self.0.try_lease(key, now, grace)
+        }
+        fn release_lease(&self, key: &Key<'_>, lease: LeaseId) -> Result<(), StoreError> {
+            self.0.release_lease(key, lease)
+        }
+        fn add(&self, write: Write<'_>, now: Timestamp) -> Result<bool, StoreError> {
+            self.0.add(write, now)
+        }
+        fn mark_stale(&self, key: &Key<'_>, now: Timestamp) -> Result<bool, StoreError> {
+            self.0.mark_stale(key, now)
+        }
+        fn count(
+            &self,
+            key: &Key<'_>,
+            delta: Delta,
+            now: Timestamp,
+        ) -> Result<Counted, StoreError> {
+            self.0.count(key, delta, now)
+        }
+    }
+}
+
+#[test]
+fn a_store_without_held_writes_fails_the_conformance_suite() {
+    use antidogpile::conformance::{check_store, Expect};
+    // The store it wraps passes.
+    check_store(Expect::Caching, MemoryStore::new);
+    let failed = std::panic::catch_unwind(|| {
+        check_store(Expect::Caching, || Unguarded(MemoryStore::new()));
+    })
+    .expect_err("a store whose held write ignores invalidations passed");
+    let message = failed.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("stale sets") && message.contains("began before"),
+        "{message}"
+    );
+}
+
+// ---- the non-blocking client ----
+
+#[test]
+fn nonblocking_duties_set_and_release_like_blocking_ones() {
+    use antidogpile::Got;
+    let server = Memcached::start();
+    let cache = Cache::from_url(&server.url("")).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let cache = cache.nonblocking();
+        let ttl = Duration::from_secs(3600);
+        // Released: the next caller recomputes at once.
+        let Got::Recompute(None, duty) = cache.get::<u64, _>("k").await.unwrap() else {
+            panic!("first caller recomputes")
+        };
+        duty.release_nonblocking().await;
+        let Got::Recompute(None, duty) = cache.get::<u64, _>("k").await.unwrap() else {
+            panic!("the lease was given back")
+        };
+        assert!(duty.set_nonblocking(&1u64, ttl).await.unwrap(), "lands");
+        assert_eq!(cache.get::<u64, _>("k").await.unwrap(), Got::Fresh(1));
+
+        // Refused after a delete.
+        assert!(cache.delete("k").await.unwrap());
+        let Got::Recompute(Some(1), duty) = cache.get::<u64, _>("k").await.unwrap() else {
+            panic!("one caller refreshes")
+        };
+        cache.delete_hard("k").await.unwrap();
+        assert!(!duty.set_nonblocking(&2u64, ttl).await.unwrap(), "refused");
+        assert!(cache.get::<u64, _>("k").await.unwrap().must_recompute());
+    });
 }

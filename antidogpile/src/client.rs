@@ -24,9 +24,7 @@ use crate::outcome::{Always, Cacheable, Outcome};
 use crate::policy::{decide, Deadlines, Decision, Timeouts};
 use crate::site::{Site, SiteOptions};
 use crate::stats::Event;
-use crate::store::{
-    Counted, Delta, Hold, OwnedLookup, Store, StoreOp, StoreReply, Stored, Write,
-};
+use crate::store::{Counted, Delta, Hold, OwnedLookup, Store, StoreOp, StoreReply, Stored, Write};
 
 mod recompute;
 

@@ -223,17 +223,18 @@ fn one_cold_miss_lease_per_grace(f: Fixture) {
 
 fn a_lease_lapses_after_its_grace(f: Fixture) {
     let grace = Duration::from_secs(1);
-    let get = || f.seen(f.cache.get_with_grace::<Tagged, _>(&f.key("a"), grace).unwrap());
+    let get = || {
+        f.seen(
+            f.cache
+                .get_with_grace::<Tagged, _>(&f.key("a"), grace)
+                .unwrap(),
+        )
+    };
     assert_eq!(get(), Seen::Recompute(None), "{}: first", f.check);
     assert_eq!(get(), Seen::Pending, "{}: second", f.check);
     std::thread::sleep(REAL_SECOND_TTL_PASSED);
     f.clock.advance(REAL_SECOND_TTL_PASSED);
-    assert_eq!(
-        get(),
-        Seen::Recompute(None),
-        "{}: after the grace",
-        f.check
-    );
+    assert_eq!(get(), Seen::Recompute(None), "{}: after the grace", f.check);
 }
 
 /// `THREADS` threads `get` at once; returns how many were told to recompute.
@@ -336,7 +337,12 @@ fn counters_count_raw_integers_only(f: Fixture) {
         "{}: decr stops at 0",
         f.check
     );
-    assert_eq!(f.seen(f.cache.get(&c).unwrap()), Seen::Fresh(0u64), "{}", f.check);
+    assert_eq!(
+        f.seen(f.cache.get(&c).unwrap()),
+        Seen::Fresh(0u64),
+        "{}",
+        f.check
+    );
 
     let missing = f.cache.incr(&f.key("missing"), 1);
     assert_eq!(missing, Err(Error::NotFound), "{}: missing", f.check);
@@ -573,7 +579,11 @@ fn held_writes_end_at_invalidation(f: Fixture) {
     let (v1, v2, v3) = (tagged("a", 1), tagged("a", 2), tagged("a", 3));
     // A fill with nothing in between lands.
     let (_, duty) = f.duty("a");
-    assert!(f.set_through("fill", duty, &v1), "{}: a fill lands", f.check);
+    assert!(
+        f.set_through("fill", duty, &v1),
+        "{}: a fill lands",
+        f.check
+    );
     f.expect("filled", f.get("a"), Seen::Fresh(v1.clone()));
 
     // A refresh across a soft delete is refused; the value stays stale.
@@ -587,8 +597,17 @@ fn held_writes_end_at_invalidation(f: Fixture) {
         f.check
     );
     let (stale, duty) = f.duty("a");
-    assert_eq!(stale.as_ref(), Some(&v1), "{}: still the old, stale value", f.check);
-    assert!(f.set_through("refresh", duty, &v3), "{}: a refresh lands", f.check);
+    assert_eq!(
+        stale.as_ref(),
+        Some(&v1),
+        "{}: still the old, stale value",
+        f.check
+    );
+    assert!(
+        f.set_through("refresh", duty, &v3),
+        "{}: a refresh lands",
+        f.check
+    );
     f.expect("refreshed", f.get("a"), Seen::Fresh(v3.clone()));
 
     // A refresh across a hard delete is refused: nothing is stored.
@@ -647,7 +666,11 @@ fn held_writes_end_at_invalidation(f: Fixture) {
 /// A store that keeps nothing never stores a duty's value either.
 fn a_duty_stores_nothing(f: Fixture) {
     let (_, duty) = f.duty("a");
-    assert!(!f.set_through("nothing", duty, &tagged("a", 1)), "{}", f.check);
+    assert!(
+        !f.set_through("nothing", duty, &tagged("a", 1)),
+        "{}",
+        f.check
+    );
     let (stale, _duty) = f.duty("a");
     assert_eq!(stale, None, "{}", f.check);
 }

@@ -113,7 +113,8 @@ impl Recompute {
     #[cfg(feature = "tokio")]
     pub async fn release_nonblocking(mut self) {
         if let Some(hold) = self.hold.take() {
-            hold.give_back(&crate::memo::NonBlocking(&*self.store)).await;
+            hold.give_back(&crate::memo::NonBlocking(&*self.store))
+                .await;
         }
     }
 

@@ -297,11 +297,13 @@ impl Store for FileStore {
         let fingerprint = key.fingerprint();
         let file = inner.encode_value(fingerprint, value, deadlines)?;
         inner.update(fingerprint, false, Some(now), |current| {
-            let live = current.file().is_some_and(|file| match (held, &file.content) {
-                (Hold::Claim(claim), Content::Envelope { .. }) => file.header.stamp == claim.0,
-                (Hold::Lease(lease), Content::Lease) => file.header.stamp == lease.0,
-                _ => false,
-            });
+            let live = current
+                .file()
+                .is_some_and(|file| match (held, &file.content) {
+                    (Hold::Claim(claim), Content::Envelope { .. }) => file.header.stamp == claim.0,
+                    (Hold::Lease(lease), Content::Lease) => file.header.stamp == lease.0,
+                    _ => false,
+                });
             Ok(if live {
                 (Change::Replace(file), true)
             } else {

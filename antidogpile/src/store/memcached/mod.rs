@@ -29,7 +29,8 @@ use self::ring::Ring;
 #[cfg(feature = "tokio")]
 use super::BoxFuture;
 use super::{
-    ClaimId, Counted, Delta, Hold, LeaseId, Lookup, Store, StoreOp, StoreReply, Stored, Version, Write,
+    ClaimId, Counted, Delta, Hold, LeaseId, Lookup, Store, StoreOp, StoreReply, Stored, Version,
+    Write,
 };
 use crate::clock::Timestamp;
 use crate::error::{Error, StoreError, StoreErrorKind};
