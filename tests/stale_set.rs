@@ -136,7 +136,7 @@ fn scenario<C, I>(
     source.arm();
     let held = {
         let call = call.clone();
-        std::thread::spawn(move || call())
+        std::thread::spawn(call)
     };
     source.wait_inside();
 
@@ -498,6 +498,14 @@ enum Via {
     Macro,
 }
 
+/// One cross-process case.
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    via: Via,
+    start: Start,
+    how: Option<Invalidate>,
+}
+
 /// The number in the "database" file.
 fn read_db(db: &std::path::Path) -> u64 {
     std::fs::read_to_string(db)
@@ -515,15 +523,15 @@ fn read_db(db: &std::path::Path) -> u64 {
 fn across_processes<C: Fn() -> u64, I: Fn(Invalidate)>(
     url: &str,
     files: &std::path::Path,
-    via: Via,
-    start: Start,
-    how: Option<Invalidate>,
+    case: Case,
     call: C,
     invalidate: I,
     computes_here: &AtomicU64,
 ) {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
+
+    let Case { via, start, how } = case;
 
     let _ = std::fs::remove_dir_all(files);
     std::fs::create_dir_all(files).unwrap();
@@ -611,9 +619,11 @@ fn client_across_processes(url: &str, name: &str, start: Start, how: Option<Inva
     across_processes(
         url,
         &files,
-        Via::Client,
-        start,
-        how,
+        Case {
+            via: Via::Client,
+            start,
+            how,
+        },
         call,
         invalidate,
         &computes,
@@ -641,9 +651,11 @@ macro_rules! worker_function {
             across_processes(
                 &url,
                 &files_for($cache),
-                Via::Macro,
-                $start,
-                $how,
+                Case {
+                    via: Via::Macro,
+                    start: $start,
+                    how: $how,
+                },
                 || $function(1, &COMPUTES),
                 |how| {
                     $invalidate(1, &COMPUTES, how).expect("invalidate");
