@@ -893,3 +893,80 @@ fn nonblocking_duties_set_and_release_like_blocking_ones() {
         assert!(cache.get::<u64, _>("k").await.unwrap().must_recompute());
     });
 }
+
+/// A worker's fill is held; this process invalidates the key; only then a
+/// second caller in the worker's process arrives: it must not be handed
+/// the held compute's value (that process never saw the invalidation, but
+/// the held compute's refused write tells it), and recomputes the new one.
+fn joining_after_an_invalidation_elsewhere(url: &str, name: &str, how: Invalidate) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let files = files_for(name);
+    let _ = std::fs::remove_dir_all(&files);
+    std::fs::create_dir_all(&files).unwrap();
+    let (db, go, join) = (files.join("db"), files.join("go"), files.join("join"));
+    std::fs::write(&db, "1").unwrap();
+    let cache = Cache::from_url(url).unwrap();
+    cache.delete_hard("stale-set").unwrap();
+
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_antidogpile-worker"))
+        .args(["stale-set", url])
+        .args([&db, &go])
+        .arg("client")
+        .arg(&join)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn the worker");
+    let mut lines = BufReader::new(worker.stdout.take().unwrap()).lines();
+    let mut next = || lines.next().and_then(Result::ok);
+    assert_eq!(next().as_deref(), Some("computing 1"));
+
+    std::fs::write(&db, "2").unwrap();
+    match how {
+        Invalidate::Soft => {
+            cache.delete("stale-set").unwrap();
+        }
+        Invalidate::Hard => cache.delete_hard("stale-set").unwrap(),
+    }
+    // The second caller arrives after the invalidation returned, and waits
+    // for the compute under way in its process.
+    std::fs::write(&join, "").unwrap();
+    assert_eq!(next().as_deref(), Some("calling"));
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(&go, "").unwrap();
+    let mut rest: Vec<String> = std::iter::from_fn(next).collect();
+    rest.sort();
+    assert!(worker.wait().unwrap().success());
+    assert!(
+        rest.contains(&"got 1".to_owned()),
+        "the held caller gets its own value: {rest:?}"
+    );
+    assert!(
+        rest.contains(&"joined 2".to_owned()),
+        "{how:?}: a caller that arrived after the invalidation got {rest:?}"
+    );
+    let computes = AtomicU64::new(0);
+    let value = cache.get_or_compute("stale-set", Duration::from_secs(3600), || {
+        computes.fetch_add(1, Ordering::SeqCst);
+        read_db(&db)
+    });
+    assert_eq!(
+        (value, computes.into_inner()),
+        (2, 0),
+        "the new value, stored"
+    );
+}
+
+#[test]
+fn across_processes_memcached_a_caller_joining_after_a_hard_delete_recomputes() {
+    let server = Memcached::start();
+    joining_after_an_invalidation_elsewhere(&server.url(""), "mc-join", Invalidate::Hard);
+}
+
+#[test]
+fn across_processes_file_a_caller_joining_after_a_soft_delete_recomputes() {
+    let (url, _) = file_url("file-join");
+    joining_after_an_invalidation_elsewhere(&url, "file-join", Invalidate::Soft);
+}

@@ -573,7 +573,7 @@ impl<'c> Call<'c> {
                     )
                     .await;
                     if let Some(mut remote) = remote {
-                        if stored {
+                        if stored == Landed::Stored {
                             remote.armed = false; // the value replaced the lease
                         } else {
                             // Not stored (too large, store failing, or its
@@ -582,7 +582,14 @@ impl<'c> Call<'c> {
                             remote.give_back(io).await;
                         }
                     }
-                    lease.land(Some(shared));
+                    if stored == Landed::Refused {
+                        // Invalidated meanwhile, perhaps by another process:
+                        // callers of this one may have joined after it, so
+                        // they look again rather than take this value.
+                        lease.land(None);
+                    } else {
+                        lease.land(Some(shared));
+                    }
                     R::from_value(value)
                 }
                 Err(failure) => {
@@ -651,9 +658,19 @@ fn trace_store_error(namespace: &str, error: &StoreError) {
     tracing::warn!(target: "antidogpile", namespace, %error, "store failed; computing without it");
 }
 
+/// What became of a write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Landed {
+    Stored,
+    /// A held write whose claim or lease an invalidation had ended.
+    Refused,
+    /// Too large, not serializable, or the store failed.
+    NotStored,
+}
+
 /// Writes `value` with fresh deadlines (only while `held` is the live claim
 /// or lease, if given); returns it shared, for waiters in this process, and
-/// whether the store took it. A store that fails is counted and traced,
+/// what became of the write. A store that fails is counted and traced,
 /// nothing more; a held write refused is traced.
 async fn store_value<V: Cacheable, I: Io>(
     io: &I,
@@ -663,7 +680,7 @@ async fn store_value<V: Cacheable, I: Io>(
     timeouts: &Timeouts,
     held: Option<Hold>,
     value: &V,
-) -> (Value, bool) {
+) -> (Value, Landed) {
     let shared: Value = Arc::new(value.clone());
     let stored = if io.store().keeps_bytes() {
         match encode_payload(value) {
@@ -672,7 +689,7 @@ async fn store_value<V: Cacheable, I: Io>(
                 let error = StoreError::new(StoreErrorKind::Serialize, error.to_string());
                 site.counters.count(Event::StoreError);
                 trace_store_error(site.namespace, &error);
-                return (shared, false);
+                return (shared, Landed::NotStored);
             }
         }
     } else {
@@ -702,13 +719,13 @@ async fn store_value<V: Cacheable, I: Io>(
                 namespace = site.namespace,
                 "not stored: invalidated while it was computed (returned to its caller only)"
             );
-            (shared, false)
+            (shared, Landed::Refused)
         }
-        Ok(_) => (shared, true),
+        Ok(_) => (shared, Landed::Stored),
         Err(error) => {
             site.counters.count(Event::StoreError);
             trace_store_error(site.namespace, &error);
-            (shared, false)
+            (shared, Landed::NotStored)
         }
     }
 }

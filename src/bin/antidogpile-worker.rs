@@ -5,15 +5,17 @@
 //! antidogpile-worker hammer URL THREADS SECONDS   many threads, many calls
 //! antidogpile-worker hang URL                     one call whose compute never ends
 //! antidogpile-worker poll URL SECONDS             one call every 20 ms
-//! antidogpile-worker stale-set URL DB GO client|macro
+//! antidogpile-worker stale-set URL DB GO client|macro [JOIN]
 //!                                                 one call whose compute reads DB,
-//!                                                 then waits for the file GO
+//!                                                 then waits for the file GO (and,
+//!                                                 once JOIN exists, another call)
 //! ```
 //!
 //! Lines: `compute START_MS END_MS`, `computing START_MS` (hang),
 //! `call AT_MS COMPUTED VALUE` (poll), `computing VALUE` then `got VALUE`
-//! (stale-set: the number in DB when its compute began, and what the call
-//! returned), and for hammer at the end
+//! (stale-set: the number in DB when a compute began, and what the call
+//! returned; `calling` and `joined VALUE` for the second call), and for
+//! hammer at the end
 //! `calls N` and `slowest_stale_us N` (the slowest call that did not compute
 //! in this process, after each thread's first call).
 
@@ -123,26 +125,46 @@ fn stale_set(key: u32) -> u64 {
 }
 
 /// One call, through the cache client or the macro, whose compute is held
-/// until GO exists; says what it returned.
-fn stale_set_call(url: &str, db: &str, go: &str, via: &str) -> ExitCode {
+/// until GO exists; says what it returned. With JOIN, a second thread makes
+/// the same call once JOIN exists (joining the first call's compute, if it
+/// is still under way), and says what it got.
+fn stale_set_call(url: &str, db: &str, go: &str, via: &str, join: Option<&str>) -> ExitCode {
     let _ = STALE_SET_FILES.set((db.into(), go.into()));
-    let value = match via {
-        "client" => match antidogpile::Cache::from_url(url) {
-            Ok(cache) => {
-                cache.get_or_compute("stale-set", Duration::from_secs(3600), stale_set_compute)
-            }
-            Err(error) => {
-                eprintln!("{error}");
-                return ExitCode::from(2);
-            }
-        },
-        "macro" => stale_set(1),
+    let client = match (via, antidogpile::Cache::from_url(url)) {
+        ("client", Ok(cache)) => Some(std::sync::Arc::new(cache)),
+        ("macro", _) => None,
+        (_, Err(error)) => {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
         _ => {
             eprintln!("stale-set: client or macro");
             return ExitCode::from(2);
         }
     };
+    let call = move || match &client {
+        Some(cache) => {
+            cache.get_or_compute("stale-set", Duration::from_secs(3600), stale_set_compute)
+        }
+        None => stale_set(1),
+    };
+    let second = join.map(|join| {
+        let (join, call) = (std::path::PathBuf::from(join), call.clone());
+        std::thread::spawn(move || {
+            let begin = Instant::now();
+            while !join.exists() && begin.elapsed() < Duration::from_secs(20) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            say("calling");
+            let value = call();
+            say(&format!("joined {value}"));
+        })
+    });
+    let value = call();
     say(&format!("got {value}"));
+    if let Some(second) = second {
+        let _ = second.join();
+    }
     ExitCode::SUCCESS
 }
 
@@ -163,7 +185,7 @@ fn main() -> ExitCode {
     if let ("stale-set", Some(db), Some(go), Some(via)) =
         (mode.as_str(), args.get(2), args.get(3), args.get(4))
     {
-        return stale_set_call(url, db, go, via);
+        return stale_set_call(url, db, go, via, args.get(5).map(String::as_str));
     }
     match (mode.as_str(), number(2), number(3)) {
         ("hammer", Some(threads), Some(seconds)) => {
