@@ -204,6 +204,15 @@ impl Cache {
         &*self.store
     }
 
+    /// After an invalidation of `key` has reached the store: computes of this
+    /// process that started before it are joined by no new caller (their
+    /// late writes are refused by the store: see [`Store::write_held`]).
+    pub(crate) fn forget_in_process(&self, key: &crate::key::Key<'_>) {
+        let fingerprint = key.fingerprint().as_u128();
+        self.flights.forget(fingerprint);
+        self.refreshing.forget(fingerprint);
+    }
+
     pub(crate) fn timeouts_for(&self, site: &Site) -> Timeouts {
         let options = &site.options;
         Timeouts::new(

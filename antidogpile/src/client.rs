@@ -24,7 +24,11 @@ use crate::outcome::{Always, Cacheable, Outcome};
 use crate::policy::{decide, Deadlines, Decision, Timeouts};
 use crate::site::{Site, SiteOptions};
 use crate::stats::Event;
-use crate::store::{Counted, Delta, OwnedLookup, StoreOp, StoreReply, Stored, Write};
+use crate::store::{Counted, Delta, Hold, OwnedLookup, Store, StoreOp, StoreReply, Stored, Write};
+
+mod recompute;
+
+pub use recompute::Recompute;
 
 /// The namespace of the keys the cache client uses; its counters are
 /// [`stats`](crate::stats)`(CLIENT_NAMESPACE)`.
@@ -84,10 +88,15 @@ impl Ttl {
     }
 
     fn timeouts(&self, cache: &Cache) -> Timeouts {
+        self.timeouts_with(cache.hard_timeout_factor(), cache.default_grace())
+    }
+
+    /// The timeouts, with these defaults for what it does not set.
+    fn timeouts_with(&self, factor: u32, grace: Duration) -> Timeouts {
         Timeouts::new(
             self.soft,
-            self.factor.unwrap_or(cache.hard_timeout_factor()),
-            self.grace.unwrap_or(cache.default_grace()),
+            self.factor.unwrap_or(factor),
+            self.grace.unwrap_or(grace),
         )
     }
 }
@@ -101,20 +110,23 @@ impl From<Duration> for Ttl {
 /// What [`Cache::get`] found, and what the caller should do about it.
 ///
 /// Of all the callers that find a value stale, or nothing at all, exactly
-/// one is told [`Recompute`](Got::Recompute) (it holds the refresh claim or
-/// the cold-miss lease for the grace); it should compute the value and
-/// [`set`](Cache::set) it. The others are given the stale value, or told
-/// the value is [`Pending`](Got::Pending).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// one is told [`Recompute`](Got::Recompute): it holds the refresh claim or
+/// the cold-miss lease, in the [`Recompute`] duty handed with it, until it
+/// sets the value through it, drops it, or the grace runs out. It should
+/// compute the value and [`set`](Recompute::set) it. The others are given
+/// the stale value, or told the value is [`Pending`](Got::Pending).
+#[derive(Debug, PartialEq, Eq)]
 #[must_use]
 pub enum Got<V> {
     /// A fresh value (a value from a hard set is always fresh).
     Fresh(V),
     /// A stale value, while another caller recomputes it: serve it.
     Stale(V),
-    /// This caller should compute the value and set it. The stale value,
-    /// if there is one, is here to serve should the computation fail.
-    Recompute(Option<V>),
+    /// This caller should compute the value and set it through the
+    /// [`Recompute`] duty (dropping the duty gives the claim or lease back
+    /// at once). The stale value, if there is one, is here to serve should
+    /// the computation fail.
+    Recompute(Option<V>, Recompute),
     /// Nothing stored yet: another caller holds the cold-miss lease and is
     /// computing it. Ask again shortly, or use [`Cache::get_or_compute`],
     /// which waits.
@@ -122,17 +134,18 @@ pub enum Got<V> {
 }
 
 impl<V> Got<V> {
-    /// The value, fresh or stale, if there is one.
+    /// The value, fresh or stale, if there is one. (A [`Recompute`] duty
+    /// is dropped: its claim or lease given back.)
     pub fn value(self) -> Option<V> {
         match self {
-            Got::Fresh(value) | Got::Stale(value) | Got::Recompute(Some(value)) => Some(value),
-            Got::Recompute(None) | Got::Pending => None,
+            Got::Fresh(value) | Got::Stale(value) | Got::Recompute(Some(value), _) => Some(value),
+            Got::Recompute(None, _) | Got::Pending => None,
         }
     }
 
     /// Whether this caller should compute the value and set it.
     pub fn must_recompute(&self) -> bool {
-        matches!(self, Got::Recompute(_))
+        matches!(self, Got::Recompute(..))
     }
 }
 
@@ -163,7 +176,12 @@ fn keys_of<K: Serialize>(keys: &[K]) -> Result<Vec<Key<'static>>, Error> {
 /// A value as a soft set stores it: as it is in memory, serialized for a
 /// store that keeps bytes.
 fn soft_value<V: Cacheable>(cache: &Cache, value: &V) -> Result<Stored, Error> {
-    if cache.store.keeps_bytes() {
+    soft_value_in(&*cache.store, value)
+}
+
+/// [`soft_value`] for `store`.
+fn soft_value_in<V: Cacheable>(store: &dyn Store, value: &V) -> Result<Stored, Error> {
+    if store.keeps_bytes() {
         encode_payload(value)
             .map(Stored::Bytes)
             .map_err(|error| Error::Serialize(error.to_string()))
@@ -276,7 +294,10 @@ impl<'c, I: Io> Ops<'c, I> {
                         until: claim_until,
                     };
                     match self.run(claim).await? {
-                        StoreReply::Claim(Some(_)) => Ok(Got::Recompute(Some(value))),
+                        StoreReply::Claim(Some(claim)) => Ok(Got::Recompute(
+                            Some(value),
+                            Recompute::new(self.cache, *key, Some(Hold::Claim(claim))),
+                        )),
                         StoreReply::Claim(None) => Ok(Got::Stale(value)),
                         other => Err(store_error(unexpected(&other))),
                     }
@@ -293,7 +314,7 @@ impl<'c, I: Io> Ops<'c, I> {
             // Bytes of another type: recompute and overwrite.
             Looked::Absent { overwrite: true } => {
                 counters.count(Event::Miss);
-                Ok(Got::Recompute(None))
+                Ok(Got::Recompute(None, Recompute::new(self.cache, *key, None)))
             }
             Looked::Absent { overwrite: false } => {
                 counters.count(Event::Miss);
@@ -303,7 +324,10 @@ impl<'c, I: Io> Ops<'c, I> {
                     grace,
                 };
                 match self.run(lease).await? {
-                    StoreReply::Lease(Some(_)) => Ok(Got::Recompute(None)),
+                    StoreReply::Lease(Some(lease)) => Ok(Got::Recompute(
+                        None,
+                        Recompute::new(self.cache, *key, Some(Hold::Lease(lease))),
+                    )),
                     StoreReply::Lease(None) => Ok(Got::Pending),
                     other => Err(store_error(unexpected(&other))),
                 }
@@ -380,21 +404,30 @@ impl<'c, I: Io> Ops<'c, I> {
     }
 
     async fn delete(&self, key: &Key<'static>, how: Invalidate) -> Result<bool, Error> {
-        match how {
+        let deleted = match how {
             Invalidate::Hard => self.run(StoreOp::Remove { key: *key }).await.map(|_| true),
             Invalidate::Soft => {
                 let now = self.cache.clock.now();
-                match self.run(StoreOp::MarkStale { key: *key, now }).await? {
-                    StoreReply::Changed(marked) => Ok(marked),
-                    other => Err(store_error(unexpected(&other))),
+                match self.run(StoreOp::MarkStale { key: *key, now }).await {
+                    Ok(StoreReply::Changed(marked)) => Ok(marked),
+                    Ok(other) => Err(store_error(unexpected(&other))),
+                    Err(error) => Err(error),
                 }
             }
-        }
+        };
+        self.cache.forget_in_process(key);
+        deleted
     }
 
     async fn delete_many(&self, keys: &[Key<'static>], how: Invalidate) -> Result<(), Error> {
         match how {
-            Invalidate::Hard => self.run(StoreOp::RemoveMany { keys }).await.map(drop),
+            Invalidate::Hard => {
+                let deleted = self.run(StoreOp::RemoveMany { keys }).await.map(drop);
+                for key in keys {
+                    self.cache.forget_in_process(key);
+                }
+                deleted
+            }
             Invalidate::Soft => {
                 for key in keys {
                     self.delete(key, Invalidate::Soft).await?;
@@ -507,6 +540,16 @@ impl Cache {
     /// The value under `key`, and whether this caller should recompute it
     /// (see [`Got`]), with the cache's default grace.
     ///
+    /// What it commits the caller to: when it answers
+    /// [`Got::Recompute`], this caller holds the key's refresh claim or
+    /// cold-miss lease, and every other caller is served the stale value or
+    /// told [`Pending`](Got::Pending) until it sets the value through the
+    /// [`Recompute`] duty (or with [`set`](Cache::set)), drops the duty, or
+    /// the grace runs out. So compute promptly, and drop the duty at once if
+    /// you will not set. Set through the duty: a value computed from data
+    /// read before a [`delete`](Cache::delete) or [`delete_hard`](Cache::delete_hard)
+    /// is then refused, never stored as fresh after it.
+    ///
     /// A store failure is an error (the caller decides what to do; use
     /// [`get_or_compute`](Cache::get_or_compute) to compute through it).
     ///
@@ -515,11 +558,12 @@ impl Cache {
     /// use std::time::Duration;
     ///
     /// let cache = Cache::new(MemoryStore::new());
-    /// let first: Got<String> = cache.get("greeting")?;
-    /// assert_eq!(first, Got::Recompute(None), "the first caller computes");
+    /// let Got::Recompute(None, duty) = cache.get::<String, _>("greeting")? else {
+    ///     unreachable!("the first caller computes")
+    /// };
     /// assert_eq!(cache.get::<String, _>("greeting")?, Got::Pending, "the others are told to wait");
     ///
-    /// cache.set("greeting", &"hello".to_owned(), Duration::from_secs(30))?;
+    /// duty.set(&"hello".to_owned(), Duration::from_secs(30))?;
     /// assert_eq!(cache.get("greeting")?, Got::Fresh("hello".to_owned()));
     /// # Ok::<(), antidogpile::Error>(())
     /// ```
@@ -555,6 +599,8 @@ impl Cache {
     /// Stores `value` under `key`, fresh for `ttl`'s soft timeout (a
     /// [`Duration`] or a [`Ttl`]), kept `soft * factor`. It replaces what
     /// was there, and ends any refresh claim or cold-miss lease.
+    /// (After a [`Got::Recompute`], [`Recompute::set`] is the safer write:
+    /// it is refused if the key was invalidated meanwhile.)
     pub fn set<V: Cacheable, K: Serialize + ?Sized>(
         &self,
         key: &K,
@@ -627,7 +673,8 @@ impl Cache {
     /// let cache = Cache::new(MemoryStore::new());
     /// cache.set("price", &10u32, Duration::from_secs(60))?;
     /// assert!(cache.delete("price")?);
-    /// assert_eq!(cache.get("price")?, Got::Recompute(Some(10u32)), "one caller recomputes");
+    /// let recompute = cache.get::<u32, _>("price")?;
+    /// assert!(matches!(recompute, Got::Recompute(Some(10), _)), "one caller recomputes");
     /// assert_eq!(cache.get("price")?, Got::Stale(10u32), "the others get the old value");
     /// # Ok::<(), antidogpile::Error>(())
     /// ```
@@ -826,7 +873,8 @@ impl<'c> AsyncCache<'c> {
         }
     }
 
-    /// See [`Cache::get`].
+    /// See [`Cache::get`] (and what it commits the caller to). Set through
+    /// the duty with [`Recompute::set_nonblocking`].
     pub async fn get<V: Cacheable, K: Serialize + ?Sized>(&self, key: &K) -> Result<Got<V>, Error> {
         self.get_with_grace(key, self.cache.default_grace()).await
     }

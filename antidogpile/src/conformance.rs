@@ -27,7 +27,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::cache::Cache;
-use crate::client::{Got, Invalidate, Ttl};
+use crate::client::{Got, Invalidate, Recompute, Ttl};
 use crate::clock::{Clock, ManualClock};
 use crate::error::{Error, StoreError};
 use crate::key::{Fingerprint, Key};
@@ -58,6 +58,24 @@ struct Fixture {
     clock: ManualClock,
     run: u64,
     check: &'static str,
+    /// The [`Recompute`] duties `get` handed out, kept (so their claims and
+    /// leases are held) until the check ends.
+    duties: std::sync::Mutex<Vec<Recompute>>,
+}
+
+/// A [`Got`] as the checks compare it: without its [`Recompute`] duty.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Seen<V> {
+    Fresh(V),
+    Stale(V),
+    Recompute(Option<V>),
+    Pending,
+}
+
+impl<V> Seen<V> {
+    fn must_recompute(&self) -> bool {
+        matches!(self, Seen::Recompute(_))
+    }
 }
 
 #[derive(Serialize)]
@@ -97,6 +115,23 @@ impl Fixture {
             clock,
             run,
             check,
+            duties: std::sync::Mutex::default(),
+        }
+    }
+
+    /// What `got` is, its duty (if any) kept until the check ends.
+    fn seen<V>(&self, got: Got<V>) -> Seen<V> {
+        match got {
+            Got::Fresh(value) => Seen::Fresh(value),
+            Got::Stale(value) => Seen::Stale(value),
+            Got::Pending => Seen::Pending,
+            Got::Recompute(stale, duty) => {
+                self.duties
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .push(duty);
+                Seen::Recompute(stale)
+            }
         }
     }
 
@@ -108,10 +143,12 @@ impl Fixture {
         }
     }
 
-    fn get(&self, name: &str) -> Got<Tagged> {
-        self.cache
+    fn get(&self, name: &str) -> Seen<Tagged> {
+        let got = self
+            .cache
             .get(&self.key(name))
-            .unwrap_or_else(|error| panic!("{}: get {name}: {error}", self.check))
+            .unwrap_or_else(|error| panic!("{}: get {name}: {error}", self.check));
+        self.seen(got)
     }
 
     fn set(&self, name: &str, value: &Tagged) {
@@ -120,7 +157,7 @@ impl Fixture {
             .unwrap_or_else(|error| panic!("{}: set {name}: {error}", self.check));
     }
 
-    fn expect(&self, name: &str, got: Got<Tagged>, expected: Got<Tagged>) {
+    fn expect(&self, name: &str, got: Seen<Tagged>, expected: Seen<Tagged>) {
         assert_eq!(got, expected, "{}: {name}", self.check);
     }
 }
@@ -138,6 +175,7 @@ pub fn check_store<S: Store>(expect: Expect, mut new_store: impl FnMut() -> S) {
             of_many_threads_one_claims_and_one_leases(fixture("concurrent claims"));
             add_only_where_nothing_is(fixture("add"));
             soft_and_hard_deletes(fixture("delete"));
+            held_writes_end_at_invalidation(fixture("stale sets"));
             counters_count_raw_integers_only(fixture("counters"));
             hard_sets_are_never_stale_and_expire_on_time(fixture("hard set"));
             many_keys_at_once(fixture("many"));
@@ -146,56 +184,60 @@ pub fn check_store<S: Store>(expect: Expect, mut new_store: impl FnMut() -> S) {
             #[cfg(feature = "tokio")]
             nonblocking_operations(fixture("nonblocking"));
         }
-        Expect::Nothing => keeps_nothing(fixture("keeps nothing")),
+        Expect::Nothing => {
+            keeps_nothing(fixture("keeps nothing"));
+            a_duty_stores_nothing(fixture("duty keeps nothing"));
+        }
     }
 }
 
 fn fresh_then_stale_then_one_claim_per_grace(f: Fixture) {
     let v1 = tagged("a", 1);
-    f.expect("new", f.get("a"), Got::Recompute(None));
+    f.expect("new", f.get("a"), Seen::Recompute(None));
     f.set("a", &v1);
-    f.expect("fresh", f.get("a"), Got::Fresh(v1.clone()));
+    f.expect("fresh", f.get("a"), Seen::Fresh(v1.clone()));
     f.clock.advance(SOFT);
-    f.expect("first stale", f.get("a"), Got::Recompute(Some(v1.clone())));
-    f.expect("second stale", f.get("a"), Got::Stale(v1.clone()));
+    f.expect("first stale", f.get("a"), Seen::Recompute(Some(v1.clone())));
+    f.expect("second stale", f.get("a"), Seen::Stale(v1.clone()));
     f.clock.advance(GRACE);
     f.expect(
         "claim lapsed after the grace",
         f.get("a"),
-        Got::Recompute(Some(v1.clone())),
+        Seen::Recompute(Some(v1.clone())),
     );
     let v2 = tagged("a", 2);
     f.set("a", &v2);
-    f.expect("refreshed", f.get("a"), Got::Fresh(v2));
+    f.expect("refreshed", f.get("a"), Seen::Fresh(v2));
 }
 
 fn gone_at_the_hard_timeout(f: Fixture) {
     f.set("a", &tagged("a", 1));
     f.clock.advance(SOFT * FACTOR);
-    f.expect("past hard", f.get("a"), Got::Recompute(None));
+    f.expect("past hard", f.get("a"), Seen::Recompute(None));
 }
 
 fn one_cold_miss_lease_per_grace(f: Fixture) {
-    f.expect("first", f.get("a"), Got::Recompute(None));
-    f.expect("second", f.get("a"), Got::Pending);
+    f.expect("first", f.get("a"), Seen::Recompute(None));
+    f.expect("second", f.get("a"), Seen::Pending);
     let v = tagged("a", 1);
     f.set("a", &v);
-    f.expect("set ends the lease", f.get("a"), Got::Fresh(v));
+    f.expect("set ends the lease", f.get("a"), Seen::Fresh(v));
 }
 
 fn a_lease_lapses_after_its_grace(f: Fixture) {
     let grace = Duration::from_secs(1);
-    let get = || f.cache.get_with_grace::<Tagged, _>(&f.key("a"), grace);
-    assert_eq!(get().unwrap(), Got::Recompute(None), "{}: first", f.check);
-    assert_eq!(get().unwrap(), Got::Pending, "{}: second", f.check);
+    let get = || {
+        f.seen(
+            f.cache
+                .get_with_grace::<Tagged, _>(&f.key("a"), grace)
+                .unwrap(),
+        )
+    };
+    assert_eq!(get(), Seen::Recompute(None), "{}: first", f.check);
+    assert_eq!(get(), Seen::Pending, "{}: second", f.check);
     std::thread::sleep(REAL_SECOND_TTL_PASSED);
     f.clock.advance(REAL_SECOND_TTL_PASSED);
-    assert_eq!(
-        get().unwrap(),
-        Got::Recompute(None),
-        "{}: after the grace",
-        f.check
-    );
+    assert_eq!(get(), Seen::Recompute(None), "{}: after the grace", f.check);
 }
 
 /// A store that [`renews_holds`](Store::renews_holds): a renewed lease
@@ -353,16 +395,16 @@ fn add_only_where_nothing_is(f: Fixture) {
         "{}: taken",
         f.check
     );
-    f.expect("first add kept", f.get("a"), Got::Fresh(v1));
+    f.expect("first add kept", f.get("a"), Seen::Fresh(v1));
 
-    f.expect("lease", f.get("b"), Got::Recompute(None));
+    f.expect("lease", f.get("b"), Seen::Recompute(None));
     let vb = tagged("b", 1);
     assert!(
         f.cache.add(&f.key("b"), &vb, SOFT).unwrap(),
         "{}: a lease is not a value",
         f.check
     );
-    f.expect("added over the lease", f.get("b"), Got::Fresh(vb));
+    f.expect("added over the lease", f.get("b"), Seen::Fresh(vb));
 
     let barrier = Barrier::new(THREADS);
     let added = AtomicUsize::new(0);
@@ -388,9 +430,9 @@ fn soft_and_hard_deletes(f: Fixture) {
     f.expect(
         "after soft delete",
         f.get("a"),
-        Got::Recompute(Some(v.clone())),
+        Seen::Recompute(Some(v.clone())),
     );
-    f.expect("others", f.get("a"), Got::Stale(v.clone()));
+    f.expect("others", f.get("a"), Seen::Stale(v.clone()));
     assert!(
         !f.cache.delete(&f.key("nothing")).unwrap(),
         "{}: nothing",
@@ -399,7 +441,7 @@ fn soft_and_hard_deletes(f: Fixture) {
 
     f.set("b", &v);
     f.cache.delete_hard(&f.key("b")).unwrap();
-    f.expect("after hard delete", f.get("b"), Got::Recompute(None));
+    f.expect("after hard delete", f.get("b"), Seen::Recompute(None));
 }
 
 fn counters_count_raw_integers_only(f: Fixture) {
@@ -412,7 +454,12 @@ fn counters_count_raw_integers_only(f: Fixture) {
         "{}: decr stops at 0",
         f.check
     );
-    assert_eq!(f.cache.get(&c).unwrap(), Got::Fresh(0u64), "{}", f.check);
+    assert_eq!(
+        f.seen(f.cache.get(&c).unwrap()),
+        Seen::Fresh(0u64),
+        "{}",
+        f.check
+    );
 
     let missing = f.cache.incr(&f.key("missing"), 1);
     assert_eq!(missing, Err(Error::NotFound), "{}: missing", f.check);
@@ -421,7 +468,7 @@ fn counters_count_raw_integers_only(f: Fixture) {
     f.set("soft", &v);
     let enveloped = f.cache.incr(&f.key("soft"), 1);
     assert_eq!(enveloped, Err(Error::NotACounter), "{}: enveloped", f.check);
-    f.expect("left as it was", f.get("soft"), Got::Fresh(v));
+    f.expect("left as it was", f.get("soft"), Seen::Fresh(v));
 
     f.cache
         .set_hard(&f.key("text"), &"ten".to_owned(), None)
@@ -440,10 +487,10 @@ fn counters_count_raw_integers_only(f: Fixture) {
             });
         }
     });
-    let total: Got<u64> = f.cache.get(&shared).unwrap();
+    let total = f.seen::<u64>(f.cache.get(&shared).unwrap());
     assert_eq!(
         total,
-        Got::Fresh(THREADS as u64 * 50),
+        Seen::Fresh(THREADS as u64 * 50),
         "{}: atomic",
         f.check
     );
@@ -456,9 +503,9 @@ fn hard_sets_are_never_stale_and_expire_on_time(f: Fixture) {
         .set_hard(&f.key("brief"), &v, Some(Duration::from_secs(1)))
         .unwrap();
     f.clock.advance(SOFT * FACTOR * 10);
-    f.expect("no expiry", f.get("forever"), Got::Fresh(v.clone()));
+    f.expect("no expiry", f.get("forever"), Seen::Fresh(v.clone()));
     std::thread::sleep(REAL_SECOND_TTL_PASSED);
-    f.expect("its TTL passed", f.get("brief"), Got::Recompute(None));
+    f.expect("its TTL passed", f.get("brief"), Seen::Recompute(None));
     assert!(
         !f.cache.add_hard(&f.key("forever"), &v, None).unwrap(),
         "{}: add_hard over a value",
@@ -481,11 +528,11 @@ fn many_keys_at_once(f: Fixture) {
         .collect();
     f.cache.set_many(&entries, SOFT).unwrap();
     let got: Vec<Got<Tagged>> = f.cache.get_many(&keys).unwrap();
-    for (i, got) in got.into_iter().enumerate() {
+    for (i, got) in got.into_iter().map(|got| f.seen(got)).enumerate() {
         let expected = if i < 40 {
-            Got::Fresh(tagged(&names[i], i as u32))
+            Seen::Fresh(tagged(&names[i], i as u32))
         } else {
-            Got::Recompute(None)
+            Seen::Recompute(None)
         };
         assert_eq!(got, expected, "{}: get_many key {i}", f.check);
     }
@@ -495,12 +542,12 @@ fn many_keys_at_once(f: Fixture) {
         .delete_many(&keys[10..20], Invalidate::Hard)
         .unwrap();
     let got: Vec<Got<Tagged>> = f.cache.get_many(&keys[..30]).unwrap();
-    for (i, got) in got.into_iter().enumerate() {
+    for (i, got) in got.into_iter().map(|got| f.seen(got)).enumerate() {
         let value = tagged(&names[i], i as u32);
         let expected = match i {
-            0..10 => Got::Recompute(Some(value)),
-            10..20 => Got::Recompute(None),
-            _ => Got::Fresh(value),
+            0..10 => Seen::Recompute(Some(value)),
+            10..20 => Seen::Recompute(None),
+            _ => Seen::Fresh(value),
         };
         assert_eq!(got, expected, "{}: after delete_many, key {i}", f.check);
     }
@@ -564,21 +611,21 @@ fn get_or_compute_computes_once(f: Fixture) {
 
     let failed: Result<Tagged, &str> = f.cache.get_or_try_compute(&f.key("b"), SOFT, || Err("no"));
     assert_eq!(failed, Err("no"), "{}", f.check);
-    f.expect("a failure is not cached", f.get("b"), Got::Recompute(None));
+    f.expect("a failure is not cached", f.get("b"), Seen::Recompute(None));
 }
 
 fn values_of_another_type_are_misses(f: Fixture) {
     f.cache.set(&f.key("a"), &7u32, SOFT).unwrap();
-    let other: Got<String> = f.cache.get(&f.key("a")).unwrap();
+    let other = f.seen::<String>(f.cache.get(&f.key("a")).unwrap());
     assert_eq!(
         other,
-        Got::Recompute(None),
+        Seen::Recompute(None),
         "{}: never a wrong value",
         f.check
     );
     f.cache.set_hard(&f.key("b"), &7u32, None).unwrap();
-    let other: Got<Tagged> = f.cache.get(&f.key("b")).unwrap();
-    assert_eq!(other, Got::Recompute(None), "{}: raw", f.check);
+    let other = f.seen::<Tagged>(f.cache.get(&f.key("b")).unwrap());
+    assert_eq!(other, Seen::Recompute(None), "{}: raw", f.check);
 }
 
 #[cfg(feature = "tokio")]
@@ -590,21 +637,25 @@ fn nonblocking_operations(f: Fixture) {
     runtime.block_on(async {
         let cache = f.cache.nonblocking();
         let v = tagged("a", 1);
-        let first: Got<Tagged> = cache.get(&f.key("a")).await.unwrap();
-        assert_eq!(first, Got::Recompute(None), "{}", f.check);
+        let first = f.seen::<Tagged>(cache.get(&f.key("a")).await.unwrap());
+        assert_eq!(first, Seen::Recompute(None), "{}", f.check);
         cache.set(&f.key("a"), &v, SOFT).await.unwrap();
-        assert_eq!(cache.get(&f.key("a")).await.unwrap(), Got::Fresh(v.clone()));
+        assert_eq!(
+            f.seen(cache.get(&f.key("a")).await.unwrap()),
+            Seen::Fresh(v.clone())
+        );
         assert!(cache.delete(&f.key("a")).await.unwrap());
         assert_eq!(
-            cache.get(&f.key("a")).await.unwrap(),
-            Got::Recompute(Some(v.clone())),
+            f.seen(cache.get(&f.key("a")).await.unwrap()),
+            Seen::Recompute(Some(v.clone())),
             "{}",
             f.check
         );
         cache.set_hard(&f.key("n"), &1u64, None).await.unwrap();
         assert_eq!(cache.incr(&f.key("n"), 2).await.unwrap(), 3, "{}", f.check);
         let many: Vec<Got<u64>> = cache.get_many(&[f.key("n"), f.key("x")]).await.unwrap();
-        assert_eq!(many, [Got::Fresh(3), Got::Recompute(None)], "{}", f.check);
+        let many: Vec<Seen<u64>> = many.into_iter().map(|got| f.seen(got)).collect();
+        assert_eq!(many, [Seen::Fresh(3), Seen::Recompute(None)], "{}", f.check);
         let computed = cache
             .get_or_compute(&f.key("c"), SOFT, async { tagged("c", 1) })
             .await;
@@ -620,11 +671,132 @@ fn nonblocking_operations(f: Fixture) {
     });
 }
 
+impl Fixture {
+    /// `get`, which must answer [`Got::Recompute`]: its stale value and duty.
+    fn duty(&self, name: &str) -> (Option<Tagged>, Recompute) {
+        match self.cache.get::<Tagged, _>(&self.key(name)) {
+            Ok(Got::Recompute(stale, duty)) => (stale, duty),
+            other => panic!("{}: {name}: expected Recompute, got {other:?}", self.check),
+        }
+    }
+
+    fn set_through(&self, what: &str, duty: Recompute, value: &Tagged) -> bool {
+        duty.set(value, SOFT)
+            .unwrap_or_else(|error| panic!("{}: {what}: {error}", self.check))
+    }
+}
+
+/// The write of a [`Recompute`] duty (the store's `write_held`, which every
+/// memoized refresh and fill settles with) lands only while its claim or
+/// lease is live: a soft or hard delete, or a plain set, since the `get`
+/// refuses it, so a value computed before an invalidation is never stored
+/// as fresh after it. Without one it lands; dropped, it gives the claim or
+/// lease back at once.
+fn held_writes_end_at_invalidation(f: Fixture) {
+    let (v1, v2, v3) = (tagged("a", 1), tagged("a", 2), tagged("a", 3));
+    // A fill with nothing in between lands.
+    let (_, duty) = f.duty("a");
+    assert!(
+        f.set_through("fill", duty, &v1),
+        "{}: a fill lands",
+        f.check
+    );
+    f.expect("filled", f.get("a"), Seen::Fresh(v1.clone()));
+
+    // A refresh across a soft delete is refused; the value stays stale.
+    assert!(f.cache.delete(&f.key("a")).unwrap(), "{}", f.check);
+    let (stale, duty) = f.duty("a");
+    assert_eq!(stale.as_ref(), Some(&v1), "{}", f.check);
+    assert!(f.cache.delete(&f.key("a")).unwrap(), "{}", f.check);
+    assert!(
+        !f.set_through("refresh across a soft delete", duty, &v2),
+        "{}: a refresh that began before a soft delete was stored",
+        f.check
+    );
+    let (stale, duty) = f.duty("a");
+    assert_eq!(
+        stale.as_ref(),
+        Some(&v1),
+        "{}: still the old, stale value",
+        f.check
+    );
+    assert!(
+        f.set_through("refresh", duty, &v3),
+        "{}: a refresh lands",
+        f.check
+    );
+    f.expect("refreshed", f.get("a"), Seen::Fresh(v3.clone()));
+
+    // A refresh across a hard delete is refused: nothing is stored.
+    assert!(f.cache.delete(&f.key("a")).unwrap(), "{}", f.check);
+    let (_, duty) = f.duty("a");
+    f.cache.delete_hard(&f.key("a")).unwrap();
+    assert!(
+        !f.set_through("refresh across a hard delete", duty, &v2),
+        "{}: a refresh that began before a hard delete was stored",
+        f.check
+    );
+    let (stale, duty) = f.duty("a");
+    assert_eq!(stale, None, "{}: nothing stored", f.check);
+    drop(duty);
+
+    // A fill across a soft or a hard delete, or a plain set, is refused.
+    for (name, invalidate) in [("b", Invalidate::Soft), ("c", Invalidate::Hard)] {
+        let (_, duty) = f.duty(name);
+        match invalidate {
+            Invalidate::Soft => {
+                assert!(!f.cache.delete(&f.key(name)).unwrap(), "{}", f.check);
+            }
+            Invalidate::Hard => f.cache.delete_hard(&f.key(name)).unwrap(),
+        }
+        assert!(
+            !f.set_through("fill across a delete", duty, &tagged(name, 1)),
+            "{}: a fill that began before a {invalidate:?} delete was stored",
+            f.check
+        );
+        let (stale, duty) = f.duty(name);
+        assert_eq!(stale, None, "{}: {name}: nothing stored", f.check);
+        drop(duty);
+    }
+    let (_, duty) = f.duty("d");
+    f.set("d", &tagged("d", 1));
+    assert!(
+        !f.set_through("fill across a set", duty, &tagged("d", 2)),
+        "{}: a fill overwrote a later set",
+        f.check
+    );
+    f.expect("the set stays", f.get("d"), Seen::Fresh(tagged("d", 1)));
+
+    // Dropped, a duty gives its lease or claim back at once.
+    let (_, duty) = f.duty("e");
+    drop(duty);
+    let (_, duty) = f.duty("e");
+    duty.release();
+    f.set("e", &tagged("e", 1));
+    assert!(f.cache.delete(&f.key("e")).unwrap(), "{}", f.check);
+    let (_, duty) = f.duty("e");
+    drop(duty);
+    let (stale, _duty) = f.duty("e");
+    assert_eq!(stale, Some(tagged("e", 1)), "{}: claim given back", f.check);
+}
+
+/// A store that keeps nothing never stores a duty's value either.
+fn a_duty_stores_nothing(f: Fixture) {
+    let (_, duty) = f.duty("a");
+    assert!(
+        !f.set_through("nothing", duty, &tagged("a", 1)),
+        "{}",
+        f.check
+    );
+    let (stale, _duty) = f.duty("a");
+    assert_eq!(stale, None, "{}", f.check);
+}
+
 fn keeps_nothing(f: Fixture) {
     let v = tagged("a", 1);
     f.set("a", &v);
-    f.expect("nothing kept", f.get("a"), Got::Recompute(None));
-    f.expect("no lease either", f.get("a"), Got::Recompute(None));
+    f.expect("nothing kept", f.get("a"), Seen::Recompute(None));
+    f.expect("no lease either", f.get("a"), Seen::Recompute(None));
     assert!(f.cache.add(&f.key("a"), &v, SOFT).unwrap(), "{}", f.check);
     assert!(!f.cache.delete(&f.key("a")).unwrap(), "{}", f.check);
     f.cache.delete_hard(&f.key("a")).unwrap();

@@ -109,6 +109,15 @@ impl Flights {
         })
     }
 
+    /// Lets no new caller join the flight of `fingerprint` (an invalidation:
+    /// its compute started before, so its value must not be handed to callers
+    /// that arrive after). Its holder still lands it for the callers already
+    /// waiting; the next caller takes a new lease.
+    pub(crate) fn forget(&self, fingerprint: u128) {
+        let forgotten = self.shard(fingerprint).remove(&fingerprint);
+        drop(forgotten);
+    }
+
     #[cfg(test)]
     pub(crate) fn in_flight(&self) -> usize {
         self.shards
@@ -446,6 +455,12 @@ impl Refreshing {
             fingerprint,
             token,
         })
+    }
+
+    /// Drops the mark of `fingerprint` (an invalidation: the refresh under
+    /// way started before it), so the next caller here may claim at once.
+    pub(crate) fn forget(&self, fingerprint: u128) {
+        self.shard(fingerprint).remove(&fingerprint);
     }
 }
 

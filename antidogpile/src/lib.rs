@@ -45,7 +45,7 @@ pub use cache::{
 };
 #[cfg(feature = "tokio")]
 pub use client::AsyncCache;
-pub use client::{Got, Invalidate, Ttl, CLIENT_NAMESPACE};
+pub use client::{Got, Invalidate, Recompute, Ttl, CLIENT_NAMESPACE};
 pub use error::{Error, StoreError, StoreErrorKind};
 pub use key::{Fingerprint, Key};
 pub use outcome::{Cacheable, Outcome};

@@ -329,8 +329,23 @@ pub(crate) struct Release {
 }
 
 impl Release {
+    /// Holds `held` on `key` of `store` (the cache client's [`Recompute`](crate::client::Recompute)).
+    pub(crate) fn holding(store: Arc<dyn Store>, key: Key<'static>, held: Hold) -> Release {
+        Release {
+            store,
+            key,
+            held: Holding::new(held),
+            armed: true,
+        }
+    }
+
+    /// The claim or lease as held now.
+    pub(crate) fn held(&self) -> Hold {
+        self.held.current()
+    }
+
     /// Gives it back now, through `io`.
-    async fn give_back<I: Io>(mut self, io: &I) {
+    pub(crate) async fn give_back<I: Io>(mut self, io: &I) {
         self.armed = false;
         let op = liveness::release_op(self.key, self.held.stop());
         if let Err(error) = io.run(op).await {
@@ -340,7 +355,7 @@ impl Release {
 
     /// Its holder is done with it: no more renewals, no release on drop.
     /// Returns the hold's current token (what a guarded last write names).
-    fn disarm(&mut self) -> Hold {
+    pub(crate) fn disarm(&mut self) -> Hold {
         self.armed = false;
         self.held.stop()
     }
@@ -646,27 +661,39 @@ impl<'c> Call<'c> {
     ) -> R {
         match job {
             Job::Refresh(refresh) => refresh.settle(io, self.site, outcome).await,
-            Job::Fill { lease, remote } => match outcome.into_value() {
+            Job::Fill { lease, mut remote } => match outcome.into_value() {
                 Ok(value) => {
+                    // With a lease from the store, the write lands only if
+                    // no invalidation ended it meanwhile.
+                    let held = remote.as_mut().map(Release::disarm);
                     let (shared, stored) = store_value(
                         io,
                         self.site,
                         &self.cache.clock,
                         &self.key,
                         &self.timeouts,
+                        held,
                         &value,
                     )
                     .await;
-                    if let Some(mut remote) = remote {
-                        if stored {
-                            remote.disarm(); // the value replaced the lease
+                    if let Some(remote) = remote {
+                        if stored == Landed::Stored {
+                            // The value replaced the lease (already disarmed).
                         } else {
-                            // Not stored (too large, store failing): others
-                            // must not wait a grace for a value that never comes.
+                            // Not stored (too large, store failing, or its
+                            // lease ended by an invalidation): others must
+                            // not wait a grace for a value that never comes.
                             remote.give_back(io).await;
                         }
                     }
-                    lease.land(Some(shared));
+                    if stored == Landed::Refused {
+                        // Invalidated meanwhile, perhaps by another process:
+                        // callers of this one may have joined after it, so
+                        // they look again rather than take this value.
+                        lease.land(None);
+                    } else {
+                        lease.land(Some(shared));
+                    }
                     R::from_value(value)
                 }
                 Err(failure) => {
@@ -686,8 +713,11 @@ impl<'c> Call<'c> {
 }
 
 impl<V: Cacheable> Refresh<V> {
-    /// Stores a successful refresh; on failure keeps serving the stale value
-    /// and keeps the claim for the retry spacing, so retries are spaced.
+    /// Stores a successful refresh, if its claim is still the live one (an
+    /// invalidation since ends it: the refresh read data older than the
+    /// invalidation, so it must not be stored as fresh). On failure keeps
+    /// serving the stale value and keeps the claim for the retry spacing,
+    /// so retries are spaced.
     async fn settle<R: Outcome<Value = V>, I: Io>(
         mut self,
         io: &I,
@@ -696,16 +726,23 @@ impl<V: Cacheable> Refresh<V> {
     ) -> R {
         match outcome.into_value() {
             Ok(value) => {
-                self.claim.disarm();
-                store_value(
+                // The claim as held now (a renewal may have changed its
+                // token); no renewal follows.
+                let held = Some(self.claim.disarm());
+                let (_, landed) = store_value(
                     io,
                     site,
                     &self.clock,
                     &self.claim.key,
                     &self.timeouts,
+                    held,
                     &value,
                 )
                 .await;
+                if landed == Landed::NotStored {
+                    // Too large or the store failed: the next caller may try.
+                    self.claim.give_back(io).await;
+                }
                 R::from_value(value)
             }
             Err(_) => {
@@ -732,17 +769,29 @@ fn trace_store_error(namespace: &str, error: &StoreError) {
     tracing::warn!(target: "antidogpile", namespace, %error, "store failed; computing without it");
 }
 
-/// Writes `value` with fresh deadlines; returns it shared, for waiters in
-/// this process, and whether the store took it. A store that fails is
-/// counted and traced, nothing more.
+/// What became of a write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Landed {
+    Stored,
+    /// A held write whose claim or lease an invalidation had ended.
+    Refused,
+    /// Too large, not serializable, or the store failed.
+    NotStored,
+}
+
+/// Writes `value` with fresh deadlines (only while `held` is the live claim
+/// or lease, if given); returns it shared, for waiters in this process, and
+/// what became of the write. A store that fails is counted and traced,
+/// nothing more; a held write refused is traced.
 async fn store_value<V: Cacheable, I: Io>(
     io: &I,
     site: &'static Site,
     clock: &Clock,
     key: &Key<'static>,
     timeouts: &Timeouts,
+    held: Option<Hold>,
     value: &V,
-) -> (Value, bool) {
+) -> (Value, Landed) {
     let shared: Value = Arc::new(value.clone());
     let stored = if io.store().keeps_bytes() {
         match encode_payload(value) {
@@ -751,25 +800,43 @@ async fn store_value<V: Cacheable, I: Io>(
                 let error = StoreError::new(StoreErrorKind::Serialize, error.to_string());
                 site.counters.count(Event::StoreError);
                 trace_store_error(site.namespace, &error);
-                return (shared, false);
+                return (shared, Landed::NotStored);
             }
         }
     } else {
         Stored::Object(Arc::clone(&shared))
     };
     let now = clock.now();
-    let write = StoreOp::Write {
-        key: *key,
-        value: stored,
-        deadlines: timeouts.deadlines(now, random_unit()),
-        now,
+    let deadlines = timeouts.deadlines(now, random_unit());
+    let write = match held {
+        Some(held) => StoreOp::WriteHeld {
+            key: *key,
+            held,
+            value: stored,
+            deadlines,
+            now,
+        },
+        None => StoreOp::Write {
+            key: *key,
+            value: stored,
+            deadlines,
+            now,
+        },
     };
     match io.run(write).await {
-        Ok(_) => (shared, true),
+        Ok(StoreReply::Changed(false)) => {
+            tracing::debug!(
+                target: "antidogpile",
+                namespace = site.namespace,
+                "not stored: invalidated while it was computed (returned to its caller only)"
+            );
+            (shared, Landed::Refused)
+        }
+        Ok(_) => (shared, Landed::Stored),
         Err(error) => {
             site.counters.count(Event::StoreError);
             trace_store_error(site.namespace, &error);
-            (shared, false)
+            (shared, Landed::NotStored)
         }
     }
 }

@@ -268,7 +268,9 @@ async fn invalidate_in<I: Io>(
             now: cache.clock.now(),
         },
     };
-    let reply = io.run(op).await.map_err(|error| {
+    let reply = io.run(op).await;
+    cache.forget_in_process(&key);
+    let reply = reply.map_err(|error| {
         site.counters.count(Event::StoreError);
         Error::Store(error)
     })?;

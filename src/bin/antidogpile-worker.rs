@@ -8,10 +8,17 @@
 //! antidogpile-worker slow URL COMPUTE_MS          one call of a cold value (grace 60 s)
 //! antidogpile-worker stale URL COMPUTE_MS SECONDS one call every 20 ms of a value fresh
 //!                                                 for 1 s (grace 60 s), until one computes
+//! antidogpile-worker stale-set URL DB GO client|macro [JOIN]
+//!                                                 one call whose compute reads DB,
+//!                                                 then waits for the file GO (and,
+//!                                                 once JOIN exists, another call)
 //! ```
 //!
 //! Lines: `compute START_MS END_MS`, `computing START_MS` (hang),
-//! `call AT_MS COMPUTED VALUE` (poll, stale; `got` for slow), and for hammer at the end
+//! `call AT_MS COMPUTED VALUE` (poll, stale; `got` for slow), `computing VALUE`
+//! then `got VALUE` (stale-set: the number in DB when a compute began, and what
+//! the call returned; `calling` and `joined VALUE` for the second call), and for
+//! hammer at the end
 //! `calls N` and `slowest_stale_us N` (the slowest call that did not compute
 //! in this process, after each thread's first call).
 
@@ -128,6 +135,78 @@ fn hammer(threads: usize, run: Duration) {
     say(&format!("slowest_stale_us {}", slowest.as_micros()));
 }
 
+/// Where the stale-set compute reads its value, and the file it waits for.
+static STALE_SET_FILES: std::sync::OnceLock<(std::path::PathBuf, std::path::PathBuf)> =
+    std::sync::OnceLock::new();
+
+/// Reads the number in DB, says it, and waits (up to 20 s) for GO to exist.
+fn stale_set_compute() -> u64 {
+    let Some((db, go)) = STALE_SET_FILES.get() else {
+        return 0;
+    };
+    let value = std::fs::read_to_string(db)
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(0);
+    say(&format!("computing {value}"));
+    let begin = Instant::now();
+    while !go.exists() && begin.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    value
+}
+
+/// The memoized side of stale-set (the test process declares the same name).
+#[antidogpiled(soft = "1h", name = "worker::stale_set")]
+fn stale_set(key: u32) -> u64 {
+    let _ = key;
+    stale_set_compute()
+}
+
+/// One call, through the cache client or the macro, whose compute is held
+/// until GO exists; says what it returned. With JOIN, a second thread makes
+/// the same call once JOIN exists (joining the first call's compute, if it
+/// is still under way), and says what it got.
+fn stale_set_call(url: &str, db: &str, go: &str, via: &str, join: Option<&str>) -> ExitCode {
+    let _ = STALE_SET_FILES.set((db.into(), go.into()));
+    let client = match (via, antidogpile::Cache::from_url(url)) {
+        ("client", Ok(cache)) => Some(std::sync::Arc::new(cache)),
+        ("macro", _) => None,
+        (_, Err(error)) => {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
+        _ => {
+            eprintln!("stale-set: client or macro");
+            return ExitCode::from(2);
+        }
+    };
+    let call = move || match &client {
+        Some(cache) => {
+            cache.get_or_compute("stale-set", Duration::from_secs(3600), stale_set_compute)
+        }
+        None => stale_set(1),
+    };
+    let second = join.map(|join| {
+        let (join, call) = (std::path::PathBuf::from(join), call.clone());
+        std::thread::spawn(move || {
+            let begin = Instant::now();
+            while !join.exists() && begin.elapsed() < Duration::from_secs(20) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            say("calling");
+            let value = call();
+            say(&format!("joined {value}"));
+        })
+    });
+    let value = call();
+    say(&format!("got {value}"));
+    if let Some(second) = second {
+        let _ = second.join();
+    }
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let number = |i: usize| args.get(i).and_then(|a| a.parse::<u64>().ok());
@@ -141,6 +220,11 @@ fn main() -> ExitCode {
             eprintln!("{error}");
             return ExitCode::from(2);
         }
+    }
+    if let ("stale-set", Some(db), Some(go), Some(via)) =
+        (mode.as_str(), args.get(2), args.get(3), args.get(4))
+    {
+        return stale_set_call(url, db, go, via, args.get(5).map(String::as_str));
     }
     match (mode.as_str(), number(2), number(3)) {
         ("hammer", Some(threads), Some(seconds)) => {

@@ -44,6 +44,11 @@ use crate::policy::Deadlines;
 /// - A file is replaced whole: written to a temporary file in the same
 ///   directory, then renamed over the old one. It is not fsynced: after a
 ///   crash a recent entry may be lost or empty, and then reads as a miss.
+/// - A refresh or a fill settles with a held write: under the key's lock,
+///   it lands only if the file still carries the stamp of the claim or
+///   lease its holder took. Every change (a soft or hard delete, a write,
+///   a newer claim or lease) gives the file a new stamp or removes it, so a
+///   compute that started before an invalidation is refused.
 /// - Claims, leases, `add`, counters and soft deletes are atomic across
 ///   threads and processes: each holds an advisory lock (`flock`) on the
 ///   key's file around its read-modify-write. Reads take no lock. (On
@@ -280,6 +285,33 @@ impl Store for FileStore {
         Ok(())
     }
 
+    fn write_held(
+        &self,
+        key: &Key<'_>,
+        held: Hold,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let inner = &self.inner;
+        let fingerprint = key.fingerprint();
+        let file = inner.encode_value(fingerprint, value, deadlines)?;
+        inner.update(fingerprint, false, Some(now), |current| {
+            let live = current
+                .file()
+                .is_some_and(|file| match (held, &file.content) {
+                    (Hold::Claim(claim), Content::Envelope { .. }) => file.header.stamp == claim.0,
+                    (Hold::Lease(lease), Content::Lease) => file.header.stamp == lease.0,
+                    _ => false,
+                });
+            Ok(if live {
+                (Change::Replace(file), true)
+            } else {
+                (Change::Keep, false)
+            })
+        })
+    }
+
     fn remove(&self, key: &Key<'_>) -> Result<(), StoreError> {
         self.inner
             .update(key.fingerprint(), false, None, |_| Ok((Change::Remove, ())))
@@ -380,9 +412,17 @@ impl Store for FileStore {
         let inner = &self.inner;
         let fingerprint = key.fingerprint();
         inner.update(fingerprint, false, Some(now), |current| {
-            let Some(file) = current.file().filter(|file| is_live_value(file, now)) else {
+            let Some(file) = current.file() else {
                 return Ok((Change::Keep, false));
             };
+            if let Content::Lease = file.content {
+                // A fill under way started before this invalidation: end
+                // its lease, so its held write is refused.
+                return Ok((Change::Remove, false));
+            }
+            if !is_live_value(&file, now) {
+                return Ok((Change::Keep, false));
+            }
             let Content::Envelope { sealed, .. } = file.content else {
                 // A raw value has no stale state: it goes.
                 return Ok((Change::Remove, true));

@@ -379,6 +379,49 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    fn write_held(
+        &self,
+        key: &Key<'_>,
+        held: Hold,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let value = match value {
+            Stored::Object(value) => Held::Object(value),
+            Stored::Raw(bytes) => Held::Raw(bytes),
+            Stored::Bytes(_) => {
+                return Err(StoreError::new(
+                    StoreErrorKind::Other,
+                    "the memory store keeps values as they are, not serialized",
+                ))
+            }
+        };
+        let fingerprint = key.fingerprint().as_u128();
+        let version = self.next_version();
+        let mut shard = self.shard_for_write(Self::shard_index(key));
+        // Invalidations, writes and newer claims or leases all replace the
+        // token compared here, under the same lock.
+        let live = shard
+            .entries
+            .get(&fingerprint)
+            .is_some_and(|entry| match (held, &entry.held) {
+                (Hold::Claim(claim), Held::Object(_)) => entry.claim == claim.0,
+                (Hold::Lease(lease), Held::Lease(current)) => *current == lease,
+                _ => false,
+            });
+        if !live {
+            drop(shard);
+            drop(value); // user code: never under the lock
+            return Ok(false);
+        }
+        let entry = Entry::new(value, deadlines, version);
+        let replaced = shard.insert(fingerprint, entry, self.max_per_shard, now);
+        drop(shard);
+        drop(replaced);
+        Ok(true)
+    }
+
     fn remove(&self, key: &Key<'_>) -> Result<(), StoreError> {
         let mut shard = self.shard_for_write(Self::shard_index(key));
         let removed = shard.entries.remove(&key.fingerprint().as_u128());
@@ -495,6 +538,16 @@ impl Store for MemoryStore {
         let fingerprint = key.fingerprint().as_u128();
         let version = self.next_version();
         let mut shard = self.shard_for_write(Self::shard_index(key));
+        if shard
+            .entries
+            .get(&fingerprint)
+            .is_some_and(|entry| matches!(entry.held, Held::Lease(_)))
+        {
+            // A fill under way started before this invalidation: end its
+            // lease, so its write is refused and the next caller computes.
+            shard.entries.remove(&fingerprint);
+            return Ok(false);
+        }
         let Some(entry) = shard
             .entries
             .get_mut(&fingerprint)

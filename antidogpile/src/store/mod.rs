@@ -21,12 +21,27 @@
 //!
 //! A store for another backend (Redis, a database) implements the required
 //! methods: [`read`](Store::read), [`try_claim`](Store::try_claim),
-//! [`release_claim`](Store::release_claim), [`write`](Store::write) and
-//! [`remove`](Store::remove); a store shared by several processes also
-//! [`try_lease`](Store::try_lease) and [`release_lease`](Store::release_lease).
+//! [`release_claim`](Store::release_claim), [`write`](Store::write),
+//! [`write_held`](Store::write_held) and [`remove`](Store::remove); a store
+//! shared by several processes also [`try_lease`](Store::try_lease) and
+//! [`release_lease`](Store::release_lease).
+//!
+//! # Invalidation ends claims and leases
+//!
+//! The cache settles a refresh or a cold-miss fill with
+//! [`write_held`](Store::write_held), naming the claim or lease it holds.
+//! That write must land only if that claim or lease is still the live one:
+//! [`mark_stale`](Store::mark_stale), [`remove`](Store::remove),
+//! [`remove_many`](Store::remove_many), a [`write`](Store::write) and a
+//! newer claim or lease all end it. That is what keeps a compute that
+//! started before an invalidation from being stored as fresh after it (a
+//! "stale set"): compare the claim's or lease's token under the store's
+//! lock, or with a compare-and-swap on the token the holder got (memcached's
+//! CAS). The conformance suite checks it.
 //! A store shared by several processes should also [`renew`](Store::renew)
 //! claims and leases and say so with [`renews_holds`](Store::renews_holds),
 //! so that a dead holder's lapses within seconds (see [`renew`](Store::renew)).
+//!
 //! The client operations [`add`](Store::add), [`mark_stale`](Store::mark_stale)
 //! and [`count`](Store::count) answer [`StoreErrorKind::Unsupported`] until a
 //! store implements them; the `*_many` operations loop over the single ones
@@ -281,6 +296,14 @@ pub enum StoreOp<'a> {
         deadlines: Deadlines,
         now: Timestamp,
     },
+    /// [`Store::write_held`].
+    WriteHeld {
+        key: Key<'a>,
+        held: Hold,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    },
     /// [`Store::remove`].
     Remove { key: Key<'a> },
     /// [`Store::try_lease`].
@@ -328,7 +351,7 @@ pub enum StoreReply {
     Claim(Option<ClaimId>),
     /// From `TryLease`: the lease, if won.
     Lease(Option<LeaseId>),
-    /// From `Add` and `MarkStale`: whether it changed anything.
+    /// From `Add`, `MarkStale` and `WriteHeld`: whether it changed anything.
     Changed(bool),
     /// From `Count`.
     Counted(Counted),
@@ -397,7 +420,29 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         now: Timestamp,
     ) -> Result<(), StoreError>;
 
-    /// Removes the entry under `key`, if any.
+    /// Stores `value` under `key` as [`write`](Store::write) does, but only
+    /// if `held` is still the live claim or lease on `key`: not ended by
+    /// [`mark_stale`](Store::mark_stale), [`remove`](Store::remove) (or
+    /// their `*_many` forms), another write, or a newer claim or lease.
+    /// Returns whether it was stored. Atomic against all of those: this is
+    /// how a refresh or a fill that started before an invalidation is kept
+    /// from being stored as fresh after it.
+    ///
+    /// The default writes unconditionally and says it landed: a store that
+    /// keeps it fails the conformance suite's stale-set check.
+    fn write_held(
+        &self,
+        key: &Key<'_>,
+        held: Hold,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let _ = held;
+        self.write(key, value, deadlines, now).map(|()| true)
+    }
+
+    /// Removes the entry under `key`, if any, and ends any claim or lease on it.
     fn remove(&self, key: &Key<'_>) -> Result<(), StoreError>;
 
     /// Takes the cold-miss lease of `key` for `grace`, if nothing is stored
@@ -480,9 +525,10 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     }
 
     /// The soft delete: makes the value under `key` stale at once (and
-    /// drops any refresh claim), so the next caller refreshes it while the
-    /// others are served the old value. A raw value has no stale state: it
-    /// is removed. Returns whether there was a value.
+    /// ends any refresh claim, and removes a cold-miss lease, so that their
+    /// holders' [`write_held`](Store::write_held) fails), so the next caller
+    /// refreshes it while the others are served the old value. A raw value
+    /// has no stale state: it is removed. Returns whether there was a value.
     fn mark_stale(&self, key: &Key<'_>, now: Timestamp) -> Result<bool, StoreError> {
         let _ = (key, now);
         Err(unsupported("mark_stale"))
@@ -548,6 +594,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
                 self.write(&key, value, deadlines, now)?;
                 StoreReply::Done
             }
+            StoreOp::WriteHeld {
+                key,
+                held,
+                value,
+                deadlines,
+                now,
+            } => StoreReply::Changed(self.write_held(&key, held, value, deadlines, now)?),
             StoreOp::Remove { key } => {
                 self.remove(&key)?;
                 StoreReply::Done
@@ -632,6 +685,17 @@ impl<S: Store> Store for Arc<S> {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         (**self).write(key, value, deadlines, now)
+    }
+
+    fn write_held(
+        &self,
+        key: &Key<'_>,
+        held: Hold,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        (**self).write_held(key, held, value, deadlines, now)
     }
 
     fn remove(&self, key: &Key<'_>) -> Result<(), StoreError> {

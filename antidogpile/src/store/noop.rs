@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{ClaimId, Counted, Delta, LeaseId, Lookup, Store, Stored, Version, Write};
+use super::{ClaimId, Counted, Delta, Hold, LeaseId, Lookup, Store, Stored, Version, Write};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::key::Key;
@@ -56,6 +56,18 @@ impl Store for NoopStore {
 
     fn write(&self, _: &Key<'_>, _: Stored, _: Deadlines, _: Timestamp) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    /// Stores nothing: no claim or lease is ever live here.
+    fn write_held(
+        &self,
+        _: &Key<'_>,
+        _: Hold,
+        _: Stored,
+        _: Deadlines,
+        _: Timestamp,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
     }
 
     fn remove(&self, _: &Key<'_>) -> Result<(), StoreError> {

@@ -66,6 +66,19 @@ impl From<StoreOp<'_>> for OwnedOp {
                 deadlines,
                 now,
             },
+            StoreOp::WriteHeld {
+                key,
+                held,
+                value,
+                deadlines,
+                now,
+            } => StoreOp::WriteHeld {
+                key: owned_key(&key),
+                held,
+                value,
+                deadlines,
+                now,
+            },
             StoreOp::Remove { key } => StoreOp::Remove {
                 key: owned_key(&key),
             },

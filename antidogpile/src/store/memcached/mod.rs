@@ -176,6 +176,17 @@ impl Store for MemcachedStore {
         complete(self.blocking().write(key, value, deadlines, now))
     }
 
+    fn write_held(
+        &self,
+        key: &Key<'_>,
+        held: Hold,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        complete(self.blocking().write_held(key, held, value, deadlines, now))
+    }
+
     fn remove(&self, key: &Key<'_>) -> Result<(), StoreError> {
         complete(self.blocking().run(StoreOp::Remove { key: *key })).map(|_| ())
     }

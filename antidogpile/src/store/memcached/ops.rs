@@ -12,9 +12,13 @@
 //!   The holder renews it (`ms ... C<cas>`, a new TTL) while it computes,
 //!   so the TTL is a short liveness window rather than the whole grace.
 //! - renew a claim: `mg`, then `ms ... C<cas>` with the claim extended.
+//! - held write (a refresh or a fill settling): `ms ... C<cas>` with the CAS
+//!   of the claimed envelope or of the lease item: any `md`, mark-stale
+//!   rewrite, write or newer claim or lease since changed or removed it, so
+//!   a compute that started before an invalidation is refused.
 //! - add: `ms ME`; a lease in the way is replaced by CAS.
 //! - mark stale: `mg`, then `ms C<cas>` of the envelope with its soft
-//!   deadline in the past.
+//!   deadline in the past; a lease item is deleted (`md C<cas>`).
 //! - count: `ma`, on raw decimal values only (memcached refuses others).
 //! - the `*_many` operations: one pipelined exchange per server.
 
@@ -461,6 +465,29 @@ impl<T: Exchange> Ops<'_, T> {
         }
     }
 
+    /// `ms C<cas>`: stores `value` only if the item still has the CAS of the
+    /// claim or lease `held` (see the module's notes).
+    pub(crate) async fn write_held(
+        &self,
+        key: &Key<'_>,
+        held: Hold,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let cas = match held {
+            Hold::Claim(claim) => claim.0,
+            Hold::Lease(lease) => lease.0,
+        };
+        let (routing, request) =
+            self.set_request(key, value, deadlines, now, SetMode::Set, Some(cas))?;
+        match self.send(&routing, &request).await? {
+            Reply::Done(_) => Ok(true),
+            Reply::Exists(_) | Reply::NotFound(_) => Ok(false),
+            other => Err(unexpected(&other, "ms C (held write)")),
+        }
+    }
+
     /// Writes every entry, one pipelined exchange per server; the first
     /// failure, if any, after all were tried.
     pub(crate) async fn write_many(
@@ -570,7 +597,13 @@ impl<T: Exchange> Ops<'_, T> {
                     self.delete(key, Some(cas)).await?;
                     return Ok(true);
                 }
-                Item::Missing | Item::Lease { .. } | Item::Foreign { .. } => return Ok(false),
+                Item::Lease { cas } => {
+                    // A fill under way started before this invalidation:
+                    // end its lease, so its held write is refused.
+                    self.delete(key, Some(cas)).await?;
+                    return Ok(false);
+                }
+                Item::Missing | Item::Foreign { .. } => return Ok(false),
             };
             let Ok((header, _)) = envelope::open(&bytes) else {
                 return Ok(false);
@@ -761,6 +794,13 @@ impl<T: Exchange> Ops<'_, T> {
                 self.write(&key, value, deadlines, now).await?;
                 StoreReply::Done
             }
+            StoreOp::WriteHeld {
+                key,
+                held,
+                value,
+                deadlines,
+                now,
+            } => StoreReply::Changed(self.write_held(&key, held, value, deadlines, now).await?),
             StoreOp::Remove { key } => {
                 self.delete(&key, None).await?;
                 StoreReply::Done
