@@ -384,15 +384,29 @@ impl Drop for Release {
         if !self.armed {
             return;
         }
-        // A store that does I/O (or whose holds are renewed) is released on
-        // the liveness thread: never blocking a runtime's thread, and done
-        // even if the runtime is shut down right after (a task spawned on
-        // it would never run). In-process stores release here and now.
-        if self.store.keeps_bytes() || self.store.renews_holds() {
+        // On a runtime's thread, a store that does I/O (or whose holds are
+        // renewed) is released on the liveness thread: never blocking the
+        // runtime, and done even if the runtime is shut down right after (a
+        // task spawned on it would never run). Elsewhere, and for in-process
+        // stores, it is released here and now, so the next caller finds it free.
+        let does_io = self.store.keeps_bytes() || self.store.renews_holds();
+        if does_io && on_a_runtime_thread() {
             liveness::give_back_later(Arc::clone(&self.store), self.key, Arc::clone(&self.held));
         } else {
             liveness::give_back_now(&*self.store, self.key, &self.held);
         }
+    }
+}
+
+/// Whether this thread runs an async runtime's tasks (where blocking I/O must not be done).
+fn on_a_runtime_thread() -> bool {
+    #[cfg(feature = "tokio")]
+    {
+        tokio::runtime::Handle::try_current().is_ok()
+    }
+    #[cfg(not(feature = "tokio"))]
+    {
+        false
     }
 }
 
