@@ -330,3 +330,33 @@ fn a_key_twice_in_a_batch_leased_elsewhere_returns_when_its_value_lands() {
     assert_eq!(values, [1, 1, 1]);
     assert_eq!(computed.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn a_cold_get_or_compute_many_of_many_keys_leaves_the_server_up() {
+    let server = Memcached::start();
+    // A short timeout and the default retry_after (5 s).
+    let cache = Cache::from_url(&server.url("timeout=30ms")).unwrap();
+    let keys: Vec<u32> = (0..10_000).collect();
+    let ttl = Duration::from_secs(600);
+    let computed = AtomicUsize::new(0);
+    let values = cache
+        .get_or_compute_many(&keys, ttl, |missing| {
+            computed.fetch_add(missing.len(), Ordering::SeqCst);
+            missing.iter().map(|k| u64::from(**k) * 3).collect()
+        })
+        .unwrap();
+    assert_eq!(values, keys.iter().map(|k| u64::from(*k) * 3).collect::<Vec<_>>());
+    assert_eq!(computed.load(Ordering::SeqCst), 10_000);
+    assert_eq!(
+        cache.get::<u64, _>("unrelated").map(|got| got.must_recompute()),
+        Ok(true),
+        "the server was taken out after a cold batch"
+    );
+    // They were stored: a second pass finds them.
+    let again = cache
+        .get_or_compute_many(&keys, ttl, |missing| {
+            missing.iter().map(|_| u64::MAX).collect()
+        })
+        .unwrap();
+    assert_eq!(again, values);
+}
