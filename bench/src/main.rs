@@ -5,6 +5,7 @@
 //! cargo run --release -p antidogpile-bench            # full run, writes docs/
 //! cargo run -p antidogpile-bench -- --quick           # each workload briefly
 //! cargo run --release -p antidogpile-bench -- --out DIR
+//! cargo run --release -p antidogpile-bench -- --only large-batch   # that row alone
 //! ```
 //!
 //! The tables go to stdout, progress to stderr; a full run writes
@@ -87,7 +88,7 @@ fn fail(message: &str) -> ! {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("usage: antidogpile-bench [--quick] [--out DIR]");
+        println!("usage: antidogpile-bench [--quick] [--out DIR] [--only large-batch]");
         return;
     }
     if let Some(mode) = value_of(&args, "--worker") {
@@ -103,6 +104,15 @@ fn main() {
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
+    if value_of(&args, "--only").as_deref() == Some("large-batch") {
+        // The large-batch rows alone (printed, docs untouched).
+        let budget = if quick { QUICK } else { FULL };
+        match only_large_batch(budget) {
+            Ok(table) => println!("{table}"),
+            Err(error) => fail(&error),
+        }
+        return;
+    }
     let out = value_of(&args, "--out")
         .map(PathBuf::from)
         .or_else(|| (!quick).then(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs")));
@@ -184,6 +194,14 @@ fn run_memcached(budget: Budget, progress: &mut Progress) -> Result<MemcachedRes
         budget.memcached_calls / 10,
         budget.memcached_rounds,
     )?;
+    progress.step(&format!(
+        "memcached: get_many and get_or_compute_many of {} keys",
+        memcached::LARGE_BATCH
+    ));
+    let large_batch = memcached::run_large_batch(
+        large_batch_calls(budget),
+        budget.memcached_rounds,
+    )?;
     let mut stampede = Vec::new();
     for (name, naive) in [("naive", true), ("antidogpile", false)] {
         progress.step(&format!(
@@ -201,8 +219,22 @@ fn run_memcached(budget: Budget, progress: &mut Progress) -> Result<MemcachedRes
     Ok(MemcachedResults {
         hits,
         get_many,
+        large_batch,
         stampede,
         processes: PROCESSES,
         threads: THREADS_PER_PROCESS,
     })
+}
+
+/// Batches of the large-batch rows per round: each reads 10,000 keys.
+fn large_batch_calls(budget: Budget) -> u64 {
+    (budget.memcached_calls / 1_000).max(3)
+}
+
+/// The large-batch rows alone, against a memcached of their own.
+fn only_large_batch(budget: Budget) -> Result<String, String> {
+    let server = server::Memcached::start()?;
+    memcached::install(&server.url())?;
+    let rows = memcached::run_large_batch(large_batch_calls(budget), budget.memcached_rounds)?;
+    Ok(report::large_batch_table(&rows))
 }
