@@ -34,7 +34,11 @@ impl fmt::Display for ServerAddr {
 pub struct MemcachedConfig {
     /// The servers keys are spread over (consistent hashing).
     pub servers: Vec<ServerAddr>,
-    /// The longest one request (connect, send, receive) may take.
+    /// The longest a connect may take, and one window of a pipeline (a
+    /// request, or up to 64 KiB of pipelined requests, sent and answered)
+    /// while its bytes move slower than 8 MiB/s; faster, the window's
+    /// deadline moves on with them, so a large batch takes the time its
+    /// bytes need and a peer that stalls, reading or writing, is cut off.
     pub timeout: Duration,
     /// Idle connections kept per server and transport.
     pub pool: usize,
@@ -266,4 +270,43 @@ pub(crate) fn timed_out(server: &ServerAddr, timeout: Duration) -> StoreError {
         StoreErrorKind::Timeout,
         format!("memcached {server}: no reply within {timeout:?}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_cover_every_request_once_within_the_byte_budget() {
+        let small = [0u8; 100];
+        let large = vec![0u8; WINDOW_BYTES * 2];
+        let mut requests: Vec<&[u8]> = vec![&small; 1_500];
+        requests.insert(700, &large);
+        let windows = windows(&requests);
+        assert_eq!(windows.first().map(|w| w.start), Some(0));
+        assert_eq!(windows.last().map(|w| w.end), Some(requests.len()));
+        for pair in windows.windows(2) {
+            assert_eq!(pair[0].end, pair[1].start, "no gap, no overlap");
+        }
+        for window in &windows {
+            let bytes: usize = requests[window.clone()].iter().map(|r| r.len()).sum();
+            assert!(!window.is_empty());
+            assert!(
+                bytes <= WINDOW_BYTES || window.len() == 1,
+                "{window:?}: {bytes} bytes"
+            );
+        }
+        // The large request goes alone.
+        assert!(windows.contains(&(700..701)));
+        assert!(super::windows(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_deadline_moves_on_with_the_bytes_that_move() {
+        let mut deadline = Deadline::after(Duration::ZERO);
+        assert!(deadline.remaining().is_none());
+        deadline.moved(MIN_BYTES_PER_SECOND as usize); // one second's worth
+        let left = deadline.remaining().expect("moved on");
+        assert!(left > Duration::from_millis(900) && left <= Duration::from_secs(1));
+    }
 }
