@@ -171,7 +171,9 @@ fn a_batch_larger_than_one_timeout_succeeds_and_leaves_the_server_up() {
     assert!(got.iter().all(|got| *got == Got::Fresh(value.clone())));
     // An unrelated call right after still reaches the server.
     assert_eq!(
-        reader.get::<String, _>("unrelated").map(|got| got.must_recompute()),
+        reader
+            .get::<String, _>("unrelated")
+            .map(|got| got.must_recompute()),
         Ok(true)
     );
     let got: Vec<Got<String>> = runtime()
@@ -179,7 +181,9 @@ fn a_batch_larger_than_one_timeout_succeeds_and_leaves_the_server_up() {
         .expect("a large async get_many");
     assert!(got.iter().all(|got| *got == Got::Fresh(value.clone())));
     assert_eq!(
-        reader.get::<String, _>("unrelated 2").map(|got| got.must_recompute()),
+        reader
+            .get::<String, _>("unrelated 2")
+            .map(|got| got.must_recompute()),
         Ok(true)
     );
 }
@@ -192,7 +196,10 @@ fn a_slow_reader_cannot_stretch_a_write_past_its_deadline() {
     let started = Instant::now();
     let written = cache.set_many(&entries, Duration::from_secs(60));
     let took = started.elapsed();
-    assert!(written.is_err(), "nothing answers: the write cannot succeed");
+    assert!(
+        written.is_err(),
+        "nothing answers: the write cannot succeed"
+    );
     assert!(
         took < Duration::from_millis(2_500),
         "set_many to a slow reader with timeout=100ms returned after {took:?}"
@@ -250,10 +257,14 @@ fn a_warm_get_or_compute_many_costs_about_one_get_many() {
 
     let started = Instant::now();
     let values = runtime()
-        .block_on(cache.nonblocking().get_or_compute_many(&keys, ttl, |missing| {
-            computes.fetch_add(missing.len(), Ordering::SeqCst);
-            std::future::ready(missing.iter().map(|_| u64::MAX).collect())
-        }))
+        .block_on(
+            cache
+                .nonblocking()
+                .get_or_compute_many(&keys, ttl, |missing| {
+                    computes.fetch_add(missing.len(), Ordering::SeqCst);
+                    std::future::ready(missing.iter().map(|_| u64::MAX).collect())
+                }),
+        )
         .unwrap();
     let many = started.elapsed();
     assert_eq!(values, (0..200).collect::<Vec<u64>>());
@@ -345,10 +356,15 @@ fn a_cold_get_or_compute_many_of_many_keys_leaves_the_server_up() {
             missing.iter().map(|k| u64::from(**k) * 3).collect()
         })
         .unwrap();
-    assert_eq!(values, keys.iter().map(|k| u64::from(*k) * 3).collect::<Vec<_>>());
+    assert_eq!(
+        values,
+        keys.iter().map(|k| u64::from(*k) * 3).collect::<Vec<_>>()
+    );
     assert_eq!(computed.load(Ordering::SeqCst), 10_000);
     assert_eq!(
-        cache.get::<u64, _>("unrelated").map(|got| got.must_recompute()),
+        cache
+            .get::<u64, _>("unrelated")
+            .map(|got| got.must_recompute()),
         Ok(true),
         "the server was taken out after a cold batch"
     );

@@ -326,7 +326,10 @@ fn a_reply_cut_part_way_is_a_store_error_never_a_truncated_value() {
         assert!(store_errors("proxy::cut") > errors, "cut at {cut}");
         // Recomputed, or read again on a new connection: the server stays
         // up after a cut, since a no-op on a new connection is answered.
-        assert!(CUT_SYNC.load(Ordering::SeqCst) <= computes + 1, "cut at {cut}");
+        assert!(
+            CUT_SYNC.load(Ordering::SeqCst) <= computes + 1,
+            "cut at {cut}"
+        );
 
         assert!(caching_resumes(&CUT_ASYNC, || assert_eq!(
             call_async(4),

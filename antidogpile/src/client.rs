@@ -538,12 +538,10 @@ impl Batch {
             .enumerate()
             .map(|(index, key)| {
                 // All keys of one batch share the client's namespace and version.
-                *slots
-                    .entry(key.fingerprint().as_u128())
-                    .or_insert_with(|| {
-                        first.push(index);
-                        first.len() - 1
-                    })
+                *slots.entry(key.fingerprint().as_u128()).or_insert_with(|| {
+                    first.push(index);
+                    first.len() - 1
+                })
             })
             .collect();
         Batch { first, slot_of }

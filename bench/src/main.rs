@@ -198,10 +198,8 @@ fn run_memcached(budget: Budget, progress: &mut Progress) -> Result<MemcachedRes
         "memcached: get_many and get_or_compute_many of {} keys",
         memcached::LARGE_BATCH
     ));
-    let large_batch = memcached::run_large_batch(
-        large_batch_calls(budget),
-        budget.memcached_rounds,
-    )?;
+    let large_batch =
+        memcached::run_large_batch(large_batch_calls(budget), budget.memcached_rounds)?;
     let mut stampede = Vec::new();
     for (name, naive) in [("naive", true), ("antidogpile", false)] {
         progress.step(&format!(

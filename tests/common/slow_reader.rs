@@ -25,7 +25,9 @@ impl SlowReader {
     pub fn start() -> SlowReader {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the slow reader");
         let port = listener.local_addr().expect("slow reader address").port();
-        listener.set_nonblocking(true).expect("non-blocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
         let stop = Arc::new(AtomicBool::new(false));
         let accepting = Arc::clone(&stop);
         let acceptor = std::thread::spawn(move || {

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use super::codec::Reply;
 use super::transport::{
-    io_error, stays_in_step, take_replies, timed_out, windows, Deadline, Failure,
-    MemcachedConfig, Pool, Reuse, ServerAddr,
+    io_error, stays_in_step, take_replies, timed_out, windows, Deadline, Failure, MemcachedConfig,
+    Pool, Reuse, ServerAddr,
 };
 use crate::error::StoreError;
 

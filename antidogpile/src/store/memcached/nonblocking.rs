@@ -10,8 +10,8 @@ use tokio::net::UnixStream;
 
 use super::codec::Reply;
 use super::transport::{
-    io_error, stays_in_step, take_replies, timed_out, windows, Deadline, Failure,
-    MemcachedConfig, Pool, Reuse, ServerAddr,
+    io_error, stays_in_step, take_replies, timed_out, windows, Deadline, Failure, MemcachedConfig,
+    Pool, Reuse, ServerAddr,
 };
 use crate::error::StoreError;
 

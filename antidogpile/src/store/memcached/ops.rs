@@ -16,8 +16,9 @@
 //! - the `*_many` operations: one pipelined exchange per server.
 
 use super::codec::{
-    encode_arithmetic, encode_delete, encode_get, encode_noop, encode_set, parse_counter, ArithmeticFlags,
-    ArithmeticMode, DeleteFlags, GetFlags, Reply, ReturnFlags, SetFlags, SetMode, WireKey,
+    encode_arithmetic, encode_delete, encode_get, encode_noop, encode_set, parse_counter,
+    ArithmeticFlags, ArithmeticMode, DeleteFlags, GetFlags, Reply, ReturnFlags, SetFlags, SetMode,
+    WireKey,
 };
 use super::ring::Ring;
 use super::transport::{Failure, Reuse};

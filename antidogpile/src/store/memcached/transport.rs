@@ -3,8 +3,8 @@
 //! codec. The transports themselves only move bytes.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::ops::Range;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
