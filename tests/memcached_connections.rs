@@ -211,6 +211,7 @@ fn a_slow_reader_cannot_stretch_a_write_past_its_deadline() {
             .set_many(&entries, Duration::from_secs(60)),
     );
     let took = started.elapsed();
+    println!("async set_many of 40 x 500 KB to a slow reader: {took:?}");
     assert!(written.is_err());
     assert!(
         took < Duration::from_millis(2_500),
@@ -248,6 +249,7 @@ fn a_warm_get_or_compute_many_costs_about_one_get_many() {
         })
         .unwrap();
     let many = started.elapsed();
+    println!("200 warm keys, {DELAY:?} a round trip: get_many {get_many:?}, get_or_compute_many {many:?}");
     assert_eq!(values, (0..200).collect::<Vec<u64>>());
     assert_eq!(computes.load(Ordering::SeqCst), 0);
     assert!(
@@ -297,6 +299,7 @@ fn waits_for_many_keys_leased_elsewhere_overlap() {
         .unwrap()
     });
     let took = started.elapsed();
+    println!("1,000 keys leased elsewhere, landing after 100 ms: {took:?}");
     assert_eq!(values, (0..1_000).collect::<Vec<u64>>());
     assert!(
         took < Duration::from_millis(700),
@@ -324,6 +327,7 @@ fn a_key_twice_in_a_batch_leased_elsewhere_returns_when_its_value_lands() {
         .unwrap()
     });
     let took = started.elapsed();
+    println!("a key twice, leased elsewhere, landing after 100 ms: {took:?}");
     assert_eq!(values, [5, 9, 5]);
     assert!(
         took < Duration::from_millis(1_500),
