@@ -141,8 +141,22 @@ fn targets(results: &Results, out: &mut String) {
                 yes(ours.mean <= 1.2 * plain.mean)
             );
         }
+        out.push_str(&large_batch_target(&memcached.large_batch));
     }
     out.push('\n');
+}
+
+/// The target row of the large batch: `get_or_compute_many` of warm keys
+/// ≤ 1.5× `get_many` of the same keys.
+pub fn large_batch_target([get_many, many]: &[memcached::HitRow; 2]) -> String {
+    format!(
+        "| warm `get_or_compute_many` of {} keys ≤ 1.5× `get_many` of them | mean {} vs {}: {} | {} |\n",
+        memcached::LARGE_BATCH,
+        show_ns(many.mean),
+        show_ns(get_many.mean),
+        ratio(many.mean, get_many.mean),
+        yes(many.mean <= 1.5 * get_many.mean)
+    )
 }
 
 fn hits(results: &Results, out: &mut String) {
