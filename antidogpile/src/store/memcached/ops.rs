@@ -13,7 +13,8 @@
 //! - mark stale: `mg`, then `ms C<cas>` of the envelope with its soft
 //!   deadline in the past.
 //! - count: `ma`, on raw decimal values only (memcached refuses others).
-//! - the `*_many` operations: one pipelined exchange per server.
+//! - the `*_many` operations: one pipelined exchange per server (the
+//!   transport sends it in windows: see `transport::windows`).
 
 use super::codec::{
     encode_arithmetic, encode_delete, encode_get, encode_noop, encode_set, parse_counter,
