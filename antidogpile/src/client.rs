@@ -739,7 +739,7 @@ impl Cache {
 
     /// [`get`](Cache::get) of every key, in order, in one read (pipelined
     /// on memcached: one exchange per server, one round trip for each 64 KiB
-    /// of requests, about 900 keys). Each key gets its own
+    /// of requests, about 1,000 keys). Each key gets its own
     /// answer: of many callers, one is told to recompute each stale or
     /// missing key.
     pub fn get_many<V: Cacheable, K: Serialize>(&self, keys: &[K]) -> Result<Vec<Got<V>>, Error> {
