@@ -247,7 +247,10 @@ impl<T: Exchange> Ops<'_, T> {
             Failure::Stale(_) | Failure::Exchange { .. } => !self.answers_a_no_op(server).await,
         };
         if down {
-            self.ring.mark_down(server, now);
+            // From now, not from when the request started: a failure after a
+            // long batch keeps the server out for the whole `retry_after`.
+            self.ring
+                .mark_down(server, now.max(Clock::system().now().as_millis()));
         }
         Err(failure.into_error())
     }
