@@ -95,7 +95,7 @@ async fn after_drops_async(id: u64) -> String {
 }
 
 #[test]
-fn dropped_connections_cost_one_compute_each_then_caching_resumes() {
+fn dropped_connections_are_replaced_without_an_error_or_a_compute() {
     let (_server, proxy, _clock) = through_proxy("proxy_drop");
     let runtime = runtime();
     let call_async = |id| runtime.block_on(after_drops_async(id));
@@ -111,13 +111,15 @@ fn dropped_connections_cost_one_compute_each_then_caching_resumes() {
     assert_eq!(store_errors("proxy::drop"), 0);
 
     for round in 1..=3 {
-        // Every idle connection of both transports dies under them.
+        // Every idle connection of both transports dies under them: each
+        // call retries on a new connection, with no error and no compute.
         proxy.drop_connections();
         assert_eq!(within(|| after_drops(1)), "drop 1", "round {round}");
-        assert!(store_errors("proxy::drop") >= round, "round {round}");
-        std::thread::sleep(Duration::from_millis(100)); // past retry_after
         assert_eq!(within(|| call_async(1)), "drop async 1", "round {round}");
-        assert!(store_errors("proxy::drop_async") >= round, "round {round}");
+        assert_eq!(store_errors("proxy::drop"), 0, "round {round}");
+        assert_eq!(store_errors("proxy::drop_async"), 0, "round {round}");
+        assert_eq!(DROP_SYNC.load(Ordering::SeqCst), 1, "round {round}");
+        assert_eq!(DROP_ASYNC.load(Ordering::SeqCst), 1, "round {round}");
 
         assert!(caching_resumes(&DROP_SYNC, || assert_eq!(
             after_drops(1),
@@ -128,9 +130,8 @@ fn dropped_connections_cost_one_compute_each_then_caching_resumes() {
             "drop async 1"
         )));
     }
-    // The values were never lost from memcached: the drops cost computes
-    // (at most a few per round), not the cache.
-    assert!(DROP_SYNC.load(Ordering::SeqCst) > 1);
+    // The values were never lost from memcached, and the drops cost nothing.
+    assert_eq!(DROP_SYNC.load(Ordering::SeqCst), 1);
     assert!(proxy.accepted() > 2, "new connections were made");
 }
 
@@ -198,7 +199,9 @@ fn connections_dropped_again_and_again_under_load_never_yield_a_wrong_value() {
         thread_calls > 20 && task_calls > 20,
         "{thread_calls} + {task_calls} calls"
     );
-    assert!(store_errors("proxy::churn") + store_errors("proxy::churn_async") >= 1);
+    // The drops hit: each cost new connections (the calls on the dropped
+    // ones were retried on them, or failed as store errors, never wrong).
+    assert!(proxy.accepted() >= 20, "{} connections", proxy.accepted());
     assert!(caching_resumes(&CHURN, || {
         for id in 0..20 {
             assert_eq!(churned(id), id * 31 + 5);
@@ -321,7 +324,12 @@ fn a_reply_cut_part_way_is_a_store_error_never_a_truncated_value() {
             "the reply to that call was cut"
         );
         assert!(store_errors("proxy::cut") > errors, "cut at {cut}");
-        assert_eq!(CUT_SYNC.load(Ordering::SeqCst), computes + 1, "recomputed");
+        // Recomputed, or read again on a new connection: the server stays
+        // up after a cut, since a no-op on a new connection is answered.
+        assert!(
+            CUT_SYNC.load(Ordering::SeqCst) <= computes + 1,
+            "cut at {cut}"
+        );
 
         assert!(caching_resumes(&CUT_ASYNC, || assert_eq!(
             call_async(4),

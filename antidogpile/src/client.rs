@@ -5,6 +5,7 @@
 //! adapter that memoized calls use: [`Cache`]'s methods drive it with
 //! blocking I/O, [`AsyncCache`]'s await the store's non-blocking I/O.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -451,6 +452,11 @@ impl<'c, I: Io> Ops<'c, I> {
     /// Resolves every key: values found are kept, the keys this caller must
     /// compute are computed in one `compute` call per round, and keys that
     /// others are computing are waited for, then looked at again.
+    ///
+    /// Each round reads every open key in one `ReadMany` (on memcached, one
+    /// pipelined exchange per server), and pauses once for all the keys
+    /// another process is computing. A key given more than once is resolved
+    /// once: its copies would otherwise wait for each other's lease.
     async fn get_or_compute_many<V, K, C, F, P>(
         &self,
         keys: &[K],
@@ -466,57 +472,133 @@ impl<'c, I: Io> Ops<'c, I> {
         P: Pause,
     {
         let timeouts = ttl.timeouts(self.cache);
-        let calls: Vec<Call<'c>> = keys_of(keys)?
-            .into_iter()
-            .map(|key| Call::with_key(self.cache, &CLIENT, key, timeouts))
+        let all = keys_of(keys)?;
+        let batch = Batch::of(&all);
+        let calls: Vec<Call<'c>> = batch
+            .first
+            .iter()
+            .map(|&index| Call::with_key(self.cache, &CLIENT, all[index], timeouts))
             .collect();
         let mut progress: Vec<Progress<'c>> = calls.iter().map(|_| Progress::new()).collect();
         let mut values: Vec<Option<V>> = calls.iter().map(|_| None).collect();
-        loop {
+        let mut open: Vec<usize> = (0..calls.len()).collect();
+        while !open.is_empty() {
+            let now = self.cache.clock.now();
+            let read: Vec<Key<'static>> = open.iter().map(|&slot| all[batch.first[slot]]).collect();
+            let found = match self.io.run(StoreOp::ReadMany { keys: &read, now }).await {
+                Ok(StoreReply::ReadMany(found)) if found.len() == read.len() => Ok(found),
+                Ok(other) => Err(unexpected(&other)),
+                Err(error) => Err(error),
+            };
             let mut jobs: Vec<(usize, Job<'c, V>)> = Vec::new();
-            let mut waits: Vec<(usize, Option<Arc<Flight>>)> = Vec::new();
-            for (index, call) in calls.iter().enumerate() {
-                if values[index].is_some() {
-                    continue;
-                }
-                match call.next::<V, _>(&self.io, &mut progress[index]).await {
-                    Next::Value(value) => values[index] = Some(value),
-                    Next::Compute(job) => jobs.push((index, job)),
-                    Next::Wait(flight) => waits.push((index, Some(flight))),
-                    Next::Poll => waits.push((index, None)),
+            let mut flights: Vec<(usize, Arc<Flight>)> = Vec::new();
+            let mut polls: Vec<usize> = Vec::new();
+            for (position, &slot) in open.iter().enumerate() {
+                let looked = match &found {
+                    Ok(found) => Ok(Looked::of(found[position].as_ref())),
+                    Err(error) => Err(error.clone()),
+                };
+                let call = &calls[slot];
+                match call
+                    .next_after(&self.io, &mut progress[slot], Some((now, looked)))
+                    .await
+                {
+                    Next::Value(value) => values[slot] = Some(value),
+                    Next::Compute(job) => jobs.push((slot, job)),
+                    Next::Wait(flight) => flights.push((slot, flight)),
+                    Next::Poll => polls.push(slot),
+                    Next::LookAgain => {}
                 }
             }
             if !jobs.is_empty() {
                 CLIENT.counters.count(Event::Compute);
-                let computed = compute(jobs.iter().map(|(index, _)| &keys[*index]).collect()).await;
+                let computed = compute(
+                    jobs.iter()
+                        .map(|(slot, _)| &keys[batch.first[*slot]])
+                        .collect(),
+                )
+                .await;
                 if computed.len() != jobs.len() {
                     let (expected, got) = (jobs.len(), computed.len());
-                    for (index, job) in jobs {
+                    for (slot, job) in jobs {
                         // Gives back each claim and lease: not cached, nobody waits on it.
-                        calls[index].settle(&self.io, job, None::<V>).await;
+                        calls[slot].settle(&self.io, job, None::<V>).await;
                     }
                     return Err(Error::BatchLength { expected, got });
                 }
-                for ((index, job), value) in jobs.into_iter().zip(computed) {
-                    let Always(value) = calls[index].settle(&self.io, job, Always(value)).await;
-                    values[index] = Some(value);
+                for ((slot, job), value) in jobs.into_iter().zip(computed) {
+                    let Always(value) = calls[slot].settle(&self.io, job, Always(value)).await;
+                    values[slot] = Some(value);
                 }
             }
-            for (index, flight) in waits {
-                let call = &calls[index];
-                call.count_wait(&mut progress[index]);
-                match flight {
-                    Some(flight) => {
-                        let landing = pause.wait(&flight, &self.cache.clock).await;
-                        values[index] = call.landed(landing);
-                    }
-                    None => pause.sleep(progress[index].next_backoff()).await,
-                }
+            // Computes in this process run side by side: waiting for one
+            // after another takes as long as the slowest.
+            for (slot, flight) in flights {
+                calls[slot].count_wait(&mut progress[slot]);
+                let landing = pause.wait(&flight, &self.cache.clock).await;
+                values[slot] = calls[slot].landed(landing);
             }
-            if values.iter().all(Option::is_some) {
-                return Ok(values.into_iter().flatten().collect());
+            // One pause for every key another process computes.
+            let mut shortest: Option<Duration> = None;
+            for slot in polls {
+                calls[slot].count_wait(&mut progress[slot]);
+                let next = progress[slot].next_backoff();
+                shortest = Some(shortest.map_or(next, |shortest| shortest.min(next)));
             }
+            if let Some(shortest) = shortest {
+                pause.sleep(shortest).await;
+            }
+            open.retain(|&slot| values[slot].is_none());
         }
+        Ok(batch.spread(values.into_iter().flatten().collect()))
+    }
+}
+
+/// The distinct keys of a batch, and where each of its keys went.
+struct Batch {
+    /// For each distinct key (a slot), the index of its first occurrence.
+    first: Vec<usize>,
+    /// For each key of the batch, its slot.
+    slot_of: Vec<usize>,
+}
+
+impl Batch {
+    fn of(keys: &[Key<'_>]) -> Batch {
+        let mut slots: HashMap<u128, usize> = HashMap::with_capacity(keys.len());
+        let mut first = Vec::with_capacity(keys.len());
+        let slot_of = keys
+            .iter()
+            .enumerate()
+            .map(|(index, key)| {
+                // All keys of one batch share the client's namespace and version.
+                *slots.entry(key.fingerprint().as_u128()).or_insert_with(|| {
+                    first.push(index);
+                    first.len() - 1
+                })
+            })
+            .collect();
+        Batch { first, slot_of }
+    }
+
+    /// One value per key of the batch, from one per slot: a slot's value is
+    /// moved to its last use and cloned for the others.
+    fn spread<V: Clone>(&self, values: Vec<V>) -> Vec<V> {
+        let mut last_use = vec![0; values.len()];
+        for (index, &slot) in self.slot_of.iter().enumerate() {
+            last_use[slot] = index;
+        }
+        let mut values: Vec<Option<V>> = values.into_iter().map(Some).collect();
+        self.slot_of
+            .iter()
+            .enumerate()
+            .filter_map(|(index, &slot)| {
+                if last_use[slot] == index {
+                    values[slot].take()
+                } else {
+                    values[slot].clone()
+                }
+            })
+            .collect()
     }
 }
 
@@ -703,7 +785,8 @@ impl Cache {
     }
 
     /// [`get`](Cache::get) of every key, in order, in one read (pipelined
-    /// on memcached: one round trip per server). Each key gets its own
+    /// on memcached: one exchange per server, one round trip for each 64 KiB
+    /// of requests, about 1,000 keys). Each key gets its own
     /// answer: of many callers, one is told to recompute each stale or
     /// missing key.
     pub fn get_many<V: Cacheable, K: Serialize>(&self, keys: &[K]) -> Result<Vec<Got<V>>, Error> {

@@ -216,6 +216,9 @@ pub(crate) enum Next<'c, V> {
     Wait(Arc<Flight>),
     /// Another process is computing: pause, then look again.
     Poll,
+    /// Look again now (only after a read made by the caller: see
+    /// [`Call::next_after`]).
+    LookAgain,
     /// Compute.
     Compute(Job<'c, V>),
 }
@@ -474,9 +477,29 @@ impl<'c> Call<'c> {
         io: &I,
         progress: &mut Progress<'c>,
     ) -> Next<'c, V> {
+        self.next_after(io, progress, None).await
+    }
+
+    /// One turn from a read the caller already made at `now` (a batch reads
+    /// all its keys in one request), or from a read of its own if `None`.
+    /// After a read of the caller's, where the turn must read again it
+    /// returns [`Next::LookAgain`], so that the batch reads again together.
+    pub(crate) async fn next_after<V: Cacheable, I: Io>(
+        &self,
+        io: &I,
+        progress: &mut Progress<'c>,
+        mut read: Option<(Timestamp, Result<Looked<V>, StoreError>)>,
+    ) -> Next<'c, V> {
+        let batched = read.is_some();
         loop {
-            let now = self.cache.clock.now();
-            let looked = io.look::<V>(&self.key, now).await.unwrap_or_else(|error| {
+            let (now, looked) = match read.take() {
+                Some(read) => read,
+                None => {
+                    let now = self.cache.clock.now();
+                    (now, io.look::<V>(&self.key, now).await)
+                }
+            };
+            let looked = looked.unwrap_or_else(|error| {
                 self.store_failed(&error);
                 Looked::Absent { overwrite: true }
             });
@@ -545,6 +568,9 @@ impl<'c> Call<'c> {
                                 // The previous holder may have stored its value
                                 // and left between our read and our join: look again.
                                 progress.lease = Some(lease);
+                                if batched {
+                                    return Next::LookAgain;
+                                }
                                 continue;
                             }
                         }
@@ -985,6 +1011,7 @@ impl<'c> Call<'c> {
                     let pause = progress.next_backoff();
                     Block::here().block(|| std::thread::sleep(pause));
                 }
+                Next::LookAgain => {}
             }
         }
     }
@@ -1104,6 +1131,7 @@ impl<'c> Call<'c> {
                     self.count_wait(&mut progress);
                     tokio::time::sleep(progress.next_backoff()).await;
                 }
+                Next::LookAgain => {}
             }
         }
     }

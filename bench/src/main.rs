@@ -6,6 +6,7 @@
 //! cargo run -p antidogpile-bench -- --quick           # each workload briefly
 //! cargo run --release -p antidogpile-bench -- --out DIR
 //! cargo run --release -p antidogpile-bench -- --memory   # only memory per entry
+//! cargo run --release -p antidogpile-bench -- --only large-batch   # that row alone
 //! ```
 //!
 //! The tables go to stdout, progress to stderr; a full run writes
@@ -89,7 +90,7 @@ fn fail(message: &str) -> ! {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("usage: antidogpile-bench [--quick] [--out DIR] [--memory]");
+        println!("usage: antidogpile-bench [--quick] [--out DIR] [--memory] [--only large-batch]");
         return;
     }
     if let Some(cache) = value_of(&args, "--memory-worker") {
@@ -125,6 +126,15 @@ fn main() {
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
+    if value_of(&args, "--only").as_deref() == Some("large-batch") {
+        // The large-batch rows alone (printed, docs untouched).
+        let budget = if quick { QUICK } else { FULL };
+        match only_large_batch(budget) {
+            Ok(table) => println!("{table}"),
+            Err(error) => fail(&error),
+        }
+        return;
+    }
     let out = value_of(&args, "--out")
         .map(PathBuf::from)
         .or_else(|| (!quick).then(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs")));
@@ -215,6 +225,12 @@ fn run_memcached(budget: Budget, progress: &mut Progress) -> Result<MemcachedRes
         budget.memcached_calls / 10,
         budget.memcached_rounds,
     )?;
+    progress.step(&format!(
+        "memcached: get_many and get_or_compute_many of {} keys",
+        memcached::LARGE_BATCH
+    ));
+    let large_batch =
+        memcached::run_large_batch(large_batch_calls(budget), budget.memcached_rounds)?;
     let mut stampede = Vec::new();
     for (name, naive) in [("naive", true), ("antidogpile", false)] {
         progress.step(&format!(
@@ -232,8 +248,26 @@ fn run_memcached(budget: Budget, progress: &mut Progress) -> Result<MemcachedRes
     Ok(MemcachedResults {
         hits,
         get_many,
+        large_batch,
         stampede,
         processes: PROCESSES,
         threads: THREADS_PER_PROCESS,
     })
+}
+
+/// Batches of the large-batch rows per round: each reads 10,000 keys.
+fn large_batch_calls(budget: Budget) -> u64 {
+    (budget.memcached_calls / 1_000).max(3)
+}
+
+/// The large-batch rows alone, against a memcached of their own.
+fn only_large_batch(budget: Budget) -> Result<String, String> {
+    let server = server::Memcached::start()?;
+    memcached::install(&server.url())?;
+    let rows = memcached::run_large_batch(large_batch_calls(budget), budget.memcached_rounds)?;
+    Ok(format!(
+        "| target | measured | met |\n|---|---|---|\n{}{}",
+        report::large_batch_target(&rows),
+        report::large_batch_table(&rows)
+    ))
 }

@@ -32,6 +32,8 @@ pub struct MemcachedResults {
     pub hits: Vec<[memcached::HitRow; 4]>,
     /// A row per [`memcached::BATCH_CLIENTS`].
     pub get_many: [memcached::HitRow; 3],
+    /// A row per [`memcached::LARGE_BATCH_CLIENTS`].
+    pub large_batch: [memcached::HitRow; 2],
     /// Naive and antidogpile across processes.
     pub stampede: Vec<(&'static str, memcached::StampedeRow)>,
     /// Processes and callers per process of the stampede.
@@ -139,8 +141,22 @@ fn targets(results: &Results, out: &mut String) {
                 yes(ours.mean <= 1.2 * plain.mean)
             );
         }
+        out.push_str(&large_batch_target(&memcached.large_batch));
     }
     out.push('\n');
+}
+
+/// The target row of the large batch: `get_or_compute_many` of warm keys
+/// ≤ 1.5× `get_many` of the same keys.
+pub fn large_batch_target([get_many, many]: &[memcached::HitRow; 2]) -> String {
+    format!(
+        "| warm `get_or_compute_many` of {} keys ≤ 1.5× `get_many` of them | mean {} vs {}: {} | {} |\n",
+        memcached::LARGE_BATCH,
+        show_ns(many.mean),
+        show_ns(get_many.mean),
+        ratio(many.mean, get_many.mean),
+        yes(many.mean <= 1.5 * get_many.mean)
+    )
 }
 
 fn hits(results: &Results, out: &mut String) {
@@ -316,6 +332,7 @@ fn memcached_section(results: &Results, out: &mut String) {
             ratio(row.mean, memcached.get_many[1].mean),
         );
     }
+    out.push_str(&large_batch_table(&memcached.large_batch));
     let _ = writeln!(
         out,
         "\nThe stampede across processes: {} processes (this program started again) of {} threads \
@@ -395,6 +412,32 @@ pub fn computes_lines(results: &Results) -> String {
                 row.computes, row.expiries
             );
         }
+    }
+    out
+}
+
+/// The large-batch rows: `get_or_compute_many` against `get_many` of the
+/// same warm keys, measured in one run.
+pub fn large_batch_table(rows: &[memcached::HitRow; 2]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nA large batch: one thread reads the same {} warm keys at once, with `get_many` and \
+         with `get_or_compute_many` (which finds them all: one pipelined read per server).\n\n\
+         | client | batches/s | mean | p50 | p99 | × `get_many` (mean) |\n\
+         |---|---:|---:|---:|---:|---:|",
+        memcached::LARGE_BATCH
+    );
+    for (name, row) in memcached::LARGE_BATCH_CLIENTS.iter().zip(rows) {
+        let _ = writeln!(
+            out,
+            "| {name} | {:.1} | {} | {} | {} | {} |",
+            row.hits_per_second,
+            show_ns(row.mean),
+            show_of(&row.latency, row.latency.p50),
+            show_of(&row.latency, row.latency.p99),
+            ratio(row.mean, rows[0].mean),
+        );
     }
     out
 }

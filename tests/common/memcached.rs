@@ -14,6 +14,8 @@ static STARTING: Mutex<()> = Mutex::new(());
 pub struct Memcached {
     child: Option<Child>,
     port: u16,
+    /// Arguments added to the defaults (a later `-m` wins), kept across restarts.
+    extra: Vec<String>,
 }
 
 /// A memcached child process listening on a unix socket only.
@@ -61,6 +63,12 @@ impl Drop for UnixMemcached {
 impl Memcached {
     /// Starts memcached on a free port of 127.0.0.1.
     pub fn start() -> Memcached {
+        Memcached::start_with(&[])
+    }
+
+    /// Starts memcached with `extra` arguments after the defaults (for
+    /// example `["-o", "idle_timeout=1"]`, or `["-m", "512"]`).
+    pub fn start_with(extra: &[&str]) -> Memcached {
         let _starting = STARTING
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -68,6 +76,7 @@ impl Memcached {
             let mut server = Memcached {
                 child: None,
                 port: free_port(),
+                extra: extra.iter().map(|arg| (*arg).to_owned()).collect(),
             };
             // Another test binary may have taken the port meanwhile: try another.
             if server.try_restart() {
@@ -161,6 +170,7 @@ impl Memcached {
                 "1024",
             ])
             .args(["-p", &self.port.to_string()])
+            .args(&self.extra)
             // memcached refuses to run as root unless told which user to be.
             .args(["-u", &whoami()])
             .stdin(Stdio::null())

@@ -5,6 +5,7 @@
 
 pub mod fault_proxy;
 pub mod memcached;
+pub mod slow_reader;
 pub mod workers;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -4,11 +4,12 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::codec::Reply;
 use super::transport::{
-    io_error, stays_in_step, take_replies, timed_out, MemcachedConfig, Pool, ServerAddr,
+    io_error, stays_in_step, take_replies, timed_out, windows, Deadline, Failure, MemcachedConfig,
+    Pool, Reuse, ServerAddr,
 };
 use crate::error::StoreError;
 
@@ -43,45 +44,67 @@ impl BlockingTransport {
         }
     }
 
-    /// Sends `request` (`replies` pipelined requests) to `server` and reads
-    /// their replies, within the timeout. Fewer come back only if one is an
-    /// error line.
+    /// Sends `requests` (pipelined) to `server` and reads one reply each,
+    /// window by window (see [`windows`]), each window within its deadline.
+    /// Fewer come back only if one is an error line.
     pub(crate) fn request(
         &self,
         server: usize,
-        request: &[u8],
-        replies: usize,
-    ) -> Result<Vec<Reply>, StoreError> {
+        requests: &[&[u8]],
+        reuse: Reuse,
+    ) -> Result<Vec<Reply>, Failure> {
         let address = &self.servers[server];
-        let deadline = Instant::now() + self.timeout;
-        let mut connection = match self.pools[server].take() {
-            Some(connection) => connection,
-            None => connect(address, self.timeout)?,
+        let pooled = match reuse {
+            Reuse::Pooled => self.pools[server].take(),
+            Reuse::Fresh => None,
         };
-        let replies =
-            connection
-                .exchange(request, replies, deadline)
-                .map_err(|error| match error {
-                    Failure::Io(error) => io_error(address, &error),
-                    Failure::Deadline => timed_out(address, self.timeout),
-                    Failure::Store(error) => error,
-                })?;
-        if replies.iter().all(stays_in_step) {
-            self.pools[server].give_back(connection);
+        let fresh = pooled.is_none();
+        let mut connection = match pooled {
+            Some(connection) => connection,
+            None => connect(address, self.timeout).map_err(Failure::Connect)?,
+        };
+        let mut answered = false;
+        match connection.exchange(requests, self.timeout, &mut answered) {
+            Ok(replies) => {
+                if replies.iter().all(stays_in_step) {
+                    self.pools[server].give_back(connection);
+                }
+                Ok(replies)
+            }
+            Err(failed) => {
+                let deadline_passed = matches!(failed, Failed::Deadline);
+                let error = match failed {
+                    Failed::Io(error) => io_error(address, &error),
+                    Failed::Deadline => timed_out(address, self.timeout),
+                    Failed::Store(error) => error,
+                };
+                if fresh {
+                    return Err(Failure::Exchange { error, fresh });
+                }
+                self.pools[server].clear();
+                if answered || deadline_passed {
+                    Err(Failure::Exchange { error, fresh })
+                } else {
+                    Err(Failure::Stale(error))
+                }
+            }
         }
-        Ok(replies)
     }
 }
 
-enum Failure {
+enum Failed {
     Io(std::io::Error),
     Deadline,
     Store(StoreError),
 }
 
-impl From<std::io::Error> for Failure {
-    fn from(error: std::io::Error) -> Failure {
-        Failure::Io(error)
+impl From<std::io::Error> for Failed {
+    fn from(error: std::io::Error) -> Failed {
+        match error.kind() {
+            // A socket timeout is the deadline passing.
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => Failed::Deadline,
+            _ => Failed::Io(error),
+        }
     }
 }
 
@@ -123,46 +146,69 @@ fn connect(address: &ServerAddr, timeout: Duration) -> Result<Connection, StoreE
 }
 
 impl Connection {
+    /// Sends `requests` window by window, reading each window's replies
+    /// before the next; `answered` is set once any reply byte came back.
     fn exchange(
         &mut self,
-        request: &[u8],
-        want: usize,
-        deadline: Instant,
-    ) -> Result<Vec<Reply>, Failure> {
-        self.set_timeout(deadline)?;
-        match &mut self.stream {
-            Stream::Tcp(stream) => stream.write_all(request)?,
-            #[cfg(unix)]
-            Stream::Unix(stream) => stream.write_all(request)?,
-        }
-        let mut chunk = [0u8; 16 * 1024];
-        let mut replies = Vec::with_capacity(want);
-        loop {
-            if take_replies(&mut self.buffer, want, &mut replies).map_err(Failure::Store)? {
-                return Ok(replies);
+        requests: &[&[u8]],
+        timeout: Duration,
+        answered: &mut bool,
+    ) -> Result<Vec<Reply>, Failed> {
+        let mut replies = Vec::with_capacity(requests.len());
+        let mut bytes = Vec::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        for window in windows(requests) {
+            let mut deadline = Deadline::after(timeout);
+            let want = window.end;
+            bytes.clear();
+            for request in &requests[window] {
+                bytes.extend_from_slice(request);
             }
-            // A server that drips bytes must not stretch the deadline.
-            self.set_timeout(deadline)?;
-            let read = match &mut self.stream {
-                Stream::Tcp(stream) => stream.read(&mut chunk)?,
-                #[cfg(unix)]
-                Stream::Unix(stream) => stream.read(&mut chunk)?,
-            };
-            if read == 0 {
-                return Err(Failure::Io(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "connection closed by the server",
-                )));
+            let mut written = 0;
+            while written < bytes.len() {
+                // A peer that reads slowly must not stretch the deadline.
+                self.set_timeout(&deadline)?;
+                let wrote = match &mut self.stream {
+                    Stream::Tcp(stream) => stream.write(&bytes[written..])?,
+                    #[cfg(unix)]
+                    Stream::Unix(stream) => stream.write(&bytes[written..])?,
+                };
+                if wrote == 0 {
+                    return Err(Failed::Io(std::io::ErrorKind::WriteZero.into()));
+                }
+                written += wrote;
+                deadline.moved(wrote);
             }
-            self.buffer.extend_from_slice(&chunk[..read]);
+            loop {
+                if take_replies(&mut self.buffer, want, &mut replies).map_err(Failed::Store)? {
+                    break;
+                }
+                // A server that drips bytes must not stretch the deadline.
+                self.set_timeout(&deadline)?;
+                let read = match &mut self.stream {
+                    Stream::Tcp(stream) => stream.read(&mut chunk)?,
+                    #[cfg(unix)]
+                    Stream::Unix(stream) => stream.read(&mut chunk)?,
+                };
+                if read == 0 {
+                    return Err(Failed::Io(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "connection closed by the server",
+                    )));
+                }
+                *answered = true;
+                deadline.moved(read);
+                self.buffer.extend_from_slice(&chunk[..read]);
+            }
+            if replies.len() < want {
+                break; // an error line ended the exchange
+            }
         }
+        Ok(replies)
     }
 
-    fn set_timeout(&self, deadline: Instant) -> Result<(), Failure> {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            return Err(Failure::Deadline);
-        }
+    fn set_timeout(&self, deadline: &Deadline) -> Result<(), Failed> {
+        let remaining = deadline.remaining().ok_or(Failed::Deadline)?;
         match &self.stream {
             Stream::Tcp(stream) => {
                 stream.set_read_timeout(Some(remaining))?;

@@ -26,6 +26,7 @@ use self::codec::Reply;
 use self::nonblocking::TokioTransport;
 use self::ops::{Exchange, Ops};
 use self::ring::Ring;
+use self::transport::{Failure, Reuse};
 #[cfg(feature = "tokio")]
 use super::BoxFuture;
 use super::{
@@ -100,10 +101,10 @@ impl Exchange for BlockingTransport {
     async fn exchange(
         &self,
         server: usize,
-        request: &[u8],
-        replies: usize,
-    ) -> Result<Vec<Reply>, StoreError> {
-        self.request(server, request, replies)
+        requests: &[&[u8]],
+        reuse: Reuse,
+    ) -> Result<Vec<Reply>, Failure> {
+        self.request(server, requests, reuse)
     }
 }
 
@@ -112,10 +113,10 @@ impl Exchange for TokioTransport {
     async fn exchange(
         &self,
         server: usize,
-        request: &[u8],
-        replies: usize,
-    ) -> Result<Vec<Reply>, StoreError> {
-        self.request(server, request, replies).await
+        requests: &[&[u8]],
+        reuse: Reuse,
+    ) -> Result<Vec<Reply>, Failure> {
+        self.request(server, requests, reuse).await
     }
 }
 

@@ -1,5 +1,5 @@
-//! The tokio transport: async sockets under one timeout per request, one
-//! pool per server. The same codec and pool as the blocking transport.
+//! The tokio transport: async sockets, with the same codec, pool, windows
+//! and deadlines as the blocking transport.
 
 use std::time::Duration;
 
@@ -10,7 +10,8 @@ use tokio::net::UnixStream;
 
 use super::codec::Reply;
 use super::transport::{
-    io_error, stays_in_step, take_replies, timed_out, MemcachedConfig, Pool, ServerAddr,
+    io_error, stays_in_step, take_replies, timed_out, windows, Deadline, Failure, MemcachedConfig,
+    Pool, Reuse, ServerAddr,
 };
 use crate::error::StoreError;
 
@@ -45,50 +46,70 @@ impl TokioTransport {
         }
     }
 
-    /// Sends `request` (`replies` pipelined requests) to `server` and reads
-    /// their replies, within the timeout. Fewer come back only if one is an
-    /// error line.
+    /// Sends `requests` (pipelined) to `server` and reads one reply each,
+    /// window by window (see [`windows`]), each window within its deadline.
+    /// Fewer come back only if one is an error line.
     pub(crate) async fn request(
         &self,
         server: usize,
-        request: &[u8],
-        replies: usize,
-    ) -> Result<Vec<Reply>, StoreError> {
+        requests: &[&[u8]],
+        reuse: Reuse,
+    ) -> Result<Vec<Reply>, Failure> {
         let address = &self.servers[server];
-        let attempt = async {
-            let mut connection = match self.pools[server].take() {
-                Some(connection) => connection,
-                None => connect(address).await?,
-            };
-            let replies =
-                connection
-                    .exchange(request, replies)
-                    .await
-                    .map_err(|error| match error {
-                        Failure::Io(error) => io_error(address, &error),
-                        Failure::Store(error) => error,
-                    })?;
-            if replies.iter().all(stays_in_step) {
-                self.pools[server].give_back(connection);
-            }
-            Ok(replies)
+        let pooled = match reuse {
+            Reuse::Pooled => self.pools[server].take(),
+            Reuse::Fresh => None,
         };
-        // A connection cut off by the timeout is dropped with the future:
-        // it is never put back half-read.
-        tokio::time::timeout(self.timeout, attempt)
+        let fresh = pooled.is_none();
+        let mut connection = match pooled {
+            Some(connection) => connection,
+            None => tokio::time::timeout(self.timeout, connect(address))
+                .await
+                .unwrap_or_else(|_| Err(timed_out(address, self.timeout)))
+                .map_err(Failure::Connect)?,
+        };
+        let mut answered = false;
+        // A connection that fails is dropped here: never put back half-read.
+        match connection
+            .exchange(requests, self.timeout, &mut answered)
             .await
-            .unwrap_or_else(|_| Err(timed_out(address, self.timeout)))
+        {
+            Ok(replies) => {
+                if replies.iter().all(stays_in_step) {
+                    self.pools[server].give_back(connection);
+                }
+                Ok(replies)
+            }
+            Err(failed) => {
+                let deadline_passed = matches!(failed, Failed::Deadline);
+                let error = match failed {
+                    Failed::Io(error) => io_error(address, &error),
+                    Failed::Deadline => timed_out(address, self.timeout),
+                    Failed::Store(error) => error,
+                };
+                if fresh {
+                    return Err(Failure::Exchange { error, fresh });
+                }
+                self.pools[server].clear();
+                if answered || deadline_passed {
+                    Err(Failure::Exchange { error, fresh })
+                } else {
+                    Err(Failure::Stale(error))
+                }
+            }
+        }
     }
 }
 
-enum Failure {
+enum Failed {
     Io(std::io::Error),
+    Deadline,
     Store(StoreError),
 }
 
-impl From<std::io::Error> for Failure {
-    fn from(error: std::io::Error) -> Failure {
-        Failure::Io(error)
+impl From<std::io::Error> for Failed {
+    fn from(error: std::io::Error) -> Failed {
+        Failed::Io(error)
     }
 }
 
@@ -120,33 +141,81 @@ async fn connect(address: &ServerAddr) -> Result<Connection, StoreError> {
 }
 
 impl Connection {
-    async fn exchange(&mut self, request: &[u8], want: usize) -> Result<Vec<Reply>, Failure> {
+    async fn exchange(
+        &mut self,
+        requests: &[&[u8]],
+        timeout: Duration,
+        answered: &mut bool,
+    ) -> Result<Vec<Reply>, Failed> {
         match &mut self.stream {
-            Stream::Tcp(stream) => exchange_on(stream, &mut self.buffer, request, want).await,
+            Stream::Tcp(stream) => {
+                exchange_on(stream, &mut self.buffer, requests, timeout, answered).await
+            }
             #[cfg(unix)]
-            Stream::Unix(stream) => exchange_on(stream, &mut self.buffer, request, want).await,
+            Stream::Unix(stream) => {
+                exchange_on(stream, &mut self.buffer, requests, timeout, answered).await
+            }
         }
     }
 }
 
+/// Runs `io` until `deadline`.
+async fn by<T>(
+    deadline: &Deadline,
+    io: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T, Failed> {
+    let at = tokio::time::Instant::from_std(deadline.instant());
+    match tokio::time::timeout_at(at, io).await {
+        Ok(done) => Ok(done?),
+        Err(_) => Err(Failed::Deadline),
+    }
+}
+
+/// The blocking transport's exchange, awaited: window by window, each
+/// window's replies read before the next is sent.
 async fn exchange_on<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     buffer: &mut Vec<u8>,
-    request: &[u8],
-    want: usize,
-) -> Result<Vec<Reply>, Failure> {
-    stream.write_all(request).await?;
-    let mut replies = Vec::with_capacity(want);
-    loop {
-        if take_replies(buffer, want, &mut replies).map_err(Failure::Store)? {
-            return Ok(replies);
+    requests: &[&[u8]],
+    timeout: Duration,
+    answered: &mut bool,
+) -> Result<Vec<Reply>, Failed> {
+    let mut replies = Vec::with_capacity(requests.len());
+    let mut bytes = Vec::new();
+    for window in windows(requests) {
+        let mut deadline = Deadline::after(timeout);
+        let want = window.end;
+        bytes.clear();
+        for request in &requests[window] {
+            bytes.extend_from_slice(request);
         }
-        buffer.reserve(16 * 1024);
-        if stream.read_buf(buffer).await? == 0 {
-            return Err(Failure::Io(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "connection closed by the server",
-            )));
+        let mut written = 0;
+        while written < bytes.len() {
+            let wrote = by(&deadline, stream.write(&bytes[written..])).await?;
+            if wrote == 0 {
+                return Err(Failed::Io(std::io::ErrorKind::WriteZero.into()));
+            }
+            written += wrote;
+            deadline.moved(wrote);
+        }
+        loop {
+            if take_replies(buffer, want, &mut replies).map_err(Failed::Store)? {
+                break;
+            }
+            buffer.reserve(64 * 1024);
+            let read = by(&deadline, stream.read_buf(buffer)).await?;
+            if read == 0 {
+                return Err(Failed::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection closed by the server",
+                )));
+            }
+            *answered = true;
+            deadline.moved(read);
+        }
+        if replies.len() < want {
+            break; // an error line ended the exchange
         }
     }
+    Ok(replies)
 }

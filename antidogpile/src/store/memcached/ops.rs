@@ -20,13 +20,16 @@
 //! - mark stale: `mg`, then `ms C<cas>` of the envelope with its soft
 //!   deadline in the past; a lease item is deleted (`md C<cas>`).
 //! - count: `ma`, on raw decimal values only (memcached refuses others).
-//! - the `*_many` operations: one pipelined exchange per server.
+//! - the `*_many` operations: one pipelined exchange per server (the
+//!   transport sends it in windows: see `transport::windows`).
 
 use super::codec::{
-    encode_arithmetic, encode_delete, encode_get, encode_set, parse_counter, ArithmeticFlags,
-    ArithmeticMode, DeleteFlags, GetFlags, Reply, ReturnFlags, SetFlags, SetMode, WireKey,
+    encode_arithmetic, encode_delete, encode_get, encode_noop, encode_set, parse_counter,
+    ArithmeticFlags, ArithmeticMode, DeleteFlags, GetFlags, Reply, ReturnFlags, SetFlags, SetMode,
+    WireKey,
 };
 use super::ring::Ring;
+use super::transport::{Failure, Reuse};
 use crate::clock::{Clock, Timestamp};
 use crate::envelope;
 use crate::error::{StoreError, StoreErrorKind};
@@ -46,15 +49,15 @@ pub(crate) const RAW_FLAGS: u32 = 0;
 /// memcached reads a TTL above 30 days as a Unix time.
 const LONGEST_RELATIVE_TTL: u64 = 30 * 24 * 3600;
 
-/// Requests and their replies, on one server: `replies` requests pipelined
-/// in `request`, answered in order (fewer only after an error line).
+/// Requests and their replies, on one server: `requests` pipelined, one
+/// reply each, in order (fewer only after an error line).
 pub(crate) trait Exchange {
     async fn exchange(
         &self,
         server: usize,
-        request: &[u8],
-        replies: usize,
-    ) -> Result<Vec<Reply>, StoreError>;
+        requests: &[&[u8]],
+        reuse: Reuse,
+    ) -> Result<Vec<Reply>, Failure>;
 }
 
 /// The operations over a transport.
@@ -198,30 +201,78 @@ impl<T: Exchange> Ops<'_, T> {
             .ring
             .server_for_live(routing.as_bytes(), now)
             .ok_or_else(all_down)?;
-        let replies = self.on_server(server, request, 1, now).await?;
+        let replies = self.on_server(server, &[request], now).await?;
         replies
             .into_iter()
             .next()
             .ok_or_else(|| StoreError::new(StoreErrorKind::Protocol, "memcached sent no reply"))
     }
 
+    /// Sends `requests` to `server`, and decides what a failure says
+    /// about the server. A pooled connection that was closed while idle is
+    /// retried once on a new one and says nothing. The server is marked down
+    /// (skipped for `retry_after`) only when it cannot be connected to, when
+    /// a new connection fails, or when a timeout is confirmed: a timed-out
+    /// batch or pooled connection may be slow work, not a dead server, so a
+    /// no-op on a new connection decides (a slow batch of one caller must not
+    /// take the server away from every other caller).
     async fn on_server(
         &self,
         server: usize,
-        request: &[u8],
-        count: usize,
+        requests: &[&[u8]],
         now: u64,
     ) -> Result<Vec<Reply>, StoreError> {
-        let replies = self.transport.exchange(server, request, count).await;
-        if let Err(error) = &replies {
-            if matches!(
-                error.kind(),
-                StoreErrorKind::Unavailable | StoreErrorKind::Timeout
-            ) {
-                self.ring.mark_down(server, now);
-            }
+        let mut attempt = self
+            .transport
+            .exchange(server, requests, Reuse::Pooled)
+            .await;
+        if let Err(Failure::Stale(_)) = attempt {
+            attempt = self
+                .transport
+                .exchange(server, requests, Reuse::Fresh)
+                .await;
         }
-        replies
+        let failure = match attempt {
+            Ok(replies) => return Ok(replies),
+            Err(failure) => failure,
+        };
+        let down = match &failure {
+            Failure::Connect(_) => true,
+            Failure::Stale(error) | Failure::Exchange { error, .. }
+                if !matches!(
+                    error.kind(),
+                    StoreErrorKind::Unavailable | StoreErrorKind::Timeout
+                ) =>
+            {
+                false
+            }
+            Failure::Exchange { error, fresh: true }
+                if error.kind() == StoreErrorKind::Unavailable || requests.len() == 1 =>
+            {
+                true
+            }
+            Failure::Stale(_) | Failure::Exchange { .. } => !self.answers_a_no_op(server).await,
+        };
+        if down {
+            // From now, not from when the request started: a failure after a
+            // long batch keeps the server out for the whole `retry_after`.
+            self.ring
+                .mark_down(server, now.max(Clock::system().now().as_millis()));
+        }
+        Err(failure.into_error())
+    }
+
+    /// Whether `server` answers `mn` on a new connection within the timeout.
+    async fn answers_a_no_op(&self, server: usize) -> bool {
+        let mut request = Vec::with_capacity(4);
+        encode_noop(&mut request);
+        matches!(
+            self.transport
+                .exchange(server, &[&request], Reuse::Fresh)
+                .await
+                .as_deref(),
+            Ok([Reply::NoOp])
+        )
     }
 
     /// Sends each `(routing, request)` to its server, pipelined: one
@@ -241,11 +292,11 @@ impl<T: Exchange> Ops<'_, T> {
             }
         }
         for (server, indices) in by_server {
-            let request: Vec<u8> = indices
+            let requests: Vec<&[u8]> = indices
                 .iter()
-                .flat_map(|&index| batch[index].1.iter().copied())
+                .map(|&index| batch[index].1.as_slice())
                 .collect();
-            match self.on_server(server, &request, indices.len(), now).await {
+            match self.on_server(server, &requests, now).await {
                 Ok(replies) => {
                     let mut replies = replies.into_iter();
                     for &index in &indices {

@@ -3,9 +3,10 @@
 //! codec. The transports themselves only move bytes.
 
 use std::fmt;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::codec::{decode_with_limit, Reply};
 use crate::error::{StoreError, StoreErrorKind};
@@ -33,7 +34,11 @@ impl fmt::Display for ServerAddr {
 pub struct MemcachedConfig {
     /// The servers keys are spread over (consistent hashing).
     pub servers: Vec<ServerAddr>,
-    /// The longest one request (connect, send, receive) may take.
+    /// The longest a connect may take, and one window of a pipeline (a
+    /// request, or up to 64 KiB of pipelined requests, sent and answered)
+    /// while its bytes move slower than 8 MiB/s; faster, the window's
+    /// deadline moves on with them, so a large batch takes the time its
+    /// bytes need and a peer that stalls, reading or writing, is cut off.
     pub timeout: Duration,
     /// Idle connections kept per server and transport.
     pub pool: usize,
@@ -79,6 +84,15 @@ impl<C> Pool<C> {
             .pop()
     }
 
+    /// Drops every idle connection: one of them was found closed (a restart,
+    /// an idle timeout, a proxy), so the others most likely are too.
+    pub(crate) fn clear(&self) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clear();
+    }
+
     /// Keeps a connection that is in step (its reply fully read), if there is room.
     pub(crate) fn give_back(&self, connection: C) {
         let mut idle = self
@@ -88,6 +102,107 @@ impl<C> Pool<C> {
         if idle.len() < self.keep {
             idle.push(connection);
         }
+    }
+}
+
+/// Which connection an exchange may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reuse {
+    /// An idle one from the pool if there is one, else a new one.
+    Pooled,
+    /// A new one (a retry after a pooled one was found closed, a health probe).
+    Fresh,
+}
+
+/// How an exchange failed: what the caller needs to decide whether the
+/// server is down, or the exchange worth one more try.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// No connection could be made: the server is down or unreachable.
+    Connect(StoreError),
+    /// A connection from the pool failed (closed, reset) before any byte of
+    /// a reply came back: it was most likely closed while idle (memcached's
+    /// `idle_timeout`, a restart, a proxy or NAT), not a sign of a dead
+    /// server. Retried once on a new connection.
+    Stale(StoreError),
+    /// The exchange failed after it was under way: on a new connection, by
+    /// a deadline, or part-way through the replies.
+    Exchange {
+        error: StoreError,
+        /// Whether the connection was a new one.
+        fresh: bool,
+    },
+}
+
+impl Failure {
+    pub(crate) fn into_error(self) -> StoreError {
+        match self {
+            Failure::Connect(error) | Failure::Stale(error) => error,
+            Failure::Exchange { error, .. } => error,
+        }
+    }
+}
+
+/// A pipeline is sent in windows of about this many bytes of requests;
+/// each window's replies are read before the next is sent. A window is
+/// small enough to sit in the socket buffers, so neither side ever blocks
+/// writing while the other blocks writing too (a pipeline of large replies
+/// sent at once can deadlock that way), and each window has a deadline of
+/// its own: the time a batch may take grows with the batch.
+pub(crate) const WINDOW_BYTES: usize = 64 * 1024;
+
+/// While bytes move at least this fast (bytes a second), in either
+/// direction, a window's deadline moves on with them: a large value or a
+/// large window is not cut off by a timeout meant for one small request,
+/// and a peer that reads or writes slower than this is cut off about
+/// `timeout` after the window started.
+pub(crate) const MIN_BYTES_PER_SECOND: u64 = 8 << 20;
+
+/// The windows of a pipeline: ranges of `requests`, each at least one
+/// request and at most [`WINDOW_BYTES`] unless one request alone is more.
+pub(crate) fn windows(requests: &[&[u8]]) -> Vec<Range<usize>> {
+    let mut windows = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (index, request) in requests.iter().enumerate() {
+        if index > start && bytes + request.len() > WINDOW_BYTES {
+            windows.push(start..index);
+            (start, bytes) = (index, 0);
+        }
+        bytes += request.len();
+    }
+    if start < requests.len() {
+        windows.push(start..requests.len());
+    }
+    windows
+}
+
+/// A window's deadline: `timeout` from its start, moved on by the bytes
+/// that moved (see [`MIN_BYTES_PER_SECOND`]).
+pub(crate) struct Deadline {
+    at: Instant,
+}
+
+impl Deadline {
+    pub(crate) fn after(timeout: Duration) -> Deadline {
+        Deadline {
+            at: Instant::now() + timeout,
+        }
+    }
+
+    /// `bytes` moved: the deadline moves on by the time they may take.
+    pub(crate) fn moved(&mut self, bytes: usize) {
+        let nanos = (bytes as u64).saturating_mul(1_000_000_000) / MIN_BYTES_PER_SECOND;
+        self.at += Duration::from_nanos(nanos);
+    }
+
+    /// What is left, or `None` once it has passed.
+    pub(crate) fn remaining(&self) -> Option<Duration> {
+        let left = self.at.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left)
+    }
+
+    pub(crate) fn instant(&self) -> Instant {
+        self.at
     }
 }
 
@@ -155,4 +270,43 @@ pub(crate) fn timed_out(server: &ServerAddr, timeout: Duration) -> StoreError {
         StoreErrorKind::Timeout,
         format!("memcached {server}: no reply within {timeout:?}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_cover_every_request_once_within_the_byte_budget() {
+        let small = [0u8; 100];
+        let large = vec![0u8; WINDOW_BYTES * 2];
+        let mut requests: Vec<&[u8]> = vec![&small; 1_500];
+        requests.insert(700, &large);
+        let windows = windows(&requests);
+        assert_eq!(windows.first().map(|w| w.start), Some(0));
+        assert_eq!(windows.last().map(|w| w.end), Some(requests.len()));
+        for pair in windows.windows(2) {
+            assert_eq!(pair[0].end, pair[1].start, "no gap, no overlap");
+        }
+        for window in &windows {
+            let bytes: usize = requests[window.clone()].iter().map(|r| r.len()).sum();
+            assert!(!window.is_empty());
+            assert!(
+                bytes <= WINDOW_BYTES || window.len() == 1,
+                "{window:?}: {bytes} bytes"
+            );
+        }
+        // The large request goes alone.
+        assert!(windows.contains(&(700..701)));
+        assert!(super::windows(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_deadline_moves_on_with_the_bytes_that_move() {
+        let mut deadline = Deadline::after(Duration::ZERO);
+        assert!(deadline.remaining().is_none());
+        deadline.moved(MIN_BYTES_PER_SECOND as usize); // one second's worth
+        let left = deadline.remaining().expect("moved on");
+        assert!(left > Duration::from_millis(900) && left <= Duration::from_secs(1));
+    }
 }
