@@ -5,7 +5,15 @@
 //! antidogpile-worker hammer URL THREADS SECONDS   many threads, many calls
 //! antidogpile-worker hang URL                     one call whose compute never ends
 //! antidogpile-worker poll URL SECONDS             one call every 20 ms
+//! antidogpile-worker price URL MILLIS              `price(1)` every 5 ms (at least once)
 //! ```
+//!
+//! `price` stands for one build of an application: `PRICE_SHAPE` (read at
+//! start) changes the serde shape of `Price` but not its Rust name, as a
+//! deploy that edits the struct would. It prints `price CENTS TAX COMPUTED`
+//! for each call whose value differs from the last one, then `calls N`,
+//! `computes N` and `wrong N` (calls that returned another price than the
+//! one computed: bytes misread).
 //!
 //! Lines: `compute START_MS END_MS`, `computing START_MS` (hang),
 //! `call AT_MS COMPUTED VALUE` (poll), and for hammer at the end
@@ -89,6 +97,9 @@ fn hammer(threads: usize, run: Duration) {
     say(&format!("slowest_stale_us {}", slowest.as_micros()));
 }
 
+#[path = "antidogpile-worker/price.rs"]
+mod price;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let number = |i: usize| args.get(i).and_then(|a| a.parse::<u64>().ok());
@@ -118,8 +129,9 @@ fn main() -> ExitCode {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
+        ("price", Some(millis), _) => price::run(Duration::from_millis(millis)),
         _ => {
-            eprintln!("usage: antidogpile-worker hammer URL THREADS SECONDS | hang URL | poll URL SECONDS");
+            eprintln!("usage: antidogpile-worker hammer URL THREADS SECONDS | hang URL | poll URL SECONDS | price URL MILLIS");
             return ExitCode::from(2);
         }
     }
