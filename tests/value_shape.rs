@@ -77,6 +77,7 @@ fn a_new_shape_recomputes(url: &str) {
 fn two_shapes_side_by_side_do_not_flap(url: &str) {
     let builds = [spawn(url, "1", 2_500), spawn(url, "2", 2_500)].map(finish);
     for build in &builds {
+        println!("{:?}", build.lines);
         assert_eq!(build.count("wrong"), 0, "{build:?}");
         let (computes, calls) = (build.count("computes"), build.count("calls"));
         assert!(calls >= 50, "{calls} calls: the run was too short to tell");

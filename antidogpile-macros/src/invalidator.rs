@@ -6,10 +6,11 @@
 //! statements (`expand::site_and_key`): the key cannot drift from the one
 //! calls read. Its `Site` is a second static with the same namespace and
 //! options (a static cannot be hoisted out of a method into its `impl`), which
-//! is enough: a key depends only on the namespace, the version and the
-//! arguments.
+//! is enough: a key depends only on the namespace, the version, the
+//! arguments and (in a store that keeps bytes) the shape of the return
+//! type's value, which the invalidator names as the memoized call does.
 
-use crate::expand::{as_expansion, key_var, site_and_key};
+use crate::expand::{as_expansion, key_var, outcome, site_and_key};
 use crate::validate::{KeyParts, Memoized};
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
@@ -41,10 +42,11 @@ pub(crate) fn invalidator(memoized: &Memoized, name: &Ident) -> TokenStream {
     let site_and_key = site_and_key(memoized);
     let unused = unused_arguments(memoized);
     let key = key_var();
+    let outcome = outcome(memoized);
     let call = if func.sig.asyncness.is_some() {
-        quote!(::antidogpile::__private::invalidate_async(&__ANTIDOGPILE_SITE, #key, #how).await)
+        quote!(::antidogpile::__private::invalidate_async::<#outcome>(&__ANTIDOGPILE_SITE, #key, #how).await)
     } else {
-        quote!(::antidogpile::__private::invalidate(&__ANTIDOGPILE_SITE, #key, #how))
+        quote!(::antidogpile::__private::invalidate::<#outcome>(&__ANTIDOGPILE_SITE, #key, #how))
     };
     quote! {
         #(#[doc = #doc])*

@@ -76,6 +76,21 @@ impl KeyHasher {
     }
 }
 
+/// The fingerprint a call reads and writes in `cache`. A store that keeps
+/// bytes (memcached, files) is shared with other builds during a rolling
+/// deploy: there it is mixed with the shape of the value type
+/// ([`crate::shape`]), so that builds whose value types differ keep a value
+/// each instead of overwriting each other's on every call. An in-process
+/// store is read by this build only: the fingerprint is kept as it is, and
+/// its hit path never looks at a shape.
+fn stored<V: crate::outcome::Cacheable>(cache: &Cache, fingerprint: Fingerprint) -> Fingerprint {
+    if cache.store.keeps_bytes() {
+        crate::shape::with_shape(fingerprint, crate::shape::shape_of::<V>())
+    } else {
+        fingerprint
+    }
+}
+
 /// Runs `compute` without the cache, counted as uncached.
 fn uncached<R>(site: &'static Site, compute: impl FnOnce() -> R) -> R {
     site.counters.count(Event::Uncached);
@@ -151,7 +166,10 @@ pub fn memoize<R: Outcome>(site: &'static Site, key: KeyHash, compute: impl FnOn
             let key = Key::new(fingerprint, site.namespace, site.options.version);
             match fresh_hit(cache, site, &key) {
                 Some(value) => R::from_value(value),
-                None => Call::new(cache, site, fingerprint).run(compute),
+                None => {
+                    let fingerprint = stored::<R::Value>(cache, fingerprint);
+                    Call::new(cache, site, fingerprint).run(compute)
+                }
             }
         }
         None => uncached(site, compute),
@@ -172,7 +190,10 @@ where
             let key = Key::new(fingerprint, site.namespace, site.options.version);
             match fresh_hit(cache, site, &key) {
                 Some(value) => R::from_value(value),
-                None => Call::new(cache, site, fingerprint).run_in_background(compute),
+                None => {
+                    let fingerprint = stored::<R::Value>(cache, fingerprint);
+                    Call::new(cache, site, fingerprint).run_in_background(compute)
+                }
             }
         }
         None => uncached(site, compute),
@@ -188,6 +209,7 @@ where
 {
     match (key.0, cache_for(site)) {
         (Some(fingerprint), Some(cache)) => {
+            let fingerprint = stored::<R::Value>(&cache, fingerprint);
             Call::new(&cache, site, fingerprint)
                 .run_async(compute)
                 .await
@@ -205,6 +227,7 @@ where
 {
     match (key.0, cache_for(site)) {
         (Some(fingerprint), Some(cache)) => {
+            let fingerprint = stored::<R::Value>(&cache, fingerprint);
             Call::new(&cache, site, fingerprint)
                 .run_async_in_background(compute)
                 .await
@@ -218,8 +241,13 @@ where
 /// others are served the old value; `Hard` removes it. Returns whether
 /// there was a value (always `true` for `Hard`); `false` when the key could
 /// not be encoded or the site's named cache is not installed, since then
-/// nothing was cached.
-pub fn invalidate(site: &'static Site, key: KeyHash, how: Invalidate) -> Result<bool, Error> {
+/// nothing was cached. `R` is the memoized function's outcome: in a store
+/// that keeps bytes its value's shape is part of the key.
+pub fn invalidate<R: Outcome>(
+    site: &'static Site,
+    key: KeyHash,
+    how: Invalidate,
+) -> Result<bool, Error> {
     let Some(fingerprint) = key.0 else {
         return Ok(false);
     };
@@ -228,7 +256,7 @@ pub fn invalidate(site: &'static Site, key: KeyHash, how: Invalidate) -> Result<
             cache,
             &memo::Blocking(&*cache.store),
             site,
-            fingerprint,
+            stored::<R::Value>(cache, fingerprint),
             how,
         )),
         None => Ok(false),
@@ -237,7 +265,7 @@ pub fn invalidate(site: &'static Site, key: KeyHash, how: Invalidate) -> Result<
 
 /// [`invalidate`] for an `async fn`: awaits the store instead of blocking.
 #[cfg(feature = "tokio")]
-pub async fn invalidate_async(
+pub async fn invalidate_async<R: Outcome>(
     site: &'static Site,
     key: KeyHash,
     how: Invalidate,
@@ -245,6 +273,7 @@ pub async fn invalidate_async(
     match (key.0, cache_for(site)) {
         (Some(fingerprint), Some(cache)) => {
             let io = memo::NonBlocking(&*cache.store);
+            let fingerprint = stored::<R::Value>(&cache, fingerprint);
             invalidate_in(&cache, &io, site, fingerprint, how).await
         }
         _ => Ok(false),

@@ -53,5 +53,7 @@ fn load_invalidate(
         __h.type_param::<Self>();
         __h.finish()
     };
-    ::antidogpile::__private::invalidate(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
+    ::antidogpile::__private::invalidate::<
+        Option<Self>,
+    >(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
 }

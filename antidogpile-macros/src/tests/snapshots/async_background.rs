@@ -65,10 +65,8 @@ async fn weather_invalidate(
         __h.arg(&city);
         __h.finish()
     };
-    ::antidogpile::__private::invalidate_async(
-            &__ANTIDOGPILE_SITE,
-            __antidogpile_key,
-            how,
-        )
+    ::antidogpile::__private::invalidate_async::<
+        ::antidogpile::__private::Always<Weather>,
+    >(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
         .await
 }

@@ -65,10 +65,8 @@ async fn greeting_invalidate(
         __h.arg(&name);
         __h.finish()
     };
-    ::antidogpile::__private::invalidate_async(
-            &__ANTIDOGPILE_SITE,
-            __antidogpile_key,
-            how,
-        )
+    ::antidogpile::__private::invalidate_async::<
+        ::antidogpile::__private::Always<String>,
+    >(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
         .await
 }

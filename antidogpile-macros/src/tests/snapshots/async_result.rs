@@ -63,10 +63,8 @@ pub(crate) async fn fetch_invalidate(
         __h.arg(&url);
         __h.finish()
     };
-    ::antidogpile::__private::invalidate_async(
-            &__ANTIDOGPILE_SITE,
-            __antidogpile_key,
-            how,
-        )
+    ::antidogpile::__private::invalidate_async::<
+        Result<Vec<u8>, reqwest::Error>,
+    >(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
         .await
 }

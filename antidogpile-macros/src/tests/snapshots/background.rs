@@ -56,5 +56,7 @@ fn exchange_rates_invalidate(
         __h.arg(&base);
         __h.finish()
     };
-    ::antidogpile::__private::invalidate(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
+    ::antidogpile::__private::invalidate::<
+        Result<Rates, Error>,
+    >(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
 }

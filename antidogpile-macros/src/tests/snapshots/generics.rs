@@ -68,5 +68,7 @@ where
         __h.arg(&bytes);
         __h.finish()
     };
-    ::antidogpile::__private::invalidate(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
+    ::antidogpile::__private::invalidate::<
+        Result<T, DecodeError>,
+    >(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
 }

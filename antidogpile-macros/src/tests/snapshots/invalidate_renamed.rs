@@ -73,10 +73,8 @@ async fn forget_price(
         __h.finish()
     };
     let _ = &self;
-    ::antidogpile::__private::invalidate_async(
-            &__ANTIDOGPILE_SITE,
-            __antidogpile_key,
-            how,
-        )
+    ::antidogpile::__private::invalidate_async::<
+        Option<u64>,
+    >(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
         .await
 }

@@ -71,5 +71,7 @@ pub(super) fn total_invalidate(
     };
     let _ = &lines;
     let _ = &id;
-    ::antidogpile::__private::invalidate(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
+    ::antidogpile::__private::invalidate::<
+        ::antidogpile::__private::Always<u64>,
+    >(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
 }

@@ -65,5 +65,7 @@ fn timeline_invalidate(
     let _ = &self;
     let _ = &user;
     let _ = &page;
-    ::antidogpile::__private::invalidate(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
+    ::antidogpile::__private::invalidate::<
+        Option<Timeline>,
+    >(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
 }

@@ -63,5 +63,7 @@ fn find_user_invalidate(
         __h.arg(&id);
         __h.finish()
     };
-    ::antidogpile::__private::invalidate(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
+    ::antidogpile::__private::invalidate::<
+        Option<User>,
+    >(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
 }

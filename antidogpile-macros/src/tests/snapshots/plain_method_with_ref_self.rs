@@ -75,5 +75,7 @@ pub fn score_invalidate(
         __h.finish()
     };
     let _ = &self;
-    ::antidogpile::__private::invalidate(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
+    ::antidogpile::__private::invalidate::<
+        ::antidogpile::__private::Always<u32>,
+    >(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
 }

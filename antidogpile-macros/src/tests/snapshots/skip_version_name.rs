@@ -62,5 +62,7 @@ fn invoice_invalidate(
         __h.finish()
     };
     let _ = &conn;
-    ::antidogpile::__private::invalidate(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
+    ::antidogpile::__private::invalidate::<
+        Result<Invoice, Error>,
+    >(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
 }

@@ -66,5 +66,7 @@ pub fn report_invalidate(
         __h.arg(&month);
         __h.finish()
     };
-    ::antidogpile::__private::invalidate(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
+    ::antidogpile::__private::invalidate::<
+        Result<Report, DbError>,
+    >(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
 }
