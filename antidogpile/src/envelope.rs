@@ -237,5 +237,38 @@ mod payload_tests {
     }
 }
 
+/// What the previous release (envelope format 1, payloads tagged with a
+/// hash of the type's name) wrote for `value`: read by this one as a miss.
+#[cfg(test)]
+pub(crate) fn previous_release<V: serde::Serialize>(deadlines: Deadlines, value: &V) -> Vec<u8> {
+    let tag = xxhash_rust::xxh3::xxh3_64(std::any::type_name::<V>().as_bytes());
+    let payload = postcard::to_extend(value, tag.to_le_bytes().to_vec()).unwrap();
+    let mut sealed = seal(deadlines, &payload);
+    sealed[2] = 1;
+    sealed
+}
+
+#[cfg(test)]
+mod previous_release_tests {
+    use super::*;
+
+    #[test]
+    fn the_previous_formats_read_as_misses_not_errors() {
+        let deadlines = Deadlines {
+            soft: Timestamp::from_millis(1_000),
+            hard: Timestamp::from_millis(8_000),
+        };
+        let old = previous_release(deadlines, &(1999u64, 400u64));
+        assert_eq!(open(&old), Err(EnvelopeError::UnknownFormat(1)));
+        // Its payload, as a client's hard set stored it (no envelope).
+        let old_payload = &old[HEADER_LEN..];
+        assert_eq!(decode_payload::<(u64, u64)>(old_payload), None);
+        assert_eq!(crate::raw::decode::<(u64, u64)>(old_payload), None);
+        // This release's reads back.
+        let new = encode_payload(&(1999u64, 400u64)).unwrap();
+        assert_eq!(decode_payload::<(u64, u64)>(&new), Some((1999, 400)));
+    }
+}
+
 #[cfg(test)]
 mod proptests;

@@ -769,6 +769,33 @@ mod tests {
     }
 
     #[test]
+    fn an_envelope_of_the_previous_format_is_a_miss_to_overwrite() {
+        let deadlines = Deadlines {
+            soft: Timestamp::from_millis(1_000),
+            hard: Timestamp::from_millis(8_000),
+        };
+        let reply = Reply::Value {
+            flags: ReturnFlags {
+                client_flags: Some(ENVELOPE_FLAGS),
+                cas: Some(9),
+                ..ReturnFlags::default()
+            },
+            data: envelope::previous_release(deadlines, &(1999u64, 400u64)),
+        };
+        let found = lookup_of(item_of(reply).unwrap(), Timestamp::from_millis(500));
+        // An entry (its CAS lets the write replace it) whose value decodes
+        // as nothing: the cache recomputes and overwrites.
+        let Some(OwnedLookup::Entry { version, value, .. }) = found else {
+            panic!("{found:?}");
+        };
+        assert_eq!(version, Version(9));
+        let Stored::Bytes(payload) = value else {
+            panic!("{value:?}");
+        };
+        assert_eq!(envelope::decode_payload::<(u64, u64)>(&payload), None);
+    }
+
+    #[test]
     fn logical_keys_name_the_function() {
         let key = Key::new(crate::key::Fingerprint::from_u128(0xab), "app::report", 3);
         assert_eq!(logical_key(&key), format!("app::report:3:{:032x}", 0xab));
