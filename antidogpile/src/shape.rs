@@ -26,7 +26,10 @@
 use std::any::TypeId;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
-use std::sync::{OnceLock, PoisonError, RwLock};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
+
+use arc_swap::ArcSwap;
 
 use serde::de::{
     self, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, IntoDeserializer, MapAccess,
@@ -44,19 +47,16 @@ const MAX_DEPTH: u32 = 128;
 const BUDGET: u32 = 200_000;
 
 /// The shape fingerprint of `V`: traced on the first call for each type in
-/// this process, then read from a table keyed by [`TypeId`].
+/// this process, then read from a table keyed by [`TypeId`] (a lock-free
+/// load and one lookup: a few ns on a remote store's read or write).
 pub(crate) fn shape_of<V: DeserializeOwned + 'static>() -> u64 {
-    static SHAPES: OnceLock<RwLock<HashMap<TypeId, u64>>> = OnceLock::new();
-    let shapes = SHAPES.get_or_init(RwLock::default);
+    static SHAPES: OnceLock<ArcSwap<Shapes>> = OnceLock::new();
+    let shapes = SHAPES.get_or_init(ArcSwap::default);
     let id = TypeId::of::<V>();
-    if let Some(&shape) = shapes
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(&id)
-    {
+    if let Some(&shape) = shapes.load().get(&id) {
         return shape;
     }
-    // Traced outside the lock: two threads may both trace, and agree.
+    // Two threads may both trace a type, and agree.
     let shape = match describe::<V>() {
         Ok(description) => xxh3_64(format!("traced\n{description}").as_bytes()),
         Err(why) => {
@@ -69,11 +69,38 @@ pub(crate) fn shape_of<V: DeserializeOwned + 'static>() -> u64 {
             untraced::<V>()
         }
     };
-    *shapes
-        .write()
-        .unwrap_or_else(PoisonError::into_inner)
-        .entry(id)
-        .or_insert(shape)
+    shapes.rcu(|known| {
+        let mut known = Shapes::clone(known);
+        known.insert(id, shape);
+        known
+    });
+    shape
+}
+
+/// Shapes by type. A `TypeId` is a hash already: it is used as it is.
+type Shapes = HashMap<TypeId, u64, BuildHasherDefault<TypeIdHasher>>;
+
+#[derive(Default)]
+struct TypeIdHasher(u64);
+
+impl Hasher for TypeIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        self.0 ^= (n as u64) ^ ((n >> 64) as u64);
+    }
 }
 
 /// A memoized call's fingerprint in a store shared with other builds: the
