@@ -91,6 +91,70 @@ fn stored<V: crate::outcome::Cacheable>(cache: &Cache, fingerprint: Fingerprint)
     }
 }
 
+/// The value shape of a memoized function whose outcome is `R`, for its
+/// invalidator, which cannot name `R` in a bound: a return type that
+/// cannot be cached would be reported twice. The expansion calls
+/// `(&&ShapeOf::<R>::new()).value_shape()` with [`OutcomeShape`] and
+/// [`NoShape`] in scope: the first applies when `R` is an [`Outcome`] (the
+/// only case that compiles), the second otherwise.
+pub struct ShapeOf<R>(std::marker::PhantomData<fn() -> R>);
+
+impl<R> ShapeOf<R> {
+    /// The probe for `R`.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> ShapeOf<R> {
+        ShapeOf(std::marker::PhantomData)
+    }
+}
+
+impl<R> std::fmt::Debug for ShapeOf<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ShapeOf")
+    }
+}
+
+/// How an invalidator finds its function's value shape (see [`ShapeOf`]).
+pub trait OutcomeShape {
+    /// The shape of the outcome's value.
+    fn value_shape(&self) -> ValueShape;
+}
+
+impl<R: Outcome> OutcomeShape for &ShapeOf<R> {
+    fn value_shape(&self) -> ValueShape {
+        ValueShape(Some(crate::shape::shape_of::<R::Value>))
+    }
+}
+
+/// The fallback of [`OutcomeShape`] for a type that is no outcome (which
+/// fails to compile at the memoized call anyway).
+pub trait NoShape {
+    /// No shape.
+    fn value_shape(&self) -> ValueShape;
+}
+
+impl<R> NoShape for ShapeOf<R> {
+    fn value_shape(&self) -> ValueShape {
+        ValueShape(None)
+    }
+}
+
+/// A memoized function's value shape, traced only when a store that keeps
+/// bytes needs it.
+#[derive(Clone, Copy, Debug)]
+pub struct ValueShape(Option<fn() -> u64>);
+
+impl ValueShape {
+    /// The fingerprint the function's calls use in `cache` (see [`stored`]).
+    fn key(self, cache: &Cache, fingerprint: Fingerprint) -> Fingerprint {
+        match self.0 {
+            Some(shape) if cache.store.keeps_bytes() => {
+                crate::shape::with_shape(fingerprint, shape())
+            }
+            _ => fingerprint,
+        }
+    }
+}
+
 /// Runs `compute` without the cache, counted as uncached.
 fn uncached<R>(site: &'static Site, compute: impl FnOnce() -> R) -> R {
     site.counters.count(Event::Uncached);
@@ -241,12 +305,13 @@ where
 /// others are served the old value; `Hard` removes it. Returns whether
 /// there was a value (always `true` for `Hard`); `false` when the key could
 /// not be encoded or the site's named cache is not installed, since then
-/// nothing was cached. `R` is the memoized function's outcome: in a store
-/// that keeps bytes its value's shape is part of the key.
-pub fn invalidate<R: Outcome>(
+/// nothing was cached. `shape` is the memoized function's value shape (see
+/// [`ShapeOf`]): in a store that keeps bytes it is part of the key.
+pub fn invalidate(
     site: &'static Site,
     key: KeyHash,
     how: Invalidate,
+    shape: ValueShape,
 ) -> Result<bool, Error> {
     let Some(fingerprint) = key.0 else {
         return Ok(false);
@@ -256,7 +321,7 @@ pub fn invalidate<R: Outcome>(
             cache,
             &memo::Blocking(&*cache.store),
             site,
-            stored::<R::Value>(cache, fingerprint),
+            shape.key(cache, fingerprint),
             how,
         )),
         None => Ok(false),
@@ -265,15 +330,16 @@ pub fn invalidate<R: Outcome>(
 
 /// [`invalidate`] for an `async fn`: awaits the store instead of blocking.
 #[cfg(feature = "tokio")]
-pub async fn invalidate_async<R: Outcome>(
+pub async fn invalidate_async(
     site: &'static Site,
     key: KeyHash,
     how: Invalidate,
+    shape: ValueShape,
 ) -> Result<bool, Error> {
     match (key.0, cache_for(site)) {
         (Some(fingerprint), Some(cache)) => {
             let io = memo::NonBlocking(&*cache.store);
-            let fingerprint = stored::<R::Value>(&cache, fingerprint);
+            let fingerprint = shape.key(&cache, fingerprint);
             invalidate_in(&cache, &io, site, fingerprint, how).await
         }
         _ => Ok(false),

@@ -63,8 +63,18 @@ pub(crate) async fn fetch_invalidate(
         __h.arg(&url);
         __h.finish()
     };
-    ::antidogpile::__private::invalidate_async::<
-        Result<Vec<u8>, reqwest::Error>,
-    >(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
+    #[allow(clippy::needless_borrow)]
+    let __antidogpile_shape = {
+        #[allow(unused_imports)]
+        use ::antidogpile::__private::{NoShape as _, OutcomeShape as _};
+        (&&::antidogpile::__private::ShapeOf::<Result<Vec<u8>, reqwest::Error>>::new())
+            .value_shape()
+    };
+    ::antidogpile::__private::invalidate_async(
+            &__ANTIDOGPILE_SITE,
+            __antidogpile_key,
+            how,
+            __antidogpile_shape,
+        )
         .await
 }
