@@ -16,7 +16,10 @@ const DAY: Duration = Duration::from_secs(24 * 3600);
 /// Two caches on one server: two processes, as far as sharing goes.
 fn two_caches(server: &Memcached) -> (Cache, Cache) {
     let url = server.url("timeout=2s");
-    (Cache::from_url(&url).unwrap(), Cache::from_url(&url).unwrap())
+    (
+        Cache::from_url(&url).unwrap(),
+        Cache::from_url(&url).unwrap(),
+    )
 }
 
 #[test]
@@ -34,12 +37,19 @@ fn a_hard_deadline_past_2038_is_kept() {
     assert_eq!(b.get_or_compute(&"far", ttl, compute), "report");
     assert_eq!(computes.load(Ordering::SeqCst), 1, "the value was not kept");
     // A 20-year hard set too.
-    a.set_hard(&"twenty years", &7u64, Some(20 * 365 * DAY)).unwrap();
-    assert_eq!(b.peek::<u64, _>(&"twenty years").unwrap(), Some(7));
-    b.set_hard(&"twenty years, raw", &"text".to_owned(), Some(20 * 365 * DAY))
+    a.set_hard(&"twenty years", &7u64, Some(20 * 365 * DAY))
         .unwrap();
+    assert_eq!(b.peek::<u64, _>(&"twenty years").unwrap(), Some(7));
+    b.set_hard(
+        &"twenty years, raw",
+        &"text".to_owned(),
+        Some(20 * 365 * DAY),
+    )
+    .unwrap();
     assert_eq!(
-        a.peek::<String, _>(&"twenty years, raw").unwrap().as_deref(),
+        a.peek::<String, _>(&"twenty years, raw")
+            .unwrap()
+            .as_deref(),
         Some("text")
     );
 }

@@ -42,7 +42,11 @@ fn spawn(url: &str, shape: &str, millis: u64) -> Child {
 
 fn finish(child: Child) -> Build {
     let output = child.wait_with_output().expect("worker did not run");
-    assert!(output.status.success(), "worker failed: {:?}", output.status);
+    assert!(
+        output.status.success(),
+        "worker failed: {:?}",
+        output.status
+    );
     Build {
         lines: String::from_utf8_lossy(&output.stdout)
             .lines()

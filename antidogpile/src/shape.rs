@@ -425,12 +425,19 @@ impl<'de> VariantAccess<'de> for Variant<'_> {
         Ok(())
     }
 
-    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, TraceError> {
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(
+        self,
+        seed: T,
+    ) -> Result<T::Value, TraceError> {
         self.tracer.emit("newtype");
         seed.deserialize(self.tracer)
     }
 
-    fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, TraceError> {
+    fn tuple_variant<V: Visitor<'de>>(
+        self,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, TraceError> {
         self.tracer.deserialize_tuple(len, visitor)
     }
 
@@ -625,7 +632,9 @@ impl<'de> Deserializer<'de> for &mut Tracer {
         visitor: V,
     ) -> Result<V::Value, TraceError> {
         if variants.is_empty() {
-            return Err(TraceError::Untraceable(format!("enum {name} has no variant")));
+            return Err(TraceError::Untraceable(format!(
+                "enum {name} has no variant"
+            )));
         }
         self.enter()?;
         self.emit_ref(name);

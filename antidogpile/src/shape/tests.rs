@@ -63,10 +63,7 @@ fn traced<V: DeserializeOwned>() -> String {
 
 #[test]
 fn equal_shapes_give_equal_fingerprints() {
-    assert_eq!(
-        traced::<build1::Order>(),
-        traced::<same_as_build1::Order>()
-    );
+    assert_eq!(traced::<build1::Order>(), traced::<same_as_build1::Order>());
     assert_eq!(
         shape_of::<build1::Order>(),
         shape_of::<same_as_build1::Order>()

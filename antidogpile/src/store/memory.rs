@@ -181,7 +181,9 @@ impl fmt::Debug for MemoryStore {
             .field("entries", &self.len())
             .field(
                 "max_entries",
-                &self.max_per_shard.map(|per_shard| per_shard.saturating_mul(SHARDS)),
+                &self
+                    .max_per_shard
+                    .map(|per_shard| per_shard.saturating_mul(SHARDS)),
             )
             .finish()
     }

@@ -196,7 +196,10 @@ mod tests {
             &old,
         );
         assert!(decode_header(&file).is_some());
-        assert!(decode_file(&file).is_none(), "read as a miss, then overwritten");
+        assert!(
+            decode_file(&file).is_none(),
+            "read as a miss, then overwritten"
+        );
     }
 
     #[test]

@@ -776,7 +776,10 @@ mod tests {
         // Past 2038-01-19, the last second memcached can keep.
         let past_2038 = Timestamp::from_millis((1u64 << 31) * 1000);
         assert_eq!(expiry(past_2038, now), i32::MAX as u32);
-        assert_eq!(expiry(Timestamp::from_millis(u64::MAX - 1), now), i32::MAX as u32);
+        assert_eq!(
+            expiry(Timestamp::from_millis(u64::MAX - 1), now),
+            i32::MAX as u32
+        );
     }
 
     #[test]
