@@ -90,6 +90,41 @@ fn two_shapes_side_by_side_do_not_flap(url: &str) {
     }
 }
 
+/// The cache client: a value set by a build of another shape is a miss
+/// (never misread), and the next `set` overwrites it.
+fn the_client_reads_another_shape_as_a_miss(url: &str) {
+    let client = |shape: &str| {
+        let output = Command::new(WORKER)
+            .args(["price-client", url])
+            .env("PRICE_SHAPE", shape)
+            .output()
+            .expect("worker did not run");
+        assert!(output.status.success(), "worker failed: {output:?}");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    let seen: Vec<String> = ["1", "1", "2", "2", "3", "1"]
+        .iter()
+        .map(|shape| client(shape))
+        .collect();
+    assert_eq!(
+        seen,
+        ["set", "got 1999 400", "set", "got 1999 400", "set", "set"],
+        "builds of shapes 1, 1, 2, 2, 3, 1"
+    );
+}
+
+#[test]
+fn memcached_the_client_reads_another_shape_as_a_miss() {
+    let server = Memcached::start();
+    the_client_reads_another_shape_as_a_miss(&server.url("timeout=1s"));
+}
+
+#[test]
+fn file_store_the_client_reads_another_shape_as_a_miss() {
+    let dir = CacheDir::new("client");
+    the_client_reads_another_shape_as_a_miss(&dir.url());
+}
+
 #[test]
 fn memcached_a_changed_value_shape_is_recomputed_not_misread() {
     let server = Memcached::start();

@@ -6,6 +6,7 @@
 //! antidogpile-worker hang URL                     one call whose compute never ends
 //! antidogpile-worker poll URL SECONDS             one call every 20 ms
 //! antidogpile-worker price URL MILLIS              `price(1)` every 5 ms (at least once)
+//! antidogpile-worker price-client URL              the client's `peek`, then `set` on a miss
 //! ```
 //!
 //! `price` stands for one build of an application: `PRICE_SHAPE` (read at
@@ -130,8 +131,14 @@ fn main() -> ExitCode {
             }
         }
         ("price", Some(millis), _) => price::run(Duration::from_millis(millis)),
+        ("price-client", _, _) => {
+            if let Err(error) = price::client(url) {
+                eprintln!("{error}");
+                return ExitCode::FAILURE;
+            }
+        }
         _ => {
-            eprintln!("usage: antidogpile-worker hammer URL THREADS SECONDS | hang URL | poll URL SECONDS | price URL MILLIS");
+            eprintln!("usage: antidogpile-worker hammer URL THREADS SECONDS | hang URL | poll URL SECONDS | price URL MILLIS | price-client URL");
             return ExitCode::from(2);
         }
     }

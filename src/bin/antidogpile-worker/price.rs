@@ -148,3 +148,17 @@ pub fn run(run: Duration) {
     say(&format!("computes {}", COMPUTES.load(Ordering::Relaxed)));
     say(&format!("wrong {wrong}"));
 }
+
+/// The cache client's view: reads `"price"`; on a hit prints
+/// `got CENTS TAX`, on a miss sets it (fresh for a minute) and prints `set`.
+pub fn client(url: &str) -> Result<(), antidogpile::Error> {
+    let cache = antidogpile::Cache::from_url(url)?;
+    match cache.peek::<Price, _>(&"price")? {
+        Some(got) => say(&format!("got {} {}", got.cents, got.tax_cents)),
+        None => {
+            cache.set(&"price", &COMPUTED, Duration::from_secs(60))?;
+            say("set");
+        }
+    }
+    Ok(())
+}
