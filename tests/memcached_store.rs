@@ -265,7 +265,7 @@ fn past_the_real_limit(size: usize) -> Vec<u8> {
 fn memcached_refusing_an_item_over_its_own_1_mib_limit_is_a_counted_store_error() {
     let server = Memcached::start();
     // Our own size check raised past memcached's, so that memcached itself refuses.
-    install_with("mc_real_limit", &server, "timeout=2s&max_value=4194304");
+    install_with("mc_real_limit", &server, "timeout=2s&max_value=2097152");
     let size = 1_500_000;
     assert_eq!(past_the_real_limit(size).len(), size);
     assert_eq!(past_the_real_limit(size).len(), size);

@@ -216,6 +216,16 @@ fn shape(ty: &Type) -> Shape {
     }
 }
 
+/// The runtime's `Outcome` for the return type (the invalidator names it
+/// too: the value's shape is part of the key in a store that keeps bytes).
+pub(crate) fn outcome(memoized: &Memoized) -> TokenStream {
+    let ty = &memoized.output;
+    match shape(ty) {
+        Shape::Outcome => ty.to_token_stream(),
+        Shape::Plain => quote!(::antidogpile::__private::Always<#ty>),
+    }
+}
+
 /// The call into the runtime, with the body as its `compute`.
 fn call(memoized: &Memoized) -> TokenStream {
     let body = &memoized.func.block;
@@ -235,10 +245,7 @@ fn call(memoized: &Memoized) -> TokenStream {
     let function = quote_spanned!(ty.span()=> ::antidogpile::__private::#function);
     let always = quote!(::antidogpile::__private::Always);
     let shape = shape(ty);
-    let outcome = match shape {
-        Shape::Outcome => ty.to_token_stream(),
-        Shape::Plain => quote!(#always<#ty>),
-    };
+    let outcome = outcome(memoized);
     let generics = match (is_async, background) {
         (false, false) => quote!(::<#outcome>),
         // The closure's return type names the outcome: the closure is an

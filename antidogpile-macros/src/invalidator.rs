@@ -6,10 +6,11 @@
 //! statements (`expand::site_and_key`): the key cannot drift from the one
 //! calls read. Its `Site` is a second static with the same namespace and
 //! options (a static cannot be hoisted out of a method into its `impl`), which
-//! is enough: a key depends only on the namespace, the version and the
-//! arguments.
+//! is enough: a key depends only on the namespace, the version, the
+//! arguments and (in a store that keeps bytes) the shape of the return
+//! type's value, which the invalidator names as the memoized call does.
 
-use crate::expand::{as_expansion, key_var, site_and_key};
+use crate::expand::{as_expansion, key_var, outcome, site_and_key};
 use crate::validate::{KeyParts, Memoized};
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
@@ -41,10 +42,23 @@ pub(crate) fn invalidator(memoized: &Memoized, name: &Ident) -> TokenStream {
     let site_and_key = site_and_key(memoized);
     let unused = unused_arguments(memoized);
     let key = key_var();
+    // The value's shape is part of the key in a store that keeps bytes. The
+    // outcome is named through a probe, not a bound: a return type that
+    // cannot be cached is reported at the memoized call only.
+    let outcome = outcome(memoized);
+    let shape = Ident::new("__antidogpile_shape", Span::mixed_site());
+    let find_shape = quote! {
+        #[allow(clippy::needless_borrow)]
+        let #shape = {
+            #[allow(unused_imports)]
+            use ::antidogpile::__private::{NoShape as _, OutcomeShape as _};
+            (&&::antidogpile::__private::ShapeOf::<#outcome>::new()).value_shape()
+        };
+    };
     let call = if func.sig.asyncness.is_some() {
-        quote!(::antidogpile::__private::invalidate_async(&__ANTIDOGPILE_SITE, #key, #how).await)
+        quote!(::antidogpile::__private::invalidate_async(&__ANTIDOGPILE_SITE, #key, #how, #shape).await)
     } else {
-        quote!(::antidogpile::__private::invalidate(&__ANTIDOGPILE_SITE, #key, #how))
+        quote!(::antidogpile::__private::invalidate(&__ANTIDOGPILE_SITE, #key, #how, #shape))
     };
     quote! {
         #(#[doc = #doc])*
@@ -59,6 +73,7 @@ pub(crate) fn invalidator(memoized: &Memoized, name: &Ident) -> TokenStream {
         #vis #sig {
             #site_and_key
             #(#unused)*
+            #find_shape
             #call
         }
     }

@@ -2,18 +2,21 @@
 //! keeps bytes (memcached, files). A fixed header, then the postcard payload:
 //!
 //! ```text
-//! magic "AD" | format 1 | soft deadline u64 LE | hard deadline u64 LE | claimed until u64 LE | payload
+//! magic "AD" | format 2 | soft deadline u64 LE | hard deadline u64 LE | claimed until u64 LE | payload
 //! ```
 //!
 //! The header is fixed-size so that a claim can rewrite it without decoding
 //! the payload, and versioned so that a future format is told apart rather
-//! than misread.
+//! than misread. Format 2 (payloads tagged with their value's serde shape,
+//! [`crate::shape`]) replaced format 1 (tagged with the type's name): bytes
+//! of format 1 are [`EnvelopeError::UnknownFormat`], which every store reads
+//! as a miss and overwrites.
 
 use crate::clock::Timestamp;
 use crate::policy::{Deadlines, EntryMeta};
 
 const MAGIC: [u8; 2] = *b"AD";
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
 /// Bytes before the payload.
 pub const HEADER_LEN: usize = 3 + 3 * 8;
 
@@ -171,30 +174,31 @@ mod tests {
     }
 }
 
-/// Serializes a value for a store that keeps bytes: a tag of its Rust type,
-/// then its postcard encoding. The tag turns a value cached by code with
-/// another return type into a miss instead of a misread (postcard alone
-/// would read a `u32` as a `u64` without complaint).
-pub fn encode_payload<V: serde::Serialize>(value: &V) -> Result<Vec<u8>, postcard::Error> {
-    let bytes = type_tag::<V>().to_le_bytes().to_vec();
+/// Serializes a value for a store that keeps bytes: the fingerprint of its
+/// serde shape (field names and order, types, enum variants, nesting; see
+/// [`crate::shape`]), then its postcard encoding. The tag turns a value
+/// cached by code whose value type has another shape (another return type,
+/// or the same type edited and redeployed) into a miss instead of a misread:
+/// postcard alone would read a `u32` as a `u64`, or two swapped fields, without
+/// complaint.
+pub fn encode_payload<V: serde::Serialize + serde::de::DeserializeOwned + 'static>(
+    value: &V,
+) -> Result<Vec<u8>, postcard::Error> {
+    let bytes = crate::shape::shape_of::<V>().to_le_bytes().to_vec();
     postcard::to_extend(value, bytes)
 }
 
 /// Reads a payload written by [`encode_payload`] for the same type; `None`
 /// if the bytes are of another type, truncated, or have bytes left over.
-pub fn decode_payload<V: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<V> {
+pub fn decode_payload<V: serde::de::DeserializeOwned + 'static>(bytes: &[u8]) -> Option<V> {
     let (tag, rest) = bytes.split_first_chunk::<8>()?;
-    if u64::from_le_bytes(*tag) != type_tag::<V>() {
+    if u64::from_le_bytes(*tag) != crate::shape::shape_of::<V>() {
         return None;
     }
     match postcard::take_from_bytes::<V>(rest) {
         Ok((value, [])) => Some(value),
         _ => None,
     }
-}
-
-fn type_tag<V>() -> u64 {
-    xxhash_rust::xxh3::xxh3_64(std::any::type_name::<V>().as_bytes())
 }
 
 #[cfg(test)]
@@ -230,6 +234,39 @@ mod payload_tests {
             decode_payload::<String>(b"\xff\xff\xff\xff\xff\xff\xff\xff\xff"),
             None
         );
+    }
+}
+
+/// What the previous release (envelope format 1, payloads tagged with a
+/// hash of the type's name) wrote for `value`: read by this one as a miss.
+#[cfg(test)]
+pub(crate) fn previous_release<V: serde::Serialize>(deadlines: Deadlines, value: &V) -> Vec<u8> {
+    let tag = xxhash_rust::xxh3::xxh3_64(std::any::type_name::<V>().as_bytes());
+    let payload = postcard::to_extend(value, tag.to_le_bytes().to_vec()).unwrap();
+    let mut sealed = seal(deadlines, &payload);
+    sealed[2] = 1;
+    sealed
+}
+
+#[cfg(test)]
+mod previous_release_tests {
+    use super::*;
+
+    #[test]
+    fn the_previous_formats_read_as_misses_not_errors() {
+        let deadlines = Deadlines {
+            soft: Timestamp::from_millis(1_000),
+            hard: Timestamp::from_millis(8_000),
+        };
+        let old = previous_release(deadlines, &(1999u64, 400u64));
+        assert_eq!(open(&old), Err(EnvelopeError::UnknownFormat(1)));
+        // Its payload, as a client's hard set stored it (no envelope).
+        let old_payload = &old[HEADER_LEN..];
+        assert_eq!(decode_payload::<(u64, u64)>(old_payload), None);
+        assert_eq!(crate::raw::decode::<(u64, u64)>(old_payload), None);
+        // This release's reads back.
+        let new = encode_payload(&(1999u64, 400u64)).unwrap();
+        assert_eq!(decode_payload::<(u64, u64)>(&new), Some((1999, 400)));
     }
 }
 

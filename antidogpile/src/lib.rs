@@ -17,6 +17,7 @@ mod model_tests;
 mod outcome;
 pub mod policy;
 mod registry;
+mod shape;
 mod site;
 mod stats;
 pub mod store;

@@ -76,6 +76,85 @@ impl KeyHasher {
     }
 }
 
+/// The fingerprint a call reads and writes in `cache`. A store that keeps
+/// bytes (memcached, files) is shared with other builds during a rolling
+/// deploy: there it is mixed with the shape of the value type
+/// ([`crate::shape`]), so that builds whose value types differ keep a value
+/// each instead of overwriting each other's on every call. An in-process
+/// store is read by this build only: the fingerprint is kept as it is, and
+/// its hit path never looks at a shape.
+fn stored<V: crate::outcome::Cacheable>(cache: &Cache, fingerprint: Fingerprint) -> Fingerprint {
+    if cache.store.keeps_bytes() {
+        crate::shape::with_shape(fingerprint, crate::shape::shape_of::<V>())
+    } else {
+        fingerprint
+    }
+}
+
+/// The value shape of a memoized function whose outcome is `R`, for its
+/// invalidator, which cannot name `R` in a bound: a return type that
+/// cannot be cached would be reported twice. The expansion calls
+/// `(&&ShapeOf::<R>::new()).value_shape()` with [`OutcomeShape`] and
+/// [`NoShape`] in scope: the first applies when `R` is an [`Outcome`] (the
+/// only case that compiles), the second otherwise.
+pub struct ShapeOf<R>(std::marker::PhantomData<fn() -> R>);
+
+impl<R> ShapeOf<R> {
+    /// The probe for `R`.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> ShapeOf<R> {
+        ShapeOf(std::marker::PhantomData)
+    }
+}
+
+impl<R> std::fmt::Debug for ShapeOf<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ShapeOf")
+    }
+}
+
+/// How an invalidator finds its function's value shape (see [`ShapeOf`]).
+pub trait OutcomeShape {
+    /// The shape of the outcome's value.
+    fn value_shape(&self) -> ValueShape;
+}
+
+impl<R: Outcome> OutcomeShape for &ShapeOf<R> {
+    fn value_shape(&self) -> ValueShape {
+        ValueShape(Some(crate::shape::shape_of::<R::Value>))
+    }
+}
+
+/// The fallback of [`OutcomeShape`] for a type that is no outcome (which
+/// fails to compile at the memoized call anyway).
+pub trait NoShape {
+    /// No shape.
+    fn value_shape(&self) -> ValueShape;
+}
+
+impl<R> NoShape for ShapeOf<R> {
+    fn value_shape(&self) -> ValueShape {
+        ValueShape(None)
+    }
+}
+
+/// A memoized function's value shape, traced only when a store that keeps
+/// bytes needs it.
+#[derive(Clone, Copy, Debug)]
+pub struct ValueShape(Option<fn() -> u64>);
+
+impl ValueShape {
+    /// The fingerprint the function's calls use in `cache` (see [`stored`]).
+    fn key(self, cache: &Cache, fingerprint: Fingerprint) -> Fingerprint {
+        match self.0 {
+            Some(shape) if cache.store.keeps_bytes() => {
+                crate::shape::with_shape(fingerprint, shape())
+            }
+            _ => fingerprint,
+        }
+    }
+}
+
 /// Runs `compute` without the cache, counted as uncached.
 fn uncached<R>(site: &'static Site, compute: impl FnOnce() -> R) -> R {
     site.counters.count(Event::Uncached);
@@ -151,7 +230,10 @@ pub fn memoize<R: Outcome>(site: &'static Site, key: KeyHash, compute: impl FnOn
             let key = Key::new(fingerprint, site.namespace, site.options.version);
             match fresh_hit(cache, site, &key) {
                 Some(value) => R::from_value(value),
-                None => Call::new(cache, site, fingerprint).run(compute),
+                None => {
+                    let fingerprint = stored::<R::Value>(cache, fingerprint);
+                    Call::new(cache, site, fingerprint).run(compute)
+                }
             }
         }
         None => uncached(site, compute),
@@ -172,7 +254,10 @@ where
             let key = Key::new(fingerprint, site.namespace, site.options.version);
             match fresh_hit(cache, site, &key) {
                 Some(value) => R::from_value(value),
-                None => Call::new(cache, site, fingerprint).run_in_background(compute),
+                None => {
+                    let fingerprint = stored::<R::Value>(cache, fingerprint);
+                    Call::new(cache, site, fingerprint).run_in_background(compute)
+                }
             }
         }
         None => uncached(site, compute),
@@ -188,6 +273,7 @@ where
 {
     match (key.0, cache_for(site)) {
         (Some(fingerprint), Some(cache)) => {
+            let fingerprint = stored::<R::Value>(&cache, fingerprint);
             Call::new(&cache, site, fingerprint)
                 .run_async(compute)
                 .await
@@ -205,6 +291,7 @@ where
 {
     match (key.0, cache_for(site)) {
         (Some(fingerprint), Some(cache)) => {
+            let fingerprint = stored::<R::Value>(&cache, fingerprint);
             Call::new(&cache, site, fingerprint)
                 .run_async_in_background(compute)
                 .await
@@ -218,8 +305,14 @@ where
 /// others are served the old value; `Hard` removes it. Returns whether
 /// there was a value (always `true` for `Hard`); `false` when the key could
 /// not be encoded or the site's named cache is not installed, since then
-/// nothing was cached.
-pub fn invalidate(site: &'static Site, key: KeyHash, how: Invalidate) -> Result<bool, Error> {
+/// nothing was cached. `shape` is the memoized function's value shape (see
+/// [`ShapeOf`]): in a store that keeps bytes it is part of the key.
+pub fn invalidate(
+    site: &'static Site,
+    key: KeyHash,
+    how: Invalidate,
+    shape: ValueShape,
+) -> Result<bool, Error> {
     let Some(fingerprint) = key.0 else {
         return Ok(false);
     };
@@ -228,7 +321,7 @@ pub fn invalidate(site: &'static Site, key: KeyHash, how: Invalidate) -> Result<
             cache,
             &memo::Blocking(&*cache.store),
             site,
-            fingerprint,
+            shape.key(cache, fingerprint),
             how,
         )),
         None => Ok(false),
@@ -241,10 +334,12 @@ pub async fn invalidate_async(
     site: &'static Site,
     key: KeyHash,
     how: Invalidate,
+    shape: ValueShape,
 ) -> Result<bool, Error> {
     match (key.0, cache_for(site)) {
         (Some(fingerprint), Some(cache)) => {
             let io = memo::NonBlocking(&*cache.store);
+            let fingerprint = shape.key(&cache, fingerprint);
             invalidate_in(&cache, &io, site, fingerprint, how).await
         }
         _ => Ok(false),

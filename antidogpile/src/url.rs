@@ -55,6 +55,9 @@ pub(crate) fn cache_from_url(url: &str) -> Result<Cache, Error> {
                     _ => cache_params.push((name, value)),
                 }
             }
+            if let Some(reason) = config.max_value_error() {
+                return Err(Error::invalid_url(url, "max_value", reason));
+            }
             let store = MemcachedStore::new(config)?;
             apply_cache_params(
                 url,
@@ -420,6 +423,28 @@ mod tests {
         assert_eq!(error_part("memcached://a?timeout=soon"), "timeout");
         assert_eq!(error_part("memcached://a?pool=-1"), "pool");
         assert_eq!(error_part("memcached://a?max_entries=5"), "max_entries");
+    }
+
+    #[test]
+    fn a_memcached_max_value_larger_than_a_readable_reply_is_refused() {
+        // Replies are read up to 2 MiB: a larger value would be written on
+        // every call and never read back.
+        let two_mib = 2 << 20;
+        assert!(cache_from_url(&format!("memcached://a?max_value={two_mib}")).is_ok());
+        assert_eq!(
+            error_part(&format!("memcached://a?max_value={}", two_mib + 1)),
+            "max_value"
+        );
+        let message = cache_from_url("memcached://a?max_value=10000000")
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("2097152"), "{message}");
+        let mut config = MemcachedConfig::new(vec![ServerAddr::Tcp("a:11211".to_owned())]);
+        config.max_value = two_mib + 1;
+        assert!(matches!(
+            MemcachedStore::new(config),
+            Err(Error::InvalidUrl { .. })
+        ));
     }
 
     /// A directory of its own under the system's temporary directory.

@@ -73,10 +73,10 @@ fn payloads(bytes: &[u8]) {
     payload::<Report>(bytes);
 }
 
-/// Decodes `bytes` as a payload of `V`, as they are and behind `V`'s type
+/// Decodes `bytes` as a payload of `V`, as they are and behind `V`'s shape
 /// tag (so that the fuzzer reaches postcard without guessing 8 bytes); what
 /// decodes must encode and decode again to the same value.
-fn payload<V: Serialize + DeserializeOwned + Default + PartialEq + Debug>(bytes: &[u8]) {
+fn payload<V: Serialize + DeserializeOwned + Default + PartialEq + Debug + 'static>(bytes: &[u8]) {
     check(envelope::decode_payload::<V>(bytes));
     let mut tagged = envelope::encode_payload(&V::default()).unwrap();
     tagged.truncate(8);
@@ -84,7 +84,7 @@ fn payload<V: Serialize + DeserializeOwned + Default + PartialEq + Debug>(bytes:
     check(envelope::decode_payload::<V>(&tagged));
 }
 
-fn check<V: Serialize + DeserializeOwned + PartialEq + Debug>(decoded: Option<V>) {
+fn check<V: Serialize + DeserializeOwned + PartialEq + Debug + 'static>(decoded: Option<V>) {
     if let Some(value) = decoded {
         let encoded = envelope::encode_payload(&value).unwrap();
         assert_eq!(envelope::decode_payload::<V>(&encoded), Some(value));

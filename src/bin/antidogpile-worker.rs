@@ -12,7 +12,16 @@
 //!                                                 one call whose compute reads DB,
 //!                                                 then waits for the file GO (and,
 //!                                                 once JOIN exists, another call)
+//! antidogpile-worker price URL MILLIS              `price(1)` every 5 ms (at least once)
+//! antidogpile-worker price-client URL              the client's `peek`, then `set` on a miss
 //! ```
+//!
+//! `price` stands for one build of an application: `PRICE_SHAPE` (read at
+//! start) changes the serde shape of `Price` but not its Rust name, as a
+//! deploy that edits the struct would. It prints `price CENTS TAX COMPUTED`
+//! for each call whose value differs from the last one, then `calls N`,
+//! `computes N` and `wrong N` (calls that returned another price than the
+//! one computed: bytes misread).
 //!
 //! Lines: `compute START_MS END_MS`, `computing START_MS` (hang),
 //! `call AT_MS COMPUTED VALUE` (poll, stale; `got` for slow), `computing VALUE`
@@ -207,6 +216,9 @@ fn stale_set_call(url: &str, db: &str, go: &str, via: &str, join: Option<&str>) 
     ExitCode::SUCCESS
 }
 
+#[path = "antidogpile-worker/price.rs"]
+mod price;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let number = |i: usize| args.get(i).and_then(|a| a.parse::<u64>().ok());
@@ -258,8 +270,15 @@ fn main() -> ExitCode {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
+        ("price", Some(millis), _) => price::run(Duration::from_millis(millis)),
+        ("price-client", _, _) => {
+            if let Err(error) = price::client(url) {
+                eprintln!("{error}");
+                return ExitCode::FAILURE;
+            }
+        }
         _ => {
-            eprintln!("usage: antidogpile-worker hammer URL THREADS SECONDS | hang URL | poll URL SECONDS | slow URL COMPUTE_MS | stale URL COMPUTE_MS SECONDS");
+            eprintln!("usage: antidogpile-worker hammer URL THREADS SECONDS | hang URL | poll URL SECONDS | slow URL COMPUTE_MS | stale URL COMPUTE_MS SECONDS | price URL MILLIS | price-client URL | stale-set URL DB GO client|macro [JOIN]");
             return ExitCode::from(2);
         }
     }

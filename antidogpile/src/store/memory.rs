@@ -207,7 +207,9 @@ impl fmt::Debug for MemoryStore {
             .field("entries", &self.len())
             .field(
                 "max_entries",
-                &self.max_per_shard.map(|per_shard| per_shard * SHARDS),
+                &self
+                    .max_per_shard
+                    .map(|per_shard| per_shard.saturating_mul(SHARDS)),
             )
             .finish()
     }
@@ -659,6 +661,18 @@ mod tests {
         until: u64,
     ) -> Option<ClaimId> {
         store.try_claim(k, seen, at(now), at(until)).unwrap()
+    }
+
+    #[test]
+    fn debug_of_the_largest_bound_does_not_overflow() {
+        let store = MemoryStore::new().with_max_entries(usize::MAX);
+        let debug = format!("{store:?}");
+        assert!(
+            debug.contains(&format!("max_entries: Some({})", usize::MAX)),
+            "{debug}"
+        );
+        let debug = format!("{:?}", MemoryStore::new().with_max_entries(100));
+        assert!(debug.contains("max_entries: Some(128)"), "{debug}");
     }
 
     #[test]

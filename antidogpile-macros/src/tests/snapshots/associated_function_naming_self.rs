@@ -53,5 +53,16 @@ fn load_invalidate(
         __h.type_param::<Self>();
         __h.finish()
     };
-    ::antidogpile::__private::invalidate(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
+    #[allow(clippy::needless_borrow)]
+    let __antidogpile_shape = {
+        #[allow(unused_imports)]
+        use ::antidogpile::__private::{NoShape as _, OutcomeShape as _};
+        (&&::antidogpile::__private::ShapeOf::<Option<Self>>::new()).value_shape()
+    };
+    ::antidogpile::__private::invalidate(
+        &__ANTIDOGPILE_SITE,
+        __antidogpile_key,
+        how,
+        __antidogpile_shape,
+    )
 }

@@ -65,10 +65,20 @@ async fn weather_invalidate(
         __h.arg(&city);
         __h.finish()
     };
+    #[allow(clippy::needless_borrow)]
+    let __antidogpile_shape = {
+        #[allow(unused_imports)]
+        use ::antidogpile::__private::{NoShape as _, OutcomeShape as _};
+        (&&::antidogpile::__private::ShapeOf::<
+            ::antidogpile::__private::Always<Weather>,
+        >::new())
+            .value_shape()
+    };
     ::antidogpile::__private::invalidate_async(
             &__ANTIDOGPILE_SITE,
             __antidogpile_key,
             how,
+            __antidogpile_shape,
         )
         .await
 }

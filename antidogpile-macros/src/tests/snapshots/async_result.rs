@@ -63,10 +63,18 @@ pub(crate) async fn fetch_invalidate(
         __h.arg(&url);
         __h.finish()
     };
+    #[allow(clippy::needless_borrow)]
+    let __antidogpile_shape = {
+        #[allow(unused_imports)]
+        use ::antidogpile::__private::{NoShape as _, OutcomeShape as _};
+        (&&::antidogpile::__private::ShapeOf::<Result<Vec<u8>, reqwest::Error>>::new())
+            .value_shape()
+    };
     ::antidogpile::__private::invalidate_async(
             &__ANTIDOGPILE_SITE,
             __antidogpile_key,
             how,
+            __antidogpile_shape,
         )
         .await
 }

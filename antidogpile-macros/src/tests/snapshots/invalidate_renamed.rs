@@ -73,10 +73,17 @@ async fn forget_price(
         __h.finish()
     };
     let _ = &self;
+    #[allow(clippy::needless_borrow)]
+    let __antidogpile_shape = {
+        #[allow(unused_imports)]
+        use ::antidogpile::__private::{NoShape as _, OutcomeShape as _};
+        (&&::antidogpile::__private::ShapeOf::<Option<u64>>::new()).value_shape()
+    };
     ::antidogpile::__private::invalidate_async(
             &__ANTIDOGPILE_SITE,
             __antidogpile_key,
             how,
+            __antidogpile_shape,
         )
         .await
 }

@@ -71,5 +71,19 @@ pub(super) fn total_invalidate(
     };
     let _ = &lines;
     let _ = &id;
-    ::antidogpile::__private::invalidate(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
+    #[allow(clippy::needless_borrow)]
+    let __antidogpile_shape = {
+        #[allow(unused_imports)]
+        use ::antidogpile::__private::{NoShape as _, OutcomeShape as _};
+        (&&::antidogpile::__private::ShapeOf::<
+            ::antidogpile::__private::Always<u64>,
+        >::new())
+            .value_shape()
+    };
+    ::antidogpile::__private::invalidate(
+        &__ANTIDOGPILE_SITE,
+        __antidogpile_key,
+        how,
+        __antidogpile_shape,
+    )
 }

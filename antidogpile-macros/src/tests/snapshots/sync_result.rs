@@ -66,5 +66,17 @@ pub fn report_invalidate(
         __h.arg(&month);
         __h.finish()
     };
-    ::antidogpile::__private::invalidate(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
+    #[allow(clippy::needless_borrow)]
+    let __antidogpile_shape = {
+        #[allow(unused_imports)]
+        use ::antidogpile::__private::{NoShape as _, OutcomeShape as _};
+        (&&::antidogpile::__private::ShapeOf::<Result<Report, DbError>>::new())
+            .value_shape()
+    };
+    ::antidogpile::__private::invalidate(
+        &__ANTIDOGPILE_SITE,
+        __antidogpile_key,
+        how,
+        __antidogpile_shape,
+    )
 }

@@ -182,6 +182,27 @@ mod tests {
     }
 
     #[test]
+    fn an_envelope_of_the_previous_format_is_no_file_to_read() {
+        let deadlines = Deadlines {
+            soft: Timestamp::from_millis(10),
+            hard: Timestamp::from_millis(80),
+        };
+        let old = envelope::previous_release(deadlines, &7u32);
+        let file = encode_file(
+            Kind::Envelope,
+            FINGERPRINT,
+            7,
+            Timestamp::from_millis(80),
+            &old,
+        );
+        assert!(decode_header(&file).is_some());
+        assert!(
+            decode_file(&file).is_none(),
+            "read as a miss, then overwritten"
+        );
+    }
+
+    #[test]
     fn each_kind_decodes_to_what_was_encoded() {
         let file = envelope_file();
         let decoded = decode_file(&file).unwrap();

@@ -64,6 +64,11 @@ pub struct MemcachedStore {
 
 impl MemcachedStore {
     /// A store over `config.servers` (at least one).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`] without a server, or with a `max_value` above
+    /// 2 MiB (the largest reply read).
     pub fn new(config: MemcachedConfig) -> Result<MemcachedStore, Error> {
         if config.servers.is_empty() {
             return Err(Error::invalid_url(
@@ -71,6 +76,9 @@ impl MemcachedStore {
                 "host",
                 "at least one server is needed",
             ));
+        }
+        if let Some(reason) = config.max_value_error() {
+            return Err(Error::invalid_url("memcached://", "max_value", reason));
         }
         let labels: Vec<String> = config.servers.iter().map(ToString::to_string).collect();
         let retry_after = u64::try_from(config.retry_after.as_millis()).unwrap_or(u64::MAX);

@@ -78,8 +78,15 @@ pub(crate) fn logical_key(key: &Key<'_>) -> String {
     )
 }
 
+/// The latest Unix time memcached keeps an item until: it reads an expiry
+/// as a signed 32-bit number, so one past 2038-01-19 03:14:07 UTC would be
+/// negative, that is already expired.
+const LATEST_UNIX_EXPIRY: u64 = i32::MAX as u64;
+
 /// memcached's TTL for an item that must live until `deadline`: whole
-/// seconds rounded up, at least 1; past 30 days, the deadline as a Unix time.
+/// seconds rounded up, at least 1; past 30 days, the deadline as a Unix
+/// time, at most [`LATEST_UNIX_EXPIRY`] (a later deadline is kept until
+/// then: the envelope's own deadlines still say when the value is stale).
 pub(crate) fn expiry(deadline: Timestamp, now: Timestamp) -> u32 {
     if deadline == Timestamp::MAX {
         return 0; // no expiry
@@ -90,7 +97,7 @@ pub(crate) fn expiry(deadline: Timestamp, now: Timestamp) -> u32 {
     if seconds <= LONGEST_RELATIVE_TTL {
         seconds as u32
     } else {
-        u32::try_from(deadline.as_millis().div_ceil(1000)).unwrap_or(u32::MAX)
+        deadline.as_millis().div_ceil(1000).min(LATEST_UNIX_EXPIRY) as u32
     }
 }
 
@@ -907,6 +914,40 @@ mod tests {
         assert_eq!(expiry(after(30 * 24 * 3600 * 1000), now), 2_592_000);
         let far = after(31 * 24 * 3600 * 1000);
         assert_eq!(expiry(far, now) as u64, far.as_millis() / 1000);
+        // Past 2038-01-19, the last second memcached can keep.
+        let past_2038 = Timestamp::from_millis((1u64 << 31) * 1000);
+        assert_eq!(expiry(past_2038, now), i32::MAX as u32);
+        assert_eq!(
+            expiry(Timestamp::from_millis(u64::MAX - 1), now),
+            i32::MAX as u32
+        );
+    }
+
+    #[test]
+    fn an_envelope_of_the_previous_format_is_a_miss_to_overwrite() {
+        let deadlines = Deadlines {
+            soft: Timestamp::from_millis(1_000),
+            hard: Timestamp::from_millis(8_000),
+        };
+        let reply = Reply::Value {
+            flags: ReturnFlags {
+                client_flags: Some(ENVELOPE_FLAGS),
+                cas: Some(9),
+                ..ReturnFlags::default()
+            },
+            data: envelope::previous_release(deadlines, &(1999u64, 400u64)),
+        };
+        let found = lookup_of(item_of(reply).unwrap(), Timestamp::from_millis(500));
+        // An entry (its CAS lets the write replace it) whose value decodes
+        // as nothing: the cache recomputes and overwrites.
+        let Some(OwnedLookup::Entry { version, value, .. }) = found else {
+            panic!("{found:?}");
+        };
+        assert_eq!(version, Version(9));
+        let Stored::Bytes(payload) = value else {
+            panic!("{value:?}");
+        };
+        assert_eq!(envelope::decode_payload::<(u64, u64)>(&payload), None);
     }
 
     #[test]

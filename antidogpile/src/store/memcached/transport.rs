@@ -46,6 +46,11 @@ pub struct MemcachedConfig {
     pub retry_after: Duration,
     /// The largest envelope sent; larger values are served but not cached
     /// (memcached's default item size limit is 1 MiB, key and header included).
+    /// At most 2 MiB, the largest reply this client reads: a larger value
+    /// could be written but never read back, so [`MemcachedStore::new`]
+    /// refuses it.
+    ///
+    /// [`MemcachedStore::new`]: super::MemcachedStore::new
     pub max_value: usize,
 }
 
@@ -60,6 +65,18 @@ impl MemcachedConfig {
             retry_after: Duration::from_secs(5),
             max_value: (1 << 20) - 1024,
         }
+    }
+}
+
+impl MemcachedConfig {
+    /// Why `max_value` cannot be used, if it cannot.
+    pub(crate) fn max_value_error(&self) -> Option<String> {
+        (self.max_value > MAX_REPLY_VALUE).then(|| {
+            format!(
+                "at most {MAX_REPLY_VALUE} (2 MiB), the largest reply read: a larger value \
+                 would be written on every call and never read back"
+            )
+        })
     }
 }
 
