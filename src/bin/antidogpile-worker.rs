@@ -5,10 +5,11 @@
 //! antidogpile-worker hammer URL THREADS SECONDS   many threads, many calls
 //! antidogpile-worker hang URL                     one call whose compute never ends
 //! antidogpile-worker poll URL SECONDS             one call every 20 ms
+//! antidogpile-worker map URL                      one call with a 16-entry HashMap
 //! ```
 //!
 //! Lines: `compute START_MS END_MS`, `computing START_MS` (hang),
-//! `call AT_MS COMPUTED VALUE` (poll), and for hammer at the end
+//! `call AT_MS COMPUTED VALUE` (poll), `computed 0|1` (map), and for hammer at the end
 //! `calls N` and `slowest_stale_us N` (the slowest call that did not compute
 //! in this process, after each thread's first call).
 
@@ -59,6 +60,24 @@ fn call() -> (u64, bool) {
     (value, COMPUTED_HERE.with(Cell::get))
 }
 
+/// Keyed by a map, whose iteration order is this process's own.
+#[antidogpiled(soft = "1h", name = "worker::by_map")]
+fn by_map(prices: std::collections::HashMap<String, u64>) -> u64 {
+    COMPUTED_HERE.with(|here| here.set(true));
+    prices.values().sum()
+}
+
+/// One call of `by_map` with the same 16 entries in every process.
+fn map_call() {
+    let prices = (0..16u64).map(|i| (format!("sku-{i}"), i * 100)).collect();
+    COMPUTED_HERE.with(|here| here.set(false));
+    let _ = by_map(prices);
+    say(&format!(
+        "computed {}",
+        u8::from(COMPUTED_HERE.with(Cell::get))
+    ));
+}
+
 fn hammer(threads: usize, run: Duration) {
     let workers: Vec<_> = (0..threads)
         .map(|_| {
@@ -107,6 +126,7 @@ fn main() -> ExitCode {
         ("hammer", Some(threads), Some(seconds)) => {
             hammer(threads as usize, Duration::from_secs(seconds));
         }
+        ("map", _, _) => map_call(),
         ("hang", _, _) => {
             call();
         }
@@ -119,7 +139,7 @@ fn main() -> ExitCode {
             }
         }
         _ => {
-            eprintln!("usage: antidogpile-worker hammer URL THREADS SECONDS | hang URL | poll URL SECONDS");
+            eprintln!("usage: antidogpile-worker hammer URL THREADS SECONDS | hang URL | poll URL SECONDS | map URL");
             return ExitCode::from(2);
         }
     }
