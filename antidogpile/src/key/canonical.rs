@@ -353,7 +353,13 @@ mod tests {
                     b: [-1, 0, 1],
                 },
             ],
-            Some(Box::new(Nested("inner", (false, 'a', 0.0), vec![], None, ()))),
+            Some(Box::new(Nested(
+                "inner",
+                (false, 'a', 0.0),
+                vec![],
+                None,
+                (),
+            ))),
             (),
         );
         assert_eq!(canonical(&value), postcard::to_allocvec(&value).unwrap());
@@ -375,8 +381,7 @@ mod tests {
             expected.extend(postcard::to_allocvec(&format!("v{key}")).unwrap());
         }
         for _ in 0..10 {
-            let map: HashMap<u32, String> =
-                keys.iter().map(|k| (*k, format!("v{k}"))).collect();
+            let map: HashMap<u32, String> = keys.iter().map(|k| (*k, format!("v{k}"))).collect();
             assert_eq!(canonical(&map), expected);
         }
         let btree: BTreeMap<u32, String> = keys.iter().map(|k| (*k, format!("v{k}"))).collect();
