@@ -118,6 +118,15 @@ fn disguised(id: u64) -> Res<u64> {
     Err(AppError(format!("no {id}")))
 }
 
+static CHOSEN: AtomicUsize = AtomicUsize::new(0);
+
+/// `value` says that errors are cached on purpose: nothing to report.
+#[antidogpiled(soft = "1h", value)]
+fn chosen(id: u64) -> Res<u64> {
+    CHOSEN.fetch_add(1, Ordering::SeqCst);
+    Err(AppError(format!("no {id}")))
+}
+
 /// The macro cannot see through the alias; the runtime can, and says so
 /// once per function, naming the options.
 #[test]
@@ -127,8 +136,10 @@ fn an_aliased_result_without_an_option_is_reported_once() {
         for id in 0..3 {
             assert_eq!(disguised(id), Err(AppError(format!("no {id}"))));
             assert_eq!(disguised(id), Err(AppError(format!("no {id}"))));
+            assert_eq!(chosen(id), Err(AppError(format!("no {id}"))));
         }
     });
+    assert_eq!(CHOSEN.load(Ordering::SeqCst), 3);
     // Without an option the error is a value like any other: cached.
     assert_eq!(DISGUISED.load(Ordering::SeqCst), 3);
     let messages = recorder.0.lock().unwrap().clone();
@@ -138,7 +149,7 @@ fn an_aliased_result_without_an_option_is_reported_once() {
         .collect();
     assert_eq!(warnings.len(), 1, "{messages:?}");
     assert!(
-        warnings[0].contains("return_type::disguised"),
+        warnings[0].contains("namespace=\"return_type::disguised\""),
         "{warnings:?}"
     );
 }
