@@ -89,6 +89,56 @@ pub mod strict {
     pub static QUOTE: Runs = Runs::new();
     /// Runs of [`halve`].
     pub static HALVE: Runs = Runs::new();
+    /// Runs of [`parse`], [`maybe_double`], [`checked`] and [`total`].
+    pub static RETURNS: Runs = Runs::new();
+
+    /// A `Result` under another name.
+    pub type Parsed<T> = Result<T, String>;
+
+    /// An `Option` under another name.
+    pub type Maybe<T> = Option<T>;
+
+    /// `result` on an alias of `Result`, with an `impl Trait` inside a
+    /// reference, and a skipped `impl Trait`.
+    ///
+    /// # Errors
+    ///
+    /// When `text` is not a number.
+    #[antidogpiled(soft = "1m", result, skip(log))]
+    pub fn parse(text: &(impl Display + Serialize), log: impl Fn(&str)) -> Parsed<u32> {
+        RETURNS.count();
+        let text = text.to_string();
+        log(&text);
+        text.parse().map_err(|_| format!("not a number: {text}"))
+    }
+
+    /// `option` on an alias of `Option`, in an `async fn`.
+    #[antidogpiled(soft = "1m", option)]
+    pub async fn maybe_double(x: u32) -> Maybe<u32> {
+        RETURNS.count();
+        tokio::task::yield_now().await;
+        x.checked_mul(2)
+    }
+
+    /// `value`: `Err` is cached too.
+    ///
+    /// # Errors
+    ///
+    /// Always.
+    #[antidogpiled(soft = "1m", value)]
+    pub fn checked(x: u32) -> Result<u32, String> {
+        RETURNS.count();
+        Err(format!("{x} rejected"))
+    }
+
+    /// A map argument.
+    #[antidogpiled(soft = "1m")]
+    #[must_use]
+    #[allow(clippy::implicit_hasher)]
+    pub fn total(prices: std::collections::HashMap<String, u32>) -> u32 {
+        RETURNS.count();
+        prices.values().sum()
+    }
 
     /// A sync function returning `Result`, with `?` and an early return.
     ///
@@ -310,6 +360,24 @@ async fn async_functions_are_memoized() {
     assert_eq!(shout("hey".to_owned()).await, "HEY");
     assert_eq!(shout("hey".to_owned()).await, "HEY");
     assert_eq!(SHOUT.get(), 1);
+}
+
+#[tokio::test]
+async fn the_return_type_options_are_kept() {
+    assert!(parse(&"x", |_| ()).is_err());
+    assert!(parse(&"x", |_| ()).is_err());
+    assert_eq!(parse(&"7", |_| ()), Ok(7));
+    assert_eq!(parse(&"7", |_| ()), Ok(7));
+    assert_eq!(maybe_double(u32::MAX).await, None);
+    assert_eq!(maybe_double(u32::MAX).await, None);
+    assert_eq!(maybe_double(2).await, Some(4));
+    assert_eq!(maybe_double(2).await, Some(4));
+    assert!(checked(1).is_err());
+    assert!(checked(1).is_err());
+    let prices = || (0..16).map(|i| (format!("sku-{i}"), i)).collect();
+    assert_eq!(total(prices()), 120);
+    assert_eq!(total(prices()), 120);
+    assert_eq!(RETURNS.get(), 2 + 1 + 2 + 1 + 1 + 1);
 }
 
 #[test]

@@ -23,11 +23,14 @@ mod kw {
     syn::custom_keyword!(background);
     syn::custom_keyword!(jitter);
     syn::custom_keyword!(invalidate);
+    syn::custom_keyword!(result);
+    syn::custom_keyword!(option);
+    syn::custom_keyword!(value);
 }
 
 /// Every option, for the "unknown option" error.
 const OPTIONS: &str = "`soft`, `factor`, `grace`, `cache`, `name`, `version`, `skip`, `key`, \
-                       `background`, `jitter`, `invalidate`";
+                       `background`, `jitter`, `invalidate`, `result`, `option`, `value`";
 
 /// One option as written: the span of its name, and its checked value.
 pub(crate) struct Setting<T> {
@@ -61,6 +64,30 @@ pub(crate) struct Args {
     pub(crate) jitter: Option<Setting<f64>>,
     /// Whether to generate the `name_invalidate` sibling, and its name.
     pub(crate) invalidate: Option<Setting<Invalidator>>,
+    /// What the return type is, when its spelling does not say.
+    pub(crate) returns: Option<Setting<Returns>>,
+}
+
+/// `result`, `option` or `value`: what the function returns, whatever its
+/// return type is called (a type alias hides a `Result` from the macro).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Returns {
+    /// A `Result`: `Ok` is cached, `Err` is not.
+    Result,
+    /// An `Option`: `Some` is cached, `None` is not.
+    Option,
+    /// A value to cache, whatever it is (`Err` and `None` too).
+    Value,
+}
+
+impl Returns {
+    pub(crate) fn option(self) -> &'static str {
+        match self {
+            Returns::Result => "result",
+            Returns::Option => "option",
+            Returns::Value => "value",
+        }
+    }
 }
 
 /// `invalidate = true | false | "fn_name"`: the sibling function that
@@ -149,6 +176,15 @@ impl Args {
                 span,
                 invalidator,
             ));
+        } else if lookahead.peek(kw::result) {
+            let span = input.parse::<kw::result>()?.span;
+            errors.check(self.set_returns(Returns::Result, span));
+        } else if lookahead.peek(kw::option) {
+            let span = input.parse::<kw::option>()?.span;
+            errors.check(self.set_returns(Returns::Option, span));
+        } else if lookahead.peek(kw::value) {
+            let span = input.parse::<kw::value>()?.span;
+            errors.check(self.set_returns(Returns::Value, span));
         } else if input.peek(Ident) {
             let unknown: Ident = input.parse()?;
             return Err(syn::Error::new(
@@ -159,6 +195,21 @@ impl Args {
             return Err(lookahead.error());
         }
         Ok(())
+    }
+
+    /// `result`, `option` and `value` say one thing: at most one of them.
+    fn set_returns(&mut self, returns: Returns, span: Span) -> syn::Result<()> {
+        match &self.returns {
+            Some(earlier) if earlier.value != returns => Err(syn::Error::new(
+                span,
+                format!(
+                    "`{}` contradicts `{}`: give one of `result`, `option` and `value`",
+                    returns.option(),
+                    earlier.value.option()
+                ),
+            )),
+            _ => set_once(&mut self.returns, returns.option(), span, Ok(returns)),
+        }
     }
 }
 
@@ -519,6 +570,7 @@ mod tests {
         assert!(args.background.is_none());
         assert!(args.jitter.is_none());
         assert!(args.invalidate.is_none());
+        assert!(args.returns.is_none());
         assert!(parse(quote!()).unwrap().soft.is_none());
     }
 
@@ -568,6 +620,23 @@ mod tests {
             errors(quote!(invalidate = true, invalidate = false)),
             ["`invalidate` given twice"]
         );
+    }
+
+    #[test]
+    fn result_option_and_value_are_flags_and_one_excludes_the_others() {
+        let returns = |tokens| parse(tokens).unwrap().returns.unwrap().value;
+        assert_eq!(returns(quote!(result)), Returns::Result);
+        assert_eq!(returns(quote!(soft = "1s", option,)), Returns::Option);
+        assert_eq!(returns(quote!(value, soft = "1s")), Returns::Value);
+        assert_eq!(
+            errors(quote!(result, option, value)),
+            [
+                "`option` contradicts `result`: give one of `result`, `option` and `value`",
+                "`value` contradicts `result`: give one of `result`, `option` and `value`"
+            ]
+        );
+        assert_eq!(errors(quote!(result, result)), ["`result` given twice"]);
+        assert_eq!(errors(quote!(result = true)), ["expected `,`"]);
     }
 
     #[test]

@@ -7,14 +7,15 @@
 //! Everything the expansion calls is under `::antidogpile::__private`.
 
 use crate::args::Args;
+use crate::args::Returns;
 use crate::fallback;
 use crate::invalidator;
-use crate::validate::{self, KeyParts, Memoized, SiteSpec};
+use crate::validate::{self, KeyParts, Memoized, Shape, SiteSpec};
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::ext::IdentExt as _;
 use syn::spanned::Spanned as _;
-use syn::{AttrStyle, Expr, Ident, ItemFn, Type};
+use syn::{AttrStyle, Expr, Ident, ItemFn};
 
 /// The whole macro: parse, check, then expand, or emit the errors with the
 /// function unchanged.
@@ -160,6 +161,10 @@ fn key(memoized: &Memoized) -> TokenStream {
     for param in &key.type_params {
         steps.push(quote_spanned!(param.span()=> #h.type_param::<#param>();));
     }
+    for param in &key.impl_args {
+        let param = as_expansion(param);
+        steps.push(quote_spanned!(param.span()=> #h.type_of_val(&#param);));
+    }
     let args = match &key.parts {
         KeyParts::Args(args) => args.as_slice(),
         KeyParts::Expr(_) => &[],
@@ -194,35 +199,13 @@ fn key(memoized: &Memoized) -> TokenStream {
     }
 }
 
-/// How the return type maps onto the runtime's `Outcome`.
-enum Shape {
-    /// `Result<T, E>` or `Option<T>`: an `Outcome` as it is.
-    Outcome,
-    /// Any other `T`: wrapped in `Always<T>` for the call, unwrapped after.
-    Plain,
-}
-
-/// Classifies the return type by its last path segment: the macro cannot
-/// resolve aliases, so `io::Result<T>` is a `Result` and `MyResult` is not.
-fn shape(ty: &Type) -> Shape {
-    match ty {
-        Type::Group(group) => shape(&group.elem),
-        Type::Paren(paren) => shape(&paren.elem),
-        Type::Path(path) if path.qself.is_none() => match path.path.segments.last() {
-            Some(last) if last.ident == "Result" || last.ident == "Option" => Shape::Outcome,
-            _ => Shape::Plain,
-        },
-        _ => Shape::Plain,
-    }
-}
-
 /// The runtime's `Outcome` for the return type (the invalidator names it
 /// too: the value's shape is part of the key in a store that keeps bytes).
 pub(crate) fn outcome(memoized: &Memoized) -> TokenStream {
     let ty = &memoized.output;
-    match shape(ty) {
-        Shape::Outcome => ty.to_token_stream(),
-        Shape::Plain => quote!(::antidogpile::__private::Always<#ty>),
+    match memoized.shape {
+        Shape::Outcome(_) => ty.to_token_stream(),
+        Shape::Plain { .. } => quote!(::antidogpile::__private::Always<#ty>),
     }
 }
 
@@ -244,8 +227,16 @@ fn call(memoized: &Memoized) -> TokenStream {
     let function = Ident::new(function, ty.span());
     let function = quote_spanned!(ty.span()=> ::antidogpile::__private::#function);
     let always = quote!(::antidogpile::__private::Always);
-    let shape = shape(ty);
+    let shape = memoized.shape;
     let outcome = outcome(memoized);
+    // A plain `T` by its spelling goes through `plain`, which reports a `T`
+    // that is a `Result` or an `Option` under another name.
+    let wrap = |value: TokenStream| match shape {
+        Shape::Plain { chosen: false } => {
+            quote!(::antidogpile::__private::plain(&__ANTIDOGPILE_SITE, #value))
+        }
+        _ => quote!(#always(#value)),
+    };
     let generics = match (is_async, background) {
         (false, false) => quote!(::<#outcome>),
         // The closure's return type names the outcome: the closure is an
@@ -255,51 +246,33 @@ fn call(memoized: &Memoized) -> TokenStream {
         (true, _) => quote!(::<#outcome, _>),
     };
     let compute = match (is_async, &shape) {
-        (false, Shape::Outcome) => quote!(move || -> #ty #body),
+        (false, Shape::Outcome(_)) => quote!(move || -> #ty #body),
         // The inner closure keeps `return` in the body meaning "return a T".
-        (false, Shape::Plain) => quote!(move || -> #outcome { #always((move || -> #ty #body)()) }),
-        (true, Shape::Outcome) => quote!(async move #body),
-        (true, Shape::Plain) => quote!(async move { #always(async move #body.await) }),
+        (false, Shape::Plain { .. }) => {
+            let value = wrap(quote!((move || -> #ty #body)()));
+            quote!(move || -> #outcome { #value })
+        }
+        (true, Shape::Outcome(_)) => quote!(async move #body),
+        (true, Shape::Plain { .. }) => {
+            let value = wrap(quote!(async move #body.await));
+            quote!(async move { #value })
+        }
     };
     let call = quote!(#function #generics(&__ANTIDOGPILE_SITE, #key, #compute));
     let call = if is_async { quote!(#call.await) } else { call };
+    // `result` or `option` on a type spelled otherwise: the compiler checks
+    // that it is one, at the return type.
+    let check = match shape {
+        Shape::Outcome(Some(Returns::Result)) => {
+            quote_spanned!(ty.span()=> ::antidogpile::__private::expect_result::<#ty>();)
+        }
+        Shape::Outcome(Some(_)) => {
+            quote_spanned!(ty.span()=> ::antidogpile::__private::expect_option::<#ty>();)
+        }
+        _ => TokenStream::new(),
+    };
     match shape {
-        Shape::Outcome => call,
-        Shape::Plain => quote!(#call.0),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{shape, Shape};
-    use syn::Type;
-
-    fn is_outcome(ty: &str) -> bool {
-        let ty: Type = syn::parse_str(ty).unwrap();
-        matches!(shape(&ty), Shape::Outcome)
-    }
-
-    #[test]
-    fn results_and_options_are_outcomes_by_their_last_segment() {
-        assert!(is_outcome("Result<u8, String>"));
-        assert!(is_outcome("std::io::Result<u8>"));
-        assert!(is_outcome("::core::result::Result<u8, E>"));
-        assert!(is_outcome("anyhow::Result<Vec<u8>>"));
-        assert!(is_outcome("Option<u8>"));
-        assert!(is_outcome("std::option::Option<Self>"));
-        assert!(is_outcome("(Option<u8>)"));
-    }
-
-    #[test]
-    fn every_other_type_is_plain() {
-        assert!(!is_outcome("u8"));
-        assert!(!is_outcome("MyResult<u8>"));
-        assert!(!is_outcome("Result::Ok"));
-        assert!(!is_outcome("Vec<Result<u8, E>>"));
-        assert!(!is_outcome("Result<u8, E>::Output"));
-        assert!(!is_outcome("<T as Trait>::Result"));
-        assert!(!is_outcome("(Result<u8, E>, u8)"));
-        assert!(!is_outcome("[Option<u8>; 2]"));
-        assert!(!is_outcome("Self"));
+        Shape::Outcome(_) => quote!(#check #call),
+        Shape::Plain { .. } => quote!(#call.0),
     }
 }

@@ -57,8 +57,12 @@ use proc_macro::TokenStream;
 /// The return type is recognized by how it is written: a type whose last
 /// path segment is `Result` (`Result<T, E>`, `io::Result<T>`,
 /// `anyhow::Result<T>`) or `Option` is treated as above, every other type as a
-/// plain `T`. A type alias named otherwise (`type Res = Result<..>`) is a
-/// plain `T`: its errors would be cached too, so spell out `Result`.
+/// plain `T`. The macro cannot see through a type alias named otherwise
+/// (`type Res<T> = Result<T, AppError>`): say what it is with `result` (or
+/// `option`), or keep caching every value, errors included, with `value`.
+/// Without either, the first computed value of a function whose plain `T`
+/// turns out to be a `Result` or an `Option` logs a warning (once per
+/// function, target `antidogpile`) that names the option to add.
 ///
 /// The arguments that are part of the key must implement
 /// `serde::Serialize`; the returned values must meet the requirements of
@@ -81,6 +85,8 @@ use proc_macro::TokenStream;
 ///     jitter = 0.1,          // spread soft deadlines by ±10% so values loaded together
 ///                            //   do not all expire together
 ///     invalidate = false,    // no `report_invalidate` (or = "forget_report": another name)
+///     result,                // or `option`, or `value`: what the return type is, when its
+///                            //   name does not say (a type alias)
 /// )]
 /// ```
 ///
@@ -119,6 +125,13 @@ use proc_macro::TokenStream;
 ///   invalidator (required in a trait impl, which may only define the
 ///   trait's functions), or the invalidator under that name instead of
 ///   `name_invalidate`.
+/// - **`result`**, **`option`** or **`value`** (at most one): what the
+///   return type is, whatever it is called. `result`: a `Result`, `Ok` is
+///   cached and `Err` is not; `option`: an `Option`, `Some` is cached and
+///   `None` is not; `value`: every value is cached, `Err` or `None` too
+///   (negative caching). `result` or `option` on a type that is not one is a
+///   compile error, and so is `result` on a type spelled `Option<..>` (or
+///   `option` on one spelled `Result<..>`).
 ///
 /// Durations are whole numbers with a unit, `ms`, `s`, `m`, `h` or `d`:
 /// `"250ms"`, `"30s"`, `"5m"`, `"1h"`, `"1d"`, or several units largest
@@ -133,8 +146,26 @@ use proc_macro::TokenStream;
 /// - the type `Self`, for a method or an associated function that names
 ///   `Self` (two types in one module may have methods of the same name);
 /// - each generic type parameter and const generic parameter;
+/// - the concrete type behind each `impl Trait` in an argument's type
+///   (`value: impl Serialize`, `items: &[&impl Serialize]`): it is a
+///   generic parameter without a name, part of the key like a named one
+///   (`Some(1u32)` and `vec![1u32]` encode to the same bytes);
 /// - each argument not skipped, in order (arguments named `_` are left
 ///   out: the body cannot read them), or the `key` expression.
+///
+/// Equal arguments give one key in every process. Maps (`HashMap`,
+/// `IndexMap`, `BTreeMap`, at any depth: in a struct, a `Vec`, another
+/// map) are hashed in the order of their encoded keys, whatever order they
+/// iterate in. Sets cannot be: serde hands a set to the encoder as a plain
+/// sequence, like a `Vec`, whose order matters. So a `HashSet` (or an
+/// `IndexSet`, `FxHashSet`, `AHashSet`, `DashSet`) spelled in the type of
+/// an argument that is part of the key is a compile error: take a
+/// `BTreeSet` or a sorted `Vec`, or `skip` the argument. A hash set the
+/// macro cannot see (inside a struct, behind an alias or a generic `T`, in
+/// a `key` expression) is hashed in its iteration order, which differs
+/// between equal sets: such calls compute again instead of sharing a value.
+/// Type names (generics, `Self`, `impl Trait`) come from
+/// `std::any::type_name`, the same in every process of one build.
 ///
 /// An associated function that neither takes `self` nor names `Self` has
 /// the namespace `module_path!()::fn_name` like a free function: if two types
@@ -190,6 +221,11 @@ use proc_macro::TokenStream;
 ///   name and destructure it in the body;
 /// - no return type or `()` (nothing to cache), and an `impl Trait` return
 ///   type (the cached type must be named);
+/// - a hash set type in an argument that is part of the key;
+/// - `result`, `option` and `value` together; `result` on a type spelled
+///   `Option<..>` and `option` on one spelled `Result<..>`; `result` or
+///   `option` on a type that is not one (reported by the compiler, at the
+///   return type);
 /// - `background` with `self` or with an argument that borrows;
 /// - `const fn`, `extern` functions and variadic functions.
 ///
@@ -218,7 +254,10 @@ use proc_macro::TokenStream;
 /// `async fn` stays an `async fn` and awaits `memoize_async` with the body as
 /// an `async move` block; `background` uses `memoize_background` /
 /// `memoize_async_background`; a plain `T` goes through the runtime as
-/// `Always<T>`. The invalidator's body is the same static and key, then
+/// `Always<T>` (built by `plain(&__ANTIDOGPILE_SITE, value)`, which checks
+/// for a `Result` or an `Option` under another name, unless `value` is
+/// given); an `impl Trait` argument adds `__h.type_of_val(&arg)`, and
+/// `result` on an alias adds `expect_result::<Res<T>>()`. The invalidator's body is the same static and key, then
 /// `invalidate(&__ANTIDOGPILE_SITE, __antidogpile_key, how)` (or
 /// `invalidate_async(..).await`).
 #[proc_macro_attribute]

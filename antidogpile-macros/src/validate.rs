@@ -2,7 +2,7 @@
 //! decisions that follow from them (what the key is made of, which defaults
 //! apply). Every problem found is reported, combined into one error.
 
-use crate::args::{Args, Invalidator, Setting};
+use crate::args::{Args, Invalidator, Returns, Setting};
 use crate::errors::Errors;
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{format_ident, ToTokens};
@@ -15,6 +15,8 @@ pub(crate) struct Memoized {
     pub(crate) func: ItemFn,
     /// The declared return type: the type of the cached outcome.
     pub(crate) output: Type,
+    /// How the return type is cached.
+    pub(crate) shape: Shape,
     pub(crate) site: SiteSpec,
     pub(crate) key: KeySpec,
     /// The name of the sibling function that invalidates a cached value;
@@ -35,6 +37,19 @@ pub(crate) struct SiteSpec {
     pub(crate) background: bool,
 }
 
+/// How the return type maps onto the runtime's `Outcome`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Shape {
+    /// `Result<T, E>` or `Option<T>`: an `Outcome` as it is. `Some` when
+    /// the `result` or `option` option says so of a type spelled otherwise
+    /// (an alias): the expansion has the compiler check it.
+    Outcome(Option<Returns>),
+    /// Any other `T`, cached as it is (`Always<T>`). `chosen`: the `value`
+    /// option says so; otherwise its spelling did, and the runtime reports a
+    /// `T` that is a `Result` or an `Option` under another name.
+    Plain { chosen: bool },
+}
+
 /// What one call's key hash is made of, in this order.
 pub(crate) struct KeySpec {
     /// Hash `Self`: the function is a method (or names `Self`), and two types
@@ -42,6 +57,10 @@ pub(crate) struct KeySpec {
     pub(crate) self_type: bool,
     /// Generic type parameters: the cached type may depend on them.
     pub(crate) type_params: Vec<Ident>,
+    /// Arguments whose type has an `impl Trait` in it: each is a hidden
+    /// generic parameter, whose concrete type is hashed as a named one is
+    /// (skipped or not; with `key = expr` too).
+    pub(crate) impl_args: Vec<Ident>,
     /// Const generic parameters, hashed by value.
     pub(crate) const_params: Vec<Ident>,
     pub(crate) parts: KeyParts,
@@ -80,9 +99,16 @@ pub(crate) fn check(args: syn::Result<Args>, func: ItemFn) -> syn::Result<Memoiz
     let parts = args
         .as_ref()
         .map(|args| key_parts(args, &func, &params, &mut errors));
+    if let Some(KeyParts::Args(hashed)) = &parts {
+        check_unordered(&func, hashed, &mut errors);
+    }
+    let shape = match (&args, &output) {
+        (Some(args), Some(output)) => Some(check_shape(args, output, &mut errors)),
+        _ => None,
+    };
 
     errors.finish()?;
-    let (Some(args), Some(output), Some(parts)) = (args, output, parts) else {
+    let (Some(args), Some(output), Some(parts), Some(shape)) = (args, output, parts, shape) else {
         unreachable!("every missing piece recorded an error");
     };
     let key = KeySpec {
@@ -95,6 +121,7 @@ pub(crate) fn check(args: syn::Result<Args>, func: ItemFn) -> syn::Result<Memoiz
             GenericParam::Const(param) => Some(param.ident.clone()),
             _ => None,
         }),
+        impl_args: impl_args(&func),
         parts,
     };
     let site = SiteSpec {
@@ -122,6 +149,7 @@ pub(crate) fn check(args: syn::Result<Args>, func: ItemFn) -> syn::Result<Memoiz
     Ok(Memoized {
         func,
         output,
+        shape,
         site,
         key,
         invalidate,
@@ -287,6 +315,118 @@ fn key_parts(args: &Args, func: &ItemFn, params: &[Param], errors: &mut Errors) 
     }
 }
 
+/// The set types whose iteration order is not their value's: equal sets
+/// would be hashed in different orders. (Maps are ordered when they are
+/// hashed; a set reaches the encoder as a plain sequence, whose order is
+/// part of its value.)
+fn unordered_set(name: &str) -> bool {
+    name.ends_with("HashSet") || name == "IndexSet" || name == "DashSet"
+}
+
+/// Refuses unordered set types spelled in the type of an argument that is
+/// part of the key, at the type's name.
+fn check_unordered(func: &ItemFn, hashed: &[Ident], errors: &mut Errors) {
+    for input in &func.sig.inputs {
+        let FnArg::Typed(arg) = input else { continue };
+        let Pat::Ident(pat) = &*arg.pat else { continue };
+        if !hashed.contains(&pat.ident) {
+            continue;
+        }
+        let mut found = None;
+        any_token(
+            arg.ty.to_token_stream(),
+            &mut |tokens, i| match &tokens[i] {
+                TokenTree::Ident(ident) if unordered_set(&ident.to_string()) => {
+                    found = Some(ident.clone());
+                    true
+                }
+                _ => false,
+            },
+        );
+        if let Some(set) = found {
+            let name = &pat.ident;
+            errors.push(syn::Error::new(
+                set.span(),
+                format!(
+                    "`{set}` iterates in an order of its own, so equal sets would give \
+                     different keys: take a `BTreeSet` (or a sorted `Vec`), or leave `{name}` \
+                     out of the key with `skip({name})`"
+                ),
+            ));
+        }
+    }
+}
+
+/// The names of the arguments whose type has an `impl Trait` in it.
+fn impl_args(func: &ItemFn) -> Vec<Ident> {
+    func.sig
+        .inputs
+        .iter()
+        .filter_map(|input| match input {
+            FnArg::Typed(arg) => match &*arg.pat {
+                Pat::Ident(pat)
+                    if any_token(arg.ty.to_token_stream(), &mut |tokens, i| {
+                        is_ident(&tokens[i], "impl")
+                    }) =>
+                {
+                    Some(pat.ident.clone())
+                }
+                _ => None,
+            },
+            FnArg::Receiver(_) => None,
+        })
+        .collect()
+}
+
+/// How the return type is cached: as its spelling says, or as the
+/// `result`, `option` or `value` option says, which may not contradict
+/// the spelling.
+fn check_shape(args: &Args, output: &Type, errors: &mut Errors) -> Shape {
+    let spelled = spelled(output);
+    let Some(Setting { span, value }) = &args.returns else {
+        return match spelled {
+            Some(_) => Shape::Outcome(None),
+            None => Shape::Plain { chosen: false },
+        };
+    };
+    match (value, spelled) {
+        (Returns::Value, _) => Shape::Plain { chosen: true },
+        (declared, None) => Shape::Outcome(Some(*declared)),
+        (declared, Some(spelled)) if *declared == spelled => Shape::Outcome(None),
+        (declared, Some(spelled)) => {
+            let (is, failure) = match spelled {
+                Returns::Result => ("a `Result`", "`Err`"),
+                _ => ("an `Option`", "`None`"),
+            };
+            errors.push(syn::Error::new(
+                *span,
+                format!(
+                    "`{}` contradicts the return type, which is {is}: remove `{}` \
+                     ({failure} is then not cached), or write `value` to cache {failure} too",
+                    declared.option(),
+                    declared.option(),
+                ),
+            ));
+            Shape::Outcome(None)
+        }
+    }
+}
+
+/// What the return type is by its last path segment: the macro cannot
+/// resolve aliases, so `io::Result<T>` is a `Result` and `MyResult` is not.
+pub(crate) fn spelled(ty: &Type) -> Option<Returns> {
+    match ty {
+        Type::Group(group) => spelled(&group.elem),
+        Type::Paren(paren) => spelled(&paren.elem),
+        Type::Path(path) if path.qself.is_none() => match path.path.segments.last() {
+            Some(last) if last.ident == "Result" => Some(Returns::Result),
+            Some(last) if last.ident == "Option" => Some(Returns::Option),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 fn generic_params(func: &ItemFn, pick: impl Fn(&GenericParam) -> Option<Ident>) -> Vec<Ident> {
     func.sig.generics.params.iter().filter_map(pick).collect()
 }
@@ -340,4 +480,48 @@ fn is_ident(token: &TokenTree, name: &str) -> bool {
 
 fn is_punct(token: &TokenTree, ch: char) -> bool {
     matches!(token, TokenTree::Punct(punct) if punct.as_char() == ch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spelled;
+    use crate::args::Returns;
+    use syn::Type;
+
+    fn spelled_as(ty: &str) -> Option<Returns> {
+        let ty: Type = syn::parse_str(ty).unwrap();
+        spelled(&ty)
+    }
+
+    #[test]
+    fn results_and_options_are_outcomes_by_their_last_segment() {
+        for ty in [
+            "Result<u8, String>",
+            "std::io::Result<u8>",
+            "::core::result::Result<u8, E>",
+            "anyhow::Result<Vec<u8>>",
+        ] {
+            assert_eq!(spelled_as(ty), Some(Returns::Result), "{ty}");
+        }
+        for ty in ["Option<u8>", "std::option::Option<Self>", "(Option<u8>)"] {
+            assert_eq!(spelled_as(ty), Some(Returns::Option), "{ty}");
+        }
+    }
+
+    #[test]
+    fn every_other_type_is_plain() {
+        for ty in [
+            "u8",
+            "MyResult<u8>",
+            "Result::Ok",
+            "Vec<Result<u8, E>>",
+            "Result<u8, E>::Output",
+            "<T as Trait>::Result",
+            "(Result<u8, E>, u8)",
+            "[Option<u8>; 2]",
+            "Self",
+        ] {
+            assert_eq!(spelled_as(ty), None, "{ty}");
+        }
+    }
 }

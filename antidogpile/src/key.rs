@@ -10,6 +10,10 @@ use std::fmt;
 use serde::Serialize;
 use xxhash_rust::xxh3::{xxh3_128_with_seed, xxh3_64};
 
+mod canonical;
+
+use canonical::Canonical;
+
 /// The stable 128-bit hash that identifies one cached value.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Fingerprint(u128);
@@ -100,11 +104,13 @@ impl ArgumentEncoder {
     }
 
     /// Appends one argument. Postcard encodings are self-delimiting, so the
-    /// concatenation of several arguments is unambiguous.
+    /// concatenation of several arguments is unambiguous. Maps are written
+    /// in a canonical order ([`Canonical`]), so that equal maps give one key.
     pub(crate) fn push<A: Serialize + ?Sized>(&mut self, arg: &A) {
         if self.failed {
             return;
         }
+        let arg = &Canonical(arg);
         if let Some(spilled) = &mut self.spilled {
             self.failed = postcard::to_extend(arg, std::mem::take(spilled))
                 .map(|grown| *spilled = grown)
@@ -117,7 +123,7 @@ impl ArgumentEncoder {
                 let mut spilled = Vec::with_capacity(self.len * 2 + 64);
                 spilled.extend_from_slice(&self.inline[..self.len]);
                 self.spilled = Some(spilled);
-                self.push(arg);
+                self.push(arg.0);
             }
             Err(_) => self.failed = true,
         }

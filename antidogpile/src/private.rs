@@ -61,6 +61,15 @@ impl KeyHasher {
         self.arguments.push(std::any::type_name::<T>());
     }
 
+    /// Adds the type of an argument whose type the signature does not name
+    /// (`impl Trait`, also inside references or other types): like a
+    /// generic parameter, the concrete type is part of the key, since two
+    /// values of different types may encode to the same bytes.
+    #[inline]
+    pub fn type_of_val<A: ?Sized>(&mut self, _arg: &A) {
+        self.type_param::<A>();
+    }
+
     /// The finished key.
     #[inline]
     pub fn finish(self) -> KeyHash {
@@ -154,6 +163,83 @@ impl ValueShape {
         }
     }
 }
+
+/// A value of a function whose return type the macro took for a plain `T`
+/// because of how it is spelled (not `Result<..>` or `Option<..>`); called
+/// with each computed value. If the type is a `Result` or an `Option` under
+/// another name (an alias), its failures are cached like any value: that is
+/// reported once per function, with the option that says what is meant.
+#[inline]
+pub fn plain<T>(site: &'static Site, value: T) -> Always<T> {
+    let name = std::any::type_name::<T>();
+    let option = if name.starts_with("core::result::Result<") {
+        "result"
+    } else if name.starts_with("core::option::Option<") {
+        "option"
+    } else {
+        return Always(value);
+    };
+    warn_disguised_outcome(site, name, option);
+    Always(value)
+}
+
+#[cold]
+fn warn_disguised_outcome(site: &'static Site, name: &str, option: &str) {
+    static WARNED: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if warned.contains(&site.namespace) {
+        return;
+    }
+    warned.push(site.namespace);
+    drop(warned);
+    let failure = if option == "result" {
+        "`Err`"
+    } else {
+        "`None`"
+    };
+    tracing::warn!(
+        target: "antidogpile",
+        namespace = site.namespace,
+        return_type = name,
+        "the return type is not spelled `Result<..>` or `Option<..>` but is one, so every \
+         value is cached, {failure} too: add `{option}` to #[antidogpiled] to cache only \
+         the success, or `value` to keep caching every value"
+    );
+}
+
+/// A type that `#[antidogpiled(result)]` may return: a `Result`.
+#[diagnostic::on_unimplemented(
+    message = "`result` is set, but `{Self}` is not a `Result`",
+    label = "not a `Result`",
+    note = "`result` says that the return type, whatever its name, is a `Result`; \
+            remove it, or use `option` or `value`"
+)]
+pub trait IsResult {}
+
+impl<T, E> IsResult for Result<T, E> {}
+
+/// A type that `#[antidogpiled(option)]` may return: an `Option`.
+#[diagnostic::on_unimplemented(
+    message = "`option` is set, but `{Self}` is not an `Option`",
+    label = "not an `Option`",
+    note = "`option` says that the return type, whatever its name, is an `Option`; \
+            remove it, or use `result` or `value`"
+)]
+pub trait IsOption {}
+
+impl<T> IsOption for Option<T> {}
+
+/// Checks at compile time that the return type of a function with
+/// `result` is a `Result`.
+#[inline]
+pub const fn expect_result<R: IsResult>() {}
+
+/// Checks at compile time that the return type of a function with
+/// `option` is an `Option`.
+#[inline]
+pub const fn expect_option<R: IsOption>() {}
 
 /// Runs `compute` without the cache, counted as uncached.
 fn uncached<R>(site: &'static Site, compute: impl FnOnce() -> R) -> R {

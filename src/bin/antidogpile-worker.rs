@@ -14,6 +14,7 @@
 //!                                                 once JOIN exists, another call)
 //! antidogpile-worker price URL MILLIS              `price(1)` every 5 ms (at least once)
 //! antidogpile-worker price-client URL              the client's `peek`, then `set` on a miss
+//! antidogpile-worker map URL                      one call with a 16-entry HashMap
 //! ```
 //!
 //! `price` stands for one build of an application: `PRICE_SHAPE` (read at
@@ -26,8 +27,8 @@
 //! Lines: `compute START_MS END_MS`, `computing START_MS` (hang),
 //! `call AT_MS COMPUTED VALUE` (poll, stale; `got` for slow), `computing VALUE`
 //! then `got VALUE` (stale-set: the number in DB when a compute began, and what
-//! the call returned; `calling` and `joined VALUE` for the second call), and for
-//! hammer at the end
+//! the call returned; `calling` and `joined VALUE` for the second call),
+//! `computed 0|1` (map), and for hammer at the end
 //! `calls N` and `slowest_stale_us N` (the slowest call that did not compute
 //! in this process, after each thread's first call).
 
@@ -112,6 +113,24 @@ fn call() -> (u64, bool) {
     COMPUTED_HERE.with(|here| here.set(false));
     let value = hot(1);
     (value, COMPUTED_HERE.with(Cell::get))
+}
+
+/// Keyed by a map, whose iteration order is this process's own.
+#[antidogpiled(soft = "1h", name = "worker::by_map")]
+fn by_map(prices: std::collections::HashMap<String, u64>) -> u64 {
+    COMPUTED_HERE.with(|here| here.set(true));
+    prices.values().sum()
+}
+
+/// One call of `by_map` with the same 16 entries in every process.
+fn map_call() {
+    let prices = (0..16u64).map(|i| (format!("sku-{i}"), i * 100)).collect();
+    COMPUTED_HERE.with(|here| here.set(false));
+    let _ = by_map(prices);
+    say(&format!(
+        "computed {}",
+        u8::from(COMPUTED_HERE.with(Cell::get))
+    ));
 }
 
 fn hammer(threads: usize, run: Duration) {
@@ -242,6 +261,7 @@ fn main() -> ExitCode {
         ("hammer", Some(threads), Some(seconds)) => {
             hammer(threads as usize, Duration::from_secs(seconds));
         }
+        ("map", _, _) => map_call(),
         ("hang", _, _) => {
             call();
         }
@@ -278,7 +298,7 @@ fn main() -> ExitCode {
             }
         }
         _ => {
-            eprintln!("usage: antidogpile-worker hammer URL THREADS SECONDS | hang URL | poll URL SECONDS | slow URL COMPUTE_MS | stale URL COMPUTE_MS SECONDS | price URL MILLIS | price-client URL | stale-set URL DB GO client|macro [JOIN]");
+            eprintln!("usage: antidogpile-worker hammer URL THREADS SECONDS | hang URL | poll URL SECONDS | slow URL COMPUTE_MS | stale URL COMPUTE_MS SECONDS | price URL MILLIS | price-client URL | stale-set URL DB GO client|macro [JOIN] | map URL");
             return ExitCode::from(2);
         }
     }

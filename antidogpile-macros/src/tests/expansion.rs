@@ -234,3 +234,43 @@ fn invalidator_of_mut_and_ignored_arguments() {
         &expect_file!["snapshots/invalidator_of_mut_and_ignored_arguments.rs"],
     );
 }
+
+#[test]
+fn impl_trait_arguments() {
+    check(
+        quote!(soft = "1m", skip(log)),
+        quote! {
+            fn render(template: &str, value: &[&(impl Serialize + Debug)], log: impl Logger) -> String {
+                log.note(template);
+                format!("{template}: {value:?}")
+            }
+        },
+        &expect_file!["snapshots/impl_trait_arguments.rs"],
+    );
+}
+
+#[test]
+fn result_option_on_an_alias() {
+    check(
+        quote!(soft = "1m", result),
+        quote! {
+            async fn lookup(id: u64) -> Res<u64> {
+                db::lookup(id).await
+            }
+        },
+        &expect_file!["snapshots/result_option_on_an_alias.rs"],
+    );
+}
+
+#[test]
+fn value_option_on_an_option() {
+    check(
+        quote!(soft = "1m", value),
+        quote! {
+            fn find(id: u64) -> Option<u64> {
+                USERS.get(&id).copied()
+            }
+        },
+        &expect_file!["snapshots/value_option_on_an_option.rs"],
+    );
+}

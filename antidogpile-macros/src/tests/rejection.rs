@@ -413,3 +413,138 @@ fn defaults_fill_the_options_not_given() {
     assert!(site.jitter == 0.0);
     assert!(!site.background);
 }
+
+#[test]
+fn unordered_sets_in_hashed_arguments_are_refused_at_the_type() {
+    for ty in [
+        quote!(HashSet<u8>),
+        quote!(std::collections::HashSet<u8>),
+        quote!(Option<&FxHashSet<String>>),
+        quote!(Vec<(u8, indexmap::IndexSet<u8>)>),
+        quote!(&[DashSet<u8>]),
+    ] {
+        let message = error(
+            quote!(soft = "1s"),
+            quote!(
+                fn f(ids: #ty) -> u8 {
+                    1
+                }
+            ),
+        );
+        assert!(
+            message.contains("equal sets would give different keys"),
+            "{message}"
+        );
+        assert!(message.contains("`BTreeSet`"), "{message}");
+        assert!(message.contains("`skip(ids)`"), "{message}");
+    }
+    // Not hashed: a skipped argument, or `key = expr`. Maps are ordered
+    // when they are hashed.
+    for (args, item) in [
+        (
+            quote!(soft = "1s", skip(ids)),
+            quote!(
+                fn f(ids: HashSet<u8>) -> u8 {
+                    1
+                }
+            ),
+        ),
+        (
+            quote!(soft = "1s", key = 1),
+            quote!(
+                fn f(ids: HashSet<u8>) -> u8 {
+                    1
+                }
+            ),
+        ),
+        (
+            quote!(soft = "1s"),
+            quote!(
+                fn f(ids: HashMap<u8, u8>, more: IndexMap<u8, u8>, set: BTreeSet<u8>) -> u8 {
+                    1
+                }
+            ),
+        ),
+    ] {
+        assert!(accepted(args, item));
+    }
+}
+
+fn ret(option: TokenStream, output: TokenStream) -> syn::Result<validate::Memoized> {
+    let func = syn::parse2(quote!(
+        fn f(x: u8) -> #output {
+            x
+        }
+    ))
+    .expect("the test item is a function");
+    validate::check(syn::parse2(quote!(soft = "1s", #option)), func)
+}
+
+#[test]
+fn result_option_and_value_decide_the_shape() {
+    use crate::args::Returns;
+    use validate::Shape;
+    let shape = |option, output| ret(option, output).map(|m| m.shape).ok();
+    assert_eq!(
+        shape(quote!(), quote!(Res<u8>)),
+        Some(Shape::Plain { chosen: false })
+    );
+    assert_eq!(
+        shape(quote!(), quote!(io::Result<u8>)),
+        Some(Shape::Outcome(None))
+    );
+    assert_eq!(
+        shape(quote!(result), quote!(Res<u8>)),
+        Some(Shape::Outcome(Some(Returns::Result)))
+    );
+    assert_eq!(
+        shape(quote!(option), quote!(Maybe<u8>)),
+        Some(Shape::Outcome(Some(Returns::Option)))
+    );
+    assert_eq!(
+        shape(quote!(result), quote!(Result<u8, E>)),
+        Some(Shape::Outcome(None))
+    );
+    assert_eq!(
+        shape(quote!(option), quote!(Option<u8>)),
+        Some(Shape::Outcome(None))
+    );
+    assert_eq!(
+        shape(quote!(value), quote!(Option<u8>)),
+        Some(Shape::Plain { chosen: true })
+    );
+    assert_eq!(
+        shape(quote!(value), quote!(u8)),
+        Some(Shape::Plain { chosen: true })
+    );
+}
+
+#[test]
+fn result_and_option_may_not_contradict_the_spelling() {
+    let messages = |option, output| match ret(option, output) {
+        Ok(_) => panic!("expected a contradiction"),
+        Err(error) => error.into_iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+    };
+    assert_eq!(
+        messages(quote!(result), quote!(Option<u8>)),
+        [
+            "`result` contradicts the return type, which is an `Option`: remove `result` \
+          (`None` is then not cached), or write `value` to cache `None` too"
+        ]
+    );
+    assert_eq!(
+        messages(quote!(option), quote!(std::io::Result<u8>)),
+        [
+            "`option` contradicts the return type, which is a `Result`: remove `option` \
+          (`Err` is then not cached), or write `value` to cache `Err` too"
+        ]
+    );
+    assert_eq!(
+        messages(quote!(option, result), quote!(u8)),
+        ["`result` contradicts `option`: give one of `result`, `option` and `value`"]
+    );
+    assert_eq!(
+        messages(quote!(value, value), quote!(u8)),
+        ["`value` given twice"]
+    );
+}

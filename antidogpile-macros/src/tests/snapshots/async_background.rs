@@ -23,7 +23,8 @@ async fn weather(city: String) -> Weather {
             &__ANTIDOGPILE_SITE,
             __antidogpile_key,
             async move {
-                ::antidogpile::__private::Always(
+                ::antidogpile::__private::plain(
+                    &__ANTIDOGPILE_SITE,
                     async move { forecast(&city).await }.await,
                 )
             },

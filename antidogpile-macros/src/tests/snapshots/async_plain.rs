@@ -23,7 +23,8 @@ async fn greeting(name: String) -> String {
             &__ANTIDOGPILE_SITE,
             __antidogpile_key,
             async move {
-                ::antidogpile::__private::Always(
+                ::antidogpile::__private::plain(
+                    &__ANTIDOGPILE_SITE,
                     async move { format!("hello {name}") }.await,
                 )
             },

@@ -22,7 +22,8 @@ pub(super) fn total(mut lines: Vec<u64>, id: u64, _trace: u64, _: bool) -> u64 {
             &__ANTIDOGPILE_SITE,
             __antidogpile_key,
             move || -> ::antidogpile::__private::Always<u64> {
-                ::antidogpile::__private::Always(
+                ::antidogpile::__private::plain(
+                    &__ANTIDOGPILE_SITE,
                     (move || -> u64 {
                         lines.retain(|line| *line > 0);
                         lines.iter().sum()

@@ -25,7 +25,8 @@ pub fn score(&self, word: &str) -> u32 {
             &__ANTIDOGPILE_SITE,
             __antidogpile_key,
             move || -> ::antidogpile::__private::Always<u32> {
-                ::antidogpile::__private::Always(
+                ::antidogpile::__private::plain(
+                    &__ANTIDOGPILE_SITE,
                     (move || -> u32 {
                         if word.is_empty() {
                             return 0;
