@@ -80,5 +80,19 @@ fn render_invalidate(
         __h.finish()
     };
     let _ = &log;
-    ::antidogpile::__private::invalidate(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
+    #[allow(clippy::needless_borrow)]
+    let __antidogpile_shape = {
+        #[allow(unused_imports)]
+        use ::antidogpile::__private::{NoShape as _, OutcomeShape as _};
+        (&&::antidogpile::__private::ShapeOf::<
+            ::antidogpile::__private::Always<String>,
+        >::new())
+            .value_shape()
+    };
+    ::antidogpile::__private::invalidate(
+        &__ANTIDOGPILE_SITE,
+        __antidogpile_key,
+        how,
+        __antidogpile_shape,
+    )
 }

@@ -57,10 +57,17 @@ async fn lookup_invalidate(
         __h.arg(&id);
         __h.finish()
     };
+    #[allow(clippy::needless_borrow)]
+    let __antidogpile_shape = {
+        #[allow(unused_imports)]
+        use ::antidogpile::__private::{NoShape as _, OutcomeShape as _};
+        (&&::antidogpile::__private::ShapeOf::<Res<u64>>::new()).value_shape()
+    };
     ::antidogpile::__private::invalidate_async(
             &__ANTIDOGPILE_SITE,
             __antidogpile_key,
             how,
+            __antidogpile_shape,
         )
         .await
 }

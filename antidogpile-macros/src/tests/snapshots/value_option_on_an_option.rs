@@ -63,5 +63,19 @@ fn find_invalidate(
         __h.arg(&id);
         __h.finish()
     };
-    ::antidogpile::__private::invalidate(&__ANTIDOGPILE_SITE, __antidogpile_key, how)
+    #[allow(clippy::needless_borrow)]
+    let __antidogpile_shape = {
+        #[allow(unused_imports)]
+        use ::antidogpile::__private::{NoShape as _, OutcomeShape as _};
+        (&&::antidogpile::__private::ShapeOf::<
+            ::antidogpile::__private::Always<Option<u64>>,
+        >::new())
+            .value_shape()
+    };
+    ::antidogpile::__private::invalidate(
+        &__ANTIDOGPILE_SITE,
+        __antidogpile_key,
+        how,
+        __antidogpile_shape,
+    )
 }
