@@ -234,6 +234,13 @@ impl Lease<'_> {
         });
     }
 
+    /// Ends the flight without a value to hand over (its write was refused:
+    /// an invalidation came first): the waiters look again, as after a
+    /// cancelled compute, rather than compute side by side uncached.
+    pub(crate) fn abandon(mut self) {
+        self.finish(FlightState::Abandoned);
+    }
+
     /// Marks this thread as running the lease's compute until the guard is
     /// dropped: held around a sync compute, and around each poll of an
     /// async one (a task may move between threads between polls).

@@ -730,7 +730,7 @@ impl<'c> Call<'c> {
                         // Invalidated meanwhile, perhaps by another process:
                         // callers of this one may have joined after it, so
                         // they look again rather than take this value.
-                        lease.land(None);
+                        lease.abandon();
                     } else {
                         lease.land(Some(shared));
                     }

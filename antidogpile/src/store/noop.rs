@@ -58,7 +58,9 @@ impl Store for NoopStore {
         Ok(())
     }
 
-    /// Stores nothing: no claim or lease is ever live here.
+    /// Accepts the write and keeps nothing, as [`add`](Store::add) does: no
+    /// invalidation can end a hold here (nothing is shared), so the cache
+    /// hands the value to callers of this process waiting for it.
     fn write_held(
         &self,
         _: &Key<'_>,
@@ -67,7 +69,7 @@ impl Store for NoopStore {
         _: Deadlines,
         _: Timestamp,
     ) -> Result<bool, StoreError> {
-        Ok(false)
+        Ok(true)
     }
 
     fn remove(&self, _: &Key<'_>) -> Result<(), StoreError> {
