@@ -612,7 +612,10 @@ mod tests {
         // for the readers and the walk past down servers really runs.
         let clock = AtomicU64::new(0);
         let stop = AtomicBool::new(false);
-        let (ring, clock, stop) = (&ring, &clock, &stop);
+        // The marker runs until the readers have done their lookups: on a
+        // loaded machine it could otherwise finish before they start.
+        let looked_up = AtomicU64::new(0);
+        let (ring, clock, stop, looked_up) = (&ring, &clock, &stop, &looked_up);
         std::thread::scope(|scope| {
             let readers: Vec<_> = (0..8)
                 .map(|t| {
@@ -629,6 +632,7 @@ mod tests {
                                 None => nones += 1,
                             }
                             lookups += 1;
+                            looked_up.fetch_add(1, Ordering::Relaxed);
                             i += 8;
                         }
                         (lookups, diverted, nones)
@@ -637,7 +641,9 @@ mod tests {
                 .collect();
             scope.spawn(move || {
                 let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-                for step in 0..200_000u64 {
+                let mut step = 0u64;
+                while step < 200_000 || looked_up.load(Ordering::Relaxed) < 8 * 20_000 {
+                    step += 1;
                     x ^= x << 13;
                     x ^= x >> 7;
                     x ^= x << 17;
