@@ -614,8 +614,12 @@ mod tests {
         let stop = AtomicBool::new(false);
         // The marker runs until the readers have done their lookups: on a
         // loaded machine it could otherwise finish before they start.
+        // And until one of them has been diverted (up to 10 s: a walk that
+        // never runs still fails the test).
         let looked_up = AtomicU64::new(0);
-        let (ring, clock, stop, looked_up) = (&ring, &clock, &stop, &looked_up);
+        let seen_diverted = AtomicU64::new(0);
+        let (ring, clock, stop, looked_up, seen_diverted) =
+            (&ring, &clock, &stop, &looked_up, &seen_diverted);
         std::thread::scope(|scope| {
             let readers: Vec<_> = (0..8)
                 .map(|t| {
@@ -627,7 +631,10 @@ mod tests {
                             match ring.server_for_live(&k, clock.load(Ordering::Relaxed)) {
                                 Some(s) => {
                                     assert!(s < servers, "index {s}");
-                                    diverted += u64::from(Some(s) != ring.server_for(&k));
+                                    if Some(s) != ring.server_for(&k) {
+                                        diverted += 1;
+                                        seen_diverted.fetch_add(1, Ordering::Relaxed);
+                                    }
                                 }
                                 None => nones += 1,
                             }
@@ -642,7 +649,12 @@ mod tests {
             scope.spawn(move || {
                 let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
                 let mut step = 0u64;
-                while step < 200_000 || looked_up.load(Ordering::Relaxed) < 8 * 20_000 {
+                let begin = std::time::Instant::now();
+                while (step < 200_000
+                    || looked_up.load(Ordering::Relaxed) < 8 * 20_000
+                    || seen_diverted.load(Ordering::Relaxed) == 0)
+                    && begin.elapsed() < std::time::Duration::from_secs(10)
+                {
                     step += 1;
                     x ^= x << 13;
                     x ^= x >> 7;
