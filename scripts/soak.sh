@@ -2,7 +2,7 @@
 # The soak run, in release: 3 minutes by default of mixed load over 10,000
 # keys (16 threads and 32 tokio tasks) against a memcached it starts itself
 # and restarts now and then, with computes that panic or fail. Not part of
-# scripts/test.sh (tests/soak_quick.rs runs a 10 s version there).
+# scripts/test.sh (tools/soak/tests/quick.rs runs a 10 s version there).
 #
 #   bash scripts/soak.sh                 # 3 minutes
 #   bash scripts/soak.sh --seconds 10    # quick

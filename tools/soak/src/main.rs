@@ -324,7 +324,7 @@ fn options() -> Result<Options, String> {
             "--restart-every" => options.restart_every = Some(number("--restart-every")?),
             _ => {
                 return Err(format!(
-                    "unknown option {flag}; see the top of src/bin/antidogpile-soak.rs"
+                    "unknown option {flag}; see the top of tools/soak/src/main.rs"
                 ))
             }
         }

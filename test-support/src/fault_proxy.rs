@@ -274,3 +274,11 @@ fn pump_replies(mut server: TcpStream, mut client: TcpStream, shared: &Shared, l
     let _ = client.shutdown(Shutdown::Both);
     let _ = server.shutdown(Shutdown::Both);
 }
+
+impl std::fmt::Debug for FaultProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaultProxy")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}

@@ -78,3 +78,11 @@ impl Drop for SlowReader {
         }
     }
 }
+
+impl std::fmt::Debug for SlowReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlowReader")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,9 +1,7 @@
-//! The web service (src/bin/web-service) against a real memcached: under
+//! The web service (web-service/, the `web-service` bin) against a real memcached: under
 //! load, antidogpile calls the backend once per expiry where a plain TTL
 //! cache calls it once per waiting client; its routes answer over HTTP and
 //! its `/stats` count what happened.
-
-mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -11,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use common::memcached::Memcached;
+use antidogpile_test_support::memcached::Memcached;
 use serde_json::Value;
 
 const WEB_SERVICE: &str = env!("CARGO_BIN_EXE_web-service");

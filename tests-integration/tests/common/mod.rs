@@ -3,10 +3,10 @@
 //! registry), and a probe that counts computes and catches overlapping ones.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
-pub mod fault_proxy;
-pub mod memcached;
-pub mod slow_reader;
 pub mod workers;
+
+#[allow(unused_imports)] // each test binary uses its own part
+pub use antidogpile_test_support::{fault_proxy, memcached, slow_reader};
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};

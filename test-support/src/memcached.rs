@@ -221,3 +221,19 @@ fn whoami() -> String {
         .filter(|user| !user.is_empty())
         .unwrap_or_else(|| "root".to_owned())
 }
+
+impl std::fmt::Debug for Memcached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memcached")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for UnixMemcached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnixMemcached")
+            .field("socket", &self.socket)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,1 +1,0 @@
-//! Owner of the workspace-level tests and examples; no code of its own.
