@@ -8,7 +8,7 @@
 //! The header is fixed-size so that a claim can rewrite it without decoding
 //! the payload, and versioned so that a future format is told apart rather
 //! than misread. Format 2 (payloads tagged with their value's serde shape,
-//! [`crate::shape`]) replaced format 1 (tagged with the type's name): bytes
+//! the crate's private `shape` module) replaced format 1 (tagged with the type's name): bytes
 //! of format 1 are [`EnvelopeError::UnknownFormat`], which every store reads
 //! as a miss and overwrites.
 
@@ -176,7 +176,7 @@ mod tests {
 
 /// Serializes a value for a store that keeps bytes: the fingerprint of its
 /// serde shape (field names and order, types, enum variants, nesting; see
-/// [`crate::shape`]), then its postcard encoding. The tag turns a value
+/// the crate's private `shape` module), then its postcard encoding. The tag turns a value
 /// cached by code whose value type has another shape (another return type,
 /// or the same type edited and redeployed) into a miss instead of a misread:
 /// postcard alone would read a `u32` as a `u64`, or two swapped fields, without
