@@ -338,7 +338,7 @@ pub mod strict {
     }
 }
 
-use antidogpile::{Cache, Invalidate, MemoryStore};
+use antidogpile::{Cache, Invalidate, store::MemoryStore};
 use strict::*;
 
 #[test]

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use antidogpile::clock::{ManualClock, Timestamp};
-use antidogpile::{Cache, FileStore, MemoryStore, Ttl};
+use antidogpile::{Cache, Ttl, store::{FileStore, MemoryStore}};
 use common::memcached::Memcached;
 use common::workers;
 
@@ -136,7 +136,7 @@ fn a_runtime_dropped_while_its_task_holds_a_lease_releases_it_at_once() {
     drop_runtime_while(
         async move {
             let _: u64 = task_holder
-                .nonblocking()
+                .as_async()
                 .get_or_compute(&"cold", ttl, async {
                     LEASE_STARTED.store(true, Ordering::SeqCst);
                     std::future::pending::<u64>().await
@@ -176,7 +176,7 @@ fn a_runtime_dropped_while_its_task_holds_a_claim_releases_it_at_once() {
     drop_runtime_while(
         async move {
             let _: u64 = task_holder
-                .nonblocking()
+                .as_async()
                 .get_or_compute(&"stale", ttl, async {
                     CLAIM_STARTED.store(true, Ordering::SeqCst);
                     std::future::pending::<u64>().await

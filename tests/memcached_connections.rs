@@ -177,7 +177,7 @@ fn a_batch_larger_than_one_timeout_succeeds_and_leaves_the_server_up() {
         Ok(true)
     );
     let got: Vec<Got<String>> = runtime()
-        .block_on(reader.nonblocking().get_many(&keys))
+        .block_on(reader.as_async().get_many(&keys))
         .expect("a large async get_many");
     assert!(got.iter().all(|got| *got == Got::Fresh(value.clone())));
     assert_eq!(
@@ -208,7 +208,7 @@ fn a_slow_reader_cannot_stretch_a_write_past_its_deadline() {
     let started = Instant::now();
     let written = runtime().block_on(
         cache
-            .nonblocking()
+            .as_async()
             .set_many(&entries, Duration::from_secs(60)),
     );
     let took = started.elapsed();
@@ -262,7 +262,7 @@ fn a_warm_get_or_compute_many_costs_about_one_get_many() {
     let values = runtime()
         .block_on(
             cache
-                .nonblocking()
+                .as_async()
                 .get_or_compute_many(&keys, ttl, |missing| {
                     computes.fetch_add(missing.len(), Ordering::SeqCst);
                     std::future::ready(missing.iter().map(|_| u64::MAX).collect())

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use antidogpile::{antidogpiled, install_named, Cache, MemoryStore};
+use antidogpile::{antidogpiled, install_named, Cache, store::MemoryStore};
 use common::memcached::Memcached;
 
 /// What the issue asks: a re-entrant call returns within a second.
@@ -215,7 +215,7 @@ fn a_sync_call_inside_an_async_compute_of_the_same_key_does_not_wait_for_it() {
         let inner_cache = std::sync::Arc::clone(&cache);
         runtime.block_on(
             cache
-                .nonblocking()
+                .as_async()
                 .get_or_compute(&"same", ttl, async move {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                     inner_cache.get_or_compute(&"same", ttl, || 1u32) + 1

@@ -20,7 +20,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use antidogpile::{antidogpiled, install_named, Cache, Invalidate, MemoryStore};
+use antidogpile::{antidogpiled, install_named, Cache, Invalidate, store::MemoryStore};
 use common::memcached::Memcached;
 use common::PATIENCE;
 
@@ -773,12 +773,12 @@ struct Unguarded(MemoryStore);
 mod unguarded {
     use super::Unguarded;
     use antidogpile::clock::Timestamp;
-    use antidogpile::policy::Deadlines;
+    use antidogpile::store::Deadlines;
     use antidogpile::store::{
         ClaimId, Counted, Delta, LeaseId, Lookup, Store, Stored, Version, Write,
     };
-    use antidogpile::Key;
-    use antidogpile::StoreError;
+    use antidogpile::store::Key;
+    use antidogpile::store::StoreError;
     use std::time::Duration;
 
     impl Store for Unguarded {
@@ -844,7 +844,7 @@ mod unguarded {
 
 #[test]
 fn a_store_without_held_writes_fails_the_conformance_suite() {
-    use antidogpile::conformance::{check_store, Expect};
+    use antidogpile::store::conformance::{check_store, Expect};
     // The store it wraps passes.
     check_store(Expect::Caching, MemoryStore::new);
     let failed = std::panic::catch_unwind(|| {
@@ -870,7 +870,7 @@ fn nonblocking_duties_set_and_release_like_blocking_ones() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let cache = cache.nonblocking();
+        let cache = cache.as_async();
         let ttl = Duration::from_secs(3600);
         // Released: the next caller recomputes at once.
         let Got::Recompute(None, duty) = cache.get::<u64, _>("k").await.unwrap() else {

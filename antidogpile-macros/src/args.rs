@@ -5,6 +5,7 @@
 //! given twice) is recorded and parsing goes on, so that every bad value is
 //! reported in one compile.
 
+use crate::duration::{duration_error, parse_duration_ms};
 use crate::errors::Errors;
 use proc_macro2::Span;
 use syn::ext::IdentExt as _;
@@ -364,76 +365,18 @@ fn non_empty(lit: &LitStr, option: &str, what: &str) -> syn::Result<String> {
     }
 }
 
-/// What every duration error says about the accepted forms.
-const DURATION_FORMS: &str = "a duration is whole numbers with units `d`, `h`, `m`, `s` or `ms`, \
-                              such as \"250ms\", \"30s\", \"5m\", \"1h\" or \"1d\", or several \
-                              largest first, such as \"1m30s\"";
-
 /// A duration literal, in milliseconds, or an error spanned at the literal.
+/// The grammar is the one store URLs use ([`crate::duration`]).
 fn duration_ms(lit: &LitStr) -> syn::Result<u64> {
     let text = lit.value();
-    parse_duration(&text).map_err(|reason| {
-        syn::Error::new(
-            lit.span(),
-            format!("invalid duration {text:?}: {reason}; {DURATION_FORMS}"),
-        )
-    })
-}
-
-/// The units, largest first, with their length in milliseconds.
-const UNITS: [(&str, u64); 5] = [
-    ("d", 86_400_000),
-    ("h", 3_600_000),
-    ("m", 60_000),
-    ("s", 1_000),
-    ("ms", 1),
-];
-
-/// Parses `"250ms"`, `"30s"`, `"5m"`, `"1h"`, `"1d"` and combinations such as
-/// `"1h30m"` (largest unit first, each unit once) into milliseconds.
-/// The error says what is wrong, without the general help.
-pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
-    if text.is_empty() {
-        return Err("it is empty".to_owned());
-    }
-    let too_long = || "it does not fit in u64 milliseconds".to_owned();
-    let mut rest = text;
-    let mut total: u64 = 0;
-    let mut previous_unit: Option<usize> = None;
-    while !rest.is_empty() {
-        let digits_len = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let (digits, after) = rest.split_at(digits_len);
-        if digits.is_empty() {
-            return Err(format!("expected a number at {rest:?}"));
-        }
-        let unit_len = after.bytes().take_while(|b| !b.is_ascii_digit()).count();
-        let (unit, after) = after.split_at(unit_len);
-        if unit.is_empty() {
-            return Err(format!("the number {digits} has no unit"));
-        }
-        let Some(index) = UNITS.iter().position(|(name, _)| *name == unit) else {
-            return Err(format!("unknown unit {unit:?}"));
-        };
-        if previous_unit.is_some_and(|previous| index <= previous) {
-            return Err("the units must go from the largest to the smallest, each once".to_owned());
-        }
-        let count: u64 = digits.parse().map_err(|_| too_long())?;
-        total = count
-            .checked_mul(UNITS[index].1)
-            .and_then(|ms| total.checked_add(ms))
-            .ok_or_else(too_long)?;
-        previous_unit = Some(index);
-        rest = after;
-    }
-    if total == 0 {
-        return Err("it must be longer than zero".to_owned());
-    }
-    Ok(total)
+    parse_duration_ms(&text)
+        .map_err(|reason| syn::Error::new(lit.span(), duration_error(&text, &reason)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::duration::DURATION_FORMS;
     use quote::quote;
 
     fn parse(tokens: proc_macro2::TokenStream) -> syn::Result<Args> {
@@ -446,84 +389,6 @@ mod tests {
             Ok(_) => panic!("expected the arguments to be rejected"),
             Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
         }
-    }
-
-    #[test]
-    fn durations_in_every_unit() {
-        assert_eq!(parse_duration("250ms"), Ok(250));
-        assert_eq!(parse_duration("30s"), Ok(30_000));
-        assert_eq!(parse_duration("5m"), Ok(300_000));
-        assert_eq!(parse_duration("1h"), Ok(3_600_000));
-        assert_eq!(parse_duration("1d"), Ok(86_400_000));
-        assert_eq!(parse_duration("0ms1s"), Err(order()));
-        assert_eq!(parse_duration("007s"), Ok(7_000));
-    }
-
-    #[test]
-    fn combined_durations_add_up() {
-        assert_eq!(parse_duration("1m30s"), Ok(90_000));
-        assert_eq!(parse_duration("1h30m"), Ok(5_400_000));
-        assert_eq!(parse_duration("1s500ms"), Ok(1_500));
-        assert_eq!(parse_duration("1d2h3m4s5ms"), Ok(93_784_005));
-    }
-
-    fn order() -> String {
-        "the units must go from the largest to the smallest, each once".to_owned()
-    }
-
-    #[test]
-    fn combined_durations_go_largest_first_each_unit_once() {
-        assert_eq!(parse_duration("30s1m"), Err(order()));
-        assert_eq!(parse_duration("1s1s"), Err(order()));
-        assert_eq!(parse_duration("1m1m"), Err(order()));
-    }
-
-    #[test]
-    fn bad_durations_say_what_is_wrong() {
-        assert_eq!(parse_duration(""), Err("it is empty".to_owned()));
-        assert_eq!(parse_duration("30x"), Err("unknown unit \"x\"".to_owned()));
-        assert_eq!(
-            parse_duration("30"),
-            Err("the number 30 has no unit".to_owned())
-        );
-        assert_eq!(parse_duration("1.5s"), Err("unknown unit \".\"".to_owned()));
-        assert_eq!(
-            parse_duration("s"),
-            Err("expected a number at \"s\"".to_owned())
-        );
-        assert_eq!(
-            parse_duration(" 30s"),
-            Err("expected a number at \" 30s\"".to_owned())
-        );
-        assert_eq!(
-            parse_duration("30 s"),
-            Err("unknown unit \" s\"".to_owned())
-        );
-        assert_eq!(
-            parse_duration("-1s"),
-            Err("expected a number at \"-1s\"".to_owned())
-        );
-        assert_eq!(
-            parse_duration("1sec"),
-            Err("unknown unit \"sec\"".to_owned())
-        );
-    }
-
-    #[test]
-    fn zero_durations_are_rejected() {
-        let zero = Err("it must be longer than zero".to_owned());
-        assert_eq!(parse_duration("0s"), zero);
-        assert_eq!(parse_duration("0m0s"), zero);
-    }
-
-    #[test]
-    fn durations_must_fit_in_u64_milliseconds() {
-        assert_eq!(parse_duration("18446744073709551615ms"), Ok(u64::MAX));
-        let too_long = Err("it does not fit in u64 milliseconds".to_owned());
-        assert_eq!(parse_duration("18446744073709551616ms"), too_long);
-        assert_eq!(parse_duration("18446744073709552s"), too_long);
-        assert_eq!(parse_duration("18446744073709551615ms1ms"), Err(order()));
-        assert_eq!(parse_duration("1s18446744073709551615ms"), too_long);
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //! with the function unchanged when something is wrong.
 
 mod args;
+// The one duration grammar, shared with the runtime's store URLs: the same
+// file, compiled into both crates (a proc-macro crate cannot export it).
+#[path = "../../antidogpile/src/duration.rs"]
+mod duration;
 mod errors;
 mod expand;
 mod fallback;

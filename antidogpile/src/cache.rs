@@ -30,7 +30,7 @@ pub const DEFAULT_RETRY_SPACING: Duration = Duration::from_secs(5);
 /// A store together with the clock and the defaults of the functions that use it.
 ///
 /// ```
-/// use antidogpile::{Cache, MemoryStore};
+/// use antidogpile::{Cache, store::MemoryStore};
 /// use std::time::Duration;
 ///
 /// let cache = Cache::new(MemoryStore::new())
@@ -146,7 +146,7 @@ impl Cache {
     /// longer. Zero turns renewal off: holds are taken for the grace.
     ///
     /// ```
-    /// use antidogpile::{Cache, MemoryStore};
+    /// use antidogpile::{Cache, store::MemoryStore};
     /// use std::time::Duration;
     ///
     /// let cache = Cache::new(MemoryStore::new()).with_liveness(Duration::from_secs(5));
@@ -162,7 +162,7 @@ impl Cache {
     /// meanwhile. The failed refresh's claim is shortened to end then.
     ///
     /// ```
-    /// use antidogpile::{Cache, MemoryStore};
+    /// use antidogpile::{Cache, store::MemoryStore};
     /// use std::time::Duration;
     ///
     /// let cache = Cache::new(MemoryStore::new()).with_retry_spacing(Duration::from_secs(2));

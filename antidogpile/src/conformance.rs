@@ -9,8 +9,8 @@
 //!
 //! ```
 //! # #[cfg(feature = "conformance")] {
-//! use antidogpile::conformance::{check_store, Expect};
-//! use antidogpile::MemoryStore;
+//! use antidogpile::store::conformance::{check_store, Expect};
+//! use antidogpile::store::MemoryStore;
 //!
 //! check_store(Expect::Caching, || MemoryStore::new());
 //! # }
@@ -635,7 +635,7 @@ fn nonblocking_operations(f: Fixture) {
         .build()
         .expect("a tokio runtime");
     runtime.block_on(async {
-        let cache = f.cache.nonblocking();
+        let cache = f.cache.as_async();
         let v = tagged("a", 1);
         let first = f.seen::<Tagged>(cache.get(&f.key("a")).await.unwrap());
         assert_eq!(first, Seen::Recompute(None), "{}", f.check);

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use antidogpile::clock::{ManualClock, Timestamp};
-use antidogpile::{Cache, MemoryStore, Ttl};
+use antidogpile::{Cache, Ttl, store::MemoryStore};
 
 use crate::progress::Progress;
 

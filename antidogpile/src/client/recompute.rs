@@ -35,7 +35,7 @@ use crate::store::{Hold, Store, StoreOp, StoreReply};
 /// replaces the claim or lease).
 ///
 /// ```
-/// use antidogpile::{Cache, Got, MemoryStore};
+/// use antidogpile::{Cache, Got, store::MemoryStore};
 /// use std::time::Duration;
 ///
 /// let cache = Cache::new(MemoryStore::new());
