@@ -33,6 +33,79 @@ mod kw {
 const OPTIONS: &str = "`soft`, `factor`, `grace`, `cache`, `name`, `version`, `skip`, `key`, \
                        `background`, `jitter`, `invalidate`, `result`, `option`, `value`";
 
+/// The names other caching crates (`cached`, moka...) give the options,
+/// with the option to write instead.
+const ALIASES: &[(&[&str], &str)] = &[
+    (
+        &[
+            "ttl", "time_to_live", "timeout", "expire", "expires", "expiry", "max_age",
+            "lifespan", "lifetime", "duration", "fresh", "soft_timeout", "refresh_after",
+        ],
+        "soft",
+    ),
+    (&["hard", "hard_timeout", "hard_ttl", "stale"], "factor"),
+    (&["grace_period", "lock_timeout", "lease"], "grace"),
+    (&["namespace", "prefix", "key_prefix"], "name"),
+    (&["ignore", "exclude", "skip_args"], "skip"),
+    (&["convert", "key_fn"], "key"),
+    (&["refresh", "async_refresh", "refresh_ahead"], "background"),
+];
+
+/// Every option's name, for near misses.
+const OPTION_NAMES: [&str; 14] = [
+    "soft", "factor", "grace", "cache", "name", "version", "skip", "key", "background",
+    "jitter", "invalidate", "result", "option", "value",
+];
+
+/// "unknown option", with the option meant when it is another crate's name
+/// for it or a near miss.
+fn unknown_option(unknown: &str) -> String {
+    let alias = ALIASES
+        .iter()
+        .find(|(names, _)| names.contains(&unknown))
+        .map(|(_, option)| *option);
+    let meant = alias.or_else(|| {
+        let limit = if unknown.len() <= 4 { 1 } else { 2 };
+        OPTION_NAMES
+            .iter()
+            .map(|option| (edit_distance(unknown, option), *option))
+            .filter(|(distance, _)| *distance <= limit)
+            .min_by_key(|(distance, _)| *distance)
+            .map(|(_, option)| option)
+    });
+    let hint = match meant {
+        Some("soft") => " did you mean `soft = \"..\"`, how long a value stays fresh? (the \
+                         store keeps it `factor` times as long; default 8);"
+            .to_owned(),
+        Some(option) => format!(" did you mean `{option}`?"),
+        None => String::new(),
+    };
+    format!("unknown option `{unknown}`;{hint} the options are {OPTIONS}")
+}
+
+/// Edits (insert, delete, replace, swap two neighbours) from `a` to `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut rows = vec![vec![0; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        rows[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let replace = rows[i - 1][j - 1] + usize::from(a[i - 1] != b[j - 1]);
+            let mut best = replace.min(rows[i - 1][j] + 1).min(rows[i][j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = best;
+        }
+    }
+    rows[a.len()][b.len()]
+}
+
 /// One option as written: the span of its name, and its checked value.
 pub(crate) struct Setting<T> {
     pub(crate) span: Span,
@@ -190,7 +263,7 @@ impl Args {
             let unknown: Ident = input.parse()?;
             return Err(syn::Error::new(
                 unknown.span(),
-                format!("unknown option `{unknown}`; the options are {OPTIONS}"),
+                unknown_option(&unknown.unraw().to_string()),
             ));
         } else {
             return Err(lookahead.error());
@@ -552,9 +625,40 @@ mod tests {
     #[test]
     fn an_unknown_option_lists_the_valid_ones() {
         assert_eq!(
-            errors(quote!(soft = "1s", hard = "1m")),
-            [format!("unknown option `hard`; the options are {OPTIONS}")]
+            errors(quote!(soft = "1s", colour = "1m")),
+            [format!("unknown option `colour`; the options are {OPTIONS}")]
         );
+    }
+
+    #[test]
+    fn other_crates_names_and_near_misses_suggest_the_option() {
+        let ttl = errors(quote!(ttl = "30s"));
+        assert_eq!(ttl.len(), 1);
+        assert!(
+            ttl[0].starts_with("unknown option `ttl`; did you mean `soft = \"..\"`"),
+            "{ttl:?}"
+        );
+        for (written, meant) in [
+            ("timeout", "soft"),
+            ("hard_timeout", "factor"),
+            ("namespace", "name"),
+            ("sikp", "skip"),
+            ("jiter", "jitter"),
+            ("versoin", "version"),
+            ("background_refresh", ""),
+            ("colour", ""),
+        ] {
+            let written = Ident::new(written, Span::call_site());
+            let message = errors(quote!(#written = 1)).remove(0);
+            if meant.is_empty() {
+                assert!(!message.contains("did you mean"), "{message}");
+            } else {
+                assert!(
+                    message.contains(&format!("did you mean `{meant}")),
+                    "{written}: {message}"
+                );
+            }
+        }
     }
 
     #[test]
