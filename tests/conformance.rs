@@ -4,7 +4,9 @@
 mod common;
 
 use antidogpile::store::conformance::{check_store, Expect};
-use antidogpile::store::{FileStore, MemcachedConfig, MemcachedStore, MemoryStore, NoopStore, ServerAddr};
+use antidogpile::store::{
+    FileStore, MemcachedConfig, MemcachedStore, MemoryStore, NoopStore, ServerAddr,
+};
 use common::memcached::Memcached;
 
 #[test]

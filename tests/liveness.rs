@@ -15,7 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use antidogpile::clock::{ManualClock, Timestamp};
-use antidogpile::{Cache, Ttl, store::{FileStore, MemoryStore}};
+use antidogpile::{
+    store::{FileStore, MemoryStore},
+    Cache, Ttl,
+};
 use common::memcached::Memcached;
 use common::workers;
 

@@ -20,7 +20,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use antidogpile::{antidogpiled, install_named, Cache, Invalidate, store::MemoryStore};
+use antidogpile::{antidogpiled, install_named, store::MemoryStore, Cache, Invalidate};
 use common::memcached::Memcached;
 use common::PATIENCE;
 
@@ -774,11 +774,11 @@ mod unguarded {
     use super::Unguarded;
     use antidogpile::clock::Timestamp;
     use antidogpile::store::Deadlines;
+    use antidogpile::store::Key;
+    use antidogpile::store::StoreError;
     use antidogpile::store::{
         ClaimId, Counted, Delta, LeaseId, Lookup, Store, Stored, Version, Write,
     };
-    use antidogpile::store::Key;
-    use antidogpile::store::StoreError;
     use std::time::Duration;
 
     impl Store for Unguarded {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use antidogpile::{Cache, store::MemoryStore};
+use antidogpile::{store::MemoryStore, Cache};
 use common::{eventually_async, PATIENCE};
 
 /// The default grace (60 s): the old code waited for all of it.

@@ -143,7 +143,9 @@ fn a_reentrant_call_is_reported_once_per_function() {
 #[test]
 fn a_sync_call_that_would_deadlock_its_runtime_is_reported_once() {
     let recorder = Recorder::default();
-    let cache = Arc::new(antidogpile::Cache::new(antidogpile::store::MemoryStore::new()));
+    let cache = Arc::new(antidogpile::Cache::new(
+        antidogpile::store::MemoryStore::new(),
+    ));
     let ttl = std::time::Duration::from_secs(3600);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()

@@ -38,8 +38,19 @@ const OPTIONS: &str = "`soft`, `factor`, `grace`, `cache`, `name`, `version`, `s
 const ALIASES: &[(&[&str], &str)] = &[
     (
         &[
-            "ttl", "time_to_live", "timeout", "expire", "expires", "expiry", "max_age",
-            "lifespan", "lifetime", "duration", "fresh", "soft_timeout", "refresh_after",
+            "ttl",
+            "time_to_live",
+            "timeout",
+            "expire",
+            "expires",
+            "expiry",
+            "max_age",
+            "lifespan",
+            "lifetime",
+            "duration",
+            "fresh",
+            "soft_timeout",
+            "refresh_after",
         ],
         "soft",
     ),
@@ -53,8 +64,20 @@ const ALIASES: &[(&[&str], &str)] = &[
 
 /// Every option's name, for near misses.
 const OPTION_NAMES: [&str; 14] = [
-    "soft", "factor", "grace", "cache", "name", "version", "skip", "key", "background",
-    "jitter", "invalidate", "result", "option", "value",
+    "soft",
+    "factor",
+    "grace",
+    "cache",
+    "name",
+    "version",
+    "skip",
+    "key",
+    "background",
+    "jitter",
+    "invalidate",
+    "result",
+    "option",
+    "value",
 ];
 
 /// "unknown option", with the option meant when it is another crate's name
@@ -90,8 +113,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in rows.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        rows[0][j] = j;
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -626,7 +649,9 @@ mod tests {
     fn an_unknown_option_lists_the_valid_ones() {
         assert_eq!(
             errors(quote!(soft = "1s", colour = "1m")),
-            [format!("unknown option `colour`; the options are {OPTIONS}")]
+            [format!(
+                "unknown option `colour`; the options are {OPTIONS}"
+            )]
         );
     }
 

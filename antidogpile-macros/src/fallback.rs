@@ -33,7 +33,8 @@ fn invalidator_name(args: &TokenStream, func: &ItemFn) -> Option<Ident> {
         let TokenTree::Ident(ident) = token else {
             continue;
         };
-        let after_comma = i == 0 || matches!(&tokens[i - 1], TokenTree::Punct(p) if p.as_char() == ',');
+        let after_comma =
+            i == 0 || matches!(&tokens[i - 1], TokenTree::Punct(p) if p.as_char() == ',');
         let then_eq = matches!(tokens.get(i + 1), Some(TokenTree::Punct(p)) if p.as_char() == '=');
         if ident != "invalidate" || !after_comma || !then_eq {
             continue;

@@ -224,7 +224,8 @@ fn check_params(
                     _ => None,
                 };
                 if borrows_mutably(&arg.ty) && !name.is_some_and(out_of_key) {
-                    let skip = name.map_or_else(|| "skip(..)".to_owned(), |name| format!("skip({name})"));
+                    let skip =
+                        name.map_or_else(|| "skip(..)".to_owned(), |name| format!("skip({name})"));
                     errors.push(syn::Error::new_spanned(
                         arg,
                         format!(

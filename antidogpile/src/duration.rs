@@ -99,16 +99,40 @@ pub(crate) const VECTORS: &[(&str, Result<u64, &str>)] = &[
     ("ms30", Err("expected a number at \"ms30\"")),
     (" 30s", Err("expected a number at \" 30s\"")),
     ("-1s", Err("expected a number at \"-1s\"")),
-    ("30s1m", Err("the units must go from the largest to the smallest, each once")),
-    ("1s1h", Err("the units must go from the largest to the smallest, each once")),
-    ("1s1s", Err("the units must go from the largest to the smallest, each once")),
-    ("0ms1s", Err("the units must go from the largest to the smallest, each once")),
+    (
+        "30s1m",
+        Err("the units must go from the largest to the smallest, each once"),
+    ),
+    (
+        "1s1h",
+        Err("the units must go from the largest to the smallest, each once"),
+    ),
+    (
+        "1s1s",
+        Err("the units must go from the largest to the smallest, each once"),
+    ),
+    (
+        "0ms1s",
+        Err("the units must go from the largest to the smallest, each once"),
+    ),
     ("0s", Err("it must be longer than zero")),
     ("0m0s", Err("it must be longer than zero")),
-    ("18446744073709551616ms", Err("it does not fit in u64 milliseconds")),
-    ("18446744073709552s", Err("it does not fit in u64 milliseconds")),
-    ("99999999999999999999d", Err("it does not fit in u64 milliseconds")),
-    ("1s18446744073709551615ms", Err("it does not fit in u64 milliseconds")),
+    (
+        "18446744073709551616ms",
+        Err("it does not fit in u64 milliseconds"),
+    ),
+    (
+        "18446744073709552s",
+        Err("it does not fit in u64 milliseconds"),
+    ),
+    (
+        "99999999999999999999d",
+        Err("it does not fit in u64 milliseconds"),
+    ),
+    (
+        "1s18446744073709551615ms",
+        Err("it does not fit in u64 milliseconds"),
+    ),
 ];
 
 #[cfg(test)]

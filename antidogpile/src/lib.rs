@@ -4,9 +4,9 @@
 mod cache;
 mod client;
 pub mod clock;
-mod duration;
 #[cfg(feature = "conformance")]
 mod conformance;
+mod duration;
 mod envelope;
 mod error;
 mod flight;

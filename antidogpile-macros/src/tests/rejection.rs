@@ -219,9 +219,7 @@ fn boxed_futures_name_async_trait() {
             fn price<'life0, 'async_trait>(
                 &'life0 self,
                 sku: u64,
-            ) -> ::core::pin::Pin<
-                Box<dyn ::core::future::Future<Output = u64> + Send + 'async_trait>,
-            >
+            ) -> ::core::pin::Pin<Box<dyn ::core::future::Future<Output = u64> + Send + 'async_trait>>
             where
                 'life0: 'async_trait,
                 Self: 'async_trait,
