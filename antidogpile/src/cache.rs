@@ -73,11 +73,11 @@ impl Cache {
 
     /// A cache from a URL:
     ///
-    /// - `memory://?max_entries=N`: a [`MemoryStore`](crate::MemoryStore);
+    /// - `memory://?max_entries=N`: a [`MemoryStore`](crate::store::MemoryStore);
     /// - `memcached://host:port,host:port?timeout=&pool=&retry_after=&max_value=`
-    ///   (or `memcached:///path/to.sock`): a [`MemcachedStore`](crate::MemcachedStore);
-    /// - `file:///absolute/dir?max_value=&sweep_every=`: a [`FileStore`](crate::FileStore);
-    /// - `dummy://`: a [`NoopStore`](crate::NoopStore).
+    ///   (or `memcached:///path/to.sock`): a [`MemcachedStore`](crate::store::MemcachedStore);
+    /// - `file:///absolute/dir?max_value=&sweep_every=`: a [`FileStore`](crate::store::FileStore);
+    /// - `dummy://`: a [`NoopStore`](crate::store::NoopStore).
     ///
     /// Every scheme also takes `factor` (hard timeout factor), `grace`,
     /// `liveness` and `retry_spacing` (durations: `"30s"`, `"500ms"`). A mistake is an [`Error::InvalidUrl`] naming

@@ -39,7 +39,7 @@ use crate::store::{Hold, Lookup, Store, Stored};
 pub enum Expect {
     /// Keep values: the whole contract.
     Caching,
-    /// Keep nothing ([`NoopStore`](crate::NoopStore)): every read misses,
+    /// Keep nothing ([`NoopStore`](crate::store::NoopStore)): every read misses,
     /// every write is accepted, nothing ever fails.
     Nothing,
 }

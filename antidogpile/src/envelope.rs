@@ -176,7 +176,7 @@ mod tests {
 
 /// Serializes a value for a store that keeps bytes: the fingerprint of its
 /// serde shape (field names and order, types, enum variants, nesting; see
-/// [`crate::shape`]), then its postcard encoding. The tag turns a value
+/// `antidogpile/src/shape.rs`), then its postcard encoding. The tag turns a value
 /// cached by code whose value type has another shape (another return type,
 /// or the same type edited and redeployed) into a miss instead of a misread:
 /// postcard alone would read a `u32` as a `u64`, or two swapped fields, without

@@ -47,7 +47,7 @@
 //! store implements them; the `*_many` operations loop over the single ones
 //! until a store batches them. Stores that do I/O override
 //! [`run_async`](Store::run_async). The `conformance` feature's
-//! [`conformance::check_store`] runs the whole contract against a store.
+//! `conformance::check_store` runs the whole contract against a store.
 
 use std::any::Any;
 use std::fmt;
@@ -90,7 +90,7 @@ pub mod envelope {
     };
 }
 
-/// A conformance suite for [`Store`](crate::store::Store) implementations:
+/// A conformance suite for [`Store`] implementations:
 /// the whole soft/hard/grace contract, exercised through the cache client,
 /// with a manual clock and real threads. Enabled by the `conformance`
 /// feature.
