@@ -876,11 +876,11 @@ fn nonblocking_duties_set_and_release_like_blocking_ones() {
         let Got::Recompute(None, duty) = cache.get::<u64, _>("k").await.unwrap() else {
             panic!("first caller recomputes")
         };
-        duty.release_nonblocking().await;
+        duty.release_async().await;
         let Got::Recompute(None, duty) = cache.get::<u64, _>("k").await.unwrap() else {
             panic!("the lease was given back")
         };
-        assert!(duty.set_nonblocking(&1u64, ttl).await.unwrap(), "lands");
+        assert!(duty.set_async(&1u64, ttl).await.unwrap(), "lands");
         assert_eq!(cache.get::<u64, _>("k").await.unwrap(), Got::Fresh(1));
 
         // Refused after a delete.
@@ -889,7 +889,7 @@ fn nonblocking_duties_set_and_release_like_blocking_ones() {
             panic!("one caller refreshes")
         };
         cache.delete_hard("k").await.unwrap();
-        assert!(!duty.set_nonblocking(&2u64, ttl).await.unwrap(), "refused");
+        assert!(!duty.set_async(&2u64, ttl).await.unwrap(), "refused");
         assert!(cache.get::<u64, _>("k").await.unwrap().must_recompute());
     });
 }

@@ -958,7 +958,7 @@ impl<'c> AsyncCache<'c> {
     }
 
     /// See [`Cache::get`] (and what it commits the caller to). Set through
-    /// the duty with [`Recompute::set_nonblocking`].
+    /// the duty with [`Recompute::set_async`].
     pub async fn get<V: Cacheable, K: Serialize + ?Sized>(&self, key: &K) -> Result<Got<V>, Error> {
         self.get_with_grace(key, self.cache.default_grace()).await
     }
