@@ -310,6 +310,40 @@ impl Args {
     }
 }
 
+/// What the attribute's tokens say about the key when they do not parse:
+/// the names in `skip(..)` and whether `key = ..` is there. Enough to tell
+/// whether a `&mut` argument is out of the key, so that a bad duration does
+/// not also hide (or invent) a `&mut` error.
+pub(crate) fn out_of_key_in_tokens(tokens: &proc_macro2::TokenStream) -> (Vec<String>, bool) {
+    use proc_macro2::{Delimiter, TokenTree};
+    let tokens: Vec<TokenTree> = tokens.clone().into_iter().collect();
+    let (mut skipped, mut key) = (Vec::new(), false);
+    for (i, token) in tokens.iter().enumerate() {
+        let TokenTree::Ident(ident) = token else {
+            continue;
+        };
+        let starts_option =
+            i == 0 || matches!(&tokens[i - 1], TokenTree::Punct(p) if p.as_char() == ',');
+        match tokens.get(i + 1) {
+            Some(TokenTree::Group(group))
+                if starts_option
+                    && ident == "skip"
+                    && group.delimiter() == Delimiter::Parenthesis =>
+            {
+                skipped.extend(group.stream().into_iter().filter_map(|token| match token {
+                    TokenTree::Ident(name) => Some(name.to_string()),
+                    _ => None,
+                }));
+            }
+            Some(TokenTree::Punct(p)) if starts_option && ident == "key" && p.as_char() == '=' => {
+                key = true;
+            }
+            _ => {}
+        }
+    }
+    (skipped, key)
+}
+
 /// Stores an option's value, unless the option was already given: the one
 /// place that reports "given twice", at the second occurrence.
 fn set_once<T>(

@@ -22,7 +22,7 @@ use syn::{AttrStyle, Expr, Ident, ItemFn};
 pub(crate) fn antidogpiled(args: TokenStream, item: TokenStream) -> TokenStream {
     let parsed = syn::parse2::<Args>(args.clone());
     let checked = match parse_function(item.clone()) {
-        Ok(func) => validate::check(parsed, func),
+        Ok(func) => validate::check(parsed, &args, func),
         Err(mut error) => {
             if let Err(args_error) = parsed {
                 error.combine(args_error);

@@ -82,3 +82,49 @@ fn stand_in(func: &ItemFn, name: &Ident) -> TokenStream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    /// The names of the functions the fallback emits for `args` on `fn report`.
+    fn emitted(args: proc_macro2::TokenStream) -> Vec<String> {
+        let item = quote!(
+            fn report(customer: u64) -> u64 {
+                customer
+            }
+        );
+        let error = syn::Error::new(proc_macro2::Span::call_site(), "some mistake");
+        let file: syn::File = syn::parse2(super::emit(&error, args, item)).unwrap();
+        file.items
+            .iter()
+            .filter_map(|item| match item {
+                syn::Item::Fn(func) => Some(func.sig.ident.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_invalidator_is_emitted_as_the_attribute_names_it() {
+        assert_eq!(
+            emitted(quote!(soft = "30x")),
+            ["report_invalidate", "report"]
+        );
+        assert_eq!(
+            emitted(quote!(soft = "30x", invalidate = "forget_report")),
+            ["forget_report", "report"]
+        );
+        assert_eq!(
+            emitted(quote!(soft = "30x", invalidate = true)),
+            ["report_invalidate", "report"]
+        );
+        // A trait impl needs `invalidate = false`: nothing is added then.
+        assert_eq!(
+            emitted(quote!(invalidate = false, soft = "30x")),
+            ["report"]
+        );
+        // Tokens that do not even parse as options still give the default.
+        assert_eq!(emitted(quote!(soft = = ,)), ["report_invalidate", "report"]);
+    }
+}

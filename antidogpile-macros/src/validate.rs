@@ -77,8 +77,13 @@ pub(crate) enum KeyParts {
 /// the body cannot read it.
 type Param = Option<Ident>;
 
-/// Checks `args` (or their parse error) against `func`.
-pub(crate) fn check(args: syn::Result<Args>, func: ItemFn) -> syn::Result<Memoized> {
+/// Checks `args` (or their parse error; then `raw`, the attribute's tokens,
+/// still tells which arguments are out of the key) against `func`.
+pub(crate) fn check(
+    args: syn::Result<Args>,
+    raw: &TokenStream,
+    func: ItemFn,
+) -> syn::Result<Memoized> {
     let mut errors = Errors::default();
     let args = errors.check(args);
     if let Some(args) = &args {
@@ -96,7 +101,11 @@ pub(crate) fn check(args: syn::Result<Args>, func: ItemFn) -> syn::Result<Memoiz
     check_qualifiers(&func, &mut errors);
     // A `&mut` argument left out of the key (a connection, `&mut conn`) is
     // fine: the mutation is how the body computes, not what it caches.
-    // Unknown while the attribute does not parse: no `&mut` error then.
+    // While the attribute does not parse, its tokens say.
+    let (raw_skipped, raw_key) = match &args {
+        Some(_) => (Vec::new(), false),
+        None => crate::args::out_of_key_in_tokens(raw),
+    };
     let out_of_key = |name: &Ident| match &args {
         Some(args) => {
             args.key.is_some()
@@ -105,7 +114,7 @@ pub(crate) fn check(args: syn::Result<Args>, func: ItemFn) -> syn::Result<Memoiz
                     .as_ref()
                     .is_some_and(|skip| skip.value.contains(name))
         }
-        None => true,
+        None => raw_key || raw_skipped.iter().any(|skipped| name == skipped),
     };
     let params = check_params(&func, background, &out_of_key, &mut errors);
     let output = check_output(&func, &mut errors);

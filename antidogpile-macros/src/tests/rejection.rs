@@ -7,7 +7,7 @@ use quote::quote;
 /// The messages of checking `item` against `args`; panics if it is accepted.
 fn errors(args: TokenStream, item: TokenStream) -> Vec<String> {
     let func = syn::parse2(item).expect("the test item is a function");
-    match validate::check(syn::parse2(args), func) {
+    match validate::check(syn::parse2(args.clone()), &args, func) {
         Ok(_) => panic!("expected the function to be rejected"),
         Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
     }
@@ -22,7 +22,7 @@ fn error(args: TokenStream, item: TokenStream) -> String {
 
 fn accepted(args: TokenStream, item: TokenStream) -> bool {
     let func = syn::parse2(item).expect("the test item is a function");
-    validate::check(syn::parse2(args), func).is_ok()
+    validate::check(syn::parse2(args.clone()), &args, func).is_ok()
 }
 
 #[test]
@@ -486,8 +486,18 @@ fn attribute_errors_come_with_the_signature_errors() {
     assert_eq!(messages.len(), 2, "{messages:?}");
     assert!(messages[0].starts_with("invalid duration \"1x\""));
     assert!(messages[1].starts_with("#[antidogpiled] hashes each argument by name"));
-    // Whether a `&mut` argument is skipped is unknown while the attribute
-    // does not parse: it is not reported until it does.
+    // While the attribute does not parse, its tokens still say whether a
+    // `&mut` argument is out of the key.
+    let messages = errors(
+        quote!(soft = "1x"),
+        quote!(
+            fn f(x: &mut u8) -> u8 {
+                *x
+            }
+        ),
+    );
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(messages[1].starts_with("a `&mut` argument"), "{messages:?}");
     let messages = errors(
         quote!(soft = "1x", skip(x)),
         quote!(
@@ -507,7 +517,8 @@ fn defaults_fill_the_options_not_given() {
         }
     ))
     .unwrap();
-    let memoized = validate::check(syn::parse2(quote!(soft = "2s")), func).unwrap();
+    let memoized =
+        validate::check(syn::parse2(quote!(soft = "2s")), &TokenStream::new(), func).unwrap();
     let site = &memoized.site;
     assert_eq!(site.soft_ms, 2_000);
     assert_eq!(site.factor, None);
@@ -582,7 +593,11 @@ fn ret(option: TokenStream, output: TokenStream) -> syn::Result<validate::Memoiz
         }
     ))
     .expect("the test item is a function");
-    validate::check(syn::parse2(quote!(soft = "1s", #option)), func)
+    validate::check(
+        syn::parse2(quote!(soft = "1s", #option)),
+        &TokenStream::new(),
+        func,
+    )
 }
 
 #[test]

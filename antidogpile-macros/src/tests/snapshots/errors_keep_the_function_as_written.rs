@@ -4,6 +4,9 @@
 ::core::compile_error! {
     "`factor` must be a whole number from 1 to 4294967295: the store keeps a value for soft * factor"
 }
+::core::compile_error! {
+    "a `&mut` argument that is part of the key cannot be memoized: a cached call would skip the mutation; take it by shared reference or by value, or, if it is how the body computes rather than what it computes (a `&mut conn`), leave it out of the key with `skip(counter)`"
+}
 #[allow(dead_code, unused_variables, clippy::all)]
 fn bump_invalidate(
     counter: &mut u64,
