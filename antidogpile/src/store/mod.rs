@@ -26,6 +26,18 @@
 //! shared by several processes also [`try_lease`](Store::try_lease) and
 //! [`release_lease`](Store::release_lease).
 //!
+//! # What a read finds
+//!
+//! [`Store::read`] hands its reader a [`Lookup`]: an [`EntryView`] (the
+//! entry's [`EntryMeta`], its [`Version`] and the value as a [`StoredRef`],
+//! borrowed from the store) or `Leased` (no value, another caller is
+//! computing it); it does not call the reader when it finds nothing.
+//! [`OwnedLookup`] is the same, owned (the value as a [`Stored`]): what
+//! [`StoreReply::Read`] and [`StoreReply::ReadMany`] carry out of
+//! [`run_async`](Store::run_async). The client's [`Got`](crate::Got) (what
+//! [`Cache::get`](crate::Cache::get) found, and what its caller should do)
+//! is built from these, and is no store's concern.
+//!
 //! # Invalidation ends claims and leases
 //!
 //! The cache settles a refresh or a cold-miss fill with
