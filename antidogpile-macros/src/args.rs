@@ -5,6 +5,7 @@
 //! given twice) is recorded and parsing goes on, so that every bad value is
 //! reported in one compile.
 
+use crate::duration::{duration_error, parse_duration_ms};
 use crate::errors::Errors;
 use proc_macro2::Span;
 use syn::ext::IdentExt as _;
@@ -31,6 +32,102 @@ mod kw {
 /// Every option, for the "unknown option" error.
 const OPTIONS: &str = "`soft`, `factor`, `grace`, `cache`, `name`, `version`, `skip`, `key`, \
                        `background`, `jitter`, `invalidate`, `result`, `option`, `value`";
+
+/// The names other caching crates (`cached`, moka...) give the options,
+/// with the option to write instead.
+const ALIASES: &[(&[&str], &str)] = &[
+    (
+        &[
+            "ttl",
+            "time_to_live",
+            "timeout",
+            "expire",
+            "expires",
+            "expiry",
+            "max_age",
+            "lifespan",
+            "lifetime",
+            "duration",
+            "fresh",
+            "soft_timeout",
+            "refresh_after",
+        ],
+        "soft",
+    ),
+    (&["hard", "hard_timeout", "hard_ttl", "stale"], "factor"),
+    (&["grace_period", "lock_timeout", "lease"], "grace"),
+    (&["namespace", "prefix", "key_prefix"], "name"),
+    (&["ignore", "exclude", "skip_args"], "skip"),
+    (&["convert", "key_fn"], "key"),
+    (&["refresh", "async_refresh", "refresh_ahead"], "background"),
+];
+
+/// Every option's name, for near misses.
+const OPTION_NAMES: [&str; 14] = [
+    "soft",
+    "factor",
+    "grace",
+    "cache",
+    "name",
+    "version",
+    "skip",
+    "key",
+    "background",
+    "jitter",
+    "invalidate",
+    "result",
+    "option",
+    "value",
+];
+
+/// "unknown option", with the option meant when it is another crate's name
+/// for it or a near miss.
+fn unknown_option(unknown: &str) -> String {
+    let alias = ALIASES
+        .iter()
+        .find(|(names, _)| names.contains(&unknown))
+        .map(|(_, option)| *option);
+    let meant = alias.or_else(|| {
+        let limit = if unknown.len() <= 4 { 1 } else { 2 };
+        OPTION_NAMES
+            .iter()
+            .map(|option| (edit_distance(unknown, option), *option))
+            .filter(|(distance, _)| *distance <= limit)
+            .min_by_key(|(distance, _)| *distance)
+            .map(|(_, option)| option)
+    });
+    let hint = match meant {
+        Some("soft") => " did you mean `soft = \"..\"`, how long a value stays fresh? (the \
+                         store keeps it `factor` times as long; default 8);"
+            .to_owned(),
+        Some(option) => format!(" did you mean `{option}`?"),
+        None => String::new(),
+    };
+    format!("unknown option `{unknown}`;{hint} the options are {OPTIONS}")
+}
+
+/// Edits (insert, delete, replace, swap two neighbours) from `a` to `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut rows = vec![vec![0; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let replace = rows[i - 1][j - 1] + usize::from(a[i - 1] != b[j - 1]);
+            let mut best = replace.min(rows[i - 1][j] + 1).min(rows[i][j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = best;
+        }
+    }
+    rows[a.len()][b.len()]
+}
 
 /// One option as written: the span of its name, and its checked value.
 pub(crate) struct Setting<T> {
@@ -189,7 +286,7 @@ impl Args {
             let unknown: Ident = input.parse()?;
             return Err(syn::Error::new(
                 unknown.span(),
-                format!("unknown option `{unknown}`; the options are {OPTIONS}"),
+                unknown_option(&unknown.unraw().to_string()),
             ));
         } else {
             return Err(lookahead.error());
@@ -211,6 +308,40 @@ impl Args {
             _ => set_once(&mut self.returns, returns.option(), span, Ok(returns)),
         }
     }
+}
+
+/// What the attribute's tokens say about the key when they do not parse:
+/// the names in `skip(..)` and whether `key = ..` is there. Enough to tell
+/// whether a `&mut` argument is out of the key, so that a bad duration does
+/// not also hide (or invent) a `&mut` error.
+pub(crate) fn out_of_key_in_tokens(tokens: &proc_macro2::TokenStream) -> (Vec<String>, bool) {
+    use proc_macro2::{Delimiter, TokenTree};
+    let tokens: Vec<TokenTree> = tokens.clone().into_iter().collect();
+    let (mut skipped, mut key) = (Vec::new(), false);
+    for (i, token) in tokens.iter().enumerate() {
+        let TokenTree::Ident(ident) = token else {
+            continue;
+        };
+        let starts_option =
+            i == 0 || matches!(&tokens[i - 1], TokenTree::Punct(p) if p.as_char() == ',');
+        match tokens.get(i + 1) {
+            Some(TokenTree::Group(group))
+                if starts_option
+                    && ident == "skip"
+                    && group.delimiter() == Delimiter::Parenthesis =>
+            {
+                skipped.extend(group.stream().into_iter().filter_map(|token| match token {
+                    TokenTree::Ident(name) => Some(name.to_string()),
+                    _ => None,
+                }));
+            }
+            Some(TokenTree::Punct(p)) if starts_option && ident == "key" && p.as_char() == '=' => {
+                key = true;
+            }
+            _ => {}
+        }
+    }
+    (skipped, key)
 }
 
 /// Stores an option's value, unless the option was already given: the one
@@ -364,76 +495,18 @@ fn non_empty(lit: &LitStr, option: &str, what: &str) -> syn::Result<String> {
     }
 }
 
-/// What every duration error says about the accepted forms.
-const DURATION_FORMS: &str = "a duration is whole numbers with units `d`, `h`, `m`, `s` or `ms`, \
-                              such as \"250ms\", \"30s\", \"5m\", \"1h\" or \"1d\", or several \
-                              largest first, such as \"1m30s\"";
-
 /// A duration literal, in milliseconds, or an error spanned at the literal.
+/// The grammar is the one store URLs use ([`crate::duration`]).
 fn duration_ms(lit: &LitStr) -> syn::Result<u64> {
     let text = lit.value();
-    parse_duration(&text).map_err(|reason| {
-        syn::Error::new(
-            lit.span(),
-            format!("invalid duration {text:?}: {reason}; {DURATION_FORMS}"),
-        )
-    })
-}
-
-/// The units, largest first, with their length in milliseconds.
-const UNITS: [(&str, u64); 5] = [
-    ("d", 86_400_000),
-    ("h", 3_600_000),
-    ("m", 60_000),
-    ("s", 1_000),
-    ("ms", 1),
-];
-
-/// Parses `"250ms"`, `"30s"`, `"5m"`, `"1h"`, `"1d"` and combinations such as
-/// `"1h30m"` (largest unit first, each unit once) into milliseconds.
-/// The error says what is wrong, without the general help.
-pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
-    if text.is_empty() {
-        return Err("it is empty".to_owned());
-    }
-    let too_long = || "it does not fit in u64 milliseconds".to_owned();
-    let mut rest = text;
-    let mut total: u64 = 0;
-    let mut previous_unit: Option<usize> = None;
-    while !rest.is_empty() {
-        let digits_len = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let (digits, after) = rest.split_at(digits_len);
-        if digits.is_empty() {
-            return Err(format!("expected a number at {rest:?}"));
-        }
-        let unit_len = after.bytes().take_while(|b| !b.is_ascii_digit()).count();
-        let (unit, after) = after.split_at(unit_len);
-        if unit.is_empty() {
-            return Err(format!("the number {digits} has no unit"));
-        }
-        let Some(index) = UNITS.iter().position(|(name, _)| *name == unit) else {
-            return Err(format!("unknown unit {unit:?}"));
-        };
-        if previous_unit.is_some_and(|previous| index <= previous) {
-            return Err("the units must go from the largest to the smallest, each once".to_owned());
-        }
-        let count: u64 = digits.parse().map_err(|_| too_long())?;
-        total = count
-            .checked_mul(UNITS[index].1)
-            .and_then(|ms| total.checked_add(ms))
-            .ok_or_else(too_long)?;
-        previous_unit = Some(index);
-        rest = after;
-    }
-    if total == 0 {
-        return Err("it must be longer than zero".to_owned());
-    }
-    Ok(total)
+    parse_duration_ms(&text)
+        .map_err(|reason| syn::Error::new(lit.span(), duration_error(&text, &reason)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::duration::DURATION_FORMS;
     use quote::quote;
 
     fn parse(tokens: proc_macro2::TokenStream) -> syn::Result<Args> {
@@ -446,84 +519,6 @@ mod tests {
             Ok(_) => panic!("expected the arguments to be rejected"),
             Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
         }
-    }
-
-    #[test]
-    fn durations_in_every_unit() {
-        assert_eq!(parse_duration("250ms"), Ok(250));
-        assert_eq!(parse_duration("30s"), Ok(30_000));
-        assert_eq!(parse_duration("5m"), Ok(300_000));
-        assert_eq!(parse_duration("1h"), Ok(3_600_000));
-        assert_eq!(parse_duration("1d"), Ok(86_400_000));
-        assert_eq!(parse_duration("0ms1s"), Err(order()));
-        assert_eq!(parse_duration("007s"), Ok(7_000));
-    }
-
-    #[test]
-    fn combined_durations_add_up() {
-        assert_eq!(parse_duration("1m30s"), Ok(90_000));
-        assert_eq!(parse_duration("1h30m"), Ok(5_400_000));
-        assert_eq!(parse_duration("1s500ms"), Ok(1_500));
-        assert_eq!(parse_duration("1d2h3m4s5ms"), Ok(93_784_005));
-    }
-
-    fn order() -> String {
-        "the units must go from the largest to the smallest, each once".to_owned()
-    }
-
-    #[test]
-    fn combined_durations_go_largest_first_each_unit_once() {
-        assert_eq!(parse_duration("30s1m"), Err(order()));
-        assert_eq!(parse_duration("1s1s"), Err(order()));
-        assert_eq!(parse_duration("1m1m"), Err(order()));
-    }
-
-    #[test]
-    fn bad_durations_say_what_is_wrong() {
-        assert_eq!(parse_duration(""), Err("it is empty".to_owned()));
-        assert_eq!(parse_duration("30x"), Err("unknown unit \"x\"".to_owned()));
-        assert_eq!(
-            parse_duration("30"),
-            Err("the number 30 has no unit".to_owned())
-        );
-        assert_eq!(parse_duration("1.5s"), Err("unknown unit \".\"".to_owned()));
-        assert_eq!(
-            parse_duration("s"),
-            Err("expected a number at \"s\"".to_owned())
-        );
-        assert_eq!(
-            parse_duration(" 30s"),
-            Err("expected a number at \" 30s\"".to_owned())
-        );
-        assert_eq!(
-            parse_duration("30 s"),
-            Err("unknown unit \" s\"".to_owned())
-        );
-        assert_eq!(
-            parse_duration("-1s"),
-            Err("expected a number at \"-1s\"".to_owned())
-        );
-        assert_eq!(
-            parse_duration("1sec"),
-            Err("unknown unit \"sec\"".to_owned())
-        );
-    }
-
-    #[test]
-    fn zero_durations_are_rejected() {
-        let zero = Err("it must be longer than zero".to_owned());
-        assert_eq!(parse_duration("0s"), zero);
-        assert_eq!(parse_duration("0m0s"), zero);
-    }
-
-    #[test]
-    fn durations_must_fit_in_u64_milliseconds() {
-        assert_eq!(parse_duration("18446744073709551615ms"), Ok(u64::MAX));
-        let too_long = Err("it does not fit in u64 milliseconds".to_owned());
-        assert_eq!(parse_duration("18446744073709551616ms"), too_long);
-        assert_eq!(parse_duration("18446744073709552s"), too_long);
-        assert_eq!(parse_duration("18446744073709551615ms1ms"), Err(order()));
-        assert_eq!(parse_duration("1s18446744073709551615ms"), too_long);
     }
 
     #[test]
@@ -687,9 +682,42 @@ mod tests {
     #[test]
     fn an_unknown_option_lists_the_valid_ones() {
         assert_eq!(
-            errors(quote!(soft = "1s", hard = "1m")),
-            [format!("unknown option `hard`; the options are {OPTIONS}")]
+            errors(quote!(soft = "1s", colour = "1m")),
+            [format!(
+                "unknown option `colour`; the options are {OPTIONS}"
+            )]
         );
+    }
+
+    #[test]
+    fn other_crates_names_and_near_misses_suggest_the_option() {
+        let ttl = errors(quote!(ttl = "30s"));
+        assert_eq!(ttl.len(), 1);
+        assert!(
+            ttl[0].starts_with("unknown option `ttl`; did you mean `soft = \"..\"`"),
+            "{ttl:?}"
+        );
+        for (written, meant) in [
+            ("timeout", "soft"),
+            ("hard_timeout", "factor"),
+            ("namespace", "name"),
+            ("sikp", "skip"),
+            ("jiter", "jitter"),
+            ("versoin", "version"),
+            ("background_refresh", ""),
+            ("colour", ""),
+        ] {
+            let written = Ident::new(written, Span::call_site());
+            let message = errors(quote!(#written = 1)).remove(0);
+            if meant.is_empty() {
+                assert!(!message.contains("did you mean"), "{message}");
+            } else {
+                assert!(
+                    message.contains(&format!("did you mean `{meant}")),
+                    "{written}: {message}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -20,11 +20,11 @@ use syn::{AttrStyle, Expr, Ident, ItemFn};
 /// The whole macro: parse, check, then expand, or emit the errors with the
 /// function unchanged.
 pub(crate) fn antidogpiled(args: TokenStream, item: TokenStream) -> TokenStream {
-    let args = syn::parse2::<Args>(args);
+    let parsed = syn::parse2::<Args>(args.clone());
     let checked = match parse_function(item.clone()) {
-        Ok(func) => validate::check(args, func),
+        Ok(func) => validate::check(parsed, &args, func),
         Err(mut error) => {
-            if let Err(args_error) = args {
+            if let Err(args_error) = parsed {
                 error.combine(args_error);
             }
             Err(error)
@@ -32,7 +32,7 @@ pub(crate) fn antidogpiled(args: TokenStream, item: TokenStream) -> TokenStream 
     };
     match checked {
         Ok(memoized) => expand(&memoized),
-        Err(error) => fallback::emit(&error, item),
+        Err(error) => fallback::emit(&error, args, item),
     }
 }
 

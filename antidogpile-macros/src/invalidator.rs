@@ -13,9 +13,18 @@
 use crate::expand::{as_expansion, key_var, outcome, site_and_key};
 use crate::validate::{KeyParts, Memoized};
 use proc_macro2::{Span, TokenStream};
-use quote::quote;
+use quote::{format_ident, quote};
 use syn::ext::IdentExt as _;
 use syn::{parse_quote, AttrStyle, Attribute, FnArg, Ident, Meta, Pat};
+
+/// `name_invalidate`, spanned at the attribute: in a trait impl, where it
+/// cannot go (a trait impl may only define the trait's functions), the
+/// compiler's "not a member of trait" then points at `#[antidogpiled(..)]`
+/// rather than at the user's function name. The macro cannot see the impl
+/// it is in; its docs name the fix, `invalidate = false`.
+pub(crate) fn default_name(fn_name: &Ident) -> Ident {
+    format_ident!("{}_invalidate", fn_name.unraw(), span = Span::call_site())
+}
 
 /// `fn name(<the same arguments>, how: Invalidate) -> Result<bool, Error>`.
 pub(crate) fn invalidator(memoized: &Memoized, name: &Ident) -> TokenStream {

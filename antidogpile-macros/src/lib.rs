@@ -9,6 +9,10 @@
 //! with the function unchanged when something is wrong.
 
 mod args;
+// The one duration grammar, shared with the runtime's store URLs: the same
+// file, compiled into both crates (a proc-macro crate cannot export it).
+#[path = "../../antidogpile/src/duration.rs"]
+mod duration;
 mod errors;
 mod expand;
 mod fallback;
@@ -106,7 +110,8 @@ use proc_macro::TokenStream;
 ///   when the cached type or the meaning of the values changes, so that old
 ///   values are not read back.
 /// - **`skip(arg, ...)`**: leave these arguments out of the key, e.g. a
-///   connection or a logger. The body still gets them. `skip(self)` is
+///   connection (`&Pool`, or `&mut PgConnection`) or a logger. The body
+///   still gets them. `skip(self)` is
 ///   accepted and changes nothing: the receiver's value is never part of the
 ///   key.
 /// - **`key = <expr>`**: hash this expression instead of the arguments; it
@@ -136,7 +141,8 @@ use proc_macro::TokenStream;
 /// Durations are whole numbers with a unit, `ms`, `s`, `m`, `h` or `d`:
 /// `"250ms"`, `"30s"`, `"5m"`, `"1h"`, `"1d"`, or several units largest
 /// first: `"1m30s"`, `"1h30m"`, `"1s500ms"`. They are checked when the crate
-/// compiles, never at run time.
+/// compiles, never at run time. Store URLs (`memory://?grace=1m30s`) take
+/// exactly the same durations, with the same errors.
 ///
 /// # The key
 ///
@@ -215,12 +221,20 @@ use proc_macro::TokenStream;
 ///   given twice; a bad duration such as `"30x"`; `factor = 0`; a `jitter`
 ///   outside `0.0..1.0`; an empty `cache` or `name`;
 /// - `skip` of an argument that does not exist; `skip` together with `key`;
-/// - `&mut self` and `&mut` arguments: a cached call would skip the
-///   mutation;
+/// - `&mut self`, and `&mut` arguments that are part of the key: a cached
+///   call would skip the mutation. A `&mut` argument left out of the key
+///   (`skip(conn)`, or any with `key = ..`) is fine: the `&mut conn` of
+///   sqlx and diesel is how the body computes, not what it computes;
 /// - argument patterns such as `(a, b): (u8, u8)`: bind the argument to a
 ///   name and destructure it in the body;
-/// - no return type or `()` (nothing to cache), and an `impl Trait` return
-///   type (the cached type must be named);
+/// - no return type or `()` (nothing to cache), an `impl Trait` return
+///   type (the cached type must be named), and a borrowed one (`&str`,
+///   `Option<&'a T>`: return an owned value, `String`, `Option<T>`);
+/// - a boxed future (`Pin<Box<dyn Future<..>>>`), which is what
+///   `#[async_trait]` on an impl makes of its `async fn`s before this
+///   attribute sees them: memoize an `async fn` outside the trait impl and
+///   call it from the trait method, or drop `#[async_trait]` (`async fn` in
+///   traits is native since Rust 1.75);
 /// - a hash set type in an argument that is part of the key;
 /// - `result`, `option` and `value` together; `result` on a type spelled
 ///   `Option<..>` and `option` on one spelled `Result<..>`; `result` or
@@ -228,6 +242,24 @@ use proc_macro::TokenStream;
 ///   return type);
 /// - `background` with `self` or with an argument that borrows;
 /// - `const fn`, `extern` functions and variadic functions.
+///
+/// An unknown option names the one meant when it is another crate's name
+/// for it (`ttl`, `timeout`: `soft`) or a near miss (`sikp`: `skip`). When
+/// the attribute or the function is wrong, the function is emitted as
+/// written and so is its invalidator (a stand-in with the same signature),
+/// so that the calls of either are no errors of their own.
+///
+/// One error the macro cannot turn into its own: it cannot see the `impl`
+/// a method is in, so in a trait impl without `invalidate = false` the
+/// compiler reports "method `name_invalidate` is not a member of trait"
+/// (E0407), at the `#[antidogpiled]` attribute. The fix is to add
+/// `invalidate = false` (a trait impl may only define the trait's
+/// functions), and, to invalidate, memoize an inherent method that the
+/// trait method calls.
+///
+/// A value of type `Arc<T>` (or `Rc<T>`) needs serde's `rc` feature,
+/// which `antidogpile` turns on: a cached `Arc` is a copy, like every
+/// cached value, read back from bytes as a new `Arc`.
 ///
 /// # What it expands to
 ///

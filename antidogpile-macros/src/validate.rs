@@ -4,9 +4,9 @@
 
 use crate::args::{Args, Invalidator, Returns, Setting};
 use crate::errors::Errors;
+use crate::invalidator;
 use proc_macro2::{Span, TokenStream, TokenTree};
-use quote::{format_ident, ToTokens};
-use syn::ext::IdentExt as _;
+use quote::ToTokens;
 use syn::{Expr, FnArg, GenericParam, Ident, ItemFn, Pat, ReceiverKind, ReturnType, Type};
 
 /// A function that can be memoized, with everything the expansion needs.
@@ -77,8 +77,13 @@ pub(crate) enum KeyParts {
 /// the body cannot read it.
 type Param = Option<Ident>;
 
-/// Checks `args` (or their parse error) against `func`.
-pub(crate) fn check(args: syn::Result<Args>, func: ItemFn) -> syn::Result<Memoized> {
+/// Checks `args` (or their parse error; then `raw`, the attribute's tokens,
+/// still tells which arguments are out of the key) against `func`.
+pub(crate) fn check(
+    args: syn::Result<Args>,
+    raw: &TokenStream,
+    func: ItemFn,
+) -> syn::Result<Memoized> {
     let mut errors = Errors::default();
     let args = errors.check(args);
     if let Some(args) = &args {
@@ -94,7 +99,24 @@ pub(crate) fn check(args: syn::Result<Args>, func: ItemFn) -> syn::Result<Memoiz
     let background = background.is_some_and(|setting| setting.value);
 
     check_qualifiers(&func, &mut errors);
-    let params = check_params(&func, background, &mut errors);
+    // A `&mut` argument left out of the key (a connection, `&mut conn`) is
+    // fine: the mutation is how the body computes, not what it caches.
+    // While the attribute does not parse, its tokens say.
+    let (raw_skipped, raw_key) = match &args {
+        Some(_) => (Vec::new(), false),
+        None => crate::args::out_of_key_in_tokens(raw),
+    };
+    let out_of_key = |name: &Ident| match &args {
+        Some(args) => {
+            args.key.is_some()
+                || args
+                    .skip
+                    .as_ref()
+                    .is_some_and(|skip| skip.value.contains(name))
+        }
+        None => raw_key || raw_skipped.iter().any(|skipped| name == skipped),
+    };
+    let params = check_params(&func, background, &out_of_key, &mut errors);
     let output = check_output(&func, &mut errors);
     let parts = args
         .as_ref()
@@ -137,14 +159,7 @@ pub(crate) fn check(args: syn::Result<Args>, func: ItemFn) -> syn::Result<Memoiz
     let invalidate = match args.invalidate.map(|setting| setting.value) {
         Some(Invalidator::Off) => None,
         Some(Invalidator::Named(name)) => Some(name),
-        Some(Invalidator::Default) | None => {
-            let name = &func.sig.ident;
-            Some(format_ident!(
-                "{}_invalidate",
-                name.unraw(),
-                span = name.span()
-            ))
-        }
+        Some(Invalidator::Default) | None => Some(invalidator::default_name(&func.sig.ident)),
     };
     Ok(Memoized {
         func,
@@ -182,7 +197,12 @@ fn check_qualifiers(func: &ItemFn, errors: &mut Errors) {
 }
 
 /// Checks the receiver and each argument; returns the arguments' names.
-fn check_params(func: &ItemFn, background: bool, errors: &mut Errors) -> Vec<Param> {
+fn check_params(
+    func: &ItemFn,
+    background: bool,
+    out_of_key: &dyn Fn(&Ident) -> bool,
+    errors: &mut Errors,
+) -> Vec<Param> {
     let mut params = Vec::new();
     for input in &func.sig.inputs {
         match input {
@@ -208,12 +228,21 @@ fn check_params(func: &ItemFn, background: bool, errors: &mut Errors) -> Vec<Par
                 }
             }
             FnArg::Typed(arg) => {
-                if borrows_mutably(&arg.ty) {
+                let name = match &*arg.pat {
+                    Pat::Ident(pat) => Some(&pat.ident),
+                    _ => None,
+                };
+                if borrows_mutably(&arg.ty) && !name.is_some_and(out_of_key) {
+                    let skip =
+                        name.map_or_else(|| "skip(..)".to_owned(), |name| format!("skip({name})"));
                     errors.push(syn::Error::new_spanned(
                         arg,
-                        "a `&mut` argument cannot be memoized: a cached call would skip the \
-                         mutation; take it by shared reference or by value, or leave it out \
-                         of the memoized function",
+                        format!(
+                            "a `&mut` argument that is part of the key cannot be memoized: a \
+                             cached call would skip the mutation; take it by shared reference \
+                             or by value, or, if it is how the body computes rather than what \
+                             it computes (a `&mut conn`), leave it out of the key with `{skip}`"
+                        ),
                     ));
                 } else if background && borrows(&arg.ty) {
                     errors.push(syn::Error::new_spanned(
@@ -259,6 +288,17 @@ fn check_output(func: &ItemFn, errors: &mut Errors) -> Option<Type> {
         ));
         return None;
     }
+    if boxed_future(ty) {
+        errors.push(syn::Error::new_spanned(
+            ty,
+            "cannot cache a future: this function returns a boxed future, which is what \
+             `#[async_trait]` makes of an `async fn` before #[antidogpiled] on the method sees \
+             it; memoize an `async fn` outside the trait impl (an inherent method or a free \
+             function) and call it from the trait method, or drop `#[async_trait]` (`async fn` \
+             in traits is native since Rust 1.75)",
+        ));
+        return None;
+    }
     if any_token(ty.to_token_stream(), &mut |tokens, i| {
         is_ident(&tokens[i], "impl")
     }) {
@@ -269,7 +309,31 @@ fn check_output(func: &ItemFn, errors: &mut Errors) -> Option<Type> {
         ));
         return None;
     }
+    if borrows(ty) {
+        errors.push(syn::Error::new_spanned(
+            ty,
+            "cannot cache a borrowed return type: a cached value is owned by the cache and \
+             handed out as a copy; return an owned value, e.g. `String` instead of `&str`, \
+             `Vec<T>` instead of `&[T]`, `T` or `Arc<T>` instead of `&T`",
+        ));
+        return None;
+    }
     Some((**ty).clone())
+}
+
+/// `Pin<Box<dyn Future<Output = T> + Send + 'async_trait>>` and the like:
+/// how `#[async_trait]` rewrites an `async fn`.
+fn boxed_future(ty: &Type) -> bool {
+    let Type::Path(path) = ty else { return false };
+    let is_pin = path
+        .path
+        .segments
+        .last()
+        .is_some_and(|last| last.ident == "Pin");
+    is_pin
+        && any_token(ty.to_token_stream(), &mut |tokens, i| {
+            is_ident(&tokens[i], "Future")
+        })
 }
 
 /// What the key hashes besides the types: the non-skipped arguments, or

@@ -30,7 +30,7 @@ pub const DEFAULT_RETRY_SPACING: Duration = Duration::from_secs(5);
 /// A store together with the clock and the defaults of the functions that use it.
 ///
 /// ```
-/// use antidogpile::{Cache, MemoryStore};
+/// use antidogpile::{Cache, store::MemoryStore};
 /// use std::time::Duration;
 ///
 /// let cache = Cache::new(MemoryStore::new())
@@ -73,11 +73,11 @@ impl Cache {
 
     /// A cache from a URL:
     ///
-    /// - `memory://?max_entries=N`: a [`MemoryStore`](crate::MemoryStore);
+    /// - `memory://?max_entries=N`: a [`MemoryStore`](crate::store::MemoryStore);
     /// - `memcached://host:port,host:port?timeout=&pool=&retry_after=&max_value=`
-    ///   (or `memcached:///path/to.sock`): a [`MemcachedStore`](crate::MemcachedStore);
-    /// - `file:///absolute/dir?max_value=&sweep_every=`: a [`FileStore`](crate::FileStore);
-    /// - `dummy://`: a [`NoopStore`](crate::NoopStore).
+    ///   (or `memcached:///path/to.sock`): a [`MemcachedStore`](crate::store::MemcachedStore);
+    /// - `file:///absolute/dir?max_value=&sweep_every=`: a [`FileStore`](crate::store::FileStore);
+    /// - `dummy://`: a [`NoopStore`](crate::store::NoopStore).
     ///
     /// Every scheme also takes `factor` (hard timeout factor), `grace`,
     /// `liveness` and `retry_spacing` (durations: `"30s"`, `"500ms"`). A mistake is an [`Error::InvalidUrl`] naming
@@ -146,7 +146,7 @@ impl Cache {
     /// longer. Zero turns renewal off: holds are taken for the grace.
     ///
     /// ```
-    /// use antidogpile::{Cache, MemoryStore};
+    /// use antidogpile::{Cache, store::MemoryStore};
     /// use std::time::Duration;
     ///
     /// let cache = Cache::new(MemoryStore::new()).with_liveness(Duration::from_secs(5));
@@ -162,7 +162,7 @@ impl Cache {
     /// meanwhile. The failed refresh's claim is shortened to end then.
     ///
     /// ```
-    /// use antidogpile::{Cache, MemoryStore};
+    /// use antidogpile::{Cache, store::MemoryStore};
     /// use std::time::Duration;
     ///
     /// let cache = Cache::new(MemoryStore::new()).with_retry_spacing(Duration::from_secs(2));

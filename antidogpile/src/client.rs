@@ -610,7 +610,7 @@ fn found_value<V: Cacheable>(found: Option<&OwnedLookup>) -> Option<V> {
 }
 
 /// The client operations, blocking: for threads. In `async` code use
-/// [`Cache::nonblocking`], whose operations never block the runtime.
+/// [`Cache::as_async`], whose operations never block the runtime.
 impl Cache {
     fn blocking_ops(&self) -> Ops<'_, Blocking<'_>> {
         Ops {
@@ -636,7 +636,7 @@ impl Cache {
     /// [`get_or_compute`](Cache::get_or_compute) to compute through it).
     ///
     /// ```
-    /// use antidogpile::{Cache, Got, MemoryStore};
+    /// use antidogpile::{Cache, Got, store::MemoryStore};
     /// use std::time::Duration;
     ///
     /// let cache = Cache::new(MemoryStore::new());
@@ -749,7 +749,7 @@ impl Cache {
     /// Returns whether there was a value. (A raw value is removed.)
     ///
     /// ```
-    /// use antidogpile::{Cache, Got, MemoryStore};
+    /// use antidogpile::{Cache, Got, store::MemoryStore};
     /// use std::time::Duration;
     ///
     /// let cache = Cache::new(MemoryStore::new());
@@ -835,7 +835,7 @@ impl Cache {
     /// (it computes), never wrong.
     ///
     /// ```
-    /// use antidogpile::{Cache, MemoryStore};
+    /// use antidogpile::{Cache, store::MemoryStore};
     /// use std::time::Duration;
     ///
     /// let cache = Cache::new(MemoryStore::new());
@@ -889,7 +889,7 @@ impl Cache {
     /// waited for.
     ///
     /// ```
-    /// use antidogpile::{Cache, MemoryStore};
+    /// use antidogpile::{Cache, store::MemoryStore};
     /// use std::time::Duration;
     ///
     /// let cache = Cache::new(MemoryStore::new());
@@ -915,9 +915,10 @@ impl Cache {
         )
     }
 
-    /// The client operations without blocking: for `async` code.
+    /// This cache's client operations as futures that never block their
+    /// runtime: an [`AsyncCache`], for `async` code.
     #[cfg(feature = "tokio")]
-    pub fn nonblocking(&self) -> AsyncCache<'_> {
+    pub fn as_async(&self) -> AsyncCache<'_> {
         AsyncCache { cache: self }
     }
 }
@@ -929,12 +930,12 @@ impl Cache {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), antidogpile::Error> {
-/// use antidogpile::{Cache, MemoryStore};
+/// use antidogpile::{Cache, store::MemoryStore};
 /// use std::time::Duration;
 ///
 /// let cache = Cache::new(MemoryStore::new());
 /// let value = cache
-///     .nonblocking()
+///     .as_async()
 ///     .get_or_compute("answer", Duration::from_secs(5), async { 42u64 })
 ///     .await;
 /// assert_eq!(value, 42);
@@ -957,7 +958,7 @@ impl<'c> AsyncCache<'c> {
     }
 
     /// See [`Cache::get`] (and what it commits the caller to). Set through
-    /// the duty with [`Recompute::set_nonblocking`].
+    /// the duty with [`Recompute::set_async`].
     pub async fn get<V: Cacheable, K: Serialize + ?Sized>(&self, key: &K) -> Result<Got<V>, Error> {
         self.get_with_grace(key, self.cache.default_grace()).await
     }

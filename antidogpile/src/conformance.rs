@@ -9,8 +9,8 @@
 //!
 //! ```
 //! # #[cfg(feature = "conformance")] {
-//! use antidogpile::conformance::{check_store, Expect};
-//! use antidogpile::MemoryStore;
+//! use antidogpile::store::conformance::{check_store, Expect};
+//! use antidogpile::store::MemoryStore;
 //!
 //! check_store(Expect::Caching, || MemoryStore::new());
 //! # }
@@ -39,7 +39,7 @@ use crate::store::{Hold, Lookup, Store, Stored};
 pub enum Expect {
     /// Keep values: the whole contract.
     Caching,
-    /// Keep nothing ([`NoopStore`](crate::NoopStore)): every read misses,
+    /// Keep nothing ([`NoopStore`](crate::store::NoopStore)): every read misses,
     /// every write is accepted, nothing ever fails.
     Nothing,
 }
@@ -635,7 +635,7 @@ fn nonblocking_operations(f: Fixture) {
         .build()
         .expect("a tokio runtime");
     runtime.block_on(async {
-        let cache = f.cache.nonblocking();
+        let cache = f.cache.as_async();
         let v = tagged("a", 1);
         let first = f.seen::<Tagged>(cache.get(&f.key("a")).await.unwrap());
         assert_eq!(first, Seen::Recompute(None), "{}", f.check);

@@ -86,7 +86,7 @@ impl ChunkSizes {
     }
 }
 
-/// Decodes `data` as a file of the [`FileStore`](crate::FileStore), twice:
+/// Decodes `data` as a file of the [`FileStore`](crate::store::FileStore), twice:
 /// as given, and re-sealed with a valid header checksum around it (so the
 /// fuzzer reaches the body's decoding past the checksum), with `kind` picking
 /// the header's kind. Panics, so the fuzzer reports it, if a decoded file does

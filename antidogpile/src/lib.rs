@@ -5,8 +5,9 @@ mod cache;
 mod client;
 pub mod clock;
 #[cfg(feature = "conformance")]
-pub mod conformance;
-pub mod envelope;
+mod conformance;
+mod duration;
+mod envelope;
 mod error;
 mod flight;
 mod key;
@@ -15,7 +16,7 @@ mod memo;
 #[cfg(all(test, loom))]
 mod model_tests;
 mod outcome;
-pub mod policy;
+mod policy;
 mod registry;
 mod shape;
 mod site;
@@ -39,6 +40,8 @@ pub mod __fuzz {
 #[cfg(feature = "__fuzz")]
 mod fuzz;
 
+// The crate root speaks to people memoizing functions and people using the
+// cache client; `store` speaks to people writing a store.
 pub use antidogpile_macros::antidogpiled;
 pub use cache::{
     Cache, DEFAULT_GRACE, DEFAULT_HARD_TIMEOUT_FACTOR, DEFAULT_LIVENESS, DEFAULT_RETRY_SPACING,
@@ -47,13 +50,8 @@ pub use cache::{
 #[cfg(feature = "tokio")]
 pub use client::AsyncCache;
 pub use client::{Got, Invalidate, Recompute, Ttl, CLIENT_NAMESPACE};
-pub use error::{Error, StoreError, StoreErrorKind};
-pub use key::{Fingerprint, Key};
-pub use outcome::{Cacheable, Outcome};
+pub use error::Error;
+pub use outcome::Cacheable;
 pub use registry::{default_cache, install, install_named, named_cache};
 pub use site::stats;
 pub use stats::Stats;
-pub use store::{
-    FileStore, MemcachedConfig, MemcachedStore, MemoryStore, NoopStore, ServerAddr, Store,
-};
-pub use url::parse_duration;

@@ -26,7 +26,7 @@ pub trait Outcome: Sized {
     /// once, side by side.
     ///
     /// ```
-    /// use antidogpile::Outcome;
+    /// use antidogpile::__private::Outcome;
     ///
     /// assert_eq!(<Option<u32> as Outcome>::shared_failure(), Some(None));
     /// assert!(<Result<u32, std::io::Error> as Outcome>::shared_failure().is_none());

@@ -40,7 +40,7 @@ pub(crate) struct NamedSlot {
 /// path can read it without touching a reference count.
 ///
 /// ```
-/// antidogpile::install(antidogpile::Cache::new(antidogpile::MemoryStore::new()));
+/// antidogpile::install(antidogpile::Cache::new(antidogpile::store::MemoryStore::new()));
 /// ```
 pub fn install(cache: Cache) {
     let kept: &'static Arc<Cache> = Box::leak(Box::new(Arc::new(cache)));
@@ -83,7 +83,7 @@ fn current_arc() -> &'static Arc<Cache> {
 /// `cache = "name"`. Calling it again with the same name replaces it.
 ///
 /// ```
-/// use antidogpile::{install_named, Cache, MemoryStore};
+/// use antidogpile::{install_named, Cache, store::MemoryStore};
 ///
 /// install_named("sessions", Cache::new(MemoryStore::new().with_max_entries(1_000)));
 /// ```

@@ -303,52 +303,12 @@ fn parse_count(url: &str, name: &str, value: &str) -> Result<usize, Error> {
     })
 }
 
-/// Parses a duration such as `"250ms"`, `"30s"`, `"5m"`, `"1h"`, `"1d"` or
-/// `"1m30s"`: whole numbers with units, more than zero in all.
-///
-/// ```
-/// use antidogpile::parse_duration;
-/// use std::time::Duration;
-///
-/// assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-/// assert!(parse_duration("30x").is_err());
-/// ```
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let invalid = || {
-        format!("invalid duration {text:?}: expected whole numbers with units ms, s, m, h or d, such as \"250ms\", \"30s\", \"1m30s\"")
-    };
-    let mut total: u64 = 0;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let number: u64 = rest[..digits].parse().map_err(|_| invalid())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let millis_per_unit = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            _ => return Err(invalid()),
-        };
-        rest = &rest[unit_len..];
-        total = number
-            .checked_mul(millis_per_unit)
-            .and_then(|millis| total.checked_add(millis))
-            .ok_or_else(|| format!("duration {text:?} is too long"))?;
-    }
-    if total == 0 {
-        return Err(format!("duration {text:?} must be more than zero"));
-    }
-    Ok(Duration::from_millis(total))
+/// Parses a duration such as `"250ms"`, `"30s"`, `"1m30s"` with the macro's
+/// grammar ([`crate::duration`]): the same strings, the same errors.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    crate::duration::parse_duration_ms(text)
+        .map(Duration::from_millis)
+        .map_err(|reason| crate::duration::duration_error(text, &reason))
 }
 
 #[cfg(test)]
@@ -519,6 +479,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(message.contains("max_entries, factor, grace"), "{message}");
+    }
+
+    /// The macro's grammar (`crate::duration`, compiled into both crates):
+    /// a URL once took `1s1h`, ` 30s` and `0ms1s`, which the macro refuses.
+    #[test]
+    fn url_durations_follow_the_macro_grammar() {
+        for (text, expected) in crate::duration::VECTORS {
+            let expected = expected
+                .map(Duration::from_millis)
+                .map_err(|reason| crate::duration::duration_error(text, reason));
+            assert_eq!(parse_duration(text), expected, "{text:?}");
+        }
+        let message = cache_from_url("memory://?grace=1s1h")
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("largest to the smallest"), "{message}");
     }
 
     #[test]

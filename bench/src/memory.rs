@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use antidogpile::clock::{ManualClock, Timestamp};
-use antidogpile::{Cache, MemoryStore, Ttl};
+use antidogpile::{store::MemoryStore, Cache, Ttl};
 
 use crate::progress::Progress;
 

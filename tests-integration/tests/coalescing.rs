@@ -12,9 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use antidogpile::clock::{ManualClock, Timestamp};
-use antidogpile::policy::Deadlines;
+use antidogpile::store::Deadlines;
 use antidogpile::store::{ClaimId, LeaseId, Lookup, Stored, Version};
-use antidogpile::{antidogpiled, install_named, Cache, Key, MemoryStore, Store, StoreError};
+use antidogpile::{
+    antidogpiled, install_named,
+    store::{Key, MemoryStore, Store, StoreError},
+    Cache,
+};
 
 #[derive(Debug, Default)]
 struct SlowCountingStore {

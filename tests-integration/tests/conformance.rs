@@ -3,8 +3,10 @@
 
 mod common;
 
-use antidogpile::conformance::{check_store, Expect};
-use antidogpile::{FileStore, MemcachedConfig, MemcachedStore, MemoryStore, NoopStore, ServerAddr};
+use antidogpile::store::conformance::{check_store, Expect};
+use antidogpile::store::{
+    FileStore, MemcachedConfig, MemcachedStore, MemoryStore, NoopStore, ServerAddr,
+};
 use common::memcached::Memcached;
 
 #[test]

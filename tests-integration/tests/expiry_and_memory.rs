@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use antidogpile::antidogpiled;
 use antidogpile::clock::{ManualClock, Timestamp};
-use antidogpile::{install_named, Cache, MemoryStore};
+use antidogpile::{install_named, store::MemoryStore, Cache};
 
 fn cache_with_store(name: &str, store: Arc<MemoryStore>) -> ManualClock {
     let manual = ManualClock::new(Timestamp::from_millis(1_000_000));

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use antidogpile::{antidogpiled, install_named, Cache, MemoryStore};
+use antidogpile::{antidogpiled, install_named, store::MemoryStore, Cache};
 use common::{eventually, PATIENCE};
 
 const CALLERS: usize = 32;

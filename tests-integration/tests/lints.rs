@@ -338,7 +338,7 @@ pub mod strict {
     }
 }
 
-use antidogpile::{Cache, Invalidate, MemoryStore};
+use antidogpile::{store::MemoryStore, Cache, Invalidate};
 use strict::*;
 
 #[test]

@@ -15,7 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use antidogpile::clock::{ManualClock, Timestamp};
-use antidogpile::{Cache, FileStore, MemoryStore, Ttl};
+use antidogpile::{
+    store::{FileStore, MemoryStore},
+    Cache, Ttl,
+};
 use common::memcached::Memcached;
 use common::workers;
 
@@ -136,7 +139,7 @@ fn a_runtime_dropped_while_its_task_holds_a_lease_releases_it_at_once() {
     drop_runtime_while(
         async move {
             let _: u64 = task_holder
-                .nonblocking()
+                .as_async()
                 .get_or_compute(&"cold", ttl, async {
                     LEASE_STARTED.store(true, Ordering::SeqCst);
                     std::future::pending::<u64>().await
@@ -176,7 +179,7 @@ fn a_runtime_dropped_while_its_task_holds_a_claim_releases_it_at_once() {
     drop_runtime_while(
         async move {
             let _: u64 = task_holder
-                .nonblocking()
+                .as_async()
                 .get_or_compute(&"stale", ttl, async {
                     CLAIM_STARTED.store(true, Ordering::SeqCst);
                     std::future::pending::<u64>().await

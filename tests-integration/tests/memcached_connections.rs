@@ -177,7 +177,7 @@ fn a_batch_larger_than_one_timeout_succeeds_and_leaves_the_server_up() {
         Ok(true)
     );
     let got: Vec<Got<String>> = runtime()
-        .block_on(reader.nonblocking().get_many(&keys))
+        .block_on(reader.as_async().get_many(&keys))
         .expect("a large async get_many");
     assert!(got.iter().all(|got| *got == Got::Fresh(value.clone())));
     assert_eq!(
@@ -206,11 +206,7 @@ fn a_slow_reader_cannot_stretch_a_write_past_its_deadline() {
         "set_many to a slow reader with timeout=100ms returned after {took:?}"
     );
     let started = Instant::now();
-    let written = runtime().block_on(
-        cache
-            .nonblocking()
-            .set_many(&entries, Duration::from_secs(60)),
-    );
+    let written = runtime().block_on(cache.as_async().set_many(&entries, Duration::from_secs(60)));
     let took = started.elapsed();
     println!("async set_many of 40 x 500 KB to a slow reader: {took:?}");
     assert!(written.is_err());
@@ -260,14 +256,10 @@ fn a_warm_get_or_compute_many_costs_about_one_get_many() {
 
     let started = Instant::now();
     let values = runtime()
-        .block_on(
-            cache
-                .nonblocking()
-                .get_or_compute_many(&keys, ttl, |missing| {
-                    computes.fetch_add(missing.len(), Ordering::SeqCst);
-                    std::future::ready(missing.iter().map(|_| u64::MAX).collect())
-                }),
-        )
+        .block_on(cache.as_async().get_or_compute_many(&keys, ttl, |missing| {
+            computes.fetch_add(missing.len(), Ordering::SeqCst);
+            std::future::ready(missing.iter().map(|_| u64::MAX).collect())
+        }))
         .unwrap();
     let many = started.elapsed();
     assert_eq!(values, (0..200).collect::<Vec<u64>>());

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use antidogpile::{antidogpiled, install_named, Cache, MemoryStore};
+use antidogpile::{antidogpiled, install_named, store::MemoryStore, Cache};
 use common::memcached::Memcached;
 
 /// What the issue asks: a re-entrant call returns within a second.
@@ -213,14 +213,10 @@ fn a_sync_call_inside_an_async_compute_of_the_same_key_does_not_wait_for_it() {
         let cache = std::sync::Arc::new(Cache::new(MemoryStore::new()));
         let ttl = Duration::from_secs(3600);
         let inner_cache = std::sync::Arc::clone(&cache);
-        runtime.block_on(
-            cache
-                .nonblocking()
-                .get_or_compute(&"same", ttl, async move {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                    inner_cache.get_or_compute(&"same", ttl, || 1u32) + 1
-                }),
-        )
+        runtime.block_on(cache.as_async().get_or_compute(&"same", ttl, async move {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            inner_cache.get_or_compute(&"same", ttl, || 1u32) + 1
+        }))
     });
     assert_eq!(
         value,

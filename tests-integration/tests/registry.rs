@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use antidogpile::{antidogpiled, install_named, Cache, MemoryStore};
+use antidogpile::{antidogpiled, install_named, store::MemoryStore, Cache};
 
 static UNINSTALLED_CALLS: AtomicU64 = AtomicU64::new(0);
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use antidogpile::antidogpiled;
-use antidogpile::{install_named, Cache, MemoryStore};
+use antidogpile::{install_named, store::MemoryStore, Cache};
 use common::memcached::Memcached;
 use common::{eventually, eventually_async, ComputeProbe, PATIENCE};
 

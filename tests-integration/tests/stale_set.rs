@@ -20,7 +20,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use antidogpile::{antidogpiled, install_named, Cache, Invalidate, MemoryStore};
+use antidogpile::{antidogpiled, install_named, store::MemoryStore, Cache, Invalidate};
 use common::memcached::Memcached;
 use common::PATIENCE;
 
@@ -773,12 +773,12 @@ struct Unguarded(MemoryStore);
 mod unguarded {
     use super::Unguarded;
     use antidogpile::clock::Timestamp;
-    use antidogpile::policy::Deadlines;
+    use antidogpile::store::Deadlines;
+    use antidogpile::store::Key;
+    use antidogpile::store::StoreError;
     use antidogpile::store::{
         ClaimId, Counted, Delta, LeaseId, Lookup, Store, Stored, Version, Write,
     };
-    use antidogpile::Key;
-    use antidogpile::StoreError;
     use std::time::Duration;
 
     impl Store for Unguarded {
@@ -844,7 +844,7 @@ mod unguarded {
 
 #[test]
 fn a_store_without_held_writes_fails_the_conformance_suite() {
-    use antidogpile::conformance::{check_store, Expect};
+    use antidogpile::store::conformance::{check_store, Expect};
     // The store it wraps passes.
     check_store(Expect::Caching, MemoryStore::new);
     let failed = std::panic::catch_unwind(|| {
@@ -870,17 +870,17 @@ fn nonblocking_duties_set_and_release_like_blocking_ones() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let cache = cache.nonblocking();
+        let cache = cache.as_async();
         let ttl = Duration::from_secs(3600);
         // Released: the next caller recomputes at once.
         let Got::Recompute(None, duty) = cache.get::<u64, _>("k").await.unwrap() else {
             panic!("first caller recomputes")
         };
-        duty.release_nonblocking().await;
+        duty.release_async().await;
         let Got::Recompute(None, duty) = cache.get::<u64, _>("k").await.unwrap() else {
             panic!("the lease was given back")
         };
-        assert!(duty.set_nonblocking(&1u64, ttl).await.unwrap(), "lands");
+        assert!(duty.set_async(&1u64, ttl).await.unwrap(), "lands");
         assert_eq!(cache.get::<u64, _>("k").await.unwrap(), Got::Fresh(1));
 
         // Refused after a delete.
@@ -889,7 +889,7 @@ fn nonblocking_duties_set_and_release_like_blocking_ones() {
             panic!("one caller refreshes")
         };
         cache.delete_hard("k").await.unwrap();
-        assert!(!duty.set_nonblocking(&2u64, ttl).await.unwrap(), "refused");
+        assert!(!duty.set_async(&2u64, ttl).await.unwrap(), "refused");
         assert!(cache.get::<u64, _>("k").await.unwrap().must_recompute());
     });
 }

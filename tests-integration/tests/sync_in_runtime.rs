@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use antidogpile::{Cache, MemoryStore};
+use antidogpile::{store::MemoryStore, Cache};
 use common::{eventually_async, PATIENCE};
 
 /// The default grace (60 s): the old code waited for all of it.
@@ -39,7 +39,7 @@ fn holder(
     let (cache, computes) = (Arc::clone(cache), Arc::clone(computes));
     tokio::spawn(async move {
         cache
-            .nonblocking()
+            .as_async()
             .get_or_compute(&"shared", TTL, async {
                 computes.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(compute).await;

@@ -85,7 +85,7 @@ fn a_missing_named_cache_is_reported_once_and_failures_every_time() {
         }
         antidogpile::install_named(
             "tracing_failing",
-            antidogpile::Cache::new(antidogpile::MemoryStore::new()),
+            antidogpile::Cache::new(antidogpile::store::MemoryStore::new()),
         );
         for _ in 0..3 {
             assert!(always_failing(2).is_err());
@@ -125,7 +125,7 @@ fn a_reentrant_call_is_reported_once_per_function() {
     let recorder = Recorder::default();
     antidogpile::install_named(
         "tracing_reentrant",
-        antidogpile::Cache::new(antidogpile::MemoryStore::new()),
+        antidogpile::Cache::new(antidogpile::store::MemoryStore::new()),
     );
     tracing::subscriber::with_default(recorder.clone(), || {
         for x in 0..3 {
@@ -143,7 +143,9 @@ fn a_reentrant_call_is_reported_once_per_function() {
 #[test]
 fn a_sync_call_that_would_deadlock_its_runtime_is_reported_once() {
     let recorder = Recorder::default();
-    let cache = Arc::new(antidogpile::Cache::new(antidogpile::MemoryStore::new()));
+    let cache = Arc::new(antidogpile::Cache::new(
+        antidogpile::store::MemoryStore::new(),
+    ));
     let ttl = std::time::Duration::from_secs(3600);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -157,7 +159,7 @@ fn a_sync_call_that_would_deadlock_its_runtime_is_reported_once() {
                     let cache = Arc::clone(&cache);
                     async move {
                         cache
-                            .nonblocking()
+                            .as_async()
                             .get_or_compute(&key, ttl, async {
                                 let _ = started.send(());
                                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;

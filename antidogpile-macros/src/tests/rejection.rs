@@ -7,7 +7,7 @@ use quote::quote;
 /// The messages of checking `item` against `args`; panics if it is accepted.
 fn errors(args: TokenStream, item: TokenStream) -> Vec<String> {
     let func = syn::parse2(item).expect("the test item is a function");
-    match validate::check(syn::parse2(args), func) {
+    match validate::check(syn::parse2(args.clone()), &args, func) {
         Ok(_) => panic!("expected the function to be rejected"),
         Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
     }
@@ -22,7 +22,7 @@ fn error(args: TokenStream, item: TokenStream) -> String {
 
 fn accepted(args: TokenStream, item: TokenStream) -> bool {
     let func = syn::parse2(item).expect("the test item is a function");
-    validate::check(syn::parse2(args), func).is_ok()
+    validate::check(syn::parse2(args.clone()), &args, func).is_ok()
 }
 
 #[test]
@@ -165,6 +165,100 @@ fn mutable_borrows_are_rejected() {
             fn f(mut x: u8) -> u8 {
                 x += 1;
                 x
+            }
+        )
+    ));
+}
+
+#[test]
+fn mutable_borrows_out_of_the_key_are_accepted() {
+    // The sqlx / diesel style: a connection by `&mut`, not part of the key.
+    assert!(accepted(
+        quote!(soft = "1s", skip(conn)),
+        quote!(
+            async fn f(conn: &mut Conn, id: u64) -> Option<u8> {
+                conn.find(id).await
+            }
+        )
+    ));
+    assert!(accepted(
+        quote!(soft = "1s", key = id),
+        quote!(
+            fn f(conn: &mut Conn, id: u64) -> u8 {
+                conn.find(id)
+            }
+        )
+    ));
+    // Skipping another argument does not cover this one; the error names the fix.
+    let message = error(
+        quote!(soft = "1s", skip(id)),
+        quote!(
+            fn f(conn: &mut Conn, id: u64) -> u8 {
+                conn.find(id)
+            }
+        ),
+    );
+    assert!(message.contains("`skip(conn)`"), "{message}");
+    // `&mut self` stays refused: the receiver's state is what the call reads.
+    let message = error(
+        quote!(soft = "1s", skip(self)),
+        quote!(
+            fn f(&mut self) -> u8 {
+                1
+            }
+        ),
+    );
+    assert!(message.contains("`&mut self`"), "{message}");
+}
+
+#[test]
+fn boxed_futures_name_async_trait() {
+    let message = error(
+        quote!(soft = "1s"),
+        quote!(
+            fn price<'life0, 'async_trait>(
+                &'life0 self,
+                sku: u64,
+            ) -> ::core::pin::Pin<Box<dyn ::core::future::Future<Output = u64> + Send + 'async_trait>>
+            where
+                'life0: 'async_trait,
+                Self: 'async_trait,
+            {
+                Box::pin(async move { sku })
+            }
+        ),
+    );
+    assert!(message.starts_with("cannot cache a future"), "{message}");
+    assert!(message.contains("#[async_trait]"), "{message}");
+}
+
+#[test]
+fn borrowed_return_types_ask_for_an_owned_value() {
+    for output in [
+        quote!(&'static str),
+        quote!(&[u8]),
+        quote!(Option<&'a str>),
+        quote!(Cow<'a, str>),
+    ] {
+        let message = error(
+            quote!(soft = "1s"),
+            quote!(
+                fn f(id: u64) -> #output {
+                    todo!()
+                }
+            ),
+        );
+        assert!(
+            message.starts_with("cannot cache a borrowed return type"),
+            "{message}"
+        );
+        assert!(message.contains("`String` instead of `&str`"), "{message}");
+    }
+    assert!(accepted(
+        quote!(soft = "1s"),
+        quote!(
+            fn f(id: u64) -> Cow<'static, str> {
+                Cow::Borrowed("x")
             }
         )
     ));
@@ -364,7 +458,7 @@ fn every_problem_is_reported_at_once() {
     let starts = [
         "missing `soft`",
         "a `const fn` cannot be memoized",
-        "a `&mut` argument cannot be memoized",
+        // No `&mut` error: with `key = ..` no argument is part of the key.
         "#[antidogpiled] hashes each argument by name",
         "a function without a return type",
         "`skip` and `key` cannot be combined",
@@ -384,14 +478,35 @@ fn attribute_errors_come_with_the_signature_errors() {
     let messages = errors(
         quote!(soft = "1x"),
         quote!(
+            fn f((a, b): (u8, u8)) -> u8 {
+                a + b
+            }
+        ),
+    );
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(messages[0].starts_with("invalid duration \"1x\""));
+    assert!(messages[1].starts_with("#[antidogpiled] hashes each argument by name"));
+    // While the attribute does not parse, its tokens still say whether a
+    // `&mut` argument is out of the key.
+    let messages = errors(
+        quote!(soft = "1x"),
+        quote!(
             fn f(x: &mut u8) -> u8 {
                 *x
             }
         ),
     );
     assert_eq!(messages.len(), 2, "{messages:?}");
-    assert!(messages[0].starts_with("invalid duration \"1x\""));
-    assert!(messages[1].starts_with("a `&mut` argument"));
+    assert!(messages[1].starts_with("a `&mut` argument"), "{messages:?}");
+    let messages = errors(
+        quote!(soft = "1x", skip(x)),
+        quote!(
+            fn f(x: &mut u8) -> u8 {
+                *x
+            }
+        ),
+    );
+    assert_eq!(messages.len(), 1, "{messages:?}");
 }
 
 #[test]
@@ -402,7 +517,8 @@ fn defaults_fill_the_options_not_given() {
         }
     ))
     .unwrap();
-    let memoized = validate::check(syn::parse2(quote!(soft = "2s")), func).unwrap();
+    let memoized =
+        validate::check(syn::parse2(quote!(soft = "2s")), &TokenStream::new(), func).unwrap();
     let site = &memoized.site;
     assert_eq!(site.soft_ms, 2_000);
     assert_eq!(site.factor, None);
@@ -477,7 +593,11 @@ fn ret(option: TokenStream, output: TokenStream) -> syn::Result<validate::Memoiz
         }
     ))
     .expect("the test item is a function");
-    validate::check(syn::parse2(quote!(soft = "1s", #option)), func)
+    validate::check(
+        syn::parse2(quote!(soft = "1s", #option)),
+        &TokenStream::new(),
+        func,
+    )
 }
 
 #[test]

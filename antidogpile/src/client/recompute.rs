@@ -35,7 +35,7 @@ use crate::store::{Hold, Store, StoreOp, StoreReply};
 /// replaces the claim or lease).
 ///
 /// ```
-/// use antidogpile::{Cache, Got, MemoryStore};
+/// use antidogpile::{Cache, Got, store::MemoryStore};
 /// use std::time::Duration;
 ///
 /// let cache = Cache::new(MemoryStore::new());
@@ -84,7 +84,7 @@ impl Recompute {
     /// Stores `value`, fresh for `ttl`'s soft timeout, if the claim or lease
     /// is still live (see [`Recompute`]); returns whether it was stored.
     /// Blocks the thread; in `async` code use
-    /// [`set_nonblocking`](Recompute::set_nonblocking).
+    /// [`set_async`](Recompute::set_async).
     pub fn set<V: Cacheable>(self, value: &V, ttl: impl Into<Ttl>) -> Result<bool, Error> {
         let store = Arc::clone(&self.store);
         complete(self.settle(&Blocking(&*store), value, ttl.into()))
@@ -92,7 +92,7 @@ impl Recompute {
 
     /// [`set`](Recompute::set), awaiting the store instead of blocking.
     #[cfg(feature = "tokio")]
-    pub async fn set_nonblocking<V: Cacheable>(
+    pub async fn set_async<V: Cacheable>(
         self,
         value: &V,
         ttl: impl Into<Ttl>,
@@ -105,14 +105,14 @@ impl Recompute {
     /// Gives the claim or lease back now, storing nothing (as dropping it
     /// does: a store that does I/O gives it back on antidogpile's background
     /// thread, never blocking a runtime;
-    /// [`release_nonblocking`](Recompute::release_nonblocking) awaits it
+    /// [`release_async`](Recompute::release_async) awaits it
     /// instead).
     pub fn release(self) {}
 
     /// [`release`](Recompute::release), awaiting the store: the claim or
     /// lease is given back when this returns.
     #[cfg(feature = "tokio")]
-    pub async fn release_nonblocking(mut self) {
+    pub async fn release_async(mut self) {
         if let Some(hold) = self.hold.take() {
             hold.give_back(&crate::memo::NonBlocking(&*self.store))
                 .await;

@@ -63,7 +63,7 @@ use crate::policy::Deadlines;
 ///   ([`StoreErrorKind::TooLarge`]: served, not cached).
 ///
 /// ```
-/// use antidogpile::{Cache, FileStore};
+/// use antidogpile::{Cache, store::FileStore};
 ///
 /// let dir = std::env::temp_dir().join(format!("antidogpile-doc-{}", std::process::id()));
 /// let cache = Cache::new(FileStore::new(&dir)?.with_max_value(1 << 20));

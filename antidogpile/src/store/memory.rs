@@ -43,7 +43,7 @@ type Removed = Vec<Entry>;
 /// [`with_max_entries`](MemoryStore::with_max_entries) also bounds the count.
 ///
 /// ```
-/// use antidogpile::{Cache, MemoryStore};
+/// use antidogpile::{Cache, store::MemoryStore};
 ///
 /// let cache = Cache::new(MemoryStore::new().with_max_entries(10_000));
 /// # let _ = cache;

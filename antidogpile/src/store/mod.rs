@@ -2,7 +2,7 @@
 //!
 //! A store keeps, per key, a value with its [`EntryMeta`] (soft deadline and
 //! refresh claim) until its hard deadline. The cache reads an entry, makes
-//! the pure [`decide`](crate::policy::decide) decision, and applies it with
+//! the pure soft/hard/grace decision, and applies it with
 //! [`Store::try_claim`] (a stale hit) or [`Store::try_lease`] (a cold miss),
 //! which must be atomic against every other caller sharing the store: under
 //! a lock in memory, a compare-and-swap or an add on a remote store.
@@ -10,7 +10,7 @@
 //! In-process stores keep values as they are ([`Stored::Object`]); stores
 //! that keep bytes say so with [`Store::keeps_bytes`] and receive the value
 //! serialized with postcard ([`Stored::Bytes`]), which they wrap in an
-//! [envelope](crate::envelope) with its deadlines.
+//! [envelope] with its deadlines.
 //!
 //! The cache client's hard operations ([`Cache::set_hard`](crate::Cache::set_hard))
 //! bypass anti-dogpiling: their values come as [`Stored::Raw`] bytes, kept
@@ -25,6 +25,18 @@
 //! [`write_held`](Store::write_held) and [`remove`](Store::remove); a store
 //! shared by several processes also [`try_lease`](Store::try_lease) and
 //! [`release_lease`](Store::release_lease).
+//!
+//! # What a read finds
+//!
+//! [`Store::read`] hands its reader a [`Lookup`]: an [`EntryView`] (the
+//! entry's [`EntryMeta`], its [`Version`] and the value as a [`StoredRef`],
+//! borrowed from the store) or `Leased` (no value, another caller is
+//! computing it); it does not call the reader when it finds nothing.
+//! [`OwnedLookup`] is the same, owned (the value as a [`Stored`]): what
+//! [`StoreReply::Read`] and [`StoreReply::ReadMany`] carry out of
+//! [`run_async`](Store::run_async). The client's [`Got`](crate::Got) (what
+//! [`Cache::get`](crate::Cache::get) found, and what its caller should do)
+//! is built from these, and is no store's concern.
 //!
 //! # Invalidation ends claims and leases
 //!
@@ -47,7 +59,7 @@
 //! store implements them; the `*_many` operations loop over the single ones
 //! until a store batches them. Stores that do I/O override
 //! [`run_async`](Store::run_async). The `conformance` feature's
-//! `antidogpile::conformance::check_store` runs the whole contract against a store.
+//! `conformance::check_store` runs the whole contract against a store.
 
 use std::any::Any;
 use std::fmt;
@@ -56,10 +68,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::Timestamp;
-use crate::error::{StoreError, StoreErrorKind};
-use crate::key::Key;
-use crate::policy::{Deadlines, EntryMeta};
+pub use crate::clock::Timestamp;
+pub use crate::error::{StoreError, StoreErrorKind};
+pub use crate::key::{Fingerprint, Key};
+pub use crate::policy::{Deadlines, EntryMeta};
 
 pub(crate) mod file;
 pub(crate) mod memcached;
@@ -70,6 +82,50 @@ pub use file::FileStore;
 pub use memcached::{MemcachedConfig, MemcachedStore, ServerAddr};
 pub use memory::MemoryStore;
 pub use noop::NoopStore;
+
+/// How a store that keeps bytes lays out a value and its deadlines: a fixed
+/// header, then the value serialized with postcard.
+///
+/// ```text
+/// magic "AD" | format 2 | soft deadline u64 LE | hard deadline u64 LE | claimed until u64 LE | payload
+/// ```
+///
+/// A store receives [`Stored::Bytes`] (the payload), [`seal`](envelope::seal)s
+/// them with their deadlines, [`open`](envelope::open)s what it reads back,
+/// and rewrites the header of a claim ([`with_claim`](envelope::with_claim))
+/// or an invalidation ([`marked_stale`](envelope::marked_stale)) without
+/// decoding the payload. Bytes that do not open are a miss.
+pub mod envelope {
+    pub use crate::envelope::{
+        decode_payload, encode_payload, marked_stale, open, seal, with_claim, EnvelopeError,
+        Header, HEADER_LEN,
+    };
+}
+
+/// A conformance suite for [`Store`] implementations:
+/// the whole soft/hard/grace contract, exercised through the cache client,
+/// with a manual clock and real threads. Enabled by the `conformance`
+/// feature.
+///
+/// Call [`check_store`](conformance::check_store) from a test with a
+/// function that makes a store (a fresh one, or one more handle on a shared
+/// server: every check uses keys of its own). It panics, naming the check
+/// and what differed, at the first violation.
+///
+/// ```
+/// use antidogpile::store::conformance::{check_store, Expect};
+/// use antidogpile::store::MemoryStore;
+///
+/// check_store(Expect::Caching, || MemoryStore::new());
+/// ```
+///
+/// Stores whose expiry runs on real time (memcached's TTLs) are covered:
+/// the checks that need an entry or a lease to expire in the store sleep
+/// past it as well as moving the manual clock, about 5 s in all.
+#[cfg(feature = "conformance")]
+pub mod conformance {
+    pub use crate::conformance::{check_store, Expect};
+}
 
 /// A cached value, type-erased, as an in-process store keeps it.
 pub type Value = Arc<dyn Any + Send + Sync>;
@@ -492,7 +548,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// use std::time::Duration;
     /// use antidogpile::clock::Timestamp;
     /// use antidogpile::store::{Hold, MemoryStore, Store};
-    /// use antidogpile::{Fingerprint, Key};
+    /// use antidogpile::store::{Fingerprint, Key};
     ///
     /// let (store, key) = (MemoryStore::new(), Key::new(Fingerprint::from_u128(1), "doc", 0));
     /// let at = Timestamp::from_millis;
@@ -503,7 +559,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// // ...and not any more once it was released.
     /// store.release_lease(&key, lease)?;
     /// assert_eq!(store.renew(&key, Hold::Lease(lease), at(5_000), at(2_000))?, None);
-    /// # Ok::<(), antidogpile::StoreError>(())
+    /// # Ok::<(), antidogpile::store::StoreError>(())
     /// ```
     fn renew(
         &self,

@@ -13,7 +13,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use antidogpile::clock::{ManualClock, Timestamp};
-use antidogpile::{install_named, Cache, MemoryStore};
+use antidogpile::{install_named, store::MemoryStore, Cache};
 
 /// Installs a memory cache on a manual clock as `name`; returns the clock.
 pub fn manual_cache(name: &str) -> ManualClock {

@@ -1,6 +1,6 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use antidogpile::{antidogpiled, Cache, MemoryStore};
+use antidogpile::{antidogpiled, Cache, store::MemoryStore};
 
 static RUNS: AtomicUsize = AtomicUsize::new(0);
 
