@@ -12,6 +12,7 @@ mod flight;
 mod key;
 mod liveness;
 mod memo;
+mod operate;
 #[cfg(all(test, loom))]
 mod model_tests;
 mod outcome;
