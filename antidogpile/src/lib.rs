@@ -24,6 +24,7 @@ mod stats;
 pub mod store;
 mod sync;
 mod url;
+mod warn;
 
 #[doc(hidden)]
 pub mod __private {

@@ -420,9 +420,9 @@ impl Drop for PanicWatch {
     fn drop(&mut self) {
         if std::thread::panicking() {
             self.0.counters.count(Event::Panic);
-            tracing::warn!(
-                target: "antidogpile",
-                namespace = self.0.namespace,
+            crate::warn::warn_limited!(
+                self.0.namespace,
+                crate::warn::Kind::Panic,
                 "compute panicked; its claim or lease was released"
             );
         }
@@ -737,7 +737,7 @@ impl<'c> Call<'c> {
                     R::from_value(value)
                 }
                 Err(failure) => {
-                    failed(
+                    failed::<R>(
                         self.site,
                         "no stale value to serve; the failure is returned",
                     );
@@ -786,7 +786,7 @@ impl<V: Cacheable> Refresh<V> {
                 R::from_value(value)
             }
             Err(_) => {
-                failed(site, "serving the stale value until the hard timeout");
+                failed::<R>(site, "serving the stale value until the hard timeout");
                 self.claim
                     .space_retry(io, self.clock.now(), self.retry_spacing)
                     .await;
@@ -796,17 +796,34 @@ impl<V: Cacheable> Refresh<V> {
     }
 }
 
-fn failed(site: &'static Site, consequence: &str) {
+/// Counts a compute's failure and tells it: an `Err` at WARN (rate-limited:
+/// [`crate::warn`]), a `None` ("nothing found", an answer rather than
+/// trouble: [`Outcome::shared_failure`]) at DEBUG.
+fn failed<R: Outcome>(site: &'static Site, consequence: &str) {
     site.counters.count(Event::Error);
-    tracing::warn!(
-        target: "antidogpile",
-        namespace = site.namespace,
-        "compute returned a failure (not cached): {consequence}"
-    );
+    if R::shared_failure().is_some() {
+        tracing::debug!(
+            target: "antidogpile",
+            namespace = site.namespace,
+            "compute found nothing (not cached): {consequence}"
+        );
+    } else {
+        crate::warn::warn_limited!(
+            site.namespace,
+            crate::warn::Kind::Failure,
+            "compute returned a failure (not cached): {consequence}"
+        );
+    }
 }
 
+/// A failed store operation: WARN, rate-limited ([`crate::warn`]).
 fn trace_store_error(namespace: &str, error: &StoreError) {
-    tracing::warn!(target: "antidogpile", namespace, %error, "store failed; computing without it");
+    crate::warn::warn_limited!(
+        namespace,
+        crate::warn::Kind::Store,
+        %error,
+        "store failed; computing without it"
+    );
 }
 
 /// What became of a write.

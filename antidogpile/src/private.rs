@@ -75,9 +75,9 @@ impl KeyHasher {
     pub fn finish(self) -> KeyHash {
         let fingerprint = self.arguments.finish(self.site.seed());
         if fingerprint.is_none() {
-            tracing::warn!(
-                target: "antidogpile",
-                namespace = self.site.namespace,
+            crate::warn::warn_limited!(
+                self.site.namespace,
+                crate::warn::Kind::Key,
                 "an argument could not be encoded into a key; the call is not cached"
             );
         }
