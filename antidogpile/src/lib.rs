@@ -23,6 +23,7 @@ mod site;
 mod stats;
 pub mod store;
 mod sync;
+mod telemetry;
 mod url;
 mod warn;
 
@@ -53,7 +54,9 @@ pub use error::{Error, StoreError, StoreErrorKind};
 pub use key::{Fingerprint, Key};
 pub use outcome::{Cacheable, Outcome};
 pub use registry::{default_cache, install, install_named, named_cache};
-pub use site::stats;
+pub use site::{all_stats, stats};
+#[cfg(feature = "metrics")]
+pub use telemetry::publish_metrics;
 pub use stats::Stats;
 pub use store::{
     FileStore, MemcachedConfig, MemcachedStore, MemoryStore, NoopStore, ServerAddr, Store,
