@@ -68,3 +68,164 @@ fn ping_of_a_file_store_checks_its_directory_is_writable() {
     assert!(error.contains(&dir.display().to_string()), "{error}");
     assert!(error.contains("not writable"), "{error}");
 }
+
+// ---- clearing ----
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use antidogpile::{antidogpiled, install_named, named_cache, CLEAR_CHECK_EVERY};
+
+static MEMORY_F: AtomicU64 = AtomicU64::new(0);
+static MEMORY_G: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "clear_memory", name = "clear::memory::f")]
+fn memory_f(x: u64) -> u64 {
+    MEMORY_F.fetch_add(1, Ordering::SeqCst);
+    x
+}
+
+#[antidogpiled(soft = "1h", cache = "clear_memory", name = "clear::memory::g")]
+fn memory_g(x: u64) -> u64 {
+    MEMORY_G.fetch_add(1, Ordering::SeqCst);
+    x
+}
+
+#[test]
+fn clearing_a_namespace_or_a_memory_cache_recomputes_at_once() {
+    install_named("clear_memory", Cache::new(MemoryStore::new()));
+    let cache = named_cache("clear_memory").unwrap();
+    let computes = || (MEMORY_F.load(Ordering::SeqCst), MEMORY_G.load(Ordering::SeqCst));
+    for _ in 0..2 {
+        memory_f(1);
+        memory_g(1);
+    }
+    assert_eq!(computes(), (1, 1));
+    cache.clear_namespace("clear::memory::f").unwrap();
+    for _ in 0..2 {
+        memory_f(1);
+        memory_g(1);
+    }
+    assert_eq!(computes(), (2, 1), "only f's values were dropped");
+    cache.clear().unwrap();
+    for _ in 0..2 {
+        memory_f(1);
+        memory_g(1);
+    }
+    assert_eq!(computes(), (3, 2), "every function's values were dropped");
+    // Invalidation after a clear reaches the values of the new generation.
+    assert!(memory_f_invalidate(1, antidogpile::Invalidate::Soft).unwrap());
+    memory_f(1);
+    assert_eq!(computes(), (4, 2), "the stale value was refreshed");
+}
+
+/// Two caches on one shared store stand for two processes: `a` is the one
+/// the functions use, `b` another process's, which clears.
+fn cleared_across_caches(
+    name: &str,
+    a: Cache,
+    b: Cache,
+    namespace: &str,
+    f: fn(u64) -> u64,
+    g: fn(u64) -> u64,
+    computes: &dyn Fn() -> (u64, u64),
+) {
+    install_named(name, a);
+    let a = named_cache(name).unwrap();
+    for _ in 0..2 {
+        f(1);
+        g(1);
+    }
+    assert_eq!(computes(), (1, 1));
+
+    // This process's own clear: seen at once.
+    a.clear_namespace(namespace).unwrap();
+    f(1);
+    g(1);
+    assert_eq!(computes(), (2, 1));
+
+    // Another process's: seen within CLEAR_CHECK_EVERY (plus a read).
+    let bound = CLEAR_CHECK_EVERY + Duration::from_millis(1_500);
+    let seen_within = |expected: (u64, u64)| {
+        let start = Instant::now();
+        while computes() != expected && start.elapsed() < Duration::from_secs(10) {
+            f(1);
+            g(1);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(computes(), expected);
+        start.elapsed()
+    };
+    b.clear_namespace(namespace).unwrap();
+    let took = seen_within((3, 1));
+    assert!(took <= bound, "seen after {took:?}");
+    b.clear().unwrap();
+    let took = seen_within((4, 2));
+    assert!(took <= bound, "seen after {took:?}");
+    // And not again: the new generation's values are served.
+    std::thread::sleep(CLEAR_CHECK_EVERY + Duration::from_millis(100));
+    f(1);
+    g(1);
+    assert_eq!(computes(), (4, 2));
+}
+
+static MEMCACHED_F: AtomicU64 = AtomicU64::new(0);
+static MEMCACHED_G: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "clear_memcached", name = "clear::memcached::f")]
+fn memcached_f(x: u64) -> u64 {
+    MEMCACHED_F.fetch_add(1, Ordering::SeqCst);
+    x
+}
+
+#[antidogpiled(soft = "1h", cache = "clear_memcached", name = "clear::memcached::g")]
+fn memcached_g(x: u64) -> u64 {
+    MEMCACHED_G.fetch_add(1, Ordering::SeqCst);
+    x
+}
+
+#[test]
+fn clearing_on_memcached_reaches_another_cache_within_the_bound() {
+    let server = Memcached::start();
+    let url = server.url("timeout=2s");
+    cleared_across_caches(
+        "clear_memcached",
+        Cache::from_url(&url).unwrap(),
+        Cache::from_url(&url).unwrap(),
+        "clear::memcached::f",
+        memcached_f,
+        memcached_g,
+        &|| (MEMCACHED_F.load(Ordering::SeqCst), MEMCACHED_G.load(Ordering::SeqCst)),
+    );
+}
+
+static FILE_F: AtomicU64 = AtomicU64::new(0);
+static FILE_G: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "clear_file", name = "clear::file::f")]
+fn file_f(x: u64) -> u64 {
+    FILE_F.fetch_add(1, Ordering::SeqCst);
+    x
+}
+
+#[antidogpiled(soft = "1h", cache = "clear_file", name = "clear::file::g")]
+fn file_g(x: u64) -> u64 {
+    FILE_G.fetch_add(1, Ordering::SeqCst);
+    x
+}
+
+#[test]
+fn clearing_on_files_reaches_another_cache_within_the_bound() {
+    let dir = std::env::temp_dir().join(format!("antidogpile-clear-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    cleared_across_caches(
+        "clear_file",
+        Cache::new(FileStore::new(&dir).unwrap()),
+        Cache::new(FileStore::new(&dir).unwrap()),
+        "clear::file::f",
+        file_f,
+        file_g,
+        &|| (FILE_F.load(Ordering::SeqCst), FILE_G.load(Ordering::SeqCst)),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -2,6 +2,7 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod cache;
+mod clearing;
 mod client;
 pub mod clock;
 #[cfg(feature = "conformance")]
@@ -49,6 +50,7 @@ pub use cache::{
 };
 #[cfg(feature = "tokio")]
 pub use client::AsyncCache;
+pub use clearing::CLEAR_CHECK_EVERY;
 pub use client::{Got, Invalidate, Recompute, Ttl, CLIENT_NAMESPACE};
 pub use error::{Error, StoreError, StoreErrorKind};
 pub use key::{Fingerprint, Key};
