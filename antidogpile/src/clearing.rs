@@ -66,6 +66,22 @@ impl Generation {
     }
 }
 
+/// Hashes namespaces with xxh3 (SipHash would double a cleared cache's hit path).
+#[derive(Clone, Copy, Debug, Default)]
+struct Xxh3(u64);
+
+impl std::hash::Hasher for Xxh3 {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Namespaces = HashMap<String, Arc<Generation>, std::hash::BuildHasherDefault<Xxh3>>;
+
 /// A cache's generations.
 #[derive(Debug, Default)]
 pub(crate) struct Clearing {
@@ -73,7 +89,7 @@ pub(crate) struct Clearing {
     /// only cost until then).
     any: AtomicBool,
     whole: Generation,
-    namespaces: ArcSwap<HashMap<String, Arc<Generation>>>,
+    namespaces: ArcSwap<Namespaces>,
     adding: Mutex<()>,
 }
 
@@ -152,7 +168,7 @@ impl Clearing {
         if let Some(found) = current.get(namespace) {
             return Arc::clone(found);
         }
-        let mut grown = HashMap::clone(&current);
+        let mut grown = Namespaces::clone(&current);
         let generation = Arc::new(Generation::default());
         grown.insert(namespace.to_owned(), Arc::clone(&generation));
         self.namespaces.store(Arc::new(grown));
