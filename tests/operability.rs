@@ -229,3 +229,68 @@ fn clearing_on_files_reaches_another_cache_within_the_bound() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A clear made by one OS process reaches another (a worker calling a value
+/// fresh for an hour every 20 ms) within CLEAR_CHECK_EVERY, and makes it
+/// compute once.
+#[test]
+fn a_clear_by_one_process_reaches_another_within_the_bound() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::sync::mpsc;
+
+    let server = Memcached::start();
+    let url = server.url("timeout=2s");
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_antidogpile-worker"))
+        .args(["clearable", &url, "8"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines, calls) = mpsc::channel::<(u64, bool)>();
+    let stdout = worker.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let numbers = common::workers::numbers(&line);
+            if let [at, computed] = numbers[..] {
+                let _ = lines.send((at, computed == 1));
+            }
+        }
+    });
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    };
+    let patience = Duration::from_secs(6);
+    // The first call computes; the next ones are fresh hits.
+    assert_eq!(calls.recv_timeout(patience).unwrap().1, true);
+    let (_, computed) = calls.recv_timeout(patience).unwrap();
+    assert!(!computed);
+
+    let this_process = Cache::from_url(&url).unwrap();
+    let mut taken = Vec::new();
+    for whole in [false, true] {
+        // Drain what was said before the clear.
+        while calls.try_recv().is_ok() {}
+        let cleared_at = now_ms();
+        if whole {
+            this_process.clear().unwrap();
+        } else {
+            this_process.clear_namespace("worker::clearable").unwrap();
+        }
+        let (at, _) = std::iter::from_fn(|| calls.recv_timeout(patience).ok())
+            .find(|(_, computed)| *computed)
+            .expect("the worker computed again after the clear");
+        taken.push(at.saturating_sub(cleared_at));
+        // Once: the new generation's value is served after that.
+        let later: Vec<_> = (0..10).filter_map(|_| calls.recv_timeout(patience).ok()).collect();
+        assert!(later.iter().all(|(_, computed)| !computed), "{later:?}");
+    }
+    let bound = CLEAR_CHECK_EVERY.as_millis() as u64 + 1_500;
+    eprintln!("the other process computed again {taken:?} ms after each clear");
+    assert!(taken.iter().all(|ms| *ms <= bound), "seen after {taken:?} ms");
+    let _ = worker.kill();
+    let _ = worker.wait();
+    let _ = reader.join();
+}
