@@ -294,3 +294,32 @@ fn a_clear_by_one_process_reaches_another_within_the_bound() {
     let _ = worker.wait();
     let _ = reader.join();
 }
+
+static ASYNC_F: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "clear_async", name = "clear::async::f")]
+async fn async_f(x: u64) -> u64 {
+    ASYNC_F.fetch_add(1, Ordering::SeqCst);
+    x
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_functions_and_the_async_client_clear_too() {
+    let server = Memcached::start();
+    install_named("clear_async", Cache::from_url(&server.url("timeout=2s")).unwrap());
+    let cache = named_cache("clear_async").unwrap();
+    async_f(1).await;
+    async_f(1).await;
+    assert_eq!(ASYNC_F.load(Ordering::SeqCst), 1);
+    cache.nonblocking().clear_namespace("clear::async::f").await.unwrap();
+    async_f(1).await;
+    assert_eq!(ASYNC_F.load(Ordering::SeqCst), 2);
+    // The invalidator reaches the new generation's value.
+    assert!(async_f_invalidate(1, antidogpile::Invalidate::Hard).await.unwrap());
+    async_f(1).await;
+    assert_eq!(ASYNC_F.load(Ordering::SeqCst), 3);
+    cache.nonblocking().clear().await.unwrap();
+    async_f(1).await;
+    async_f(1).await;
+    assert_eq!(ASYNC_F.load(Ordering::SeqCst), 4);
+}
