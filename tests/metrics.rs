@@ -85,5 +85,8 @@ fn counters_and_histograms_reach_the_installed_recorder() {
     assert_eq!(stats("metrics::square").calls(), 3);
     assert_eq!(stats("metrics::slow").waits, 1);
     assert_eq!(stats("metrics::failing").errors, 1);
-    assert!(all.windows(2).all(|pair| pair[0].0 < pair[1].0), "sorted, one entry per namespace");
+    assert!(
+        all.windows(2).all(|pair| pair[0].0 < pair[1].0),
+        "sorted, one entry per namespace"
+    );
 }

@@ -245,8 +245,16 @@ fn a_thousand_calls_against_a_down_store_give_a_bounded_number_of_warnings() {
         }
     });
     let warnings = recorder.warnings.lock().unwrap().clone();
-    assert_eq!(warnings.len(), 1, "{:?}", &warnings[..warnings.len().min(5)]);
-    assert!(warnings[0].contains("compute returned a failure"), "{warnings:?}");
+    assert_eq!(
+        warnings.len(),
+        1,
+        "{:?}",
+        &warnings[..warnings.len().min(5)]
+    );
+    assert!(
+        warnings[0].contains("compute returned a failure"),
+        "{warnings:?}"
+    );
     assert_eq!(recorder.count("compute returned a failure"), 1_000);
     assert_eq!(recorder.count("compute found nothing"), 1_000);
 }

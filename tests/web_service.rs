@@ -243,5 +243,8 @@ fn the_server_answers_reports_and_counts_them_in_stats() {
         "{text}"
     );
     assert_eq!(series("antidogpile_compute_seconds_count"), calls, "{text}");
-    assert!(text.contains("# TYPE antidogpile_compute_seconds histogram"), "{text}");
+    assert!(
+        text.contains("# TYPE antidogpile_compute_seconds histogram"),
+        "{text}"
+    );
 }

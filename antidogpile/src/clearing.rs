@@ -210,7 +210,8 @@ impl Clearing {
                 .await;
             match read {
                 Ok(StoreReply::ReadMany(found)) => {
-                    self.whole.set(token_of(found.first().and_then(Option::as_ref)), now);
+                    self.whole
+                        .set(token_of(found.first().and_then(Option::as_ref)), now);
                     generation.set(token_of(found.get(1).and_then(Option::as_ref)), now);
                 }
                 // Keep what was known; try again after CLEAR_CHECK_EVERY.
@@ -236,11 +237,10 @@ impl Cache {
         if !self.store.keeps_bytes() {
             return self.clearing.local(namespace, fingerprint);
         }
-        crate::memo::complete(self.clearing.shared(
-            &Blocking(&*self.store),
-            namespace,
-            fingerprint,
-        ))
+        crate::memo::complete(
+            self.clearing
+                .shared(&Blocking(&*self.store), namespace, fingerprint),
+        )
     }
 
     /// [`cleared_key`](Cache::cleared_key), awaiting a shared store's read.
@@ -254,7 +254,11 @@ impl Cache {
             return self.clearing.local(namespace, fingerprint);
         }
         self.clearing
-            .shared(&crate::memo::NonBlocking(&*self.store), namespace, fingerprint)
+            .shared(
+                &crate::memo::NonBlocking(&*self.store),
+                namespace,
+                fingerprint,
+            )
             .await
     }
 

@@ -13,9 +13,9 @@ mod flight;
 mod key;
 mod liveness;
 mod memo;
-mod operate;
 #[cfg(all(test, loom))]
 mod model_tests;
+mod operate;
 mod outcome;
 pub mod policy;
 mod registry;
@@ -48,19 +48,19 @@ pub use cache::{
     Cache, DEFAULT_GRACE, DEFAULT_HARD_TIMEOUT_FACTOR, DEFAULT_LIVENESS, DEFAULT_RETRY_SPACING,
     ENV_URL,
 };
+pub use clearing::CLEAR_CHECK_EVERY;
 #[cfg(feature = "tokio")]
 pub use client::AsyncCache;
-pub use clearing::CLEAR_CHECK_EVERY;
 pub use client::{Got, Invalidate, Recompute, Ttl, CLIENT_NAMESPACE};
 pub use error::{Error, StoreError, StoreErrorKind};
 pub use key::{Fingerprint, Key};
 pub use outcome::{Cacheable, Outcome};
 pub use registry::{default_cache, install, install_named, named_cache};
 pub use site::{all_stats, stats};
-#[cfg(feature = "metrics")]
-pub use telemetry::publish_metrics;
 pub use stats::Stats;
 pub use store::{
     FileStore, MemcachedConfig, MemcachedStore, MemoryStore, NoopStore, ServerAddr, Store,
 };
+#[cfg(feature = "metrics")]
+pub use telemetry::publish_metrics;
 pub use url::parse_duration;

@@ -2,7 +2,6 @@
 
 use crate::cache::Cache;
 use crate::error::Error;
-use crate::store::{StoreOp, StoreReply};
 
 impl Cache {
     /// Asks the store whether it answers, for a service's startup or
@@ -44,6 +43,7 @@ impl crate::client::AsyncCache<'_> {
     /// # }
     /// ```
     pub async fn ping(&self) -> Result<(), Error> {
+        use crate::store::{StoreOp, StoreReply};
         match self.cache.store.run_async(StoreOp::Ping).await {
             Ok(StoreReply::Done) => Ok(()),
             Ok(other) => Err(Error::Store(crate::memo::unexpected(&other))),

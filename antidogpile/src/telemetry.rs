@@ -20,9 +20,13 @@ use crate::site::Site;
 #[cfg(feature = "metrics")]
 pub(crate) const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 
+/// Reads one field of [`Stats`](crate::Stats).
+#[cfg(feature = "metrics")]
+type Field = fn(&crate::Stats) -> u64;
+
 /// The counters' names, each with the [`Stats`](crate::Stats) field it carries.
 #[cfg(feature = "metrics")]
-const COUNTERS: [(&str, fn(&crate::Stats) -> u64); 9] = [
+const COUNTERS: [(&str, Field); 9] = [
     ("antidogpile_fresh_hits_total", |s| s.fresh_hits),
     ("antidogpile_stale_hits_total", |s| s.stale_hits),
     ("antidogpile_misses_total", |s| s.misses),
