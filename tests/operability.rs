@@ -274,7 +274,10 @@ fn a_clear_by_one_process_reaches_another_within_the_bound() {
     };
     let patience = Duration::from_secs(6);
     // The first call computes; the next ones are fresh hits.
-    assert!(calls.recv_timeout(patience).unwrap().1, "the first call computes");
+    assert!(
+        calls.recv_timeout(patience).unwrap().1,
+        "the first call computes"
+    );
     let (_, computed) = calls.recv_timeout(patience).unwrap();
     assert!(!computed);
 

@@ -10,7 +10,7 @@
 //! - In a store of this process only (memory, no-op), the generations live
 //!   in the [`Cache`]: a clear is seen by the next call. The hit path pays
 //!   one atomic load until the first clear, and a lock-free map lookup after.
-//! - In a shared store (memcached, files: [`Store::keeps_bytes`]), they are
+//! - In a shared store (memcached, files: [`Store::keeps_bytes`](crate::Store::keeps_bytes)), they are
 //!   kept in the store (raw values under the namespace
 //!   `antidogpile::generation`), and each process reads the ones it uses at
 //!   most every [`CLEAR_CHECK_EVERY`] (1 s, in real time) before a call, so that a
@@ -318,7 +318,9 @@ impl Cache {
     }
 
     /// Drops everything every memoized function cached in this cache, as
-    /// [`clear_namespace`](Cache::clear_namespace) does for one.
+    /// [`clear_namespace`](Cache::clear_namespace) does for one. The
+    /// generation is the store's: caches on the same memcached servers or
+    /// the same directory (in any process) are cleared together.
     ///
     /// ```
     /// let cache = antidogpile::Cache::new(antidogpile::MemoryStore::new());
