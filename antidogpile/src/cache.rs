@@ -47,6 +47,7 @@ pub struct Cache {
     retry_spacing: Duration,
     pub(crate) flights: Flights,
     pub(crate) refreshing: Arc<Refreshing>,
+    pub(crate) clearing: crate::clearing::Clearing,
 }
 
 impl Cache {
@@ -68,6 +69,7 @@ impl Cache {
             retry_spacing: DEFAULT_RETRY_SPACING,
             flights: Flights::new(),
             refreshing: Arc::default(),
+            clearing: Default::default(),
         }
     }
 

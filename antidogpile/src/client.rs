@@ -945,7 +945,7 @@ impl Cache {
 #[cfg(feature = "tokio")]
 #[derive(Clone, Copy, Debug)]
 pub struct AsyncCache<'c> {
-    cache: &'c Cache,
+    pub(crate) cache: &'c Cache,
 }
 
 #[cfg(feature = "tokio")]

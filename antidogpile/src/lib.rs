@@ -2,6 +2,7 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod cache;
+mod clearing;
 mod client;
 pub mod clock;
 #[cfg(feature = "conformance")]
@@ -15,6 +16,7 @@ mod liveness;
 mod memo;
 #[cfg(all(test, loom))]
 mod model_tests;
+mod operate;
 mod outcome;
 mod policy;
 mod registry;
@@ -23,7 +25,9 @@ mod site;
 mod stats;
 pub mod store;
 mod sync;
+mod telemetry;
 mod url;
+mod warn;
 
 #[doc(hidden)]
 pub mod __private {
@@ -47,11 +51,14 @@ pub use cache::{
     Cache, DEFAULT_GRACE, DEFAULT_HARD_TIMEOUT_FACTOR, DEFAULT_LIVENESS, DEFAULT_RETRY_SPACING,
     ENV_URL,
 };
+pub use clearing::CLEAR_CHECK_EVERY;
 #[cfg(feature = "tokio")]
 pub use client::AsyncCache;
 pub use client::{Got, Invalidate, Recompute, Ttl, CLIENT_NAMESPACE};
 pub use error::Error;
 pub use outcome::Cacheable;
 pub use registry::{default_cache, install, install_named, named_cache};
-pub use site::stats;
+pub use site::{all_stats, stats};
 pub use stats::Stats;
+#[cfg(feature = "metrics")]
+pub use telemetry::publish_metrics;

@@ -152,7 +152,7 @@ pub(crate) fn give_back_now(store: &dyn Store, key: Key<'static>, holding: &Hold
 }
 
 fn trace(key: &Key<'_>, error: &str) {
-    tracing::warn!(target: "antidogpile", namespace = key.namespace(), %error,
+    crate::warn::warn_limited!(key.namespace(), crate::warn::Kind::Hold, %error,
         "could not renew or release a claim or lease; it lapses on its own");
 }
 

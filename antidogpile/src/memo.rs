@@ -182,6 +182,8 @@ pub(crate) struct Progress<'c> {
     /// Not counted yet (every call is counted once, by what it found first).
     uncounted: bool,
     waited: bool,
+    /// Times the wait, once it starts (metrics).
+    wait_clock: crate::telemetry::WaitClock,
     /// The in-process cold-miss lease, once held.
     lease: Option<Lease<'c>>,
     /// When this call started polling another process's lease, and how long it sleeps next.
@@ -194,6 +196,7 @@ impl Progress<'_> {
         Progress {
             uncounted: true,
             waited: false,
+            wait_clock: Default::default(),
             lease: None,
             polling_since: None,
             backoff: Duration::from_millis(2),
@@ -414,15 +417,23 @@ fn on_a_runtime_thread() -> bool {
 }
 
 /// Counts a panic of the compute (the guards release claims and leases).
-struct PanicWatch(&'static Site);
+/// Records the compute's time too (metrics: [`crate::telemetry`]).
+struct PanicWatch(&'static Site, crate::telemetry::Started);
+
+impl PanicWatch {
+    fn new(site: &'static Site) -> PanicWatch {
+        PanicWatch(site, crate::telemetry::Started::now())
+    }
+}
 
 impl Drop for PanicWatch {
     fn drop(&mut self) {
+        self.1.computed(self.0);
         if std::thread::panicking() {
             self.0.counters.count(Event::Panic);
-            tracing::warn!(
-                target: "antidogpile",
-                namespace = self.0.namespace,
+            crate::warn::warn_limited!(
+                self.0.namespace,
+                crate::warn::Kind::Panic,
                 "compute panicked; its claim or lease was released"
             );
         }
@@ -462,6 +473,7 @@ impl<'c> Call<'c> {
 
     pub(crate) fn count_wait(&self, progress: &mut Progress<'_>) {
         if !std::mem::replace(&mut progress.waited, true) {
+            progress.wait_clock.start(self.site);
             self.site.counters.count(Event::Wait);
         }
     }
@@ -737,7 +749,7 @@ impl<'c> Call<'c> {
                     R::from_value(value)
                 }
                 Err(failure) => {
-                    failed(
+                    failed::<R>(
                         self.site,
                         "no stale value to serve; the failure is returned",
                     );
@@ -786,7 +798,7 @@ impl<V: Cacheable> Refresh<V> {
                 R::from_value(value)
             }
             Err(_) => {
-                failed(site, "serving the stale value until the hard timeout");
+                failed::<R>(site, "serving the stale value until the hard timeout");
                 self.claim
                     .space_retry(io, self.clock.now(), self.retry_spacing)
                     .await;
@@ -796,17 +808,34 @@ impl<V: Cacheable> Refresh<V> {
     }
 }
 
-fn failed(site: &'static Site, consequence: &str) {
+/// Counts a compute's failure and tells it: an `Err` at WARN (rate-limited:
+/// [`crate::warn`]), a `None` ("nothing found", an answer rather than
+/// trouble: [`Outcome::shared_failure`]) at DEBUG.
+fn failed<R: Outcome>(site: &'static Site, consequence: &str) {
     site.counters.count(Event::Error);
-    tracing::warn!(
-        target: "antidogpile",
-        namespace = site.namespace,
-        "compute returned a failure (not cached): {consequence}"
-    );
+    if R::shared_failure().is_some() {
+        tracing::debug!(
+            target: "antidogpile",
+            namespace = site.namespace,
+            "compute found nothing (not cached): {consequence}"
+        );
+    } else {
+        crate::warn::warn_limited!(
+            site.namespace,
+            crate::warn::Kind::Failure,
+            "compute returned a failure (not cached): {consequence}"
+        );
+    }
 }
 
+/// A failed store operation: WARN, rate-limited ([`crate::warn`]).
 fn trace_store_error(namespace: &str, error: &StoreError) {
-    tracing::warn!(target: "antidogpile", namespace, %error, "store failed; computing without it");
+    crate::warn::warn_limited!(
+        namespace,
+        crate::warn::Kind::Store,
+        %error,
+        "store failed; computing without it"
+    );
 }
 
 /// What became of a write.
@@ -1024,7 +1053,7 @@ impl<'c> Call<'c> {
         compute: impl FnOnce() -> R,
     ) -> R {
         self.site.counters.count(Event::Compute);
-        let watch = PanicWatch(self.site);
+        let watch = PanicWatch::new(self.site);
         let computing = job.computing_here();
         let outcome = compute();
         drop(computing);
@@ -1039,7 +1068,7 @@ impl<'c> Call<'c> {
         }
         bypass.warn(self.site);
         self.site.counters.count(Event::Compute);
-        let watch = PanicWatch(self.site);
+        let watch = PanicWatch::new(self.site);
         let outcome = compute();
         drop(watch);
         self.bypassed(outcome)
@@ -1083,7 +1112,7 @@ impl<'c> Call<'c> {
                 let store = Arc::clone(&self.cache.store);
                 let submitted = refresh_pool::submit(Box::new(move || {
                     site.counters.count(Event::Compute);
-                    let watch = PanicWatch(site);
+                    let watch = PanicWatch::new(site);
                     let outcome = compute();
                     drop(watch);
                     complete(refresh.settle(&Blocking(&*store), site, outcome));
@@ -1148,7 +1177,7 @@ impl<'c> Call<'c> {
         F: Future<Output = R>,
     {
         self.site.counters.count(Event::Compute);
-        let watch = PanicWatch(self.site);
+        let watch = PanicWatch::new(self.site);
         // Each poll marks the thread that runs it: a re-entrant call is
         // made within a poll of this future, whichever thread polls it.
         let mut compute = std::pin::pin!(compute);
@@ -1172,7 +1201,7 @@ impl<'c> Call<'c> {
         }
         bypass.warn(self.site);
         self.site.counters.count(Event::Compute);
-        let watch = PanicWatch(self.site);
+        let watch = PanicWatch::new(self.site);
         let outcome = compute.await;
         drop(watch);
         self.bypassed(outcome)
@@ -1211,7 +1240,7 @@ impl<'c> Call<'c> {
                 self.site.counters.count(Event::Compute);
                 let store = Arc::clone(&self.cache.store);
                 runtime.spawn(async move {
-                    let watch = PanicWatch(site);
+                    let watch = PanicWatch::new(site);
                     let outcome = compute.await;
                     drop(watch);
                     refresh.settle(&NonBlocking(&*store), site, outcome).await;

@@ -75,9 +75,9 @@ impl KeyHasher {
     pub fn finish(self) -> KeyHash {
         let fingerprint = self.arguments.finish(self.site.seed());
         if fingerprint.is_none() {
-            tracing::warn!(
-                target: "antidogpile",
-                namespace = self.site.namespace,
+            crate::warn::warn_limited!(
+                self.site.namespace,
+                crate::warn::Kind::Key,
                 "an argument could not be encoded into a key; the call is not cached"
             );
         }
@@ -313,6 +313,7 @@ pub fn memoize<R: Outcome>(site: &'static Site, key: KeyHash, compute: impl FnOn
     };
     with_cache(site, |cache| match cache {
         Some(cache) => {
+            let fingerprint = cache.cleared_key(site.namespace, fingerprint);
             let key = Key::new(fingerprint, site.namespace, site.options.version);
             match fresh_hit(cache, site, &key) {
                 Some(value) => R::from_value(value),
@@ -337,6 +338,7 @@ where
     };
     with_cache(site, |cache| match cache {
         Some(cache) => {
+            let fingerprint = cache.cleared_key(site.namespace, fingerprint);
             let key = Key::new(fingerprint, site.namespace, site.options.version);
             match fresh_hit(cache, site, &key) {
                 Some(value) => R::from_value(value),
@@ -359,6 +361,7 @@ where
 {
     match (key.0, cache_for(site)) {
         (Some(fingerprint), Some(cache)) => {
+            let fingerprint = cache.cleared_key_async(site.namespace, fingerprint).await;
             let fingerprint = stored::<R::Value>(&cache, fingerprint);
             Call::new(&cache, site, fingerprint)
                 .run_async(compute)
@@ -377,6 +380,7 @@ where
 {
     match (key.0, cache_for(site)) {
         (Some(fingerprint), Some(cache)) => {
+            let fingerprint = cache.cleared_key_async(site.namespace, fingerprint).await;
             let fingerprint = stored::<R::Value>(&cache, fingerprint);
             Call::new(&cache, site, fingerprint)
                 .run_async_in_background(compute)
@@ -407,7 +411,7 @@ pub fn invalidate(
             cache,
             &memo::Blocking(&*cache.store),
             site,
-            shape.key(cache, fingerprint),
+            shape.key(cache, cache.cleared_key(site.namespace, fingerprint)),
             how,
         )),
         None => Ok(false),
@@ -425,6 +429,7 @@ pub async fn invalidate_async(
     match (key.0, cache_for(site)) {
         (Some(fingerprint), Some(cache)) => {
             let io = memo::NonBlocking(&*cache.store);
+            let fingerprint = cache.cleared_key_async(site.namespace, fingerprint).await;
             let fingerprint = shape.key(&cache, fingerprint);
             invalidate_in(&cache, &io, site, fingerprint, how).await
         }

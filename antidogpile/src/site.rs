@@ -81,6 +81,7 @@ impl Site {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .push(self);
+            crate::telemetry::start_publishing();
             namespace_seed(self.namespace, self.options.version)
         })
     }
@@ -127,15 +128,56 @@ pub fn stats(namespace: &str) -> Option<Stats> {
         .iter()
         .filter(|site| site.namespace == namespace)
         .map(|site| site.counters.snapshot())
-        .reduce(|a, b| Stats {
-            fresh_hits: a.fresh_hits + b.fresh_hits,
-            stale_hits: a.stale_hits + b.stale_hits,
-            misses: a.misses + b.misses,
-            uncached: a.uncached + b.uncached,
-            computes: a.computes + b.computes,
-            errors: a.errors + b.errors,
-            panics: a.panics + b.panics,
-            waits: a.waits + b.waits,
-            store_errors: a.store_errors + b.store_errors,
-        })
+        .reduce(sum)
+}
+
+fn sum(a: Stats, b: Stats) -> Stats {
+    Stats {
+        fresh_hits: a.fresh_hits + b.fresh_hits,
+        stale_hits: a.stale_hits + b.stale_hits,
+        misses: a.misses + b.misses,
+        uncached: a.uncached + b.uncached,
+        computes: a.computes + b.computes,
+        errors: a.errors + b.errors,
+        panics: a.panics + b.panics,
+        waits: a.waits + b.waits,
+        store_errors: a.store_errors + b.store_errors,
+    }
+}
+
+/// Every memoized function called so far, with its counters (summed for
+/// functions sharing a namespace), sorted by namespace: what
+/// [`stats`] gives one namespace at a time, for a status page or a log line.
+/// The cache client's calls are under [`CLIENT_NAMESPACE`](crate::CLIENT_NAMESPACE).
+///
+/// ```
+/// #[antidogpile::antidogpiled(soft = "1m", name = "docs::all::double")]
+/// fn double(x: u64) -> u64 {
+///     x * 2
+/// }
+///
+/// double(1);
+/// let all = antidogpile::all_stats();
+/// let (_, stats) = all.iter().find(|(name, _)| *name == "docs::all::double").unwrap();
+/// assert_eq!(stats.computes, 1);
+/// ```
+pub fn all_stats() -> Vec<(&'static str, Stats)> {
+    let mut all: Vec<(&'static str, Stats)> = Vec::new();
+    for site in all_sites() {
+        let stats = site.counters.snapshot();
+        match all.iter_mut().find(|(name, _)| *name == site.namespace) {
+            Some((_, total)) => *total = sum(*total, stats),
+            None => all.push((site.namespace, stats)),
+        }
+    }
+    all.sort_by(|a, b| a.0.cmp(b.0));
+    all
+}
+
+/// Every site called so far (a copy: the registry is not held).
+pub(crate) fn all_sites() -> Vec<&'static Site> {
+    SITES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone()
 }

@@ -222,4 +222,27 @@ fn the_server_answers_reports_and_counts_them_in_stats() {
         )),
         "{text}"
     );
+    // The same counters, as a Prometheus scrape sees them.
+    let (status, text) = get(port, "/metrics");
+    assert_eq!(status, 200);
+    let series = |name: &str| {
+        let line = format!("{name}{{namespace=\"web_service::report\",cache=\"default\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .and_then(|value| value.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    assert_eq!(series("antidogpile_computes_total"), calls, "{text}");
+    assert_eq!(
+        series("antidogpile_fresh_hits_total")
+            + series("antidogpile_stale_hits_total")
+            + series("antidogpile_misses_total"),
+        16,
+        "{text}"
+    );
+    assert_eq!(series("antidogpile_compute_seconds_count"), calls, "{text}");
+    assert!(
+        text.contains("# TYPE antidogpile_compute_seconds histogram"),
+        "{text}"
+    );
 }

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! web-service [--url URL] [--addr 127.0.0.1:3000]
-//!     serve GET /report/{customer}, /plain/{customer}, /stats, /stats.json;
+//!     serve GET /report/{customer}, /plain/{customer}, /stats, /stats.json,
+//!     /metrics (Prometheus text);
 //!     the cache is --url, else $ANTIDOGPILE_URL, else memory://
 //!
 //! web-service --load [--url URL] [--seconds 5] [--clients 32] [--json]
@@ -19,6 +20,7 @@ mod backend;
 mod http_client;
 mod load;
 mod memcached;
+mod prometheus;
 mod reports;
 mod results;
 mod server;
@@ -87,6 +89,7 @@ fn positive(name: &str, value: &str) -> Result<u64, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    prometheus::Prometheus::install();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("{USAGE}");
@@ -122,7 +125,12 @@ async fn serve(options: &Options) -> Result<(), String> {
             std::env::var(antidogpile::ENV_URL).unwrap_or_else(|_| "memory://".into()),
         ),
     };
-    antidogpile::install(cache.map_err(|e| e.to_string())?);
+    let cache = cache.map_err(|e| e.to_string())?;
+    // The store is not needed to serve (calls compute without it): say so, go on.
+    if let Err(error) = cache.ping() {
+        eprintln!("warning: {error}");
+    }
+    antidogpile::install(cache);
     let listener = TcpListener::bind(options.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", options.addr))?;
@@ -131,7 +139,7 @@ async fn serve(options: &Options) -> Result<(), String> {
     let _ = write!(
         std::io::stdout().lock(),
         "listening on http://{address}\ncache: {store}\nroutes: /report/{{customer}} (antidogpile), \
-         /plain/{{customer}} (plain TTL), /stats, /stats.json\n"
+         /plain/{{customer}} (plain TTL), /stats, /stats.json, /metrics\n"
     )
     .and_then(|()| std::io::stdout().flush());
     axum::serve(listener, server::router())
@@ -209,6 +217,7 @@ async fn load_run(options: &Options) -> Result<(), String> {
     };
 
     let stats = antidogpile::stats(NAMESPACE).unwrap_or_default();
+    let scraped = scrape_report_metrics(address).await;
     if options.json {
         let counters = format!(
             r#"{{"fresh_hits":{},"stale_hits":{},"misses":{},"computes":{},"waits":{},"errors":{},"store_errors":{}}}"#,
@@ -225,6 +234,7 @@ async fn load_run(options: &Options) -> Result<(), String> {
             ("clients", clients.to_string()),
             ("seconds", options.seconds.to_string()),
             ("stats", counters),
+            ("metrics", json_string(&scraped)),
         ];
         println!(
             "{}",
@@ -248,10 +258,29 @@ async fn load_run(options: &Options) -> Result<(), String> {
             stats.waits,
             stats.store_errors
         );
+        println!("\nGET /metrics (the report's series):\n{scraped}");
         let failures = plain.failures + antidogpiled.failures;
         if failures > 0 {
             println!("{failures} requests failed (see the messages above).");
         }
     }
     Ok(())
+}
+
+/// The lines of `GET /metrics` about the report's function (counters, and
+/// the histograms' counts and sums), as an operator's scrape sees them.
+async fn scrape_report_metrics(address: SocketAddr) -> String {
+    let scraped = match http_client::Connection::connect(address).await {
+        Ok(mut connection) => connection.get("/metrics").await,
+        Err(error) => Err(error),
+    };
+    match scraped {
+        Ok(response) if response.status == 200 => String::from_utf8_lossy(&response.body)
+            .lines()
+            .filter(|line| line.contains(NAMESPACE) && !line.contains("_bucket"))
+            .map(|line| format!("  {line}\n"))
+            .collect(),
+        Ok(response) => format!("  status {}\n", response.status),
+        Err(error) => format!("  failed: {error}\n"),
+    }
 }

@@ -3,7 +3,9 @@
 //! - `GET /report/{customer}`: the antidogpiled report;
 //! - `GET /plain/{customer}`: the same report through a plain TTL cache;
 //! - `GET /stats` (text) and `GET /stats.json`: backend calls and expiries of
-//!   each, and the antidogpile counters of the report.
+//!   each, and the antidogpile counters of the report;
+//! - `GET /metrics`: every memoized function's counters and compute and
+//!   wait times, in the Prometheus text format.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -24,6 +26,7 @@ pub fn router() -> Router {
         .route("/plain/{customer}", get(plain_report))
         .route("/stats", get(stats_text))
         .route("/stats.json", get(stats_json))
+        .route("/metrics", get(metrics_text))
         .with_state(Arc::new(PlainTtlCache::default()))
 }
 
@@ -94,4 +97,13 @@ async fn stats_json() -> impl IntoResponse {
         counters.join(",")
     ) + "\n";
     ([(header::CONTENT_TYPE, "application/json")], body)
+}
+
+/// The Prometheus scrape: the counters published now, so the scrape is exact.
+async fn metrics_text() -> impl IntoResponse {
+    antidogpile::publish_metrics();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::prometheus::Prometheus::install().render(),
+    )
 }

@@ -1,4 +1,4 @@
-//! The store conformance suite (`antidogpile::conformance`) on every store
+//! The store conformance suite (`antidogpile::store::conformance`) on every store
 //! the crate ships.
 
 mod common;

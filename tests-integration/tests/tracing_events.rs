@@ -1,6 +1,7 @@
 //! What antidogpile tells `tracing`: a named cache that was never installed
-//! is reported once (not once per call), and a failing compute is reported
-//! each time, under the target `antidogpile`.
+//! is reported once (not once per call), a failing compute each time (at
+//! WARN at most once per function per interval, the rest at DEBUG), under
+//! the target `antidogpile`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,10 +11,14 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
+mod common;
+
 /// Keeps the message of every `antidogpile` event it sees.
 #[derive(Clone, Default)]
 struct Recorder {
     messages: Arc<Mutex<Vec<String>>>,
+    /// The messages given at WARN or above.
+    warnings: Arc<Mutex<Vec<String>>>,
     spans: Arc<AtomicUsize>,
 }
 
@@ -43,6 +48,9 @@ impl Subscriber for Recorder {
     fn event(&self, event: &Event<'_>) {
         let mut message = String::new();
         event.record(&mut Message(&mut message));
+        if *event.metadata().level() <= tracing::Level::WARN {
+            self.warnings.lock().unwrap().push(message.clone());
+        }
         self.messages.lock().unwrap().push(message);
     }
 
@@ -181,4 +189,74 @@ fn a_sync_call_that_would_deadlock_its_runtime_is_reported_once() {
         "{:?}",
         recorder.messages
     );
+}
+
+#[antidogpiled(soft = "1h", cache = "tracing_down", name = "tracing::down")]
+fn on_a_down_store(x: u64) -> u64 {
+    x
+}
+
+#[antidogpiled(soft = "1h", cache = "tracing_down", name = "tracing::nothing")]
+fn finds_nothing(x: u64) -> Option<u64> {
+    x.checked_sub(u64::MAX)
+}
+
+#[antidogpiled(soft = "1h", cache = "tracing_down", name = "tracing::erring")]
+fn errs(x: u64) -> Result<u64, String> {
+    Err(format!("backend down for {x}"))
+}
+
+/// A store that is down, or a function failing on every call, gives a
+/// bounded number of warnings (one per function and kind per interval,
+/// with the count held back), the rest at DEBUG; a function returning
+/// `None` ("nothing found") is no warning at all.
+#[test]
+fn a_thousand_calls_against_a_down_store_give_a_bounded_number_of_warnings() {
+    let recorder = Recorder::default();
+    // Nothing listens there: every operation fails at once.
+    let closed = common::memcached::free_port();
+    antidogpile::install_named(
+        "tracing_down",
+        antidogpile::Cache::from_url(&format!("memcached://127.0.0.1:{closed}?timeout=1s"))
+            .unwrap(),
+    );
+    tracing::subscriber::with_default(recorder.clone(), || {
+        for x in 0..1_000 {
+            assert_eq!(on_a_down_store(x % 10), x % 10);
+        }
+    });
+    let warnings = recorder.warnings.lock().unwrap().clone();
+    assert!(
+        (1..=3).contains(&warnings.len()),
+        "{} warnings: {:?}",
+        warnings.len(),
+        &warnings[..warnings.len().min(5)]
+    );
+    // The rest are still there for whoever looks at DEBUG.
+    assert!(recorder.count("store failed") >= 1_000);
+
+    let recorder = Recorder::default();
+    antidogpile::install_named(
+        "tracing_down",
+        antidogpile::Cache::new(antidogpile::store::MemoryStore::new()),
+    );
+    tracing::subscriber::with_default(recorder.clone(), || {
+        for x in 0..1_000 {
+            assert_eq!(finds_nothing(x), None);
+            assert!(errs(x).is_err());
+        }
+    });
+    let warnings = recorder.warnings.lock().unwrap().clone();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "{:?}",
+        &warnings[..warnings.len().min(5)]
+    );
+    assert!(
+        warnings[0].contains("compute returned a failure"),
+        "{warnings:?}"
+    );
+    assert_eq!(recorder.count("compute returned a failure"), 1_000);
+    assert_eq!(recorder.count("compute found nothing"), 1_000);
 }

@@ -466,6 +466,18 @@ impl Store for FileStore {
         })
     }
 
+    fn ping(&self) -> Result<(), StoreError> {
+        self.inner.dir.probe().map_err(|error| {
+            StoreError::new(
+                StoreErrorKind::Unavailable,
+                format!(
+                    "file store: the directory {} is not writable: {error}",
+                    self.inner.dir.root().display()
+                ),
+            )
+        })
+    }
+
     #[cfg(feature = "tokio")]
     fn run_async<'a>(
         &'a self,

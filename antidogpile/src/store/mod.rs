@@ -396,6 +396,8 @@ pub enum StoreOp<'a> {
     },
     /// [`Store::remove_many`].
     RemoveMany { keys: &'a [Key<'a>] },
+    /// [`Store::ping`].
+    Ping,
 }
 
 /// What a [`StoreOp`] returned.
@@ -623,6 +625,15 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         keys.iter().try_for_each(|key| self.remove(key))
     }
 
+    /// Whether the store answers: a health check for a service's startup or
+    /// readiness probe ([`Cache::ping`](crate::Cache::ping)). A remote store
+    /// asks each of its servers for a no-op and names the ones that fail; a
+    /// store on disk checks that its directory is writable. The default (in
+    /// process stores) answers `Ok` at once.
+    fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Runs one operation with the blocking methods above.
     fn run(&self, op: StoreOp<'_>) -> Result<StoreReply, StoreError> {
         Ok(match op {
@@ -692,6 +703,10 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
             }
             StoreOp::RemoveMany { keys } => {
                 self.remove_many(keys)?;
+                StoreReply::Done
+            }
+            StoreOp::Ping => {
+                self.ping()?;
                 StoreReply::Done
             }
         })
@@ -812,6 +827,10 @@ impl<S: Store> Store for Arc<S> {
 
     fn remove_many(&self, keys: &[Key<'_>]) -> Result<(), StoreError> {
         (**self).remove_many(keys)
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        (**self).ping()
     }
 
     fn run(&self, op: StoreOp<'_>) -> Result<StoreReply, StoreError> {

@@ -15,6 +15,8 @@
 //! antidogpile-worker price URL MILLIS              `price(1)` every 5 ms (at least once)
 //! antidogpile-worker price-client URL              the client's `peek`, then `set` on a miss
 //! antidogpile-worker map URL                      one call with a 16-entry HashMap
+//! antidogpile-worker clearable URL SECONDS        `clearable(1)` (fresh for an hour)
+//!                                                 every 20 ms: `call AT_MS COMPUTED`
 //! ```
 //!
 //! `price` stands for one build of an application: `PRICE_SHAPE` (read at
@@ -262,6 +264,7 @@ fn main() -> ExitCode {
             hammer(threads as usize, Duration::from_secs(seconds));
         }
         ("map", _, _) => map_call(),
+        ("clearable", Some(seconds), _) => clearable_calls(Duration::from_secs(seconds)),
         ("hang", _, _) => {
             call();
         }
@@ -303,4 +306,23 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Fresh for an hour: only a clear (by another process) makes it compute again.
+#[antidogpiled(soft = "1h", name = "worker::clearable")]
+fn clearable(key: u32) -> u64 {
+    COMPUTED_HERE.with(|here| here.set(true));
+    u64::from(key)
+}
+
+/// `clearable(1)` every 20 ms for `seconds`: `call AT_MS COMPUTED`.
+fn clearable_calls(seconds: Duration) {
+    let begin = Instant::now();
+    while begin.elapsed() < seconds {
+        COMPUTED_HERE.with(|here| here.set(false));
+        clearable(1);
+        let computed = COMPUTED_HERE.with(Cell::get);
+        say(&format!("call {} {}", now_ms(), u8::from(computed)));
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

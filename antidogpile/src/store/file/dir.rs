@@ -57,6 +57,23 @@ impl Dir {
         &self.root
     }
 
+    /// Checks that a file can be created, written and removed at the root
+    /// (a temporary file, removed at once).
+    pub(crate) fn probe(&self) -> io::Result<()> {
+        let probe = self.root.join(format!(
+            "{TEMP_PREFIX}ping-{}-{}",
+            std::process::id(),
+            NEXT_TEMP.fetch_add(1, Ordering::Relaxed)
+        ));
+        let written = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe)
+            .and_then(|mut file| file.write_all(b"ping"));
+        let removed = fs::remove_file(&probe);
+        written.and(removed)
+    }
+
     /// The shard directory of `fingerprint`.
     pub(crate) fn shard(&self, fingerprint: Fingerprint) -> PathBuf {
         self.root.join(&file_name(fingerprint)[..2])

@@ -125,6 +125,7 @@ impl From<StoreOp<'_>> for OwnedOp {
                     now,
                 }
             }
+            StoreOp::Ping => StoreOp::Ping,
             StoreOp::RemoveMany { keys } => {
                 return OwnedOp::RemoveMany {
                     keys: keys.iter().map(owned_key).collect(),

@@ -268,6 +268,10 @@ impl Store for MemcachedStore {
         complete(self.blocking().delete_many(keys))
     }
 
+    fn ping(&self) -> Result<(), StoreError> {
+        complete(self.blocking().ping())
+    }
+
     fn run(&self, op: StoreOp<'_>) -> Result<StoreReply, StoreError> {
         complete(self.blocking().run(op))
     }

@@ -895,7 +895,50 @@ impl<T: Exchange> Ops<'_, T> {
                 self.delete_many(keys).await?;
                 StoreReply::Done
             }
+            StoreOp::Ping => {
+                self.ping().await?;
+                StoreReply::Done
+            }
         })
+    }
+
+    /// Asks every server for a no-op (`mn`), even one marked down (a
+    /// server that answers is marked up again); names every server that
+    /// does not answer.
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+        let mut request = Vec::with_capacity(4);
+        encode_noop(&mut request);
+        let mut failures = Vec::new();
+        let mut kind = StoreErrorKind::Unavailable;
+        for server in 0..self.ring.len() {
+            let now = Clock::system().now().as_millis();
+            let label = self.ring.label(server).unwrap_or("?");
+            match self.on_server(server, &[&request], now).await.as_deref() {
+                Ok([Reply::NoOp]) => self.ring.mark_up(server),
+                Ok(other) => {
+                    kind = StoreErrorKind::Protocol;
+                    failures.push(format!("{label}: unexpected reply {other:?}"));
+                }
+                Err(error) => {
+                    if error.kind() != StoreErrorKind::Unavailable {
+                        kind = error.kind();
+                    }
+                    failures.push(format!("{label}: {error}"));
+                }
+            }
+        }
+        if failures.is_empty() {
+            return Ok(());
+        }
+        Err(StoreError::new(
+            kind,
+            format!(
+                "{} of {} memcached server(s) did not answer a no-op: {}",
+                failures.len(),
+                self.ring.len(),
+                failures.join("; ")
+            ),
+        ))
     }
 }
 

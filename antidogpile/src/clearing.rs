@@ -1,0 +1,372 @@
+//! Clearing at run time: everything one function cached
+//! ([`Cache::clear_namespace`]), or everything a cache's functions cached
+//! ([`Cache::clear`]), without a redeploy.
+//!
+//! Each cache keeps a generation per namespace and one for the whole
+//! cache; both are mixed into the keys of memoized calls (when either is
+//! set), so a clear makes every older value unreachable at once: it is
+//! never read again, and lapses at its hard deadline (or is evicted).
+//!
+//! - In a store of this process only (memory, no-op), the generations live
+//!   in the [`Cache`]: a clear is seen by the next call. The hit path pays
+//!   one atomic load until the first clear, and a lock-free map lookup after.
+//! - In a shared store (memcached, files: [`Store::keeps_bytes`](crate::Store::keeps_bytes)), they are
+//!   kept in the store (raw values under the namespace
+//!   `antidogpile::generation`), and each process reads the ones it uses at
+//!   most every [`CLEAR_CHECK_EVERY`] (1 s, in real time) before a call, so that a
+//!   clear made by one process is seen by every other within about a second
+//!   (plus the time of one read), without a round trip per call. The
+//!   process that clears sees it at once. A process that cannot read them
+//!   (the store is down) keeps the ones it had, and tries again a second later.
+//!
+//! The cache client's own keys ([`Cache::get`], [`Cache::set`], ...) are
+//! the application's to delete; clearing covers memoized functions.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use xxhash_rust::xxh3::{xxh3_128, xxh3_128_with_seed, xxh3_64};
+
+use crate::cache::Cache;
+use crate::clock::Timestamp;
+use crate::error::Error;
+use crate::key::{Fingerprint, Key};
+use crate::memo::{Blocking, Io};
+use crate::policy::Deadlines;
+use crate::store::{OwnedLookup, StoreOp, StoreReply, Stored};
+
+/// How often a process reads a shared store's generations (at most).
+pub const CLEAR_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// The namespace of the generations kept in a shared store.
+pub(crate) const GENERATION_NAMESPACE: &str = "antidogpile::generation";
+
+/// One generation as this process knows it.
+#[derive(Debug, Default)]
+struct Generation {
+    /// 0: never cleared.
+    token: AtomicU64,
+    /// Real time (ms since [`epoch`], + 1) it was last read from the
+    /// store; 0: never.
+    checked: AtomicU64,
+}
+
+impl Generation {
+    fn due(&self, now: u64) -> bool {
+        let checked = self.checked.load(Ordering::Acquire);
+        checked == 0 || now.saturating_sub(checked) >= CLEAR_CHECK_EVERY.as_millis() as u64
+    }
+
+    fn set(&self, token: u64, now: u64) {
+        self.token.store(token, Ordering::Release);
+        self.checked.store(now, Ordering::Release);
+    }
+}
+
+/// Hashes namespaces with xxh3 (SipHash would double a cleared cache's hit path).
+#[derive(Clone, Copy, Debug, Default)]
+struct Xxh3(u64);
+
+impl std::hash::Hasher for Xxh3 {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Namespaces = HashMap<String, Arc<Generation>, std::hash::BuildHasherDefault<Xxh3>>;
+
+/// A cache's generations.
+#[derive(Debug, Default)]
+pub(crate) struct Clearing {
+    /// Whether an in-process store's cache was ever cleared (the hit path's
+    /// only cost until then).
+    any: AtomicBool,
+    whole: Generation,
+    namespaces: ArcSwap<Namespaces>,
+    adding: Mutex<()>,
+}
+
+/// Milliseconds of real time since the first call, plus 1 (never 0).
+fn real_now() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
+}
+
+/// The key of a generation in a shared store (`namespace` None: the whole cache).
+fn store_key(namespace: Option<&str>) -> Key<'static> {
+    let mut bytes = b"antidogpile-generation\xff".to_vec();
+    match namespace {
+        None => bytes.push(0),
+        Some(namespace) => {
+            bytes.push(1);
+            bytes.extend_from_slice(namespace.as_bytes());
+        }
+    }
+    Key::new(
+        Fingerprint::from_u128(xxh3_128(&bytes)),
+        GENERATION_NAMESPACE,
+        0,
+    )
+}
+
+/// A new generation: never 0, and unlike any other process's.
+fn new_token() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut bytes = [0u8; 20];
+    bytes[..8].copy_from_slice(&time.to_le_bytes());
+    bytes[8..12].copy_from_slice(&std::process::id().to_le_bytes());
+    bytes[12..].copy_from_slice(&NEXT.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    xxh3_64(&bytes).max(1)
+}
+
+/// `fingerprint` in the generations `whole` and `namespace` (unchanged
+/// while neither was ever cleared).
+fn mix(fingerprint: Fingerprint, whole: u64, namespace: u64) -> Fingerprint {
+    if whole == 0 && namespace == 0 {
+        return fingerprint;
+    }
+    let mut bytes = [0u8; 24];
+    bytes[..16].copy_from_slice(&fingerprint.as_u128().to_le_bytes());
+    bytes[16..].copy_from_slice(&namespace.to_le_bytes());
+    Fingerprint::from_u128(xxh3_128_with_seed(&bytes, whole))
+}
+
+fn token_of(found: Option<&OwnedLookup>) -> u64 {
+    match found {
+        Some(OwnedLookup::Entry {
+            value: Stored::Raw(bytes),
+            ..
+        }) => std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|digits| digits.parse().ok())
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
+impl Clearing {
+    /// The generation of `namespace`, added if new.
+    fn namespace(&self, namespace: &str) -> Arc<Generation> {
+        if let Some(found) = self.namespaces.load().get(namespace) {
+            return Arc::clone(found);
+        }
+        let _adding = self
+            .adding
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let current = self.namespaces.load_full();
+        if let Some(found) = current.get(namespace) {
+            return Arc::clone(found);
+        }
+        let mut grown = Namespaces::clone(&current);
+        let generation = Arc::new(Generation::default());
+        grown.insert(namespace.to_owned(), Arc::clone(&generation));
+        self.namespaces.store(Arc::new(grown));
+        generation
+    }
+
+    /// The fingerprint of a call of `namespace` in an in-process store.
+    #[inline]
+    fn local(&self, namespace: &str, fingerprint: Fingerprint) -> Fingerprint {
+        if !self.any.load(Ordering::Acquire) {
+            return fingerprint;
+        }
+        let whole = self.whole.token.load(Ordering::Acquire);
+        let of_namespace = self
+            .namespaces
+            .load()
+            .get(namespace)
+            .map_or(0, |generation| generation.token.load(Ordering::Acquire));
+        mix(fingerprint, whole, of_namespace)
+    }
+
+    /// The fingerprint of a call of `namespace` in a shared store, reading
+    /// the generations through `io` if they are due.
+    async fn shared<I: Io>(
+        &self,
+        io: &I,
+        namespace: &str,
+        fingerprint: Fingerprint,
+    ) -> Fingerprint {
+        let generation = self.namespace(namespace);
+        let now = real_now();
+        if self.whole.due(now) || generation.due(now) {
+            let keys = [store_key(None), store_key(Some(namespace))];
+            let read = io
+                .run(StoreOp::ReadMany {
+                    keys: &keys,
+                    now: Timestamp::from_millis(0),
+                })
+                .await;
+            match read {
+                Ok(StoreReply::ReadMany(found)) => {
+                    self.whole
+                        .set(token_of(found.first().and_then(Option::as_ref)), now);
+                    generation.set(token_of(found.get(1).and_then(Option::as_ref)), now);
+                }
+                // Keep what was known; try again after CLEAR_CHECK_EVERY.
+                _ => {
+                    self.whole.checked.store(now, Ordering::Release);
+                    generation.checked.store(now, Ordering::Release);
+                }
+            }
+        }
+        mix(
+            fingerprint,
+            self.whole.token.load(Ordering::Acquire),
+            generation.token.load(Ordering::Acquire),
+        )
+    }
+}
+
+impl Cache {
+    /// The fingerprint a call of `namespace` reads and writes, in this
+    /// cache's current generations (blocking on a shared store's read).
+    #[inline]
+    pub(crate) fn cleared_key(&self, namespace: &str, fingerprint: Fingerprint) -> Fingerprint {
+        if !self.store.keeps_bytes() {
+            return self.clearing.local(namespace, fingerprint);
+        }
+        crate::memo::complete(
+            self.clearing
+                .shared(&Blocking(&*self.store), namespace, fingerprint),
+        )
+    }
+
+    /// [`cleared_key`](Cache::cleared_key), awaiting a shared store's read.
+    #[cfg(feature = "tokio")]
+    pub(crate) async fn cleared_key_async(
+        &self,
+        namespace: &str,
+        fingerprint: Fingerprint,
+    ) -> Fingerprint {
+        if !self.store.keeps_bytes() {
+            return self.clearing.local(namespace, fingerprint);
+        }
+        self.clearing
+            .shared(
+                &crate::memo::NonBlocking(&*self.store),
+                namespace,
+                fingerprint,
+            )
+            .await
+    }
+
+    /// Starts a new generation (`namespace` None: the whole cache): in the
+    /// store if it is shared, then here.
+    async fn start_generation<I: Io>(&self, io: &I, namespace: Option<&str>) -> Result<(), Error> {
+        let token = new_token();
+        if self.store.keeps_bytes() {
+            let write = StoreOp::Write {
+                key: store_key(namespace),
+                value: Stored::Raw(token.to_string().into_bytes()),
+                deadlines: Deadlines {
+                    soft: Timestamp::MAX,
+                    hard: Timestamp::MAX,
+                },
+                now: self.clock.now(),
+            };
+            io.run(write).await.map_err(Error::Store)?;
+        }
+        let now = real_now();
+        match namespace {
+            None => self.clearing.whole.set(token, now),
+            Some(namespace) => self.clearing.namespace(namespace).set(token, now),
+        }
+        self.clearing.any.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Drops everything the memoized function(s) called `namespace` cached
+    /// in this cache (a function's namespace is `module_path!()::fn_name`,
+    /// or its `name = "..."`): the next call of each key computes again.
+    /// For an operator's "clear" button or a deploy hook, without a redeploy.
+    ///
+    /// In a store of this process (memory) the next call sees it; in a
+    /// shared store (memcached, files) this process sees it at once and
+    /// every other within about [`CLEAR_CHECK_EVERY`](crate::CLEAR_CHECK_EVERY)
+    /// (1 s). Older values are not deleted but never read again: they lapse
+    /// at their hard deadline. The cache client's keys are not touched.
+    ///
+    /// ```
+    /// use antidogpile::{antidogpiled, install_named, named_cache, store::MemoryStore, Cache};
+    /// #[antidogpiled(soft = "1h", cache = "docs_clear", name = "docs::clear::report")]
+    /// fn report(id: u64) -> String {
+    ///     format!("report {id}")
+    /// }
+    ///
+    /// install_named("docs_clear", Cache::new(MemoryStore::new()));
+    /// report(1);
+    /// named_cache("docs_clear").unwrap().clear_namespace("docs::clear::report")?;
+    /// report(1); // computed again
+    /// assert_eq!(antidogpile::stats("docs::clear::report").unwrap().computes, 2);
+    /// # Ok::<(), antidogpile::Error>(())
+    /// ```
+    pub fn clear_namespace(&self, namespace: &str) -> Result<(), Error> {
+        crate::memo::complete(self.start_generation(&Blocking(&*self.store), Some(namespace)))
+    }
+
+    /// Drops everything every memoized function cached in this cache, as
+    /// [`clear_namespace`](Cache::clear_namespace) does for one. The
+    /// generation is the store's: caches on the same memcached servers or
+    /// the same directory (in any process) are cleared together.
+    ///
+    /// ```
+    /// let cache = antidogpile::Cache::new(antidogpile::store::MemoryStore::new());
+    /// cache.clear()?;
+    /// # Ok::<(), antidogpile::Error>(())
+    /// ```
+    pub fn clear(&self) -> Result<(), Error> {
+        crate::memo::complete(self.start_generation(&Blocking(&*self.store), None))
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl crate::client::AsyncCache<'_> {
+    /// [`Cache::clear_namespace`], without blocking the runtime.
+    pub async fn clear_namespace(&self, namespace: &str) -> Result<(), Error> {
+        let io = crate::memo::NonBlocking(&*self.cache.store);
+        self.cache.start_generation(&io, Some(namespace)).await
+    }
+
+    /// [`Cache::clear`], without blocking the runtime.
+    pub async fn clear(&self) -> Result<(), Error> {
+        let io = crate::memo::NonBlocking(&*self.cache.store);
+        self.cache.start_generation(&io, None).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_change_with_either_generation_and_not_before_any() {
+        let fingerprint = Fingerprint::from_u128(42);
+        assert_eq!(mix(fingerprint, 0, 0), fingerprint);
+        let keys = [
+            mix(fingerprint, 1, 0),
+            mix(fingerprint, 0, 1),
+            mix(fingerprint, 1, 1),
+            mix(fingerprint, 2, 1),
+        ];
+        for (i, a) in keys.iter().enumerate() {
+            assert_ne!(*a, fingerprint);
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_ne!(store_key(None), store_key(Some("")));
+        assert_ne!(new_token(), new_token());
+    }
+}

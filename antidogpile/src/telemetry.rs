@@ -1,0 +1,166 @@
+//! Metrics through the [`metrics`](https://docs.rs/metrics) facade (cargo
+//! feature `metrics`): the library emits, the application installs the
+//! exporter (Prometheus, StatsD, ...). Without the feature every function
+//! here does nothing and costs nothing.
+//!
+//! The per-call counters are the ones [`Stats`](crate::Stats) reads,
+//! kept by every memoized function on its hit path (striped atomics); they
+//! are handed to the facade as absolute values by [`publish_metrics`], which
+//! a thread started with the first memoized call runs every second (and an
+//! application may run right before it renders a scrape), so the hit path
+//! pays nothing for metrics. Compute and wait times are recorded as each
+//! compute or wait ends (a histogram record is small next to a compute).
+
+#[cfg(feature = "metrics")]
+use std::time::Duration;
+
+use crate::site::Site;
+
+/// How often the publishing thread hands the counters to the facade.
+#[cfg(feature = "metrics")]
+pub(crate) const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+
+/// Reads one field of [`Stats`](crate::Stats).
+#[cfg(feature = "metrics")]
+type Field = fn(&crate::Stats) -> u64;
+
+/// The counters' names, each with the [`Stats`](crate::Stats) field it carries.
+#[cfg(feature = "metrics")]
+const COUNTERS: [(&str, Field); 9] = [
+    ("antidogpile_fresh_hits_total", |s| s.fresh_hits),
+    ("antidogpile_stale_hits_total", |s| s.stale_hits),
+    ("antidogpile_misses_total", |s| s.misses),
+    ("antidogpile_uncached_total", |s| s.uncached),
+    ("antidogpile_computes_total", |s| s.computes),
+    ("antidogpile_errors_total", |s| s.errors),
+    ("antidogpile_panics_total", |s| s.panics),
+    ("antidogpile_waits_total", |s| s.waits),
+    ("antidogpile_store_errors_total", |s| s.store_errors),
+];
+
+/// The name of the cache a function uses, as its `cache` label.
+#[cfg(feature = "metrics")]
+fn cache_label(site: &Site) -> &'static str {
+    site.options.cache.unwrap_or("default")
+}
+
+/// Hands every memoized function's counters to the installed `metrics`
+/// recorder, as absolute values labelled `namespace` and `cache` (the
+/// named cache, or `"default"`):
+///
+/// `antidogpile_fresh_hits_total`, `antidogpile_stale_hits_total`,
+/// `antidogpile_misses_total`, `antidogpile_uncached_total`,
+/// `antidogpile_computes_total`, `antidogpile_errors_total`,
+/// `antidogpile_panics_total`, `antidogpile_waits_total` and
+/// `antidogpile_store_errors_total` (what each counts: [`Stats`](crate::Stats)).
+/// The histograms `antidogpile_compute_seconds` and
+/// `antidogpile_wait_seconds` (same labels) are recorded as computes and
+/// cold-miss waits end.
+///
+/// A thread started by the first memoized call does this every second, so
+/// an application only installs its recorder; it may also call this right
+/// before rendering a scrape, so that the scrape is exact.
+///
+/// ```
+/// #[antidogpile::antidogpiled(soft = "1m", name = "docs::metrics")]
+/// fn cube(x: u64) -> u64 {
+///     x * x * x
+/// }
+///
+/// cube(2);
+/// // With a recorder installed (metrics::set_global_recorder), this sets
+/// // antidogpile_misses_total{namespace="docs::metrics",cache="default"} to 1.
+/// antidogpile::publish_metrics();
+/// ```
+#[cfg(feature = "metrics")]
+pub fn publish_metrics() {
+    for site in crate::site::all_sites() {
+        let stats = site.counters.snapshot();
+        let cache = cache_label(site);
+        for (name, field) in COUNTERS {
+            metrics::counter!(name, "namespace" => site.namespace, "cache" => cache)
+                .absolute(field(&stats));
+        }
+    }
+}
+
+/// Starts the thread that publishes every [`PUBLISH_EVERY`] (once).
+#[cfg(feature = "metrics")]
+pub(crate) fn start_publishing() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let spawned = std::thread::Builder::new()
+            .name("antidogpile-metrics".into())
+            .spawn(|| loop {
+                publish_metrics();
+                std::thread::sleep(PUBLISH_EVERY);
+            });
+        if let Err(error) = spawned {
+            tracing::warn!(target: "antidogpile", %error,
+                "could not start the metrics thread: call antidogpile::publish_metrics() instead");
+        }
+    });
+}
+
+#[cfg(not(feature = "metrics"))]
+pub(crate) fn start_publishing() {}
+
+/// When a compute (or a wait) started, if metrics are on.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Started(#[cfg(feature = "metrics")] std::time::Instant);
+
+impl Started {
+    #[inline]
+    pub(crate) fn now() -> Started {
+        Started(
+            #[cfg(feature = "metrics")]
+            std::time::Instant::now(),
+        )
+    }
+
+    /// Records the time since as `antidogpile_compute_seconds` of `site`.
+    #[inline]
+    pub(crate) fn computed(self, site: &Site) {
+        #[cfg(feature = "metrics")]
+        record("antidogpile_compute_seconds", site, self.0.elapsed());
+        #[cfg(not(feature = "metrics"))]
+        let _ = site;
+    }
+
+    /// Records the time since as `antidogpile_wait_seconds` of `site`.
+    #[inline]
+    pub(crate) fn waited(self, site: &Site) {
+        #[cfg(feature = "metrics")]
+        record("antidogpile_wait_seconds", site, self.0.elapsed());
+        #[cfg(not(feature = "metrics"))]
+        let _ = site;
+    }
+}
+
+#[cfg(feature = "metrics")]
+fn record(name: &'static str, site: &Site, elapsed: Duration) {
+    metrics::histogram!(name, "namespace" => site.namespace, "cache" => cache_label(site))
+        .record(elapsed.as_secs_f64());
+}
+
+/// A cold-miss wait in progress: recorded when it is dropped (the call
+/// got its value, or gave up waiting).
+#[derive(Debug, Default)]
+pub(crate) struct WaitClock(Option<(&'static Site, Started)>);
+
+impl WaitClock {
+    /// The wait starts now (a second start of the same call is ignored).
+    pub(crate) fn start(&mut self, site: &'static Site) {
+        if self.0.is_none() {
+            self.0 = Some((site, Started::now()));
+        }
+    }
+}
+
+impl Drop for WaitClock {
+    fn drop(&mut self) {
+        if let Some((site, started)) = self.0.take() {
+            started.waited(site);
+        }
+    }
+}
