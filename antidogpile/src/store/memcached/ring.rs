@@ -24,8 +24,6 @@
 //! decides where a server's points are, so the order of the list does not
 //! change which server a key maps to (only the indices returned change).
 
-// Wired into the memcached store when it starts spreading keys over servers.
-#![allow(dead_code)]
 #![forbid(unsafe_code)]
 
 use std::fmt;
@@ -141,30 +139,25 @@ impl Ring {
         self
     }
 
-    /// The retry delay in milliseconds, as set by
-    /// [`Ring::with_retry_after`]; exposed so that the caller can log or
-    /// report it alongside its own timeouts.
-    #[must_use]
-    pub fn retry_after_ms(&self) -> u64 {
-        self.retry_after_ms
-    }
-
-    /// How many servers the ring was built from (duplicates included), which
-    /// is one more than the largest index a lookup can return.
+    /// How many servers the ring was built from (duplicates included). The
+    /// store sizes its pools from the server list itself, so only the tests
+    /// ask (as for [`Ring::is_empty`], [`Ring::label`], [`Ring::server_for`]
+    /// and [`Ring::mark_up`]).
+    #[cfg(test)]
     #[must_use]
     pub fn len(&self) -> usize {
         self.labels.len()
     }
 
-    /// Whether the ring has no servers, in which case every lookup is `None`
-    /// and the caller should treat the cache as unavailable.
+    /// Whether the ring has no servers, in which case every lookup is `None`.
+    #[cfg(test)]
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
 
-    /// The label server `server` was given, so that errors and logs can name
-    /// a server by what the configuration calls it; `None` if out of range.
+    /// The label server `server` was given; `None` if out of range.
+    #[cfg(test)]
     #[must_use]
     pub fn label(&self, server: usize) -> Option<&str> {
         self.labels.get(server).map(|l| &**l)
@@ -176,6 +169,9 @@ impl Ring {
     ///
     /// Any bytes and any length are accepted; the key is hashed as given, so
     /// every app server must pass the same bytes for the same logical key.
+    /// The store asks [`Ring::server_for_live`]; the tests check the circle
+    /// with this.
+    #[cfg(test)]
     #[must_use]
     pub fn server_for(&self, key: &[u8]) -> Option<usize> {
         self.first_point(key).map(|i| self.owners[i])
@@ -228,10 +224,10 @@ impl Ring {
         }
     }
 
-    /// Puts `server` back into [`Ring::server_for_live`] at once, for when
-    /// the caller knows it is back (a successful reconnect or health check)
-    /// and need not wait out the retry delay. An index out of range is
-    /// ignored.
+    /// Puts `server` back into [`Ring::server_for_live`] at once. The store
+    /// never does: a server marked down is retried when its retry delay is
+    /// over. An index out of range is ignored.
+    #[cfg(test)]
     pub fn mark_up(&self, server: usize) {
         if let Some(d) = self.down_until.get(server) {
             d.store(UP, Ordering::Relaxed);

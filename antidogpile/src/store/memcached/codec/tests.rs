@@ -97,8 +97,8 @@ fn meta_set_bytes() {
         ..SetFlags::default()
     };
     assert_eq!(set(&foo, b"", add), b"ms foo 0 ME T0 F0 c\r\n\r\n");
-    let replace = SetFlags {
-        mode: SetMode::Replace,
+    let every_flag = SetFlags {
+        mode: SetMode::Set,
         ttl: 1,
         client_flags: u32::MAX,
         compare_cas: Some(u64::MAX),
@@ -107,8 +107,8 @@ fn meta_set_bytes() {
         quiet: true,
     };
     assert_eq!(
-        set(&foo, b"a\r\nb", replace),
-        b"ms foo 4 MR T1 F4294967295 C18446744073709551615 c O9 q\r\na\r\nb\r\n"
+        set(&foo, b"a\r\nb", every_flag),
+        b"ms foo 4 MS T1 F4294967295 C18446744073709551615 c O9 q\r\na\r\nb\r\n"
     );
     assert_eq!(
         set(&key(b"\0"), b"x", SetFlags::default()),
