@@ -643,7 +643,7 @@ mod tests {
                 })
                 .collect();
             scope.spawn(move || {
-                let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+                let mut random = antidogpile_test_support::rng::XorShift::new(1);
                 let mut step = 0u64;
                 let begin = std::time::Instant::now();
                 while (step < 200_000
@@ -652,9 +652,7 @@ mod tests {
                     && begin.elapsed() < std::time::Duration::from_secs(10)
                 {
                     step += 1;
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
+                    let x = random.next_u64();
                     let now = step / 16;
                     clock.store(now, Ordering::Relaxed);
                     let s = (x % servers as u64) as usize;
