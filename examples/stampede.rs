@@ -257,7 +257,11 @@ fn main() {
     let results = [
         (
             "plain TTL cache",
-            hammer(threads, run, Arc::new(move || plain.get_or_compute(1, || backend(1)))),
+            hammer(
+                threads,
+                run,
+                Arc::new(move || plain.get_or_compute(1, || backend(1))),
+            ),
         ),
         (
             "antidogpile",
