@@ -1,6 +1,6 @@
 //! Fixtures shared by the tests, the examples, the soak tool and the
 //! benchmark: real servers started on free loopback ports (and stopped when
-//! dropped), misbehaving proxies and peers for fault tests, the naive TTL
+//! dropped), directories of their own (removed when dropped), misbehaving proxies and peers for fault tests, the naive TTL
 //! cache that antidogpile is set beside, and one small random number
 //! generator. Never a server left running by hand.
 
@@ -9,3 +9,4 @@ pub mod memcached;
 pub mod naive_ttl;
 pub mod rng;
 pub mod slow_reader;
+pub mod temp_dir;
