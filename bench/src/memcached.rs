@@ -165,20 +165,8 @@ pub fn run_hits(port: u16, calls: u64, rounds: usize) -> Result<Vec<[HitRow; 4]>
         let mut best: [Option<HitRow>; 4] = [None, None, None, None];
         for _ in 0..rounds {
             let measured = [
-                hits(threads, calls, |k| {
-                    default
-                        .get::<String>(&keys[k as usize])
-                        .ok()
-                        .flatten()
-                        .unwrap_or_default()
-                }),
-                hits(threads, calls, |k| {
-                    plain
-                        .get::<String>(&keys[k as usize])
-                        .ok()
-                        .flatten()
-                        .unwrap_or_default()
-                }),
+                hits(threads, calls, |k| text_of(&default, &keys[k as usize])),
+                hits(threads, calls, |k| text_of(&plain, &keys[k as usize])),
                 hits(threads, calls, |k| {
                     raw.get(&keys[k as usize]).unwrap_or_default()
                 }),
@@ -429,4 +417,9 @@ pub fn worker(mode: &str, port: u16, threads: usize, duration: Duration) -> Resu
     });
     println!("calls {calls}");
     Ok(())
+}
+
+/// The text a `memcache` client reads under `key` (empty on a miss or an error).
+fn text_of(client: &memcache::Client, key: &str) -> String {
+    client.get::<String>(key).ok().flatten().unwrap_or_default()
 }

@@ -24,30 +24,21 @@ impl RawGet {
 
     /// The value of `key` as text, `None` on a miss or any error.
     pub fn get(&self, key: &str) -> Option<String> {
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut connection = match idle {
-            Some(connection) => connection,
-            None => {
-                let stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-                stream.set_nodelay(true).ok()?;
-                BufReader::new(stream)
-            }
-        };
-        let value = get_on(&mut connection, key);
-        if value.is_some() {
-            self.idle
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(connection);
-        }
-        value
+        self.on_a_connection(|connection| get_on(connection, key))
     }
-}
 
-impl RawGet {
     /// How many of `keys` one multi-key `get` (one write) found, `None` on
     /// any error.
     pub fn get_many(&self, keys: &[&str]) -> Option<usize> {
+        self.on_a_connection(|connection| get_many_on(connection, keys))
+    }
+
+    /// Runs `exchange` on an idle connection (or a new one), and keeps the
+    /// connection for the next call unless the exchange failed.
+    fn on_a_connection<T>(
+        &self,
+        exchange: impl FnOnce(&mut BufReader<TcpStream>) -> Option<T>,
+    ) -> Option<T> {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let mut connection = match idle {
             Some(connection) => connection,
@@ -57,14 +48,14 @@ impl RawGet {
                 BufReader::new(stream)
             }
         };
-        let found = get_many_on(&mut connection, keys);
-        if found.is_some() {
+        let result = exchange(&mut connection);
+        if result.is_some() {
             self.idle
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(connection);
         }
-        found
+        result
     }
 }
 

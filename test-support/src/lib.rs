@@ -2,7 +2,7 @@
 //! benchmark: real servers started on free loopback ports (and stopped when
 //! dropped), directories of their own (removed when dropped), misbehaving proxies and peers for fault tests, the naive TTL
 //! cache that antidogpile is set beside, and one small random number
-//! generator. Never a server left running by hand.
+//! generator, and [`within`] for calls that must not hang. Never a server left running by hand.
 
 pub mod fault_proxy;
 pub mod memcached;
@@ -10,3 +10,6 @@ pub mod naive_ttl;
 pub mod rng;
 pub mod slow_reader;
 pub mod temp_dir;
+mod within;
+
+pub use within::within;

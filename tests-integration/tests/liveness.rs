@@ -88,13 +88,10 @@ fn within<T: Send + 'static>(
     limit: Duration,
     call: impl FnOnce() -> T + Send + 'static,
 ) -> Option<(T, Duration)> {
-    let (send, receive) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    antidogpile_test_support::within(limit, move || {
         let start = Instant::now();
-        let value = call();
-        let _ = send.send((value, start.elapsed()));
-    });
-    receive.recv_timeout(limit).ok()
+        (call(), start.elapsed())
+    })
 }
 
 static LEASE_STARTED: AtomicBool = AtomicBool::new(false);
