@@ -229,11 +229,9 @@ pub fn run_get_many(port: u16, calls: u64, rounds: usize) -> Result<[HitRow; 3],
             }),
             hits(1, calls, |_| all(raw.get_many(&names).unwrap_or(0))),
             hits(1, calls, |_| {
-                let got = cache.get_many::<String, u64>(&keys).unwrap_or_default();
-                all(got
-                    .iter()
-                    .filter(|g| matches!(g, antidogpile::Got::Fresh(_)))
-                    .count())
+                all(fresh(
+                    &cache.get_many::<String, u64>(&keys).unwrap_or_default(),
+                ))
             }),
         ];
         for (slot, row) in best.iter_mut().zip(measured) {
@@ -279,11 +277,9 @@ pub fn run_large_batch(calls: u64, rounds: usize) -> Result<[HitRow; 2], String>
     for _ in 0..rounds {
         let measured = [
             hits(1, calls, |_| {
-                let got = cache.get_many::<String, u64>(&keys).unwrap_or_default();
-                all(got
-                    .iter()
-                    .filter(|g| matches!(g, antidogpile::Got::Fresh(_)))
-                    .count())
+                all(fresh(
+                    &cache.get_many::<String, u64>(&keys).unwrap_or_default(),
+                ))
             }),
             hits(1, calls, |_| {
                 let got = cache
@@ -417,6 +413,13 @@ pub fn worker(mode: &str, port: u16, threads: usize, duration: Duration) -> Resu
     });
     println!("calls {calls}");
     Ok(())
+}
+
+/// How many of `got` were fresh.
+fn fresh(got: &[antidogpile::Got<String>]) -> usize {
+    got.iter()
+        .filter(|g| matches!(g, antidogpile::Got::Fresh(_)))
+        .count()
 }
 
 /// The text a `memcache` client reads under `key` (empty on a miss or an error).

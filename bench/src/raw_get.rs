@@ -68,22 +68,10 @@ fn get_many_on(connection: &mut BufReader<TcpStream>, keys: &[&str]) -> Option<u
     request.extend_from_slice(b"\r\n");
     connection.get_mut().write_all(&request).ok()?;
     let mut found = 0;
-    loop {
-        let mut header = String::new();
-        connection.read_line(&mut header).ok()?;
-        if header == "END\r\n" {
-            return Some(found);
-        }
-        let bytes: usize = header
-            .strip_prefix("VALUE ")?
-            .split_whitespace()
-            .nth(2)?
-            .parse()
-            .ok()?;
-        let mut data = vec![0; bytes + 2];
-        connection.read_exact(&mut data).ok()?;
+    while read_value(connection)?.is_some() {
         found += 1;
     }
+    Some(found)
 }
 
 fn get_on(connection: &mut BufReader<TcpStream>, key: &str) -> Option<String> {
@@ -92,9 +80,24 @@ fn get_on(connection: &mut BufReader<TcpStream>, key: &str) -> Option<String> {
     request.extend_from_slice(key.as_bytes());
     request.extend_from_slice(b"\r\n");
     connection.get_mut().write_all(&request).ok()?;
+    // A miss (`END` at once) is `None` too.
+    let data = read_value(connection)??;
+    let mut end = String::new();
+    connection.read_line(&mut end).ok()?;
+    if end != "END\r\n" {
+        return None;
+    }
+    String::from_utf8(data).ok()
+}
+
+/// Reads one `VALUE <key> <flags> <bytes>` and its data: `Some(None)` at
+/// `END`, `None` on anything else that is not a value.
+fn read_value(connection: &mut BufReader<TcpStream>) -> Option<Option<Vec<u8>>> {
     let mut header = String::new();
     connection.read_line(&mut header).ok()?;
-    // VALUE <key> <flags> <bytes>
+    if header == "END\r\n" {
+        return Some(None);
+    }
     let bytes: usize = header
         .strip_prefix("VALUE ")?
         .split_whitespace()
@@ -103,11 +106,6 @@ fn get_on(connection: &mut BufReader<TcpStream>, key: &str) -> Option<String> {
         .ok()?;
     let mut data = vec![0; bytes + 2];
     connection.read_exact(&mut data).ok()?;
-    let mut end = String::new();
-    connection.read_line(&mut end).ok()?;
-    if end != "END\r\n" {
-        return None;
-    }
     data.truncate(bytes);
-    String::from_utf8(data).ok()
+    Some(Some(data))
 }
