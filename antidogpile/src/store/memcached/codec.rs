@@ -445,7 +445,7 @@ fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
 // Replies
 // ---------------------------------------------------------------------------
 
-/// One reply, as [`decode`] reads it.
+/// One reply, as [`decode_with_limit`] reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Reply {
     /// `VA <size> <flags>*` and its data: a hit with `v`, or a counter's new

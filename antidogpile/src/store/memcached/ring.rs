@@ -61,9 +61,8 @@ const UP: u64 = 0;
 ///
 /// Duplicate labels are allowed, not rejected: duplicates get the very same
 /// points, and a tie on a point goes to the lower index, so the later
-/// duplicate receives no keys from [`Ring::server_for`] and takes over all of
-/// the earlier one's keys in [`Ring::server_for_live`] while that one is
-/// down. Nothing panics on any input, so building a ring from whatever list
+/// duplicate owns no keys and takes over all of the earlier one's keys in
+/// [`Ring::server_for_live`] while that one is down. Nothing panics on any input, so building a ring from whatever list
 /// the configuration holds cannot bring the process down.
 pub struct Ring {
     /// Hashes of all points, ascending; searched for a key's hash.
@@ -177,14 +176,15 @@ impl Ring {
         self.first_point(key).map(|i| self.owners[i])
     }
 
-    /// Like [`Ring::server_for`], but walks on clockwise past points of
-    /// servers that are down at `now_ms`, so that a dead server costs its
+    /// The server that owns `key` (the owner of the first point at or
+    /// clockwise of its hash), walking on clockwise past points of servers
+    /// that are down at `now_ms`, so that a dead server costs its
     /// own keys a miss on another server instead of a timeout per request,
     /// and costs nothing to keys that live elsewhere. `None` only if the ring
     /// is empty or every server is down.
     ///
-    /// Takes no lock; concurrent [`Ring::mark_down`] and [`Ring::mark_up`]
-    /// calls may or may not be seen, which is harmless for a health hint.
+    /// Takes no lock; a concurrent [`Ring::mark_down`] may or may not be
+    /// seen, which is harmless for a health hint.
     #[must_use]
     pub fn server_for_live(&self, key: &[u8], now_ms: u64) -> Option<usize> {
         let start = self.first_point(key)?;
