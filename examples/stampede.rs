@@ -11,12 +11,14 @@
 //! several processes (this program started again with `--worker`), so the
 //! table shows one recompute per expiry across all of them.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use antidogpile::antidogpiled;
+// The dogpile itself: a TTL cache where every caller that finds the value
+// expired recomputes it (check, miss, compute, store).
+use antidogpile_test_support::naive_ttl::NaiveTtlCache;
 
 /// How long the "backend" takes to produce a value.
 const COMPUTE: Duration = Duration::from_millis(50);
@@ -50,30 +52,6 @@ fn backend(report: u64) -> String {
 #[antidogpiled(soft = "200ms", factor = 10, grace = "5s")]
 fn report_antidogpiled(report: u64) -> String {
     backend(report)
-}
-
-/// The dogpile itself: a TTL cache where every caller that finds the value
-/// expired recomputes it.
-#[derive(Default)]
-struct PlainTtlCache {
-    entries: Mutex<HashMap<u64, (String, Instant)>>,
-}
-
-impl PlainTtlCache {
-    fn get(&self, report: u64) -> String {
-        if let Some((value, expires)) = self.entries.lock().unwrap().get(&report) {
-            if Instant::now() < *expires {
-                return value.clone();
-            }
-        }
-        let value = backend(report);
-        let expires = Instant::now() + FRESH;
-        self.entries
-            .lock()
-            .unwrap()
-            .insert(report, (value.clone(), expires));
-        value
-    }
 }
 
 struct Outcome {
@@ -275,11 +253,15 @@ fn main() {
         FRESH.as_millis(),
         COMPUTE.as_millis()
     );
-    let plain = Arc::new(PlainTtlCache::default());
+    let plain = Arc::new(NaiveTtlCache::new(FRESH));
     let results = [
         (
             "plain TTL cache",
-            hammer(threads, run, Arc::new(move || plain.get(1))),
+            hammer(
+                threads,
+                run,
+                Arc::new(move || plain.get_or_compute(1, || backend(1))),
+            ),
         ),
         (
             "antidogpile",

@@ -76,9 +76,7 @@ struct ChunkSizes(u64);
 
 impl ChunkSizes {
     fn next(&mut self) -> Option<usize> {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
+        self.0 = crate::random::xorshift(self.0);
         Some(match self.0 % 8 {
             0 => 1 + (self.0 >> 8) as usize % 4096,
             _ => 1 + (self.0 >> 8) as usize % 16,

@@ -34,6 +34,7 @@ pub mod __private {
     pub use crate::private::*;
 }
 mod private;
+mod random;
 mod raw;
 mod refresh_pool;
 #[cfg(feature = "__fuzz")]

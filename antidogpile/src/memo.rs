@@ -7,7 +7,6 @@
 //! sync path uses blocking I/O, whose futures are always ready, and drives
 //! the same code with [`complete`]. Only the waiting differs.
 
-use std::cell::Cell;
 use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -876,7 +875,7 @@ async fn store_value<V: Cacheable, I: Io>(
         Stored::Object(Arc::clone(&shared))
     };
     let now = clock.now();
-    let deadlines = timeouts.deadlines(now, random_unit());
+    let deadlines = timeouts.deadlines(now, crate::random::unit());
     let write = match held {
         Some(held) => StoreOp::WriteHeld {
             key: *key,
@@ -908,27 +907,6 @@ async fn store_value<V: Cacheable, I: Io>(
             (shared, Landed::NotStored)
         }
     }
-}
-
-/// A uniform number in `[0, 1)` for jitter (xorshift; quality is not critical).
-fn random_unit() -> f64 {
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new({
-            let here = &STATE as *const _ as u64;
-            let time = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64);
-            (here ^ time) | 1
-        });
-    }
-    STATE.with(|state| {
-        let mut x = state.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        state.set(x);
-        (x >> 11) as f64 / (1u64 << 53) as f64
-    })
 }
 
 /// The hit path, short of the state machine (and of building a [`Call`]):

@@ -18,7 +18,6 @@ use crate::store::{StoreOp, StoreReply};
 
 pub use crate::outcome::{Always, Outcome};
 pub use crate::site::{Site, SiteOptions};
-pub use serde;
 
 /// Builds the key of one call from its arguments.
 pub struct KeyHasher {

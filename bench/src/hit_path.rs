@@ -7,10 +7,10 @@ use std::sync::{Barrier, LazyLock};
 use std::time::{Duration, Instant};
 
 use antidogpile::antidogpiled;
+use antidogpile_test_support::naive_ttl::NaiveTtlCache;
 use cached::cached;
 use dashmap::DashMap;
 
-use crate::naive::NaiveTtlCache;
 use crate::progress::Progress;
 
 /// How many distinct keys are called.

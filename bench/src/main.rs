@@ -17,11 +17,9 @@ mod machine;
 mod measure;
 mod memcached;
 mod memory;
-mod naive;
 mod progress;
 mod raw_get;
 mod report;
-mod server;
 mod stampede;
 mod sustained;
 mod svg;
@@ -29,6 +27,8 @@ mod zipf;
 
 use std::path::PathBuf;
 use std::time::Duration;
+
+use antidogpile_test_support::memcached::Memcached;
 
 use progress::Progress;
 use report::{MemcachedResults, Results};
@@ -215,13 +215,17 @@ fn run(quick: bool, budget: Budget) -> Results {
 
 fn run_memcached(budget: Budget, progress: &mut Progress) -> Result<MemcachedResults, String> {
     progress.step("memcached: starting a server");
-    let server = server::Memcached::start()?;
-    memcached::install(&server.url())?;
+    let server = start_memcached()?;
+    memcached::install(&server.url(""))?;
     progress.step("memcached: hits, plain client and antidogpile");
-    let hits = memcached::run_hits(server.port, budget.memcached_calls, budget.memcached_rounds)?;
+    let hits = memcached::run_hits(
+        server.port(),
+        budget.memcached_calls,
+        budget.memcached_rounds,
+    )?;
     progress.step(&format!("memcached: get_many of {} keys", memcached::BATCH));
     let get_many = memcached::run_get_many(
-        server.port,
+        server.port(),
         budget.memcached_calls / 10,
         budget.memcached_rounds,
     )?;
@@ -237,7 +241,7 @@ fn run_memcached(budget: Budget, progress: &mut Progress) -> Result<MemcachedRes
             "memcached: stampede across {PROCESSES} processes, {name}"
         ));
         let row = memcached::run_stampede(
-            server.port,
+            server.port(),
             naive,
             PROCESSES,
             THREADS_PER_PROCESS,
@@ -262,12 +266,18 @@ fn large_batch_calls(budget: Budget) -> u64 {
 
 /// The large-batch rows alone, against a memcached of their own.
 fn only_large_batch(budget: Budget) -> Result<String, String> {
-    let server = server::Memcached::start()?;
-    memcached::install(&server.url())?;
+    let server = start_memcached()?;
+    memcached::install(&server.url(""))?;
     let rows = memcached::run_large_batch(large_batch_calls(budget), budget.memcached_rounds)?;
     Ok(format!(
         "| target | measured | met |\n|---|---|---|\n{}{}",
         report::large_batch_target(&rows),
         report::large_batch_table(&rows)
     ))
+}
+
+/// A memcached of the bench's own, on a free loopback port, stopped when
+/// dropped.
+fn start_memcached() -> Result<Memcached, String> {
+    Memcached::try_start_with(&[]).map_err(|error| error.to_string())
 }

@@ -165,20 +165,8 @@ pub fn run_hits(port: u16, calls: u64, rounds: usize) -> Result<Vec<[HitRow; 4]>
         let mut best: [Option<HitRow>; 4] = [None, None, None, None];
         for _ in 0..rounds {
             let measured = [
-                hits(threads, calls, |k| {
-                    default
-                        .get::<String>(&keys[k as usize])
-                        .ok()
-                        .flatten()
-                        .unwrap_or_default()
-                }),
-                hits(threads, calls, |k| {
-                    plain
-                        .get::<String>(&keys[k as usize])
-                        .ok()
-                        .flatten()
-                        .unwrap_or_default()
-                }),
+                hits(threads, calls, |k| text_of(&default, &keys[k as usize])),
+                hits(threads, calls, |k| text_of(&plain, &keys[k as usize])),
                 hits(threads, calls, |k| {
                     raw.get(&keys[k as usize]).unwrap_or_default()
                 }),
@@ -241,11 +229,9 @@ pub fn run_get_many(port: u16, calls: u64, rounds: usize) -> Result<[HitRow; 3],
             }),
             hits(1, calls, |_| all(raw.get_many(&names).unwrap_or(0))),
             hits(1, calls, |_| {
-                let got = cache.get_many::<String, u64>(&keys).unwrap_or_default();
-                all(got
-                    .iter()
-                    .filter(|g| matches!(g, antidogpile::Got::Fresh(_)))
-                    .count())
+                all(fresh(
+                    &cache.get_many::<String, u64>(&keys).unwrap_or_default(),
+                ))
             }),
         ];
         for (slot, row) in best.iter_mut().zip(measured) {
@@ -291,11 +277,9 @@ pub fn run_large_batch(calls: u64, rounds: usize) -> Result<[HitRow; 2], String>
     for _ in 0..rounds {
         let measured = [
             hits(1, calls, |_| {
-                let got = cache.get_many::<String, u64>(&keys).unwrap_or_default();
-                all(got
-                    .iter()
-                    .filter(|g| matches!(g, antidogpile::Got::Fresh(_)))
-                    .count())
+                all(fresh(
+                    &cache.get_many::<String, u64>(&keys).unwrap_or_default(),
+                ))
             }),
             hits(1, calls, |_| {
                 let got = cache
@@ -429,4 +413,16 @@ pub fn worker(mode: &str, port: u16, threads: usize, duration: Duration) -> Resu
     });
     println!("calls {calls}");
     Ok(())
+}
+
+/// How many of `got` were fresh.
+fn fresh(got: &[antidogpile::Got<String>]) -> usize {
+    got.iter()
+        .filter(|g| matches!(g, antidogpile::Got::Fresh(_)))
+        .count()
+}
+
+/// The text a `memcache` client reads under `key` (empty on a miss or an error).
+fn text_of(client: &memcache::Client, key: &str) -> String {
+    client.get::<String>(key).ok().flatten().unwrap_or_default()
 }

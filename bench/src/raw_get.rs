@@ -24,30 +24,21 @@ impl RawGet {
 
     /// The value of `key` as text, `None` on a miss or any error.
     pub fn get(&self, key: &str) -> Option<String> {
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut connection = match idle {
-            Some(connection) => connection,
-            None => {
-                let stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-                stream.set_nodelay(true).ok()?;
-                BufReader::new(stream)
-            }
-        };
-        let value = get_on(&mut connection, key);
-        if value.is_some() {
-            self.idle
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(connection);
-        }
-        value
+        self.on_a_connection(|connection| get_on(connection, key))
     }
-}
 
-impl RawGet {
     /// How many of `keys` one multi-key `get` (one write) found, `None` on
     /// any error.
     pub fn get_many(&self, keys: &[&str]) -> Option<usize> {
+        self.on_a_connection(|connection| get_many_on(connection, keys))
+    }
+
+    /// Runs `exchange` on an idle connection (or a new one), and keeps the
+    /// connection for the next call unless the exchange failed.
+    fn on_a_connection<T>(
+        &self,
+        exchange: impl FnOnce(&mut BufReader<TcpStream>) -> Option<T>,
+    ) -> Option<T> {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let mut connection = match idle {
             Some(connection) => connection,
@@ -57,14 +48,14 @@ impl RawGet {
                 BufReader::new(stream)
             }
         };
-        let found = get_many_on(&mut connection, keys);
-        if found.is_some() {
+        let result = exchange(&mut connection);
+        if result.is_some() {
             self.idle
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(connection);
         }
-        found
+        result
     }
 }
 
@@ -77,22 +68,10 @@ fn get_many_on(connection: &mut BufReader<TcpStream>, keys: &[&str]) -> Option<u
     request.extend_from_slice(b"\r\n");
     connection.get_mut().write_all(&request).ok()?;
     let mut found = 0;
-    loop {
-        let mut header = String::new();
-        connection.read_line(&mut header).ok()?;
-        if header == "END\r\n" {
-            return Some(found);
-        }
-        let bytes: usize = header
-            .strip_prefix("VALUE ")?
-            .split_whitespace()
-            .nth(2)?
-            .parse()
-            .ok()?;
-        let mut data = vec![0; bytes + 2];
-        connection.read_exact(&mut data).ok()?;
+    while read_value(connection)?.is_some() {
         found += 1;
     }
+    Some(found)
 }
 
 fn get_on(connection: &mut BufReader<TcpStream>, key: &str) -> Option<String> {
@@ -101,9 +80,24 @@ fn get_on(connection: &mut BufReader<TcpStream>, key: &str) -> Option<String> {
     request.extend_from_slice(key.as_bytes());
     request.extend_from_slice(b"\r\n");
     connection.get_mut().write_all(&request).ok()?;
+    // A miss (`END` at once) is `None` too.
+    let data = read_value(connection)??;
+    let mut end = String::new();
+    connection.read_line(&mut end).ok()?;
+    if end != "END\r\n" {
+        return None;
+    }
+    String::from_utf8(data).ok()
+}
+
+/// Reads one `VALUE <key> <flags> <bytes>` and its data: `Some(None)` at
+/// `END`, `None` on anything else that is not a value.
+fn read_value(connection: &mut BufReader<TcpStream>) -> Option<Option<Vec<u8>>> {
     let mut header = String::new();
     connection.read_line(&mut header).ok()?;
-    // VALUE <key> <flags> <bytes>
+    if header == "END\r\n" {
+        return Some(None);
+    }
     let bytes: usize = header
         .strip_prefix("VALUE ")?
         .split_whitespace()
@@ -112,11 +106,6 @@ fn get_on(connection: &mut BufReader<TcpStream>, key: &str) -> Option<String> {
         .ok()?;
     let mut data = vec![0; bytes + 2];
     connection.read_exact(&mut data).ok()?;
-    let mut end = String::new();
-    connection.read_line(&mut end).ok()?;
-    if end != "END\r\n" {
-        return None;
-    }
     data.truncate(bytes);
-    String::from_utf8(data).ok()
+    Some(Some(data))
 }

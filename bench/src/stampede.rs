@@ -11,11 +11,11 @@ use std::sync::{Arc, Barrier, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use antidogpile::antidogpiled;
+use antidogpile_test_support::naive_ttl::NaiveTtlCache;
 use cached::cached;
 
 use crate::hit_path::value;
 use crate::measure::{nanos, Summary};
-use crate::naive::NaiveTtlCache;
 
 /// How long the backend takes to produce the value.
 pub const COMPUTE: Duration = Duration::from_millis(50);

@@ -9,13 +9,14 @@ use std::sync::{Barrier, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use antidogpile::antidogpiled;
+use antidogpile_test_support::naive_ttl::NaiveTtlCache;
+use antidogpile_test_support::rng::XorShift;
 use cached::cached;
 
 use crate::hit_path::value;
 use crate::measure::{nanos, Summary};
-use crate::naive::NaiveTtlCache;
 use crate::progress::Progress;
-use crate::zipf::{XorShift, Zipf};
+use crate::zipf::Zipf;
 
 /// Distinct keys.
 pub const KEYS: usize = 100_000;

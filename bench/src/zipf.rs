@@ -1,31 +1,7 @@
 //! Key popularity for the sustained-load workload: a Zipf distribution over
-//! ranks `0..n` drawn with a small xorshift generator (no `rand` crate).
+//! ranks `0..n` drawn with test-support's xorshift generator (no `rand` crate).
 
-/// xorshift64*: fast, good enough to pick keys, never zero.
-#[derive(Debug, Clone)]
-pub struct XorShift(u64);
-
-impl XorShift {
-    /// A generator seeded with `seed` (any value; zero is replaced).
-    pub fn new(seed: u64) -> XorShift {
-        XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// A uniform float in `[0, 1)`.
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+use antidogpile_test_support::rng::XorShift;
 
 /// Zipf(s) over ranks `0..n`: rank `k` is drawn with probability
 /// proportional to `1 / (k + 1)^s`. Sampled by inverting the cumulative

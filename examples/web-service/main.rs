@@ -19,7 +19,6 @@
 mod backend;
 mod http_client;
 mod load;
-mod memcached;
 mod prometheus;
 mod reports;
 mod results;
@@ -31,10 +30,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use antidogpile::Cache;
+use antidogpile_test_support::memcached::Memcached;
 use tokio::net::TcpListener;
 
 use crate::load::Target;
-use crate::memcached::Memcached;
 use crate::reports::{ANTIDOGPILE_BACKEND, NAMESPACE, PLAIN_BACKEND};
 use crate::results::{json, json_string, table};
 
@@ -160,8 +159,8 @@ async fn load_run(options: &Options) -> Result<(), String> {
         .or_else(|| std::env::var(antidogpile::ENV_URL).ok())
     {
         Some(url) => url,
-        None => match Memcached::start() {
-            Ok(server) => own_memcached.insert(server).url(),
+        None => match Memcached::try_start_with(&[]) {
+            Ok(server) => own_memcached.insert(server).url(""),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 eprintln!("memcached is not installed: this run uses memory:// (or pass --url)");
                 "memory://".to_owned()

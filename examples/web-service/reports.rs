@@ -2,11 +2,8 @@
 //! TTL cache (check, miss, call the backend) for contrast. Each has a backend
 //! of its own so that their calls are counted apart.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
-
 use antidogpile::antidogpiled;
+use antidogpile_test_support::naive_ttl::NaiveTtlCache;
 
 use crate::backend::{Backend, FRESH};
 
@@ -30,30 +27,20 @@ const MAX_ENTRIES: usize = 10_000;
 
 /// The dogpile itself: every request that finds the report expired calls
 /// the backend.
-#[derive(Debug, Default)]
-pub struct PlainTtlCache {
-    entries: Mutex<HashMap<u64, (String, Instant)>>,
+#[derive(Debug)]
+pub struct PlainTtlCache(NaiveTtlCache<u64, String>);
+
+impl Default for PlainTtlCache {
+    fn default() -> Self {
+        PlainTtlCache(NaiveTtlCache::new(FRESH).with_max_entries(MAX_ENTRIES))
+    }
 }
 
 impl PlainTtlCache {
     /// The cached report if it is fresh, else a new one from the backend.
     pub async fn report(&self, customer: u64) -> String {
-        if let Some((value, expires)) = self.entries().get(&customer) {
-            if Instant::now() < *expires {
-                return value.clone();
-            }
-        }
-        let value = PLAIN_BACKEND.render(customer).await;
-        let now = Instant::now();
-        let mut entries = self.entries();
-        if entries.len() >= MAX_ENTRIES {
-            entries.retain(|_, (_, expires)| now < *expires);
-        }
-        entries.insert(customer, (value.clone(), now + FRESH));
-        value
-    }
-
-    fn entries(&self) -> MutexGuard<'_, HashMap<u64, (String, Instant)>> {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+        self.0
+            .get_or_compute_async(customer, || PLAIN_BACKEND.render(customer))
+            .await
     }
 }

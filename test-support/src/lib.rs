@@ -1,8 +1,15 @@
 //! Fixtures shared by the tests, the examples, the soak tool and the
 //! benchmark: real servers started on free loopback ports (and stopped when
-//! dropped), and misbehaving proxies and peers for fault tests. Never a
-//! server left running by hand.
+//! dropped), directories of their own (removed when dropped), misbehaving proxies and peers for fault tests, the naive TTL
+//! cache that antidogpile is set beside, and one small random number
+//! generator, and [`within`] for calls that must not hang. Never a server left running by hand.
 
 pub mod fault_proxy;
 pub mod memcached;
+pub mod naive_ttl;
+pub mod rng;
 pub mod slow_reader;
+pub mod temp_dir;
+mod within;
+
+pub use within::within;

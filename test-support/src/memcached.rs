@@ -1,6 +1,13 @@
-//! A real memcached for one test: started on an ephemeral loopback port,
-//! killed when dropped. Never a server left running by hand.
+//! A real memcached for one test (or one run of the examples, the soak tool
+//! or the benchmark): started on an ephemeral loopback port, killed when
+//! dropped. Never a server left running by hand.
+//!
+//! The tests use the panicking [`Memcached::start`] and
+//! [`Memcached::restart`]; programs use [`Memcached::try_start_with`] and
+//! [`Memcached::try_restart_within`], which return an error (of kind
+//! `NotFound` when memcached is not installed).
 
+use std::io::{Error, ErrorKind, Result};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -69,9 +76,16 @@ impl Memcached {
     /// Starts memcached with `extra` arguments after the defaults (for
     /// example `["-o", "idle_timeout=1"]`, or `["-m", "512"]`).
     pub fn start_with(extra: &[&str]) -> Memcached {
+        Memcached::try_start_with(extra).unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// [`Memcached::start_with`], with an error instead of a panic: of kind
+    /// `NotFound` when the `memcached` binary is not on the `PATH`.
+    pub fn try_start_with(extra: &[&str]) -> Result<Memcached> {
         let _starting = STARTING
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut last = Error::other("no port tried");
         for _ in 0..5 {
             let mut server = Memcached {
                 child: None,
@@ -79,11 +93,15 @@ impl Memcached {
                 extra: extra.iter().map(|arg| (*arg).to_owned()).collect(),
             };
             // Another test binary may have taken the port meanwhile: try another.
-            if server.try_restart() {
-                return server;
+            match server.spawn() {
+                Ok(()) => return Ok(server),
+                Err(error) if error.kind() == ErrorKind::NotFound => return Err(error),
+                Err(error) => last = error,
             }
         }
-        panic!("memcached did not start on any of 5 ports");
+        Err(Error::other(format!(
+            "memcached did not start on any of 5 ports: {last}"
+        )))
     }
 
     /// The port it listens on (kept across restarts).
@@ -106,7 +124,7 @@ impl Memcached {
         self.try_stats().expect("read memcached's stats")
     }
 
-    fn try_stats(&self) -> std::io::Result<std::collections::HashMap<String, u64>> {
+    fn try_stats(&self) -> Result<std::collections::HashMap<String, u64>> {
         use std::io::{BufRead, BufReader, Write};
         let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
         stream.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -147,16 +165,30 @@ impl Memcached {
 
     /// Starts the server again on the same port, with an empty cache.
     pub fn restart(&mut self) {
-        assert!(
-            self.try_restart(),
-            "memcached did not restart on port {}",
-            self.port
-        );
+        if let Err(error) = self.spawn() {
+            panic!("memcached did not restart on port {}: {error}", self.port);
+        }
     }
 
-    fn try_restart(&mut self) -> bool {
+    /// Starts the server again on the same port, trying for up to
+    /// `patience`: a server just killed may hold the port a moment longer.
+    pub fn try_restart_within(&mut self, patience: Duration) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            match self.spawn() {
+                Ok(()) => return Ok(()),
+                Err(error) if error.kind() == ErrorKind::NotFound => return Err(error),
+                Err(error) if start.elapsed() >= patience => return Err(error),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// Kills the server if it runs, and starts it on its port: `Ok` once it
+    /// listens there and answers with its own pid.
+    fn spawn(&mut self) -> Result<()> {
         self.kill();
-        let child = Command::new("memcached")
+        let spawned = Command::new("memcached")
             .args([
                 "-l",
                 "127.0.0.1",
@@ -176,11 +208,8 @@ impl Memcached {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
-            .spawn()
-            .expect(
-                "could not start memcached: is it installed? (bash scripts/test.sh installs it)",
-            );
-        self.child = Some(child);
+            .spawn();
+        self.child = Some(spawned.map_err(not_installed)?);
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             let exited = self
@@ -189,21 +218,41 @@ impl Memcached {
                 .is_some_and(|child| matches!(child.try_wait(), Ok(Some(_))));
             if exited || start.elapsed() > Duration::from_secs(10) {
                 self.kill();
-                return false;
+                return Err(Error::other(format!(
+                    "memcached did not listen on port {}",
+                    self.port
+                )));
             }
             std::thread::sleep(Duration::from_millis(5));
         }
         if !self.answers_as_its_own() {
             self.kill();
-            return false;
+            return Err(Error::new(
+                ErrorKind::AddrInUse,
+                format!("another server answers on port {}", self.port),
+            ));
         }
-        true
+        Ok(())
     }
 }
 
 impl Drop for Memcached {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// The error of a failed spawn, saying how to install memcached when it is
+/// not on the `PATH`.
+fn not_installed(error: Error) -> Error {
+    if error.kind() == ErrorKind::NotFound {
+        Error::new(
+            ErrorKind::NotFound,
+            "could not start memcached: is it installed? (bash scripts/test.sh installs it; \
+             on Debian: apt-get install -y memcached)",
+        )
+    } else {
+        Error::other(format!("could not start memcached: {error}"))
     }
 }
 

@@ -38,15 +38,8 @@ fn memcached_store() {
 
 #[test]
 fn file_store() {
-    let directory = std::env::temp_dir().join(format!(
-        "antidogpile-conformance-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |since| since.as_nanos())
-    ));
+    let directory = antidogpile_test_support::temp_dir::TempDir::new("conformance");
     check_store(Expect::Caching, || {
-        FileStore::new(&directory).expect("a file store")
+        FileStore::new(directory.path()).expect("a file store")
     });
-    let _ = std::fs::remove_dir_all(&directory);
 }

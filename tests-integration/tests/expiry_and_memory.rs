@@ -107,13 +107,8 @@ impl Drop for ReadsOnDrop {
 /// Runs `scenario` on a thread of its own; fails (rather than hangs) if it
 /// has not finished within a generous bound.
 fn finishes(what: &str, scenario: impl FnOnce() + Send + 'static) {
-    let (done, finished) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        scenario();
-        let _ = done.send(());
-    });
     assert!(
-        finished.recv_timeout(Duration::from_secs(10)).is_ok(),
+        antidogpile_test_support::within(Duration::from_secs(10), scenario).is_some(),
         "{what}: deadlocked (a value dropped under a store lock used the cache)"
     );
 }

@@ -10,43 +10,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use antidogpile_test_support::temp_dir::TempDir;
 use common::workers::{self, numbers};
-
-/// A directory of its own under the system's temporary directory, removed on drop.
-struct CacheDir(PathBuf);
-
-impl CacheDir {
-    fn new(name: &str) -> CacheDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |since| since.as_nanos());
-        CacheDir(std::env::temp_dir().join(format!(
-            "antidogpile-file-store-{}-{nanos}-{name}",
-            std::process::id()
-        )))
-    }
-
-    fn url(&self) -> String {
-        format!("file://{}", self.0.display())
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for CacheDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 #[test]
 fn four_processes_sharing_a_directory_recompute_once_per_expiry() {
-    let dir = CacheDir::new("hammer");
-    workers::four_processes_hammer_one_key(&dir.url());
+    let dir = TempDir::new("file-store-hammer");
+    workers::four_processes_hammer_one_key(&dir.file_url());
     // One key, one file: no temporary file or lease left behind.
     let files: Vec<PathBuf> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -58,8 +30,8 @@ fn four_processes_sharing_a_directory_recompute_once_per_expiry() {
 
 #[test]
 fn a_claimer_killed_mid_refresh_is_taken_over_after_the_grace() {
-    let dir = CacheDir::new("kill");
-    let taken_over = workers::a_claimer_is_killed_mid_refresh(&dir.url());
+    let dir = TempDir::new("file-store-kill");
+    let taken_over = workers::a_claimer_is_killed_mid_refresh(&dir.file_url());
     // Until the grace has passed, the poller was served the value the first
     // process stored (read from the file: a later process sees it).
     let primed_start = taken_over

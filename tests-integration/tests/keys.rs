@@ -124,14 +124,8 @@ fn equal_maps_nested_in_arguments_give_one_key() {
 /// store: the second reads what the first cached.
 #[test]
 fn equal_hash_maps_give_one_key_across_processes() {
-    let dir = std::env::temp_dir().join(format!(
-        "antidogpile-keys-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |since| since.as_nanos())
-    ));
-    let url = format!("file://{}", dir.display());
+    let dir = antidogpile_test_support::temp_dir::TempDir::new("keys");
+    let url = dir.file_url();
     let run = || {
         let output = Command::new(env!("CARGO_BIN_EXE_antidogpile-worker"))
             .args(["map", &url])
@@ -141,6 +135,6 @@ fn equal_hash_maps_give_one_key_across_processes() {
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
     };
     let outputs: Vec<String> = (0..3).map(|_| run()).collect();
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     assert_eq!(outputs, ["computed 1", "computed 0", "computed 0"]);
 }

@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,33 +18,9 @@ use antidogpile::{
     store::{FileStore, MemoryStore},
     Cache, Ttl,
 };
+use antidogpile_test_support::temp_dir::TempDir;
 use common::memcached::Memcached;
 use common::workers;
-
-/// A fresh directory for one test, removed at the end.
-struct CacheDir(PathBuf);
-
-impl CacheDir {
-    fn new(name: &str) -> CacheDir {
-        let dir = std::env::temp_dir().join(format!(
-            "antidogpile-liveness-{name}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        CacheDir(dir)
-    }
-
-    fn url(&self) -> String {
-        format!("file://{}", self.0.display())
-    }
-}
-
-impl Drop for CacheDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 // ---- a live holder keeps its lease (20 s compute, grace 60 s) ----
 
@@ -57,8 +32,8 @@ fn a_twenty_second_compute_is_computed_once_by_three_processes_on_memcached() {
 
 #[test]
 fn a_twenty_second_compute_is_computed_once_by_three_processes_on_files() {
-    let dir = CacheDir::new("slow");
-    workers::three_processes_want_a_twenty_second_compute(&dir.url());
+    let dir = TempDir::new("liveness-slow");
+    workers::three_processes_want_a_twenty_second_compute(&dir.file_url());
 }
 
 // ---- a dead holder is replaced within the target (grace 60 s) ----
@@ -71,8 +46,8 @@ fn a_killed_cold_miss_holder_is_replaced_within_seconds_on_memcached() {
 
 #[test]
 fn a_killed_cold_miss_holder_is_replaced_within_seconds_on_files() {
-    let dir = CacheDir::new("cold-kill");
-    workers::a_cold_holder_is_killed(&dir.url());
+    let dir = TempDir::new("liveness-cold-kill");
+    workers::a_cold_holder_is_killed(&dir.file_url());
 }
 
 #[test]
@@ -83,8 +58,8 @@ fn a_killed_refresh_claimer_is_replaced_within_seconds_on_memcached() {
 
 #[test]
 fn a_killed_refresh_claimer_is_replaced_within_seconds_on_files() {
-    let dir = CacheDir::new("claim-kill");
-    workers::a_refresh_claimer_is_killed(&dir.url());
+    let dir = TempDir::new("liveness-claim-kill");
+    workers::a_refresh_claimer_is_killed(&dir.file_url());
 }
 
 // ---- a runtime dropped while a task holds a lease or a claim ----
@@ -116,24 +91,21 @@ fn within<T: Send + 'static>(
     limit: Duration,
     call: impl FnOnce() -> T + Send + 'static,
 ) -> Option<(T, Duration)> {
-    let (send, receive) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    antidogpile_test_support::within(limit, move || {
         let start = Instant::now();
-        let value = call();
-        let _ = send.send((value, start.elapsed()));
-    });
-    receive.recv_timeout(limit).ok()
+        (call(), start.elapsed())
+    })
 }
 
 static LEASE_STARTED: AtomicBool = AtomicBool::new(false);
 
 #[test]
 fn a_runtime_dropped_while_its_task_holds_a_lease_releases_it_at_once() {
-    let dir = CacheDir::new("drop-lease");
+    let dir = TempDir::new("liveness-drop-lease");
     let ttl = Ttl::soft(Duration::from_secs(60)).grace(LONG_GRACE);
     // A liveness window far above the bound: only a release passes.
     let holder = Arc::new(
-        Cache::new(FileStore::new(&dir.0).unwrap()).with_liveness(Duration::from_secs(15)),
+        Cache::new(FileStore::new(dir.path()).unwrap()).with_liveness(Duration::from_secs(15)),
     );
     let task_holder = Arc::clone(&holder);
     drop_runtime_while(
@@ -149,7 +121,7 @@ fn a_runtime_dropped_while_its_task_holds_a_lease_releases_it_at_once() {
         &LEASE_STARTED,
     );
     // Another cache on the same directory: another process, as far as leases go.
-    let other = Cache::new(FileStore::new(&dir.0).unwrap());
+    let other = Cache::new(FileStore::new(dir.path()).unwrap());
     let taken = within(Duration::from_secs(10), move || {
         other.get_or_compute(&"cold", ttl, || 7u64)
     });
@@ -166,12 +138,12 @@ static CLAIM_STARTED: AtomicBool = AtomicBool::new(false);
 
 #[test]
 fn a_runtime_dropped_while_its_task_holds_a_claim_releases_it_at_once() {
-    let dir = CacheDir::new("drop-claim");
+    let dir = TempDir::new("liveness-drop-claim");
     let ttl = Ttl::soft(Duration::from_millis(200))
         .factor(100)
         .grace(LONG_GRACE);
     let holder = Arc::new(
-        Cache::new(FileStore::new(&dir.0).unwrap()).with_liveness(Duration::from_secs(15)),
+        Cache::new(FileStore::new(dir.path()).unwrap()).with_liveness(Duration::from_secs(15)),
     );
     assert_eq!(holder.get_or_compute(&"stale", ttl, || 1u64), 1);
     std::thread::sleep(Duration::from_millis(300));
@@ -188,7 +160,7 @@ fn a_runtime_dropped_while_its_task_holds_a_claim_releases_it_at_once() {
         },
         &CLAIM_STARTED,
     );
-    let other = Cache::new(FileStore::new(&dir.0).unwrap());
+    let other = Cache::new(FileStore::new(dir.path()).unwrap());
     // The claim is released (on the liveness thread, as the runtime's own
     // thread must not block): within moments a caller claims the refresh
     // and computes, long before the grace.

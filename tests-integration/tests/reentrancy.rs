@@ -8,7 +8,6 @@ mod common;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use antidogpile::{antidogpiled, install_named, store::MemoryStore, Cache};
@@ -20,11 +19,7 @@ const AT_ONCE: Duration = Duration::from_secs(1);
 /// Runs `call` on a thread of its own; its result, or `None` if it did not
 /// return within [`AT_ONCE`] (the old code waited out the grace).
 fn within_a_second<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    let (done, result) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(call());
-    });
-    result.recv_timeout(AT_ONCE).ok()
+    antidogpile_test_support::within(AT_ONCE, call)
 }
 
 static DIRECT: AtomicU64 = AtomicU64::new(0);

@@ -6,27 +6,15 @@
 mod common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use antidogpile::{store::MemoryStore, Cache};
+use antidogpile_test_support::within;
 use common::{eventually_async, PATIENCE};
 
 /// The default grace (60 s): the old code waited for all of it.
 const TTL: Duration = Duration::from_secs(3600);
-
-/// Runs `body` on a thread of its own; `None` if it has not returned within
-/// `limit` (a deadlocked runtime), so the test fails rather than hangs.
-fn within<T: Send + 'static>(
-    limit: Duration,
-    body: impl FnOnce() -> T + Send + 'static,
-) -> Option<T> {
-    let (done, result) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(body());
-    });
-    result.recv_timeout(limit).ok()
-}
 
 /// A task of `cache`'s runtime computing `"shared"`: it signals that it has
 /// started, then takes `compute` (on tokio's clock) and returns `value`.

@@ -8,9 +8,9 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
+use antidogpile_test_support::temp_dir::TempDir;
 use common::memcached::Memcached;
 
 const WORKER: &str = env!("CARGO_BIN_EXE_antidogpile-worker");
@@ -121,8 +121,8 @@ fn memcached_the_client_reads_another_shape_as_a_miss() {
 
 #[test]
 fn file_store_the_client_reads_another_shape_as_a_miss() {
-    let dir = CacheDir::new("client");
-    the_client_reads_another_shape_as_a_miss(&dir.url());
+    let dir = TempDir::new("value-shape-client");
+    the_client_reads_another_shape_as_a_miss(&dir.file_url());
 }
 
 #[test]
@@ -137,39 +137,14 @@ fn memcached_builds_of_two_shapes_side_by_side_do_not_flap() {
     two_shapes_side_by_side_do_not_flap(&server.url("timeout=1s"));
 }
 
-/// A directory of its own under the system's temporary directory, removed on drop.
-struct CacheDir(PathBuf);
-
-impl CacheDir {
-    fn new(name: &str) -> CacheDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |since| since.as_nanos());
-        CacheDir(std::env::temp_dir().join(format!(
-            "antidogpile-value-shape-{}-{nanos}-{name}",
-            std::process::id()
-        )))
-    }
-
-    fn url(&self) -> String {
-        format!("file://{}", self.0.display())
-    }
-}
-
-impl Drop for CacheDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[test]
 fn file_store_a_changed_value_shape_is_recomputed_not_misread() {
-    let dir = CacheDir::new("misread");
-    a_new_shape_recomputes(&dir.url());
+    let dir = TempDir::new("value-shape-misread");
+    a_new_shape_recomputes(&dir.file_url());
 }
 
 #[test]
 fn file_store_builds_of_two_shapes_side_by_side_do_not_flap() {
-    let dir = CacheDir::new("flap");
-    two_shapes_side_by_side_do_not_flap(&dir.url());
+    let dir = TempDir::new("value-shape-flap");
+    two_shapes_side_by_side_do_not_flap(&dir.file_url());
 }

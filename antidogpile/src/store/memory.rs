@@ -783,13 +783,8 @@ mod tests {
     /// Runs `scenario` on a thread of its own and fails (rather than hangs)
     /// if it has not finished within a generous bound.
     fn finishes(what: &str, scenario: impl FnOnce() + Send + 'static) {
-        let (done, finished) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            scenario();
-            let _ = done.send(());
-        });
         assert!(
-            finished.recv_timeout(Duration::from_secs(10)).is_ok(),
+            antidogpile_test_support::within(Duration::from_secs(10), scenario).is_some(),
             "{what}: a value's Drop that uses the store did not finish (deadlock under the shard lock)"
         );
     }

@@ -13,14 +13,16 @@
 //! hung after the load stopped (a stuck claim or lease), memory that grew
 //! without bound. `scripts/soak.sh` runs it in release.
 
-use std::net::{TcpListener, TcpStream};
+use std::cell::RefCell;
 use std::panic::AssertUnwindSafe;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use antidogpile::{antidogpiled, install_named, Cache};
+use antidogpile_test_support::memcached::Memcached;
+use antidogpile_test_support::rng::XorShift;
 
 /// The cache's grace (every function inherits it): after the load, a call
 /// that finds a claim or lease left behind waits at most this long.
@@ -157,22 +159,9 @@ fn seen_async(joined: Result<Result<String, String>, tokio::task::JoinError>) ->
 
 fn random() -> u64 {
     thread_local! {
-        static STATE: std::cell::Cell<u64> = std::cell::Cell::new({
-            let here = &STATE as *const _ as u64;
-            let time = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64);
-            (here ^ time.rotate_left(17)) | 1
-        });
+        static RANDOM: RefCell<XorShift> = RefCell::new(XorShift::from_time());
     }
-    STATE.with(|state| {
-        let mut x = state.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        state.set(x);
-        x
-    })
+    RANDOM.with(|random| random.borrow_mut().next_u64())
 }
 
 /// Half the calls on 100 hot keys, half spread over all of them.
@@ -216,74 +205,6 @@ fn every_key_once(tally: &Tally, keys: u32, threads: u32, runtime: &tokio::runti
             });
         }
     });
-}
-
-// ---- memcached ----
-
-struct Memcached {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Memcached {
-    fn start() -> Result<Memcached, String> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .map_err(|error| format!("no free port: {error}"))?
-            .port();
-        let mut server = Memcached { port, child: None };
-        server.restart()?;
-        Ok(server)
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn restart(&mut self) -> Result<(), String> {
-        self.kill();
-        let user = std::env::var("USER")
-            .ok()
-            .filter(|user| !user.is_empty())
-            .unwrap_or_else(|| "root".to_owned());
-        for _ in 0..50 {
-            let child = Command::new("memcached")
-                .args(["-l", "127.0.0.1", "-U", "0", "-m", "256", "-t", "2"])
-                .args(["-c", "4096", "-p", &self.port.to_string(), "-u", &user])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .map_err(|error| format!("could not start memcached: {error}"))?;
-            self.child = Some(child);
-            let started = Instant::now();
-            while started.elapsed() < Duration::from_secs(5) {
-                if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                    return Ok(());
-                }
-                let exited = self
-                    .child
-                    .as_mut()
-                    .is_some_and(|child| matches!(child.try_wait(), Ok(Some(_))));
-                if exited {
-                    break; // the port is not free again yet: try once more
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            self.kill();
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Err(format!("memcached did not start on port {}", self.port))
-    }
-}
-
-impl Drop for Memcached {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 // ---- the run ----
@@ -376,8 +297,10 @@ fn run(options: &Options) -> Result<bool, String> {
     let restart_every = options
         .restart_every
         .unwrap_or((options.seconds / 4).clamp(2, 15));
-    let server = Arc::new(Mutex::new(Memcached::start()?));
-    let port = server.lock().map_err(|_| "poisoned")?.port;
+    let server = Memcached::try_start_with(&["-m", "256", "-c", "4096"])
+        .map_err(|error| error.to_string())?;
+    let server = Arc::new(Mutex::new(server));
+    let port = server.lock().map_err(|_| "poisoned")?.port();
     let url = format!(
         "memcached://127.0.0.1:{port}?timeout=200ms&retry_after=100ms&pool=8&grace={GRACE}"
     );
@@ -421,7 +344,9 @@ fn run(options: &Options) -> Result<bool, String> {
             let mut server = server.lock().map_err(|_| "poisoned")?;
             server.kill();
             std::thread::sleep(Duration::from_millis(250));
-            server.restart()?;
+            server
+                .try_restart_within(Duration::from_secs(5))
+                .map_err(|error| error.to_string())?;
             restarts += 1;
             next_restart += Duration::from_secs(restart_every);
         }

@@ -712,18 +712,10 @@ mod special_files {
     /// Runs `scenario` on a thread of its own; fails (rather than hangs) if it
     /// has not finished within a generous bound.
     fn finishes(what: &str, scenario: impl FnOnce() + Send + 'static) {
-        let (done, finished) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            scenario();
-            let _ = done.send(());
-        });
-        match finished.recv_timeout(Duration::from_secs(10)) {
-            Ok(()) => {}
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                panic!("{what}: still blocked after 10 s")
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("{what}: failed"),
-        }
+        assert!(
+            antidogpile_test_support::within(Duration::from_secs(10), scenario).is_some(),
+            "{what}: still blocked after 10 s, or failed"
+        );
     }
 
     fn make_fifo(path: &Path) {

@@ -684,7 +684,12 @@ impl<T: Exchange> Ops<'_, T> {
                 other => return Err(unexpected(&other, "ms C (mark stale)")),
             }
         }
-        Ok(true)
+        // Every rewrite lost to another writer: nothing was marked, and the
+        // value now there may predate the invalidation, so it is not "done".
+        Err(StoreError::new(
+            StoreErrorKind::Other,
+            "mark stale lost 4 CAS races in a row: the key is being rewritten; nothing was marked",
+        ))
     }
 
     /// `ma`: memcached changes raw decimal counters only.
@@ -991,6 +996,78 @@ mod tests {
             panic!("{value:?}");
         };
         assert_eq!(envelope::decode_payload::<(u64, u64)>(&payload), None);
+    }
+
+    /// A memcached where someone else rewrites the key between every read
+    /// and write: `mg` finds a fresh envelope (a new CAS each time), `ms C`
+    /// always loses the race (`EX`).
+    struct AlwaysRewritten {
+        envelope: Vec<u8>,
+        reads: std::sync::atomic::AtomicU64,
+        writes: std::sync::atomic::AtomicU64,
+    }
+
+    impl Exchange for AlwaysRewritten {
+        async fn exchange(
+            &self,
+            _server: usize,
+            requests: &[&[u8]],
+            _reuse: Reuse,
+        ) -> Result<Vec<Reply>, Failure> {
+            use std::sync::atomic::Ordering::SeqCst;
+            Ok(requests
+                .iter()
+                .map(|request| match &request[..2] {
+                    b"mg" => Reply::Value {
+                        flags: ReturnFlags {
+                            client_flags: Some(ENVELOPE_FLAGS),
+                            cas: Some(self.reads.fetch_add(1, SeqCst) + 1),
+                            ..ReturnFlags::default()
+                        },
+                        data: self.envelope.clone(),
+                    },
+                    b"ms" => {
+                        self.writes.fetch_add(1, SeqCst);
+                        Reply::Exists(ReturnFlags::default())
+                    }
+                    other => panic!("unexpected request {other:?}"),
+                })
+                .collect())
+        }
+    }
+
+    #[test]
+    fn mark_stale_that_loses_every_cas_race_says_so() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = Timestamp::from_millis(1_700_000_000_000);
+        let after = |ms| now.saturating_add(std::time::Duration::from_millis(ms));
+        let transport = AlwaysRewritten {
+            envelope: envelope::seal(
+                Deadlines {
+                    soft: after(60_000),
+                    hard: after(600_000),
+                },
+                b"payload",
+            ),
+            reads: Default::default(),
+            writes: Default::default(),
+        };
+        let ring = Ring::new(&["127.0.0.1:11211"]);
+        let ops = Ops {
+            transport: &transport,
+            ring: &ring,
+            max_value: 1 << 20,
+        };
+        let key = Key::new(crate::key::Fingerprint::from_u128(7), "app::report", 1);
+        let marked = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(ops.mark_stale(&key, now));
+        // Every write was refused: the entry was never marked stale, and the
+        // caller must not be told it was.
+        assert_eq!(transport.writes.load(SeqCst), 4);
+        let error = marked.expect_err("nothing was marked stale");
+        assert!(error.to_string().contains("CAS"), "{error}");
     }
 
     #[test]

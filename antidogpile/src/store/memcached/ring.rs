@@ -24,8 +24,6 @@
 //! decides where a server's points are, so the order of the list does not
 //! change which server a key maps to (only the indices returned change).
 
-// Wired into the memcached store when it starts spreading keys over servers.
-#![allow(dead_code)]
 #![forbid(unsafe_code)]
 
 use std::fmt;
@@ -63,9 +61,8 @@ const UP: u64 = 0;
 ///
 /// Duplicate labels are allowed, not rejected: duplicates get the very same
 /// points, and a tie on a point goes to the lower index, so the later
-/// duplicate receives no keys from [`Ring::server_for`] and takes over all of
-/// the earlier one's keys in [`Ring::server_for_live`] while that one is
-/// down. Nothing panics on any input, so building a ring from whatever list
+/// duplicate owns no keys and takes over all of the earlier one's keys in
+/// [`Ring::server_for_live`] while that one is down. Nothing panics on any input, so building a ring from whatever list
 /// the configuration holds cannot bring the process down.
 pub struct Ring {
     /// Hashes of all points, ascending; searched for a key's hash.
@@ -141,30 +138,21 @@ impl Ring {
         self
     }
 
-    /// The retry delay in milliseconds, as set by
-    /// [`Ring::with_retry_after`]; exposed so that the caller can log or
-    /// report it alongside its own timeouts.
-    #[must_use]
-    pub fn retry_after_ms(&self) -> u64 {
-        self.retry_after_ms
-    }
-
-    /// How many servers the ring was built from (duplicates included), which
-    /// is one more than the largest index a lookup can return.
+    /// How many servers the ring was built from (duplicates included): what
+    /// a health check walks (with [`Ring::label`] and [`Ring::mark_up`]).
     #[must_use]
     pub fn len(&self) -> usize {
         self.labels.len()
     }
 
-    /// Whether the ring has no servers, in which case every lookup is `None`
-    /// and the caller should treat the cache as unavailable.
+    /// Whether the ring has no servers, in which case every lookup is `None`.
+    #[cfg(test)]
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
 
-    /// The label server `server` was given, so that errors and logs can name
-    /// a server by what the configuration calls it; `None` if out of range.
+    /// The label server `server` was given; `None` if out of range.
     #[must_use]
     pub fn label(&self, server: usize) -> Option<&str> {
         self.labels.get(server).map(|l| &**l)
@@ -176,19 +164,23 @@ impl Ring {
     ///
     /// Any bytes and any length are accepted; the key is hashed as given, so
     /// every app server must pass the same bytes for the same logical key.
+    /// The store asks [`Ring::server_for_live`]; the tests check the circle
+    /// with this.
+    #[cfg(test)]
     #[must_use]
     pub fn server_for(&self, key: &[u8]) -> Option<usize> {
         self.first_point(key).map(|i| self.owners[i])
     }
 
-    /// Like [`Ring::server_for`], but walks on clockwise past points of
-    /// servers that are down at `now_ms`, so that a dead server costs its
+    /// The server that owns `key` (the owner of the first point at or
+    /// clockwise of its hash), walking on clockwise past points of servers
+    /// that are down at `now_ms`, so that a dead server costs its
     /// own keys a miss on another server instead of a timeout per request,
     /// and costs nothing to keys that live elsewhere. `None` only if the ring
     /// is empty or every server is down.
     ///
-    /// Takes no lock; concurrent [`Ring::mark_down`] and [`Ring::mark_up`]
-    /// calls may or may not be seen, which is harmless for a health hint.
+    /// Takes no lock; a concurrent [`Ring::mark_down`] may or may not be
+    /// seen, which is harmless for a health hint.
     #[must_use]
     pub fn server_for_live(&self, key: &[u8], now_ms: u64) -> Option<usize> {
         let start = self.first_point(key)?;
@@ -228,10 +220,9 @@ impl Ring {
         }
     }
 
-    /// Puts `server` back into [`Ring::server_for_live`] at once, for when
-    /// the caller knows it is back (a successful reconnect or health check)
-    /// and need not wait out the retry delay. An index out of range is
-    /// ignored.
+    /// Puts `server` back into [`Ring::server_for_live`] at once: a health
+    /// check that got an answer does; otherwise a server marked down is
+    /// retried when its retry delay is over. An index out of range is ignored.
     pub fn mark_up(&self, server: usize) {
         if let Some(d) = self.down_until.get(server) {
             d.store(UP, Ordering::Relaxed);
@@ -647,7 +638,7 @@ mod tests {
                 })
                 .collect();
             scope.spawn(move || {
-                let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+                let mut random = antidogpile_test_support::rng::XorShift::new(1);
                 let mut step = 0u64;
                 let begin = std::time::Instant::now();
                 while (step < 200_000
@@ -656,9 +647,7 @@ mod tests {
                     && begin.elapsed() < std::time::Duration::from_secs(10)
                 {
                     step += 1;
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
+                    let x = random.next_u64();
                     let now = step / 16;
                     clock.store(now, Ordering::Relaxed);
                     let s = (x % servers as u64) as usize;

@@ -218,6 +218,8 @@ impl Deadline {
         (!left.is_zero()).then_some(left)
     }
 
+    /// The instant itself, for tokio's timers.
+    #[cfg(feature = "tokio")]
     pub(crate) fn instant(&self) -> Instant {
         self.at
     }

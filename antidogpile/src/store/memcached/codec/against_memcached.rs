@@ -4,80 +4,24 @@
 //! These tests need the `memcached` binary on PATH and fail without it: the
 //! project's test script installs it.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, PoisonError};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpStream};
+use std::time::Duration;
+
+use antidogpile_test_support::memcached::Memcached;
 
 use super::*;
 
-/// A memcached child process on a free port, killed when dropped.
-struct Memcached {
-    child: Child,
-    port: u16,
-}
-
-/// Held from picking a port until memcached listens on it: two tests that
-/// picked ports at the same time could get the same one, and one of them
-/// would talk to the other's server.
-static STARTING: Mutex<()> = Mutex::new(());
-
-impl Memcached {
-    fn start() -> Memcached {
-        let _starting = STARTING.lock().unwrap_or_else(PoisonError::into_inner);
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|listener| listener.local_addr())
-            .expect("no free port on 127.0.0.1")
-            .port();
-        let spawned = Command::new("memcached")
-            .args(["-p", &port.to_string(), "-U", "0", "-l", "127.0.0.1"])
-            // memcached refuses to start as root without -u, and ignores it
-            // when not root.
-            .args(["-u", "root", "-t", "1"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn();
-        let mut server = match spawned {
-            Ok(child) => Memcached { child, port },
-            Err(error) if error.kind() == ErrorKind::NotFound => panic!(
-                "the `memcached` binary is not on PATH: these tests need a real server \
-                 (on Debian: apt-get install -y memcached)"
-            ),
-            Err(error) => panic!("cannot start memcached: {error}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while let Err(error) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("memcached exited at start: {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "memcached is not listening on port {port}: {error}"
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
-        server
-    }
-
-    fn connect(&self) -> Client {
-        let stream =
-            TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).expect("connect to memcached");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("set a read timeout");
-        Client {
-            stream,
-            buf: Vec::new(),
-        }
-    }
-}
-
-impl Drop for Memcached {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// A plain blocking connection to `server`.
+fn connect(server: &Memcached) -> Client {
+    let stream =
+        TcpStream::connect((Ipv4Addr::LOCALHOST, server.port())).expect("connect to memcached");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("set a read timeout");
+    Client {
+        stream,
+        buf: Vec::new(),
     }
 }
 
@@ -178,7 +122,7 @@ fn value_of(reply: Reply) -> Vec<u8> {
 #[test]
 fn a_miss_is_en() {
     let server = Memcached::start();
-    let mut mc = server.connect();
+    let mut mc = connect(&server);
     assert_eq!(
         mc.get(&WireKey::new(b"nothing"), READ_ALL),
         Reply::Miss(ReturnFlags::default())
@@ -189,7 +133,7 @@ fn a_miss_is_en() {
 #[test]
 fn a_set_value_comes_back_with_its_flags_cas_and_ttl() {
     let server = Memcached::start();
-    let mut mc = server.connect();
+    let mut mc = connect(&server);
     let key = WireKey::new(b"greeting");
     let data = b"hello\r\nEN\r\n\0\xff";
     let stored = mc.set(
@@ -236,7 +180,7 @@ fn a_set_value_comes_back_with_its_flags_cas_and_ttl() {
 #[test]
 fn a_set_with_a_stale_cas_is_ex_and_one_on_nothing_is_nf() {
     let server = Memcached::start();
-    let mut mc = server.connect();
+    let mut mc = connect(&server);
     let key = WireKey::new(b"versioned");
     let first = returned_cas(&mc.set(&key, b"1", with_cas()));
     let second = returned_cas(&mc.set(&key, b"2", with_cas()));
@@ -266,9 +210,9 @@ fn a_set_with_a_stale_cas_is_ex_and_one_on_nothing_is_nf() {
 }
 
 #[test]
-fn add_on_an_existing_key_and_replace_on_a_missing_one_are_ns() {
+fn add_on_an_existing_key_is_ns() {
     let server = Memcached::start();
-    let mut mc = server.connect();
+    let mut mc = connect(&server);
     let key = WireKey::new(b"lease");
     let add = SetFlags {
         mode: SetMode::Add,
@@ -284,25 +228,13 @@ fn add_on_an_existing_key_and_replace_on_a_missing_one_are_ns() {
         Reply::NotStored(ReturnFlags::default())
     );
     assert_eq!(value_of(mc.get(&key, READ_ALL)), b"mine");
-    let replace = SetFlags {
-        mode: SetMode::Replace,
-        ..SetFlags::default()
-    };
-    assert_eq!(
-        mc.set(&WireKey::new(b"absent"), b"x", replace),
-        Reply::NotStored(ReturnFlags::default())
-    );
-    assert_eq!(
-        mc.set(&key, b"new", replace),
-        Reply::Done(ReturnFlags::default())
-    );
     mc.assert_in_step();
 }
 
 #[test]
 fn delete_is_hd_then_nf_and_ex_with_a_wrong_cas() {
     let server = Memcached::start();
-    let mut mc = server.connect();
+    let mut mc = connect(&server);
     let key = WireKey::new(b"doomed");
     let cas = returned_cas(&mc.set(&key, b"x", with_cas()));
     let wrong = DeleteFlags {
@@ -334,7 +266,7 @@ fn delete_is_hd_then_nf_and_ex_with_a_wrong_cas() {
 #[test]
 fn arithmetic_counts_numbers_and_refuses_anything_else() {
     let server = Memcached::start();
-    let mut mc = server.connect();
+    let mut mc = connect(&server);
     let counter = WireKey::new(b"counter");
     mc.set(&counter, b"10", SetFlags::default());
     let incr = ArithmeticFlags {
@@ -389,7 +321,7 @@ fn arithmetic_counts_numbers_and_refuses_anything_else() {
 #[test]
 fn every_kind_of_key_round_trips_under_its_own_name() {
     let server = Memcached::start();
-    let mut mc = server.connect();
+    let mut mc = connect(&server);
     let keys: Vec<Vec<u8>> = vec![
         b"plain".to_vec(),
         b"a b".to_vec(),
@@ -434,7 +366,7 @@ fn memcached_files_a_base64_key_under_its_decoded_bytes() {
     // Why distinct keys must differ in their decoded bytes, not just on the
     // wire: the same bytes sent plain or as base64 are one item.
     let server = Memcached::start();
-    let mut mc = server.connect();
+    let mut mc = connect(&server);
     mc.set(&WireKey::new(b"foo"), b"bar", SetFlags::default());
     let mut token = Vec::new();
     base64_encode_into(&mut token, b"foo");
@@ -449,7 +381,7 @@ fn memcached_files_a_base64_key_under_its_decoded_bytes() {
 #[test]
 fn a_quiet_pipeline_answers_only_what_matters_then_mn() {
     let server = Memcached::start();
-    let mut mc = server.connect();
+    let mut mc = connect(&server);
     let present = WireKey::new(b"p:present");
     let absent = WireKey::new(b"p:absent");
     let quiet_get = GetFlags {
@@ -533,7 +465,7 @@ fn a_quiet_pipeline_answers_only_what_matters_then_mn() {
 #[test]
 fn one_caller_wins_a_missing_or_invalidated_item() {
     let server = Memcached::start();
-    let mut mc = server.connect();
+    let mut mc = connect(&server);
     let key = WireKey::new(b"report");
     let vivify = GetFlags {
         value: true,

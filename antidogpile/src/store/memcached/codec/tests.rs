@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use antidogpile_test_support::rng::XorShift;
+
 use super::*;
 
 fn key(bytes: &[u8]) -> WireKey {
@@ -31,26 +33,6 @@ fn arithmetic(key: &WireKey, flags: ArithmeticFlags) -> Vec<u8> {
     let mut out = Vec::new();
     encode_arithmetic(&mut out, key, &flags);
     out
-}
-
-/// A tiny deterministic generator: the tests need variety, not quality.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
 }
 
 // --- requests -------------------------------------------------------------
@@ -97,8 +79,8 @@ fn meta_set_bytes() {
         ..SetFlags::default()
     };
     assert_eq!(set(&foo, b"", add), b"ms foo 0 ME T0 F0 c\r\n\r\n");
-    let replace = SetFlags {
-        mode: SetMode::Replace,
+    let every_flag = SetFlags {
+        mode: SetMode::Set,
         ttl: 1,
         client_flags: u32::MAX,
         compare_cas: Some(u64::MAX),
@@ -107,8 +89,8 @@ fn meta_set_bytes() {
         quiet: true,
     };
     assert_eq!(
-        set(&foo, b"a\r\nb", replace),
-        b"ms foo 4 MR T1 F4294967295 C18446744073709551615 c O9 q\r\na\r\nb\r\n"
+        set(&foo, b"a\r\nb", every_flag),
+        b"ms foo 4 MS T1 F4294967295 C18446744073709551615 c O9 q\r\na\r\nb\r\n"
     );
     assert_eq!(
         set(&key(b"\0"), b"x", SetFlags::default()),
@@ -201,7 +183,7 @@ fn base64_matches_the_standard_vectors() {
 
 #[test]
 fn base64_round_trips_every_length_and_rejects_what_it_cannot_produce() {
-    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut rng = XorShift::new(0x9e37_79b9_7f4a_7c15);
     for len in 0..300 {
         let plain = rng.bytes(len);
         let mut out = Vec::new();
@@ -340,7 +322,7 @@ fn hostile_keys() -> Vec<Vec<u8>> {
     keys.extend([a.clone(), b]);
     keys.push(key(&a).token().to_vec());
     keys.push(key(b"").token().to_vec());
-    let mut rng = XorShift(42);
+    let mut rng = XorShift::new(42);
     for _ in 0..2000 {
         let len = rng.below(400);
         keys.push(rng.bytes(len));
@@ -770,7 +752,7 @@ fn decode_survives_garbage() {
         .flat_map(|(b, _)| b.iter().copied())
         .collect();
     let alphabet = b"VAHDENSXFMOkcftbWZ0123456789- \r\n\0\xff";
-    let mut rng = XorShift(0xdead_beef_cafe_f00d);
+    let mut rng = XorShift::new(0xdead_beef_cafe_f00d);
     let mut outcomes = [0usize; 3];
     for round in 0..20_000 {
         let buf: Vec<u8> = match round % 4 {
@@ -789,7 +771,7 @@ fn decode_survives_garbage() {
                 for _ in 0..1 + rng.below(4) {
                     let at = rng.below(buf.len());
                     match rng.below(3) {
-                        0 => buf[at] = rng.next() as u8,
+                        0 => buf[at] = rng.next_u64() as u8,
                         1 => {
                             buf.remove(at);
                         }
