@@ -11,8 +11,7 @@
 mod args;
 // The one duration grammar, shared with the runtime's store URLs: the same
 // file, compiled into both crates (a proc-macro crate cannot export it).
-#[path = "../../antidogpile/src/duration.rs"]
-mod duration;
+use antidogpile_duration as duration;
 mod errors;
 mod expand;
 mod fallback;

@@ -7,7 +7,7 @@ mod client;
 pub mod clock;
 #[cfg(feature = "conformance")]
 mod conformance;
-mod duration;
+use antidogpile_duration as duration;
 mod envelope;
 mod error;
 mod flight;

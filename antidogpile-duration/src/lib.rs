@@ -2,11 +2,11 @@
 //! and store URLs (`memory://?grace=1m30s`) accept exactly the same strings,
 //! with the same errors.
 //!
-//! This file is compiled into both crates: the runtime declares it as a
-//! module, and the proc-macro crate, which cannot call into the runtime,
-//! includes it with `#[path = "../../antidogpile/src/duration.rs"]`. Its
-//! test vectors ([`VECTORS`]) run in both. It uses `core` and `alloc` names
-//! only, so that it reads the same wherever it is compiled.
+//! A crate of its own, because the proc-macro crate (which parses the
+//! attribute at compile time) cannot call into the runtime (which parses
+//! URLs): both depend on this one, so there is one grammar, published with
+//! both. Its test vectors ([`VECTORS`]) are checked here and by the URL
+//! parser. Not a public API of antidogpile: it changes with every release.
 
 /// The units, largest first, with their length in milliseconds.
 const UNITS: [(&str, u64); 5] = [
@@ -18,7 +18,7 @@ const UNITS: [(&str, u64); 5] = [
 ];
 
 /// What every duration error says about the accepted forms.
-pub(crate) const DURATION_FORMS: &str =
+pub const DURATION_FORMS: &str =
     "a duration is whole numbers with units `d`, `h`, `m`, `s` or `ms`, \
      such as \"250ms\", \"30s\", \"5m\", \"1h\" or \"1d\", or several \
      largest first, such as \"1m30s\"";
@@ -27,7 +27,7 @@ pub(crate) const DURATION_FORMS: &str =
 /// `"1h30m"` (largest unit first, each unit once) into milliseconds, more
 /// than zero. The error says what is wrong, without the general help
 /// ([`duration_error`] adds it).
-pub(crate) fn parse_duration_ms(text: &str) -> Result<u64, String> {
+pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
     if text.is_empty() {
         return Err("it is empty".to_owned());
     }
@@ -68,14 +68,14 @@ pub(crate) fn parse_duration_ms(text: &str) -> Result<u64, String> {
 
 /// The whole message for a duration `text` refused with `reason`: what is
 /// wrong, then the accepted forms.
-pub(crate) fn duration_error(text: &str, reason: &str) -> String {
+pub fn duration_error(text: &str, reason: &str) -> String {
     format!("invalid duration {text:?}: {reason}; {DURATION_FORMS}")
 }
 
 /// Strings and what [`parse_duration_ms`] makes of them: milliseconds, or
-/// the reason it gives. Both crates check every vector.
-#[cfg(test)]
-pub(crate) const VECTORS: &[(&str, Result<u64, &str>)] = &[
+/// the reason it gives: checked here and by the URL parser's tests.
+#[doc(hidden)]
+pub const VECTORS: &[(&str, Result<u64, &str>)] = &[
     ("250ms", Ok(250)),
     ("30s", Ok(30_000)),
     ("5m", Ok(300_000)),
