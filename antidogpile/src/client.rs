@@ -556,10 +556,14 @@ impl<'c, I: Io> Ops<'c, I> {
                     return Err(Error::BatchLength { expected, got });
                 }
                 // Their guarded writes go together.
-                let settles = jobs.into_iter().zip(computed).map(|((slot, job), value)| async move {
-                    let Always(value) = calls[slot].settle(gather, job, Always(value)).await;
-                    (slot, value)
-                });
+                let settles =
+                    jobs.into_iter()
+                        .zip(computed)
+                        .map(|((slot, job), value)| async move {
+                            let Always(value) =
+                                calls[slot].settle(gather, job, Always(value)).await;
+                            (slot, value)
+                        });
                 for (slot, value) in gather.all(settles).await {
                     values[slot] = Some(value);
                 }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use antidogpile::clock::{ManualClock, Timestamp};
-use antidogpile::store::MemoryStore;
+use antidogpile::store::{FileStore, MemoryStore};
 use antidogpile::{Cache, Got, Invalidate, Ttl};
 use common::fault_proxy::FaultProxy;
 use common::memcached::Memcached;
@@ -73,7 +73,10 @@ fn a_cold_get_or_compute_many_takes_a_few_round_trips_not_two_per_key() {
             proxy.requests("mg") - mg,
             proxy.requests("ms") - ms,
         );
-        assert_eq!(values, keys.iter().map(|key| key.len() as u64).collect::<Vec<_>>());
+        assert_eq!(
+            values,
+            keys.iter().map(|key| key.len() as u64).collect::<Vec<_>>()
+        );
         assert_eq!(computes.swap(0, Ordering::SeqCst), 200);
         // A lease and a write per key (batched, not fewer; a slow batch
         // also renews its leases).
@@ -104,7 +107,9 @@ fn a_stale_batch_claims_and_writes_in_a_few_round_trips() {
     let keys: Vec<String> = (0..100).map(|k| format!("stale {k:05}")).collect();
     let entries: Vec<(String, u64)> = keys.iter().map(|key| (key.clone(), 1)).collect();
     cache.set_many(&entries, ttl).unwrap();
-    cache.set("round trip", &0u64, Duration::from_secs(600)).unwrap();
+    cache
+        .set("round trip", &0u64, Duration::from_secs(600))
+        .unwrap();
     clock.advance(Duration::from_secs(20));
     proxy.delay_replies(DELAY);
 
@@ -162,7 +167,10 @@ fn keys_leased_elsewhere_are_read_each_round_not_leased_again() {
     println!("100 keys leased elsewhere for 300 ms: {mg} mg, {ms} ms sent");
     assert_eq!(values, (0..100).collect::<Vec<u64>>());
     assert!(mg >= 200, "read at least twice: {mg}");
-    assert_eq!(ms, 0, "a key read as leased elsewhere was asked for a lease");
+    assert_eq!(
+        ms, 0,
+        "a key read as leased elsewhere was asked for a lease"
+    );
 }
 
 /// A batch whose keys are invalidated while they are computed: the
@@ -204,4 +212,66 @@ fn a_batch_write_lands_only_while_its_lease_is_live() {
         invalidated_during_a_batch(&memcached, how);
         invalidated_during_a_batch(&memory, how);
     }
+}
+
+#[test]
+fn an_async_batch_is_a_future_that_can_be_spawned() {
+    fn assert_send<T: Send>(value: T) -> T {
+        value
+    }
+    let cache = Cache::new(MemoryStore::new());
+    let keys = [1u32, 2, 3];
+    let values = runtime()
+        .block_on(assert_send(cache.as_async().get_or_compute_many(
+            &keys,
+            Duration::from_secs(60),
+            |missing| std::future::ready(missing.iter().map(|k| **k * 10).collect::<Vec<u32>>()),
+        )))
+        .unwrap();
+    assert_eq!(values, [10, 20, 30]);
+}
+
+/// The file store runs the batched requests on tokio's blocking threads
+/// (owned copies of them): cold keys, then the same keys stale, then a
+/// key invalidated while it is computed.
+#[test]
+fn an_async_batch_on_the_file_store_leases_claims_and_writes() {
+    let directory = std::env::temp_dir().join(format!(
+        "antidogpile-batches-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos())
+    ));
+    let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
+    let cache = Cache::new(FileStore::new(&directory).unwrap()).with_clock(clock.clock());
+    let ttl = Ttl::soft(Duration::from_secs(10)).factor(100);
+    let keys: Vec<u32> = (0..40).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for (round, add) in [(0, 1u32), (1, 2)] {
+        let values = runtime
+            .block_on(cache.as_async().get_or_compute_many(&keys, ttl, |missing| {
+                assert_eq!(missing.len(), 40, "round {round}: every key computed");
+                std::future::ready(missing.iter().map(|k| **k * 10 + add).collect::<Vec<u32>>())
+            }))
+            .unwrap();
+        assert_eq!(
+            values,
+            keys.iter().map(|k| k * 10 + add).collect::<Vec<_>>()
+        );
+        let found: Vec<Got<u32>> = cache.get_many(&keys).unwrap();
+        assert!(
+            found.iter().all(|got| matches!(got, Got::Fresh(_))),
+            "{found:?}"
+        );
+        // Stale for the next round.
+        clock.advance(Duration::from_secs(20));
+    }
+    invalidated_during_a_batch(&cache, Invalidate::Soft);
+    invalidated_during_a_batch(&cache, Invalidate::Hard);
+    let _ = std::fs::remove_dir_all(&directory);
 }

@@ -47,6 +47,37 @@ struct State {
     answers: Vec<Option<Result<StoreReply, StoreError>>>,
 }
 
+/// Requests of one kind sent together, with what they share.
+struct Group<P, T> {
+    at: P,
+    tickets: Vec<usize>,
+    items: Vec<T>,
+}
+
+impl<P: PartialEq, T> Group<P, T> {
+    fn new(at: P) -> Self {
+        Group {
+            at,
+            tickets: Vec::new(),
+            items: Vec::new(),
+        }
+    }
+
+    /// Adds `item` to the group of `groups` that shares `at`, or to a new one.
+    fn add(groups: &mut Vec<Group<P, T>>, at: P, ticket: usize, item: T) {
+        let group = match groups.iter().position(|group| group.at == at) {
+            Some(index) => &mut groups[index],
+            None => {
+                groups.push(Group::new(at));
+                let last = groups.len() - 1;
+                &mut groups[last]
+            }
+        };
+        group.tickets.push(ticket);
+        group.items.push(item);
+    }
+}
+
 enum Ask {
     Lease {
         key: Key<'static>,
@@ -91,7 +122,10 @@ impl<'i, I: Io> Gather<'i, I> {
 
     /// Runs `calls` side by side to their ends, sending what they ask
     /// together whenever all of them wait. Their outputs, in order.
-    pub(super) async fn all<F: Future>(&self, calls: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    pub(super) async fn all<F: Future>(
+        &self,
+        calls: impl IntoIterator<Item = F>,
+    ) -> Vec<F::Output> {
         let mut running: Vec<Pin<Box<F>>> = calls.into_iter().map(Box::pin).collect();
         let mut outputs: Vec<Option<F::Output>> = running.iter().map(|_| None).collect();
         let mut done = 0;
@@ -126,42 +160,34 @@ impl<'i, I: Io> Gather<'i, I> {
         if asks.is_empty() {
             return;
         }
-        let mut leases: Vec<((Timestamp, Duration), Vec<usize>, Vec<Key<'static>>)> = Vec::new();
-        let mut claims: Vec<((Timestamp, Timestamp), Vec<usize>, Vec<(Key<'static>, Version)>)> =
-            Vec::new();
-        let mut writes: (Vec<usize>, Vec<(Write<'static>, Hold)>, Timestamp) =
-            (Vec::new(), Vec::new(), Timestamp::EPOCH);
+        let mut leases: Vec<Group<(Timestamp, Duration), Key<'static>>> = Vec::new();
+        let mut claims: Vec<Group<(Timestamp, Timestamp), (Key<'static>, Version)>> = Vec::new();
+        // Written at the latest of their times (they are a round's).
+        let mut writes: Group<Timestamp, (Write<'static>, Hold)> = Group::new(Timestamp::EPOCH);
         for (ticket, ask) in asks {
             match ask {
                 Ask::Lease { key, now, grace } => {
-                    match leases.iter_mut().find(|(at, ..)| *at == (now, grace)) {
-                        Some((_, tickets, keys)) => {
-                            tickets.push(ticket);
-                            keys.push(key);
-                        }
-                        None => leases.push(((now, grace), vec![ticket], vec![key])),
-                    }
+                    Group::add(&mut leases, (now, grace), ticket, key);
                 }
                 Ask::Claim {
                     key,
                     seen,
                     now,
                     until,
-                } => match claims.iter_mut().find(|(at, ..)| *at == (now, until)) {
-                    Some((_, tickets, asked)) => {
-                        tickets.push(ticket);
-                        asked.push((key, seen));
-                    }
-                    None => claims.push(((now, until), vec![ticket], vec![(key, seen)])),
-                },
+                } => Group::add(&mut claims, (now, until), ticket, (key, seen)),
                 Ask::Write { write, held, now } => {
-                    writes.0.push(ticket);
-                    writes.1.push((write, held));
-                    writes.2 = writes.2.max(now);
+                    writes.tickets.push(ticket);
+                    writes.items.push((write, held));
+                    writes.at = writes.at.max(now);
                 }
             }
         }
-        for ((now, grace), tickets, keys) in leases {
+        for Group {
+            at: (now, grace),
+            tickets,
+            items: keys,
+        } in leases
+        {
             let op = StoreOp::TryLeaseMany {
                 keys: &keys,
                 now,
@@ -174,7 +200,12 @@ impl<'i, I: Io> Gather<'i, I> {
             };
             self.answer(&tickets, answers, StoreReply::Lease);
         }
-        for ((now, until), tickets, asked) in claims {
+        for Group {
+            at: (now, until),
+            tickets,
+            items: asked,
+        } in claims
+        {
             let op = StoreOp::TryClaimMany {
                 claims: &asked,
                 now,
@@ -187,7 +218,11 @@ impl<'i, I: Io> Gather<'i, I> {
             };
             self.answer(&tickets, answers, StoreReply::Claim);
         }
-        let (tickets, asked, now) = writes;
+        let Group {
+            at: now,
+            tickets,
+            items: asked,
+        } = writes;
         if !tickets.is_empty() {
             let op = StoreOp::WriteHeldMany { writes: asked, now };
             let answers = match self.inner.run(op).await {

@@ -926,7 +926,8 @@ impl<T: Exchange> Ops<'_, T> {
                 (routing, request)
             })
             .collect();
-        let mut results: Vec<Result<Option<ClaimId>, StoreError>> = Vec::with_capacity(claims.len());
+        let mut results: Vec<Result<Option<ClaimId>, StoreError>> =
+            Vec::with_capacity(claims.len());
         let mut rewrites: Vec<(usize, (String, Vec<u8>))> = Vec::new();
         for (index, reply) in self.send_batch(&reads).await.into_iter().enumerate() {
             let (cas, bytes) = match reply.and_then(item_of) {
@@ -952,10 +953,8 @@ impl<T: Exchange> Ops<'_, T> {
             let rewritten = match envelope::with_claim(&bytes, until) {
                 Ok(rewritten) => rewritten,
                 Err(error) => {
-                    results[index] = Err(StoreError::new(
-                        StoreErrorKind::Protocol,
-                        error.to_string(),
-                    ));
+                    results[index] =
+                        Err(StoreError::new(StoreErrorKind::Protocol, error.to_string()));
                     continue;
                 }
             };
