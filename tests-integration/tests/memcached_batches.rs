@@ -275,3 +275,39 @@ fn an_async_batch_on_the_file_store_leases_claims_and_writes() {
     invalidated_during_a_batch(&cache, Invalidate::Hard);
     let _ = std::fs::remove_dir_all(&directory);
 }
+
+/// Entries past their hard deadline by the cache's clock, which memcached
+/// (counting whole seconds of real time) still keeps: the batched leases are
+/// refused by the items in the way, which are read and replaced as a
+/// single lease does, so each key is computed once and stored.
+#[test]
+fn a_batch_leases_keys_whose_dead_entries_memcached_still_keeps() {
+    let server = Memcached::start();
+    let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
+    let cache = Cache::from_url(&server.url("timeout=2s"))
+        .unwrap()
+        .with_clock(clock.clock());
+    let ttl = Ttl::soft(Duration::from_secs(30)).factor(2);
+    let keys: Vec<String> = (0..50).map(|k| format!("dead {k}")).collect();
+    let entries: Vec<(String, u64)> = keys.iter().map(|key| (key.clone(), 1)).collect();
+    cache.set_many(&entries, ttl).unwrap();
+    clock.advance(Duration::from_secs(61));
+    let computes = AtomicUsize::new(0);
+    let started = Instant::now();
+    let values = cache
+        .get_or_compute_many(&keys, ttl, |missing| {
+            computes.fetch_add(missing.len(), Ordering::SeqCst);
+            missing.iter().map(|_| 2u64).collect()
+        })
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(values, vec![2; 50]);
+    assert_eq!(computes.load(Ordering::SeqCst), 50);
+    // Not polled as if leased elsewhere until the grace (60 s) ran out.
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    let found: Vec<Got<u64>> = cache.get_many(&keys).unwrap();
+    assert!(
+        found.iter().all(|got| matches!(got, Got::Fresh(2))),
+        "{found:?}"
+    );
+}
