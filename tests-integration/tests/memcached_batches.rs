@@ -174,10 +174,18 @@ fn keys_leased_elsewhere_are_read_each_round_not_leased_again() {
 }
 
 /// A batch whose keys are invalidated while they are computed: the
-/// invalidated key's write is refused (its lease ended), the others land.
-fn invalidated_during_a_batch(cache: &Cache, how: Invalidate) {
+/// invalidated key's write is refused (its lease ended, or with `stale`,
+/// its refresh claim), the others land.
+fn invalidated_during_a_batch(cache: &Cache, how: Invalidate, stale: Option<&ManualClock>) {
     let ttl = Duration::from_secs(600);
-    let keys: Vec<String> = (0..50).map(|k| format!("batch {how:?} {k}")).collect();
+    let keys: Vec<String> = (0..50)
+        .map(|k| format!("batch {how:?} {} {k}", stale.is_some()))
+        .collect();
+    if let Some(clock) = stale {
+        let entries: Vec<(String, u64)> = keys.iter().map(|key| (key.clone(), 0)).collect();
+        cache.set_many(&entries, ttl).unwrap();
+        clock.advance(Duration::from_secs(601));
+    }
     let values = cache
         .get_or_compute_many(&keys, ttl, |missing| {
             // While this computes, another caller invalidates one key.
@@ -204,13 +212,18 @@ fn invalidated_during_a_batch(cache: &Cache, how: Invalidate) {
 }
 
 #[test]
-fn a_batch_write_lands_only_while_its_lease_is_live() {
+fn a_batch_write_lands_only_while_its_lease_or_claim_is_live() {
     let server = Memcached::start();
-    let memcached = Cache::from_url(&server.url("timeout=2s")).unwrap();
-    let memory = Cache::new(MemoryStore::new());
+    let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
+    let memcached = Cache::from_url(&server.url("timeout=2s"))
+        .unwrap()
+        .with_clock(clock.clock());
+    let memory = Cache::new(MemoryStore::new()).with_clock(clock.clock());
     for how in [Invalidate::Soft, Invalidate::Hard] {
-        invalidated_during_a_batch(&memcached, how);
-        invalidated_during_a_batch(&memory, how);
+        for stale in [None, Some(&clock)] {
+            invalidated_during_a_batch(&memcached, how, stale);
+            invalidated_during_a_batch(&memory, how, stale);
+        }
     }
 }
 
@@ -271,8 +284,10 @@ fn an_async_batch_on_the_file_store_leases_claims_and_writes() {
         // Stale for the next round.
         clock.advance(Duration::from_secs(20));
     }
-    invalidated_during_a_batch(&cache, Invalidate::Soft);
-    invalidated_during_a_batch(&cache, Invalidate::Hard);
+    for how in [Invalidate::Soft, Invalidate::Hard] {
+        invalidated_during_a_batch(&cache, how, None);
+        invalidated_during_a_batch(&cache, how, Some(&clock));
+    }
     let _ = std::fs::remove_dir_all(&directory);
 }
 
