@@ -326,3 +326,41 @@ fn a_batch_leases_keys_whose_dead_entries_memcached_still_keeps() {
         "{found:?}"
     );
 }
+
+/// Values too large to store, in an async batch on a multi-thread runtime:
+/// each key's lease is given back (real I/O, awaited side by side), the
+/// batch returns its values at once, and the next batch computes them again
+/// rather than waiting for leases nobody will fill.
+#[test]
+fn an_async_batch_of_values_too_large_gives_every_lease_back() {
+    const N: u32 = 2_000;
+    let server = Memcached::start();
+    let cache = Cache::from_url(&server.url("timeout=2s&max_value=100")).unwrap();
+    let ttl = Ttl::soft(Duration::from_secs(600)).grace(Duration::from_secs(30));
+    let keys: Vec<u32> = (0..N).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let computes = AtomicUsize::new(0);
+    let started = Instant::now();
+    for _ in 0..2 {
+        let values = runtime
+            .block_on(cache.as_async().get_or_compute_many(&keys, ttl, |missing| {
+                computes.fetch_add(missing.len(), Ordering::SeqCst);
+                std::future::ready(missing.iter().map(|_| vec![7u8; 200]).collect::<Vec<_>>())
+            }))
+            .unwrap();
+        assert_eq!(values.len(), N as usize);
+        assert!(values.iter().all(|value| value == &vec![7u8; 200]));
+    }
+    let took = started.elapsed();
+    println!("2 async batches of {N} values too large: {took:?}");
+    assert_eq!(
+        computes.load(Ordering::SeqCst),
+        2 * N as usize,
+        "each batch computed every key"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?} (grace 30 s)");
+}

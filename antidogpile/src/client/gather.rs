@@ -12,13 +12,15 @@
 //! single-key state machine unchanged: leases and claims are taken for the
 //! same window, handed to the liveness thread and released the same way;
 //! only the transport of these three requests differs. Every other request
-//! goes to the store at once.
+//! (the rare release of a lease whose value was not stored, say) goes to
+//! the store at once, a few at a time ([`AT_ONCE`]): a batch of thousands of
+//! keys never opens a connection per key.
 
 use std::collections::HashSet;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::task::Poll;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use crate::clock::Timestamp;
@@ -45,6 +47,66 @@ struct State {
     asks: Vec<(usize, Ask)>,
     /// Answers, by ticket, until their call takes them.
     answers: Vec<Option<Result<StoreReply, StoreError>>>,
+    /// Requests sent at once, not gathered, still under way.
+    in_flight: usize,
+    /// Calls waiting for one of those to end.
+    waiting: Vec<Waker>,
+}
+
+/// How many requests that are not gathered (releases of leases and claims
+/// whose values were not stored, unguarded writes) the calls send at once:
+/// about what they cost one after another, and never a connection per key.
+const AT_ONCE: usize = 4;
+
+/// A request sent at once, under way: lets the next one go when it ends.
+struct UnderWay<'g>(&'g Mutex<State>);
+
+impl Drop for UnderWay<'_> {
+    fn drop(&mut self) {
+        let waiting = {
+            let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            state.in_flight = state.in_flight.saturating_sub(1);
+            std::mem::take(&mut state.waiting)
+        };
+        waiting.into_iter().for_each(Waker::wake);
+    }
+}
+
+/// The calls of [`Gather::all`] woken since they were last polled, and the
+/// waker of the task that runs them.
+#[derive(Default)]
+struct Woken {
+    calls: Mutex<Vec<usize>>,
+    outer: Mutex<Option<Waker>>,
+}
+
+impl Woken {
+    fn calls(&self) -> MutexGuard<'_, Vec<usize>> {
+        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn outer(&self) -> MutexGuard<'_, Option<Waker>> {
+        self.outer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Wakes one call of [`Gather::all`]: marks it, and wakes the task.
+struct CallWaker {
+    index: usize,
+    woken: Arc<Woken>,
+}
+
+impl Wake for CallWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.calls().push(self.index);
+        if let Some(outer) = self.woken.outer().as_ref() {
+            outer.wake_by_ref();
+        }
+    }
 }
 
 /// Requests of one kind sent together, with what they share.
@@ -128,19 +190,47 @@ impl<'i, I: Io> Gather<'i, I> {
     ) -> Vec<F::Output> {
         let mut running: Vec<Pin<Box<F>>> = calls.into_iter().map(Box::pin).collect();
         let mut outputs: Vec<Option<F::Output>> = running.iter().map(|_| None).collect();
+        // Each call has a waker of its own, so that a call waiting for I/O
+        // is polled again when that I/O wakes it, not whenever another does.
+        let woken = Arc::new(Woken::default());
+        let wakers: Vec<Waker> = (0..running.len())
+            .map(|index| {
+                Waker::from(Arc::new(CallWaker {
+                    index,
+                    woken: Arc::clone(&woken),
+                }))
+            })
+            .collect();
         let mut done = 0;
         while done < running.len() {
+            // Every call that is not done yet: the answers just sent woke no one.
+            woken
+                .calls()
+                .extend((0..running.len()).filter(|&index| outputs[index].is_none()));
             poll_fn(|context| {
-                for (call, output) in running.iter_mut().zip(outputs.iter_mut()) {
-                    if output.is_none() {
-                        if let Poll::Ready(out) = call.as_mut().poll(context) {
-                            *output = Some(out);
-                            done += 1;
-                        }
+                *woken.outer() = Some(context.waker().clone());
+                // Once per poll: a call woken while polled (it yields) wakes
+                // this task, which polls it again on its next turn.
+                let ready = std::mem::take(&mut *woken.calls());
+                for index in ready {
+                    let (Some(call), Some(output), Some(waker)) = (
+                        running.get_mut(index),
+                        outputs.get_mut(index),
+                        wakers.get(index),
+                    ) else {
+                        continue;
+                    };
+                    if output.is_some() {
+                        continue;
+                    }
+                    let mut context = Context::from_waker(waker);
+                    if let Poll::Ready(out) = call.as_mut().poll(&mut context) {
+                        *output = Some(out);
+                        done += 1;
                     }
                 }
-                // The gathered requests' answers wake no one: they are
-                // sent (and the calls polled again) once all calls wait.
+                // The gathered requests' answers wake no one: they are sent
+                // (and their calls polled again) once every call waits.
                 if done == running.len() || !self.state().asks.is_empty() {
                     Poll::Ready(())
                 } else {
@@ -277,6 +367,23 @@ impl<'i, I: Io> Gather<'i, I> {
             .then(|| Key::new(key.fingerprint(), self.namespace, key.version()))
     }
 
+    /// Sends `op` now, a few at a time (see [`AT_ONCE`]).
+    async fn at_once(&self, op: StoreOp<'_>) -> Result<StoreReply, StoreError> {
+        poll_fn(|context| {
+            let mut state = self.state();
+            if state.in_flight < AT_ONCE {
+                state.in_flight += 1;
+                Poll::Ready(())
+            } else {
+                state.waiting.push(context.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+        let _under_way = UnderWay(&self.state);
+        self.inner.run(op).await
+    }
+
     /// Gathers `ask`; its answer once sent.
     async fn ask(&self, ask: Ask) -> Result<StoreReply, StoreError> {
         let ticket = {
@@ -312,7 +419,7 @@ impl<I: Io> Io for Gather<'_, I> {
                     }
                     Ask::Lease { key, now, grace }
                 }
-                None => return self.inner.run(op).await,
+                None => return self.at_once(op).await,
             },
             StoreOp::TryClaim {
                 key,
@@ -326,7 +433,7 @@ impl<I: Io> Io for Gather<'_, I> {
                     now,
                     until,
                 },
-                None => return self.inner.run(op).await,
+                None => return self.at_once(op).await,
             },
             StoreOp::WriteHeld {
                 key,
@@ -352,10 +459,10 @@ impl<I: Io> Io for Gather<'_, I> {
                         deadlines,
                         now,
                     };
-                    return self.inner.run(op).await;
+                    return self.at_once(op).await;
                 }
             },
-            op => return self.inner.run(op).await,
+            op => return self.at_once(op).await,
         };
         self.ask(ask).await
     }
