@@ -27,6 +27,7 @@ use crate::site::{Site, SiteOptions};
 use crate::stats::Event;
 use crate::store::{Counted, Delta, Hold, OwnedLookup, Store, StoreOp, StoreReply, Stored, Write};
 
+mod gather;
 mod recompute;
 
 pub use recompute::Recompute;
@@ -454,9 +455,11 @@ impl<'c, I: Io> Ops<'c, I> {
     /// others are computing are waited for, then looked at again.
     ///
     /// Each round reads every open key in one `ReadMany` (on memcached, one
-    /// pipelined exchange per server), and pauses once for all the keys
-    /// another process is computing. A key given more than once is resolved
-    /// once: its copies would otherwise wait for each other's lease.
+    /// pipelined exchange per server), takes the leases and claims the
+    /// round's keys need in one batched request each, writes what was
+    /// computed in one more (see [`gather`]), and pauses once for all the
+    /// keys another process is computing. A key given more than once is
+    /// resolved once: its copies would otherwise wait for each other's lease.
     async fn get_or_compute_many<V, K, C, F, P>(
         &self,
         keys: &[K],
@@ -481,8 +484,15 @@ impl<'c, I: Io> Ops<'c, I> {
             .collect();
         let mut progress: Vec<Progress<'c>> = calls.iter().map(|_| Progress::new()).collect();
         let mut values: Vec<Option<V>> = calls.iter().map(|_| None).collect();
-        let mut open: Vec<usize> = (0..calls.len()).collect();
-        while !open.is_empty() {
+        let gather = gather::Gather::new(&self.io, CLIENT_NAMESPACE);
+        let (calls, gather) = (&calls, &gather);
+        loop {
+            let open: Vec<usize> = (0..calls.len())
+                .filter(|&slot| values[slot].is_none())
+                .collect();
+            if open.is_empty() {
+                break;
+            }
             let now = self.cache.clock.now();
             let read: Vec<Key<'static>> = open.iter().map(|&slot| all[batch.first[slot]]).collect();
             let found = match self.io.run(StoreOp::ReadMany { keys: &read, now }).await {
@@ -490,19 +500,38 @@ impl<'c, I: Io> Ops<'c, I> {
                 Ok(other) => Err(unexpected(&other)),
                 Err(error) => Err(error),
             };
+            if let Ok(found) = &found {
+                gather.found_leased(
+                    read.iter()
+                        .zip(found)
+                        .filter(|(_, found)| matches!(found, Some(OwnedLookup::Leased)))
+                        .map(|(key, _)| key.fingerprint().as_u128()),
+                );
+            }
+            // The open keys' turns, side by side: their leases and claims go together.
+            let turns = progress
+                .iter_mut()
+                .enumerate()
+                .filter(|(slot, _)| values[*slot].is_none())
+                .enumerate()
+                .map(|(position, (slot, progress))| {
+                    let looked = match &found {
+                        Ok(found) => Ok(Looked::of(found[position].as_ref())),
+                        Err(error) => Err(error.clone()),
+                    };
+                    async move {
+                        let next = calls[slot]
+                            .next_after(gather, progress, Some((now, looked)))
+                            .await;
+                        (slot, next)
+                    }
+                });
+            let turns = gather.all(turns).await;
             let mut jobs: Vec<(usize, Job<'c, V>)> = Vec::new();
             let mut flights: Vec<(usize, Arc<Flight>)> = Vec::new();
             let mut polls: Vec<usize> = Vec::new();
-            for (position, &slot) in open.iter().enumerate() {
-                let looked = match &found {
-                    Ok(found) => Ok(Looked::of(found[position].as_ref())),
-                    Err(error) => Err(error.clone()),
-                };
-                let call = &calls[slot];
-                match call
-                    .next_after(&self.io, &mut progress[slot], Some((now, looked)))
-                    .await
-                {
+            for (slot, next) in turns {
+                match next {
                     Next::Value(value) => values[slot] = Some(value),
                     Next::Compute(job) => jobs.push((slot, job)),
                     Next::Wait(flight) => flights.push((slot, flight)),
@@ -526,8 +555,16 @@ impl<'c, I: Io> Ops<'c, I> {
                     }
                     return Err(Error::BatchLength { expected, got });
                 }
-                for ((slot, job), value) in jobs.into_iter().zip(computed) {
-                    let Always(value) = calls[slot].settle(&self.io, job, Always(value)).await;
+                // Their guarded writes go together.
+                let settles =
+                    jobs.into_iter()
+                        .zip(computed)
+                        .map(|((slot, job), value)| async move {
+                            let Always(value) =
+                                calls[slot].settle(gather, job, Always(value)).await;
+                            (slot, value)
+                        });
+                for (slot, value) in gather.all(settles).await {
                     values[slot] = Some(value);
                 }
             }
@@ -548,7 +585,6 @@ impl<'c, I: Io> Ops<'c, I> {
             if let Some(shortest) = shortest {
                 pause.sleep(shortest).await;
             }
-            open.retain(|&slot| values[slot].is_none());
         }
         Ok(batch.spread(values.into_iter().flatten().collect()))
     }

@@ -38,6 +38,8 @@ struct Shared {
     requests_behind_late_replies: AtomicUsize,
     /// Both sockets of every open connection, to drop them all at once.
     open: Mutex<Vec<(TcpStream, TcpStream)>>,
+    /// Requests forwarded so far, by command (`mg`, `ms`, ...).
+    commands: Mutex<Vec<(String, usize)>>,
 }
 
 impl FaultProxy {
@@ -56,6 +58,7 @@ impl FaultProxy {
             cuts_done: AtomicUsize::new(0),
             requests_behind_late_replies: AtomicUsize::new(0),
             open: Mutex::new(Vec::new()),
+            commands: Mutex::new(Vec::new()),
         });
         let accepting = Arc::clone(&shared);
         let acceptor = std::thread::spawn(move || accept_loop(listener, port, &accepting));
@@ -135,6 +138,17 @@ impl FaultProxy {
         self.shared
             .requests_behind_late_replies
             .load(Ordering::SeqCst)
+    }
+
+    /// How many `command` requests (`"mg"`, `"ms"`, `"md"`, `"ma"`, `"mn"`,
+    /// ...) clients have sent through the proxy so far, on every connection.
+    /// The requests are parsed as memcached's text protocol (an `ms`
+    /// request's data block is skipped by its length).
+    pub fn requests(&self, command: &str) -> usize {
+        lock(&self.shared.commands)
+            .iter()
+            .find(|(name, _)| name == command)
+            .map_or(0, |(_, count)| *count)
     }
 
     /// How many connections the proxy has accepted.
@@ -224,10 +238,12 @@ fn connect_upstream(client: TcpStream, shared: &Arc<Shared>) {
 /// Client to memcached, untouched; closes both ends when either does.
 fn pump_requests(mut client: TcpStream, mut server: TcpStream, shared: &Shared, late: &AtomicBool) {
     let mut chunk = [0u8; 16 * 1024];
+    let mut requests = RequestCounter::default();
     loop {
         match client.read(&mut chunk) {
             Ok(0) | Err(_) => break,
             Ok(read) => {
+                requests.feed(&chunk[..read], &shared.commands);
                 if late.load(Ordering::SeqCst) {
                     shared
                         .requests_behind_late_replies
@@ -280,5 +296,59 @@ impl std::fmt::Debug for FaultProxy {
         f.debug_struct("FaultProxy")
             .field("port", &self.port)
             .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Counts the requests of one connection's byte stream by command: text
+/// lines, where an `ms <key> <length>` line is followed by `length` bytes
+/// of data and a line end, which are skipped.
+#[derive(Default)]
+struct RequestCounter {
+    /// The start of a line not complete yet.
+    partial: Vec<u8>,
+    /// Data bytes (and their line end) still to skip.
+    skip: usize,
+}
+
+impl RequestCounter {
+    fn feed(&mut self, mut bytes: &[u8], counts: &Mutex<Vec<(String, usize)>>) {
+        while !bytes.is_empty() {
+            if self.skip > 0 {
+                let skipped = self.skip.min(bytes.len());
+                self.skip -= skipped;
+                bytes = &bytes[skipped..];
+                continue;
+            }
+            let Some(end) = bytes.iter().position(|&byte| byte == b'\n') else {
+                self.partial.extend_from_slice(bytes);
+                return;
+            };
+            self.partial.extend_from_slice(&bytes[..=end]);
+            bytes = &bytes[end + 1..];
+            let line = String::from_utf8_lossy(&self.partial).into_owned();
+            self.partial.clear();
+            let mut words = line.split_ascii_whitespace();
+            let Some(command) = words.next() else {
+                continue;
+            };
+            if command == "ms" {
+                // The data block and its "\r\n".
+                self.skip = words
+                    .nth(1)
+                    .and_then(|length| length.parse::<usize>().ok())
+                    .map_or(0, |length| length + 2);
+            }
+            let mut counts = lock(counts);
+            match counts.iter_mut().find(|(name, _)| name == command) {
+                Some((_, count)) => *count += 1,
+                None => counts.push((command.to_owned(), 1)),
+            }
+        }
     }
 }

@@ -56,8 +56,9 @@
 //!
 //! The client operations [`add`](Store::add), [`mark_stale`](Store::mark_stale)
 //! and [`count`](Store::count) answer [`StoreErrorKind::Unsupported`] until a
-//! store implements them; the `*_many` operations loop over the single ones
-//! until a store batches them. Stores that do I/O override
+//! store implements them; the `*_many` operations (reads, writes, removes,
+//! and the leases, claims and held writes of a batch of memoized keys) loop
+//! over the single ones until a store batches them. Stores that do I/O override
 //! [`run_async`](Store::run_async). The `conformance` feature's
 //! `conformance::check_store` runs the whole contract against a store.
 
@@ -398,6 +399,23 @@ pub enum StoreOp<'a> {
     RemoveMany { keys: &'a [Key<'a>] },
     /// [`Store::ping`].
     Ping,
+    /// [`Store::try_lease_many`].
+    TryLeaseMany {
+        keys: &'a [Key<'a>],
+        now: Timestamp,
+        grace: Duration,
+    },
+    /// [`Store::try_claim_many`].
+    TryClaimMany {
+        claims: &'a [(Key<'a>, Version)],
+        now: Timestamp,
+        until: Timestamp,
+    },
+    /// [`Store::write_held_many`].
+    WriteHeldMany {
+        writes: Vec<(Write<'a>, Hold)>,
+        now: Timestamp,
+    },
 }
 
 /// What a [`StoreOp`] returned.
@@ -417,6 +435,12 @@ pub enum StoreReply {
     ReadMany(Vec<Option<OwnedLookup>>),
     /// From `Renew`: the renewed hold, if it was still live.
     Renewed(Option<Hold>),
+    /// From `TryLeaseMany`: each key's lease, if won, in order.
+    Leases(Vec<Result<Option<LeaseId>, StoreError>>),
+    /// From `TryClaimMany`: each key's claim, if won, in order.
+    Claims(Vec<Result<Option<ClaimId>, StoreError>>),
+    /// From `WriteHeldMany`: whether each write landed, in order.
+    ChangedMany(Vec<Result<bool, StoreError>>),
     /// From the other operations.
     Done,
 }
@@ -625,6 +649,72 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         keys.iter().try_for_each(|key| self.remove(key))
     }
 
+    /// Takes the cold-miss lease of every key, as [`try_lease`](Store::try_lease)
+    /// does, each for itself (atomic per key, not across keys): what each
+    /// key's `try_lease` would have answered, in order. `Err` only when the
+    /// whole batch failed. A batch of cold misses
+    /// ([`Cache::get_or_compute_many`](crate::Cache::get_or_compute_many))
+    /// takes its leases with one call; a remote store sends them together
+    /// (memcached: one pipelined exchange per server).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use antidogpile::clock::Timestamp;
+    /// use antidogpile::store::{Fingerprint, Key, MemoryStore, Store};
+    ///
+    /// let store = MemoryStore::new();
+    /// let keys = [1, 2].map(|n| Key::new(Fingerprint::from_u128(n), "doc", 0));
+    /// let (now, grace) = (Timestamp::from_millis(0), Duration::from_secs(3));
+    /// let first = store.try_lease_many(&keys, now, grace)?;
+    /// assert!(first.iter().all(|lease| matches!(lease, Ok(Some(_)))));
+    /// # Ok::<(), antidogpile::store::StoreError>(())
+    /// ```
+    #[allow(clippy::type_complexity)]
+    fn try_lease_many(
+        &self,
+        keys: &[Key<'_>],
+        now: Timestamp,
+        grace: Duration,
+    ) -> Result<Vec<Result<Option<LeaseId>, StoreError>>, StoreError> {
+        Ok(keys
+            .iter()
+            .map(|key| self.try_lease(key, now, grace))
+            .collect())
+    }
+
+    /// Claims the refresh of every `(key, seen)`, as [`try_claim`](Store::try_claim)
+    /// does, each for itself: what each key's `try_claim` would have
+    /// answered, in order. `Err` only when the whole batch failed.
+    #[allow(clippy::type_complexity)]
+    fn try_claim_many(
+        &self,
+        claims: &[(Key<'_>, Version)],
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<Result<Option<ClaimId>, StoreError>>, StoreError> {
+        Ok(claims
+            .iter()
+            .map(|(key, seen)| self.try_claim(key, *seen, now, until))
+            .collect())
+    }
+
+    /// Writes every `(write, held)`, as [`write_held`](Store::write_held)
+    /// does, each for itself and each only while its claim or lease is the
+    /// live one: whether each landed, in order. `Err` only when the whole
+    /// batch failed.
+    fn write_held_many(
+        &self,
+        writes: Vec<(Write<'_>, Hold)>,
+        now: Timestamp,
+    ) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
+        Ok(writes
+            .into_iter()
+            .map(|(write, held)| {
+                self.write_held(&write.key, held, write.value, write.deadlines, now)
+            })
+            .collect())
+    }
+
     /// Whether the store answers: a health check for a service's startup or
     /// readiness probe ([`Cache::ping`](crate::Cache::ping)). A remote store
     /// asks each of its servers for a no-op and names the ones that fail; a
@@ -708,6 +798,15 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
             StoreOp::Ping => {
                 self.ping()?;
                 StoreReply::Done
+            }
+            StoreOp::TryLeaseMany { keys, now, grace } => {
+                StoreReply::Leases(self.try_lease_many(keys, now, grace)?)
+            }
+            StoreOp::TryClaimMany { claims, now, until } => {
+                StoreReply::Claims(self.try_claim_many(claims, now, until)?)
+            }
+            StoreOp::WriteHeldMany { writes, now } => {
+                StoreReply::ChangedMany(self.write_held_many(writes, now)?)
             }
         })
     }
@@ -831,6 +930,32 @@ impl<S: Store> Store for Arc<S> {
 
     fn ping(&self) -> Result<(), StoreError> {
         (**self).ping()
+    }
+
+    fn try_lease_many(
+        &self,
+        keys: &[Key<'_>],
+        now: Timestamp,
+        grace: Duration,
+    ) -> Result<Vec<Result<Option<LeaseId>, StoreError>>, StoreError> {
+        (**self).try_lease_many(keys, now, grace)
+    }
+
+    fn try_claim_many(
+        &self,
+        claims: &[(Key<'_>, Version)],
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<Result<Option<ClaimId>, StoreError>>, StoreError> {
+        (**self).try_claim_many(claims, now, until)
+    }
+
+    fn write_held_many(
+        &self,
+        writes: Vec<(Write<'_>, Hold)>,
+        now: Timestamp,
+    ) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
+        (**self).write_held_many(writes, now)
     }
 
     fn run(&self, op: StoreOp<'_>) -> Result<StoreReply, StoreError> {

@@ -19,6 +19,16 @@ pub(super) enum OwnedOp {
     RemoveMany {
         keys: Vec<Key<'static>>,
     },
+    TryLeaseMany {
+        keys: Vec<Key<'static>>,
+        now: Timestamp,
+        grace: std::time::Duration,
+    },
+    TryClaimMany {
+        claims: Vec<(Key<'static>, crate::store::Version)>,
+        now: Timestamp,
+        until: Timestamp,
+    },
 }
 
 fn owned_key(key: &Key<'_>) -> Key<'static> {
@@ -126,6 +136,30 @@ impl From<StoreOp<'_>> for OwnedOp {
                 }
             }
             StoreOp::Ping => StoreOp::Ping,
+            StoreOp::TryLeaseMany { keys, now, grace } => {
+                return OwnedOp::TryLeaseMany {
+                    keys: keys.iter().map(owned_key).collect(),
+                    now,
+                    grace,
+                }
+            }
+            StoreOp::TryClaimMany { claims, now, until } => {
+                return OwnedOp::TryClaimMany {
+                    claims: claims
+                        .iter()
+                        .map(|(key, seen)| (owned_key(key), *seen))
+                        .collect(),
+                    now,
+                    until,
+                }
+            }
+            StoreOp::WriteHeldMany { writes, now } => StoreOp::WriteHeldMany {
+                writes: writes
+                    .into_iter()
+                    .map(|(write, held)| (owned_write(write), held))
+                    .collect(),
+                now,
+            },
             StoreOp::RemoveMany { keys } => {
                 return OwnedOp::RemoveMany {
                     keys: keys.iter().map(owned_key).collect(),
@@ -141,6 +175,16 @@ impl OwnedOp {
             OwnedOp::One(op) => store.run(op),
             OwnedOp::ReadMany { keys, now } => store.run(StoreOp::ReadMany { keys: &keys, now }),
             OwnedOp::RemoveMany { keys } => store.run(StoreOp::RemoveMany { keys: &keys }),
+            OwnedOp::TryLeaseMany { keys, now, grace } => store.run(StoreOp::TryLeaseMany {
+                keys: &keys,
+                now,
+                grace,
+            }),
+            OwnedOp::TryClaimMany { claims, now, until } => store.run(StoreOp::TryClaimMany {
+                claims: &claims,
+                now,
+                until,
+            }),
         }
     }
 }

@@ -272,6 +272,32 @@ impl Store for MemcachedStore {
         complete(self.blocking().ping())
     }
 
+    fn try_lease_many(
+        &self,
+        keys: &[Key<'_>],
+        now: Timestamp,
+        grace: Duration,
+    ) -> Result<Vec<Result<Option<LeaseId>, StoreError>>, StoreError> {
+        complete(self.blocking().try_lease_many(keys, now, grace))
+    }
+
+    fn try_claim_many(
+        &self,
+        claims: &[(Key<'_>, Version)],
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<Result<Option<ClaimId>, StoreError>>, StoreError> {
+        complete(self.blocking().try_claim_many(claims, now, until))
+    }
+
+    fn write_held_many(
+        &self,
+        writes: Vec<(Write<'_>, Hold)>,
+        now: Timestamp,
+    ) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
+        complete(self.blocking().write_held_many(writes, now))
+    }
+
     fn run(&self, op: StoreOp<'_>) -> Result<StoreReply, StoreError> {
         complete(self.blocking().run(op))
     }

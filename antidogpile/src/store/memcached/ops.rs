@@ -834,6 +834,217 @@ impl<T: Exchange> Ops<'_, T> {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// Takes the lease of every key: one pipelined `ms ... ME` per key, one
+    /// exchange per server. A key refused because something is in the way
+    /// is read (one more exchange for all of them); one whose item is gone
+    /// or dead by the cache's clock is then leased as
+    /// [`try_lease`](Ops::try_lease) does, on its own (rare).
+    #[allow(clippy::type_complexity)]
+    pub(crate) async fn try_lease_many(
+        &self,
+        keys: &[Key<'_>],
+        now: Timestamp,
+        grace: std::time::Duration,
+    ) -> Result<Vec<Result<Option<LeaseId>, StoreError>>, StoreError> {
+        let flags = SetFlags {
+            mode: SetMode::Add,
+            ttl: expiry(now.saturating_add(grace), now),
+            client_flags: LEASE_FLAGS,
+            return_cas: true,
+            ..SetFlags::default()
+        };
+        let batch: Vec<(String, Vec<u8>)> = keys
+            .iter()
+            .map(|key| {
+                let routing = logical_key(key);
+                let mut request = Vec::with_capacity(64);
+                encode_set(
+                    &mut request,
+                    &WireKey::new(routing.as_bytes()),
+                    b"lease",
+                    &flags,
+                );
+                (routing, request)
+            })
+            .collect();
+        let mut refused = Vec::new();
+        let mut leases: Vec<Result<Option<LeaseId>, StoreError>> = Vec::with_capacity(keys.len());
+        for (index, reply) in self.send_batch(&batch).await.into_iter().enumerate() {
+            leases.push(match reply {
+                Ok(Reply::Done(flags)) => Ok(Some(LeaseId(flags.cas.unwrap_or(0)))),
+                Ok(Reply::NotStored(_)) => {
+                    refused.push(index);
+                    Ok(None)
+                }
+                Ok(other) => Err(unexpected(&other, "ms ME")),
+                Err(error) => Err(error),
+            });
+        }
+        if leases.iter().all(Result::is_err) && !leases.is_empty() {
+            return Err(leases.swap_remove(0).unwrap_err());
+        }
+        if refused.is_empty() {
+            return Ok(leases);
+        }
+        let reads: Vec<(String, Vec<u8>)> = refused
+            .iter()
+            .map(|&index| {
+                let routing = batch[index].0.clone();
+                let request = get_request(&WireKey::new(routing.as_bytes()));
+                (routing, request)
+            })
+            .collect();
+        let found = self.send_batch(&reads).await;
+        for (&index, reply) in refused.iter().zip(found) {
+            match reply.and_then(item_of) {
+                Ok(Item::Missing) => {}
+                Ok(Item::Envelope { bytes, .. })
+                    if envelope::open(&bytes)
+                        .is_ok_and(|(header, _)| header.hard_deadline <= now) => {}
+                // A live lease or value: refused.
+                Ok(_) => continue,
+                Err(error) => {
+                    leases[index] = Err(error);
+                    continue;
+                }
+            }
+            leases[index] = self.try_lease(&keys[index], now, grace).await;
+        }
+        Ok(leases)
+    }
+
+    /// Claims every `(key, seen)` as [`try_claim`](Ops::try_claim) does:
+    /// one pipelined `mg` per key, then one `ms ... C<cas>` per claimable
+    /// envelope, each an exchange per server.
+    #[allow(clippy::type_complexity)]
+    pub(crate) async fn try_claim_many(
+        &self,
+        claims: &[(Key<'_>, Version)],
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<Result<Option<ClaimId>, StoreError>>, StoreError> {
+        let reads: Vec<(String, Vec<u8>)> = claims
+            .iter()
+            .map(|(key, _)| {
+                let routing = logical_key(key);
+                let request = get_request(&WireKey::new(routing.as_bytes()));
+                (routing, request)
+            })
+            .collect();
+        let mut results: Vec<Result<Option<ClaimId>, StoreError>> =
+            Vec::with_capacity(claims.len());
+        let mut rewrites: Vec<(usize, (String, Vec<u8>))> = Vec::new();
+        for (index, reply) in self.send_batch(&reads).await.into_iter().enumerate() {
+            let (cas, bytes) = match reply.and_then(item_of) {
+                Ok(Item::Envelope { cas, bytes }) => (cas, bytes),
+                Ok(_) => {
+                    results.push(Ok(None));
+                    continue;
+                }
+                Err(error) => {
+                    results.push(Err(error));
+                    continue;
+                }
+            };
+            results.push(Ok(None));
+            let Ok((header, _)) = envelope::open(&bytes) else {
+                continue;
+            };
+            let stale_and_free =
+                header.meta.soft_deadline <= now && header.meta.claimed_until <= now;
+            if claims[index].1 .0 != cas || !stale_and_free || header.hard_deadline <= now {
+                continue;
+            }
+            let rewritten = match envelope::with_claim(&bytes, until) {
+                Ok(rewritten) => rewritten,
+                Err(error) => {
+                    results[index] =
+                        Err(StoreError::new(StoreErrorKind::Protocol, error.to_string()));
+                    continue;
+                }
+            };
+            let flags = SetFlags {
+                ttl: expiry(header.hard_deadline, now),
+                client_flags: ENVELOPE_FLAGS,
+                compare_cas: Some(cas),
+                return_cas: true,
+                ..SetFlags::default()
+            };
+            let routing = reads[index].0.clone();
+            let mut request = Vec::with_capacity(64 + rewritten.len());
+            encode_set(
+                &mut request,
+                &WireKey::new(routing.as_bytes()),
+                &rewritten,
+                &flags,
+            );
+            rewrites.push((index, (routing, request)));
+        }
+        if results.iter().all(Result::is_err) && !results.is_empty() {
+            return Err(results.swap_remove(0).unwrap_err());
+        }
+        let batch: Vec<(String, Vec<u8>)> = rewrites
+            .iter()
+            .map(|(_, request)| request.clone())
+            .collect();
+        let replies = self.send_batch(&batch).await;
+        for ((index, _), reply) in rewrites.iter().zip(replies) {
+            results[*index] = match reply {
+                Ok(Reply::Done(flags)) => Ok(Some(ClaimId(flags.cas.unwrap_or(0)))),
+                Ok(Reply::Exists(_) | Reply::NotFound(_)) => Ok(None),
+                Ok(other) => Err(unexpected(&other, "ms C (claim)")),
+                Err(error) => Err(error),
+            };
+        }
+        Ok(results)
+    }
+
+    /// Writes every `(write, held)` as [`write_held`](Ops::write_held) does:
+    /// one pipelined `ms ... C<cas>` per write, one exchange per server.
+    pub(crate) async fn write_held_many(
+        &self,
+        writes: Vec<(Write<'_>, Hold)>,
+        now: Timestamp,
+    ) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
+        let mut results: Vec<Result<bool, StoreError>> = Vec::with_capacity(writes.len());
+        let mut sent: Vec<usize> = Vec::new();
+        let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
+        for (index, (write, held)) in writes.into_iter().enumerate() {
+            let cas = match held {
+                Hold::Claim(claim) => claim.0,
+                Hold::Lease(lease) => lease.0,
+            };
+            let request = self.set_request(
+                &write.key,
+                write.value,
+                write.deadlines,
+                now,
+                SetMode::Set,
+                Some(cas),
+            );
+            match request {
+                Ok(request) => {
+                    sent.push(index);
+                    batch.push(request);
+                    results.push(Ok(false));
+                }
+                Err(error) => results.push(Err(error)),
+            }
+        }
+        for (&index, reply) in sent.iter().zip(self.send_batch(&batch).await) {
+            results[index] = match reply {
+                Ok(Reply::Done(_)) => Ok(true),
+                Ok(Reply::Exists(_) | Reply::NotFound(_)) => Ok(false),
+                Ok(other) => Err(unexpected(&other, "ms C (held write)")),
+                Err(error) => Err(error),
+            };
+        }
+        if results.iter().all(Result::is_err) && !results.is_empty() {
+            return Err(results.swap_remove(0).unwrap_err());
+        }
+        Ok(results)
+    }
+
     /// Runs one store operation.
     pub(crate) async fn run(&self, op: StoreOp<'_>) -> Result<StoreReply, StoreError> {
         Ok(match op {
@@ -903,6 +1114,15 @@ impl<T: Exchange> Ops<'_, T> {
             StoreOp::Ping => {
                 self.ping().await?;
                 StoreReply::Done
+            }
+            StoreOp::TryLeaseMany { keys, now, grace } => {
+                StoreReply::Leases(self.try_lease_many(keys, now, grace).await?)
+            }
+            StoreOp::TryClaimMany { claims, now, until } => {
+                StoreReply::Claims(self.try_claim_many(claims, now, until).await?)
+            }
+            StoreOp::WriteHeldMany { writes, now } => {
+                StoreReply::ChangedMany(self.write_held_many(writes, now).await?)
             }
         })
     }
