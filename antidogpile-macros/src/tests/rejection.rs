@@ -244,7 +244,7 @@ fn borrowed_return_types_ask_for_an_owned_value() {
             quote!(soft = "1s"),
             quote!(
                 fn f(id: u64) -> #output {
-                    todo!()
+                    lookup(id)
                 }
             ),
         );
