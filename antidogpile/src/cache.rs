@@ -40,6 +40,9 @@ pub const DEFAULT_RETRY_SPACING: Duration = Duration::from_secs(5);
 /// ```
 pub struct Cache {
     pub(crate) store: Arc<dyn Store>,
+    /// `store.keeps_bytes()`, asked once: the hit path reads it on every
+    /// call, and through `dyn Store` that is an indirect call each time.
+    pub(crate) keeps_bytes: bool,
     pub(crate) clock: Clock,
     hard_timeout_factor: u32,
     default_grace: Duration,
@@ -61,6 +64,7 @@ impl Cache {
     /// inspects it).
     pub fn from_store(store: Arc<dyn Store>) -> Cache {
         Cache {
+            keeps_bytes: store.keeps_bytes(),
             store,
             clock: Clock::system(),
             hard_timeout_factor: DEFAULT_HARD_TIMEOUT_FACTOR,

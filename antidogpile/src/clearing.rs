@@ -234,7 +234,7 @@ impl Cache {
     /// cache's current generations (blocking on a shared store's read).
     #[inline]
     pub(crate) fn cleared_key(&self, namespace: &str, fingerprint: Fingerprint) -> Fingerprint {
-        if !self.store.keeps_bytes() {
+        if !self.keeps_bytes {
             return self.clearing.local(namespace, fingerprint);
         }
         crate::memo::complete(
@@ -250,7 +250,7 @@ impl Cache {
         namespace: &str,
         fingerprint: Fingerprint,
     ) -> Fingerprint {
-        if !self.store.keeps_bytes() {
+        if !self.keeps_bytes {
             return self.clearing.local(namespace, fingerprint);
         }
         self.clearing
@@ -266,7 +266,7 @@ impl Cache {
     /// store if it is shared, then here.
     async fn start_generation<I: Io>(&self, io: &I, namespace: Option<&str>) -> Result<(), Error> {
         let token = new_token();
-        if self.store.keeps_bytes() {
+        if self.keeps_bytes {
             let write = StoreOp::Write {
                 key: store_key(namespace),
                 value: Stored::Raw(token.to_string().into_bytes()),

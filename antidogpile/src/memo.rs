@@ -916,7 +916,7 @@ async fn store_value<V: Cacheable, I: Io>(
 /// fast path saves.
 #[inline]
 pub(crate) fn fresh_hit<V: Cacheable>(cache: &Cache, site: &Site, key: &Key<'_>) -> Option<V> {
-    if cache.store.keeps_bytes() {
+    if cache.keeps_bytes {
         return None;
     }
     let now = cache.clock.now();

@@ -92,11 +92,7 @@ impl KeyHasher {
 /// store is read by this build only: the fingerprint is kept as it is, and
 /// its hit path never looks at a shape.
 fn stored<V: crate::outcome::Cacheable>(cache: &Cache, fingerprint: Fingerprint) -> Fingerprint {
-    if cache.store.keeps_bytes() {
-        crate::shape::with_shape(fingerprint, crate::shape::shape_of::<V>())
-    } else {
-        fingerprint
-    }
+    ValueShape(Some(crate::shape::shape_of::<V>)).key(cache, fingerprint)
 }
 
 /// The value shape of a memoized function whose outcome is `R`, for its
@@ -155,9 +151,7 @@ impl ValueShape {
     /// The fingerprint the function's calls use in `cache` (see [`stored`]).
     fn key(self, cache: &Cache, fingerprint: Fingerprint) -> Fingerprint {
         match self.0 {
-            Some(shape) if cache.store.keeps_bytes() => {
-                crate::shape::with_shape(fingerprint, shape())
-            }
+            Some(shape) if cache.keeps_bytes => crate::shape::with_shape(fingerprint, shape()),
             _ => fingerprint,
         }
     }
