@@ -255,6 +255,22 @@ impl Tracer {
         Ok(())
     }
 
+    /// Traces the `left` elements of a sequence, tuple or map, one level
+    /// deeper, written between `open` and `)`.
+    fn elements<R>(
+        &mut self,
+        open: &str,
+        left: usize,
+        visit: impl FnOnce(Elements<'_>) -> Result<R, TraceError>,
+    ) -> Result<R, TraceError> {
+        self.enter()?;
+        self.emit(open);
+        let value = visit(Elements { tracer: self, left })?;
+        self.emit(")");
+        self.depth -= 1;
+        Ok(value)
+    }
+
     fn define(&mut self, key: String, owner: &'static str, frame: Frame) -> Result<(), TraceError> {
         match self.defs.get(&key) {
             Some((_, known)) if *known != frame => Err(TraceError::Untraceable(format!(
@@ -558,16 +574,8 @@ impl<'de> Deserializer<'de> for &mut Tracer {
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TraceError> {
-        self.enter()?;
-        self.emit("seq(");
         let left = usize::from(self.quiet == 0);
-        let value = visitor.visit_seq(Elements {
-            tracer: &mut *self,
-            left,
-        })?;
-        self.emit(")");
-        self.depth -= 1;
-        Ok(value)
+        self.elements("seq(", left, |elements| visitor.visit_seq(elements))
     }
 
     fn deserialize_tuple<V: Visitor<'de>>(
@@ -575,15 +583,9 @@ impl<'de> Deserializer<'de> for &mut Tracer {
         len: usize,
         visitor: V,
     ) -> Result<V::Value, TraceError> {
-        self.enter()?;
-        self.emit(&format!("tuple{len}("));
-        let value = visitor.visit_seq(Elements {
-            tracer: &mut *self,
-            left: len,
-        })?;
-        self.emit(")");
-        self.depth -= 1;
-        Ok(value)
+        self.elements(&format!("tuple{len}("), len, |elements| {
+            visitor.visit_seq(elements)
+        })
     }
 
     fn deserialize_tuple_struct<V: Visitor<'de>>(
@@ -596,16 +598,8 @@ impl<'de> Deserializer<'de> for &mut Tracer {
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TraceError> {
-        self.enter()?;
-        self.emit("map(");
         let left = usize::from(self.quiet == 0);
-        let value = visitor.visit_map(Elements {
-            tracer: &mut *self,
-            left,
-        })?;
-        self.emit(")");
-        self.depth -= 1;
-        Ok(value)
+        self.elements("map(", left, |elements| visitor.visit_map(elements))
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
