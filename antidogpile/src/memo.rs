@@ -266,13 +266,13 @@ impl Bypass {
     fn warn(self, site: &'static Site) {
         let (bit, why) = match self {
             Bypass::Reentrant => (
-                1,
+                crate::site::warned_once::REENTRANT,
                 "re-entrant call: this compute calls itself with the same key (directly or \
                  through another memoized function); the inner call computes without the \
                  cache instead of waiting for its own lease",
             ),
             Bypass::WouldDeadlock => (
-                2,
+                crate::site::warned_once::WOULD_DEADLOCK,
                 "a sync call would block the thread that runs the compute it waits for (a \
                  task of this thread's current_thread tokio runtime, or a future this thread \
                  polls); it computes without the cache instead (call the async variant, or \

@@ -178,15 +178,9 @@ pub fn plain<T>(site: &'static Site, value: T) -> Always<T> {
 
 #[cold]
 fn warn_disguised_outcome(site: &'static Site, name: &str, option: &str) {
-    static WARNED: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
-    let mut warned = WARNED
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if warned.contains(&site.namespace) {
+    if !site.first_time(crate::site::warned_once::DISGUISED_OUTCOME) {
         return;
     }
-    warned.push(site.namespace);
-    drop(warned);
     let failure = if option == "result" {
         "`Err`"
     } else {

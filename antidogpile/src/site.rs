@@ -60,6 +60,16 @@ impl std::fmt::Debug for Counters {
 
 static SITES: Mutex<Vec<&'static Site>> = Mutex::new(Vec::new());
 
+/// The warnings a site gives once (bits for [`Site::first_time`]).
+pub(crate) mod warned_once {
+    /// A re-entrant call computed without the cache.
+    pub(crate) const REENTRANT: u8 = 1;
+    /// A sync call that would have blocked its own runtime's thread.
+    pub(crate) const WOULD_DEADLOCK: u8 = 2;
+    /// A plain `T` that is a `Result` or an `Option` under another name.
+    pub(crate) const DISGUISED_OUTCOME: u8 = 4;
+}
+
 impl Site {
     /// A memoized function called `namespace`.
     pub const fn new(namespace: &'static str, options: SiteOptions) -> Site {
