@@ -220,6 +220,10 @@ pub(crate) struct GetFlags {
     /// `N<ttl>`: on a miss, create an empty item with this TTL and hand its
     /// win (`W`) to this caller; later callers see `Z`.
     pub(crate) vivify: Option<u32>,
+    /// `R<seconds>`: if the item's remaining TTL is below this, and no
+    /// caller was handed its win since it was stored, hand it (`W`) to this
+    /// caller; later callers see `Z`.
+    pub(crate) recache: Option<u32>,
     /// `O<n>`: echo this number, to pair replies with requests.
     pub(crate) opaque: Option<u32>,
     /// `q`: no `EN` reply on a miss (end a pipeline with [`encode_noop`]).
@@ -263,6 +267,11 @@ pub(crate) struct DeleteFlags {
     /// `C<cas>`: delete only if the item's CAS token is still this (`EX`
     /// otherwise).
     pub(crate) compare_cas: Option<u64>,
+    /// `I`: do not delete, invalidate: the item is kept, marked stale (`X`
+    /// to readers, the first of whom gets its win `W`), with a new CAS.
+    pub(crate) invalidate: bool,
+    /// `T<ttl>`: with `invalidate`, the item's new TTL.
+    pub(crate) ttl: Option<u32>,
     /// `O<n>`: echo this number.
     pub(crate) opaque: Option<u32>,
     /// `q`: no `HD` reply on success (memcached 1.6.18 still sends `NF`).
@@ -321,7 +330,7 @@ impl Default for ArithmeticFlags {
     }
 }
 
-/// Appends `mg <key> [b] [v] [f] [c] [t] [k] [N<ttl>] [O<n>] [q]`.
+/// Appends `mg <key> [b] [v] [f] [c] [t] [k] [N<ttl>] [R<secs>] [O<n>] [q]`.
 pub(crate) fn encode_get(out: &mut Vec<u8>, key: &WireKey, flags: &GetFlags) {
     out.extend_from_slice(b"mg");
     push_key(out, key);
@@ -333,6 +342,9 @@ pub(crate) fn encode_get(out: &mut Vec<u8>, key: &WireKey, flags: &GetFlags) {
     push_if(out, flags.key, b'k');
     if let Some(ttl) = flags.vivify {
         push_number(out, b'N', ttl.into());
+    }
+    if let Some(seconds) = flags.recache {
+        push_number(out, b'R', seconds.into());
     }
     push_tail(out, flags.opaque, flags.quiet);
 }
@@ -360,13 +372,17 @@ pub(crate) fn encode_set(out: &mut Vec<u8>, key: &WireKey, data: &[u8], flags: &
     out.extend_from_slice(b"\r\n");
 }
 
-/// Appends `md <key> [b] [C<cas>] [O<n>] [q]`.
+/// Appends `md <key> [b] [C<cas>] [I] [T<ttl>] [O<n>] [q]`.
 pub(crate) fn encode_delete(out: &mut Vec<u8>, key: &WireKey, flags: &DeleteFlags) {
     out.extend_from_slice(b"md");
     push_key(out, key);
     push_base64_flag(out, key);
     if let Some(cas) = flags.compare_cas {
         push_number(out, b'C', cas);
+    }
+    push_if(out, flags.invalidate, b'I');
+    if let Some(ttl) = flags.ttl {
+        push_number(out, b'T', ttl.into());
     }
     push_tail(out, flags.opaque, flags.quiet);
 }

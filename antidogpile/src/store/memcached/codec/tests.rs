@@ -52,11 +52,12 @@ fn meta_get_bytes() {
     let everything = GetFlags {
         key: true,
         vivify: Some(30),
+        recache: Some(5),
         opaque: Some(7),
         quiet: true,
         ..read
     };
-    assert_eq!(get(&foo, everything), b"mg foo v f c t k N30 O7 q\r\n");
+    assert_eq!(get(&foo, everything), b"mg foo v f c t k N30 R5 O7 q\r\n");
     let value = GetFlags {
         value: true,
         ..GetFlags::default()
@@ -104,10 +105,12 @@ fn meta_delete_bytes() {
     assert_eq!(delete(&foo, DeleteFlags::default()), b"md foo\r\n");
     let all = DeleteFlags {
         compare_cas: Some(42),
+        invalidate: true,
+        ttl: Some(9),
         opaque: Some(1),
         quiet: true,
     };
-    assert_eq!(delete(&foo, all), b"md foo C42 O1 q\r\n");
+    assert_eq!(delete(&foo, all), b"md foo C42 I T9 O1 q\r\n");
     assert_eq!(
         delete(&key(b"\xff"), DeleteFlags::default()),
         b"md /w== b\r\n"
@@ -359,6 +362,7 @@ fn no_key_can_add_a_command_line() {
         ttl: true,
         key: true,
         vivify: Some(1),
+        recache: Some(1),
         opaque: Some(1),
         quiet: true,
     };
