@@ -215,6 +215,8 @@ pub(crate) struct GetFlags {
     pub(crate) cas: bool,
     /// `t`: return the remaining TTL.
     pub(crate) ttl: bool,
+    /// `s`: return the value's size (without sending the value).
+    pub(crate) size: bool,
     /// `k`: echo the key.
     pub(crate) key: bool,
     /// `N<ttl>`: on a miss, create an empty item with this TTL and hand its
@@ -330,7 +332,7 @@ impl Default for ArithmeticFlags {
     }
 }
 
-/// Appends `mg <key> [b] [v] [f] [c] [t] [k] [N<ttl>] [R<secs>] [O<n>] [q]`.
+/// Appends `mg <key> [b] [v] [f] [c] [t] [s] [k] [N<ttl>] [R<secs>] [O<n>] [q]`.
 pub(crate) fn encode_get(out: &mut Vec<u8>, key: &WireKey, flags: &GetFlags) {
     out.extend_from_slice(b"mg");
     push_key(out, key);
@@ -339,6 +341,7 @@ pub(crate) fn encode_get(out: &mut Vec<u8>, key: &WireKey, flags: &GetFlags) {
     push_if(out, flags.client_flags, b'f');
     push_if(out, flags.cas, b'c');
     push_if(out, flags.ttl, b't');
+    push_if(out, flags.size, b's');
     push_if(out, flags.key, b'k');
     if let Some(ttl) = flags.vivify {
         push_number(out, b'N', ttl.into());
@@ -517,6 +520,8 @@ pub(crate) struct ReturnFlags {
     pub(crate) client_flags: Option<u32>,
     /// `t`: the remaining TTL.
     pub(crate) ttl: Option<RemainingTtl>,
+    /// `s`: the value's size.
+    pub(crate) size: Option<u32>,
     /// `W`: this caller won the right to recompute the item.
     pub(crate) win: bool,
     /// `Z`: another caller already won it.
@@ -726,6 +731,7 @@ fn parse_flags<'a>(tokens: impl Iterator<Item = &'a [u8]>) -> Result<ReturnFlags
                     RemainingTtl::Seconds(parse_u32(value).ok_or_else(bad)?)
                 })
             }
+            b's' => flags.size = Some(parse_u32(value).ok_or_else(bad)?),
             b'O' => flags.opaque = Some(parse_u32(value).ok_or_else(bad)?),
             b'k' => {
                 if value.is_empty() || value.len() > MAX_KEY_TOKEN {
@@ -737,7 +743,7 @@ fn parse_flags<'a>(tokens: impl Iterator<Item = &'a [u8]>) -> Result<ReturnFlags
             b'W' => bare(&mut flags.win)?,
             b'Z' => bare(&mut flags.win_taken)?,
             b'X' => bare(&mut flags.stale)?,
-            // Flags this codec never asks for (s, h, l, ...): skipped.
+            // Flags this codec never asks for (h, l, ...): skipped.
             flag if flag.is_ascii_alphabetic() => {}
             _ => return Err(bad()),
         }

@@ -92,6 +92,7 @@ const READ_ALL: GetFlags = GetFlags {
     client_flags: true,
     cas: true,
     ttl: true,
+    size: false,
     key: false,
     vivify: None,
     recache: None,

@@ -360,6 +360,7 @@ fn no_key_can_add_a_command_line() {
         client_flags: true,
         cas: true,
         ttl: true,
+        size: true,
         key: true,
         vivify: Some(1),
         recache: Some(1),
@@ -430,6 +431,7 @@ fn every_reply() -> Vec<(&'static [u8], Reply)> {
                     cas: Some(1),
                     client_flags: Some(5),
                     ttl: Some(RemainingTtl::Seconds(60)),
+                    size: Some(3),
                     key: Some(key(b"foo")),
                     ..flags()
                 },
@@ -527,6 +529,7 @@ fn every_reply_kind_decodes() {
 fn unknown_flags_are_skipped_and_flags_are_reachable() {
     let reply = decoded(b"HD s3 h1 l5 c7\r\n");
     assert_eq!(reply.flags().and_then(|f| f.cas), Some(7));
+    assert_eq!(reply.flags().and_then(|f| f.size), Some(3));
     assert_eq!(Reply::NoOp.flags(), None);
 }
 
