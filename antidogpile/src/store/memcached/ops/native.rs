@@ -1,0 +1,783 @@
+//! Claims and leases decided by memcached itself, in the request that reads.
+//!
+//! memcached's meta protocol hands one reader of an item its *win* (`W`),
+//! and every later reader sees it taken (`Z`), until the item is written
+//! again:
+//!
+//! - `mg ... N<ttl>` on a miss creates an empty stub (client flags 0) with
+//!   that TTL and wins it: the **cold-miss lease**, its CAS the lease's id.
+//!   The holder fills it with `ms ... C<stub cas>`; if it dies, the stub
+//!   expires (its TTL is the liveness window, renewed while it computes)
+//!   and the next `mg N` wins a new one.
+//! - `mg ... R<token>` wins an item whose remaining TTL is below the token:
+//!   the **refresh claim**. Values are written with a TTL of (soft timeout,
+//!   in whole seconds rounded up) + token, the token being the function's
+//!   `hard - soft`, so that the win is handed out between the soft deadline
+//!   and [`TOKEN_LAG`] after it (memcached counts whole seconds). A claim
+//!   recorded in the envelope (the holder's renewals, `ms ... C<cas>`) is
+//!   written with a TTL that keeps the win from being handed out until the
+//!   claim ends.
+//! - `md ... I T<ttl>` marks an item stale (`X`), bumps its CAS (so a write
+//!   held by an older CAS is refused) and hands its win out again: the
+//!   **soft invalidation**, and the release of a claim (`C<claim>`), with
+//!   [`INVALIDATED_TTL`] so that readers can tell how long ago it was.
+//!
+//! A win is never taken back by the server, so a winner that dies before
+//! it recorded its claim must still be replaced: a reader that finds the
+//! win taken, no claim recorded, and the item stale for longer than the
+//! liveness window plus [`TOKEN_LAG`] (its winner would have recorded its
+//! claim at its first renewal) takes it over by CAS. A reader that finds a
+//! stale value and no win handed out yet (a clock that is not memcached's,
+//! a TTL that says the win is not near) claims by CAS too, as before.
+//!
+//! Any `mg` of an invalidated item whose win is free takes it: a read that
+//! must take nothing ([`ReadFor::Peek`]) gives a win it took back at once.
+
+use std::time::Duration;
+
+use super::{
+    expiry, logical_key, unexpected, Exchange, Item, Ops, ENVELOPE_FLAGS, LEASE_FLAGS,
+    LONGEST_RELATIVE_TTL, RAW_FLAGS,
+};
+use crate::clock::Timestamp;
+use crate::envelope;
+use crate::error::{StoreError, StoreErrorKind};
+use crate::key::Key;
+use crate::policy::{Deadlines, EntryMeta};
+use crate::store::memcached::codec::{
+    encode_delete, encode_get, encode_set, DeleteFlags, GetFlags, RemainingTtl, Reply,
+    ReturnFlags, SetFlags, WireKey,
+};
+use crate::store::{ClaimId, Hold, LeaseId, OwnedLookup, Stored, Version};
+
+/// What a read is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadFor {
+    /// A look that must take nothing (`peek`, display, tests).
+    Peek,
+    /// A read by a caller that acts on it: the store may, in the same
+    /// request, take the refresh claim of a stale entry (until
+    /// `claim_until`) or the cold-miss lease of an absent one (for
+    /// `lease_for`); `keep_stale` is how long the caller's values are kept
+    /// after their soft deadline (hard - soft), for stores whose expiry
+    /// decides.
+    Use {
+        claim_until: Timestamp,
+        lease_for: Duration,
+        keep_stale: Duration,
+    },
+}
+
+/// How long after the soft deadline (or the end of a recorded claim)
+/// memcached may first hand out the recache win: its TTLs are whole
+/// seconds, and its clock ticks once a second, at a phase of its own.
+pub(crate) const TOKEN_LAG: Duration = Duration::from_secs(2);
+
+/// The TTL an invalidation gives its item, in seconds: a reader reads how
+/// long ago the item was invalidated off its remaining TTL. The envelope's
+/// own hard deadline still says until when the value is served.
+pub(crate) const INVALIDATED_TTL: u32 = 86_400;
+
+/// The recache token for values kept `keep_stale` after their soft
+/// deadline: whole seconds, rounded up; none for values never stale.
+pub(crate) fn recache_token(keep_stale: Duration) -> Option<u32> {
+    if keep_stale.is_zero() {
+        return None;
+    }
+    let seconds = keep_stale.as_millis().div_ceil(1000).max(1);
+    Some(seconds.min(u128::from(LONGEST_RELATIVE_TTL)) as u32)
+}
+
+/// Whole seconds from `now` to `deadline`, rounded up (0 if it passed).
+fn seconds_until(now: Timestamp, deadline: Timestamp) -> u64 {
+    (now.until(deadline).as_millis() as u64).div_ceil(1000)
+}
+
+/// The TTL of an item whose recache win must not be handed out before
+/// `not_before`, for values kept `keep_stale` after it, and which must live
+/// until `hard`: the win comes when the remaining TTL drops below the
+/// token, between `not_before` and [`TOKEN_LAG`] after it.
+pub(crate) fn aligned_expiry(
+    not_before: Timestamp,
+    hard: Timestamp,
+    keep_stale: Duration,
+    now: Timestamp,
+) -> u32 {
+    let Some(token) = recache_token(keep_stale) else {
+        return expiry(hard, now);
+    };
+    if hard == Timestamp::MAX {
+        return 0;
+    }
+    let seconds = seconds_until(now, not_before).saturating_add(u64::from(token));
+    let aligned = now.saturating_add(Duration::from_secs(seconds));
+    expiry(aligned.max(hard), now)
+}
+
+/// The TTL of a value written at `now` with `deadlines`.
+pub(crate) fn value_expiry(deadlines: Deadlines, now: Timestamp) -> u32 {
+    let keep_stale = deadlines.soft.until(deadlines.hard);
+    aligned_expiry(deadlines.soft, deadlines.hard, keep_stale, now)
+}
+
+/// What a `mg ... v f c t` or `mg ... f c t s` found: the item, and the
+/// win flags memcached answered with.
+pub(crate) struct Found {
+    pub(crate) item: Item,
+    /// `W`: this read took the item's win.
+    won: bool,
+    /// `Z`: an earlier read took it.
+    taken: bool,
+    /// `X`: invalidated since it was written.
+    invalidated: bool,
+    remaining: Option<RemainingTtl>,
+}
+
+impl Found {
+    pub(crate) fn of(reply: Reply) -> Result<Found, StoreError> {
+        let flags = match &reply {
+            Reply::Value { flags, .. } | Reply::Miss(flags) => flags.clone(),
+            _ => ReturnFlags::default(),
+        };
+        Ok(Found {
+            item: super::item_of(reply)?,
+            won: flags.win,
+            taken: flags.win_taken,
+            invalidated: flags.stale,
+            remaining: flags.ttl,
+        })
+    }
+
+    /// How long ago the item was invalidated (`X`), read off its remaining
+    /// TTL; an item invalidated by another client without a TTL counts as
+    /// long ago.
+    fn invalidated_for(&self) -> Duration {
+        match self.remaining {
+            Some(RemainingTtl::Seconds(left)) => {
+                Duration::from_secs(u64::from(INVALIDATED_TTL.saturating_sub(left)))
+            }
+            Some(RemainingTtl::Unlimited) | None => Duration::MAX,
+        }
+    }
+
+    /// Whether memcached cannot hand out the recache win of this item for
+    /// at least a second: its remaining TTL is above `token` by a tick.
+    fn win_not_near(&self, token: Option<u32>) -> bool {
+        match (token, self.remaining) {
+            (Some(token), Some(RemainingTtl::Seconds(left))) => left > token,
+            _ => true,
+        }
+    }
+}
+
+/// The `mg` of a read for `purpose`.
+pub(crate) fn read_request(wire: &WireKey, purpose: ReadFor) -> Vec<u8> {
+    let mut flags = GetFlags {
+        value: true,
+        client_flags: true,
+        cas: true,
+        ttl: true,
+        ..GetFlags::default()
+    };
+    if let ReadFor::Use {
+        lease_for,
+        keep_stale,
+        ..
+    } = purpose
+    {
+        flags.vivify = Some(lease_expiry(lease_for));
+        flags.recache = recache_token(keep_stale);
+    }
+    let mut request = Vec::with_capacity(96);
+    encode_get(&mut request, wire, &flags);
+    request
+}
+
+/// The TTL of a lease stub held for `window`: whole seconds rounded up,
+/// plus one, because an item lives between its TTL less one second and
+/// its TTL.
+fn lease_expiry(window: Duration) -> u32 {
+    let seconds = window.as_millis().div_ceil(1000).max(1) + 1;
+    seconds.min(u128::from(LONGEST_RELATIVE_TTL)) as u32
+}
+
+/// What to do about what a read found.
+enum Verdict {
+    /// Hand this to the reader: nothing more to send.
+    Done(Option<OwnedLookup>, Option<Hold>),
+    /// Claim the stale envelope by CAS: rewrite it with its claim (and,
+    /// if it was invalidated, stale in its own header).
+    ClaimByCas {
+        cas: u64,
+        bytes: Vec<u8>,
+        invalidated: bool,
+        meta: EntryMeta,
+        keep_stale: Duration,
+    },
+    /// Replace a dead item (a stub or an expired envelope) by a lease stub,
+    /// by CAS.
+    LeaseByCas { cas: u64 },
+    /// A read that must take nothing took an invalidated item's win: give
+    /// it back (invalidate it again, with the TTL it had), then hand this.
+    GiveBack {
+        cas: u64,
+        ttl: Option<u32>,
+        lookup: Option<OwnedLookup>,
+    },
+}
+
+/// An entry as the cache reads it.
+fn entry(meta: EntryMeta, cas: u64, payload: &[u8]) -> OwnedLookup {
+    OwnedLookup::Entry {
+        meta,
+        version: Version(cas),
+        value: Stored::Bytes(payload.to_vec()),
+    }
+}
+
+/// Decides what a read for `purpose` found at `now` gives its reader.
+fn judge(mut found: Found, now: Timestamp, purpose: ReadFor) -> Verdict {
+    let (claim_until, lease_for, keep_stale) = match purpose {
+        ReadFor::Peek => {
+            let (won, remaining, cas) = (found.won, found.remaining, item_cas(&found.item));
+            // A lease stub invalidated, and not leased since: no lease.
+            let ended = won && found.invalidated && matches!(found.item, Item::Lease { .. });
+            let lookup = if ended {
+                None
+            } else {
+                peek_lookup(found, now)
+            };
+            let Some(cas) = cas.filter(|_| won) else {
+                return Verdict::Done(lookup, None);
+            };
+            let ttl = remaining_ttl(remaining);
+            return Verdict::GiveBack { cas, ttl, lookup };
+        }
+        ReadFor::Use {
+            claim_until,
+            lease_for,
+            keep_stale,
+        } => (claim_until, lease_for, keep_stale),
+    };
+    // How long a winner has to record its claim before it may be replaced.
+    let patience = now.until(claim_until).max(lease_for) + TOKEN_LAG;
+    let token = recache_token(keep_stale);
+    let item = std::mem::replace(&mut found.item, Item::Missing);
+    match item {
+        Item::Missing => Verdict::Done(None, None),
+        Item::Lease { cas, vivified } => {
+            if found.won && (vivified || found.invalidated) {
+                return Verdict::Done(None, Some(Hold::Lease(LeaseId(cas))));
+            }
+            if found.invalidated && found.taken && found.invalidated_for() > patience {
+                return Verdict::LeaseByCas { cas };
+            }
+            Verdict::Done(Some(OwnedLookup::Leased), None)
+        }
+        item @ (Item::Raw { .. } | Item::Foreign { .. }) => {
+            Verdict::Done(super::lookup_of(item, now), None)
+        }
+        Item::Envelope { cas, bytes } => {
+            let Ok((header, payload)) = envelope::open(&bytes) else {
+                return Verdict::Done(None, None);
+            };
+            let recorded_claim =
+                !found.invalidated && header.meta.claimed_until > now;
+            // How long the item has been stale (or dead) with its win free
+            // to be handed out.
+            let since = |from: Timestamp| {
+                if found.invalidated {
+                    found.invalidated_for()
+                } else {
+                    from.max(header.meta.claimed_until).until(now)
+                }
+            };
+            if header.hard_deadline <= now {
+                // Nothing to serve: whoever wins it fills it.
+                if found.won {
+                    return Verdict::Done(None, Some(Hold::Lease(LeaseId(cas))));
+                }
+                if recorded_claim {
+                    return Verdict::Done(Some(OwnedLookup::Leased), None);
+                }
+                let takeover = if found.taken {
+                    since(header.hard_deadline) > patience
+                } else {
+                    found.win_not_near(token)
+                };
+                return if takeover {
+                    Verdict::LeaseByCas { cas }
+                } else {
+                    Verdict::Done(Some(OwnedLookup::Leased), None)
+                };
+            }
+            if !found.invalidated && now < header.meta.soft_deadline {
+                // Fresh (a win handed out early, by a token of another
+                // size than the writer's, is left unused).
+                return Verdict::Done(Some(entry(header.meta, cas, payload)), None);
+            }
+            let meta = if found.invalidated {
+                EntryMeta {
+                    soft_deadline: header.meta.soft_deadline.min(now),
+                    claimed_until: Timestamp::EPOCH,
+                }
+            } else {
+                header.meta
+            };
+            if recorded_claim {
+                return Verdict::Done(Some(entry(meta, cas, payload)), None);
+            }
+            if found.won {
+                return Verdict::Done(
+                    Some(entry(meta, cas, payload)),
+                    Some(Hold::Claim(ClaimId(cas))),
+                );
+            }
+            let takeover = if found.taken {
+                since(header.meta.soft_deadline) > patience
+            } else {
+                found.win_not_near(token)
+            };
+            if takeover {
+                return Verdict::ClaimByCas {
+                    cas,
+                    bytes: bytes.clone(),
+                    invalidated: found.invalidated,
+                    meta,
+                    keep_stale: header.meta.soft_deadline.until(header.hard_deadline),
+                };
+            }
+            // Its winner is computing (or memcached is about to hand the
+            // win out): serve it stale, as if claimed, and ask nothing more.
+            let waiting = EntryMeta {
+                claimed_until: now.saturating_add(Duration::from_secs(1)),
+                ..meta
+            };
+            Verdict::Done(Some(entry(waiting, cas, payload)), None)
+        }
+    }
+}
+
+/// What a read that takes nothing hands over: an invalidated envelope
+/// reads as stale.
+fn peek_lookup(found: Found, now: Timestamp) -> Option<OwnedLookup> {
+    let invalidated = found.invalidated;
+    match super::lookup_of(found.item, now) {
+        Some(OwnedLookup::Entry {
+            meta,
+            version,
+            value: value @ Stored::Bytes(_),
+        }) if invalidated => Some(OwnedLookup::Entry {
+            meta: EntryMeta {
+                soft_deadline: meta.soft_deadline.min(now),
+                claimed_until: Timestamp::EPOCH,
+            },
+            version,
+            value,
+        }),
+        other => other,
+    }
+}
+
+fn item_cas(item: &Item) -> Option<u64> {
+    match item {
+        Item::Missing => None,
+        Item::Lease { cas, .. }
+        | Item::Envelope { cas, .. }
+        | Item::Raw { cas, .. }
+        | Item::Foreign { cas } => Some(*cas),
+    }
+}
+
+fn lookup_cas(lookup: &Option<OwnedLookup>) -> Option<u64> {
+    match lookup {
+        Some(OwnedLookup::Entry { version, .. }) => Some(version.0),
+        _ => None,
+    }
+}
+
+/// The envelope `bytes` claimed until `until`; stale in its own header
+/// from `now` if it was invalidated (a rewrite ends the `X` flag).
+fn claimed_envelope(
+    bytes: &[u8],
+    until: Timestamp,
+    invalidated: bool,
+    now: Timestamp,
+) -> Result<Vec<u8>, StoreError> {
+    let protocol = |error: envelope::EnvelopeError| {
+        StoreError::new(StoreErrorKind::Protocol, error.to_string())
+    };
+    let (header, _) = envelope::open(bytes).map_err(protocol)?;
+    let mut claimed = envelope::with_claim(bytes, until).map_err(protocol)?;
+    if invalidated && header.meta.soft_deadline > now {
+        // The soft deadline is the 8 bytes after the magic and the format.
+        claimed[3..11].copy_from_slice(&now.as_millis().to_le_bytes());
+    }
+    Ok(claimed)
+}
+
+impl<T: Exchange> Ops<'_, T> {
+    /// Reads `key` for `purpose` in one request; returns what it found and
+    /// the claim or lease it took (see the module's notes). A few rare
+    /// cases take a second request: a takeover by CAS, or a win given back.
+    pub(crate) async fn read_for(
+        &self,
+        key: &Key<'_>,
+        now: Timestamp,
+        purpose: ReadFor,
+    ) -> Result<(Option<OwnedLookup>, Option<Hold>), StoreError> {
+        let routing = logical_key(key);
+        let wire = WireKey::new(routing.as_bytes());
+        let found = Found::of(self.send(&routing, &read_request(&wire, purpose)).await?)?;
+        self.apply(&routing, &wire, judge(found, now, purpose), now, purpose)
+            .await
+    }
+
+    /// Reads every key for `purpose`, one pipelined exchange per server
+    /// (the rare second requests of [`read_for`](Ops::read_for) one by
+    /// one). A key whose server failed reads as nothing; the first failure
+    /// is returned if every key failed.
+    #[allow(clippy::type_complexity)]
+    pub(crate) async fn read_many_for(
+        &self,
+        keys: &[Key<'_>],
+        now: Timestamp,
+        purpose: ReadFor,
+    ) -> Result<Vec<(Option<OwnedLookup>, Option<Hold>)>, StoreError> {
+        let batch: Vec<(String, Vec<u8>)> = keys
+            .iter()
+            .map(|key| {
+                let routing = logical_key(key);
+                let request = read_request(&WireKey::new(routing.as_bytes()), purpose);
+                (routing, request)
+            })
+            .collect();
+        let replies = self.send_batch(&batch).await;
+        let mut first_error = None;
+        let mut failures = 0;
+        let mut found = Vec::with_capacity(keys.len());
+        for ((routing, _), reply) in batch.iter().zip(replies) {
+            let verdict = reply
+                .and_then(Found::of)
+                .map(|found| judge(found, now, purpose));
+            let settled = match verdict {
+                Ok(verdict) => {
+                    let wire = WireKey::new(routing.as_bytes());
+                    self.apply(routing, &wire, verdict, now, purpose).await
+                }
+                Err(error) => Err(error),
+            };
+            found.push(settled.unwrap_or_else(|error| {
+                failures += 1;
+                first_error.get_or_insert(error);
+                (None, None)
+            }));
+        }
+        match first_error {
+            Some(error) if failures == keys.len() => Err(error),
+            _ => Ok(found),
+        }
+    }
+
+    /// Carries out `verdict`.
+    async fn apply(
+        &self,
+        routing: &str,
+        wire: &WireKey,
+        verdict: Verdict,
+        now: Timestamp,
+        purpose: ReadFor,
+    ) -> Result<(Option<OwnedLookup>, Option<Hold>), StoreError> {
+        let (claim_until, lease_for) = match purpose {
+            ReadFor::Use {
+                claim_until,
+                lease_for,
+                ..
+            } => (claim_until, lease_for),
+            ReadFor::Peek => (now, Duration::ZERO),
+        };
+        match verdict {
+            Verdict::Done(lookup, hold) => Ok((lookup, hold)),
+            Verdict::GiveBack { cas, ttl, lookup } => {
+                self.invalidate(routing, wire, Some(cas), ttl).await?;
+                Ok((lookup, None))
+            }
+            Verdict::LeaseByCas { cas } => {
+                let flags = SetFlags {
+                    ttl: lease_expiry(lease_for),
+                    client_flags: LEASE_FLAGS,
+                    compare_cas: Some(cas),
+                    return_cas: true,
+                    ..SetFlags::default()
+                };
+                let mut request = Vec::with_capacity(96);
+                encode_set(&mut request, wire, b"", &flags);
+                match self.send(routing, &request).await? {
+                    Reply::Done(flags) => Ok((
+                        None,
+                        Some(Hold::Lease(LeaseId(flags.cas.unwrap_or(0)))),
+                    )),
+                    Reply::Exists(_) | Reply::NotFound(_) => Ok((Some(OwnedLookup::Leased), None)),
+                    other => Err(unexpected(&other, "ms C (a lease over a dead item)")),
+                }
+            }
+            Verdict::ClaimByCas {
+                cas,
+                bytes,
+                invalidated,
+                meta,
+                keep_stale,
+            } => {
+                let payload = envelope::open(&bytes)
+                    .map(|(_, payload)| payload.to_vec())
+                    .unwrap_or_default();
+                let claimed = self
+                    .record_claim(
+                        routing,
+                        wire,
+                        cas,
+                        &bytes,
+                        invalidated,
+                        claim_until,
+                        keep_stale,
+                        now,
+                    )
+                    .await?;
+                let meta = match claimed {
+                    Some(_) => meta,
+                    // Someone wrote it meanwhile: serve what was read, as
+                    // if claimed; the next read sees what they wrote.
+                    None => EntryMeta {
+                        claimed_until: claim_until,
+                        ..meta
+                    },
+                };
+                Ok((
+                    Some(entry(meta, cas, &payload)),
+                    claimed.map(|cas| Hold::Claim(ClaimId(cas))),
+                ))
+            }
+        }
+    }
+
+    /// `ms ... C<cas>` of the envelope `bytes` with its claim until
+    /// `until`, with a TTL that keeps memcached from handing its win out
+    /// before then. The new CAS, or `None` if the item changed.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn record_claim(
+        &self,
+        routing: &str,
+        wire: &WireKey,
+        cas: u64,
+        bytes: &[u8],
+        invalidated: bool,
+        until: Timestamp,
+        keep_stale: Duration,
+        now: Timestamp,
+    ) -> Result<Option<u64>, StoreError> {
+        let (header, _) = envelope::open(bytes)
+            .map_err(|error| StoreError::new(StoreErrorKind::Protocol, error.to_string()))?;
+        let claimed = claimed_envelope(bytes, until, invalidated, now)?;
+        let flags = SetFlags {
+            ttl: aligned_expiry(until, header.hard_deadline, keep_stale, now),
+            client_flags: ENVELOPE_FLAGS,
+            compare_cas: Some(cas),
+            return_cas: true,
+            ..SetFlags::default()
+        };
+        let mut request = Vec::with_capacity(96 + claimed.len());
+        encode_set(&mut request, wire, &claimed, &flags);
+        match self.send(routing, &request).await? {
+            Reply::Done(flags) => Ok(Some(flags.cas.unwrap_or(0))),
+            Reply::Exists(_) | Reply::NotFound(_) => Ok(None),
+            other => Err(unexpected(&other, "ms C (claim)")),
+        }
+    }
+
+    /// `md ... I [C<cas>] T<ttl>`: marks the item stale, bumps its CAS (any
+    /// write held by the old one is refused) and hands its win out again.
+    /// Whether it was done (`false`: gone, or changed since `cas`).
+    pub(crate) async fn invalidate(
+        &self,
+        routing: &str,
+        wire: &WireKey,
+        compare_cas: Option<u64>,
+        ttl: Option<u32>,
+    ) -> Result<bool, StoreError> {
+        let mut request = Vec::with_capacity(96);
+        encode_delete(&mut request, wire, &invalidation(compare_cas, ttl));
+        match self.send(routing, &request).await? {
+            Reply::Done(_) => Ok(true),
+            Reply::NotFound(_) | Reply::Exists(_) => Ok(false),
+            other => Err(unexpected(&other, "md I")),
+        }
+    }
+
+    /// Takes the cold-miss lease of `key` if nothing live is there: one
+    /// `mg ... N` (a second request only to replace a dead item by CAS).
+    pub(crate) async fn lease_in_read(
+        &self,
+        key: &Key<'_>,
+        now: Timestamp,
+        window: Duration,
+    ) -> Result<Option<LeaseId>, StoreError> {
+        let purpose = ReadFor::Use {
+            claim_until: now.saturating_add(window),
+            lease_for: window,
+            keep_stale: Duration::ZERO,
+        };
+        let routing = logical_key(key);
+        let wire = WireKey::new(routing.as_bytes());
+        let found = Found::of(self.send(&routing, &read_request(&wire, purpose)).await?)?;
+        let verdict = match judge(found, now, purpose) {
+            // Not a lease: an invalidated value's claim, taken by any read.
+            Verdict::Done(lookup, Some(Hold::Claim(ClaimId(cas)))) => Verdict::GiveBack {
+                cas,
+                ttl: None,
+                lookup,
+            },
+            Verdict::ClaimByCas { .. } => Verdict::Done(None, None),
+            verdict => verdict,
+        };
+        match self.apply(&routing, &wire, verdict, now, purpose).await? {
+            (_, Some(Hold::Lease(lease))) => Ok(Some(lease)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Extends `claim` until `until` if it is still the live one: `mg`,
+    /// then the envelope rewritten by CAS with its claim recorded (and a
+    /// TTL that keeps the win from being handed out before `until`).
+    /// Returns the new CAS.
+    pub(crate) async fn renew_claim(
+        &self,
+        key: &Key<'_>,
+        claim: ClaimId,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<u64>, StoreError> {
+        let routing = logical_key(key);
+        let wire = WireKey::new(routing.as_bytes());
+        let found = Found::of(
+            self.send(&routing, &read_request(&wire, ReadFor::Peek))
+                .await?,
+        )?;
+        match found.item {
+            Item::Envelope { cas, bytes } if cas == claim.0 => {
+                let Ok((header, _)) = envelope::open(&bytes) else {
+                    return Ok(None);
+                };
+                if header.hard_deadline <= now {
+                    return Ok(None);
+                }
+                let keep_stale = header.meta.soft_deadline.until(header.hard_deadline);
+                self.record_claim(
+                    &routing,
+                    &wire,
+                    cas,
+                    &bytes,
+                    found.invalidated,
+                    until,
+                    keep_stale,
+                    now,
+                )
+                .await
+            }
+            Item::Envelope { cas, .. } if found.won => {
+                // Invalidated since: this read took the win; give it back.
+                self.invalidate(&routing, &wire, Some(cas), remaining_ttl(found.remaining))
+                    .await?;
+                Ok(None)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Claims the refresh of the envelope read as `seen`: by the win of an
+    /// invalidated item if this read takes it, else by CAS, unless its win
+    /// was handed to another reader who may still be recording its claim.
+    pub(crate) async fn claim_in_read(
+        &self,
+        key: &Key<'_>,
+        seen: Version,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Option<ClaimId>, StoreError> {
+        let purpose = ReadFor::Use {
+            claim_until: until,
+            lease_for: now.until(until),
+            keep_stale: Duration::ZERO,
+        };
+        let routing = logical_key(key);
+        let wire = WireKey::new(routing.as_bytes());
+        let mut request = Vec::with_capacity(96);
+        // No `N`: a claim never creates anything.
+        let flags = GetFlags {
+            value: true,
+            client_flags: true,
+            cas: true,
+            ttl: true,
+            ..GetFlags::default()
+        };
+        encode_get(&mut request, &wire, &flags);
+        let found = Found::of(self.send(&routing, &request).await?)?;
+        // The version read, or an invalidated one whose win this read took
+        // (only one read can: a read that had to give the win back bumped
+        // the CAS of what its caller saw).
+        let same = matches!(&found.item, Item::Envelope { cas, .. } if *cas == seen.0)
+            || (found.won && found.invalidated);
+        let won = found.won;
+        let verdict = match judge(found, now, purpose) {
+            verdict @ (Verdict::ClaimByCas { .. } | Verdict::Done(_, Some(Hold::Claim(_))))
+                if same =>
+            {
+                verdict
+            }
+            Verdict::Done(lookup, _) if won => match lookup_cas(&lookup) {
+                Some(cas) => Verdict::GiveBack {
+                    cas,
+                    ttl: None,
+                    lookup,
+                },
+                None => Verdict::Done(None, None),
+            },
+            _ => Verdict::Done(None, None),
+        };
+        match self.apply(&routing, &wire, verdict, now, purpose).await? {
+            (_, Some(Hold::Claim(claim))) => Ok(Some(claim)),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// A remaining TTL to give an item again (at least a second).
+fn remaining_ttl(remaining: Option<RemainingTtl>) -> Option<u32> {
+    match remaining {
+        Some(RemainingTtl::Seconds(left)) => Some(left.max(1)),
+        _ => None,
+    }
+}
+
+/// The flags of an invalidation.
+fn invalidation(compare_cas: Option<u64>, ttl: Option<u32>) -> DeleteFlags {
+    DeleteFlags {
+        compare_cas,
+        invalidate: true,
+        ttl: Some(ttl.unwrap_or(INVALIDATED_TTL)),
+        ..DeleteFlags::default()
+    }
+}
+
+/// Whether `reply` to `mg ... f s` is a value (not a lease stub, not a
+/// foreign item), and a raw one.
+pub(crate) fn value_kind(reply: &Reply) -> Option<bool> {
+    let (Reply::Value { flags, .. } | Reply::Done(flags)) = reply else {
+        return None;
+    };
+    match flags.client_flags {
+        Some(ENVELOPE_FLAGS) => Some(false),
+        Some(RAW_FLAGS) if flags.size == Some(0) && (flags.win || flags.win_taken) => None,
+        Some(RAW_FLAGS) => Some(true),
+        _ => None,
+    }
+}
