@@ -380,9 +380,7 @@ impl RequestCounter {
             let mut value_bytes = 0;
             if command == "ms" {
                 // The data block and its "\r\n".
-                let length = words
-                    .nth(1)
-                    .and_then(|length| length.parse::<usize>().ok());
+                let length = words.nth(1).and_then(|length| length.parse::<usize>().ok());
                 value_bytes = length.unwrap_or(0);
                 self.skip = length.map_or(0, |length| length + 2);
             }
@@ -391,7 +389,11 @@ impl RequestCounter {
             if tally.lines.len() < KEPT_LINES {
                 tally.lines.push(line.trim_end().to_owned());
             }
-            match tally.by_command.iter_mut().find(|(name, _)| name == command) {
+            match tally
+                .by_command
+                .iter_mut()
+                .find(|(name, _)| name == command)
+            {
                 Some((_, count)) => *count += 1,
                 None => tally.by_command.push((command.to_owned(), 1)),
             }

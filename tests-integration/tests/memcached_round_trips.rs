@@ -142,7 +142,12 @@ fn a_memoized_fn_misses_hits_and_refreshes_in_the_fewest_requests() {
 
 static SUMMARY_COMPUTES: AtomicUsize = AtomicUsize::new(0);
 
-#[antidogpiled(soft = "1s", factor = 4, cache = "round_trips_async", name = "round_trips::summary")]
+#[antidogpiled(
+    soft = "1s",
+    factor = 4,
+    cache = "round_trips_async",
+    name = "round_trips::summary"
+)]
 async fn summary(customer: u64) -> u64 {
     SUMMARY_COMPUTES.fetch_add(1, Ordering::SeqCst);
     tokio::task::yield_now().await;
@@ -290,5 +295,8 @@ fn a_waiter_in_another_process_reads_once_per_poll_and_wakes_soon() {
     assert!(proxy_a.requests("ms") >= 1);
     // The poll interval bounds the delay (50 ms at most); room for a
     // loaded machine.
-    assert!(delay < Duration::from_millis(500), "woke {delay:?} after the write");
+    assert!(
+        delay < Duration::from_millis(500),
+        "woke {delay:?} after the write"
+    );
 }

@@ -138,20 +138,7 @@ enum Item {
     },
 }
 
-/// `mg <key> v f c`: the value, its client flags and its CAS.
-fn get_request(wire: &WireKey) -> Vec<u8> {
-    let mut request = Vec::with_capacity(64);
-    let flags = GetFlags {
-        value: true,
-        client_flags: true,
-        cas: true,
-        ..GetFlags::default()
-    };
-    encode_get(&mut request, wire, &flags);
-    request
-}
-
-/// What a reply to [`get_request`] found.
+/// What a reply to a `mg ... v f c` found.
 fn item_of(reply: Reply) -> Result<Item, StoreError> {
     match reply {
         Reply::Miss(_) => Ok(Item::Missing),
@@ -359,8 +346,10 @@ impl<T: Exchange> Ops<'_, T> {
             .collect()
     }
 
+    /// What is under `key`, taking nothing (a win this read took of an
+    /// invalidated item is given back).
     async fn get(&self, routing: &str, wire: &WireKey) -> Result<Item, StoreError> {
-        item_of(self.send(routing, &get_request(wire)).await?)
+        self.peek_item(routing, wire).await
     }
 
     async fn set(
@@ -833,32 +822,25 @@ impl<T: Exchange> Ops<'_, T> {
             .iter()
             .map(|&index| {
                 let routing = batch[index].0.clone();
-                let request = get_request(&WireKey::new(routing.as_bytes()));
+                let request =
+                    native::read_request(&WireKey::new(routing.as_bytes()), ReadFor::Peek);
                 (routing, request)
             })
             .collect();
         let found = self.send_batch(&reads).await;
-        for (&index, reply) in refused.iter().zip(found) {
-            match reply.and_then(item_of) {
-                Ok(Item::Missing) => {}
-                Ok(Item::Envelope { bytes, .. })
-                    if envelope::open(&bytes)
-                        .is_ok_and(|(header, _)| header.hard_deadline <= now) => {}
-                // A live lease or value: refused.
-                Ok(_) => continue,
-                Err(error) => {
-                    leases[index] = Err(error);
-                    continue;
-                }
-            }
-            leases[index] = self.try_lease(&keys[index], now, grace).await;
+        for ((&index, reply), (routing, _)) in refused.iter().zip(found).zip(&reads) {
+            leases[index] = match self.lease_after_refusal(routing, reply, now).await {
+                Ok(Some(decided)) => Ok(decided),
+                Ok(None) => self.try_lease(&keys[index], now, grace).await,
+                Err(error) => Err(error),
+            };
         }
         Ok(leases)
     }
 
     /// Claims every `(key, seen)` as [`try_claim`](Ops::try_claim) does:
-    /// one pipelined `mg` per key, then one `ms ... C<cas>` per claimable
-    /// envelope, each an exchange per server.
+    /// one pipelined `mg` per key, then one `ms ... C<cas>` per envelope
+    /// claimed by CAS, each an exchange per server.
     #[allow(clippy::type_complexity)]
     pub(crate) async fn try_claim_many(
         &self,
@@ -866,80 +848,7 @@ impl<T: Exchange> Ops<'_, T> {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<Vec<Result<Option<ClaimId>, StoreError>>, StoreError> {
-        let reads: Vec<(String, Vec<u8>)> = claims
-            .iter()
-            .map(|(key, _)| {
-                let routing = logical_key(key);
-                let request = get_request(&WireKey::new(routing.as_bytes()));
-                (routing, request)
-            })
-            .collect();
-        let mut results: Vec<Result<Option<ClaimId>, StoreError>> =
-            Vec::with_capacity(claims.len());
-        let mut rewrites: Vec<(usize, (String, Vec<u8>))> = Vec::new();
-        for (index, reply) in self.send_batch(&reads).await.into_iter().enumerate() {
-            let (cas, bytes) = match reply.and_then(item_of) {
-                Ok(Item::Envelope { cas, bytes }) => (cas, bytes),
-                Ok(_) => {
-                    results.push(Ok(None));
-                    continue;
-                }
-                Err(error) => {
-                    results.push(Err(error));
-                    continue;
-                }
-            };
-            results.push(Ok(None));
-            let Ok((header, _)) = envelope::open(&bytes) else {
-                continue;
-            };
-            let stale_and_free =
-                header.meta.soft_deadline <= now && header.meta.claimed_until <= now;
-            if claims[index].1 .0 != cas || !stale_and_free || header.hard_deadline <= now {
-                continue;
-            }
-            let rewritten = match envelope::with_claim(&bytes, until) {
-                Ok(rewritten) => rewritten,
-                Err(error) => {
-                    results[index] =
-                        Err(StoreError::new(StoreErrorKind::Protocol, error.to_string()));
-                    continue;
-                }
-            };
-            let flags = SetFlags {
-                ttl: expiry(header.hard_deadline, now),
-                client_flags: ENVELOPE_FLAGS,
-                compare_cas: Some(cas),
-                return_cas: true,
-                ..SetFlags::default()
-            };
-            let routing = reads[index].0.clone();
-            let mut request = Vec::with_capacity(64 + rewritten.len());
-            encode_set(
-                &mut request,
-                &WireKey::new(routing.as_bytes()),
-                &rewritten,
-                &flags,
-            );
-            rewrites.push((index, (routing, request)));
-        }
-        if results.iter().all(Result::is_err) && !results.is_empty() {
-            return Err(results.swap_remove(0).unwrap_err());
-        }
-        let batch: Vec<(String, Vec<u8>)> = rewrites
-            .iter()
-            .map(|(_, request)| request.clone())
-            .collect();
-        let replies = self.send_batch(&batch).await;
-        for ((index, _), reply) in rewrites.iter().zip(replies) {
-            results[*index] = match reply {
-                Ok(Reply::Done(flags)) => Ok(Some(ClaimId(flags.cas.unwrap_or(0)))),
-                Ok(Reply::Exists(_) | Reply::NotFound(_)) => Ok(None),
-                Ok(other) => Err(unexpected(&other, "ms C (claim)")),
-                Err(error) => Err(error),
-            };
-        }
-        Ok(results)
+        self.claim_many_in_read(claims, now, until).await
     }
 
     /// Writes every `(write, held)` as [`write_held`](Ops::write_held) does:

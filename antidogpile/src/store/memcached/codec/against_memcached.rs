@@ -679,7 +679,10 @@ fn invalidation_marks_stale_bumps_the_cas_resets_the_win_and_sets_the_ttl() {
         Reply::Exists(ReturnFlags::default())
     );
     let read = mc.get(&key, READ_ALL);
-    assert!(!flags_of(&read).stale && remaining(&read) == 600, "{read:?}");
+    assert!(
+        !flags_of(&read).stale && remaining(&read) == 600,
+        "{read:?}"
+    );
     assert_eq!(
         mc.call(format!("md report I C{cas} T50\r\n").as_bytes()),
         Reply::Done(ReturnFlags::default())

@@ -45,8 +45,8 @@ use crate::error::{StoreError, StoreErrorKind};
 use crate::key::Key;
 use crate::policy::{Deadlines, EntryMeta};
 use crate::store::memcached::codec::{
-    encode_delete, encode_get, encode_set, DeleteFlags, GetFlags, RemainingTtl, Reply,
-    ReturnFlags, SetFlags, WireKey,
+    encode_delete, encode_get, encode_set, DeleteFlags, GetFlags, RemainingTtl, Reply, ReturnFlags,
+    SetFlags, WireKey,
 };
 use crate::store::{ClaimId, Hold, LeaseId, OwnedLookup, Stored, Version};
 
@@ -242,11 +242,7 @@ fn judge(mut found: Found, now: Timestamp, purpose: ReadFor) -> Verdict {
             let (won, remaining, cas) = (found.won, found.remaining, item_cas(&found.item));
             // A lease stub invalidated, and not leased since: no lease.
             let ended = won && found.invalidated && matches!(found.item, Item::Lease { .. });
-            let lookup = if ended {
-                None
-            } else {
-                peek_lookup(found, now)
-            };
+            let lookup = if ended { None } else { peek_lookup(found, now) };
             let Some(cas) = cas.filter(|_| won) else {
                 return Verdict::Done(lookup, None);
             };
@@ -281,8 +277,7 @@ fn judge(mut found: Found, now: Timestamp, purpose: ReadFor) -> Verdict {
             let Ok((header, payload)) = envelope::open(&bytes) else {
                 return Verdict::Done(None, None);
             };
-            let recorded_claim =
-                !found.invalidated && header.meta.claimed_until > now;
+            let recorded_claim = !found.invalidated && header.meta.claimed_until > now;
             // How long the item has been stale (or dead) with its win free
             // to be handed out.
             let since = |from: Timestamp| {
@@ -513,10 +508,9 @@ impl<T: Exchange> Ops<'_, T> {
                 let mut request = Vec::with_capacity(96);
                 encode_set(&mut request, wire, b"", &flags);
                 match self.send(routing, &request).await? {
-                    Reply::Done(flags) => Ok((
-                        None,
-                        Some(Hold::Lease(LeaseId(flags.cas.unwrap_or(0)))),
-                    )),
+                    Reply::Done(flags) => {
+                        Ok((None, Some(Hold::Lease(LeaseId(flags.cas.unwrap_or(0))))))
+                    }
                     Reply::Exists(_) | Reply::NotFound(_) => Ok((Some(OwnedLookup::Leased), None)),
                     other => Err(unexpected(&other, "ms C (a lease over a dead item)")),
                 }
@@ -575,22 +569,135 @@ impl<T: Exchange> Ops<'_, T> {
         keep_stale: Duration,
         now: Timestamp,
     ) -> Result<Option<u64>, StoreError> {
-        let (header, _) = envelope::open(bytes)
-            .map_err(|error| StoreError::new(StoreErrorKind::Protocol, error.to_string()))?;
-        let claimed = claimed_envelope(bytes, until, invalidated, now)?;
-        let flags = SetFlags {
-            ttl: aligned_expiry(until, header.hard_deadline, keep_stale, now),
-            client_flags: ENVELOPE_FLAGS,
-            compare_cas: Some(cas),
-            return_cas: true,
-            ..SetFlags::default()
-        };
-        let mut request = Vec::with_capacity(96 + claimed.len());
-        encode_set(&mut request, wire, &claimed, &flags);
+        let request = claim_request(wire, cas, bytes, invalidated, until, keep_stale, now)?;
         match self.send(routing, &request).await? {
             Reply::Done(flags) => Ok(Some(flags.cas.unwrap_or(0))),
             Reply::Exists(_) | Reply::NotFound(_) => Ok(None),
             other => Err(unexpected(&other, "ms C (claim)")),
+        }
+    }
+
+    /// Claims every `(key, seen)` as [`claim_in_read`](Ops::claim_in_read)
+    /// does: one pipelined `mg` per key, then one `ms ... C<cas>` per
+    /// envelope claimed by CAS, each an exchange per server.
+    #[allow(clippy::type_complexity)]
+    pub(crate) async fn claim_many_in_read(
+        &self,
+        claims: &[(Key<'_>, Version)],
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<Result<Option<ClaimId>, StoreError>>, StoreError> {
+        let purpose = ReadFor::Use {
+            claim_until: until,
+            lease_for: now.until(until),
+            keep_stale: Duration::ZERO,
+        };
+        let reads: Vec<(String, Vec<u8>)> = claims
+            .iter()
+            .map(|(key, _)| {
+                let routing = logical_key(key);
+                let request = read_request(&WireKey::new(routing.as_bytes()), ReadFor::Peek);
+                (routing, request)
+            })
+            .collect();
+        let mut results: Vec<Result<Option<ClaimId>, StoreError>> =
+            Vec::with_capacity(claims.len());
+        let mut rewrites: Vec<(usize, (String, Vec<u8>))> = Vec::new();
+        for (index, reply) in self.send_batch(&reads).await.into_iter().enumerate() {
+            let found = match reply.and_then(Found::of) {
+                Ok(found) => found,
+                Err(error) => {
+                    results.push(Err(error));
+                    continue;
+                }
+            };
+            results.push(Ok(None));
+            let routing = &reads[index].0;
+            let wire = WireKey::new(routing.as_bytes());
+            let seen = claims[index].1;
+            let same = matches!(&found.item, Item::Envelope { cas, .. } if *cas == seen.0)
+                || (found.won && found.invalidated);
+            let (won, cas, remaining) = (found.won, item_cas(&found.item), found.remaining);
+            match judge(found, now, purpose) {
+                Verdict::Done(_, Some(Hold::Claim(claim))) if same => {
+                    results[index] = Ok(Some(claim));
+                }
+                Verdict::ClaimByCas {
+                    cas,
+                    bytes,
+                    invalidated,
+                    keep_stale,
+                    ..
+                } if same => {
+                    match claim_request(&wire, cas, &bytes, invalidated, until, keep_stale, now) {
+                        Ok(request) => rewrites.push((index, (routing.clone(), request))),
+                        Err(error) => results[index] = Err(error),
+                    }
+                }
+                _ => {
+                    if let Some(cas) = cas.filter(|_| won) {
+                        // This read took an invalidated item's win: give it back.
+                        let ttl = remaining_ttl(remaining);
+                        if let Err(error) = self.invalidate(routing, &wire, Some(cas), ttl).await {
+                            results[index] = Err(error);
+                        }
+                    }
+                }
+            }
+        }
+        if results.iter().all(Result::is_err) && !results.is_empty() {
+            return Err(results.swap_remove(0).unwrap_err());
+        }
+        let batch: Vec<(String, Vec<u8>)> = rewrites
+            .iter()
+            .map(|(_, request)| request.clone())
+            .collect();
+        let replies = self.send_batch(&batch).await;
+        for ((index, _), reply) in rewrites.iter().zip(replies) {
+            results[*index] = match reply {
+                Ok(Reply::Done(flags)) => Ok(Some(ClaimId(flags.cas.unwrap_or(0)))),
+                Ok(Reply::Exists(_) | Reply::NotFound(_)) => Ok(None),
+                Ok(other) => Err(unexpected(&other, "ms C (claim)")),
+                Err(error) => Err(error),
+            };
+        }
+        Ok(results)
+    }
+
+    /// For a key whose lease `ms ... ME` was refused, what the read of it
+    /// says: its lease (an invalidated stub or a dead envelope whose win
+    /// this read took), `None` (a live lease or value), or that it must be
+    /// leased on its own ([`lease_in_read`](Ops::lease_in_read): nothing
+    /// there, or a dead item to replace).
+    pub(crate) async fn lease_after_refusal(
+        &self,
+        routing: &str,
+        reply: Result<Reply, StoreError>,
+        now: Timestamp,
+    ) -> Result<Option<Option<LeaseId>>, StoreError> {
+        let found = Found::of(reply?)?;
+        let (won, remaining) = (found.won, found.remaining);
+        let dead = |bytes: &[u8]| {
+            envelope::open(bytes).is_ok_and(|(header, _)| header.hard_deadline <= now)
+        };
+        match &found.item {
+            Item::Missing => Ok(None),
+            Item::Lease { cas, .. } if won && found.invalidated => Ok(Some(Some(LeaseId(*cas)))),
+            Item::Envelope { cas, bytes } if dead(bytes) => {
+                if won {
+                    Ok(Some(Some(LeaseId(*cas))))
+                } else {
+                    Ok(None)
+                }
+            }
+            item => {
+                if let Some(cas) = item_cas(item).filter(|_| won) {
+                    let wire = WireKey::new(routing.as_bytes());
+                    self.invalidate(routing, &wire, Some(cas), remaining_ttl(remaining))
+                        .await?;
+                }
+                Ok(Some(None))
+            }
         }
     }
 
@@ -643,6 +750,24 @@ impl<T: Exchange> Ops<'_, T> {
             (_, Some(Hold::Lease(lease))) => Ok(Some(lease)),
             _ => Ok(None),
         }
+    }
+
+    /// What is under the key, taking nothing: a win this read took of an
+    /// invalidated item is given back at once.
+    pub(super) async fn peek_item(
+        &self,
+        routing: &str,
+        wire: &WireKey,
+    ) -> Result<Item, StoreError> {
+        let found = Found::of(
+            self.send(routing, &read_request(wire, ReadFor::Peek))
+                .await?,
+        )?;
+        if let Some(cas) = item_cas(&found.item).filter(|_| found.won) {
+            self.invalidate(routing, wire, Some(cas), remaining_ttl(found.remaining))
+                .await?;
+        }
+        Ok(found.item)
     }
 
     /// Extends `claim` until `until` if it is still the live one: `mg`,
@@ -748,6 +873,33 @@ impl<T: Exchange> Ops<'_, T> {
             _ => Ok(None),
         }
     }
+}
+
+/// The `ms ... C<cas>` of the envelope `bytes` with its claim until
+/// `until`, with a TTL that keeps memcached from handing its win out
+/// before then.
+fn claim_request(
+    wire: &WireKey,
+    cas: u64,
+    bytes: &[u8],
+    invalidated: bool,
+    until: Timestamp,
+    keep_stale: Duration,
+    now: Timestamp,
+) -> Result<Vec<u8>, StoreError> {
+    let (header, _) = envelope::open(bytes)
+        .map_err(|error| StoreError::new(StoreErrorKind::Protocol, error.to_string()))?;
+    let claimed = claimed_envelope(bytes, until, invalidated, now)?;
+    let flags = SetFlags {
+        ttl: aligned_expiry(until, header.hard_deadline, keep_stale, now),
+        client_flags: ENVELOPE_FLAGS,
+        compare_cas: Some(cas),
+        return_cas: true,
+        ..SetFlags::default()
+    };
+    let mut request = Vec::with_capacity(96 + claimed.len());
+    encode_set(&mut request, wire, &claimed, &flags);
+    Ok(request)
 }
 
 /// A remaining TTL to give an item again (at least a second).
