@@ -30,7 +30,7 @@ struct SlowCountingStore {
 impl Store for SlowCountingStore {
     fn read(
         &self,
-        key: &Key<'_>,
+        key: &Key,
         now: Timestamp,
         reader: &mut dyn FnMut(Lookup<'_>),
     ) -> Result<(), StoreError> {
@@ -39,7 +39,7 @@ impl Store for SlowCountingStore {
 
     fn try_claim(
         &self,
-        key: &Key<'_>,
+        key: &Key,
         seen: Version,
         now: Timestamp,
         until: Timestamp,
@@ -49,13 +49,13 @@ impl Store for SlowCountingStore {
         self.inner.try_claim(key, seen, now, until)
     }
 
-    fn release_claim(&self, key: &Key<'_>, claim: ClaimId) -> Result<(), StoreError> {
+    fn release_claim(&self, key: &Key, claim: ClaimId) -> Result<(), StoreError> {
         self.inner.release_claim(key, claim)
     }
 
     fn write(
         &self,
-        key: &Key<'_>,
+        key: &Key,
         value: Stored,
         deadlines: Deadlines,
         now: Timestamp,
@@ -63,13 +63,13 @@ impl Store for SlowCountingStore {
         self.inner.write(key, value, deadlines, now)
     }
 
-    fn remove(&self, key: &Key<'_>) -> Result<(), StoreError> {
+    fn remove(&self, key: &Key) -> Result<(), StoreError> {
         self.inner.remove(key)
     }
 
     fn try_lease(
         &self,
-        key: &Key<'_>,
+        key: &Key,
         now: Timestamp,
         grace: Duration,
     ) -> Result<Option<LeaseId>, StoreError> {

@@ -784,7 +784,7 @@ mod unguarded {
     impl Store for Unguarded {
         fn read(
             &self,
-            key: &Key<'_>,
+            key: &Key,
             now: Timestamp,
             reader: &mut dyn FnMut(Lookup<'_>),
         ) -> Result<(), StoreError> {
@@ -792,48 +792,48 @@ mod unguarded {
         }
         fn try_claim(
             &self,
-            key: &Key<'_>,
+            key: &Key,
             seen: Version,
             now: Timestamp,
             until: Timestamp,
         ) -> Result<Option<ClaimId>, StoreError> {
             self.0.try_claim(key, seen, now, until)
         }
-        fn release_claim(&self, key: &Key<'_>, claim: ClaimId) -> Result<(), StoreError> {
+        fn release_claim(&self, key: &Key, claim: ClaimId) -> Result<(), StoreError> {
             self.0.release_claim(key, claim)
         }
         fn write(
             &self,
-            key: &Key<'_>,
+            key: &Key,
             value: Stored,
             deadlines: Deadlines,
             now: Timestamp,
         ) -> Result<(), StoreError> {
             self.0.write(key, value, deadlines, now)
         }
-        fn remove(&self, key: &Key<'_>) -> Result<(), StoreError> {
+        fn remove(&self, key: &Key) -> Result<(), StoreError> {
             self.0.remove(key)
         }
         fn try_lease(
             &self,
-            key: &Key<'_>,
+            key: &Key,
             now: Timestamp,
             grace: Duration,
         ) -> Result<Option<LeaseId>, StoreError> {
             self.0.try_lease(key, now, grace)
         }
-        fn release_lease(&self, key: &Key<'_>, lease: LeaseId) -> Result<(), StoreError> {
+        fn release_lease(&self, key: &Key, lease: LeaseId) -> Result<(), StoreError> {
             self.0.release_lease(key, lease)
         }
-        fn add(&self, write: Write<'_>, now: Timestamp) -> Result<bool, StoreError> {
+        fn add(&self, write: Write, now: Timestamp) -> Result<bool, StoreError> {
             self.0.add(write, now)
         }
-        fn mark_stale(&self, key: &Key<'_>, now: Timestamp) -> Result<bool, StoreError> {
+        fn mark_stale(&self, key: &Key, now: Timestamp) -> Result<bool, StoreError> {
             self.0.mark_stale(key, now)
         }
         fn count(
             &self,
-            key: &Key<'_>,
+            key: &Key,
             delta: Delta,
             now: Timestamp,
         ) -> Result<Counted, StoreError> {

@@ -33,7 +33,7 @@ impl Drop for TempDir {
     }
 }
 
-fn key(n: u128) -> Key<'static> {
+fn key(n: u128) -> Key {
     Key::new(Fingerprint::from_u128(n), "file::tests", 0)
 }
 
@@ -56,7 +56,7 @@ fn raw(value: &[u8]) -> Stored {
     Stored::Raw(value.to_vec())
 }
 
-fn lookup(store: &FileStore, key: &Key<'_>, now: u64) -> Option<OwnedLookup> {
+fn lookup(store: &FileStore, key: &Key, now: u64) -> Option<OwnedLookup> {
     let mut found = None;
     store
         .read(key, at(now), &mut |lookup| found = Some(lookup.into()))
@@ -65,7 +65,7 @@ fn lookup(store: &FileStore, key: &Key<'_>, now: u64) -> Option<OwnedLookup> {
 }
 
 /// The entry's meta, version and value, or a panic saying what was found instead.
-fn entry(store: &FileStore, key: &Key<'_>, now: u64) -> (EntryMeta, Version, Stored) {
+fn entry(store: &FileStore, key: &Key, now: u64) -> (EntryMeta, Version, Stored) {
     match lookup(store, key, now) {
         Some(OwnedLookup::Entry {
             meta,
@@ -83,11 +83,11 @@ fn payload_of(value: &Stored) -> &[u8] {
     }
 }
 
-fn path_of(store: &FileStore, key: &Key<'_>) -> PathBuf {
+fn path_of(store: &FileStore, key: &Key) -> PathBuf {
     store.inner.dir.path(key.fingerprint())
 }
 
-fn write_at(store: &FileStore, key: &Key<'_>, value: Stored, soft: u64, hard: u64) {
+fn write_at(store: &FileStore, key: &Key, value: Stored, soft: u64, hard: u64) {
     store
         .write(key, value, deadlines(soft, hard), at(0))
         .unwrap();
