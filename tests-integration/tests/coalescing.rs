@@ -34,7 +34,7 @@ impl Store for SlowCountingStore {
         now: Timestamp,
         reader: &mut dyn FnMut(Lookup<'_>),
     ) -> Result<(), StoreError> {
-        self.inner.read(key, now, reader)
+        self.inner.read(Wait::Blocking, key, now, ReadFor::Peek, reader).wait()
     }
 
     fn try_claim(
@@ -46,11 +46,11 @@ impl Store for SlowCountingStore {
     ) -> Result<Option<ClaimId>, StoreError> {
         self.claims.fetch_add(1, Ordering::SeqCst);
         std::thread::sleep(Duration::from_millis(50));
-        self.inner.try_claim(key, seen, now, until)
+        self.inner.try_claim(Wait::Blocking, key, seen, now, until).wait()
     }
 
     fn release_claim(&self, key: &Key, claim: ClaimId) -> Result<(), StoreError> {
-        self.inner.release_claim(key, claim)
+        self.inner.release_claim(Wait::Blocking, key, claim).wait()
     }
 
     fn write(
@@ -60,11 +60,11 @@ impl Store for SlowCountingStore {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.inner.write(key, value, deadlines, now)
+        self.inner.write(Wait::Blocking, key, value, deadlines, now).wait()
     }
 
     fn remove(&self, key: &Key) -> Result<(), StoreError> {
-        self.inner.remove(key)
+        self.inner.remove(Wait::Blocking, key).wait()
     }
 
     fn try_lease(
@@ -75,7 +75,7 @@ impl Store for SlowCountingStore {
     ) -> Result<Option<LeaseId>, StoreError> {
         self.leases.fetch_add(1, Ordering::SeqCst);
         std::thread::sleep(Duration::from_millis(50));
-        self.inner.try_lease(key, now, grace)
+        self.inner.try_lease(Wait::Blocking, key, now, grace).wait()
     }
 }
 

@@ -81,7 +81,7 @@ enum Seen {
 fn read(store: &MemoryStore, key: &Key) -> Seen {
     let mut seen = Seen::Absent;
     store
-        .read(key, at(NOW), &mut |lookup| {
+        .read(Wait::Blocking, key, at(NOW), ReadFor::Peek, &mut |lookup| {
             seen = match lookup {
                 Lookup::Leased => Seen::Leased,
                 Lookup::Entry(entry) => match entry.value {
@@ -94,7 +94,7 @@ fn read(store: &MemoryStore, key: &Key) -> Seen {
                     other => panic!("the models store objects, saw {other:?}"),
                 },
             }
-        })
+        }).wait()
         .unwrap();
     seen
 }

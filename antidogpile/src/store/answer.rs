@@ -153,7 +153,8 @@ mod tests {
         let (sender, receiver) = std::sync::mpsc::channel::<u32>();
         let answer: Answer<'_, u32> = Answer::later(async move {
             // A future that is pending until another thread sends.
-            std::future::poll_fn(|context| match receiver.try_recv() {
+            let receiver = std::sync::Mutex::new(receiver);
+            std::future::poll_fn(|context| match receiver.lock().unwrap().try_recv() {
                 Ok(value) => Poll::Ready(Ok(value)),
                 Err(_) => {
                     let waker = context.waker().clone();

@@ -735,11 +735,11 @@ mod tests {
     fn version_of(store: &MemoryStore, key: &Key, now: Timestamp) -> Option<Version> {
         let mut version = None;
         store
-            .read(key, now, &mut |lookup| {
+            .read(Wait::Blocking, *key, now, ReadFor::Peek, &mut |lookup| {
                 if let Lookup::Entry(entry) = lookup {
                     version = Some(entry.version);
                 }
-            })
+            }).wait()
             .unwrap();
         version
     }
@@ -755,7 +755,7 @@ mod tests {
         now: u64,
         until: u64,
     ) -> Option<ClaimId> {
-        store.try_claim(k, seen, at(now), at(until)).unwrap()
+        store.try_claim(Wait::Blocking, *k, seen, at(now), at(until)).wait().unwrap()
     }
 
     #[test]
@@ -775,7 +775,7 @@ mod tests {
         for round in 0..50 {
             let store = Arc::new(MemoryStore::new());
             store
-                .write(&key(round), object(1), deadlines(10, 100), at(0))
+                .write(Wait::Blocking, key(round), object(1), deadlines(10, 100), at(0)).wait()
                 .unwrap();
             let seen = version_of(&store, &key(round), at(20)).unwrap();
             let start = Arc::new(Barrier::new(8));
@@ -802,7 +802,7 @@ mod tests {
         let store = MemoryStore::new();
         let k = key(1);
         store
-            .write(&k, object(1), deadlines(10, 100), at(0))
+            .write(Wait::Blocking, k, object(1), deadlines(10, 100), at(0)).wait()
             .unwrap();
         let seen = version_of(&store, &k, at(0)).unwrap();
         assert_eq!(claim(&store, &k, seen, 9, 50), None, "still fresh");
@@ -815,11 +815,11 @@ mod tests {
         assert_eq!(claim(&store, &k, seen, 49, 90), None, "claim is live");
         assert!(claim(&store, &k, seen, 50, 90).is_some(), "claim ran out");
         // The first claim is not the live one any more: releasing it changes nothing.
-        store.release_claim(&k, first).unwrap();
+        store.release_claim(Wait::Blocking, k, first).wait().unwrap();
         assert_eq!(claim(&store, &k, seen, 60, 90), None);
         // A write replaces the entry, its version and its claim.
         store
-            .write(&k, object(2), deadlines(70, 100), at(60))
+            .write(Wait::Blocking, k, object(2), deadlines(70, 100), at(60)).wait()
             .unwrap();
         assert_eq!(claim(&store, &k, seen, 80, 99), None, "old version");
         let current = version_of(&store, &k, at(80)).unwrap();
@@ -831,11 +831,11 @@ mod tests {
         let store = MemoryStore::new();
         let k = key(2);
         store
-            .write(&k, object(1), deadlines(10, 100), at(0))
+            .write(Wait::Blocking, k, object(1), deadlines(10, 100), at(0)).wait()
             .unwrap();
         let seen = version_of(&store, &k, at(0)).unwrap();
         let held = claim(&store, &k, seen, 10, 90).unwrap();
-        store.release_claim(&k, held).unwrap();
+        store.release_claim(Wait::Blocking, k, held).wait().unwrap();
         assert!(claim(&store, &k, seen, 11, 90).is_some());
     }
 
@@ -843,7 +843,7 @@ mod tests {
     fn entries_are_invisible_at_their_hard_deadline_and_swept_after() {
         let store = MemoryStore::new();
         store
-            .write(&key(3), object(1), deadlines(10, 100), at(0))
+            .write(Wait::Blocking, key(3), object(1), deadlines(10, 100), at(0)).wait()
             .unwrap();
         assert!(version_of(&store, &key(3), at(99)).is_some());
         assert!(version_of(&store, &key(3), at(100)).is_none());
@@ -863,7 +863,7 @@ mod tests {
     impl Drop for ReadsOnDrop {
         fn drop(&mut self) {
             if let Some(store) = self.store.upgrade() {
-                let _ = store.read(&key(self.key), at(0), &mut |_| {});
+                let _ = store.read(Wait::Blocking, key(self.key), at(0), ReadFor::Peek, &mut |_| {}).wait();
             }
         }
     }
@@ -892,7 +892,7 @@ mod tests {
         finishes("sweep", || {
             let store = Arc::new(MemoryStore::new());
             store
-                .write(&key(1), reads_on_drop(&store, 1), deadlines(10, 100), at(0))
+                .write(Wait::Blocking, key(1), reads_on_drop(&store, 1), deadlines(10, 100), at(0)).wait()
                 .unwrap();
             store.sweep(at(100));
             assert!(store.is_empty());
@@ -904,11 +904,11 @@ mod tests {
         finishes("sweep on write", || {
             let store = Arc::new(MemoryStore::new());
             store
-                .write(&key(1), reads_on_drop(&store, 1), deadlines(10, 100), at(0))
+                .write(Wait::Blocking, key(1), reads_on_drop(&store, 1), deadlines(10, 100), at(0)).wait()
                 .unwrap();
             for n in 2..2 + 2 * SWEEP_AFTER_WRITES as u128 {
                 store
-                    .write(&key(n), object(1), deadlines(1_000, 2_000), at(200))
+                    .write(Wait::Blocking, key(n), object(1), deadlines(1_000, 2_000), at(200)).wait()
                     .unwrap();
             }
             assert!(version_of(&store, &key(1), at(0)).is_none(), "swept");
@@ -920,10 +920,10 @@ mod tests {
         finishes("eviction", || {
             let store = Arc::new(MemoryStore::new().with_max_entries(1));
             store
-                .write(&key(1), reads_on_drop(&store, 1), deadlines(10, 100), at(0))
+                .write(Wait::Blocking, key(1), reads_on_drop(&store, 1), deadlines(10, 100), at(0)).wait()
                 .unwrap();
             store
-                .write(&key(2), object(2), deadlines(10, 100), at(0))
+                .write(Wait::Blocking, key(2), object(2), deadlines(10, 100), at(0)).wait()
                 .unwrap();
             assert_eq!(store.len(), 1, "one evicted");
         });
@@ -935,26 +935,26 @@ mod tests {
             let store = Arc::new(MemoryStore::new());
             let k = key(1);
             store
-                .write(&k, reads_on_drop(&store, 1), deadlines(10, 100), at(0))
+                .write(Wait::Blocking, k, reads_on_drop(&store, 1), deadlines(10, 100), at(0)).wait()
                 .unwrap();
             store
-                .write(&k, reads_on_drop(&store, 1), deadlines(10, 100), at(0))
+                .write(Wait::Blocking, k, reads_on_drop(&store, 1), deadlines(10, 100), at(0)).wait()
                 .unwrap();
             // An expired value replaced by a lease, then by an add.
             store
-                .try_lease(&k, at(100), Duration::from_secs(1))
+                .try_lease(Wait::Blocking, k, at(100), Duration::from_secs(1)).wait()
                 .unwrap();
-            store.remove(&k).unwrap();
+            store.remove(Wait::Blocking, k).wait().unwrap();
             store
-                .write(&k, reads_on_drop(&store, 1), deadlines(10, 100), at(0))
+                .write(Wait::Blocking, k, reads_on_drop(&store, 1), deadlines(10, 100), at(0)).wait()
                 .unwrap();
             let write = Write {
                 key: k,
                 value: reads_on_drop(&store, 1),
                 deadlines: deadlines(200, 300),
             };
-            assert!(store.add(write, at(100)).unwrap());
-            store.remove(&k).unwrap();
+            assert!(store.add(Wait::Blocking, write, at(100)).wait().unwrap());
+            store.remove(Wait::Blocking, k).wait().unwrap();
             assert!(store.is_empty());
         });
     }
@@ -971,7 +971,7 @@ mod tests {
         for n in 0..10_000u128 {
             let hard = if n % 100 == 0 { 10_000 } else { 100 };
             store
-                .write(&key(n), object(1), deadlines(10, hard), at(0))
+                .write(Wait::Blocking, key(n), object(1), deadlines(10, hard), at(0)).wait()
                 .unwrap();
         }
         let full = store.capacity();

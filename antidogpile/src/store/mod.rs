@@ -257,6 +257,7 @@ pub enum Lookup<'a> {
 /// What a read found, owned: what a store's I/O hands back before the
 /// reader sees it borrowed (a file read on one of tokio's blocking threads,
 /// a memcached reply).
+#[derive(Debug)]
 pub(crate) enum Found {
     Entry {
         meta: EntryMeta,
