@@ -192,12 +192,7 @@ impl Clearing {
 
     /// The fingerprint of a call of `namespace` in a shared store, reading
     /// the generations through `io` if they are due.
-    async fn shared(
-        &self,
-        io: &Io<'_>,
-        namespace: &str,
-        fingerprint: Fingerprint,
-    ) -> Fingerprint {
+    async fn shared(&self, io: &Io<'_>, namespace: &str, fingerprint: Fingerprint) -> Fingerprint {
         let generation = self.namespace(namespace);
         let now = real_now();
         if self.whole.due(now) || generation.due(now) {
@@ -237,10 +232,11 @@ impl Cache {
         if !self.keeps_bytes {
             return self.clearing.local(namespace, fingerprint);
         }
-        crate::memo::complete(
-            self.clearing
-                .shared(&Io::blocking(&*self.store), namespace, fingerprint),
-        )
+        crate::memo::complete(self.clearing.shared(
+            &Io::blocking(&*self.store),
+            namespace,
+            fingerprint,
+        ))
     }
 
     /// [`cleared_key`](Cache::cleared_key), awaiting a shared store's read.
@@ -254,11 +250,7 @@ impl Cache {
             return self.clearing.local(namespace, fingerprint);
         }
         self.clearing
-            .shared(
-                &Io::nonblocking(&*self.store),
-                namespace,
-                fingerprint,
-            )
+            .shared(&Io::nonblocking(&*self.store), namespace, fingerprint)
             .await
     }
 

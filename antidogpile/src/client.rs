@@ -276,12 +276,19 @@ impl<'c> Ops<'c> {
     }
 
     /// Decides on what was found under `key`, claiming or leasing as `get` does.
-    async fn got<V: Cacheable>(&self, key: &Key, read: Read<V>, grace: Duration) -> Result<Got<V>, Error> {
+    async fn got<V: Cacheable>(
+        &self,
+        key: &Key,
+        read: Read<V>,
+        grace: Duration,
+    ) -> Result<Got<V>, Error> {
         let counters = &CLIENT.counters;
         let Read { now, found, taking } = read;
         let looked = found.map_err(store_error)?;
         let held = |hold| Recompute::new(self.cache, *key, Some(hold));
-        if let (Looked::Entry { value, .. }, Taking::Took(hold @ Hold::Claim(_))) = (&looked, taking) {
+        if let (Looked::Entry { value, .. }, Taking::Took(hold @ Hold::Claim(_))) =
+            (&looked, taking)
+        {
             counters.count(Event::StaleHit);
             return Ok(Got::Recompute(Some(value.clone()), held(hold)));
         }
@@ -356,7 +363,11 @@ impl<'c> Ops<'c> {
     ) -> Result<Vec<Got<V>>, Error> {
         let keys = keys_of(keys)?;
         let now = self.cache.clock.now();
-        let found = self.io.look_many::<V>(&keys, now).await.map_err(store_error)?;
+        let found = self
+            .io
+            .look_many::<V>(&keys, now)
+            .await
+            .map_err(store_error)?;
         let mut got = Vec::with_capacity(keys.len());
         for (key, looked) in keys.iter().zip(found) {
             let read = Read::of(now, ReadFor::Peek, Ok((looked, None)));
@@ -482,9 +493,11 @@ impl<'c> Ops<'c> {
             }
             let now = self.cache.clock.now();
             let read: Vec<Key> = open.iter().map(|&slot| all[batch.first[slot]]).collect();
-            let mut found = self.io.look_many::<V>(&read, now).await.map(|found| {
-                found.into_iter().map(Some).collect::<Vec<_>>()
-            });
+            let mut found = self
+                .io
+                .look_many::<V>(&read, now)
+                .await
+                .map(|found| found.into_iter().map(Some).collect::<Vec<_>>());
             if let Ok(found) = &found {
                 gather.found_leased(
                     read.iter()

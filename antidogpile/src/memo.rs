@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cache::Cache;
+use crate::client::gather::Gather;
 use crate::clock::{Clock, Timestamp};
 use crate::envelope::{decode_payload, encode_payload};
 use crate::error::{StoreError, StoreErrorKind};
@@ -24,8 +25,9 @@ use crate::policy::{decide, Decision, EntryMeta, Timeouts};
 use crate::refresh_pool;
 use crate::site::Site;
 use crate::stats::Event;
-use crate::client::gather::Gather;
-use crate::store::{ClaimId, Hold, LeaseId, Write, Lookup, ReadFor, Store, Stored, StoredRef, Value, Version, Wait};
+use crate::store::{
+    ClaimId, Hold, LeaseId, Lookup, ReadFor, Store, Stored, StoredRef, Value, Version, Wait, Write,
+};
 
 // ---- store I/O, blocking or not ----
 
@@ -217,7 +219,11 @@ impl<'s> Io<'s> {
                 };
                 gather.write_held(write, held, now).await
             }
-            (Some(held), None) => store.write_held(wait, key, held, value, deadlines, now).await,
+            (Some(held), None) => {
+                store
+                    .write_held(wait, key, held, value, deadlines, now)
+                    .await
+            }
             (None, gather) => {
                 let write = store.write(wait, key, value, deadlines, now);
                 self.at_once(gather, write).await.map(|()| true)
@@ -247,11 +253,7 @@ impl<'s> Io<'s> {
     }
 
     /// `request`, now; through a batch's gatherer, which sends a few at a time.
-    async fn at_once<T>(
-        &self,
-        gather: Option<&Gather<'_>>,
-        request: impl Future<Output = T>,
-    ) -> T {
+    async fn at_once<T>(&self, gather: Option<&Gather<'_>>, request: impl Future<Output = T>) -> T {
         match gather {
             Some(gather) => gather.at_once(request).await,
             None => request.await,
@@ -680,7 +682,9 @@ impl<'c> Call<'c> {
                     let claim_until = match (decision, taking) {
                         // The read took the claim (the store judged it stale,
                         // perhaps a little before the soft deadline).
-                        (_, Taking::Took(Hold::Claim(_))) => now.saturating_add(self.hold_window(io)),
+                        (_, Taking::Took(Hold::Claim(_))) => {
+                            now.saturating_add(self.hold_window(io))
+                        }
                         (Decision::ClaimRefresh { claim_until }, _) => claim_until,
                         _ => return Next::Value(value),
                     };
@@ -742,7 +746,10 @@ impl<'c> Call<'c> {
                                 return Next::Wait(flight);
                             }
                             Joined::Holder(lease) if took.is_some() => {
-                                return Next::Compute(Job::Fill { lease, remote: took });
+                                return Next::Compute(Job::Fill {
+                                    lease,
+                                    remote: took,
+                                });
                             }
                             Joined::Holder(lease) => {
                                 // The previous holder may have stored its value
@@ -756,7 +763,10 @@ impl<'c> Call<'c> {
                         }
                     };
                     if took.is_some() {
-                        return Next::Compute(Job::Fill { lease, remote: took });
+                        return Next::Compute(Job::Fill {
+                            lease,
+                            remote: took,
+                        });
                     }
                     if let Looked::Absent { overwrite: true } = looked {
                         // The store failed or holds bytes of another type: no
@@ -1306,12 +1316,7 @@ impl<'c> Call<'c> {
     }
 
     /// Runs the compute in this task and settles it.
-    async fn compute_here_async<R, F>(
-        &self,
-        io: &Io<'_>,
-        job: Job<'c, R::Value>,
-        compute: F,
-    ) -> R
+    async fn compute_here_async<R, F>(&self, io: &Io<'_>, job: Job<'c, R::Value>, compute: F) -> R
     where
         R: Outcome,
         F: Future<Output = R>,
@@ -1383,7 +1388,9 @@ impl<'c> Call<'c> {
                     let watch = PanicWatch::new(site);
                     let outcome = compute.await;
                     drop(watch);
-                    refresh.settle(&Io::nonblocking(&*store), site, outcome).await;
+                    refresh
+                        .settle(&Io::nonblocking(&*store), site, outcome)
+                        .await;
                 });
                 R::from_value(stale)
             }

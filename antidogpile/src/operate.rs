@@ -26,7 +26,10 @@ impl Cache {
     /// # Ok::<(), antidogpile::Error>(())
     /// ```
     pub fn ping(&self) -> Result<(), Error> {
-        self.store.ping(crate::store::Wait::Blocking).wait().map_err(Error::Store)
+        self.store
+            .ping(crate::store::Wait::Blocking)
+            .wait()
+            .map_err(Error::Store)
     }
 }
 

@@ -407,7 +407,9 @@ impl<'i> Gather<'i> {
     ) -> Result<Option<ClaimId>, StoreError> {
         if !self.gathers(&key) {
             let (store, wait) = (self.inner.store, self.inner.wait);
-            return self.at_once(store.try_claim(wait, key, seen, now, until)).await;
+            return self
+                .at_once(store.try_claim(wait, key, seen, now, until))
+                .await;
         }
         let ask = Ask::Claim {
             key,

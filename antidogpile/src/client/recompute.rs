@@ -114,8 +114,7 @@ impl Recompute {
     #[cfg(feature = "tokio")]
     pub async fn release_async(mut self) {
         if let Some(hold) = self.hold.take() {
-            hold.give_back(&Io::nonblocking(&*self.store))
-                .await;
+            hold.give_back(&Io::nonblocking(&*self.store)).await;
         }
     }
 

@@ -94,7 +94,8 @@ fn read(store: &MemoryStore, key: &Key) -> Seen {
                     other => panic!("the models store objects, saw {other:?}"),
                 },
             }
-        }).wait()
+        })
+        .wait()
         .unwrap();
     seen
 }

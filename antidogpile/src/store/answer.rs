@@ -96,7 +96,9 @@ impl<T> Future for Answer<'_, T> {
     fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
         // Both states are Unpin (an Option, a Pin<Box>).
         match &mut self.get_mut().0 {
-            State::Ready(result) => Poll::Ready(result.take().unwrap_or_else(|| Err(polled_twice()))),
+            State::Ready(result) => {
+                Poll::Ready(result.take().unwrap_or_else(|| Err(polled_twice())))
+            }
             State::Later(future) => future.as_mut().poll(context),
         }
     }
@@ -175,7 +177,13 @@ mod tests {
     fn a_ready_answer_polled_twice_is_an_error_not_a_panic() {
         let mut answer: Answer<'_, u32> = Answer::ready(Ok(1));
         let mut context = Context::from_waker(Waker::noop());
-        assert!(matches!(Pin::new(&mut answer).poll(&mut context), Poll::Ready(Ok(1))));
-        assert!(matches!(Pin::new(&mut answer).poll(&mut context), Poll::Ready(Err(_))));
+        assert!(matches!(
+            Pin::new(&mut answer).poll(&mut context),
+            Poll::Ready(Ok(1))
+        ));
+        assert!(matches!(
+            Pin::new(&mut answer).poll(&mut context),
+            Poll::Ready(Err(_))
+        ));
     }
 }

@@ -23,9 +23,9 @@ use std::time::Duration;
 use self::dir::Dir;
 use self::format::{decode_file, encode_file, Content, Decoded, Kind};
 use self::inner::{io_error, is_live_value, Change, Inner};
-use super::{Found,
-    Answer, ClaimId, Counted, Delta, EntryView, Hold, LeaseId, Lookup, ReadFor, Reader, Store,
-    Stored, StoredRef, Version, Wait, Write, RAW_META,
+use super::{
+    Answer, ClaimId, Counted, Delta, EntryView, Found, Hold, LeaseId, Lookup, ReadFor, Reader,
+    Store, Stored, StoredRef, Version, Wait, Write, RAW_META,
 };
 use crate::clock::Timestamp;
 use crate::envelope;
@@ -432,7 +432,12 @@ impl FileStore {
         })
     }
 
-    fn count_on_disk(&self, key: &Key, delta: Delta, now: Timestamp) -> Result<Counted, StoreError> {
+    fn count_on_disk(
+        &self,
+        key: &Key,
+        delta: Delta,
+        now: Timestamp,
+    ) -> Result<Counted, StoreError> {
         let inner = &self.inner;
         let fingerprint = key.fingerprint();
         inner.update(fingerprint, false, Some(now), |current| {
@@ -542,7 +547,9 @@ impl Store for FileStore {
         now: Timestamp,
         until: Timestamp,
     ) -> Answer<'_, Option<ClaimId>> {
-        self.answer(wait, move |store| store.try_claim_on_disk(&key, seen, now, until))
+        self.answer(wait, move |store| {
+            store.try_claim_on_disk(&key, seen, now, until)
+        })
     }
 
     fn release_claim(&self, wait: Wait, key: Key, claim: ClaimId) -> Answer<'_, ()> {
@@ -557,7 +564,9 @@ impl Store for FileStore {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Answer<'_, ()> {
-        self.answer(wait, move |store| store.write_on_disk(&key, value, deadlines, now))
+        self.answer(wait, move |store| {
+            store.write_on_disk(&key, value, deadlines, now)
+        })
     }
 
     fn write_held(
@@ -603,7 +612,9 @@ impl Store for FileStore {
         until: Timestamp,
         now: Timestamp,
     ) -> Answer<'_, Option<Hold>> {
-        self.answer(wait, move |store| store.renew_on_disk(&key, hold, until, now))
+        self.answer(wait, move |store| {
+            store.renew_on_disk(&key, hold, until, now)
+        })
     }
 
     fn add(&self, wait: Wait, write: Write, now: Timestamp) -> Answer<'_, bool> {

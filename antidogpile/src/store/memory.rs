@@ -295,12 +295,7 @@ impl ShardMap {
 /// The operations, under the shard locks: each answers at once.
 impl MemoryStore {
     #[inline]
-    fn read_locked(
-        &self,
-        key: &Key,
-        now: Timestamp,
-        reader: &mut Reader<'_>,
-    ) {
+    fn read_locked(&self, key: &Key, now: Timestamp, reader: &mut Reader<'_>) {
         let shard = self.shard_for_read(Self::shard_index(key));
         if let Some(entry) = shard.entries.get(&key.fingerprint().as_u128()) {
             if entry.hard_deadline > now {
@@ -430,12 +425,7 @@ impl MemoryStore {
         drop(removed);
     }
 
-    fn try_lease_locked(
-        &self,
-        key: &Key,
-        now: Timestamp,
-        grace: Duration,
-    ) -> Option<LeaseId> {
+    fn try_lease_locked(&self, key: &Key, now: Timestamp, grace: Duration) -> Option<LeaseId> {
         let fingerprint = key.fingerprint().as_u128();
         let mut shard = self.shard_for_write(Self::shard_index(key));
         if shard
@@ -588,7 +578,6 @@ impl MemoryStore {
     }
 }
 
-
 impl Store for MemoryStore {
     #[inline]
     fn read<'a>(
@@ -739,7 +728,8 @@ mod tests {
                 if let Lookup::Entry(entry) = lookup {
                     version = Some(entry.version);
                 }
-            }).wait()
+            })
+            .wait()
             .unwrap();
         version
     }
@@ -748,14 +738,11 @@ mod tests {
         Stored::Object(Arc::new(value))
     }
 
-    fn claim(
-        store: &MemoryStore,
-        k: &Key,
-        seen: Version,
-        now: u64,
-        until: u64,
-    ) -> Option<ClaimId> {
-        store.try_claim(Wait::Blocking, *k, seen, at(now), at(until)).wait().unwrap()
+    fn claim(store: &MemoryStore, k: &Key, seen: Version, now: u64, until: u64) -> Option<ClaimId> {
+        store
+            .try_claim(Wait::Blocking, *k, seen, at(now), at(until))
+            .wait()
+            .unwrap()
     }
 
     #[test]
@@ -775,7 +762,14 @@ mod tests {
         for round in 0..50 {
             let store = Arc::new(MemoryStore::new());
             store
-                .write(Wait::Blocking, key(round), object(1), deadlines(10, 100), at(0)).wait()
+                .write(
+                    Wait::Blocking,
+                    key(round),
+                    object(1),
+                    deadlines(10, 100),
+                    at(0),
+                )
+                .wait()
                 .unwrap();
             let seen = version_of(&store, &key(round), at(20)).unwrap();
             let start = Arc::new(Barrier::new(8));
@@ -802,7 +796,8 @@ mod tests {
         let store = MemoryStore::new();
         let k = key(1);
         store
-            .write(Wait::Blocking, k, object(1), deadlines(10, 100), at(0)).wait()
+            .write(Wait::Blocking, k, object(1), deadlines(10, 100), at(0))
+            .wait()
             .unwrap();
         let seen = version_of(&store, &k, at(0)).unwrap();
         assert_eq!(claim(&store, &k, seen, 9, 50), None, "still fresh");
@@ -815,11 +810,15 @@ mod tests {
         assert_eq!(claim(&store, &k, seen, 49, 90), None, "claim is live");
         assert!(claim(&store, &k, seen, 50, 90).is_some(), "claim ran out");
         // The first claim is not the live one any more: releasing it changes nothing.
-        store.release_claim(Wait::Blocking, k, first).wait().unwrap();
+        store
+            .release_claim(Wait::Blocking, k, first)
+            .wait()
+            .unwrap();
         assert_eq!(claim(&store, &k, seen, 60, 90), None);
         // A write replaces the entry, its version and its claim.
         store
-            .write(Wait::Blocking, k, object(2), deadlines(70, 100), at(60)).wait()
+            .write(Wait::Blocking, k, object(2), deadlines(70, 100), at(60))
+            .wait()
             .unwrap();
         assert_eq!(claim(&store, &k, seen, 80, 99), None, "old version");
         let current = version_of(&store, &k, at(80)).unwrap();
@@ -831,7 +830,8 @@ mod tests {
         let store = MemoryStore::new();
         let k = key(2);
         store
-            .write(Wait::Blocking, k, object(1), deadlines(10, 100), at(0)).wait()
+            .write(Wait::Blocking, k, object(1), deadlines(10, 100), at(0))
+            .wait()
             .unwrap();
         let seen = version_of(&store, &k, at(0)).unwrap();
         let held = claim(&store, &k, seen, 10, 90).unwrap();
@@ -843,7 +843,8 @@ mod tests {
     fn entries_are_invisible_at_their_hard_deadline_and_swept_after() {
         let store = MemoryStore::new();
         store
-            .write(Wait::Blocking, key(3), object(1), deadlines(10, 100), at(0)).wait()
+            .write(Wait::Blocking, key(3), object(1), deadlines(10, 100), at(0))
+            .wait()
             .unwrap();
         assert!(version_of(&store, &key(3), at(99)).is_some());
         assert!(version_of(&store, &key(3), at(100)).is_none());
@@ -863,7 +864,15 @@ mod tests {
     impl Drop for ReadsOnDrop {
         fn drop(&mut self) {
             if let Some(store) = self.store.upgrade() {
-                let _ = store.read(Wait::Blocking, key(self.key), at(0), ReadFor::Peek, &mut |_| {}).wait();
+                let _ = store
+                    .read(
+                        Wait::Blocking,
+                        key(self.key),
+                        at(0),
+                        ReadFor::Peek,
+                        &mut |_| {},
+                    )
+                    .wait();
             }
         }
     }
@@ -892,7 +901,14 @@ mod tests {
         finishes("sweep", || {
             let store = Arc::new(MemoryStore::new());
             store
-                .write(Wait::Blocking, key(1), reads_on_drop(&store, 1), deadlines(10, 100), at(0)).wait()
+                .write(
+                    Wait::Blocking,
+                    key(1),
+                    reads_on_drop(&store, 1),
+                    deadlines(10, 100),
+                    at(0),
+                )
+                .wait()
                 .unwrap();
             store.sweep(at(100));
             assert!(store.is_empty());
@@ -904,11 +920,25 @@ mod tests {
         finishes("sweep on write", || {
             let store = Arc::new(MemoryStore::new());
             store
-                .write(Wait::Blocking, key(1), reads_on_drop(&store, 1), deadlines(10, 100), at(0)).wait()
+                .write(
+                    Wait::Blocking,
+                    key(1),
+                    reads_on_drop(&store, 1),
+                    deadlines(10, 100),
+                    at(0),
+                )
+                .wait()
                 .unwrap();
             for n in 2..2 + 2 * SWEEP_AFTER_WRITES as u128 {
                 store
-                    .write(Wait::Blocking, key(n), object(1), deadlines(1_000, 2_000), at(200)).wait()
+                    .write(
+                        Wait::Blocking,
+                        key(n),
+                        object(1),
+                        deadlines(1_000, 2_000),
+                        at(200),
+                    )
+                    .wait()
                     .unwrap();
             }
             assert!(version_of(&store, &key(1), at(0)).is_none(), "swept");
@@ -920,10 +950,18 @@ mod tests {
         finishes("eviction", || {
             let store = Arc::new(MemoryStore::new().with_max_entries(1));
             store
-                .write(Wait::Blocking, key(1), reads_on_drop(&store, 1), deadlines(10, 100), at(0)).wait()
+                .write(
+                    Wait::Blocking,
+                    key(1),
+                    reads_on_drop(&store, 1),
+                    deadlines(10, 100),
+                    at(0),
+                )
+                .wait()
                 .unwrap();
             store
-                .write(Wait::Blocking, key(2), object(2), deadlines(10, 100), at(0)).wait()
+                .write(Wait::Blocking, key(2), object(2), deadlines(10, 100), at(0))
+                .wait()
                 .unwrap();
             assert_eq!(store.len(), 1, "one evicted");
         });
@@ -935,18 +973,40 @@ mod tests {
             let store = Arc::new(MemoryStore::new());
             let k = key(1);
             store
-                .write(Wait::Blocking, k, reads_on_drop(&store, 1), deadlines(10, 100), at(0)).wait()
+                .write(
+                    Wait::Blocking,
+                    k,
+                    reads_on_drop(&store, 1),
+                    deadlines(10, 100),
+                    at(0),
+                )
+                .wait()
                 .unwrap();
             store
-                .write(Wait::Blocking, k, reads_on_drop(&store, 1), deadlines(10, 100), at(0)).wait()
+                .write(
+                    Wait::Blocking,
+                    k,
+                    reads_on_drop(&store, 1),
+                    deadlines(10, 100),
+                    at(0),
+                )
+                .wait()
                 .unwrap();
             // An expired value replaced by a lease, then by an add.
             store
-                .try_lease(Wait::Blocking, k, at(100), Duration::from_secs(1)).wait()
+                .try_lease(Wait::Blocking, k, at(100), Duration::from_secs(1))
+                .wait()
                 .unwrap();
             store.remove(Wait::Blocking, k).wait().unwrap();
             store
-                .write(Wait::Blocking, k, reads_on_drop(&store, 1), deadlines(10, 100), at(0)).wait()
+                .write(
+                    Wait::Blocking,
+                    k,
+                    reads_on_drop(&store, 1),
+                    deadlines(10, 100),
+                    at(0),
+                )
+                .wait()
                 .unwrap();
             let write = Write {
                 key: k,
@@ -971,7 +1031,14 @@ mod tests {
         for n in 0..10_000u128 {
             let hard = if n % 100 == 0 { 10_000 } else { 100 };
             store
-                .write(Wait::Blocking, key(n), object(1), deadlines(10, hard), at(0)).wait()
+                .write(
+                    Wait::Blocking,
+                    key(n),
+                    object(1),
+                    deadlines(10, hard),
+                    at(0),
+                )
+                .wait()
                 .unwrap();
         }
         let full = store.capacity();

@@ -373,7 +373,6 @@ pub struct Write {
     pub deadlines: Deadlines,
 }
 
-
 /// Where cached entries live.
 ///
 /// Implementations must be safe to call from many threads at once, never

@@ -59,7 +59,14 @@ fn raw(value: &[u8]) -> Stored {
 fn lookup(store: &FileStore, key: &Key, now: u64) -> Option<Found> {
     let mut found = None;
     store
-        .read(Wait::Blocking, *key, at(now), ReadFor::Peek, &mut |lookup| found = Some(Found::of(lookup))).wait()
+        .read(
+            Wait::Blocking,
+            *key,
+            at(now),
+            ReadFor::Peek,
+            &mut |lookup| found = Some(Found::of(lookup)),
+        )
+        .wait()
         .unwrap();
     found
 }
@@ -89,7 +96,8 @@ fn path_of(store: &FileStore, key: &Key) -> PathBuf {
 
 fn write_at(store: &FileStore, key: &Key, value: Stored, soft: u64, hard: u64) {
     store
-        .write(Wait::Blocking, *key, value, deadlines(soft, hard), at(0)).wait()
+        .write(Wait::Blocking, *key, value, deadlines(soft, hard), at(0))
+        .wait()
         .unwrap();
 }
 
@@ -147,7 +155,8 @@ fn values_survive_a_restart() {
         write_at(&store, &key(1), bytes(b"kept"), 10, 100);
         write_at(&store, &key(2), raw(b"7"), 0, u64::MAX);
         store
-            .try_lease(Wait::Blocking, key(3), at(0), Duration::from_millis(50)).wait()
+            .try_lease(Wait::Blocking, key(3), at(0), Duration::from_millis(50))
+            .wait()
             .unwrap();
         entry(&store, &key(1), 0).1
     };
@@ -157,7 +166,8 @@ fn values_survive_a_restart() {
     assert_eq!(meta.soft_deadline, at(10));
     assert_eq!(again, version, "the version is in the file");
     assert!(reopened
-        .try_claim(Wait::Blocking, key(1), version, at(20), at(60)).wait()
+        .try_claim(Wait::Blocking, key(1), version, at(20), at(60))
+        .wait()
         .unwrap()
         .is_some());
     assert_eq!(payload_of(&entry(&reopened, &key(2), 0).2), b"7");
@@ -167,7 +177,8 @@ fn values_survive_a_restart() {
     ));
     assert_eq!(
         reopened
-            .try_lease(Wait::Blocking, key(3), at(10), Duration::from_secs(1)).wait()
+            .try_lease(Wait::Blocking, key(3), at(10), Duration::from_secs(1))
+            .wait()
             .unwrap(),
         None
     );
@@ -183,7 +194,8 @@ fn of_eight_threads_claiming_one_version_exactly_one_wins() {
         let racing = store.clone();
         let wins = winners(move || {
             racing
-                .try_claim(Wait::Blocking, key(round), seen, at(20), at(80)).wait()
+                .try_claim(Wait::Blocking, key(round), seen, at(20), at(80))
+                .wait()
                 .unwrap()
                 .is_some()
         });
@@ -199,7 +211,12 @@ fn claims_need_the_seen_version_a_stale_entry_and_no_live_claim() {
     let dir = TempDir::new("claims");
     let store = dir.store();
     let k = key(1);
-    let claim = |seen, now, until| store.try_claim(Wait::Blocking, k, seen, at(now), at(until)).wait().unwrap();
+    let claim = |seen, now, until| {
+        store
+            .try_claim(Wait::Blocking, k, seen, at(now), at(until))
+            .wait()
+            .unwrap()
+    };
     write_at(&store, &k, bytes(b"1"), 10, 100);
     let seen = entry(&store, &k, 0).1;
     assert_eq!(claim(seen, 9, 50), None, "still fresh");
@@ -213,9 +230,15 @@ fn claims_need_the_seen_version_a_stale_entry_and_no_live_claim() {
     assert_eq!(claim(claimed, 49, 90), None, "the claim is live");
     let second = claim(claimed, 50, 90).expect("the claim ran out");
     // The first claim is not the live one any more: releasing it changes nothing.
-    store.release_claim(Wait::Blocking, k, first).wait().unwrap();
+    store
+        .release_claim(Wait::Blocking, k, first)
+        .wait()
+        .unwrap();
     assert_eq!(entry(&store, &k, 60).0.claimed_until, at(90));
-    store.release_claim(Wait::Blocking, k, second).wait().unwrap();
+    store
+        .release_claim(Wait::Blocking, k, second)
+        .wait()
+        .unwrap();
     let (meta, released, _) = entry(&store, &k, 60);
     assert_eq!(meta.claimed_until, Timestamp::EPOCH);
     assert!(claim(released, 61, 90).is_some(), "taken again at once");
@@ -242,7 +265,8 @@ fn of_eight_threads_leasing_a_missing_key_exactly_one_wins() {
         let racing = store.clone();
         let wins = winners(move || {
             racing
-                .try_lease(Wait::Blocking, key(round), at(0), Duration::from_millis(50)).wait()
+                .try_lease(Wait::Blocking, key(round), at(0), Duration::from_millis(50))
+                .wait()
                 .unwrap()
                 .is_some()
         });
@@ -257,7 +281,8 @@ fn leases_last_their_grace_and_only_their_holder_releases_them() {
     let k = key(1);
     let lease = |now| {
         store
-            .try_lease(Wait::Blocking, k, at(now), Duration::from_millis(50)).wait()
+            .try_lease(Wait::Blocking, k, at(now), Duration::from_millis(50))
+            .wait()
             .unwrap()
     };
     let first = lease(0).expect("nothing stored");
@@ -265,12 +290,18 @@ fn leases_last_their_grace_and_only_their_holder_releases_them() {
     assert_eq!(lease(49), None, "held");
     let second = lease(50).expect("the first ran out");
     assert_ne!(first, second);
-    store.release_lease(Wait::Blocking, k, first).wait().unwrap();
+    store
+        .release_lease(Wait::Blocking, k, first)
+        .wait()
+        .unwrap();
     assert!(
         matches!(lookup(&store, &k, 60), Some(Found::Leased)),
         "not its lease"
     );
-    store.release_lease(Wait::Blocking, k, second).wait().unwrap();
+    store
+        .release_lease(Wait::Blocking, k, second)
+        .wait()
+        .unwrap();
     assert!(lookup(&store, &k, 60).is_none());
     assert!(lease(60).is_some(), "released: taken again at once");
     write_at(&store, &k, bytes(b"v"), 100, 200);
@@ -295,7 +326,8 @@ fn add_stores_only_where_no_value_is_and_one_of_many_wins() {
     assert_eq!(payload_of(&entry(&store, &key(1), 0).2), b"first");
     assert!(add(1, b"third", 100), "the first expired");
     store
-        .try_lease(Wait::Blocking, key(2), at(0), Duration::from_secs(1)).wait()
+        .try_lease(Wait::Blocking, key(2), at(0), Duration::from_secs(1))
+        .wait()
         .unwrap();
     assert!(add(2, b"over a lease", 0));
     std::fs::write(path_of(&store, &key(3)), b"garbage").unwrap();
@@ -320,7 +352,12 @@ fn add_stores_only_where_no_value_is_and_one_of_many_wins() {
 fn counters_count_raw_decimals_atomically_and_nothing_else() {
     let dir = TempDir::new("count");
     let store = dir.store();
-    let count = |n: u128, delta| store.count(Wait::Blocking, key(n), delta, at(0)).wait().unwrap();
+    let count = |n: u128, delta| {
+        store
+            .count(Wait::Blocking, key(n), delta, at(0))
+            .wait()
+            .unwrap()
+    };
     assert_eq!(count(1, Delta::Incr(1)), Counted::Absent);
     write_at(&store, &key(1), raw(b"41"), 0, 1_000);
     assert_eq!(count(1, Delta::Incr(1)), Counted::Value(42));
@@ -341,7 +378,10 @@ fn counters_count_raw_decimals_atomically_and_nothing_else() {
     assert_eq!(count(3, Delta::Incr(1)), Counted::NotACounter);
     write_at(&store, &key(4), raw(b"9"), 0, 1_000);
     assert_eq!(
-        store.count(Wait::Blocking, key(4), Delta::Incr(1), at(1_000)).wait().unwrap(),
+        store
+            .count(Wait::Blocking, key(4), Delta::Incr(1), at(1_000))
+            .wait()
+            .unwrap(),
         Counted::Absent,
         "expired"
     );
@@ -350,7 +390,10 @@ fn counters_count_raw_decimals_atomically_and_nothing_else() {
     let racing = store.clone();
     winners(move || {
         for _ in 0..50 {
-            racing.count(Wait::Blocking, key(5), Delta::Incr(1), at(0)).wait().unwrap();
+            racing
+                .count(Wait::Blocking, key(5), Delta::Incr(1), at(0))
+                .wait()
+                .unwrap();
         }
         true
     });
@@ -368,34 +411,55 @@ fn marking_stale_keeps_an_envelope_and_removes_a_raw_value() {
     write_at(&store, &key(1), bytes(b"v"), 100, 1_000);
     let seen = entry(&store, &key(1), 0).1;
     assert!(store
-        .try_claim(Wait::Blocking, key(1), seen, at(150), at(500)).wait()
+        .try_claim(Wait::Blocking, key(1), seen, at(150), at(500))
+        .wait()
         .unwrap()
         .is_some());
-    assert!(store.mark_stale(Wait::Blocking, key(1), at(160)).wait().unwrap());
+    assert!(store
+        .mark_stale(Wait::Blocking, key(1), at(160))
+        .wait()
+        .unwrap());
     let (meta, version, value) = entry(&store, &key(1), 160);
     assert_eq!(meta.soft_deadline, Timestamp::EPOCH);
     assert_eq!(meta.claimed_until, Timestamp::EPOCH, "the claim is dropped");
     assert_eq!(payload_of(&value), b"v");
     assert!(store
-        .try_claim(Wait::Blocking, key(1), version, at(160), at(200)).wait()
+        .try_claim(Wait::Blocking, key(1), version, at(160), at(200))
+        .wait()
         .unwrap()
         .is_some());
 
     write_at(&store, &key(2), raw(b"r"), 0, 1_000);
-    assert!(store.mark_stale(Wait::Blocking, key(2), at(10)).wait().unwrap());
+    assert!(store
+        .mark_stale(Wait::Blocking, key(2), at(10))
+        .wait()
+        .unwrap());
     assert!(lookup(&store, &key(2), 10).is_none());
     assert!(
-        !store.mark_stale(Wait::Blocking, key(3), at(10)).wait().unwrap(),
+        !store
+            .mark_stale(Wait::Blocking, key(3), at(10))
+            .wait()
+            .unwrap(),
         "nothing stored"
     );
     store
-        .try_lease(Wait::Blocking, key(3), at(0), Duration::from_secs(1)).wait()
+        .try_lease(Wait::Blocking, key(3), at(0), Duration::from_secs(1))
+        .wait()
         .unwrap();
     assert!(
-        !store.mark_stale(Wait::Blocking, key(3), at(10)).wait().unwrap(),
+        !store
+            .mark_stale(Wait::Blocking, key(3), at(10))
+            .wait()
+            .unwrap(),
         "a lease is no value"
     );
-    assert!(!store.mark_stale(Wait::Blocking, key(1), at(1_000)).wait().unwrap(), "expired");
+    assert!(
+        !store
+            .mark_stale(Wait::Blocking, key(1), at(1_000))
+            .wait()
+            .unwrap(),
+        "expired"
+    );
 }
 
 #[test]
@@ -410,14 +474,18 @@ fn truncated_garbage_and_foreign_files_read_as_nothing_and_are_overwritten() {
         std::fs::write(&path, &whole[..len]).unwrap();
         assert!(lookup(&store, &k, 0).is_none(), "cut to {len} bytes");
         assert_eq!(
-            store.count(Wait::Blocking, k, Delta::Incr(1), at(0)).wait().unwrap(),
+            store
+                .count(Wait::Blocking, k, Delta::Incr(1), at(0))
+                .wait()
+                .unwrap(),
             Counted::Absent
         );
     }
     std::fs::write(&path, [0xffu8; 300]).unwrap();
     assert!(lookup(&store, &k, 0).is_none());
     assert!(store
-        .try_lease(Wait::Blocking, k, at(0), Duration::from_secs(1)).wait()
+        .try_lease(Wait::Blocking, k, at(0), Duration::from_secs(1))
+        .wait()
         .unwrap()
         .is_some());
     write_at(&store, &k, bytes(b"new"), 10, 100);
@@ -435,7 +503,14 @@ fn a_file_larger_than_the_limit_is_refused_and_not_read() {
     let dir = TempDir::new("too-large");
     let store = dir.store().with_max_value(64);
     let error = store
-        .write(Wait::Blocking, key(1), raw(&[b'x'; 65]), deadlines(0, 100), at(0)).wait()
+        .write(
+            Wait::Blocking,
+            key(1),
+            raw(&[b'x'; 65]),
+            deadlines(0, 100),
+            at(0),
+        )
+        .wait()
         .unwrap_err();
     assert_eq!(error.kind(), StoreErrorKind::TooLarge);
     assert!(lookup(&store, &key(1), 0).is_none());
@@ -443,7 +518,14 @@ fn a_file_larger_than_the_limit_is_refused_and_not_read() {
     assert_eq!(payload_of(&entry(&store, &key(1), 0).2).len(), 64);
     // Written by a store with a larger limit: too long for this one to read.
     dir.store()
-        .write(Wait::Blocking, key(2), raw(&[b'y'; 500]), deadlines(0, 100), at(0)).wait()
+        .write(
+            Wait::Blocking,
+            key(2),
+            raw(&[b'y'; 500]),
+            deadlines(0, 100),
+            at(0),
+        )
+        .wait()
         .unwrap();
     assert!(lookup(&store, &key(2), 0).is_none());
     assert!(lookup(&dir.store(), &key(2), 0).is_some());
@@ -485,7 +567,8 @@ fn a_sweep_removes_expired_undecodable_and_abandoned_files_only() {
     write_at(&store, &key(1), bytes(b"expired"), 10, 100);
     write_at(&store, &key(2), raw(b"expired"), 0, 100);
     store
-        .try_lease(Wait::Blocking, key(3), at(0), Duration::from_millis(100)).wait()
+        .try_lease(Wait::Blocking, key(3), at(0), Duration::from_millis(100))
+        .wait()
         .unwrap();
     write_at(&store, &key(4), bytes(b"live"), 10, 101);
     write_at(&store, &key(5), raw(b"forever"), 0, u64::MAX);
@@ -537,7 +620,14 @@ fn writes_sweep_every_so_often_and_reads_never() {
     }
     assert_eq!(files_under(&dir.0).len(), 3);
     store
-        .write(Wait::Blocking, key(10), raw(b"x"), deadlines(0, 1_000), at(50)).wait()
+        .write(
+            Wait::Blocking,
+            key(10),
+            raw(b"x"),
+            deadlines(0, 1_000),
+            at(50),
+        )
+        .wait()
         .unwrap();
     assert_eq!(
         files_under(&dir.0),
@@ -664,7 +754,9 @@ fn outside_a_runtime_async_operations_run_in_place() {
     let dir = TempDir::new("no-runtime");
     let store = dir.store();
     write_at(&store, &key(1), raw(b"1"), 0, 100);
-    let reply = store.count(Wait::Async, key(1), Delta::Incr(1), at(0)).wait();
+    let reply = store
+        .count(Wait::Async, key(1), Delta::Incr(1), at(0))
+        .wait();
     assert_eq!(reply.unwrap(), Counted::Value(2));
 }
 
@@ -714,7 +806,10 @@ mod special_files {
             make_fifo(&path_of(&store, &k));
             assert!(lookup(&store, &k, 0).is_none(), "a FIFO is no value");
             assert_eq!(
-                store.count(Wait::Blocking, k, Delta::Incr(1), at(0)).wait().unwrap(),
+                store
+                    .count(Wait::Blocking, k, Delta::Incr(1), at(0))
+                    .wait()
+                    .unwrap(),
                 Counted::Absent
             );
             make_fifo(&path_of(&store, &k));

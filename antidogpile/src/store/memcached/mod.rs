@@ -146,7 +146,11 @@ impl MemcachedStore {
     /// `op` over the fitting transport: run to its end here for a blocking
     /// caller (blocking I/O is done at the first poll), a future for an
     /// async one.
-    fn answer<'a, T, F>(&'a self, wait: Wait, op: impl FnOnce(Ops<'a, Link<'a>>) -> F) -> Answer<'a, T>
+    fn answer<'a, T, F>(
+        &'a self,
+        wait: Wait,
+        op: impl FnOnce(Ops<'a, Link<'a>>) -> F,
+    ) -> Answer<'a, T>
     where
         F: Future<Output = Result<T, StoreError>> + Send + 'a,
     {
@@ -197,7 +201,9 @@ impl Store for MemcachedStore {
     }
 
     fn release_claim(&self, wait: Wait, key: Key, claim: ClaimId) -> Answer<'_, ()> {
-        self.answer(wait, move |ops| async move { ops.release_claim(&key, claim).await })
+        self.answer(wait, move |ops| async move {
+            ops.release_claim(&key, claim).await
+        })
     }
 
     fn write(
@@ -238,12 +244,16 @@ impl Store for MemcachedStore {
         now: Timestamp,
         grace: Duration,
     ) -> Answer<'_, Option<LeaseId>> {
-        self.answer(wait, move |ops| async move { ops.try_lease(&key, now, grace).await })
+        self.answer(wait, move |ops| async move {
+            ops.try_lease(&key, now, grace).await
+        })
     }
 
     /// Deletes the holder's own lease item (its CAS), nothing newer.
     fn release_lease(&self, wait: Wait, key: Key, lease: LeaseId) -> Answer<'_, ()> {
-        self.answer(wait, move |ops| async move { ops.delete(&key, Some(lease.0)).await })
+        self.answer(wait, move |ops| async move {
+            ops.delete(&key, Some(lease.0)).await
+        })
     }
 
     fn renew(
@@ -264,7 +274,10 @@ impl Store for MemcachedStore {
     }
 
     fn mark_stale(&self, wait: Wait, key: Key, now: Timestamp) -> Answer<'_, bool> {
-        self.answer(wait, move |ops| async move { ops.mark_stale(&key, now).await })
+        self.answer(
+            wait,
+            move |ops| async move { ops.mark_stale(&key, now).await },
+        )
     }
 
     fn count(&self, wait: Wait, key: Key, delta: Delta, _: Timestamp) -> Answer<'_, Counted> {
@@ -291,7 +304,10 @@ impl Store for MemcachedStore {
     }
 
     fn write_many(&self, wait: Wait, writes: Vec<Write>, now: Timestamp) -> Answer<'_, ()> {
-        self.answer(wait, move |ops| async move { ops.write_many(writes, now).await })
+        self.answer(
+            wait,
+            move |ops| async move { ops.write_many(writes, now).await },
+        )
     }
 
     fn remove_many<'a>(&'a self, wait: Wait, keys: &'a [Key]) -> Answer<'a, ()> {

@@ -36,8 +36,7 @@ use crate::error::{StoreError, StoreErrorKind};
 use crate::key::Key;
 use crate::policy::{Deadlines, EntryMeta};
 use crate::store::{
-    ClaimId, Counted, Delta, Hold, LeaseId, Found, Stored, Version,
-    Write, RAW_META,
+    ClaimId, Counted, Delta, Found, Hold, LeaseId, Stored, Version, Write, RAW_META,
 };
 
 /// Client flags of an antidogpile envelope ("AD", kind 1).
@@ -460,11 +459,7 @@ impl<T: Exchange> Ops<'_, T> {
         Ok(claimed.map(ClaimId))
     }
 
-    pub(crate) async fn release_claim(
-        &self,
-        key: &Key,
-        claim: ClaimId,
-    ) -> Result<(), StoreError> {
+    pub(crate) async fn release_claim(&self, key: &Key, claim: ClaimId) -> Result<(), StoreError> {
         let now = Clock::system().now();
         self.rewrite_claim(key, Some(claim.0), now, Timestamp::EPOCH, |_| true)
             .await
@@ -651,11 +646,7 @@ impl<T: Exchange> Ops<'_, T> {
     }
 
     /// Makes the envelope under `key` stale (CAS), or deletes a raw value.
-    pub(crate) async fn mark_stale(
-        &self,
-        key: &Key,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
+    pub(crate) async fn mark_stale(&self, key: &Key, now: Timestamp) -> Result<bool, StoreError> {
         let routing = logical_key(key);
         let wire = WireKey::new(routing.as_bytes());
         // A CAS race means someone wrote meanwhile: read again, a few times.
@@ -801,7 +792,11 @@ impl<T: Exchange> Ops<'_, T> {
         }
     }
 
-    pub(crate) async fn delete(&self, key: &Key, compare_cas: Option<u64>) -> Result<(), StoreError> {
+    pub(crate) async fn delete(
+        &self,
+        key: &Key,
+        compare_cas: Option<u64>,
+    ) -> Result<(), StoreError> {
         let routing = logical_key(key);
         let mut request = Vec::with_capacity(64);
         let flags = DeleteFlags {
