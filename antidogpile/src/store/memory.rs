@@ -327,9 +327,7 @@ impl MemoryStore {
         until: Timestamp,
     ) -> Option<ClaimId> {
         let mut shard = self.shard_for_write(Self::shard_index(key));
-        let Some(entry) = shard.entries.get_mut(&key.fingerprint().as_u128()) else {
-            return None;
-        };
+        let entry = shard.entries.get_mut(&key.fingerprint().as_u128())?;
         let claimable = matches!(entry.held, Held::Object(_))
             && entry.version == seen
             && entry.hard_deadline > now
@@ -471,9 +469,7 @@ impl MemoryStore {
         now: Timestamp,
     ) -> Option<Hold> {
         let mut shard = self.shard_for_write(Self::shard_index(key));
-        let Some(entry) = shard.entries.get_mut(&key.fingerprint().as_u128()) else {
-            return None;
-        };
+        let entry = shard.entries.get_mut(&key.fingerprint().as_u128())?;
         if entry.hard_deadline <= now {
             return None;
         }
