@@ -213,7 +213,7 @@ impl Cache {
     /// After an invalidation of `key` has reached the store: computes of this
     /// process that started before it are joined by no new caller (their
     /// late writes are refused by the store: see [`Store::write_held`]).
-    pub(crate) fn forget_in_process(&self, key: &crate::key::Key<'_>) {
+    pub(crate) fn forget_in_process(&self, key: &crate::key::Key) {
         let fingerprint = key.fingerprint().as_u128();
         self.flights.forget(fingerprint);
         self.refreshing.forget(fingerprint);

@@ -34,9 +34,9 @@ use crate::cache::Cache;
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::key::{Fingerprint, Key};
-use crate::memo::{Blocking, Io};
+use crate::memo::Io;
 use crate::policy::Deadlines;
-use crate::store::{OwnedLookup, StoreOp, StoreReply, Stored};
+use crate::store::{EntryView, Lookup, ReadFor, Stored, StoredRef};
 
 /// How often a process reads a shared store's generations (at most).
 pub const CLEAR_CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -100,7 +100,7 @@ fn real_now() -> u64 {
 }
 
 /// The key of a generation in a shared store (`namespace` None: the whole cache).
-fn store_key(namespace: Option<&str>) -> Key<'static> {
+fn store_key(namespace: Option<&str>) -> Key {
     let mut bytes = b"antidogpile-generation\xff".to_vec();
     match namespace {
         None => bytes.push(0),
@@ -141,10 +141,10 @@ fn mix(fingerprint: Fingerprint, whole: u64, namespace: u64) -> Fingerprint {
     Fingerprint::from_u128(xxh3_128_with_seed(&bytes, whole))
 }
 
-fn token_of(found: Option<&OwnedLookup>) -> u64 {
-    match found {
-        Some(OwnedLookup::Entry {
-            value: Stored::Raw(bytes),
+fn token_of(lookup: Lookup<'_>) -> u64 {
+    match lookup {
+        Lookup::Entry(EntryView {
+            value: StoredRef::Raw(bytes),
             ..
         }) => std::str::from_utf8(bytes)
             .ok()
@@ -192,27 +192,22 @@ impl Clearing {
 
     /// The fingerprint of a call of `namespace` in a shared store, reading
     /// the generations through `io` if they are due.
-    async fn shared<I: Io>(
-        &self,
-        io: &I,
-        namespace: &str,
-        fingerprint: Fingerprint,
-    ) -> Fingerprint {
+    async fn shared(&self, io: &Io<'_>, namespace: &str, fingerprint: Fingerprint) -> Fingerprint {
         let generation = self.namespace(namespace);
         let now = real_now();
         if self.whole.due(now) || generation.due(now) {
             let keys = [store_key(None), store_key(Some(namespace))];
+            let mut tokens = [0u64; 2];
+            let mut reader = |index: usize, lookup: Lookup<'_>| tokens[index] = token_of(lookup);
+            let at = Timestamp::from_millis(0);
             let read = io
-                .run(StoreOp::ReadMany {
-                    keys: &keys,
-                    now: Timestamp::from_millis(0),
-                })
+                .store
+                .read_many(io.wait, &keys, at, ReadFor::Peek, &mut reader)
                 .await;
             match read {
-                Ok(StoreReply::ReadMany(found)) => {
-                    self.whole
-                        .set(token_of(found.first().and_then(Option::as_ref)), now);
-                    generation.set(token_of(found.get(1).and_then(Option::as_ref)), now);
+                Ok(_) => {
+                    self.whole.set(tokens[0], now);
+                    generation.set(tokens[1], now);
                 }
                 // Keep what was known; try again after CLEAR_CHECK_EVERY.
                 _ => {
@@ -237,10 +232,11 @@ impl Cache {
         if !self.keeps_bytes {
             return self.clearing.local(namespace, fingerprint);
         }
-        crate::memo::complete(
-            self.clearing
-                .shared(&Blocking(&*self.store), namespace, fingerprint),
-        )
+        crate::memo::complete(self.clearing.shared(
+            &Io::blocking(&*self.store),
+            namespace,
+            fingerprint,
+        ))
     }
 
     /// [`cleared_key`](Cache::cleared_key), awaiting a shared store's read.
@@ -254,29 +250,24 @@ impl Cache {
             return self.clearing.local(namespace, fingerprint);
         }
         self.clearing
-            .shared(
-                &crate::memo::NonBlocking(&*self.store),
-                namespace,
-                fingerprint,
-            )
+            .shared(&Io::nonblocking(&*self.store), namespace, fingerprint)
             .await
     }
 
     /// Starts a new generation (`namespace` None: the whole cache): in the
     /// store if it is shared, then here.
-    async fn start_generation<I: Io>(&self, io: &I, namespace: Option<&str>) -> Result<(), Error> {
+    async fn start_generation(&self, io: &Io<'_>, namespace: Option<&str>) -> Result<(), Error> {
         let token = new_token();
         if self.keeps_bytes {
-            let write = StoreOp::Write {
-                key: store_key(namespace),
-                value: Stored::Raw(token.to_string().into_bytes()),
-                deadlines: Deadlines {
-                    soft: Timestamp::MAX,
-                    hard: Timestamp::MAX,
-                },
-                now: self.clock.now(),
+            let value = Stored::Raw(token.to_string().into_bytes());
+            let forever = Deadlines {
+                soft: Timestamp::MAX,
+                hard: Timestamp::MAX,
             };
-            io.run(write).await.map_err(Error::Store)?;
+            let now = self.clock.now();
+            io.write(store_key(namespace), None, value, forever, now)
+                .await
+                .map_err(Error::Store)?;
         }
         let now = real_now();
         match namespace {
@@ -313,7 +304,7 @@ impl Cache {
     /// # Ok::<(), antidogpile::Error>(())
     /// ```
     pub fn clear_namespace(&self, namespace: &str) -> Result<(), Error> {
-        crate::memo::complete(self.start_generation(&Blocking(&*self.store), Some(namespace)))
+        crate::memo::complete(self.start_generation(&Io::blocking(&*self.store), Some(namespace)))
     }
 
     /// Drops everything every memoized function cached in this cache, as
@@ -327,7 +318,7 @@ impl Cache {
     /// # Ok::<(), antidogpile::Error>(())
     /// ```
     pub fn clear(&self) -> Result<(), Error> {
-        crate::memo::complete(self.start_generation(&Blocking(&*self.store), None))
+        crate::memo::complete(self.start_generation(&Io::blocking(&*self.store), None))
     }
 }
 
@@ -335,13 +326,13 @@ impl Cache {
 impl crate::client::AsyncCache<'_> {
     /// [`Cache::clear_namespace`], without blocking the runtime.
     pub async fn clear_namespace(&self, namespace: &str) -> Result<(), Error> {
-        let io = crate::memo::NonBlocking(&*self.cache.store);
+        let io = crate::memo::Io::nonblocking(&*self.cache.store);
         self.cache.start_generation(&io, Some(namespace)).await
     }
 
     /// [`Cache::clear`], without blocking the runtime.
     pub async fn clear(&self) -> Result<(), Error> {
-        let io = crate::memo::NonBlocking(&*self.cache.store);
+        let io = crate::memo::Io::nonblocking(&*self.cache.store);
         self.cache.start_generation(&io, None).await
     }
 }

@@ -15,19 +15,17 @@ use serde::Serialize;
 use crate::cache::Cache;
 use crate::clock::{Clock, Timestamp};
 use crate::envelope::encode_payload;
-use crate::error::{Error, StoreError};
+use crate::error::{Error, StoreError, StoreErrorKind};
 use crate::flight::{Flight, Landing};
 use crate::key::{ArgumentEncoder, Key};
-use crate::memo::{
-    complete, fresh_hit, unexpected, Blocking, Call, Io, Job, Looked, Next, Progress,
-};
+use crate::memo::{complete, fresh_hit, Call, Io, Job, Looked, Next, Progress, Read, Taking};
 use crate::outcome::{Always, Cacheable, Outcome};
 use crate::policy::{decide, Deadlines, Decision, Timeouts};
 use crate::site::{Site, SiteOptions};
 use crate::stats::Event;
-use crate::store::{Counted, Delta, Hold, OwnedLookup, Store, StoreOp, StoreReply, Stored, Write};
+use crate::store::{Counted, Delta, Hold, ReadFor, Store, Stored, Write};
 
-mod gather;
+pub(crate) mod gather;
 mod recompute;
 
 pub use recompute::Recompute;
@@ -162,7 +160,7 @@ pub enum Invalidate {
 }
 
 /// The store key of a client key.
-fn key_of<K: Serialize + ?Sized>(key: &K) -> Result<Key<'static>, Error> {
+fn key_of<K: Serialize + ?Sized>(key: &K) -> Result<Key, Error> {
     let mut encoder = ArgumentEncoder::new();
     encoder.push(key);
     encoder
@@ -171,7 +169,7 @@ fn key_of<K: Serialize + ?Sized>(key: &K) -> Result<Key<'static>, Error> {
         .ok_or_else(|| Error::InvalidKey("the key could not be serialized".to_owned()))
 }
 
-fn keys_of<K: Serialize>(keys: &[K]) -> Result<Vec<Key<'static>>, Error> {
+fn keys_of<K: Serialize>(keys: &[K]) -> Result<Vec<Key>, Error> {
     keys.iter().map(key_of).collect()
 }
 
@@ -210,7 +208,7 @@ fn hard_write_of<V: Cacheable, K: Serialize + ?Sized>(
     value: &V,
     ttl: Option<Duration>,
     now: Timestamp,
-) -> Result<Write<'static>, Error> {
+) -> Result<Write, Error> {
     Ok(Write {
         key: key_of(key)?,
         value: hard_value(value)?,
@@ -258,25 +256,47 @@ impl Pause for AsyncPause {
 }
 
 /// The client's operations over one kind of I/O.
-struct Ops<'c, I> {
+struct Ops<'c> {
     cache: &'c Cache,
-    io: I,
+    io: Io<'c>,
 }
 
-impl<'c, I: Io> Ops<'c, I> {
-    async fn run(&self, op: StoreOp<'_>) -> Result<StoreReply, Error> {
-        self.io.run(op).await.map_err(store_error)
+impl<'c> Ops<'c> {
+    /// What a `get` read may take in the same request (see [`ReadFor::Use`]).
+    fn read_for(&self, now: Timestamp, grace: Duration) -> ReadFor {
+        if !self.io.store.reads_take_holds() {
+            return ReadFor::Peek;
+        }
+        ReadFor::Use {
+            claim_until: now.saturating_add(grace),
+            lease_for: grace,
+            // Unknown to a read: the values' TTLs come with their writes.
+            keep_stale: Duration::ZERO,
+        }
     }
 
     /// Decides on what was found under `key`, claiming or leasing as `get` does.
     async fn got<V: Cacheable>(
         &self,
-        key: &Key<'static>,
-        looked: Looked<V>,
-        now: Timestamp,
+        key: &Key,
+        read: Read<V>,
         grace: Duration,
     ) -> Result<Got<V>, Error> {
         let counters = &CLIENT.counters;
+        let Read { now, found, taking } = read;
+        let looked = found.map_err(store_error)?;
+        let held = |hold| Recompute::new(self.cache, *key, Some(hold));
+        if let (Looked::Entry { value, .. }, Taking::Took(hold @ Hold::Claim(_))) =
+            (&looked, taking)
+        {
+            counters.count(Event::StaleHit);
+            return Ok(Got::Recompute(Some(value.clone()), held(hold)));
+        }
+        if let Taking::Took(hold @ Hold::Lease(_)) = taking {
+            counters.count(Event::Miss);
+            return Ok(Got::Recompute(None, held(hold)));
+        }
+        let refused = taking == Taking::Refused;
         match looked {
             Looked::Entry {
                 meta,
@@ -287,24 +307,15 @@ impl<'c, I: Io> Ops<'c, I> {
                     counters.count(Event::FreshHit);
                     Ok(Got::Fresh(value))
                 }
-                Decision::ClaimRefresh { claim_until } => {
+                Decision::ClaimRefresh { claim_until } if !refused => {
                     counters.count(Event::StaleHit);
-                    let claim = StoreOp::TryClaim {
-                        key: *key,
-                        seen: version,
-                        now,
-                        until: claim_until,
-                    };
-                    match self.run(claim).await? {
-                        StoreReply::Claim(Some(claim)) => Ok(Got::Recompute(
-                            Some(value),
-                            Recompute::new(self.cache, *key, Some(Hold::Claim(claim))),
-                        )),
-                        StoreReply::Claim(None) => Ok(Got::Stale(value)),
-                        other => Err(store_error(unexpected(&other))),
+                    let claim = self.io.try_claim(*key, version, now, claim_until).await;
+                    match claim.map_err(store_error)? {
+                        Some(claim) => Ok(Got::Recompute(Some(value), held(Hold::Claim(claim)))),
+                        None => Ok(Got::Stale(value)),
                     }
                 }
-                Decision::ServeStale | Decision::Miss => {
+                Decision::ClaimRefresh { .. } | Decision::ServeStale | Decision::Miss => {
                     counters.count(Event::StaleHit);
                     Ok(Got::Stale(value))
                 }
@@ -318,20 +329,16 @@ impl<'c, I: Io> Ops<'c, I> {
                 counters.count(Event::Miss);
                 Ok(Got::Recompute(None, Recompute::new(self.cache, *key, None)))
             }
+            Looked::Absent { overwrite: false } if refused => {
+                counters.count(Event::Miss);
+                Ok(Got::Pending)
+            }
             Looked::Absent { overwrite: false } => {
                 counters.count(Event::Miss);
-                let lease = StoreOp::TryLease {
-                    key: *key,
-                    now,
-                    grace,
-                };
-                match self.run(lease).await? {
-                    StoreReply::Lease(Some(lease)) => Ok(Got::Recompute(
-                        None,
-                        Recompute::new(self.cache, *key, Some(Hold::Lease(lease))),
-                    )),
-                    StoreReply::Lease(None) => Ok(Got::Pending),
-                    other => Err(store_error(unexpected(&other))),
+                let lease = self.io.try_lease(*key, now, grace).await;
+                match lease.map_err(store_error)? {
+                    Some(lease) => Ok(Got::Recompute(None, held(Hold::Lease(lease)))),
+                    None => Ok(Got::Pending),
                 }
             }
         }
@@ -344,8 +351,9 @@ impl<'c, I: Io> Ops<'c, I> {
     ) -> Result<Got<V>, Error> {
         let key = key_of(key)?;
         let now = self.cache.clock.now();
-        let looked = self.io.look::<V>(&key, now).await.map_err(store_error)?;
-        self.got(&key, looked, now, grace).await
+        let purpose = self.read_for(now, grace);
+        let read = Read::of(now, purpose, self.io.look::<V>(&key, now, purpose).await);
+        self.got(&key, read, grace).await
     }
 
     async fn get_many<V: Cacheable, K: Serialize>(
@@ -355,16 +363,15 @@ impl<'c, I: Io> Ops<'c, I> {
     ) -> Result<Vec<Got<V>>, Error> {
         let keys = keys_of(keys)?;
         let now = self.cache.clock.now();
-        let found = match self.run(StoreOp::ReadMany { keys: &keys, now }).await? {
-            StoreReply::ReadMany(found) if found.len() == keys.len() => found,
-            other => return Err(store_error(unexpected(&other))),
-        };
+        let found = self
+            .io
+            .look_many::<V>(&keys, now)
+            .await
+            .map_err(store_error)?;
         let mut got = Vec::with_capacity(keys.len());
-        for (key, found) in keys.iter().zip(&found) {
-            got.push(
-                self.got(key, Looked::of(found.as_ref()), now, grace)
-                    .await?,
-            );
+        for (key, looked) in keys.iter().zip(found) {
+            let read = Read::of(now, ReadFor::Peek, Ok((looked, None)));
+            got.push(self.got(key, read, grace).await?);
         }
         Ok(got)
     }
@@ -375,7 +382,7 @@ impl<'c, I: Io> Ops<'c, I> {
         value: &V,
         ttl: Ttl,
         now: Timestamp,
-    ) -> Result<Write<'static>, Error> {
+    ) -> Result<Write, Error> {
         Ok(Write {
             key: key_of(key)?,
             value: soft_value(self.cache, value)?,
@@ -383,48 +390,38 @@ impl<'c, I: Io> Ops<'c, I> {
         })
     }
 
-    async fn write(&self, write: Write<'static>, now: Timestamp) -> Result<(), Error> {
-        self.run(StoreOp::Write {
-            key: write.key,
-            value: write.value,
-            deadlines: write.deadlines,
-            now,
-        })
-        .await
-        .map(drop)
+    async fn write(&self, write: Write, now: Timestamp) -> Result<(), Error> {
+        let Write {
+            key,
+            value,
+            deadlines,
+        } = write;
+        let written = self.io.write(key, None, value, deadlines, now).await;
+        written.map(drop).map_err(store_error)
     }
 
-    async fn add(&self, write: Write<'static>, now: Timestamp) -> Result<bool, Error> {
-        match self.run(StoreOp::Add { write, now }).await? {
-            StoreReply::Changed(added) => Ok(added),
-            other => Err(store_error(unexpected(&other))),
-        }
+    async fn add(&self, write: Write, now: Timestamp) -> Result<bool, Error> {
+        let added = self.io.store.add(self.io.wait, write, now).await;
+        added.map_err(store_error)
     }
 
-    async fn set_many(&self, writes: Vec<Write<'static>>, now: Timestamp) -> Result<(), Error> {
-        self.run(StoreOp::WriteMany { writes, now }).await.map(drop)
+    async fn set_many(&self, writes: Vec<Write>, now: Timestamp) -> Result<(), Error> {
+        let written = self.io.store.write_many(self.io.wait, writes, now).await;
+        written.map_err(store_error)
     }
 
-    async fn delete(&self, key: &Key<'static>, how: Invalidate) -> Result<bool, Error> {
-        let deleted = match how {
-            Invalidate::Hard => self.run(StoreOp::Remove { key: *key }).await.map(|_| true),
-            Invalidate::Soft => {
-                let now = self.cache.clock.now();
-                match self.run(StoreOp::MarkStale { key: *key, now }).await {
-                    Ok(StoreReply::Changed(marked)) => Ok(marked),
-                    Ok(other) => Err(store_error(unexpected(&other))),
-                    Err(error) => Err(error),
-                }
-            }
-        };
+    async fn delete(&self, key: &Key, how: Invalidate) -> Result<bool, Error> {
+        let now = self.cache.clock.now();
+        let deleted = self.io.invalidate(*key, how, now).await;
         self.cache.forget_in_process(key);
-        deleted
+        deleted.map_err(store_error)
     }
 
-    async fn delete_many(&self, keys: &[Key<'static>], how: Invalidate) -> Result<(), Error> {
+    async fn delete_many(&self, keys: &[Key], how: Invalidate) -> Result<(), Error> {
         match how {
             Invalidate::Hard => {
-                let deleted = self.run(StoreOp::RemoveMany { keys }).await.map(drop);
+                let deleted = self.io.store.remove_many(self.io.wait, keys).await;
+                let deleted = deleted.map_err(store_error);
                 for key in keys {
                     self.cache.forget_in_process(key);
                 }
@@ -442,11 +439,11 @@ impl<'c, I: Io> Ops<'c, I> {
     async fn count<K: Serialize + ?Sized>(&self, key: &K, delta: Delta) -> Result<u64, Error> {
         let key = key_of(key)?;
         let now = self.cache.clock.now();
-        match self.run(StoreOp::Count { key, delta, now }).await? {
-            StoreReply::Counted(Counted::Value(value)) => Ok(value),
-            StoreReply::Counted(Counted::Absent) => Err(Error::NotFound),
-            StoreReply::Counted(Counted::NotACounter) => Err(Error::NotACounter),
-            other => Err(store_error(unexpected(&other))),
+        let counted = self.io.store.count(self.io.wait, key, delta, now).await;
+        match counted.map_err(store_error)? {
+            Counted::Value(value) => Ok(value),
+            Counted::Absent => Err(Error::NotFound),
+            Counted::NotACounter => Err(Error::NotACounter),
         }
     }
 
@@ -484,8 +481,9 @@ impl<'c, I: Io> Ops<'c, I> {
             .collect();
         let mut progress: Vec<Progress<'c>> = calls.iter().map(|_| Progress::new()).collect();
         let mut values: Vec<Option<V>> = calls.iter().map(|_| None).collect();
-        let gather = gather::Gather::new(&self.io, CLIENT_NAMESPACE);
-        let (calls, gather) = (&calls, &gather);
+        let gather = gather::Gather::new(self.io, CLIENT_NAMESPACE);
+        let gathered = self.io.gathered(&gather);
+        let (calls, gather, gathered) = (&calls, &gather, &gathered);
         loop {
             let open: Vec<usize> = (0..calls.len())
                 .filter(|&slot| values[slot].is_none())
@@ -494,17 +492,17 @@ impl<'c, I: Io> Ops<'c, I> {
                 break;
             }
             let now = self.cache.clock.now();
-            let read: Vec<Key<'static>> = open.iter().map(|&slot| all[batch.first[slot]]).collect();
-            let found = match self.io.run(StoreOp::ReadMany { keys: &read, now }).await {
-                Ok(StoreReply::ReadMany(found)) if found.len() == read.len() => Ok(found),
-                Ok(other) => Err(unexpected(&other)),
-                Err(error) => Err(error),
-            };
+            let read: Vec<Key> = open.iter().map(|&slot| all[batch.first[slot]]).collect();
+            let mut found = self
+                .io
+                .look_many::<V>(&read, now)
+                .await
+                .map(|found| found.into_iter().map(Some).collect::<Vec<_>>());
             if let Ok(found) = &found {
                 gather.found_leased(
                     read.iter()
                         .zip(found)
-                        .filter(|(_, found)| matches!(found, Some(OwnedLookup::Leased)))
+                        .filter(|(_, found)| matches!(found, Some(Looked::Leased)))
                         .map(|(key, _)| key.fingerprint().as_u128()),
                 );
             }
@@ -515,14 +513,16 @@ impl<'c, I: Io> Ops<'c, I> {
                 .filter(|(slot, _)| values[*slot].is_none())
                 .enumerate()
                 .map(|(position, (slot, progress))| {
-                    let looked = match &found {
-                        Ok(found) => Ok(Looked::of(found[position].as_ref())),
+                    let looked = match &mut found {
+                        Ok(found) => found[position]
+                            .take()
+                            .map(|looked| (looked, None))
+                            .ok_or_else(|| StoreError::new(StoreErrorKind::Other, "read twice")),
                         Err(error) => Err(error.clone()),
                     };
+                    let read = Read::of(now, ReadFor::Peek, looked);
                     async move {
-                        let next = calls[slot]
-                            .next_after(gather, progress, Some((now, looked)))
-                            .await;
+                        let next = calls[slot].next_after(gathered, progress, Some(read)).await;
                         (slot, next)
                     }
                 });
@@ -551,7 +551,7 @@ impl<'c, I: Io> Ops<'c, I> {
                     let (expected, got) = (jobs.len(), computed.len());
                     for (slot, job) in jobs {
                         // Gives back each claim and lease: not cached, nobody waits on it.
-                        calls[slot].settle(&self.io, job, None::<V>).await;
+                        calls[slot].settle(gathered, job, None::<V>).await;
                     }
                     return Err(Error::BatchLength { expected, got });
                 }
@@ -561,7 +561,7 @@ impl<'c, I: Io> Ops<'c, I> {
                         .zip(computed)
                         .map(|((slot, job), value)| async move {
                             let Always(value) =
-                                calls[slot].settle(gather, job, Always(value)).await;
+                                calls[slot].settle(gathered, job, Always(value)).await;
                             (slot, value)
                         });
                 for (slot, value) in gather.all(settles).await {
@@ -599,7 +599,7 @@ struct Batch {
 }
 
 impl Batch {
-    fn of(keys: &[Key<'_>]) -> Batch {
+    fn of(keys: &[Key]) -> Batch {
         let mut slots: HashMap<u128, usize> = HashMap::with_capacity(keys.len());
         let mut first = Vec::with_capacity(keys.len());
         let slot_of = keys
@@ -638,20 +638,13 @@ impl Batch {
     }
 }
 
-fn found_value<V: Cacheable>(found: Option<&OwnedLookup>) -> Option<V> {
-    match Looked::<V>::of(found) {
-        Looked::Entry { value, .. } => Some(value),
-        _ => None,
-    }
-}
-
 /// The client operations, blocking: for threads. In `async` code use
 /// [`Cache::as_async`], whose operations never block the runtime.
 impl Cache {
-    fn blocking_ops(&self) -> Ops<'_, Blocking<'_>> {
+    fn blocking_ops(&self) -> Ops<'_> {
         Ops {
             cache: self,
-            io: Blocking(&*self.store),
+            io: Io::blocking(&*self.store),
         }
     }
 
@@ -704,13 +697,10 @@ impl Cache {
     pub fn peek<V: Cacheable, K: Serialize + ?Sized>(&self, key: &K) -> Result<Option<V>, Error> {
         let key = key_of(key)?;
         let now = self.clock.now();
-        let found = self
-            .store
-            .run(StoreOp::Read { key, now })
-            .map_err(store_error)?;
-        match found {
-            StoreReply::Read(found) => Ok(found_value(found.as_ref())),
-            other => Err(store_error(unexpected(&other))),
+        let io = Io::blocking(&*self.store);
+        match complete(io.look::<V>(&key, now, ReadFor::Peek)).map_err(store_error)? {
+            (Looked::Entry { value, .. }, _) => Ok(Some(value)),
+            _ => Ok(None),
         }
     }
 
@@ -986,10 +976,10 @@ pub struct AsyncCache<'c> {
 
 #[cfg(feature = "tokio")]
 impl<'c> AsyncCache<'c> {
-    fn ops(&self) -> Ops<'c, crate::memo::NonBlocking<'c>> {
+    fn ops(&self) -> Ops<'c> {
         Ops {
             cache: self.cache,
-            io: crate::memo::NonBlocking(&*self.cache.store),
+            io: Io::nonblocking(&*self.cache.store),
         }
     }
 

@@ -32,7 +32,7 @@ use crate::clock::{Clock, ManualClock};
 use crate::error::{Error, StoreError};
 use crate::key::{Fingerprint, Key};
 use crate::policy::Deadlines;
-use crate::store::{Hold, Lookup, Store, Stored};
+use crate::store::{Hold, Lookup, ReadFor, Store, Stored, Wait};
 
 /// What a store is expected to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -261,24 +261,34 @@ fn holds_are_renewed_by_their_current_token(f: Fixture) {
     };
     // A lease taken for 1 s, renewed for 5 s, is held after 2 s.
     let now = f.clock.now();
-    let lease = store.try_lease(&key, now, Duration::from_secs(1)).unwrap();
+    let lease = store
+        .try_lease(Wait::Blocking, key, now, Duration::from_secs(1))
+        .wait()
+        .unwrap();
     let lease = Hold::Lease(lease.unwrap_or_else(|| panic!("{check}: nothing to lease?")));
     let renewed = ok(
-        store.renew(&key, lease, now.saturating_add(GRACE), now),
+        store
+            .renew(Wait::Blocking, key, lease, now.saturating_add(GRACE), now)
+            .wait(),
         "renew a lease",
     )
     .unwrap_or_else(|| panic!("{check}: a live lease was not renewed"));
     std::thread::sleep(REAL_SECOND_TTL_PASSED);
     f.clock.advance(REAL_SECOND_TTL_PASSED);
     let now = f.clock.now();
-    let again = store.try_lease(&key, now, Duration::from_secs(1)).unwrap();
+    let again = store
+        .try_lease(Wait::Blocking, key, now, Duration::from_secs(1))
+        .wait()
+        .unwrap();
     assert_eq!(
         again, None,
         "{check}: a renewed lease lapsed at its first TTL"
     );
     if renewed != lease {
         let stale = ok(
-            store.renew(&key, lease, now.saturating_add(GRACE), now),
+            store
+                .renew(Wait::Blocking, key, lease, now.saturating_add(GRACE), now)
+                .wait(),
             "renew",
         );
         assert_eq!(
@@ -289,9 +299,15 @@ fn holds_are_renewed_by_their_current_token(f: Fixture) {
     let Hold::Lease(current) = renewed else {
         panic!("{check}: a lease renewed as {renewed:?}");
     };
-    store.release_lease(&key, current).unwrap();
+    store
+        .release_lease(Wait::Blocking, key, current)
+        .wait()
+        .unwrap();
     // A value replaces the lease: nothing to renew any more.
-    let fresh = store.try_lease(&key, now, Duration::from_secs(1)).unwrap();
+    let fresh = store
+        .try_lease(Wait::Blocking, key, now, Duration::from_secs(1))
+        .wait()
+        .unwrap();
     let fresh = fresh.unwrap_or_else(|| panic!("{check}: a released lease was kept"));
     let payload = crate::envelope::encode_payload(&tagged("renewal", 1)).unwrap();
     let value = if store.keeps_bytes() {
@@ -303,9 +319,20 @@ fn holds_are_renewed_by_their_current_token(f: Fixture) {
         soft: now.saturating_add(Duration::from_millis(1)),
         hard: now.saturating_add(SOFT * FACTOR),
     };
-    store.write(&key, value, stale_soon, now).unwrap();
+    store
+        .write(Wait::Blocking, key, value, stale_soon, now)
+        .wait()
+        .unwrap();
     let after_write = ok(
-        store.renew(&key, Hold::Lease(fresh), now.saturating_add(GRACE), now),
+        store
+            .renew(
+                Wait::Blocking,
+                key,
+                Hold::Lease(fresh),
+                now.saturating_add(GRACE),
+                now,
+            )
+            .wait(),
         "renew a lease a value replaced",
     );
     assert_eq!(
@@ -318,36 +345,57 @@ fn holds_are_renewed_by_their_current_token(f: Fixture) {
     let version = || {
         let mut seen = None;
         store
-            .read(&key, f.clock.now(), &mut |lookup| {
-                if let Lookup::Entry(entry) = lookup {
-                    seen = Some(entry.version);
-                }
-            })
+            .read(
+                Wait::Blocking,
+                key,
+                f.clock.now(),
+                ReadFor::Peek,
+                &mut |lookup| {
+                    if let Lookup::Entry(entry) = lookup {
+                        seen = Some(entry.version);
+                    }
+                },
+            )
+            .wait()
             .unwrap();
         seen.unwrap_or_else(|| panic!("{check}: the value is gone"))
     };
     let until = now.saturating_add(Duration::from_secs(1));
-    let claim = store.try_claim(&key, version(), now, until).unwrap();
+    let claim = store
+        .try_claim(Wait::Blocking, key, version(), now, until)
+        .wait()
+        .unwrap();
     let claim = Hold::Claim(claim.unwrap_or_else(|| panic!("{check}: a stale value unclaimed")));
     let claim = ok(
-        store.renew(&key, claim, now.saturating_add(GRACE), now),
+        store
+            .renew(Wait::Blocking, key, claim, now.saturating_add(GRACE), now)
+            .wait(),
         "renew a claim",
     )
     .unwrap_or_else(|| panic!("{check}: a live claim was not renewed"));
     f.clock.advance(Duration::from_secs(2));
     let now = f.clock.now();
     let until = now.saturating_add(GRACE);
-    let taken = store.try_claim(&key, version(), now, until).unwrap();
+    let taken = store
+        .try_claim(Wait::Blocking, key, version(), now, until)
+        .wait()
+        .unwrap();
     assert_eq!(
         taken, None,
         "{check}: a renewed claim lapsed at its first end"
     );
-    let shortened = ok(store.renew(&key, claim, now, now), "shorten a claim");
+    let shortened = ok(
+        store.renew(Wait::Blocking, key, claim, now, now).wait(),
+        "shorten a claim",
+    );
     assert!(
         shortened.is_some(),
         "{check}: a live claim could not be shortened"
     );
-    let taken = store.try_claim(&key, version(), now, until).unwrap();
+    let taken = store
+        .try_claim(Wait::Blocking, key, version(), now, until)
+        .wait()
+        .unwrap();
     assert!(
         taken.is_some(),
         "{check}: a shortened claim kept others out"

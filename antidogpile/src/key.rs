@@ -39,15 +39,17 @@ impl fmt::Debug for Fingerprint {
 /// A key as a store sees it: the fingerprint, plus the readable parts a
 /// remote store needs to build its wire key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Key<'a> {
+pub struct Key {
     fingerprint: Fingerprint,
-    namespace: &'a str,
+    namespace: &'static str,
     version: u32,
 }
 
-impl<'a> Key<'a> {
-    /// A key with the given parts (for stores and their tests).
-    pub fn new(fingerprint: Fingerprint, namespace: &'a str, version: u32) -> Key<'a> {
+impl Key {
+    /// A key with the given parts (for stores and their tests). Namespaces
+    /// are the memoized functions' paths and the names caches were given:
+    /// strings that live as long as the program.
+    pub const fn new(fingerprint: Fingerprint, namespace: &'static str, version: u32) -> Key {
         Key {
             fingerprint,
             namespace,
@@ -61,7 +63,7 @@ impl<'a> Key<'a> {
     }
 
     /// The namespace: the memoized function's path, or the name it was given.
-    pub fn namespace(&self) -> &'a str {
+    pub fn namespace(&self) -> &'static str {
         self.namespace
     }
 

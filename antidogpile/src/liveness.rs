@@ -29,7 +29,8 @@ use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, Timestamp};
 use crate::key::Key;
-use crate::store::{Hold, Store, StoreOp, StoreReply};
+use crate::memo::Io;
+use crate::store::{Hold, Store, Wait};
 use crate::sync::Mutex;
 
 /// A renewal never comes more often than this, whatever the window.
@@ -94,7 +95,7 @@ impl Holding {
     pub(crate) fn renew(
         &self,
         store: &dyn Store,
-        key: &Key<'_>,
+        key: &Key,
         until: Timestamp,
         now: Timestamp,
     ) -> Renewed {
@@ -102,24 +103,16 @@ impl Holding {
         if !state.renewing {
             return Renewed::Ended;
         }
-        let op = StoreOp::Renew {
-            key: *key,
-            hold: state.hold,
-            until,
-            now,
-        };
-        match catch_unwind(AssertUnwindSafe(|| store.run(op))) {
-            Ok(Ok(StoreReply::Renewed(Some(hold)))) => {
+        let hold = state.hold;
+        let renew = || store.renew(Wait::Blocking, *key, hold, until, now).wait();
+        match catch_unwind(AssertUnwindSafe(renew)) {
+            Ok(Ok(Some(hold))) => {
                 state.hold = hold;
                 Renewed::Kept
             }
-            Ok(Ok(StoreReply::Renewed(None))) => {
+            Ok(Ok(None)) => {
                 state.renewing = false;
                 Renewed::Ended
-            }
-            Ok(Ok(other)) => {
-                trace(key, &format!("the store answered {other:?} to a renewal"));
-                Renewed::Failed
             }
             Ok(Err(error)) => {
                 trace(key, &error.to_string());
@@ -133,25 +126,18 @@ impl Holding {
     }
 }
 
-/// The release of `hold` on `key`.
-pub(crate) fn release_op(key: Key<'static>, hold: Hold) -> StoreOp<'static> {
-    match hold {
-        Hold::Claim(claim) => StoreOp::ReleaseClaim { key, claim },
-        Hold::Lease(lease) => StoreOp::ReleaseLease { key, lease },
-    }
-}
-
 /// Stops renewing `holding` and gives its hold back, here and now.
-pub(crate) fn give_back_now(store: &dyn Store, key: Key<'static>, holding: &Holding) {
-    let op = release_op(key, holding.stop());
-    match catch_unwind(AssertUnwindSafe(|| store.run(op))) {
+pub(crate) fn give_back_now(store: &dyn Store, key: Key, holding: &Holding) {
+    let hold = holding.stop();
+    let give_back = || crate::memo::complete(Io::blocking(store).release(key, hold));
+    match catch_unwind(AssertUnwindSafe(give_back)) {
         Ok(Ok(_)) => {}
         Ok(Err(error)) => trace(&key, &error.to_string()),
         Err(_) => trace(&key, "the store panicked releasing a hold"),
     }
 }
 
-fn trace(key: &Key<'_>, error: &str) {
+fn trace(key: &Key, error: &str) {
     crate::warn::warn_limited!(key.namespace(), crate::warn::Kind::Hold, %error,
         "could not renew or release a claim or lease; it lapses on its own");
 }
@@ -159,7 +145,7 @@ fn trace(key: &Key<'_>, error: &str) {
 /// A hold the liveness thread renews while its holder lives.
 pub(crate) struct Renewal {
     pub(crate) store: Arc<dyn Store>,
-    pub(crate) key: Key<'static>,
+    pub(crate) key: Key,
     pub(crate) holding: Weak<Holding>,
     pub(crate) clock: Clock,
     /// How far each renewal extends the hold.
@@ -198,7 +184,7 @@ struct Scheduled {
 
 struct GiveBack {
     store: Arc<dyn Store>,
-    key: Key<'static>,
+    key: Key,
     holding: Arc<Holding>,
 }
 
@@ -260,7 +246,7 @@ pub(crate) fn keep_alive(renewal: Renewal) {
 
 /// Gives `holding`'s hold back on the liveness thread, or here if it does
 /// not run.
-pub(crate) fn give_back_later(store: Arc<dyn Store>, key: Key<'static>, holding: Arc<Holding>) {
+pub(crate) fn give_back_later(store: Arc<dyn Store>, key: Key, holding: Arc<Holding>) {
     if !available() {
         give_back_now(&*store, key, &holding);
         return;

@@ -9,10 +9,11 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+
 use std::time::Duration;
 
 use crate::cache::Cache;
+use crate::client::gather::Gather;
 use crate::clock::{Clock, Timestamp};
 use crate::envelope::{decode_payload, encode_payload};
 use crate::error::{StoreError, StoreErrorKind};
@@ -25,7 +26,7 @@ use crate::refresh_pool;
 use crate::site::Site;
 use crate::stats::Event;
 use crate::store::{
-    Hold, Lookup, OwnedLookup, Store, StoreOp, StoreReply, Stored, StoredRef, Value, Version,
+    ClaimId, Hold, LeaseId, Lookup, ReadFor, Store, Stored, StoredRef, Value, Version, Wait, Write,
 };
 
 // ---- store I/O, blocking or not ----
@@ -54,116 +55,255 @@ fn decode<V: Cacheable>(value: StoredRef<'_>) -> Option<V> {
 }
 
 impl<V: Cacheable> Looked<V> {
-    /// What an owned read found, decoded.
-    pub(crate) fn of(found: Option<&OwnedLookup>) -> Looked<V> {
-        match found {
-            None => Looked::Absent { overwrite: false },
-            Some(OwnedLookup::Leased) => Looked::Leased,
-            Some(OwnedLookup::Entry {
-                meta,
-                version,
-                value,
-            }) => Looked::from_parts(*meta, *version, value.as_ref()),
-        }
-    }
-
-    fn from_parts(meta: EntryMeta, version: Version, value: StoredRef<'_>) -> Looked<V> {
-        match decode::<V>(value) {
-            Some(value) => Looked::Entry {
-                meta,
-                version,
-                value,
+    /// What a reader was handed, decoded.
+    pub(crate) fn of(lookup: Lookup<'_>) -> Looked<V> {
+        match lookup {
+            Lookup::Leased => Looked::Leased,
+            Lookup::Entry(entry) => match decode::<V>(entry.value) {
+                Some(value) => Looked::Entry {
+                    meta: entry.meta,
+                    version: entry.version,
+                    value,
+                },
+                // Cached by code with another return type: a miss, overwritten.
+                None => Looked::Absent { overwrite: true },
             },
-            // Cached by code with another return type: a miss, overwritten.
-            None => Looked::Absent { overwrite: true },
         }
     }
 }
 
-/// The store operations [`Call`] needs, blocking or not.
-pub(crate) trait Io {
-    async fn look<V: Cacheable>(
-        &self,
-        key: &Key<'_>,
-        now: Timestamp,
-    ) -> Result<Looked<V>, StoreError>;
-    async fn run(&self, op: StoreOp<'_>) -> Result<StoreReply, StoreError>;
-    fn store(&self) -> &dyn Store;
+/// What a read did about the claim or lease its caller would ask for next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Taking {
+    /// It did not try (a peek, a batch read, or a store whose reads take nothing).
+    NotTried,
+    /// It took this hold.
+    Took(Hold),
+    /// It tried, and another holds it.
+    Refused,
 }
 
-/// Blocking I/O: every future it returns is ready when first polled.
-pub(crate) struct Blocking<'s>(pub(crate) &'s dyn Store);
+/// A read for a call: when, what it found, and what it took.
+pub(crate) struct Read<V> {
+    pub(crate) now: Timestamp,
+    pub(crate) found: Result<Looked<V>, StoreError>,
+    pub(crate) taking: Taking,
+}
 
-impl Io for Blocking<'_> {
-    async fn look<V: Cacheable>(
-        &self,
-        key: &Key<'_>,
+impl<V> Read<V> {
+    /// A read at `now` for `purpose`, as [`Io::look`] answered it.
+    pub(crate) fn of(
         now: Timestamp,
-    ) -> Result<Looked<V>, StoreError> {
+        purpose: ReadFor,
+        answer: Result<(Looked<V>, Option<Hold>), StoreError>,
+    ) -> Read<V> {
+        let (found, took) = match answer {
+            Ok((looked, took)) => (Ok(looked), took),
+            Err(error) => (Err(error), None),
+        };
+        let tried = matches!(purpose, ReadFor::Use { .. });
+        Read {
+            now,
+            taking: match took {
+                Some(hold) => Taking::Took(hold),
+                None if tried && found.is_ok() => Taking::Refused,
+                None => Taking::NotTried,
+            },
+            found,
+        }
+    }
+}
+
+/// The store, and how this caller waits for it: the blocking and the async
+/// paths differ in this value only.
+#[derive(Clone, Copy)]
+pub(crate) struct Io<'s> {
+    pub(crate) store: &'s dyn Store,
+    pub(crate) wait: Wait,
+    /// A batch's gatherer: its keys' leases, claims and guarded writes go
+    /// through it, sent together ([`Gather`]).
+    gather: Option<&'s Gather<'s>>,
+}
+
+impl<'s> Io<'s> {
+    /// Blocking I/O: every answer is known when first polled.
+    pub(crate) fn blocking(store: &'s dyn Store) -> Io<'s> {
+        Io {
+            store,
+            wait: Wait::Blocking,
+            gather: None,
+        }
+    }
+
+    /// Non-blocking I/O, for `async fn`s.
+    pub(crate) fn nonblocking(store: &'s dyn Store) -> Io<'s> {
+        Io {
+            store,
+            wait: Wait::Async,
+            gather: None,
+        }
+    }
+
+    /// What is stored under `key`, decoded as `V`, and the hold the read
+    /// took, if it was for `purpose` [`ReadFor::Use`] and the store takes holds in reads.
+    pub(crate) async fn look<V: Cacheable>(
+        &self,
+        key: &Key,
+        now: Timestamp,
+        purpose: ReadFor,
+    ) -> Result<(Looked<V>, Option<Hold>), StoreError> {
         let mut looked = Looked::Absent { overwrite: false };
-        self.0.read(key, now, &mut |lookup| {
-            looked = match lookup {
-                Lookup::Leased => Looked::Leased,
-                Lookup::Entry(entry) => Looked::from_parts(entry.meta, entry.version, entry.value),
-            };
-        })?;
-        Ok(looked)
-    }
-
-    async fn run(&self, op: StoreOp<'_>) -> Result<StoreReply, StoreError> {
-        self.0.run(op)
-    }
-
-    fn store(&self) -> &dyn Store {
-        self.0
+        let took = self
+            .store
+            .read(self.wait, *key, now, purpose, &mut |lookup| {
+                looked = Looked::of(lookup);
+            })
+            .await?;
+        Ok((looked, took))
     }
 }
 
-/// Non-blocking I/O, for `async fn`s.
-#[cfg(feature = "tokio")]
-pub(crate) struct NonBlocking<'s>(pub(crate) &'s dyn Store);
+impl<'s> Io<'s> {
+    /// This I/O, with `gather` batching its leases, claims and guarded writes.
+    pub(crate) fn gathered(self, gather: &'s Gather<'s>) -> Io<'s> {
+        Io {
+            gather: Some(gather),
+            ..self
+        }
+    }
 
-#[cfg(feature = "tokio")]
-impl Io for NonBlocking<'_> {
-    async fn look<V: Cacheable>(
+    /// [`Store::try_claim`] (gathered in a batch).
+    pub(crate) async fn try_claim(
         &self,
-        key: &Key<'_>,
+        key: Key,
+        seen: Version,
         now: Timestamp,
-    ) -> Result<Looked<V>, StoreError> {
-        match self.0.run_async(StoreOp::Read { key: *key, now }).await? {
-            StoreReply::Read(found) => Ok(Looked::of(found.as_ref())),
-            other => Err(unexpected(&other)),
+        until: Timestamp,
+    ) -> Result<Option<ClaimId>, StoreError> {
+        match self.gather {
+            Some(gather) => gather.try_claim(key, seen, now, until).await,
+            None => self.store.try_claim(self.wait, key, seen, now, until).await,
         }
     }
 
-    async fn run(&self, op: StoreOp<'_>) -> Result<StoreReply, StoreError> {
-        self.0.run_async(op).await
+    /// [`Store::try_lease`] (gathered in a batch).
+    pub(crate) async fn try_lease(
+        &self,
+        key: Key,
+        now: Timestamp,
+        grace: Duration,
+    ) -> Result<Option<LeaseId>, StoreError> {
+        match self.gather {
+            Some(gather) => gather.try_lease(key, now, grace).await,
+            None => self.store.try_lease(self.wait, key, now, grace).await,
+        }
     }
 
-    fn store(&self) -> &dyn Store {
-        self.0
+    /// Writes `value` under `key`; only while `held` is the live claim or
+    /// lease, if one is named (gathered in a batch). Whether it landed.
+    pub(crate) async fn write(
+        &self,
+        key: Key,
+        held: Option<Hold>,
+        value: Stored,
+        deadlines: crate::policy::Deadlines,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let (store, wait) = (self.store, self.wait);
+        match (held, self.gather) {
+            (Some(held), Some(gather)) => {
+                let write = Write {
+                    key,
+                    value,
+                    deadlines,
+                };
+                gather.write_held(write, held, now).await
+            }
+            (Some(held), None) => {
+                store
+                    .write_held(wait, key, held, value, deadlines, now)
+                    .await
+            }
+            (None, gather) => {
+                let write = store.write(wait, key, value, deadlines, now);
+                self.at_once(gather, write).await.map(|()| true)
+            }
+        }
+    }
+
+    /// Gives `hold` back (a few at a time in a batch).
+    pub(crate) async fn release(&self, key: Key, hold: Hold) -> Result<(), StoreError> {
+        let release = match hold {
+            Hold::Claim(claim) => self.store.release_claim(self.wait, key, claim),
+            Hold::Lease(lease) => self.store.release_lease(self.wait, key, lease),
+        };
+        self.at_once(self.gather, release).await
+    }
+
+    /// [`Store::renew`] (a few at a time in a batch).
+    pub(crate) async fn renew(
+        &self,
+        key: Key,
+        hold: Hold,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<Hold>, StoreError> {
+        let renew = self.store.renew(self.wait, key, hold, until, now);
+        self.at_once(self.gather, renew).await
+    }
+
+    /// `request`, now; through a batch's gatherer, which sends a few at a time.
+    async fn at_once<T>(&self, gather: Option<&Gather<'_>>, request: impl Future<Output = T>) -> T {
+        match gather {
+            Some(gather) => gather.at_once(request).await,
+            None => request.await,
+        }
     }
 }
 
-pub(crate) fn unexpected(reply: &StoreReply) -> StoreError {
-    StoreError::new(
-        StoreErrorKind::Protocol,
-        format!("the store answered with an unexpected {reply:?}"),
-    )
+impl Io<'_> {
+    /// Invalidates `key`: `Hard` removes it (answers `true`), `Soft` marks
+    /// it stale (answers whether there was a value).
+    pub(crate) async fn invalidate(
+        &self,
+        key: Key,
+        how: crate::Invalidate,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        match how {
+            crate::Invalidate::Hard => self.store.remove(self.wait, key).await.map(|()| true),
+            crate::Invalidate::Soft => self.store.mark_stale(self.wait, key, now).await,
+        }
+    }
 }
 
-/// Runs a future whose I/O is blocking to its end on this thread. Blocking
-/// I/O never returns `Pending`, so this polls once; it keeps polling (never
-/// spinning in practice) rather than trusting that blindly.
+impl Io<'_> {
+    /// What is stored under each of `keys`, decoded as `V`, in order (a
+    /// peek: it takes nothing).
+    pub(crate) async fn look_many<V: Cacheable>(
+        &self,
+        keys: &[Key],
+        now: Timestamp,
+    ) -> Result<Vec<Looked<V>>, StoreError> {
+        let mut found: Vec<Looked<V>> = keys
+            .iter()
+            .map(|_| Looked::Absent { overwrite: false })
+            .collect();
+        let mut reader = |index: usize, lookup: Lookup<'_>| {
+            if let Some(slot) = found.get_mut(index) {
+                *slot = Looked::of(lookup);
+            }
+        };
+        self.store
+            .read_many(self.wait, keys, now, ReadFor::Peek, &mut reader)
+            .await?;
+        Ok(found)
+    }
+}
+
+/// Runs a future whose I/O is blocking to its end on this thread.
 pub(crate) fn complete<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut context = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
-            return output;
-        }
-        std::thread::yield_now();
-    }
+    crate::store::block_on(future)
 }
 
 // ---- the state machine ----
@@ -172,7 +312,7 @@ pub(crate) fn complete<F: Future>(future: F) -> F::Output {
 pub(crate) struct Call<'c> {
     cache: &'c Cache,
     site: &'static Site,
-    key: Key<'static>,
+    key: Key,
     timeouts: Timeouts,
 }
 
@@ -328,14 +468,14 @@ pub(crate) struct Refresh<V> {
 /// [`liveness`](crate::liveness)): `held` always has its current token.
 pub(crate) struct Release {
     store: Arc<dyn Store>,
-    key: Key<'static>,
+    key: Key,
     held: Arc<Holding>,
     armed: bool,
 }
 
 impl Release {
     /// Holds `held` on `key` of `store` (the cache client's [`Recompute`](crate::client::Recompute)).
-    pub(crate) fn holding(store: Arc<dyn Store>, key: Key<'static>, held: Hold) -> Release {
+    pub(crate) fn holding(store: Arc<dyn Store>, key: Key, held: Hold) -> Release {
         Release {
             store,
             key,
@@ -350,10 +490,9 @@ impl Release {
     }
 
     /// Gives it back now, through `io`.
-    pub(crate) async fn give_back<I: Io>(mut self, io: &I) {
+    pub(crate) async fn give_back(mut self, io: &Io<'_>) {
         self.armed = false;
-        let op = liveness::release_op(self.key, self.held.stop());
-        if let Err(error) = io.run(op).await {
+        if let Err(error) = io.release(self.key, self.held.stop()).await {
             trace_store_error(self.key.namespace(), &error);
         }
     }
@@ -367,15 +506,10 @@ impl Release {
 
     /// A failed refresh: keep the claim only until `now + spacing` (at most
     /// the grace), so that the next caller retries then, not after the grace.
-    async fn space_retry<I: Io>(mut self, io: &I, now: Timestamp, spacing: Duration) {
+    async fn space_retry(mut self, io: &Io<'_>, now: Timestamp, spacing: Duration) {
         let hold = self.disarm();
-        let renew = StoreOp::Renew {
-            key: self.key,
-            hold,
-            until: now.saturating_add(spacing),
-            now,
-        };
-        match io.run(renew).await {
+        let until = now.saturating_add(spacing);
+        match io.renew(self.key, hold, until, now).await {
             Ok(_) => {}
             // A store that cannot renew keeps the claim until the grace.
             Err(error) if error.kind() == StoreErrorKind::Unsupported => {}
@@ -453,7 +587,7 @@ impl<'c> Call<'c> {
     pub(crate) fn with_key(
         cache: &'c Cache,
         site: &'static Site,
-        key: Key<'static>,
+        key: Key,
         timeouts: Timeouts,
     ) -> Call<'c> {
         Call {
@@ -483,34 +617,49 @@ impl<'c> Call<'c> {
     }
 
     /// One turn: read the store, decide, and apply the decision.
-    pub(crate) async fn next<V: Cacheable, I: Io>(
+    pub(crate) async fn next<V: Cacheable>(
         &self,
-        io: &I,
+        io: &Io<'_>,
         progress: &mut Progress<'c>,
     ) -> Next<'c, V> {
         self.next_after(io, progress, None).await
     }
 
-    /// One turn from a read the caller already made at `now` (a batch reads
-    /// all its keys in one request), or from a read of its own if `None`.
-    /// After a read of the caller's, where the turn must read again it
-    /// returns [`Next::LookAgain`], so that the batch reads again together.
-    pub(crate) async fn next_after<V: Cacheable, I: Io>(
+    /// What a read for this call may take in the same request (see [`ReadFor::Use`]).
+    fn read_for(&self, io: &Io<'_>, now: Timestamp) -> ReadFor {
+        if !io.store.reads_take_holds() {
+            return ReadFor::Peek;
+        }
+        let window = self.hold_window(io);
+        ReadFor::Use {
+            claim_until: now.saturating_add(window),
+            lease_for: window,
+            keep_stale: self.timeouts.hard.saturating_sub(self.timeouts.soft),
+        }
+    }
+
+    /// One turn from a read the caller already made (a batch reads all its
+    /// keys in one request), or from a read of its own if `None`. After a
+    /// read of the caller's, where the turn must read again it returns
+    /// [`Next::LookAgain`], so that the batch reads again together.
+    pub(crate) async fn next_after<V: Cacheable>(
         &self,
-        io: &I,
+        io: &Io<'_>,
         progress: &mut Progress<'c>,
-        mut read: Option<(Timestamp, Result<Looked<V>, StoreError>)>,
+        mut read: Option<Read<V>>,
     ) -> Next<'c, V> {
         let batched = read.is_some();
         loop {
-            let (now, looked) = match read.take() {
+            let read = match read.take() {
                 Some(read) => read,
                 None => {
                     let now = self.cache.clock.now();
-                    (now, io.look::<V>(&self.key, now).await)
+                    let purpose = self.read_for(io, now);
+                    Read::of(now, purpose, io.look::<V>(&self.key, now, purpose).await)
                 }
             };
-            let looked = looked.unwrap_or_else(|error| {
+            let Read { now, found, taking } = read;
+            let looked = found.unwrap_or_else(|error| {
                 self.store_failed(&error);
                 Looked::Absent { overwrite: true }
             });
@@ -530,8 +679,14 @@ impl<'c> Call<'c> {
                         // Waiting on another process ended with its value: share it here.
                         lease.land(Some(Arc::new(value.clone())));
                     }
-                    let Decision::ClaimRefresh { claim_until } = decision else {
-                        return Next::Value(value);
+                    let claim_until = match (decision, taking) {
+                        // The read took the claim (the store judged it stale,
+                        // perhaps a little before the soft deadline).
+                        (_, Taking::Took(Hold::Claim(_))) => {
+                            now.saturating_add(self.hold_window(io))
+                        }
+                        (Decision::ClaimRefresh { claim_until }, _) => claim_until,
+                        _ => return Next::Value(value),
                     };
                     let Some(mark) = Refreshing::enter(
                         &self.cache.refreshing,
@@ -540,26 +695,31 @@ impl<'c> Call<'c> {
                         claim_until,
                     ) else {
                         // Another caller here is claiming it: serve stale, ask no one.
+                        if let Taking::Took(hold) = taking {
+                            self.release(io, hold, now).give_back(io).await;
+                        }
                         return Next::Value(value);
                     };
-                    let claim = io
-                        .run(StoreOp::TryClaim {
-                            key: self.key,
-                            seen: version,
-                            now,
-                            until: now.saturating_add(self.hold_window(io)),
-                        })
-                        .await;
+                    let claim = match taking {
+                        Taking::Took(Hold::Claim(claim)) => Ok(Some(claim)),
+                        // Another holds it (the read would have taken it).
+                        Taking::Refused => Ok(None),
+                        Taking::Took(lease) => {
+                            // A lease on an entry: not this store's contract; give it back.
+                            self.release(io, lease, now).give_back(io).await;
+                            Ok(None)
+                        }
+                        Taking::NotTried => {
+                            let until = now.saturating_add(self.hold_window(io));
+                            io.try_claim(self.key, version, now, until).await
+                        }
+                    };
                     return match claim {
-                        Ok(StoreReply::Claim(Some(claim))) => {
+                        Ok(Some(claim)) => {
                             let claim = self.release(io, Hold::Claim(claim), now);
                             Next::Compute(Job::Refresh(self.refresh(claim, mark, value)))
                         }
-                        Ok(StoreReply::Claim(None)) => Next::Value(value),
-                        Ok(other) => {
-                            self.store_failed(&unexpected(&other));
-                            Next::Value(value)
-                        }
+                        Ok(None) => Next::Value(value),
                         Err(error) => {
                             self.store_failed(&error);
                             Next::Value(value)
@@ -568,13 +728,29 @@ impl<'c> Call<'c> {
                 }
                 Looked::Leased | Looked::Absent { .. } => {
                     self.count_first(progress, Event::Miss);
+                    let took = match taking {
+                        Taking::Took(hold) => Some(self.release(io, hold, now)),
+                        _ => None,
+                    };
                     let Some(lease) = progress.lease.take() else {
                         match self
                             .cache
                             .flights
                             .join(self.fingerprint(), now, self.timeouts.grace)
                         {
-                            Joined::Waiter(flight) => return Next::Wait(flight),
+                            Joined::Waiter(flight) => {
+                                // Another caller here computes: the store's lease is its to take.
+                                if let Some(took) = took {
+                                    took.give_back(io).await;
+                                }
+                                return Next::Wait(flight);
+                            }
+                            Joined::Holder(lease) if took.is_some() => {
+                                return Next::Compute(Job::Fill {
+                                    lease,
+                                    remote: took,
+                                });
+                            }
                             Joined::Holder(lease) => {
                                 // The previous holder may have stored its value
                                 // and left between our read and our join: look again.
@@ -586,6 +762,12 @@ impl<'c> Call<'c> {
                             }
                         }
                     };
+                    if took.is_some() {
+                        return Next::Compute(Job::Fill {
+                            lease,
+                            remote: took,
+                        });
+                    }
                     if let Looked::Absent { overwrite: true } = looked {
                         // The store failed or holds bytes of another type: no
                         // cross-process lease to take; compute (and overwrite).
@@ -594,30 +776,34 @@ impl<'c> Call<'c> {
                             remote: None,
                         });
                     }
-                    return self.lease_across_processes(io, lease, progress, now).await;
+                    let refused = matches!(taking, Taking::Refused);
+                    return self
+                        .lease_across_processes(io, lease, progress, now, refused)
+                        .await;
                 }
             }
         }
     }
 
-    /// Holding the in-process lease: take the store's, or wait for its holder.
-    async fn lease_across_processes<V, I: Io>(
+    /// Holding the in-process lease: take the store's (unless the read
+    /// just tried, `refused`), or wait for its holder.
+    async fn lease_across_processes<V>(
         &self,
-        io: &I,
+        io: &Io<'_>,
         lease: Lease<'c>,
         progress: &mut Progress<'c>,
         now: Timestamp,
+        refused: bool,
     ) -> Next<'c, V> {
-        let remote = io
-            .run(StoreOp::TryLease {
-                key: self.key,
-                now,
-                grace: self.hold_window(io),
-            })
-            .await;
+        let remote = if refused {
+            Ok(None)
+        } else {
+            let window = self.hold_window(io);
+            io.try_lease(self.key, now, window).await
+        };
         let granted = match remote {
-            Ok(StoreReply::Lease(Some(id))) => Some(self.release(io, Hold::Lease(id), now)),
-            Ok(StoreReply::Lease(None)) => {
+            Ok(Some(id)) => Some(self.release(io, Hold::Lease(id), now)),
+            Ok(None) => {
                 let since = *progress.polling_since.get_or_insert(now);
                 if since.until(now) < self.timeouts.grace {
                     progress.lease = Some(lease);
@@ -625,10 +811,6 @@ impl<'c> Call<'c> {
                 }
                 // Its holder overran the grace (and the store did not expire
                 // its lease): compute without one.
-                None
-            }
-            Ok(other) => {
-                self.store_failed(&unexpected(&other));
                 None
             }
             Err(error) => {
@@ -648,10 +830,10 @@ impl<'c> Call<'c> {
 
     /// How long a claim or lease is taken for: the grace, or, in a store
     /// that renews holds, the shorter liveness window (renewed meanwhile).
-    fn hold_window<I: Io>(&self, io: &I) -> Duration {
+    fn hold_window(&self, io: &Io<'_>) -> Duration {
         let grace = self.timeouts.grace;
         let window = self.cache.liveness();
-        if window.is_zero() || window >= grace || !io.store().renews_holds() {
+        if window.is_zero() || window >= grace || !io.store.renews_holds() {
             return grace;
         }
         if liveness::available() {
@@ -663,7 +845,7 @@ impl<'c> Call<'c> {
 
     /// The guard of a hold taken at `now`; renewed while it lives, up to
     /// the grace, if it was taken for less.
-    fn release<I: Io>(&self, io: &I, held: Hold, now: Timestamp) -> Release {
+    fn release(&self, io: &Io<'_>, held: Hold, now: Timestamp) -> Release {
         let holding = Holding::new(held);
         let window = self.hold_window(io);
         if window < self.timeouts.grace {
@@ -704,9 +886,9 @@ impl<'c> Call<'c> {
     }
 
     /// Stores a successful compute and hands it to waiters; returns a failure as it is.
-    pub(crate) async fn settle<R: Outcome, I: Io>(
+    pub(crate) async fn settle<R: Outcome>(
         &self,
-        io: &I,
+        io: &Io<'_>,
         job: Job<'c, R::Value>,
         outcome: R,
     ) -> R {
@@ -769,9 +951,9 @@ impl<V: Cacheable> Refresh<V> {
     /// invalidation, so it must not be stored as fresh). On failure keeps
     /// serving the stale value and keeps the claim for the retry spacing,
     /// so retries are spaced.
-    async fn settle<R: Outcome<Value = V>, I: Io>(
+    async fn settle<R: Outcome<Value = V>>(
         mut self,
-        io: &I,
+        io: &Io<'_>,
         site: &'static Site,
         outcome: R,
     ) -> R {
@@ -851,17 +1033,17 @@ enum Landed {
 /// or lease, if given); returns it shared, for waiters in this process, and
 /// what became of the write. A store that fails is counted and traced,
 /// nothing more; a held write refused is traced.
-async fn store_value<V: Cacheable, I: Io>(
-    io: &I,
+async fn store_value<V: Cacheable>(
+    io: &Io<'_>,
     site: &'static Site,
     clock: &Clock,
-    key: &Key<'static>,
+    key: &Key,
     timeouts: &Timeouts,
     held: Option<Hold>,
     value: &V,
 ) -> (Value, Landed) {
     let shared: Value = Arc::new(value.clone());
-    let stored = if io.store().keeps_bytes() {
+    let stored = if io.store.keeps_bytes() {
         match encode_payload(value) {
             Ok(bytes) => Stored::Bytes(bytes),
             Err(error) => {
@@ -876,23 +1058,8 @@ async fn store_value<V: Cacheable, I: Io>(
     };
     let now = clock.now();
     let deadlines = timeouts.deadlines(now, crate::random::unit());
-    let write = match held {
-        Some(held) => StoreOp::WriteHeld {
-            key: *key,
-            held,
-            value: stored,
-            deadlines,
-            now,
-        },
-        None => StoreOp::Write {
-            key: *key,
-            value: stored,
-            deadlines,
-            now,
-        },
-    };
-    match io.run(write).await {
-        Ok(StoreReply::Changed(false)) => {
+    match io.write(*key, held, stored, deadlines, now).await {
+        Ok(false) => {
             tracing::debug!(
                 target: "antidogpile",
                 namespace = site.namespace,
@@ -915,21 +1082,26 @@ async fn store_value<V: Cacheable, I: Io>(
 /// them a second read on every stale hit and miss would cost more than the
 /// fast path saves.
 #[inline]
-pub(crate) fn fresh_hit<V: Cacheable>(cache: &Cache, site: &Site, key: &Key<'_>) -> Option<V> {
+pub(crate) fn fresh_hit<V: Cacheable>(cache: &Cache, site: &Site, key: &Key) -> Option<V> {
     if cache.keeps_bytes {
         return None;
     }
     let now = cache.clock.now();
     let mut hit = None;
-    let read = cache.store.read(key, now, &mut |lookup| {
+    let mut reader = |lookup: Lookup<'_>| {
         if let Lookup::Entry(entry) = lookup {
             // Fresh does not depend on the grace.
             if now < entry.meta.soft_deadline {
                 hit = decode::<V>(entry.value);
             }
         }
-    });
-    if read.is_ok() && hit.is_some() {
+    };
+    // An in-process store answers at once (a store that would not is not read here).
+    let read = cache
+        .store
+        .read(Wait::Blocking, *key, now, ReadFor::Peek, &mut reader)
+        .now();
+    if matches!(read, Some(Ok(_))) && hit.is_some() {
         site.counters.count(Event::FreshHit);
         return hit;
     }
@@ -992,10 +1164,10 @@ impl Block {
 
 impl<'c> Call<'c> {
     /// Blocks until the value is known or this thread must compute.
-    fn resolve_blocking<V: Cacheable>(&self, io: &Blocking<'_>) -> Resolved<'c, V> {
+    fn resolve_blocking<V: Cacheable>(&self, io: &Io<'_>) -> Resolved<'c, V> {
         let mut progress = Progress::new();
         loop {
-            match complete(self.next::<V, _>(io, &mut progress)) {
+            match complete(self.next::<V>(io, &mut progress)) {
                 Next::Value(value) => return Resolved::Value(value),
                 Next::Compute(job) => return Resolved::MustCompute(job),
                 Next::Wait(flight) => {
@@ -1026,7 +1198,7 @@ impl<'c> Call<'c> {
     /// Runs the compute on this thread and settles it.
     fn compute_here<R: Outcome>(
         &self,
-        io: &Blocking<'_>,
+        io: &Io<'_>,
         job: Job<'c, R::Value>,
         compute: impl FnOnce() -> R,
     ) -> R {
@@ -1065,7 +1237,7 @@ impl<'c> Call<'c> {
 
     /// Runs the call (after [`fresh_hit`] found no fresh value).
     pub(crate) fn run<R: Outcome>(&self, compute: impl FnOnce() -> R) -> R {
-        let io = Blocking(&*self.cache.store);
+        let io = Io::blocking(&*self.cache.store);
         match self.resolve_blocking::<R::Value>(&io) {
             Resolved::Value(value) => R::from_value(value),
             Resolved::MustCompute(job) => self.compute_here(&io, job, compute),
@@ -1081,7 +1253,7 @@ impl<'c> Call<'c> {
         R: Outcome + Send + 'static,
         F: FnOnce() -> R + Send + 'static,
     {
-        let io = Blocking(&*self.cache.store);
+        let io = Io::blocking(&*self.cache.store);
         match self.resolve_blocking::<R::Value>(&io) {
             Resolved::Value(value) => R::from_value(value),
             Resolved::MustCompute(Job::Refresh(refresh)) => {
@@ -1093,7 +1265,7 @@ impl<'c> Call<'c> {
                     let watch = PanicWatch::new(site);
                     let outcome = compute();
                     drop(watch);
-                    complete(refresh.settle(&Blocking(&*store), site, outcome));
+                    complete(refresh.settle(&Io::blocking(&*store), site, outcome));
                 }));
                 if let Err(refused) = submitted {
                     // The pool is full: dropping the refresh releases its
@@ -1113,10 +1285,10 @@ impl<'c> Call<'c> {
 #[cfg(feature = "tokio")]
 impl<'c> Call<'c> {
     /// Waits (without blocking the thread) until the value is known or this task must compute.
-    async fn resolve<V: Cacheable>(&self, io: &NonBlocking<'_>) -> Resolved<'c, V> {
+    async fn resolve<V: Cacheable>(&self, io: &Io<'_>) -> Resolved<'c, V> {
         let mut progress = Progress::new();
         loop {
-            match self.next::<V, _>(io, &mut progress).await {
+            match self.next::<V>(io, &mut progress).await {
                 Next::Value(value) => return Resolved::Value(value),
                 Next::Compute(job) => return Resolved::MustCompute(job),
                 Next::Wait(flight) => {
@@ -1144,12 +1316,7 @@ impl<'c> Call<'c> {
     }
 
     /// Runs the compute in this task and settles it.
-    async fn compute_here_async<R, F>(
-        &self,
-        io: &NonBlocking<'_>,
-        job: Job<'c, R::Value>,
-        compute: F,
-    ) -> R
+    async fn compute_here_async<R, F>(&self, io: &Io<'_>, job: Job<'c, R::Value>, compute: F) -> R
     where
         R: Outcome,
         F: Future<Output = R>,
@@ -1190,7 +1357,7 @@ impl<'c> Call<'c> {
         R: Outcome,
         F: Future<Output = R>,
     {
-        let io = NonBlocking(&*self.cache.store);
+        let io = Io::nonblocking(&*self.cache.store);
         match self.resolve::<R::Value>(&io).await {
             Resolved::Value(value) => R::from_value(value),
             Resolved::MustCompute(job) => self.compute_here_async(&io, job, compute).await,
@@ -1205,7 +1372,7 @@ impl<'c> Call<'c> {
         R: Outcome + Send + 'static,
         F: Future<Output = R> + Send + 'static,
     {
-        let io = NonBlocking(&*self.cache.store);
+        let io = Io::nonblocking(&*self.cache.store);
         let job = match self.resolve::<R::Value>(&io).await {
             Resolved::Value(value) => return R::from_value(value),
             Resolved::MustCompute(job) => job,
@@ -1221,7 +1388,9 @@ impl<'c> Call<'c> {
                     let watch = PanicWatch::new(site);
                     let outcome = compute.await;
                     drop(watch);
-                    refresh.settle(&NonBlocking(&*store), site, outcome).await;
+                    refresh
+                        .settle(&Io::nonblocking(&*store), site, outcome)
+                        .await;
                 });
                 R::from_value(stale)
             }

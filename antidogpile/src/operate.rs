@@ -26,7 +26,10 @@ impl Cache {
     /// # Ok::<(), antidogpile::Error>(())
     /// ```
     pub fn ping(&self) -> Result<(), Error> {
-        self.store.ping().map_err(Error::Store)
+        self.store
+            .ping(crate::store::Wait::Blocking)
+            .wait()
+            .map_err(Error::Store)
     }
 }
 
@@ -43,11 +46,7 @@ impl crate::client::AsyncCache<'_> {
     /// # }
     /// ```
     pub async fn ping(&self) -> Result<(), Error> {
-        use crate::store::{StoreOp, StoreReply};
-        match self.cache.store.run_async(StoreOp::Ping).await {
-            Ok(StoreReply::Done) => Ok(()),
-            Ok(other) => Err(Error::Store(crate::memo::unexpected(&other))),
-            Err(error) => Err(Error::Store(error)),
-        }
+        let ping = self.cache.store.ping(crate::store::Wait::Async);
+        ping.await.map_err(Error::Store)
     }
 }

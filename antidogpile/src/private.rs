@@ -14,7 +14,6 @@ use crate::key::{ArgumentEncoder, Fingerprint, Key};
 use crate::memo::{self, fresh_hit, Call, Io};
 use crate::registry;
 use crate::stats::Event;
-use crate::store::{StoreOp, StoreReply};
 
 pub use crate::outcome::{Always, Outcome};
 pub use crate::site::{Site, SiteOptions};
@@ -396,7 +395,7 @@ pub fn invalidate(
     with_cache(site, |cache| match cache {
         Some(cache) => memo::complete(invalidate_in(
             cache,
-            &memo::Blocking(&*cache.store),
+            &Io::blocking(&*cache.store),
             site,
             shape.key(cache, cache.cleared_key(site.namespace, fingerprint)),
             how,
@@ -415,7 +414,7 @@ pub async fn invalidate_async(
 ) -> Result<bool, Error> {
     match (key.0, cache_for(site)) {
         (Some(fingerprint), Some(cache)) => {
-            let io = memo::NonBlocking(&*cache.store);
+            let io = Io::nonblocking(&*cache.store);
             let fingerprint = cache.cleared_key_async(site.namespace, fingerprint).await;
             let fingerprint = shape.key(&cache, fingerprint);
             invalidate_in(&cache, &io, site, fingerprint, how).await
@@ -426,33 +425,18 @@ pub async fn invalidate_async(
 
 /// The one invalidation, over blocking or non-blocking I/O; the key is the
 /// one a call of `site` with these arguments reads.
-async fn invalidate_in<I: Io>(
+async fn invalidate_in(
     cache: &Cache,
-    io: &I,
+    io: &Io<'_>,
     site: &'static Site,
     fingerprint: Fingerprint,
     how: Invalidate,
 ) -> Result<bool, Error> {
     let key = Key::new(fingerprint, site.namespace, site.options.version);
-    let op = match how {
-        Invalidate::Hard => StoreOp::Remove { key },
-        Invalidate::Soft => StoreOp::MarkStale {
-            key,
-            now: cache.clock.now(),
-        },
-    };
-    let reply = io.run(op).await;
+    let invalidated = io.invalidate(key, how, cache.clock.now()).await;
     cache.forget_in_process(&key);
-    let reply = reply.map_err(|error| {
+    invalidated.map_err(|error| {
         site.counters.count(Event::StoreError);
         Error::Store(error)
-    })?;
-    match (how, reply) {
-        (Invalidate::Hard, _) => Ok(true),
-        (Invalidate::Soft, StoreReply::Changed(marked)) => Ok(marked),
-        (Invalidate::Soft, other) => {
-            site.counters.count(Event::StoreError);
-            Err(Error::Store(memo::unexpected(&other)))
-        }
-    }
+    })
 }

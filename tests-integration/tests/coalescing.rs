@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use antidogpile::clock::{ManualClock, Timestamp};
 use antidogpile::store::Deadlines;
-use antidogpile::store::{ClaimId, LeaseId, Lookup, Stored, Version};
+use antidogpile::store::{Answer, ClaimId, Hold, LeaseId, ReadFor, Reader, Stored, Version, Wait};
 use antidogpile::{
     antidogpiled, install_named,
-    store::{Key, MemoryStore, Store, StoreError},
+    store::{Key, MemoryStore, Store},
     Cache,
 };
 
@@ -28,54 +28,59 @@ struct SlowCountingStore {
 }
 
 impl Store for SlowCountingStore {
-    fn read(
-        &self,
-        key: &Key<'_>,
+    fn read<'a>(
+        &'a self,
+        wait: Wait,
+        key: Key,
         now: Timestamp,
-        reader: &mut dyn FnMut(Lookup<'_>),
-    ) -> Result<(), StoreError> {
-        self.inner.read(key, now, reader)
+        purpose: ReadFor,
+        reader: &'a mut Reader<'_>,
+    ) -> Answer<'a, Option<Hold>> {
+        self.inner.read(wait, key, now, purpose, reader)
     }
 
     fn try_claim(
         &self,
-        key: &Key<'_>,
+        wait: Wait,
+        key: Key,
         seen: Version,
         now: Timestamp,
         until: Timestamp,
-    ) -> Result<Option<ClaimId>, StoreError> {
+    ) -> Answer<'_, Option<ClaimId>> {
         self.claims.fetch_add(1, Ordering::SeqCst);
         std::thread::sleep(Duration::from_millis(50));
-        self.inner.try_claim(key, seen, now, until)
+        self.inner.try_claim(wait, key, seen, now, until)
     }
 
-    fn release_claim(&self, key: &Key<'_>, claim: ClaimId) -> Result<(), StoreError> {
-        self.inner.release_claim(key, claim)
+    fn release_claim(&self, wait: Wait, key: Key, claim: ClaimId) -> Answer<'_, ()> {
+        self.inner.release_claim(wait, key, claim)
     }
 
     fn write(
         &self,
-        key: &Key<'_>,
+        wait: Wait,
+        key: Key,
         value: Stored,
         deadlines: Deadlines,
         now: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.inner.write(key, value, deadlines, now)
+    ) -> Answer<'_, ()> {
+        self.inner.write(wait, key, value, deadlines, now)
     }
 
-    fn remove(&self, key: &Key<'_>) -> Result<(), StoreError> {
-        self.inner.remove(key)
+    fn remove(&self, wait: Wait, key: Key) -> Answer<'_, ()> {
+        self.inner.remove(wait, key)
     }
 
     fn try_lease(
         &self,
-        key: &Key<'_>,
+        wait: Wait,
+        key: Key,
         now: Timestamp,
         grace: Duration,
-    ) -> Result<Option<LeaseId>, StoreError> {
+    ) -> Answer<'_, Option<LeaseId>> {
         self.leases.fetch_add(1, Ordering::SeqCst);
         std::thread::sleep(Duration::from_millis(50));
-        self.inner.try_lease(key, now, grace)
+        self.inner.try_lease(wait, key, now, grace)
     }
 }
 

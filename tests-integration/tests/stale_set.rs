@@ -775,69 +775,70 @@ mod unguarded {
     use antidogpile::clock::Timestamp;
     use antidogpile::store::Deadlines;
     use antidogpile::store::Key;
-    use antidogpile::store::StoreError;
     use antidogpile::store::{
-        ClaimId, Counted, Delta, LeaseId, Lookup, Store, Stored, Version, Write,
+        Answer, ClaimId, Counted, Delta, Hold, LeaseId, ReadFor, Reader, Store, Stored, Version,
+        Wait, Write,
     };
     use std::time::Duration;
 
+    /// Every operation but `write_held`, which keeps the trait's default.
     impl Store for Unguarded {
-        fn read(
-            &self,
-            key: &Key<'_>,
+        fn read<'a>(
+            &'a self,
+            wait: Wait,
+            key: Key,
             now: Timestamp,
-            reader: &mut dyn FnMut(Lookup<'_>),
-        ) -> Result<(), StoreError> {
-            self.0.read(key, now, reader)
+            purpose: ReadFor,
+            reader: &'a mut Reader<'_>,
+        ) -> Answer<'a, Option<Hold>> {
+            self.0.read(wait, key, now, purpose, reader)
         }
         fn try_claim(
             &self,
-            key: &Key<'_>,
+            wait: Wait,
+            key: Key,
             seen: Version,
             now: Timestamp,
             until: Timestamp,
-        ) -> Result<Option<ClaimId>, StoreError> {
-            self.0.try_claim(key, seen, now, until)
+        ) -> Answer<'_, Option<ClaimId>> {
+            self.0.try_claim(wait, key, seen, now, until)
         }
-        fn release_claim(&self, key: &Key<'_>, claim: ClaimId) -> Result<(), StoreError> {
-            self.0.release_claim(key, claim)
+        fn release_claim(&self, wait: Wait, key: Key, claim: ClaimId) -> Answer<'_, ()> {
+            self.0.release_claim(wait, key, claim)
         }
         fn write(
             &self,
-            key: &Key<'_>,
+            wait: Wait,
+            key: Key,
             value: Stored,
             deadlines: Deadlines,
             now: Timestamp,
-        ) -> Result<(), StoreError> {
-            self.0.write(key, value, deadlines, now)
+        ) -> Answer<'_, ()> {
+            self.0.write(wait, key, value, deadlines, now)
         }
-        fn remove(&self, key: &Key<'_>) -> Result<(), StoreError> {
-            self.0.remove(key)
+        fn remove(&self, wait: Wait, key: Key) -> Answer<'_, ()> {
+            self.0.remove(wait, key)
         }
         fn try_lease(
             &self,
-            key: &Key<'_>,
+            wait: Wait,
+            key: Key,
             now: Timestamp,
             grace: Duration,
-        ) -> Result<Option<LeaseId>, StoreError> {
-            self.0.try_lease(key, now, grace)
+        ) -> Answer<'_, Option<LeaseId>> {
+            self.0.try_lease(wait, key, now, grace)
         }
-        fn release_lease(&self, key: &Key<'_>, lease: LeaseId) -> Result<(), StoreError> {
-            self.0.release_lease(key, lease)
+        fn release_lease(&self, wait: Wait, key: Key, lease: LeaseId) -> Answer<'_, ()> {
+            self.0.release_lease(wait, key, lease)
         }
-        fn add(&self, write: Write<'_>, now: Timestamp) -> Result<bool, StoreError> {
-            self.0.add(write, now)
+        fn add(&self, wait: Wait, write: Write, now: Timestamp) -> Answer<'_, bool> {
+            self.0.add(wait, write, now)
         }
-        fn mark_stale(&self, key: &Key<'_>, now: Timestamp) -> Result<bool, StoreError> {
-            self.0.mark_stale(key, now)
+        fn mark_stale(&self, wait: Wait, key: Key, now: Timestamp) -> Answer<'_, bool> {
+            self.0.mark_stale(wait, key, now)
         }
-        fn count(
-            &self,
-            key: &Key<'_>,
-            delta: Delta,
-            now: Timestamp,
-        ) -> Result<Counted, StoreError> {
-            self.0.count(key, delta, now)
+        fn count(&self, wait: Wait, key: Key, delta: Delta, now: Timestamp) -> Answer<'_, Counted> {
+            self.0.count(wait, key, delta, now)
         }
     }
 }

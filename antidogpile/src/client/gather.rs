@@ -2,13 +2,13 @@
 //!
 //! [`Cache::get_or_compute_many`](crate::Cache::get_or_compute_many) runs
 //! one [`Call`](crate::memo::Call) per key. Each takes its cold-miss lease,
-//! its refresh claim and, once computed, its guarded write through this
-//! [`Io`], which holds them back instead of sending each on its own: the
-//! calls of a round run side by side ([`Gather::all`]) and, once every one
-//! of them waits, what they asked is sent as one batched operation per kind
-//! ([`StoreOp::TryLeaseMany`], [`StoreOp::TryClaimMany`],
-//! [`StoreOp::WriteHeldMany`]; on memcached one pipelined exchange per
-//! server), and each call goes on with its own answer. The calls are the
+//! its refresh claim and, once computed, its guarded write through an
+//! [`Io`] that names this gatherer, which holds them back instead of sending
+//! each on its own: the calls of a round run side by side ([`Gather::all`])
+//! and, once every one of them waits, what they asked is sent as one
+//! batched operation per kind ([`Store::try_lease_many`],
+//! [`Store::try_claim_many`], [`Store::write_held_many`]; on memcached one
+//! pipelined exchange per server), and each call goes on with its own answer. The calls are the
 //! single-key state machine unchanged: leases and claims are taken for the
 //! same window, handed to the liveness thread and released the same way;
 //! only the transport of these three requests differs. Every other request
@@ -26,14 +26,13 @@ use std::time::Duration;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::key::Key;
-use crate::memo::{unexpected, Io, Looked};
-use crate::outcome::Cacheable;
-use crate::store::{Hold, Store, StoreOp, StoreReply, Version, Write};
+use crate::memo::Io;
+use crate::store::{ClaimId, Hold, LeaseId, Version, Write};
 
-/// An [`Io`] that gathers the leases, claims and guarded writes of the
-/// calls it runs, and sends them together.
-pub(super) struct Gather<'i, I> {
-    inner: &'i I,
+/// Gathers the leases, claims and guarded writes of the calls it runs
+/// (through an [`Io`] that names it), and sends them together.
+pub(crate) struct Gather<'i> {
+    inner: Io<'i>,
     /// The namespace of the batch's keys (requests on other keys go at once).
     namespace: &'static str,
     state: Mutex<State>,
@@ -46,7 +45,9 @@ struct State {
     /// Requests not sent yet.
     asks: Vec<(usize, Ask)>,
     /// Answers, by ticket, until their call takes them.
-    answers: Vec<Option<Result<StoreReply, StoreError>>>,
+    leases: Vec<Option<Result<Option<LeaseId>, StoreError>>>,
+    claims: Vec<Option<Result<Option<ClaimId>, StoreError>>>,
+    writes: Vec<Option<Result<bool, StoreError>>>,
     /// Requests sent at once, not gathered, still under way.
     in_flight: usize,
     /// Calls waiting for one of those to end.
@@ -142,25 +143,25 @@ impl<P: PartialEq, T> Group<P, T> {
 
 enum Ask {
     Lease {
-        key: Key<'static>,
+        key: Key,
         now: Timestamp,
         grace: Duration,
     },
     Claim {
-        key: Key<'static>,
+        key: Key,
         seen: Version,
         now: Timestamp,
         until: Timestamp,
     },
     Write {
-        write: Write<'static>,
+        write: Write,
         held: Hold,
         now: Timestamp,
     },
 }
 
-impl<'i, I: Io> Gather<'i, I> {
-    pub(super) fn new(inner: &'i I, namespace: &'static str) -> Self {
+impl<'i> Gather<'i> {
+    pub(super) fn new(inner: Io<'i>, namespace: &'static str) -> Self {
         Gather {
             inner,
             namespace,
@@ -250,10 +251,10 @@ impl<'i, I: Io> Gather<'i, I> {
         if asks.is_empty() {
             return;
         }
-        let mut leases: Vec<Group<(Timestamp, Duration), Key<'static>>> = Vec::new();
-        let mut claims: Vec<Group<(Timestamp, Timestamp), (Key<'static>, Version)>> = Vec::new();
+        let mut leases: Vec<Group<(Timestamp, Duration), Key>> = Vec::new();
+        let mut claims: Vec<Group<(Timestamp, Timestamp), (Key, Version)>> = Vec::new();
         // Written at the latest of their times (they are a round's).
-        let mut writes: Group<Timestamp, (Write<'static>, Hold)> = Group::new(Timestamp::EPOCH);
+        let mut writes: Group<Timestamp, (Write, Hold)> = Group::new(Timestamp::EPOCH);
         for (ticket, ask) in asks {
             match ask {
                 Ask::Lease { key, now, grace } => {
@@ -272,23 +273,15 @@ impl<'i, I: Io> Gather<'i, I> {
                 }
             }
         }
+        let (store, wait) = (self.inner.store, self.inner.wait);
         for Group {
             at: (now, grace),
             tickets,
             items: keys,
         } in leases
         {
-            let op = StoreOp::TryLeaseMany {
-                keys: &keys,
-                now,
-                grace,
-            };
-            let answers = match self.inner.run(op).await {
-                Ok(StoreReply::Leases(each)) => Ok(each),
-                Ok(other) => Err(unexpected(&other)),
-                Err(error) => Err(error),
-            };
-            self.answer(&tickets, answers, StoreReply::Lease);
+            let answers = store.try_lease_many(wait, &keys, now, grace).await;
+            self.answer(&tickets, answers, |state| &mut state.leases);
         }
         for Group {
             at: (now, until),
@@ -296,17 +289,8 @@ impl<'i, I: Io> Gather<'i, I> {
             items: asked,
         } in claims
         {
-            let op = StoreOp::TryClaimMany {
-                claims: &asked,
-                now,
-                until,
-            };
-            let answers = match self.inner.run(op).await {
-                Ok(StoreReply::Claims(each)) => Ok(each),
-                Ok(other) => Err(unexpected(&other)),
-                Err(error) => Err(error),
-            };
-            self.answer(&tickets, answers, StoreReply::Claim);
+            let answers = store.try_claim_many(wait, &asked, now, until).await;
+            self.answer(&tickets, answers, |state| &mut state.claims);
         }
         let Group {
             at: now,
@@ -314,13 +298,8 @@ impl<'i, I: Io> Gather<'i, I> {
             items: asked,
         } = writes;
         if !tickets.is_empty() {
-            let op = StoreOp::WriteHeldMany { writes: asked, now };
-            let answers = match self.inner.run(op).await {
-                Ok(StoreReply::ChangedMany(each)) => Ok(each),
-                Ok(other) => Err(unexpected(&other)),
-                Err(error) => Err(error),
-            };
-            self.answer(&tickets, answers, StoreReply::Changed);
+            let answers = store.write_held_many(wait, asked, now).await;
+            self.answer(&tickets, answers, |state| &mut state.writes);
         }
     }
 
@@ -330,7 +309,7 @@ impl<'i, I: Io> Gather<'i, I> {
         &self,
         tickets: &[usize],
         answers: Result<Vec<Result<T, StoreError>>, StoreError>,
-        reply: impl Fn(T) -> StoreReply,
+        slots: impl Fn(&mut State) -> &mut Vec<Option<Result<T, StoreError>>>,
     ) {
         let answers = answers.and_then(|each| {
             if each.len() == tickets.len() {
@@ -347,28 +326,23 @@ impl<'i, I: Io> Gather<'i, I> {
             }
         });
         let mut state = self.state();
+        let slots = slots(&mut state);
         match answers {
             Ok(each) => {
                 for (&ticket, answer) in tickets.iter().zip(each) {
-                    state.answers[ticket] = Some(answer.map(&reply));
+                    slots[ticket] = Some(answer);
                 }
             }
             Err(error) => {
                 for &ticket in tickets {
-                    state.answers[ticket] = Some(Err(error.clone()));
+                    slots[ticket] = Some(Err(error.clone()));
                 }
             }
         }
     }
 
-    /// The batch's key as `'static` (all its keys share the client's namespace).
-    fn owned(&self, key: &Key<'_>) -> Option<Key<'static>> {
-        (key.namespace() == self.namespace)
-            .then(|| Key::new(key.fingerprint(), self.namespace, key.version()))
-    }
-
-    /// Sends `op` now, a few at a time (see [`AT_ONCE`]).
-    async fn at_once(&self, op: StoreOp<'_>) -> Result<StoreReply, StoreError> {
+    /// Sends `request` now, a few at a time (see [`AT_ONCE`]).
+    pub(crate) async fn at_once<T>(&self, request: impl Future<Output = T>) -> T {
         poll_fn(|context| {
             let mut state = self.state();
             if state.in_flight < AT_ONCE {
@@ -381,93 +355,95 @@ impl<'i, I: Io> Gather<'i, I> {
         })
         .await;
         let _under_way = UnderWay(&self.state);
-        self.inner.run(op).await
+        request.await
     }
 
-    /// Gathers `ask`; its answer once sent.
-    async fn ask(&self, ask: Ask) -> Result<StoreReply, StoreError> {
+    /// Gathers `ask`; its answer, from `slots`, once sent.
+    async fn ask<T>(
+        &self,
+        ask: Ask,
+        slots: impl Fn(&mut State) -> &mut Vec<Option<Result<T, StoreError>>>,
+    ) -> Result<T, StoreError> {
         let ticket = {
             let mut state = self.state();
-            let ticket = state.answers.len();
-            state.answers.push(None);
+            let slots_of_kind = slots(&mut state);
+            let ticket = slots_of_kind.len();
+            slots_of_kind.push(None);
             state.asks.push((ticket, ask));
             ticket
         };
-        poll_fn(|_| match self.state().answers[ticket].take() {
+        poll_fn(|_| match slots(&mut self.state())[ticket].take() {
             Some(answer) => Poll::Ready(answer),
             None => Poll::Pending,
         })
         .await
     }
-}
 
-impl<I: Io> Io for Gather<'_, I> {
-    async fn look<V: Cacheable>(
+    /// [`Store::try_lease`], gathered (at once for a key of another namespace).
+    pub(crate) async fn try_lease(
         &self,
-        key: &Key<'_>,
+        key: Key,
         now: Timestamp,
-    ) -> Result<Looked<V>, StoreError> {
-        self.inner.look(key, now).await
+        grace: Duration,
+    ) -> Result<Option<LeaseId>, StoreError> {
+        if !self.gathers(&key) {
+            let (store, wait) = (self.inner.store, self.inner.wait);
+            return self.at_once(store.try_lease(wait, key, now, grace)).await;
+        }
+        if self.state().leased.contains(&key.fingerprint().as_u128()) {
+            return Ok(None);
+        }
+        self.ask(Ask::Lease { key, now, grace }, |state| &mut state.leases)
+            .await
     }
 
-    async fn run(&self, op: StoreOp<'_>) -> Result<StoreReply, StoreError> {
-        let ask = match op {
-            StoreOp::TryLease { key, now, grace } => match self.owned(&key) {
-                Some(key) => {
-                    if self.state().leased.contains(&key.fingerprint().as_u128()) {
-                        return Ok(StoreReply::Lease(None));
-                    }
-                    Ask::Lease { key, now, grace }
-                }
-                None => return self.at_once(op).await,
-            },
-            StoreOp::TryClaim {
+    /// [`Store::try_claim`], gathered (at once for a key of another namespace).
+    pub(crate) async fn try_claim(
+        &self,
+        key: Key,
+        seen: Version,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Option<ClaimId>, StoreError> {
+        if !self.gathers(&key) {
+            let (store, wait) = (self.inner.store, self.inner.wait);
+            return self
+                .at_once(store.try_claim(wait, key, seen, now, until))
+                .await;
+        }
+        let ask = Ask::Claim {
+            key,
+            seen,
+            now,
+            until,
+        };
+        self.ask(ask, |state| &mut state.claims).await
+    }
+
+    /// [`Store::write_held`], gathered (at once for a key of another namespace).
+    pub(crate) async fn write_held(
+        &self,
+        write: Write,
+        held: Hold,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        if !self.gathers(&write.key) {
+            let (store, wait) = (self.inner.store, self.inner.wait);
+            let Write {
                 key,
-                seen,
-                now,
-                until,
-            } => match self.owned(&key) {
-                Some(key) => Ask::Claim {
-                    key,
-                    seen,
-                    now,
-                    until,
-                },
-                None => return self.at_once(op).await,
-            },
-            StoreOp::WriteHeld {
-                key,
-                held,
                 value,
                 deadlines,
-                now,
-            } => match self.owned(&key) {
-                Some(key) => Ask::Write {
-                    write: Write {
-                        key,
-                        value,
-                        deadlines,
-                    },
-                    held,
-                    now,
-                },
-                None => {
-                    let op = StoreOp::WriteHeld {
-                        key,
-                        held,
-                        value,
-                        deadlines,
-                        now,
-                    };
-                    return self.at_once(op).await;
-                }
-            },
-            op => return self.at_once(op).await,
-        };
-        self.ask(ask).await
+            } = write;
+            let request = store.write_held(wait, key, held, value, deadlines, now);
+            return self.at_once(request).await;
+        }
+        self.ask(Ask::Write { write, held, now }, |state| &mut state.writes)
+            .await
     }
 
-    fn store(&self) -> &dyn Store {
-        self.inner.store()
+    /// Whether requests on `key` are gathered: the batch's keys (all in the
+    /// client's namespace) are; others go at once.
+    fn gathers(&self, key: &Key) -> bool {
+        key.namespace() == self.namespace
     }
 }

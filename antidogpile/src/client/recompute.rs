@@ -10,9 +10,9 @@ use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::key::Key;
-use crate::memo::{complete, unexpected, Blocking, Io, Release};
+use crate::memo::{complete, Io, Release};
 use crate::outcome::Cacheable;
-use crate::store::{Hold, Store, StoreOp, StoreReply};
+use crate::store::{Hold, Store};
 
 /// The duty to recompute a key, handed with [`Got::Recompute`](super::Got::Recompute)
 /// to the one caller of [`Cache::get`] that must compute it. It holds the
@@ -59,7 +59,7 @@ use crate::store::{Hold, Store, StoreOp, StoreReply};
 /// ```
 #[must_use = "dropping it gives the claim or lease back at once: set the value through it"]
 pub struct Recompute {
-    key: Key<'static>,
+    key: Key,
     /// The claim or lease, given back if dropped armed. `None` when nothing
     /// could be held (bytes of another type under the key: overwritten).
     hold: Option<Release>,
@@ -70,7 +70,7 @@ pub struct Recompute {
 }
 
 impl Recompute {
-    pub(super) fn new(cache: &Cache, key: Key<'static>, held: Option<Hold>) -> Recompute {
+    pub(super) fn new(cache: &Cache, key: Key, held: Option<Hold>) -> Recompute {
         Recompute {
             key,
             hold: held.map(|held| Release::holding(Arc::clone(&cache.store), key, held)),
@@ -87,7 +87,7 @@ impl Recompute {
     /// [`set_async`](Recompute::set_async).
     pub fn set<V: Cacheable>(self, value: &V, ttl: impl Into<Ttl>) -> Result<bool, Error> {
         let store = Arc::clone(&self.store);
-        complete(self.settle(&Blocking(&*store), value, ttl.into()))
+        complete(self.settle(&Io::blocking(&*store), value, ttl.into()))
     }
 
     /// [`set`](Recompute::set), awaiting the store instead of blocking.
@@ -98,7 +98,7 @@ impl Recompute {
         ttl: impl Into<Ttl>,
     ) -> Result<bool, Error> {
         let store = Arc::clone(&self.store);
-        self.settle(&crate::memo::NonBlocking(&*store), value, ttl.into())
+        self.settle(&Io::nonblocking(&*store), value, ttl.into())
             .await
     }
 
@@ -114,14 +114,13 @@ impl Recompute {
     #[cfg(feature = "tokio")]
     pub async fn release_async(mut self) {
         if let Some(hold) = self.hold.take() {
-            hold.give_back(&crate::memo::NonBlocking(&*self.store))
-                .await;
+            hold.give_back(&Io::nonblocking(&*self.store)).await;
         }
     }
 
-    async fn settle<V: Cacheable, I: Io>(
+    async fn settle<V: Cacheable>(
         mut self,
-        io: &I,
+        io: &Io<'_>,
         value: &V,
         ttl: Ttl,
     ) -> Result<bool, Error> {
@@ -130,28 +129,13 @@ impl Recompute {
         let deadlines = ttl
             .timeouts_with(self.factor, self.default_grace)
             .deadlines(now, 0.0);
-        let op = match &self.hold {
-            // The claim or lease as held now.
-            Some(hold) => StoreOp::WriteHeld {
-                key: self.key,
-                held: hold.held(),
-                value,
-                deadlines,
-                now,
-            },
-            None => StoreOp::Write {
-                key: self.key,
-                value,
-                deadlines,
-                now,
-            },
-        };
+        // The claim or lease as held now.
+        let held = self.hold.as_ref().map(Release::held);
         // On a store error the hold stays armed: dropped below, it is given back.
-        let landed = match io.run(op).await.map_err(store_error)? {
-            StoreReply::Changed(landed) => landed,
-            StoreReply::Done => true,
-            other => return Err(store_error(unexpected(&other))),
-        };
+        let landed = io
+            .write(self.key, held, value, deadlines, now)
+            .await
+            .map_err(store_error)?;
         // Stored (the value replaced the claim or lease), or refused (an
         // invalidation already ended it): nothing to give back.
         if let Some(hold) = self.hold.as_mut() {

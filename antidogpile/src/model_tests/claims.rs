@@ -13,13 +13,19 @@ use crate::store::{ClaimId, MemoryStore, Store, Version};
 const UNTIL: u64 = 500;
 
 fn claim(store: &MemoryStore, seen: Version) -> Option<ClaimId> {
-    store.try_claim(&key(1), seen, at(NOW), at(UNTIL)).unwrap()
+    store
+        .try_claim(Wait::Blocking, key(1), seen, at(NOW), at(UNTIL))
+        .wait()
+        .unwrap()
 }
 
 /// A stale entry under `key(1)`, and its version.
 fn stale_store() -> (Arc<MemoryStore>, Version) {
     let store = Arc::new(MemoryStore::new());
-    store.write(&key(1), object(1), stale(), at(0)).unwrap();
+    store
+        .write(Wait::Blocking, key(1), object(1), stale(), at(0))
+        .wait()
+        .unwrap();
     let seen = version(&store, &key(1));
     (store, seen)
 }
@@ -57,7 +63,10 @@ fn after_a_write_the_old_version_cannot_win() {
             let store = Arc::clone(&store);
             thread::spawn(move || {
                 // A new value, already stale: claimable, but only at its own version.
-                store.write(&key(1), object(2), stale(), at(NOW)).unwrap();
+                store
+                    .write(Wait::Blocking, key(1), object(2), stale(), at(NOW))
+                    .wait()
+                    .unwrap();
                 assert_eq!(
                     claim(&store, seen),
                     None,
@@ -92,14 +101,20 @@ fn only_the_holder_releases_a_claim_and_a_released_claim_can_be_taken_again() {
             let (store, releasing) = (Arc::clone(&store), Arc::clone(&releasing));
             thread::spawn(move || {
                 releasing.store(true, Ordering::SeqCst);
-                store.release_claim(&key(1), held).unwrap();
+                store
+                    .release_claim(Wait::Blocking, key(1), held)
+                    .wait()
+                    .unwrap();
             })
         };
         let stranger = {
             let store = Arc::clone(&store);
             thread::spawn(move || {
                 let never_issued = ClaimId(held.0 + 1_000);
-                store.release_claim(&key(1), never_issued).unwrap();
+                store
+                    .release_claim(Wait::Blocking, key(1), never_issued)
+                    .wait()
+                    .unwrap();
             })
         };
         let claimer = {

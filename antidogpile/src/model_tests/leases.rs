@@ -12,7 +12,10 @@ use crate::store::{LeaseId, MemoryStore, Store};
 const GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 
 fn lease(store: &MemoryStore) -> Option<LeaseId> {
-    store.try_lease(&key(1), at(NOW), GRACE).unwrap()
+    store
+        .try_lease(Wait::Blocking, key(1), at(NOW), GRACE)
+        .wait()
+        .unwrap()
 }
 
 fn fresh() -> Deadlines {
@@ -36,7 +39,10 @@ fn of_three_threads_leasing_a_missing_key_exactly_one_gets_it_and_its_write_ends
                         assert_ne!(seen, Seen::Absent, "a lease vanished without a value");
                         return false;
                     };
-                    store.write(&key(1), object(me), fresh(), at(NOW)).unwrap();
+                    store
+                        .write(Wait::Blocking, key(1), object(me), fresh(), at(NOW))
+                        .wait()
+                        .unwrap();
                     match read(&store, &key(1)) {
                         Seen::Value { value, .. } => assert_eq!(value, me),
                         other => panic!("the lease survived its write: {other:?}"),
@@ -70,7 +76,10 @@ fn a_lease_is_released_only_by_its_holder() {
             let store = Arc::clone(&store);
             thread::spawn(move || {
                 // Lease ids come from the store's version counter: this one was never issued.
-                store.release_lease(&key(1), LeaseId(u64::MAX)).unwrap();
+                store
+                    .release_lease(Wait::Blocking, key(1), LeaseId(u64::MAX))
+                    .wait()
+                    .unwrap();
             })
         };
         stranger.join().unwrap();
@@ -80,7 +89,10 @@ fn a_lease_is_released_only_by_its_holder() {
             .collect();
         assert_eq!(leases.len(), 1, "leases: {leases:?}");
         assert_eq!(read(&store, &key(1)), Seen::Leased);
-        store.release_lease(&key(1), leases[0]).unwrap();
+        store
+            .release_lease(Wait::Blocking, key(1), leases[0])
+            .wait()
+            .unwrap();
         assert_eq!(read(&store, &key(1)), Seen::Absent);
         assert!(
             lease(&store).is_some(),

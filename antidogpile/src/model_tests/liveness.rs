@@ -71,7 +71,7 @@ impl TokenStore {
 impl Store for TokenStore {
     fn read(
         &self,
-        _: &Key<'_>,
+        _: &Key,
         _: crate::clock::Timestamp,
         _: &mut dyn FnMut(Lookup<'_>),
     ) -> Result<(), StoreError> {
@@ -80,7 +80,7 @@ impl Store for TokenStore {
 
     fn try_claim(
         &self,
-        _: &Key<'_>,
+        _: &Key,
         _: Version,
         _: crate::clock::Timestamp,
         _: crate::clock::Timestamp,
@@ -88,13 +88,13 @@ impl Store for TokenStore {
         Ok(None)
     }
 
-    fn release_claim(&self, _: &Key<'_>, _: ClaimId) -> Result<(), StoreError> {
+    fn release_claim(&self, _: &Key, _: ClaimId) -> Result<(), StoreError> {
         Ok(())
     }
 
     fn write(
         &self,
-        _: &Key<'_>,
+        _: &Key,
         _: Stored,
         _: Deadlines,
         _: crate::clock::Timestamp,
@@ -103,14 +103,14 @@ impl Store for TokenStore {
         Ok(())
     }
 
-    fn remove(&self, _: &Key<'_>) -> Result<(), StoreError> {
+    fn remove(&self, _: &Key) -> Result<(), StoreError> {
         *self.state.lock().unwrap() = Slot::Empty;
         Ok(())
     }
 
     fn try_lease(
         &self,
-        _: &Key<'_>,
+        _: &Key,
         _: crate::clock::Timestamp,
         _: Duration,
     ) -> Result<Option<LeaseId>, StoreError> {
@@ -123,7 +123,7 @@ impl Store for TokenStore {
         Ok(Some(LeaseId(token)))
     }
 
-    fn release_lease(&self, _: &Key<'_>, lease: LeaseId) -> Result<(), StoreError> {
+    fn release_lease(&self, _: &Key, lease: LeaseId) -> Result<(), StoreError> {
         let mut slot = self.state.lock().unwrap();
         if *slot == (Slot::Leased { token: lease.0 }) {
             *slot = Slot::Empty;
@@ -137,7 +137,7 @@ impl Store for TokenStore {
 
     fn renew(
         &self,
-        _: &Key<'_>,
+        _: &Key,
         hold: Hold,
         _: crate::clock::Timestamp,
         _: crate::clock::Timestamp,

@@ -47,7 +47,7 @@ where
     assert!(runs > 0, "loom ran no interleaving of {name}");
 }
 
-fn key(n: u128) -> Key<'static> {
+fn key(n: u128) -> Key {
     Key::new(Fingerprint::from_u128(n), "model_tests", 0)
 }
 
@@ -78,10 +78,10 @@ enum Seen {
     Value { value: u32, version: Version },
 }
 
-fn read(store: &MemoryStore, key: &Key<'_>) -> Seen {
+fn read(store: &MemoryStore, key: &Key) -> Seen {
     let mut seen = Seen::Absent;
     store
-        .read(key, at(NOW), &mut |lookup| {
+        .read(Wait::Blocking, key, at(NOW), ReadFor::Peek, &mut |lookup| {
             seen = match lookup {
                 Lookup::Leased => Seen::Leased,
                 Lookup::Entry(entry) => match entry.value {
@@ -95,12 +95,13 @@ fn read(store: &MemoryStore, key: &Key<'_>) -> Seen {
                 },
             }
         })
+        .wait()
         .unwrap();
     seen
 }
 
 /// The version of the value under `key`.
-fn version(store: &MemoryStore, key: &Key<'_>) -> Version {
+fn version(store: &MemoryStore, key: &Key) -> Version {
     match read(store, key) {
         Seen::Value { version, .. } => version,
         other => panic!("expected a value, saw {other:?}"),

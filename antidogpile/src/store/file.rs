@@ -5,13 +5,11 @@
 //! atomically and locks keys; [`inner`] reads, decides and changes a key's
 //! file under its lock; [`sweep`] deletes what expired; this file maps the
 //! [`Store`] trait onto them, and runs the blocking file I/O of `async fn`s
-//! on tokio's blocking threads ([`owned_op`]).
+//! on tokio's blocking threads.
 
 mod dir;
 pub(crate) mod format;
 mod inner;
-#[cfg(feature = "tokio")]
-mod owned_op;
 mod sweep;
 #[cfg(test)]
 mod tests;
@@ -26,8 +24,8 @@ use self::dir::Dir;
 use self::format::{decode_file, encode_file, Content, Decoded, Kind};
 use self::inner::{io_error, is_live_value, Change, Inner};
 use super::{
-    ClaimId, Counted, Delta, EntryView, Hold, LeaseId, Lookup, Store, Stored, StoredRef, Version,
-    Write, RAW_META,
+    Answer, ClaimId, Counted, Delta, EntryView, Found, Hold, LeaseId, Lookup, ReadFor, Reader,
+    Store, Stored, StoredRef, Version, Wait, Write, RAW_META,
 };
 use crate::clock::Timestamp;
 use crate::envelope;
@@ -149,14 +147,12 @@ impl fmt::Debug for FileStore {
     }
 }
 
-impl Store for FileStore {
-    fn keeps_bytes(&self) -> bool {
-        true
-    }
-
-    fn read(
+/// The operations, on this thread: each holds the key's lock around its
+/// read-modify-write.
+impl FileStore {
+    fn read_on_disk(
         &self,
-        key: &Key<'_>,
+        key: &Key,
         now: Timestamp,
         reader: &mut dyn FnMut(Lookup<'_>),
     ) -> Result<(), StoreError> {
@@ -197,9 +193,9 @@ impl Store for FileStore {
         Ok(())
     }
 
-    fn try_claim(
+    fn try_claim_on_disk(
         &self,
-        key: &Key<'_>,
+        key: &Key,
         seen: Version,
         now: Timestamp,
         until: Timestamp,
@@ -235,7 +231,7 @@ impl Store for FileStore {
         })
     }
 
-    fn release_claim(&self, key: &Key<'_>, claim: ClaimId) -> Result<(), StoreError> {
+    fn release_claim_on_disk(&self, key: &Key, claim: ClaimId) -> Result<(), StoreError> {
         let inner = &self.inner;
         let fingerprint = key.fingerprint();
         inner.update(fingerprint, false, None, |current| {
@@ -259,9 +255,9 @@ impl Store for FileStore {
         })
     }
 
-    fn write(
+    fn write_on_disk(
         &self,
-        key: &Key<'_>,
+        key: &Key,
         value: Stored,
         deadlines: Deadlines,
         now: Timestamp,
@@ -285,9 +281,9 @@ impl Store for FileStore {
         Ok(())
     }
 
-    fn write_held(
+    fn write_held_on_disk(
         &self,
-        key: &Key<'_>,
+        key: &Key,
         held: Hold,
         value: Stored,
         deadlines: Deadlines,
@@ -312,14 +308,14 @@ impl Store for FileStore {
         })
     }
 
-    fn remove(&self, key: &Key<'_>) -> Result<(), StoreError> {
+    fn remove_on_disk(&self, key: &Key) -> Result<(), StoreError> {
         self.inner
             .update(key.fingerprint(), false, None, |_| Ok((Change::Remove, ())))
     }
 
-    fn try_lease(
+    fn try_lease_on_disk(
         &self,
-        key: &Key<'_>,
+        key: &Key,
         now: Timestamp,
         grace: Duration,
     ) -> Result<Option<LeaseId>, StoreError> {
@@ -339,7 +335,7 @@ impl Store for FileStore {
         })
     }
 
-    fn release_lease(&self, key: &Key<'_>, lease: LeaseId) -> Result<(), StoreError> {
+    fn release_lease_on_disk(&self, key: &Key, lease: LeaseId) -> Result<(), StoreError> {
         self.inner
             .update(key.fingerprint(), false, None, |current| {
                 let held = current.file().is_some_and(|file| {
@@ -349,16 +345,12 @@ impl Store for FileStore {
             })
     }
 
-    fn renews_holds(&self) -> bool {
-        true
-    }
-
     /// Rewrites the key's file with the hold extended to `until`, under the
     /// key's lock, if its stamp is still the hold's; the new stamp is the
     /// renewed hold's id.
-    fn renew(
+    fn renew_on_disk(
         &self,
-        key: &Key<'_>,
+        key: &Key,
         hold: Hold,
         until: Timestamp,
         now: Timestamp,
@@ -396,7 +388,7 @@ impl Store for FileStore {
         })
     }
 
-    fn add(&self, write: Write<'_>, now: Timestamp) -> Result<bool, StoreError> {
+    fn add_on_disk(&self, write: Write, now: Timestamp) -> Result<bool, StoreError> {
         let inner = &self.inner;
         let fingerprint = write.key.fingerprint();
         let file = inner.encode_value(fingerprint, write.value, write.deadlines)?;
@@ -408,7 +400,7 @@ impl Store for FileStore {
         })
     }
 
-    fn mark_stale(&self, key: &Key<'_>, now: Timestamp) -> Result<bool, StoreError> {
+    fn mark_stale_on_disk(&self, key: &Key, now: Timestamp) -> Result<bool, StoreError> {
         let inner = &self.inner;
         let fingerprint = key.fingerprint();
         inner.update(fingerprint, false, Some(now), |current| {
@@ -440,7 +432,12 @@ impl Store for FileStore {
         })
     }
 
-    fn count(&self, key: &Key<'_>, delta: Delta, now: Timestamp) -> Result<Counted, StoreError> {
+    fn count_on_disk(
+        &self,
+        key: &Key,
+        delta: Delta,
+        now: Timestamp,
+    ) -> Result<Counted, StoreError> {
         let inner = &self.inner;
         let fingerprint = key.fingerprint();
         inner.update(fingerprint, false, Some(now), |current| {
@@ -466,7 +463,7 @@ impl Store for FileStore {
         })
     }
 
-    fn ping(&self) -> Result<(), StoreError> {
+    fn ping_on_disk(&self) -> Result<(), StoreError> {
         self.inner.dir.probe().map_err(|error| {
             StoreError::new(
                 StoreErrorKind::Unavailable,
@@ -477,27 +474,162 @@ impl Store for FileStore {
             )
         })
     }
+}
 
-    #[cfg(feature = "tokio")]
-    fn run_async<'a>(
+impl FileStore {
+    /// Runs `op`: on this thread for a blocking caller, on one of tokio's
+    /// blocking threads for an async one (file I/O would block its runtime).
+    fn answer<T: Send + 'static>(
+        &self,
+        wait: Wait,
+        op: impl FnOnce(&FileStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> Answer<'_, T> {
+        #[cfg(feature = "tokio")]
+        if wait == Wait::Async {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let store = self.clone();
+                return Answer::later(async move {
+                    runtime
+                        .spawn_blocking(move || op(&store))
+                        .await
+                        .unwrap_or_else(|error| {
+                            Err(StoreError::new(
+                                StoreErrorKind::Other,
+                                format!("file store: the blocking task failed: {error}"),
+                            ))
+                        })
+                });
+            }
+        }
+        let _ = wait;
+        Answer::ready(op(self))
+    }
+}
+
+impl Store for FileStore {
+    fn keeps_bytes(&self) -> bool {
+        true
+    }
+
+    fn renews_holds(&self) -> bool {
+        true
+    }
+
+    fn read<'a>(
         &'a self,
-        op: super::StoreOp<'a>,
-    ) -> super::BoxFuture<'a, Result<super::StoreReply, StoreError>> {
-        Box::pin(async move {
-            let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-                return self.run(op);
-            };
-            let store = self.clone();
-            let op = owned_op::OwnedOp::from(op);
-            runtime
-                .spawn_blocking(move || op.run_on(&store))
-                .await
-                .unwrap_or_else(|error| {
-                    Err(StoreError::new(
-                        StoreErrorKind::Other,
-                        format!("file store: the blocking task failed: {error}"),
-                    ))
-                })
+        wait: Wait,
+        key: Key,
+        now: Timestamp,
+        _: ReadFor,
+        reader: &'a mut Reader<'_>,
+    ) -> Answer<'a, Option<Hold>> {
+        if wait == Wait::Blocking {
+            return Answer::ready(self.read_on_disk(&key, now, reader).map(|()| None));
+        }
+        let found = self.answer(wait, move |store| {
+            let mut found = None;
+            store.read_on_disk(&key, now, &mut |lookup| found = Some(Found::of(lookup)))?;
+            Ok(found)
+        });
+        Answer::later(async move {
+            if let Some(found) = found.await? {
+                reader(found.lookup());
+            }
+            Ok(None)
         })
+    }
+
+    fn try_claim(
+        &self,
+        wait: Wait,
+        key: Key,
+        seen: Version,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Answer<'_, Option<ClaimId>> {
+        self.answer(wait, move |store| {
+            store.try_claim_on_disk(&key, seen, now, until)
+        })
+    }
+
+    fn release_claim(&self, wait: Wait, key: Key, claim: ClaimId) -> Answer<'_, ()> {
+        self.answer(wait, move |store| store.release_claim_on_disk(&key, claim))
+    }
+
+    fn write(
+        &self,
+        wait: Wait,
+        key: Key,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Answer<'_, ()> {
+        self.answer(wait, move |store| {
+            store.write_on_disk(&key, value, deadlines, now)
+        })
+    }
+
+    fn write_held(
+        &self,
+        wait: Wait,
+        key: Key,
+        held: Hold,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Answer<'_, bool> {
+        self.answer(wait, move |store| {
+            store.write_held_on_disk(&key, held, value, deadlines, now)
+        })
+    }
+
+    fn remove(&self, wait: Wait, key: Key) -> Answer<'_, ()> {
+        self.answer(wait, move |store| store.remove_on_disk(&key))
+    }
+
+    fn try_lease(
+        &self,
+        wait: Wait,
+        key: Key,
+        now: Timestamp,
+        grace: Duration,
+    ) -> Answer<'_, Option<LeaseId>> {
+        self.answer(wait, move |store| store.try_lease_on_disk(&key, now, grace))
+    }
+
+    fn release_lease(&self, wait: Wait, key: Key, lease: LeaseId) -> Answer<'_, ()> {
+        self.answer(wait, move |store| store.release_lease_on_disk(&key, lease))
+    }
+
+    /// Rewrites the key's file with the hold extended to `until`, under the
+    /// key's lock, if its stamp is still the hold's; the new stamp is the
+    /// renewed hold's id.
+    fn renew(
+        &self,
+        wait: Wait,
+        key: Key,
+        hold: Hold,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Answer<'_, Option<Hold>> {
+        self.answer(wait, move |store| {
+            store.renew_on_disk(&key, hold, until, now)
+        })
+    }
+
+    fn add(&self, wait: Wait, write: Write, now: Timestamp) -> Answer<'_, bool> {
+        self.answer(wait, move |store| store.add_on_disk(write, now))
+    }
+
+    fn mark_stale(&self, wait: Wait, key: Key, now: Timestamp) -> Answer<'_, bool> {
+        self.answer(wait, move |store| store.mark_stale_on_disk(&key, now))
+    }
+
+    fn count(&self, wait: Wait, key: Key, delta: Delta, now: Timestamp) -> Answer<'_, Counted> {
+        self.answer(wait, move |store| store.count_on_disk(&key, delta, now))
+    }
+
+    fn ping(&self, wait: Wait) -> Answer<'_, ()> {
+        self.answer(wait, FileStore::ping_on_disk)
     }
 }

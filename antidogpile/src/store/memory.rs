@@ -7,8 +7,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
 use super::{
-    ClaimId, Counted, Delta, EntryView, Hold, LeaseId, Lookup, Store, Stored, StoredRef, Value,
-    Version, Write, RAW_META,
+    Answer, ClaimId, Counted, Delta, EntryView, Hold, LeaseId, Lookup, ReadFor, Reader, Store,
+    Stored, StoredRef, Value, Version, Wait, Write, RAW_META,
 };
 use crate::clock::Timestamp;
 use crate::error::{StoreError, StoreErrorKind};
@@ -157,7 +157,7 @@ impl MemoryStore {
     }
 
     /// Puts `entry` under `key`, making room and sweeping as needed.
-    fn insert(&self, key: &Key<'_>, entry: Entry, now: Timestamp) {
+    fn insert(&self, key: &Key, entry: Entry, now: Timestamp) {
         let mut shard = self.shard_for_write(Self::shard_index(key));
         let removed = shard.insert(key.fingerprint().as_u128(), entry, self.max_per_shard, now);
         // Drop the old values after the lock is released: their destructors are user code.
@@ -173,7 +173,7 @@ impl MemoryStore {
             .sum()
     }
 
-    fn shard_index(key: &Key<'_>) -> usize {
+    fn shard_index(key: &Key) -> usize {
         // The low bits pick the hash map bucket; the high bits pick the shard.
         (key.fingerprint().as_u128() >> 122) as usize % SHARDS
     }
@@ -292,14 +292,10 @@ impl ShardMap {
     }
 }
 
-impl Store for MemoryStore {
+/// The operations, under the shard locks: each answers at once.
+impl MemoryStore {
     #[inline]
-    fn read(
-        &self,
-        key: &Key<'_>,
-        now: Timestamp,
-        reader: &mut dyn FnMut(Lookup<'_>),
-    ) -> Result<(), StoreError> {
+    fn read_locked(&self, key: &Key, now: Timestamp, reader: &mut Reader<'_>) {
         let shard = self.shard_for_read(Self::shard_index(key));
         if let Some(entry) = shard.entries.get(&key.fingerprint().as_u128()) {
             if entry.hard_deadline > now {
@@ -321,35 +317,32 @@ impl Store for MemoryStore {
                 });
             }
         }
-        Ok(())
     }
 
-    fn try_claim(
+    fn try_claim_locked(
         &self,
-        key: &Key<'_>,
+        key: &Key,
         seen: Version,
         now: Timestamp,
         until: Timestamp,
-    ) -> Result<Option<ClaimId>, StoreError> {
+    ) -> Option<ClaimId> {
         let mut shard = self.shard_for_write(Self::shard_index(key));
-        let Some(entry) = shard.entries.get_mut(&key.fingerprint().as_u128()) else {
-            return Ok(None);
-        };
+        let entry = shard.entries.get_mut(&key.fingerprint().as_u128())?;
         let claimable = matches!(entry.held, Held::Object(_))
             && entry.version == seen
             && entry.hard_deadline > now
             && entry.soft_deadline <= now
             && entry.claimed_until <= now;
         if !claimable {
-            return Ok(None);
+            return None;
         }
         let claim = ClaimId(self.next_version.fetch_add(1, Ordering::Relaxed));
         entry.claimed_until = until;
         entry.claim = claim.0;
-        Ok(Some(claim))
+        Some(claim)
     }
 
-    fn release_claim(&self, key: &Key<'_>, claim: ClaimId) -> Result<(), StoreError> {
+    fn release_claim_locked(&self, key: &Key, claim: ClaimId) {
         let mut shard = self.shard_for_write(Self::shard_index(key));
         if let Some(entry) = shard.entries.get_mut(&key.fingerprint().as_u128()) {
             if entry.claim == claim.0 {
@@ -357,12 +350,11 @@ impl Store for MemoryStore {
                 entry.claim = NO_CLAIM;
             }
         }
-        Ok(())
     }
 
-    fn write(
+    fn write_locked(
         &self,
-        key: &Key<'_>,
+        key: &Key,
         value: Stored,
         deadlines: Deadlines,
         now: Timestamp,
@@ -381,9 +373,9 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn write_held(
+    fn write_held_locked(
         &self,
-        key: &Key<'_>,
+        key: &Key,
         held: Hold,
         value: Stored,
         deadlines: Deadlines,
@@ -424,20 +416,14 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    fn remove(&self, key: &Key<'_>) -> Result<(), StoreError> {
+    fn remove_locked(&self, key: &Key) {
         let mut shard = self.shard_for_write(Self::shard_index(key));
         let removed = shard.entries.remove(&key.fingerprint().as_u128());
         drop(shard);
         drop(removed);
-        Ok(())
     }
 
-    fn try_lease(
-        &self,
-        key: &Key<'_>,
-        now: Timestamp,
-        grace: Duration,
-    ) -> Result<Option<LeaseId>, StoreError> {
+    fn try_lease_locked(&self, key: &Key, now: Timestamp, grace: Duration) -> Option<LeaseId> {
         let fingerprint = key.fingerprint().as_u128();
         let mut shard = self.shard_for_write(Self::shard_index(key));
         if shard
@@ -445,7 +431,7 @@ impl Store for MemoryStore {
             .get(&fingerprint)
             .is_some_and(|entry| entry.hard_deadline > now)
         {
-            return Ok(None);
+            return None;
         }
         let version = self.next_version();
         let lease = LeaseId(version.0);
@@ -462,10 +448,10 @@ impl Store for MemoryStore {
         );
         drop(shard);
         drop(removed);
-        Ok(Some(lease))
+        Some(lease)
     }
 
-    fn release_lease(&self, key: &Key<'_>, lease: LeaseId) -> Result<(), StoreError> {
+    fn release_lease_locked(&self, key: &Key, lease: LeaseId) {
         let fingerprint = key.fingerprint().as_u128();
         let mut shard = self.shard_for_write(Self::shard_index(key));
         if let Some(Held::Lease(held)) = shard.entries.get(&fingerprint).map(|entry| &entry.held) {
@@ -473,25 +459,19 @@ impl Store for MemoryStore {
                 shard.entries.remove(&fingerprint);
             }
         }
-        Ok(())
     }
 
-    /// Renews a live claim or lease in place (its id does not change).
-    /// Holds here are not seen by other processes, so the cache does not
-    /// renew them while it computes; it shortens a failed refresh's claim.
-    fn renew(
+    fn renew_locked(
         &self,
-        key: &Key<'_>,
+        key: &Key,
         hold: Hold,
         until: Timestamp,
         now: Timestamp,
-    ) -> Result<Option<Hold>, StoreError> {
+    ) -> Option<Hold> {
         let mut shard = self.shard_for_write(Self::shard_index(key));
-        let Some(entry) = shard.entries.get_mut(&key.fingerprint().as_u128()) else {
-            return Ok(None);
-        };
+        let entry = shard.entries.get_mut(&key.fingerprint().as_u128())?;
         if entry.hard_deadline <= now {
-            return Ok(None);
+            return None;
         }
         let renewed = match hold {
             Hold::Claim(claim) if entry.claim == claim.0 => {
@@ -506,10 +486,10 @@ impl Store for MemoryStore {
             }
             _ => false,
         };
-        Ok(renewed.then_some(hold))
+        renewed.then_some(hold)
     }
 
-    fn add(&self, write: Write<'_>, now: Timestamp) -> Result<bool, StoreError> {
+    fn add_locked(&self, write: Write, now: Timestamp) -> Result<bool, StoreError> {
         let held = match write.value {
             Stored::Object(value) => Held::Object(value),
             Stored::Raw(bytes) => Held::Raw(bytes),
@@ -536,7 +516,7 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    fn mark_stale(&self, key: &Key<'_>, now: Timestamp) -> Result<bool, StoreError> {
+    fn mark_stale_locked(&self, key: &Key, now: Timestamp) -> bool {
         let fingerprint = key.fingerprint().as_u128();
         let version = self.next_version();
         let mut shard = self.shard_for_write(Self::shard_index(key));
@@ -548,29 +528,29 @@ impl Store for MemoryStore {
             // A fill under way started before this invalidation: end its
             // lease, so its write is refused and the next caller computes.
             shard.entries.remove(&fingerprint);
-            return Ok(false);
+            return false;
         }
         let Some(entry) = shard
             .entries
             .get_mut(&fingerprint)
             .filter(|entry| entry.is_live_value(now))
         else {
-            return Ok(false);
+            return false;
         };
         if let Held::Raw(_) = entry.held {
             let removed = shard.entries.remove(&fingerprint);
             drop(shard);
             drop(removed);
-            return Ok(true);
+            return true;
         }
         entry.soft_deadline = Timestamp::EPOCH;
         entry.claimed_until = Timestamp::EPOCH;
         entry.claim = NO_CLAIM;
         entry.version = version;
-        Ok(true)
+        true
     }
 
-    fn count(&self, key: &Key<'_>, delta: Delta, now: Timestamp) -> Result<Counted, StoreError> {
+    fn count_locked(&self, key: &Key, delta: Delta, now: Timestamp) -> Counted {
         let fingerprint = key.fingerprint().as_u128();
         let version = self.next_version();
         let mut shard = self.shard_for_write(Self::shard_index(key));
@@ -579,18 +559,118 @@ impl Store for MemoryStore {
             .get_mut(&fingerprint)
             .filter(|entry| entry.is_live_value(now))
         else {
-            return Ok(Counted::Absent);
+            return Counted::Absent;
         };
         let Held::Raw(bytes) = &mut entry.held else {
-            return Ok(Counted::NotACounter);
+            return Counted::NotACounter;
         };
         let Some(counter) = crate::raw::parse_counter(bytes) else {
-            return Ok(Counted::NotACounter);
+            return Counted::NotACounter;
         };
         let counted = delta.apply(counter);
         *bytes = counted.to_string().into_bytes();
         entry.version = version;
-        Ok(Counted::Value(counted))
+        Counted::Value(counted)
+    }
+}
+
+impl Store for MemoryStore {
+    #[inline]
+    fn read<'a>(
+        &'a self,
+        _: Wait,
+        key: Key,
+        now: Timestamp,
+        _: ReadFor,
+        reader: &'a mut Reader<'_>,
+    ) -> Answer<'a, Option<Hold>> {
+        self.read_locked(&key, now, reader);
+        Answer::ready(Ok(None))
+    }
+
+    fn try_claim(
+        &self,
+        _: Wait,
+        key: Key,
+        seen: Version,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Answer<'_, Option<ClaimId>> {
+        Answer::ready(Ok(self.try_claim_locked(&key, seen, now, until)))
+    }
+
+    fn release_claim(&self, _: Wait, key: Key, claim: ClaimId) -> Answer<'_, ()> {
+        self.release_claim_locked(&key, claim);
+        Answer::ready(Ok(()))
+    }
+
+    fn write(
+        &self,
+        _: Wait,
+        key: Key,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Answer<'_, ()> {
+        Answer::ready(self.write_locked(&key, value, deadlines, now))
+    }
+
+    fn write_held(
+        &self,
+        _: Wait,
+        key: Key,
+        held: Hold,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Answer<'_, bool> {
+        Answer::ready(self.write_held_locked(&key, held, value, deadlines, now))
+    }
+
+    fn remove(&self, _: Wait, key: Key) -> Answer<'_, ()> {
+        self.remove_locked(&key);
+        Answer::ready(Ok(()))
+    }
+
+    fn try_lease(
+        &self,
+        _: Wait,
+        key: Key,
+        now: Timestamp,
+        grace: Duration,
+    ) -> Answer<'_, Option<LeaseId>> {
+        Answer::ready(Ok(self.try_lease_locked(&key, now, grace)))
+    }
+
+    fn release_lease(&self, _: Wait, key: Key, lease: LeaseId) -> Answer<'_, ()> {
+        self.release_lease_locked(&key, lease);
+        Answer::ready(Ok(()))
+    }
+
+    /// Renews a live claim or lease in place (its id does not change).
+    /// Holds here are not seen by other processes, so the cache does not
+    /// renew them while it computes; it shortens a failed refresh's claim.
+    fn renew(
+        &self,
+        _: Wait,
+        key: Key,
+        hold: Hold,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Answer<'_, Option<Hold>> {
+        Answer::ready(Ok(self.renew_locked(&key, hold, until, now)))
+    }
+
+    fn add(&self, _: Wait, write: Write, now: Timestamp) -> Answer<'_, bool> {
+        Answer::ready(self.add_locked(write, now))
+    }
+
+    fn mark_stale(&self, _: Wait, key: Key, now: Timestamp) -> Answer<'_, bool> {
+        Answer::ready(Ok(self.mark_stale_locked(&key, now)))
+    }
+
+    fn count(&self, _: Wait, key: Key, delta: Delta, now: Timestamp) -> Answer<'_, Counted> {
+        Answer::ready(Ok(self.count_locked(&key, delta, now)))
     }
 }
 
@@ -622,7 +702,7 @@ mod tests {
     use crate::key::Fingerprint;
     use std::sync::{Arc, Barrier};
 
-    fn key(n: u128) -> Key<'static> {
+    fn key(n: u128) -> Key {
         Key::new(Fingerprint::from_u128(n), "memory::tests", 0)
     }
 
@@ -637,14 +717,15 @@ mod tests {
         }
     }
 
-    fn version_of(store: &MemoryStore, key: &Key<'_>, now: Timestamp) -> Option<Version> {
+    fn version_of(store: &MemoryStore, key: &Key, now: Timestamp) -> Option<Version> {
         let mut version = None;
         store
-            .read(key, now, &mut |lookup| {
+            .read(Wait::Blocking, *key, now, ReadFor::Peek, &mut |lookup| {
                 if let Lookup::Entry(entry) = lookup {
                     version = Some(entry.version);
                 }
             })
+            .wait()
             .unwrap();
         version
     }
@@ -653,14 +734,11 @@ mod tests {
         Stored::Object(Arc::new(value))
     }
 
-    fn claim(
-        store: &MemoryStore,
-        k: &Key<'_>,
-        seen: Version,
-        now: u64,
-        until: u64,
-    ) -> Option<ClaimId> {
-        store.try_claim(k, seen, at(now), at(until)).unwrap()
+    fn claim(store: &MemoryStore, k: &Key, seen: Version, now: u64, until: u64) -> Option<ClaimId> {
+        store
+            .try_claim(Wait::Blocking, *k, seen, at(now), at(until))
+            .wait()
+            .unwrap()
     }
 
     #[test]
@@ -680,7 +758,14 @@ mod tests {
         for round in 0..50 {
             let store = Arc::new(MemoryStore::new());
             store
-                .write(&key(round), object(1), deadlines(10, 100), at(0))
+                .write(
+                    Wait::Blocking,
+                    key(round),
+                    object(1),
+                    deadlines(10, 100),
+                    at(0),
+                )
+                .wait()
                 .unwrap();
             let seen = version_of(&store, &key(round), at(20)).unwrap();
             let start = Arc::new(Barrier::new(8));
@@ -707,7 +792,8 @@ mod tests {
         let store = MemoryStore::new();
         let k = key(1);
         store
-            .write(&k, object(1), deadlines(10, 100), at(0))
+            .write(Wait::Blocking, k, object(1), deadlines(10, 100), at(0))
+            .wait()
             .unwrap();
         let seen = version_of(&store, &k, at(0)).unwrap();
         assert_eq!(claim(&store, &k, seen, 9, 50), None, "still fresh");
@@ -720,11 +806,15 @@ mod tests {
         assert_eq!(claim(&store, &k, seen, 49, 90), None, "claim is live");
         assert!(claim(&store, &k, seen, 50, 90).is_some(), "claim ran out");
         // The first claim is not the live one any more: releasing it changes nothing.
-        store.release_claim(&k, first).unwrap();
+        store
+            .release_claim(Wait::Blocking, k, first)
+            .wait()
+            .unwrap();
         assert_eq!(claim(&store, &k, seen, 60, 90), None);
         // A write replaces the entry, its version and its claim.
         store
-            .write(&k, object(2), deadlines(70, 100), at(60))
+            .write(Wait::Blocking, k, object(2), deadlines(70, 100), at(60))
+            .wait()
             .unwrap();
         assert_eq!(claim(&store, &k, seen, 80, 99), None, "old version");
         let current = version_of(&store, &k, at(80)).unwrap();
@@ -736,11 +826,12 @@ mod tests {
         let store = MemoryStore::new();
         let k = key(2);
         store
-            .write(&k, object(1), deadlines(10, 100), at(0))
+            .write(Wait::Blocking, k, object(1), deadlines(10, 100), at(0))
+            .wait()
             .unwrap();
         let seen = version_of(&store, &k, at(0)).unwrap();
         let held = claim(&store, &k, seen, 10, 90).unwrap();
-        store.release_claim(&k, held).unwrap();
+        store.release_claim(Wait::Blocking, k, held).wait().unwrap();
         assert!(claim(&store, &k, seen, 11, 90).is_some());
     }
 
@@ -748,7 +839,8 @@ mod tests {
     fn entries_are_invisible_at_their_hard_deadline_and_swept_after() {
         let store = MemoryStore::new();
         store
-            .write(&key(3), object(1), deadlines(10, 100), at(0))
+            .write(Wait::Blocking, key(3), object(1), deadlines(10, 100), at(0))
+            .wait()
             .unwrap();
         assert!(version_of(&store, &key(3), at(99)).is_some());
         assert!(version_of(&store, &key(3), at(100)).is_none());
@@ -768,7 +860,15 @@ mod tests {
     impl Drop for ReadsOnDrop {
         fn drop(&mut self) {
             if let Some(store) = self.store.upgrade() {
-                let _ = store.read(&key(self.key), at(0), &mut |_| {});
+                let _ = store
+                    .read(
+                        Wait::Blocking,
+                        key(self.key),
+                        at(0),
+                        ReadFor::Peek,
+                        &mut |_| {},
+                    )
+                    .wait();
             }
         }
     }
@@ -797,7 +897,14 @@ mod tests {
         finishes("sweep", || {
             let store = Arc::new(MemoryStore::new());
             store
-                .write(&key(1), reads_on_drop(&store, 1), deadlines(10, 100), at(0))
+                .write(
+                    Wait::Blocking,
+                    key(1),
+                    reads_on_drop(&store, 1),
+                    deadlines(10, 100),
+                    at(0),
+                )
+                .wait()
                 .unwrap();
             store.sweep(at(100));
             assert!(store.is_empty());
@@ -809,11 +916,25 @@ mod tests {
         finishes("sweep on write", || {
             let store = Arc::new(MemoryStore::new());
             store
-                .write(&key(1), reads_on_drop(&store, 1), deadlines(10, 100), at(0))
+                .write(
+                    Wait::Blocking,
+                    key(1),
+                    reads_on_drop(&store, 1),
+                    deadlines(10, 100),
+                    at(0),
+                )
+                .wait()
                 .unwrap();
             for n in 2..2 + 2 * SWEEP_AFTER_WRITES as u128 {
                 store
-                    .write(&key(n), object(1), deadlines(1_000, 2_000), at(200))
+                    .write(
+                        Wait::Blocking,
+                        key(n),
+                        object(1),
+                        deadlines(1_000, 2_000),
+                        at(200),
+                    )
+                    .wait()
                     .unwrap();
             }
             assert!(version_of(&store, &key(1), at(0)).is_none(), "swept");
@@ -825,10 +946,18 @@ mod tests {
         finishes("eviction", || {
             let store = Arc::new(MemoryStore::new().with_max_entries(1));
             store
-                .write(&key(1), reads_on_drop(&store, 1), deadlines(10, 100), at(0))
+                .write(
+                    Wait::Blocking,
+                    key(1),
+                    reads_on_drop(&store, 1),
+                    deadlines(10, 100),
+                    at(0),
+                )
+                .wait()
                 .unwrap();
             store
-                .write(&key(2), object(2), deadlines(10, 100), at(0))
+                .write(Wait::Blocking, key(2), object(2), deadlines(10, 100), at(0))
+                .wait()
                 .unwrap();
             assert_eq!(store.len(), 1, "one evicted");
         });
@@ -840,26 +969,48 @@ mod tests {
             let store = Arc::new(MemoryStore::new());
             let k = key(1);
             store
-                .write(&k, reads_on_drop(&store, 1), deadlines(10, 100), at(0))
+                .write(
+                    Wait::Blocking,
+                    k,
+                    reads_on_drop(&store, 1),
+                    deadlines(10, 100),
+                    at(0),
+                )
+                .wait()
                 .unwrap();
             store
-                .write(&k, reads_on_drop(&store, 1), deadlines(10, 100), at(0))
+                .write(
+                    Wait::Blocking,
+                    k,
+                    reads_on_drop(&store, 1),
+                    deadlines(10, 100),
+                    at(0),
+                )
+                .wait()
                 .unwrap();
             // An expired value replaced by a lease, then by an add.
             store
-                .try_lease(&k, at(100), Duration::from_secs(1))
+                .try_lease(Wait::Blocking, k, at(100), Duration::from_secs(1))
+                .wait()
                 .unwrap();
-            store.remove(&k).unwrap();
+            store.remove(Wait::Blocking, k).wait().unwrap();
             store
-                .write(&k, reads_on_drop(&store, 1), deadlines(10, 100), at(0))
+                .write(
+                    Wait::Blocking,
+                    k,
+                    reads_on_drop(&store, 1),
+                    deadlines(10, 100),
+                    at(0),
+                )
+                .wait()
                 .unwrap();
             let write = Write {
                 key: k,
                 value: reads_on_drop(&store, 1),
                 deadlines: deadlines(200, 300),
             };
-            assert!(store.add(write, at(100)).unwrap());
-            store.remove(&k).unwrap();
+            assert!(store.add(Wait::Blocking, write, at(100)).wait().unwrap());
+            store.remove(Wait::Blocking, k).wait().unwrap();
             assert!(store.is_empty());
         });
     }
@@ -876,7 +1027,14 @@ mod tests {
         for n in 0..10_000u128 {
             let hard = if n % 100 == 0 { 10_000 } else { 100 };
             store
-                .write(&key(n), object(1), deadlines(10, hard), at(0))
+                .write(
+                    Wait::Blocking,
+                    key(n),
+                    object(1),
+                    deadlines(10, hard),
+                    at(0),
+                )
+                .wait()
                 .unwrap();
         }
         let full = store.capacity();

@@ -1,10 +1,9 @@
 //! [`NoopStore`]: caches nothing.
 
-use std::time::Duration;
-
-use super::{ClaimId, Counted, Delta, Hold, LeaseId, Lookup, Store, Stored, Version, Write};
+use super::{
+    Answer, ClaimId, Counted, Delta, Hold, ReadFor, Reader, Store, Stored, Version, Wait, Write,
+};
 use crate::clock::Timestamp;
-use crate::error::StoreError;
 use crate::key::Key;
 use crate::policy::Deadlines;
 
@@ -31,31 +30,34 @@ impl NoopStore {
 }
 
 impl Store for NoopStore {
-    fn read(
-        &self,
-        _: &Key<'_>,
+    fn read<'a>(
+        &'a self,
+        _: Wait,
+        _: Key,
         _: Timestamp,
-        _: &mut dyn FnMut(Lookup<'_>),
-    ) -> Result<(), StoreError> {
-        Ok(())
+        _: ReadFor,
+        _: &'a mut Reader<'_>,
+    ) -> Answer<'a, Option<Hold>> {
+        Answer::ready(Ok(None))
     }
 
     fn try_claim(
         &self,
-        _: &Key<'_>,
+        _: Wait,
+        _: Key,
         _: Version,
         _: Timestamp,
         _: Timestamp,
-    ) -> Result<Option<ClaimId>, StoreError> {
-        Ok(None)
+    ) -> Answer<'_, Option<ClaimId>> {
+        Answer::ready(Ok(None))
     }
 
-    fn release_claim(&self, _: &Key<'_>, _: ClaimId) -> Result<(), StoreError> {
-        Ok(())
+    fn release_claim(&self, _: Wait, _: Key, _: ClaimId) -> Answer<'_, ()> {
+        Answer::ready(Ok(()))
     }
 
-    fn write(&self, _: &Key<'_>, _: Stored, _: Deadlines, _: Timestamp) -> Result<(), StoreError> {
-        Ok(())
+    fn write(&self, _: Wait, _: Key, _: Stored, _: Deadlines, _: Timestamp) -> Answer<'_, ()> {
+        Answer::ready(Ok(()))
     }
 
     /// Accepts the write and keeps nothing, as [`add`](Store::add) does: no
@@ -63,38 +65,30 @@ impl Store for NoopStore {
     /// hands the value to callers of this process waiting for it.
     fn write_held(
         &self,
-        _: &Key<'_>,
+        _: Wait,
+        _: Key,
         _: Hold,
         _: Stored,
         _: Deadlines,
         _: Timestamp,
-    ) -> Result<bool, StoreError> {
-        Ok(true)
+    ) -> Answer<'_, bool> {
+        Answer::ready(Ok(true))
     }
 
-    fn remove(&self, _: &Key<'_>) -> Result<(), StoreError> {
-        Ok(())
-    }
-
-    fn try_lease(
-        &self,
-        _: &Key<'_>,
-        _: Timestamp,
-        _: Duration,
-    ) -> Result<Option<LeaseId>, StoreError> {
-        Ok(Some(LeaseId(0)))
+    fn remove(&self, _: Wait, _: Key) -> Answer<'_, ()> {
+        Answer::ready(Ok(()))
     }
 
     /// Stores nothing, and says it did (as a cache that forgot at once would).
-    fn add(&self, _: Write<'_>, _: Timestamp) -> Result<bool, StoreError> {
-        Ok(true)
+    fn add(&self, _: Wait, _: Write, _: Timestamp) -> Answer<'_, bool> {
+        Answer::ready(Ok(true))
     }
 
-    fn mark_stale(&self, _: &Key<'_>, _: Timestamp) -> Result<bool, StoreError> {
-        Ok(false)
+    fn mark_stale(&self, _: Wait, _: Key, _: Timestamp) -> Answer<'_, bool> {
+        Answer::ready(Ok(false))
     }
 
-    fn count(&self, _: &Key<'_>, _: Delta, _: Timestamp) -> Result<Counted, StoreError> {
-        Ok(Counted::Absent)
+    fn count(&self, _: Wait, _: Key, _: Delta, _: Timestamp) -> Answer<'_, Counted> {
+        Answer::ready(Ok(Counted::Absent))
     }
 }

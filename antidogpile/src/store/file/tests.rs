@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use super::*;
 use crate::key::Fingerprint;
 use crate::policy::EntryMeta;
-use crate::store::{OwnedLookup, StoreOp, StoreReply};
+use crate::store::{Found, ReadFor, Wait};
 
 /// A directory of its own under the system's temporary directory, removed on drop.
 struct TempDir(PathBuf);
@@ -33,7 +33,7 @@ impl Drop for TempDir {
     }
 }
 
-fn key(n: u128) -> Key<'static> {
+fn key(n: u128) -> Key {
     Key::new(Fingerprint::from_u128(n), "file::tests", 0)
 }
 
@@ -56,18 +56,25 @@ fn raw(value: &[u8]) -> Stored {
     Stored::Raw(value.to_vec())
 }
 
-fn lookup(store: &FileStore, key: &Key<'_>, now: u64) -> Option<OwnedLookup> {
+fn lookup(store: &FileStore, key: &Key, now: u64) -> Option<Found> {
     let mut found = None;
     store
-        .read(key, at(now), &mut |lookup| found = Some(lookup.into()))
+        .read(
+            Wait::Blocking,
+            *key,
+            at(now),
+            ReadFor::Peek,
+            &mut |lookup| found = Some(Found::of(lookup)),
+        )
+        .wait()
         .unwrap();
     found
 }
 
 /// The entry's meta, version and value, or a panic saying what was found instead.
-fn entry(store: &FileStore, key: &Key<'_>, now: u64) -> (EntryMeta, Version, Stored) {
+fn entry(store: &FileStore, key: &Key, now: u64) -> (EntryMeta, Version, Stored) {
     match lookup(store, key, now) {
-        Some(OwnedLookup::Entry {
+        Some(Found::Entry {
             meta,
             version,
             value,
@@ -83,13 +90,14 @@ fn payload_of(value: &Stored) -> &[u8] {
     }
 }
 
-fn path_of(store: &FileStore, key: &Key<'_>) -> PathBuf {
+fn path_of(store: &FileStore, key: &Key) -> PathBuf {
     store.inner.dir.path(key.fingerprint())
 }
 
-fn write_at(store: &FileStore, key: &Key<'_>, value: Stored, soft: u64, hard: u64) {
+fn write_at(store: &FileStore, key: &Key, value: Stored, soft: u64, hard: u64) {
     store
-        .write(key, value, deadlines(soft, hard), at(0))
+        .write(Wait::Blocking, *key, value, deadlines(soft, hard), at(0))
+        .wait()
         .unwrap();
 }
 
@@ -133,10 +141,10 @@ fn values_and_raw_values_read_back_with_their_deadlines() {
     assert_ne!(first, second, "a write changes the version");
 
     assert!(lookup(&store, &key(2), 0).is_none(), "never written");
-    store.remove(&key(1)).unwrap();
+    store.remove(Wait::Blocking, key(1)).wait().unwrap();
     assert!(lookup(&store, &key(1), 0).is_none());
     assert!(!path_of(&store, &key(1)).exists());
-    store.remove(&key(1)).unwrap();
+    store.remove(Wait::Blocking, key(1)).wait().unwrap();
 }
 
 #[test]
@@ -147,7 +155,8 @@ fn values_survive_a_restart() {
         write_at(&store, &key(1), bytes(b"kept"), 10, 100);
         write_at(&store, &key(2), raw(b"7"), 0, u64::MAX);
         store
-            .try_lease(&key(3), at(0), Duration::from_millis(50))
+            .try_lease(Wait::Blocking, key(3), at(0), Duration::from_millis(50))
+            .wait()
             .unwrap();
         entry(&store, &key(1), 0).1
     };
@@ -157,17 +166,19 @@ fn values_survive_a_restart() {
     assert_eq!(meta.soft_deadline, at(10));
     assert_eq!(again, version, "the version is in the file");
     assert!(reopened
-        .try_claim(&key(1), version, at(20), at(60))
+        .try_claim(Wait::Blocking, key(1), version, at(20), at(60))
+        .wait()
         .unwrap()
         .is_some());
     assert_eq!(payload_of(&entry(&reopened, &key(2), 0).2), b"7");
     assert!(matches!(
         lookup(&reopened, &key(3), 10),
-        Some(OwnedLookup::Leased)
+        Some(Found::Leased)
     ));
     assert_eq!(
         reopened
-            .try_lease(&key(3), at(10), Duration::from_secs(1))
+            .try_lease(Wait::Blocking, key(3), at(10), Duration::from_secs(1))
+            .wait()
             .unwrap(),
         None
     );
@@ -183,7 +194,8 @@ fn of_eight_threads_claiming_one_version_exactly_one_wins() {
         let racing = store.clone();
         let wins = winners(move || {
             racing
-                .try_claim(&key(round), seen, at(20), at(80))
+                .try_claim(Wait::Blocking, key(round), seen, at(20), at(80))
+                .wait()
                 .unwrap()
                 .is_some()
         });
@@ -199,7 +211,12 @@ fn claims_need_the_seen_version_a_stale_entry_and_no_live_claim() {
     let dir = TempDir::new("claims");
     let store = dir.store();
     let k = key(1);
-    let claim = |seen, now, until| store.try_claim(&k, seen, at(now), at(until)).unwrap();
+    let claim = |seen, now, until| {
+        store
+            .try_claim(Wait::Blocking, k, seen, at(now), at(until))
+            .wait()
+            .unwrap()
+    };
     write_at(&store, &k, bytes(b"1"), 10, 100);
     let seen = entry(&store, &k, 0).1;
     assert_eq!(claim(seen, 9, 50), None, "still fresh");
@@ -213,9 +230,15 @@ fn claims_need_the_seen_version_a_stale_entry_and_no_live_claim() {
     assert_eq!(claim(claimed, 49, 90), None, "the claim is live");
     let second = claim(claimed, 50, 90).expect("the claim ran out");
     // The first claim is not the live one any more: releasing it changes nothing.
-    store.release_claim(&k, first).unwrap();
+    store
+        .release_claim(Wait::Blocking, k, first)
+        .wait()
+        .unwrap();
     assert_eq!(entry(&store, &k, 60).0.claimed_until, at(90));
-    store.release_claim(&k, second).unwrap();
+    store
+        .release_claim(Wait::Blocking, k, second)
+        .wait()
+        .unwrap();
     let (meta, released, _) = entry(&store, &k, 60);
     assert_eq!(meta.claimed_until, Timestamp::EPOCH);
     assert!(claim(released, 61, 90).is_some(), "taken again at once");
@@ -242,7 +265,8 @@ fn of_eight_threads_leasing_a_missing_key_exactly_one_wins() {
         let racing = store.clone();
         let wins = winners(move || {
             racing
-                .try_lease(&key(round), at(0), Duration::from_millis(50))
+                .try_lease(Wait::Blocking, key(round), at(0), Duration::from_millis(50))
+                .wait()
                 .unwrap()
                 .is_some()
         });
@@ -257,20 +281,27 @@ fn leases_last_their_grace_and_only_their_holder_releases_them() {
     let k = key(1);
     let lease = |now| {
         store
-            .try_lease(&k, at(now), Duration::from_millis(50))
+            .try_lease(Wait::Blocking, k, at(now), Duration::from_millis(50))
+            .wait()
             .unwrap()
     };
     let first = lease(0).expect("nothing stored");
-    assert!(matches!(lookup(&store, &k, 49), Some(OwnedLookup::Leased)));
+    assert!(matches!(lookup(&store, &k, 49), Some(Found::Leased)));
     assert_eq!(lease(49), None, "held");
     let second = lease(50).expect("the first ran out");
     assert_ne!(first, second);
-    store.release_lease(&k, first).unwrap();
+    store
+        .release_lease(Wait::Blocking, k, first)
+        .wait()
+        .unwrap();
     assert!(
-        matches!(lookup(&store, &k, 60), Some(OwnedLookup::Leased)),
+        matches!(lookup(&store, &k, 60), Some(Found::Leased)),
         "not its lease"
     );
-    store.release_lease(&k, second).unwrap();
+    store
+        .release_lease(Wait::Blocking, k, second)
+        .wait()
+        .unwrap();
     assert!(lookup(&store, &k, 60).is_none());
     assert!(lease(60).is_some(), "released: taken again at once");
     write_at(&store, &k, bytes(b"v"), 100, 200);
@@ -288,14 +319,15 @@ fn add_stores_only_where_no_value_is_and_one_of_many_wins() {
             value: bytes(value),
             deadlines: deadlines(now + 10, now + 100),
         };
-        store.add(write, at(now)).unwrap()
+        store.add(Wait::Blocking, write, at(now)).wait().unwrap()
     };
     assert!(add(1, b"first", 0));
     assert!(!add(1, b"second", 0));
     assert_eq!(payload_of(&entry(&store, &key(1), 0).2), b"first");
     assert!(add(1, b"third", 100), "the first expired");
     store
-        .try_lease(&key(2), at(0), Duration::from_secs(1))
+        .try_lease(Wait::Blocking, key(2), at(0), Duration::from_secs(1))
+        .wait()
         .unwrap();
     assert!(add(2, b"over a lease", 0));
     std::fs::write(path_of(&store, &key(3)), b"garbage").unwrap();
@@ -310,7 +342,7 @@ fn add_stores_only_where_no_value_is_and_one_of_many_wins() {
                 value: Stored::Raw(b"x".to_vec()),
                 deadlines: deadlines(0, 1_000),
             };
-            racing.add(write, at(0)).unwrap()
+            racing.add(Wait::Blocking, write, at(0)).wait().unwrap()
         });
         assert_eq!(wins, 1, "round {round}");
     }
@@ -320,7 +352,12 @@ fn add_stores_only_where_no_value_is_and_one_of_many_wins() {
 fn counters_count_raw_decimals_atomically_and_nothing_else() {
     let dir = TempDir::new("count");
     let store = dir.store();
-    let count = |n: u128, delta| store.count(&key(n), delta, at(0)).unwrap();
+    let count = |n: u128, delta| {
+        store
+            .count(Wait::Blocking, key(n), delta, at(0))
+            .wait()
+            .unwrap()
+    };
     assert_eq!(count(1, Delta::Incr(1)), Counted::Absent);
     write_at(&store, &key(1), raw(b"41"), 0, 1_000);
     assert_eq!(count(1, Delta::Incr(1)), Counted::Value(42));
@@ -341,7 +378,10 @@ fn counters_count_raw_decimals_atomically_and_nothing_else() {
     assert_eq!(count(3, Delta::Incr(1)), Counted::NotACounter);
     write_at(&store, &key(4), raw(b"9"), 0, 1_000);
     assert_eq!(
-        store.count(&key(4), Delta::Incr(1), at(1_000)).unwrap(),
+        store
+            .count(Wait::Blocking, key(4), Delta::Incr(1), at(1_000))
+            .wait()
+            .unwrap(),
         Counted::Absent,
         "expired"
     );
@@ -350,7 +390,10 @@ fn counters_count_raw_decimals_atomically_and_nothing_else() {
     let racing = store.clone();
     winners(move || {
         for _ in 0..50 {
-            racing.count(&key(5), Delta::Incr(1), at(0)).unwrap();
+            racing
+                .count(Wait::Blocking, key(5), Delta::Incr(1), at(0))
+                .wait()
+                .unwrap();
         }
         true
     });
@@ -368,34 +411,55 @@ fn marking_stale_keeps_an_envelope_and_removes_a_raw_value() {
     write_at(&store, &key(1), bytes(b"v"), 100, 1_000);
     let seen = entry(&store, &key(1), 0).1;
     assert!(store
-        .try_claim(&key(1), seen, at(150), at(500))
+        .try_claim(Wait::Blocking, key(1), seen, at(150), at(500))
+        .wait()
         .unwrap()
         .is_some());
-    assert!(store.mark_stale(&key(1), at(160)).unwrap());
+    assert!(store
+        .mark_stale(Wait::Blocking, key(1), at(160))
+        .wait()
+        .unwrap());
     let (meta, version, value) = entry(&store, &key(1), 160);
     assert_eq!(meta.soft_deadline, Timestamp::EPOCH);
     assert_eq!(meta.claimed_until, Timestamp::EPOCH, "the claim is dropped");
     assert_eq!(payload_of(&value), b"v");
     assert!(store
-        .try_claim(&key(1), version, at(160), at(200))
+        .try_claim(Wait::Blocking, key(1), version, at(160), at(200))
+        .wait()
         .unwrap()
         .is_some());
 
     write_at(&store, &key(2), raw(b"r"), 0, 1_000);
-    assert!(store.mark_stale(&key(2), at(10)).unwrap());
+    assert!(store
+        .mark_stale(Wait::Blocking, key(2), at(10))
+        .wait()
+        .unwrap());
     assert!(lookup(&store, &key(2), 10).is_none());
     assert!(
-        !store.mark_stale(&key(3), at(10)).unwrap(),
+        !store
+            .mark_stale(Wait::Blocking, key(3), at(10))
+            .wait()
+            .unwrap(),
         "nothing stored"
     );
     store
-        .try_lease(&key(3), at(0), Duration::from_secs(1))
+        .try_lease(Wait::Blocking, key(3), at(0), Duration::from_secs(1))
+        .wait()
         .unwrap();
     assert!(
-        !store.mark_stale(&key(3), at(10)).unwrap(),
+        !store
+            .mark_stale(Wait::Blocking, key(3), at(10))
+            .wait()
+            .unwrap(),
         "a lease is no value"
     );
-    assert!(!store.mark_stale(&key(1), at(1_000)).unwrap(), "expired");
+    assert!(
+        !store
+            .mark_stale(Wait::Blocking, key(1), at(1_000))
+            .wait()
+            .unwrap(),
+        "expired"
+    );
 }
 
 #[test]
@@ -410,14 +474,18 @@ fn truncated_garbage_and_foreign_files_read_as_nothing_and_are_overwritten() {
         std::fs::write(&path, &whole[..len]).unwrap();
         assert!(lookup(&store, &k, 0).is_none(), "cut to {len} bytes");
         assert_eq!(
-            store.count(&k, Delta::Incr(1), at(0)).unwrap(),
+            store
+                .count(Wait::Blocking, k, Delta::Incr(1), at(0))
+                .wait()
+                .unwrap(),
             Counted::Absent
         );
     }
     std::fs::write(&path, [0xffu8; 300]).unwrap();
     assert!(lookup(&store, &k, 0).is_none());
     assert!(store
-        .try_lease(&k, at(0), Duration::from_secs(1))
+        .try_lease(Wait::Blocking, k, at(0), Duration::from_secs(1))
+        .wait()
         .unwrap()
         .is_some());
     write_at(&store, &k, bytes(b"new"), 10, 100);
@@ -427,7 +495,7 @@ fn truncated_garbage_and_foreign_files_read_as_nothing_and_are_overwritten() {
     write_at(&store, &key(2), bytes(b"other key"), 10, 100);
     std::fs::copy(path_of(&store, &key(2)), &path).unwrap();
     assert!(lookup(&store, &k, 0).is_none());
-    assert!(!store.mark_stale(&k, at(0)).unwrap());
+    assert!(!store.mark_stale(Wait::Blocking, k, at(0)).wait().unwrap());
 }
 
 #[test]
@@ -435,7 +503,14 @@ fn a_file_larger_than_the_limit_is_refused_and_not_read() {
     let dir = TempDir::new("too-large");
     let store = dir.store().with_max_value(64);
     let error = store
-        .write(&key(1), raw(&[b'x'; 65]), deadlines(0, 100), at(0))
+        .write(
+            Wait::Blocking,
+            key(1),
+            raw(&[b'x'; 65]),
+            deadlines(0, 100),
+            at(0),
+        )
+        .wait()
         .unwrap_err();
     assert_eq!(error.kind(), StoreErrorKind::TooLarge);
     assert!(lookup(&store, &key(1), 0).is_none());
@@ -443,7 +518,14 @@ fn a_file_larger_than_the_limit_is_refused_and_not_read() {
     assert_eq!(payload_of(&entry(&store, &key(1), 0).2).len(), 64);
     // Written by a store with a larger limit: too long for this one to read.
     dir.store()
-        .write(&key(2), raw(&[b'y'; 500]), deadlines(0, 100), at(0))
+        .write(
+            Wait::Blocking,
+            key(2),
+            raw(&[b'y'; 500]),
+            deadlines(0, 100),
+            at(0),
+        )
+        .wait()
         .unwrap();
     assert!(lookup(&store, &key(2), 0).is_none());
     assert!(lookup(&dir.store(), &key(2), 0).is_some());
@@ -485,7 +567,8 @@ fn a_sweep_removes_expired_undecodable_and_abandoned_files_only() {
     write_at(&store, &key(1), bytes(b"expired"), 10, 100);
     write_at(&store, &key(2), raw(b"expired"), 0, 100);
     store
-        .try_lease(&key(3), at(0), Duration::from_millis(100))
+        .try_lease(Wait::Blocking, key(3), at(0), Duration::from_millis(100))
+        .wait()
         .unwrap();
     write_at(&store, &key(4), bytes(b"live"), 10, 101);
     write_at(&store, &key(5), raw(b"forever"), 0, u64::MAX);
@@ -537,7 +620,14 @@ fn writes_sweep_every_so_often_and_reads_never() {
     }
     assert_eq!(files_under(&dir.0).len(), 3);
     store
-        .write(&key(10), raw(b"x"), deadlines(0, 1_000), at(50))
+        .write(
+            Wait::Blocking,
+            key(10),
+            raw(b"x"),
+            deadlines(0, 1_000),
+            at(50),
+        )
+        .wait()
         .unwrap();
     assert_eq!(
         files_under(&dir.0),
@@ -553,7 +643,7 @@ fn writes_sweep_every_so_often_and_reads_never() {
 fn any_key_and_namespace_make_a_safe_file_name_inside_the_directory() {
     let dir = TempDir::new("names");
     let store = dir.store();
-    let long = "n".repeat(10_000);
+    let long: &'static str = "n".repeat(10_000).leak();
     let namespaces = [
         "../../etc/passwd",
         "/abs",
@@ -561,7 +651,7 @@ fn any_key_and_namespace_make_a_safe_file_name_inside_the_directory() {
         "",
         "C:\\x",
         "é/..",
-        long.as_str(),
+        long,
     ];
     let fingerprints = [0, 1, u128::MAX, 0xff00 << 112, 42];
     for (i, namespace) in namespaces.iter().enumerate() {
@@ -585,65 +675,39 @@ async fn async_operations_give_the_results_of_blocking_ones() {
     let dir = TempDir::new("async");
     let store = dir.store();
     let keys = [key(1), key(2)];
-    let run = |op| store.run_async(op);
-    let write = StoreOp::Write {
-        key: keys[0],
-        value: bytes(b"v"),
-        deadlines: deadlines(10, 100),
-        now: at(0),
-    };
-    assert!(matches!(run(write).await.unwrap(), StoreReply::Done));
+    let wait = Wait::Async;
+    store
+        .write(wait, keys[0], bytes(b"v"), deadlines(10, 100), at(0))
+        .await
+        .unwrap();
     let writes = vec![Write {
         key: keys[1],
         value: raw(b"5"),
         deadlines: deadlines(0, 100),
     }];
-    let write_many = StoreOp::WriteMany { writes, now: at(0) };
-    assert!(matches!(run(write_many).await.unwrap(), StoreReply::Done));
-    let StoreReply::ReadMany(found) = run(StoreOp::ReadMany {
-        keys: &keys,
-        now: at(20),
-    })
-    .await
-    .unwrap() else {
-        panic!("not a ReadMany reply");
-    };
-    let Some(OwnedLookup::Entry { version, .. }) = found[0] else {
-        panic!("key 1 not found: {found:?}");
-    };
-    assert!(matches!(found[1], Some(OwnedLookup::Entry { .. })));
-    let claim = StoreOp::TryClaim {
-        key: keys[0],
-        seen: version,
-        now: at(20),
-        until: at(60),
-    };
-    assert!(matches!(
-        run(claim).await.unwrap(),
-        StoreReply::Claim(Some(_))
-    ));
-    let count = StoreOp::Count {
-        key: keys[1],
-        delta: Delta::Incr(2),
-        now: at(20),
-    };
-    assert!(matches!(
-        run(count).await.unwrap(),
-        StoreReply::Counted(Counted::Value(7))
-    ));
-    assert!(matches!(
-        run(StoreOp::RemoveMany { keys: &keys }).await.unwrap(),
-        StoreReply::Done
-    ));
-    assert!(matches!(
-        run(StoreOp::Read {
-            key: keys[0],
-            now: at(20)
-        })
+    store.write_many(wait, writes, at(0)).await.unwrap();
+    let mut found: Vec<Option<Found>> = vec![None, None];
+    let mut reader = |index: usize, lookup: Lookup<'_>| found[index] = Some(Found::of(lookup));
+    store
+        .read_many(wait, &keys, at(20), ReadFor::Peek, &mut reader)
         .await
-        .unwrap(),
-        StoreReply::Read(None)
-    ));
+        .unwrap();
+    let Some(Found::Entry { version, .. }) = found[0] else {
+        panic!("key 1 not found");
+    };
+    assert!(matches!(found[1], Some(Found::Entry { .. })));
+    let claim = store.try_claim(wait, keys[0], version, at(20), at(60));
+    assert!(matches!(claim.await, Ok(Some(_))));
+    let count = store.count(wait, keys[1], Delta::Incr(2), at(20));
+    assert!(matches!(count.await, Ok(Counted::Value(7))));
+    store.remove_many(wait, &keys).await.unwrap();
+    let mut read = false;
+    let mut reader = |_: Lookup<'_>| read = true;
+    store
+        .read(wait, keys[0], at(20), ReadFor::Peek, &mut reader)
+        .await
+        .unwrap();
+    assert!(!read, "a removed key was read");
 }
 
 #[cfg(feature = "tokio")]
@@ -668,12 +732,8 @@ async fn an_async_operation_waiting_for_a_lock_leaves_the_runtime_thread_free() 
     });
     let counting = store.clone();
     let count = tokio::spawn(async move {
-        let op = StoreOp::Count {
-            key: key(1),
-            delta: Delta::Incr(1),
-            now: at(0),
-        };
-        counting.run_async(op).await
+        let count = counting.count(Wait::Async, key(1), Delta::Incr(1), at(0));
+        count.await
     });
     // Lets the count start and wait for the lock: on this very thread, were
     // it not moved to a blocking one.
@@ -686,7 +746,7 @@ async fn an_async_operation_waiting_for_a_lock_leaves_the_runtime_thread_free() 
         "the runtime's thread was blocked until the lock was released"
     );
     let reply = count.await.unwrap().unwrap();
-    assert!(matches!(reply, StoreReply::Counted(Counted::Value(2))));
+    assert_eq!(reply, Counted::Value(2));
 }
 
 #[test]
@@ -694,13 +754,10 @@ fn outside_a_runtime_async_operations_run_in_place() {
     let dir = TempDir::new("no-runtime");
     let store = dir.store();
     write_at(&store, &key(1), raw(b"1"), 0, 100);
-    let op = StoreOp::Count {
-        key: key(1),
-        delta: Delta::Incr(1),
-        now: at(0),
-    };
-    let reply = crate::memo::complete(store.run_async(op)).unwrap();
-    assert!(matches!(reply, StoreReply::Counted(Counted::Value(2))));
+    let reply = store
+        .count(Wait::Async, key(1), Delta::Incr(1), at(0))
+        .wait();
+    assert_eq!(reply.unwrap(), Counted::Value(2));
 }
 
 /// Special files at a key's path or in a shard directory: FIFOs, devices, symlinks.
@@ -749,7 +806,10 @@ mod special_files {
             make_fifo(&path_of(&store, &k));
             assert!(lookup(&store, &k, 0).is_none(), "a FIFO is no value");
             assert_eq!(
-                store.count(&k, Delta::Incr(1), at(0)).unwrap(),
+                store
+                    .count(Wait::Blocking, k, Delta::Incr(1), at(0))
+                    .wait()
+                    .unwrap(),
                 Counted::Absent
             );
             make_fifo(&path_of(&store, &k));

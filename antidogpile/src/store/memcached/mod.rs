@@ -20,6 +20,8 @@ use std::time::Duration;
 
 pub use transport::{MemcachedConfig, ServerAddr};
 
+use std::future::Future;
+
 use self::blocking::BlockingTransport;
 use self::codec::Reply;
 #[cfg(feature = "tokio")]
@@ -27,16 +29,13 @@ use self::nonblocking::TokioTransport;
 use self::ops::{Exchange, Ops};
 use self::ring::Ring;
 use self::transport::{Failure, Reuse};
-#[cfg(feature = "tokio")]
-use super::BoxFuture;
 use super::{
-    ClaimId, Counted, Delta, Hold, LeaseId, Lookup, Store, StoreOp, StoreReply, Stored, Version,
-    Write,
+    block_on, Answer, ClaimId, Counted, Delta, Hold, LeaseId, ManyReader, ReadFor, Reader, Store,
+    Stored, Version, Wait, Write,
 };
 use crate::clock::Timestamp;
-use crate::error::{Error, StoreError, StoreErrorKind};
+use crate::error::{Error, StoreError};
 use crate::key::Key;
-use crate::memo::complete;
 use crate::policy::Deadlines;
 
 /// A store on one or more memcached servers (1.6 or later: the meta protocol).
@@ -95,37 +94,6 @@ impl MemcachedStore {
     pub fn config(&self) -> &MemcachedConfig {
         &self.config
     }
-
-    fn blocking(&self) -> Ops<'_, BlockingTransport> {
-        Ops {
-            transport: &self.blocking,
-            ring: &self.ring,
-            max_value: self.config.max_value,
-        }
-    }
-}
-
-impl Exchange for BlockingTransport {
-    async fn exchange(
-        &self,
-        server: usize,
-        requests: &[&[u8]],
-        reuse: Reuse,
-    ) -> Result<Vec<Reply>, Failure> {
-        self.request(server, requests, reuse)
-    }
-}
-
-#[cfg(feature = "tokio")]
-impl Exchange for TokioTransport {
-    async fn exchange(
-        &self,
-        server: usize,
-        requests: &[&[u8]],
-        reuse: Reuse,
-    ) -> Result<Vec<Reply>, Failure> {
-        self.request(server, requests, reuse).await
-    }
 }
 
 impl fmt::Debug for MemcachedStore {
@@ -136,8 +104,62 @@ impl fmt::Debug for MemcachedStore {
     }
 }
 
-fn unexpected(reply: &StoreReply) -> StoreError {
-    StoreError::new(StoreErrorKind::Other, format!("unexpected {reply:?}"))
+/// A transport, chosen by how the caller waits.
+#[derive(Clone, Copy)]
+pub(crate) enum Link<'s> {
+    Blocking(&'s BlockingTransport),
+    #[cfg(feature = "tokio")]
+    Tokio(&'s TokioTransport),
+}
+
+impl Exchange for Link<'_> {
+    async fn exchange(
+        &self,
+        server: usize,
+        requests: &[&[u8]],
+        reuse: Reuse,
+    ) -> Result<Vec<Reply>, Failure> {
+        match self {
+            Link::Blocking(transport) => transport.request(server, requests, reuse),
+            #[cfg(feature = "tokio")]
+            Link::Tokio(transport) => transport.request(server, requests, reuse).await,
+        }
+    }
+}
+
+impl MemcachedStore {
+    /// The operations over the transport that fits how the caller waits
+    /// (without the tokio feature, every caller blocks).
+    fn ops(&self, wait: Wait) -> Ops<'_, Link<'_>> {
+        let transport = match wait {
+            #[cfg(feature = "tokio")]
+            Wait::Async => Link::Tokio(&self.nonblocking),
+            _ => Link::Blocking(&self.blocking),
+        };
+        Ops {
+            transport,
+            ring: &self.ring,
+            max_value: self.config.max_value,
+        }
+    }
+
+    /// `op` over the fitting transport: run to its end here for a blocking
+    /// caller (blocking I/O is done at the first poll), a future for an
+    /// async one.
+    fn answer<'a, T, F>(
+        &'a self,
+        wait: Wait,
+        op: impl FnOnce(Ops<'a, Link<'a>>) -> F,
+    ) -> Answer<'a, T>
+    where
+        F: Future<Output = Result<T, StoreError>> + Send + 'a,
+    {
+        let future = op(self.ops(wait));
+        match wait {
+            Wait::Blocking => Answer::ready(block_on(future)),
+            Wait::Async => Answer::later(future),
+        }
+    }
 }
 
 impl Store for MemcachedStore {
@@ -145,173 +167,200 @@ impl Store for MemcachedStore {
         true
     }
 
-    fn read(
-        &self,
-        key: &Key<'_>,
-        now: Timestamp,
-        reader: &mut dyn FnMut(Lookup<'_>),
-    ) -> Result<(), StoreError> {
-        if let Some(found) = complete(self.blocking().read(key, now))? {
-            reader(found.as_lookup());
-        }
-        Ok(())
-    }
-
-    fn try_claim(
-        &self,
-        key: &Key<'_>,
-        seen: Version,
-        now: Timestamp,
-        until: Timestamp,
-    ) -> Result<Option<ClaimId>, StoreError> {
-        complete(self.blocking().try_claim(key, seen, now, until))
-    }
-
-    fn release_claim(&self, key: &Key<'_>, claim: ClaimId) -> Result<(), StoreError> {
-        complete(
-            self.blocking()
-                .run(StoreOp::ReleaseClaim { key: *key, claim }),
-        )
-        .map(|_| ())
-    }
-
-    fn write(
-        &self,
-        key: &Key<'_>,
-        value: Stored,
-        deadlines: Deadlines,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        complete(self.blocking().write(key, value, deadlines, now))
-    }
-
-    fn write_held(
-        &self,
-        key: &Key<'_>,
-        held: Hold,
-        value: Stored,
-        deadlines: Deadlines,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        complete(self.blocking().write_held(key, held, value, deadlines, now))
-    }
-
-    fn remove(&self, key: &Key<'_>) -> Result<(), StoreError> {
-        complete(self.blocking().run(StoreOp::Remove { key: *key })).map(|_| ())
-    }
-
-    fn try_lease(
-        &self,
-        key: &Key<'_>,
-        now: Timestamp,
-        grace: Duration,
-    ) -> Result<Option<LeaseId>, StoreError> {
-        complete(self.blocking().try_lease(key, now, grace))
-    }
-
-    fn release_lease(&self, key: &Key<'_>, lease: LeaseId) -> Result<(), StoreError> {
-        match complete(
-            self.blocking()
-                .run(StoreOp::ReleaseLease { key: *key, lease }),
-        )? {
-            StoreReply::Done => Ok(()),
-            other => Err(unexpected(&other)),
-        }
-    }
-
     fn renews_holds(&self) -> bool {
         true
     }
 
+    /// A read for [`ReadFor::Use`] takes the lease (`mg ... N`) or the
+    /// refresh claim (`mg ... R`, or the win of an invalidated item) in
+    /// its one request.
+    fn reads_take_holds(&self) -> bool {
+        true
+    }
+
+    fn read<'a>(
+        &'a self,
+        wait: Wait,
+        key: Key,
+        now: Timestamp,
+        purpose: ReadFor,
+        reader: &'a mut Reader<'_>,
+    ) -> Answer<'a, Option<Hold>> {
+        self.answer(wait, move |ops| async move {
+            let (found, hold) = ops.read_for(&key, now, purpose).await?;
+            if let Some(found) = found {
+                reader(found.lookup());
+            }
+            Ok(hold)
+        })
+    }
+
+    fn try_claim(
+        &self,
+        wait: Wait,
+        key: Key,
+        seen: Version,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Answer<'_, Option<ClaimId>> {
+        self.answer(wait, move |ops| async move {
+            ops.try_claim(&key, seen, now, until).await
+        })
+    }
+
+    fn release_claim(&self, wait: Wait, key: Key, claim: ClaimId) -> Answer<'_, ()> {
+        self.answer(wait, move |ops| async move {
+            ops.release_claim(&key, claim).await
+        })
+    }
+
+    fn write(
+        &self,
+        wait: Wait,
+        key: Key,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Answer<'_, ()> {
+        self.answer(wait, move |ops| async move {
+            ops.write(&key, value, deadlines, now).await
+        })
+    }
+
+    fn write_held(
+        &self,
+        wait: Wait,
+        key: Key,
+        held: Hold,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Answer<'_, bool> {
+        self.answer(wait, move |ops| async move {
+            ops.write_held(&key, held, value, deadlines, now).await
+        })
+    }
+
+    fn remove(&self, wait: Wait, key: Key) -> Answer<'_, ()> {
+        self.answer(wait, move |ops| async move { ops.delete(&key, None).await })
+    }
+
+    fn try_lease(
+        &self,
+        wait: Wait,
+        key: Key,
+        now: Timestamp,
+        grace: Duration,
+    ) -> Answer<'_, Option<LeaseId>> {
+        self.answer(wait, move |ops| async move {
+            ops.try_lease(&key, now, grace).await
+        })
+    }
+
+    /// Deletes the holder's own lease item (its CAS), nothing newer.
+    fn release_lease(&self, wait: Wait, key: Key, lease: LeaseId) -> Answer<'_, ()> {
+        self.answer(wait, move |ops| async move {
+            ops.delete(&key, Some(lease.0)).await
+        })
+    }
+
     fn renew(
         &self,
-        key: &Key<'_>,
+        wait: Wait,
+        key: Key,
         hold: Hold,
         until: Timestamp,
         now: Timestamp,
-    ) -> Result<Option<Hold>, StoreError> {
-        complete(self.blocking().renew(key, hold, until, now))
+    ) -> Answer<'_, Option<Hold>> {
+        self.answer(wait, move |ops| async move {
+            ops.renew(&key, hold, until, now).await
+        })
     }
 
-    fn add(&self, write: Write<'_>, now: Timestamp) -> Result<bool, StoreError> {
-        complete(self.blocking().add(write, now))
+    fn add(&self, wait: Wait, write: Write, now: Timestamp) -> Answer<'_, bool> {
+        self.answer(wait, move |ops| async move { ops.add(write, now).await })
     }
 
-    fn mark_stale(&self, key: &Key<'_>, now: Timestamp) -> Result<bool, StoreError> {
-        complete(self.blocking().mark_stale(key, now))
+    fn mark_stale(&self, wait: Wait, key: Key, now: Timestamp) -> Answer<'_, bool> {
+        self.answer(
+            wait,
+            move |ops| async move { ops.mark_stale(&key, now).await },
+        )
     }
 
-    fn count(&self, key: &Key<'_>, delta: Delta, _: Timestamp) -> Result<Counted, StoreError> {
-        complete(self.blocking().count(key, delta))
+    fn count(&self, wait: Wait, key: Key, delta: Delta, _: Timestamp) -> Answer<'_, Counted> {
+        self.answer(wait, move |ops| async move { ops.count(&key, delta).await })
     }
 
-    fn read_many(
-        &self,
-        keys: &[Key<'_>],
+    fn read_many<'a>(
+        &'a self,
+        wait: Wait,
+        keys: &'a [Key],
         now: Timestamp,
-        reader: &mut dyn FnMut(usize, Lookup<'_>),
-    ) -> Result<(), StoreError> {
-        let found = complete(self.blocking().read_many(keys, now))?;
-        for (index, found) in found.iter().enumerate() {
-            if let Some(found) = found {
-                reader(index, found.as_lookup());
+        purpose: ReadFor,
+        reader: &'a mut ManyReader<'_>,
+    ) -> Answer<'a, Vec<Option<Hold>>> {
+        self.answer(wait, move |ops| async move {
+            let found = ops.read_many_for(keys, now, purpose).await?;
+            let mut holds = Vec::with_capacity(found.len());
+            for (index, (found, hold)) in found.into_iter().enumerate() {
+                if let Some(found) = found {
+                    reader(index, found.lookup());
+                }
+                holds.push(hold);
             }
-        }
-        Ok(())
+            Ok(holds)
+        })
     }
 
-    fn write_many(&self, writes: Vec<Write<'_>>, now: Timestamp) -> Result<(), StoreError> {
-        complete(self.blocking().write_many(writes, now))
+    fn write_many(&self, wait: Wait, writes: Vec<Write>, now: Timestamp) -> Answer<'_, ()> {
+        self.answer(
+            wait,
+            move |ops| async move { ops.write_many(writes, now).await },
+        )
     }
 
-    fn remove_many(&self, keys: &[Key<'_>]) -> Result<(), StoreError> {
-        complete(self.blocking().delete_many(keys))
+    fn remove_many<'a>(&'a self, wait: Wait, keys: &'a [Key]) -> Answer<'a, ()> {
+        self.answer(wait, move |ops| async move { ops.delete_many(keys).await })
     }
 
-    fn ping(&self) -> Result<(), StoreError> {
-        complete(self.blocking().ping())
-    }
-
-    fn try_lease_many(
-        &self,
-        keys: &[Key<'_>],
+    fn try_lease_many<'a>(
+        &'a self,
+        wait: Wait,
+        keys: &'a [Key],
         now: Timestamp,
         grace: Duration,
-    ) -> Result<Vec<Result<Option<LeaseId>, StoreError>>, StoreError> {
-        complete(self.blocking().try_lease_many(keys, now, grace))
+    ) -> Answer<'a, Vec<Result<Option<LeaseId>, StoreError>>> {
+        self.answer(wait, move |ops| async move {
+            ops.try_lease_many(keys, now, grace).await
+        })
     }
 
-    fn try_claim_many(
-        &self,
-        claims: &[(Key<'_>, Version)],
+    fn try_claim_many<'a>(
+        &'a self,
+        wait: Wait,
+        claims: &'a [(Key, Version)],
         now: Timestamp,
         until: Timestamp,
-    ) -> Result<Vec<Result<Option<ClaimId>, StoreError>>, StoreError> {
-        complete(self.blocking().try_claim_many(claims, now, until))
+    ) -> Answer<'a, Vec<Result<Option<ClaimId>, StoreError>>> {
+        self.answer(wait, move |ops| async move {
+            ops.try_claim_many(claims, now, until).await
+        })
     }
 
     fn write_held_many(
         &self,
-        writes: Vec<(Write<'_>, Hold)>,
+        wait: Wait,
+        writes: Vec<(Write, Hold)>,
         now: Timestamp,
-    ) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
-        complete(self.blocking().write_held_many(writes, now))
-    }
-
-    fn run(&self, op: StoreOp<'_>) -> Result<StoreReply, StoreError> {
-        complete(self.blocking().run(op))
-    }
-
-    #[cfg(feature = "tokio")]
-    fn run_async<'a>(&'a self, op: StoreOp<'a>) -> BoxFuture<'a, Result<StoreReply, StoreError>> {
-        Box::pin(async move {
-            let ops = Ops {
-                transport: &self.nonblocking,
-                ring: &self.ring,
-                max_value: self.config.max_value,
-            };
-            ops.run(op).await
+    ) -> Answer<'_, Vec<Result<bool, StoreError>>> {
+        self.answer(wait, move |ops| async move {
+            ops.write_held_many(writes, now).await
         })
+    }
+
+    fn ping(&self, wait: Wait) -> Answer<'_, ()> {
+        self.answer(wait, move |ops| async move { ops.ping().await })
     }
 }
 

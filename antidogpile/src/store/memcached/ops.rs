@@ -25,7 +25,7 @@
 
 mod native;
 
-pub use native::ReadFor;
+use crate::store::ReadFor;
 use native::{value_expiry, INVALIDATED_TTL};
 
 use super::codec::{
@@ -41,8 +41,7 @@ use crate::error::{StoreError, StoreErrorKind};
 use crate::key::Key;
 use crate::policy::{Deadlines, EntryMeta};
 use crate::store::{
-    ClaimId, Counted, Delta, Hold, LeaseId, OwnedLookup, StoreOp, StoreReply, Stored, Version,
-    Write, RAW_META,
+    ClaimId, Counted, Delta, Found, Hold, LeaseId, Stored, Version, Write, RAW_META,
 };
 
 /// Client flags of an antidogpile envelope ("AD", kind 1).
@@ -65,16 +64,27 @@ pub(crate) trait Exchange {
     ) -> Result<Vec<Reply>, Failure>;
 }
 
+impl<T: Exchange> Exchange for &T {
+    async fn exchange(
+        &self,
+        server: usize,
+        requests: &[&[u8]],
+        reuse: Reuse,
+    ) -> Result<Vec<Reply>, Failure> {
+        (**self).exchange(server, requests, reuse).await
+    }
+}
+
 /// The operations over a transport.
 pub(crate) struct Ops<'s, T> {
-    pub(crate) transport: &'s T,
+    pub(crate) transport: T,
     pub(crate) ring: &'s Ring,
     pub(crate) max_value: usize,
 }
 
 /// A store key on the wire: readable namespace, version and fingerprint
 /// (the codec makes any bytes safe and hashes what is too long).
-pub(crate) fn logical_key(key: &Key<'_>) -> String {
+pub(crate) fn logical_key(key: &Key) -> String {
     format!(
         "{}:{}:{:032x}",
         key.namespace(),
@@ -170,11 +180,11 @@ fn item_of(reply: Reply) -> Result<Item, StoreError> {
 }
 
 /// An item as the cache reads it.
-fn lookup_of(item: Item, now: Timestamp) -> Option<OwnedLookup> {
+fn lookup_of(item: Item, now: Timestamp) -> Option<Found> {
     match item {
         Item::Missing => None,
-        Item::Lease { .. } => Some(OwnedLookup::Leased),
-        Item::Foreign { cas } => Some(OwnedLookup::Entry {
+        Item::Lease { .. } => Some(Found::Leased),
+        Item::Foreign { cas } => Some(Found::Entry {
             meta: EntryMeta {
                 soft_deadline: Timestamp::EPOCH,
                 claimed_until: Timestamp::EPOCH,
@@ -183,13 +193,13 @@ fn lookup_of(item: Item, now: Timestamp) -> Option<OwnedLookup> {
             // No payload decodes from nothing: the cache recomputes and overwrites.
             value: Stored::Bytes(Vec::new()),
         }),
-        Item::Raw { cas, bytes } => Some(OwnedLookup::Entry {
+        Item::Raw { cas, bytes } => Some(Found::Entry {
             meta: RAW_META,
             version: Version(cas),
             value: Stored::Raw(bytes),
         }),
         Item::Envelope { cas, bytes } => match envelope::open(&bytes) {
-            Ok((header, payload)) if header.hard_deadline > now => Some(OwnedLookup::Entry {
+            Ok((header, payload)) if header.hard_deadline > now => Some(Found::Entry {
                 meta: header.meta,
                 version: Version(cas),
                 value: Stored::Bytes(payload.to_vec()),
@@ -364,30 +374,9 @@ impl<T: Exchange> Ops<'_, T> {
         self.send(routing, &request).await
     }
 
-    /// A read that takes nothing ([`ReadFor::Peek`]).
-    pub(crate) async fn read(
-        &self,
-        key: &Key<'_>,
-        now: Timestamp,
-    ) -> Result<Option<OwnedLookup>, StoreError> {
-        Ok(self.read_for(key, now, ReadFor::Peek).await?.0)
-    }
-
-    /// Reads every key, taking nothing, one pipelined exchange per server.
-    /// A key whose server failed reads as nothing; the first failure is
-    /// returned if every key failed.
-    pub(crate) async fn read_many(
-        &self,
-        keys: &[Key<'_>],
-        now: Timestamp,
-    ) -> Result<Vec<Option<OwnedLookup>>, StoreError> {
-        let found = self.read_many_for(keys, now, ReadFor::Peek).await?;
-        Ok(found.into_iter().map(|(lookup, _)| lookup).collect())
-    }
-
     pub(crate) async fn try_claim(
         &self,
-        key: &Key<'_>,
+        key: &Key,
         seen: Version,
         now: Timestamp,
         until: Timestamp,
@@ -398,11 +387,7 @@ impl<T: Exchange> Ops<'_, T> {
     /// `md ... I C<claim>`: one request, no value. The entry stays, stale,
     /// and its win goes to the next reader (a claim recorded in it ends
     /// too: an invalidated item's recorded claim counts for nothing).
-    pub(crate) async fn release_claim(
-        &self,
-        key: &Key<'_>,
-        claim: ClaimId,
-    ) -> Result<(), StoreError> {
+    pub(crate) async fn release_claim(&self, key: &Key, claim: ClaimId) -> Result<(), StoreError> {
         let routing = logical_key(key);
         let wire = WireKey::new(routing.as_bytes());
         self.invalidate(&routing, &wire, Some(claim.0), None)
@@ -413,7 +398,7 @@ impl<T: Exchange> Ops<'_, T> {
     /// The `ms` of `value`: an envelope, or raw bytes with flags 0.
     fn set_request(
         &self,
-        key: &Key<'_>,
+        key: &Key,
         value: Stored,
         deadlines: Deadlines,
         now: Timestamp,
@@ -465,7 +450,7 @@ impl<T: Exchange> Ops<'_, T> {
 
     pub(crate) async fn write(
         &self,
-        key: &Key<'_>,
+        key: &Key,
         value: Stored,
         deadlines: Deadlines,
         now: Timestamp,
@@ -482,7 +467,7 @@ impl<T: Exchange> Ops<'_, T> {
     /// claim or lease `held` (see the module's notes).
     pub(crate) async fn write_held(
         &self,
-        key: &Key<'_>,
+        key: &Key,
         held: Hold,
         value: Stored,
         deadlines: Deadlines,
@@ -505,7 +490,7 @@ impl<T: Exchange> Ops<'_, T> {
     /// failure, if any, after all were tried.
     pub(crate) async fn write_many(
         &self,
-        writes: Vec<Write<'_>>,
+        writes: Vec<Write>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let mut first_error = None;
@@ -583,7 +568,7 @@ impl<T: Exchange> Ops<'_, T> {
     }
 
     /// Stores `write` unless a value is there (a lease does not count).
-    pub(crate) async fn add(&self, write: Write<'_>, now: Timestamp) -> Result<bool, StoreError> {
+    pub(crate) async fn add(&self, write: Write, now: Timestamp) -> Result<bool, StoreError> {
         let routing = logical_key(&write.key);
         let request = |mode, compare_cas| {
             let value = write.value.clone();
@@ -600,11 +585,7 @@ impl<T: Exchange> Ops<'_, T> {
     /// tells, without fetching the value, whether there was a value (a
     /// lease stub is not one) and a raw one (which has no stale state: it
     /// is then deleted). Sends no value.
-    pub(crate) async fn mark_stale(
-        &self,
-        key: &Key<'_>,
-        _now: Timestamp,
-    ) -> Result<bool, StoreError> {
+    pub(crate) async fn mark_stale(&self, key: &Key, _now: Timestamp) -> Result<bool, StoreError> {
         let routing = logical_key(key);
         let wire = WireKey::new(routing.as_bytes());
         let mut look = Vec::with_capacity(96);
@@ -643,7 +624,7 @@ impl<T: Exchange> Ops<'_, T> {
     }
 
     /// `ma`: memcached changes raw decimal counters only.
-    pub(crate) async fn count(&self, key: &Key<'_>, delta: Delta) -> Result<Counted, StoreError> {
+    pub(crate) async fn count(&self, key: &Key, delta: Delta) -> Result<Counted, StoreError> {
         let routing = logical_key(key);
         let wire = WireKey::new(routing.as_bytes());
         let (mode, by) = match delta {
@@ -676,7 +657,7 @@ impl<T: Exchange> Ops<'_, T> {
 
     pub(crate) async fn try_lease(
         &self,
-        key: &Key<'_>,
+        key: &Key,
         now: Timestamp,
         grace: std::time::Duration,
     ) -> Result<Option<LeaseId>, StoreError> {
@@ -691,7 +672,7 @@ impl<T: Exchange> Ops<'_, T> {
     /// live until `until`.
     pub(crate) async fn renew(
         &self,
-        key: &Key<'_>,
+        key: &Key,
         hold: Hold,
         until: Timestamp,
         now: Timestamp,
@@ -722,7 +703,11 @@ impl<T: Exchange> Ops<'_, T> {
         }
     }
 
-    async fn delete(&self, key: &Key<'_>, compare_cas: Option<u64>) -> Result<(), StoreError> {
+    pub(crate) async fn delete(
+        &self,
+        key: &Key,
+        compare_cas: Option<u64>,
+    ) -> Result<(), StoreError> {
         let routing = logical_key(key);
         let mut request = Vec::with_capacity(64);
         let flags = DeleteFlags {
@@ -737,7 +722,7 @@ impl<T: Exchange> Ops<'_, T> {
     }
 
     /// Deletes every key, one pipelined exchange per server.
-    pub(crate) async fn delete_many(&self, keys: &[Key<'_>]) -> Result<(), StoreError> {
+    pub(crate) async fn delete_many(&self, keys: &[Key]) -> Result<(), StoreError> {
         let batch: Vec<(String, Vec<u8>)> = keys
             .iter()
             .map(|key| {
@@ -774,7 +759,7 @@ impl<T: Exchange> Ops<'_, T> {
     #[allow(clippy::type_complexity)]
     pub(crate) async fn try_lease_many(
         &self,
-        keys: &[Key<'_>],
+        keys: &[Key],
         now: Timestamp,
         grace: std::time::Duration,
     ) -> Result<Vec<Result<Option<LeaseId>, StoreError>>, StoreError> {
@@ -844,7 +829,7 @@ impl<T: Exchange> Ops<'_, T> {
     #[allow(clippy::type_complexity)]
     pub(crate) async fn try_claim_many(
         &self,
-        claims: &[(Key<'_>, Version)],
+        claims: &[(Key, Version)],
         now: Timestamp,
         until: Timestamp,
     ) -> Result<Vec<Result<Option<ClaimId>, StoreError>>, StoreError> {
@@ -855,7 +840,7 @@ impl<T: Exchange> Ops<'_, T> {
     /// one pipelined `ms ... C<cas>` per write, one exchange per server.
     pub(crate) async fn write_held_many(
         &self,
-        writes: Vec<(Write<'_>, Hold)>,
+        writes: Vec<(Write, Hold)>,
         now: Timestamp,
     ) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
         let mut results: Vec<Result<bool, StoreError>> = Vec::with_capacity(writes.len());
@@ -895,88 +880,6 @@ impl<T: Exchange> Ops<'_, T> {
             return Err(results.swap_remove(0).unwrap_err());
         }
         Ok(results)
-    }
-
-    /// Runs one store operation.
-    pub(crate) async fn run(&self, op: StoreOp<'_>) -> Result<StoreReply, StoreError> {
-        Ok(match op {
-            StoreOp::Read { key, now } => StoreReply::Read(self.read(&key, now).await?),
-            StoreOp::TryClaim {
-                key,
-                seen,
-                now,
-                until,
-            } => StoreReply::Claim(self.try_claim(&key, seen, now, until).await?),
-            StoreOp::ReleaseClaim { key, claim } => {
-                self.release_claim(&key, claim).await?;
-                StoreReply::Done
-            }
-            StoreOp::Write {
-                key,
-                value,
-                deadlines,
-                now,
-            } => {
-                self.write(&key, value, deadlines, now).await?;
-                StoreReply::Done
-            }
-            StoreOp::WriteHeld {
-                key,
-                held,
-                value,
-                deadlines,
-                now,
-            } => StoreReply::Changed(self.write_held(&key, held, value, deadlines, now).await?),
-            StoreOp::Remove { key } => {
-                self.delete(&key, None).await?;
-                StoreReply::Done
-            }
-            StoreOp::TryLease { key, now, grace } => {
-                StoreReply::Lease(self.try_lease(&key, now, grace).await?)
-            }
-            // Only the holder's own lease item (its CAS) is deleted.
-            StoreOp::ReleaseLease { key, lease } => {
-                self.delete(&key, Some(lease.0)).await?;
-                StoreReply::Done
-            }
-            StoreOp::Renew {
-                key,
-                hold,
-                until,
-                now,
-            } => StoreReply::Renewed(self.renew(&key, hold, until, now).await?),
-            StoreOp::Add { write, now } => StoreReply::Changed(self.add(write, now).await?),
-            StoreOp::MarkStale { key, now } => {
-                StoreReply::Changed(self.mark_stale(&key, now).await?)
-            }
-            StoreOp::Count { key, delta, .. } => {
-                StoreReply::Counted(self.count(&key, delta).await?)
-            }
-            StoreOp::ReadMany { keys, now } => {
-                StoreReply::ReadMany(self.read_many(keys, now).await?)
-            }
-            StoreOp::WriteMany { writes, now } => {
-                self.write_many(writes, now).await?;
-                StoreReply::Done
-            }
-            StoreOp::RemoveMany { keys } => {
-                self.delete_many(keys).await?;
-                StoreReply::Done
-            }
-            StoreOp::Ping => {
-                self.ping().await?;
-                StoreReply::Done
-            }
-            StoreOp::TryLeaseMany { keys, now, grace } => {
-                StoreReply::Leases(self.try_lease_many(keys, now, grace).await?)
-            }
-            StoreOp::TryClaimMany { claims, now, until } => {
-                StoreReply::Claims(self.try_claim_many(claims, now, until).await?)
-            }
-            StoreOp::WriteHeldMany { writes, now } => {
-                StoreReply::ChangedMany(self.write_held_many(writes, now).await?)
-            }
-        })
     }
 
     /// Asks every server for a no-op (`mn`), even one marked down (a
@@ -1060,7 +963,7 @@ mod tests {
         let found = lookup_of(item_of(reply).unwrap(), Timestamp::from_millis(500));
         // An entry (its CAS lets the write replace it) whose value decodes
         // as nothing: the cache recomputes and overwrites.
-        let Some(OwnedLookup::Entry { version, value, .. }) = found else {
+        let Some(Found::Entry { version, value, .. }) = found else {
             panic!("{found:?}");
         };
         assert_eq!(version, Version(9));

@@ -27,6 +27,8 @@ fn namespace() -> impl Strategy<Value = String> {
 }
 
 fn wire_key_for(namespace: &str, version: u32, fingerprint: u128) -> (String, WireKey) {
+    // Namespaces live as long as the program; a test case's may leak.
+    let namespace: &'static str = namespace.to_owned().leak();
     let key = Key::new(Fingerprint::from_u128(fingerprint), namespace, version);
     let logical = logical_key(&key);
     let wire = WireKey::new(logical.as_bytes());

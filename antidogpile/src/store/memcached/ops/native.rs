@@ -48,25 +48,7 @@ use crate::store::memcached::codec::{
     encode_delete, encode_get, encode_set, DeleteFlags, GetFlags, RemainingTtl, Reply, ReturnFlags,
     SetFlags, WireKey,
 };
-use crate::store::{ClaimId, Hold, LeaseId, OwnedLookup, Stored, Version};
-
-/// What a read is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReadFor {
-    /// A look that must take nothing (`peek`, display, tests).
-    Peek,
-    /// A read by a caller that acts on it: the store may, in the same
-    /// request, take the refresh claim of a stale entry (until
-    /// `claim_until`) or the cold-miss lease of an absent one (for
-    /// `lease_for`); `keep_stale` is how long the caller's values are kept
-    /// after their soft deadline (hard - soft), for stores whose expiry
-    /// decides.
-    Use {
-        claim_until: Timestamp,
-        lease_for: Duration,
-        keep_stale: Duration,
-    },
-}
+use crate::store::{ClaimId, Found, Hold, LeaseId, ReadFor, Stored, Version};
 
 /// How long after the soft deadline (or the end of a recorded claim)
 /// memcached may first hand out the recache win: its TTLs are whole
@@ -122,7 +104,7 @@ pub(crate) fn value_expiry(deadlines: Deadlines, now: Timestamp) -> u32 {
 
 /// What a `mg ... v f c t` or `mg ... f c t s` found: the item, and the
 /// win flags memcached answered with.
-pub(crate) struct Found {
+pub(crate) struct Seen {
     pub(crate) item: Item,
     /// `W`: this read took the item's win.
     won: bool,
@@ -133,13 +115,13 @@ pub(crate) struct Found {
     remaining: Option<RemainingTtl>,
 }
 
-impl Found {
-    pub(crate) fn of(reply: Reply) -> Result<Found, StoreError> {
+impl Seen {
+    pub(crate) fn of(reply: Reply) -> Result<Seen, StoreError> {
         let flags = match &reply {
             Reply::Value { flags, .. } | Reply::Miss(flags) => flags.clone(),
             _ => ReturnFlags::default(),
         };
-        Ok(Found {
+        Ok(Seen {
             item: super::item_of(reply)?,
             won: flags.win,
             taken: flags.win_taken,
@@ -204,7 +186,7 @@ fn lease_expiry(window: Duration) -> u32 {
 /// What to do about what a read found.
 enum Verdict {
     /// Hand this to the reader: nothing more to send.
-    Done(Option<OwnedLookup>, Option<Hold>),
+    Done(Option<Found>, Option<Hold>),
     /// Claim the stale envelope by CAS: rewrite it with its claim (and,
     /// if it was invalidated, stale in its own header).
     ClaimByCas {
@@ -222,13 +204,13 @@ enum Verdict {
     GiveBack {
         cas: u64,
         ttl: Option<u32>,
-        lookup: Option<OwnedLookup>,
+        lookup: Option<Found>,
     },
 }
 
 /// An entry as the cache reads it.
-fn entry(meta: EntryMeta, cas: u64, payload: &[u8]) -> OwnedLookup {
-    OwnedLookup::Entry {
+fn entry(meta: EntryMeta, cas: u64, payload: &[u8]) -> Found {
+    Found::Entry {
         meta,
         version: Version(cas),
         value: Stored::Bytes(payload.to_vec()),
@@ -236,7 +218,7 @@ fn entry(meta: EntryMeta, cas: u64, payload: &[u8]) -> OwnedLookup {
 }
 
 /// Decides what a read for `purpose` found at `now` gives its reader.
-fn judge(mut found: Found, now: Timestamp, purpose: ReadFor) -> Verdict {
+fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
     let (claim_until, lease_for, keep_stale) = match purpose {
         ReadFor::Peek => {
             let (won, remaining, cas) = (found.won, found.remaining, item_cas(&found.item));
@@ -268,7 +250,7 @@ fn judge(mut found: Found, now: Timestamp, purpose: ReadFor) -> Verdict {
             if found.invalidated && found.taken && found.invalidated_for() > patience {
                 return Verdict::LeaseByCas { cas };
             }
-            Verdict::Done(Some(OwnedLookup::Leased), None)
+            Verdict::Done(Some(Found::Leased), None)
         }
         item @ (Item::Raw { .. } | Item::Foreign { .. }) => {
             Verdict::Done(super::lookup_of(item, now), None)
@@ -293,7 +275,7 @@ fn judge(mut found: Found, now: Timestamp, purpose: ReadFor) -> Verdict {
                     return Verdict::Done(None, Some(Hold::Lease(LeaseId(cas))));
                 }
                 if recorded_claim {
-                    return Verdict::Done(Some(OwnedLookup::Leased), None);
+                    return Verdict::Done(Some(Found::Leased), None);
                 }
                 let takeover = if found.taken {
                     since(header.hard_deadline) > patience
@@ -303,7 +285,7 @@ fn judge(mut found: Found, now: Timestamp, purpose: ReadFor) -> Verdict {
                 return if takeover {
                     Verdict::LeaseByCas { cas }
                 } else {
-                    Verdict::Done(Some(OwnedLookup::Leased), None)
+                    Verdict::Done(Some(Found::Leased), None)
                 };
             }
             if !found.invalidated && now < header.meta.soft_deadline {
@@ -355,14 +337,14 @@ fn judge(mut found: Found, now: Timestamp, purpose: ReadFor) -> Verdict {
 
 /// What a read that takes nothing hands over: an invalidated envelope
 /// reads as stale.
-fn peek_lookup(found: Found, now: Timestamp) -> Option<OwnedLookup> {
+fn peek_lookup(found: Seen, now: Timestamp) -> Option<Found> {
     let invalidated = found.invalidated;
     match super::lookup_of(found.item, now) {
-        Some(OwnedLookup::Entry {
+        Some(Found::Entry {
             meta,
             version,
             value: value @ Stored::Bytes(_),
-        }) if invalidated => Some(OwnedLookup::Entry {
+        }) if invalidated => Some(Found::Entry {
             meta: EntryMeta {
                 soft_deadline: meta.soft_deadline.min(now),
                 claimed_until: Timestamp::EPOCH,
@@ -384,9 +366,9 @@ fn item_cas(item: &Item) -> Option<u64> {
     }
 }
 
-fn lookup_cas(lookup: &Option<OwnedLookup>) -> Option<u64> {
+fn lookup_cas(lookup: &Option<Found>) -> Option<u64> {
     match lookup {
-        Some(OwnedLookup::Entry { version, .. }) => Some(version.0),
+        Some(Found::Entry { version, .. }) => Some(version.0),
         _ => None,
     }
 }
@@ -417,13 +399,13 @@ impl<T: Exchange> Ops<'_, T> {
     /// cases take a second request: a takeover by CAS, or a win given back.
     pub(crate) async fn read_for(
         &self,
-        key: &Key<'_>,
+        key: &Key,
         now: Timestamp,
         purpose: ReadFor,
-    ) -> Result<(Option<OwnedLookup>, Option<Hold>), StoreError> {
+    ) -> Result<(Option<Found>, Option<Hold>), StoreError> {
         let routing = logical_key(key);
         let wire = WireKey::new(routing.as_bytes());
-        let found = Found::of(self.send(&routing, &read_request(&wire, purpose)).await?)?;
+        let found = Seen::of(self.send(&routing, &read_request(&wire, purpose)).await?)?;
         self.apply(&routing, &wire, judge(found, now, purpose), now, purpose)
             .await
     }
@@ -435,10 +417,10 @@ impl<T: Exchange> Ops<'_, T> {
     #[allow(clippy::type_complexity)]
     pub(crate) async fn read_many_for(
         &self,
-        keys: &[Key<'_>],
+        keys: &[Key],
         now: Timestamp,
         purpose: ReadFor,
-    ) -> Result<Vec<(Option<OwnedLookup>, Option<Hold>)>, StoreError> {
+    ) -> Result<Vec<(Option<Found>, Option<Hold>)>, StoreError> {
         let batch: Vec<(String, Vec<u8>)> = keys
             .iter()
             .map(|key| {
@@ -453,7 +435,7 @@ impl<T: Exchange> Ops<'_, T> {
         let mut found = Vec::with_capacity(keys.len());
         for ((routing, _), reply) in batch.iter().zip(replies) {
             let verdict = reply
-                .and_then(Found::of)
+                .and_then(Seen::of)
                 .map(|found| judge(found, now, purpose));
             let settled = match verdict {
                 Ok(verdict) => {
@@ -482,7 +464,7 @@ impl<T: Exchange> Ops<'_, T> {
         verdict: Verdict,
         now: Timestamp,
         purpose: ReadFor,
-    ) -> Result<(Option<OwnedLookup>, Option<Hold>), StoreError> {
+    ) -> Result<(Option<Found>, Option<Hold>), StoreError> {
         let (claim_until, lease_for) = match purpose {
             ReadFor::Use {
                 claim_until,
@@ -511,7 +493,7 @@ impl<T: Exchange> Ops<'_, T> {
                     Reply::Done(flags) => {
                         Ok((None, Some(Hold::Lease(LeaseId(flags.cas.unwrap_or(0))))))
                     }
-                    Reply::Exists(_) | Reply::NotFound(_) => Ok((Some(OwnedLookup::Leased), None)),
+                    Reply::Exists(_) | Reply::NotFound(_) => Ok((Some(Found::Leased), None)),
                     other => Err(unexpected(&other, "ms C (a lease over a dead item)")),
                 }
             }
@@ -583,7 +565,7 @@ impl<T: Exchange> Ops<'_, T> {
     #[allow(clippy::type_complexity)]
     pub(crate) async fn claim_many_in_read(
         &self,
-        claims: &[(Key<'_>, Version)],
+        claims: &[(Key, Version)],
         now: Timestamp,
         until: Timestamp,
     ) -> Result<Vec<Result<Option<ClaimId>, StoreError>>, StoreError> {
@@ -604,7 +586,7 @@ impl<T: Exchange> Ops<'_, T> {
             Vec::with_capacity(claims.len());
         let mut rewrites: Vec<(usize, (String, Vec<u8>))> = Vec::new();
         for (index, reply) in self.send_batch(&reads).await.into_iter().enumerate() {
-            let found = match reply.and_then(Found::of) {
+            let found = match reply.and_then(Seen::of) {
                 Ok(found) => found,
                 Err(error) => {
                     results.push(Err(error));
@@ -675,7 +657,7 @@ impl<T: Exchange> Ops<'_, T> {
         reply: Result<Reply, StoreError>,
         now: Timestamp,
     ) -> Result<Option<Option<LeaseId>>, StoreError> {
-        let found = Found::of(reply?)?;
+        let found = Seen::of(reply?)?;
         let (won, remaining) = (found.won, found.remaining);
         let dead = |bytes: &[u8]| {
             envelope::open(bytes).is_ok_and(|(header, _)| header.hard_deadline <= now)
@@ -724,7 +706,7 @@ impl<T: Exchange> Ops<'_, T> {
     /// `mg ... N` (a second request only to replace a dead item by CAS).
     pub(crate) async fn lease_in_read(
         &self,
-        key: &Key<'_>,
+        key: &Key,
         now: Timestamp,
         window: Duration,
     ) -> Result<Option<LeaseId>, StoreError> {
@@ -735,7 +717,7 @@ impl<T: Exchange> Ops<'_, T> {
         };
         let routing = logical_key(key);
         let wire = WireKey::new(routing.as_bytes());
-        let found = Found::of(self.send(&routing, &read_request(&wire, purpose)).await?)?;
+        let found = Seen::of(self.send(&routing, &read_request(&wire, purpose)).await?)?;
         let verdict = match judge(found, now, purpose) {
             // Not a lease: an invalidated value's claim, taken by any read.
             Verdict::Done(lookup, Some(Hold::Claim(ClaimId(cas)))) => Verdict::GiveBack {
@@ -759,7 +741,7 @@ impl<T: Exchange> Ops<'_, T> {
         routing: &str,
         wire: &WireKey,
     ) -> Result<Item, StoreError> {
-        let found = Found::of(
+        let found = Seen::of(
             self.send(routing, &read_request(wire, ReadFor::Peek))
                 .await?,
         )?;
@@ -776,14 +758,14 @@ impl<T: Exchange> Ops<'_, T> {
     /// Returns the new CAS.
     pub(crate) async fn renew_claim(
         &self,
-        key: &Key<'_>,
+        key: &Key,
         claim: ClaimId,
         until: Timestamp,
         now: Timestamp,
     ) -> Result<Option<u64>, StoreError> {
         let routing = logical_key(key);
         let wire = WireKey::new(routing.as_bytes());
-        let found = Found::of(
+        let found = Seen::of(
             self.send(&routing, &read_request(&wire, ReadFor::Peek))
                 .await?,
         )?;
@@ -823,7 +805,7 @@ impl<T: Exchange> Ops<'_, T> {
     /// was handed to another reader who may still be recording its claim.
     pub(crate) async fn claim_in_read(
         &self,
-        key: &Key<'_>,
+        key: &Key,
         seen: Version,
         now: Timestamp,
         until: Timestamp,
@@ -845,7 +827,7 @@ impl<T: Exchange> Ops<'_, T> {
             ..GetFlags::default()
         };
         encode_get(&mut request, &wire, &flags);
-        let found = Found::of(self.send(&routing, &request).await?)?;
+        let found = Seen::of(self.send(&routing, &request).await?)?;
         // The version read, or an invalidated one whose win this read took
         // (only one read can: a read that had to give the win back bumped
         // the CAS of what its caller saw).
