@@ -141,19 +141,16 @@ impl Seen {
             Some(RemainingTtl::Unlimited) | None => Duration::MAX,
         }
     }
-
-    /// Whether memcached cannot hand out the recache win of this item for
-    /// at least a second: its remaining TTL is above `token` by a tick.
-    fn win_not_near(&self, token: Option<u32>) -> bool {
-        match (token, self.remaining) {
-            (Some(token), Some(RemainingTtl::Seconds(left))) => left > token,
-            _ => true,
-        }
-    }
 }
 
 /// The `mg` of a read for `purpose`.
 pub(crate) fn read_request(wire: &WireKey, purpose: ReadFor) -> Vec<u8> {
+    read_request_with(wire, purpose, None)
+}
+
+/// The `mg` of a read for `purpose`, with `token` as its recache token if
+/// given.
+fn read_request_with(wire: &WireKey, purpose: ReadFor, token: Option<u32>) -> Vec<u8> {
     let mut flags = GetFlags {
         value: true,
         client_flags: true,
@@ -168,7 +165,7 @@ pub(crate) fn read_request(wire: &WireKey, purpose: ReadFor) -> Vec<u8> {
     } = purpose
     {
         flags.vivify = Some(lease_expiry(lease_for));
-        flags.recache = recache_token(keep_stale);
+        flags.recache = token.or(recache_token(keep_stale));
     }
     let mut request = Vec::with_capacity(96);
     encode_get(&mut request, wire, &flags);
@@ -199,6 +196,10 @@ enum Verdict {
     /// Replace a dead item (a stub or an expired envelope) by a lease stub,
     /// by CAS.
     LeaseByCas { cas: u64 },
+    /// Read again with `R<token>`, a token above the remaining TTL: the
+    /// win, if nobody took it meanwhile (atomic, as every win is); if it
+    /// cannot be had, hand `waiting` over.
+    ForceWin { token: u32, waiting: Option<Found> },
     /// A read that must take nothing took an invalidated item's win: give
     /// it back (invalidate it again, with the TTL it had), then hand this.
     GiveBack {
@@ -219,7 +220,7 @@ fn entry(meta: EntryMeta, cas: u64, payload: &[u8]) -> Found {
 
 /// Decides what a read for `purpose` found at `now` gives its reader.
 fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
-    let (claim_until, lease_for, keep_stale) = match purpose {
+    let (claim_until, lease_for) = match purpose {
         ReadFor::Peek => {
             let (won, remaining, cas) = (found.won, found.remaining, item_cas(&found.item));
             // A lease stub invalidated, and not leased since: no lease.
@@ -234,12 +235,11 @@ fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
         ReadFor::Use {
             claim_until,
             lease_for,
-            keep_stale,
-        } => (claim_until, lease_for, keep_stale),
+            ..
+        } => (claim_until, lease_for),
     };
     // How long a winner has to record its claim before it may be replaced.
     let patience = now.until(claim_until).max(lease_for) + TOKEN_LAG;
-    let token = recache_token(keep_stale);
     let item = std::mem::replace(&mut found.item, Item::Missing);
     match item {
         Item::Missing => Verdict::Done(None, None),
@@ -277,12 +277,18 @@ fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
                 if recorded_claim {
                     return Verdict::Done(Some(Found::Leased), None);
                 }
-                let takeover = if found.taken {
-                    since(header.hard_deadline) > patience
-                } else {
-                    found.win_not_near(token)
-                };
-                return if takeover {
+                if !found.taken {
+                    // No win handed out yet (memcached's whole seconds):
+                    // take it now, or by CAS if it never expires.
+                    return match found.remaining {
+                        Some(RemainingTtl::Seconds(left)) => Verdict::ForceWin {
+                            token: left.saturating_add(1),
+                            waiting: Some(Found::Leased),
+                        },
+                        _ => Verdict::LeaseByCas { cas },
+                    };
+                }
+                return if since(header.hard_deadline) > patience {
                     Verdict::LeaseByCas { cas }
                 } else {
                     Verdict::Done(Some(Found::Leased), None)
@@ -310,12 +316,25 @@ fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
                     Some(Hold::Claim(ClaimId(cas))),
                 );
             }
-            let takeover = if found.taken {
-                since(header.meta.soft_deadline) > patience
-            } else {
-                found.win_not_near(token)
+            // Its winner is computing: serve it stale, as if claimed, and
+            // ask nothing more.
+            let waiting = EntryMeta {
+                claimed_until: now.saturating_add(Duration::from_secs(1)),
+                ..meta
             };
-            if takeover {
+            if !found.taken {
+                if let Some(RemainingTtl::Seconds(left)) = found.remaining {
+                    // Stale by the clock, and memcached (counting whole
+                    // seconds) has not handed the win out yet: take it now.
+                    return Verdict::ForceWin {
+                        token: left.saturating_add(1),
+                        waiting: Some(entry(waiting, cas, payload)),
+                    };
+                }
+            }
+            // No win to take (an item that never expires), or its winner
+            // would have recorded its claim by now: claim by CAS.
+            if !found.taken || since(header.meta.soft_deadline) > patience {
                 return Verdict::ClaimByCas {
                     cas,
                     bytes: bytes.clone(),
@@ -324,12 +343,6 @@ fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
                     keep_stale: header.meta.soft_deadline.until(header.hard_deadline),
                 };
             }
-            // Its winner is computing (or memcached is about to hand the
-            // win out): serve it stale, as if claimed, and ask nothing more.
-            let waiting = EntryMeta {
-                claimed_until: now.saturating_add(Duration::from_secs(1)),
-                ..meta
-            };
             Verdict::Done(Some(entry(waiting, cas, payload)), None)
         }
     }
@@ -475,6 +488,16 @@ impl<T: Exchange> Ops<'_, T> {
         };
         match verdict {
             Verdict::Done(lookup, hold) => Ok((lookup, hold)),
+            Verdict::ForceWin { token, waiting } => {
+                let request = read_request_with(wire, purpose, Some(token));
+                let found = Seen::of(self.send(routing, &request).await?)?;
+                match judge(found, now, purpose) {
+                    // Not taken after all (the item changed meanwhile):
+                    // what the first read found, as if claimed.
+                    Verdict::ForceWin { .. } => Ok((waiting, None)),
+                    again => Box::pin(self.apply(routing, wire, again, now, purpose)).await,
+                }
+            }
             Verdict::GiveBack { cas, ttl, lookup } => {
                 self.invalidate(routing, wire, Some(cas), ttl).await?;
                 Ok((lookup, None))
@@ -835,7 +858,9 @@ impl<T: Exchange> Ops<'_, T> {
             || (found.won && found.invalidated);
         let won = found.won;
         let verdict = match judge(found, now, purpose) {
-            verdict @ (Verdict::ClaimByCas { .. } | Verdict::Done(_, Some(Hold::Claim(_))))
+            verdict @ (Verdict::ClaimByCas { .. }
+            | Verdict::ForceWin { .. }
+            | Verdict::Done(_, Some(Hold::Claim(_))))
                 if same =>
             {
                 verdict
