@@ -211,12 +211,11 @@ fn the_client_claims_leases_and_invalidates_in_the_fewest_requests() {
         panic!("the first caller after the soft deadline refreshes: {got:?}")
     };
     // The client's `get` does not know how long values are kept stale
-    // (its values' TTLs come with their writes), so it cannot send the
-    // recache token in its read: finding the value stale, it reads again
-    // with a token above the remaining TTL, which takes the win (a
-    // memoized function's read takes it in one: see the test above). No
-    // value is uploaded but the new one.
-    assert_sent("a stale get, claimed", &read, 2, 0);
+    // (its values' TTLs come with their writes), so it sends no recache
+    // token and can tell no winner's age: finding the value stale, it
+    // claims by CAS, recording its claim in a second request (a memoized
+    // function's read takes the claim in one: see the test above).
+    assert_sent("a stale get, claimed", &read, 2, 1);
     let (got, stale) = sent(&proxy_b, || b.get::<u64, _>("k").unwrap());
     assert_eq!(got, Got::Stale(1));
     assert_sent("a stale get in another process", &stale, 1, 0);

@@ -55,6 +55,14 @@ use crate::store::{ClaimId, Found, Hold, LeaseId, ReadFor, Stored, Version};
 /// seconds, and its clock ticks once a second, at a phase of its own.
 pub(crate) const TOKEN_LAG: Duration = Duration::from_secs(2);
 
+/// How soon after a win could first be handed out its winner may take it
+/// and hold it without recording it (see [`judge`]).
+const ON_TIME: Duration = Duration::from_secs(2);
+
+/// The shortest claim a winner holds without recording it: the cache's
+/// default liveness window (renewed, and so recorded, after a third of it).
+const SHORTEST_UNRECORDED: Duration = Duration::from_secs(3);
+
 /// The TTL an invalidation gives its item, in seconds: a reader reads how
 /// long ago the item was invalidated off its remaining TTL. The envelope's
 /// own hard deadline still says until when the value is served.
@@ -141,6 +149,17 @@ impl Seen {
             Some(RemainingTtl::Unlimited) | None => Duration::MAX,
         }
     }
+
+    /// How long ago the remaining TTL dropped below `token` (when memcached
+    /// began to hand the win out); `None` if it has not (or never expires).
+    fn fired_for(&self, token: u32) -> Option<Duration> {
+        match self.remaining {
+            Some(RemainingTtl::Seconds(left)) if left < token => {
+                Some(Duration::from_secs(u64::from(token - left - 1)))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The `mg` of a read for `purpose`.
@@ -219,8 +238,17 @@ fn entry(meta: EntryMeta, cas: u64, payload: &[u8]) -> Found {
 }
 
 /// Decides what a read for `purpose` found at `now` gives its reader.
+///
+/// A win is *on time* when it was handed out within [`ON_TIME`] of the
+/// moment it could first be (the recache token reached, or the
+/// invalidation): its winner holds the claim without recording it (its
+/// first renewal records it). A win taken later is recorded at once (one
+/// `ms ... C<cas>`; nobody else can win it meanwhile). So a reader that
+/// finds the win taken and no claim recorded knows when the winner took it,
+/// at the latest, and takes over only when that winner would have recorded
+/// its claim long since.
 fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
-    let (claim_until, lease_for) = match purpose {
+    let (claim_until, lease_for, keep_stale) = match purpose {
         ReadFor::Peek => {
             let (won, remaining, cas) = (found.won, found.remaining, item_cas(&found.item));
             // A lease stub invalidated, and not leased since: no lease.
@@ -235,11 +263,32 @@ fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
         ReadFor::Use {
             claim_until,
             lease_for,
-            ..
-        } => (claim_until, lease_for),
+            keep_stale,
+        } => (claim_until, lease_for, keep_stale),
     };
-    // How long a winner has to record its claim before it may be replaced.
-    let patience = now.until(claim_until).max(lease_for) + TOKEN_LAG;
+    let token = recache_token(keep_stale);
+    // How long ago the win could first be handed out, if known.
+    let winnable_for = if found.invalidated {
+        Some(found.invalidated_for())
+    } else {
+        token.and_then(|token| found.fired_for(token))
+    };
+    // A claim shorter than memcached's whole seconds can time is recorded
+    // at once: its end must be known to the second.
+    let long_enough = now.until(claim_until) >= SHORTEST_UNRECORDED;
+    let on_time = long_enough
+        && match winnable_for {
+            Some(ago) => ago <= ON_TIME,
+            // Won before the token was reached: a read that asked for the
+            // win at once (the value stale by the clock, memcached's whole
+            // seconds behind), now.
+            None => token.is_some() && !found.invalidated,
+        };
+    // A winner took the win by `ON_TIME` after it could, and records its
+    // claim at its first renewal (a third of its window): past this, with
+    // no claim recorded, it is dead.
+    let patience = now.until(claim_until).max(lease_for) + ON_TIME + TOKEN_LAG;
+    let abandoned = winnable_for.is_some_and(|ago| ago > patience);
     let item = std::mem::replace(&mut found.item, Item::Missing);
     match item {
         Item::Missing => Verdict::Done(None, None),
@@ -247,7 +296,7 @@ fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
             if found.won && (vivified || found.invalidated) {
                 return Verdict::Done(None, Some(Hold::Lease(LeaseId(cas))));
             }
-            if found.invalidated && found.taken && found.invalidated_for() > patience {
+            if found.invalidated && found.taken && abandoned {
                 return Verdict::LeaseByCas { cas };
             }
             Verdict::Done(Some(Found::Leased), None)
@@ -260,38 +309,24 @@ fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
                 return Verdict::Done(None, None);
             };
             let recorded_claim = !found.invalidated && header.meta.claimed_until > now;
-            // How long the item has been stale (or dead) with its win free
-            // to be handed out.
-            let since = |from: Timestamp| {
-                if found.invalidated {
-                    found.invalidated_for()
-                } else {
-                    from.max(header.meta.claimed_until).until(now)
-                }
-            };
             if header.hard_deadline <= now {
-                // Nothing to serve: whoever wins it fills it.
-                if found.won {
-                    return Verdict::Done(None, Some(Hold::Lease(LeaseId(cas))));
-                }
+                // Nothing to serve: whoever wins it fills it, replacing it
+                // at once by a lease stub (a stub's TTL ends a dead lease).
                 if recorded_claim {
                     return Verdict::Done(Some(Found::Leased), None);
                 }
-                if !found.taken {
-                    // No win handed out yet (memcached's whole seconds):
-                    // take it now, or by CAS if it never expires.
-                    return match found.remaining {
-                        Some(RemainingTtl::Seconds(left)) => Verdict::ForceWin {
-                            token: left.saturating_add(1),
-                            waiting: Some(Found::Leased),
-                        },
-                        _ => Verdict::LeaseByCas { cas },
-                    };
+                if found.won || (found.taken && abandoned) {
+                    return Verdict::LeaseByCas { cas };
                 }
-                return if since(header.hard_deadline) > patience {
-                    Verdict::LeaseByCas { cas }
-                } else {
-                    Verdict::Done(Some(Found::Leased), None)
+                if found.taken {
+                    return Verdict::Done(Some(Found::Leased), None);
+                }
+                return match (token, found.remaining) {
+                    (Some(_), Some(RemainingTtl::Seconds(left))) => Verdict::ForceWin {
+                        token: left.saturating_add(1),
+                        waiting: Some(Found::Leased),
+                    },
+                    _ => Verdict::LeaseByCas { cas },
                 };
             }
             if !found.invalidated && now < header.meta.soft_deadline {
@@ -310,11 +345,23 @@ fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
             if recorded_claim {
                 return Verdict::Done(Some(entry(meta, cas, payload)), None);
             }
+            let by_cas = |meta| Verdict::ClaimByCas {
+                cas,
+                bytes: bytes.clone(),
+                invalidated: found.invalidated,
+                meta,
+                keep_stale: header.meta.soft_deadline.until(header.hard_deadline),
+            };
             if found.won {
-                return Verdict::Done(
-                    Some(entry(meta, cas, payload)),
-                    Some(Hold::Claim(ClaimId(cas))),
-                );
+                return if on_time {
+                    Verdict::Done(
+                        Some(entry(meta, cas, payload)),
+                        Some(Hold::Claim(ClaimId(cas))),
+                    )
+                } else {
+                    // A late win: recorded now (nobody else can win it).
+                    by_cas(meta)
+                };
             }
             // Its winner is computing: serve it stale, as if claimed, and
             // ask nothing more.
@@ -322,28 +369,26 @@ fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
                 claimed_until: now.saturating_add(Duration::from_secs(1)),
                 ..meta
             };
-            if !found.taken {
-                if let Some(RemainingTtl::Seconds(left)) = found.remaining {
-                    // Stale by the clock, and memcached (counting whole
-                    // seconds) has not handed the win out yet: take it now.
-                    return Verdict::ForceWin {
-                        token: left.saturating_add(1),
-                        waiting: Some(entry(waiting, cas, payload)),
-                    };
-                }
-            }
-            // No win to take (an item that never expires), or its winner
-            // would have recorded its claim by now: claim by CAS.
-            if !found.taken || since(header.meta.soft_deadline) > patience {
-                return Verdict::ClaimByCas {
-                    cas,
-                    bytes: bytes.clone(),
-                    invalidated: found.invalidated,
-                    meta,
-                    keep_stale: header.meta.soft_deadline.until(header.hard_deadline),
+            if found.taken {
+                return if abandoned {
+                    by_cas(meta)
+                } else {
+                    Verdict::Done(Some(entry(waiting, cas, payload)), None)
                 };
             }
-            Verdict::Done(Some(entry(waiting, cas, payload)), None)
+            match (token, found.remaining) {
+                // Stale by the clock, and memcached (counting whole
+                // seconds) has not handed the win out yet: take it now.
+                (Some(_), Some(RemainingTtl::Seconds(left))) => Verdict::ForceWin {
+                    token: left.saturating_add(1),
+                    waiting: Some(entry(waiting, cas, payload)),
+                },
+                // A reader that sends no token (it does not know the
+                // values' `hard - soft`), or an item that never expires:
+                // no reader is handed its win but by invalidation, so a
+                // CAS claim races with none.
+                _ => by_cas(meta),
+            }
         }
     }
 }
