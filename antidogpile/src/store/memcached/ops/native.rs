@@ -215,6 +215,14 @@ enum Verdict {
     /// Replace a dead item (a stub or an expired envelope) by a lease stub,
     /// by CAS.
     LeaseByCas { cas: u64 },
+    /// A read took the win of a fresh value: give it back by writing the
+    /// value again as it is (with its remaining TTL), then hand `lookup`.
+    Unwin {
+        cas: u64,
+        ttl: Option<u32>,
+        bytes: Vec<u8>,
+        lookup: Option<Found>,
+    },
     /// Read again with `R<token>`, a token above the remaining TTL: the
     /// win, if nobody took it meanwhile (atomic, as every win is); if it
     /// cannot be had, hand `waiting` over.
@@ -330,9 +338,20 @@ fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
                 };
             }
             if !found.invalidated && now < header.meta.soft_deadline {
-                // Fresh (a win handed out early, by a token of another
-                // size than the writer's, is left unused).
-                return Verdict::Done(Some(entry(header.meta, cas, payload)), None);
+                let fresh = Some(entry(header.meta, cas, payload));
+                if found.won {
+                    // Fresh, yet its win came (a read that asked for it at
+                    // once found a value written meanwhile, or a token of
+                    // another size than the writer's): given back, for the
+                    // reader at its soft deadline.
+                    return Verdict::Unwin {
+                        cas,
+                        ttl: remaining_ttl(found.remaining),
+                        bytes: bytes.clone(),
+                        lookup: fresh,
+                    };
+                }
+                return Verdict::Done(fresh, None);
             }
             let meta = if found.invalidated {
                 EntryMeta {
@@ -541,6 +560,27 @@ impl<T: Exchange> Ops<'_, T> {
                     // what the first read found, as if claimed.
                     Verdict::ForceWin { .. } => Ok((waiting, None)),
                     again => Box::pin(self.apply(routing, wire, again, now, purpose)).await,
+                }
+            }
+            Verdict::Unwin {
+                cas,
+                ttl,
+                bytes,
+                lookup,
+            } => {
+                let flags = SetFlags {
+                    ttl: ttl.unwrap_or(0),
+                    client_flags: ENVELOPE_FLAGS,
+                    compare_cas: Some(cas),
+                    ..SetFlags::default()
+                };
+                let mut request = Vec::with_capacity(96 + bytes.len());
+                encode_set(&mut request, wire, &bytes, &flags);
+                match self.send(routing, &request).await? {
+                    // Written again, or changed meanwhile: either way a new
+                    // item, whose win nobody holds.
+                    Reply::Done(_) | Reply::Exists(_) | Reply::NotFound(_) => Ok((lookup, None)),
+                    other => Err(unexpected(&other, "ms C (a win given back)")),
                 }
             }
             Verdict::GiveBack { cas, ttl, lookup } => {
@@ -957,6 +997,14 @@ fn claim_request(
 /// A remaining TTL to give an item again (at least a second).
 fn remaining_ttl(remaining: Option<RemainingTtl>) -> Option<u32> {
     match remaining {
+        Some(RemainingTtl::Seconds(left)) if u64::from(left) > LONGEST_RELATIVE_TTL => {
+            // memcached reads a TTL this long as a Unix time.
+            let now = crate::clock::Clock::system().now();
+            Some(expiry(
+                now.saturating_add(Duration::from_secs(u64::from(left))),
+                now,
+            ))
+        }
         Some(RemainingTtl::Seconds(left)) => Some(left.max(1)),
         _ => None,
     }
