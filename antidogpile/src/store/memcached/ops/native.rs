@@ -1033,3 +1033,284 @@ pub(crate) fn value_kind(reply: &Reply) -> Option<bool> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+
+    fn at(seconds_from_now: i64) -> Timestamp {
+        let millis = NOW.as_millis() as i64 + seconds_from_now * 1000;
+        Timestamp::from_millis(millis as u64)
+    }
+
+    /// A memoized function's read: claims and leases for the 3 s liveness
+    /// window, values kept 70 s stale (the recache token).
+    fn used() -> ReadFor {
+        ReadFor::Use {
+            claim_until: at(3),
+            lease_for: Duration::from_secs(3),
+            keep_stale: Duration::from_secs(70),
+        }
+    }
+
+    /// An envelope soft at `soft`, hard at `soft + 70`, claimed until `claimed`.
+    fn envelope_at(soft: i64, claimed: Option<i64>) -> Vec<u8> {
+        let sealed = envelope::seal(
+            Deadlines {
+                soft: at(soft),
+                hard: at(soft + 70),
+            },
+            b"payload",
+        );
+        match claimed {
+            Some(until) => envelope::with_claim(&sealed, at(until)).unwrap(),
+            None => sealed,
+        }
+    }
+
+    struct Flags {
+        won: bool,
+        taken: bool,
+        invalidated: bool,
+        left: u32,
+    }
+
+    const NONE: Flags = Flags {
+        won: false,
+        taken: false,
+        invalidated: false,
+        left: 75,
+    };
+
+    fn seen(item: Item, flags: Flags) -> Seen {
+        Seen {
+            item,
+            won: flags.won,
+            taken: flags.taken,
+            invalidated: flags.invalidated,
+            remaining: Some(RemainingTtl::Seconds(flags.left)),
+        }
+    }
+
+    fn stale_envelope(flags: Flags) -> Verdict {
+        let item = Item::Envelope {
+            cas: 9,
+            bytes: envelope_at(-1, None),
+        };
+        judge(seen(item, flags), NOW, used())
+    }
+
+    fn hold(verdict: &Verdict) -> Option<Hold> {
+        match verdict {
+            Verdict::Done(_, hold) => *hold,
+            _ => None,
+        }
+    }
+
+    /// The claimed-until of the entry a verdict serves.
+    fn served_claim(verdict: &Verdict) -> Option<Timestamp> {
+        match verdict {
+            Verdict::Done(Some(Found::Entry { meta, .. }), _) => Some(meta.claimed_until),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn values_are_kept_past_hard_with_their_win_due_at_the_soft_deadline() {
+        let deadlines = Deadlines {
+            soft: at(10),
+            hard: at(80),
+        };
+        // 10 s fresh + the 70 s token: the win comes once 70 s are left.
+        assert_eq!(value_expiry(deadlines, NOW), 80);
+        let rounded = Deadlines {
+            soft: NOW.saturating_add(Duration::from_millis(1_500)),
+            hard: NOW.saturating_add(Duration::from_millis(3_500)),
+        };
+        assert_eq!(value_expiry(rounded, NOW), 4, "2 s rounded up + a 2 s token");
+        // Never stale: no token, the hard deadline only.
+        let never_stale = Deadlines {
+            soft: at(10),
+            hard: at(10),
+        };
+        assert_eq!(value_expiry(never_stale, NOW), 10);
+        assert_eq!(recache_token(Duration::ZERO), None);
+        assert_eq!(recache_token(Duration::from_millis(1)), Some(1));
+    }
+
+    #[test]
+    fn a_win_on_time_is_a_claim_held_without_a_write() {
+        // The token (70) reached a second ago.
+        let verdict = stale_envelope(Flags {
+            won: true,
+            left: 69,
+            ..NONE
+        });
+        assert_eq!(hold(&verdict), Some(Hold::Claim(ClaimId(9))));
+    }
+
+    #[test]
+    fn a_late_win_is_recorded_at_once() {
+        // Nobody read the stale value for 30 s: its winner writes its claim.
+        let verdict = stale_envelope(Flags {
+            won: true,
+            left: 40,
+            ..NONE
+        });
+        assert!(matches!(verdict, Verdict::ClaimByCas { cas: 9, .. }));
+    }
+
+    #[test]
+    fn a_taken_win_is_waited_for_until_its_winner_would_have_recorded_its_claim() {
+        // Taken a second after the token was reached (the value may have
+        // been stale by the clock for much longer): its winner is alive.
+        let verdict = stale_envelope(Flags {
+            taken: true,
+            left: 68,
+            ..NONE
+        });
+        assert!(hold(&verdict).is_none());
+        assert!(served_claim(&verdict).is_some_and(|until| until > NOW));
+        // 20 s on, and still no claim recorded: its winner died.
+        let verdict = stale_envelope(Flags {
+            taken: true,
+            left: 49,
+            ..NONE
+        });
+        assert!(matches!(verdict, Verdict::ClaimByCas { cas: 9, .. }));
+    }
+
+    #[test]
+    fn a_recorded_live_claim_is_served_stale() {
+        let item = Item::Envelope {
+            cas: 9,
+            bytes: envelope_at(-5, Some(2)),
+        };
+        let verdict = judge(
+            seen(
+                item,
+                Flags {
+                    taken: true,
+                    left: 40,
+                    ..NONE
+                },
+            ),
+            NOW,
+            used(),
+        );
+        assert!(hold(&verdict).is_none());
+        assert_eq!(served_claim(&verdict), Some(at(2)));
+    }
+
+    #[test]
+    fn a_win_memcached_has_not_handed_out_yet_is_asked_for_at_once() {
+        // Stale by the clock, 72 s left of a 70 s token: the server's whole
+        // seconds are behind.
+        let verdict = stale_envelope(Flags { left: 72, ..NONE });
+        assert!(matches!(verdict, Verdict::ForceWin { token: 73, .. }));
+        // A reader that knows no token (the client) claims by CAS.
+        let peek_like = ReadFor::Use {
+            claim_until: at(60),
+            lease_for: Duration::from_secs(60),
+            keep_stale: Duration::ZERO,
+        };
+        let item = Item::Envelope {
+            cas: 9,
+            bytes: envelope_at(-1, None),
+        };
+        let verdict = judge(seen(item, NONE), NOW, peek_like);
+        assert!(matches!(verdict, Verdict::ClaimByCas { cas: 9, .. }));
+    }
+
+    #[test]
+    fn a_win_of_a_fresh_value_is_given_back() {
+        let item = Item::Envelope {
+            cas: 9,
+            bytes: envelope_at(10, None),
+        };
+        let verdict = judge(
+            seen(
+                item,
+                Flags {
+                    won: true,
+                    ..NONE
+                },
+            ),
+            NOW,
+            used(),
+        );
+        assert!(matches!(verdict, Verdict::Unwin { cas: 9, .. }));
+    }
+
+    #[test]
+    fn an_invalidated_value_is_stale_and_its_win_a_claim() {
+        let item = Item::Envelope {
+            cas: 9,
+            bytes: envelope_at(10, Some(30)),
+        };
+        let invalidated = Flags {
+            won: true,
+            invalidated: true,
+            left: INVALIDATED_TTL - 1,
+            ..NONE
+        };
+        let verdict = judge(seen(item, invalidated), NOW, used());
+        assert_eq!(hold(&verdict), Some(Hold::Claim(ClaimId(9))));
+        let Verdict::Done(Some(Found::Entry { meta, .. }), _) = verdict else {
+            panic!("an entry");
+        };
+        assert!(meta.soft_deadline <= NOW && meta.claimed_until <= NOW);
+    }
+
+    #[test]
+    fn a_stub_is_a_lease_to_its_vivifier_only() {
+        let stub = |vivified| Item::Lease { cas: 4, vivified };
+        let won = Flags {
+            won: true,
+            left: 3,
+            ..NONE
+        };
+        let verdict = judge(seen(stub(true), won), NOW, used());
+        assert_eq!(hold(&verdict), Some(Hold::Lease(LeaseId(4))));
+        // A renewed stub whose recache token came: still its holder's.
+        let won = Flags {
+            won: true,
+            left: 3,
+            ..NONE
+        };
+        let verdict = judge(seen(stub(false), won), NOW, used());
+        assert!(matches!(verdict, Verdict::Done(Some(Found::Leased), None)));
+        let taken = Flags {
+            taken: true,
+            left: 3,
+            ..NONE
+        };
+        let verdict = judge(seen(stub(true), taken), NOW, used());
+        assert!(matches!(verdict, Verdict::Done(Some(Found::Leased), None)));
+    }
+
+    #[test]
+    fn a_read_that_takes_nothing_gives_a_win_back() {
+        let item = Item::Envelope {
+            cas: 9,
+            bytes: envelope_at(10, None),
+        };
+        let invalidated = Flags {
+            won: true,
+            invalidated: true,
+            left: 500,
+            ..NONE
+        };
+        let verdict = judge(seen(item, invalidated), NOW, ReadFor::Peek);
+        assert!(matches!(
+            verdict,
+            Verdict::GiveBack {
+                cas: 9,
+                ttl: Some(500),
+                ..
+            }
+        ));
+    }
+}
