@@ -1129,7 +1129,11 @@ mod tests {
             soft: NOW.saturating_add(Duration::from_millis(1_500)),
             hard: NOW.saturating_add(Duration::from_millis(3_500)),
         };
-        assert_eq!(value_expiry(rounded, NOW), 4, "2 s rounded up + a 2 s token");
+        assert_eq!(
+            value_expiry(rounded, NOW),
+            4,
+            "2 s rounded up + a 2 s token"
+        );
         // Never stale: no token, the hard deadline only.
         let never_stale = Deadlines {
             soft: at(10),
@@ -1230,17 +1234,7 @@ mod tests {
             cas: 9,
             bytes: envelope_at(10, None),
         };
-        let verdict = judge(
-            seen(
-                item,
-                Flags {
-                    won: true,
-                    ..NONE
-                },
-            ),
-            NOW,
-            used(),
-        );
+        let verdict = judge(seen(item, Flags { won: true, ..NONE }), NOW, used());
         assert!(matches!(verdict, Verdict::Unwin { cas: 9, .. }));
     }
 
