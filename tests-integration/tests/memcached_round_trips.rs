@@ -314,3 +314,41 @@ fn a_waiter_in_another_process_reads_once_per_poll_and_wakes_soon() {
         "woke {delay:?} after the write"
     );
 }
+
+#[test]
+fn a_stale_batch_claims_in_a_few_round_trips_at_its_soft_deadline() {
+    let server = Memcached::start();
+    let (proxy, cache) = cache_through_proxy(&server, None);
+    // 1.5 s fresh: memcached, counting whole seconds, hands the wins out
+    // 2 to 3 s after the write; at 1.6 s every key is stale by the clock
+    // and none's win has come.
+    let ttl = Ttl::soft(Duration::from_millis(1_500)).factor(30);
+    let keys: Vec<String> = (0..50).map(|k| format!("batch {k:03}")).collect();
+    let first = cache
+        .get_or_compute_many(&keys, ttl, |missing| vec![1u64; missing.len()])
+        .unwrap();
+    assert_eq!(first, vec![1; 50]);
+    std::thread::sleep(Duration::from_millis(1_600));
+    let delay = Duration::from_millis(20);
+    proxy.delay_replies(delay);
+    let before = proxy.request_lines().len();
+    let started = Instant::now();
+    let refreshed = cache
+        .get_or_compute_many(&keys, ttl, |missing| vec![2u64; missing.len()])
+        .unwrap();
+    let took = started.elapsed();
+    proxy.pass_through();
+    let sent = sent_since(&proxy, before);
+    println!(
+        "a stale batch of 50 keys, {delay:?} a round trip: {took:?}, {} requests, {} uploads",
+        sent.requests, sent.uploads
+    );
+    assert_eq!(refreshed, vec![2; 50], "every key refreshed by this caller");
+    // A read, the claims, the writes: a few pipelined exchanges, not one
+    // per key (50 round trips, 1 s).
+    assert!(sent.requests <= 4 * 50, "{:?}", sent.lines);
+    assert!(
+        took < delay * 20,
+        "a stale batch took {took:?}: its claims went one key at a time"
+    );
+}

@@ -507,21 +507,122 @@ impl<T: Exchange> Ops<'_, T> {
             })
             .collect();
         let replies = self.send_batch(&batch).await;
+        let mut verdicts: Vec<Result<Verdict, StoreError>> = replies
+            .into_iter()
+            .map(|reply| {
+                reply
+                    .and_then(Seen::of)
+                    .map(|found| judge(found, now, purpose))
+            })
+            .collect();
+        // The wins memcached has not handed out yet, asked for together.
+        let forced: Vec<usize> = (0..verdicts.len())
+            .filter(|&index| matches!(verdicts[index], Ok(Verdict::ForceWin { .. })))
+            .collect();
+        if !forced.is_empty() {
+            let again: Vec<(String, Vec<u8>)> = forced
+                .iter()
+                .map(|&index| {
+                    let routing = batch[index].0.clone();
+                    let token = match &verdicts[index] {
+                        Ok(Verdict::ForceWin { token, .. }) => Some(*token),
+                        _ => None,
+                    };
+                    let request =
+                        read_request_with(&WireKey::new(routing.as_bytes()), purpose, token);
+                    (routing, request)
+                })
+                .collect();
+            for (&index, reply) in forced.iter().zip(self.send_batch(&again).await) {
+                let waiting =
+                    match std::mem::replace(&mut verdicts[index], Ok(Verdict::Done(None, None))) {
+                        Ok(Verdict::ForceWin { waiting, .. }) => waiting,
+                        _ => None,
+                    };
+                verdicts[index] =
+                    reply
+                        .and_then(Seen::of)
+                        .map(|found| match judge(found, now, purpose) {
+                            Verdict::ForceWin { .. } => Verdict::Done(waiting, None),
+                            verdict => verdict,
+                        });
+            }
+        }
+        // The claims recorded by CAS, written together.
+        let claim_until = match purpose {
+            ReadFor::Use { claim_until, .. } => claim_until,
+            ReadFor::Peek => now,
+        };
+        let mut settled: Vec<Option<Result<(Option<Found>, Option<Hold>), StoreError>>> =
+            (0..verdicts.len()).map(|_| None).collect();
+        let mut records: Vec<(usize, (String, Vec<u8>))> = Vec::new();
+        for (index, verdict) in verdicts.iter().enumerate() {
+            if let Ok(Verdict::ClaimByCas {
+                cas,
+                bytes,
+                invalidated,
+                keep_stale,
+                ..
+            }) = verdict
+            {
+                let routing = &batch[index].0;
+                let wire = WireKey::new(routing.as_bytes());
+                match claim_request(
+                    &wire,
+                    *cas,
+                    bytes,
+                    *invalidated,
+                    claim_until,
+                    *keep_stale,
+                    now,
+                ) {
+                    Ok(request) => records.push((index, (routing.clone(), request))),
+                    Err(error) => settled[index] = Some(Err(error)),
+                }
+            }
+        }
+        if !records.is_empty() {
+            let requests: Vec<(String, Vec<u8>)> =
+                records.iter().map(|(_, request)| request.clone()).collect();
+            for ((index, _), reply) in records.iter().zip(self.send_batch(&requests).await) {
+                let Ok(Verdict::ClaimByCas {
+                    cas, bytes, meta, ..
+                }) = &verdicts[*index]
+                else {
+                    continue;
+                };
+                settled[*index] = Some(match reply {
+                    Ok(Reply::Done(flags)) => Ok(claimed(
+                        meta,
+                        *cas,
+                        bytes,
+                        Some(flags.cas.unwrap_or(0)),
+                        claim_until,
+                    )),
+                    Ok(Reply::Exists(_) | Reply::NotFound(_)) => {
+                        Ok(claimed(meta, *cas, bytes, None, claim_until))
+                    }
+                    Ok(other) => Err(unexpected(&other, "ms C (claim)")),
+                    Err(error) => Err(error),
+                });
+            }
+        }
         let mut first_error = None;
         let mut failures = 0;
         let mut found = Vec::with_capacity(keys.len());
-        for ((routing, _), reply) in batch.iter().zip(replies) {
-            let verdict = reply
-                .and_then(Seen::of)
-                .map(|found| judge(found, now, purpose));
-            let settled = match verdict {
-                Ok(verdict) => {
-                    let wire = WireKey::new(routing.as_bytes());
-                    self.apply(routing, &wire, verdict, now, purpose).await
-                }
-                Err(error) => Err(error),
+        for (index, verdict) in verdicts.into_iter().enumerate() {
+            let outcome = match settled[index].take() {
+                Some(outcome) => outcome,
+                None => match verdict {
+                    Ok(verdict) => {
+                        let routing = &batch[index].0;
+                        let wire = WireKey::new(routing.as_bytes());
+                        self.apply(routing, &wire, verdict, now, purpose).await
+                    }
+                    Err(error) => Err(error),
+                },
             };
-            found.push(settled.unwrap_or_else(|error| {
+            found.push(outcome.unwrap_or_else(|error| {
                 failures += 1;
                 first_error.get_or_insert(error);
                 (None, None)
@@ -612,10 +713,7 @@ impl<T: Exchange> Ops<'_, T> {
                 meta,
                 keep_stale,
             } => {
-                let payload = envelope::open(&bytes)
-                    .map(|(_, payload)| payload.to_vec())
-                    .unwrap_or_default();
-                let claimed = self
+                let recorded = self
                     .record_claim(
                         routing,
                         wire,
@@ -627,19 +725,7 @@ impl<T: Exchange> Ops<'_, T> {
                         now,
                     )
                     .await?;
-                let meta = match claimed {
-                    Some(_) => meta,
-                    // Someone wrote it meanwhile: serve what was read, as
-                    // if claimed; the next read sees what they wrote.
-                    None => EntryMeta {
-                        claimed_until: claim_until,
-                        ..meta
-                    },
-                };
-                Ok((
-                    Some(entry(meta, cas, &payload)),
-                    claimed.map(|cas| Hold::Claim(ClaimId(cas))),
-                ))
+                Ok(claimed(&meta, cas, &bytes, recorded, claim_until))
             }
         }
     }
@@ -994,6 +1080,39 @@ fn claim_request(
     Ok(request)
 }
 
+/// What a claim by CAS of the envelope `bytes` (read with `cas` and
+/// `meta`) hands its reader: the claim, with its new CAS; or, if the item
+/// changed meanwhile, the value read, as if claimed (the next read sees
+/// what changed it).
+fn claimed(
+    meta: &EntryMeta,
+    cas: u64,
+    bytes: &[u8],
+    recorded: Option<u64>,
+    claim_until: Timestamp,
+) -> (Option<Found>, Option<Hold>) {
+    let payload = envelope::open(bytes)
+        .map(|(_, payload)| payload.to_vec())
+        .unwrap_or_default();
+    match recorded {
+        Some(new_cas) => (
+            Some(entry(*meta, cas, &payload)),
+            Some(Hold::Claim(ClaimId(new_cas))),
+        ),
+        None => (
+            Some(entry(
+                EntryMeta {
+                    claimed_until: claim_until,
+                    ..*meta
+                },
+                cas,
+                &payload,
+            )),
+            None,
+        ),
+    }
+}
+
 /// A remaining TTL to give an item again (at least a second).
 fn remaining_ttl(remaining: Option<RemainingTtl>) -> Option<u32> {
     match remaining {
@@ -1306,5 +1425,74 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    /// A memcached whose every value is stale and whose wins have not come
+    /// yet (72 s left of a 70 s token): a read with a token above that
+    /// (`R73`) wins. Counts the exchanges.
+    struct WinsNotYetHandedOut {
+        envelope: Vec<u8>,
+        exchanges: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Exchange for WinsNotYetHandedOut {
+        async fn exchange(
+            &self,
+            _server: usize,
+            requests: &[&[u8]],
+            _reuse: crate::store::memcached::transport::Reuse,
+        ) -> Result<Vec<Reply>, crate::store::memcached::transport::Failure> {
+            self.exchanges
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(requests
+                .iter()
+                .map(|request| {
+                    let line = String::from_utf8_lossy(request);
+                    assert!(line.starts_with("mg "), "only reads: {line}");
+                    Reply::Value {
+                        flags: ReturnFlags {
+                            cas: Some(9),
+                            client_flags: Some(ENVELOPE_FLAGS),
+                            ttl: Some(RemainingTtl::Seconds(72)),
+                            win: line.contains(" R73"),
+                            ..ReturnFlags::default()
+                        },
+                        data: self.envelope.clone(),
+                    }
+                })
+                .collect())
+        }
+    }
+
+    #[test]
+    fn a_batch_asks_for_its_wins_in_one_exchange() {
+        let transport = WinsNotYetHandedOut {
+            envelope: envelope_at(-1, None),
+            exchanges: Default::default(),
+        };
+        let ring = crate::store::memcached::ring::Ring::new(&["127.0.0.1:11211"]);
+        let ops = Ops {
+            transport: &transport,
+            ring: &ring,
+            max_value: 1 << 20,
+        };
+        let keys: Vec<Key> = (0..10)
+            .map(|n| Key::new(crate::key::Fingerprint::from_u128(n), "app::report", 1))
+            .collect();
+        let found = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(ops.read_many_for(&keys, NOW, used()))
+            .unwrap();
+        assert!(found
+            .iter()
+            .all(|(_, hold)| *hold == Some(Hold::Claim(ClaimId(9)))));
+        assert_eq!(
+            transport
+                .exchanges
+                .load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "the reads, then the reads that ask for the wins"
+        );
     }
 }
