@@ -344,9 +344,18 @@ fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
                     // once found a value written meanwhile, or a token of
                     // another size than the writer's): given back, for the
                     // reader at its soft deadline.
+                    // Written again with a TTL that hands the win out at
+                    // the soft deadline for this reader's token too.
+                    let keep = header
+                        .meta
+                        .soft_deadline
+                        .until(header.hard_deadline)
+                        .max(keep_stale);
+                    let ttl =
+                        aligned_expiry(header.meta.soft_deadline, header.hard_deadline, keep, now);
                     return Verdict::Unwin {
                         cas,
-                        ttl: remaining_ttl(found.remaining),
+                        ttl: Some(ttl),
                         bytes: bytes.clone(),
                         lookup: fresh,
                     };
