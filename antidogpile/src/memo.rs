@@ -1096,12 +1096,15 @@ pub(crate) fn fresh_hit<V: Cacheable>(cache: &Cache, site: &Site, key: &Key) -> 
             }
         }
     };
-    // An in-process store answers at once (a store that would not is not read here).
-    let read = cache
-        .store
-        .read(Wait::Blocking, *key, now, ReadFor::Peek, &mut reader)
-        .now();
-    if matches!(read, Some(Ok(_))) && hit.is_some() {
+    // An in-process store answers at once (a store that would not is not
+    // read here): a value handed to the reader is the answer. A future that
+    // was never polled is dropped unread (then `hit` is `None`).
+    drop(
+        cache
+            .store
+            .read(Wait::Blocking, *key, now, ReadFor::Peek, &mut reader),
+    );
+    if hit.is_some() {
         site.counters.count(Event::FreshHit);
         return hit;
     }
