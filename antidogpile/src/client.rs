@@ -13,12 +13,14 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::cache::Cache;
-use crate::clock::{Clock, Timestamp};
+use crate::clock::Timestamp;
 use crate::envelope::encode_payload;
 use crate::error::{Error, StoreError, StoreErrorKind};
-use crate::flight::{Flight, Landing};
+use crate::flight::Flight;
 use crate::key::{ArgumentEncoder, Key};
-use crate::memo::{complete, fresh_hit, Call, Io, Job, Looked, Next, Progress, Read, Taking};
+use crate::memo::{
+    complete, fresh_hit, Call, Io, Job, Looked, Next, Pause, Progress, Read, Taking,
+};
 use crate::outcome::{Always, Cacheable, Outcome};
 use crate::policy::{decide, Deadlines, Decision, Timeouts};
 use crate::site::{Site, SiteOptions};
@@ -221,38 +223,11 @@ fn store_error(error: StoreError) -> Error {
     Error::Store(error)
 }
 
-/// How a driver waits for another caller: blocking its thread, or not.
-pub(crate) trait Pause {
-    async fn wait(&self, flight: &Flight, clock: &Clock) -> Landing;
-    async fn sleep(&self, pause: Duration);
-}
-
-/// Blocks the thread (its futures are ready when first polled).
-pub(crate) struct BlockingPause;
-
-impl Pause for BlockingPause {
-    async fn wait(&self, flight: &Flight, clock: &Clock) -> Landing {
-        flight.wait(clock)
-    }
-
-    async fn sleep(&self, pause: Duration) {
-        std::thread::sleep(pause);
-    }
-}
-
-/// Awaits, on tokio.
-#[cfg(feature = "tokio")]
-pub(crate) struct AsyncPause;
-
-#[cfg(feature = "tokio")]
-impl Pause for AsyncPause {
-    async fn wait(&self, flight: &Flight, clock: &Clock) -> Landing {
-        flight.wait_async(clock).await
-    }
-
-    async fn sleep(&self, pause: Duration) {
-        tokio::time::sleep(pause).await;
-    }
+/// How a client write keeps its value: anti-dogpiled for a TTL, or raw.
+#[derive(Clone, Copy)]
+enum Keep {
+    Soft(Ttl),
+    Hard(Option<Duration>),
 }
 
 /// The client's operations over one kind of I/O.
@@ -380,14 +355,55 @@ impl<'c> Ops<'c> {
         &self,
         key: &K,
         value: &V,
-        ttl: Ttl,
+        keep: Keep,
         now: Timestamp,
     ) -> Result<Write, Error> {
-        Ok(Write {
-            key: key_of(key)?,
-            value: soft_value(self.cache, value)?,
-            deadlines: ttl.timeouts(self.cache).deadlines(now, 0.0),
-        })
+        match keep {
+            Keep::Soft(ttl) => Ok(Write {
+                key: key_of(key)?,
+                value: soft_value(self.cache, value)?,
+                deadlines: ttl.timeouts(self.cache).deadlines(now, 0.0),
+            }),
+            Keep::Hard(ttl) => hard_write_of(key, value, ttl, now),
+        }
+    }
+
+    /// `set` and `set_hard`.
+    async fn set<V: Cacheable, K: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        value: &V,
+        keep: Keep,
+    ) -> Result<(), Error> {
+        let now = self.cache.clock.now();
+        let write = self.write_of(key, value, keep, now)?;
+        self.write(write, now).await
+    }
+
+    /// `add` and `add_hard`.
+    async fn add_one<V: Cacheable, K: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        value: &V,
+        keep: Keep,
+    ) -> Result<bool, Error> {
+        let now = self.cache.clock.now();
+        let write = self.write_of(key, value, keep, now)?;
+        self.add(write, now).await
+    }
+
+    /// `set_many` and `set_many_hard`.
+    async fn set_entries<V: Cacheable, K: Serialize>(
+        &self,
+        entries: &[(K, V)],
+        keep: Keep,
+    ) -> Result<(), Error> {
+        let now = self.cache.clock.now();
+        let writes = entries
+            .iter()
+            .map(|(key, value)| self.write_of(key, value, keep, now))
+            .collect::<Result<Vec<_>, Error>>()?;
+        self.set_many(writes, now).await
     }
 
     async fn write(&self, write: Write, now: Timestamp) -> Result<(), Error> {
@@ -715,10 +731,7 @@ impl Cache {
         value: &V,
         ttl: impl Into<Ttl>,
     ) -> Result<(), Error> {
-        let ops = self.blocking_ops();
-        let now = self.clock.now();
-        let write = ops.write_of(key, value, ttl.into(), now)?;
-        complete(ops.write(write, now))
+        complete(self.blocking_ops().set(key, value, Keep::Soft(ttl.into())))
     }
 
     /// Stores `value` under `key` without anti-dogpiling: a raw value
@@ -738,9 +751,7 @@ impl Cache {
         value: &V,
         ttl: Option<Duration>,
     ) -> Result<(), Error> {
-        let now = self.clock.now();
-        let write = hard_write_of(key, value, ttl, now)?;
-        complete(self.blocking_ops().write(write, now))
+        complete(self.blocking_ops().set(key, value, Keep::Hard(ttl)))
     }
 
     /// [`set`](Cache::set), only if no value is stored under `key` (a
@@ -751,10 +762,10 @@ impl Cache {
         value: &V,
         ttl: impl Into<Ttl>,
     ) -> Result<bool, Error> {
-        let ops = self.blocking_ops();
-        let now = self.clock.now();
-        let write = ops.write_of(key, value, ttl.into(), now)?;
-        complete(ops.add(write, now))
+        complete(
+            self.blocking_ops()
+                .add_one(key, value, Keep::Soft(ttl.into())),
+        )
     }
 
     /// [`set_hard`](Cache::set_hard), only if no value is stored under
@@ -765,9 +776,7 @@ impl Cache {
         value: &V,
         ttl: Option<Duration>,
     ) -> Result<bool, Error> {
-        let now = self.clock.now();
-        let write = hard_write_of(key, value, ttl, now)?;
-        complete(self.blocking_ops().add(write, now))
+        complete(self.blocking_ops().add_one(key, value, Keep::Hard(ttl)))
     }
 
     /// The soft delete: marks the value under `key` stale, so the next
@@ -825,13 +834,10 @@ impl Cache {
         entries: &[(K, V)],
         ttl: impl Into<Ttl>,
     ) -> Result<(), Error> {
-        let ops = self.blocking_ops();
-        let (now, ttl) = (self.clock.now(), ttl.into());
-        let writes = entries
-            .iter()
-            .map(|(key, value)| ops.write_of(key, value, ttl, now))
-            .collect::<Result<Vec<_>, Error>>()?;
-        complete(ops.set_many(writes, now))
+        complete(
+            self.blocking_ops()
+                .set_entries(entries, Keep::Soft(ttl.into())),
+        )
     }
 
     /// [`set_hard`](Cache::set_hard) of every entry, in one write.
@@ -840,12 +846,7 @@ impl Cache {
         entries: &[(K, V)],
         ttl: Option<Duration>,
     ) -> Result<(), Error> {
-        let now = self.clock.now();
-        let writes = entries
-            .iter()
-            .map(|(key, value)| hard_write_of(key, value, ttl, now))
-            .collect::<Result<Vec<_>, Error>>()?;
-        complete(self.blocking_ops().set_many(writes, now))
+        complete(self.blocking_ops().set_entries(entries, Keep::Hard(ttl)))
     }
 
     /// [`delete`](Cache::delete) (soft) or [`delete_hard`](Cache::delete_hard)
@@ -935,10 +936,12 @@ impl Cache {
         mut compute: impl FnMut(Vec<&K>) -> Vec<V>,
     ) -> Result<Vec<V>, Error> {
         let compute = |missing: Vec<&K>| std::future::ready(compute(missing));
-        complete(
-            self.blocking_ops()
-                .get_or_compute_many(keys, ttl.into(), &BlockingPause, compute),
-        )
+        complete(self.blocking_ops().get_or_compute_many(
+            keys,
+            ttl.into(),
+            &crate::memo::Blocking,
+            compute,
+        ))
     }
 
     /// This cache's client operations as futures that never block their
@@ -1005,10 +1008,7 @@ impl<'c> AsyncCache<'c> {
         value: &V,
         ttl: impl Into<Ttl>,
     ) -> Result<(), Error> {
-        let ops = self.ops();
-        let now = self.cache.clock.now();
-        let write = ops.write_of(key, value, ttl.into(), now)?;
-        ops.write(write, now).await
+        self.ops().set(key, value, Keep::Soft(ttl.into())).await
     }
 
     /// See [`Cache::set_hard`].
@@ -1018,9 +1018,7 @@ impl<'c> AsyncCache<'c> {
         value: &V,
         ttl: Option<Duration>,
     ) -> Result<(), Error> {
-        let now = self.cache.clock.now();
-        let write = hard_write_of(key, value, ttl, now)?;
-        self.ops().write(write, now).await
+        self.ops().set(key, value, Keep::Hard(ttl)).await
     }
 
     /// See [`Cache::add`].
@@ -1030,10 +1028,7 @@ impl<'c> AsyncCache<'c> {
         value: &V,
         ttl: impl Into<Ttl>,
     ) -> Result<bool, Error> {
-        let ops = self.ops();
-        let now = self.cache.clock.now();
-        let write = ops.write_of(key, value, ttl.into(), now)?;
-        ops.add(write, now).await
+        self.ops().add_one(key, value, Keep::Soft(ttl.into())).await
     }
 
     /// See [`Cache::add_hard`].
@@ -1043,9 +1038,7 @@ impl<'c> AsyncCache<'c> {
         value: &V,
         ttl: Option<Duration>,
     ) -> Result<bool, Error> {
-        let now = self.cache.clock.now();
-        let write = hard_write_of(key, value, ttl, now)?;
-        self.ops().add(write, now).await
+        self.ops().add_one(key, value, Keep::Hard(ttl)).await
     }
 
     /// See [`Cache::delete`].
@@ -1085,13 +1078,9 @@ impl<'c> AsyncCache<'c> {
         entries: &[(K, V)],
         ttl: impl Into<Ttl>,
     ) -> Result<(), Error> {
-        let ops = self.ops();
-        let (now, ttl) = (self.cache.clock.now(), ttl.into());
-        let writes = entries
-            .iter()
-            .map(|(key, value)| ops.write_of(key, value, ttl, now))
-            .collect::<Result<Vec<_>, Error>>()?;
-        ops.set_many(writes, now).await
+        self.ops()
+            .set_entries(entries, Keep::Soft(ttl.into()))
+            .await
     }
 
     /// See [`Cache::set_many_hard`].
@@ -1100,12 +1089,7 @@ impl<'c> AsyncCache<'c> {
         entries: &[(K, V)],
         ttl: Option<Duration>,
     ) -> Result<(), Error> {
-        let now = self.cache.clock.now();
-        let writes = entries
-            .iter()
-            .map(|(key, value)| hard_write_of(key, value, ttl, now))
-            .collect::<Result<Vec<_>, Error>>()?;
-        self.ops().set_many(writes, now).await
+        self.ops().set_entries(entries, Keep::Hard(ttl)).await
     }
 
     /// See [`Cache::delete_many`].
@@ -1178,7 +1162,7 @@ impl<'c> AsyncCache<'c> {
         F: Future<Output = Vec<V>>,
     {
         self.ops()
-            .get_or_compute_many(keys, ttl.into(), &AsyncPause, compute)
+            .get_or_compute_many(keys, ttl.into(), &crate::memo::Awaiting, compute)
             .await
     }
 }

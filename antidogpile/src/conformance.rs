@@ -172,6 +172,7 @@ pub fn check_store<S: Store>(expect: Expect, mut new_store: impl FnMut() -> S) {
             one_cold_miss_lease_per_grace(fixture("cold-miss lease"));
             a_lease_lapses_after_its_grace(fixture("lease lapse"));
             holds_are_renewed_by_their_current_token(fixture("renewal"));
+            reads_take_a_hold_only_when_free(fixture("reads that hold"));
             of_many_threads_one_claims_and_one_leases(fixture("concurrent claims"));
             add_only_where_nothing_is(fixture("add"));
             soft_and_hard_deletes(fixture("delete"));
@@ -399,6 +400,117 @@ fn holds_are_renewed_by_their_current_token(f: Fixture) {
     assert!(
         taken.is_some(),
         "{check}: a shortened claim kept others out"
+    );
+}
+
+/// A read for [`ReadFor::Use`], through the store: what it handed its
+/// reader (`Some(true)` a value, `Some(false)` a lease, `None` nothing) and
+/// the hold it took.
+fn read_using(f: &Fixture, key: Key, purpose: ReadFor) -> (Option<bool>, Option<Hold>) {
+    let mut found = None;
+    let mut reader = |lookup: Lookup<'_>| found = Some(matches!(lookup, Lookup::Entry(_)));
+    let now = f.clock.now();
+    let took = f
+        .cache
+        .store()
+        .read(Wait::Blocking, key, now, purpose, &mut reader)
+        .wait()
+        .unwrap_or_else(|error| panic!("{}: read: {error}", f.check));
+    (found, took)
+}
+
+/// A store whose reads take holds ([`Store::reads_take_holds`]): a read
+/// for use takes the cold-miss lease of an absent key and the refresh claim
+/// of a stale entry, once; a second read takes nothing (another holds it),
+/// a peek never takes anything, and the hold taken lands its write. A store
+/// whose reads take nothing answers `None` to every read.
+fn reads_take_a_hold_only_when_free(f: Fixture) {
+    let check = f.check;
+    let store = f.cache.store();
+    let key = Key::new(
+        Fingerprint::from_u128(u128::from(f.run)),
+        "conformance::reads",
+        0,
+    );
+    let now = f.clock.now();
+    let purpose = ReadFor::Use {
+        claim_until: now.saturating_add(GRACE),
+        lease_for: GRACE,
+        keep_stale: SOFT * (FACTOR - 1),
+    };
+    let (_, peeked) = read_using(&f, key, ReadFor::Peek);
+    assert_eq!(peeked, None, "{check}: a peek took a hold");
+    let (found, first) = read_using(&f, key, purpose);
+    if !store.reads_take_holds() {
+        assert_eq!(
+            first, None,
+            "{check}: a store whose reads take nothing took {first:?}"
+        );
+        return;
+    }
+    assert_eq!(found, None, "{check}: found something under a new key");
+    let Some(lease @ Hold::Lease(_)) = first else {
+        panic!("{check}: a read for use of an absent key took {first:?}, not its lease");
+    };
+    let (found, second) = read_using(&f, key, purpose);
+    assert_eq!(second, None, "{check}: a second read took the lease again");
+    assert_ne!(found, Some(true), "{check}: a lease read as a value");
+    let (_, peeked) = read_using(&f, key, ReadFor::Peek);
+    assert_eq!(peeked, None, "{check}: a peek took a hold");
+    // The fill lands under the lease; the value is stale at once.
+    let value = if store.keeps_bytes() {
+        Stored::Bytes(crate::envelope::encode_payload(&tagged("reads", 1)).unwrap())
+    } else {
+        Stored::Object(Arc::new(tagged("reads", 1)))
+    };
+    let deadlines = Deadlines {
+        soft: now,
+        hard: now.saturating_add(SOFT * FACTOR),
+    };
+    let landed = store
+        .write_held(Wait::Blocking, key, lease, value.clone(), deadlines, now)
+        .wait()
+        .unwrap_or_else(|error| panic!("{check}: write under the lease: {error}"));
+    assert!(
+        landed,
+        "{check}: the write under the lease taken by a read was refused"
+    );
+    f.clock.advance(Duration::from_millis(10));
+    let (found, first) = read_using(&f, key, purpose);
+    assert_eq!(found, Some(true), "{check}: the value written is not read");
+    let Some(claim @ Hold::Claim(_)) = first else {
+        panic!("{check}: a read for use of a stale entry took {first:?}, not its claim");
+    };
+    let (found, second) = read_using(&f, key, purpose);
+    assert_eq!(
+        found,
+        Some(true),
+        "{check}: a claimed stale value was not handed over"
+    );
+    assert_eq!(second, None, "{check}: a second read took the claim again");
+    let (_, peeked) = read_using(&f, key, ReadFor::Peek);
+    assert_eq!(peeked, None, "{check}: a peek took a hold");
+    let fresh = Deadlines {
+        soft: now.saturating_add(SOFT),
+        hard: now.saturating_add(SOFT * FACTOR),
+    };
+    let landed = store
+        .write_held(Wait::Blocking, key, claim, value, fresh, f.clock.now())
+        .wait()
+        .unwrap_or_else(|error| panic!("{check}: write under the claim: {error}"));
+    assert!(
+        landed,
+        "{check}: the write under the claim taken by a read was refused"
+    );
+    let (found, third) = read_using(&f, key, purpose);
+    assert_eq!(
+        found,
+        Some(true),
+        "{check}: the refreshed value is not read"
+    );
+    assert_eq!(
+        third, None,
+        "{check}: a read of a fresh value took {third:?}"
     );
 }
 

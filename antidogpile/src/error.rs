@@ -84,7 +84,12 @@ impl std::error::Error for Error {
 /// error the same way (compute, return, count, trace); the kind is for
 /// people reading the traces and for stores' own tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreError {
+pub struct StoreError(Box<Failure>);
+
+/// Boxed, so that a store's answer (`Result<T, StoreError>`) stays small:
+/// the hit path moves it on every call, the failure is rare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Failure {
     kind: StoreErrorKind,
     message: String,
 }
@@ -112,21 +117,21 @@ pub enum StoreErrorKind {
 impl StoreError {
     /// An error of `kind`, described by `message`.
     pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> StoreError {
-        StoreError {
+        StoreError(Box::new(Failure {
             kind,
             message: message.into(),
-        }
+        }))
     }
 
     /// What kind of failure this is.
     pub fn kind(&self) -> StoreErrorKind {
-        self.kind
+        self.0.kind
     }
 }
 
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "store {:?}: {}", self.kind, self.message)
+        write!(f, "store {:?}: {}", self.0.kind, self.0.message)
     }
 }
 

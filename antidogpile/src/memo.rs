@@ -1096,12 +1096,15 @@ pub(crate) fn fresh_hit<V: Cacheable>(cache: &Cache, site: &Site, key: &Key) -> 
             }
         }
     };
-    // An in-process store answers at once (a store that would not is not read here).
-    let read = cache
-        .store
-        .read(Wait::Blocking, *key, now, ReadFor::Peek, &mut reader)
-        .now();
-    if matches!(read, Some(Ok(_))) && hit.is_some() {
+    // An in-process store answers at once (a store that would not is not
+    // read here): a value handed to the reader is the answer. A future that
+    // was never polled is dropped unread (then `hit` is `None`).
+    drop(
+        cache
+            .store
+            .read(Wait::Blocking, *key, now, ReadFor::Peek, &mut reader),
+    );
+    if hit.is_some() {
         site.counters.count(Event::FreshHit);
         return hit;
     }
@@ -1162,142 +1165,82 @@ impl Block {
     }
 }
 
-impl<'c> Call<'c> {
-    /// Blocks until the value is known or this thread must compute.
-    fn resolve_blocking<V: Cacheable>(&self, io: &Io<'_>) -> Resolved<'c, V> {
-        let mut progress = Progress::new();
-        loop {
-            match complete(self.next::<V>(io, &mut progress)) {
-                Next::Value(value) => return Resolved::Value(value),
-                Next::Compute(job) => return Resolved::MustCompute(job),
-                Next::Wait(flight) => {
-                    let block = match Block::for_flight(&flight) {
-                        Ok(block) => block,
-                        Err(bypass) => return Resolved::Bypass(bypass),
-                    };
-                    self.count_wait(&mut progress);
-                    match block.block(|| flight.wait(&self.cache.clock)) {
-                        Landing::Failed => return Resolved::Bypass(Bypass::AfterFailure),
-                        landing => {
-                            if let Some(value) = self.landed(landing) {
-                                return Resolved::Value(value);
-                            }
-                        }
-                    }
-                }
-                Next::Poll => {
-                    self.count_wait(&mut progress);
-                    let pause = progress.next_backoff();
-                    Block::here().block(|| std::thread::sleep(pause));
-                }
-                Next::LookAgain => {}
-            }
-        }
+/// How a caller waits for another caller's compute, or for a pause: the one
+/// difference between the blocking and the async drivers (their store I/O
+/// differs in its [`Wait`] only).
+pub(crate) trait Pause {
+    /// The store I/O of a caller that waits this way.
+    fn io(store: &dyn Store) -> Io<'_>;
+    /// Whether this caller may wait for `flight`, or why it must not.
+    fn may_wait(&self, flight: &Flight) -> Result<(), Bypass>;
+    /// Waits for `flight` to land.
+    async fn wait(&self, flight: &Flight, clock: &Clock) -> Landing;
+    /// Waits `pause`.
+    async fn sleep(&self, pause: Duration);
+}
+
+/// Blocks the thread (its futures are ready when first polled).
+pub(crate) struct Blocking;
+
+impl Pause for Blocking {
+    fn io(store: &dyn Store) -> Io<'_> {
+        Io::blocking(store)
     }
 
-    /// Runs the compute on this thread and settles it.
-    fn compute_here<R: Outcome>(
-        &self,
-        io: &Io<'_>,
-        job: Job<'c, R::Value>,
-        compute: impl FnOnce() -> R,
-    ) -> R {
-        self.site.counters.count(Event::Compute);
-        let watch = PanicWatch::new(self.site);
-        let computing = job.computing_here();
-        let outcome = compute();
-        drop(computing);
-        drop(watch);
-        complete(self.settle(io, job, outcome))
+    fn may_wait(&self, flight: &Flight) -> Result<(), Bypass> {
+        Block::for_flight(flight).map(drop)
     }
 
-    /// Runs the compute on this thread without the cache (see [`Bypass`]).
-    fn compute_bypassing<R: Outcome>(&self, bypass: Bypass, compute: impl FnOnce() -> R) -> R {
-        if let Some(failure) = bypass.shared_failure() {
-            return failure;
-        }
-        bypass.warn(self.site);
-        self.site.counters.count(Event::Compute);
-        let watch = PanicWatch::new(self.site);
-        let outcome = compute();
-        drop(watch);
-        self.bypassed(outcome)
+    async fn wait(&self, flight: &Flight, clock: &Clock) -> Landing {
+        Block::here().block(|| flight.wait(clock))
     }
 
-    /// The outcome of a compute that bypassed the cache, its failure counted.
-    fn bypassed<R: Outcome>(&self, outcome: R) -> R {
-        match outcome.into_value() {
-            Ok(value) => R::from_value(value),
-            Err(failure) => {
-                self.site.counters.count(Event::Error);
-                failure
-            }
-        }
-    }
-
-    /// Runs the call (after [`fresh_hit`] found no fresh value).
-    pub(crate) fn run<R: Outcome>(&self, compute: impl FnOnce() -> R) -> R {
-        let io = Io::blocking(&*self.cache.store);
-        match self.resolve_blocking::<R::Value>(&io) {
-            Resolved::Value(value) => R::from_value(value),
-            Resolved::MustCompute(job) => self.compute_here(&io, job, compute),
-            Resolved::Bypass(bypass) => self.compute_bypassing(bypass, compute),
-        }
-    }
-
-    /// Like [`run`](Call::run), but a claimed refresh runs on the refresh
-    /// pool (a few threads and a bounded queue) while the caller returns
-    /// the stale value.
-    pub(crate) fn run_in_background<R, F>(&self, compute: F) -> R
-    where
-        R: Outcome + Send + 'static,
-        F: FnOnce() -> R + Send + 'static,
-    {
-        let io = Io::blocking(&*self.cache.store);
-        match self.resolve_blocking::<R::Value>(&io) {
-            Resolved::Value(value) => R::from_value(value),
-            Resolved::MustCompute(Job::Refresh(refresh)) => {
-                let stale = refresh.stale.clone();
-                let site = self.site;
-                let store = Arc::clone(&self.cache.store);
-                let submitted = refresh_pool::submit(Box::new(move || {
-                    site.counters.count(Event::Compute);
-                    let watch = PanicWatch::new(site);
-                    let outcome = compute();
-                    drop(watch);
-                    complete(refresh.settle(&Io::blocking(&*store), site, outcome));
-                }));
-                if let Err(refused) = submitted {
-                    // The pool is full: dropping the refresh releases its
-                    // claim, and a later caller will claim and try again.
-                    drop(refused);
-                    tracing::debug!(target: "antidogpile", namespace = site.namespace,
-                        "background refresh pool full; the refresh is left to a later caller");
-                }
-                R::from_value(stale)
-            }
-            Resolved::MustCompute(job) => self.compute_here(&io, job, compute),
-            Resolved::Bypass(bypass) => self.compute_bypassing(bypass, compute),
-        }
+    async fn sleep(&self, pause: Duration) {
+        Block::here().block(|| std::thread::sleep(pause));
     }
 }
 
+/// Awaits, on tokio: blocks no thread, so only waiting for itself is endless.
 #[cfg(feature = "tokio")]
+pub(crate) struct Awaiting;
+
+#[cfg(feature = "tokio")]
+impl Pause for Awaiting {
+    fn io(store: &dyn Store) -> Io<'_> {
+        Io::nonblocking(store)
+    }
+
+    fn may_wait(&self, flight: &Flight) -> Result<(), Bypass> {
+        if flight.is_computed_here() {
+            Err(Bypass::Reentrant)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn wait(&self, flight: &Flight, clock: &Clock) -> Landing {
+        flight.wait_async(clock).await
+    }
+
+    async fn sleep(&self, pause: Duration) {
+        tokio::time::sleep(pause).await;
+    }
+}
+
 impl<'c> Call<'c> {
-    /// Waits (without blocking the thread) until the value is known or this task must compute.
-    async fn resolve<V: Cacheable>(&self, io: &Io<'_>) -> Resolved<'c, V> {
+    /// Waits (as `pause` says) until the value is known or this caller must compute.
+    async fn resolve<V: Cacheable, P: Pause>(&self, io: &Io<'_>, pause: &P) -> Resolved<'c, V> {
         let mut progress = Progress::new();
         loop {
             match self.next::<V>(io, &mut progress).await {
                 Next::Value(value) => return Resolved::Value(value),
                 Next::Compute(job) => return Resolved::MustCompute(job),
                 Next::Wait(flight) => {
-                    // Awaiting blocks no thread: only waiting for itself is endless.
-                    if flight.is_computed_here() {
-                        return Resolved::Bypass(Bypass::Reentrant);
+                    if let Err(bypass) = pause.may_wait(&flight) {
+                        return Resolved::Bypass(bypass);
                     }
                     self.count_wait(&mut progress);
-                    match flight.wait_async(&self.cache.clock).await {
+                    match pause.wait(&flight, &self.cache.clock).await {
                         Landing::Failed => return Resolved::Bypass(Bypass::AfterFailure),
                         landing => {
                             if let Some(value) = self.landed(landing) {
@@ -1308,23 +1251,23 @@ impl<'c> Call<'c> {
                 }
                 Next::Poll => {
                     self.count_wait(&mut progress);
-                    tokio::time::sleep(progress.next_backoff()).await;
+                    pause.sleep(progress.next_backoff()).await;
                 }
                 Next::LookAgain => {}
             }
         }
     }
 
-    /// Runs the compute in this task and settles it.
-    async fn compute_here_async<R, F>(&self, io: &Io<'_>, job: Job<'c, R::Value>, compute: F) -> R
+    /// Runs the compute here and settles it. A sync compute is a future
+    /// ready at its first poll; each poll marks the thread that runs it, so a
+    /// re-entrant call is seen whichever thread polls.
+    async fn compute_here<R, F>(&self, io: &Io<'_>, job: Job<'c, R::Value>, compute: F) -> R
     where
         R: Outcome,
         F: Future<Output = R>,
     {
         self.site.counters.count(Event::Compute);
         let watch = PanicWatch::new(self.site);
-        // Each poll marks the thread that runs it: a re-entrant call is
-        // made within a poll of this future, whichever thread polls it.
         let mut compute = std::pin::pin!(compute);
         let outcome = std::future::poll_fn(|context| {
             let _computing = job.computing_here();
@@ -1335,8 +1278,8 @@ impl<'c> Call<'c> {
         self.settle(io, job, outcome).await
     }
 
-    /// Runs the compute in this task without the cache (see [`Bypass`]).
-    async fn compute_bypassing_async<R, F>(&self, bypass: Bypass, compute: F) -> R
+    /// Runs the compute here without the cache (see [`Bypass`]).
+    async fn compute_bypassing<R, F>(&self, bypass: Bypass, compute: F) -> R
     where
         R: Outcome,
         F: Future<Output = R>,
@@ -1349,52 +1292,126 @@ impl<'c> Call<'c> {
         let watch = PanicWatch::new(self.site);
         let outcome = compute.await;
         drop(watch);
-        self.bypassed(outcome)
+        match outcome.into_value() {
+            Ok(value) => R::from_value(value),
+            Err(failure) => {
+                self.site.counters.count(Event::Error);
+                failure
+            }
+        }
     }
 
+    /// What the call answers once resolved: the value, or the compute's
+    /// outcome (settled in the store, or bypassing it).
+    async fn finish<R, F>(&self, io: &Io<'_>, resolved: Resolved<'c, R::Value>, compute: F) -> R
+    where
+        R: Outcome,
+        F: Future<Output = R>,
+    {
+        match resolved {
+            Resolved::Value(value) => R::from_value(value),
+            Resolved::MustCompute(job) => self.compute_here(io, job, compute).await,
+            Resolved::Bypass(bypass) => self.compute_bypassing(bypass, compute).await,
+        }
+    }
+
+    /// The call, waiting as `P` does (after [`fresh_hit`] found no fresh value).
+    pub(crate) async fn drive<R, F, P>(&self, pause: &P, compute: F) -> R
+    where
+        R: Outcome,
+        F: Future<Output = R>,
+        P: Pause,
+    {
+        let io = P::io(&*self.cache.store);
+        let resolved = self.resolve::<R::Value, P>(&io, pause).await;
+        self.finish(&io, resolved, compute).await
+    }
+
+    /// The call of a sync function: blocking.
+    pub(crate) fn run<R: Outcome>(&self, compute: impl FnOnce() -> R) -> R {
+        complete(self.drive(&Blocking, async move { compute() }))
+    }
+
+    /// The call of an `async fn`: awaiting.
+    #[cfg(feature = "tokio")]
     pub(crate) async fn run_async<R, F>(&self, compute: F) -> R
     where
         R: Outcome,
         F: Future<Output = R>,
     {
-        let io = Io::nonblocking(&*self.cache.store);
-        match self.resolve::<R::Value>(&io).await {
-            Resolved::Value(value) => R::from_value(value),
-            Resolved::MustCompute(job) => self.compute_here_async(&io, job, compute).await,
-            Resolved::Bypass(bypass) => self.compute_bypassing_async(bypass, compute).await,
+        self.drive(&Awaiting, compute).await
+    }
+
+    /// Like [`run`](Call::run), but a claimed refresh runs on the refresh
+    /// pool (a few threads and a bounded queue) while the caller returns
+    /// the stale value.
+    pub(crate) fn run_in_background<R, F>(&self, compute: F) -> R
+    where
+        R: Outcome + Send + 'static,
+        F: FnOnce() -> R + Send + 'static,
+    {
+        let io = Io::blocking(&*self.cache.store);
+        match complete(self.resolve::<R::Value, _>(&io, &Blocking)) {
+            Resolved::MustCompute(Job::Refresh(refresh)) => {
+                let stale = refresh.stale.clone();
+                let site = self.site;
+                let store = Arc::clone(&self.cache.store);
+                let submitted = refresh_pool::submit(Box::new(move || {
+                    site.counters.count(Event::Compute);
+                    let io = Io::blocking(&*store);
+                    complete(refresh.compute_and_settle(&io, site, async move { compute() }));
+                }));
+                if let Err(refused) = submitted {
+                    // The pool is full: dropping the refresh releases its
+                    // claim, and a later caller will claim and try again.
+                    drop(refused);
+                    tracing::debug!(target: "antidogpile", namespace = site.namespace,
+                        "background refresh pool full; the refresh is left to a later caller");
+                }
+                R::from_value(stale)
+            }
+            resolved => complete(self.finish(&io, resolved, async move { compute() })),
         }
     }
 
     /// Like [`run_async`](Call::run_async), but a claimed refresh runs on a
     /// spawned tokio task (in the foreground if there is no tokio runtime).
+    #[cfg(feature = "tokio")]
     pub(crate) async fn run_async_in_background<R, F>(&self, compute: F) -> R
     where
         R: Outcome + Send + 'static,
         F: Future<Output = R> + Send + 'static,
     {
         let io = Io::nonblocking(&*self.cache.store);
-        let job = match self.resolve::<R::Value>(&io).await {
-            Resolved::Value(value) => return R::from_value(value),
-            Resolved::MustCompute(job) => job,
-            Resolved::Bypass(bypass) => return self.compute_bypassing_async(bypass, compute).await,
-        };
-        match (job, tokio::runtime::Handle::try_current()) {
-            (Job::Refresh(refresh), Ok(runtime)) => {
+        let resolved = self.resolve::<R::Value, _>(&io, &Awaiting).await;
+        match (resolved, tokio::runtime::Handle::try_current()) {
+            (Resolved::MustCompute(Job::Refresh(refresh)), Ok(runtime)) => {
                 let stale = refresh.stale.clone();
                 let site = self.site;
-                self.site.counters.count(Event::Compute);
                 let store = Arc::clone(&self.cache.store);
+                site.counters.count(Event::Compute);
                 runtime.spawn(async move {
-                    let watch = PanicWatch::new(site);
-                    let outcome = compute.await;
-                    drop(watch);
-                    refresh
-                        .settle(&Io::nonblocking(&*store), site, outcome)
-                        .await;
+                    let io = Io::nonblocking(&*store);
+                    refresh.compute_and_settle(&io, site, compute).await;
                 });
                 R::from_value(stale)
             }
-            (job, _) => self.compute_here_async(&io, job, compute).await,
+            (resolved, _) => self.finish(&io, resolved, compute).await,
         }
+    }
+}
+
+impl<V: Cacheable> Refresh<V> {
+    /// A background refresh: computes (its panic watched) and settles; its
+    /// caller counts the compute.
+    async fn compute_and_settle<R, F>(self, io: &Io<'_>, site: &'static Site, compute: F)
+    where
+        R: Outcome<Value = V>,
+        F: Future<Output = R>,
+    {
+        let watch = PanicWatch::new(site);
+        let outcome = compute.await;
+        drop(watch);
+        self.settle(io, site, outcome).await;
     }
 }

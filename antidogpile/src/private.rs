@@ -292,8 +292,15 @@ fn warn_missing_cache(site: &'static Site, slot: &Arc<registry::NamedSlot>) {
     }
 }
 
-/// A memoized call of a sync function.
-pub fn memoize<R: Outcome>(site: &'static Site, key: KeyHash, compute: impl FnOnce() -> R) -> R {
+/// The steps of a memoized call of a sync function; `run` (plain or in
+/// the background) drives it once neither a fresh hit nor a missing cache
+/// answered it.
+fn memoize_sync<R: Outcome, F: FnOnce() -> R>(
+    site: &'static Site,
+    key: KeyHash,
+    compute: F,
+    run: impl FnOnce(&Call<'_>, F) -> R,
+) -> R {
     let Some(fingerprint) = key.0 else {
         return uncached(site, compute);
     };
@@ -305,12 +312,17 @@ pub fn memoize<R: Outcome>(site: &'static Site, key: KeyHash, compute: impl FnOn
                 Some(value) => R::from_value(value),
                 None => {
                     let fingerprint = stored::<R::Value>(cache, fingerprint);
-                    Call::new(cache, site, fingerprint).run(compute)
+                    run(&Call::new(cache, site, fingerprint), compute)
                 }
             }
         }
         None => uncached(site, compute),
     })
+}
+
+/// A memoized call of a sync function.
+pub fn memoize<R: Outcome>(site: &'static Site, key: KeyHash, compute: impl FnOnce() -> R) -> R {
+    memoize_sync(site, key, compute, |call, compute| call.run(compute))
 }
 
 /// A memoized call of a sync function with `background = true`.
@@ -319,23 +331,32 @@ where
     R: Outcome + Send + 'static,
     F: FnOnce() -> R + Send + 'static,
 {
-    let Some(fingerprint) = key.0 else {
-        return uncached(site, compute);
-    };
-    with_cache(site, |cache| match cache {
-        Some(cache) => {
-            let fingerprint = cache.cleared_key(site.namespace, fingerprint);
-            let key = Key::new(fingerprint, site.namespace, site.options.version);
-            match fresh_hit(cache, site, &key) {
-                Some(value) => R::from_value(value),
-                None => {
-                    let fingerprint = stored::<R::Value>(cache, fingerprint);
-                    Call::new(cache, site, fingerprint).run_in_background(compute)
-                }
-            }
-        }
-        None => uncached(site, compute),
+    memoize_sync(site, key, compute, |call, compute| {
+        call.run_in_background(compute)
     })
+}
+
+/// The steps of a memoized call of an `async fn`; `run` (plain or in the
+/// background) drives it once a cache is there to answer it.
+#[cfg(feature = "tokio")]
+async fn memoize_awaiting<R, F>(
+    site: &'static Site,
+    key: KeyHash,
+    compute: F,
+    run: impl AsyncFnOnce(&Call<'_>, F) -> R,
+) -> R
+where
+    R: Outcome,
+    F: std::future::Future<Output = R>,
+{
+    match (key.0, cache_for(site)) {
+        (Some(fingerprint), Some(cache)) => {
+            let fingerprint = cache.cleared_key_async(site.namespace, fingerprint).await;
+            let fingerprint = stored::<R::Value>(&cache, fingerprint);
+            run(&Call::new(&cache, site, fingerprint), compute).await
+        }
+        _ => uncached(site, || compute).await,
+    }
 }
 
 /// A memoized call of an `async fn`.
@@ -345,16 +366,10 @@ where
     R: Outcome,
     F: std::future::Future<Output = R>,
 {
-    match (key.0, cache_for(site)) {
-        (Some(fingerprint), Some(cache)) => {
-            let fingerprint = cache.cleared_key_async(site.namespace, fingerprint).await;
-            let fingerprint = stored::<R::Value>(&cache, fingerprint);
-            Call::new(&cache, site, fingerprint)
-                .run_async(compute)
-                .await
-        }
-        _ => uncached(site, || compute).await,
-    }
+    memoize_awaiting(site, key, compute, async |call, compute| {
+        call.run_async(compute).await
+    })
+    .await
 }
 
 /// A memoized call of an `async fn` with `background = true`.
@@ -364,16 +379,10 @@ where
     R: Outcome + Send + 'static,
     F: std::future::Future<Output = R> + Send + 'static,
 {
-    match (key.0, cache_for(site)) {
-        (Some(fingerprint), Some(cache)) => {
-            let fingerprint = cache.cleared_key_async(site.namespace, fingerprint).await;
-            let fingerprint = stored::<R::Value>(&cache, fingerprint);
-            Call::new(&cache, site, fingerprint)
-                .run_async_in_background(compute)
-                .await
-        }
-        _ => uncached(site, || compute).await,
-    }
+    memoize_awaiting(site, key, compute, async |call, compute| {
+        call.run_async_in_background(compute).await
+    })
+    .await
 }
 
 /// Invalidates the value `site` cached under `key` (`name_invalidate`):

@@ -66,14 +66,6 @@ impl<'a, T> Answer<'a, T> {
             State::Later(future) => block_on(future),
         }
     }
-
-    /// The result if it is known without waiting.
-    pub(crate) fn now(self) -> Option<Result<T, StoreError>> {
-        match self.0 {
-            State::Ready(result) => result,
-            State::Later(_) => None,
-        }
-    }
 }
 
 impl<T> std::fmt::Debug for Answer<'_, T> {

@@ -717,6 +717,14 @@ mod tests {
         }
     }
 
+    /// Writes `value` under `key`, as a blocking caller does.
+    fn put(store: &MemoryStore, key: Key, value: Stored, deadlines: Deadlines, now: Timestamp) {
+        store
+            .write(Wait::Blocking, key, value, deadlines, now)
+            .wait()
+            .unwrap();
+    }
+
     fn version_of(store: &MemoryStore, key: &Key, now: Timestamp) -> Option<Version> {
         let mut version = None;
         store
@@ -757,16 +765,7 @@ mod tests {
     fn of_many_threads_claiming_the_same_version_exactly_one_wins() {
         for round in 0..50 {
             let store = Arc::new(MemoryStore::new());
-            store
-                .write(
-                    Wait::Blocking,
-                    key(round),
-                    object(1),
-                    deadlines(10, 100),
-                    at(0),
-                )
-                .wait()
-                .unwrap();
+            put(&store, key(round), object(1), deadlines(10, 100), at(0));
             let seen = version_of(&store, &key(round), at(20)).unwrap();
             let start = Arc::new(Barrier::new(8));
             let claimers: Vec<_> = (0..8)
@@ -791,10 +790,7 @@ mod tests {
     fn claims_need_the_seen_version_a_stale_entry_and_no_live_claim() {
         let store = MemoryStore::new();
         let k = key(1);
-        store
-            .write(Wait::Blocking, k, object(1), deadlines(10, 100), at(0))
-            .wait()
-            .unwrap();
+        put(&store, k, object(1), deadlines(10, 100), at(0));
         let seen = version_of(&store, &k, at(0)).unwrap();
         assert_eq!(claim(&store, &k, seen, 9, 50), None, "still fresh");
         assert_eq!(
@@ -812,10 +808,7 @@ mod tests {
             .unwrap();
         assert_eq!(claim(&store, &k, seen, 60, 90), None);
         // A write replaces the entry, its version and its claim.
-        store
-            .write(Wait::Blocking, k, object(2), deadlines(70, 100), at(60))
-            .wait()
-            .unwrap();
+        put(&store, k, object(2), deadlines(70, 100), at(60));
         assert_eq!(claim(&store, &k, seen, 80, 99), None, "old version");
         let current = version_of(&store, &k, at(80)).unwrap();
         assert!(claim(&store, &k, current, 80, 99).is_some());
@@ -825,10 +818,7 @@ mod tests {
     fn a_released_claim_can_be_taken_again_at_once() {
         let store = MemoryStore::new();
         let k = key(2);
-        store
-            .write(Wait::Blocking, k, object(1), deadlines(10, 100), at(0))
-            .wait()
-            .unwrap();
+        put(&store, k, object(1), deadlines(10, 100), at(0));
         let seen = version_of(&store, &k, at(0)).unwrap();
         let held = claim(&store, &k, seen, 10, 90).unwrap();
         store.release_claim(Wait::Blocking, k, held).wait().unwrap();
@@ -838,10 +828,7 @@ mod tests {
     #[test]
     fn entries_are_invisible_at_their_hard_deadline_and_swept_after() {
         let store = MemoryStore::new();
-        store
-            .write(Wait::Blocking, key(3), object(1), deadlines(10, 100), at(0))
-            .wait()
-            .unwrap();
+        put(&store, key(3), object(1), deadlines(10, 100), at(0));
         assert!(version_of(&store, &key(3), at(99)).is_some());
         assert!(version_of(&store, &key(3), at(100)).is_none());
         assert_eq!(claim(&store, &key(3), Version(0), 100, 200), None);
@@ -896,16 +883,13 @@ mod tests {
     fn a_value_whose_drop_uses_the_store_is_swept_without_deadlock() {
         finishes("sweep", || {
             let store = Arc::new(MemoryStore::new());
-            store
-                .write(
-                    Wait::Blocking,
-                    key(1),
-                    reads_on_drop(&store, 1),
-                    deadlines(10, 100),
-                    at(0),
-                )
-                .wait()
-                .unwrap();
+            put(
+                &store,
+                key(1),
+                reads_on_drop(&store, 1),
+                deadlines(10, 100),
+                at(0),
+            );
             store.sweep(at(100));
             assert!(store.is_empty());
         });
@@ -915,27 +899,15 @@ mod tests {
     fn a_value_whose_drop_uses_the_store_is_swept_by_later_writes_without_deadlock() {
         finishes("sweep on write", || {
             let store = Arc::new(MemoryStore::new());
-            store
-                .write(
-                    Wait::Blocking,
-                    key(1),
-                    reads_on_drop(&store, 1),
-                    deadlines(10, 100),
-                    at(0),
-                )
-                .wait()
-                .unwrap();
+            put(
+                &store,
+                key(1),
+                reads_on_drop(&store, 1),
+                deadlines(10, 100),
+                at(0),
+            );
             for n in 2..2 + 2 * SWEEP_AFTER_WRITES as u128 {
-                store
-                    .write(
-                        Wait::Blocking,
-                        key(n),
-                        object(1),
-                        deadlines(1_000, 2_000),
-                        at(200),
-                    )
-                    .wait()
-                    .unwrap();
+                put(&store, key(n), object(1), deadlines(1_000, 2_000), at(200));
             }
             assert!(version_of(&store, &key(1), at(0)).is_none(), "swept");
         });
@@ -945,20 +917,14 @@ mod tests {
     fn a_value_whose_drop_uses_the_store_is_evicted_without_deadlock() {
         finishes("eviction", || {
             let store = Arc::new(MemoryStore::new().with_max_entries(1));
-            store
-                .write(
-                    Wait::Blocking,
-                    key(1),
-                    reads_on_drop(&store, 1),
-                    deadlines(10, 100),
-                    at(0),
-                )
-                .wait()
-                .unwrap();
-            store
-                .write(Wait::Blocking, key(2), object(2), deadlines(10, 100), at(0))
-                .wait()
-                .unwrap();
+            put(
+                &store,
+                key(1),
+                reads_on_drop(&store, 1),
+                deadlines(10, 100),
+                at(0),
+            );
+            put(&store, key(2), object(2), deadlines(10, 100), at(0));
             assert_eq!(store.len(), 1, "one evicted");
         });
     }
@@ -968,42 +934,33 @@ mod tests {
         finishes("replacement, lease, add, removal", || {
             let store = Arc::new(MemoryStore::new());
             let k = key(1);
-            store
-                .write(
-                    Wait::Blocking,
-                    k,
-                    reads_on_drop(&store, 1),
-                    deadlines(10, 100),
-                    at(0),
-                )
-                .wait()
-                .unwrap();
-            store
-                .write(
-                    Wait::Blocking,
-                    k,
-                    reads_on_drop(&store, 1),
-                    deadlines(10, 100),
-                    at(0),
-                )
-                .wait()
-                .unwrap();
+            put(
+                &store,
+                k,
+                reads_on_drop(&store, 1),
+                deadlines(10, 100),
+                at(0),
+            );
+            put(
+                &store,
+                k,
+                reads_on_drop(&store, 1),
+                deadlines(10, 100),
+                at(0),
+            );
             // An expired value replaced by a lease, then by an add.
             store
                 .try_lease(Wait::Blocking, k, at(100), Duration::from_secs(1))
                 .wait()
                 .unwrap();
             store.remove(Wait::Blocking, k).wait().unwrap();
-            store
-                .write(
-                    Wait::Blocking,
-                    k,
-                    reads_on_drop(&store, 1),
-                    deadlines(10, 100),
-                    at(0),
-                )
-                .wait()
-                .unwrap();
+            put(
+                &store,
+                k,
+                reads_on_drop(&store, 1),
+                deadlines(10, 100),
+                at(0),
+            );
             let write = Write {
                 key: k,
                 value: reads_on_drop(&store, 1),
@@ -1026,16 +983,7 @@ mod tests {
         let store = MemoryStore::new();
         for n in 0..10_000u128 {
             let hard = if n % 100 == 0 { 10_000 } else { 100 };
-            store
-                .write(
-                    Wait::Blocking,
-                    key(n),
-                    object(1),
-                    deadlines(10, hard),
-                    at(0),
-                )
-                .wait()
-                .unwrap();
+            put(&store, key(n), object(1), deadlines(10, hard), at(0));
         }
         let full = store.capacity();
         assert!(full >= 10_000, "capacity {full}");
