@@ -329,8 +329,8 @@ fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
                 if found.taken {
                     return Verdict::Done(Some(Found::Leased), None);
                 }
-                return match (token, found.remaining) {
-                    (Some(_), Some(RemainingTtl::Seconds(left))) => Verdict::ForceWin {
+                return match found.remaining {
+                    Some(RemainingTtl::Seconds(left)) => Verdict::ForceWin {
                         token: left.saturating_add(1),
                         waiting: Some(Found::Leased),
                     },
@@ -404,17 +404,18 @@ fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
                     Verdict::Done(Some(entry(waiting, cas, payload)), None)
                 };
             }
-            match (token, found.remaining) {
+            match found.remaining {
                 // Stale by the clock, and memcached (counting whole
-                // seconds) has not handed the win out yet: take it now.
-                (Some(_), Some(RemainingTtl::Seconds(left))) => Verdict::ForceWin {
+                // seconds) has not handed the win out yet, or this reader
+                // sent no token (it does not know the values' `hard -
+                // soft`): take the win now (a reader without a token then
+                // records its claim, as nobody can tell its win's age).
+                Some(RemainingTtl::Seconds(left)) => Verdict::ForceWin {
                     token: left.saturating_add(1),
                     waiting: Some(entry(waiting, cas, payload)),
                 },
-                // A reader that sends no token (it does not know the
-                // values' `hard - soft`), or an item that never expires:
-                // no reader is handed its win but by invalidation, so a
-                // CAS claim races with none.
+                // An item that never expires: no reader is handed its win
+                // but by invalidation, so a CAS claim races with none.
                 _ => by_cas(meta),
             }
         }
@@ -516,7 +517,7 @@ impl<T: Exchange> Ops<'_, T> {
             })
             .collect();
         let replies = self.send_batch(&batch).await;
-        let mut verdicts: Vec<Result<Verdict, StoreError>> = replies
+        let verdicts: Vec<Result<Verdict, StoreError>> = replies
             .into_iter()
             .map(|reply| {
                 reply
@@ -524,6 +525,38 @@ impl<T: Exchange> Ops<'_, T> {
                     .map(|found| judge(found, now, purpose))
             })
             .collect();
+        let routings: Vec<String> = batch.into_iter().map(|(routing, _)| routing).collect();
+        let settled = self.settle_many(&routings, verdicts, now, purpose).await;
+        let mut first_error = None;
+        let mut failures = 0;
+        let found = settled
+            .into_iter()
+            .map(|outcome| {
+                outcome.unwrap_or_else(|error| {
+                    failures += 1;
+                    first_error.get_or_insert(error);
+                    (None, None)
+                })
+            })
+            .collect();
+        match first_error {
+            Some(error) if failures == keys.len() => Err(error),
+            _ => Ok(found),
+        }
+    }
+
+    /// Carries out the verdicts on the keys `routings` (in order), their
+    /// second requests sent together where they are alike: the reads that
+    /// ask for a win, then the claims recorded by CAS; the rare others one
+    /// by one.
+    #[allow(clippy::type_complexity)]
+    async fn settle_many(
+        &self,
+        routings: &[String],
+        mut verdicts: Vec<Result<Verdict, StoreError>>,
+        now: Timestamp,
+        purpose: ReadFor,
+    ) -> Vec<Result<(Option<Found>, Option<Hold>), StoreError>> {
         // The wins memcached has not handed out yet, asked for together.
         let forced: Vec<usize> = (0..verdicts.len())
             .filter(|&index| matches!(verdicts[index], Ok(Verdict::ForceWin { .. })))
@@ -532,7 +565,7 @@ impl<T: Exchange> Ops<'_, T> {
             let again: Vec<(String, Vec<u8>)> = forced
                 .iter()
                 .map(|&index| {
-                    let routing = batch[index].0.clone();
+                    let routing = routings[index].clone();
                     let token = match &verdicts[index] {
                         Ok(Verdict::ForceWin { token, .. }) => Some(*token),
                         _ => None,
@@ -574,7 +607,7 @@ impl<T: Exchange> Ops<'_, T> {
                 ..
             }) = verdict
             {
-                let routing = &batch[index].0;
+                let routing = &routings[index];
                 let wire = WireKey::new(routing.as_bytes());
                 match claim_request(
                     &wire,
@@ -616,31 +649,21 @@ impl<T: Exchange> Ops<'_, T> {
                 });
             }
         }
-        let mut first_error = None;
-        let mut failures = 0;
-        let mut found = Vec::with_capacity(keys.len());
+        let mut outcomes = Vec::with_capacity(verdicts.len());
         for (index, verdict) in verdicts.into_iter().enumerate() {
-            let outcome = match settled[index].take() {
+            outcomes.push(match settled[index].take() {
                 Some(outcome) => outcome,
                 None => match verdict {
                     Ok(verdict) => {
-                        let routing = &batch[index].0;
+                        let routing = &routings[index];
                         let wire = WireKey::new(routing.as_bytes());
                         self.apply(routing, &wire, verdict, now, purpose).await
                     }
                     Err(error) => Err(error),
                 },
-            };
-            found.push(outcome.unwrap_or_else(|error| {
-                failures += 1;
-                first_error.get_or_insert(error);
-                (None, None)
-            }));
+            });
         }
-        match first_error {
-            Some(error) if failures == keys.len() => Err(error),
-            _ => Ok(found),
-        }
+        outcomes
     }
 
     /// Carries out `verdict`.
@@ -785,68 +808,61 @@ impl<T: Exchange> Ops<'_, T> {
                 (routing, request)
             })
             .collect();
-        let mut results: Vec<Result<Option<ClaimId>, StoreError>> =
-            Vec::with_capacity(claims.len());
-        let mut rewrites: Vec<(usize, (String, Vec<u8>))> = Vec::new();
+        let mut verdicts = Vec::with_capacity(claims.len());
         for (index, reply) in self.send_batch(&reads).await.into_iter().enumerate() {
             let found = match reply.and_then(Seen::of) {
                 Ok(found) => found,
                 Err(error) => {
-                    results.push(Err(error));
+                    verdicts.push(Err(error));
                     continue;
                 }
             };
-            results.push(Ok(None));
-            let routing = &reads[index].0;
-            let wire = WireKey::new(routing.as_bytes());
             let seen = claims[index].1;
+            // The version read, or an invalidated one whose win this read
+            // took (see `claim_in_read`).
             let same = matches!(&found.item, Item::Envelope { cas, .. } if *cas == seen.0)
                 || (found.won && found.invalidated);
             let (won, cas, remaining) = (found.won, item_cas(&found.item), found.remaining);
-            match judge(found, now, purpose) {
-                Verdict::Done(_, Some(Hold::Claim(claim))) if same => {
-                    results[index] = Ok(Some(claim));
+            verdicts.push(Ok(match judge(found, now, purpose) {
+                verdict @ (Verdict::ClaimByCas { .. }
+                | Verdict::ForceWin { .. }
+                | Verdict::Done(_, Some(Hold::Claim(_))))
+                    if same =>
+                {
+                    verdict
                 }
-                Verdict::ClaimByCas {
-                    cas,
-                    bytes,
-                    invalidated,
-                    keep_stale,
-                    ..
-                } if same => {
-                    match claim_request(&wire, cas, &bytes, invalidated, until, keep_stale, now) {
-                        Ok(request) => rewrites.push((index, (routing.clone(), request))),
-                        Err(error) => results[index] = Err(error),
-                    }
-                }
-                _ => {
-                    if let Some(cas) = cas.filter(|_| won) {
-                        // This read took an invalidated item's win: give it back.
-                        let ttl = remaining_ttl(remaining);
-                        if let Err(error) = self.invalidate(routing, &wire, Some(cas), ttl).await {
-                            results[index] = Err(error);
-                        }
-                    }
-                }
+                // This read took an invalidated item's win: give it back.
+                _ => match cas.filter(|_| won) {
+                    Some(cas) => Verdict::GiveBack {
+                        cas,
+                        ttl: remaining_ttl(remaining),
+                        lookup: None,
+                    },
+                    None => Verdict::Done(None, None),
+                },
+            }));
+        }
+        if verdicts.iter().all(Result::is_err) && !verdicts.is_empty() {
+            if let Some(Err(error)) = verdicts.into_iter().next() {
+                return Err(error);
             }
+            return Ok(Vec::new());
         }
-        if results.iter().all(Result::is_err) && !results.is_empty() {
-            return Err(results.swap_remove(0).unwrap_err());
-        }
-        let batch: Vec<(String, Vec<u8>)> = rewrites
-            .iter()
-            .map(|(_, request)| request.clone())
-            .collect();
-        let replies = self.send_batch(&batch).await;
-        for ((index, _), reply) in rewrites.iter().zip(replies) {
-            results[*index] = match reply {
-                Ok(Reply::Done(flags)) => Ok(Some(ClaimId(flags.cas.unwrap_or(0)))),
-                Ok(Reply::Exists(_) | Reply::NotFound(_)) => Ok(None),
-                Ok(other) => Err(unexpected(&other, "ms C (claim)")),
+        let routings: Vec<String> = reads.into_iter().map(|(routing, _)| routing).collect();
+        let settled = self.settle_many(&routings, verdicts, now, purpose).await;
+        let mut claimed = Vec::with_capacity(settled.len());
+        for (outcome, (key, _)) in settled.into_iter().zip(claims) {
+            claimed.push(match outcome {
+                Ok((_, Some(Hold::Claim(claim)))) => Ok(Some(claim)),
+                Ok((_, Some(Hold::Lease(lease)))) => {
+                    // See `claim_in_read`: a lease taken of a vanished value.
+                    self.delete(key, Some(lease.0)).await.map(|()| None)
+                }
+                Ok((_, None)) => Ok(None),
                 Err(error) => Err(error),
-            };
+            });
         }
-        Ok(results)
+        Ok(claimed)
     }
 
     /// For a key whose lease `ms ... ME` was refused, what the read of it
@@ -928,7 +944,12 @@ impl<T: Exchange> Ops<'_, T> {
                 ttl: None,
                 lookup,
             },
-            Verdict::ClaimByCas { .. } => Verdict::Done(None, None),
+            // A stale value to claim, not a lease to take.
+            Verdict::ClaimByCas { .. }
+            | Verdict::ForceWin {
+                waiting: Some(Found::Entry { .. }),
+                ..
+            } => Verdict::Done(None, None),
             verdict => verdict,
         };
         match self.apply(&routing, &wire, verdict, now, purpose).await? {
@@ -1057,7 +1078,13 @@ impl<T: Exchange> Ops<'_, T> {
         };
         match self.apply(&routing, &wire, verdict, now, purpose).await? {
             (_, Some(Hold::Claim(claim))) => Ok(Some(claim)),
-            _ => Ok(None),
+            (_, Some(Hold::Lease(lease))) => {
+                // The value vanished before the read that asked for its win,
+                // which took the lease of the empty key: not this caller's.
+                self.delete(key, Some(lease.0)).await?;
+                Ok(None)
+            }
+            (_, None) => Ok(None),
         }
     }
 }
@@ -1342,17 +1369,26 @@ mod tests {
         // seconds are behind.
         let verdict = stale_envelope(Flags { left: 72, ..NONE });
         assert!(matches!(verdict, Verdict::ForceWin { token: 73, .. }));
-        // A reader that knows no token (the client) claims by CAS.
-        let peek_like = ReadFor::Use {
+        // A reader that knows no token (the client) asks for it too, and
+        // records the claim it wins (nobody can tell that win's age)...
+        let tokenless = ReadFor::Use {
             claim_until: at(60),
             lease_for: Duration::from_secs(60),
             keep_stale: Duration::ZERO,
         };
-        let item = Item::Envelope {
+        let item = || Item::Envelope {
             cas: 9,
             bytes: envelope_at(-1, None),
         };
-        let verdict = judge(seen(item, NONE), NOW, peek_like);
+        let verdict = judge(seen(item(), NONE), NOW, tokenless);
+        assert!(matches!(verdict, Verdict::ForceWin { token: 76, .. }));
+        let won = Flags { won: true, ..NONE };
+        let verdict = judge(seen(item(), won), NOW, tokenless);
+        assert!(matches!(verdict, Verdict::ClaimByCas { cas: 9, .. }));
+        // ...but claims by CAS an item that never expires (no win to ask for).
+        let mut unlimited = seen(item(), NONE);
+        unlimited.remaining = Some(RemainingTtl::Unlimited);
+        let verdict = judge(unlimited, NOW, tokenless);
         assert!(matches!(verdict, Verdict::ClaimByCas { cas: 9, .. }));
     }
 
