@@ -7,82 +7,14 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use common::altered_store::{Alterations, AlteredStore};
+
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use antidogpile::clock::{ManualClock, Timestamp};
-use antidogpile::store::Deadlines;
-use antidogpile::store::{Answer, ClaimId, Hold, LeaseId, ReadFor, Reader, Stored, Version, Wait};
-use antidogpile::{
-    antidogpiled, install_named,
-    store::{Key, MemoryStore, Store},
-    Cache,
-};
-
-#[derive(Debug, Default)]
-struct SlowCountingStore {
-    inner: MemoryStore,
-    claims: AtomicUsize,
-    leases: AtomicUsize,
-}
-
-impl Store for SlowCountingStore {
-    fn read<'a>(
-        &'a self,
-        wait: Wait,
-        key: Key,
-        now: Timestamp,
-        purpose: ReadFor,
-        reader: &'a mut Reader<'_>,
-    ) -> Answer<'a, Option<Hold>> {
-        self.inner.read(wait, key, now, purpose, reader)
-    }
-
-    fn try_claim(
-        &self,
-        wait: Wait,
-        key: Key,
-        seen: Version,
-        now: Timestamp,
-        until: Timestamp,
-    ) -> Answer<'_, Option<ClaimId>> {
-        self.claims.fetch_add(1, Ordering::SeqCst);
-        std::thread::sleep(Duration::from_millis(50));
-        self.inner.try_claim(wait, key, seen, now, until)
-    }
-
-    fn release_claim(&self, wait: Wait, key: Key, claim: ClaimId) -> Answer<'_, ()> {
-        self.inner.release_claim(wait, key, claim)
-    }
-
-    fn write(
-        &self,
-        wait: Wait,
-        key: Key,
-        value: Stored,
-        deadlines: Deadlines,
-        now: Timestamp,
-    ) -> Answer<'_, ()> {
-        self.inner.write(wait, key, value, deadlines, now)
-    }
-
-    fn remove(&self, wait: Wait, key: Key) -> Answer<'_, ()> {
-        self.inner.remove(wait, key)
-    }
-
-    fn try_lease(
-        &self,
-        wait: Wait,
-        key: Key,
-        now: Timestamp,
-        grace: Duration,
-    ) -> Answer<'_, Option<LeaseId>> {
-        self.leases.fetch_add(1, Ordering::SeqCst);
-        std::thread::sleep(Duration::from_millis(50));
-        self.inner.try_lease(wait, key, now, grace)
-    }
-}
+use antidogpile::{antidogpiled, install_named, store::Store, Cache};
 
 static COMPUTES: AtomicU64 = AtomicU64::new(0);
 
@@ -97,7 +29,10 @@ fn sixteen_callers() -> Vec<u64> {
 
 #[test]
 fn sixteen_threads_make_one_lease_attempt_and_one_claim_attempt() {
-    let store = Arc::new(SlowCountingStore::default());
+    let store = Arc::new(AlteredStore::new(Alterations {
+        hold_delay: Duration::from_millis(50),
+        ..Alterations::default()
+    }));
     let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
     install_named(
         "coalescing",

@@ -7,6 +7,7 @@ use antidogpile::store::conformance::{check_store, Expect};
 use antidogpile::store::{
     FileStore, MemcachedConfig, MemcachedStore, MemoryStore, NoopStore, ServerAddr,
 };
+use common::altered_store::{Alterations, AlteredStore};
 use common::memcached::Memcached;
 
 #[test]
@@ -44,88 +45,18 @@ fn file_store() {
     });
 }
 
-/// A store that says its reads take holds but whose reads take nothing: the
-/// cache would then never claim or lease (it asks no more after such a
-/// read). The suite must catch it.
-#[derive(Debug)]
-struct SaysReadsHold(MemoryStore);
-
-mod says_reads_hold {
-    use super::SaysReadsHold;
-    use antidogpile::clock::Timestamp;
-    use antidogpile::store::{
-        Answer, ClaimId, Deadlines, Hold, Key, LeaseId, ReadFor, Reader, Store, Stored, Version,
-        Wait,
-    };
-    use std::time::Duration;
-
-    impl Store for SaysReadsHold {
-        fn reads_take_holds(&self) -> bool {
-            true
-        }
-        fn read<'a>(
-            &'a self,
-            wait: Wait,
-            key: Key,
-            now: Timestamp,
-            purpose: ReadFor,
-            reader: &'a mut Reader<'_>,
-        ) -> Answer<'a, Option<Hold>> {
-            self.0.read(wait, key, now, purpose, reader)
-        }
-        fn try_claim(
-            &self,
-            wait: Wait,
-            key: Key,
-            seen: Version,
-            now: Timestamp,
-            until: Timestamp,
-        ) -> Answer<'_, Option<ClaimId>> {
-            self.0.try_claim(wait, key, seen, now, until)
-        }
-        fn release_claim(&self, wait: Wait, key: Key, claim: ClaimId) -> Answer<'_, ()> {
-            self.0.release_claim(wait, key, claim)
-        }
-        fn write(
-            &self,
-            wait: Wait,
-            key: Key,
-            value: Stored,
-            deadlines: Deadlines,
-            now: Timestamp,
-        ) -> Answer<'_, ()> {
-            self.0.write(wait, key, value, deadlines, now)
-        }
-        fn write_held(
-            &self,
-            wait: Wait,
-            key: Key,
-            held: Hold,
-            value: Stored,
-            deadlines: Deadlines,
-            now: Timestamp,
-        ) -> Answer<'_, bool> {
-            self.0.write_held(wait, key, held, value, deadlines, now)
-        }
-        fn remove(&self, wait: Wait, key: Key) -> Answer<'_, ()> {
-            self.0.remove(wait, key)
-        }
-        fn try_lease(
-            &self,
-            wait: Wait,
-            key: Key,
-            now: Timestamp,
-            grace: Duration,
-        ) -> Answer<'_, Option<LeaseId>> {
-            self.0.try_lease(wait, key, now, grace)
-        }
-    }
-}
-
 #[test]
 fn a_store_whose_reads_say_they_hold_but_take_nothing_fails_the_suite() {
     let failed = std::panic::catch_unwind(|| {
-        check_store(Expect::Caching, || SaysReadsHold(MemoryStore::new()));
+        // A store that says its reads take holds but whose reads take
+        // nothing: the cache would then never claim or lease (it asks no
+        // more after such a read).
+        check_store(Expect::Caching, || {
+            AlteredStore::new(Alterations {
+                says_reads_take_holds: true,
+                ..Alterations::default()
+            })
+        });
     })
     .expect_err("a store whose reads take nothing passed as one whose reads take holds");
     let message = failed.downcast_ref::<String>().cloned().unwrap_or_default();

@@ -767,89 +767,20 @@ fn across_processes_file_client_soft_delete_during_a_refresh() {
 /// A store that forwards everything to a memory store but the held write,
 /// which it leaves to the trait's default (an unconditional write): what a
 /// store written before `write_held` existed does.
-#[derive(Debug)]
-struct Unguarded(MemoryStore);
-
-mod unguarded {
-    use super::Unguarded;
-    use antidogpile::clock::Timestamp;
-    use antidogpile::store::Deadlines;
-    use antidogpile::store::Key;
-    use antidogpile::store::{
-        Answer, ClaimId, Counted, Delta, Hold, LeaseId, ReadFor, Reader, Store, Stored, Version,
-        Wait, Write,
-    };
-    use std::time::Duration;
-
-    /// Every operation but `write_held`, which keeps the trait's default.
-    impl Store for Unguarded {
-        fn read<'a>(
-            &'a self,
-            wait: Wait,
-            key: Key,
-            now: Timestamp,
-            purpose: ReadFor,
-            reader: &'a mut Reader<'_>,
-        ) -> Answer<'a, Option<Hold>> {
-            self.0.read(wait, key, now, purpose, reader)
-        }
-        fn try_claim(
-            &self,
-            wait: Wait,
-            key: Key,
-            seen: Version,
-            now: Timestamp,
-            until: Timestamp,
-        ) -> Answer<'_, Option<ClaimId>> {
-            self.0.try_claim(wait, key, seen, now, until)
-        }
-        fn release_claim(&self, wait: Wait, key: Key, claim: ClaimId) -> Answer<'_, ()> {
-            self.0.release_claim(wait, key, claim)
-        }
-        fn write(
-            &self,
-            wait: Wait,
-            key: Key,
-            value: Stored,
-            deadlines: Deadlines,
-            now: Timestamp,
-        ) -> Answer<'_, ()> {
-            self.0.write(wait, key, value, deadlines, now)
-        }
-        fn remove(&self, wait: Wait, key: Key) -> Answer<'_, ()> {
-            self.0.remove(wait, key)
-        }
-        fn try_lease(
-            &self,
-            wait: Wait,
-            key: Key,
-            now: Timestamp,
-            grace: Duration,
-        ) -> Answer<'_, Option<LeaseId>> {
-            self.0.try_lease(wait, key, now, grace)
-        }
-        fn release_lease(&self, wait: Wait, key: Key, lease: LeaseId) -> Answer<'_, ()> {
-            self.0.release_lease(wait, key, lease)
-        }
-        fn add(&self, wait: Wait, write: Write, now: Timestamp) -> Answer<'_, bool> {
-            self.0.add(wait, write, now)
-        }
-        fn mark_stale(&self, wait: Wait, key: Key, now: Timestamp) -> Answer<'_, bool> {
-            self.0.mark_stale(wait, key, now)
-        }
-        fn count(&self, wait: Wait, key: Key, delta: Delta, now: Timestamp) -> Answer<'_, Counted> {
-            self.0.count(wait, key, delta, now)
-        }
-    }
-}
-
 #[test]
 fn a_store_without_held_writes_fails_the_conformance_suite() {
     use antidogpile::store::conformance::{check_store, Expect};
     // The store it wraps passes.
     check_store(Expect::Caching, MemoryStore::new);
     let failed = std::panic::catch_unwind(|| {
-        check_store(Expect::Caching, || Unguarded(MemoryStore::new()));
+        // Every operation of a memory store but `write_held`, which keeps the
+        // trait's default (an unconditional write).
+        check_store(Expect::Caching, || {
+            common::altered_store::AlteredStore::new(common::altered_store::Alterations {
+                unguarded_writes: true,
+                ..Default::default()
+            })
+        });
     })
     .expect_err("a store whose held write ignores invalidations passed");
     let message = failed.downcast_ref::<String>().cloned().unwrap_or_default();

@@ -3,6 +3,7 @@
 //! registry), and a probe that counts computes and catches overlapping ones.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod altered_store;
 pub mod workers;
 
 #[allow(unused_imports)] // each test binary uses its own part

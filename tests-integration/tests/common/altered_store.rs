@@ -1,0 +1,141 @@
+//! A store written here, as a user's own store would be: a real
+//! `MemoryStore` underneath, with one behaviour altered for a test (a slow,
+//! counted claim or lease; a write that ignores the hold it names; a claim
+//! that its reads take holds when they do not).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use antidogpile::clock::Timestamp;
+use antidogpile::store::{
+    Answer, ClaimId, Counted, Deadlines, Delta, Hold, Key, LeaseId, MemoryStore, ReadFor, Reader,
+    Store, Stored, Version, Wait, Write,
+};
+
+/// What is altered.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Alterations {
+    /// Each claim and lease attempt takes this long (a slow network).
+    pub hold_delay: Duration,
+    /// `write_held` is the trait's default: an unconditional write.
+    pub unguarded_writes: bool,
+    /// Says its reads take holds (they take none).
+    pub says_reads_take_holds: bool,
+}
+
+/// A `MemoryStore` with [`Alterations`], counting claim and lease attempts.
+#[derive(Debug, Default)]
+pub struct AlteredStore {
+    inner: MemoryStore,
+    alterations: Alterations,
+    /// Claim attempts.
+    pub claims: AtomicUsize,
+    /// Lease attempts.
+    pub leases: AtomicUsize,
+}
+
+impl AlteredStore {
+    pub fn new(alterations: Alterations) -> AlteredStore {
+        AlteredStore {
+            alterations,
+            ..AlteredStore::default()
+        }
+    }
+
+    fn attempt(&self, counter: &AtomicUsize) {
+        counter.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(self.alterations.hold_delay);
+    }
+}
+
+impl Store for AlteredStore {
+    fn reads_take_holds(&self) -> bool {
+        self.alterations.says_reads_take_holds
+    }
+
+    fn read<'a>(
+        &'a self,
+        wait: Wait,
+        key: Key,
+        now: Timestamp,
+        purpose: ReadFor,
+        reader: &'a mut Reader<'_>,
+    ) -> Answer<'a, Option<Hold>> {
+        self.inner.read(wait, key, now, purpose, reader)
+    }
+
+    fn try_claim(
+        &self,
+        wait: Wait,
+        key: Key,
+        seen: Version,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Answer<'_, Option<ClaimId>> {
+        self.attempt(&self.claims);
+        self.inner.try_claim(wait, key, seen, now, until)
+    }
+
+    fn release_claim(&self, wait: Wait, key: Key, claim: ClaimId) -> Answer<'_, ()> {
+        self.inner.release_claim(wait, key, claim)
+    }
+
+    fn write(
+        &self,
+        wait: Wait,
+        key: Key,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Answer<'_, ()> {
+        self.inner.write(wait, key, value, deadlines, now)
+    }
+
+    fn write_held(
+        &self,
+        wait: Wait,
+        key: Key,
+        held: Hold,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Answer<'_, bool> {
+        if self.alterations.unguarded_writes {
+            let write = self.inner.write(wait, key, value, deadlines, now);
+            return Answer::later(async move { write.await.map(|()| true) });
+        }
+        self.inner
+            .write_held(wait, key, held, value, deadlines, now)
+    }
+
+    fn remove(&self, wait: Wait, key: Key) -> Answer<'_, ()> {
+        self.inner.remove(wait, key)
+    }
+
+    fn try_lease(
+        &self,
+        wait: Wait,
+        key: Key,
+        now: Timestamp,
+        grace: Duration,
+    ) -> Answer<'_, Option<LeaseId>> {
+        self.attempt(&self.leases);
+        self.inner.try_lease(wait, key, now, grace)
+    }
+
+    fn release_lease(&self, wait: Wait, key: Key, lease: LeaseId) -> Answer<'_, ()> {
+        self.inner.release_lease(wait, key, lease)
+    }
+
+    fn add(&self, wait: Wait, write: Write, now: Timestamp) -> Answer<'_, bool> {
+        self.inner.add(wait, write, now)
+    }
+
+    fn mark_stale(&self, wait: Wait, key: Key, now: Timestamp) -> Answer<'_, bool> {
+        self.inner.mark_stale(wait, key, now)
+    }
+
+    fn count(&self, wait: Wait, key: Key, delta: Delta, now: Timestamp) -> Answer<'_, Counted> {
+        self.inner.count(wait, key, delta, now)
+    }
+}
