@@ -38,9 +38,24 @@ struct Shared {
     requests_behind_late_replies: AtomicUsize,
     /// Both sockets of every open connection, to drop them all at once.
     open: Mutex<Vec<(TcpStream, TcpStream)>>,
-    /// Requests forwarded so far, by command (`mg`, `ms`, ...).
-    commands: Mutex<Vec<(String, usize)>>,
+    /// Requests forwarded so far: by command (`mg`, `ms`, ...), the
+    /// value bytes they uploaded and their command lines.
+    commands: Mutex<Tally>,
 }
+
+/// What the clients sent through the proxy.
+#[derive(Default)]
+struct Tally {
+    by_command: Vec<(String, usize)>,
+    /// Data bytes of `ms` requests (their line ends not counted).
+    value_bytes: u64,
+    /// The command lines, without their line ends (the first
+    /// [`KEPT_LINES`] only).
+    lines: Vec<String>,
+}
+
+/// How many request lines the proxy keeps for [`FaultProxy::request_lines`].
+const KEPT_LINES: usize = 100_000;
 
 impl FaultProxy {
     /// Starts a proxy forwarding to memcached on `upstream_port` of 127.0.0.1.
@@ -58,7 +73,7 @@ impl FaultProxy {
             cuts_done: AtomicUsize::new(0),
             requests_behind_late_replies: AtomicUsize::new(0),
             open: Mutex::new(Vec::new()),
-            commands: Mutex::new(Vec::new()),
+            commands: Mutex::new(Tally::default()),
         });
         let accepting = Arc::clone(&shared);
         let acceptor = std::thread::spawn(move || accept_loop(listener, port, &accepting));
@@ -146,9 +161,34 @@ impl FaultProxy {
     /// request's data block is skipped by its length).
     pub fn requests(&self, command: &str) -> usize {
         lock(&self.shared.commands)
+            .by_command
             .iter()
             .find(|(name, _)| name == command)
             .map_or(0, |(_, count)| *count)
+    }
+
+    /// How many requests clients have sent so far, of every command but
+    /// `mn` (the no-op that ends a pipeline, or checks a connection).
+    pub fn requests_but_noops(&self) -> usize {
+        lock(&self.shared.commands)
+            .by_command
+            .iter()
+            .filter(|(name, _)| name != "mn")
+            .map(|(_, count)| count)
+            .sum()
+    }
+
+    /// How many value bytes clients have uploaded so far: the data blocks
+    /// of their `ms` requests.
+    pub fn uploaded_value_bytes(&self) -> u64 {
+        lock(&self.shared.commands).value_bytes
+    }
+
+    /// The command lines clients have sent so far, in the order the proxy
+    /// read them (per connection; connections interleave), without their
+    /// line ends or data blocks.
+    pub fn request_lines(&self) -> Vec<String> {
+        lock(&self.shared.commands).lines.clone()
     }
 
     /// How many connections the proxy has accepted.
@@ -317,7 +357,7 @@ struct RequestCounter {
 }
 
 impl RequestCounter {
-    fn feed(&mut self, mut bytes: &[u8], counts: &Mutex<Vec<(String, usize)>>) {
+    fn feed(&mut self, mut bytes: &[u8], counts: &Mutex<Tally>) {
         while !bytes.is_empty() {
             if self.skip > 0 {
                 let skipped = self.skip.min(bytes.len());
@@ -337,17 +377,25 @@ impl RequestCounter {
             let Some(command) = words.next() else {
                 continue;
             };
+            let mut value_bytes = 0;
             if command == "ms" {
                 // The data block and its "\r\n".
-                self.skip = words
-                    .nth(1)
-                    .and_then(|length| length.parse::<usize>().ok())
-                    .map_or(0, |length| length + 2);
+                let length = words.nth(1).and_then(|length| length.parse::<usize>().ok());
+                value_bytes = length.unwrap_or(0);
+                self.skip = length.map_or(0, |length| length + 2);
             }
-            let mut counts = lock(counts);
-            match counts.iter_mut().find(|(name, _)| name == command) {
+            let mut tally = lock(counts);
+            tally.value_bytes += value_bytes as u64;
+            if tally.lines.len() < KEPT_LINES {
+                tally.lines.push(line.trim_end().to_owned());
+            }
+            match tally
+                .by_command
+                .iter_mut()
+                .find(|(name, _)| name == command)
+            {
                 Some((_, count)) => *count += 1,
-                None => counts.push((command.to_owned(), 1)),
+                None => tally.by_command.push((command.to_owned(), 1)),
             }
         }
     }

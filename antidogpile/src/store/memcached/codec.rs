@@ -215,11 +215,17 @@ pub(crate) struct GetFlags {
     pub(crate) cas: bool,
     /// `t`: return the remaining TTL.
     pub(crate) ttl: bool,
+    /// `s`: return the value's size (without sending the value).
+    pub(crate) size: bool,
     /// `k`: echo the key.
     pub(crate) key: bool,
     /// `N<ttl>`: on a miss, create an empty item with this TTL and hand its
     /// win (`W`) to this caller; later callers see `Z`.
     pub(crate) vivify: Option<u32>,
+    /// `R<seconds>`: if the item's remaining TTL is below this, and no
+    /// caller was handed its win since it was stored, hand it (`W`) to this
+    /// caller; later callers see `Z`.
+    pub(crate) recache: Option<u32>,
     /// `O<n>`: echo this number, to pair replies with requests.
     pub(crate) opaque: Option<u32>,
     /// `q`: no `EN` reply on a miss (end a pipeline with [`encode_noop`]).
@@ -263,6 +269,11 @@ pub(crate) struct DeleteFlags {
     /// `C<cas>`: delete only if the item's CAS token is still this (`EX`
     /// otherwise).
     pub(crate) compare_cas: Option<u64>,
+    /// `I`: do not delete, invalidate: the item is kept, marked stale (`X`
+    /// to readers, the first of whom gets its win `W`), with a new CAS.
+    pub(crate) invalidate: bool,
+    /// `T<ttl>`: with `invalidate`, the item's new TTL.
+    pub(crate) ttl: Option<u32>,
     /// `O<n>`: echo this number.
     pub(crate) opaque: Option<u32>,
     /// `q`: no `HD` reply on success (memcached 1.6.18 still sends `NF`).
@@ -321,7 +332,7 @@ impl Default for ArithmeticFlags {
     }
 }
 
-/// Appends `mg <key> [b] [v] [f] [c] [t] [k] [N<ttl>] [O<n>] [q]`.
+/// Appends `mg <key> [b] [v] [f] [c] [t] [s] [k] [N<ttl>] [R<secs>] [O<n>] [q]`.
 pub(crate) fn encode_get(out: &mut Vec<u8>, key: &WireKey, flags: &GetFlags) {
     out.extend_from_slice(b"mg");
     push_key(out, key);
@@ -330,9 +341,13 @@ pub(crate) fn encode_get(out: &mut Vec<u8>, key: &WireKey, flags: &GetFlags) {
     push_if(out, flags.client_flags, b'f');
     push_if(out, flags.cas, b'c');
     push_if(out, flags.ttl, b't');
+    push_if(out, flags.size, b's');
     push_if(out, flags.key, b'k');
     if let Some(ttl) = flags.vivify {
         push_number(out, b'N', ttl.into());
+    }
+    if let Some(seconds) = flags.recache {
+        push_number(out, b'R', seconds.into());
     }
     push_tail(out, flags.opaque, flags.quiet);
 }
@@ -360,13 +375,17 @@ pub(crate) fn encode_set(out: &mut Vec<u8>, key: &WireKey, data: &[u8], flags: &
     out.extend_from_slice(b"\r\n");
 }
 
-/// Appends `md <key> [b] [C<cas>] [O<n>] [q]`.
+/// Appends `md <key> [b] [C<cas>] [I] [T<ttl>] [O<n>] [q]`.
 pub(crate) fn encode_delete(out: &mut Vec<u8>, key: &WireKey, flags: &DeleteFlags) {
     out.extend_from_slice(b"md");
     push_key(out, key);
     push_base64_flag(out, key);
     if let Some(cas) = flags.compare_cas {
         push_number(out, b'C', cas);
+    }
+    push_if(out, flags.invalidate, b'I');
+    if let Some(ttl) = flags.ttl {
+        push_number(out, b'T', ttl.into());
     }
     push_tail(out, flags.opaque, flags.quiet);
 }
@@ -501,6 +520,8 @@ pub(crate) struct ReturnFlags {
     pub(crate) client_flags: Option<u32>,
     /// `t`: the remaining TTL.
     pub(crate) ttl: Option<RemainingTtl>,
+    /// `s`: the value's size.
+    pub(crate) size: Option<u32>,
     /// `W`: this caller won the right to recompute the item.
     pub(crate) win: bool,
     /// `Z`: another caller already won it.
@@ -710,6 +731,7 @@ fn parse_flags<'a>(tokens: impl Iterator<Item = &'a [u8]>) -> Result<ReturnFlags
                     RemainingTtl::Seconds(parse_u32(value).ok_or_else(bad)?)
                 })
             }
+            b's' => flags.size = Some(parse_u32(value).ok_or_else(bad)?),
             b'O' => flags.opaque = Some(parse_u32(value).ok_or_else(bad)?),
             b'k' => {
                 if value.is_empty() || value.len() > MAX_KEY_TOKEN {
@@ -721,7 +743,7 @@ fn parse_flags<'a>(tokens: impl Iterator<Item = &'a [u8]>) -> Result<ReturnFlags
             b'W' => bare(&mut flags.win)?,
             b'Z' => bare(&mut flags.win_taken)?,
             b'X' => bare(&mut flags.stale)?,
-            // Flags this codec never asks for (s, h, l, ...): skipped.
+            // Flags this codec never asks for (h, l, ...): skipped.
             flag if flag.is_ascii_alphabetic() => {}
             _ => return Err(bad()),
         }

@@ -171,19 +171,27 @@ impl Store for MemcachedStore {
         true
     }
 
+    /// A read for [`ReadFor::Use`] takes the lease (`mg ... N`) or the
+    /// refresh claim (`mg ... R`, or the win of an invalidated item) in
+    /// its one request.
+    fn reads_take_holds(&self) -> bool {
+        true
+    }
+
     fn read<'a>(
         &'a self,
         wait: Wait,
         key: Key,
         now: Timestamp,
-        _: ReadFor,
+        purpose: ReadFor,
         reader: &'a mut Reader<'_>,
     ) -> Answer<'a, Option<Hold>> {
         self.answer(wait, move |ops| async move {
-            if let Some(found) = ops.read(&key, now).await? {
+            let (found, hold) = ops.read_for(&key, now, purpose).await?;
+            if let Some(found) = found {
                 reader(found.lookup());
             }
-            Ok(None)
+            Ok(hold)
         })
     }
 
@@ -289,17 +297,19 @@ impl Store for MemcachedStore {
         wait: Wait,
         keys: &'a [Key],
         now: Timestamp,
-        _: ReadFor,
+        purpose: ReadFor,
         reader: &'a mut ManyReader<'_>,
     ) -> Answer<'a, Vec<Option<Hold>>> {
         self.answer(wait, move |ops| async move {
-            let found = ops.read_many(keys, now).await?;
-            for (index, found) in found.iter().enumerate() {
+            let found = ops.read_many_for(keys, now, purpose).await?;
+            let mut holds = Vec::with_capacity(found.len());
+            for (index, (found, hold)) in found.into_iter().enumerate() {
                 if let Some(found) = found {
                     reader(index, found.lookup());
                 }
+                holds.push(hold);
             }
-            Ok(vec![None; keys.len()])
+            Ok(holds)
         })
     }
 

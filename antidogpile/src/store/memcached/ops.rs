@@ -23,6 +23,11 @@
 //! - the `*_many` operations: one pipelined exchange per server (the
 //!   transport sends it in windows: see `transport::windows`).
 
+mod native;
+
+use crate::store::ReadFor;
+use native::{value_expiry, INVALIDATED_TTL};
+
 use super::codec::{
     encode_arithmetic, encode_delete, encode_get, encode_noop, encode_set, parse_counter,
     ArithmeticFlags, ArithmeticMode, DeleteFlags, GetFlags, Reply, ReturnFlags, SetFlags, SetMode,
@@ -122,8 +127,11 @@ fn unexpected(reply: &Reply, during: &str) -> StoreError {
 /// What a `mg ... v f c` found, with its envelope opened.
 enum Item {
     Missing,
+    /// A lease: a stub `mg ... N` created (client flags 0, no value; with
+    /// `vivified`), or one its holder renewed (or an older release wrote).
     Lease {
         cas: u64,
+        vivified: bool,
     },
     Envelope {
         cas: u64,
@@ -140,27 +148,26 @@ enum Item {
     },
 }
 
-/// `mg <key> v f c`: the value, its client flags and its CAS.
-fn get_request(wire: &WireKey) -> Vec<u8> {
-    let mut request = Vec::with_capacity(64);
-    let flags = GetFlags {
-        value: true,
-        client_flags: true,
-        cas: true,
-        ..GetFlags::default()
-    };
-    encode_get(&mut request, wire, &flags);
-    request
-}
-
-/// What a reply to [`get_request`] found.
+/// What a reply to a `mg ... v f c` found.
 fn item_of(reply: Reply) -> Result<Item, StoreError> {
     match reply {
         Reply::Miss(_) => Ok(Item::Missing),
         Reply::Value { flags, data } => {
             let cas = flags.cas.unwrap_or(0);
             Ok(match flags.client_flags {
-                Some(LEASE_FLAGS) => Item::Lease { cas },
+                Some(LEASE_FLAGS) => Item::Lease {
+                    cas,
+                    vivified: false,
+                },
+                // A vivified stub: empty, client flags 0, and its win
+                // handed out (a raw empty value never was, unless a
+                // recache token took it: it then reads as leased).
+                Some(RAW_FLAGS) if data.is_empty() && (flags.win || flags.win_taken) => {
+                    Item::Lease {
+                        cas,
+                        vivified: true,
+                    }
+                }
                 Some(ENVELOPE_FLAGS) if envelope::open(&data).is_ok() => {
                     Item::Envelope { cas, bytes: data }
                 }
@@ -223,6 +230,17 @@ impl<T: Exchange> Ops<'_, T> {
             .into_iter()
             .next()
             .ok_or_else(|| StoreError::new(StoreErrorKind::Protocol, "memcached sent no reply"))
+    }
+
+    /// Sends `requests`, pipelined, to the server of `routing` and reads
+    /// their replies.
+    async fn send_all(&self, routing: &str, requests: &[&[u8]]) -> Result<Vec<Reply>, StoreError> {
+        let now = Clock::system().now().as_millis();
+        let server = self
+            .ring
+            .server_for_live(routing.as_bytes(), now)
+            .ok_or_else(all_down)?;
+        self.on_server(server, requests, now).await
     }
 
     /// Sends `requests` to `server`, and decides what a failure says
@@ -338,8 +356,10 @@ impl<T: Exchange> Ops<'_, T> {
             .collect()
     }
 
+    /// What is under `key`, taking nothing (a win this read took of an
+    /// invalidated item is given back).
     async fn get(&self, routing: &str, wire: &WireKey) -> Result<Item, StoreError> {
-        item_of(self.send(routing, &get_request(wire)).await?)
+        self.peek_item(routing, wire).await
     }
 
     async fn set(
@@ -354,95 +374,6 @@ impl<T: Exchange> Ops<'_, T> {
         self.send(routing, &request).await
     }
 
-    pub(crate) async fn read(
-        &self,
-        key: &Key,
-        now: Timestamp,
-    ) -> Result<Option<Found>, StoreError> {
-        let routing = logical_key(key);
-        let item = self
-            .get(&routing, &WireKey::new(routing.as_bytes()))
-            .await?;
-        Ok(lookup_of(item, now))
-    }
-
-    /// Reads every key, one pipelined exchange per server. A key whose
-    /// server failed reads as nothing; the first failure is returned if
-    /// every key failed.
-    pub(crate) async fn read_many(
-        &self,
-        keys: &[Key],
-        now: Timestamp,
-    ) -> Result<Vec<Option<Found>>, StoreError> {
-        let batch: Vec<(String, Vec<u8>)> = keys
-            .iter()
-            .map(|key| {
-                let routing = logical_key(key);
-                let request = get_request(&WireKey::new(routing.as_bytes()));
-                (routing, request)
-            })
-            .collect();
-        let replies = self.send_batch(&batch).await;
-        let mut first_error = None;
-        let mut failures = 0;
-        let found = replies
-            .into_iter()
-            .map(|reply| match reply.and_then(item_of) {
-                Ok(item) => lookup_of(item, now),
-                Err(error) => {
-                    failures += 1;
-                    first_error.get_or_insert(error);
-                    None
-                }
-            })
-            .collect();
-        match first_error {
-            Some(error) if failures == keys.len() => Err(error),
-            _ => Ok(found),
-        }
-    }
-
-    /// Rewrites the envelope last read as `seen` with its claim set to
-    /// `until`, if nothing changed it since: CAS makes this atomic across
-    /// processes. Returns the CAS of the claimed envelope, the claim's id.
-    async fn rewrite_claim(
-        &self,
-        key: &Key,
-        seen: Option<u64>,
-        now: Timestamp,
-        until: Timestamp,
-        claimable: impl Fn(&envelope::Header) -> bool,
-    ) -> Result<Option<u64>, StoreError> {
-        let routing = logical_key(key);
-        let wire = WireKey::new(routing.as_bytes());
-        let Item::Envelope { cas, bytes } = self.get(&routing, &wire).await? else {
-            return Ok(None);
-        };
-        let Ok((header, _)) = envelope::open(&bytes) else {
-            return Ok(None);
-        };
-        if seen.is_some_and(|seen| seen != cas)
-            || !claimable(&header)
-            || header.hard_deadline <= now
-        {
-            return Ok(None);
-        }
-        let rewritten = envelope::with_claim(&bytes, until)
-            .map_err(|error| StoreError::new(StoreErrorKind::Protocol, error.to_string()))?;
-        let flags = SetFlags {
-            ttl: expiry(header.hard_deadline, now),
-            client_flags: ENVELOPE_FLAGS,
-            compare_cas: Some(cas),
-            return_cas: true,
-            ..SetFlags::default()
-        };
-        match self.set(&routing, &wire, &rewritten, flags).await? {
-            Reply::Done(flags) => Ok(Some(flags.cas.unwrap_or(0))),
-            Reply::Exists(_) | Reply::NotFound(_) => Ok(None),
-            other => Err(unexpected(&other, "ms C (claim)")),
-        }
-    }
-
     pub(crate) async fn try_claim(
         &self,
         key: &Key,
@@ -450,18 +381,16 @@ impl<T: Exchange> Ops<'_, T> {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<Option<ClaimId>, StoreError> {
-        let stale_and_free = |header: &envelope::Header| {
-            header.meta.soft_deadline <= now && header.meta.claimed_until <= now
-        };
-        let claimed = self
-            .rewrite_claim(key, Some(seen.0), now, until, stale_and_free)
-            .await?;
-        Ok(claimed.map(ClaimId))
+        self.claim_in_read(key, seen, now, until).await
     }
 
+    /// `md ... I C<claim>`: one request, no value. The entry stays, stale,
+    /// and its win goes to the next reader (a claim recorded in it ends
+    /// too: an invalidated item's recorded claim counts for nothing).
     pub(crate) async fn release_claim(&self, key: &Key, claim: ClaimId) -> Result<(), StoreError> {
-        let now = Clock::system().now();
-        self.rewrite_claim(key, Some(claim.0), now, Timestamp::EPOCH, |_| true)
+        let routing = logical_key(key);
+        let wire = WireKey::new(routing.as_bytes());
+        self.invalidate(&routing, &wire, Some(claim.0), None)
             .await
             .map(|_| ())
     }
@@ -497,9 +426,14 @@ impl<T: Exchange> Ops<'_, T> {
             ));
         }
         let routing = logical_key(key);
+        let ttl = match client_flags {
+            // The recache win is handed out at the soft deadline.
+            ENVELOPE_FLAGS => value_expiry(deadlines, now),
+            _ => expiry(deadlines.hard, now),
+        };
         let flags = SetFlags {
             mode,
-            ttl: expiry(deadlines.hard, now),
+            ttl,
             client_flags,
             compare_cas,
             ..SetFlags::default()
@@ -611,7 +545,7 @@ impl<T: Exchange> Ops<'_, T> {
                 other => return Err(unexpected(&other, "ms ME")),
             }
             let in_the_way = match self.get(routing, &WireKey::new(routing.as_bytes())).await? {
-                Item::Lease { cas } if over_leases => cas,
+                Item::Lease { cas, .. } if over_leases => cas,
                 Item::Envelope { cas, bytes }
                     if envelope::open(&bytes)
                         .is_ok_and(|(header, _)| header.hard_deadline <= now) =>
@@ -645,53 +579,48 @@ impl<T: Exchange> Ops<'_, T> {
         Ok(added.is_some())
     }
 
-    /// Makes the envelope under `key` stale (CAS), or deletes a raw value.
-    pub(crate) async fn mark_stale(&self, key: &Key, now: Timestamp) -> Result<bool, StoreError> {
+    /// Makes the envelope under `key` stale: `md ... I` (the value stays,
+    /// stale, its CAS bumped so that every claim and lease on it ends, its
+    /// win handed to the next reader), pipelined behind a `mg ... f s` that
+    /// tells, without fetching the value, whether there was a value (a
+    /// lease stub is not one) and a raw one (which has no stale state: it
+    /// is then deleted). Sends no value.
+    pub(crate) async fn mark_stale(&self, key: &Key, _now: Timestamp) -> Result<bool, StoreError> {
         let routing = logical_key(key);
         let wire = WireKey::new(routing.as_bytes());
-        // A CAS race means someone wrote meanwhile: read again, a few times.
-        for _ in 0..4 {
-            let (cas, bytes) = match self.get(&routing, &wire).await? {
-                Item::Envelope { cas, bytes } => (cas, bytes),
-                Item::Raw { cas, .. } => {
-                    self.delete(key, Some(cas)).await?;
-                    return Ok(true);
-                }
-                Item::Lease { cas } => {
-                    // A fill under way started before this invalidation:
-                    // end its lease, so its held write is refused.
-                    self.delete(key, Some(cas)).await?;
-                    return Ok(false);
-                }
-                Item::Missing | Item::Foreign { .. } => return Ok(false),
-            };
-            let Ok((header, _)) = envelope::open(&bytes) else {
-                return Ok(false);
-            };
-            if header.hard_deadline <= now {
-                return Ok(false);
-            }
-            let stale = envelope::marked_stale(&bytes)
-                .map_err(|error| StoreError::new(StoreErrorKind::Protocol, error.to_string()))?;
-            let flags = SetFlags {
-                ttl: expiry(header.hard_deadline, now),
-                client_flags: ENVELOPE_FLAGS,
-                compare_cas: Some(cas),
-                ..SetFlags::default()
-            };
-            match self.set(&routing, &wire, &stale, flags).await? {
-                Reply::Done(_) => return Ok(true),
-                Reply::Exists(_) => continue,
-                Reply::NotFound(_) => return Ok(false),
-                other => return Err(unexpected(&other, "ms C (mark stale)")),
-            }
+        let mut look = Vec::with_capacity(96);
+        let flags = GetFlags {
+            client_flags: true,
+            size: true,
+            ..GetFlags::default()
+        };
+        encode_get(&mut look, &wire, &flags);
+        let mut invalidate = Vec::with_capacity(96);
+        let flags = DeleteFlags {
+            invalidate: true,
+            ttl: Some(INVALIDATED_TTL),
+            ..DeleteFlags::default()
+        };
+        encode_delete(&mut invalidate, &wire, &flags);
+        let replies = self.send_all(&routing, &[&look, &invalidate]).await?;
+        let (Some(looked), Some(invalidated)) = (replies.first(), replies.get(1)) else {
+            return Err(StoreError::new(
+                StoreErrorKind::Protocol,
+                "memcached stopped answering a pipeline after an error",
+            ));
+        };
+        match invalidated {
+            Reply::Done(_) | Reply::NotFound(_) | Reply::Exists(_) => {}
+            other => return Err(unexpected(other, "md I")),
         }
-        // Every rewrite lost to another writer: nothing was marked, and the
-        // value now there may predate the invalidation, so it is not "done".
-        Err(StoreError::new(
-            StoreErrorKind::Other,
-            "mark stale lost 4 CAS races in a row: the key is being rewritten; nothing was marked",
-        ))
+        match native::value_kind(looked) {
+            Some(true) => {
+                self.delete(key, None).await?;
+                Ok(true)
+            }
+            Some(false) => Ok(matches!(invalidated, Reply::Done(_))),
+            None => Ok(false),
+        }
     }
 
     /// `ma`: memcached changes raw decimal counters only.
@@ -732,23 +661,7 @@ impl<T: Exchange> Ops<'_, T> {
         now: Timestamp,
         grace: std::time::Duration,
     ) -> Result<Option<LeaseId>, StoreError> {
-        let routing = logical_key(key);
-        let wire = WireKey::new(routing.as_bytes());
-        let request = |mode, compare_cas| {
-            let flags = SetFlags {
-                mode,
-                ttl: expiry(now.saturating_add(grace), now),
-                client_flags: LEASE_FLAGS,
-                compare_cas,
-                return_cas: true,
-                ..SetFlags::default()
-            };
-            let mut request = Vec::with_capacity(64);
-            encode_set(&mut request, &wire, b"lease", &flags);
-            Ok(request)
-        };
-        let leased = self.add_unless_live(&routing, now, false, request).await?;
-        Ok(leased.map(|flags| LeaseId(flags.cas.unwrap_or(0))))
+        self.lease_in_read(key, now, grace).await
     }
 
     /// A claim: the envelope rewritten by CAS with its claim extended (a
@@ -766,9 +679,7 @@ impl<T: Exchange> Ops<'_, T> {
     ) -> Result<Option<Hold>, StoreError> {
         let lease = match hold {
             Hold::Claim(claim) => {
-                let renewed = self
-                    .rewrite_claim(key, Some(claim.0), now, until, |_| true)
-                    .await?;
+                let renewed = self.renew_claim(key, claim, until, now).await?;
                 return Ok(renewed.map(|cas| Hold::Claim(ClaimId(cas))));
             }
             Hold::Lease(lease) => lease,
@@ -783,7 +694,7 @@ impl<T: Exchange> Ops<'_, T> {
             ..SetFlags::default()
         };
         match self
-            .set(&routing, &WireKey::new(routing.as_bytes()), b"lease", flags)
+            .set(&routing, &WireKey::new(routing.as_bytes()), b"", flags)
             .await?
         {
             Reply::Done(flags) => Ok(Some(Hold::Lease(LeaseId(flags.cas.unwrap_or(0))))),
@@ -896,32 +807,25 @@ impl<T: Exchange> Ops<'_, T> {
             .iter()
             .map(|&index| {
                 let routing = batch[index].0.clone();
-                let request = get_request(&WireKey::new(routing.as_bytes()));
+                let request =
+                    native::read_request(&WireKey::new(routing.as_bytes()), ReadFor::Peek);
                 (routing, request)
             })
             .collect();
         let found = self.send_batch(&reads).await;
-        for (&index, reply) in refused.iter().zip(found) {
-            match reply.and_then(item_of) {
-                Ok(Item::Missing) => {}
-                Ok(Item::Envelope { bytes, .. })
-                    if envelope::open(&bytes)
-                        .is_ok_and(|(header, _)| header.hard_deadline <= now) => {}
-                // A live lease or value: refused.
-                Ok(_) => continue,
-                Err(error) => {
-                    leases[index] = Err(error);
-                    continue;
-                }
-            }
-            leases[index] = self.try_lease(&keys[index], now, grace).await;
+        for ((&index, reply), (routing, _)) in refused.iter().zip(found).zip(&reads) {
+            leases[index] = match self.lease_after_refusal(routing, reply, now).await {
+                Ok(Some(decided)) => Ok(decided),
+                Ok(None) => self.try_lease(&keys[index], now, grace).await,
+                Err(error) => Err(error),
+            };
         }
         Ok(leases)
     }
 
     /// Claims every `(key, seen)` as [`try_claim`](Ops::try_claim) does:
-    /// one pipelined `mg` per key, then one `ms ... C<cas>` per claimable
-    /// envelope, each an exchange per server.
+    /// one pipelined `mg` per key, then one `ms ... C<cas>` per envelope
+    /// claimed by CAS, each an exchange per server.
     #[allow(clippy::type_complexity)]
     pub(crate) async fn try_claim_many(
         &self,
@@ -929,80 +833,7 @@ impl<T: Exchange> Ops<'_, T> {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<Vec<Result<Option<ClaimId>, StoreError>>, StoreError> {
-        let reads: Vec<(String, Vec<u8>)> = claims
-            .iter()
-            .map(|(key, _)| {
-                let routing = logical_key(key);
-                let request = get_request(&WireKey::new(routing.as_bytes()));
-                (routing, request)
-            })
-            .collect();
-        let mut results: Vec<Result<Option<ClaimId>, StoreError>> =
-            Vec::with_capacity(claims.len());
-        let mut rewrites: Vec<(usize, (String, Vec<u8>))> = Vec::new();
-        for (index, reply) in self.send_batch(&reads).await.into_iter().enumerate() {
-            let (cas, bytes) = match reply.and_then(item_of) {
-                Ok(Item::Envelope { cas, bytes }) => (cas, bytes),
-                Ok(_) => {
-                    results.push(Ok(None));
-                    continue;
-                }
-                Err(error) => {
-                    results.push(Err(error));
-                    continue;
-                }
-            };
-            results.push(Ok(None));
-            let Ok((header, _)) = envelope::open(&bytes) else {
-                continue;
-            };
-            let stale_and_free =
-                header.meta.soft_deadline <= now && header.meta.claimed_until <= now;
-            if claims[index].1 .0 != cas || !stale_and_free || header.hard_deadline <= now {
-                continue;
-            }
-            let rewritten = match envelope::with_claim(&bytes, until) {
-                Ok(rewritten) => rewritten,
-                Err(error) => {
-                    results[index] =
-                        Err(StoreError::new(StoreErrorKind::Protocol, error.to_string()));
-                    continue;
-                }
-            };
-            let flags = SetFlags {
-                ttl: expiry(header.hard_deadline, now),
-                client_flags: ENVELOPE_FLAGS,
-                compare_cas: Some(cas),
-                return_cas: true,
-                ..SetFlags::default()
-            };
-            let routing = reads[index].0.clone();
-            let mut request = Vec::with_capacity(64 + rewritten.len());
-            encode_set(
-                &mut request,
-                &WireKey::new(routing.as_bytes()),
-                &rewritten,
-                &flags,
-            );
-            rewrites.push((index, (routing, request)));
-        }
-        if results.iter().all(Result::is_err) && !results.is_empty() {
-            return Err(results.swap_remove(0).unwrap_err());
-        }
-        let batch: Vec<(String, Vec<u8>)> = rewrites
-            .iter()
-            .map(|(_, request)| request.clone())
-            .collect();
-        let replies = self.send_batch(&batch).await;
-        for ((index, _), reply) in rewrites.iter().zip(replies) {
-            results[*index] = match reply {
-                Ok(Reply::Done(flags)) => Ok(Some(ClaimId(flags.cas.unwrap_or(0)))),
-                Ok(Reply::Exists(_) | Reply::NotFound(_)) => Ok(None),
-                Ok(other) => Err(unexpected(&other, "ms C (claim)")),
-                Err(error) => Err(error),
-            };
-        }
-        Ok(results)
+        self.claim_many_in_read(claims, now, until).await
     }
 
     /// Writes every `(write, held)` as [`write_held`](Ops::write_held) does:
@@ -1140,78 +971,6 @@ mod tests {
             panic!("{value:?}");
         };
         assert_eq!(envelope::decode_payload::<(u64, u64)>(&payload), None);
-    }
-
-    /// A memcached where someone else rewrites the key between every read
-    /// and write: `mg` finds a fresh envelope (a new CAS each time), `ms C`
-    /// always loses the race (`EX`).
-    struct AlwaysRewritten {
-        envelope: Vec<u8>,
-        reads: std::sync::atomic::AtomicU64,
-        writes: std::sync::atomic::AtomicU64,
-    }
-
-    impl Exchange for AlwaysRewritten {
-        async fn exchange(
-            &self,
-            _server: usize,
-            requests: &[&[u8]],
-            _reuse: Reuse,
-        ) -> Result<Vec<Reply>, Failure> {
-            use std::sync::atomic::Ordering::SeqCst;
-            Ok(requests
-                .iter()
-                .map(|request| match &request[..2] {
-                    b"mg" => Reply::Value {
-                        flags: ReturnFlags {
-                            client_flags: Some(ENVELOPE_FLAGS),
-                            cas: Some(self.reads.fetch_add(1, SeqCst) + 1),
-                            ..ReturnFlags::default()
-                        },
-                        data: self.envelope.clone(),
-                    },
-                    b"ms" => {
-                        self.writes.fetch_add(1, SeqCst);
-                        Reply::Exists(ReturnFlags::default())
-                    }
-                    other => panic!("unexpected request {other:?}"),
-                })
-                .collect())
-        }
-    }
-
-    #[test]
-    fn mark_stale_that_loses_every_cas_race_says_so() {
-        use std::sync::atomic::Ordering::SeqCst;
-        let now = Timestamp::from_millis(1_700_000_000_000);
-        let after = |ms| now.saturating_add(std::time::Duration::from_millis(ms));
-        let transport = AlwaysRewritten {
-            envelope: envelope::seal(
-                Deadlines {
-                    soft: after(60_000),
-                    hard: after(600_000),
-                },
-                b"payload",
-            ),
-            reads: Default::default(),
-            writes: Default::default(),
-        };
-        let ring = Ring::new(&["127.0.0.1:11211"]);
-        let ops = Ops {
-            transport: &transport,
-            ring: &ring,
-            max_value: 1 << 20,
-        };
-        let key = Key::new(crate::key::Fingerprint::from_u128(7), "app::report", 1);
-        let marked = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(ops.mark_stale(&key, now));
-        // Every write was refused: the entry was never marked stale, and the
-        // caller must not be told it was.
-        assert_eq!(transport.writes.load(SeqCst), 4);
-        let error = marked.expect_err("nothing was marked stale");
-        assert!(error.to_string().contains("CAS"), "{error}");
     }
 
     #[test]

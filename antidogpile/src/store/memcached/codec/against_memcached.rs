@@ -92,8 +92,10 @@ const READ_ALL: GetFlags = GetFlags {
     client_flags: true,
     cas: true,
     ttl: true,
+    size: false,
     key: false,
     vivify: None,
+    recache: None,
     opaque: None,
     quiet: false,
 };
@@ -513,5 +515,247 @@ fn one_caller_wins_a_missing_or_invalidated_item() {
     };
     assert_eq!(mc.get(&key, read), stale(true, false));
     assert_eq!(mc.get(&key, read), stale(false, true));
+    mc.assert_in_step();
+}
+
+/// The flags the store's reads rely on, with `v f c t`.
+fn flags_of(reply: &Reply) -> ReturnFlags {
+    reply.flags().cloned().unwrap_or_default()
+}
+
+fn remaining(reply: &Reply) -> u32 {
+    match flags_of(reply).ttl {
+        Some(RemainingTtl::Seconds(seconds)) => seconds,
+        other => panic!("no remaining TTL in {reply:?}: {other:?}"),
+    }
+}
+
+#[test]
+fn a_vivified_stub_is_empty_with_client_flags_zero_and_its_ttl() {
+    let server = Memcached::start();
+    let mut mc = connect(&server);
+    let key = WireKey::new(b"cold");
+    let lease = GetFlags {
+        vivify: Some(4),
+        ..READ_ALL
+    };
+    let won = mc.get(&key, lease);
+    let flags = flags_of(&won);
+    assert!(flags.win && !flags.win_taken && !flags.stale, "{won:?}");
+    assert_eq!(flags.client_flags, Some(0), "{won:?}");
+    // `t` is answered before `N` sets the new item's TTL (flags are done
+    // in order): the vivifying read itself reports no expiry.
+    assert_eq!(flags.ttl, Some(RemainingTtl::Unlimited), "{won:?}");
+    let stub_cas = returned_cas(&won);
+    assert_eq!(value_of(won), b"");
+    // Everyone else, a vivifying read or a plain one, sees it taken.
+    for flags in [lease, READ_ALL] {
+        let taken = mc.get(&key, flags);
+        let seen = flags_of(&taken);
+        assert!(seen.win_taken && !seen.win, "{taken:?}");
+        assert!((3..=4).contains(&remaining(&taken)), "{taken:?}");
+        assert_eq!(returned_cas(&taken), stub_cas, "reads leave the CAS alone");
+    }
+    // The holder's fill lands by the stub's CAS; a plain read then sees a
+    // value with no win flags at all.
+    let fill = SetFlags {
+        compare_cas: Some(stub_cas),
+        ttl: 60,
+        client_flags: 7,
+        ..SetFlags::default()
+    };
+    assert_eq!(
+        mc.set(&key, b"value", fill),
+        Reply::Done(ReturnFlags::default())
+    );
+    let read = mc.get(&key, lease);
+    let seen = flags_of(&read);
+    assert!(!seen.win && !seen.win_taken && !seen.stale, "{read:?}");
+    assert_eq!(value_of(read), b"value");
+    mc.assert_in_step();
+}
+
+#[test]
+fn invalidating_a_stub_ends_its_lease_and_hands_the_win_on() {
+    let server = Memcached::start();
+    let mut mc = connect(&server);
+    let key = WireKey::new(b"cold");
+    let lease = GetFlags {
+        vivify: Some(30),
+        ..READ_ALL
+    };
+    let stub_cas = returned_cas(&mc.get(&key, lease));
+    assert_eq!(
+        mc.call(b"md cold I T30\r\n"),
+        Reply::Done(ReturnFlags::default())
+    );
+    let fill = SetFlags {
+        compare_cas: Some(stub_cas),
+        ..SetFlags::default()
+    };
+    assert_eq!(
+        mc.set(&key, b"late", fill),
+        Reply::Exists(ReturnFlags::default()),
+        "a fill that began before the invalidation is refused"
+    );
+    let next = mc.get(&key, lease);
+    let seen = flags_of(&next);
+    assert!(seen.win && seen.stale && !seen.win_taken, "{next:?}");
+    assert_ne!(returned_cas(&next), stub_cas);
+    assert_eq!(value_of(next), b"");
+    mc.assert_in_step();
+}
+
+#[test]
+fn the_recache_win_goes_to_one_reader_once_the_remaining_ttl_is_below_the_token() {
+    let server = Memcached::start();
+    let mut mc = connect(&server);
+    let key = WireKey::new(b"report");
+    let refresh = GetFlags {
+        recache: Some(3),
+        ..READ_ALL
+    };
+    let ttl = SetFlags {
+        ttl: 4,
+        ..with_cas()
+    };
+    let cas = returned_cas(&mc.set(&key, b"v1", ttl));
+    let early = mc.get(&key, refresh);
+    let seen = flags_of(&early);
+    assert!(!seen.win && !seen.win_taken, "4 s left, token 3: {early:?}");
+    assert_eq!(remaining(&early), 4);
+    // memcached's clock ticks once a second: the win comes within 2 s.
+    let started = std::time::Instant::now();
+    let won = loop {
+        let read = mc.get(&key, refresh);
+        if flags_of(&read).win || started.elapsed() > Duration::from_secs(3) {
+            break read;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let seen = flags_of(&won);
+    assert!(seen.win && !seen.win_taken && !seen.stale, "{won:?}");
+    assert!(remaining(&won) < 3, "{won:?}");
+    assert_eq!(returned_cas(&won), cas, "winning leaves the CAS alone");
+    for flags in [refresh, READ_ALL] {
+        let taken = mc.get(&key, flags);
+        let seen = flags_of(&taken);
+        assert!(seen.win_taken && !seen.win, "{taken:?}");
+    }
+    // Any write replaces the item, and its win with it: a rewrite below
+    // the token is won again at once.
+    let rewrite = SetFlags {
+        compare_cas: Some(cas),
+        ttl: 2,
+        ..with_cas()
+    };
+    returned_cas(&mc.set(&key, b"v1 claimed", rewrite));
+    let again = mc.get(&key, refresh);
+    assert!(flags_of(&again).win, "{again:?}");
+    // A TTL of 0 (no expiry) is never below a token.
+    mc.set(&key, b"v2", SetFlags::default());
+    let never = mc.get(&key, refresh);
+    let seen = flags_of(&never);
+    assert!(!seen.win && !seen.win_taken, "{never:?}");
+    mc.assert_in_step();
+}
+
+#[test]
+fn invalidation_marks_stale_bumps_the_cas_resets_the_win_and_sets_the_ttl() {
+    let server = Memcached::start();
+    let mut mc = connect(&server);
+    let key = WireKey::new(b"report");
+    let cas = returned_cas(&mc.set(
+        &key,
+        b"v1",
+        SetFlags {
+            ttl: 600,
+            ..with_cas()
+        },
+    ));
+    // A wrong CAS changes nothing.
+    assert_eq!(
+        mc.call(format!("md report I C{} T50\r\n", cas + 1).as_bytes()),
+        Reply::Exists(ReturnFlags::default())
+    );
+    let read = mc.get(&key, READ_ALL);
+    assert!(
+        !flags_of(&read).stale && remaining(&read) == 600,
+        "{read:?}"
+    );
+    assert_eq!(
+        mc.call(format!("md report I C{cas} T50\r\n").as_bytes()),
+        Reply::Done(ReturnFlags::default())
+    );
+    let won = mc.get(&key, READ_ALL);
+    let seen = flags_of(&won);
+    assert!(seen.stale && seen.win && !seen.win_taken, "{won:?}");
+    assert_eq!(remaining(&won), 50);
+    let new_cas = returned_cas(&won);
+    assert_ne!(new_cas, cas, "the CAS is bumped");
+    assert_eq!(value_of(won), b"v1", "the value is kept");
+    let taken = mc.get(&key, READ_ALL);
+    assert!(flags_of(&taken).win_taken, "{taken:?}");
+    // A write by the old CAS is refused; one by the new CAS lands fresh.
+    let old = SetFlags {
+        compare_cas: Some(cas),
+        ..SetFlags::default()
+    };
+    assert_eq!(
+        mc.set(&key, b"late", old),
+        Reply::Exists(ReturnFlags::default())
+    );
+    // Invalidating again hands the win on again.
+    assert_eq!(
+        mc.call(b"md report I T50\r\n"),
+        Reply::Done(ReturnFlags::default())
+    );
+    let again = mc.get(&key, READ_ALL);
+    let seen = flags_of(&again);
+    assert!(seen.stale && seen.win, "{again:?}");
+    let newest = returned_cas(&again);
+    let fresh = SetFlags {
+        compare_cas: Some(newest),
+        ..SetFlags::default()
+    };
+    assert_eq!(
+        mc.set(&key, b"v2", fresh),
+        Reply::Done(ReturnFlags::default())
+    );
+    let read = mc.get(&key, READ_ALL);
+    let seen = flags_of(&read);
+    assert!(!seen.stale && !seen.win && !seen.win_taken, "{read:?}");
+    mc.assert_in_step();
+}
+
+#[test]
+fn a_set_to_invalid_by_an_older_cas_lands_stale_and_answers_as_a_plain_store() {
+    let server = Memcached::start();
+    let mut mc = connect(&server);
+    let key = WireKey::new(b"report");
+    let old = returned_cas(&mc.set(
+        &key,
+        b"v1",
+        SetFlags {
+            ttl: 600,
+            ..with_cas()
+        },
+    ));
+    assert_eq!(
+        mc.call(b"md report I T50\r\n"),
+        Reply::Done(ReturnFlags::default())
+    );
+    // `ms ... I C<older>`: stored, but stale, keeping the TTL; the reply is
+    // the same `HD` as a CAS that matched, so the store does not use it
+    // for a held write (whose caller must learn whether it landed fresh).
+    assert_eq!(
+        mc.call(format!("ms report 4 I C{old} T600\r\nlate\r\n").as_bytes()),
+        Reply::Done(ReturnFlags::default())
+    );
+    let read = mc.get(&key, READ_ALL);
+    let seen = flags_of(&read);
+    assert!(seen.stale && seen.win, "{read:?}");
+    assert_eq!(remaining(&read), 50);
+    assert_eq!(value_of(read), b"late");
     mc.assert_in_step();
 }

@@ -52,11 +52,12 @@ fn meta_get_bytes() {
     let everything = GetFlags {
         key: true,
         vivify: Some(30),
+        recache: Some(5),
         opaque: Some(7),
         quiet: true,
         ..read
     };
-    assert_eq!(get(&foo, everything), b"mg foo v f c t k N30 O7 q\r\n");
+    assert_eq!(get(&foo, everything), b"mg foo v f c t k N30 R5 O7 q\r\n");
     let value = GetFlags {
         value: true,
         ..GetFlags::default()
@@ -104,10 +105,12 @@ fn meta_delete_bytes() {
     assert_eq!(delete(&foo, DeleteFlags::default()), b"md foo\r\n");
     let all = DeleteFlags {
         compare_cas: Some(42),
+        invalidate: true,
+        ttl: Some(9),
         opaque: Some(1),
         quiet: true,
     };
-    assert_eq!(delete(&foo, all), b"md foo C42 O1 q\r\n");
+    assert_eq!(delete(&foo, all), b"md foo C42 I T9 O1 q\r\n");
     assert_eq!(
         delete(&key(b"\xff"), DeleteFlags::default()),
         b"md /w== b\r\n"
@@ -357,8 +360,10 @@ fn no_key_can_add_a_command_line() {
         client_flags: true,
         cas: true,
         ttl: true,
+        size: true,
         key: true,
         vivify: Some(1),
+        recache: Some(1),
         opaque: Some(1),
         quiet: true,
     };
@@ -426,6 +431,7 @@ fn every_reply() -> Vec<(&'static [u8], Reply)> {
                     cas: Some(1),
                     client_flags: Some(5),
                     ttl: Some(RemainingTtl::Seconds(60)),
+                    size: Some(3),
                     key: Some(key(b"foo")),
                     ..flags()
                 },
@@ -523,6 +529,7 @@ fn every_reply_kind_decodes() {
 fn unknown_flags_are_skipped_and_flags_are_reachable() {
     let reply = decoded(b"HD s3 h1 l5 c7\r\n");
     assert_eq!(reply.flags().and_then(|f| f.cas), Some(7));
+    assert_eq!(reply.flags().and_then(|f| f.size), Some(3));
     assert_eq!(Reply::NoOp.flags(), None);
 }
 
