@@ -18,6 +18,7 @@ use std::thread::ThreadId;
 use std::time::Duration;
 
 use crate::clock::{Clock, Timestamp};
+use crate::memo::Release;
 use crate::store::Value;
 use crate::sync::{Condvar, Mutex, MutexGuard};
 
@@ -46,7 +47,12 @@ pub(crate) struct Flight {
 #[derive(Debug)]
 enum FlightState {
     /// The holder is computing; others may take over at `lease_until`.
-    Computing { lease_until: Timestamp },
+    /// `handed`: a store's cold-miss lease that a waiter's read took (its
+    /// read and the holder's raced), handed to the holder to compute under.
+    Computing {
+        lease_until: Timestamp,
+        handed: Option<Release>,
+    },
     /// The holder finished with a value.
     Landed(Value),
     /// The holder's compute returned a failure (`Err`, `None`).
@@ -130,7 +136,10 @@ impl Flights {
 impl Flight {
     fn computing(lease_until: Timestamp) -> Flight {
         Flight {
-            state: Mutex::new(FlightState::Computing { lease_until }),
+            state: Mutex::new(FlightState::Computing {
+                lease_until,
+                handed: None,
+            }),
             joined_on: std::thread::current().id(),
             landed: Condvar::new(),
             #[cfg(feature = "tokio")]
@@ -145,14 +154,29 @@ impl Flight {
     }
 
     fn lease_is_live(&self, now: Timestamp) -> bool {
-        matches!(*self.state(), FlightState::Computing { lease_until } if now < lease_until)
+        matches!(*self.state(), FlightState::Computing { lease_until, .. } if now < lease_until)
     }
 
     fn land(&self, landed: FlightState) {
-        *self.state() = landed;
+        let computing = std::mem::replace(&mut *self.state(), landed);
         self.landed.notify_all();
         #[cfg(feature = "tokio")]
         self.landed_async.notify_waiters();
+        // A store lease handed over and not used is given back here, outside the lock.
+        drop(computing);
+    }
+
+    /// Hands `lease` (a store's cold-miss lease a waiter's read took) to
+    /// the holder, who computes under it rather than wait for it to be given
+    /// back. `Err`: the flight is over, or already has one; give it back.
+    pub(crate) fn hand_over(&self, lease: Release) -> Result<(), Release> {
+        match &mut *self.state() {
+            FlightState::Computing { handed, .. } if handed.is_none() => {
+                *handed = Some(lease);
+                Ok(())
+            }
+            _ => Err(lease),
+        }
     }
 
     /// What a waiter sees now: `Some` once landed or overdue, `None` to keep waiting
@@ -162,8 +186,10 @@ impl Flight {
             FlightState::Landed(value) => Ok(Landing::Value(Arc::clone(value))),
             FlightState::Failed => Ok(Landing::Failed),
             FlightState::Abandoned => Ok(Landing::TryAgain),
-            FlightState::Computing { lease_until } if now >= *lease_until => Ok(Landing::TryAgain),
-            FlightState::Computing { lease_until } => Err(now.until(*lease_until)),
+            FlightState::Computing { lease_until, .. } if now >= *lease_until => {
+                Ok(Landing::TryAgain)
+            }
+            FlightState::Computing { lease_until, .. } => Err(now.until(*lease_until)),
         }
     }
 
@@ -239,6 +265,14 @@ impl Lease<'_> {
     /// cancelled compute, rather than compute side by side uncached.
     pub(crate) fn abandon(mut self) {
         self.finish(FlightState::Abandoned);
+    }
+
+    /// The store lease a waiter handed over ([`Flight::hand_over`]), if any.
+    pub(crate) fn handed_over(&self) -> Option<Release> {
+        match &mut *self.flight.state() {
+            FlightState::Computing { handed, .. } => handed.take(),
+            _ => None,
+        }
     }
 
     /// Marks this thread as running the lease's compute until the guard is

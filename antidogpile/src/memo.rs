@@ -473,6 +473,16 @@ pub(crate) struct Release {
     armed: bool,
 }
 
+impl std::fmt::Debug for Release {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Release")
+            .field("key", &self.key)
+            .field("held", &self.held.current())
+            .field("armed", &self.armed)
+            .finish()
+    }
+}
+
 impl Release {
     /// Holds `held` on `key` of `store` (the cache client's [`Recompute`](crate::client::Recompute)).
     pub(crate) fn holding(store: Arc<dyn Store>, key: Key, held: Hold) -> Release {
@@ -739,9 +749,12 @@ impl<'c> Call<'c> {
                             .join(self.fingerprint(), now, self.timeouts.grace)
                         {
                             Joined::Waiter(flight) => {
-                                // Another caller here computes: the store's lease is its to take.
+                                // Another caller here computes: the store's
+                                // lease this read took is its to compute under.
                                 if let Some(took) = took {
-                                    took.give_back(io).await;
+                                    if let Err(took) = flight.hand_over(took) {
+                                        took.give_back(io).await;
+                                    }
                                 }
                                 return Next::Wait(flight);
                             }
@@ -762,6 +775,8 @@ impl<'c> Call<'c> {
                             }
                         }
                     };
+                    // A waiter's read may have taken the store's lease and handed it over.
+                    let took = took.or_else(|| lease.handed_over());
                     if took.is_some() {
                         return Next::Compute(Job::Fill {
                             lease,
