@@ -416,6 +416,40 @@ pub fn computes_lines(results: &Results) -> String {
     out
 }
 
+/// The memcached hit rows and the `get_many` row, each with its ratio to
+/// the raw floor measured in the same run: the `--only memcached-hits` mode.
+pub fn memcached_hits_table(hits: &[[memcached::HitRow; 4]], get_many: &[memcached::HitRow; 3]) -> String {
+    let mut out = String::from(
+        "| threads | client | hits/s | mean | p50 | p99 | × raw floor (mean) |\n|---|---|---:|---:|---:|---:|---:|\n",
+    );
+    for (threads, row) in memcached::THREADS.iter().zip(hits) {
+        for (name, client) in memcached::CLIENTS.iter().zip(row) {
+            let _ = writeln!(
+                out,
+                "| {threads} | {name} | {:.0} | {} | {} | {} | {} |",
+                client.hits_per_second,
+                show_ns(client.mean),
+                show_of(&client.latency, client.latency.p50),
+                show_of(&client.latency, client.latency.p99),
+                ratio(client.mean, row[memcached::RAW].mean),
+            );
+        }
+    }
+    for (name, client) in memcached::BATCH_CLIENTS.iter().zip(get_many) {
+        let _ = writeln!(
+            out,
+            "| 1 | {name}, {} keys | {:.0} | {} | {} | {} | {} |",
+            memcached::BATCH,
+            client.hits_per_second,
+            show_ns(client.mean),
+            show_of(&client.latency, client.latency.p50),
+            show_of(&client.latency, client.latency.p99),
+            ratio(client.mean, get_many[1].mean),
+        );
+    }
+    out
+}
+
 /// The large-batch rows: `get_or_compute_many` against `get_many` of the
 /// same warm keys, measured in one run.
 pub fn large_batch_table(rows: &[memcached::HitRow; 2]) -> String {
