@@ -31,7 +31,7 @@ pub struct MemcachedResults {
     /// A row per [`memcached::CLIENTS`] per [`memcached::THREADS`].
     pub hits: Vec<[memcached::HitRow; 4]>,
     /// A row per [`memcached::BATCH_CLIENTS`].
-    pub get_many: [memcached::HitRow; 3],
+    pub get_many: [memcached::HitRow; 4],
     /// A row per [`memcached::LARGE_BATCH_CLIENTS`].
     pub large_batch: [memcached::HitRow; 2],
     /// Naive and antidogpile across processes.
@@ -418,7 +418,7 @@ pub fn computes_lines(results: &Results) -> String {
 
 /// The memcached hit rows and the `get_many` row, each with its ratio to
 /// the raw floor measured in the same run: the `--only memcached-hits` mode.
-pub fn memcached_hits_table(hits: &[[memcached::HitRow; 4]], get_many: &[memcached::HitRow; 3]) -> String {
+pub fn memcached_hits_table(hits: &[[memcached::HitRow; 4]], get_many: &[memcached::HitRow; 4]) -> String {
     let mut out = String::from(
         "| threads | client | hits/s | mean | p50 | p99 | × raw floor (mean) |\n|---|---|---:|---:|---:|---:|---:|\n",
     );
