@@ -200,7 +200,11 @@ impl Connection {
             while written < length {
                 let wrote = self.write_by(
                     &deadline,
-                    if joined { None } else { Some(requests[window.start]) },
+                    if joined {
+                        None
+                    } else {
+                        Some(requests[window.start])
+                    },
                     written,
                 )?;
                 if wrote == 0 {

@@ -881,6 +881,9 @@ fn the_longest_command_lines_fit_the_room_reserved_for_them() {
         ("md", line(&delete_line, 0)),
         ("ma", line(&arithmetic_line, 0)),
     ] {
-        assert!(length <= LINE_ROOM, "{name}: {length} bytes besides the key");
+        assert!(
+            length <= LINE_ROOM,
+            "{name}: {length} bytes besides the key"
+        );
     }
 }
