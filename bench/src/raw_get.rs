@@ -102,7 +102,13 @@ fn meta_get_many_on(connection: &mut BufReader<TcpStream>, keys: &[&str]) -> Opt
         if header.starts_with("EN") {
             continue;
         }
-        let bytes: usize = header.strip_prefix("VA ")?.split(' ').next()?.trim().parse().ok()?;
+        let bytes: usize = header
+            .strip_prefix("VA ")?
+            .split(' ')
+            .next()?
+            .trim()
+            .parse()
+            .ok()?;
         let mut data = vec![0; bytes + 2];
         connection.read_exact(&mut data).ok()?;
         found += 1;

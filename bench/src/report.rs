@@ -418,7 +418,10 @@ pub fn computes_lines(results: &Results) -> String {
 
 /// The memcached hit rows and the `get_many` row, each with its ratio to
 /// the raw floor measured in the same run: the `--only memcached-hits` mode.
-pub fn memcached_hits_table(hits: &[[memcached::HitRow; 4]], get_many: &[memcached::HitRow; 4]) -> String {
+pub fn memcached_hits_table(
+    hits: &[[memcached::HitRow; 4]],
+    get_many: &[memcached::HitRow; 4],
+) -> String {
     let mut out = String::from(
         "| threads | client | hits/s | mean | p50 | p99 | × raw floor (mean) |\n|---|---|---:|---:|---:|---:|---:|\n",
     );
