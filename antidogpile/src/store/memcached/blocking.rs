@@ -319,3 +319,70 @@ impl Connection {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// A server of one connection that answers its first request with `EN`
+    /// after `delay`.
+    fn slow_server(delay: Duration) -> (ServerAddr, std::thread::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = ServerAddr::Tcp(listener.local_addr().unwrap().to_string());
+        let server = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut request = [0u8; 64];
+            let _ = socket.read(&mut request).unwrap();
+            std::thread::sleep(delay);
+            socket.write_all(b"EN\r\n").unwrap();
+        });
+        (address, server)
+    }
+
+    #[test]
+    fn a_socket_timeout_that_wakes_before_the_deadline_waits_again() {
+        let (address, server) = slow_server(Duration::from_millis(200));
+        let mut connection = connect(&address, Duration::from_secs(2)).unwrap();
+        // The socket wakes after 20 ms while the connection believes its
+        // timeout fits the deadline: a reply after 200 ms is within the
+        // 5 s deadline and must be read, not reported as a timeout.
+        let Stream::Tcp(stream) = &connection.stream else {
+            unreachable!("a TCP address")
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        connection.socket_timeout = Some(Duration::from_millis(4_900));
+        let mut answered = false;
+        let replies = connection.exchange(&[b"mg k v\r\n"], Duration::from_secs(5), &mut answered);
+        assert!(
+            matches!(replies.as_deref(), Ok([Reply::Miss(_)])),
+            "{:?}",
+            replies.as_ref().map_err(|_| "failed")
+        );
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_reply_later_than_the_deadline_is_a_timeout_near_the_deadline() {
+        let (address, server) = slow_server(Duration::from_millis(1_500));
+        let mut connection = connect(&address, Duration::from_secs(2)).unwrap();
+        // Another exchange left a longer timeout on the socket.
+        let _ = connection.set_timeout(&Deadline::after(Duration::from_secs(10)), true);
+        let started = Instant::now();
+        let mut answered = false;
+        let replies =
+            connection.exchange(&[b"mg k v\r\n"], Duration::from_millis(300), &mut answered);
+        let took = started.elapsed();
+        assert!(matches!(replies, Err(Failed::Deadline)), "not a timeout");
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_millis(1_200),
+            "{took:?}"
+        );
+        server.join().unwrap();
+    }
+}
