@@ -7,6 +7,7 @@
 //! cargo run --release -p antidogpile-bench -- --out DIR
 //! cargo run --release -p antidogpile-bench -- --memory   # only memory per entry
 //! cargo run --release -p antidogpile-bench -- --only large-batch   # that row alone
+//! cargo run --release -p antidogpile-bench -- --only memcached-hits # hits and get_many
 //! ```
 //!
 //! The tables go to stdout, progress to stderr; a full run writes
@@ -90,7 +91,7 @@ fn fail(message: &str) -> ! {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("usage: antidogpile-bench [--quick] [--out DIR] [--memory] [--only large-batch]");
+        println!("usage: antidogpile-bench [--quick] [--out DIR] [--memory] [--only large-batch|memcached-hits]");
         return;
     }
     if let Some(cache) = value_of(&args, "--memory-worker") {
@@ -130,6 +131,16 @@ fn main() {
         // The large-batch rows alone (printed, docs untouched).
         let budget = if quick { QUICK } else { FULL };
         match only_large_batch(budget) {
+            Ok(table) => println!("{table}"),
+            Err(error) => fail(&error),
+        }
+        return;
+    }
+    if value_of(&args, "--only").as_deref() == Some("memcached-hits") {
+        // The memcached hit rows and the get_many row alone, with their
+        // ratios to the raw floor of the same run (printed, docs untouched).
+        let budget = if quick { QUICK } else { FULL };
+        match only_memcached_hits(budget) {
             Ok(table) => println!("{table}"),
             Err(error) => fail(&error),
         }
@@ -274,6 +285,24 @@ fn only_large_batch(budget: Budget) -> Result<String, String> {
         report::large_batch_target(&rows),
         report::large_batch_table(&rows)
     ))
+}
+
+/// The memcached hit rows and the `get_many` row alone, against a
+/// memcached of their own.
+fn only_memcached_hits(budget: Budget) -> Result<String, String> {
+    let server = start_memcached()?;
+    memcached::install(&server.url(""))?;
+    let hits = memcached::run_hits(
+        server.port(),
+        budget.memcached_calls,
+        budget.memcached_rounds,
+    )?;
+    let get_many = memcached::run_get_many(
+        server.port(),
+        budget.memcached_calls / 10,
+        budget.memcached_rounds,
+    )?;
+    Ok(report::memcached_hits_table(&hits, &get_many))
 }
 
 /// A memcached of the bench's own, on a free loopback port, stopped when

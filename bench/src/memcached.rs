@@ -189,15 +189,16 @@ pub fn run_hits(port: u16, calls: u64, rounds: usize) -> Result<Vec<[HitRow; 4]>
 /// Keys in one batch of the `get_many` row.
 pub const BATCH: usize = 100;
 /// The clients of the `get_many` row, in its order.
-pub const BATCH_CLIENTS: [&str; 3] = [
+pub const BATCH_CLIENTS: [&str; 4] = [
     "`memcache` crate `gets` (pool without the checkout check)",
     "raw multi-key `get` (the floor)",
     "antidogpile `Cache::get_many`",
+    "raw pipeline of meta gets (`mg ... v f c`, then `mn`; one write)",
 ];
 
 /// One thread reads [`BATCH`] keys at once, `calls` times, with each of
 /// [`BATCH_CLIENTS`]; best (by mean) of `rounds`. Each call must find all.
-pub fn run_get_many(port: u16, calls: u64, rounds: usize) -> Result<[HitRow; 3], String> {
+pub fn run_get_many(port: u16, calls: u64, rounds: usize) -> Result<[HitRow; 4], String> {
     let cache = antidogpile::named_cache(CACHE).ok_or("the memcached cache is not installed")?;
     let keys: Vec<u64> = (0..BATCH as u64).collect();
     let entries: Vec<(u64, String)> = keys.iter().map(|&k| (k, value(k))).collect();
@@ -221,7 +222,7 @@ pub fn run_get_many(port: u16, calls: u64, rounds: usize) -> Result<[HitRow; 3],
             String::new()
         }
     };
-    let mut best: [Option<HitRow>; 3] = [None, None, None];
+    let mut best: [Option<HitRow>; 4] = [None, None, None, None];
     for _ in 0..rounds {
         let measured = [
             hits(1, calls, |_| {
@@ -233,6 +234,7 @@ pub fn run_get_many(port: u16, calls: u64, rounds: usize) -> Result<[HitRow; 3],
                     &cache.get_many::<String, u64>(&keys).unwrap_or_default(),
                 ))
             }),
+            hits(1, calls, |_| all(raw.meta_get_many(&names).unwrap_or(0))),
         ];
         for (slot, row) in best.iter_mut().zip(measured) {
             if slot.as_ref().is_none_or(|b| row.mean < b.mean) {
@@ -240,10 +242,10 @@ pub fn run_get_many(port: u16, calls: u64, rounds: usize) -> Result<[HitRow; 3],
             }
         }
     }
-    let [Some(plain), Some(raw), Some(ours)] = best else {
+    let [Some(plain), Some(raw), Some(ours), Some(meta)] = best else {
         return Err("no rounds measured".to_owned());
     };
-    Ok([plain, raw, ours])
+    Ok([plain, raw, ours, meta])
 }
 
 /// Keys of the large-batch rows: one call reads them all.

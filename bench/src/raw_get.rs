@@ -33,6 +33,14 @@ impl RawGet {
         self.on_a_connection(|connection| get_many_on(connection, keys))
     }
 
+    /// How many of `keys` a pipeline of meta gets (`mg <key> v f c` each,
+    /// then `mn`, in one write) found, `None` on any error: the floor of a
+    /// batch in the meta protocol, which memcached answers in several
+    /// writes (it yields after `-R`, 20 by default, requests per event).
+    pub fn meta_get_many(&self, keys: &[&str]) -> Option<usize> {
+        self.on_a_connection(|connection| meta_get_many_on(connection, keys))
+    }
+
     /// Runs `exchange` on an idle connection (or a new one), and keeps the
     /// connection for the next call unless the exchange failed.
     fn on_a_connection<T>(
@@ -72,6 +80,39 @@ fn get_many_on(connection: &mut BufReader<TcpStream>, keys: &[&str]) -> Option<u
         found += 1;
     }
     Some(found)
+}
+
+fn meta_get_many_on(connection: &mut BufReader<TcpStream>, keys: &[&str]) -> Option<usize> {
+    let mut request = Vec::with_capacity(keys.len() * 24);
+    for key in keys {
+        request.extend_from_slice(b"mg ");
+        request.extend_from_slice(key.as_bytes());
+        request.extend_from_slice(b" v f c\r\n");
+    }
+    request.extend_from_slice(b"mn\r\n");
+    connection.get_mut().write_all(&request).ok()?;
+    let mut found = 0;
+    let mut header = String::new();
+    loop {
+        header.clear();
+        connection.read_line(&mut header).ok()?;
+        if header == "MN\r\n" {
+            return Some(found);
+        }
+        if header.starts_with("EN") {
+            continue;
+        }
+        let bytes: usize = header
+            .strip_prefix("VA ")?
+            .split(' ')
+            .next()?
+            .trim()
+            .parse()
+            .ok()?;
+        let mut data = vec![0; bytes + 2];
+        connection.read_exact(&mut data).ok()?;
+        found += 1;
+    }
 }
 
 fn get_on(connection: &mut BufReader<TcpStream>, key: &str) -> Option<String> {

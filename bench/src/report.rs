@@ -31,7 +31,7 @@ pub struct MemcachedResults {
     /// A row per [`memcached::CLIENTS`] per [`memcached::THREADS`].
     pub hits: Vec<[memcached::HitRow; 4]>,
     /// A row per [`memcached::BATCH_CLIENTS`].
-    pub get_many: [memcached::HitRow; 3],
+    pub get_many: [memcached::HitRow; 4],
     /// A row per [`memcached::LARGE_BATCH_CLIENTS`].
     pub large_batch: [memcached::HitRow; 2],
     /// Naive and antidogpile across processes.
@@ -132,15 +132,27 @@ fn targets(results: &Results, out: &mut String) {
         for (threads, [_, plain, raw, ours]) in memcached::THREADS.iter().zip(&memcached.hits) {
             let _ = writeln!(
                 out,
-                "| through memcached ≤ 1.2× the plain client per hit, {threads} thread(s) | mean {} vs {} (`memcache` crate): {}; vs {} (raw floor): {} | {} |",
+                "| a fresh hit through memcached ≤ 1.15× the raw floor, {threads} thread(s) | mean {} vs {} (raw floor): {}; vs {} (`memcache` crate): {} | {} |",
                 show_ns(ours.mean),
-                show_ns(plain.mean),
-                ratio(ours.mean, plain.mean),
                 show_ns(raw.mean),
                 ratio(ours.mean, raw.mean),
-                yes(ours.mean <= 1.2 * plain.mean)
+                show_ns(plain.mean),
+                ratio(ours.mean, plain.mean),
+                yes(ours.mean <= 1.15 * raw.mean)
             );
         }
+        let [_, raw, ours, meta] = &memcached.get_many;
+        let _ = writeln!(
+            out,
+            "| `get_many` of {} keys ≤ 1.5× a raw multi-key `get` | mean {} vs {}: {}; vs {} (raw pipeline of meta gets): {} | {} |",
+            memcached::BATCH,
+            show_ns(ours.mean),
+            show_ns(raw.mean),
+            ratio(ours.mean, raw.mean),
+            show_ns(meta.mean),
+            ratio(ours.mean, meta.mean),
+            yes(ours.mean <= 1.5 * raw.mean)
+        );
         out.push_str(&large_batch_target(&memcached.large_batch));
     }
     out.push('\n');
@@ -315,7 +327,10 @@ fn memcached_section(results: &Results, out: &mut String) {
     }
     let _ = writeln!(
         out,
-        "\nA batch: one thread reads the same {} keys at once (one request, one round trip).\n\n\
+        "\nA batch: one thread reads the same {} keys at once, in one write. A multi-key `get` is \
+         one request, answered in one write; antidogpile speaks the meta protocol, which has no \
+         multi-key read: a pipeline of `mg`, which memcached answers in several writes (it yields \
+         after 20 requests per event, `-R`), so its raw pipeline is a floor of its own.\n\n\
          | client | batches/s | mean | p50 | p99 | × plain (mean) | × raw floor (mean) |\n\
          |---|---:|---:|---:|---:|---:|---:|",
         memcached::BATCH
@@ -412,6 +427,43 @@ pub fn computes_lines(results: &Results) -> String {
                 row.computes, row.expiries
             );
         }
+    }
+    out
+}
+
+/// The memcached hit rows and the `get_many` row, each with its ratio to
+/// the raw floor measured in the same run: the `--only memcached-hits` mode.
+pub fn memcached_hits_table(
+    hits: &[[memcached::HitRow; 4]],
+    get_many: &[memcached::HitRow; 4],
+) -> String {
+    let mut out = String::from(
+        "| threads | client | hits/s | mean | p50 | p99 | × raw floor (mean) |\n|---|---|---:|---:|---:|---:|---:|\n",
+    );
+    for (threads, row) in memcached::THREADS.iter().zip(hits) {
+        for (name, client) in memcached::CLIENTS.iter().zip(row) {
+            let _ = writeln!(
+                out,
+                "| {threads} | {name} | {:.0} | {} | {} | {} | {} |",
+                client.hits_per_second,
+                show_ns(client.mean),
+                show_of(&client.latency, client.latency.p50),
+                show_of(&client.latency, client.latency.p99),
+                ratio(client.mean, row[memcached::RAW].mean),
+            );
+        }
+    }
+    for (name, client) in memcached::BATCH_CLIENTS.iter().zip(get_many) {
+        let _ = writeln!(
+            out,
+            "| 1 | {name}, {} keys | {:.0} | {} | {} | {} | {} |",
+            memcached::BATCH,
+            client.hits_per_second,
+            show_ns(client.mean),
+            show_of(&client.latency, client.latency.p50),
+            show_of(&client.latency, client.latency.p99),
+            ratio(client.mean, get_many[1].mean),
+        );
     }
     out
 }

@@ -332,8 +332,15 @@ impl Default for ArithmeticFlags {
     }
 }
 
+/// Room for a command line besides its key: the name and every flag with
+/// the longest number each may carry. Each encoder reserves it with the key
+/// (and the data) up front, so a request grows its buffer once, not once
+/// per flag past a guessed capacity.
+const LINE_ROOM: usize = 128;
+
 /// Appends `mg <key> [b] [v] [f] [c] [t] [s] [k] [N<ttl>] [R<secs>] [O<n>] [q]`.
 pub(crate) fn encode_get(out: &mut Vec<u8>, key: &WireKey, flags: &GetFlags) {
+    out.reserve(key.token.len() + LINE_ROOM);
     out.extend_from_slice(b"mg");
     push_key(out, key);
     push_base64_flag(out, key);
@@ -355,6 +362,7 @@ pub(crate) fn encode_get(out: &mut Vec<u8>, key: &WireKey, flags: &GetFlags) {
 /// Appends `ms <key> <len> [b] M<mode> T<ttl> F<flags> [C<cas>] [c] [O<n>] [q]`
 /// and the data block.
 pub(crate) fn encode_set(out: &mut Vec<u8>, key: &WireKey, data: &[u8], flags: &SetFlags) {
+    out.reserve(key.token.len() + LINE_ROOM + data.len() + 2);
     out.extend_from_slice(b"ms");
     push_key(out, key);
     out.push(b' ');
@@ -377,6 +385,7 @@ pub(crate) fn encode_set(out: &mut Vec<u8>, key: &WireKey, data: &[u8], flags: &
 
 /// Appends `md <key> [b] [C<cas>] [I] [T<ttl>] [O<n>] [q]`.
 pub(crate) fn encode_delete(out: &mut Vec<u8>, key: &WireKey, flags: &DeleteFlags) {
+    out.reserve(key.token.len() + LINE_ROOM);
     out.extend_from_slice(b"md");
     push_key(out, key);
     push_base64_flag(out, key);
@@ -392,6 +401,7 @@ pub(crate) fn encode_delete(out: &mut Vec<u8>, key: &WireKey, flags: &DeleteFlag
 
 /// Appends `ma <key> [b] M<I|D> D<delta> [N<ttl> J<initial>] [v] [c] [O<n>] [q]`.
 pub(crate) fn encode_arithmetic(out: &mut Vec<u8>, key: &WireKey, flags: &ArithmeticFlags) {
+    out.reserve(key.token.len() + LINE_ROOM);
     out.extend_from_slice(b"ma");
     push_key(out, key);
     push_base64_flag(out, key);

@@ -84,13 +84,37 @@ pub(crate) struct Ops<'s, T> {
 
 /// A store key on the wire: readable namespace, version and fingerprint
 /// (the codec makes any bytes safe and hashes what is too long).
+///
+/// `namespace:version:fingerprint`, the fingerprint as 32 lowercase hex
+/// digits, written by hand: it is built for every key of every read and
+/// write, and the formatting machinery cost more than the copying.
 pub(crate) fn logical_key(key: &Key) -> String {
-    format!(
-        "{}:{}:{:032x}",
-        key.namespace(),
-        key.version(),
-        key.fingerprint().as_u128()
-    )
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let namespace = key.namespace();
+    let mut version = [0u8; 20];
+    let mut at = version.len();
+    let mut n = key.version();
+    loop {
+        at -= 1;
+        version[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut text = Vec::with_capacity(namespace.len() + 2 + (version.len() - at) + 32);
+    text.extend_from_slice(namespace.as_bytes());
+    text.push(b':');
+    text.extend_from_slice(&version[at..]);
+    text.push(b':');
+    let fingerprint = key.fingerprint().as_u128();
+    text.extend(
+        (0..32)
+            .rev()
+            .map(|digit| HEX[((fingerprint >> (digit * 4)) & 0xf) as usize]),
+    );
+    // Only ASCII was added to a `str`.
+    String::from_utf8(text).unwrap_or_default()
 }
 
 /// The latest Unix time memcached keeps an item until: it reads an expiry
@@ -198,12 +222,18 @@ fn lookup_of(item: Item, now: Timestamp) -> Option<Found> {
             version: Version(cas),
             value: Stored::Raw(bytes),
         }),
-        Item::Envelope { cas, bytes } => match envelope::open(&bytes) {
-            Ok((header, payload)) if header.hard_deadline > now => Some(Found::Entry {
-                meta: header.meta,
-                version: Version(cas),
-                value: Stored::Bytes(payload.to_vec()),
-            }),
+        Item::Envelope { cas, mut bytes } => match envelope::open(&bytes) {
+            Ok((header, payload)) if header.hard_deadline > now => {
+                // The payload is the reply's own bytes, its header cut off
+                // in place: no second copy of every value read.
+                let header_len = bytes.len() - payload.len();
+                bytes.drain(..header_len);
+                Some(Found::Entry {
+                    meta: header.meta,
+                    version: Version(cas),
+                    value: Stored::Bytes(bytes),
+                })
+            }
             _ => None,
         },
     }
@@ -971,6 +1001,34 @@ mod tests {
             panic!("{value:?}");
         };
         assert_eq!(envelope::decode_payload::<(u64, u64)>(&payload), None);
+    }
+
+    #[test]
+    fn logical_keys_are_written_as_the_format_has_them() {
+        let namespaces = ["app::report", "", "é::ünïcode", "a b:c"];
+        let versions = [0, 1, 9, 10, 4_294_967_295];
+        let fingerprints = [
+            0,
+            1,
+            0xab,
+            u128::MAX,
+            0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
+        ];
+        for namespace in namespaces {
+            for version in versions {
+                for fingerprint in fingerprints {
+                    let key = Key::new(
+                        crate::key::Fingerprint::from_u128(fingerprint),
+                        namespace,
+                        version,
+                    );
+                    assert_eq!(
+                        logical_key(&key),
+                        format!("{namespace}:{version}:{fingerprint:032x}")
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -825,3 +825,76 @@ fn decode_survives_garbage() {
     // The inputs reached every outcome, so the loop tested something.
     assert!(outcomes.iter().all(|&n| n > 1000), "{outcomes:?}");
 }
+
+/// Each encoder reserves its line's room up front: with every flag at its
+/// longest, the line still fits in it, so a request buffer grows once.
+#[test]
+fn the_longest_command_lines_fit_the_room_reserved_for_them() {
+    let long = key(&[0xff; 186]); // base64, 248 bytes: the longest token
+    let data = [7u8; 300];
+    let line = |request: &[u8], data_len: usize| request.len() - data_len - long.token().len();
+    let get_line = get(
+        &long,
+        GetFlags {
+            value: true,
+            client_flags: true,
+            cas: true,
+            ttl: true,
+            size: true,
+            key: true,
+            vivify: Some(u32::MAX),
+            recache: Some(u32::MAX),
+            opaque: Some(u32::MAX),
+            quiet: true,
+        },
+    );
+    let set_line = set(
+        &long,
+        &data,
+        SetFlags {
+            mode: SetMode::Add,
+            ttl: u32::MAX,
+            client_flags: u32::MAX,
+            compare_cas: Some(u64::MAX),
+            return_cas: true,
+            opaque: Some(u32::MAX),
+            quiet: true,
+        },
+    );
+    let delete_line = delete(
+        &long,
+        DeleteFlags {
+            compare_cas: Some(u64::MAX),
+            invalidate: true,
+            ttl: Some(u32::MAX),
+            opaque: Some(u32::MAX),
+            quiet: true,
+        },
+    );
+    let arithmetic_line = arithmetic(
+        &long,
+        ArithmeticFlags {
+            mode: ArithmeticMode::Decrement,
+            delta: u64::MAX,
+            vivify: Some(Vivify {
+                ttl: u32::MAX,
+                initial: u64::MAX,
+            }),
+            value: true,
+            cas: true,
+            opaque: Some(u32::MAX),
+            quiet: true,
+        },
+    );
+    for (name, length) in [
+        ("mg", line(&get_line, 0)),
+        ("ms", line(&set_line, data.len() + 2)),
+        ("md", line(&delete_line, 0)),
+        ("ma", line(&arithmetic_line, 0)),
+    ] {
+        assert!(
+            length <= LINE_ROOM,
+            "{name}: {length} bytes besides the key"
+        );
+    }
+}
