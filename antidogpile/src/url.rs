@@ -546,6 +546,66 @@ mod tests {
         assert_eq!(error_part("memcached://a?max_entries=5"), "max_entries");
     }
 
+    #[cfg(feature = "redis")]
+    #[test]
+    fn redis_urls_name_the_server_database_user_and_settings() {
+        let cache = cache_from_url(
+            "redis://app:s%3Acret@cache-1:6380/3?timeout=150ms&pool=4&prefix=shop%3A&max_value=5000&factor=3",
+        )
+        .unwrap();
+        let debug = format!("{cache:?}");
+        for expected in [
+            "Tcp { host: \"cache-1\", port: 6380 }",
+            "db: 3",
+            "username: Some(\"app\")",
+            "password: Some(\"<hidden>\")",
+            "timeout: 150ms",
+            "pool: 4",
+            "prefix: \"shop:\"",
+            "max_value: 5000",
+        ] {
+            assert!(debug.contains(expected), "{expected} not in {debug}");
+        }
+        assert!(!debug.contains("s:cret"), "the password shown: {debug}");
+        assert_eq!(cache.hard_timeout_factor(), 3);
+        let plain = format!("{:?}", cache_from_url("redis://127.0.0.1").unwrap());
+        assert!(plain.contains("port: 6379"), "{plain}");
+        assert!(plain.contains("db: 0"), "{plain}");
+        let v6 = format!("{:?}", cache_from_url("redis://[::1]:7000").unwrap());
+        assert!(v6.contains("Tcp { host: \"::1\", port: 7000 }"), "{v6}");
+        let unix = format!(
+            "{:?}",
+            cache_from_url("redis+unix:///run/redis/redis.sock?db=2").unwrap()
+        );
+        assert!(unix.contains("Unix(\"/run/redis/redis.sock\")"), "{unix}");
+        assert!(unix.contains("db: 2"), "{unix}");
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn redis_mistakes_name_their_part_and_never_show_the_password() {
+        assert_eq!(error_part("redis://"), "host");
+        assert_eq!(error_part("redis://a:0"), "port");
+        assert_eq!(error_part("redis://a:99999"), "port");
+        assert_eq!(error_part("redis://a:b"), "port");
+        assert_eq!(error_part("redis://a,b"), "host");
+        assert_eq!(error_part("redis://a/x"), "db");
+        assert_eq!(error_part("redis://a/-1"), "db");
+        assert_eq!(error_part("redis://a?timeout=soon"), "timeout");
+        assert_eq!(error_part("redis://a?timeout=0s"), "timeout");
+        assert_eq!(error_part("redis://a?pool=-1"), "pool");
+        assert_eq!(error_part("redis://a?prefix=%zz"), "prefix");
+        assert_eq!(error_part("redis://a?db=1"), "db");
+        assert_eq!(error_part("redis://u:p%zz@a"), "password");
+        assert_eq!(error_part("redis+unix://host/sock"), "path");
+        assert_eq!(error_part("redis+unix:///s.sock?db=x"), "db");
+        let message = cache_from_url("redis://user:hunter2@a:0")
+            .unwrap_err()
+            .to_string();
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(message.contains("user:***@a:0"), "{message}");
+    }
+
     #[test]
     fn a_memcached_max_value_larger_than_a_readable_reply_is_refused() {
         // Replies are read up to 2 MiB: a larger value would be written on

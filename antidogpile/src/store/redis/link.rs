@@ -81,6 +81,17 @@ fn maybe_stale(error: &RedisError) -> bool {
     !error.is_timeout() && (error.is_io_error() || error.is_connection_dropped())
 }
 
+/// A new connection that fails or times out on one command is a server
+/// that is down or stalled: skipped for `retry_after`. (A pooled
+/// connection's failure, or a batch's timeout, may be that connection's or
+/// that batch's alone, and says nothing.)
+fn confirm_down(health: &Health, error: &RedisError, pipe: &Pipeline) {
+    if pipe.len() == 1 && (error.is_timeout() || error.is_io_error() || error.is_connection_dropped())
+    {
+        health.mark_down();
+    }
+}
+
 /// Blocking connections, kept for reuse up to `max_idle`.
 pub(crate) struct Blocking {
     client: redis::Client,
@@ -146,9 +157,10 @@ impl Blocking {
             }
         }
         let mut connection = self.connect(health)?;
-        let replies = pipe
-            .query::<Replies>(&mut connection)
-            .map_err(|error| store_error(&error))?;
+        let replies = pipe.query::<Replies>(&mut connection).map_err(|error| {
+            confirm_down(health, &error, pipe);
+            store_error(&error)
+        })?;
         self.give_back(connection);
         Ok(replies)
     }
@@ -244,6 +256,7 @@ impl Tokio {
         let mut connection = self.connect(health).await?;
         self.query(&mut connection, pipe).await.map_err(|error| {
             *self.slot() = None;
+            confirm_down(health, &error, pipe);
             store_error(&error)
         })
     }

@@ -1,0 +1,334 @@
+//! The Redis store against a real redis-server started by each test: OS
+//! processes sharing it recompute once per expiry; a SIGKILLed holder is
+//! replaced within seconds; a server that is down, restarted (its scripts
+//! gone), stalled or talking nonsense makes calls slower, never wrong; keys
+//! are any bytes under a prefix; values over the limit are served, not cached.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use antidogpile::antidogpiled;
+use antidogpile::{install_named, Cache};
+use antidogpile_test_support::redis::Redis;
+use common::workers;
+
+/// Far above the timeouts configured below: a call that takes this long hung.
+const HUNG: Duration = Duration::from_secs(5);
+
+// ---- across OS processes ----
+
+#[test]
+fn four_processes_of_eight_threads_recompute_once_per_expiry() {
+    let server = Redis::start();
+    let hammered = workers::four_processes_hammer_one_key(&server.url("timeout=1s"));
+    assert!(hammered.expiries() >= 3, "{} expiries", hammered.expiries());
+}
+
+#[test]
+fn a_claimer_killed_mid_refresh_is_taken_over_after_the_grace() {
+    let server = Redis::start();
+    let taken_over = workers::a_claimer_is_killed_mid_refresh(&server.url("timeout=1s"));
+    let stale_value = taken_over.calls[0][2];
+    for call in taken_over.within_grace() {
+        assert_eq!(call[1], 0, "no compute within the grace");
+        assert_eq!(call[2], stale_value, "the stale value served meanwhile");
+    }
+}
+
+#[test]
+fn a_killed_cold_miss_holder_is_replaced_within_seconds() {
+    let server = Redis::start();
+    workers::a_cold_holder_is_killed(&server.url("timeout=1s"));
+}
+
+#[test]
+fn a_killed_refresh_claimer_is_replaced_within_seconds() {
+    let server = Redis::start();
+    workers::a_refresh_claimer_is_killed(&server.url("timeout=1s"));
+}
+
+// ---- faults ----
+
+static RESTART_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "redis_restart", name = "redis::restart")]
+fn through_restarts(id: u64) -> u64 {
+    RESTART_CALLS.fetch_add(1, Ordering::SeqCst);
+    id * 2
+}
+
+#[antidogpiled(soft = "1h", cache = "redis_restart", name = "redis::restart_async")]
+async fn through_restarts_async(id: u64) -> u64 {
+    RESTART_CALLS.fetch_add(1, Ordering::SeqCst);
+    id * 3
+}
+
+#[test]
+fn a_server_killed_and_restarted_costs_computes_then_caching_resumes() {
+    let mut server = Redis::start();
+    let url = server.url("timeout=300ms&retry_after=200ms");
+    install_named("redis_restart", Cache::from_url(&url).unwrap());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let both = || {
+        let started = Instant::now();
+        assert_eq!(through_restarts(1), 2);
+        assert_eq!(runtime.block_on(through_restarts_async(1)), 3);
+        assert!(started.elapsed() < HUNG, "took {:?}", started.elapsed());
+    };
+    both();
+    both();
+    assert_eq!(RESTART_CALLS.load(Ordering::SeqCst), 2, "cached");
+
+    server.kill();
+    for _ in 0..5 {
+        both();
+    }
+    assert_eq!(
+        RESTART_CALLS.load(Ordering::SeqCst),
+        12,
+        "computed while down"
+    );
+    assert!(antidogpile::stats("redis::restart").unwrap().store_errors >= 1);
+
+    // A new server: empty, and without the scripts (NOSCRIPT, loaded again).
+    server.restart();
+    std::thread::sleep(Duration::from_millis(250)); // past retry_after
+    both();
+    let calls = RESTART_CALLS.load(Ordering::SeqCst);
+    both();
+    assert_eq!(
+        RESTART_CALLS.load(Ordering::SeqCst),
+        calls,
+        "caching resumed"
+    );
+}
+
+/// A fake server on loopback that accepts connections and then misbehaves.
+fn fake_server(
+    misbehave: impl Fn(std::net::TcpStream) + Send + Sync + 'static,
+) -> (u16, Arc<AtomicBool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopping = Arc::clone(&stop);
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let misbehave = Arc::new(misbehave);
+        while !stopping.load(Ordering::SeqCst) {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nonblocking(false);
+                    let misbehave = Arc::clone(&misbehave);
+                    std::thread::spawn(move || misbehave(stream));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    });
+    (port, stop)
+}
+
+static STALL_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "redis_stall", name = "redis::stall")]
+fn against_a_stalled_server(id: u64) -> u64 {
+    STALL_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 1
+}
+
+#[antidogpiled(soft = "1h", cache = "redis_stall", name = "redis::stall_async")]
+async fn against_a_stalled_server_async(id: u64) -> u64 {
+    STALL_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 2
+}
+
+#[test]
+fn a_server_that_never_answers_costs_timeouts_not_a_hang() {
+    let (port, stop) = fake_server(|mut stream| {
+        // Read requests forever, answer nothing.
+        let mut sink = [0u8; 1024];
+        while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+    });
+    let url = format!("redis://127.0.0.1:{port}?timeout=200ms&retry_after=10s");
+    install_named("redis_stall", Cache::from_url(&url).unwrap());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    assert_eq!(against_a_stalled_server(1), 2);
+    assert!(started.elapsed() < HUNG, "took {:?}", started.elapsed());
+    // The server is now skipped for retry_after: the next calls, blocking
+    // or async, do not wait at all.
+    let started = Instant::now();
+    assert_eq!(against_a_stalled_server(1), 2);
+    assert_eq!(runtime.block_on(against_a_stalled_server_async(1)), 3);
+    assert!(
+        started.elapsed() < Duration::from_millis(200),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(STALL_CALLS.load(Ordering::SeqCst), 3);
+    stop.store(true, Ordering::SeqCst);
+}
+
+static JUNK_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "redis_junk", name = "redis::junk")]
+fn against_a_junk_server(id: u64) -> String {
+    JUNK_CALLS.fetch_add(1, Ordering::SeqCst);
+    format!("right {id}")
+}
+
+#[antidogpiled(soft = "1h", cache = "redis_junk", name = "redis::junk_async")]
+async fn against_a_junk_server_async(id: u64) -> String {
+    JUNK_CALLS.fetch_add(1, Ordering::SeqCst);
+    format!("right {id}")
+}
+
+#[test]
+fn a_server_replying_garbage_is_a_store_error_and_the_value_is_computed() {
+    let replies: &[&[u8]] = &[
+        // A value where a script's table is due, and the claim of an entry
+        // with no fields.
+        b"$5\r\nhello\r\n",
+        b"*5\r\n$7\r\nclaimed\r\n$2\r\nAD\r\n$1\r\nx\r\n$1\r\ny\r\n$1\r\nz\r\n",
+        b"\x00\xff\xfe garbage\r\n",
+        b"-ERR out of memory\r\n",
+        b"*2\r\n$5\r\nlease\r\n$3\r\n-17\r\n",
+        b":-1\r\n",
+    ];
+    for reply in replies {
+        let answer = reply.to_vec();
+        let (port, stop) = fake_server(move |mut stream| {
+            let mut request = [0u8; 4096];
+            while matches!(stream.read(&mut request), Ok(n) if n > 0) {
+                let _ = stream.write_all(&answer);
+            }
+        });
+        let url = format!("redis://127.0.0.1:{port}?timeout=200ms");
+        install_named("redis_junk", Cache::from_url(&url).unwrap());
+        let started = Instant::now();
+        assert_eq!(
+            against_a_junk_server(3),
+            "right 3",
+            "reply {:?}",
+            String::from_utf8_lossy(reply)
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        assert_eq!(runtime.block_on(against_a_junk_server_async(3)), "right 3");
+        assert!(started.elapsed() < HUNG);
+        stop.store(true, Ordering::SeqCst);
+    }
+    assert_eq!(
+        JUNK_CALLS.load(Ordering::SeqCst),
+        2 * replies.len() as u64,
+        "every call computed"
+    );
+}
+
+static LOAD_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "redis_under_load", name = "redis::under_load")]
+fn under_load(id: u64) -> u64 {
+    LOAD_CALLS.fetch_add(1, Ordering::SeqCst);
+    id * 7
+}
+
+#[test]
+fn a_server_killed_and_restarted_while_threads_call_never_yields_a_wrong_value() {
+    let mut server = Redis::start();
+    let url = server.url("timeout=300ms&retry_after=100ms");
+    install_named("redis_under_load", Cache::from_url(&url).unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+    let callers: Vec<_> = (0..4u64)
+        .map(|thread| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut calls = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    let id = (thread + calls) % 10;
+                    let started = Instant::now();
+                    assert_eq!(under_load(id), id * 7, "a wrong value during a fault");
+                    assert!(started.elapsed() < HUNG, "a call hung");
+                    calls += 1;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                calls
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    server.kill();
+    std::thread::sleep(Duration::from_millis(500));
+    server.restart();
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::SeqCst);
+    let calls: u64 = callers
+        .into_iter()
+        .map(|c| c.join().expect("a caller panicked"))
+        .sum();
+    assert!(calls > 100, "only {calls} calls");
+    let stats = antidogpile::stats("redis::under_load").unwrap();
+    assert!(stats.store_errors >= 1, "the outage was seen: {stats:?}");
+
+    for id in 0..10 {
+        under_load(id);
+    }
+    let computes = LOAD_CALLS.load(Ordering::SeqCst);
+    for id in 0..10 {
+        assert_eq!(under_load(id), id * 7);
+    }
+    assert_eq!(LOAD_CALLS.load(Ordering::SeqCst), computes, "cached again");
+}
+
+// ---- keys, prefixes and limits ----
+
+#[test]
+fn keys_are_any_bytes_under_the_prefix_and_large_values_are_served_not_cached() {
+    let server = Redis::start();
+    let cache = Cache::from_url(&server.url("prefix=app%3A1%20&max_value=2000")).unwrap();
+    let ttl = Duration::from_secs(60);
+    let key = "a key\r\nwith \u{0} and spaces é";
+    let computes = AtomicU64::new(0);
+    let compute = |len: usize| {
+        computes.fetch_add(1, Ordering::SeqCst);
+        "x".repeat(len)
+    };
+    for _ in 0..3 {
+        let got: String = cache.get_or_compute(&key, ttl, || compute(10));
+        assert_eq!(got, "x".repeat(10));
+    }
+    assert_eq!(computes.load(Ordering::SeqCst), 1, "cached");
+    let keys = server.command(&["KEYS", "*"]).unwrap();
+    assert!(
+        keys.starts_with("*1"),
+        "one key in the database, found {keys:?}"
+    );
+    assert_eq!(server.command(&["DBSIZE"]).unwrap(), ":1");
+    // Every key starts with the prefix.
+    assert_eq!(server.command(&["KEYS", "app:1 *"]).unwrap(), "*1");
+
+    let big_key = "big";
+    for _ in 0..2 {
+        let got: String = cache.get_or_compute(&big_key, ttl, || compute(5_000));
+        assert_eq!(got.len(), 5_000);
+    }
+    assert_eq!(
+        computes.load(Ordering::SeqCst),
+        3,
+        "too large: computed each time, not cached"
+    );
+}
