@@ -181,6 +181,63 @@ fn a_server_that_never_answers_costs_timeouts_not_a_hang() {
     stop.store(true, Ordering::SeqCst);
 }
 
+static HALF_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "redis_half", name = "redis::half")]
+fn against_a_server_stalled_after_connecting(id: u64) -> u64 {
+    HALF_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 1
+}
+
+#[antidogpiled(soft = "1h", cache = "redis_half", name = "redis::half_async")]
+async fn against_a_server_stalled_after_connecting_async(id: u64) -> u64 {
+    HALF_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 2
+}
+
+/// A server that completes the connection handshake (`CLIENT SETINFO`)
+/// and then never answers: a new connection's request that times out
+/// marks it down, so later calls do not wait on it.
+#[test]
+fn a_server_that_stalls_after_connecting_is_skipped_after_one_timeout() {
+    let (port, stop) = fake_server(|mut stream| {
+        let mut request = [0u8; 4096];
+        while let Ok(n) = stream.read(&mut request) {
+            if n == 0 {
+                break;
+            }
+            let text = String::from_utf8_lossy(&request[..n]);
+            for _ in 0..text.matches("SETINFO").count() {
+                let _ = stream.write_all(b"+OK\r\n");
+            }
+        }
+    });
+    let url = format!("redis://127.0.0.1:{port}?timeout=200ms&retry_after=10s");
+    install_named("redis_half", Cache::from_url(&url).unwrap());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    assert_eq!(against_a_server_stalled_after_connecting(1), 2);
+    assert!(started.elapsed() < HUNG, "took {:?}", started.elapsed());
+    let started = Instant::now();
+    for _ in 0..3 {
+        assert_eq!(against_a_server_stalled_after_connecting(1), 2);
+        assert_eq!(
+            runtime.block_on(against_a_server_stalled_after_connecting_async(1)),
+            3
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(200),
+        "6 calls took {:?}: the stalled server was not skipped",
+        started.elapsed()
+    );
+    assert_eq!(HALF_CALLS.load(Ordering::SeqCst), 7);
+    stop.store(true, Ordering::SeqCst);
+}
+
 static JUNK_CALLS: AtomicU64 = AtomicU64::new(0);
 
 #[antidogpiled(soft = "1h", cache = "redis_junk", name = "redis::junk")]
