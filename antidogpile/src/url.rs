@@ -274,9 +274,13 @@ fn redis_cache(
             None => (address, ""),
         };
         if !path.is_empty() {
-            db = path.parse().ok().filter(|db: &i64| *db >= 0).ok_or_else(|| {
-                Error::invalid_url(url, "db", format!("{path:?} is not a database number"))
-            })?;
+            db = path
+                .parse()
+                .ok()
+                .filter(|db: &i64| *db >= 0)
+                .ok_or_else(|| {
+                    Error::invalid_url(url, "db", format!("{path:?} is not a database number"))
+                })?;
         }
         let (host, port) = match host_port.rsplit_once(':') {
             Some((host, port)) if !port.contains(']') => (host, Some(port)),
@@ -287,14 +291,20 @@ fn redis_cache(
             return Err(Error::invalid_url(
                 url,
                 "host",
-                format!("{host_port:?} is not host:port (one server; a cluster is not supported yet)"),
+                format!(
+                    "{host_port:?} is not host:port (one server; a cluster is not supported yet)"
+                ),
             ));
         }
         let port = match port {
             None => 6379,
-            Some(port) => port.parse::<u16>().ok().filter(|port| *port > 0).ok_or_else(|| {
-                Error::invalid_url(url, "port", format!("{port:?} is not a port (1 to 65535)"))
-            })?,
+            Some(port) => port
+                .parse::<u16>()
+                .ok()
+                .filter(|port| *port > 0)
+                .ok_or_else(|| {
+                    Error::invalid_url(url, "port", format!("{port:?} is not a port (1 to 65535)"))
+                })?,
         };
         RedisAddr::Tcp {
             host: host.to_owned(),
@@ -319,8 +329,8 @@ fn redis_cache(
     for (name, value) in params {
         match name {
             "timeout" | "retry_after" => {
-                let duration =
-                    parse_duration(value).map_err(|reason| Error::invalid_url(url, name, reason))?;
+                let duration = parse_duration(value)
+                    .map_err(|reason| Error::invalid_url(url, name, reason))?;
                 if duration.is_zero() {
                     return Err(Error::invalid_url(url, name, "must be more than zero"));
                 }
@@ -338,9 +348,13 @@ fn redis_cache(
                 })?
             }
             "db" if scheme == "redis+unix" => {
-                config.db = value.parse().ok().filter(|db: &i64| *db >= 0).ok_or_else(|| {
-                    Error::invalid_url(url, name, format!("{value:?} is not a database number"))
-                })?
+                config.db = value
+                    .parse()
+                    .ok()
+                    .filter(|db: &i64| *db >= 0)
+                    .ok_or_else(|| {
+                        Error::invalid_url(url, name, format!("{value:?} is not a database number"))
+                    })?
             }
             _ => cache_params.push((name, value)),
         }
@@ -355,12 +369,7 @@ fn redis_cache(
 }
 
 #[cfg(not(feature = "redis"))]
-fn redis_cache(
-    url: &str,
-    scheme: &str,
-    _: &str,
-    _: Vec<(&str, &str)>,
-) -> Result<Cache, Error> {
+fn redis_cache(url: &str, scheme: &str, _: &str, _: Vec<(&str, &str)>) -> Result<Cache, Error> {
     Err(Error::invalid_url(
         url,
         "scheme",

@@ -113,7 +113,10 @@ impl Redis {
             match self.spawn() {
                 Ok(()) => return,
                 Err(error) if start.elapsed() > Duration::from_secs(10) => {
-                    panic!("redis-server did not restart on port {}: {error}", self.port)
+                    panic!(
+                        "redis-server did not restart on port {}: {error}",
+                        self.port
+                    )
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }

@@ -86,7 +86,8 @@ fn maybe_stale(error: &RedisError) -> bool {
 /// connection's failure, or a batch's timeout, may be that connection's or
 /// that batch's alone, and says nothing.)
 fn confirm_down(health: &Health, error: &RedisError, pipe: &Pipeline) {
-    if pipe.len() == 1 && (error.is_timeout() || error.is_io_error() || error.is_connection_dropped())
+    if pipe.len() == 1
+        && (error.is_timeout() || error.is_io_error() || error.is_connection_dropped())
     {
         health.mark_down();
     }

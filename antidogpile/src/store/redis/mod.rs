@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use redis::{Cmd, Pipeline, Value};
 
-use self::link::{store_error, Blocking, Health, Replies};
 #[cfg(feature = "tokio")]
 use self::link::Tokio;
+use self::link::{store_error, Blocking, Health, Replies};
 use self::scripts::Op;
 use super::{
     block_on, Answer, ClaimId, Counted, Delta, Found, Hold, LeaseId, ManyReader, ReadFor, Reader,
@@ -258,7 +258,9 @@ fn flag(value: Value) -> Result<bool, StoreError> {
 }
 
 fn ms(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX).max(1)
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 /// What a read script answered, and the hold it took.
@@ -542,7 +544,11 @@ impl Ops<'_> {
         cmds: Vec<Result<Cmd, StoreError>>,
         answer: impl Fn(Value) -> Result<T, StoreError>,
     ) -> Result<Vec<Result<T, StoreError>>, StoreError> {
-        let sendable: Vec<Cmd> = cmds.iter().filter_map(|cmd| cmd.as_ref().ok()).cloned().collect();
+        let sendable: Vec<Cmd> = cmds
+            .iter()
+            .filter_map(|cmd| cmd.as_ref().ok())
+            .cloned()
+            .collect();
         let mut replies = self.run(&sendable).await?.into_iter();
         Ok(cmds
             .into_iter()
