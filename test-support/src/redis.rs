@@ -18,17 +18,25 @@ static STARTING: Mutex<()> = Mutex::new(());
 pub struct Redis {
     child: Option<Child>,
     port: u16,
+    /// Arguments added to the defaults, kept across restarts.
+    extra: Vec<String>,
 }
 
 impl Redis {
     /// Starts redis-server on a free port of 127.0.0.1.
     pub fn start() -> Redis {
-        Redis::try_start().unwrap_or_else(|error| panic!("{error}"))
+        Redis::try_start_with(&[]).unwrap_or_else(|error| panic!("{error}"))
     }
 
-    /// [`Redis::start`], with an error instead of a panic: of kind
+    /// Starts redis-server with `extra` arguments after the defaults (for
+    /// example `["--unixsocket", "/tmp/r.sock"]`).
+    pub fn start_with(extra: &[&str]) -> Redis {
+        Redis::try_start_with(extra).unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// [`Redis::start_with`], with an error instead of a panic: of kind
     /// `NotFound` when `redis-server` is not on the `PATH`.
-    pub fn try_start() -> Result<Redis> {
+    pub fn try_start_with(extra: &[&str]) -> Result<Redis> {
         let _starting = STARTING
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -37,6 +45,7 @@ impl Redis {
             let mut server = Redis {
                 child: None,
                 port: free_port(),
+                extra: extra.iter().map(|arg| (*arg).to_owned()).collect(),
             };
             match server.spawn() {
                 Ok(()) => return Ok(server),
@@ -131,6 +140,7 @@ impl Redis {
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--loglevel", "warning", "--daemonize", "no"])
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

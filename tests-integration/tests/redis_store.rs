@@ -389,3 +389,45 @@ fn keys_are_any_bytes_under_the_prefix_and_large_values_are_served_not_cached() 
         "too large: computed each time, not cached"
     );
 }
+
+#[test]
+fn a_unix_socket_a_database_and_a_password_are_used_as_the_url_says() {
+    let socket = std::env::temp_dir().join(format!(
+        "antidogpile-redis-{}-{}.sock",
+        std::process::id(),
+        antidogpile_test_support::memcached::free_port()
+    ));
+    let path = socket.to_string_lossy().into_owned();
+    let server = Redis::start_with(&["--unixsocket", &path, "--unixsocketperm", "700"]);
+    let computes = AtomicU64::new(0);
+    let compute = || computes.fetch_add(1, Ordering::SeqCst) + 100;
+    let ttl = Duration::from_secs(60);
+
+    let unix = Cache::from_url(&format!("redis+unix://{path}?db=2")).unwrap();
+    assert_eq!(unix.get_or_compute(&"k", ttl, compute), 100);
+    assert_eq!(unix.get_or_compute(&"k", ttl, compute), 100, "cached");
+    let keyspace = server.command(&["INFO", "keyspace"]).unwrap();
+    assert!(keyspace.contains("db2:keys=1,"), "{keyspace}");
+    assert!(!keyspace.contains("db0:"), "{keyspace}");
+
+    // A password, and database 3 over TCP: a key of its own there.
+    assert_eq!(
+        server
+            .command(&["CONFIG", "SET", "requirepass", "s:cret"])
+            .unwrap(),
+        "+OK"
+    );
+    let url = format!("redis://:s%3Acret@127.0.0.1:{}/3", server.port());
+    let tcp = Cache::from_url(&url).unwrap();
+    tcp.ping().expect("the password is accepted");
+    assert_eq!(tcp.get_or_compute(&"k", ttl, compute), 101, "db 3 is another database");
+    assert_eq!(tcp.get_or_compute(&"k", ttl, compute), 101, "cached");
+
+    // A wrong password: an error for ping, and computed (never wrong) values.
+    let wrong = Cache::from_url(&format!("redis://:nope@127.0.0.1:{}", server.port())).unwrap();
+    assert!(wrong.ping().is_err(), "a wrong password answers ping");
+    assert_eq!(wrong.get_or_compute(&"k", ttl, compute), 102);
+    assert_eq!(wrong.get_or_compute(&"k", ttl, compute), 103);
+    drop(server);
+    let _ = std::fs::remove_file(&socket);
+}
