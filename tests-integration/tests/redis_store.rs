@@ -41,6 +41,12 @@ fn a_claimer_killed_mid_refresh_is_taken_over_after_the_grace() {
 }
 
 #[test]
+fn a_twenty_second_compute_is_computed_once_by_three_processes() {
+    let server = Redis::start();
+    workers::three_processes_want_a_twenty_second_compute(&server.url("timeout=1s"));
+}
+
+#[test]
 fn a_killed_cold_miss_holder_is_replaced_within_seconds() {
     let server = Redis::start();
     workers::a_cold_holder_is_killed(&server.url("timeout=1s"));
