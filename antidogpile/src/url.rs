@@ -11,7 +11,8 @@ use crate::store::{
 };
 
 /// The schemes [`Cache::from_url`] understands.
-const SCHEMES: &str = "memory://, memcached://, file://, dummy://, redis://, redis+unix://";
+const SCHEMES: &str =
+    "memory://, memcached://, file://, dummy://, redis://, redis+unix://, redis+cluster://";
 
 pub(crate) fn cache_from_url(url: &str) -> Result<Cache, Error> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
@@ -108,7 +109,7 @@ pub(crate) fn cache_from_url(url: &str) -> Result<Cache, Error> {
                 "max_value, sweep_every, ",
             )
         }
-        "redis" | "redis+unix" => redis_cache(url, scheme, location, params),
+        "redis" | "redis+unix" | "redis+cluster" => redis_cache(url, scheme, location, params),
         "dummy" => {
             if !location.is_empty() && location != "/" {
                 return Err(Error::invalid_url(
@@ -229,9 +230,9 @@ fn file_path(url: &str, location: &str) -> Result<std::path::PathBuf, Error> {
     Ok(path.into())
 }
 
-/// `redis://[user:password@]host[:port][/db]` or `redis+unix:///path`
-/// (its database as `?db=N`), with the store's parameters; the password
-/// is never repeated in an error.
+/// `redis://[user:password@]host[:port][/db]`, `redis+unix:///path` (its
+/// database as `?db=N`) or `redis+cluster://[user:password@]host:port,host:port`,
+/// with the store's parameters; the password is never repeated in an error.
 #[cfg(feature = "redis")]
 fn redis_cache(
     url: &str,
@@ -274,41 +275,36 @@ fn redis_cache(
             None => (address, ""),
         };
         if !path.is_empty() {
-            db = path
-                .parse()
-                .ok()
-                .filter(|db: &i64| *db >= 0)
-                .ok_or_else(|| {
-                    Error::invalid_url(url, "db", format!("{path:?} is not a database number"))
-                })?;
+            db = path.parse().ok().filter(|db: &i64| *db >= 0).ok_or_else(|| {
+                Error::invalid_url(url, "db", format!("{path:?} is not a database number"))
+            })?;
         }
-        let (host, port) = match host_port.rsplit_once(':') {
-            Some((host, port)) if !port.contains(']') => (host, Some(port)),
-            _ => (host_port, None),
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() || host.contains([',', '/', '?', ' ']) {
-            return Err(Error::invalid_url(
-                url,
-                "host",
-                format!(
-                    "{host_port:?} is not host:port (one server; a cluster is not supported yet)"
-                ),
-            ));
-        }
-        let port = match port {
-            None => 6379,
-            Some(port) => port
-                .parse::<u16>()
-                .ok()
-                .filter(|port| *port > 0)
-                .ok_or_else(|| {
-                    Error::invalid_url(url, "port", format!("{port:?} is not a port (1 to 65535)"))
-                })?,
-        };
-        RedisAddr::Tcp {
-            host: host.to_owned(),
-            port,
+        if scheme == "redis+cluster" {
+            if db != 0 {
+                return Err(Error::invalid_url(
+                    url,
+                    "db",
+                    "a Redis Cluster has database 0 only",
+                ));
+            }
+            let nodes = host_port
+                .split(',')
+                .map(|node| redis_host_port(url, node))
+                .collect::<Result<Vec<_>, _>>()?;
+            RedisAddr::Cluster(nodes)
+        } else {
+            if host_port.contains(',') {
+                return Err(Error::invalid_url(
+                    url,
+                    "host",
+                    format!(
+                        "{host_port:?} is not host:port (one server; a cluster is \
+                         redis+cluster://host:port,host:port)"
+                    ),
+                ));
+            }
+            let (host, port) = redis_host_port(url, host_port)?;
+            RedisAddr::Tcp { host, port }
         }
     };
     let mut config = RedisConfig::new(addr);
@@ -375,6 +371,34 @@ fn redis_cache(url: &str, scheme: &str, _: &str, _: Vec<(&str, &str)>) -> Result
         "scheme",
         format!("{scheme}:// needs antidogpile's `redis` feature"),
     ))
+}
+
+/// `host[:port]` (6379 if left out, IPv6 in brackets).
+#[cfg(feature = "redis")]
+fn redis_host_port(url: &str, text: &str) -> Result<(String, u16), Error> {
+    let (host, port) = match text.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, Some(port)),
+        _ => (text, None),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.contains([',', '/', '?', ' ']) {
+        return Err(Error::invalid_url(
+            url,
+            "host",
+            format!("{text:?} is not host:port"),
+        ));
+    }
+    let port = match port {
+        None => 6379,
+        Some(port) => port
+            .parse::<u16>()
+            .ok()
+            .filter(|port| *port > 0)
+            .ok_or_else(|| {
+                Error::invalid_url(url, "port", format!("{port:?} is not a port (1 to 65535)"))
+            })?,
+    };
+    Ok((host.to_owned(), port))
 }
 
 /// `text` with its `%XX` escapes decoded; `None` for a bad escape.
@@ -588,6 +612,15 @@ mod tests {
         );
         assert!(unix.contains("Unix(\"/run/redis/redis.sock\")"), "{unix}");
         assert!(unix.contains("db: 2"), "{unix}");
+        #[cfg(feature = "redis-cluster")]
+        {
+            let cluster = format!(
+                "{:?}",
+                cache_from_url("redis+cluster://:pw@a:7000,[::1]:7001,c?prefix=x").unwrap()
+            );
+            let nodes = "Cluster([(\"a\", 7000), (\"::1\", 7001), (\"c\", 6379)])";
+            assert!(cluster.contains(nodes), "{cluster}");
+        }
     }
 
     #[cfg(feature = "redis")]
@@ -608,6 +641,11 @@ mod tests {
         assert_eq!(error_part("redis://u:p%zz@a"), "password");
         assert_eq!(error_part("redis+unix://host/sock"), "path");
         assert_eq!(error_part("redis+unix:///s.sock?db=x"), "db");
+        assert_eq!(error_part("redis+cluster://a:7000/2"), "db");
+        assert_eq!(error_part("redis+cluster://a:7000,b:0"), "port");
+        assert_eq!(error_part("redis+cluster://a:7000,,b"), "host");
+        #[cfg(not(feature = "redis-cluster"))]
+        assert_eq!(error_part("redis+cluster://a:7000"), "scheme");
         let message = cache_from_url("redis://user:hunter2@a:0")
             .unwrap_err()
             .to_string();

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use redis::{ErrorKind, Pipeline, RedisError, RedisResult, Value};
+use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisResult, Value};
 
 use crate::clock::Clock;
 use crate::error::{StoreError, StoreErrorKind};
@@ -85,12 +85,32 @@ fn maybe_stale(error: &RedisError) -> bool {
 /// that is down or stalled: skipped for `retry_after`. (A pooled
 /// connection's failure, or a batch's timeout, may be that connection's or
 /// that batch's alone, and says nothing.)
-fn confirm_down(health: &Health, error: &RedisError, pipe: &Pipeline) {
-    if pipe.len() == 1
+fn confirm_down(health: &Health, error: &RedisError, commands: usize) {
+    if commands == 1
         && (error.is_timeout() || error.is_io_error() || error.is_connection_dropped())
     {
         health.mark_down();
     }
+}
+
+/// `cmds` as one pipeline whose replies are each command's own (an error
+/// reply fails its command, not the pipeline).
+fn pipeline(cmds: &[Cmd]) -> Pipeline {
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    for cmd in cmds {
+        pipe.add_command(cmd.clone());
+    }
+    pipe
+}
+
+/// Whether a failure is the connection's (not a reply of the server).
+#[cfg(feature = "redis-cluster")]
+fn transport_failure(error: &RedisError) -> bool {
+    error.is_timeout()
+        || error.is_io_error()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
 }
 
 /// Blocking connections, kept for reuse up to `max_idle`.
@@ -138,8 +158,9 @@ impl Blocking {
         }
     }
 
-    pub(crate) fn exchange(&self, health: &Health, pipe: &Pipeline) -> Result<Replies, StoreError> {
+    pub(crate) fn exchange(&self, health: &Health, cmds: &[Cmd]) -> Result<Replies, StoreError> {
         health.check()?;
+        let pipe = &pipeline(cmds);
         let pooled = self
             .idle
             .lock()
@@ -159,7 +180,7 @@ impl Blocking {
         }
         let mut connection = self.connect(health)?;
         let replies = pipe.query::<Replies>(&mut connection).map_err(|error| {
-            confirm_down(health, &error, pipe);
+            confirm_down(health, &error, pipe.len());
             store_error(&error)
         })?;
         self.give_back(connection);
@@ -237,9 +258,10 @@ impl Tokio {
     pub(crate) async fn exchange(
         &self,
         health: &Health,
-        pipe: &Pipeline,
+        cmds: &[Cmd],
     ) -> Result<Replies, StoreError> {
         health.check()?;
+        let pipe = &pipeline(cmds);
         let shared = self.slot().clone();
         if let Some(mut connection) = shared {
             match self.query(&mut connection, pipe).await {
@@ -257,8 +279,140 @@ impl Tokio {
         let mut connection = self.connect(health).await?;
         self.query(&mut connection, pipe).await.map_err(|error| {
             *self.slot() = None;
-            confirm_down(health, &error, pipe);
+            confirm_down(health, &error, pipe.len());
             store_error(&error)
         })
+    }
+}
+
+/// Blocking connections to a Redis Cluster (each one to every node it
+/// needs), kept for reuse up to `max_idle`. Each command goes to the node
+/// that owns its key's slot (redis-rs follows MOVED and ASK), one at a time.
+#[cfg(feature = "redis-cluster")]
+pub(crate) struct ClusterBlocking {
+    client: redis::cluster::ClusterClient,
+    idle: Mutex<Vec<redis::cluster::ClusterConnection>>,
+    max_idle: usize,
+}
+
+#[cfg(feature = "redis-cluster")]
+impl ClusterBlocking {
+    pub(crate) fn new(client: redis::cluster::ClusterClient, max_idle: usize) -> ClusterBlocking {
+        ClusterBlocking {
+            client,
+            idle: Mutex::new(Vec::new()),
+            max_idle,
+        }
+    }
+
+    pub(crate) fn exchange(&self, health: &Health, cmds: &[Cmd]) -> Result<Replies, StoreError> {
+        health.check()?;
+        let pooled = self
+            .idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop();
+        let mut connection = match pooled {
+            Some(connection) => connection,
+            None => self.client.get_connection().map_err(|error| {
+                if error.kind() != ErrorKind::AuthenticationFailed {
+                    health.mark_down();
+                }
+                store_error(&error)
+            })?,
+        };
+        let mut replies = Vec::with_capacity(cmds.len());
+        for cmd in cmds {
+            match cmd.query::<Value>(&mut connection) {
+                Err(error) if transport_failure(&error) => return Err(store_error(&error)),
+                reply => replies.push(reply),
+            }
+        }
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if idle.len() < self.max_idle {
+            idle.push(connection);
+        }
+        Ok(replies)
+    }
+}
+
+/// One async connection to a Redis Cluster for every task (redis-rs keeps
+/// one multiplexed connection per node under it), made again after it fails.
+#[cfg(feature = "redis-cluster")]
+pub(crate) struct ClusterTokio {
+    client: redis::cluster::ClusterClient,
+    shared: Mutex<Option<redis::cluster_async::ClusterConnection>>,
+    timeout: Duration,
+}
+
+#[cfg(feature = "redis-cluster")]
+impl ClusterTokio {
+    pub(crate) fn new(client: redis::cluster::ClusterClient, timeout: Duration) -> ClusterTokio {
+        ClusterTokio {
+            client,
+            shared: Mutex::new(None),
+            timeout,
+        }
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<redis::cluster_async::ClusterConnection>> {
+        self.shared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) async fn exchange(
+        &self,
+        health: &Health,
+        cmds: &[Cmd],
+    ) -> Result<Replies, StoreError> {
+        health.check()?;
+        let shared = self.slot().clone();
+        let mut connection = match shared {
+            Some(connection) => connection,
+            None => {
+                let connecting = self.client.get_async_connection();
+                let connected = match tokio::time::timeout(self.timeout, connecting).await {
+                    Ok(Ok(connection)) => connection,
+                    Ok(Err(error)) => {
+                        if error.kind() != ErrorKind::AuthenticationFailed {
+                            health.mark_down();
+                        }
+                        return Err(store_error(&error));
+                    }
+                    Err(_) => {
+                        health.mark_down();
+                        return Err(StoreError::new(
+                            StoreErrorKind::Timeout,
+                            "redis cluster: no connection within the timeout",
+                        ));
+                    }
+                };
+                *self.slot() = Some(connected.clone());
+                connected
+            }
+        };
+        let mut replies = Vec::with_capacity(cmds.len());
+        for cmd in cmds {
+            let reply = tokio::time::timeout(self.timeout, cmd.query_async::<Value>(&mut connection))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(RedisError::from(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "no reply within the timeout",
+                    )))
+                });
+            match reply {
+                Err(error) if transport_failure(&error) => {
+                    *self.slot() = None;
+                    return Err(store_error(&error));
+                }
+                reply => replies.push(reply),
+            }
+        }
+        Ok(replies)
     }
 }

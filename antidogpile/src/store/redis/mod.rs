@@ -15,10 +15,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use redis::{Cmd, Pipeline, Value};
+use redis::{Cmd, Value};
 
 #[cfg(feature = "tokio")]
 use self::link::Tokio;
+#[cfg(feature = "redis-cluster")]
+use self::link::{ClusterBlocking, ClusterTokio};
 use self::link::{store_error, Blocking, Health, Replies};
 use self::scripts::Op;
 use super::{
@@ -43,6 +45,10 @@ pub enum RedisAddr {
     },
     /// The path of a unix socket.
     Unix(PathBuf),
+    /// Some nodes of a Redis Cluster, as `(host, port)`: the cluster's own
+    /// map of slots decides where each key lives (the `redis-cluster`
+    /// feature; the database is then 0).
+    Cluster(Vec<(String, u16)>),
 }
 
 /// How to reach Redis, and the store's settings.
@@ -90,6 +96,13 @@ impl RedisConfig {
         let addr = match &self.addr {
             RedisAddr::Tcp { host, port } => redis::ConnectionAddr::Tcp(host.clone(), *port),
             RedisAddr::Unix(path) => redis::ConnectionAddr::Unix(path.clone()),
+            RedisAddr::Cluster(_) => {
+                return Err(Error::invalid_url(
+                    "redis+cluster://",
+                    "host",
+                    "a cluster is not one server",
+                ))
+            }
         };
         let mut settings = redis::RedisConnectionInfo::default().set_db(self.db);
         if let Some(username) = &self.username {
@@ -143,10 +156,58 @@ impl fmt::Debug for RedisConfig {
 pub struct RedisStore {
     config: RedisConfig,
     health: Health,
-    blocking: Blocking,
-    #[cfg(feature = "tokio")]
-    nonblocking: Tokio,
+    transports: Transports,
     tokens: Tokens,
+}
+
+/// How the store reaches Redis: one server, or a cluster.
+enum Transports {
+    Single {
+        blocking: Blocking,
+        #[cfg(feature = "tokio")]
+        nonblocking: Tokio,
+    },
+    #[cfg(feature = "redis-cluster")]
+    Cluster {
+        blocking: ClusterBlocking,
+        nonblocking: ClusterTokio,
+    },
+}
+
+#[cfg(feature = "redis-cluster")]
+fn cluster_client(
+    config: &RedisConfig,
+    nodes: &[(String, u16)],
+) -> Result<redis::cluster::ClusterClient, Error> {
+    if nodes.is_empty() {
+        return Err(Error::invalid_url(
+            "redis+cluster://",
+            "host",
+            "at least one node is needed",
+        ));
+    }
+    let nodes: Vec<redis::ConnectionInfo> = nodes
+        .iter()
+        .map(|(host, port)| {
+            redis::IntoConnectionInfo::into_connection_info(redis::ConnectionAddr::Tcp(
+                host.clone(),
+                *port,
+            ))
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|error| Error::invalid_url("redis+cluster://", "host", error.to_string()))?;
+    let mut builder = redis::cluster::ClusterClient::builder(nodes)
+        .connection_timeout(config.timeout)
+        .response_timeout(config.timeout);
+    if let Some(username) = &config.username {
+        builder = builder.username(username);
+    }
+    if let Some(password) = &config.password {
+        builder = builder.password(password);
+    }
+    builder
+        .build()
+        .map_err(|error| Error::invalid_url("redis+cluster://", "host", error.to_string()))
 }
 
 impl RedisStore {
@@ -156,12 +217,35 @@ impl RedisStore {
     ///
     /// [`Error::InvalidUrl`] if the address cannot be used.
     pub fn new(config: RedisConfig) -> Result<RedisStore, Error> {
-        let client = config.client()?;
+        let transports = match &config.addr {
+            #[cfg(feature = "redis-cluster")]
+            RedisAddr::Cluster(nodes) => {
+                let client = cluster_client(&config, nodes)?;
+                Transports::Cluster {
+                    blocking: ClusterBlocking::new(client.clone(), config.pool),
+                    nonblocking: ClusterTokio::new(client, config.timeout),
+                }
+            }
+            #[cfg(not(feature = "redis-cluster"))]
+            RedisAddr::Cluster(_) => {
+                return Err(Error::invalid_url(
+                    "redis+cluster://",
+                    "scheme",
+                    "a Redis Cluster needs antidogpile's `redis-cluster` feature",
+                ))
+            }
+            _ => {
+                let client = config.client()?;
+                Transports::Single {
+                    blocking: Blocking::new(client.clone(), config.pool, config.timeout),
+                    #[cfg(feature = "tokio")]
+                    nonblocking: Tokio::new(client, config.timeout),
+                }
+            }
+        };
         Ok(RedisStore {
             health: Health::new(config.retry_after),
-            blocking: Blocking::new(client.clone(), config.pool, config.timeout),
-            #[cfg(feature = "tokio")]
-            nonblocking: Tokio::new(client, config.timeout),
+            transports,
             tokens: Tokens::new(),
             config,
         })
@@ -219,6 +303,10 @@ enum Link<'s> {
     Blocking(&'s Blocking),
     #[cfg(feature = "tokio")]
     Tokio(&'s Tokio),
+    #[cfg(feature = "redis-cluster")]
+    ClusterBlocking(&'s ClusterBlocking),
+    #[cfg(feature = "redis-cluster")]
+    ClusterTokio(&'s ClusterTokio),
 }
 
 fn protocol(message: impl Into<String>) -> StoreError {
@@ -375,24 +463,24 @@ impl Ops<'_> {
         Ok(())
     }
 
-    async fn exchange(&self, pipe: &Pipeline) -> Result<Replies, StoreError> {
+    async fn exchange(&self, cmds: &[Cmd]) -> Result<Replies, StoreError> {
         match self.link {
-            Link::Blocking(blocking) => blocking.exchange(self.health, pipe),
+            Link::Blocking(blocking) => blocking.exchange(self.health, cmds),
             #[cfg(feature = "tokio")]
-            Link::Tokio(tokio) => tokio.exchange(self.health, pipe).await,
+            Link::Tokio(tokio) => tokio.exchange(self.health, cmds).await,
+            #[cfg(feature = "redis-cluster")]
+            Link::ClusterBlocking(cluster) => cluster.exchange(self.health, cmds),
+            #[cfg(feature = "redis-cluster")]
+            Link::ClusterTokio(cluster) => cluster.exchange(self.health, cmds).await,
         }
     }
 
-    /// Sends `cmds` as one pipeline; the reply (or the error) of each. The
-    /// commands that find their script missing (a restarted server) are
-    /// sent again once the scripts are loaded.
+    /// Sends `cmds` (one pipeline on a single server); the reply (or the
+    /// error) of each. The commands that find their script missing (a
+    /// restarted server, a new cluster node) are sent again once the
+    /// scripts are loaded.
     async fn run(&self, cmds: &[Cmd]) -> Result<Replies, StoreError> {
-        let mut pipe = redis::pipe();
-        pipe.ignore_errors();
-        for cmd in cmds {
-            pipe.add_command(cmd.clone());
-        }
-        let mut replies = self.exchange(&pipe).await?;
+        let mut replies = self.exchange(cmds).await?;
         if replies.len() != cmds.len() {
             return Err(protocol("redis answered a pipeline with too few replies"));
         }
@@ -405,19 +493,14 @@ impl Ops<'_> {
             .map(|(index, _)| index)
             .collect();
         if !missing.is_empty() {
-            let mut again = redis::pipe();
-            again.ignore_errors();
-            for load in scripts::load_all() {
-                again.add_command(load).ignore();
-            }
-            for &index in &missing {
-                again.add_command(cmds[index].clone());
-            }
+            let mut again = scripts::load_all();
+            let loads = again.len();
+            again.extend(missing.iter().map(|&index| cmds[index].clone()));
             let retried = self.exchange(&again).await?;
-            if retried.len() != missing.len() {
+            if retried.len() != again.len() {
                 return Err(protocol("redis answered a pipeline with too few replies"));
             }
-            for (index, reply) in missing.into_iter().zip(retried) {
+            for (index, reply) in missing.into_iter().zip(retried.into_iter().skip(loads)) {
                 replies[index] = reply;
             }
         }
@@ -607,10 +690,18 @@ fn parse_counter(digits: &[u8]) -> Option<u64> {
 
 impl RedisStore {
     fn ops(&self, wait: Wait) -> Ops<'_> {
-        let link = match wait {
+        let link = match (&self.transports, wait) {
             #[cfg(feature = "tokio")]
-            Wait::Async => Link::Tokio(&self.nonblocking),
-            _ => Link::Blocking(&self.blocking),
+            (Transports::Single { nonblocking, .. }, Wait::Async) => Link::Tokio(nonblocking),
+            (Transports::Single { blocking, .. }, _) => Link::Blocking(blocking),
+            #[cfg(feature = "redis-cluster")]
+            (Transports::Cluster { nonblocking, .. }, Wait::Async) => {
+                Link::ClusterTokio(nonblocking)
+            }
+            #[cfg(feature = "redis-cluster")]
+            (Transports::Cluster { blocking, .. }, Wait::Blocking) => {
+                Link::ClusterBlocking(blocking)
+            }
         };
         Ops {
             link,
@@ -826,11 +917,18 @@ impl Store for RedisStore {
             if keys.is_empty() {
                 return Ok(());
             }
-            let mut cmd = redis::cmd("DEL");
-            for key in keys {
-                cmd.arg(ops.key(key));
-            }
-            ops.one(cmd).await.map(|_| ())
+            // One DEL per key: the keys of a batch may live in several
+            // slots of a cluster (and a DEL of many keys must not).
+            let cmds: Vec<Result<Cmd, StoreError>> = keys
+                .iter()
+                .map(|key| {
+                    let mut cmd = redis::cmd("DEL");
+                    cmd.arg(ops.key(key));
+                    Ok(cmd)
+                })
+                .collect();
+            let results = ops.batch(cmds, |_| Ok(())).await?;
+            results.into_iter().find(Result::is_err).unwrap_or(Ok(()))
         })
     }
 
