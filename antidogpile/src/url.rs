@@ -275,9 +275,13 @@ fn redis_cache(
             None => (address, ""),
         };
         if !path.is_empty() {
-            db = path.parse().ok().filter(|db: &i64| *db >= 0).ok_or_else(|| {
-                Error::invalid_url(url, "db", format!("{path:?} is not a database number"))
-            })?;
+            db = path
+                .parse()
+                .ok()
+                .filter(|db: &i64| *db >= 0)
+                .ok_or_else(|| {
+                    Error::invalid_url(url, "db", format!("{path:?} is not a database number"))
+                })?;
         }
         if scheme == "redis+cluster" {
             if db != 0 {

@@ -197,3 +197,89 @@ impl std::fmt::Debug for Redis {
             .finish_non_exhaustive()
     }
 }
+
+/// A Redis Cluster of three masters (no replicas) on free loopback ports,
+/// its slots spread by `redis-cli --cluster create`; killed when dropped.
+pub struct RedisCluster {
+    /// The nodes (dropped before the directory of their config files).
+    pub nodes: Vec<Redis>,
+    _dir: crate::temp_dir::TempDir,
+}
+
+impl RedisCluster {
+    /// Starts three nodes and waits until the cluster's state is ok.
+    pub fn start() -> RedisCluster {
+        let dir = crate::temp_dir::TempDir::new("redis-cluster");
+        let dir_arg = dir.path().to_string_lossy().into_owned();
+        let nodes: Vec<Redis> = (0..3)
+            .map(|node| {
+                let config = format!("{dir_arg}/nodes-{node}.conf");
+                Redis::start_with(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    &config,
+                    "--cluster-node-timeout",
+                    "5000",
+                    "--dir",
+                    &dir_arg,
+                ])
+            })
+            .collect();
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port()))
+            .collect();
+        let created = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("could not run redis-cli (package redis-tools)");
+        assert!(
+            created.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&created.stdout)
+        );
+        let start = Instant::now();
+        for node in &nodes {
+            while !node
+                .command(&["CLUSTER", "INFO"])
+                .is_ok_and(|info| info.contains("cluster_state:ok"))
+            {
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "the cluster's state did not turn ok"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        RedisCluster { nodes, _dir: dir }
+    }
+
+    /// `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3`, with extra
+    /// query parameters if given.
+    pub fn url(&self, query: &str) -> String {
+        let nodes: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port()))
+            .collect();
+        let query = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        };
+        format!("redis+cluster://{}{query}", nodes.join(","))
+    }
+}
+
+impl std::fmt::Debug for RedisCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisCluster")
+            .field("nodes", &self.nodes)
+            .finish_non_exhaustive()
+    }
+}

@@ -50,6 +50,20 @@ fn redis_store() {
 }
 
 #[test]
+fn redis_cluster_store() {
+    let cluster = antidogpile_test_support::redis::RedisCluster::start();
+    let nodes: Vec<(String, u16)> = cluster
+        .nodes
+        .iter()
+        .map(|node| ("127.0.0.1".to_owned(), node.port()))
+        .collect();
+    check_store(Expect::Caching, || {
+        RedisStore::new(RedisConfig::new(RedisAddr::Cluster(nodes.clone())))
+            .expect("a redis cluster store")
+    });
+}
+
+#[test]
 fn file_store() {
     let directory = antidogpile_test_support::temp_dir::TempDir::new("conformance");
     check_store(Expect::Caching, || {

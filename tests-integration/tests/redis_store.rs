@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use antidogpile::antidogpiled;
 use antidogpile::{install_named, Cache};
-use antidogpile_test_support::redis::Redis;
+use antidogpile_test_support::redis::{Redis, RedisCluster};
 use common::workers;
 
 /// Far above the timeouts configured below: a call that takes this long hung.
@@ -426,7 +426,11 @@ fn a_unix_socket_a_database_and_a_password_are_used_as_the_url_says() {
     let url = format!("redis://:s%3Acret@127.0.0.1:{}/3", server.port());
     let tcp = Cache::from_url(&url).unwrap();
     tcp.ping().expect("the password is accepted");
-    assert_eq!(tcp.get_or_compute(&"k", ttl, compute), 101, "db 3 is another database");
+    assert_eq!(
+        tcp.get_or_compute(&"k", ttl, compute),
+        101,
+        "db 3 is another database"
+    );
     assert_eq!(tcp.get_or_compute(&"k", ttl, compute), 101, "cached");
 
     // A wrong password: an error for ping, and computed (never wrong) values.
@@ -436,4 +440,90 @@ fn a_unix_socket_a_database_and_a_password_are_used_as_the_url_says() {
     assert_eq!(wrong.get_or_compute(&"k", ttl, compute), 103);
     drop(server);
     let _ = std::fs::remove_file(&socket);
+}
+
+// ---- a Redis Cluster of three masters ----
+
+#[test]
+fn on_a_cluster_four_processes_of_eight_threads_recompute_once_per_expiry() {
+    let cluster = RedisCluster::start();
+    let hammered = workers::four_processes_hammer_one_key(&cluster.url("timeout=1s"));
+    assert!(hammered.expiries() >= 3, "{} expiries", hammered.expiries());
+}
+
+#[test]
+fn on_a_cluster_a_killed_cold_miss_holder_is_replaced_within_seconds() {
+    let cluster = RedisCluster::start();
+    workers::a_cold_holder_is_killed(&cluster.url("timeout=1s"));
+}
+
+static NODE_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "redis_cluster_node", name = "redis::node")]
+fn on_the_cluster(id: u64) -> u64 {
+    NODE_CALLS.fetch_add(1, Ordering::SeqCst);
+    id * 11
+}
+
+#[antidogpiled(soft = "1h", cache = "redis_cluster_node", name = "redis::node_async")]
+async fn on_the_cluster_async(id: u64) -> u64 {
+    NODE_CALLS.fetch_add(1, Ordering::SeqCst);
+    id * 13
+}
+
+/// Keys spread over the three masters' slots are cached; with one master
+/// killed, every call still returns the right value without hanging.
+#[test]
+fn a_cluster_with_a_master_killed_is_slower_never_wrong() {
+    let mut cluster = RedisCluster::start();
+    let url = cluster.url("timeout=300ms&retry_after=100ms");
+    install_named("redis_cluster_node", Cache::from_url(&url).unwrap());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let all = |round: &str| {
+        for id in 0..30 {
+            let started = Instant::now();
+            assert_eq!(on_the_cluster(id), id * 11, "{round}");
+            assert_eq!(
+                runtime.block_on(on_the_cluster_async(id)),
+                id * 13,
+                "{round}"
+            );
+            assert!(
+                started.elapsed() < HUNG,
+                "{round}: took {:?}",
+                started.elapsed()
+            );
+        }
+    };
+    all("first");
+    assert_eq!(NODE_CALLS.load(Ordering::SeqCst), 60);
+    all("cached");
+    assert_eq!(NODE_CALLS.load(Ordering::SeqCst), 60, "all cached");
+    let keys: usize = cluster
+        .nodes
+        .iter()
+        .map(|node| {
+            let size = node.command(&["DBSIZE"]).unwrap();
+            size.trim_start_matches(':').parse::<usize>().unwrap()
+        })
+        .collect::<Vec<_>>()
+        .iter()
+        .inspect(|keys| assert!(**keys > 0, "a master holds no key"))
+        .sum();
+    assert!(keys >= 60, "{keys} keys on the masters");
+
+    cluster.nodes[1].kill();
+    all("a master killed");
+    all("a master still down");
+    // The keys of the dead master were computed again; the others' were
+    // still served from their masters.
+    let calls = NODE_CALLS.load(Ordering::SeqCst);
+    assert!(
+        calls > 60 && calls < 60 + 2 * 60,
+        "{calls} computes: the dead master's keys only?"
+    );
 }

@@ -86,8 +86,7 @@ fn maybe_stale(error: &RedisError) -> bool {
 /// connection's failure, or a batch's timeout, may be that connection's or
 /// that batch's alone, and says nothing.)
 fn confirm_down(health: &Health, error: &RedisError, commands: usize) {
-    if commands == 1
-        && (error.is_timeout() || error.is_io_error() || error.is_connection_dropped())
+    if commands == 1 && (error.is_timeout() || error.is_io_error() || error.is_connection_dropped())
     {
         health.mark_down();
     }
@@ -397,14 +396,15 @@ impl ClusterTokio {
         };
         let mut replies = Vec::with_capacity(cmds.len());
         for cmd in cmds {
-            let reply = tokio::time::timeout(self.timeout, cmd.query_async::<Value>(&mut connection))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(RedisError::from(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "no reply within the timeout",
-                    )))
-                });
+            let reply =
+                tokio::time::timeout(self.timeout, cmd.query_async::<Value>(&mut connection))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(RedisError::from(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "no reply within the timeout",
+                        )))
+                    });
             match reply {
                 Err(error) if transport_failure(&error) => {
                     *self.slot() = None;

@@ -19,9 +19,9 @@ use redis::{Cmd, Value};
 
 #[cfg(feature = "tokio")]
 use self::link::Tokio;
+use self::link::{store_error, Blocking, Health, Replies};
 #[cfg(feature = "redis-cluster")]
 use self::link::{ClusterBlocking, ClusterTokio};
-use self::link::{store_error, Blocking, Health, Replies};
 use self::scripts::Op;
 use super::{
     block_on, Answer, ClaimId, Counted, Delta, Found, Hold, LeaseId, ManyReader, ReadFor, Reader,
@@ -196,9 +196,14 @@ fn cluster_client(
         })
         .collect::<Result<_, _>>()
         .map_err(|error| Error::invalid_url("redis+cluster://", "host", error.to_string()))?;
+    // Few, short retries: a failing node costs a call one timeout or so,
+    // and the call computes (redis-rs's default is 16 retries, seconds).
     let mut builder = redis::cluster::ClusterClient::builder(nodes)
         .connection_timeout(config.timeout)
-        .response_timeout(config.timeout);
+        .response_timeout(config.timeout)
+        .retries(1)
+        .min_retry_wait(10)
+        .max_retry_wait(50);
     if let Some(username) = &config.username {
         builder = builder.username(username);
     }
