@@ -2,7 +2,7 @@
 //! ephemeral loopback port with no persistence, killed when dropped. Never
 //! a server left running by hand.
 
-use std::io::{BufRead, BufReader, Error, ErrorKind, Read, Result, Write};
+use std::io::{BufRead, BufReader, Error, ErrorKind, Result, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -73,8 +73,9 @@ impl Redis {
         format!("redis://127.0.0.1:{}{query}", self.port)
     }
 
-    /// Sends one command (its words, as an inline command) and returns the
-    /// reply's first line, for a test that looks at the server directly.
+    /// Sends one command and returns its reply, for a test that looks at
+    /// the server directly: a bulk string's text, an array of bulk strings
+    /// as `*N` then one line per item, else the reply's line.
     pub fn command(&self, words: &[&str]) -> Result<String> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
         stream.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -86,15 +87,31 @@ impl Redis {
         let mut reader = BufReader::new(stream);
         let mut line = String::new();
         reader.read_line(&mut line)?;
-        if let Some(len) = line.strip_prefix('$') {
-            let len: i64 = len.trim().parse().map_err(Error::other)?;
+        fn bulk(reader: &mut impl BufRead, line: &str) -> Result<String> {
+            let len: i64 = line.trim().parse().map_err(Error::other)?;
             if len < 0 {
                 return Ok(String::new());
             }
             let mut body = vec![0; len as usize + 2];
             reader.read_exact(&mut body)?;
             body.truncate(len as usize);
-            return Ok(String::from_utf8_lossy(&body).into_owned());
+            Ok(String::from_utf8_lossy(&body).into_owned())
+        }
+        if let Some(len) = line.strip_prefix('$') {
+            return bulk(&mut reader, len);
+        }
+        if let Some(count) = line.strip_prefix('*') {
+            let count: usize = count.trim().parse().unwrap_or(0);
+            let mut items = vec![line.trim_end().to_owned()];
+            for _ in 0..count {
+                let mut item = String::new();
+                reader.read_line(&mut item)?;
+                match item.strip_prefix('$') {
+                    Some(len) => items.push(bulk(&mut reader, len)?),
+                    None => items.push(item.trim_end().to_owned()),
+                }
+            }
+            return Ok(items.join("\n"));
         }
         Ok(line.trim_end().to_owned())
     }

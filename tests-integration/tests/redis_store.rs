@@ -377,12 +377,15 @@ fn keys_are_any_bytes_under_the_prefix_and_large_values_are_served_not_cached() 
     assert_eq!(computes.load(Ordering::SeqCst), 1, "cached");
     let keys = server.command(&["KEYS", "*"]).unwrap();
     assert!(
-        keys.starts_with("*1"),
+        keys.starts_with("*1\n"),
         "one key in the database, found {keys:?}"
     );
     assert_eq!(server.command(&["DBSIZE"]).unwrap(), ":1");
     // Every key starts with the prefix.
-    assert_eq!(server.command(&["KEYS", "app:1 *"]).unwrap(), "*1");
+    assert!(server
+        .command(&["KEYS", "app:1 *"])
+        .unwrap()
+        .starts_with("*1\n"));
 
     let big_key = "big";
     for _ in 0..2 {
@@ -440,6 +443,71 @@ fn a_unix_socket_a_database_and_a_password_are_used_as_the_url_says() {
     assert_eq!(wrong.get_or_compute(&"k", ttl, compute), 103);
     drop(server);
     let _ = std::fs::remove_file(&socket);
+}
+
+/// What another client left under a key (another type, a hash without the
+/// store's fields, a plain string, an envelope of another format) is a miss:
+/// the value is computed, right, and overwritten, so the next call is a hit.
+#[test]
+fn foreign_values_under_a_key_are_misses_and_overwritten() {
+    let server = Redis::start();
+    let cache = Cache::from_url(&server.url("prefix=t:")).unwrap();
+    let ttl = Duration::from_secs(60);
+    let computes = AtomicU64::new(0);
+    let compute = || {
+        computes.fetch_add(1, Ordering::SeqCst);
+        (7u64, "seven".to_owned())
+    };
+    let right = (7u64, "seven".to_owned());
+    assert_eq!(cache.get_or_compute(&"k", ttl, compute), right);
+    let keys = server.command(&["KEYS", "t:*"]).unwrap();
+    let key = keys.lines().nth(1).expect("the key").to_owned();
+    let foreign: [&[&str]; 5] = [
+        &["RPUSH", &key, "a", "b"],
+        &["HSET", &key, "zz", "1"],
+        &["SET", &key, "just a string"],
+        &[
+            "HSET",
+            &key,
+            "e",
+            "AD\u{9}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            "t",
+            "1",
+            "s",
+            "0",
+            "c",
+            "0",
+            "h",
+            "99999999999999",
+        ],
+        &[
+            "HSET", &key, "e", "AD", "t", "x", "s", "soon", "c", "", "h", "later",
+        ],
+    ];
+    for (round, command) in foreign.iter().enumerate() {
+        server.command(&["DEL", &key]).unwrap();
+        let answer = server.command(command).unwrap();
+        assert!(
+            answer.starts_with(':') || answer == "+OK",
+            "{command:?}: {answer}"
+        );
+        let before = computes.load(Ordering::SeqCst);
+        assert_eq!(
+            cache.get_or_compute(&"k", ttl, compute),
+            right,
+            "{command:?}"
+        );
+        assert_eq!(
+            cache.get_or_compute(&"k", ttl, compute),
+            right,
+            "{command:?}"
+        );
+        assert_eq!(
+            computes.load(Ordering::SeqCst),
+            before + 1,
+            "round {round}, {command:?}: computed once, then a hit"
+        );
+    }
 }
 
 // ---- a Redis Cluster of three masters ----

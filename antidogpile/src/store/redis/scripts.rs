@@ -21,7 +21,10 @@ local k = KEYS[1]
 local function kind() return redis.call('TYPE', k)['ok'] end
 -- e, t, s, c, h, l
 local function fields() return redis.call('HMGET', k, 'e', 't', 's', 'c', 'h', 'l') end
-local function entry(f) return f[1] and f[2] and f[3] and f[4] and f[5] end
+-- an entry has every field, its token digits and its deadlines numbers
+local function entry(f)
+  return f[1] and f[2] and string.match(f[2], '^%d+$') and tonumber(f[3]) and tonumber(f[4]) and tonumber(f[5])
+end
 local function live(f, now) return entry(f) and tonumber(f[5]) > now end
 -- ARGV[at..at+5]: mode ('e' envelope, 'r' raw), value, token, soft, hard, ttl ms (0: none)
 local function put(at)
