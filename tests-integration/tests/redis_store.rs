@@ -118,6 +118,41 @@ fn a_server_killed_and_restarted_costs_computes_then_caching_resumes() {
     );
 }
 
+static RUNTIME_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "redis_runtimes", name = "redis::runtimes")]
+async fn across_runtimes(id: u64) -> u64 {
+    RUNTIME_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 5
+}
+
+/// The async connection is made on the runtime of the first call; once
+/// that runtime is gone, the next runtime's calls make a new one instead of
+/// failing (a dead shared connection is not a down server).
+#[test]
+fn a_runtime_dropped_after_making_the_connection_costs_nothing() {
+    let server = Redis::start();
+    install_named(
+        "redis_runtimes",
+        Cache::from_url(&server.url("timeout=1s")).unwrap(),
+    );
+    for round in 0..3 {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        assert_eq!(runtime.block_on(across_runtimes(1)), 6, "round {round}");
+        drop(runtime);
+    }
+    assert_eq!(
+        RUNTIME_CALLS.load(Ordering::SeqCst),
+        1,
+        "computed once, then hits"
+    );
+    let stats = antidogpile::stats("redis::runtimes").unwrap();
+    assert_eq!(stats.store_errors, 0, "{stats:?}");
+}
+
 /// A fake server on loopback that accepts connections and then misbehaves.
 fn fake_server(
     misbehave: impl Fn(std::net::TcpStream) + Send + Sync + 'static,
