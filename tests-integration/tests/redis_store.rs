@@ -630,3 +630,63 @@ fn a_cluster_with_a_master_killed_is_slower_never_wrong() {
         "{calls} computes: the dead master's keys only?"
     );
 }
+
+/// A batch of keys spread over the three masters' slots, blocking and async:
+/// the misses computed once, in one call, and every key read back.
+#[test]
+fn on_a_cluster_batches_span_slots() {
+    let cluster = RedisCluster::start();
+    let cache = Cache::from_url(&cluster.url("timeout=1s")).unwrap();
+    let ttl = Duration::from_secs(60);
+    let keys: Vec<u64> = (0..100).collect();
+    let batches = AtomicU64::new(0);
+    let values = cache
+        .get_or_compute_many(&keys, ttl, |missing: Vec<&u64>| {
+            batches.fetch_add(1, Ordering::SeqCst);
+            assert_eq!(missing.len(), 100, "all missing at first");
+            missing.iter().map(|key| **key * 3).collect::<Vec<u64>>()
+        })
+        .unwrap();
+    assert_eq!(values, keys.iter().map(|key| key * 3).collect::<Vec<_>>());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let again = runtime
+        .block_on(
+            cache
+                .as_async()
+                .get_or_compute_many(&keys, ttl, |_: Vec<&u64>| {
+                    batches.fetch_add(1, Ordering::SeqCst);
+                    async { Vec::<u64>::new() }
+                }),
+        )
+        .unwrap();
+    assert_eq!(again, values, "read back through the async transport");
+    assert_eq!(
+        batches.load(Ordering::SeqCst),
+        1,
+        "all cached after one batch"
+    );
+    runtime
+        .block_on(
+            cache
+                .as_async()
+                .delete_many(&keys, antidogpile::Invalidate::Hard),
+        )
+        .unwrap();
+    let after = cache
+        .get_or_compute_many(&keys, ttl, |missing: Vec<&u64>| {
+            batches.fetch_add(1, Ordering::SeqCst);
+            assert_eq!(missing.len(), 100, "all deleted");
+            missing.iter().map(|key| **key * 3).collect::<Vec<u64>>()
+        })
+        .unwrap();
+    assert_eq!(after, values);
+    for node in &cluster.nodes {
+        let size = node.command(&["DBSIZE"]).unwrap();
+        let keys: usize = size.trim_start_matches(':').parse().unwrap();
+        assert!(keys > 10, "a master holds {keys} of the 100 keys");
+    }
+}

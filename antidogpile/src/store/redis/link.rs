@@ -370,7 +370,7 @@ impl ClusterTokio {
     ) -> Result<Replies, StoreError> {
         health.check()?;
         let shared = self.slot().clone();
-        let mut connection = match shared {
+        let connection = match shared {
             Some(connection) => connection,
             None => {
                 let connecting = self.client.get_async_connection();
@@ -394,24 +394,43 @@ impl ClusterTokio {
                 connected
             }
         };
-        let mut replies = Vec::with_capacity(cmds.len());
-        for cmd in cmds {
-            let reply =
-                tokio::time::timeout(self.timeout, cmd.query_async::<Value>(&mut connection))
-                    .await
-                    .unwrap_or_else(|_| {
+        // All at once: redis-rs multiplexes them over its connection to
+        // each node, so a batch costs about one round trip per node.
+        let timeout = self.timeout;
+        let tasks: Vec<_> = cmds
+            .iter()
+            .map(|cmd| {
+                let (cmd, mut connection) = (cmd.clone(), connection.clone());
+                tokio::spawn(async move {
+                    let reply =
+                        tokio::time::timeout(timeout, cmd.query_async::<Value>(&mut connection));
+                    reply.await.unwrap_or_else(|_| {
                         Err(RedisError::from(std::io::Error::new(
                             std::io::ErrorKind::TimedOut,
                             "no reply within the timeout",
                         )))
-                    });
-            match reply {
-                Err(error) if transport_failure(&error) => {
-                    *self.slot() = None;
-                    return Err(store_error(&error));
+                    })
+                })
+            })
+            .collect();
+        let mut replies = Vec::with_capacity(cmds.len());
+        let mut failure = None;
+        for task in tasks {
+            match task.await {
+                Ok(Err(error)) if transport_failure(&error) => {
+                    failure.get_or_insert(error);
                 }
-                reply => replies.push(reply),
+                Ok(reply) => replies.push(reply),
+                Err(_) => {
+                    failure.get_or_insert(RedisError::from(std::io::Error::other(
+                        "a redis cluster request's task ended early",
+                    )));
+                }
             }
+        }
+        if let Some(error) = failure {
+            *self.slot() = None;
+            return Err(store_error(&error));
         }
         Ok(replies)
     }
