@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --release --example stampede -- [--threads 64] [--seconds 2]
 //! cargo run --release --example stampede -- --url memcached://127.0.0.1:11211 [--processes 4]
+//! cargo run --release --example stampede -- --url redis://127.0.0.1:6379 [--processes 4]
 //! ```
 //!
 //! With `--url`, the cache is that store and the callers are spread over
@@ -224,7 +225,7 @@ fn flag(args: &[String], name: &str, default: u64) -> u64 {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("usage: stampede [--threads N] [--seconds S] [--url memcached://HOST:PORT [--processes P]]");
+        println!("usage: stampede [--threads N] [--seconds S] [--url memcached://HOST:PORT|redis://HOST:PORT [--processes P]]");
         return;
     }
     let threads = flag(&args, "--threads", 64) as usize;

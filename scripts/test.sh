@@ -24,6 +24,21 @@ if ! command -v memcached >/dev/null 2>&1; then
   $sudo systemctl disable --now memcached >/dev/null 2>&1 || $sudo service memcached stop >/dev/null 2>&1 || true
 fi
 
+# The Redis tests start their own server too (Debian/Ubuntu package `redis-server`).
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "redis-server is not installed: installing the Debian package" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "no apt-get here: install redis-server (6.2+) by hand, then run this again" >&2
+    exit 1
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
+  # The package starts a system-wide server; the tests start their own.
+  $sudo systemctl disable --now redis-server >/dev/null 2>&1 || $sudo service redis-server stop >/dev/null 2>&1 || true
+fi
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # The default members: every package but the benchmark (cargo run --release -p antidogpile-bench).

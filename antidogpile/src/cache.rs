@@ -260,7 +260,7 @@ mod tests {
         let unset = Cache::from_env_var("ANTIDOGPILE_TEST_URL_NEVER_SET").unwrap();
         assert!(format!("{unset:?}").contains("MemoryStore"));
 
-        std::env::set_var("ANTIDOGPILE_TEST_URL_BAD", "redis://x");
+        std::env::set_var("ANTIDOGPILE_TEST_URL_BAD", "gopher://x");
         let error = Cache::from_env_var("ANTIDOGPILE_TEST_URL_BAD").unwrap_err();
         assert!(error.to_string().contains("scheme"), "{error}");
     }

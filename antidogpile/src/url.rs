@@ -1,5 +1,6 @@
 //! Store URLs: `memory://?max_entries=10000&factor=8&grace=60s`,
-//! `memcached://host:11211,host2`, `file:///var/cache/app`, `dummy://`.
+//! `memcached://host:11211,host2`, `file:///var/cache/app`, `dummy://`,
+//! `redis://user:password@host:6379/2?prefix=app:`, `redis+unix:///run/redis.sock`.
 
 use std::time::Duration;
 
@@ -10,7 +11,8 @@ use crate::store::{
 };
 
 /// The schemes [`Cache::from_url`] understands.
-const SCHEMES: &str = "memory://, memcached://, file://, dummy://";
+const SCHEMES: &str =
+    "memory://, memcached://, file://, dummy://, redis://, redis+unix://, redis+cluster://";
 
 pub(crate) fn cache_from_url(url: &str) -> Result<Cache, Error> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
@@ -107,6 +109,7 @@ pub(crate) fn cache_from_url(url: &str) -> Result<Cache, Error> {
                 "max_value, sweep_every, ",
             )
         }
+        "redis" | "redis+unix" | "redis+cluster" => redis_cache(url, scheme, location, params),
         "dummy" => {
             if !location.is_empty() && location != "/" {
                 return Err(Error::invalid_url(
@@ -227,6 +230,199 @@ fn file_path(url: &str, location: &str) -> Result<std::path::PathBuf, Error> {
     Ok(path.into())
 }
 
+/// `redis://[user:password@]host[:port][/db]`, `redis+unix:///path` (its
+/// database as `?db=N`) or `redis+cluster://[user:password@]host:port,host:port`,
+/// with the store's parameters; the password is never repeated in an error.
+#[cfg(feature = "redis")]
+fn redis_cache(
+    url: &str,
+    scheme: &str,
+    location: &str,
+    params: Vec<(&str, &str)>,
+) -> Result<Cache, Error> {
+    use crate::store::{RedisAddr, RedisConfig, RedisStore};
+
+    let (userinfo, address) = match location.rsplit_once('@') {
+        Some((userinfo, address)) => (Some(userinfo), address),
+        None => (None, location),
+    };
+    // The URL as errors show it: without the password.
+    let shown = match userinfo.and_then(|userinfo| userinfo.split_once(':')) {
+        Some((user, _)) => url.replacen(location, &format!("{user}:***@{address}"), 1),
+        None => url.to_owned(),
+    };
+    let url = shown.as_str();
+    let decode = |part: &str, text: &str| {
+        percent_decode(text)
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(|| {
+                Error::invalid_url(url, part, "bad percent-escape, or not UTF-8 once decoded")
+            })
+    };
+    let mut db = 0i64;
+    let addr = if scheme == "redis+unix" {
+        if userinfo.is_some() || !address.starts_with('/') {
+            return Err(Error::invalid_url(
+                url,
+                "path",
+                "expected redis+unix:///absolute/path/to/redis.sock, with three slashes",
+            ));
+        }
+        RedisAddr::Unix(decode("path", address)?.into())
+    } else {
+        let (host_port, path) = match address.split_once('/') {
+            Some((host_port, path)) => (host_port, path),
+            None => (address, ""),
+        };
+        if !path.is_empty() {
+            db = path
+                .parse()
+                .ok()
+                .filter(|db: &i64| *db >= 0)
+                .ok_or_else(|| {
+                    Error::invalid_url(url, "db", format!("{path:?} is not a database number"))
+                })?;
+        }
+        if scheme == "redis+cluster" {
+            if db != 0 {
+                return Err(Error::invalid_url(
+                    url,
+                    "db",
+                    "a Redis Cluster has database 0 only",
+                ));
+            }
+            let nodes = host_port
+                .split(',')
+                .map(|node| redis_host_port(url, node))
+                .collect::<Result<Vec<_>, _>>()?;
+            RedisAddr::Cluster(nodes)
+        } else {
+            if host_port.contains(',') {
+                return Err(Error::invalid_url(
+                    url,
+                    "host",
+                    format!(
+                        "{host_port:?} is not host:port (one server; a cluster is \
+                         redis+cluster://host:port,host:port)"
+                    ),
+                ));
+            }
+            let (host, port) = redis_host_port(url, host_port)?;
+            RedisAddr::Tcp { host, port }
+        }
+    };
+    let mut config = RedisConfig::new(addr);
+    config.db = db;
+    if let Some(userinfo) = userinfo {
+        let (user, password) = match userinfo.split_once(':') {
+            Some((user, password)) => (user, Some(password)),
+            None => (userinfo, None),
+        };
+        if !user.is_empty() {
+            config.username = Some(decode("user", user)?);
+        }
+        if let Some(password) = password {
+            config.password = Some(decode("password", password)?);
+        }
+    }
+    let mut cache_params = Vec::new();
+    for (name, value) in params {
+        match name {
+            "timeout" | "retry_after" => {
+                let duration = parse_duration(value)
+                    .map_err(|reason| Error::invalid_url(url, name, reason))?;
+                if duration.is_zero() {
+                    return Err(Error::invalid_url(url, name, "must be more than zero"));
+                }
+                if name == "timeout" {
+                    config.timeout = duration;
+                } else {
+                    config.retry_after = duration;
+                }
+            }
+            "pool" => config.pool = parse_count(url, name, value)?,
+            "max_value" => config.max_value = parse_count(url, name, value)?,
+            "prefix" => {
+                config.prefix = percent_decode(value).ok_or_else(|| {
+                    Error::invalid_url(url, name, "a % must be followed by two hex digits")
+                })?
+            }
+            "db" if scheme == "redis+unix" => {
+                config.db = value
+                    .parse()
+                    .ok()
+                    .filter(|db: &i64| *db >= 0)
+                    .ok_or_else(|| {
+                        Error::invalid_url(url, name, format!("{value:?} is not a database number"))
+                    })?
+            }
+            _ => cache_params.push((name, value)),
+        }
+    }
+    let store = RedisStore::new(config)?;
+    apply_cache_params(
+        url,
+        Cache::new(store),
+        &cache_params,
+        "timeout, retry_after, pool, max_value, prefix, ",
+    )
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis_cache(url: &str, scheme: &str, _: &str, _: Vec<(&str, &str)>) -> Result<Cache, Error> {
+    Err(Error::invalid_url(
+        url,
+        "scheme",
+        format!("{scheme}:// needs antidogpile's `redis` feature"),
+    ))
+}
+
+/// `host[:port]` (6379 if left out, IPv6 in brackets).
+#[cfg(feature = "redis")]
+fn redis_host_port(url: &str, text: &str) -> Result<(String, u16), Error> {
+    let (host, port) = match text.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, Some(port)),
+        _ => (text, None),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.contains([',', '/', '?', ' ']) {
+        return Err(Error::invalid_url(
+            url,
+            "host",
+            format!("{text:?} is not host:port"),
+        ));
+    }
+    let port = match port {
+        None => 6379,
+        Some(port) => port
+            .parse::<u16>()
+            .ok()
+            .filter(|port| *port > 0)
+            .ok_or_else(|| {
+                Error::invalid_url(url, "port", format!("{port:?} is not a port (1 to 65535)"))
+            })?,
+    };
+    Ok((host.to_owned(), port))
+}
+
+/// `text` with its `%XX` escapes decoded; `None` for a bad escape.
+#[cfg(feature = "redis")]
+fn percent_decode(text: &str) -> Option<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.as_bytes();
+    while let Some((&byte, after)) = rest.split_first() {
+        if byte != b'%' {
+            bytes.push(byte);
+            rest = after;
+            continue;
+        }
+        let hex = std::str::from_utf8(after.get(..2)?).ok()?;
+        bytes.push(u8::from_str_radix(hex, 16).ok()?);
+        rest = &after[2..];
+    }
+    Some(bytes)
+}
+
 /// The parameters every scheme takes: `factor`, `grace`, `liveness` and `retry_spacing`.
 fn apply_cache_params(
     url: &str,
@@ -338,7 +534,9 @@ mod tests {
     #[test]
     fn each_mistake_names_the_part_that_is_wrong() {
         assert_eq!(error_part("localhost:11211"), "scheme");
+        #[cfg(not(feature = "redis"))]
         assert_eq!(error_part("redis://localhost"), "scheme");
+        assert_eq!(error_part("gopher://localhost"), "scheme");
         assert_eq!(error_part("memory://somewhere"), "host");
         assert_eq!(error_part("memory://?max_entries=lots"), "max_entries");
         assert_eq!(error_part("memory://?factor=0"), "factor");
@@ -383,6 +581,80 @@ mod tests {
         assert_eq!(error_part("memcached://a?timeout=soon"), "timeout");
         assert_eq!(error_part("memcached://a?pool=-1"), "pool");
         assert_eq!(error_part("memcached://a?max_entries=5"), "max_entries");
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn redis_urls_name_the_server_database_user_and_settings() {
+        let cache = cache_from_url(
+            "redis://app:s%3Acret@cache-1:6380/3?timeout=150ms&pool=4&prefix=shop%3A&max_value=5000&factor=3",
+        )
+        .unwrap();
+        let debug = format!("{cache:?}");
+        for expected in [
+            "Tcp { host: \"cache-1\", port: 6380 }",
+            "db: 3",
+            "username: Some(\"app\")",
+            "password: Some(\"<hidden>\")",
+            "timeout: 150ms",
+            "pool: 4",
+            "prefix: \"shop:\"",
+            "max_value: 5000",
+        ] {
+            assert!(debug.contains(expected), "{expected} not in {debug}");
+        }
+        assert!(!debug.contains("s:cret"), "the password shown: {debug}");
+        assert_eq!(cache.hard_timeout_factor(), 3);
+        let plain = format!("{:?}", cache_from_url("redis://127.0.0.1").unwrap());
+        assert!(plain.contains("port: 6379"), "{plain}");
+        assert!(plain.contains("db: 0"), "{plain}");
+        let v6 = format!("{:?}", cache_from_url("redis://[::1]:7000").unwrap());
+        assert!(v6.contains("Tcp { host: \"::1\", port: 7000 }"), "{v6}");
+        let unix = format!(
+            "{:?}",
+            cache_from_url("redis+unix:///run/redis/redis.sock?db=2").unwrap()
+        );
+        assert!(unix.contains("Unix(\"/run/redis/redis.sock\")"), "{unix}");
+        assert!(unix.contains("db: 2"), "{unix}");
+        #[cfg(feature = "redis-cluster")]
+        {
+            let cluster = format!(
+                "{:?}",
+                cache_from_url("redis+cluster://:pw@a:7000,[::1]:7001,c?prefix=x").unwrap()
+            );
+            let nodes = "Cluster([(\"a\", 7000), (\"::1\", 7001), (\"c\", 6379)])";
+            assert!(cluster.contains(nodes), "{cluster}");
+        }
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn redis_mistakes_name_their_part_and_never_show_the_password() {
+        assert_eq!(error_part("redis://"), "host");
+        assert_eq!(error_part("redis://a:0"), "port");
+        assert_eq!(error_part("redis://a:99999"), "port");
+        assert_eq!(error_part("redis://a:b"), "port");
+        assert_eq!(error_part("redis://a,b"), "host");
+        assert_eq!(error_part("redis://a/x"), "db");
+        assert_eq!(error_part("redis://a/-1"), "db");
+        assert_eq!(error_part("redis://a?timeout=soon"), "timeout");
+        assert_eq!(error_part("redis://a?timeout=0s"), "timeout");
+        assert_eq!(error_part("redis://a?pool=-1"), "pool");
+        assert_eq!(error_part("redis://a?prefix=%zz"), "prefix");
+        assert_eq!(error_part("redis://a?db=1"), "db");
+        assert_eq!(error_part("redis://u:p%zz@a"), "password");
+        assert_eq!(error_part("redis+unix://host/sock"), "path");
+        assert_eq!(error_part("redis+unix:///s.sock?db=x"), "db");
+        assert_eq!(error_part("redis+cluster://a:7000/2"), "db");
+        assert_eq!(error_part("redis+cluster://a:7000,b:0"), "port");
+        assert_eq!(error_part("redis+cluster://a:7000,,b"), "host");
+        #[cfg(not(feature = "redis-cluster"))]
+        assert_eq!(error_part("redis+cluster://a:7000"), "scheme");
+        let message = cache_from_url("redis://user:hunter2@a:0")
+            .unwrap_err()
+            .to_string();
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(message.contains("user:***@a:0"), "{message}");
     }
 
     #[test]

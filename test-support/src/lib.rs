@@ -7,6 +7,7 @@
 pub mod fault_proxy;
 pub mod memcached;
 pub mod naive_ttl;
+pub mod redis;
 pub mod rng;
 pub mod slow_reader;
 pub mod temp_dir;

@@ -5,7 +5,8 @@ mod common;
 
 use antidogpile::store::conformance::{check_store, Expect};
 use antidogpile::store::{
-    FileStore, MemcachedConfig, MemcachedStore, MemoryStore, NoopStore, ServerAddr,
+    FileStore, MemcachedConfig, MemcachedStore, MemoryStore, NoopStore, RedisAddr, RedisConfig,
+    RedisStore, ServerAddr,
 };
 use common::altered_store::{Alterations, AlteredStore};
 use common::memcached::Memcached;
@@ -34,6 +35,32 @@ fn memcached_store() {
         let address = ServerAddr::Tcp(format!("127.0.0.1:{}", server.port()));
         let config = MemcachedConfig::new(vec![address]);
         MemcachedStore::new(config).expect("a memcached store")
+    });
+}
+
+#[test]
+fn redis_store() {
+    let server = antidogpile_test_support::redis::Redis::start();
+    check_store(Expect::Caching, || {
+        let address = RedisAddr::Tcp {
+            host: "127.0.0.1".to_owned(),
+            port: server.port(),
+        };
+        RedisStore::new(RedisConfig::new(address)).expect("a redis store")
+    });
+}
+
+#[test]
+fn redis_cluster_store() {
+    let cluster = antidogpile_test_support::redis::RedisCluster::start();
+    let nodes: Vec<(String, u16)> = cluster
+        .nodes
+        .iter()
+        .map(|node| ("127.0.0.1".to_owned(), node.port()))
+        .collect();
+    check_store(Expect::Caching, || {
+        RedisStore::new(RedisConfig::new(RedisAddr::Cluster(nodes.clone())))
+            .expect("a redis cluster store")
     });
 }
 

@@ -95,6 +95,8 @@ pub(crate) mod file;
 pub(crate) mod memcached;
 mod memory;
 mod noop;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
 
 pub(crate) use answer::block_on;
 pub use answer::{Answer, BoxFuture, Wait};
@@ -102,6 +104,8 @@ pub use file::FileStore;
 pub use memcached::{MemcachedConfig, MemcachedStore, ServerAddr};
 pub use memory::MemoryStore;
 pub use noop::NoopStore;
+#[cfg(feature = "redis")]
+pub use redis::{RedisAddr, RedisConfig, RedisStore};
 
 /// How a store that keeps bytes lays out a value and its deadlines: a fixed
 /// header, then the value serialized with postcard.

@@ -1,0 +1,437 @@
+//! Moving commands to Redis and back: a pool of blocking connections, or
+//! one multiplexed tokio connection; and what a failure says about the
+//! server.
+//!
+//! A pooled connection that fails with an I/O error may have been closed
+//! while idle (a server restart, an idle timeout): the request is tried
+//! once more on a new connection, and says nothing about the server. The
+//! server is taken to be down (calls fail at once, for `retry_after`) only
+//! when a new connection cannot be made.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisResult, Value};
+
+use crate::clock::Clock;
+use crate::error::{StoreError, StoreErrorKind};
+
+/// Replies of a pipeline, one per command.
+pub(crate) type Replies = Vec<RedisResult<Value>>;
+
+/// When the server was last found down, shared by both transports.
+#[derive(Debug)]
+pub(crate) struct Health {
+    down_until: AtomicU64,
+    retry_after: Duration,
+}
+
+impl Health {
+    pub(crate) fn new(retry_after: Duration) -> Health {
+        Health {
+            down_until: AtomicU64::new(0),
+            retry_after,
+        }
+    }
+
+    fn now() -> u64 {
+        // Server health is real time, whatever clock the cache reads.
+        Clock::system().now().as_millis()
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if Health::now() < self.down_until.load(Ordering::Relaxed) {
+            return Err(StoreError::new(
+                StoreErrorKind::Unavailable,
+                "redis is down (a connection failed a moment ago)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn mark_down(&self) {
+        let retry = u64::try_from(self.retry_after.as_millis()).unwrap_or(u64::MAX);
+        self.down_until
+            .store(Health::now().saturating_add(retry), Ordering::Relaxed);
+    }
+}
+
+/// A redis-rs error as a store error.
+pub(crate) fn store_error(error: &RedisError) -> StoreError {
+    let kind = if error.is_timeout() {
+        StoreErrorKind::Timeout
+    } else if error.is_io_error() || error.is_connection_refusal() || error.is_connection_dropped()
+    {
+        StoreErrorKind::Unavailable
+    } else if matches!(
+        error.kind(),
+        ErrorKind::Parse | ErrorKind::UnexpectedReturnType
+    ) {
+        StoreErrorKind::Protocol
+    } else {
+        StoreErrorKind::Other
+    };
+    StoreError::new(kind, format!("redis: {error}"))
+}
+
+/// Whether a failure on a pooled connection may be that connection's
+/// alone (closed while idle), worth one more try on a new one.
+fn maybe_stale(error: &RedisError) -> bool {
+    !error.is_timeout() && (error.is_io_error() || error.is_connection_dropped())
+}
+
+/// A new connection that fails or times out on one command is a server
+/// that is down or stalled: skipped for `retry_after`. (A pooled
+/// connection's failure, or a batch's timeout, may be that connection's or
+/// that batch's alone, and says nothing.)
+fn confirm_down(health: &Health, error: &RedisError, commands: usize) {
+    if commands == 1 && (error.is_timeout() || error.is_io_error() || error.is_connection_dropped())
+    {
+        health.mark_down();
+    }
+}
+
+/// `cmds` as one pipeline whose replies are each command's own (an error
+/// reply fails its command, not the pipeline).
+fn pipeline(cmds: &[Cmd]) -> Pipeline {
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    for cmd in cmds {
+        pipe.add_command(cmd.clone());
+    }
+    pipe
+}
+
+/// Whether a failure is the connection's (not a reply of the server).
+#[cfg(feature = "redis-cluster")]
+fn transport_failure(error: &RedisError) -> bool {
+    error.is_timeout()
+        || error.is_io_error()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+}
+
+/// Blocking connections, kept for reuse up to `max_idle`.
+pub(crate) struct Blocking {
+    client: redis::Client,
+    idle: Mutex<Vec<redis::Connection>>,
+    max_idle: usize,
+    timeout: Duration,
+}
+
+impl Blocking {
+    pub(crate) fn new(client: redis::Client, max_idle: usize, timeout: Duration) -> Blocking {
+        Blocking {
+            client,
+            idle: Mutex::new(Vec::new()),
+            max_idle,
+            timeout,
+        }
+    }
+
+    fn connect(&self, health: &Health) -> Result<redis::Connection, StoreError> {
+        let connected = self
+            .client
+            .get_connection_with_timeout(self.timeout)
+            .and_then(|connection| {
+                connection.set_read_timeout(Some(self.timeout))?;
+                connection.set_write_timeout(Some(self.timeout))?;
+                Ok(connection)
+            });
+        connected.map_err(|error| {
+            if error.kind() != ErrorKind::AuthenticationFailed {
+                health.mark_down();
+            }
+            store_error(&error)
+        })
+    }
+
+    fn give_back(&self, connection: redis::Connection) {
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if idle.len() < self.max_idle {
+            idle.push(connection);
+        }
+    }
+
+    pub(crate) fn exchange(&self, health: &Health, cmds: &[Cmd]) -> Result<Replies, StoreError> {
+        health.check()?;
+        let pipe = &pipeline(cmds);
+        let pooled = self
+            .idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop();
+        if let Some(mut connection) = pooled {
+            match pipe.query::<Replies>(&mut connection) {
+                Ok(replies) => {
+                    self.give_back(connection);
+                    return Ok(replies);
+                }
+                Err(error) if maybe_stale(&error) => {}
+                // A connection whose reply is late or garbled is dropped:
+                // its next reply could be this one's.
+                Err(error) => return Err(store_error(&error)),
+            }
+        }
+        let mut connection = self.connect(health)?;
+        let replies = pipe.query::<Replies>(&mut connection).map_err(|error| {
+            confirm_down(health, &error, pipe.len());
+            store_error(&error)
+        })?;
+        self.give_back(connection);
+        Ok(replies)
+    }
+}
+
+/// One multiplexed connection for every task, made again after it fails.
+#[cfg(feature = "tokio")]
+pub(crate) struct Tokio {
+    client: redis::Client,
+    shared: Mutex<Option<redis::aio::MultiplexedConnection>>,
+    timeout: Duration,
+}
+
+#[cfg(feature = "tokio")]
+impl Tokio {
+    pub(crate) fn new(client: redis::Client, timeout: Duration) -> Tokio {
+        Tokio {
+            client,
+            shared: Mutex::new(None),
+            timeout,
+        }
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<redis::aio::MultiplexedConnection>> {
+        self.shared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn connect(
+        &self,
+        health: &Health,
+    ) -> Result<redis::aio::MultiplexedConnection, StoreError> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout));
+        let connecting = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config);
+        let connected = match tokio::time::timeout(self.timeout, connecting).await {
+            Ok(connected) => connected.map_err(|error| {
+                if error.kind() != ErrorKind::AuthenticationFailed {
+                    health.mark_down();
+                }
+                store_error(&error)
+            }),
+            Err(_) => {
+                health.mark_down();
+                Err(StoreError::new(
+                    StoreErrorKind::Timeout,
+                    "redis: no connection within the timeout",
+                ))
+            }
+        }?;
+        *self.slot() = Some(connected.clone());
+        Ok(connected)
+    }
+
+    async fn query(
+        &self,
+        connection: &mut redis::aio::MultiplexedConnection,
+        pipe: &Pipeline,
+    ) -> Result<Replies, RedisError> {
+        match tokio::time::timeout(self.timeout, pipe.query_async::<Replies>(connection)).await {
+            Ok(replies) => replies,
+            Err(_) => Err(RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no reply within the timeout",
+            ))),
+        }
+    }
+
+    pub(crate) async fn exchange(
+        &self,
+        health: &Health,
+        cmds: &[Cmd],
+    ) -> Result<Replies, StoreError> {
+        health.check()?;
+        let pipe = &pipeline(cmds);
+        let shared = self.slot().clone();
+        if let Some(mut connection) = shared {
+            match self.query(&mut connection, pipe).await {
+                Ok(replies) => return Ok(replies),
+                Err(error) => {
+                    // The connection is shared: a failed one is replaced
+                    // for every task, not only this one.
+                    *self.slot() = None;
+                    if !maybe_stale(&error) {
+                        return Err(store_error(&error));
+                    }
+                }
+            }
+        }
+        let mut connection = self.connect(health).await?;
+        self.query(&mut connection, pipe).await.map_err(|error| {
+            *self.slot() = None;
+            confirm_down(health, &error, pipe.len());
+            store_error(&error)
+        })
+    }
+}
+
+/// Blocking connections to a Redis Cluster (each one to every node it
+/// needs), kept for reuse up to `max_idle`. Each command goes to the node
+/// that owns its key's slot (redis-rs follows MOVED and ASK), one at a time.
+#[cfg(feature = "redis-cluster")]
+pub(crate) struct ClusterBlocking {
+    client: redis::cluster::ClusterClient,
+    idle: Mutex<Vec<redis::cluster::ClusterConnection>>,
+    max_idle: usize,
+}
+
+#[cfg(feature = "redis-cluster")]
+impl ClusterBlocking {
+    pub(crate) fn new(client: redis::cluster::ClusterClient, max_idle: usize) -> ClusterBlocking {
+        ClusterBlocking {
+            client,
+            idle: Mutex::new(Vec::new()),
+            max_idle,
+        }
+    }
+
+    pub(crate) fn exchange(&self, health: &Health, cmds: &[Cmd]) -> Result<Replies, StoreError> {
+        health.check()?;
+        let pooled = self
+            .idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop();
+        let mut connection = match pooled {
+            Some(connection) => connection,
+            None => self.client.get_connection().map_err(|error| {
+                if error.kind() != ErrorKind::AuthenticationFailed {
+                    health.mark_down();
+                }
+                store_error(&error)
+            })?,
+        };
+        let mut replies = Vec::with_capacity(cmds.len());
+        for cmd in cmds {
+            match cmd.query::<Value>(&mut connection) {
+                Err(error) if transport_failure(&error) => return Err(store_error(&error)),
+                reply => replies.push(reply),
+            }
+        }
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if idle.len() < self.max_idle {
+            idle.push(connection);
+        }
+        Ok(replies)
+    }
+}
+
+/// One async connection to a Redis Cluster for every task (redis-rs keeps
+/// one multiplexed connection per node under it), made again after it fails.
+#[cfg(feature = "redis-cluster")]
+pub(crate) struct ClusterTokio {
+    client: redis::cluster::ClusterClient,
+    shared: Mutex<Option<redis::cluster_async::ClusterConnection>>,
+    timeout: Duration,
+}
+
+#[cfg(feature = "redis-cluster")]
+impl ClusterTokio {
+    pub(crate) fn new(client: redis::cluster::ClusterClient, timeout: Duration) -> ClusterTokio {
+        ClusterTokio {
+            client,
+            shared: Mutex::new(None),
+            timeout,
+        }
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<redis::cluster_async::ClusterConnection>> {
+        self.shared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) async fn exchange(
+        &self,
+        health: &Health,
+        cmds: &[Cmd],
+    ) -> Result<Replies, StoreError> {
+        health.check()?;
+        let shared = self.slot().clone();
+        let connection = match shared {
+            Some(connection) => connection,
+            None => {
+                let connecting = self.client.get_async_connection();
+                let connected = match tokio::time::timeout(self.timeout, connecting).await {
+                    Ok(Ok(connection)) => connection,
+                    Ok(Err(error)) => {
+                        if error.kind() != ErrorKind::AuthenticationFailed {
+                            health.mark_down();
+                        }
+                        return Err(store_error(&error));
+                    }
+                    Err(_) => {
+                        health.mark_down();
+                        return Err(StoreError::new(
+                            StoreErrorKind::Timeout,
+                            "redis cluster: no connection within the timeout",
+                        ));
+                    }
+                };
+                *self.slot() = Some(connected.clone());
+                connected
+            }
+        };
+        // All at once: redis-rs multiplexes them over its connection to
+        // each node, so a batch costs about one round trip per node.
+        let timeout = self.timeout;
+        let tasks: Vec<_> = cmds
+            .iter()
+            .map(|cmd| {
+                let (cmd, mut connection) = (cmd.clone(), connection.clone());
+                tokio::spawn(async move {
+                    let reply =
+                        tokio::time::timeout(timeout, cmd.query_async::<Value>(&mut connection));
+                    reply.await.unwrap_or_else(|_| {
+                        Err(RedisError::from(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "no reply within the timeout",
+                        )))
+                    })
+                })
+            })
+            .collect();
+        let mut replies = Vec::with_capacity(cmds.len());
+        let mut failure = None;
+        for task in tasks {
+            match task.await {
+                Ok(Err(error)) if transport_failure(&error) => {
+                    failure.get_or_insert(error);
+                }
+                Ok(reply) => replies.push(reply),
+                Err(_) => {
+                    failure.get_or_insert(RedisError::from(std::io::Error::other(
+                        "a redis cluster request's task ended early",
+                    )));
+                }
+            }
+        }
+        if let Some(error) = failure {
+            *self.slot() = None;
+            return Err(store_error(&error));
+        }
+        Ok(replies)
+    }
+}

@@ -1,0 +1,999 @@
+//! [`RedisStore`]: one cache shared by every process and server, on Redis
+//! (or Valkey), with one recompute per expiry across all of them.
+//!
+//! Layers: the store (this file) maps the [`Store`] trait onto Lua scripts
+//! ([`scripts`], one round trip and atomic each), sent over either
+//! transport ([`link`]: blocking connections or a tokio one) as a
+//! pipeline; the `*_many` operations send one pipeline for the batch.
+
+mod link;
+mod scripts;
+
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use redis::{Cmd, Value};
+
+#[cfg(feature = "tokio")]
+use self::link::Tokio;
+use self::link::{store_error, Blocking, Health, Replies};
+#[cfg(feature = "redis-cluster")]
+use self::link::{ClusterBlocking, ClusterTokio};
+use self::scripts::Op;
+use super::{
+    block_on, Answer, ClaimId, Counted, Delta, Found, Hold, LeaseId, ManyReader, ReadFor, Reader,
+    Store, Stored, Version, Wait, Write,
+};
+use crate::clock::Timestamp;
+use crate::envelope;
+use crate::error::{Error, StoreError, StoreErrorKind};
+use crate::key::Key;
+use crate::policy::{Deadlines, EntryMeta};
+
+/// Where the Redis server listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RedisAddr {
+    /// A host name or IP address, and a port.
+    Tcp {
+        /// Host name or IP address.
+        host: String,
+        /// Port (6379 by default).
+        port: u16,
+    },
+    /// The path of a unix socket.
+    Unix(PathBuf),
+    /// Some nodes of a Redis Cluster, as `(host, port)`: the cluster's own
+    /// map of slots decides where each key lives (the `redis-cluster`
+    /// feature; the database is then 0).
+    Cluster(Vec<(String, u16)>),
+}
+
+/// How to reach Redis, and the store's settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// The server.
+    pub addr: RedisAddr,
+    /// The database number (`SELECT`), 0 by default.
+    pub db: i64,
+    /// ACL user name, if any.
+    pub username: Option<String>,
+    /// Password, if any.
+    pub password: Option<String>,
+    /// How long connecting, and each request, may take (250 ms by default).
+    pub timeout: Duration,
+    /// How many idle blocking connections are kept for reuse (8 by default).
+    pub pool: usize,
+    /// How long the server is skipped after a connection to it failed (1 s by default).
+    pub retry_after: Duration,
+    /// Put before every key, so that applications can share a database
+    /// (empty by default).
+    pub prefix: Vec<u8>,
+    /// Values (with their envelope) larger than this are served but not
+    /// cached (1 MiB by default).
+    pub max_value: usize,
+}
+
+impl RedisConfig {
+    /// The defaults, for `addr`.
+    pub fn new(addr: RedisAddr) -> RedisConfig {
+        RedisConfig {
+            addr,
+            db: 0,
+            username: None,
+            password: None,
+            timeout: Duration::from_millis(250),
+            pool: 8,
+            retry_after: Duration::from_secs(1),
+            prefix: Vec::new(),
+            max_value: 1 << 20,
+        }
+    }
+
+    fn client(&self) -> Result<redis::Client, Error> {
+        let addr = match &self.addr {
+            RedisAddr::Tcp { host, port } => redis::ConnectionAddr::Tcp(host.clone(), *port),
+            RedisAddr::Unix(path) => redis::ConnectionAddr::Unix(path.clone()),
+            RedisAddr::Cluster(_) => {
+                return Err(Error::invalid_url(
+                    "redis+cluster://",
+                    "host",
+                    "a cluster is not one server",
+                ))
+            }
+        };
+        let mut settings = redis::RedisConnectionInfo::default().set_db(self.db);
+        if let Some(username) = &self.username {
+            settings = settings.set_username(username);
+        }
+        if let Some(password) = &self.password {
+            settings = settings.set_password(password);
+        }
+        let info = redis::IntoConnectionInfo::into_connection_info(addr)
+            .map_err(|error| Error::invalid_url("redis://", "host", error.to_string()))?
+            .set_redis_settings(settings);
+        redis::Client::open(info)
+            .map_err(|error| Error::invalid_url("redis://", "host", error.to_string()))
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("addr", &self.addr)
+            .field("db", &self.db)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("timeout", &self.timeout)
+            .field("pool", &self.pool)
+            .field("retry_after", &self.retry_after)
+            .field("prefix", &String::from_utf8_lossy(&self.prefix))
+            .field("max_value", &self.max_value)
+            .finish()
+    }
+}
+
+/// A store on a Redis (or Valkey) server, 6.2 or later.
+///
+/// Each key is a hash holding the value's envelope, its deadlines and a
+/// token; every step that must be atomic across processes (a claim, a
+/// lease, a held write, a renewal, a soft delete) is one Lua script, one
+/// round trip. A read for use takes the claim or the lease it finds free
+/// in the same script ([`Store::reads_take_holds`]). Raw values (hard sets)
+/// are plain strings, readable by any client. A server that is down, slow
+/// or restarted makes calls slower (they compute, within the timeout),
+/// never wrong.
+///
+/// ```no_run
+/// use antidogpile::Cache;
+///
+/// let cache = Cache::from_url("redis://10.0.0.1:6379/2?timeout=250ms&prefix=shop:")?;
+/// antidogpile::install(cache);
+/// # Ok::<(), antidogpile::Error>(())
+/// ```
+pub struct RedisStore {
+    config: RedisConfig,
+    health: Health,
+    transports: Transports,
+    tokens: Tokens,
+}
+
+/// How the store reaches Redis: one server, or a cluster.
+enum Transports {
+    Single {
+        blocking: Blocking,
+        #[cfg(feature = "tokio")]
+        nonblocking: Tokio,
+    },
+    #[cfg(feature = "redis-cluster")]
+    Cluster {
+        blocking: ClusterBlocking,
+        nonblocking: ClusterTokio,
+    },
+}
+
+#[cfg(feature = "redis-cluster")]
+fn cluster_client(
+    config: &RedisConfig,
+    nodes: &[(String, u16)],
+) -> Result<redis::cluster::ClusterClient, Error> {
+    if nodes.is_empty() {
+        return Err(Error::invalid_url(
+            "redis+cluster://",
+            "host",
+            "at least one node is needed",
+        ));
+    }
+    let nodes: Vec<redis::ConnectionInfo> = nodes
+        .iter()
+        .map(|(host, port)| {
+            redis::IntoConnectionInfo::into_connection_info(redis::ConnectionAddr::Tcp(
+                host.clone(),
+                *port,
+            ))
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|error| Error::invalid_url("redis+cluster://", "host", error.to_string()))?;
+    // Few, short retries: a failing node costs a call one timeout or so,
+    // and the call computes (redis-rs's default is 16 retries, seconds).
+    let mut builder = redis::cluster::ClusterClient::builder(nodes)
+        .connection_timeout(config.timeout)
+        .response_timeout(config.timeout)
+        .retries(1)
+        .min_retry_wait(10)
+        .max_retry_wait(50);
+    if let Some(username) = &config.username {
+        builder = builder.username(username);
+    }
+    if let Some(password) = &config.password {
+        builder = builder.password(password);
+    }
+    builder
+        .build()
+        .map_err(|error| Error::invalid_url("redis+cluster://", "host", error.to_string()))
+}
+
+impl RedisStore {
+    /// A store on the server of `config`. It connects at its first use.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`] if the address cannot be used.
+    pub fn new(config: RedisConfig) -> Result<RedisStore, Error> {
+        let transports = match &config.addr {
+            #[cfg(feature = "redis-cluster")]
+            RedisAddr::Cluster(nodes) => {
+                let client = cluster_client(&config, nodes)?;
+                Transports::Cluster {
+                    blocking: ClusterBlocking::new(client.clone(), config.pool),
+                    nonblocking: ClusterTokio::new(client, config.timeout),
+                }
+            }
+            #[cfg(not(feature = "redis-cluster"))]
+            RedisAddr::Cluster(_) => {
+                return Err(Error::invalid_url(
+                    "redis+cluster://",
+                    "scheme",
+                    "a Redis Cluster needs antidogpile's `redis-cluster` feature",
+                ))
+            }
+            _ => {
+                let client = config.client()?;
+                Transports::Single {
+                    blocking: Blocking::new(client.clone(), config.pool, config.timeout),
+                    #[cfg(feature = "tokio")]
+                    nonblocking: Tokio::new(client, config.timeout),
+                }
+            }
+        };
+        Ok(RedisStore {
+            health: Health::new(config.retry_after),
+            transports,
+            tokens: Tokens::new(),
+            config,
+        })
+    }
+
+    /// The settings it was made with.
+    pub fn config(&self) -> &RedisConfig {
+        &self.config
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Tokens that tell one write, claim or lease from another: random, so
+/// that no two processes draw the same one.
+struct Tokens {
+    seed: u64,
+    next: AtomicU64,
+}
+
+impl Tokens {
+    fn new() -> Tokens {
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos() as u64);
+        let here = &time as *const u64 as u64;
+        Tokens {
+            seed: time ^ (u64::from(std::process::id()) << 32) ^ here.rotate_left(17),
+            next: AtomicU64::new(1),
+        }
+    }
+
+    /// splitmix64 of the seed plus a counter: distinct within a process,
+    /// and random across processes.
+    fn draw(&self) -> u64 {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut z = self
+            .seed
+            .wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)).max(1)
+    }
+}
+
+/// A transport, chosen by how the caller waits.
+#[derive(Clone, Copy)]
+enum Link<'s> {
+    Blocking(&'s Blocking),
+    #[cfg(feature = "tokio")]
+    Tokio(&'s Tokio),
+    #[cfg(feature = "redis-cluster")]
+    ClusterBlocking(&'s ClusterBlocking),
+    #[cfg(feature = "redis-cluster")]
+    ClusterTokio(&'s ClusterTokio),
+}
+
+fn protocol(message: impl Into<String>) -> StoreError {
+    StoreError::new(StoreErrorKind::Protocol, message)
+}
+
+fn bytes(value: &Value) -> Option<&[u8]> {
+    match value {
+        Value::BulkString(bytes) => Some(bytes),
+        Value::SimpleString(text) => Some(text.as_bytes()),
+        _ => None,
+    }
+}
+
+fn decimal(value: &Value) -> Option<u64> {
+    match value {
+        Value::Int(n) => u64::try_from(*n).ok(),
+        _ => std::str::from_utf8(bytes(value)?).ok()?.parse().ok(),
+    }
+}
+
+/// A token answered by a script (nil: none).
+fn token(value: Value) -> Result<Option<u64>, StoreError> {
+    match value {
+        Value::Nil => Ok(None),
+        other => decimal(&other)
+            .map(Some)
+            .ok_or_else(|| protocol(format!("redis answered {other:?} for a token"))),
+    }
+}
+
+fn flag(value: Value) -> Result<bool, StoreError> {
+    match value {
+        Value::Int(n) => Ok(n == 1),
+        other => Err(protocol(format!("redis answered {other:?} for a flag"))),
+    }
+}
+
+fn ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// What a read script answered, and the hold it took.
+fn found_of(value: Value) -> Result<(Option<Found>, Option<Hold>), StoreError> {
+    let Value::Array(parts) = value else {
+        return Err(protocol(format!("redis answered {value:?} to a read")));
+    };
+    let tag = parts.first().and_then(bytes).unwrap_or_default();
+    let field = |at: usize| parts.get(at).and_then(decimal);
+    Ok(match tag {
+        b"raw" => {
+            let raw = parts.get(1).and_then(bytes).unwrap_or_default().to_vec();
+            let found = Found::Entry {
+                meta: super::RAW_META,
+                version: Version(0),
+                value: Stored::Raw(raw),
+            };
+            (Some(found), None)
+        }
+        b"leased" => (Some(Found::Leased), None),
+        b"lease" => (None, field(1).map(|id| Hold::Lease(LeaseId(id)))),
+        b"entry" | b"claimed" => {
+            let sealed = parts.get(1).and_then(bytes).unwrap_or_default();
+            let (Some(soft), Some(claimed), Some(token)) = (field(2), field(3), field(4)) else {
+                return Err(protocol("redis answered an entry without its fields"));
+            };
+            // An envelope this version cannot open (another format) is a
+            // stale value that decodes to nothing: recomputed and overwritten.
+            let (soft, payload) = match envelope::open(sealed) {
+                Ok((_, payload)) => (soft, payload.to_vec()),
+                Err(_) => (0, Vec::new()),
+            };
+            let found = Found::Entry {
+                meta: EntryMeta {
+                    soft_deadline: Timestamp::from_millis(soft),
+                    claimed_until: Timestamp::from_millis(claimed),
+                },
+                version: Version(token),
+                value: Stored::Bytes(payload),
+            };
+            let hold = (tag == b"claimed").then_some(Hold::Claim(ClaimId(token)));
+            (Some(found), hold)
+        }
+        _ => (None, None),
+    })
+}
+
+/// The operations over one transport.
+struct Ops<'s> {
+    link: Link<'s>,
+    health: &'s Health,
+    config: &'s RedisConfig,
+    tokens: &'s Tokens,
+}
+
+impl Ops<'_> {
+    fn key(&self, key: &Key) -> Vec<u8> {
+        let mut name = self.config.prefix.clone();
+        name.extend_from_slice(key.namespace().as_bytes());
+        name.extend_from_slice(
+            format!(":{}:{:032x}", key.version(), key.fingerprint().as_u128()).as_bytes(),
+        );
+        name
+    }
+
+    /// `EVALSHA` of `op` on `key`; its arguments follow.
+    fn script(&self, op: Op, key: &Key) -> Cmd {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(scripts::sha(op)).arg(1).arg(self.key(key));
+        cmd
+    }
+
+    /// The arguments of the scripts' `put`: an envelope or a raw value.
+    fn put_args(
+        &self,
+        cmd: &mut Cmd,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (mode, data) = match value {
+            Stored::Bytes(payload) => ("e", envelope::seal(deadlines, &payload)),
+            Stored::Raw(bytes) => ("r", bytes),
+            Stored::Object(_) => {
+                return Err(StoreError::new(
+                    StoreErrorKind::Other,
+                    "redis keeps bytes, not objects",
+                ))
+            }
+        };
+        if data.len() > self.config.max_value {
+            return Err(StoreError::new(
+                StoreErrorKind::TooLarge,
+                format!(
+                    "{} bytes is over the {} byte limit: served, not cached",
+                    data.len(),
+                    self.config.max_value
+                ),
+            ));
+        }
+        let ttl = if deadlines.hard == Timestamp::MAX {
+            0
+        } else {
+            ms(now.until(deadlines.hard))
+        };
+        cmd.arg(mode)
+            .arg(data)
+            .arg(self.tokens.draw())
+            .arg(deadlines.soft.as_millis())
+            .arg(deadlines.hard.as_millis())
+            .arg(ttl);
+        Ok(())
+    }
+
+    async fn exchange(&self, cmds: &[Cmd]) -> Result<Replies, StoreError> {
+        match self.link {
+            Link::Blocking(blocking) => blocking.exchange(self.health, cmds),
+            #[cfg(feature = "tokio")]
+            Link::Tokio(tokio) => tokio.exchange(self.health, cmds).await,
+            #[cfg(feature = "redis-cluster")]
+            Link::ClusterBlocking(cluster) => cluster.exchange(self.health, cmds),
+            #[cfg(feature = "redis-cluster")]
+            Link::ClusterTokio(cluster) => cluster.exchange(self.health, cmds).await,
+        }
+    }
+
+    /// Sends `cmds` (one pipeline on a single server); the reply (or the
+    /// error) of each. The commands that find their script missing (a
+    /// restarted server, a new cluster node) are sent again once the
+    /// scripts are loaded.
+    async fn run(&self, cmds: &[Cmd]) -> Result<Replies, StoreError> {
+        let mut replies = self.exchange(cmds).await?;
+        if replies.len() != cmds.len() {
+            return Err(protocol("redis answered a pipeline with too few replies"));
+        }
+        let missing: Vec<usize> = replies
+            .iter()
+            .enumerate()
+            .filter(|(_, reply)| {
+                matches!(reply, Err(error) if error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript))
+            })
+            .map(|(index, _)| index)
+            .collect();
+        if !missing.is_empty() {
+            let mut again = scripts::load_all();
+            let loads = again.len();
+            again.extend(missing.iter().map(|&index| cmds[index].clone()));
+            let retried = self.exchange(&again).await?;
+            if retried.len() != again.len() {
+                return Err(protocol("redis answered a pipeline with too few replies"));
+            }
+            for (index, reply) in missing.into_iter().zip(retried.into_iter().skip(loads)) {
+                replies[index] = reply;
+            }
+        }
+        Ok(replies)
+    }
+
+    /// One command, its reply.
+    async fn one(&self, cmd: Cmd) -> Result<Value, StoreError> {
+        let reply = self
+            .run(std::slice::from_ref(&cmd))
+            .await?
+            .pop()
+            .ok_or_else(|| protocol("redis sent no reply"))?;
+        reply.map_err(|error| store_error(&error))
+    }
+
+    fn read_cmd(&self, key: &Key, now: Timestamp, purpose: ReadFor) -> Cmd {
+        let mut cmd = self.script(Op::Read, key);
+        cmd.arg(now.as_millis());
+        match purpose {
+            ReadFor::Peek => cmd.arg(0).arg(0).arg(1),
+            ReadFor::Use {
+                claim_until,
+                lease_for,
+                ..
+            } => cmd.arg(1).arg(claim_until.as_millis()).arg(ms(lease_for)),
+        };
+        cmd.arg(self.tokens.draw());
+        cmd
+    }
+
+    async fn read(
+        &self,
+        key: &Key,
+        now: Timestamp,
+        purpose: ReadFor,
+    ) -> Result<(Option<Found>, Option<Hold>), StoreError> {
+        found_of(self.one(self.read_cmd(key, now, purpose)).await?)
+    }
+
+    /// Reads every key in one pipeline. A key whose read failed reads as
+    /// nothing; the first failure is returned if every key failed.
+    async fn read_many(
+        &self,
+        keys: &[Key],
+        now: Timestamp,
+        purpose: ReadFor,
+    ) -> Result<Vec<(Option<Found>, Option<Hold>)>, StoreError> {
+        let cmds: Vec<Cmd> = keys
+            .iter()
+            .map(|key| self.read_cmd(key, now, purpose))
+            .collect();
+        let replies = self.run(&cmds).await?;
+        let mut first_error = None;
+        let mut failures = 0;
+        let found = replies
+            .into_iter()
+            .map(|reply| {
+                match reply
+                    .map_err(|error| store_error(&error))
+                    .and_then(found_of)
+                {
+                    Ok(found) => found,
+                    Err(error) => {
+                        failures += 1;
+                        first_error.get_or_insert(error);
+                        (None, None)
+                    }
+                }
+            })
+            .collect();
+        match first_error {
+            Some(error) if failures == keys.len() => Err(error),
+            _ => Ok(found),
+        }
+    }
+
+    fn claim_cmd(&self, key: &Key, seen: Version, now: Timestamp, until: Timestamp) -> Cmd {
+        let mut cmd = self.script(Op::TryClaim, key);
+        cmd.arg(seen.0)
+            .arg(now.as_millis())
+            .arg(until.as_millis())
+            .arg(self.tokens.draw());
+        cmd
+    }
+
+    fn lease_cmd(&self, key: &Key, now: Timestamp, grace: Duration) -> Cmd {
+        let mut cmd = self.script(Op::TryLease, key);
+        cmd.arg(now.as_millis())
+            .arg(ms(grace))
+            .arg(self.tokens.draw());
+        cmd
+    }
+
+    fn write_cmd(
+        &self,
+        key: &Key,
+        held: Option<Hold>,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<Cmd, StoreError> {
+        let mut cmd = match held {
+            None => self.script(Op::Write, key),
+            Some(Hold::Claim(claim)) => {
+                let mut cmd = self.script(Op::WriteHeld, key);
+                cmd.arg("c").arg(claim.0);
+                cmd
+            }
+            Some(Hold::Lease(lease)) => {
+                let mut cmd = self.script(Op::WriteHeld, key);
+                cmd.arg("l").arg(lease.0);
+                cmd
+            }
+        };
+        self.put_args(&mut cmd, value, deadlines, now)?;
+        Ok(cmd)
+    }
+
+    /// Runs `cmds` (`None`: a command that could not be made, with its
+    /// error) in one pipeline; each one's answer, read by `answer`.
+    async fn batch<T>(
+        &self,
+        cmds: Vec<Result<Cmd, StoreError>>,
+        answer: impl Fn(Value) -> Result<T, StoreError>,
+    ) -> Result<Vec<Result<T, StoreError>>, StoreError> {
+        let sendable: Vec<Cmd> = cmds
+            .iter()
+            .filter_map(|cmd| cmd.as_ref().ok())
+            .cloned()
+            .collect();
+        let mut replies = self.run(&sendable).await?.into_iter();
+        Ok(cmds
+            .into_iter()
+            .map(|cmd| {
+                cmd?;
+                match replies.next() {
+                    Some(Ok(value)) => answer(value),
+                    Some(Err(error)) => Err(store_error(&error)),
+                    None => Err(protocol("redis sent too few replies")),
+                }
+            })
+            .collect())
+    }
+
+    async fn count(&self, key: &Key, delta: Delta) -> Result<Counted, StoreError> {
+        // Read, then change only if unchanged: retried while other writers win.
+        for _ in 0..1_000 {
+            let Value::Array(parts) = self.one(self.script(Op::Counter, key)).await? else {
+                return Err(protocol("redis answered a counter read with no array"));
+            };
+            let old = match parts.first().and_then(bytes) {
+                Some(b"raw") => parts.get(1).and_then(bytes).unwrap_or_default().to_vec(),
+                Some(b"none") => return Ok(Counted::Absent),
+                _ => return Ok(Counted::NotACounter),
+            };
+            let Some(counter) = parse_counter(&old) else {
+                return Ok(Counted::NotACounter);
+            };
+            let new = delta.apply(counter);
+            let mut cmd = self.script(Op::SetCounter, key);
+            cmd.arg(old).arg(new);
+            if flag(self.one(cmd).await?)? {
+                return Ok(Counted::Value(new));
+            }
+        }
+        Err(StoreError::new(
+            StoreErrorKind::Other,
+            "a counter lost 1000 races in a row to other writers; nothing was counted",
+        ))
+    }
+}
+
+/// ASCII digits only, no sign, no overflow (as memcached counts).
+fn parse_counter(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &digit| {
+        if digit.is_ascii_digit() {
+            n.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
+impl RedisStore {
+    fn ops(&self, wait: Wait) -> Ops<'_> {
+        let link = match (&self.transports, wait) {
+            #[cfg(feature = "tokio")]
+            (Transports::Single { nonblocking, .. }, Wait::Async) => Link::Tokio(nonblocking),
+            (Transports::Single { blocking, .. }, _) => Link::Blocking(blocking),
+            #[cfg(feature = "redis-cluster")]
+            (Transports::Cluster { nonblocking, .. }, Wait::Async) => {
+                Link::ClusterTokio(nonblocking)
+            }
+            #[cfg(feature = "redis-cluster")]
+            (Transports::Cluster { blocking, .. }, Wait::Blocking) => {
+                Link::ClusterBlocking(blocking)
+            }
+        };
+        Ops {
+            link,
+            health: &self.health,
+            config: &self.config,
+            tokens: &self.tokens,
+        }
+    }
+
+    /// `op` over the fitting transport: run to its end here for a blocking
+    /// caller, a future for an async one.
+    fn answer<'a, T, F>(&'a self, wait: Wait, op: impl FnOnce(Ops<'a>) -> F) -> Answer<'a, T>
+    where
+        F: Future<Output = Result<T, StoreError>> + Send + 'a,
+    {
+        let future = op(self.ops(wait));
+        match wait {
+            Wait::Blocking => Answer::ready(block_on(future)),
+            Wait::Async => Answer::later(future),
+        }
+    }
+}
+
+impl Store for RedisStore {
+    fn keeps_bytes(&self) -> bool {
+        true
+    }
+
+    fn reads_take_holds(&self) -> bool {
+        true
+    }
+
+    fn renews_holds(&self) -> bool {
+        true
+    }
+
+    fn read<'a>(
+        &'a self,
+        wait: Wait,
+        key: Key,
+        now: Timestamp,
+        purpose: ReadFor,
+        reader: &'a mut Reader<'_>,
+    ) -> Answer<'a, Option<Hold>> {
+        self.answer(wait, move |ops| async move {
+            let (found, hold) = ops.read(&key, now, purpose).await?;
+            if let Some(found) = found {
+                reader(found.lookup());
+            }
+            Ok(hold)
+        })
+    }
+
+    fn try_claim(
+        &self,
+        wait: Wait,
+        key: Key,
+        seen: Version,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Answer<'_, Option<ClaimId>> {
+        self.answer(wait, move |ops| async move {
+            let claimed = token(ops.one(ops.claim_cmd(&key, seen, now, until)).await?)?;
+            Ok(claimed.map(ClaimId))
+        })
+    }
+
+    fn release_claim(&self, wait: Wait, key: Key, claim: ClaimId) -> Answer<'_, ()> {
+        self.answer(wait, move |ops| async move {
+            let mut cmd = ops.script(Op::ReleaseClaim, &key);
+            cmd.arg(claim.0);
+            ops.one(cmd).await.map(|_| ())
+        })
+    }
+
+    fn write(
+        &self,
+        wait: Wait,
+        key: Key,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Answer<'_, ()> {
+        self.answer(wait, move |ops| async move {
+            let cmd = ops.write_cmd(&key, None, value, deadlines, now)?;
+            ops.one(cmd).await.map(|_| ())
+        })
+    }
+
+    fn write_held(
+        &self,
+        wait: Wait,
+        key: Key,
+        held: Hold,
+        value: Stored,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Answer<'_, bool> {
+        self.answer(wait, move |ops| async move {
+            let cmd = ops.write_cmd(&key, Some(held), value, deadlines, now)?;
+            flag(ops.one(cmd).await?)
+        })
+    }
+
+    fn remove(&self, wait: Wait, key: Key) -> Answer<'_, ()> {
+        self.answer(wait, move |ops| async move {
+            let mut cmd = redis::cmd("DEL");
+            cmd.arg(ops.key(&key));
+            ops.one(cmd).await.map(|_| ())
+        })
+    }
+
+    fn try_lease(
+        &self,
+        wait: Wait,
+        key: Key,
+        now: Timestamp,
+        grace: Duration,
+    ) -> Answer<'_, Option<LeaseId>> {
+        self.answer(wait, move |ops| async move {
+            let leased = token(ops.one(ops.lease_cmd(&key, now, grace)).await?)?;
+            Ok(leased.map(LeaseId))
+        })
+    }
+
+    fn release_lease(&self, wait: Wait, key: Key, lease: LeaseId) -> Answer<'_, ()> {
+        self.answer(wait, move |ops| async move {
+            let mut cmd = ops.script(Op::ReleaseLease, &key);
+            cmd.arg(lease.0);
+            ops.one(cmd).await.map(|_| ())
+        })
+    }
+
+    fn renew(
+        &self,
+        wait: Wait,
+        key: Key,
+        hold: Hold,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Answer<'_, Option<Hold>> {
+        self.answer(wait, move |ops| async move {
+            let (kind, id) = match hold {
+                Hold::Claim(claim) => ("c", claim.0),
+                Hold::Lease(lease) => ("l", lease.0),
+            };
+            let mut cmd = ops.script(Op::Renew, &key);
+            cmd.arg(kind)
+                .arg(id)
+                .arg(until.as_millis())
+                .arg(now.as_millis())
+                .arg(ms(now.until(until)));
+            let renewed = token(ops.one(cmd).await?)?;
+            Ok(renewed.map(|_| hold))
+        })
+    }
+
+    fn add(&self, wait: Wait, write: Write, now: Timestamp) -> Answer<'_, bool> {
+        self.answer(wait, move |ops| async move {
+            let mut cmd = ops.script(Op::Add, &write.key);
+            cmd.arg(now.as_millis());
+            ops.put_args(&mut cmd, write.value, write.deadlines, now)?;
+            flag(ops.one(cmd).await?)
+        })
+    }
+
+    fn mark_stale(&self, wait: Wait, key: Key, now: Timestamp) -> Answer<'_, bool> {
+        self.answer(wait, move |ops| async move {
+            let mut cmd = ops.script(Op::MarkStale, &key);
+            cmd.arg(now.as_millis()).arg(ops.tokens.draw());
+            flag(ops.one(cmd).await?)
+        })
+    }
+
+    fn count(&self, wait: Wait, key: Key, delta: Delta, _: Timestamp) -> Answer<'_, Counted> {
+        self.answer(wait, move |ops| async move { ops.count(&key, delta).await })
+    }
+
+    fn read_many<'a>(
+        &'a self,
+        wait: Wait,
+        keys: &'a [Key],
+        now: Timestamp,
+        purpose: ReadFor,
+        reader: &'a mut ManyReader<'_>,
+    ) -> Answer<'a, Vec<Option<Hold>>> {
+        self.answer(wait, move |ops| async move {
+            let found = ops.read_many(keys, now, purpose).await?;
+            let mut holds = Vec::with_capacity(found.len());
+            for (index, (found, hold)) in found.into_iter().enumerate() {
+                if let Some(found) = found {
+                    reader(index, found.lookup());
+                }
+                holds.push(hold);
+            }
+            Ok(holds)
+        })
+    }
+
+    fn write_many(&self, wait: Wait, writes: Vec<Write>, now: Timestamp) -> Answer<'_, ()> {
+        self.answer(wait, move |ops| async move {
+            let cmds = writes
+                .into_iter()
+                .map(|write| ops.write_cmd(&write.key, None, write.value, write.deadlines, now))
+                .collect();
+            let results = ops.batch(cmds, |_| Ok(())).await?;
+            results.into_iter().find(Result::is_err).unwrap_or(Ok(()))
+        })
+    }
+
+    fn remove_many<'a>(&'a self, wait: Wait, keys: &'a [Key]) -> Answer<'a, ()> {
+        self.answer(wait, move |ops| async move {
+            if keys.is_empty() {
+                return Ok(());
+            }
+            // One DEL per key: the keys of a batch may live in several
+            // slots of a cluster (and a DEL of many keys must not).
+            let cmds: Vec<Result<Cmd, StoreError>> = keys
+                .iter()
+                .map(|key| {
+                    let mut cmd = redis::cmd("DEL");
+                    cmd.arg(ops.key(key));
+                    Ok(cmd)
+                })
+                .collect();
+            let results = ops.batch(cmds, |_| Ok(())).await?;
+            results.into_iter().find(Result::is_err).unwrap_or(Ok(()))
+        })
+    }
+
+    fn try_lease_many<'a>(
+        &'a self,
+        wait: Wait,
+        keys: &'a [Key],
+        now: Timestamp,
+        grace: Duration,
+    ) -> Answer<'a, Vec<Result<Option<LeaseId>, StoreError>>> {
+        self.answer(wait, move |ops| async move {
+            let cmds = keys
+                .iter()
+                .map(|key| Ok(ops.lease_cmd(key, now, grace)))
+                .collect();
+            ops.batch(cmds, |value| Ok(token(value)?.map(LeaseId)))
+                .await
+        })
+    }
+
+    fn try_claim_many<'a>(
+        &'a self,
+        wait: Wait,
+        claims: &'a [(Key, Version)],
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Answer<'a, Vec<Result<Option<ClaimId>, StoreError>>> {
+        self.answer(wait, move |ops| async move {
+            let cmds = claims
+                .iter()
+                .map(|(key, seen)| Ok(ops.claim_cmd(key, *seen, now, until)))
+                .collect();
+            ops.batch(cmds, |value| Ok(token(value)?.map(ClaimId)))
+                .await
+        })
+    }
+
+    fn write_held_many(
+        &self,
+        wait: Wait,
+        writes: Vec<(Write, Hold)>,
+        now: Timestamp,
+    ) -> Answer<'_, Vec<Result<bool, StoreError>>> {
+        self.answer(wait, move |ops| async move {
+            let cmds = writes
+                .into_iter()
+                .map(|(write, held)| {
+                    ops.write_cmd(&write.key, Some(held), write.value, write.deadlines, now)
+                })
+                .collect();
+            ops.batch(cmds, flag).await
+        })
+    }
+
+    fn ping(&self, wait: Wait) -> Answer<'_, ()> {
+        self.answer(wait, move |ops| async move {
+            match ops.one(redis::cmd("PING")).await? {
+                Value::SimpleString(pong) if pong == "PONG" => Ok(()),
+                other => Err(protocol(format!("redis answered {other:?} to PING"))),
+            }
+        })
+    }
+}

@@ -1,0 +1,692 @@
+//! The Redis store against a real redis-server started by each test: OS
+//! processes sharing it recompute once per expiry; a SIGKILLed holder is
+//! replaced within seconds; a server that is down, restarted (its scripts
+//! gone), stalled or talking nonsense makes calls slower, never wrong; keys
+//! are any bytes under a prefix; values over the limit are served, not cached.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use antidogpile::antidogpiled;
+use antidogpile::{install_named, Cache};
+use antidogpile_test_support::redis::{Redis, RedisCluster};
+use common::workers;
+
+/// Far above the timeouts configured below: a call that takes this long hung.
+const HUNG: Duration = Duration::from_secs(5);
+
+// ---- across OS processes ----
+
+#[test]
+fn four_processes_of_eight_threads_recompute_once_per_expiry() {
+    let server = Redis::start();
+    let hammered = workers::four_processes_hammer_one_key(&server.url("timeout=1s"));
+    assert!(hammered.expiries() >= 3, "{} expiries", hammered.expiries());
+}
+
+#[test]
+fn a_claimer_killed_mid_refresh_is_taken_over_after_the_grace() {
+    let server = Redis::start();
+    let taken_over = workers::a_claimer_is_killed_mid_refresh(&server.url("timeout=1s"));
+    let stale_value = taken_over.calls[0][2];
+    for call in taken_over.within_grace() {
+        assert_eq!(call[1], 0, "no compute within the grace");
+        assert_eq!(call[2], stale_value, "the stale value served meanwhile");
+    }
+}
+
+#[test]
+fn a_twenty_second_compute_is_computed_once_by_three_processes() {
+    let server = Redis::start();
+    workers::three_processes_want_a_twenty_second_compute(&server.url("timeout=1s"));
+}
+
+#[test]
+fn a_killed_cold_miss_holder_is_replaced_within_seconds() {
+    let server = Redis::start();
+    workers::a_cold_holder_is_killed(&server.url("timeout=1s"));
+}
+
+#[test]
+fn a_killed_refresh_claimer_is_replaced_within_seconds() {
+    let server = Redis::start();
+    workers::a_refresh_claimer_is_killed(&server.url("timeout=1s"));
+}
+
+// ---- faults ----
+
+static RESTART_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "redis_restart", name = "redis::restart")]
+fn through_restarts(id: u64) -> u64 {
+    RESTART_CALLS.fetch_add(1, Ordering::SeqCst);
+    id * 2
+}
+
+#[antidogpiled(soft = "1h", cache = "redis_restart", name = "redis::restart_async")]
+async fn through_restarts_async(id: u64) -> u64 {
+    RESTART_CALLS.fetch_add(1, Ordering::SeqCst);
+    id * 3
+}
+
+#[test]
+fn a_server_killed_and_restarted_costs_computes_then_caching_resumes() {
+    let mut server = Redis::start();
+    let url = server.url("timeout=300ms&retry_after=200ms");
+    install_named("redis_restart", Cache::from_url(&url).unwrap());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let both = || {
+        let started = Instant::now();
+        assert_eq!(through_restarts(1), 2);
+        assert_eq!(runtime.block_on(through_restarts_async(1)), 3);
+        assert!(started.elapsed() < HUNG, "took {:?}", started.elapsed());
+    };
+    both();
+    both();
+    assert_eq!(RESTART_CALLS.load(Ordering::SeqCst), 2, "cached");
+
+    server.kill();
+    for _ in 0..5 {
+        both();
+    }
+    assert_eq!(
+        RESTART_CALLS.load(Ordering::SeqCst),
+        12,
+        "computed while down"
+    );
+    assert!(antidogpile::stats("redis::restart").unwrap().store_errors >= 1);
+
+    // A new server: empty, and without the scripts (NOSCRIPT, loaded again).
+    server.restart();
+    std::thread::sleep(Duration::from_millis(250)); // past retry_after
+    both();
+    let calls = RESTART_CALLS.load(Ordering::SeqCst);
+    both();
+    assert_eq!(
+        RESTART_CALLS.load(Ordering::SeqCst),
+        calls,
+        "caching resumed"
+    );
+}
+
+static RUNTIME_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "redis_runtimes", name = "redis::runtimes")]
+async fn across_runtimes(id: u64) -> u64 {
+    RUNTIME_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 5
+}
+
+/// The async connection is made on the runtime of the first call; once
+/// that runtime is gone, the next runtime's calls make a new one instead of
+/// failing (a dead shared connection is not a down server).
+#[test]
+fn a_runtime_dropped_after_making_the_connection_costs_nothing() {
+    let server = Redis::start();
+    install_named(
+        "redis_runtimes",
+        Cache::from_url(&server.url("timeout=1s")).unwrap(),
+    );
+    for round in 0..3 {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        assert_eq!(runtime.block_on(across_runtimes(1)), 6, "round {round}");
+        drop(runtime);
+    }
+    assert_eq!(
+        RUNTIME_CALLS.load(Ordering::SeqCst),
+        1,
+        "computed once, then hits"
+    );
+    let stats = antidogpile::stats("redis::runtimes").unwrap();
+    assert_eq!(stats.store_errors, 0, "{stats:?}");
+}
+
+/// A fake server on loopback that accepts connections and then misbehaves.
+fn fake_server(
+    misbehave: impl Fn(std::net::TcpStream) + Send + Sync + 'static,
+) -> (u16, Arc<AtomicBool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopping = Arc::clone(&stop);
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let misbehave = Arc::new(misbehave);
+        while !stopping.load(Ordering::SeqCst) {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nonblocking(false);
+                    let misbehave = Arc::clone(&misbehave);
+                    std::thread::spawn(move || misbehave(stream));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    });
+    (port, stop)
+}
+
+static STALL_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "redis_stall", name = "redis::stall")]
+fn against_a_stalled_server(id: u64) -> u64 {
+    STALL_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 1
+}
+
+#[antidogpiled(soft = "1h", cache = "redis_stall", name = "redis::stall_async")]
+async fn against_a_stalled_server_async(id: u64) -> u64 {
+    STALL_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 2
+}
+
+#[test]
+fn a_server_that_never_answers_costs_timeouts_not_a_hang() {
+    let (port, stop) = fake_server(|mut stream| {
+        // Read requests forever, answer nothing.
+        let mut sink = [0u8; 1024];
+        while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+    });
+    let url = format!("redis://127.0.0.1:{port}?timeout=200ms&retry_after=10s");
+    install_named("redis_stall", Cache::from_url(&url).unwrap());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    assert_eq!(against_a_stalled_server(1), 2);
+    assert!(started.elapsed() < HUNG, "took {:?}", started.elapsed());
+    // The server is now skipped for retry_after: the next calls, blocking
+    // or async, do not wait at all.
+    let started = Instant::now();
+    assert_eq!(against_a_stalled_server(1), 2);
+    assert_eq!(runtime.block_on(against_a_stalled_server_async(1)), 3);
+    assert!(
+        started.elapsed() < Duration::from_millis(200),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(STALL_CALLS.load(Ordering::SeqCst), 3);
+    stop.store(true, Ordering::SeqCst);
+}
+
+static HALF_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "redis_half", name = "redis::half")]
+fn against_a_server_stalled_after_connecting(id: u64) -> u64 {
+    HALF_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 1
+}
+
+#[antidogpiled(soft = "1h", cache = "redis_half", name = "redis::half_async")]
+async fn against_a_server_stalled_after_connecting_async(id: u64) -> u64 {
+    HALF_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 2
+}
+
+/// A server that completes the connection handshake (`CLIENT SETINFO`)
+/// and then never answers: a new connection's request that times out
+/// marks it down, so later calls do not wait on it.
+#[test]
+fn a_server_that_stalls_after_connecting_is_skipped_after_one_timeout() {
+    let (port, stop) = fake_server(|mut stream| {
+        let mut request = [0u8; 4096];
+        while let Ok(n) = stream.read(&mut request) {
+            if n == 0 {
+                break;
+            }
+            let text = String::from_utf8_lossy(&request[..n]);
+            for _ in 0..text.matches("SETINFO").count() {
+                let _ = stream.write_all(b"+OK\r\n");
+            }
+        }
+    });
+    let url = format!("redis://127.0.0.1:{port}?timeout=200ms&retry_after=10s");
+    install_named("redis_half", Cache::from_url(&url).unwrap());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    assert_eq!(against_a_server_stalled_after_connecting(1), 2);
+    assert!(started.elapsed() < HUNG, "took {:?}", started.elapsed());
+    let started = Instant::now();
+    for _ in 0..3 {
+        assert_eq!(against_a_server_stalled_after_connecting(1), 2);
+        assert_eq!(
+            runtime.block_on(against_a_server_stalled_after_connecting_async(1)),
+            3
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(200),
+        "6 calls took {:?}: the stalled server was not skipped",
+        started.elapsed()
+    );
+    assert_eq!(HALF_CALLS.load(Ordering::SeqCst), 7);
+    stop.store(true, Ordering::SeqCst);
+}
+
+static JUNK_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "redis_junk", name = "redis::junk")]
+fn against_a_junk_server(id: u64) -> String {
+    JUNK_CALLS.fetch_add(1, Ordering::SeqCst);
+    format!("right {id}")
+}
+
+#[antidogpiled(soft = "1h", cache = "redis_junk", name = "redis::junk_async")]
+async fn against_a_junk_server_async(id: u64) -> String {
+    JUNK_CALLS.fetch_add(1, Ordering::SeqCst);
+    format!("right {id}")
+}
+
+#[test]
+fn a_server_replying_garbage_is_a_store_error_and_the_value_is_computed() {
+    let replies: &[&[u8]] = &[
+        // A value where a script's table is due, and the claim of an entry
+        // with no fields.
+        b"$5\r\nhello\r\n",
+        b"*5\r\n$7\r\nclaimed\r\n$2\r\nAD\r\n$1\r\nx\r\n$1\r\ny\r\n$1\r\nz\r\n",
+        b"\x00\xff\xfe garbage\r\n",
+        b"-ERR out of memory\r\n",
+        b"*2\r\n$5\r\nlease\r\n$3\r\n-17\r\n",
+        b":-1\r\n",
+    ];
+    for reply in replies {
+        let answer = reply.to_vec();
+        let (port, stop) = fake_server(move |mut stream| {
+            let mut request = [0u8; 4096];
+            while matches!(stream.read(&mut request), Ok(n) if n > 0) {
+                let _ = stream.write_all(&answer);
+            }
+        });
+        let url = format!("redis://127.0.0.1:{port}?timeout=200ms");
+        install_named("redis_junk", Cache::from_url(&url).unwrap());
+        let started = Instant::now();
+        assert_eq!(
+            against_a_junk_server(3),
+            "right 3",
+            "reply {:?}",
+            String::from_utf8_lossy(reply)
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        assert_eq!(runtime.block_on(against_a_junk_server_async(3)), "right 3");
+        assert!(started.elapsed() < HUNG);
+        stop.store(true, Ordering::SeqCst);
+    }
+    assert_eq!(
+        JUNK_CALLS.load(Ordering::SeqCst),
+        2 * replies.len() as u64,
+        "every call computed"
+    );
+}
+
+static LOAD_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "redis_under_load", name = "redis::under_load")]
+fn under_load(id: u64) -> u64 {
+    LOAD_CALLS.fetch_add(1, Ordering::SeqCst);
+    id * 7
+}
+
+#[test]
+fn a_server_killed_and_restarted_while_threads_call_never_yields_a_wrong_value() {
+    let mut server = Redis::start();
+    let url = server.url("timeout=300ms&retry_after=100ms");
+    install_named("redis_under_load", Cache::from_url(&url).unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+    let callers: Vec<_> = (0..4u64)
+        .map(|thread| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut calls = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    let id = (thread + calls) % 10;
+                    let started = Instant::now();
+                    assert_eq!(under_load(id), id * 7, "a wrong value during a fault");
+                    assert!(started.elapsed() < HUNG, "a call hung");
+                    calls += 1;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                calls
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    server.kill();
+    std::thread::sleep(Duration::from_millis(500));
+    server.restart();
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::SeqCst);
+    let calls: u64 = callers
+        .into_iter()
+        .map(|c| c.join().expect("a caller panicked"))
+        .sum();
+    assert!(calls > 100, "only {calls} calls");
+    let stats = antidogpile::stats("redis::under_load").unwrap();
+    assert!(stats.store_errors >= 1, "the outage was seen: {stats:?}");
+
+    for id in 0..10 {
+        under_load(id);
+    }
+    let computes = LOAD_CALLS.load(Ordering::SeqCst);
+    for id in 0..10 {
+        assert_eq!(under_load(id), id * 7);
+    }
+    assert_eq!(LOAD_CALLS.load(Ordering::SeqCst), computes, "cached again");
+}
+
+// ---- keys, prefixes and limits ----
+
+#[test]
+fn keys_are_any_bytes_under_the_prefix_and_large_values_are_served_not_cached() {
+    let server = Redis::start();
+    let cache = Cache::from_url(&server.url("prefix=app%3A1%20&max_value=2000")).unwrap();
+    let ttl = Duration::from_secs(60);
+    let key = "a key\r\nwith \u{0} and spaces é";
+    let computes = AtomicU64::new(0);
+    let compute = |len: usize| {
+        computes.fetch_add(1, Ordering::SeqCst);
+        "x".repeat(len)
+    };
+    for _ in 0..3 {
+        let got: String = cache.get_or_compute(&key, ttl, || compute(10));
+        assert_eq!(got, "x".repeat(10));
+    }
+    assert_eq!(computes.load(Ordering::SeqCst), 1, "cached");
+    let keys = server.command(&["KEYS", "*"]).unwrap();
+    assert!(
+        keys.starts_with("*1\n"),
+        "one key in the database, found {keys:?}"
+    );
+    assert_eq!(server.command(&["DBSIZE"]).unwrap(), ":1");
+    // Every key starts with the prefix.
+    assert!(server
+        .command(&["KEYS", "app:1 *"])
+        .unwrap()
+        .starts_with("*1\n"));
+
+    let big_key = "big";
+    for _ in 0..2 {
+        let got: String = cache.get_or_compute(&big_key, ttl, || compute(5_000));
+        assert_eq!(got.len(), 5_000);
+    }
+    assert_eq!(
+        computes.load(Ordering::SeqCst),
+        3,
+        "too large: computed each time, not cached"
+    );
+}
+
+#[test]
+fn a_unix_socket_a_database_and_a_password_are_used_as_the_url_says() {
+    let socket = std::env::temp_dir().join(format!(
+        "antidogpile-redis-{}-{}.sock",
+        std::process::id(),
+        antidogpile_test_support::memcached::free_port()
+    ));
+    let path = socket.to_string_lossy().into_owned();
+    let server = Redis::start_with(&["--unixsocket", &path, "--unixsocketperm", "700"]);
+    let computes = AtomicU64::new(0);
+    let compute = || computes.fetch_add(1, Ordering::SeqCst) + 100;
+    let ttl = Duration::from_secs(60);
+
+    let unix = Cache::from_url(&format!("redis+unix://{path}?db=2")).unwrap();
+    assert_eq!(unix.get_or_compute(&"k", ttl, compute), 100);
+    assert_eq!(unix.get_or_compute(&"k", ttl, compute), 100, "cached");
+    let keyspace = server.command(&["INFO", "keyspace"]).unwrap();
+    assert!(keyspace.contains("db2:keys=1,"), "{keyspace}");
+    assert!(!keyspace.contains("db0:"), "{keyspace}");
+
+    // A password, and database 3 over TCP: a key of its own there.
+    assert_eq!(
+        server
+            .command(&["CONFIG", "SET", "requirepass", "s:cret"])
+            .unwrap(),
+        "+OK"
+    );
+    let url = format!("redis://:s%3Acret@127.0.0.1:{}/3", server.port());
+    let tcp = Cache::from_url(&url).unwrap();
+    tcp.ping().expect("the password is accepted");
+    assert_eq!(
+        tcp.get_or_compute(&"k", ttl, compute),
+        101,
+        "db 3 is another database"
+    );
+    assert_eq!(tcp.get_or_compute(&"k", ttl, compute), 101, "cached");
+
+    // A wrong password: an error for ping, and computed (never wrong) values.
+    let wrong = Cache::from_url(&format!("redis://:nope@127.0.0.1:{}", server.port())).unwrap();
+    assert!(wrong.ping().is_err(), "a wrong password answers ping");
+    assert_eq!(wrong.get_or_compute(&"k", ttl, compute), 102);
+    assert_eq!(wrong.get_or_compute(&"k", ttl, compute), 103);
+    drop(server);
+    let _ = std::fs::remove_file(&socket);
+}
+
+/// What another client left under a key (another type, a hash without the
+/// store's fields, a plain string, an envelope of another format) is a miss:
+/// the value is computed, right, and overwritten, so the next call is a hit.
+#[test]
+fn foreign_values_under_a_key_are_misses_and_overwritten() {
+    let server = Redis::start();
+    let cache = Cache::from_url(&server.url("prefix=t:")).unwrap();
+    let ttl = Duration::from_secs(60);
+    let computes = AtomicU64::new(0);
+    let compute = || {
+        computes.fetch_add(1, Ordering::SeqCst);
+        (7u64, "seven".to_owned())
+    };
+    let right = (7u64, "seven".to_owned());
+    assert_eq!(cache.get_or_compute(&"k", ttl, compute), right);
+    let keys = server.command(&["KEYS", "t:*"]).unwrap();
+    let key = keys.lines().nth(1).expect("the key").to_owned();
+    let foreign: [&[&str]; 5] = [
+        &["RPUSH", &key, "a", "b"],
+        &["HSET", &key, "zz", "1"],
+        &["SET", &key, "just a string"],
+        &[
+            "HSET",
+            &key,
+            "e",
+            "AD\u{9}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            "t",
+            "1",
+            "s",
+            "0",
+            "c",
+            "0",
+            "h",
+            "99999999999999",
+        ],
+        &[
+            "HSET", &key, "e", "AD", "t", "x", "s", "soon", "c", "", "h", "later",
+        ],
+    ];
+    for (round, command) in foreign.iter().enumerate() {
+        server.command(&["DEL", &key]).unwrap();
+        let answer = server.command(command).unwrap();
+        assert!(
+            answer.starts_with(':') || answer == "+OK",
+            "{command:?}: {answer}"
+        );
+        let before = computes.load(Ordering::SeqCst);
+        assert_eq!(
+            cache.get_or_compute(&"k", ttl, compute),
+            right,
+            "{command:?}"
+        );
+        assert_eq!(
+            cache.get_or_compute(&"k", ttl, compute),
+            right,
+            "{command:?}"
+        );
+        assert_eq!(
+            computes.load(Ordering::SeqCst),
+            before + 1,
+            "round {round}, {command:?}: computed once, then a hit"
+        );
+    }
+}
+
+// ---- a Redis Cluster of three masters ----
+
+#[test]
+fn on_a_cluster_four_processes_of_eight_threads_recompute_once_per_expiry() {
+    let cluster = RedisCluster::start();
+    let hammered = workers::four_processes_hammer_one_key(&cluster.url("timeout=1s"));
+    assert!(hammered.expiries() >= 3, "{} expiries", hammered.expiries());
+}
+
+#[test]
+fn on_a_cluster_a_killed_cold_miss_holder_is_replaced_within_seconds() {
+    let cluster = RedisCluster::start();
+    workers::a_cold_holder_is_killed(&cluster.url("timeout=1s"));
+}
+
+static NODE_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "redis_cluster_node", name = "redis::node")]
+fn on_the_cluster(id: u64) -> u64 {
+    NODE_CALLS.fetch_add(1, Ordering::SeqCst);
+    id * 11
+}
+
+#[antidogpiled(soft = "1h", cache = "redis_cluster_node", name = "redis::node_async")]
+async fn on_the_cluster_async(id: u64) -> u64 {
+    NODE_CALLS.fetch_add(1, Ordering::SeqCst);
+    id * 13
+}
+
+/// Keys spread over the three masters' slots are cached; with one master
+/// killed, every call still returns the right value without hanging.
+#[test]
+fn a_cluster_with_a_master_killed_is_slower_never_wrong() {
+    let mut cluster = RedisCluster::start();
+    let url = cluster.url("timeout=300ms&retry_after=100ms");
+    install_named("redis_cluster_node", Cache::from_url(&url).unwrap());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let all = |round: &str| {
+        for id in 0..30 {
+            let started = Instant::now();
+            assert_eq!(on_the_cluster(id), id * 11, "{round}");
+            assert_eq!(
+                runtime.block_on(on_the_cluster_async(id)),
+                id * 13,
+                "{round}"
+            );
+            assert!(
+                started.elapsed() < HUNG,
+                "{round}: took {:?}",
+                started.elapsed()
+            );
+        }
+    };
+    all("first");
+    assert_eq!(NODE_CALLS.load(Ordering::SeqCst), 60);
+    all("cached");
+    assert_eq!(NODE_CALLS.load(Ordering::SeqCst), 60, "all cached");
+    let keys: usize = cluster
+        .nodes
+        .iter()
+        .map(|node| {
+            let size = node.command(&["DBSIZE"]).unwrap();
+            size.trim_start_matches(':').parse::<usize>().unwrap()
+        })
+        .collect::<Vec<_>>()
+        .iter()
+        .inspect(|keys| assert!(**keys > 0, "a master holds no key"))
+        .sum();
+    assert!(keys >= 60, "{keys} keys on the masters");
+
+    cluster.nodes[1].kill();
+    all("a master killed");
+    all("a master still down");
+    // The keys of the dead master were computed again; the others' were
+    // still served from their masters.
+    let calls = NODE_CALLS.load(Ordering::SeqCst);
+    assert!(
+        calls > 60 && calls < 60 + 2 * 60,
+        "{calls} computes: the dead master's keys only?"
+    );
+}
+
+/// A batch of keys spread over the three masters' slots, blocking and async:
+/// the misses computed once, in one call, and every key read back.
+#[test]
+fn on_a_cluster_batches_span_slots() {
+    let cluster = RedisCluster::start();
+    let cache = Cache::from_url(&cluster.url("timeout=1s")).unwrap();
+    let ttl = Duration::from_secs(60);
+    let keys: Vec<u64> = (0..100).collect();
+    let batches = AtomicU64::new(0);
+    let values = cache
+        .get_or_compute_many(&keys, ttl, |missing: Vec<&u64>| {
+            batches.fetch_add(1, Ordering::SeqCst);
+            assert_eq!(missing.len(), 100, "all missing at first");
+            missing.iter().map(|key| **key * 3).collect::<Vec<u64>>()
+        })
+        .unwrap();
+    assert_eq!(values, keys.iter().map(|key| key * 3).collect::<Vec<_>>());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let again = runtime
+        .block_on(
+            cache
+                .as_async()
+                .get_or_compute_many(&keys, ttl, |_: Vec<&u64>| {
+                    batches.fetch_add(1, Ordering::SeqCst);
+                    async { Vec::<u64>::new() }
+                }),
+        )
+        .unwrap();
+    assert_eq!(again, values, "read back through the async transport");
+    assert_eq!(
+        batches.load(Ordering::SeqCst),
+        1,
+        "all cached after one batch"
+    );
+    runtime
+        .block_on(
+            cache
+                .as_async()
+                .delete_many(&keys, antidogpile::Invalidate::Hard),
+        )
+        .unwrap();
+    let after = cache
+        .get_or_compute_many(&keys, ttl, |missing: Vec<&u64>| {
+            batches.fetch_add(1, Ordering::SeqCst);
+            assert_eq!(missing.len(), 100, "all deleted");
+            missing.iter().map(|key| **key * 3).collect::<Vec<u64>>()
+        })
+        .unwrap();
+    assert_eq!(after, values);
+    for node in &cluster.nodes {
+        let size = node.command(&["DBSIZE"]).unwrap();
+        let keys: usize = size.trim_start_matches(':').parse().unwrap();
+        assert!(keys > 10, "a master holds {keys} of the 100 keys");
+    }
+}
