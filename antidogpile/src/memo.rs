@@ -136,6 +136,7 @@ impl<'s> Io<'s> {
     }
 
     /// Non-blocking I/O, for `async fn`s.
+    #[cfg(feature = "tokio")]
     pub(crate) fn nonblocking(store: &'s dyn Store) -> Io<'s> {
         Io {
             store,
@@ -328,6 +329,11 @@ pub(crate) struct Progress<'c> {
     /// When this call started polling another process's lease, and how long it sleeps next.
     polling_since: Option<Timestamp>,
     backoff: Duration,
+    /// A poll not counted as a wait yet: the lease it polled for may have
+    /// been one a waiter of this process was handing over ([`Flight::hand_over`]).
+    poll_pending: bool,
+    /// It computes under a store lease a waiter of this process handed over.
+    took_handed: bool,
 }
 
 impl Progress<'_> {
@@ -339,6 +345,8 @@ impl Progress<'_> {
             lease: None,
             polling_since: None,
             backoff: Duration::from_millis(2),
+            poll_pending: false,
+            took_handed: false,
         }
     }
 
@@ -776,7 +784,11 @@ impl<'c> Call<'c> {
                         }
                     };
                     // A waiter's read may have taken the store's lease and handed it over.
-                    let took = took.or_else(|| lease.handed_over());
+                    let took = took.or_else(|| {
+                        let handed = lease.handed_over();
+                        progress.took_handed = handed.is_some();
+                        handed
+                    });
                     if took.is_some() {
                         return Next::Compute(Job::Fill {
                             lease,
@@ -1247,7 +1259,16 @@ impl<'c> Call<'c> {
     async fn resolve<V: Cacheable, P: Pause>(&self, io: &Io<'_>, pause: &P) -> Resolved<'c, V> {
         let mut progress = Progress::new();
         loop {
-            match self.next::<V>(io, &mut progress).await {
+            let next = self.next::<V>(io, &mut progress).await;
+            if std::mem::take(&mut progress.poll_pending) {
+                if progress.took_handed && !progress.waited {
+                    // It polled for a lease in transit within this process, not for another's compute.
+                    progress.wait_clock.cancel();
+                } else {
+                    self.count_wait(&mut progress);
+                }
+            }
+            match next {
                 Next::Value(value) => return Resolved::Value(value),
                 Next::Compute(job) => return Resolved::MustCompute(job),
                 Next::Wait(flight) => {
@@ -1265,7 +1286,10 @@ impl<'c> Call<'c> {
                     }
                 }
                 Next::Poll => {
-                    self.count_wait(&mut progress);
+                    // Counted on the next turn, unless that turn computes
+                    // under a lease a waiter here handed over; timed from now.
+                    progress.wait_clock.start(self.site);
+                    progress.poll_pending = true;
                     pause.sleep(progress.next_backoff()).await;
                 }
                 Next::LookAgain => {}

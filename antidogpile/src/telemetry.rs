@@ -155,6 +155,11 @@ impl WaitClock {
             self.0 = Some((site, Started::now()));
         }
     }
+
+    /// It was not a wait after all: nothing is recorded.
+    pub(crate) fn cancel(&mut self) {
+        self.0 = None;
+    }
 }
 
 impl Drop for WaitClock {
