@@ -35,15 +35,33 @@ fi
 
 cargo fuzz build --fuzz-dir fuzz -s none --target-dir "$build_dir"
 
-failed=()
-for target in "${targets[@]}"; do
-  corpus=$build_dir/corpus/$target
-  log=$build_dir/logs/$target.log
+# One fuzzer uses one core: as many targets at a time as there are cores
+# (FUZZ_JOBS), each for its full time, reported in order once all are done.
+jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+run_one() {
+  local target=$1 corpus=$build_dir/corpus/$1 log=$build_dir/logs/$1.log
   mkdir -p "$corpus" "$(dirname "$log")"
-  echo "== $target: ${seconds}s"
   # -timeout: one input running for 10 s is a hang, reported as a crash.
   if "${fuzz[@]}" "$target" "$corpus" "fuzz/corpus/$target" -- \
     -max_total_time="$seconds" -timeout=10 -print_final_stats=1 >"$log" 2>&1; then
+    echo 0 >"$log.status"
+  else
+    echo 1 >"$log.status"
+  fi
+}
+for target in "${targets[@]}"; do
+  rm -f "$build_dir/logs/$target.log.status"
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+  echo "fuzzing $target for ${seconds}s"
+  run_one "$target" &
+done
+wait
+
+failed=()
+for target in "${targets[@]}"; do
+  log=$build_dir/logs/$target.log
+  echo "== $target: ${seconds}s"
+  if [ "$(cat "$log.status" 2>/dev/null)" = 0 ]; then
     # Coverage at the start and at the end, as libFuzzer printed it.
     grep -E '^#[0-9]+[[:space:]]+INITED' "$log" || true
     grep -E '^#[0-9]+[[:space:]]' "$log" | tail -n 1
@@ -60,4 +78,4 @@ if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz: failed: ${failed[*]} (crash inputs in fuzz/artifacts/<target>/, logs in $build_dir/logs/)" >&2
   exit 1
 fi
-echo "fuzz: ${#targets[@]} targets, ${seconds}s each, no crash"
+echo "fuzz: ${#targets[@]} targets, ${seconds}s each, $jobs at a time, no crash"

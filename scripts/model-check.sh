@@ -9,12 +9,13 @@
 # also reaches tokio, which then leaves out tokio::net: the models run
 # without the `tokio` feature, which they do not need.
 #
-# Its own target dir by default, so the normal build cache is kept.
+# Its own target dir by default, so the normal build cache is kept; the
+# `loom` profile (Cargo.toml) optimizes loom and this crate, not the rest.
 # LOOM_MAX_PREEMPTIONS bounds the search (unset: exhaustive); LOOM_LOG=1
 # traces each interleaving; LOOM_LOCATION=1 names the lock in a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${LOOM_TARGET_DIR:-${CARGO_TARGET_DIR:-target}/loom}"
 export RUSTFLAGS="${RUSTFLAGS:-} --cfg loom"
-exec cargo test -p antidogpile --no-default-features --lib --release model_tests \
+exec cargo test -p antidogpile --no-default-features --lib --profile loom model_tests \
     -- --nocapture --test-threads=1 "$@"

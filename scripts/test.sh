@@ -41,9 +41,30 @@ fi
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+status=0
 # The default members: every package but the benchmark (cargo run --release -p antidogpile-bench).
-cargo test --all-features --locked 2>&1 | tee "$log"
+# With cargo-nextest (.config/nextest.toml), every test runs in its own process and the
+# tests of all binaries side by side: most of them wait on timers, child processes or
+# memcached, so this takes a fraction of the time of `cargo test`, which runs one test
+# binary after another. nextest does not run doc tests: `cargo test --doc` does.
+# Without cargo-nextest (or with ANTIDOGPILE_TEST_RUNNER=cargo), plain `cargo test`.
+runner=${ANTIDOGPILE_TEST_RUNNER:-nextest}
+if [ "$runner" = nextest ] && ! cargo nextest --version >/dev/null 2>&1; then
+  echo "cargo-nextest is not installed: running the tests with cargo test (slower)" >&2
+  runner=cargo
+fi
+if [ "$runner" = nextest ]; then
+  cargo nextest run --all-features --locked 2>&1 | tee "$log" || status=1
+  cargo test --doc --all-features --locked 2>&1 | tee -a "$log" || status=1
+else
+  cargo test --all-features --locked --no-fail-fast 2>&1 | tee "$log" || status=1
+fi
 
-# One closing line for the whole run (cargo prints one per test binary).
+# One closing line for the whole run (cargo prints one per test binary, nextest one
+# "Summary ... N tests run: P passed, F failed, T timed out, S skipped" for its part).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     /^ *Summary \[.*tests? run:/ { sub(/.*run:/, ""); n = split($0, part, ",")
+       for (j = 1; j <= n; j++) { split(part[j], w, " ")
+         if (w[2] == "passed") p += w[1]; else if (w[2] == "failed" || w[2] == "timed") f += w[1] } }
      END { printf "total: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
