@@ -350,46 +350,12 @@ fn a_server_killed_and_restarted_while_threads_call_never_yields_a_wrong_value()
     let mut server = Redis::start();
     let url = server.url("timeout=300ms&retry_after=100ms");
     install_named("redis_under_load", Cache::from_url(&url).unwrap());
-    let stop = Arc::new(AtomicBool::new(false));
-    let callers: Vec<_> = (0..4u64)
-        .map(|thread| {
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                let mut calls = 0u64;
-                while !stop.load(Ordering::SeqCst) {
-                    let id = (thread + calls) % 10;
-                    let started = Instant::now();
-                    assert_eq!(under_load(id), id * 7, "a wrong value during a fault");
-                    assert!(started.elapsed() < HUNG, "a call hung");
-                    calls += 1;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                calls
-            })
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(300));
-    server.kill();
-    std::thread::sleep(Duration::from_millis(500));
-    server.restart();
-    std::thread::sleep(Duration::from_millis(500));
-    stop.store(true, Ordering::SeqCst);
-    let calls: u64 = callers
-        .into_iter()
-        .map(|c| c.join().expect("a caller panicked"))
-        .sum();
-    assert!(calls > 100, "only {calls} calls");
-    let stats = antidogpile::stats("redis::under_load").unwrap();
-    assert!(stats.store_errors >= 1, "the outage was seen: {stats:?}");
-
-    for id in 0..10 {
-        under_load(id);
-    }
-    let computes = LOAD_CALLS.load(Ordering::SeqCst);
-    for id in 0..10 {
-        assert_eq!(under_load(id), id * 7);
-    }
-    assert_eq!(LOAD_CALLS.load(Ordering::SeqCst), computes, "cached again");
+    common::outage::threads_call_through_a_restart(
+        &mut server,
+        under_load,
+        "redis::under_load",
+        &LOAD_CALLS,
+    );
 }
 
 // ---- keys, prefixes and limits ----

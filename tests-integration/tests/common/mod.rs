@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 pub mod altered_store;
+pub mod outage;
 pub mod workers;
 
 #[allow(unused_imports)] // each test binary uses its own part
