@@ -2,30 +2,45 @@
 //! ephemeral loopback port with no persistence, killed when dropped. Never
 //! a server left running by hand.
 
-use std::io::{BufRead, BufReader, Error, ErrorKind, Result, Write};
+use std::io::{BufRead, BufReader, Error, Result, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::memcached::free_port;
+use crate::server::{Kind, Process};
 
-/// Held from choosing a port until redis-server listens on it, so that two
-/// tests of one binary cannot choose the same one.
-static STARTING: Mutex<()> = Mutex::new(());
-
-/// A redis-server child process.
+/// A redis-server child process, killed when dropped. Arguments added to
+/// the defaults are kept across restarts.
 pub struct Redis {
-    child: Option<Child>,
-    port: u16,
-    /// Arguments added to the defaults, kept across restarts.
-    extra: Vec<String>,
+    process: Process,
+}
+
+impl Kind for Redis {
+    const PROGRAM: &'static str = "redis-server";
+    const PACKAGE: &'static str = "redis-server";
+
+    fn command(process: &Process) -> Command {
+        let mut command = Command::new("redis-server");
+        command
+            .args(["--port", &process.port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--loglevel", "warning", "--daemonize", "no"])
+            .args(&process.extra);
+        command
+    }
+
+    fn answered_pid(port: u16) -> Option<u32> {
+        let info = command_on(port, &["INFO", "server"]).ok()?;
+        info.lines()
+            .find_map(|line| line.strip_prefix("process_id:"))
+            .and_then(|pid| pid.trim().parse().ok())
+    }
 }
 
 impl Redis {
     /// Starts redis-server on a free port of 127.0.0.1.
     pub fn start() -> Redis {
-        Redis::try_start_with(&[]).unwrap_or_else(|error| panic!("{error}"))
+        Redis::start_with(&[])
     }
 
     /// Starts redis-server with `extra` arguments after the defaults (for
@@ -37,30 +52,14 @@ impl Redis {
     /// [`Redis::start_with`], with an error instead of a panic: of kind
     /// `NotFound` when `redis-server` is not on the `PATH`.
     pub fn try_start_with(extra: &[&str]) -> Result<Redis> {
-        let _starting = STARTING
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut last = Error::other("no port tried");
-        for _ in 0..5 {
-            let mut server = Redis {
-                child: None,
-                port: free_port(),
-                extra: extra.iter().map(|arg| (*arg).to_owned()).collect(),
-            };
-            match server.spawn() {
-                Ok(()) => return Ok(server),
-                Err(error) if error.kind() == ErrorKind::NotFound => return Err(error),
-                Err(error) => last = error,
-            }
-        }
-        Err(Error::other(format!(
-            "redis-server did not start on any of 5 ports: {last}"
-        )))
+        Ok(Redis {
+            process: Process::start::<Redis>(extra)?,
+        })
     }
 
     /// The port it listens on (kept across restarts).
     pub fn port(&self) -> u16 {
-        self.port
+        self.process.port
     }
 
     /// `redis://127.0.0.1:PORT`, with extra query parameters if given.
@@ -70,147 +69,82 @@ impl Redis {
         } else {
             format!("?{query}")
         };
-        format!("redis://127.0.0.1:{}{query}", self.port)
+        format!("redis://127.0.0.1:{}{query}", self.process.port)
     }
 
     /// Sends one command and returns its reply, for a test that looks at
     /// the server directly: a bulk string's text, an array of bulk strings
     /// as `*N` then one line per item, else the reply's line.
     pub fn command(&self, words: &[&str]) -> Result<String> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
-        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-        let mut request = format!("*{}\r\n", words.len());
-        for word in words {
-            request.push_str(&format!("${}\r\n{word}\r\n", word.len()));
-        }
-        stream.write_all(request.as_bytes())?;
-        let mut reader = BufReader::new(stream);
-        let mut line = String::new();
-        reader.read_line(&mut line)?;
-        fn bulk(reader: &mut impl BufRead, line: &str) -> Result<String> {
-            let len: i64 = line.trim().parse().map_err(Error::other)?;
-            if len < 0 {
-                return Ok(String::new());
-            }
-            let mut body = vec![0; len as usize + 2];
-            reader.read_exact(&mut body)?;
-            body.truncate(len as usize);
-            Ok(String::from_utf8_lossy(&body).into_owned())
-        }
-        if let Some(len) = line.strip_prefix('$') {
-            return bulk(&mut reader, len);
-        }
-        if let Some(count) = line.strip_prefix('*') {
-            let count: usize = count.trim().parse().unwrap_or(0);
-            let mut items = vec![line.trim_end().to_owned()];
-            for _ in 0..count {
-                let mut item = String::new();
-                reader.read_line(&mut item)?;
-                match item.strip_prefix('$') {
-                    Some(len) => items.push(bulk(&mut reader, len)?),
-                    None => items.push(item.trim_end().to_owned()),
-                }
-            }
-            return Ok(items.join("\n"));
-        }
-        Ok(line.trim_end().to_owned())
-    }
-
-    /// The pid the server on the port reports (`INFO server`).
-    fn answered_pid(&self) -> Option<u32> {
-        let info = self.command(&["INFO", "server"]).ok()?;
-        info.lines()
-            .find_map(|line| line.strip_prefix("process_id:"))
-            .and_then(|pid| pid.trim().parse().ok())
+        command_on(self.process.port, words)
     }
 
     /// Kills the server (SIGKILL: its data is lost).
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.kill();
     }
 
     /// Starts the server again on the same port, empty.
     pub fn restart(&mut self) {
-        let start = Instant::now();
-        loop {
-            match self.spawn() {
-                Ok(()) => return,
-                Err(error) if start.elapsed() > Duration::from_secs(10) => {
-                    panic!(
-                        "redis-server did not restart on port {}: {error}",
-                        self.port
-                    )
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(100)),
-            }
+        if let Err(error) = self
+            .process
+            .respawn_within::<Redis>(Duration::from_secs(10))
+        {
+            panic!(
+                "redis-server did not restart on port {}: {error}",
+                self.process.port
+            );
         }
-    }
-
-    /// Kills the server if it runs, and starts it on its port: `Ok` once it
-    /// listens there and answers with its own pid.
-    fn spawn(&mut self) -> Result<()> {
-        self.kill();
-        let spawned = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--loglevel", "warning", "--daemonize", "no"])
-            .args(&self.extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn();
-        let child = spawned.map_err(|error| {
-            if error.kind() == ErrorKind::NotFound {
-                Error::new(
-                    ErrorKind::NotFound,
-                    "could not start redis-server: is it installed? (bash scripts/test.sh \
-                     installs it; on Debian: apt-get install -y redis-server)",
-                )
-            } else {
-                Error::other(format!("could not start redis-server: {error}"))
-            }
-        })?;
-        let pid = child.id();
-        self.child = Some(child);
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            let exited = self
-                .child
-                .as_mut()
-                .is_some_and(|child| matches!(child.try_wait(), Ok(Some(_))));
-            if exited || start.elapsed() > Duration::from_secs(10) {
-                self.kill();
-                return Err(Error::other(format!(
-                    "redis-server did not listen on port {}",
-                    self.port
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        if self.answered_pid() != Some(pid) {
-            self.kill();
-            return Err(Error::new(
-                ErrorKind::AddrInUse,
-                format!("another server answers on port {}", self.port),
-            ));
-        }
-        Ok(())
     }
 }
 
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.kill();
+/// Sends one command to the redis-server on `port` and returns its reply: a
+/// bulk string's text, an array of bulk strings as `*N` then one line per
+/// item, else the reply's line.
+fn command_on(port: u16, words: &[&str]) -> Result<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut request = format!("*{}\r\n", words.len());
+    for word in words {
+        request.push_str(&format!("${}\r\n{word}\r\n", word.len()));
     }
+    stream.write_all(request.as_bytes())?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    fn bulk(reader: &mut impl BufRead, line: &str) -> Result<String> {
+        let len: i64 = line.trim().parse().map_err(Error::other)?;
+        if len < 0 {
+            return Ok(String::new());
+        }
+        let mut body = vec![0; len as usize + 2];
+        reader.read_exact(&mut body)?;
+        body.truncate(len as usize);
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+    if let Some(len) = line.strip_prefix('$') {
+        return bulk(&mut reader, len);
+    }
+    if let Some(count) = line.strip_prefix('*') {
+        let count: usize = count.trim().parse().unwrap_or(0);
+        let mut items = vec![line.trim_end().to_owned()];
+        for _ in 0..count {
+            let mut item = String::new();
+            reader.read_line(&mut item)?;
+            match item.strip_prefix('$') {
+                Some(len) => items.push(bulk(&mut reader, len)?),
+                None => items.push(item.trim_end().to_owned()),
+            }
+        }
+        return Ok(items.join("\n"));
+    }
+    Ok(line.trim_end().to_owned())
 }
 
 impl std::fmt::Debug for Redis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Redis")
-            .field("port", &self.port)
+            .field("port", &self.process.port)
             .finish_non_exhaustive()
     }
 }

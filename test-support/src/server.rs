@@ -1,0 +1,144 @@
+//! A server's child process on a loopback port: what the memcached and the
+//! Redis launchers share (a free port, the spawn, the wait until it
+//! listens, the check that the server answering is this child, the kill).
+
+use std::io::{Error, ErrorKind, Result};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::memcached::free_port;
+
+/// Held from choosing a port until the server listens on it, so that two
+/// launches in one process cannot choose the same one.
+static STARTING: Mutex<()> = Mutex::new(());
+
+/// A server's child process, its port and its extra arguments (kept across
+/// restarts).
+pub(crate) struct Process {
+    child: Option<Child>,
+    pub(crate) port: u16,
+    pub(crate) extra: Vec<String>,
+}
+
+/// How to start one kind of server and recognize it.
+pub(crate) trait Kind {
+    /// The program, for errors ("memcached", "redis-server").
+    const PROGRAM: &'static str;
+    /// The Debian package that has it.
+    const PACKAGE: &'static str;
+    /// The command that starts it on `process`'s port with its extra arguments.
+    fn command(process: &Process) -> Command;
+    /// The pid of the server answering on `port`, if one answers.
+    fn answered_pid(port: u16) -> Option<u32>;
+}
+
+impl Process {
+    /// A started server of kind `K` on a free port (up to five tried: another
+    /// process may take a port between its choice and the server's bind).
+    pub(crate) fn start<K: Kind>(extra: &[&str]) -> Result<Process> {
+        let _starting = STARTING
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut last = Error::other("no port tried");
+        for _ in 0..5 {
+            let mut process = Process {
+                child: None,
+                port: free_port(),
+                extra: extra.iter().map(|arg| (*arg).to_owned()).collect(),
+            };
+            match process.spawn::<K>() {
+                Ok(()) => return Ok(process),
+                Err(error) if error.kind() == ErrorKind::NotFound => return Err(error),
+                Err(error) => last = error,
+            }
+        }
+        Err(Error::other(format!(
+            "{} did not start on any of 5 ports: {last}",
+            K::PROGRAM
+        )))
+    }
+
+    /// Kills the server if it runs, and starts it on its port: `Ok` once it
+    /// listens there and answers with its own pid.
+    pub(crate) fn spawn<K: Kind>(&mut self) -> Result<()> {
+        self.kill();
+        let spawned = K::command(self)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|error| {
+                if error.kind() == ErrorKind::NotFound {
+                    Error::new(
+                        ErrorKind::NotFound,
+                        format!(
+                            "could not start {}: is it installed? (bash scripts/test.sh \
+                             installs it; on Debian: apt-get install -y {})",
+                            K::PROGRAM,
+                            K::PACKAGE
+                        ),
+                    )
+                } else {
+                    Error::other(format!("could not start {}: {error}", K::PROGRAM))
+                }
+            })?;
+        let pid = spawned.id();
+        self.child = Some(spawned);
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            let exited = self
+                .child
+                .as_mut()
+                .is_some_and(|child| matches!(child.try_wait(), Ok(Some(_))));
+            if exited || start.elapsed() > Duration::from_secs(10) {
+                self.kill();
+                return Err(Error::other(format!(
+                    "{} did not listen on port {}",
+                    K::PROGRAM,
+                    self.port
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // A port that looked free may have been taken meanwhile (by another
+        // test's server or connection): then something else answers.
+        if K::answered_pid(self.port) != Some(pid) {
+            self.kill();
+            return Err(Error::new(
+                ErrorKind::AddrInUse,
+                format!("another server answers on port {}", self.port),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Starts the server again on its port, trying for up to `patience`: a
+    /// server just killed may hold the port a moment longer.
+    pub(crate) fn respawn_within<K: Kind>(&mut self, patience: Duration) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            match self.spawn::<K>() {
+                Ok(()) => return Ok(()),
+                Err(error) if error.kind() == ErrorKind::NotFound => return Err(error),
+                Err(error) if start.elapsed() >= patience => return Err(error),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// Kills the server (SIGKILL: what it held is lost).
+    pub(crate) fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
