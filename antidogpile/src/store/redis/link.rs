@@ -9,8 +9,8 @@
 //! when a new connection cannot be made.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisResult, Value};
 
@@ -112,20 +112,60 @@ fn transport_failure(error: &RedisError) -> bool {
         || error.is_connection_refusal()
 }
 
-/// Blocking connections, kept for reuse up to `max_idle`.
+/// Blocking connections: at most `size` of them, kept for reuse.
 pub(crate) struct Blocking {
     client: redis::Client,
-    idle: Mutex<Vec<redis::Connection>>,
-    max_idle: usize,
+    slots: Mutex<Slots>,
+    /// Signalled when a turn ends.
+    freed: Condvar,
+    /// At most this many connections, in use or idle.
+    size: usize,
     timeout: Duration,
 }
 
+/// The pool's connections: idle ones, and how many are in use. Idle plus
+/// in use never exceeds the pool's size: a caller that finds every
+/// connection busy waits for one (up to the timeout) rather than making a
+/// connection of its own, which would cost a connect per call whenever
+/// more threads call than the pool holds.
+struct Slots {
+    idle: Vec<redis::Connection>,
+    in_use: usize,
+}
+
+/// One caller's use of a pool slot: its connection goes back to the pool
+/// (if it is in step) and the slot is freed when the turn ends.
+struct Turn<'b> {
+    pool: &'b Blocking,
+    keep: Option<redis::Connection>,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut slots = self
+            .pool
+            .slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        slots.in_use = slots.in_use.saturating_sub(1);
+        if let Some(connection) = self.keep.take() {
+            slots.idle.push(connection);
+        }
+        drop(slots);
+        self.pool.freed.notify_one();
+    }
+}
+
 impl Blocking {
-    pub(crate) fn new(client: redis::Client, max_idle: usize, timeout: Duration) -> Blocking {
+    pub(crate) fn new(client: redis::Client, size: usize, timeout: Duration) -> Blocking {
         Blocking {
             client,
-            idle: Mutex::new(Vec::new()),
-            max_idle,
+            slots: Mutex::new(Slots {
+                idle: Vec::new(),
+                in_use: 0,
+            }),
+            freed: Condvar::new(),
+            size: size.max(1),
             timeout,
         }
     }
@@ -147,28 +187,57 @@ impl Blocking {
         })
     }
 
-    fn give_back(&self, connection: redis::Connection) {
-        let mut idle = self
-            .idle
+    /// A slot of the pool, with an idle connection if there is one (else
+    /// the caller connects); waits up to the timeout while every slot is
+    /// in use.
+    fn turn(&self) -> Result<(Turn<'_>, Option<redis::Connection>), StoreError> {
+        let deadline = Instant::now() + self.timeout;
+        let mut slots = self
+            .slots
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if idle.len() < self.max_idle {
-            idle.push(connection);
+        loop {
+            if let Some(connection) = slots.idle.pop() {
+                slots.in_use += 1;
+                return Ok((self.turn_taken(), Some(connection)));
+            }
+            if slots.in_use + slots.idle.len() < self.size {
+                slots.in_use += 1;
+                return Ok((self.turn_taken(), None));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(StoreError::new(
+                    StoreErrorKind::Timeout,
+                    format!(
+                        "every one of the pool's {} redis connections stayed busy for the timeout",
+                        self.size
+                    ),
+                ));
+            }
+            slots = self
+                .freed
+                .wait_timeout(slots, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+    }
+
+    fn turn_taken(&self) -> Turn<'_> {
+        Turn {
+            pool: self,
+            keep: None,
         }
     }
 
     pub(crate) fn exchange(&self, health: &Health, cmds: &[Cmd]) -> Result<Replies, StoreError> {
         health.check()?;
         let pipe = &pipeline(cmds);
-        let pooled = self
-            .idle
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .pop();
+        let (mut turn, pooled) = self.turn()?;
         if let Some(mut connection) = pooled {
             match pipe.query::<Replies>(&mut connection) {
                 Ok(replies) => {
-                    self.give_back(connection);
+                    turn.keep = Some(connection);
                     return Ok(replies);
                 }
                 Err(error) if maybe_stale(&error) => {}
@@ -182,7 +251,7 @@ impl Blocking {
             confirm_down(health, &error, pipe.len());
             store_error(&error)
         })?;
-        self.give_back(connection);
+        turn.keep = Some(connection);
         Ok(replies)
     }
 }
