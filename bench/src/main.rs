@@ -175,9 +175,8 @@ fn main() {
         |error| format!("## 5. Memory per entry\n\nnot measured: {error}\n"),
         |rows| memory::markdown(&rows),
     );
-    let redis = run_redis(budget, &mut Progress::new()).unwrap_or_else(|error| {
-        format!("## 4b. Redis\n\nnot measured: {error}\n")
-    });
+    let redis = run_redis(budget, &mut Progress::new())
+        .unwrap_or_else(|error| format!("## 4b. Redis\n\nnot measured: {error}\n"));
     let markdown = format!("{}\n{redis}\n{memory}", report::markdown(&results));
     println!("{markdown}");
     if quick {
@@ -315,9 +314,10 @@ fn run_redis(budget: Budget, progress: &mut Progress) -> Result<String, String> 
         stampede.push((name, row));
     }
     Ok(format!(
-        "## 4b. Redis\n\nA fresh hit of a memoized function on `redis://` against a plain `GET` of \
+        "## 4b. Redis\n\n{}\nA fresh hit of a memoized function on `redis://` against a plain `GET` of \
          the same 100-byte value through the same client library (redis-rs), measured in this run \
          (target ≤ 1.15×):\n\n{}\nThe stampede across processes (target: 1 compute per expiry):\n\n{}",
+        redis_rows::targets(&hits, &stampede),
         redis_rows::hits_table(&hits),
         redis_rows::stampede_table(&stampede, PROCESSES, THREADS_PER_PROCESS, budget.cross_process)
     ))

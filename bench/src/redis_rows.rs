@@ -164,6 +164,37 @@ pub fn hits_table(rows: &[[HitRow; 2]]) -> String {
     out
 }
 
+/// The Redis targets, as rows of the targets table.
+pub fn targets(hits: &[[HitRow; 2]], stampede: &[(&str, StampedeRow)]) -> String {
+    let mut out = String::from("| target | measured | met |\n|---|---|---|\n");
+    for (threads, row) in THREADS.iter().zip(hits) {
+        let times = row[1].mean / row[0].mean;
+        let _ = writeln!(
+            out,
+            "| a fresh hit through Redis ≤ 1.15× a plain `GET` (redis-rs), {threads} thread(s) | mean {} vs {}: {times:.2}× | {} |",
+            show_ns(row[1].mean),
+            show_ns(row[0].mean),
+            if times <= 1.15 { "yes" } else { "**no**" }
+        );
+    }
+    for (name, row) in stampede {
+        if *name == "antidogpile" {
+            let _ = writeln!(
+                out,
+                "| computes per expiry = 1 across processes on Redis | {}/{} | {} |",
+                row.computes,
+                row.expiries,
+                if row.computes == row.expiries {
+                    "yes"
+                } else {
+                    "**no**"
+                }
+            );
+        }
+    }
+    out
+}
+
 /// The stampede rows as a table.
 pub fn stampede_table(
     rows: &[(&str, StampedeRow)],
