@@ -736,3 +736,38 @@ fn more_threads_than_the_pool_share_its_connections_instead_of_making_new_ones()
          a call that finds every pooled connection busy connects anew"
     );
 }
+
+#[test]
+fn on_a_cluster_more_threads_than_the_pool_share_its_connections() {
+    let cluster = RedisCluster::start();
+    let cache = Cache::from_url(&cluster.url("timeout=2s&pool=2")).unwrap();
+    // Keys on every master.
+    let keys: Vec<u64> = (0..16).collect();
+    for &key in &keys {
+        cache
+            .set(&key, &(key * 5), std::time::Duration::from_secs(600))
+            .unwrap();
+    }
+    let received = || -> u64 { cluster.nodes.iter().map(connections_received).sum() };
+    let before = received();
+    std::thread::scope(|scope| {
+        for &key in &keys {
+            let cache = &cache;
+            scope.spawn(move || {
+                for _ in 0..100 {
+                    let got = cache.get::<u64, _>(&key).unwrap();
+                    assert_eq!(got, antidogpile::Got::Fresh(key * 5));
+                }
+            });
+        }
+    });
+    // Minus the INFOs' own connections, one per node.
+    let made = received() - before - cluster.nodes.len() as u64;
+    println!("16 threads, pool=2, 1600 hits on a cluster: {made} connections made");
+    // A cluster connection connects to each master (3) once.
+    assert!(
+        made <= 2 * 3,
+        "{made} connections made for 1600 hits by 16 threads on a pool of 2: \
+         a call that finds every pooled cluster connection busy connects anew"
+    );
+}
