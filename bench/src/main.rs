@@ -8,6 +8,7 @@
 //! cargo run --release -p antidogpile-bench -- --memory   # only memory per entry
 //! cargo run --release -p antidogpile-bench -- --only large-batch   # that row alone
 //! cargo run --release -p antidogpile-bench -- --only memcached-hits # hits and get_many
+//! cargo run --release -p antidogpile-bench -- --only redis # Redis hits and stampede
 //! ```
 //!
 //! The tables go to stdout, progress to stderr; a full run writes
@@ -20,6 +21,7 @@ mod memcached;
 mod memory;
 mod progress;
 mod raw_get;
+mod redis_rows;
 mod report;
 mod stampede;
 mod sustained;
@@ -91,7 +93,7 @@ fn fail(message: &str) -> ! {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("usage: antidogpile-bench [--quick] [--out DIR] [--memory] [--only large-batch|memcached-hits]");
+        println!("usage: antidogpile-bench [--quick] [--out DIR] [--memory] [--only large-batch|memcached-hits|redis]");
         return;
     }
     if let Some(cache) = value_of(&args, "--memory-worker") {
@@ -119,7 +121,11 @@ fn main() {
             let port = u16::try_from(number(&args, "--port")?).map_err(|e| e.to_string())?;
             let threads = number(&args, "--threads")? as usize;
             let millis = Duration::from_millis(number(&args, "--millis")?);
-            memcached::worker(&mode, port, threads, millis)
+            if mode.starts_with("redis-") {
+                redis_rows::worker(&mode, port, threads, millis)
+            } else {
+                memcached::worker(&mode, port, threads, millis)
+            }
         };
         if let Err(error) = run() {
             fail(&error);
@@ -146,6 +152,15 @@ fn main() {
         }
         return;
     }
+    if value_of(&args, "--only").as_deref() == Some("redis") {
+        // The Redis rows alone (printed, docs untouched).
+        let budget = if quick { QUICK } else { FULL };
+        match run_redis(budget, &mut Progress::new()) {
+            Ok(section) => println!("{section}"),
+            Err(error) => fail(&error),
+        }
+        return;
+    }
     let out = value_of(&args, "--out")
         .map(PathBuf::from)
         .or_else(|| (!quick).then(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs")));
@@ -160,7 +175,9 @@ fn main() {
         |error| format!("## 5. Memory per entry\n\nnot measured: {error}\n"),
         |rows| memory::markdown(&rows),
     );
-    let markdown = format!("{}\n{memory}", report::markdown(&results));
+    let redis = run_redis(budget, &mut Progress::new())
+        .unwrap_or_else(|error| format!("## 4b. Redis\n\nnot measured: {error}\n"));
+    let markdown = format!("{}\n{redis}\n{memory}", report::markdown(&results));
     println!("{markdown}");
     if quick {
         print!("{}", report::computes_lines(&results));
@@ -268,6 +285,42 @@ fn run_memcached(budget: Budget, progress: &mut Progress) -> Result<MemcachedRes
         processes: PROCESSES,
         threads: THREADS_PER_PROCESS,
     })
+}
+
+/// The Redis section: hits against a plain `GET` through redis-rs, and
+/// the stampede across processes, against a redis-server of its own.
+fn run_redis(budget: Budget, progress: &mut Progress) -> Result<String, String> {
+    progress.step("redis: starting a server");
+    let server = redis_rows::start()?;
+    redis_rows::install(server.port())?;
+    progress.step("redis: hits, plain GET and antidogpile");
+    let hits = redis_rows::run_hits(
+        server.port(),
+        budget.memcached_calls,
+        budget.memcached_rounds,
+    )?;
+    let mut stampede = Vec::new();
+    for (name, naive) in [("naive", true), ("antidogpile", false)] {
+        progress.step(&format!(
+            "redis: stampede across {PROCESSES} processes, {name}"
+        ));
+        let row = redis_rows::run_stampede(
+            server.port(),
+            naive,
+            PROCESSES,
+            THREADS_PER_PROCESS,
+            budget.cross_process,
+        )?;
+        stampede.push((name, row));
+    }
+    Ok(format!(
+        "## 4b. Redis\n\n{}\nA fresh hit of a memoized function on `redis://` against a plain `GET` of \
+         the same 100-byte value through the same client library (redis-rs), measured in this run \
+         (target ≤ 1.15×):\n\n{}\nThe stampede across processes (target: 1 compute per expiry):\n\n{}",
+        redis_rows::targets(&hits, &stampede),
+        redis_rows::hits_table(&hits),
+        redis_rows::stampede_table(&stampede, PROCESSES, THREADS_PER_PROCESS, budget.cross_process)
+    ))
 }
 
 /// Batches of the large-batch rows per round: each reads 10,000 keys.

@@ -111,7 +111,7 @@ pub struct HitRow {
     pub mean: f64,
 }
 
-fn hits<F: Fn(u64) -> String + Sync>(threads: usize, calls: u64, get: F) -> HitRow {
+pub fn hits<F: Fn(u64) -> String + Sync>(threads: usize, calls: u64, get: F) -> HitRow {
     let start = Barrier::new(threads);
     let begin = Instant::now();
     let mut latencies: Vec<u64> = std::thread::scope(|scope| {

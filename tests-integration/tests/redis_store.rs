@@ -656,3 +656,84 @@ fn on_a_cluster_batches_span_slots() {
         assert!(keys > 10, "a master holds {keys} of the 100 keys");
     }
 }
+
+// ---- connections ----
+
+/// `total_connections_received` of the server (this INFO's own connection
+/// included).
+fn connections_received(server: &Redis) -> u64 {
+    let info = server.command(&["INFO", "stats"]).unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("total_connections_received:"))
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn more_threads_than_the_pool_share_its_connections_instead_of_making_new_ones() {
+    let server = Redis::start();
+    let cache = Cache::from_url(&server.url("timeout=2s&pool=4")).unwrap();
+    let keys: Vec<u64> = (0..16).collect();
+    for &key in &keys {
+        cache
+            .set(&key, &(key * 3), std::time::Duration::from_secs(600))
+            .unwrap();
+    }
+    let before = connections_received(&server);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for &key in &keys {
+            let cache = &cache;
+            scope.spawn(move || {
+                for _ in 0..300 {
+                    let got = cache.get::<u64, _>(&key).unwrap();
+                    assert_eq!(got, antidogpile::Got::Fresh(key * 3));
+                }
+            });
+        }
+    });
+    let took = started.elapsed();
+    // Minus the INFO's own connection.
+    let made = connections_received(&server) - before - 1;
+    println!("16 threads, pool=4, 4800 hits: {made} connections made, {took:?}");
+    assert!(
+        made <= 4,
+        "{made} connections made for 4800 hits by 16 threads on a pool of 4: \
+         a call that finds every pooled connection busy connects anew"
+    );
+}
+
+#[test]
+fn on_a_cluster_more_threads_than_the_pool_share_its_connections() {
+    let cluster = RedisCluster::start();
+    let cache = Cache::from_url(&cluster.url("timeout=2s&pool=2")).unwrap();
+    // Keys on every master.
+    let keys: Vec<u64> = (0..16).collect();
+    for &key in &keys {
+        cache
+            .set(&key, &(key * 5), std::time::Duration::from_secs(600))
+            .unwrap();
+    }
+    let received = || -> u64 { cluster.nodes.iter().map(connections_received).sum() };
+    let before = received();
+    std::thread::scope(|scope| {
+        for &key in &keys {
+            let cache = &cache;
+            scope.spawn(move || {
+                for _ in 0..100 {
+                    let got = cache.get::<u64, _>(&key).unwrap();
+                    assert_eq!(got, antidogpile::Got::Fresh(key * 5));
+                }
+            });
+        }
+    });
+    // Minus the INFOs' own connections, one per node.
+    let made = received() - before - cluster.nodes.len() as u64;
+    println!("16 threads, pool=2, 1600 hits on a cluster: {made} connections made");
+    // A cluster connection connects to each master (3) once.
+    assert!(
+        made <= 2 * 3,
+        "{made} connections made for 1600 hits by 16 threads on a pool of 2: \
+         a call that finds every pooled cluster connection busy connects anew"
+    );
+}

@@ -9,8 +9,8 @@
 //! when a new connection cannot be made.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisResult, Value};
 
@@ -112,20 +112,116 @@ fn transport_failure(error: &RedisError) -> bool {
         || error.is_connection_refusal()
 }
 
-/// Blocking connections, kept for reuse up to `max_idle`.
+/// Connections of one kind: at most `size` of them, in use or idle. A
+/// caller that finds every one in use waits for one (up to the timeout)
+/// rather than making a connection of its own, which would cost a connect
+/// per call whenever more threads call than the pool holds.
+struct Pool<C> {
+    slots: Mutex<Slots<C>>,
+    /// Signalled when a turn ends.
+    freed: Condvar,
+    size: usize,
+    timeout: Duration,
+}
+
+/// The pool's idle connections, and how many are in use.
+struct Slots<C> {
+    idle: Vec<C>,
+    in_use: usize,
+}
+
+/// One caller's use of a pool slot: the connection it keeps goes back to
+/// the pool (one in step: its reply fully read), and the slot is freed,
+/// when the turn ends.
+struct Turn<'p, C> {
+    pool: &'p Pool<C>,
+    keep: Option<C>,
+}
+
+impl<C> Drop for Turn<'_, C> {
+    fn drop(&mut self) {
+        let mut slots = self
+            .pool
+            .slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        slots.in_use = slots.in_use.saturating_sub(1);
+        if let Some(connection) = self.keep.take() {
+            slots.idle.push(connection);
+        }
+        drop(slots);
+        self.pool.freed.notify_one();
+    }
+}
+
+impl<C> Pool<C> {
+    fn new(size: usize, timeout: Duration) -> Pool<C> {
+        Pool {
+            slots: Mutex::new(Slots {
+                idle: Vec::new(),
+                in_use: 0,
+            }),
+            freed: Condvar::new(),
+            size: size.max(1),
+            timeout,
+        }
+    }
+
+    /// A slot, with an idle connection if there is one (else the caller
+    /// connects); waits up to the timeout while every slot is in use.
+    fn turn(&self) -> Result<(Turn<'_, C>, Option<C>), StoreError> {
+        let deadline = Instant::now() + self.timeout;
+        let mut slots = self
+            .slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        loop {
+            if let Some(connection) = slots.idle.pop() {
+                slots.in_use += 1;
+                return Ok((self.taken(), Some(connection)));
+            }
+            if slots.in_use < self.size {
+                slots.in_use += 1;
+                return Ok((self.taken(), None));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(StoreError::new(
+                    StoreErrorKind::Timeout,
+                    format!(
+                        "every one of the pool's {} redis connections stayed busy for the timeout",
+                        self.size
+                    ),
+                ));
+            }
+            slots = self
+                .freed
+                .wait_timeout(slots, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+    }
+
+    fn taken(&self) -> Turn<'_, C> {
+        Turn {
+            pool: self,
+            keep: None,
+        }
+    }
+}
+
+/// Blocking connections, pooled.
 pub(crate) struct Blocking {
     client: redis::Client,
-    idle: Mutex<Vec<redis::Connection>>,
-    max_idle: usize,
+    pool: Pool<redis::Connection>,
     timeout: Duration,
 }
 
 impl Blocking {
-    pub(crate) fn new(client: redis::Client, max_idle: usize, timeout: Duration) -> Blocking {
+    pub(crate) fn new(client: redis::Client, size: usize, timeout: Duration) -> Blocking {
         Blocking {
             client,
-            idle: Mutex::new(Vec::new()),
-            max_idle,
+            pool: Pool::new(size, timeout),
             timeout,
         }
     }
@@ -147,28 +243,14 @@ impl Blocking {
         })
     }
 
-    fn give_back(&self, connection: redis::Connection) {
-        let mut idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if idle.len() < self.max_idle {
-            idle.push(connection);
-        }
-    }
-
     pub(crate) fn exchange(&self, health: &Health, cmds: &[Cmd]) -> Result<Replies, StoreError> {
         health.check()?;
         let pipe = &pipeline(cmds);
-        let pooled = self
-            .idle
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .pop();
+        let (mut turn, pooled) = self.pool.turn()?;
         if let Some(mut connection) = pooled {
             match pipe.query::<Replies>(&mut connection) {
                 Ok(replies) => {
-                    self.give_back(connection);
+                    turn.keep = Some(connection);
                     return Ok(replies);
                 }
                 Err(error) if maybe_stale(&error) => {}
@@ -182,7 +264,7 @@ impl Blocking {
             confirm_down(health, &error, pipe.len());
             store_error(&error)
         })?;
-        self.give_back(connection);
+        turn.keep = Some(connection);
         Ok(replies)
     }
 }
@@ -285,32 +367,30 @@ impl Tokio {
 }
 
 /// Blocking connections to a Redis Cluster (each one to every node it
-/// needs), kept for reuse up to `max_idle`. Each command goes to the node
+/// needs), pooled like a single server's. Each command goes to the node
 /// that owns its key's slot (redis-rs follows MOVED and ASK), one at a time.
 #[cfg(feature = "redis-cluster")]
 pub(crate) struct ClusterBlocking {
     client: redis::cluster::ClusterClient,
-    idle: Mutex<Vec<redis::cluster::ClusterConnection>>,
-    max_idle: usize,
+    pool: Pool<redis::cluster::ClusterConnection>,
 }
 
 #[cfg(feature = "redis-cluster")]
 impl ClusterBlocking {
-    pub(crate) fn new(client: redis::cluster::ClusterClient, max_idle: usize) -> ClusterBlocking {
+    pub(crate) fn new(
+        client: redis::cluster::ClusterClient,
+        size: usize,
+        timeout: Duration,
+    ) -> ClusterBlocking {
         ClusterBlocking {
             client,
-            idle: Mutex::new(Vec::new()),
-            max_idle,
+            pool: Pool::new(size, timeout),
         }
     }
 
     pub(crate) fn exchange(&self, health: &Health, cmds: &[Cmd]) -> Result<Replies, StoreError> {
         health.check()?;
-        let pooled = self
-            .idle
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .pop();
+        let (mut turn, pooled) = self.pool.turn()?;
         let mut connection = match pooled {
             Some(connection) => connection,
             None => self.client.get_connection().map_err(|error| {
@@ -327,13 +407,7 @@ impl ClusterBlocking {
                 reply => replies.push(reply),
             }
         }
-        let mut idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if idle.len() < self.max_idle {
-            idle.push(connection);
-        }
+        turn.keep = Some(connection);
         Ok(replies)
     }
 }

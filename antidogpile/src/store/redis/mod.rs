@@ -227,7 +227,7 @@ impl RedisStore {
             RedisAddr::Cluster(nodes) => {
                 let client = cluster_client(&config, nodes)?;
                 Transports::Cluster {
-                    blocking: ClusterBlocking::new(client.clone(), config.pool),
+                    blocking: ClusterBlocking::new(client.clone(), config.pool, config.timeout),
                     nonblocking: ClusterTokio::new(client, config.timeout),
                 }
             }
