@@ -7,7 +7,7 @@ use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
 
 use super::{at, check, key, object, stale, version, NOW};
-use crate::store::{ClaimId, MemoryStore, Store, Version};
+use crate::store::{ClaimId, MemoryStore, Store, Version, Wait};
 
 /// The claim's grace runs out long after every model is over.
 const UNTIL: u64 = 500;

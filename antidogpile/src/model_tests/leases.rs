@@ -7,7 +7,7 @@ use loom::thread;
 
 use super::{at, check, key, object, read, Seen, NOW};
 use crate::policy::Deadlines;
-use crate::store::{LeaseId, MemoryStore, Store};
+use crate::store::{LeaseId, MemoryStore, Store, Wait};
 
 const GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 

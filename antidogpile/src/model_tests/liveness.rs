@@ -15,11 +15,10 @@ use loom::thread;
 
 use super::{at, check, key, NOW};
 use crate::clock::{Clock, ManualClock};
-use crate::error::StoreError;
 use crate::key::Key;
 use crate::liveness::{give_back_now, Holding, Renewal};
 use crate::policy::Deadlines;
-use crate::store::{ClaimId, Hold, LeaseId, Lookup, Store, Stored, Version};
+use crate::store::{Answer, ClaimId, Hold, LeaseId, ReadFor, Reader, Store, Stored, Version, Wait};
 use crate::sync::Mutex;
 
 /// One key's lease, as memcached keeps it: a token that changes at every
@@ -63,72 +62,96 @@ impl TokenStore {
 
     /// Another caller takes the lease if nobody holds it.
     fn take_over(&self) -> Option<LeaseId> {
-        self.try_lease(&key(1), at(NOW), Duration::from_secs(3))
+        self.try_lease(Wait::Blocking, key(1), at(NOW), Duration::from_secs(3))
+            .wait()
             .unwrap()
     }
 }
 
+impl TokenStore {
+    fn take_lease(&self) -> Option<LeaseId> {
+        let mut slot = self.state.lock().unwrap();
+        if *slot != Slot::Empty {
+            return None;
+        }
+        let token = Self::next_token(*slot);
+        *slot = Slot::Leased { token };
+        Some(LeaseId(token))
+    }
+
+    fn renew_lease(&self, hold: Hold) -> Option<Hold> {
+        let mut slot = self.state.lock().unwrap();
+        match hold {
+            Hold::Lease(lease) if *slot == (Slot::Leased { token: lease.0 }) => {
+                let token = lease.0 + 1_000;
+                *slot = Slot::Leased { token };
+                Some(Hold::Lease(LeaseId(token)))
+            }
+            _ => None,
+        }
+    }
+}
+
 impl Store for TokenStore {
-    fn read(
-        &self,
-        _: &Key,
+    fn read<'a>(
+        &'a self,
+        _: Wait,
+        _: Key,
         _: crate::clock::Timestamp,
-        _: &mut dyn FnMut(Lookup<'_>),
-    ) -> Result<(), StoreError> {
-        Ok(())
+        _: ReadFor,
+        _: &'a mut Reader<'_>,
+    ) -> Answer<'a, Option<Hold>> {
+        Answer::ready(Ok(None))
     }
 
     fn try_claim(
         &self,
-        _: &Key,
+        _: Wait,
+        _: Key,
         _: Version,
         _: crate::clock::Timestamp,
         _: crate::clock::Timestamp,
-    ) -> Result<Option<ClaimId>, StoreError> {
-        Ok(None)
+    ) -> Answer<'_, Option<ClaimId>> {
+        Answer::ready(Ok(None))
     }
 
-    fn release_claim(&self, _: &Key, _: ClaimId) -> Result<(), StoreError> {
-        Ok(())
+    fn release_claim(&self, _: Wait, _: Key, _: ClaimId) -> Answer<'_, ()> {
+        Answer::ready(Ok(()))
     }
 
     fn write(
         &self,
-        _: &Key,
+        _: Wait,
+        _: Key,
         _: Stored,
         _: Deadlines,
         _: crate::clock::Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Answer<'_, ()> {
         *self.state.lock().unwrap() = Slot::Value;
-        Ok(())
+        Answer::ready(Ok(()))
     }
 
-    fn remove(&self, _: &Key) -> Result<(), StoreError> {
+    fn remove(&self, _: Wait, _: Key) -> Answer<'_, ()> {
         *self.state.lock().unwrap() = Slot::Empty;
-        Ok(())
+        Answer::ready(Ok(()))
     }
 
     fn try_lease(
         &self,
-        _: &Key,
+        _: Wait,
+        _: Key,
         _: crate::clock::Timestamp,
         _: Duration,
-    ) -> Result<Option<LeaseId>, StoreError> {
-        let mut slot = self.state.lock().unwrap();
-        if *slot != Slot::Empty {
-            return Ok(None);
-        }
-        let token = Self::next_token(*slot);
-        *slot = Slot::Leased { token };
-        Ok(Some(LeaseId(token)))
+    ) -> Answer<'_, Option<LeaseId>> {
+        Answer::ready(Ok(self.take_lease()))
     }
 
-    fn release_lease(&self, _: &Key, lease: LeaseId) -> Result<(), StoreError> {
+    fn release_lease(&self, _: Wait, _: Key, lease: LeaseId) -> Answer<'_, ()> {
         let mut slot = self.state.lock().unwrap();
         if *slot == (Slot::Leased { token: lease.0 }) {
             *slot = Slot::Empty;
         }
-        Ok(())
+        Answer::ready(Ok(()))
     }
 
     fn renews_holds(&self) -> bool {
@@ -137,20 +160,13 @@ impl Store for TokenStore {
 
     fn renew(
         &self,
-        _: &Key,
+        _: Wait,
+        _: Key,
         hold: Hold,
         _: crate::clock::Timestamp,
         _: crate::clock::Timestamp,
-    ) -> Result<Option<Hold>, StoreError> {
-        let mut slot = self.state.lock().unwrap();
-        match hold {
-            Hold::Lease(lease) if *slot == (Slot::Leased { token: lease.0 }) => {
-                let token = lease.0 + 1_000;
-                *slot = Slot::Leased { token };
-                Ok(Some(Hold::Lease(LeaseId(token))))
-            }
-            _ => Ok(None),
-        }
+    ) -> Answer<'_, Option<Hold>> {
+        Answer::ready(Ok(self.renew_lease(hold)))
     }
 }
 

@@ -18,7 +18,7 @@ use std::time::Instant;
 use crate::clock::Timestamp;
 use crate::key::{Fingerprint, Key};
 use crate::policy::Deadlines;
-use crate::store::{Lookup, MemoryStore, Store, Stored, StoredRef, Version};
+use crate::store::{Lookup, MemoryStore, ReadFor, Store, Stored, StoredRef, Version, Wait};
 
 /// Runs `model` under every interleaving loom explores (at most `preemptions`
 /// preemptions each, unless LOOM_MAX_PREEMPTIONS says otherwise), and prints
@@ -81,20 +81,26 @@ enum Seen {
 fn read(store: &MemoryStore, key: &Key) -> Seen {
     let mut seen = Seen::Absent;
     store
-        .read(Wait::Blocking, key, at(NOW), ReadFor::Peek, &mut |lookup| {
-            seen = match lookup {
-                Lookup::Leased => Seen::Leased,
-                Lookup::Entry(entry) => match entry.value {
-                    StoredRef::Object(value) => Seen::Value {
-                        value: *value
-                            .downcast_ref::<u32>()
-                            .expect("the models store u32 objects"),
-                        version: entry.version,
+        .read(
+            Wait::Blocking,
+            *key,
+            at(NOW),
+            ReadFor::Peek,
+            &mut |lookup| {
+                seen = match lookup {
+                    Lookup::Leased => Seen::Leased,
+                    Lookup::Entry(entry) => match entry.value {
+                        StoredRef::Object(value) => Seen::Value {
+                            value: *value
+                                .downcast_ref::<u32>()
+                                .expect("the models store u32 objects"),
+                            version: entry.version,
+                        },
+                        other => panic!("the models store objects, saw {other:?}"),
                     },
-                    other => panic!("the models store objects, saw {other:?}"),
-                },
-            }
-        })
+                }
+            },
+        )
         .wait()
         .unwrap();
     seen
