@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use super::codec::Reply;
 use super::transport::{
-    io_error, take_replies, timed_out, windows, Deadline, Failed, Failure, MemcachedConfig, Pool,
-    Reuse, ServerAddr,
+    io_error, take_replies, windows, Deadline, Failed, Failure, MemcachedConfig, Pool, Reuse,
+    ServerAddr,
 };
 use crate::error::StoreError;
 
