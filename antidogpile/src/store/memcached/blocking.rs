@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use super::codec::Reply;
 use super::transport::{
-    io_error, stays_in_step, take_replies, timed_out, windows, Deadline, Failure, MemcachedConfig,
-    Pool, Reuse, ServerAddr,
+    io_error, take_replies, windows, Deadline, Failed, Failure, MemcachedConfig, Pool, Reuse,
+    ServerAddr,
 };
 use crate::error::StoreError;
 
@@ -78,47 +78,8 @@ impl BlockingTransport {
             None => connect(address, self.timeout).map_err(Failure::Connect)?,
         };
         let mut answered = false;
-        match connection.exchange(requests, self.timeout, &mut answered) {
-            Ok(replies) => {
-                if replies.iter().all(stays_in_step) {
-                    self.pools[server].give_back(connection);
-                }
-                Ok(replies)
-            }
-            Err(failed) => {
-                let deadline_passed = matches!(failed, Failed::Deadline);
-                let error = match failed {
-                    Failed::Io(error) => io_error(address, &error),
-                    Failed::Deadline => timed_out(address, self.timeout),
-                    Failed::Store(error) => error,
-                };
-                if fresh {
-                    return Err(Failure::Exchange { error, fresh });
-                }
-                self.pools[server].clear();
-                if answered || deadline_passed {
-                    Err(Failure::Exchange { error, fresh })
-                } else {
-                    Err(Failure::Stale(error))
-                }
-            }
-        }
-    }
-}
-
-enum Failed {
-    Io(std::io::Error),
-    Deadline,
-    Store(StoreError),
-}
-
-impl From<std::io::Error> for Failed {
-    fn from(error: std::io::Error) -> Failed {
-        match error.kind() {
-            // A socket timeout is the deadline passing.
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => Failed::Deadline,
-            _ => Failed::Io(error),
-        }
+        let outcome = connection.exchange(requests, self.timeout, &mut answered);
+        self.pools[server].settle(connection, outcome, address, self.timeout, fresh, answered)
     }
 }
 

@@ -10,8 +10,8 @@ use tokio::net::UnixStream;
 
 use super::codec::Reply;
 use super::transport::{
-    io_error, stays_in_step, take_replies, timed_out, windows, Deadline, Failure, MemcachedConfig,
-    Pool, Reuse, ServerAddr,
+    io_error, take_replies, timed_out, windows, Deadline, Failed, Failure, MemcachedConfig, Pool,
+    Reuse, ServerAddr,
 };
 use crate::error::StoreError;
 
@@ -69,47 +69,10 @@ impl TokioTransport {
                 .map_err(Failure::Connect)?,
         };
         let mut answered = false;
-        // A connection that fails is dropped here: never put back half-read.
-        match connection
+        let outcome = connection
             .exchange(requests, self.timeout, &mut answered)
-            .await
-        {
-            Ok(replies) => {
-                if replies.iter().all(stays_in_step) {
-                    self.pools[server].give_back(connection);
-                }
-                Ok(replies)
-            }
-            Err(failed) => {
-                let deadline_passed = matches!(failed, Failed::Deadline);
-                let error = match failed {
-                    Failed::Io(error) => io_error(address, &error),
-                    Failed::Deadline => timed_out(address, self.timeout),
-                    Failed::Store(error) => error,
-                };
-                if fresh {
-                    return Err(Failure::Exchange { error, fresh });
-                }
-                self.pools[server].clear();
-                if answered || deadline_passed {
-                    Err(Failure::Exchange { error, fresh })
-                } else {
-                    Err(Failure::Stale(error))
-                }
-            }
-        }
-    }
-}
-
-enum Failed {
-    Io(std::io::Error),
-    Deadline,
-    Store(StoreError),
-}
-
-impl From<std::io::Error> for Failed {
-    fn from(error: std::io::Error) -> Failed {
-        Failed::Io(error)
+            .await;
+        self.pools[server].settle(connection, outcome, address, self.timeout, fresh, answered)
     }
 }
 
@@ -166,7 +129,7 @@ async fn by<T>(
 ) -> Result<T, Failed> {
     let at = tokio::time::Instant::from_std(deadline.instant());
     match tokio::time::timeout_at(at, io).await {
-        Ok(done) => Ok(done?),
+        Ok(done) => done.map_err(Failed::Io),
         Err(_) => Err(Failed::Deadline),
     }
 }

@@ -120,6 +120,37 @@ impl<C> Pool<C> {
             idle.push(connection);
         }
     }
+
+    /// Settles an exchange on `connection` (from this pool unless `fresh`;
+    /// `answered` once any byte of a reply came back): a connection whose
+    /// replies leave it in step is given back, a failed one is dropped
+    /// (never put back half-read), and the failure is classified by
+    /// [`exchange_failure`].
+    pub(crate) fn settle(
+        &self,
+        connection: C,
+        outcome: Result<Vec<Reply>, Failed>,
+        server: &ServerAddr,
+        timeout: Duration,
+        fresh: bool,
+        answered: bool,
+    ) -> Result<Vec<Reply>, Failure> {
+        match outcome {
+            Ok(replies) => {
+                if replies.iter().all(stays_in_step) {
+                    self.give_back(connection);
+                }
+                Ok(replies)
+            }
+            Err(failed) => {
+                let (failure, clear) = exchange_failure(failed, server, timeout, fresh, answered);
+                if clear {
+                    self.clear();
+                }
+                Err(failure)
+            }
+        }
+    }
 }
 
 /// Which connection an exchange may use.
@@ -149,6 +180,53 @@ pub(crate) enum Failure {
         /// Whether the connection was a new one.
         fresh: bool,
     },
+}
+
+/// How an exchange on one connection failed, as a transport reports it.
+pub(crate) enum Failed {
+    Io(std::io::Error),
+    Deadline,
+    Store(StoreError),
+}
+
+impl From<std::io::Error> for Failed {
+    /// A socket's error; a socket timeout is the deadline passing (the
+    /// tokio transport, whose deadline is a timer, maps with
+    /// [`Failed::Io`] instead).
+    fn from(error: std::io::Error) -> Failed {
+        match error.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => Failed::Deadline,
+            _ => Failed::Io(error),
+        }
+    }
+}
+
+/// How an exchange that `failed` on a connection to `server` is reported,
+/// and whether the pool's idle connections are to be dropped (true unless
+/// the connection was `fresh`). On a fresh connection, after any byte of a
+/// reply (`answered`), or past the deadline, the exchange failed under way;
+/// otherwise the pooled connection was most likely closed while idle
+/// ([`Failure::Stale`], worth one more try on a new one).
+pub(crate) fn exchange_failure(
+    failed: Failed,
+    server: &ServerAddr,
+    timeout: Duration,
+    fresh: bool,
+    answered: bool,
+) -> (Failure, bool) {
+    let deadline_passed = matches!(failed, Failed::Deadline);
+    let error = match failed {
+        Failed::Io(error) => io_error(server, &error),
+        Failed::Deadline => timed_out(server, timeout),
+        Failed::Store(error) => error,
+    };
+    if fresh {
+        (Failure::Exchange { error, fresh }, false)
+    } else if answered || deadline_passed {
+        (Failure::Exchange { error, fresh }, true)
+    } else {
+        (Failure::Stale(error), true)
+    }
 }
 
 impl Failure {
