@@ -59,6 +59,19 @@ impl<'a, T> Answer<'a, T> {
         Answer(State::Later(Box::pin(future)))
     }
 
+    /// `future` as the answer to a caller that waits as `wait` says: run to
+    /// its end here for a blocking caller (its I/O blocks, so it is done at
+    /// the first poll), handed over as a future to an async one.
+    pub(crate) fn for_caller(
+        wait: Wait,
+        future: impl Future<Output = Result<T, StoreError>> + Send + 'a,
+    ) -> Answer<'a, T> {
+        match wait {
+            Wait::Blocking => Answer::ready(block_on(future)),
+            Wait::Async => Answer::later(future),
+        }
+    }
+
     /// The result, blocking this thread until it is known.
     pub fn wait(self) -> Result<T, StoreError> {
         match self.0 {

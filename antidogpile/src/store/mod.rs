@@ -283,6 +283,24 @@ impl Found {
         }
     }
 
+    /// Hands each find of a batch to `reader`, with its index; the holds
+    /// the batch's reads took, in order.
+    pub(crate) fn hand_to(
+        found: Vec<(Option<Found>, Option<Hold>)>,
+        reader: &mut ManyReader<'_>,
+    ) -> Vec<Option<Hold>> {
+        found
+            .into_iter()
+            .enumerate()
+            .map(|(index, (found, hold))| {
+                if let Some(found) = found {
+                    reader(index, found.lookup());
+                }
+                hold
+            })
+            .collect()
+    }
+
     pub(crate) fn lookup(&self) -> Lookup<'_> {
         match self {
             Found::Leased => Lookup::Leased,

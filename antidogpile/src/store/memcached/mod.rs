@@ -30,7 +30,7 @@ use self::ops::{Exchange, Ops};
 use self::ring::Ring;
 use self::transport::{Failure, Reuse};
 use super::{
-    block_on, Answer, ClaimId, Counted, Delta, Hold, LeaseId, ManyReader, ReadFor, Reader, Store,
+    Answer, ClaimId, Counted, Delta, Found, Hold, LeaseId, ManyReader, ReadFor, Reader, Store,
     Stored, Version, Wait, Write,
 };
 use crate::clock::Timestamp;
@@ -154,11 +154,7 @@ impl MemcachedStore {
     where
         F: Future<Output = Result<T, StoreError>> + Send + 'a,
     {
-        let future = op(self.ops(wait));
-        match wait {
-            Wait::Blocking => Answer::ready(block_on(future)),
-            Wait::Async => Answer::later(future),
-        }
+        Answer::for_caller(wait, op(self.ops(wait)))
     }
 }
 
@@ -302,14 +298,7 @@ impl Store for MemcachedStore {
     ) -> Answer<'a, Vec<Option<Hold>>> {
         self.answer(wait, move |ops| async move {
             let found = ops.read_many_for(keys, now, purpose).await?;
-            let mut holds = Vec::with_capacity(found.len());
-            for (index, (found, hold)) in found.into_iter().enumerate() {
-                if let Some(found) = found {
-                    reader(index, found.lookup());
-                }
-                holds.push(hold);
-            }
-            Ok(holds)
+            Ok(Found::hand_to(found, reader))
         })
     }
 

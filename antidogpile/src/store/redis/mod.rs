@@ -24,8 +24,8 @@ use self::link::{store_error, Blocking, Health, Replies};
 use self::link::{ClusterBlocking, ClusterTokio};
 use self::scripts::Op;
 use super::{
-    block_on, Answer, ClaimId, Counted, Delta, Found, Hold, LeaseId, ManyReader, ReadFor, Reader,
-    Store, Stored, Version, Wait, Write,
+    Answer, ClaimId, Counted, Delta, Found, Hold, LeaseId, ManyReader, ReadFor, Reader, Store,
+    Stored, Version, Wait, Write,
 };
 use crate::clock::Timestamp;
 use crate::envelope;
@@ -722,11 +722,7 @@ impl RedisStore {
     where
         F: Future<Output = Result<T, StoreError>> + Send + 'a,
     {
-        let future = op(self.ops(wait));
-        match wait {
-            Wait::Blocking => Answer::ready(block_on(future)),
-            Wait::Async => Answer::later(future),
-        }
+        Answer::for_caller(wait, op(self.ops(wait)))
     }
 }
 
@@ -895,14 +891,7 @@ impl Store for RedisStore {
     ) -> Answer<'a, Vec<Option<Hold>>> {
         self.answer(wait, move |ops| async move {
             let found = ops.read_many(keys, now, purpose).await?;
-            let mut holds = Vec::with_capacity(found.len());
-            for (index, (found, hold)) in found.into_iter().enumerate() {
-                if let Some(found) = found {
-                    reader(index, found.lookup());
-                }
-                holds.push(hold);
-            }
-            Ok(holds)
+            Ok(Found::hand_to(found, reader))
         })
     }
 
