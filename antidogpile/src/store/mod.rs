@@ -97,6 +97,7 @@ mod memory;
 mod noop;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
+mod remote;
 
 pub(crate) use answer::block_on;
 pub use answer::{Answer, BoxFuture, Wait};

@@ -733,6 +733,16 @@ impl<T: Exchange> Ops<'_, T> {
         }
     }
 
+    /// Removes the entry or lease under `key`.
+    pub(crate) async fn remove(&self, key: &Key) -> Result<(), StoreError> {
+        self.delete(key, None).await
+    }
+
+    /// Deletes the holder's own lease item (its CAS), nothing newer.
+    pub(crate) async fn release_lease(&self, key: &Key, lease: LeaseId) -> Result<(), StoreError> {
+        self.delete(key, Some(lease.0)).await
+    }
+
     pub(crate) async fn delete(
         &self,
         key: &Key,
@@ -752,7 +762,7 @@ impl<T: Exchange> Ops<'_, T> {
     }
 
     /// Deletes every key, one pipelined exchange per server.
-    pub(crate) async fn delete_many(&self, keys: &[Key]) -> Result<(), StoreError> {
+    pub(crate) async fn remove_many(&self, keys: &[Key]) -> Result<(), StoreError> {
         let batch: Vec<(String, Vec<u8>)> = keys
             .iter()
             .map(|key| {

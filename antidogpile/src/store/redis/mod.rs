@@ -1,7 +1,7 @@
 //! [`RedisStore`]: one cache shared by every process and server, on Redis
 //! (or Valkey), with one recompute per expiry across all of them.
 //!
-//! Layers: the store (this file) maps the [`Store`] trait onto Lua scripts
+//! Layers: the store (this file) maps the [`Store`](super::Store) trait onto Lua scripts
 //! ([`scripts`], one round trip and atomic each), sent over either
 //! transport ([`link`]: blocking connections or a tokio one) as a
 //! pipeline; the `*_many` operations send one pipeline for the batch.
@@ -10,7 +10,6 @@ mod link;
 mod scripts;
 
 use std::fmt;
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -23,10 +22,7 @@ use self::link::{store_error, Blocking, Health, Replies};
 #[cfg(feature = "redis-cluster")]
 use self::link::{ClusterBlocking, ClusterTokio};
 use self::scripts::Op;
-use super::{
-    Answer, ClaimId, Counted, Delta, Found, Hold, LeaseId, ManyReader, ReadFor, Reader, Store,
-    Stored, Version, Wait, Write,
-};
+use super::{ClaimId, Counted, Delta, Found, Hold, LeaseId, ReadFor, Stored, Version, Wait, Write};
 use crate::clock::Timestamp;
 use crate::envelope;
 use crate::error::{Error, StoreError, StoreErrorKind};
@@ -715,274 +711,183 @@ impl RedisStore {
             tokens: &self.tokens,
         }
     }
-
-    /// `op` over the fitting transport: run to its end here for a blocking
-    /// caller, a future for an async one.
-    fn answer<'a, T, F>(&'a self, wait: Wait, op: impl FnOnce(Ops<'a>) -> F) -> Answer<'a, T>
-    where
-        F: Future<Output = Result<T, StoreError>> + Send + 'a,
-    {
-        Answer::for_caller(wait, op(self.ops(wait)))
-    }
 }
 
-impl Store for RedisStore {
-    fn keeps_bytes(&self) -> bool {
-        true
-    }
-
-    fn reads_take_holds(&self) -> bool {
-        true
-    }
-
-    fn renews_holds(&self) -> bool {
-        true
-    }
-
-    fn read<'a>(
-        &'a self,
-        wait: Wait,
-        key: Key,
-        now: Timestamp,
-        purpose: ReadFor,
-        reader: &'a mut Reader<'_>,
-    ) -> Answer<'a, Option<Hold>> {
-        self.answer(wait, move |ops| async move {
-            let (found, hold) = ops.read(&key, now, purpose).await?;
-            if let Some(found) = found {
-                reader(found.lookup());
-            }
-            Ok(hold)
-        })
-    }
-
-    fn try_claim(
+/// The operations of the [`Store`](super::Store) trait, each one command (a script, or a
+/// pipeline per node for the `*_many` forms), mapped onto the trait by
+/// [`store_over_remote_ops!`](super::remote::store_over_remote_ops).
+impl Ops<'_> {
+    async fn try_claim(
         &self,
-        wait: Wait,
-        key: Key,
+        key: &Key,
         seen: Version,
         now: Timestamp,
         until: Timestamp,
-    ) -> Answer<'_, Option<ClaimId>> {
-        self.answer(wait, move |ops| async move {
-            let claimed = token(ops.one(ops.claim_cmd(&key, seen, now, until)).await?)?;
-            Ok(claimed.map(ClaimId))
-        })
+    ) -> Result<Option<ClaimId>, StoreError> {
+        let claimed = token(self.one(self.claim_cmd(key, seen, now, until)).await?)?;
+        Ok(claimed.map(ClaimId))
     }
 
-    fn release_claim(&self, wait: Wait, key: Key, claim: ClaimId) -> Answer<'_, ()> {
-        self.answer(wait, move |ops| async move {
-            let mut cmd = ops.script(Op::ReleaseClaim, &key);
-            cmd.arg(claim.0);
-            ops.one(cmd).await.map(|_| ())
-        })
+    async fn release_claim(&self, key: &Key, claim: ClaimId) -> Result<(), StoreError> {
+        let mut cmd = self.script(Op::ReleaseClaim, key);
+        cmd.arg(claim.0);
+        self.one(cmd).await.map(|_| ())
     }
 
-    fn write(
+    async fn write(
         &self,
-        wait: Wait,
-        key: Key,
+        key: &Key,
         value: Stored,
         deadlines: Deadlines,
         now: Timestamp,
-    ) -> Answer<'_, ()> {
-        self.answer(wait, move |ops| async move {
-            let cmd = ops.write_cmd(&key, None, value, deadlines, now)?;
-            ops.one(cmd).await.map(|_| ())
-        })
+    ) -> Result<(), StoreError> {
+        let cmd = self.write_cmd(key, None, value, deadlines, now)?;
+        self.one(cmd).await.map(|_| ())
     }
 
-    fn write_held(
+    async fn write_held(
         &self,
-        wait: Wait,
-        key: Key,
+        key: &Key,
         held: Hold,
         value: Stored,
         deadlines: Deadlines,
         now: Timestamp,
-    ) -> Answer<'_, bool> {
-        self.answer(wait, move |ops| async move {
-            let cmd = ops.write_cmd(&key, Some(held), value, deadlines, now)?;
-            flag(ops.one(cmd).await?)
-        })
+    ) -> Result<bool, StoreError> {
+        let cmd = self.write_cmd(key, Some(held), value, deadlines, now)?;
+        flag(self.one(cmd).await?)
     }
 
-    fn remove(&self, wait: Wait, key: Key) -> Answer<'_, ()> {
-        self.answer(wait, move |ops| async move {
-            let mut cmd = redis::cmd("DEL");
-            cmd.arg(ops.key(&key));
-            ops.one(cmd).await.map(|_| ())
-        })
+    async fn remove(&self, key: &Key) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(self.key(key));
+        self.one(cmd).await.map(|_| ())
     }
 
-    fn try_lease(
+    async fn try_lease(
         &self,
-        wait: Wait,
-        key: Key,
+        key: &Key,
         now: Timestamp,
         grace: Duration,
-    ) -> Answer<'_, Option<LeaseId>> {
-        self.answer(wait, move |ops| async move {
-            let leased = token(ops.one(ops.lease_cmd(&key, now, grace)).await?)?;
-            Ok(leased.map(LeaseId))
-        })
+    ) -> Result<Option<LeaseId>, StoreError> {
+        let leased = token(self.one(self.lease_cmd(key, now, grace)).await?)?;
+        Ok(leased.map(LeaseId))
     }
 
-    fn release_lease(&self, wait: Wait, key: Key, lease: LeaseId) -> Answer<'_, ()> {
-        self.answer(wait, move |ops| async move {
-            let mut cmd = ops.script(Op::ReleaseLease, &key);
-            cmd.arg(lease.0);
-            ops.one(cmd).await.map(|_| ())
-        })
+    async fn release_lease(&self, key: &Key, lease: LeaseId) -> Result<(), StoreError> {
+        let mut cmd = self.script(Op::ReleaseLease, key);
+        cmd.arg(lease.0);
+        self.one(cmd).await.map(|_| ())
     }
 
-    fn renew(
+    async fn renew(
         &self,
-        wait: Wait,
-        key: Key,
+        key: &Key,
         hold: Hold,
         until: Timestamp,
         now: Timestamp,
-    ) -> Answer<'_, Option<Hold>> {
-        self.answer(wait, move |ops| async move {
-            let (kind, id) = match hold {
-                Hold::Claim(claim) => ("c", claim.0),
-                Hold::Lease(lease) => ("l", lease.0),
-            };
-            let mut cmd = ops.script(Op::Renew, &key);
-            cmd.arg(kind)
-                .arg(id)
-                .arg(until.as_millis())
-                .arg(now.as_millis())
-                .arg(ms(now.until(until)));
-            let renewed = token(ops.one(cmd).await?)?;
-            Ok(renewed.map(|_| hold))
-        })
+    ) -> Result<Option<Hold>, StoreError> {
+        let (kind, id) = match hold {
+            Hold::Claim(claim) => ("c", claim.0),
+            Hold::Lease(lease) => ("l", lease.0),
+        };
+        let mut cmd = self.script(Op::Renew, key);
+        cmd.arg(kind)
+            .arg(id)
+            .arg(until.as_millis())
+            .arg(now.as_millis())
+            .arg(ms(now.until(until)));
+        let renewed = token(self.one(cmd).await?)?;
+        Ok(renewed.map(|_| hold))
     }
 
-    fn add(&self, wait: Wait, write: Write, now: Timestamp) -> Answer<'_, bool> {
-        self.answer(wait, move |ops| async move {
-            let mut cmd = ops.script(Op::Add, &write.key);
-            cmd.arg(now.as_millis());
-            ops.put_args(&mut cmd, write.value, write.deadlines, now)?;
-            flag(ops.one(cmd).await?)
-        })
+    async fn add(&self, write: Write, now: Timestamp) -> Result<bool, StoreError> {
+        let mut cmd = self.script(Op::Add, &write.key);
+        cmd.arg(now.as_millis());
+        self.put_args(&mut cmd, write.value, write.deadlines, now)?;
+        flag(self.one(cmd).await?)
     }
 
-    fn mark_stale(&self, wait: Wait, key: Key, now: Timestamp) -> Answer<'_, bool> {
-        self.answer(wait, move |ops| async move {
-            let mut cmd = ops.script(Op::MarkStale, &key);
-            cmd.arg(now.as_millis()).arg(ops.tokens.draw());
-            flag(ops.one(cmd).await?)
-        })
+    async fn mark_stale(&self, key: &Key, now: Timestamp) -> Result<bool, StoreError> {
+        let mut cmd = self.script(Op::MarkStale, key);
+        cmd.arg(now.as_millis()).arg(self.tokens.draw());
+        flag(self.one(cmd).await?)
     }
 
-    fn count(&self, wait: Wait, key: Key, delta: Delta, _: Timestamp) -> Answer<'_, Counted> {
-        self.answer(wait, move |ops| async move { ops.count(&key, delta).await })
+    async fn write_many(&self, writes: Vec<Write>, now: Timestamp) -> Result<(), StoreError> {
+        let cmds = writes
+            .into_iter()
+            .map(|write| self.write_cmd(&write.key, None, write.value, write.deadlines, now))
+            .collect();
+        let results = self.batch(cmds, |_| Ok(())).await?;
+        results.into_iter().find(Result::is_err).unwrap_or(Ok(()))
     }
 
-    fn read_many<'a>(
-        &'a self,
-        wait: Wait,
-        keys: &'a [Key],
-        now: Timestamp,
-        purpose: ReadFor,
-        reader: &'a mut ManyReader<'_>,
-    ) -> Answer<'a, Vec<Option<Hold>>> {
-        self.answer(wait, move |ops| async move {
-            let found = ops.read_many(keys, now, purpose).await?;
-            Ok(Found::hand_to(found, reader))
-        })
+    async fn remove_many(&self, keys: &[Key]) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        // One DEL per key: the keys of a batch may live in several
+        // slots of a cluster (and a DEL of many keys must not).
+        let cmds: Vec<Result<Cmd, StoreError>> = keys
+            .iter()
+            .map(|key| {
+                let mut cmd = redis::cmd("DEL");
+                cmd.arg(self.key(key));
+                Ok(cmd)
+            })
+            .collect();
+        let results = self.batch(cmds, |_| Ok(())).await?;
+        results.into_iter().find(Result::is_err).unwrap_or(Ok(()))
     }
 
-    fn write_many(&self, wait: Wait, writes: Vec<Write>, now: Timestamp) -> Answer<'_, ()> {
-        self.answer(wait, move |ops| async move {
-            let cmds = writes
-                .into_iter()
-                .map(|write| ops.write_cmd(&write.key, None, write.value, write.deadlines, now))
-                .collect();
-            let results = ops.batch(cmds, |_| Ok(())).await?;
-            results.into_iter().find(Result::is_err).unwrap_or(Ok(()))
-        })
-    }
-
-    fn remove_many<'a>(&'a self, wait: Wait, keys: &'a [Key]) -> Answer<'a, ()> {
-        self.answer(wait, move |ops| async move {
-            if keys.is_empty() {
-                return Ok(());
-            }
-            // One DEL per key: the keys of a batch may live in several
-            // slots of a cluster (and a DEL of many keys must not).
-            let cmds: Vec<Result<Cmd, StoreError>> = keys
-                .iter()
-                .map(|key| {
-                    let mut cmd = redis::cmd("DEL");
-                    cmd.arg(ops.key(key));
-                    Ok(cmd)
-                })
-                .collect();
-            let results = ops.batch(cmds, |_| Ok(())).await?;
-            results.into_iter().find(Result::is_err).unwrap_or(Ok(()))
-        })
-    }
-
-    fn try_lease_many<'a>(
-        &'a self,
-        wait: Wait,
-        keys: &'a [Key],
+    async fn try_lease_many(
+        &self,
+        keys: &[Key],
         now: Timestamp,
         grace: Duration,
-    ) -> Answer<'a, Vec<Result<Option<LeaseId>, StoreError>>> {
-        self.answer(wait, move |ops| async move {
-            let cmds = keys
-                .iter()
-                .map(|key| Ok(ops.lease_cmd(key, now, grace)))
-                .collect();
-            ops.batch(cmds, |value| Ok(token(value)?.map(LeaseId)))
-                .await
-        })
+    ) -> Result<Vec<Result<Option<LeaseId>, StoreError>>, StoreError> {
+        let cmds = keys
+            .iter()
+            .map(|key| Ok(self.lease_cmd(key, now, grace)))
+            .collect();
+        self.batch(cmds, |value| Ok(token(value)?.map(LeaseId)))
+            .await
     }
 
-    fn try_claim_many<'a>(
-        &'a self,
-        wait: Wait,
-        claims: &'a [(Key, Version)],
+    async fn try_claim_many(
+        &self,
+        claims: &[(Key, Version)],
         now: Timestamp,
         until: Timestamp,
-    ) -> Answer<'a, Vec<Result<Option<ClaimId>, StoreError>>> {
-        self.answer(wait, move |ops| async move {
-            let cmds = claims
-                .iter()
-                .map(|(key, seen)| Ok(ops.claim_cmd(key, *seen, now, until)))
-                .collect();
-            ops.batch(cmds, |value| Ok(token(value)?.map(ClaimId)))
-                .await
-        })
+    ) -> Result<Vec<Result<Option<ClaimId>, StoreError>>, StoreError> {
+        let cmds = claims
+            .iter()
+            .map(|(key, seen)| Ok(self.claim_cmd(key, *seen, now, until)))
+            .collect();
+        self.batch(cmds, |value| Ok(token(value)?.map(ClaimId)))
+            .await
     }
 
-    fn write_held_many(
+    async fn write_held_many(
         &self,
-        wait: Wait,
         writes: Vec<(Write, Hold)>,
         now: Timestamp,
-    ) -> Answer<'_, Vec<Result<bool, StoreError>>> {
-        self.answer(wait, move |ops| async move {
-            let cmds = writes
-                .into_iter()
-                .map(|(write, held)| {
-                    ops.write_cmd(&write.key, Some(held), write.value, write.deadlines, now)
-                })
-                .collect();
-            ops.batch(cmds, flag).await
-        })
+    ) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
+        let cmds = writes
+            .into_iter()
+            .map(|(write, held)| {
+                self.write_cmd(&write.key, Some(held), write.value, write.deadlines, now)
+            })
+            .collect();
+        self.batch(cmds, flag).await
     }
 
-    fn ping(&self, wait: Wait) -> Answer<'_, ()> {
-        self.answer(wait, move |ops| async move {
-            match ops.one(redis::cmd("PING")).await? {
-                Value::SimpleString(pong) if pong == "PONG" => Ok(()),
-                other => Err(protocol(format!("redis answered {other:?} to PING"))),
-            }
-        })
+    async fn ping(&self) -> Result<(), StoreError> {
+        match self.one(redis::cmd("PING")).await? {
+            Value::SimpleString(pong) if pong == "PONG" => Ok(()),
+            other => Err(protocol(format!("redis answered {other:?} to PING"))),
+        }
     }
 }
+
+super::remote::store_over_remote_ops!(RedisStore);

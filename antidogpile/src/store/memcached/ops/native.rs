@@ -484,7 +484,7 @@ impl<T: Exchange> Ops<'_, T> {
     /// Reads `key` for `purpose` in one request; returns what it found and
     /// the claim or lease it took (see the module's notes). A few rare
     /// cases take a second request: a takeover by CAS, or a win given back.
-    pub(crate) async fn read_for(
+    pub(crate) async fn read(
         &self,
         key: &Key,
         now: Timestamp,
@@ -498,11 +498,11 @@ impl<T: Exchange> Ops<'_, T> {
     }
 
     /// Reads every key for `purpose`, one pipelined exchange per server
-    /// (the rare second requests of [`read_for`](Ops::read_for) one by
+    /// (the rare second requests of [`read`](Ops::read) one by
     /// one). A key whose server failed reads as nothing; the first failure
     /// is returned if every key failed.
     #[allow(clippy::type_complexity)]
-    pub(crate) async fn read_many_for(
+    pub(crate) async fn read_many(
         &self,
         keys: &[Key],
         now: Timestamp,
@@ -1527,7 +1527,7 @@ mod tests {
         let found = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
-            .block_on(ops.read_many_for(&keys, NOW, used()))
+            .block_on(ops.read_many(&keys, NOW, used()))
             .unwrap();
         assert!(found
             .iter()
