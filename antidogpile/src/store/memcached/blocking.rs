@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use super::codec::Reply;
 use super::transport::{
-    io_error, take_replies, windows, Deadline, Failed, Failure, MemcachedConfig, Pool, Reuse,
-    ServerAddr,
+    io_error, take_replies, windows, Deadline, Failed, Failure, MemcachedConfig, Reuse, ServerAddr,
+    Servers,
 };
 use crate::error::StoreError;
 
@@ -40,21 +40,13 @@ const CHUNK: usize = 64 * 1024;
 
 /// Blocking connections to every server.
 pub(crate) struct BlockingTransport {
-    servers: Vec<ServerAddr>,
-    pools: Vec<Pool<Connection>>,
-    timeout: Duration,
+    servers: Servers<Connection>,
 }
 
 impl BlockingTransport {
     pub(crate) fn new(config: &MemcachedConfig) -> BlockingTransport {
         BlockingTransport {
-            servers: config.servers.clone(),
-            pools: config
-                .servers
-                .iter()
-                .map(|_| Pool::new(config.pool))
-                .collect(),
-            timeout: config.timeout,
+            servers: Servers::new(config),
         }
     }
 
@@ -67,19 +59,13 @@ impl BlockingTransport {
         requests: &[&[u8]],
         reuse: Reuse,
     ) -> Result<Vec<Reply>, Failure> {
-        let address = &self.servers[server];
-        let pooled = match reuse {
-            Reuse::Pooled => self.pools[server].take(),
-            Reuse::Fresh => None,
-        };
-        let fresh = pooled.is_none();
-        let mut connection = match pooled {
+        let mut exchange = self.servers.exchange(server, reuse);
+        let mut connection = match exchange.pooled() {
             Some(connection) => connection,
-            None => connect(address, self.timeout).map_err(Failure::Connect)?,
+            None => connect(exchange.address, exchange.timeout).map_err(Failure::Connect)?,
         };
-        let mut answered = false;
-        let outcome = connection.exchange(requests, self.timeout, &mut answered);
-        self.pools[server].settle(connection, outcome, address, self.timeout, fresh, answered)
+        let outcome = connection.exchange(requests, exchange.timeout, &mut exchange.answered);
+        exchange.settle(connection, outcome)
     }
 }
 

@@ -10,8 +10,8 @@ use tokio::net::UnixStream;
 
 use super::codec::Reply;
 use super::transport::{
-    io_error, take_replies, timed_out, windows, Deadline, Failed, Failure, MemcachedConfig, Pool,
-    Reuse, ServerAddr,
+    io_error, take_replies, timed_out, windows, Deadline, Failed, Failure, MemcachedConfig, Reuse,
+    ServerAddr, Servers,
 };
 use crate::error::StoreError;
 
@@ -28,21 +28,13 @@ struct Connection {
 
 /// Non-blocking connections to every server.
 pub(crate) struct TokioTransport {
-    servers: Vec<ServerAddr>,
-    pools: Vec<Pool<Connection>>,
-    timeout: Duration,
+    servers: Servers<Connection>,
 }
 
 impl TokioTransport {
     pub(crate) fn new(config: &MemcachedConfig) -> TokioTransport {
         TokioTransport {
-            servers: config.servers.clone(),
-            pools: config
-                .servers
-                .iter()
-                .map(|_| Pool::new(config.pool))
-                .collect(),
-            timeout: config.timeout,
+            servers: Servers::new(config),
         }
     }
 
@@ -55,24 +47,19 @@ impl TokioTransport {
         requests: &[&[u8]],
         reuse: Reuse,
     ) -> Result<Vec<Reply>, Failure> {
-        let address = &self.servers[server];
-        let pooled = match reuse {
-            Reuse::Pooled => self.pools[server].take(),
-            Reuse::Fresh => None,
-        };
-        let fresh = pooled.is_none();
-        let mut connection = match pooled {
+        let mut exchange = self.servers.exchange(server, reuse);
+        let (address, timeout) = (exchange.address, exchange.timeout);
+        let mut connection = match exchange.pooled() {
             Some(connection) => connection,
-            None => tokio::time::timeout(self.timeout, connect(address))
+            None => tokio::time::timeout(timeout, connect(address))
                 .await
-                .unwrap_or_else(|_| Err(timed_out(address, self.timeout)))
+                .unwrap_or_else(|_| Err(timed_out(address, timeout)))
                 .map_err(Failure::Connect)?,
         };
-        let mut answered = false;
         let outcome = connection
-            .exchange(requests, self.timeout, &mut answered)
+            .exchange(requests, timeout, &mut exchange.answered)
             .await;
-        self.pools[server].settle(connection, outcome, address, self.timeout, fresh, answered)
+        exchange.settle(connection, outcome)
     }
 }
 

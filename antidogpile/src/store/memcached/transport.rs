@@ -80,6 +80,85 @@ impl MemcachedConfig {
     }
 }
 
+/// What both transports keep of every server: its address and its pool of
+/// idle connections `C`, with the timeout of an exchange.
+pub(crate) struct Servers<C> {
+    addresses: Vec<ServerAddr>,
+    pools: Vec<Pool<C>>,
+    timeout: Duration,
+}
+
+impl<C> Servers<C> {
+    pub(crate) fn new(config: &MemcachedConfig) -> Servers<C> {
+        Servers {
+            addresses: config.servers.clone(),
+            pools: config
+                .servers
+                .iter()
+                .map(|_| Pool::new(config.pool))
+                .collect(),
+            timeout: config.timeout,
+        }
+    }
+
+    /// An exchange with `server`: on an idle connection of its pool when
+    /// `reuse` allows and there is one ([`ServerExchange::pooled`]), else on a
+    /// new one the transport opens.
+    pub(crate) fn exchange(&self, server: usize, reuse: Reuse) -> ServerExchange<'_, C> {
+        let pool = &self.pools[server];
+        let pooled = match reuse {
+            Reuse::Pooled => pool.take(),
+            Reuse::Fresh => None,
+        };
+        ServerExchange {
+            pool,
+            address: &self.addresses[server],
+            timeout: self.timeout,
+            fresh: pooled.is_none(),
+            pooled,
+            answered: false,
+        }
+    }
+}
+
+/// One exchange of a transport with one server, from taking a connection
+/// to [`settling`](ServerExchange::settle) it.
+pub(crate) struct ServerExchange<'s, C> {
+    pool: &'s Pool<C>,
+    /// The server's address, to connect to when nothing is pooled.
+    pub(crate) address: &'s ServerAddr,
+    /// The deadline of each window of the exchange, and of a connect.
+    pub(crate) timeout: Duration,
+    fresh: bool,
+    pooled: Option<C>,
+    /// Set by the transport once any byte of a reply came back.
+    pub(crate) answered: bool,
+}
+
+impl<C> ServerExchange<'_, C> {
+    /// The idle connection taken from the pool, if any: else the
+    /// transport connects to [`address`](ServerExchange::address).
+    pub(crate) fn pooled(&mut self) -> Option<C> {
+        self.pooled.take()
+    }
+
+    /// Settles the exchange on `connection` (see [`Pool::settle`]).
+    pub(crate) fn settle(
+        self,
+        connection: C,
+        outcome: Result<Vec<Reply>, Failed>,
+    ) -> Result<Vec<Reply>, Failure> {
+        self.pool.settle(
+            connection,
+            outcome,
+            self.address,
+            self.timeout,
+            self.fresh,
+            self.answered,
+        )
+    }
+}
+
 /// Idle connections to one server.
 pub(crate) struct Pool<C> {
     idle: Mutex<Vec<C>>,
