@@ -232,7 +232,7 @@ impl Cache {
         if !self.keeps_bytes {
             return self.clearing.local(namespace, fingerprint);
         }
-        crate::memo::complete(self.clearing.shared(
+        crate::store::block_on(self.clearing.shared(
             &Io::blocking(&*self.store),
             namespace,
             fingerprint,
@@ -304,7 +304,7 @@ impl Cache {
     /// # Ok::<(), antidogpile::Error>(())
     /// ```
     pub fn clear_namespace(&self, namespace: &str) -> Result<(), Error> {
-        crate::memo::complete(self.start_generation(&Io::blocking(&*self.store), Some(namespace)))
+        crate::store::block_on(self.start_generation(&Io::blocking(&*self.store), Some(namespace)))
     }
 
     /// Drops everything every memoized function cached in this cache, as
@@ -318,7 +318,7 @@ impl Cache {
     /// # Ok::<(), antidogpile::Error>(())
     /// ```
     pub fn clear(&self) -> Result<(), Error> {
-        crate::memo::complete(self.start_generation(&Io::blocking(&*self.store), None))
+        crate::store::block_on(self.start_generation(&Io::blocking(&*self.store), None))
     }
 }
 

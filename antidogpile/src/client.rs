@@ -5,6 +5,7 @@
 //! adapter that memoized calls use: [`Cache`]'s methods drive it with
 //! blocking I/O, [`AsyncCache`]'s await the store's non-blocking I/O.
 
+use crate::store::block_on;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -18,9 +19,7 @@ use crate::envelope::encode_payload;
 use crate::error::{Error, StoreError, StoreErrorKind};
 use crate::flight::Flight;
 use crate::key::{ArgumentEncoder, Key};
-use crate::memo::{
-    complete, fresh_hit, Call, Io, Job, Looked, Next, Pause, Progress, Read, Taking,
-};
+use crate::memo::{fresh_hit, Call, Io, Job, Looked, Next, Pause, Progress, Read, Taking};
 use crate::outcome::{Always, Cacheable, Outcome};
 use crate::policy::{decide, Deadlines, Decision, Timeouts};
 use crate::site::{Site, SiteOptions};
@@ -705,7 +704,7 @@ impl Cache {
         key: &K,
         grace: Duration,
     ) -> Result<Got<V>, Error> {
-        complete(self.blocking_ops().get(key, grace))
+        block_on(self.blocking_ops().get(key, grace))
     }
 
     /// The value under `key` if there is one, fresh or stale, without
@@ -714,7 +713,7 @@ impl Cache {
         let key = key_of(key)?;
         let now = self.clock.now();
         let io = Io::blocking(&*self.store);
-        match complete(io.look::<V>(&key, now, ReadFor::Peek)).map_err(store_error)? {
+        match block_on(io.look::<V>(&key, now, ReadFor::Peek)).map_err(store_error)? {
             (Looked::Entry { value, .. }, _) => Ok(Some(value)),
             _ => Ok(None),
         }
@@ -731,7 +730,7 @@ impl Cache {
         value: &V,
         ttl: impl Into<Ttl>,
     ) -> Result<(), Error> {
-        complete(self.blocking_ops().set(key, value, Keep::Soft(ttl.into())))
+        block_on(self.blocking_ops().set(key, value, Keep::Soft(ttl.into())))
     }
 
     /// Stores `value` under `key` without anti-dogpiling: a raw value
@@ -751,7 +750,7 @@ impl Cache {
         value: &V,
         ttl: Option<Duration>,
     ) -> Result<(), Error> {
-        complete(self.blocking_ops().set(key, value, Keep::Hard(ttl)))
+        block_on(self.blocking_ops().set(key, value, Keep::Hard(ttl)))
     }
 
     /// [`set`](Cache::set), only if no value is stored under `key` (a
@@ -762,7 +761,7 @@ impl Cache {
         value: &V,
         ttl: impl Into<Ttl>,
     ) -> Result<bool, Error> {
-        complete(
+        block_on(
             self.blocking_ops()
                 .add_one(key, value, Keep::Soft(ttl.into())),
         )
@@ -776,7 +775,7 @@ impl Cache {
         value: &V,
         ttl: Option<Duration>,
     ) -> Result<bool, Error> {
-        complete(self.blocking_ops().add_one(key, value, Keep::Hard(ttl)))
+        block_on(self.blocking_ops().add_one(key, value, Keep::Hard(ttl)))
     }
 
     /// The soft delete: marks the value under `key` stale, so the next
@@ -796,12 +795,12 @@ impl Cache {
     /// # Ok::<(), antidogpile::Error>(())
     /// ```
     pub fn delete<K: Serialize + ?Sized>(&self, key: &K) -> Result<bool, Error> {
-        complete(self.blocking_ops().delete(&key_of(key)?, Invalidate::Soft))
+        block_on(self.blocking_ops().delete(&key_of(key)?, Invalidate::Soft))
     }
 
     /// The hard delete: removes the value under `key`.
     pub fn delete_hard<K: Serialize + ?Sized>(&self, key: &K) -> Result<(), Error> {
-        complete(self.blocking_ops().delete(&key_of(key)?, Invalidate::Hard)).map(drop)
+        block_on(self.blocking_ops().delete(&key_of(key)?, Invalidate::Hard)).map(drop)
     }
 
     /// Adds `delta` to the raw integer under `key` (set with
@@ -810,13 +809,13 @@ impl Cache {
     /// [`Error::NotFound`] if nothing is stored, [`Error::NotACounter`] if
     /// the value is not a raw unsigned integer (it is left as it is).
     pub fn incr<K: Serialize + ?Sized>(&self, key: &K, delta: u64) -> Result<u64, Error> {
-        complete(self.blocking_ops().count(key, Delta::Incr(delta)))
+        block_on(self.blocking_ops().count(key, Delta::Incr(delta)))
     }
 
     /// Subtracts `delta` from the raw integer under `key`, stopping at zero
     /// (as memcached does); see [`incr`](Cache::incr).
     pub fn decr<K: Serialize + ?Sized>(&self, key: &K, delta: u64) -> Result<u64, Error> {
-        complete(self.blocking_ops().count(key, Delta::Decr(delta)))
+        block_on(self.blocking_ops().count(key, Delta::Decr(delta)))
     }
 
     /// [`get`](Cache::get) of every key, in order, in one read (pipelined
@@ -825,7 +824,7 @@ impl Cache {
     /// answer: of many callers, one is told to recompute each stale or
     /// missing key.
     pub fn get_many<V: Cacheable, K: Serialize>(&self, keys: &[K]) -> Result<Vec<Got<V>>, Error> {
-        complete(self.blocking_ops().get_many(keys, self.default_grace()))
+        block_on(self.blocking_ops().get_many(keys, self.default_grace()))
     }
 
     /// [`set`](Cache::set) of every entry, in one write (pipelined on memcached).
@@ -834,7 +833,7 @@ impl Cache {
         entries: &[(K, V)],
         ttl: impl Into<Ttl>,
     ) -> Result<(), Error> {
-        complete(
+        block_on(
             self.blocking_ops()
                 .set_entries(entries, Keep::Soft(ttl.into())),
         )
@@ -846,13 +845,13 @@ impl Cache {
         entries: &[(K, V)],
         ttl: Option<Duration>,
     ) -> Result<(), Error> {
-        complete(self.blocking_ops().set_entries(entries, Keep::Hard(ttl)))
+        block_on(self.blocking_ops().set_entries(entries, Keep::Hard(ttl)))
     }
 
     /// [`delete`](Cache::delete) (soft) or [`delete_hard`](Cache::delete_hard)
     /// of every key; the hard one in one request (pipelined on memcached).
     pub fn delete_many<K: Serialize>(&self, keys: &[K], how: Invalidate) -> Result<(), Error> {
-        complete(self.blocking_ops().delete_many(&keys_of(keys)?, how))
+        block_on(self.blocking_ops().delete_many(&keys_of(keys)?, how))
     }
 
     /// The value under `key`, computed by `compute` if needed, with the
@@ -936,7 +935,7 @@ impl Cache {
         mut compute: impl FnMut(Vec<&K>) -> Vec<V>,
     ) -> Result<Vec<V>, Error> {
         let compute = |missing: Vec<&K>| std::future::ready(compute(missing));
-        complete(self.blocking_ops().get_or_compute_many(
+        block_on(self.blocking_ops().get_or_compute_many(
             keys,
             ttl.into(),
             &crate::memo::Blocking,

@@ -129,7 +129,7 @@ impl Holding {
 /// Stops renewing `holding` and gives its hold back, here and now.
 pub(crate) fn give_back_now(store: &dyn Store, key: Key, holding: &Holding) {
     let hold = holding.stop();
-    let give_back = || crate::memo::complete(Io::blocking(store).release(key, hold));
+    let give_back = || crate::store::block_on(Io::blocking(store).release(key, hold));
     match catch_unwind(AssertUnwindSafe(give_back)) {
         Ok(Ok(_)) => {}
         Ok(Err(error)) => trace(&key, &error.to_string()),

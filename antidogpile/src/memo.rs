@@ -7,6 +7,7 @@
 //! sync path uses blocking I/O, whose futures are always ready, and drives
 //! the same code with [`complete`]. Only the waiting differs.
 
+use crate::store::block_on;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -300,11 +301,6 @@ impl Io<'_> {
             .await?;
         Ok(found)
     }
-}
-
-/// Runs a future whose I/O is blocking to its end on this thread.
-pub(crate) fn complete<F: Future>(future: F) -> F::Output {
-    crate::store::block_on(future)
 }
 
 // ---- the state machine ----
@@ -1368,7 +1364,7 @@ impl<'c> Call<'c> {
 
     /// The call of a sync function: blocking.
     pub(crate) fn run<R: Outcome>(&self, compute: impl FnOnce() -> R) -> R {
-        complete(self.drive(&Blocking, async move { compute() }))
+        block_on(self.drive(&Blocking, async move { compute() }))
     }
 
     /// The call of an `async fn`: awaiting.
@@ -1390,7 +1386,7 @@ impl<'c> Call<'c> {
         F: FnOnce() -> R + Send + 'static,
     {
         let io = Io::blocking(&*self.cache.store);
-        match complete(self.resolve::<R::Value, _>(&io, &Blocking)) {
+        match block_on(self.resolve::<R::Value, _>(&io, &Blocking)) {
             Resolved::MustCompute(Job::Refresh(refresh)) => {
                 let stale = refresh.stale.clone();
                 let site = self.site;
@@ -1398,7 +1394,7 @@ impl<'c> Call<'c> {
                 let submitted = refresh_pool::submit(Box::new(move || {
                     site.counters.count(Event::Compute);
                     let io = Io::blocking(&*store);
-                    complete(refresh.compute_and_settle(&io, site, async move { compute() }));
+                    block_on(refresh.compute_and_settle(&io, site, async move { compute() }));
                 }));
                 if let Err(refused) = submitted {
                     // The pool is full: dropping the refresh releases its
@@ -1409,7 +1405,7 @@ impl<'c> Call<'c> {
                 }
                 R::from_value(stale)
             }
-            resolved => complete(self.finish(&io, resolved, async move { compute() })),
+            resolved => block_on(self.finish(&io, resolved, async move { compute() })),
         }
     }
 

@@ -11,7 +11,7 @@ use crate::cache::Cache;
 use crate::client::Invalidate;
 use crate::error::Error;
 use crate::key::{ArgumentEncoder, Fingerprint, Key};
-use crate::memo::{self, fresh_hit, Call, Io};
+use crate::memo::{fresh_hit, Call, Io};
 use crate::registry;
 use crate::stats::Event;
 
@@ -402,7 +402,7 @@ pub fn invalidate(
         return Ok(false);
     };
     with_cache(site, |cache| match cache {
-        Some(cache) => memo::complete(invalidate_in(
+        Some(cache) => crate::store::block_on(invalidate_in(
             cache,
             &Io::blocking(&*cache.store),
             site,

@@ -10,8 +10,9 @@ use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::key::Key;
-use crate::memo::{complete, Io, Release};
+use crate::memo::{Io, Release};
 use crate::outcome::Cacheable;
+use crate::store::block_on;
 use crate::store::{Hold, Store};
 
 /// The duty to recompute a key, handed with [`Got::Recompute`](super::Got::Recompute)
@@ -87,7 +88,7 @@ impl Recompute {
     /// [`set_async`](Recompute::set_async).
     pub fn set<V: Cacheable>(self, value: &V, ttl: impl Into<Ttl>) -> Result<bool, Error> {
         let store = Arc::clone(&self.store);
-        complete(self.settle(&Io::blocking(&*store), value, ttl.into()))
+        block_on(self.settle(&Io::blocking(&*store), value, ttl.into()))
     }
 
     /// [`set`](Recompute::set), awaiting the store instead of blocking.
