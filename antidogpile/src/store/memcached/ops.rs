@@ -340,6 +340,22 @@ impl<T: Exchange> Ops<'_, T> {
         )
     }
 
+    /// One request per key, `(routing, request)` as [`send_batch`](Ops::send_batch)
+    /// takes them, each written by `encode` for the key as it goes on the wire.
+    pub(crate) fn batch_of(
+        keys: &[Key],
+        encode: impl Fn(&mut Vec<u8>, &WireKey),
+    ) -> Vec<(String, Vec<u8>)> {
+        keys.iter()
+            .map(|key| {
+                let routing = logical_key(key);
+                let mut request = Vec::with_capacity(64);
+                encode(&mut request, &WireKey::new(routing.as_bytes()));
+                (routing, request)
+            })
+            .collect()
+    }
+
     /// Sends each `(routing, request)` to its server, pipelined: one
     /// exchange per server. Replies (or each one's failure) in order.
     async fn send_batch(&self, batch: &[(String, Vec<u8>)]) -> Vec<Result<Reply, StoreError>> {
@@ -763,19 +779,9 @@ impl<T: Exchange> Ops<'_, T> {
 
     /// Deletes every key, one pipelined exchange per server.
     pub(crate) async fn remove_many(&self, keys: &[Key]) -> Result<(), StoreError> {
-        let batch: Vec<(String, Vec<u8>)> = keys
-            .iter()
-            .map(|key| {
-                let routing = logical_key(key);
-                let mut request = Vec::with_capacity(64);
-                encode_delete(
-                    &mut request,
-                    &WireKey::new(routing.as_bytes()),
-                    &DeleteFlags::default(),
-                );
-                (routing, request)
-            })
-            .collect();
+        let batch = Self::batch_of(keys, |request, wire| {
+            encode_delete(request, wire, &DeleteFlags::default());
+        });
         let mut first_error = None;
         for reply in self.send_batch(&batch).await {
             match reply {
@@ -810,20 +816,9 @@ impl<T: Exchange> Ops<'_, T> {
             return_cas: true,
             ..SetFlags::default()
         };
-        let batch: Vec<(String, Vec<u8>)> = keys
-            .iter()
-            .map(|key| {
-                let routing = logical_key(key);
-                let mut request = Vec::with_capacity(64);
-                encode_set(
-                    &mut request,
-                    &WireKey::new(routing.as_bytes()),
-                    b"lease",
-                    &flags,
-                );
-                (routing, request)
-            })
-            .collect();
+        let batch = Self::batch_of(keys, |request, wire| {
+            encode_set(request, wire, b"lease", &flags);
+        });
         let mut refused = Vec::new();
         let mut leases: Vec<Result<Option<LeaseId>, StoreError>> = Vec::with_capacity(keys.len());
         for (index, reply) in self.send_batch(&batch).await.into_iter().enumerate() {

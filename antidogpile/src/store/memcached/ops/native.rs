@@ -508,14 +508,9 @@ impl<T: Exchange> Ops<'_, T> {
         now: Timestamp,
         purpose: ReadFor,
     ) -> Result<Vec<(Option<Found>, Option<Hold>)>, StoreError> {
-        let batch: Vec<(String, Vec<u8>)> = keys
-            .iter()
-            .map(|key| {
-                let routing = logical_key(key);
-                let request = read_request(&WireKey::new(routing.as_bytes()), purpose);
-                (routing, request)
-            })
-            .collect();
+        let batch = Self::batch_of(keys, |request, wire| {
+            *request = read_request(wire, purpose);
+        });
         let replies = self.send_batch(&batch).await;
         let verdicts: Vec<Result<Verdict, StoreError>> = replies
             .into_iter()
