@@ -12,7 +12,8 @@
 //!
 //! Every step of the store is one Lua script, and a read with intent to use
 //! takes the claim or the lease in the same script, so: a fresh hit is 1
-//! command; a cold miss by the caller that computes is 2 (its read, which
+//! command (a plain `HMGET` where the process last saw the key fresh, the
+//! read script elsewhere); a cold miss by the caller that computes is 2 (its read, which
 //! takes the lease, and its write); a waiter in another process reads once
 //! per poll; a stale hit by the caller that refreshes is 2 (its read, which
 //! takes the claim, and its write); any other caller of a stale value reads
@@ -203,15 +204,29 @@ impl Counter {
 
 /// Asserts the step sent `commands` `EVALSHA`s and nothing else.
 fn assert_scripts(step: &str, sent: &Sent, commands: u64) {
-    let expected = BTreeMap::from([("evalsha".to_owned(), commands)]);
+    assert_sent(step, sent, &[("evalsha", commands)]);
+}
+
+/// Asserts the step sent these commands, so many of each, and nothing else.
+fn assert_sent(step: &str, sent: &Sent, expected: &[(&str, u64)]) {
+    let expected: BTreeMap<String, u64> = expected
+        .iter()
+        .map(|&(name, calls)| (name.to_owned(), calls))
+        .collect();
     assert_eq!(
         sent.commands, expected,
-        "{step}: expected {commands} EVALSHA, sent {sent:?}"
+        "{step}: expected {expected:?}, sent {sent:?}"
     );
     println!(
         "{step}: {:?} (generation reads subtracted: {})",
         sent.commands, sent.generation_reads
     );
+}
+
+/// A fresh hit of a key this process last saw fresh: one plain `HMGET`,
+/// no script.
+fn assert_plain_read(step: &str, sent: &Sent) {
+    assert_sent(step, sent, &[("hmget", 1)]);
 }
 
 fn cache(server: &Redis) -> Cache {
@@ -245,7 +260,7 @@ fn a_memoized_fn_misses_hits_and_refreshes_in_the_fewest_commands() {
 
     let (hit, fresh) = counter.count(|| report(7));
     assert_eq!(hit, first);
-    assert_scripts("a fresh hit", &fresh, 1);
+    assert_plain_read("a fresh hit", &fresh);
 
     std::thread::sleep(PAST_SOFT);
     let (stale, refresh) = counter.count(|| report(7));
@@ -261,7 +276,7 @@ fn a_memoized_fn_misses_hits_and_refreshes_in_the_fewest_commands() {
 
     let (hit, fresh) = counter.count(|| report(7));
     assert_eq!(hit, stale);
-    assert_scripts("a fresh hit after the refresh", &fresh, 1);
+    assert_plain_read("a fresh hit after the refresh", &fresh);
 }
 
 static SUMMARY_COMPUTES: AtomicUsize = AtomicUsize::new(0);
@@ -297,7 +312,7 @@ fn an_async_memoized_fn_misses_hits_and_refreshes_in_the_fewest_commands() {
 
     let (value, fresh) = counter.count(|| runtime.block_on(summary(41)));
     assert_eq!(value, 42);
-    assert_scripts("a fresh hit (async)", &fresh, 1);
+    assert_plain_read("a fresh hit (async)", &fresh);
     assert_eq!(SUMMARY_COMPUTES.load(Ordering::SeqCst), 2);
 
     std::thread::sleep(PAST_SOFT);
@@ -445,4 +460,40 @@ fn a_waiter_in_another_process_reads_once_per_poll_and_wakes_soon() {
         delay < Duration::from_millis(500),
         "woke {delay:?} after the write"
     );
+}
+
+/// A process reads a key it last saw fresh with a plain `HMGET`; when
+/// another process has invalidated it meanwhile, the `HMGET` finds it stale
+/// and the read script follows, taking the claim: one command more, and
+/// never the invalidated value served as fresh.
+#[test]
+fn a_key_invalidated_by_another_process_is_read_again_by_the_script_and_claimed() {
+    let server = server();
+    let mut counter = Counter::new(&server);
+    let (a, b) = (cache(&server), cache(&server));
+    let ttl = Ttl::soft(Duration::from_secs(60)).factor(4);
+    let _ = b.get::<u64, _>("warm").unwrap();
+    a.set("k", &1u64, ttl).unwrap();
+
+    let (got, fresh) = counter.count(|| a.get::<u64, _>("k").unwrap());
+    assert_eq!(got, Got::Fresh(1));
+    assert_plain_read("a fresh get of a key written here", &fresh);
+
+    let (marked, delete) = counter.count(|| b.delete("k").unwrap());
+    assert!(marked);
+    assert_scripts("a soft delete in another process", &delete, 1);
+
+    let (got, read) = counter.count(|| a.get::<u64, _>("k").unwrap());
+    let Got::Recompute(Some(1), duty) = got else {
+        panic!("the invalidated value is stale, and this caller refreshes it: {got:?}")
+    };
+    assert_sent(
+        "a get of a key invalidated elsewhere",
+        &read,
+        &[("hmget", 1), ("evalsha", 1)],
+    );
+    assert!(duty.set(&2u64, ttl).unwrap());
+    let (got, fresh) = counter.count(|| a.get::<u64, _>("k").unwrap());
+    assert_eq!(got, Got::Fresh(2));
+    assert_plain_read("a fresh get after the refresh", &fresh);
 }

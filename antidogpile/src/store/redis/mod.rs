@@ -6,6 +6,7 @@
 //! transport ([`link`]: blocking connections or a tokio one) as a
 //! pipeline; the `*_many` operations send one pipeline for the batch.
 
+mod hints;
 mod link;
 mod scripts;
 
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use redis::{Cmd, Value};
 
+use self::hints::FreshHints;
 #[cfg(feature = "tokio")]
 use self::link::Tokio;
 use self::link::{store_error, Blocking, Health, Replies};
@@ -137,7 +139,9 @@ impl fmt::Debug for RedisConfig {
 /// token; every step that must be atomic across processes (a claim, a
 /// lease, a held write, a renewal, a soft delete) is one Lua script, one
 /// round trip. A read for use takes the claim or the lease it finds free
-/// in the same script ([`Store::reads_take_holds`]). Raw values (hard sets)
+/// in the same script ([`Store::reads_take_holds`](super::Store::reads_take_holds)); a key this process
+/// last saw fresh is read with a plain `HMGET` instead, the script
+/// following only if it is no longer fresh. Raw values (hard sets)
 /// are plain strings, readable by any client. A server that is down, slow
 /// or restarted makes calls slower (they compute, within the timeout),
 /// never wrong.
@@ -154,6 +158,7 @@ pub struct RedisStore {
     health: Health,
     transports: Transports,
     tokens: Tokens,
+    hints: FreshHints,
 }
 
 /// How the store reaches Redis: one server, or a cluster.
@@ -248,6 +253,7 @@ impl RedisStore {
             health: Health::new(config.retry_after),
             transports,
             tokens: Tokens::new(),
+            hints: FreshHints::new(),
             config,
         })
     }
@@ -376,25 +382,52 @@ fn found_of(value: Value) -> Result<(Option<Found>, Option<Hold>), StoreError> {
             let (Some(soft), Some(claimed), Some(token)) = (field(2), field(3), field(4)) else {
                 return Err(protocol("redis answered an entry without its fields"));
             };
-            // An envelope this version cannot open (another format) is a
-            // stale value that decodes to nothing: recomputed and overwritten.
-            let (soft, payload) = match envelope::open(sealed) {
-                Ok((_, payload)) => (soft, payload.to_vec()),
-                Err(_) => (0, Vec::new()),
-            };
-            let found = Found::Entry {
-                meta: EntryMeta {
-                    soft_deadline: Timestamp::from_millis(soft),
-                    claimed_until: Timestamp::from_millis(claimed),
-                },
-                version: Version(token),
-                value: Stored::Bytes(payload),
-            };
             let hold = (tag == b"claimed").then_some(Hold::Claim(ClaimId(token)));
-            (Some(found), hold)
+            (Some(entry_found(sealed, soft, claimed, token)), hold)
         }
         _ => (None, None),
     })
+}
+
+/// An entry as read: its sealed envelope, soft deadline, claim end and token.
+fn entry_found(sealed: &[u8], soft: u64, claimed: u64, token: u64) -> Found {
+    // An envelope this version cannot open (another format) is a stale
+    // value that decodes to nothing: recomputed and overwritten.
+    let (soft, payload) = match envelope::open(sealed) {
+        Ok((_, payload)) => (soft, payload.to_vec()),
+        Err(_) => (0, Vec::new()),
+    };
+    Found::Entry {
+        meta: EntryMeta {
+            soft_deadline: Timestamp::from_millis(soft),
+            claimed_until: Timestamp::from_millis(claimed),
+        },
+        version: Version(token),
+        value: Stored::Bytes(payload),
+    }
+}
+
+/// A fresh entry from the fields `HMGET e t s c h l` answered: `None` if
+/// they are not an entry that is fresh at `now` (then the read script
+/// decides, and takes a hold if it must).
+fn fresh_entry(fields: &Value, now: Timestamp) -> Option<Found> {
+    let Value::Array(fields) = fields else {
+        return None;
+    };
+    let [sealed, token, soft, claimed, hard, lease] = fields.as_slice() else {
+        return None;
+    };
+    if *lease != Value::Nil {
+        return None;
+    }
+    let now = now.as_millis();
+    let (soft, hard) = (decimal(soft)?, decimal(hard)?);
+    if soft <= now || hard <= now {
+        return None;
+    }
+    let sealed = bytes(sealed)?;
+    let token = std::str::from_utf8(bytes(token)?).ok()?.parse().ok()?;
+    Some(entry_found(sealed, soft, decimal(claimed)?, token))
 }
 
 /// The operations over one transport.
@@ -403,6 +436,7 @@ struct Ops<'s> {
     health: &'s Health,
     config: &'s RedisConfig,
     tokens: &'s Tokens,
+    hints: &'s FreshHints,
 }
 
 impl Ops<'_> {
@@ -533,13 +567,42 @@ impl Ops<'_> {
         cmd
     }
 
+    /// One command: `HMGET` where this process last saw the key fresh (a
+    /// fresh hit needs no script, see [`hints`]), else the read script,
+    /// which takes the claim or the lease a read for use needs. An `HMGET`
+    /// that finds the key no longer fresh is followed by the script.
     async fn read(
         &self,
         key: &Key,
         now: Timestamp,
         purpose: ReadFor,
     ) -> Result<(Option<Found>, Option<Hold>), StoreError> {
-        found_of(self.one(self.read_cmd(key, now, purpose)).await?)
+        if self.hints.fresh_at(key, now) {
+            let mut cmd = redis::cmd("HMGET");
+            cmd.arg(self.key(key)).arg(&["e", "t", "s", "c", "h", "l"]);
+            let reply = self.run(std::slice::from_ref(&cmd)).await?.pop();
+            // A reply that is an error (a raw value is no hash) or not a
+            // fresh entry: the script reads it.
+            if let Some(found) = reply
+                .and_then(Result::ok)
+                .and_then(|f| fresh_entry(&f, now))
+            {
+                return Ok((Some(found), None));
+            }
+        }
+        let read = found_of(self.one(self.read_cmd(key, now, purpose)).await?)?;
+        self.noted(key, &read.0);
+        Ok(read)
+    }
+
+    /// Keeps the soft deadline of an entry a read found as `key`'s hint.
+    fn noted(&self, key: &Key, found: &Option<Found>) {
+        match found {
+            Some(Found::Entry { meta, .. }) if *meta != super::RAW_META => {
+                self.hints.note(key, meta.soft_deadline);
+            }
+            _ => self.hints.forget(key),
+        }
     }
 
     /// Reads every key in one pipeline. A key whose read failed reads as
@@ -709,6 +772,7 @@ impl RedisStore {
             health: &self.health,
             config: &self.config,
             tokens: &self.tokens,
+            hints: &self.hints,
         }
     }
 }
@@ -741,8 +805,14 @@ impl Ops<'_> {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<(), StoreError> {
+        let raw = matches!(value, Stored::Raw(_));
         let cmd = self.write_cmd(key, None, value, deadlines, now)?;
-        self.one(cmd).await.map(|_| ())
+        self.hints.forget(key);
+        self.one(cmd).await?;
+        if !raw {
+            self.hints.note(key, deadlines.soft);
+        }
+        Ok(())
     }
 
     async fn write_held(
@@ -753,11 +823,18 @@ impl Ops<'_> {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
+        let raw = matches!(value, Stored::Raw(_));
         let cmd = self.write_cmd(key, Some(held), value, deadlines, now)?;
-        flag(self.one(cmd).await?)
+        self.hints.forget(key);
+        let landed = flag(self.one(cmd).await?)?;
+        if landed && !raw {
+            self.hints.note(key, deadlines.soft);
+        }
+        Ok(landed)
     }
 
     async fn remove(&self, key: &Key) -> Result<(), StoreError> {
+        self.hints.forget(key);
         let mut cmd = redis::cmd("DEL");
         cmd.arg(self.key(key));
         self.one(cmd).await.map(|_| ())
@@ -808,6 +885,7 @@ impl Ops<'_> {
     }
 
     async fn mark_stale(&self, key: &Key, now: Timestamp) -> Result<bool, StoreError> {
+        self.hints.forget(key);
         let mut cmd = self.script(Op::MarkStale, key);
         cmd.arg(now.as_millis()).arg(self.tokens.draw());
         flag(self.one(cmd).await?)
@@ -825,6 +903,9 @@ impl Ops<'_> {
     async fn remove_many(&self, keys: &[Key]) -> Result<(), StoreError> {
         if keys.is_empty() {
             return Ok(());
+        }
+        for key in keys {
+            self.hints.forget(key);
         }
         // One DEL per key: the keys of a batch may live in several
         // slots of a cluster (and a DEL of many keys must not).
