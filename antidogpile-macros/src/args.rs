@@ -192,7 +192,8 @@ impl Returns {
 pub(crate) enum Invalidator {
     /// `invalidate = false`: none.
     Off,
-    /// `invalidate = true`: `name_invalidate` (the default).
+    /// `invalidate = true`: `name_invalidate` (the default, but for a
+    /// private method: `validate::default_invalidator`).
     Default,
     /// `invalidate = "forget_report"`: under this name.
     Named(Ident),

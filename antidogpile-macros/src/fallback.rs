@@ -8,7 +8,7 @@
 //! compiling the same way: a function of the same name and signature whose
 //! body never runs (the crate does not compile).
 
-use crate::invalidator;
+use crate::{invalidator, validate};
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::quote;
 use syn::{parse_quote, FnArg, Ident, ItemFn, Pat};
@@ -26,7 +26,9 @@ pub(crate) fn emit(error: &syn::Error, args: TokenStream, item: TokenStream) -> 
 
 /// The invalidator's name as the attribute asks for it, read from its
 /// tokens alone (the attribute may not parse): `None` for
-/// `invalidate = false`.
+/// `invalidate = false`. Without a readable `invalidate`, the default of a
+/// correct attribute (`validate::default_invalidator`): none for a function
+/// that may be in a trait impl, where it would add an error of its own.
 fn invalidator_name(args: &TokenStream, func: &ItemFn) -> Option<Ident> {
     let tokens: Vec<TokenTree> = args.clone().into_iter().collect();
     for (i, token) in tokens.iter().enumerate() {
@@ -42,6 +44,7 @@ fn invalidator_name(args: &TokenStream, func: &ItemFn) -> Option<Ident> {
         let value = tokens.get(i + 2).map(ToString::to_string);
         match value.as_deref() {
             Some("false") => return None,
+            Some("true") => return Some(invalidator::default_name(&func.sig.ident)),
             Some(text) if text.starts_with('"') => {
                 let name = syn::parse_str::<syn::LitStr>(text).ok()?.value();
                 return syn::parse_str::<Ident>(&name).ok();
@@ -49,7 +52,7 @@ fn invalidator_name(args: &TokenStream, func: &ItemFn) -> Option<Ident> {
             _ => break,
         }
     }
-    Some(invalidator::default_name(&func.sig.ident))
+    validate::default_invalidator(func)
 }
 
 /// `fn name_invalidate(<the same arguments>, how: Invalidate) ->
@@ -89,11 +92,18 @@ mod tests {
 
     /// The names of the functions the fallback emits for `args` on `fn report`.
     fn emitted(args: proc_macro2::TokenStream) -> Vec<String> {
-        let item = quote!(
-            fn report(customer: u64) -> u64 {
-                customer
-            }
-        );
+        emitted_for(
+            args,
+            quote!(
+                fn report(customer: u64) -> u64 {
+                    customer
+                }
+            ),
+        )
+    }
+
+    /// The names of the functions the fallback emits for `args` on `item`.
+    fn emitted_for(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> Vec<String> {
         let error = syn::Error::new(proc_macro2::Span::call_site(), "some mistake");
         let file: syn::File = syn::parse2(super::emit(&error, args, item)).unwrap();
         file.items
@@ -119,12 +129,51 @@ mod tests {
             emitted(quote!(soft = "30x", invalidate = true)),
             ["report_invalidate", "report"]
         );
-        // A trait impl needs `invalidate = false`: nothing is added then.
+        // `invalidate = false`: nothing is added.
         assert_eq!(
             emitted(quote!(invalidate = false, soft = "30x")),
             ["report"]
         );
         // Tokens that do not even parse as options still give the default.
         assert_eq!(emitted(quote!(soft = = ,)), ["report_invalidate", "report"]);
+    }
+
+    /// A mistake in a trait impl adds no "not a member of trait" error: the
+    /// fallback follows the default of a correct attribute.
+    #[test]
+    fn a_private_associated_fn_gets_a_stand_in_only_when_asked() {
+        let method = quote!(
+            fn report(&self, customer: u64) -> u64 {
+                customer
+            }
+        );
+        assert_eq!(
+            emitted_for(quote!(soft = "30x"), method.clone()),
+            ["report"]
+        );
+        assert_eq!(emitted_for(quote!(soft = = ,), method.clone()), ["report"]);
+        assert_eq!(
+            emitted_for(quote!(soft = "30x", invalidate = true), method.clone()),
+            ["report_invalidate", "report"]
+        );
+        assert_eq!(
+            emitted_for(quote!(invalidate = "forget", soft = "30x"), method),
+            ["forget", "report"]
+        );
+        let naming_self = quote!(
+            fn load(id: u64) -> Option<Self> {
+                None
+            }
+        );
+        assert_eq!(emitted_for(quote!(soft = "30x"), naming_self), ["load"]);
+        let public = quote!(
+            pub fn report(&self, customer: u64) -> u64 {
+                customer
+            }
+        );
+        assert_eq!(
+            emitted_for(quote!(soft = "30x"), public),
+            ["report_invalidate", "report"]
+        );
     }
 }

@@ -21,7 +21,9 @@ use syn::{parse_quote, AttrStyle, Attribute, FnArg, Ident, Meta, Pat};
 /// cannot go (a trait impl may only define the trait's functions), the
 /// compiler's "not a member of trait" then points at `#[antidogpiled(..)]`
 /// rather than at the user's function name. The macro cannot see the impl
-/// it is in; its docs name the fix, `invalidate = false`.
+/// it is in, so it only emits one there by default for an associated
+/// function it cannot tell from a free one (`validate::default_invalidator`);
+/// its docs name the fix, `invalidate = false`.
 pub(crate) fn default_name(fn_name: &Ident) -> Ident {
     format_ident!("{}_invalidate", fn_name.unraw(), span = Span::call_site())
 }

@@ -87,7 +87,8 @@ use proc_macro::TokenStream;
 ///     background,            // or `background = true`: refresh stale values on a spawned task
 ///     jitter = 0.1,          // spread soft deadlines by ±10% so values loaded together
 ///                            //   do not all expire together
-///     invalidate = false,    // no `report_invalidate` (or = "forget_report": another name)
+///     invalidate = false,    // no `report_invalidate` (or = "forget_report": another name;
+///                            //   = true: `report_invalidate` for a private method too)
 ///     result,                // or `option`, or `value`: what the return type is, when its
 ///                            //   name does not say (a type alias)
 /// )]
@@ -125,10 +126,13 @@ use proc_macro::TokenStream;
 ///   there can be no `self`.
 /// - **`jitter = <fraction>`** (0.0 <= jitter < 1.0, default 0.0): spread
 ///   soft deadlines randomly by up to this fraction of `soft`.
-/// - **`invalidate = false`** or **`invalidate = "<fn name>"`**: no
-///   invalidator (required in a trait impl, which may only define the
-///   trait's functions), or the invalidator under that name instead of
-///   `name_invalidate`.
+/// - **`invalidate = false`**, **`invalidate = true`** or
+///   **`invalidate = "<fn name>"`**: no invalidator, `name_invalidate`, or
+///   the invalidator under that name. Default: `name_invalidate`, except
+///   for a method without a visibility (it takes `self` or names `Self`
+///   and is not `pub`, `pub(crate)`...), which gets none unless asked: it
+///   may be in a trait impl, which may only define the trait's functions
+///   (see [Invalidation](#invalidation)).
 /// - **`result`**, **`option`** or **`value`** (at most one): what the
 ///   return type is, whatever it is called. `result`: a `Result`, `Ok` is
 ///   cached and `Err` is not; `option`: an `Option`, `Some` is cached and
@@ -196,7 +200,8 @@ use proc_macro::TokenStream;
 /// # Invalidation
 ///
 /// Next to the function goes `<name>_invalidate`, with the same visibility,
-/// generics, receiver and arguments, plus `how: antidogpile::Invalidate`:
+/// generics, receiver and arguments, plus `how: antidogpile::Invalidate`
+/// (a private method gets it with `invalidate = true`, see below):
 ///
 /// ```text
 /// report_invalidate(customer, Invalidate::Soft)?;  // -> Result<bool, antidogpile::Error>
@@ -210,6 +215,35 @@ use proc_macro::TokenStream;
 /// and the others wait. It returns whether there was a value (`Hard`:
 /// always `true`), and an error only when the store fails. It is `async`
 /// when the function is.
+///
+/// A trait impl may only define the trait's functions, and the attribute
+/// cannot see the `impl` it is in. What it can see: an item of a trait
+/// impl has no visibility (`pub fn` is refused there). So a function that
+/// is certainly associated (it takes `self`, `&self`, `self: Box<Self>`...,
+/// or names `Self` in an argument or its return type) and has no
+/// visibility gets no invalidator unless asked, and a memoized method of a
+/// trait impl needs no option:
+///
+/// ```text
+/// impl Pricing for Shop {
+///     #[antidogpiled(soft = "5m")]               // no `price_invalidate`
+///     fn price(&self, sku: u64) -> u64 { .. }
+/// }
+///
+/// impl Catalog {
+///     #[antidogpiled(soft = "5m")]               // `product_invalidate`, `pub` too
+///     pub fn product(&self, id: u64) -> Option<Product> { .. }
+///
+///     #[antidogpiled(soft = "5m", invalidate = true)]  // private: asked for
+///     fn stock(&self, id: u64) -> u32 { .. }
+/// }
+/// ```
+///
+/// To invalidate a trait method's values, memoize an inherent method (with
+/// a visibility or `invalidate = true`) that the trait method calls. An
+/// associated function that neither takes `self` nor names `Self` cannot be
+/// told from a free function and gets `name_invalidate`: in a trait impl
+/// it needs `invalidate = false` (see below).
 ///
 /// # Compile errors
 ///
@@ -245,16 +279,21 @@ use proc_macro::TokenStream;
 /// An unknown option names the one meant when it is another crate's name
 /// for it (`ttl`, `timeout`: `soft`) or a near miss (`sikp`: `skip`). When
 /// the attribute or the function is wrong, the function is emitted as
-/// written and so is its invalidator (a stand-in with the same signature),
-/// so that the calls of either are no errors of their own.
+/// written and so is its invalidator, if it would have one (a stand-in
+/// with the same signature), so that the calls of either are no errors of
+/// their own.
 ///
 /// One error the macro cannot turn into its own: it cannot see the `impl`
-/// a method is in, so in a trait impl without `invalidate = false` the
-/// compiler reports "method `name_invalidate` is not a member of trait"
-/// (E0407), at the `#[antidogpiled]` attribute. The fix is to add
-/// `invalidate = false` (a trait impl may only define the trait's
-/// functions), and, to invalidate, memoize an inherent method that the
-/// trait method calls.
+/// a function is in, so an associated function of a trait impl that
+/// neither takes `self` nor names `Self` (`fn rate(region: u32) -> u64`),
+/// or that asks for an invalidator, gets one there, and the compiler
+/// reports "method `name_invalidate` is not a member of trait" (E0407) at
+/// the `#[antidogpiled]` attribute. The fix is `invalidate = false` (a
+/// trait impl may only define the trait's functions), and, to invalidate,
+/// memoize an inherent function and call it from the trait's. Methods taking
+/// `self` and functions naming `Self` need nothing (see
+/// [Invalidation](#invalidation)); with an error in the attribute, they get
+/// no stand-in invalidator either.
 ///
 /// A value of type `Arc<T>` (or `Rc<T>`) needs serde's `rc` feature,
 /// which `antidogpile` turns on: a cached `Arc` is a copy, like every

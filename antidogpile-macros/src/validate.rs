@@ -7,7 +7,9 @@ use crate::errors::Errors;
 use crate::invalidator;
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::ToTokens;
-use syn::{Expr, FnArg, GenericParam, Ident, ItemFn, Pat, ReceiverKind, ReturnType, Type};
+use syn::{
+    Expr, FnArg, GenericParam, Ident, ItemFn, Pat, ReceiverKind, ReturnType, Type, Visibility,
+};
 
 /// A function that can be memoized, with everything the expansion needs.
 pub(crate) struct Memoized {
@@ -20,7 +22,8 @@ pub(crate) struct Memoized {
     pub(crate) site: SiteSpec,
     pub(crate) key: KeySpec,
     /// The name of the sibling function that invalidates a cached value;
-    /// `None` for `invalidate = false`.
+    /// `None` for `invalidate = false`, and by default for a function
+    /// that could be in a trait impl (`default_invalidator`).
     pub(crate) invalidate: Option<Ident>,
 }
 
@@ -134,7 +137,7 @@ pub(crate) fn check(
         unreachable!("every missing piece recorded an error");
     };
     let key = KeySpec {
-        self_type: func.sig.receiver().is_some() || names_self(&func),
+        self_type: certainly_associated(&func),
         type_params: generic_params(&func, |param| match param {
             GenericParam::Type(param) => Some(param.ident.clone()),
             _ => None,
@@ -159,7 +162,8 @@ pub(crate) fn check(
     let invalidate = match args.invalidate.map(|setting| setting.value) {
         Some(Invalidator::Off) => None,
         Some(Invalidator::Named(name)) => Some(name),
-        Some(Invalidator::Default) | None => Some(invalidator::default_name(&func.sig.ident)),
+        Some(Invalidator::Default) => Some(invalidator::default_name(&func.sig.ident)),
+        None => default_invalidator(&func),
     };
     Ok(Memoized {
         func,
@@ -169,6 +173,34 @@ pub(crate) fn check(
         key,
         invalidate,
     })
+}
+
+/// The invalidator of a function whose attribute does not say: `None` for
+/// one that may be in a trait impl, `name_invalidate` otherwise.
+///
+/// A trait impl may only define the trait's items, so an invalidator there
+/// is "not a member of trait" (E0407), and the attribute cannot see the impl
+/// it is in. What it sees: an item of a trait impl is associated and has no
+/// visibility (`pub` is refused there). So a function that is certainly
+/// associated (`certainly_associated`) and has no visibility gets none
+/// unless asked (`invalidate = true` or a name); one with a visibility, a
+/// free function, and an associated function that neither takes `self` nor
+/// names `Self` (it cannot be told from a free one) get one. The fallback
+/// follows the same rule, so that a mistake in a trait impl is not reported
+/// twice.
+pub(crate) fn default_invalidator(func: &ItemFn) -> Option<Ident> {
+    let private = matches!(func.vis, Visibility::Inherited);
+    if private && certainly_associated(func) {
+        None
+    } else {
+        Some(invalidator::default_name(&func.sig.ident))
+    }
+}
+
+/// Whether the function is certainly an associated one: it takes a `self`
+/// receiver, or names `Self` in an argument or its return type.
+fn certainly_associated(func: &ItemFn) -> bool {
+    func.sig.receiver().is_some() || names_self(func)
 }
 
 /// `const`, `extern` and variadic functions cannot go through the cache.
@@ -549,8 +581,146 @@ fn is_punct(token: &TokenTree, ch: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::spelled;
-    use crate::args::Returns;
+    use crate::args::{Args, Returns};
+    use proc_macro2::TokenStream;
+    use quote::quote;
     use syn::Type;
+
+    /// The invalidator `check` decides on for `args` on `item`.
+    fn invalidator_of(args: TokenStream, item: TokenStream) -> Option<String> {
+        let func = syn::parse2(item).unwrap();
+        let memoized = super::check(syn::parse2::<Args>(args.clone()), &args, func)
+            .unwrap_or_else(|error| panic!("{error}"));
+        memoized.invalidate.map(|name| name.to_string())
+    }
+
+    #[test]
+    fn a_private_associated_fn_gets_no_invalidator_unless_asked() {
+        // Each of these may be an item of a trait impl, which may not add
+        // `name_invalidate`.
+        for item in [
+            quote!(
+                fn price(&self, sku: u64) -> u64 {
+                    sku
+                }
+            ),
+            quote!(
+                fn price(self, sku: u64) -> u64 {
+                    sku
+                }
+            ),
+            quote!(
+                fn price(self: Box<Self>, sku: u64) -> u64 {
+                    sku
+                }
+            ),
+            quote!(
+                async fn price(&self) -> u64 {
+                    1
+                }
+            ),
+            quote!(
+                fn load(id: u8) -> Option<Self> {
+                    None
+                }
+            ),
+            quote!(
+                fn merge(a: &Self, b: u8) -> u8 {
+                    b
+                }
+            ),
+            quote!(
+                fn load(id: u8) -> Vec<Option<Self>> {
+                    Vec::new()
+                }
+            ),
+        ] {
+            assert_eq!(
+                invalidator_of(quote!(soft = "1m"), item.clone()),
+                None,
+                "{item}"
+            );
+            assert_eq!(
+                invalidator_of(quote!(soft = "1m", invalidate = true), item.clone()).as_deref(),
+                Some(format!(
+                    "{}_invalidate",
+                    syn::parse2::<syn::ItemFn>(item.clone()).unwrap().sig.ident
+                ))
+                .as_deref(),
+                "{item}"
+            );
+            assert_eq!(
+                invalidator_of(quote!(soft = "1m", invalidate = "forget"), item.clone()).as_deref(),
+                Some("forget"),
+                "{item}"
+            );
+            assert_eq!(
+                invalidator_of(quote!(soft = "1m", invalidate = false), item.clone()),
+                None,
+                "{item}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_visible_or_possibly_free_fn_keeps_its_invalidator() {
+        for item in [
+            // A visibility: not in a trait impl.
+            quote!(
+                pub fn price(&self, sku: u64) -> u64 {
+                    sku
+                }
+            ),
+            quote!(
+                pub(crate) fn price(&self, sku: u64) -> u64 {
+                    sku
+                }
+            ),
+            quote!(
+                pub(super) async fn price(&self, sku: u64) -> u64 {
+                    sku
+                }
+            ),
+            quote!(
+                pub fn price(sku: u64) -> Option<Self> {
+                    None
+                }
+            ),
+            // Free, or associated without `self` or `Self`: cannot be told apart.
+            quote!(
+                fn price(sku: u64) -> u64 {
+                    sku
+                }
+            ),
+            quote!(
+                pub fn price(sku: u64) -> u64 {
+                    sku
+                }
+            ),
+            // `self` as a path segment or a lowercase word is not the receiver.
+            quote!(
+                fn price(sku: self::Sku) -> u64 {
+                    1
+                }
+            ),
+            quote!(
+                fn price(sku: SelfService) -> u64 {
+                    1
+                }
+            ),
+        ] {
+            assert_eq!(
+                invalidator_of(quote!(soft = "1m"), item.clone()).as_deref(),
+                Some("price_invalidate"),
+                "{item}"
+            );
+            assert_eq!(
+                invalidator_of(quote!(soft = "1m", invalidate = false), item.clone()),
+                None,
+                "{item}"
+            );
+        }
+    }
 
     fn spelled_as(ty: &str) -> Option<Returns> {
         let ty: Type = syn::parse_str(ty).unwrap();

@@ -199,8 +199,14 @@ struct Catalog {
 }
 
 impl Catalog {
-    /// The receiver's value is not part of the key.
-    #[antidogpiled(soft = "1h", cache = "inv_method", name = "inv::price")]
+    /// The receiver's value is not part of the key. A private method gets
+    /// its invalidator when asked (it could be in a trait impl).
+    #[antidogpiled(
+        soft = "1h",
+        cache = "inv_method",
+        name = "inv::price",
+        invalidate = true
+    )]
     fn price(&self, sku: u64) -> u64 {
         let number = PRICE_COMPUTES.fetch_add(1, Ordering::SeqCst) + 1;
         sku * 1000 + self.markup * 100 + number
@@ -243,7 +249,12 @@ async fn fetch(id: u64, trace: String) -> Result<u64, String> {
 struct Shelf;
 
 impl Shelf {
-    #[antidogpiled(soft = "1h", cache = "inv_async", name = "inv::stock")]
+    #[antidogpiled(
+        soft = "1h",
+        cache = "inv_async",
+        name = "inv::stock",
+        invalidate = true
+    )]
     async fn stock(&self, sku: u64) -> Option<u64> {
         tokio::task::yield_now().await;
         Some(sku * 100 + FETCHES.fetch_add(1, Ordering::SeqCst) + 1)

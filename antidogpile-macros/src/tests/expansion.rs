@@ -113,7 +113,8 @@ fn skip_version_name() {
 #[test]
 fn key_expression() {
     check(
-        quote!(soft = "10s", key = (user.id, page / 10)),
+        // A private method: its invalidator (every argument unused) only when asked.
+        quote!(soft = "10s", key = (user.id, page / 10), invalidate = true),
         quote! {
             fn timeline(&self, user: &User, page: u32) -> Option<Timeline> {
                 self.store.timeline(user.id, page)

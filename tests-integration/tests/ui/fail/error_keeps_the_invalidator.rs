@@ -10,7 +10,7 @@ fn report(customer: u64) -> Option<String> {
 struct Catalog;
 
 impl Catalog {
-    #[antidogpiled(soft = "5m", factor = 0)]
+    #[antidogpiled(soft = "5m", factor = 0, invalidate = true)]
     async fn product(&self, id: u64) -> Option<String> {
         Some(id.to_string())
     }

@@ -1,6 +1,6 @@
 //! The generated `name_invalidate` functions: beside free functions,
-//! methods, generic and async functions; renamed; turned off where an extra
-//! function cannot go (a trait impl); next to an argument named `how`.
+//! methods (a private one when asked), generic and async functions; renamed;
+//! turned off; next to an argument named `how`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -48,7 +48,8 @@ impl Lookup for Table {
 }
 
 impl Table {
-    #[antidogpiled(soft = "1m")]
+    /// A private method gets one when asked (it could be in a trait impl).
+    #[antidogpiled(soft = "1m", invalidate = true)]
     async fn row(&self, id: u32) -> Vec<u32> {
         vec![id]
     }
