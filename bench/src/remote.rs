@@ -7,11 +7,10 @@
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Barrier;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::hit_path::value;
-use crate::measure::{nanos, ratio, show_ns, show_of, Summary};
+use crate::measure::{nanos, on_threads, ratio, show_ns, show_of, Summary};
 use crate::stampede::{count_expiries, COMPUTE};
 
 /// Distinct keys of the hit workload.
@@ -64,33 +63,24 @@ impl HitRow {
 /// `threads` threads call `get` `calls` times each over [`KEYS`] keys; each
 /// call must answer the 100-byte value.
 pub fn hits<F: Fn(u64) -> String + Sync>(threads: usize, calls: u64, get: F) -> HitRow {
-    let start = Barrier::new(threads);
     let begin = Instant::now();
-    let mut latencies: Vec<u64> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|t| {
-                let (get, start) = (&get, &start);
-                scope.spawn(move || {
-                    start.wait();
-                    let mut key = t as u64 * 7919;
-                    (0..calls)
-                        .map(|_| {
-                            key = (key + 7919) % KEYS;
-                            let t0 = Instant::now();
-                            let value = get(key);
-                            let latency = nanos(t0.elapsed());
-                            assert_eq!(value.len(), 100, "a miss or a wrong value");
-                            latency
-                        })
-                        .collect::<Vec<_>>()
-                })
+    let mut latencies: Vec<u64> = on_threads(threads, |t, start| {
+        start.wait();
+        let mut key = t as u64 * 7919;
+        (0..calls)
+            .map(|_| {
+                key = (key + 7919) % KEYS;
+                let t0 = Instant::now();
+                let value = get(key);
+                let latency = nanos(t0.elapsed());
+                assert_eq!(value.len(), 100, "a miss or a wrong value");
+                latency
             })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("a caller panicked"))
-            .collect()
-    });
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     let elapsed = begin.elapsed();
     let mean = latencies.iter().sum::<u64>() as f64 / latencies.len().max(1) as f64;
     HitRow {
@@ -207,29 +197,19 @@ where
     C: FnMut() -> String,
 {
     IN_WORKER.store(true, Ordering::Relaxed);
-    let start = Barrier::new(threads);
-    let calls: u64 = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                let (caller, start) = (&caller, &start);
-                scope.spawn(move || {
-                    let mut call = caller();
-                    start.wait();
-                    let begin = Instant::now();
-                    let mut calls = 0u64;
-                    while begin.elapsed() < duration {
-                        assert_eq!(call().len(), 100);
-                        calls += 1;
-                        std::thread::sleep(THINK);
-                    }
-                    calls
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("a caller panicked"))
-            .sum()
-    });
+    let calls: u64 = on_threads(threads, |_, start| {
+        let mut call = caller();
+        start.wait();
+        let begin = Instant::now();
+        let mut calls = 0u64;
+        while begin.elapsed() < duration {
+            assert_eq!(call().len(), 100);
+            calls += 1;
+            std::thread::sleep(THINK);
+        }
+        calls
+    })
+    .into_iter()
+    .sum();
     println!("calls {calls}");
 }
