@@ -3,7 +3,7 @@
 //! and two threads. The floor is a `DashMap` get plus a clone of the value.
 
 use std::hint::black_box;
-use std::sync::{Barrier, LazyLock};
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use antidogpile::antidogpiled;
@@ -11,6 +11,7 @@ use antidogpile_test_support::naive_ttl::NaiveTtlCache;
 use cached::cached;
 use dashmap::DashMap;
 
+use crate::measure::on_threads;
 use crate::progress::Progress;
 
 /// How many distinct keys are called.
@@ -69,25 +70,18 @@ fn call(cache: usize, key: u64) -> String {
 /// The contender is chosen outside the loop so each loop is monomorphic.
 fn ns_per_call(threads: usize, calls: u64, cache: usize) -> f64 {
     fn run<F: Fn(u64) -> String + Sync>(threads: usize, calls: u64, f: F) -> f64 {
-        let start = Barrier::new(threads);
-        let total: Duration = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..threads)
-                .map(|t| {
-                    let (f, start) = (&f, &start);
-                    scope.spawn(move || {
-                        start.wait();
-                        let begin = Instant::now();
-                        let mut key = t as u64 * 7919;
-                        for _ in 0..calls {
-                            key = (key + 7919) % KEYS;
-                            black_box(f(black_box(key)));
-                        }
-                        begin.elapsed()
-                    })
-                })
-                .collect();
-            workers.into_iter().map(|w| w.join().expect("caller")).sum()
-        });
+        let total: Duration = on_threads(threads, |t, start| {
+            start.wait();
+            let begin = Instant::now();
+            let mut key = t as u64 * 7919;
+            for _ in 0..calls {
+                key = (key + 7919) % KEYS;
+                black_box(f(black_box(key)));
+            }
+            begin.elapsed()
+        })
+        .into_iter()
+        .sum();
         total.as_nanos() as f64 / (threads as u64 * calls) as f64
     }
     match cache {

@@ -23,6 +23,7 @@ mod progress;
 mod raw_get;
 mod redis_rows;
 mod redis_wakeup;
+mod remote;
 mod report;
 mod stampede;
 mod sustained;
@@ -35,6 +36,7 @@ use std::time::Duration;
 use antidogpile_test_support::memcached::Memcached;
 
 use progress::Progress;
+use remote::StampedeRow;
 use report::{MemcachedResults, Results};
 
 /// How long each workload runs.
@@ -134,30 +136,19 @@ fn main() {
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
-    if value_of(&args, "--only").as_deref() == Some("large-batch") {
-        // The large-batch rows alone (printed, docs untouched).
-        let budget = if quick { QUICK } else { FULL };
-        match only_large_batch(budget) {
+    // One part alone, printed (docs untouched): the large-batch rows; the
+    // memcached hit rows and the get_many row, with their ratios to the raw
+    // floor of the same run; or the Redis rows.
+    let only: Option<fn(Budget) -> Result<String, String>> =
+        match value_of(&args, "--only").as_deref() {
+            Some("large-batch") => Some(only_large_batch),
+            Some("memcached-hits") => Some(only_memcached_hits),
+            Some("redis") => Some(|budget| run_redis(budget, &mut Progress::new())),
+            _ => None,
+        };
+    if let Some(only) = only {
+        match only(if quick { QUICK } else { FULL }) {
             Ok(table) => println!("{table}"),
-            Err(error) => fail(&error),
-        }
-        return;
-    }
-    if value_of(&args, "--only").as_deref() == Some("memcached-hits") {
-        // The memcached hit rows and the get_many row alone, with their
-        // ratios to the raw floor of the same run (printed, docs untouched).
-        let budget = if quick { QUICK } else { FULL };
-        match only_memcached_hits(budget) {
-            Ok(table) => println!("{table}"),
-            Err(error) => fail(&error),
-        }
-        return;
-    }
-    if value_of(&args, "--only").as_deref() == Some("redis") {
-        // The Redis rows alone (printed, docs untouched).
-        let budget = if quick { QUICK } else { FULL };
-        match run_redis(budget, &mut Progress::new()) {
-            Ok(section) => println!("{section}"),
             Err(error) => fail(&error),
         }
         return;
@@ -264,20 +255,13 @@ fn run_memcached(budget: Budget, progress: &mut Progress) -> Result<MemcachedRes
     ));
     let large_batch =
         memcached::run_large_batch(large_batch_calls(budget), budget.memcached_rounds)?;
-    let mut stampede = Vec::new();
-    for (name, naive) in [("naive", true), ("antidogpile", false)] {
-        progress.step(&format!(
-            "memcached: stampede across {PROCESSES} processes, {name}"
-        ));
-        let row = memcached::run_stampede(
-            server.port(),
-            naive,
-            PROCESSES,
-            THREADS_PER_PROCESS,
-            budget.cross_process,
-        )?;
-        stampede.push((name, row));
-    }
+    let stampede = stampedes(
+        "memcached",
+        memcached::run_stampede,
+        server.port(),
+        budget,
+        progress,
+    )?;
     Ok(MemcachedResults {
         hits,
         get_many,
@@ -306,20 +290,13 @@ fn run_redis(budget: Budget, progress: &mut Progress) -> Result<String, String> 
         redis_wakeup::polling(server.port(), trials)?,
         redis_wakeup::pubsub(server.port(), trials)?,
     ];
-    let mut stampede = Vec::new();
-    for (name, naive) in [("naive", true), ("antidogpile", false)] {
-        progress.step(&format!(
-            "redis: stampede across {PROCESSES} processes, {name}"
-        ));
-        let row = redis_rows::run_stampede(
-            server.port(),
-            naive,
-            PROCESSES,
-            THREADS_PER_PROCESS,
-            budget.cross_process,
-        )?;
-        stampede.push((name, row));
-    }
+    let stampede = stampedes(
+        "redis",
+        redis_rows::run_stampede,
+        server.port(),
+        budget,
+        progress,
+    )?;
     Ok(format!(
         "## 4b. Redis\n\n{}\nA fresh hit of a memoized function on `redis://` against a plain `GET` of \
          the same 100-byte value through the same client library (redis-rs), measured in this run \
@@ -332,6 +309,33 @@ fn run_redis(budget: Budget, progress: &mut Progress) -> Result<String, String> 
         redis_wakeup::table(&wakeups),
         redis_rows::stampede_table(&stampede, PROCESSES, THREADS_PER_PROCESS, budget.cross_process)
     ))
+}
+
+/// A store's stampede across [`PROCESSES`] worker processes of
+/// [`THREADS_PER_PROCESS`] callers, naive then antidogpile, each run by
+/// `run` (the store's `run_stampede`) against the server on `port`.
+fn stampedes(
+    store: &str,
+    run: fn(u16, bool, usize, usize, Duration) -> Result<StampedeRow, String>,
+    port: u16,
+    budget: Budget,
+    progress: &mut Progress,
+) -> Result<Vec<(&'static str, StampedeRow)>, String> {
+    let mut rows = Vec::new();
+    for (name, naive) in [("naive", true), ("antidogpile", false)] {
+        progress.step(&format!(
+            "{store}: stampede across {PROCESSES} processes, {name}"
+        ));
+        let row = run(
+            port,
+            naive,
+            PROCESSES,
+            THREADS_PER_PROCESS,
+            budget.cross_process,
+        )?;
+        rows.push((name, row));
+    }
+    Ok(rows)
 }
 
 /// Batches of the large-batch rows per round: each reads 10,000 keys.

@@ -1,6 +1,26 @@
-//! Percentiles and how durations are printed.
+//! Percentiles, how durations are printed, and the callers' threads.
 
+use std::sync::Barrier;
 use std::time::Duration;
+
+/// Runs `caller(t, start)` on `threads` scoped threads, `t` from 0, and
+/// returns what each returned, in order; `start` is a barrier of them all,
+/// which each caller waits on when it is ready to start.
+pub fn on_threads<T: Send>(threads: usize, caller: impl Fn(usize, &Barrier) -> T + Sync) -> Vec<T> {
+    let start = Barrier::new(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let (caller, start) = (&caller, &start);
+                scope.spawn(move || caller(t, start))
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a caller panicked"))
+            .collect()
+    })
+}
 
 /// Latency figures of a set of calls, in nanoseconds.
 #[derive(Debug, Clone, Copy, Default)]

@@ -6,29 +6,19 @@
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Barrier;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use antidogpile::antidogpiled;
 use antidogpile_test_support::redis::Redis;
 
 use crate::hit_path::value;
-use crate::measure::{ratio, show_ns, show_of};
-use crate::memcached::{hits, HitRow, StampedeRow, THREADS};
-use crate::stampede::{count_expiries, COMPUTE};
+use crate::measure::show_ns;
+use crate::remote::{backend, best_of, hits, HitRow, StampedeRow, HOT, KEYS, THREADS};
 
 /// The name the Redis cache is installed under.
 const CACHE: &str = "redis";
-/// Distinct keys of the hit workload (as memcached's).
-const KEYS: u64 = 1_000;
-/// The hot key of the stampede.
-const HOT: u64 = 7;
 /// The naive cache's TTL in Redis.
 const NAIVE_TTL_MS: u64 = 200;
-/// Pause between two calls of one caller in the stampede.
-const THINK: Duration = Duration::from_millis(1);
 
 #[antidogpiled(soft = "1h", cache = "redis")]
 fn redis_hit(key: u64) -> String {
@@ -40,25 +30,6 @@ fn redis_hot(key: u64) -> String {
     backend(key)
 }
 
-fn wall_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-}
-
-/// Set in worker processes: their computes are reported to the parent.
-static IN_WORKER: AtomicBool = AtomicBool::new(false);
-
-/// The compute of the stampede: a worker prints its span for the parent.
-fn backend(key: u64) -> String {
-    let start = wall_us();
-    std::thread::sleep(COMPUTE);
-    if IN_WORKER.load(Ordering::Relaxed) {
-        println!("compute {start} {}", wall_us());
-    }
-    value(key)
-}
-
 /// A redis-server of the bench's own, on a free loopback port, stopped
 /// when dropped.
 pub fn start() -> Result<Redis, String> {
@@ -67,10 +38,7 @@ pub fn start() -> Result<Redis, String> {
 
 /// Installs antidogpile's cache of the server on `port` under [`CACHE`].
 pub fn install(port: u16) -> Result<(), String> {
-    let url = format!("redis://127.0.0.1:{port}");
-    let cache = antidogpile::Cache::from_url(&url).map_err(|e| e.to_string())?;
-    antidogpile::install_named(CACHE, cache);
-    Ok(())
+    crate::remote::install(CACHE, &format!("redis://127.0.0.1:{port}"))
 }
 
 fn connect(port: u16) -> Result<::redis::Connection, String> {
@@ -123,22 +91,12 @@ pub fn run_hits(port: u16, calls: u64, rounds: usize) -> Result<Vec<[HitRow; 2]>
     }
     let mut rows = Vec::new();
     for threads in THREADS {
-        let mut best: [Option<HitRow>; 2] = [None, None];
-        for _ in 0..rounds {
-            let measured = [
+        rows.push(best_of(rounds, || {
+            [
                 hits(threads, calls, |k| plain_get(port, &keys[k as usize])),
                 hits(threads, calls, redis_hit),
-            ];
-            for (slot, row) in best.iter_mut().zip(measured) {
-                if slot.as_ref().is_none_or(|b| row.mean < b.mean) {
-                    *slot = Some(row);
-                }
-            }
-        }
-        let [Some(plain), Some(ours)] = best else {
-            return Err("no rounds measured".to_owned());
-        };
-        rows.push([plain, ours]);
+            ]
+        })?);
     }
     Ok(rows)
 }
@@ -152,12 +110,8 @@ pub fn hits_table(rows: &[[HitRow; 2]]) -> String {
         for (name, client) in CLIENTS.iter().zip(row) {
             let _ = writeln!(
                 out,
-                "| {threads} | {name} | {:.0} | {} | {} | {} | {} |",
-                client.hits_per_second,
-                show_ns(client.mean),
-                show_of(&client.latency, client.latency.p50),
-                show_of(&client.latency, client.latency.p99),
-                ratio(client.mean, row[0].mean),
+                "| {threads} | {name} | {} |",
+                client.cells(0, &[&row[0]])
             );
         }
     }
@@ -241,88 +195,29 @@ pub fn run_stampede(
     } else {
         redis_hot(HOT);
     }
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let children = (0..processes)
-        .map(|_| {
-            Command::new(&exe)
-                .args([
-                    "--worker",
-                    if naive {
-                        "redis-naive"
-                    } else {
-                        "redis-antidogpile"
-                    },
-                ])
-                .args(["--port", &port.to_string()])
-                .args(["--threads", &threads.to_string()])
-                .args(["--millis", &duration.as_millis().to_string()])
-                .stdout(Stdio::piped())
-                .spawn()
-                .map_err(|e| format!("could not start a worker process: {e}"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let (mut starts, mut calls) = (Vec::new(), 0);
-    for child in children {
-        let output = child.wait_with_output().map_err(|e| e.to_string())?;
-        if !output.status.success() {
-            return Err(format!("a worker process failed: {}", output.status));
-        }
-        for line in String::from_utf8_lossy(&output.stdout).lines() {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            match words.as_slice() {
-                ["compute", start, _end] => starts.push(start.parse::<u64>().unwrap_or(0) * 1_000),
-                ["calls", n] => calls += n.parse::<u64>().unwrap_or(0),
-                _ => {}
-            }
-        }
-    }
-    starts.sort_unstable();
-    Ok(StampedeRow {
-        computes: starts.len(),
-        expiries: count_expiries(&starts),
-        calls,
-    })
+    let mode = if naive {
+        "redis-naive"
+    } else {
+        "redis-antidogpile"
+    };
+    crate::remote::run_stampede(mode, port, processes, threads, duration)
 }
 
 /// The body of a worker process (`--worker redis-naive|redis-antidogpile`):
 /// its callers call the hot key until `duration` has passed, then it
 /// prints its computes and its number of calls.
 pub fn worker(mode: &str, port: u16, threads: usize, duration: Duration) -> Result<(), String> {
-    IN_WORKER.store(true, Ordering::Relaxed);
     let naive = mode == "redis-naive";
     if !naive {
         install(port)?;
     }
-    let start = Barrier::new(threads);
-    let calls: u64 = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                let start = &start;
-                scope.spawn(move || {
-                    let mut plain =
-                        naive.then(|| connect(port).expect("a worker's redis connection"));
-                    start.wait();
-                    let begin = Instant::now();
-                    let mut calls = 0u64;
-                    while begin.elapsed() < duration {
-                        let value = match plain.as_mut() {
-                            Some(connection) => naive_hot(connection),
-                            None => redis_hot(HOT),
-                        };
-                        assert_eq!(value.len(), 100);
-                        calls += 1;
-                        std::thread::sleep(THINK);
-                    }
-                    calls
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("a caller panicked"))
-            .sum()
+    crate::remote::worker(threads, duration, || {
+        let mut plain = naive.then(|| connect(port).expect("a worker's redis connection"));
+        move || match plain.as_mut() {
+            Some(connection) => naive_hot(connection),
+            None => redis_hot(HOT),
+        }
     });
-    println!("calls {calls}");
     Ok(())
 }
 

@@ -4,7 +4,8 @@ use std::fmt::Write;
 
 use crate::machine::Machine;
 use crate::measure::{ratio, show_ns, show_of};
-use crate::{hit_path, memcached, stampede, sustained};
+use crate::remote::{HitRow, StampedeRow};
+use crate::{hit_path, memcached, remote, stampede, sustained};
 
 /// Everything one run measured.
 #[derive(Debug)]
@@ -28,14 +29,14 @@ pub struct Results {
 /// The memcached workload's results.
 #[derive(Debug)]
 pub struct MemcachedResults {
-    /// A row per [`memcached::CLIENTS`] per [`memcached::THREADS`].
-    pub hits: Vec<[memcached::HitRow; 4]>,
+    /// A row per [`memcached::CLIENTS`] per [`remote::THREADS`].
+    pub hits: Vec<[HitRow; 4]>,
     /// A row per [`memcached::BATCH_CLIENTS`].
-    pub get_many: [memcached::HitRow; 4],
+    pub get_many: [HitRow; 4],
     /// A row per [`memcached::LARGE_BATCH_CLIENTS`].
-    pub large_batch: [memcached::HitRow; 2],
+    pub large_batch: [HitRow; 2],
     /// Naive and antidogpile across processes.
-    pub stampede: Vec<(&'static str, memcached::StampedeRow)>,
+    pub stampede: Vec<(&'static str, StampedeRow)>,
     /// Processes and callers per process of the stampede.
     pub processes: usize,
     /// Callers per process.
@@ -129,28 +130,20 @@ fn targets(results: &Results, out: &mut String) {
         );
     }
     if let Ok(memcached) = &results.memcached {
-        for (threads, [_, plain, raw, ours]) in memcached::THREADS.iter().zip(&memcached.hits) {
+        for (threads, [_, plain, raw, ours]) in remote::THREADS.iter().zip(&memcached.hits) {
             let _ = writeln!(
                 out,
-                "| a fresh hit through memcached ≤ 1.15× the raw floor, {threads} thread(s) | mean {} vs {} (raw floor): {}; vs {} (`memcache` crate): {} | {} |",
-                show_ns(ours.mean),
-                show_ns(raw.mean),
-                ratio(ours.mean, raw.mean),
-                show_ns(plain.mean),
-                ratio(ours.mean, plain.mean),
+                "| a fresh hit through memcached ≤ 1.15× the raw floor, {threads} thread(s) | {} | {} |",
+                versus(ours, (raw, " (raw floor)"), (plain, "`memcache` crate")),
                 yes(ours.mean <= 1.15 * raw.mean)
             );
         }
         let [_, raw, ours, meta] = &memcached.get_many;
         let _ = writeln!(
             out,
-            "| `get_many` of {} keys ≤ 1.5× a raw multi-key `get` | mean {} vs {}: {}; vs {} (raw pipeline of meta gets): {} | {} |",
+            "| `get_many` of {} keys ≤ 1.5× a raw multi-key `get` | {} | {} |",
             memcached::BATCH,
-            show_ns(ours.mean),
-            show_ns(raw.mean),
-            ratio(ours.mean, raw.mean),
-            show_ns(meta.mean),
-            ratio(ours.mean, meta.mean),
+            versus(ours, (raw, ""), (meta, "raw pipeline of meta gets")),
             yes(ours.mean <= 1.5 * raw.mean)
         );
         out.push_str(&large_batch_target(&memcached.large_batch));
@@ -158,9 +151,26 @@ fn targets(results: &Results, out: &mut String) {
     out.push('\n');
 }
 
+/// What a memcached target measured: `ours`' mean against the floor's
+/// (its label after its figure) and against another client's (named).
+fn versus(
+    ours: &HitRow,
+    (floor, label): (&HitRow, &str),
+    (other, name): (&HitRow, &str),
+) -> String {
+    format!(
+        "mean {} vs {}{label}: {}; vs {} ({name}): {}",
+        show_ns(ours.mean),
+        show_ns(floor.mean),
+        ratio(ours.mean, floor.mean),
+        show_ns(other.mean),
+        ratio(ours.mean, other.mean),
+    )
+}
+
 /// The target row of the large batch: `get_or_compute_many` of warm keys
 /// ≤ 1.5× `get_many` of the same keys.
-pub fn large_batch_target([get_many, many]: &[memcached::HitRow; 2]) -> String {
+pub fn large_batch_target([get_many, many]: &[HitRow; 2]) -> String {
     format!(
         "| warm `get_or_compute_many` of {} keys ≤ 1.5× `get_many` of them | mean {} vs {}: {} | {} |\n",
         memcached::LARGE_BATCH,
@@ -311,17 +321,12 @@ fn memcached_section(results: &Results, out: &mut String) {
         out,
         "| threads | client | hits/s | mean | p50 | p99 | × plain (mean) | × raw floor (mean) |\n|---|---|---:|---:|---:|---:|---:|---:|"
     );
-    for (threads, pair) in memcached::THREADS.iter().zip(&memcached.hits) {
+    for (threads, pair) in remote::THREADS.iter().zip(&memcached.hits) {
         for (name, row) in memcached::CLIENTS.iter().zip(pair) {
             let _ = writeln!(
                 out,
-                "| {threads} | {name} | {:.0} | {} | {} | {} | {} | {} |",
-                row.hits_per_second,
-                show_ns(row.mean),
-                show_of(&row.latency, row.latency.p50),
-                show_of(&row.latency, row.latency.p99),
-                ratio(row.mean, pair[memcached::PLAIN].mean),
-                ratio(row.mean, pair[memcached::RAW].mean),
+                "| {threads} | {name} | {} |",
+                row.cells(0, &[&pair[memcached::PLAIN], &pair[memcached::RAW]])
             );
         }
     }
@@ -336,16 +341,8 @@ fn memcached_section(results: &Results, out: &mut String) {
         memcached::BATCH
     );
     for (name, row) in memcached::BATCH_CLIENTS.iter().zip(&memcached.get_many) {
-        let _ = writeln!(
-            out,
-            "| {name} | {:.0} | {} | {} | {} | {} | {} |",
-            row.hits_per_second,
-            show_ns(row.mean),
-            show_of(&row.latency, row.latency.p50),
-            show_of(&row.latency, row.latency.p99),
-            ratio(row.mean, memcached.get_many[0].mean),
-            ratio(row.mean, memcached.get_many[1].mean),
-        );
+        let baselines = [&memcached.get_many[0], &memcached.get_many[1]];
+        let _ = writeln!(out, "| {name} | {} |", row.cells(0, &baselines));
     }
     out.push_str(&large_batch_table(&memcached.large_batch));
     let _ = writeln!(
@@ -433,36 +430,25 @@ pub fn computes_lines(results: &Results) -> String {
 
 /// The memcached hit rows and the `get_many` row, each with its ratio to
 /// the raw floor measured in the same run: the `--only memcached-hits` mode.
-pub fn memcached_hits_table(
-    hits: &[[memcached::HitRow; 4]],
-    get_many: &[memcached::HitRow; 4],
-) -> String {
+pub fn memcached_hits_table(hits: &[[HitRow; 4]], get_many: &[HitRow; 4]) -> String {
     let mut out = String::from(
         "| threads | client | hits/s | mean | p50 | p99 | × raw floor (mean) |\n|---|---|---:|---:|---:|---:|---:|\n",
     );
-    for (threads, row) in memcached::THREADS.iter().zip(hits) {
+    for (threads, row) in remote::THREADS.iter().zip(hits) {
         for (name, client) in memcached::CLIENTS.iter().zip(row) {
             let _ = writeln!(
                 out,
-                "| {threads} | {name} | {:.0} | {} | {} | {} | {} |",
-                client.hits_per_second,
-                show_ns(client.mean),
-                show_of(&client.latency, client.latency.p50),
-                show_of(&client.latency, client.latency.p99),
-                ratio(client.mean, row[memcached::RAW].mean),
+                "| {threads} | {name} | {} |",
+                client.cells(0, &[&row[memcached::RAW]])
             );
         }
     }
     for (name, client) in memcached::BATCH_CLIENTS.iter().zip(get_many) {
         let _ = writeln!(
             out,
-            "| 1 | {name}, {} keys | {:.0} | {} | {} | {} | {} |",
+            "| 1 | {name}, {} keys | {} |",
             memcached::BATCH,
-            client.hits_per_second,
-            show_ns(client.mean),
-            show_of(&client.latency, client.latency.p50),
-            show_of(&client.latency, client.latency.p99),
-            ratio(client.mean, get_many[1].mean),
+            client.cells(0, &[&get_many[1]])
         );
     }
     out
@@ -470,7 +456,7 @@ pub fn memcached_hits_table(
 
 /// The large-batch rows: `get_or_compute_many` against `get_many` of the
 /// same warm keys, measured in one run.
-pub fn large_batch_table(rows: &[memcached::HitRow; 2]) -> String {
+pub fn large_batch_table(rows: &[HitRow; 2]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -481,15 +467,7 @@ pub fn large_batch_table(rows: &[memcached::HitRow; 2]) -> String {
         memcached::LARGE_BATCH
     );
     for (name, row) in memcached::LARGE_BATCH_CLIENTS.iter().zip(rows) {
-        let _ = writeln!(
-            out,
-            "| {name} | {:.1} | {} | {} | {} | {} |",
-            row.hits_per_second,
-            show_ns(row.mean),
-            show_of(&row.latency, row.latency.p50),
-            show_of(&row.latency, row.latency.p99),
-            ratio(row.mean, rows[0].mean),
-        );
+        let _ = writeln!(out, "| {name} | {} |", row.cells(1, &[&rows[0]]));
     }
     out
 }

@@ -7,7 +7,7 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Barrier, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use antidogpile::antidogpiled;
@@ -15,7 +15,7 @@ use antidogpile_test_support::naive_ttl::NaiveTtlCache;
 use cached::cached;
 
 use crate::hit_path::value;
-use crate::measure::{nanos, Summary};
+use crate::measure::{nanos, on_threads, Summary};
 
 /// How long the backend takes to produce the value.
 pub const COMPUTE: Duration = Duration::from_millis(50);
@@ -174,37 +174,28 @@ fn take_spans(begin: Instant) -> Vec<(u64, u64)> {
 pub fn run_threads(cache: usize, callers: usize, duration: Duration) -> Run {
     call_sync(cache);
     SPANS.lock().unwrap_or_else(|e| e.into_inner()).clear();
-    let start = Barrier::new(callers);
     let begin = Instant::now();
-    let samples = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..callers)
-            .map(|_| {
-                let start = &start;
-                scope.spawn(move || {
-                    start.wait();
-                    let mut samples = Vec::new();
-                    while begin.elapsed() < duration {
-                        COMPUTED_ON_THREAD.with(|c| c.set(false));
-                        let t = Instant::now();
-                        let value = call_sync(cache);
-                        let latency = nanos(t.elapsed());
-                        assert_eq!(value.len(), 100);
-                        samples.push(Sample {
-                            at: nanos(t - begin),
-                            latency,
-                            computed: COMPUTED_ON_THREAD.with(Cell::get),
-                        });
-                        std::thread::sleep(THINK);
-                    }
-                    samples
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("a caller panicked"))
-            .collect()
-    });
+    let samples = on_threads(callers, |_, start| {
+        start.wait();
+        let mut samples = Vec::new();
+        while begin.elapsed() < duration {
+            COMPUTED_ON_THREAD.with(|c| c.set(false));
+            let t = Instant::now();
+            let value = call_sync(cache);
+            let latency = nanos(t.elapsed());
+            assert_eq!(value.len(), 100);
+            samples.push(Sample {
+                at: nanos(t - begin),
+                latency,
+                computed: COMPUTED_ON_THREAD.with(Cell::get),
+            });
+            std::thread::sleep(THINK);
+        }
+        samples
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     Run {
         cache,
         tasks: false,

@@ -5,7 +5,7 @@
 //! aged past the TTL.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Barrier, LazyLock, Mutex};
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use antidogpile::antidogpiled;
@@ -14,7 +14,7 @@ use antidogpile_test_support::rng::XorShift;
 use cached::cached;
 
 use crate::hit_path::value;
-use crate::measure::{nanos, Summary};
+use crate::measure::{nanos, on_threads, Summary};
 use crate::progress::Progress;
 use crate::zipf::Zipf;
 
@@ -150,33 +150,21 @@ pub fn run(duration: Duration, progress: &mut Progress) -> Vec<Row> {
 fn run_one(cache: usize, zipf: &Zipf, duration: Duration) -> Row {
     let before = COMPUTES.load(Ordering::Relaxed);
     SPANS.lock().unwrap_or_else(|e| e.into_inner()).clear();
-    let start = Barrier::new(THREADS);
     let begin = Instant::now();
-    let calls: Vec<Vec<Call>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..THREADS)
-            .map(|t| {
-                let start = &start;
-                scope.spawn(move || {
-                    let mut random = XorShift::new(t as u64 + 1);
-                    let mut calls = Vec::with_capacity(1 << 16);
-                    start.wait();
-                    loop {
-                        let at = begin.elapsed();
-                        if at >= duration {
-                            break calls;
-                        }
-                        let key = zipf.sample(&mut random);
-                        let t0 = Instant::now();
-                        std::hint::black_box(call(cache, key));
-                        calls.push((key as u32, at.as_micros() as u32, nanos(t0.elapsed())));
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("a caller panicked"))
-            .collect()
+    let calls: Vec<Vec<Call>> = on_threads(THREADS, |t, start| {
+        let mut random = XorShift::new(t as u64 + 1);
+        let mut calls = Vec::with_capacity(1 << 16);
+        start.wait();
+        loop {
+            let at = begin.elapsed();
+            if at >= duration {
+                break calls;
+            }
+            let key = zipf.sample(&mut random);
+            let t0 = Instant::now();
+            std::hint::black_box(call(cache, key));
+            calls.push((key as u32, at.as_micros() as u32, nanos(t0.elapsed())));
+        }
     });
     let elapsed = begin.elapsed();
     let computes = COMPUTES.load(Ordering::Relaxed) - before;

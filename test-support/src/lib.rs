@@ -9,7 +9,7 @@ pub mod memcached;
 pub mod naive_ttl;
 pub mod redis;
 pub mod rng;
-mod server;
+pub mod server;
 pub mod slow_reader;
 pub mod temp_dir;
 mod within;

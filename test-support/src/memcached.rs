@@ -12,7 +12,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::server::{Kind, Process};
+use crate::server::{Kind, Server};
 
 /// A memcached child process listening on a unix socket only.
 pub struct UnixMemcached {
@@ -56,17 +56,22 @@ impl Drop for UnixMemcached {
     }
 }
 
-/// A memcached child process, killed when dropped. Arguments added to the
+/// A memcached child process on a free port of 127.0.0.1, killed when
+/// dropped: [`Server`]'s start, port, URL (`memcached://127.0.0.1:PORT`),
+/// kill and restart, and [`Memcached::stats`]. Arguments added to the
 /// defaults (a later `-m` wins) are kept across restarts.
-pub struct Memcached {
-    process: Process,
-}
+pub type Memcached = Server<MemcachedKind>;
 
-impl Kind for Memcached {
+/// The [`Kind`] of [`Memcached`]: how memcached is started and asked its pid.
+#[derive(Debug)]
+pub enum MemcachedKind {}
+
+impl Kind for MemcachedKind {
     const PROGRAM: &'static str = "memcached";
     const PACKAGE: &'static str = "memcached";
+    const SCHEME: &'static str = "memcached";
 
-    fn command(process: &Process) -> Command {
+    fn command(port: u16, extra: &[String]) -> Command {
         let mut command = Command::new("memcached");
         command
             .args([
@@ -81,8 +86,8 @@ impl Kind for Memcached {
                 "-c",
                 "1024",
             ])
-            .args(["-p", &process.port.to_string()])
-            .args(&process.extra)
+            .args(["-p", &port.to_string()])
+            .args(extra)
             // memcached refuses to run as root unless told which user to be.
             .args(["-u", &whoami()]);
         command
@@ -95,64 +100,9 @@ impl Kind for Memcached {
 }
 
 impl Memcached {
-    /// Starts memcached on a free port of 127.0.0.1.
-    pub fn start() -> Memcached {
-        Memcached::start_with(&[])
-    }
-
-    /// Starts memcached with `extra` arguments after the defaults (for
-    /// example `["-o", "idle_timeout=1"]`, or `["-m", "512"]`).
-    pub fn start_with(extra: &[&str]) -> Memcached {
-        Memcached::try_start_with(extra).unwrap_or_else(|error| panic!("{error}"))
-    }
-
-    /// [`Memcached::start_with`], with an error instead of a panic: of kind
-    /// `NotFound` when the `memcached` binary is not on the `PATH`.
-    pub fn try_start_with(extra: &[&str]) -> Result<Memcached> {
-        Ok(Memcached {
-            process: Process::start::<Memcached>(extra)?,
-        })
-    }
-
-    /// The port it listens on (kept across restarts).
-    pub fn port(&self) -> u16 {
-        self.process.port
-    }
-
-    /// `memcached://127.0.0.1:PORT`, with extra query parameters if given.
-    pub fn url(&self, query: &str) -> String {
-        let query = if query.is_empty() {
-            String::new()
-        } else {
-            format!("?{query}")
-        };
-        format!("memcached://127.0.0.1:{}{query}", self.process.port)
-    }
-
     /// The server's `stats` counters (cmd_get, cas_hits, ...).
     pub fn stats(&self) -> std::collections::HashMap<String, u64> {
-        stats_of(self.process.port).expect("read memcached's stats")
-    }
-
-    /// Kills the server (its cache is lost).
-    pub fn kill(&mut self) {
-        self.process.kill();
-    }
-
-    /// Starts the server again on the same port, with an empty cache.
-    pub fn restart(&mut self) {
-        if let Err(error) = self.process.spawn::<Memcached>() {
-            panic!(
-                "memcached did not restart on port {}: {error}",
-                self.process.port
-            );
-        }
-    }
-
-    /// Starts the server again on the same port, trying for up to
-    /// `patience`: a server just killed may hold the port a moment longer.
-    pub fn try_restart_within(&mut self, patience: Duration) -> Result<()> {
-        self.process.respawn_within::<Memcached>(patience)
+        stats_of(self.port()).expect("read memcached's stats")
     }
 }
 
@@ -189,14 +139,6 @@ fn whoami() -> String {
         .ok()
         .filter(|user| !user.is_empty())
         .unwrap_or_else(|| "root".to_owned())
-}
-
-impl std::fmt::Debug for Memcached {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Memcached")
-            .field("port", &self.process.port)
-            .finish_non_exhaustive()
-    }
 }
 
 impl std::fmt::Debug for UnixMemcached {

@@ -7,25 +7,30 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::server::{Kind, Process};
+use crate::server::{Kind, Server};
 
-/// A redis-server child process, killed when dropped. Arguments added to
-/// the defaults are kept across restarts.
-pub struct Redis {
-    process: Process,
-}
+/// A redis-server child process on a free port of 127.0.0.1, with no
+/// persistence, killed when dropped: [`Server`]'s start, port, URL
+/// (`redis://127.0.0.1:PORT`), kill and restart, and [`Redis::command`].
+/// Arguments added to the defaults are kept across restarts.
+pub type Redis = Server<RedisKind>;
 
-impl Kind for Redis {
+/// The [`Kind`] of [`Redis`]: how redis-server is started and asked its pid.
+#[derive(Debug)]
+pub enum RedisKind {}
+
+impl Kind for RedisKind {
     const PROGRAM: &'static str = "redis-server";
     const PACKAGE: &'static str = "redis-server";
+    const SCHEME: &'static str = "redis";
 
-    fn command(process: &Process) -> Command {
+    fn command(port: u16, extra: &[String]) -> Command {
         let mut command = Command::new("redis-server");
         command
-            .args(["--port", &process.port.to_string()])
+            .args(["--port", &port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--loglevel", "warning", "--daemonize", "no"])
-            .args(&process.extra);
+            .args(extra);
         command
     }
 
@@ -38,63 +43,11 @@ impl Kind for Redis {
 }
 
 impl Redis {
-    /// Starts redis-server on a free port of 127.0.0.1.
-    pub fn start() -> Redis {
-        Redis::start_with(&[])
-    }
-
-    /// Starts redis-server with `extra` arguments after the defaults (for
-    /// example `["--unixsocket", "/tmp/r.sock"]`).
-    pub fn start_with(extra: &[&str]) -> Redis {
-        Redis::try_start_with(extra).unwrap_or_else(|error| panic!("{error}"))
-    }
-
-    /// [`Redis::start_with`], with an error instead of a panic: of kind
-    /// `NotFound` when `redis-server` is not on the `PATH`.
-    pub fn try_start_with(extra: &[&str]) -> Result<Redis> {
-        Ok(Redis {
-            process: Process::start::<Redis>(extra)?,
-        })
-    }
-
-    /// The port it listens on (kept across restarts).
-    pub fn port(&self) -> u16 {
-        self.process.port
-    }
-
-    /// `redis://127.0.0.1:PORT`, with extra query parameters if given.
-    pub fn url(&self, query: &str) -> String {
-        let query = if query.is_empty() {
-            String::new()
-        } else {
-            format!("?{query}")
-        };
-        format!("redis://127.0.0.1:{}{query}", self.process.port)
-    }
-
     /// Sends one command and returns its reply, for a test that looks at
     /// the server directly: a bulk string's text, an array of bulk strings
     /// as `*N` then one line per item, else the reply's line.
     pub fn command(&self, words: &[&str]) -> Result<String> {
-        command_on(self.process.port, words)
-    }
-
-    /// Kills the server (SIGKILL: its data is lost).
-    pub fn kill(&mut self) {
-        self.process.kill();
-    }
-
-    /// Starts the server again on the same port, empty.
-    pub fn restart(&mut self) {
-        if let Err(error) = self
-            .process
-            .respawn_within::<Redis>(Duration::from_secs(10))
-        {
-            panic!(
-                "redis-server did not restart on port {}: {error}",
-                self.process.port
-            );
-        }
+        command_on(self.port(), words)
     }
 }
 
@@ -139,14 +92,6 @@ fn command_on(port: u16, words: &[&str]) -> Result<String> {
         return Ok(items.join("\n"));
     }
     Ok(line.trim_end().to_owned())
-}
-
-impl std::fmt::Debug for Redis {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Redis")
-            .field("port", &self.process.port)
-            .finish_non_exhaustive()
-    }
 }
 
 /// A Redis Cluster of three masters (no replicas) on free loopback ports,

@@ -1,8 +1,11 @@
 //! A server's child process on a loopback port: what the memcached and the
 //! Redis launchers share (a free port, the spawn, the wait until it
-//! listens, the check that the server answering is this child, the kill).
+//! listens, the check that the server answering is this child, the kill,
+//! the restart), written once as [`Server`] over a [`Kind`] that says only
+//! how to start one kind of server and how to ask it its pid.
 
 use std::io::{Error, ErrorKind, Result};
+use std::marker::PhantomData;
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -16,28 +19,114 @@ static STARTING: Mutex<()> = Mutex::new(());
 
 /// A server's child process, its port and its extra arguments (kept across
 /// restarts).
-pub(crate) struct Process {
+struct Process {
     child: Option<Child>,
-    pub(crate) port: u16,
-    pub(crate) extra: Vec<String>,
+    port: u16,
+    extra: Vec<String>,
 }
 
-/// How to start one kind of server and recognize it.
-pub(crate) trait Kind {
+/// How to start one kind of server and recognize it: implemented by
+/// [`MemcachedKind`](crate::memcached::MemcachedKind) and
+/// [`RedisKind`](crate::redis::RedisKind).
+pub trait Kind {
     /// The program, for errors ("memcached", "redis-server").
     const PROGRAM: &'static str;
     /// The Debian package that has it.
     const PACKAGE: &'static str;
-    /// The command that starts it on `process`'s port with its extra arguments.
-    fn command(process: &Process) -> Command;
+    /// The scheme of its URLs ("memcached", "redis").
+    const SCHEME: &'static str;
+    /// The command that starts it on `port` with the `extra` arguments
+    /// after its defaults.
+    fn command(port: u16, extra: &[String]) -> Command;
     /// The pid of the server answering on `port`, if one answers.
     fn answered_pid(port: u16) -> Option<u32>;
+}
+
+/// A server of kind `K` (a child process on a free port of 127.0.0.1),
+/// killed when dropped; its extra arguments are kept across restarts.
+/// Named by its kind's alias:
+/// [`Memcached`](crate::memcached::Memcached) or
+/// [`Redis`](crate::redis::Redis).
+pub struct Server<K: Kind> {
+    process: Process,
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K: Kind> Server<K> {
+    /// Starts the server on a free port of 127.0.0.1.
+    pub fn start() -> Server<K> {
+        Server::start_with(&[])
+    }
+
+    /// Starts the server with `extra` arguments after the defaults (for
+    /// example memcached's `["-o", "idle_timeout=1"]` or `["-m", "512"]`, a
+    /// later `-m` winning; Redis's `["--unixsocket", "/tmp/r.sock"]`).
+    pub fn start_with(extra: &[&str]) -> Server<K> {
+        Server::try_start_with(extra).unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// [`Server::start_with`], with an error instead of a panic: of kind
+    /// `NotFound` when the server's program is not on the `PATH`.
+    pub fn try_start_with(extra: &[&str]) -> Result<Server<K>> {
+        Ok(Server {
+            process: Process::start::<K>(extra)?,
+            kind: PhantomData,
+        })
+    }
+
+    /// The port it listens on (kept across restarts).
+    pub fn port(&self) -> u16 {
+        self.process.port
+    }
+
+    /// `SCHEME://127.0.0.1:PORT` (`memcached://...`, `redis://...`), with
+    /// extra query parameters if given.
+    pub fn url(&self, query: &str) -> String {
+        let query = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        };
+        format!("{}://127.0.0.1:{}{query}", K::SCHEME, self.process.port)
+    }
+
+    /// Kills the server (SIGKILL: what it held is lost).
+    pub fn kill(&mut self) {
+        self.process.kill();
+    }
+
+    /// Starts the server again on the same port, empty; panics if it does
+    /// not listen there within 10 s.
+    pub fn restart(&mut self) {
+        if let Err(error) = self.try_restart_within(Duration::from_secs(10)) {
+            panic!(
+                "{} did not restart on port {}: {error}",
+                K::PROGRAM,
+                self.process.port
+            );
+        }
+    }
+
+    /// Starts the server again on the same port, trying for up to
+    /// `patience`: a server just killed may hold the port a moment longer.
+    pub fn try_restart_within(&mut self, patience: Duration) -> Result<()> {
+        self.process.respawn_within::<K>(patience)
+    }
+}
+
+impl<K: Kind> std::fmt::Debug for Server<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("program", &K::PROGRAM)
+            .field("port", &self.process.port)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Process {
     /// A started server of kind `K` on a free port (up to five tried: another
     /// process may take a port between its choice and the server's bind).
-    pub(crate) fn start<K: Kind>(extra: &[&str]) -> Result<Process> {
+    fn start<K: Kind>(extra: &[&str]) -> Result<Process> {
         let _starting = STARTING
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -62,9 +151,9 @@ impl Process {
 
     /// Kills the server if it runs, and starts it on its port: `Ok` once it
     /// listens there and answers with its own pid.
-    pub(crate) fn spawn<K: Kind>(&mut self) -> Result<()> {
+    fn spawn<K: Kind>(&mut self) -> Result<()> {
         self.kill();
-        let spawned = K::command(self)
+        let spawned = K::command(self.port, &self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -116,7 +205,7 @@ impl Process {
 
     /// Starts the server again on its port, trying for up to `patience`: a
     /// server just killed may hold the port a moment longer.
-    pub(crate) fn respawn_within<K: Kind>(&mut self, patience: Duration) -> Result<()> {
+    fn respawn_within<K: Kind>(&mut self, patience: Duration) -> Result<()> {
         let start = Instant::now();
         loop {
             match self.spawn::<K>() {
@@ -129,7 +218,7 @@ impl Process {
     }
 
     /// Kills the server (SIGKILL: what it held is lost).
-    pub(crate) fn kill(&mut self) {
+    fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
