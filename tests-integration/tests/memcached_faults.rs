@@ -9,70 +9,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use antidogpile::antidogpiled;
 use antidogpile::{install_named, Cache};
 use common::memcached::Memcached;
-use common::outage::{self, FakeServer};
-
-static RESTART_CALLS: AtomicU64 = AtomicU64::new(0);
-
-#[antidogpiled(soft = "1h", cache = "fault_restart", name = "fault::restart")]
-fn through_restarts(id: u64) -> u64 {
-    RESTART_CALLS.fetch_add(1, Ordering::SeqCst);
-    id * 2
-}
+use common::outage::{self, Calls};
 
 #[test]
 fn a_server_killed_and_restarted_costs_computes_then_caching_resumes() {
-    let mut server = Memcached::start();
-    let url = server.url("timeout=300ms&retry_after=200ms");
-    install_named("fault_restart", Cache::from_url(&url).unwrap());
-    outage::a_restart_costs_computes_then_caching_resumes(
-        &mut server,
-        || assert_eq!(through_restarts(1), 2),
-        1,
-        "fault::restart",
-        &RESTART_CALLS,
-    );
-}
-
-static STALL_CALLS: AtomicU64 = AtomicU64::new(0);
-
-#[antidogpiled(soft = "1h", cache = "fault_stall", name = "fault::stall")]
-fn against_a_stalled_server(id: u64) -> u64 {
-    STALL_CALLS.fetch_add(1, Ordering::SeqCst);
-    id + 1
+    outage::a_restart_costs_computes_then_caching_resumes(&mut Memcached::start(), Calls::Blocking);
 }
 
 #[test]
 fn a_server_that_never_answers_costs_one_timeout_not_a_hang() {
-    outage::a_stalled_server_costs_one_timeout_then_is_skipped(
-        &FakeServer::silent(),
-        "memcached",
-        "fault_stall",
-        || assert_eq!(against_a_stalled_server(1), 2),
-        || assert_eq!(against_a_stalled_server(1), 2),
-        &STALL_CALLS,
-        2,
-    );
-}
-
-static JUNK_CALLS: AtomicU64 = AtomicU64::new(0);
-
-#[antidogpiled(soft = "1h", cache = "fault_junk", name = "fault::junk")]
-fn against_a_junk_server(id: u64) -> String {
-    JUNK_CALLS.fetch_add(1, Ordering::SeqCst);
-    format!("right {id}")
-}
-
-#[antidogpiled(soft = "1h", cache = "fault_junk", name = "fault::junk_async")]
-async fn against_a_junk_server_async(id: u64) -> String {
-    JUNK_CALLS.fetch_add(1, Ordering::SeqCst);
-    format!("right {id}")
+    outage::a_server_that_never_answers_costs_one_timeout("memcached", Calls::Blocking);
 }
 
 #[test]
 fn a_server_replying_garbage_is_a_store_error_and_the_value_is_computed() {
     outage::garbage_replies_cost_computes_never_a_wrong_value(
         "memcached",
-        "fault_junk",
         &[
             b"VA 99999999999999999999 f1\r\n",
             b"VA 5 f1094975489 c1\r\nab\r\n",
@@ -81,9 +33,6 @@ fn a_server_replying_garbage_is_a_store_error_and_the_value_is_computed() {
             b"SERVER_ERROR out of memory\r\n",
             b"VA 3 f1094975489 c7\r\nAD\x01\r\n",
         ],
-        against_a_junk_server,
-        against_a_junk_server_async,
-        &JUNK_CALLS,
     );
 }
 
@@ -121,23 +70,7 @@ fn with_one_of_two_servers_down_every_key_is_cached_on_the_other() {
     );
 }
 
-static LOAD_CALLS: AtomicU64 = AtomicU64::new(0);
-
-#[antidogpiled(soft = "1h", cache = "fault_under_load", name = "fault::under_load")]
-fn under_load(id: u64) -> u64 {
-    LOAD_CALLS.fetch_add(1, Ordering::SeqCst);
-    id * 7
-}
-
 #[test]
 fn a_server_killed_and_restarted_while_threads_call_never_yields_a_wrong_value() {
-    let mut server = Memcached::start();
-    let url = server.url("timeout=300ms&retry_after=100ms");
-    install_named("fault_under_load", Cache::from_url(&url).unwrap());
-    outage::threads_call_through_a_restart(
-        &mut server,
-        under_load,
-        "fault::under_load",
-        &LOAD_CALLS,
-    );
+    outage::threads_call_through_a_restart(&mut Memcached::start());
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use antidogpile::antidogpiled;
 use antidogpile::{install_named, Cache};
 use antidogpile_test_support::redis::{Redis, RedisCluster};
-use common::outage::{self, FakeServer};
+use common::outage::{self, Calls, FakeServer};
 use common::workers;
 
 /// Far above the timeouts configured below: a call that takes this long hung.
@@ -59,39 +59,11 @@ fn a_killed_refresh_claimer_is_replaced_within_seconds() {
 
 // ---- faults ----
 
-static RESTART_CALLS: AtomicU64 = AtomicU64::new(0);
-
-#[antidogpiled(soft = "1h", cache = "redis_restart", name = "redis::restart")]
-fn through_restarts(id: u64) -> u64 {
-    RESTART_CALLS.fetch_add(1, Ordering::SeqCst);
-    id * 2
-}
-
-#[antidogpiled(soft = "1h", cache = "redis_restart", name = "redis::restart_async")]
-async fn through_restarts_async(id: u64) -> u64 {
-    RESTART_CALLS.fetch_add(1, Ordering::SeqCst);
-    id * 3
-}
-
 #[test]
 fn a_server_killed_and_restarted_costs_computes_then_caching_resumes() {
-    let mut server = Redis::start();
-    let url = server.url("timeout=300ms&retry_after=200ms");
-    install_named("redis_restart", Cache::from_url(&url).unwrap());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
     outage::a_restart_costs_computes_then_caching_resumes(
-        &mut server,
-        || {
-            assert_eq!(through_restarts(1), 2);
-            assert_eq!(runtime.block_on(through_restarts_async(1)), 3);
-        },
-        2,
-        "redis::restart",
-        &RESTART_CALLS,
+        &mut Redis::start(),
+        Calls::BlockingAndAsync,
     );
 }
 
@@ -130,40 +102,9 @@ fn a_runtime_dropped_after_making_the_connection_costs_nothing() {
     assert_eq!(stats.store_errors, 0, "{stats:?}");
 }
 
-static STALL_CALLS: AtomicU64 = AtomicU64::new(0);
-
-#[antidogpiled(soft = "1h", cache = "redis_stall", name = "redis::stall")]
-fn against_a_stalled_server(id: u64) -> u64 {
-    STALL_CALLS.fetch_add(1, Ordering::SeqCst);
-    id + 1
-}
-
-#[antidogpiled(soft = "1h", cache = "redis_stall", name = "redis::stall_async")]
-async fn against_a_stalled_server_async(id: u64) -> u64 {
-    STALL_CALLS.fetch_add(1, Ordering::SeqCst);
-    id + 2
-}
-
 #[test]
 fn a_server_that_never_answers_costs_timeouts_not_a_hang() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    // The server is skipped for retry_after after the first call: the next
-    // calls, blocking or async, do not wait at all.
-    outage::a_stalled_server_costs_one_timeout_then_is_skipped(
-        &FakeServer::silent(),
-        "redis",
-        "redis_stall",
-        || assert_eq!(against_a_stalled_server(1), 2),
-        || {
-            assert_eq!(against_a_stalled_server(1), 2);
-            assert_eq!(runtime.block_on(against_a_stalled_server_async(1)), 3);
-        },
-        &STALL_CALLS,
-        3,
-    );
+    outage::a_server_that_never_answers_costs_one_timeout("redis", Calls::BlockingAndAsync);
 }
 
 static HALF_CALLS: AtomicU64 = AtomicU64::new(0);
@@ -220,25 +161,10 @@ fn a_server_that_stalls_after_connecting_is_skipped_after_one_timeout() {
     );
 }
 
-static JUNK_CALLS: AtomicU64 = AtomicU64::new(0);
-
-#[antidogpiled(soft = "1h", cache = "redis_junk", name = "redis::junk")]
-fn against_a_junk_server(id: u64) -> String {
-    JUNK_CALLS.fetch_add(1, Ordering::SeqCst);
-    format!("right {id}")
-}
-
-#[antidogpiled(soft = "1h", cache = "redis_junk", name = "redis::junk_async")]
-async fn against_a_junk_server_async(id: u64) -> String {
-    JUNK_CALLS.fetch_add(1, Ordering::SeqCst);
-    format!("right {id}")
-}
-
 #[test]
 fn a_server_replying_garbage_is_a_store_error_and_the_value_is_computed() {
     outage::garbage_replies_cost_computes_never_a_wrong_value(
         "redis",
-        "redis_junk",
         &[
             // A value where a script's table is due, and the claim of an
             // entry with no fields.
@@ -249,31 +175,12 @@ fn a_server_replying_garbage_is_a_store_error_and_the_value_is_computed() {
             b"*2\r\n$5\r\nlease\r\n$3\r\n-17\r\n",
             b":-1\r\n",
         ],
-        against_a_junk_server,
-        against_a_junk_server_async,
-        &JUNK_CALLS,
     );
-}
-
-static LOAD_CALLS: AtomicU64 = AtomicU64::new(0);
-
-#[antidogpiled(soft = "1h", cache = "redis_under_load", name = "redis::under_load")]
-fn under_load(id: u64) -> u64 {
-    LOAD_CALLS.fetch_add(1, Ordering::SeqCst);
-    id * 7
 }
 
 #[test]
 fn a_server_killed_and_restarted_while_threads_call_never_yields_a_wrong_value() {
-    let mut server = Redis::start();
-    let url = server.url("timeout=300ms&retry_after=100ms");
-    install_named("redis_under_load", Cache::from_url(&url).unwrap());
-    outage::threads_call_through_a_restart(
-        &mut server,
-        under_load,
-        "redis::under_load",
-        &LOAD_CALLS,
-    );
+    outage::threads_call_through_a_restart(&mut Redis::start());
 }
 
 // ---- keys, prefixes and limits ----

@@ -1,16 +1,18 @@
 //! The fault scenarios every remote store's tests share: a server killed
 //! and restarted (between calls, and under threads calling), a server that
-//! never answers, and one that replies garbage. Each store's test file keeps
-//! its memoized fns and URLs and calls one scenario per test.
+//! never answers, and one that replies garbage. A scenario brings its
+//! memoized fns, each in a named cache of its own that the scenario
+//! installs with the store's URL (each test binary is a process of its own,
+//! so two stores' binaries do not share the names); a store's test file
+//! calls one scenario per test.
 
-use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use antidogpile::{install_named, Cache};
+use antidogpile::{antidogpiled, install_named, Cache};
 
 use antidogpile_test_support::memcached::Memcached;
 use antidogpile_test_support::redis::Redis;
@@ -20,11 +22,16 @@ const HUNG: Duration = Duration::from_secs(5);
 
 /// A server a test can kill and start again on the same port.
 pub trait Restartable {
+    /// Its store URL, with the query parameters `query`.
+    fn url(&self, query: &str) -> String;
     fn kill(&mut self);
     fn restart(&mut self);
 }
 
 impl Restartable for Memcached {
+    fn url(&self, query: &str) -> String {
+        Memcached::url(self, query)
+    }
     fn kill(&mut self) {
         Memcached::kill(self);
     }
@@ -34,6 +41,9 @@ impl Restartable for Memcached {
 }
 
 impl Restartable for Redis {
+    fn url(&self, query: &str) -> String {
+        Redis::url(self, query)
+    }
     fn kill(&mut self) {
         Redis::kill(self);
     }
@@ -42,16 +52,44 @@ impl Restartable for Redis {
     }
 }
 
-/// Four threads call `call` (a memoized fn answering `id * 7`, its computes
-/// counted in `computes`, its stats under `namespace`) over ten keys while
-/// `server` is killed and restarted: no wrong value, no hung call, the
-/// outage counted as store errors, and caching resumed afterwards.
-pub fn threads_call_through_a_restart(
-    server: &mut impl Restartable,
-    call: fn(u64) -> u64,
-    namespace: &str,
-    computes: &AtomicU64,
-) {
+/// Which of a store's transports a scenario's memoized calls go through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Calls {
+    /// The blocking one.
+    Blocking,
+    /// The blocking one, then the async one (blocked on).
+    BlockingAndAsync,
+}
+
+impl Calls {
+    /// How many calls one round of calls makes.
+    fn per_round(self) -> u64 {
+        match self {
+            Calls::Blocking => 1,
+            Calls::BlockingAndAsync => 2,
+        }
+    }
+
+    /// A runtime to block on the async calls, if there are any.
+    fn runtime(self, builder: fn() -> tokio::runtime::Builder) -> Option<tokio::runtime::Runtime> {
+        (self == Calls::BlockingAndAsync).then(|| builder().enable_all().build().unwrap())
+    }
+}
+
+static LOAD_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "outage_under_load", name = "outage::under_load")]
+fn under_load(id: u64) -> u64 {
+    LOAD_CALLS.fetch_add(1, Ordering::SeqCst);
+    id * 7
+}
+
+/// Four threads call a memoized fn over ten keys while `server` is killed
+/// and restarted: no wrong value, no hung call, the outage counted as store
+/// errors, and caching resumed afterwards.
+pub fn threads_call_through_a_restart(server: &mut impl Restartable) {
+    let url = server.url("timeout=300ms&retry_after=100ms");
+    install_named("outage_under_load", Cache::from_url(&url).unwrap());
     let stop = Arc::new(AtomicBool::new(false));
     let callers: Vec<_> = (0..4u64)
         .map(|thread| {
@@ -61,7 +99,7 @@ pub fn threads_call_through_a_restart(
                 while !stop.load(Ordering::SeqCst) {
                     let id = (thread + calls) % 10;
                     let started = Instant::now();
-                    assert_eq!(call(id), id * 7, "a wrong value during a fault");
+                    assert_eq!(under_load(id), id * 7, "a wrong value during a fault");
                     assert!(started.elapsed() < HUNG, "a call hung");
                     calls += 1;
                     std::thread::sleep(Duration::from_millis(1));
@@ -81,43 +119,59 @@ pub fn threads_call_through_a_restart(
         .map(|c| c.join().expect("a caller panicked"))
         .sum();
     assert!(calls > 100, "only {calls} calls");
-    let stats = antidogpile::stats(namespace).unwrap();
+    let stats = antidogpile::stats("outage::under_load").unwrap();
     assert!(stats.store_errors >= 1, "the outage was seen: {stats:?}");
 
     // Caching resumed after the restart: all ten keys are cached again.
     for id in 0..10 {
-        call(id);
+        under_load(id);
     }
-    let computed = computes.load(Ordering::SeqCst);
+    let computed = LOAD_CALLS.load(Ordering::SeqCst);
     for id in 0..10 {
-        assert_eq!(call(id), id * 7);
+        assert_eq!(under_load(id), id * 7);
     }
-    assert_eq!(computes.load(Ordering::SeqCst), computed, "cached again");
+    assert_eq!(LOAD_CALLS.load(Ordering::SeqCst), computed, "cached again");
 }
 
-/// Calls `round` (calls of one key that assert their values, making
-/// `computes_per_round` computes when nothing is cached) while `server` is
-/// up, killed and restarted; the cache's URL has `retry_after` of at most
-/// 200 ms. Every round is right and none hangs; the rounds while the server
-/// is down compute and count store errors under `namespace`; after the
-/// restart (an empty server) caching resumes.
-pub fn a_restart_costs_computes_then_caching_resumes(
-    server: &mut impl Restartable,
-    round: impl Fn(),
-    computes_per_round: u64,
-    namespace: &str,
-    computes: &AtomicU64,
-) {
+static RESTART_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "outage_restart", name = "outage::restart")]
+fn through_restarts(id: u64) -> u64 {
+    RESTART_CALLS.fetch_add(1, Ordering::SeqCst);
+    id * 2
+}
+
+#[antidogpiled(soft = "1h", cache = "outage_restart", name = "outage::restart_async")]
+async fn through_restarts_async(id: u64) -> u64 {
+    RESTART_CALLS.fetch_add(1, Ordering::SeqCst);
+    id * 3
+}
+
+/// Rounds of `calls` of one key while `server` is up, killed and restarted:
+/// every call is right and none hangs; the calls while the server is down
+/// compute and count store errors; after the restart (an empty server)
+/// caching resumes.
+pub fn a_restart_costs_computes_then_caching_resumes(server: &mut impl Restartable, calls: Calls) {
+    let url = server.url("timeout=300ms&retry_after=200ms");
+    install_named("outage_restart", Cache::from_url(&url).unwrap());
+    let runtime = calls.runtime(|| {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(2);
+        builder
+    });
     let timed_round = || {
         let started = Instant::now();
-        round();
+        assert_eq!(through_restarts(1), 2);
+        if let Some(runtime) = &runtime {
+            assert_eq!(runtime.block_on(through_restarts_async(1)), 3);
+        }
         assert!(started.elapsed() < HUNG, "took {:?}", started.elapsed());
     };
     timed_round();
     timed_round();
     assert_eq!(
-        computes.load(Ordering::SeqCst),
-        computes_per_round,
+        RESTART_CALLS.load(Ordering::SeqCst),
+        calls.per_round(),
         "cached"
     );
 
@@ -126,20 +180,24 @@ pub fn a_restart_costs_computes_then_caching_resumes(
         timed_round();
     }
     assert_eq!(
-        computes.load(Ordering::SeqCst),
-        6 * computes_per_round,
+        RESTART_CALLS.load(Ordering::SeqCst),
+        6 * calls.per_round(),
         "computed while down"
     );
-    assert!(antidogpile::stats(namespace).unwrap().store_errors >= 1);
+    assert!(antidogpile::stats("outage::restart").unwrap().store_errors >= 1);
 
     // A new server: empty (Redis's also without the scripts: NOSCRIPT,
     // loaded again).
     server.restart();
     std::thread::sleep(Duration::from_millis(250)); // past retry_after
     timed_round();
-    let calls = computes.load(Ordering::SeqCst);
+    let computed = RESTART_CALLS.load(Ordering::SeqCst);
     timed_round();
-    assert_eq!(computes.load(Ordering::SeqCst), calls, "caching resumed");
+    assert_eq!(
+        RESTART_CALLS.load(Ordering::SeqCst),
+        computed,
+        "caching resumed"
+    );
 }
 
 /// A fake server on loopback that accepts connections and then misbehaves
@@ -205,6 +263,41 @@ impl Drop for FakeServer {
     }
 }
 
+static STALL_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "outage_stall", name = "outage::stall")]
+fn against_a_stalled_server(id: u64) -> u64 {
+    STALL_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 1
+}
+
+#[antidogpiled(soft = "1h", cache = "outage_stall", name = "outage::stall_async")]
+async fn against_a_stalled_server_async(id: u64) -> u64 {
+    STALL_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 2
+}
+
+/// A server at a `scheme` URL that reads requests and never answers: the
+/// first call costs one timeout, not a hang; the server is then skipped for
+/// `retry_after`, so the next `calls` do not wait at all.
+pub fn a_server_that_never_answers_costs_one_timeout(scheme: &str, calls: Calls) {
+    let runtime = calls.runtime(tokio::runtime::Builder::new_current_thread);
+    a_stalled_server_costs_one_timeout_then_is_skipped(
+        &FakeServer::silent(),
+        scheme,
+        "outage_stall",
+        || assert_eq!(against_a_stalled_server(1), 2),
+        || {
+            assert_eq!(against_a_stalled_server(1), 2);
+            if let Some(runtime) = &runtime {
+                assert_eq!(runtime.block_on(against_a_stalled_server_async(1)), 3);
+            }
+        },
+        &STALL_CALLS,
+        1 + calls.per_round(),
+    );
+}
+
 /// `server`, which stops answering (at once, or after a handshake), is
 /// installed as `cache` (a `scheme` URL, a 200 ms timeout, a 10 s
 /// `retry_after`): the `first` call costs one timeout, not a hang; the
@@ -234,28 +327,31 @@ pub fn a_stalled_server_costs_one_timeout_then_is_skipped(
     assert_eq!(computes.load(Ordering::SeqCst), computed);
 }
 
-/// For each of `replies`, a server answering every request with it,
-/// installed as `cache` (a `scheme` URL, a 200 ms timeout): `blocking(3)`
-/// and `nonblocking(3)` (memoized fns answering `"right 3"`, their computes
-/// counted in `computes`) return the right value without hanging, every
-/// call computed.
-pub fn garbage_replies_cost_computes_never_a_wrong_value<F>(
-    scheme: &str,
-    cache: &str,
-    replies: &[&[u8]],
-    blocking: fn(u64) -> String,
-    nonblocking: fn(u64) -> F,
-    computes: &AtomicU64,
-) where
-    F: Future<Output = String>,
-{
+static JUNK_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "outage_junk", name = "outage::junk")]
+fn against_a_junk_server(id: u64) -> String {
+    JUNK_CALLS.fetch_add(1, Ordering::SeqCst);
+    format!("right {id}")
+}
+
+#[antidogpiled(soft = "1h", cache = "outage_junk", name = "outage::junk_async")]
+async fn against_a_junk_server_async(id: u64) -> String {
+    JUNK_CALLS.fetch_add(1, Ordering::SeqCst);
+    format!("right {id}")
+}
+
+/// For each of `replies`, a server at a `scheme` URL answering every
+/// request with it: a blocking and an async call return the right value
+/// without hanging, every call computed.
+pub fn garbage_replies_cost_computes_never_a_wrong_value(scheme: &str, replies: &[&[u8]]) {
     for reply in replies {
         let server = FakeServer::replying(reply);
         let url = server.url(scheme, "timeout=200ms");
-        install_named(cache, Cache::from_url(&url).unwrap());
+        install_named("outage_junk", Cache::from_url(&url).unwrap());
         let started = Instant::now();
         assert_eq!(
-            blocking(3),
+            against_a_junk_server(3),
             "right 3",
             "reply {:?}",
             String::from_utf8_lossy(reply)
@@ -264,11 +360,11 @@ pub fn garbage_replies_cost_computes_never_a_wrong_value<F>(
             .enable_all()
             .build()
             .unwrap();
-        assert_eq!(runtime.block_on(nonblocking(3)), "right 3");
+        assert_eq!(runtime.block_on(against_a_junk_server_async(3)), "right 3");
         assert!(started.elapsed() < HUNG);
     }
     assert_eq!(
-        computes.load(Ordering::SeqCst),
+        JUNK_CALLS.load(Ordering::SeqCst),
         2 * replies.len() as u64,
         "every call computed"
     );
