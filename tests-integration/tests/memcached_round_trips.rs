@@ -16,10 +16,9 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use antidogpile::{antidogpiled, install_named, Cache, Ttl};
+use antidogpile::{Cache, Ttl};
 use common::fault_proxy::FaultProxy;
 use common::memcached::Memcached;
 use common::round_trips::{self, Meter, Party, Step};
@@ -79,13 +78,10 @@ fn assert_sent(step: &str, sent: &Sent, requests: usize, uploads: usize) {
     );
 }
 
-/// memcached, and a cache through a proxy of its own installed as `name`.
-fn cache_through_proxy(server: &Memcached, name: Option<&str>) -> (FaultProxy, Cache) {
+/// A cache through a proxy of its own to `server`.
+fn cache_through_proxy(server: &Memcached) -> (FaultProxy, Cache) {
     let proxy = FaultProxy::start(server.port());
     let cache = Cache::from_url(&proxy.url("timeout=2s")).unwrap();
-    if let Some(name) = name {
-        install_named(name, Cache::from_url(&proxy.url("timeout=2s")).unwrap());
-    }
     (proxy, cache)
 }
 
@@ -147,73 +143,34 @@ impl Meter for Proxies<'_> {
     }
 }
 
-static REPORT_COMPUTES: AtomicUsize = AtomicUsize::new(0);
-
-#[antidogpiled(
-    soft = "1s",
-    factor = 4,
-    cache = "round_trips_sync",
-    name = "round_trips::report"
-)]
-fn report(customer: u64) -> u64 {
-    REPORT_COMPUTES.fetch_add(1, Ordering::SeqCst);
-    customer * 10 + REPORT_COMPUTES.load(Ordering::SeqCst) as u64
-}
-
 #[test]
 fn a_memoized_fn_misses_hits_and_refreshes_in_the_fewest_requests() {
     let server = Memcached::start();
-    let (proxy, _) = cache_through_proxy(&server, Some("round_trips_sync"));
-    round_trips::a_memoized_fn_misses_hits_and_refreshes(
-        &Proxies {
-            a: &proxy,
-            b: &proxy,
-        },
-        report,
-        &REPORT_COMPUTES,
-        PAST_THE_TOKEN,
-    );
-}
-
-static SUMMARY_COMPUTES: AtomicUsize = AtomicUsize::new(0);
-
-#[antidogpiled(
-    soft = "1s",
-    factor = 4,
-    cache = "round_trips_async",
-    name = "round_trips::summary"
-)]
-async fn summary(customer: u64) -> u64 {
-    SUMMARY_COMPUTES.fetch_add(1, Ordering::SeqCst);
-    tokio::task::yield_now().await;
-    customer + 1
+    let (proxy, cache) = cache_through_proxy(&server);
+    let proxies = Proxies {
+        a: &proxy,
+        b: &proxy,
+    };
+    round_trips::a_memoized_fn_misses_hits_and_refreshes(&proxies, cache, PAST_THE_TOKEN);
 }
 
 #[test]
 fn an_async_memoized_fn_misses_and_hits_in_the_fewest_requests() {
     let server = Memcached::start();
-    let (proxy, _) = cache_through_proxy(&server, Some("round_trips_async"));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    round_trips::an_async_memoized_fn_misses_and_hits(
-        &Proxies {
-            a: &proxy,
-            b: &proxy,
-        },
-        |customer| runtime.block_on(summary(customer)),
-        &SUMMARY_COMPUTES,
-    );
+    let (proxy, cache) = cache_through_proxy(&server);
+    let proxies = Proxies {
+        a: &proxy,
+        b: &proxy,
+    };
+    round_trips::an_async_memoized_fn_misses_and_hits(&proxies, cache, None);
 }
 
 #[test]
 fn the_client_claims_leases_and_invalidates_in_the_fewest_requests() {
     let server = Memcached::start();
     // Two processes' caches, each counted by its own proxy.
-    let (proxy_a, a) = cache_through_proxy(&server, None);
-    let (proxy_b, b) = cache_through_proxy(&server, None);
+    let (proxy_a, a) = cache_through_proxy(&server);
+    let (proxy_b, b) = cache_through_proxy(&server);
     round_trips::the_client_claims_leases_and_invalidates(
         &Proxies {
             a: &proxy_a,
@@ -228,8 +185,8 @@ fn the_client_claims_leases_and_invalidates_in_the_fewest_requests() {
 #[test]
 fn a_waiter_in_another_process_reads_once_per_poll_and_wakes_soon() {
     let server = Memcached::start();
-    let (proxy_a, a) = cache_through_proxy(&server, None);
-    let (proxy_b, b) = cache_through_proxy(&server, None);
+    let (proxy_a, a) = cache_through_proxy(&server);
+    let (proxy_b, b) = cache_through_proxy(&server);
     let waited = round_trips::a_waiter_in_another_process_wakes_soon(
         &a,
         &b,
@@ -252,7 +209,7 @@ fn a_waiter_in_another_process_reads_once_per_poll_and_wakes_soon() {
 #[test]
 fn a_stale_batch_claims_in_a_few_round_trips_at_its_soft_deadline() {
     let server = Memcached::start();
-    let (proxy, cache) = cache_through_proxy(&server, None);
+    let (proxy, cache) = cache_through_proxy(&server);
     // 1.5 s fresh: memcached, counting whole seconds, hands the wins out
     // 2 to 3 s after the write; at 1.6 s every key is stale by the clock
     // and none's win has come.

@@ -26,10 +26,9 @@ mod common;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use antidogpile::{antidogpiled, install_named, Cache};
+use antidogpile::Cache;
 use antidogpile_test_support::redis::Redis;
 use common::round_trips::{self, Meter, Party, Step};
 
@@ -230,66 +229,21 @@ fn cache(server: &Redis) -> Cache {
     Cache::from_url(&server.url("timeout=2s")).unwrap()
 }
 
-static REPORT_COMPUTES: AtomicUsize = AtomicUsize::new(0);
-
-#[antidogpiled(
-    soft = "1s",
-    factor = 4,
-    cache = "redis_round_trips_sync",
-    name = "redis_round_trips::report"
-)]
-fn report(customer: u64) -> u64 {
-    REPORT_COMPUTES.fetch_add(1, Ordering::SeqCst);
-    customer * 10 + REPORT_COMPUTES.load(Ordering::SeqCst) as u64
-}
-
 #[test]
 fn a_memoized_fn_misses_hits_and_refreshes_in_the_fewest_commands() {
     let server = server();
     let counter = Counter::new(&server);
-    install_named("redis_round_trips_sync", cache(&server));
-    let refresh = round_trips::a_memoized_fn_misses_hits_and_refreshes(
-        &counter,
-        report,
-        &REPORT_COMPUTES,
-        PAST_SOFT,
-    );
+    let refresh =
+        round_trips::a_memoized_fn_misses_hits_and_refreshes(&counter, cache(&server), PAST_SOFT);
     // The read and the write are two different scripts.
     assert_ne!(refresh.scripts[0], refresh.scripts[1]);
-}
-
-static SUMMARY_COMPUTES: AtomicUsize = AtomicUsize::new(0);
-
-#[antidogpiled(
-    soft = "1s",
-    factor = 4,
-    cache = "redis_round_trips_async",
-    name = "redis_round_trips::summary"
-)]
-async fn summary(customer: u64) -> u64 {
-    SUMMARY_COMPUTES.fetch_add(1, Ordering::SeqCst);
-    tokio::task::yield_now().await;
-    customer + 1
 }
 
 #[test]
 fn an_async_memoized_fn_misses_hits_and_refreshes_in_the_fewest_commands() {
     let server = server();
     let counter = Counter::new(&server);
-    install_named("redis_round_trips_async", cache(&server));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let call = |customer| runtime.block_on(summary(customer));
-    round_trips::an_async_memoized_fn_misses_and_hits(&counter, call, &SUMMARY_COMPUTES);
-
-    std::thread::sleep(PAST_SOFT);
-    let (value, refresh) = counter.count(Party::A, || call(41));
-    assert_eq!(value, 42);
-    assert_eq!(SUMMARY_COMPUTES.load(Ordering::SeqCst), 3, "{refresh:?}");
-    assert_scripts("a stale hit, refreshed here (async)", &refresh, 2);
+    round_trips::an_async_memoized_fn_misses_and_hits(&counter, cache(&server), Some(PAST_SOFT));
 }
 
 #[test]

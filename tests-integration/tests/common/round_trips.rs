@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use antidogpile::{Cache, Got, Ttl};
+use antidogpile::{antidogpiled, install_named, Cache, Got, Ttl};
 
 /// Which of two processes' caches a step goes through ("another process"
 /// is a second cache: nothing in process is shared between two caches).
@@ -55,16 +55,31 @@ pub trait Meter {
     fn expect(&self, step: Step, label: &str, sent: &Self::Sent);
 }
 
-/// `call` (a memoized fn, soft 1 s and factor 4, whose computes `computes`
-/// counts and whose value changes with each compute) misses, hits,
-/// refreshes once `past_soft` has passed, and hits again, each step in the
-/// fewest requests. Returns what the refresh sent.
+static REPORT_COMPUTES: AtomicUsize = AtomicUsize::new(0);
+
+#[antidogpiled(
+    soft = "1s",
+    factor = 4,
+    cache = "round_trips_sync",
+    name = "round_trips::report"
+)]
+fn report(customer: u64) -> u64 {
+    REPORT_COMPUTES.fetch_add(1, Ordering::SeqCst);
+    customer * 10 + REPORT_COMPUTES.load(Ordering::SeqCst) as u64
+}
+
+/// A memoized fn (soft 1 s, factor 4, a value that changes with each
+/// compute) on `cache` misses, hits, refreshes once `past_soft` has passed,
+/// and hits again, each step in the fewest requests. Returns what the
+/// refresh sent.
 pub fn a_memoized_fn_misses_hits_and_refreshes<M: Meter>(
     meter: &M,
-    call: impl Fn(u64) -> u64,
-    computes: &AtomicUsize,
+    cache: Cache,
     past_soft: Duration,
 ) -> M::Sent {
+    install_named("round_trips_sync", cache);
+    let call = report;
+    let computes = &REPORT_COMPUTES;
     // The first call also connects and reads its namespace's generation
     // (once per process): not counted.
     call(0);
@@ -93,13 +108,36 @@ pub fn a_memoized_fn_misses_hits_and_refreshes<M: Meter>(
     refresh
 }
 
-/// `call` (an async memoized fn answering `customer + 1`, blocked on, whose
-/// computes `computes` counts) misses and hits in the fewest requests.
+static SUMMARY_COMPUTES: AtomicUsize = AtomicUsize::new(0);
+
+#[antidogpiled(
+    soft = "1s",
+    factor = 4,
+    cache = "round_trips_async",
+    name = "round_trips::summary"
+)]
+async fn summary(customer: u64) -> u64 {
+    SUMMARY_COMPUTES.fetch_add(1, Ordering::SeqCst);
+    tokio::task::yield_now().await;
+    customer + 1
+}
+
+/// An async memoized fn (soft 1 s, factor 4) on `cache` misses and hits in
+/// the fewest requests; then, if `refreshes_after` is given, refreshes
+/// once that has passed.
 pub fn an_async_memoized_fn_misses_and_hits<M: Meter>(
     meter: &M,
-    call: impl Fn(u64) -> u64,
-    computes: &AtomicUsize,
+    cache: Cache,
+    refreshes_after: Option<Duration>,
 ) {
+    install_named("round_trips_async", cache);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let call = |customer| runtime.block_on(summary(customer));
+    let computes = &SUMMARY_COMPUTES;
     // The first call also connects and reads the namespace's generation:
     // not counted.
     call(0);
@@ -116,6 +154,18 @@ pub fn an_async_memoized_fn_misses_and_hits<M: Meter>(
     assert_eq!(value, 42);
     meter.expect(Step::Read, "a fresh hit (async)", &fresh);
     assert_eq!(computes.load(Ordering::SeqCst), 2);
+
+    if let Some(past_soft) = refreshes_after {
+        std::thread::sleep(past_soft);
+        let (value, refresh) = meter.count(Party::A, || call(41));
+        assert_eq!(value, 42);
+        assert_eq!(computes.load(Ordering::SeqCst), 3, "{refresh:?}");
+        meter.expect(
+            Step::ReadAndWrite,
+            "a stale hit, refreshed here (async)",
+            &refresh,
+        );
+    }
 }
 
 /// Two processes' caches, `a` and `b`, take and give back leases and
