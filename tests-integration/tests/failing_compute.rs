@@ -67,22 +67,37 @@ fn together<T: Send + 'static>(call: fn() -> T) -> Vec<(T, Duration)> {
     threads.into_iter().map(|t| t.join().unwrap()).collect()
 }
 
-#[test]
-fn threads_on_a_failing_cold_key_all_return_within_a_few_compute_times() {
-    install_named("failing_threads", Cache::new(MemoryStore::new()));
-    let results = together(|| failing(1));
+/// What each caller got and how long it took.
+type Results = [(Result<u32, Unavailable>, Duration)];
+
+/// Every caller (thread or task) got the failure, the slowest within a few
+/// compute times, and each computed once: none was served another's
+/// failure.
+fn each_failed_within_a_few_compute_times(callers: &str, results: &Results, computes: &AtomicU64) {
     let slowest = results.iter().map(|(_, took)| *took).max().unwrap();
-    println!("slowest of {CALLERS} threads: {slowest:?}");
+    println!("slowest of {CALLERS} {callers}: {slowest:?}");
     assert!(
         results.iter().all(|(got, _)| *got == Err(Unavailable)),
         "every caller gets a failure"
     );
     assert!(
         slowest < FEW_COMPUTES,
-        "the slowest of {CALLERS} callers took {slowest:?} for a {COMPUTE:?} compute that fails"
+        "the slowest of {CALLERS} {callers} took {slowest:?} for a {COMPUTE:?} compute that fails"
     );
-    // Each caller computed once: none of them was served another's failure.
-    assert_eq!(FAILING_COMPUTES.load(Ordering::SeqCst), CALLERS as u64);
+    assert_eq!(computes.load(Ordering::SeqCst), CALLERS as u64);
+}
+
+/// Every caller got the value of the one compute (4 doubled).
+fn all_got_the_value_computed_once(results: &Results, computes: &AtomicU64) {
+    assert!(results.iter().all(|(got, _)| *got == Ok(8)));
+    assert_eq!(computes.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn threads_on_a_failing_cold_key_all_return_within_a_few_compute_times() {
+    install_named("failing_threads", Cache::new(MemoryStore::new()));
+    let results = together(|| failing(1));
+    each_failed_within_a_few_compute_times("threads", &results, &FAILING_COMPUTES);
     let stats = antidogpile::stats("failing::threads").unwrap();
     assert_eq!((stats.computes, stats.errors), (32, 32));
 }
@@ -91,8 +106,7 @@ fn threads_on_a_failing_cold_key_all_return_within_a_few_compute_times() {
 fn threads_on_a_succeeding_cold_key_compute_it_once() {
     install_named("succeeding_threads", Cache::new(MemoryStore::new()));
     let results = together(|| succeeding(4));
-    assert!(results.iter().all(|(got, _)| *got == Ok(8)));
-    assert_eq!(SUCCEEDING_COMPUTES.load(Ordering::SeqCst), 1);
+    all_got_the_value_computed_once(&results, &SUCCEEDING_COMPUTES);
 }
 
 static FAILING_ASYNC: AtomicU64 = AtomicU64::new(0);
@@ -153,22 +167,14 @@ where
 async fn tasks_on_a_failing_cold_key_all_return_within_a_few_compute_times() {
     install_named("failing_tasks", Cache::new(MemoryStore::new()));
     let results = together_async(|| failing_async(1)).await;
-    let slowest = results.iter().map(|(_, took)| *took).max().unwrap();
-    println!("slowest of {CALLERS} tasks: {slowest:?}");
-    assert!(results.iter().all(|(got, _)| *got == Err(Unavailable)));
-    assert!(
-        slowest < FEW_COMPUTES,
-        "the slowest of {CALLERS} tasks took {slowest:?} for a {COMPUTE:?} compute that fails"
-    );
-    assert_eq!(FAILING_ASYNC.load(Ordering::SeqCst), CALLERS as u64);
+    each_failed_within_a_few_compute_times("tasks", &results, &FAILING_ASYNC);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_on_a_succeeding_cold_key_compute_it_once() {
     install_named("succeeding_tasks", Cache::new(MemoryStore::new()));
     let results = together_async(|| succeeding_async(4)).await;
-    assert!(results.iter().all(|(got, _)| *got == Ok(8)));
-    assert_eq!(SUCCEEDING_ASYNC.load(Ordering::SeqCst), 1);
+    all_got_the_value_computed_once(&results, &SUCCEEDING_ASYNC);
 }
 
 static NOT_FOUND: AtomicU64 = AtomicU64::new(0);

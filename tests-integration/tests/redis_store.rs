@@ -7,14 +7,13 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use antidogpile::antidogpiled;
 use antidogpile::{install_named, Cache};
 use antidogpile_test_support::redis::{Redis, RedisCluster};
+use common::outage::{self, Calls, FakeServer};
 use common::workers;
 
 /// Far above the timeouts configured below: a call that takes this long hung.
@@ -60,61 +59,11 @@ fn a_killed_refresh_claimer_is_replaced_within_seconds() {
 
 // ---- faults ----
 
-static RESTART_CALLS: AtomicU64 = AtomicU64::new(0);
-
-#[antidogpiled(soft = "1h", cache = "redis_restart", name = "redis::restart")]
-fn through_restarts(id: u64) -> u64 {
-    RESTART_CALLS.fetch_add(1, Ordering::SeqCst);
-    id * 2
-}
-
-#[antidogpiled(soft = "1h", cache = "redis_restart", name = "redis::restart_async")]
-async fn through_restarts_async(id: u64) -> u64 {
-    RESTART_CALLS.fetch_add(1, Ordering::SeqCst);
-    id * 3
-}
-
 #[test]
 fn a_server_killed_and_restarted_costs_computes_then_caching_resumes() {
-    let mut server = Redis::start();
-    let url = server.url("timeout=300ms&retry_after=200ms");
-    install_named("redis_restart", Cache::from_url(&url).unwrap());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let both = || {
-        let started = Instant::now();
-        assert_eq!(through_restarts(1), 2);
-        assert_eq!(runtime.block_on(through_restarts_async(1)), 3);
-        assert!(started.elapsed() < HUNG, "took {:?}", started.elapsed());
-    };
-    both();
-    both();
-    assert_eq!(RESTART_CALLS.load(Ordering::SeqCst), 2, "cached");
-
-    server.kill();
-    for _ in 0..5 {
-        both();
-    }
-    assert_eq!(
-        RESTART_CALLS.load(Ordering::SeqCst),
-        12,
-        "computed while down"
-    );
-    assert!(antidogpile::stats("redis::restart").unwrap().store_errors >= 1);
-
-    // A new server: empty, and without the scripts (NOSCRIPT, loaded again).
-    server.restart();
-    std::thread::sleep(Duration::from_millis(250)); // past retry_after
-    both();
-    let calls = RESTART_CALLS.load(Ordering::SeqCst);
-    both();
-    assert_eq!(
-        RESTART_CALLS.load(Ordering::SeqCst),
-        calls,
-        "caching resumed"
+    outage::a_restart_costs_computes_then_caching_resumes(
+        &mut Redis::start(),
+        Calls::BlockingAndAsync,
     );
 }
 
@@ -153,73 +102,9 @@ fn a_runtime_dropped_after_making_the_connection_costs_nothing() {
     assert_eq!(stats.store_errors, 0, "{stats:?}");
 }
 
-/// A fake server on loopback that accepts connections and then misbehaves.
-fn fake_server(
-    misbehave: impl Fn(std::net::TcpStream) + Send + Sync + 'static,
-) -> (u16, Arc<AtomicBool>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stopping = Arc::clone(&stop);
-    listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let misbehave = Arc::new(misbehave);
-        while !stopping.load(Ordering::SeqCst) {
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nonblocking(false);
-                    let misbehave = Arc::clone(&misbehave);
-                    std::thread::spawn(move || misbehave(stream));
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(5)),
-            }
-        }
-    });
-    (port, stop)
-}
-
-static STALL_CALLS: AtomicU64 = AtomicU64::new(0);
-
-#[antidogpiled(soft = "1h", cache = "redis_stall", name = "redis::stall")]
-fn against_a_stalled_server(id: u64) -> u64 {
-    STALL_CALLS.fetch_add(1, Ordering::SeqCst);
-    id + 1
-}
-
-#[antidogpiled(soft = "1h", cache = "redis_stall", name = "redis::stall_async")]
-async fn against_a_stalled_server_async(id: u64) -> u64 {
-    STALL_CALLS.fetch_add(1, Ordering::SeqCst);
-    id + 2
-}
-
 #[test]
 fn a_server_that_never_answers_costs_timeouts_not_a_hang() {
-    let (port, stop) = fake_server(|mut stream| {
-        // Read requests forever, answer nothing.
-        let mut sink = [0u8; 1024];
-        while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
-    });
-    let url = format!("redis://127.0.0.1:{port}?timeout=200ms&retry_after=10s");
-    install_named("redis_stall", Cache::from_url(&url).unwrap());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let started = Instant::now();
-    assert_eq!(against_a_stalled_server(1), 2);
-    assert!(started.elapsed() < HUNG, "took {:?}", started.elapsed());
-    // The server is now skipped for retry_after: the next calls, blocking
-    // or async, do not wait at all.
-    let started = Instant::now();
-    assert_eq!(against_a_stalled_server(1), 2);
-    assert_eq!(runtime.block_on(against_a_stalled_server_async(1)), 3);
-    assert!(
-        started.elapsed() < Duration::from_millis(200),
-        "took {:?}",
-        started.elapsed()
-    );
-    assert_eq!(STALL_CALLS.load(Ordering::SeqCst), 3);
-    stop.store(true, Ordering::SeqCst);
+    outage::a_server_that_never_answers_costs_one_timeout("redis", Calls::BlockingAndAsync);
 }
 
 static HALF_CALLS: AtomicU64 = AtomicU64::new(0);
@@ -241,7 +126,7 @@ async fn against_a_server_stalled_after_connecting_async(id: u64) -> u64 {
 /// marks it down, so later calls do not wait on it.
 #[test]
 fn a_server_that_stalls_after_connecting_is_skipped_after_one_timeout() {
-    let (port, stop) = fake_server(|mut stream| {
+    let server = FakeServer::start(|mut stream| {
         let mut request = [0u8; 4096];
         while let Ok(n) = stream.read(&mut request) {
             if n == 0 {
@@ -253,109 +138,49 @@ fn a_server_that_stalls_after_connecting_is_skipped_after_one_timeout() {
             }
         }
     });
-    let url = format!("redis://127.0.0.1:{port}?timeout=200ms&retry_after=10s");
-    install_named("redis_half", Cache::from_url(&url).unwrap());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let started = Instant::now();
-    assert_eq!(against_a_server_stalled_after_connecting(1), 2);
-    assert!(started.elapsed() < HUNG, "took {:?}", started.elapsed());
-    let started = Instant::now();
-    for _ in 0..3 {
-        assert_eq!(against_a_server_stalled_after_connecting(1), 2);
-        assert_eq!(
-            runtime.block_on(against_a_server_stalled_after_connecting_async(1)),
-            3
-        );
-    }
-    assert!(
-        started.elapsed() < Duration::from_millis(200),
-        "6 calls took {:?}: the stalled server was not skipped",
-        started.elapsed()
+    outage::a_stalled_server_costs_one_timeout_then_is_skipped(
+        &server,
+        "redis",
+        "redis_half",
+        || assert_eq!(against_a_server_stalled_after_connecting(1), 2),
+        || {
+            for _ in 0..3 {
+                assert_eq!(against_a_server_stalled_after_connecting(1), 2);
+                assert_eq!(
+                    runtime.block_on(against_a_server_stalled_after_connecting_async(1)),
+                    3
+                );
+            }
+        },
+        &HALF_CALLS,
+        7,
     );
-    assert_eq!(HALF_CALLS.load(Ordering::SeqCst), 7);
-    stop.store(true, Ordering::SeqCst);
-}
-
-static JUNK_CALLS: AtomicU64 = AtomicU64::new(0);
-
-#[antidogpiled(soft = "1h", cache = "redis_junk", name = "redis::junk")]
-fn against_a_junk_server(id: u64) -> String {
-    JUNK_CALLS.fetch_add(1, Ordering::SeqCst);
-    format!("right {id}")
-}
-
-#[antidogpiled(soft = "1h", cache = "redis_junk", name = "redis::junk_async")]
-async fn against_a_junk_server_async(id: u64) -> String {
-    JUNK_CALLS.fetch_add(1, Ordering::SeqCst);
-    format!("right {id}")
 }
 
 #[test]
 fn a_server_replying_garbage_is_a_store_error_and_the_value_is_computed() {
-    let replies: &[&[u8]] = &[
-        // A value where a script's table is due, and the claim of an entry
-        // with no fields.
-        b"$5\r\nhello\r\n",
-        b"*5\r\n$7\r\nclaimed\r\n$2\r\nAD\r\n$1\r\nx\r\n$1\r\ny\r\n$1\r\nz\r\n",
-        b"\x00\xff\xfe garbage\r\n",
-        b"-ERR out of memory\r\n",
-        b"*2\r\n$5\r\nlease\r\n$3\r\n-17\r\n",
-        b":-1\r\n",
-    ];
-    for reply in replies {
-        let answer = reply.to_vec();
-        let (port, stop) = fake_server(move |mut stream| {
-            let mut request = [0u8; 4096];
-            while matches!(stream.read(&mut request), Ok(n) if n > 0) {
-                let _ = stream.write_all(&answer);
-            }
-        });
-        let url = format!("redis://127.0.0.1:{port}?timeout=200ms");
-        install_named("redis_junk", Cache::from_url(&url).unwrap());
-        let started = Instant::now();
-        assert_eq!(
-            against_a_junk_server(3),
-            "right 3",
-            "reply {:?}",
-            String::from_utf8_lossy(reply)
-        );
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        assert_eq!(runtime.block_on(against_a_junk_server_async(3)), "right 3");
-        assert!(started.elapsed() < HUNG);
-        stop.store(true, Ordering::SeqCst);
-    }
-    assert_eq!(
-        JUNK_CALLS.load(Ordering::SeqCst),
-        2 * replies.len() as u64,
-        "every call computed"
+    outage::garbage_replies_cost_computes_never_a_wrong_value(
+        "redis",
+        &[
+            // A value where a script's table is due, and the claim of an
+            // entry with no fields.
+            b"$5\r\nhello\r\n",
+            b"*5\r\n$7\r\nclaimed\r\n$2\r\nAD\r\n$1\r\nx\r\n$1\r\ny\r\n$1\r\nz\r\n",
+            b"\x00\xff\xfe garbage\r\n",
+            b"-ERR out of memory\r\n",
+            b"*2\r\n$5\r\nlease\r\n$3\r\n-17\r\n",
+            b":-1\r\n",
+        ],
     );
-}
-
-static LOAD_CALLS: AtomicU64 = AtomicU64::new(0);
-
-#[antidogpiled(soft = "1h", cache = "redis_under_load", name = "redis::under_load")]
-fn under_load(id: u64) -> u64 {
-    LOAD_CALLS.fetch_add(1, Ordering::SeqCst);
-    id * 7
 }
 
 #[test]
 fn a_server_killed_and_restarted_while_threads_call_never_yields_a_wrong_value() {
-    let mut server = Redis::start();
-    let url = server.url("timeout=300ms&retry_after=100ms");
-    install_named("redis_under_load", Cache::from_url(&url).unwrap());
-    common::outage::threads_call_through_a_restart(
-        &mut server,
-        under_load,
-        "redis::under_load",
-        &LOAD_CALLS,
-    );
+    outage::threads_call_through_a_restart(&mut Redis::start());
 }
 
 // ---- keys, prefixes and limits ----

@@ -5,6 +5,7 @@
 
 pub mod altered_store;
 pub mod outage;
+pub mod round_trips;
 pub mod workers;
 
 #[allow(unused_imports)] // each test binary uses its own part
