@@ -342,18 +342,23 @@ mod tests {
 
     const GRACE: Duration = Duration::from_secs(60);
 
+    /// The first caller of key 7 on `flights` (the holder) and the second
+    /// (a waiter on its flight).
+    fn holder_and_waiter(flights: &Flights) -> (Lease<'_>, Arc<Flight>) {
+        let now = Timestamp::from_millis(1);
+        let Joined::Holder(lease) = flights.join(7, now, GRACE) else {
+            panic!("the first caller must hold the lease")
+        };
+        let Joined::Waiter(flight) = flights.join(7, now, GRACE) else {
+            panic!("the second caller must wait")
+        };
+        (lease, flight)
+    }
+
     #[test]
     fn the_first_caller_holds_the_lease_and_the_next_waits() {
         let flights = Flights::new();
-        let now = Timestamp::from_millis(1);
-        let lease = match flights.join(7, now, GRACE) {
-            Joined::Holder(lease) => lease,
-            Joined::Waiter(_) => panic!("first caller must hold the lease"),
-        };
-        let flight = match flights.join(7, now, GRACE) {
-            Joined::Waiter(flight) => flight,
-            Joined::Holder(_) => panic!("second caller must wait"),
-        };
+        let (lease, flight) = holder_and_waiter(&flights);
         lease.land(Some(Arc::new(5u32)));
         match flight.wait(&Clock::system()) {
             Landing::Value(value) => assert_eq!(value.downcast_ref::<u32>(), Some(&5)),
@@ -365,14 +370,7 @@ mod tests {
     #[test]
     fn a_dropped_lease_wakes_waiters_to_try_again() {
         let flights = Flights::new();
-        let now = Timestamp::from_millis(1);
-        let lease = match flights.join(7, now, GRACE) {
-            Joined::Holder(lease) => lease,
-            Joined::Waiter(_) => unreachable!(),
-        };
-        let Joined::Waiter(flight) = flights.join(7, now, GRACE) else {
-            panic!("second caller must wait")
-        };
+        let (lease, flight) = holder_and_waiter(&flights);
         let waiter =
             std::thread::spawn(move || matches!(flight.wait(&Clock::system()), Landing::TryAgain));
         std::thread::sleep(Duration::from_millis(20));
@@ -384,13 +382,7 @@ mod tests {
     #[test]
     fn a_failed_landing_tells_waiters_it_failed() {
         let flights = Flights::new();
-        let now = Timestamp::from_millis(1);
-        let Joined::Holder(lease) = flights.join(7, now, GRACE) else {
-            panic!()
-        };
-        let Joined::Waiter(flight) = flights.join(7, now, GRACE) else {
-            panic!()
-        };
+        let (lease, flight) = holder_and_waiter(&flights);
         lease.land(None);
         assert!(matches!(flight.wait(&Clock::system()), Landing::Failed));
         assert_eq!(flights.in_flight(), 0);
@@ -399,13 +391,7 @@ mod tests {
     #[test]
     fn a_flight_knows_the_thread_computing_it_and_the_one_it_was_joined_on() {
         let flights = Flights::new();
-        let now = Timestamp::from_millis(1);
-        let Joined::Holder(lease) = flights.join(7, now, GRACE) else {
-            panic!()
-        };
-        let Joined::Waiter(flight) = flights.join(7, now, GRACE) else {
-            panic!()
-        };
+        let (lease, flight) = holder_and_waiter(&flights);
         assert!(flight.was_joined_here());
         assert!(!flight.is_computed_here());
         {

@@ -92,11 +92,7 @@ fn a_sync_call_waiting_inside_a_multi_thread_runtime_does_not_delay_its_timers()
     const TIMER: Duration = Duration::from_millis(100);
     const HOLDER_COMPUTE: Duration = Duration::from_millis(800);
     let outcome = within(Duration::from_secs(10), || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_time()
-            .build()
-            .unwrap();
+        let runtime = multi_thread(2);
         runtime.block_on(async {
             let cache = Arc::new(Cache::new(MemoryStore::new()));
             let computes = Arc::new(AtomicU64::new(0));
@@ -145,11 +141,7 @@ fn a_sync_call_waiting_inside_a_multi_thread_runtime_does_not_delay_its_timers()
 #[test]
 fn a_sync_call_on_the_only_worker_of_a_multi_thread_runtime_does_not_deadlock_it() {
     let outcome = within(Duration::from_secs(10), || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_time()
-            .build()
-            .unwrap();
+        let runtime = multi_thread(1);
         runtime.block_on(async {
             let cache = Arc::new(Cache::new(MemoryStore::new()));
             let computes = Arc::new(AtomicU64::new(0));
@@ -209,4 +201,13 @@ fn a_sync_call_inside_a_current_thread_runtime_still_waits_for_another_thread() 
     });
     assert_eq!((value, holder.join().unwrap()), (1, 1));
     assert_eq!(computes.load(Ordering::SeqCst), 1);
+}
+
+/// A multi-thread runtime of `workers` workers, with timers.
+fn multi_thread(workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_time()
+        .build()
+        .unwrap()
 }
