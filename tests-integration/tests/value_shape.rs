@@ -11,6 +11,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 
 use antidogpile_test_support::temp_dir::TempDir;
+use antidogpile_test_support::redis::Redis;
 use common::memcached::Memcached;
 
 const WORKER: &str = env!("CARGO_BIN_EXE_antidogpile-worker");
@@ -134,6 +135,24 @@ fn memcached_a_changed_value_shape_is_recomputed_not_misread() {
 #[test]
 fn memcached_builds_of_two_shapes_side_by_side_do_not_flap() {
     let server = Memcached::start();
+    two_shapes_side_by_side_do_not_flap(&server.url("timeout=1s"));
+}
+
+#[test]
+fn redis_the_client_reads_another_shape_as_a_miss() {
+    let server = Redis::start();
+    the_client_reads_another_shape_as_a_miss(&server.url("timeout=1s"));
+}
+
+#[test]
+fn redis_a_changed_value_shape_is_recomputed_not_misread() {
+    let server = Redis::start();
+    a_new_shape_recomputes(&server.url("timeout=1s"));
+}
+
+#[test]
+fn redis_builds_of_two_shapes_side_by_side_do_not_flap() {
+    let server = Redis::start();
     two_shapes_side_by_side_do_not_flap(&server.url("timeout=1s"));
 }
 
