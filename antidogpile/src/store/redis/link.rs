@@ -368,7 +368,9 @@ impl Tokio {
 
 /// Blocking connections to a Redis Cluster (each one to every node it
 /// needs), pooled like a single server's. Each command goes to the node
-/// that owns its key's slot (redis-rs follows MOVED and ASK), one at a time.
+/// that owns its key's slot: a batch as one pipeline per node, a single
+/// command (or a batch the pipeline could not answer command by command)
+/// one at a time, redis-rs following MOVED and ASK.
 #[cfg(feature = "redis-cluster")]
 pub(crate) struct ClusterBlocking {
     client: redis::cluster::ClusterClient,
@@ -400,6 +402,27 @@ impl ClusterBlocking {
                 store_error(&error)
             })?,
         };
+        if cmds.len() > 1 {
+            match per_node_pipelines(cmds).query::<Vec<Value>>(&mut connection) {
+                Ok(values) if values.len() == cmds.len() => {
+                    turn.keep = Some(connection);
+                    return Ok(values.into_iter().map(Ok).collect());
+                }
+                // A late or broken reply: the connection is dropped (its
+                // next reply could be this one's).
+                Err(error) if transport_failure(&error) => return Err(store_error(&error)),
+                // A server error for any command (a missing script, a slot
+                // moved, a cluster failing over) fails the whole pipeline
+                // and drops the other commands' replies; a command the
+                // cluster pipeline cannot route (SCRIPT LOAD) fails it
+                // before anything is sent. The batch is then sent again one
+                // command at a time, each with its own reply. Those that
+                // had run may run twice: a hold taken twice is a hold taken
+                // by a token that was lost, which makes callers wait for it
+                // (up to the grace), never a wrong value.
+                Ok(_) | Err(_) => {}
+            }
+        }
         let mut replies = Vec::with_capacity(cmds.len());
         for cmd in cmds {
             match cmd.query::<Value>(&mut connection) {
@@ -410,6 +433,18 @@ impl ClusterBlocking {
         turn.keep = Some(connection);
         Ok(replies)
     }
+}
+
+/// `cmds` as one cluster pipeline: redis-rs groups them by the node that
+/// owns each key's slot and sends each node its commands in one write, then
+/// reads the replies in order.
+#[cfg(feature = "redis-cluster")]
+fn per_node_pipelines(cmds: &[Cmd]) -> redis::cluster::ClusterPipeline {
+    let mut pipe = redis::cluster::ClusterPipeline::with_capacity(cmds.len());
+    for cmd in cmds {
+        pipe.add_command(cmd.clone());
+    }
+    pipe
 }
 
 /// One async connection to a Redis Cluster for every task (redis-rs keeps
