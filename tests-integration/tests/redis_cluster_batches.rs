@@ -66,7 +66,11 @@ fn on_a_cluster_a_blocking_batch_costs_about_one_read_per_node_not_one_per_key()
             .unwrap()
     });
     assert_eq!(values, keys.iter().map(|key| key * 7).collect::<Vec<_>>());
-    assert_eq!(computes.load(Ordering::SeqCst), KEYS, "each key computed once");
+    assert_eq!(
+        computes.load(Ordering::SeqCst),
+        KEYS,
+        "each key computed once"
+    );
     let spread = keys_per_node(&cluster);
     assert!(
         spread.iter().all(|&held| held >= 5),
@@ -77,7 +81,9 @@ fn on_a_cluster_a_blocking_batch_costs_about_one_read_per_node_not_one_per_key()
     let (got, warm_reads) = reads_during(&cluster, || cache.get_many::<u64, _>(&keys).unwrap());
     assert_eq!(
         got,
-        keys.iter().map(|key| Got::Fresh(key * 7)).collect::<Vec<_>>()
+        keys.iter()
+            .map(|key| Got::Fresh(key * 7))
+            .collect::<Vec<_>>()
     );
     println!(
         "{KEYS} keys over 3 masters (keys per master {spread:?}): read events per master: \
@@ -132,7 +138,10 @@ fn on_a_cluster_a_batch_meeting_a_master_without_its_scripts_is_answered_key_by_
         let got = cache.get_many::<u64, _>(&keys).unwrap();
         assert_eq!(
             got,
-            right.iter().map(|value| Got::Fresh(*value)).collect::<Vec<_>>(),
+            right
+                .iter()
+                .map(|value| Got::Fresh(*value))
+                .collect::<Vec<_>>(),
             "round {round}: every key a hit, those of the master without scripts too"
         );
         assert_eq!(flushed.command(&["SCRIPT", "FLUSH"]).unwrap(), "+OK");
