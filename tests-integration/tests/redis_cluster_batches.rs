@@ -5,7 +5,7 @@
 //! events on its clients' sockets, this test's own INFO included).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use antidogpile::{Cache, Got};
 use antidogpile_test_support::redis::{Redis, RedisCluster};
@@ -89,6 +89,14 @@ fn on_a_cluster_a_blocking_batch_costs_about_one_read_per_node_not_one_per_key()
         "{KEYS} keys over 3 masters (keys per master {spread:?}): read events per master: \
          get_or_compute_many (cold) {cold_reads:?}, get_many (warm) {warm_reads:?}"
     );
+    let started = Instant::now();
+    for _ in 0..200 {
+        cache.get_many::<u64, _>(&keys).unwrap();
+    }
+    println!(
+        "200 warm get_many of {KEYS} keys: {:?} each",
+        started.elapsed() / 200
+    );
     // One per key would be about 20 per master for each of the batches (the
     // cold call sends two: the reads and the writes); pipelined, about one
     // per master for each, with room for a write the kernel split.
@@ -155,5 +163,146 @@ fn on_a_cluster_a_batch_meeting_a_master_without_its_scripts_is_answered_key_by_
             KEYS,
             "round {round}: nothing computed again"
         );
+    }
+}
+
+/// A batch whose keys live on three masters, one of them dead: only the
+/// dead master's keys are computed; the others are still hits from their
+/// masters, in about the time a single call takes.
+#[test]
+fn on_a_cluster_a_batch_with_a_master_killed_computes_only_that_masters_keys() {
+    const KEYS: u64 = 60;
+    let mut cluster = RedisCluster::start();
+    let cache = Cache::from_url(&cluster.url("timeout=1s&pool=1&retry_after=100ms")).unwrap();
+    let ttl = Duration::from_secs(600);
+    let keys: Vec<u64> = (0..KEYS).collect();
+    let computes = AtomicU64::new(0);
+    let compute = |missing: Vec<&u64>| {
+        computes.fetch_add(missing.len() as u64, Ordering::SeqCst);
+        missing.iter().map(|key| **key * 5).collect::<Vec<u64>>()
+    };
+    let right: Vec<u64> = keys.iter().map(|key| key * 5).collect();
+    assert_eq!(
+        cache.get_or_compute_many(&keys, ttl, compute).unwrap(),
+        right
+    );
+    assert_eq!(computes.load(Ordering::SeqCst), KEYS);
+    // At least the keys each master holds (and any key of the cache's own).
+    let held = keys_per_node(&cluster);
+
+    cluster.nodes[1].kill();
+    let started = Instant::now();
+    assert_eq!(
+        cache.get_or_compute_many(&keys, ttl, compute).unwrap(),
+        right
+    );
+    let took = started.elapsed();
+    let recomputed = computes.load(Ordering::SeqCst) - KEYS;
+    println!(
+        "a master of {held:?} keys killed: get_or_compute_many of {KEYS} keys \
+         computed {recomputed} in {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(
+        recomputed <= held[1] as u64,
+        "{recomputed} of {KEYS} keys computed with the master of {} of them dead: \
+         a batch fails whole for one dead node",
+        held[1]
+    );
+}
+
+/// A master stopped (SIGSTOP: it accepts connections and never answers),
+/// continued when dropped.
+struct Stopped(u32);
+
+impl Stopped {
+    fn stop(node: &Redis) -> Stopped {
+        let info = node.command(&["INFO", "server"]).unwrap();
+        let pid: u32 = info
+            .lines()
+            .find_map(|line| line.strip_prefix("process_id:"))
+            .and_then(|pid| pid.trim().parse().ok())
+            .unwrap();
+        signal("-STOP", pid);
+        Stopped(pid)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        signal("-CONT", self.0);
+    }
+}
+
+fn signal(which: &str, pid: u32) {
+    let sent = std::process::Command::new("kill")
+        .args([which, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill {which} {pid}");
+}
+
+/// A batch read with keys on a stalled master answers within about the
+/// timeout (redis-rs alone reads a stalled node's replies one by one, each
+/// up to the timeout: about 20 x 300 ms here), never with a wrong value;
+/// and the batch is cached again once the master answers.
+#[test]
+fn on_a_cluster_a_batch_read_with_a_stalled_master_costs_a_timeout_not_one_per_key() {
+    const KEYS: u64 = 60;
+    let cluster = RedisCluster::start();
+    let cache = Cache::from_url(&cluster.url("timeout=300ms&pool=1&retry_after=100ms")).unwrap();
+    let ttl = Duration::from_secs(600);
+    let keys: Vec<u64> = (0..KEYS).collect();
+    let computes = AtomicU64::new(0);
+    let compute = |missing: Vec<&u64>| {
+        computes.fetch_add(missing.len() as u64, Ordering::SeqCst);
+        missing.iter().map(|key| **key * 3).collect::<Vec<u64>>()
+    };
+    let right: Vec<u64> = keys.iter().map(|key| key * 3).collect();
+    assert_eq!(
+        cache.get_or_compute_many(&keys, ttl, compute).unwrap(),
+        right
+    );
+    let held = keys_per_node(&cluster);
+
+    let stopped = Stopped::stop(&cluster.nodes[1]);
+    let started = Instant::now();
+    let got = cache.get_many::<u64, _>(&keys);
+    let took = started.elapsed();
+    drop(stopped);
+    println!(
+        "a get_many of {KEYS} keys with the master of {} of them stalled: {took:?}, {}",
+        held[1],
+        match &got {
+            Ok(_) => "answered".to_owned(),
+            Err(error) => format!("failed: {error}"),
+        }
+    );
+    if let Ok(got) = got {
+        for (got, right) in got.iter().zip(&right) {
+            assert!(
+                !matches!(got, Got::Fresh(value) | Got::Stale(value) if value != right),
+                "a wrong value: {got:?}"
+            );
+        }
+    }
+    assert!(
+        took < Duration::from_secs(2),
+        "a batch read took {took:?} with the master of {} of its keys stalled",
+        held[1]
+    );
+
+    // The master answers again: the batch is cached again (polled: the
+    // master first answers what it was sent while stopped).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let before = computes.load(Ordering::SeqCst);
+        if cache.get_or_compute_many(&keys, ttl, compute).ok() == Some(right.clone())
+            && computes.load(Ordering::SeqCst) == before
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the batch was not cached again");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -143,7 +143,9 @@ fn a_master_killed_and_its_replica_promoted_is_slower_never_wrong_then_caching_r
             batch.clone(),
         );
         std::thread::spawn(move || {
+            let mut batches = 0u64;
             while !stop.load(Ordering::SeqCst) {
+                batches += 1;
                 let started = Instant::now();
                 batch();
                 let took = started.elapsed();
@@ -151,6 +153,7 @@ fn a_master_killed_and_its_replica_promoted_is_slower_never_wrong_then_caching_r
                 slowest_ms.fetch_max(took.as_millis() as u64, Ordering::SeqCst);
                 calls.fetch_add(1, Ordering::SeqCst);
             }
+            batches
         })
     };
     let task = {
@@ -191,7 +194,7 @@ fn a_master_killed_and_its_replica_promoted_is_slower_never_wrong_then_caching_r
     for caller in callers {
         caller.join().expect("a blocking caller panicked");
     }
-    batcher.join().expect("the batch caller panicked");
+    let batches_made = batcher.join().expect("the batch caller panicked");
     runtime.block_on(task).expect("the async caller panicked");
     let (errors_after, computes_after) = counted();
     let (errors, computes) = (
@@ -208,7 +211,7 @@ fn a_master_killed_and_its_replica_promoted_is_slower_never_wrong_then_caching_r
     println!(
         "failover: replica promoted and cluster ok {failed_over:?} after the kill; \
          {total_calls} calls, slowest {} ms; during and after: {errors} store errors, \
-         {computes} computes; batches of {IDS} keys computed {} keys",
+         {computes} computes; {batches_made} batches of {IDS} keys computed {} keys",
         slowest_ms.load(Ordering::SeqCst),
         batch_computes.load(Ordering::SeqCst) - IDS
     );
