@@ -172,6 +172,118 @@ impl RedisCluster {
     }
 }
 
+/// A Redis Cluster of three masters, each with one replica, that fails over
+/// within seconds: `cluster-node-timeout` 1000 ms, and a replica promoted
+/// however long ago it last heard from its master.
+impl RedisCluster {
+    /// Starts six nodes, makes three of them masters and three their
+    /// replicas (`--cluster-replicas 1`), and waits until the cluster's
+    /// state is ok on every node and every replica is in sync.
+    pub fn start_with_replicas() -> RedisCluster {
+        let dir = crate::temp_dir::TempDir::new("redis-cluster-replicas");
+        let dir_arg = dir.path().to_string_lossy().into_owned();
+        let nodes: Vec<Redis> = (0..6)
+            .map(|node| {
+                let config = format!("{dir_arg}/nodes-{node}.conf");
+                Redis::start_with(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    &config,
+                    "--cluster-node-timeout",
+                    "1000",
+                    "--cluster-replica-validity-factor",
+                    "0",
+                    "--dir",
+                    &dir_arg,
+                ])
+            })
+            .collect();
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port()))
+            .collect();
+        let created = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("could not run redis-cli (package redis-tools)");
+        assert!(
+            created.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&created.stdout)
+        );
+        let cluster = RedisCluster { nodes, _dir: dir };
+        let synced = |cluster: &RedisCluster| {
+            let roles: Vec<Option<String>> = (0..cluster.nodes.len())
+                .map(|node| cluster.role(node))
+                .collect();
+            let masters = roles
+                .iter()
+                .filter(|role| *role == &Some("master".to_owned()));
+            let replicas_up = cluster.nodes.iter().zip(&roles).all(|(node, role)| {
+                role.as_deref() != Some("slave")
+                    || node
+                        .command(&["INFO", "replication"])
+                        .is_ok_and(|info| info.contains("master_link_status:up"))
+            });
+            masters.count() == 3 && replicas_up && cluster.is_ok()
+        };
+        let start = Instant::now();
+        while !synced(&cluster) {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the cluster with replicas did not turn ok and in sync"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cluster
+    }
+
+    /// Whether every node that answers reports `cluster_state:ok` (a killed
+    /// node does not answer and is not asked).
+    pub fn is_ok(&self) -> bool {
+        let mut answered = 0;
+        for node in &self.nodes {
+            match node.command(&["CLUSTER", "INFO"]) {
+                Ok(info) if info.contains("cluster_state:ok") => answered += 1,
+                Ok(_) => return false,
+                Err(_) => {}
+            }
+        }
+        answered > 0
+    }
+
+    /// The role of node `index` (`master` or `slave`, from `INFO
+    /// replication`), or `None` if it does not answer.
+    pub fn role(&self, index: usize) -> Option<String> {
+        let info = self
+            .nodes
+            .get(index)?
+            .command(&["INFO", "replication"])
+            .ok()?;
+        info.lines()
+            .find_map(|line| line.strip_prefix("role:"))
+            .map(|role| role.trim().to_owned())
+    }
+
+    /// The index of the replica of the master at `master` (by `INFO
+    /// replication`'s `master_port`), if one answers.
+    pub fn replica_of(&self, master: usize) -> Option<usize> {
+        let port = self.nodes.get(master)?.port();
+        (0..self.nodes.len()).find(|&node| {
+            self.nodes[node]
+                .command(&["INFO", "replication"])
+                .is_ok_and(|info| {
+                    info.contains("role:slave") && info.contains(&format!("master_port:{port}\r"))
+                })
+        })
+    }
+}
+
 impl std::fmt::Debug for RedisCluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisCluster")

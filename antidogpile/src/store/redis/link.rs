@@ -8,8 +8,8 @@
 //! server is taken to be down (calls fail at once, for `retry_after`) only
 //! when a new connection cannot be made.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisResult, Value};
@@ -368,11 +368,16 @@ impl Tokio {
 
 /// Blocking connections to a Redis Cluster (each one to every node it
 /// needs), pooled like a single server's. Each command goes to the node
-/// that owns its key's slot (redis-rs follows MOVED and ASK), one at a time.
+/// that owns its key's slot: a batch as one pipeline per node (read within
+/// the timeout), a single command (or a batch the pipeline could not answer
+/// command by command: a server error, a node down) one at a time, redis-rs
+/// following MOVED and ASK, so that a node down fails its own keys only.
 #[cfg(feature = "redis-cluster")]
 pub(crate) struct ClusterBlocking {
     client: redis::cluster::ClusterClient,
     pool: Pool<redis::cluster::ClusterConnection>,
+    /// Helper threads reading pipelines, their callers waiting or gone.
+    helpers: Arc<AtomicUsize>,
 }
 
 #[cfg(feature = "redis-cluster")]
@@ -385,31 +390,179 @@ impl ClusterBlocking {
         ClusterBlocking {
             client,
             pool: Pool::new(size, timeout),
+            helpers: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    fn connect(&self, health: &Health) -> Result<redis::cluster::ClusterConnection, StoreError> {
+        self.client.get_connection().map_err(|error| {
+            if error.kind() != ErrorKind::AuthenticationFailed {
+                health.mark_down();
+            }
+            store_error(&error)
+        })
     }
 
     pub(crate) fn exchange(&self, health: &Health, cmds: &[Cmd]) -> Result<Replies, StoreError> {
         health.check()?;
+        if cmds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let started = Instant::now();
         let (mut turn, pooled) = self.pool.turn()?;
         let mut connection = match pooled {
             Some(connection) => connection,
-            None => self.client.get_connection().map_err(|error| {
-                if error.kind() != ErrorKind::AuthenticationFailed {
-                    health.mark_down();
-                }
-                store_error(&error)
-            })?,
+            None => self.connect(health)?,
         };
-        let mut replies = Vec::with_capacity(cmds.len());
-        for cmd in cmds {
-            match cmd.query::<Value>(&mut connection) {
+        if cmds.len() == 1 {
+            let reply = cmds[0].query::<Value>(&mut connection);
+            match reply {
                 Err(error) if transport_failure(&error) => return Err(store_error(&error)),
-                reply => replies.push(reply),
+                reply => {
+                    turn.keep = Some(connection);
+                    return Ok(vec![reply]);
+                }
             }
         }
-        turn.keep = Some(connection);
+        let (answer, returned) = self.pipelined(connection, cmds, started)?;
+        connection = returned;
+        match answer {
+            Ok(values) if values.len() == cmds.len() => {
+                turn.keep = Some(connection);
+                return Ok(values.into_iter().map(Ok).collect());
+            }
+            // A node down, stalled or gone: the connection is dropped (a
+            // late reply could be read as the next command's), and the
+            // batch sent again one command at a time on a new one, so that
+            // only that node's commands fail (while time is left).
+            Err(error) if transport_failure(&error) => {
+                drop(connection);
+                if started.elapsed() >= self.pool.timeout {
+                    return Err(store_error(&error));
+                }
+                connection = self.connect(health)?;
+            }
+            // A server error for any command (a missing script, a slot
+            // moved, a cluster failing over) fails the whole pipeline and
+            // drops the other commands' replies; a command the cluster
+            // pipeline cannot route (SCRIPT LOAD) fails it before anything
+            // is sent. The batch is then sent again one command at a time,
+            // each with its own reply. Those that had run may run twice: a
+            // hold taken twice is a hold taken by a token that was lost,
+            // which makes callers wait for it (up to the grace), never a
+            // wrong value.
+            Ok(_) | Err(_) => {}
+        }
+        let (replies, sound) = self.one_at_a_time(&mut connection, cmds, started);
+        if sound {
+            turn.keep = Some(connection);
+        }
         Ok(replies)
     }
+
+    /// `cmds` as one pipeline per node, read by a helper thread so that the
+    /// caller waits no longer than the timeout (since `started`): redis-rs
+    /// reads a stalled node's replies one by one, each up to the timeout.
+    /// The answer and the connection back; or a timeout error, the helper
+    /// left to finish and drop the connection. At most twice as many helpers
+    /// as the pool holds connections: one per caller with a turn, and as
+    /// many left behind; past that (a stalled cluster), a batch fails at once.
+    #[allow(clippy::type_complexity)]
+    fn pipelined(
+        &self,
+        mut connection: redis::cluster::ClusterConnection,
+        cmds: &[Cmd],
+        started: Instant,
+    ) -> Result<(RedisResult<Vec<Value>>, redis::cluster::ClusterConnection), StoreError> {
+        let late = || {
+            StoreError::new(
+                StoreErrorKind::Timeout,
+                "redis cluster: a batch got no reply within the timeout",
+            )
+        };
+        if self.helpers.fetch_add(1, Ordering::AcqRel) >= 2 * self.pool.size {
+            self.helpers.fetch_sub(1, Ordering::AcqRel);
+            return Err(late());
+        }
+        let pipe = per_node_pipelines(cmds);
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        let helpers = Arc::clone(&self.helpers);
+        let helper = std::thread::Builder::new()
+            .name("antidogpile-redis-cluster-batch".to_owned())
+            .spawn(move || {
+                let answer = pipe.query::<Vec<Value>>(&mut connection);
+                // Unread (and the connection dropped) if the caller gave up.
+                let _ = sender.send((answer, connection));
+                helpers.fetch_sub(1, Ordering::AcqRel);
+            });
+        if helper.is_err() {
+            self.helpers.fetch_sub(1, Ordering::AcqRel);
+            return Err(StoreError::new(
+                StoreErrorKind::Other,
+                "redis cluster: no thread to read a batch's replies",
+            ));
+        }
+        let left = self.pool.timeout.saturating_sub(started.elapsed());
+        receiver.recv_timeout(left).map_err(|_| late())
+    }
+
+    /// Each of `cmds` on its own, its reply or its error; and whether the
+    /// connection is still sound. A command that fails in transport fails
+    /// alone: the connection is made again for the next (redis-rs may keep
+    /// a socket whose reply is late), and if that fails, so do the commands
+    /// left. Once the batch has taken the timeout since `started`, the
+    /// commands left are not sent and fail with a timeout: a stalled node
+    /// costs a batch about what it costs a single command, not once per key.
+    fn one_at_a_time(
+        &self,
+        connection: &mut redis::cluster::ClusterConnection,
+        cmds: &[Cmd],
+        started: Instant,
+    ) -> (Replies, bool) {
+        let mut replies = Vec::with_capacity(cmds.len());
+        let mut sound = true;
+        for cmd in cmds {
+            if started.elapsed() >= self.pool.timeout {
+                replies.push(Err(RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "not sent: the batch took the timeout",
+                ))));
+                continue;
+            }
+            let reply = cmd.query::<Value>(connection);
+            let failed = matches!(&reply, Err(error) if transport_failure(error));
+            replies.push(reply);
+            if failed {
+                if started.elapsed() >= self.pool.timeout {
+                    // Nothing more is sent (the commands left time out).
+                    sound = false;
+                    continue;
+                }
+                // Not marked down: the other nodes may answer.
+                match self.client.get_connection() {
+                    Ok(fresh) => *connection = fresh,
+                    Err(error) => {
+                        let left = cmds.len() - replies.len();
+                        replies.extend((0..left).map(|_| Err(error.clone())));
+                        return (replies, false);
+                    }
+                }
+            }
+        }
+        (replies, sound)
+    }
+}
+
+/// `cmds` as one cluster pipeline: redis-rs groups them by the node that
+/// owns each key's slot and sends each node its commands in one write, then
+/// reads the replies in order.
+#[cfg(feature = "redis-cluster")]
+fn per_node_pipelines(cmds: &[Cmd]) -> redis::cluster::ClusterPipeline {
+    let mut pipe = redis::cluster::ClusterPipeline::with_capacity(cmds.len());
+    for cmd in cmds {
+        pipe.add_command(cmd.clone());
+    }
+    pipe
 }
 
 /// One async connection to a Redis Cluster for every task (redis-rs keeps

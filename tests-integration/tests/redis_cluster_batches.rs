@@ -1,0 +1,308 @@
+//! A blocking batch on a Redis Cluster is pipelined per node: the keys of
+//! one `*_many` call that live on one master reach it in one write, so the
+//! master reads them in about one read event, not one per key. Counted by
+//! each master itself (`INFO stats` `total_reads_processed`: the read
+//! events on its clients' sockets, this test's own INFO included).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use antidogpile::{Cache, Got};
+use antidogpile_test_support::redis::{Redis, RedisCluster};
+
+/// `total_reads_processed` of a node (its own INFO's read included).
+fn reads_processed(node: &Redis) -> u64 {
+    let info = node.command(&["INFO", "stats"]).unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("total_reads_processed:"))
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no total_reads_processed in INFO stats: {info}"))
+}
+
+/// The read events each master processed during `step` (minus the one of
+/// the INFO that ends the count).
+fn reads_during<T>(cluster: &RedisCluster, step: impl FnOnce() -> T) -> (T, Vec<u64>) {
+    let before: Vec<u64> = cluster.nodes.iter().map(reads_processed).collect();
+    let done = step();
+    let reads = cluster
+        .nodes
+        .iter()
+        .zip(before)
+        .map(|(node, before)| reads_processed(node) - before - 1)
+        .collect();
+    (done, reads)
+}
+
+/// The number of `keys`' keys each master holds, from `DBSIZE`.
+fn keys_per_node(cluster: &RedisCluster) -> Vec<usize> {
+    cluster
+        .nodes
+        .iter()
+        .map(|node| {
+            let size = node.command(&["DBSIZE"]).unwrap();
+            size.trim_start_matches(':').parse().unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn on_a_cluster_a_blocking_batch_costs_about_one_read_per_node_not_one_per_key() {
+    const KEYS: u64 = 60;
+    let cluster = RedisCluster::start();
+    let cache = Cache::from_url(&cluster.url("timeout=2s&pool=1")).unwrap();
+    let ttl = Duration::from_secs(600);
+    let keys: Vec<u64> = (0..KEYS).collect();
+    // The connection made (and its slot map read) before any count.
+    cache.set(&u64::MAX, &0u64, ttl).unwrap();
+
+    // A cold batch: every key read (taking its lease), computed, written.
+    let computes = AtomicU64::new(0);
+    let (values, cold_reads) = reads_during(&cluster, || {
+        cache
+            .get_or_compute_many(&keys, ttl, |missing: Vec<&u64>| {
+                computes.fetch_add(missing.len() as u64, Ordering::SeqCst);
+                missing.iter().map(|key| **key * 7).collect::<Vec<u64>>()
+            })
+            .unwrap()
+    });
+    assert_eq!(values, keys.iter().map(|key| key * 7).collect::<Vec<_>>());
+    assert_eq!(
+        computes.load(Ordering::SeqCst),
+        KEYS,
+        "each key computed once"
+    );
+    let spread = keys_per_node(&cluster);
+    assert!(
+        spread.iter().all(|&held| held >= 5),
+        "the keys are spread over every master: {spread:?}"
+    );
+
+    // A warm batch: one read of every key, all hits.
+    let (got, warm_reads) = reads_during(&cluster, || cache.get_many::<u64, _>(&keys).unwrap());
+    assert_eq!(
+        got,
+        keys.iter()
+            .map(|key| Got::Fresh(key * 7))
+            .collect::<Vec<_>>()
+    );
+    println!(
+        "{KEYS} keys over 3 masters (keys per master {spread:?}): read events per master: \
+         get_or_compute_many (cold) {cold_reads:?}, get_many (warm) {warm_reads:?}"
+    );
+    let started = Instant::now();
+    for _ in 0..200 {
+        cache.get_many::<u64, _>(&keys).unwrap();
+    }
+    println!(
+        "200 warm get_many of {KEYS} keys: {:?} each",
+        started.elapsed() / 200
+    );
+    // One per key would be about 20 per master for each of the batches (the
+    // cold call sends two: the reads and the writes); pipelined, about one
+    // per master for each, with room for a write the kernel split.
+    for (node, &reads) in warm_reads.iter().enumerate() {
+        assert!(
+            reads <= 4,
+            "master {node} processed {reads} read events for a get_many of its {} keys: \
+             one per key, not one per batch",
+            spread[node]
+        );
+    }
+    for (node, &reads) in cold_reads.iter().enumerate() {
+        assert!(
+            reads <= 8,
+            "master {node} processed {reads} read events for a cold get_or_compute_many \
+             of its {} keys: one per key, not one per batch",
+            spread[node]
+        );
+    }
+}
+
+/// A master that lost its scripts (as a restarted or promoted one has)
+/// answers NOSCRIPT to its keys' commands of a pipelined batch: the batch is
+/// still answered key by key, the scripts loaded again, and every key of
+/// every master read back as the hit it is.
+#[test]
+fn on_a_cluster_a_batch_meeting_a_master_without_its_scripts_is_answered_key_by_key() {
+    const KEYS: u64 = 60;
+    let cluster = RedisCluster::start();
+    let cache = Cache::from_url(&cluster.url("timeout=2s&pool=1")).unwrap();
+    let ttl = Duration::from_secs(600);
+    let keys: Vec<u64> = (0..KEYS).collect();
+    let computes = AtomicU64::new(0);
+    let compute = |missing: Vec<&u64>| {
+        computes.fetch_add(missing.len() as u64, Ordering::SeqCst);
+        missing.iter().map(|key| **key * 9).collect::<Vec<u64>>()
+    };
+    let right: Vec<u64> = keys.iter().map(|key| key * 9).collect();
+    assert_eq!(
+        cache.get_or_compute_many(&keys, ttl, compute).unwrap(),
+        right
+    );
+    assert_eq!(computes.load(Ordering::SeqCst), KEYS);
+    for round in 0..2 {
+        let flushed = &cluster.nodes[round % cluster.nodes.len()];
+        assert_eq!(flushed.command(&["SCRIPT", "FLUSH"]).unwrap(), "+OK");
+        let got = cache.get_many::<u64, _>(&keys).unwrap();
+        assert_eq!(
+            got,
+            right
+                .iter()
+                .map(|value| Got::Fresh(*value))
+                .collect::<Vec<_>>(),
+            "round {round}: every key a hit, those of the master without scripts too"
+        );
+        assert_eq!(flushed.command(&["SCRIPT", "FLUSH"]).unwrap(), "+OK");
+        assert_eq!(
+            cache.get_or_compute_many(&keys, ttl, compute).unwrap(),
+            right,
+            "round {round}"
+        );
+        assert_eq!(
+            computes.load(Ordering::SeqCst),
+            KEYS,
+            "round {round}: nothing computed again"
+        );
+    }
+}
+
+/// A batch whose keys live on three masters, one of them dead: only the
+/// dead master's keys are computed; the others are still hits from their
+/// masters, in about the time a single call takes.
+#[test]
+fn on_a_cluster_a_batch_with_a_master_killed_computes_only_that_masters_keys() {
+    const KEYS: u64 = 60;
+    let mut cluster = RedisCluster::start();
+    let cache = Cache::from_url(&cluster.url("timeout=1s&pool=1&retry_after=100ms")).unwrap();
+    let ttl = Duration::from_secs(600);
+    let keys: Vec<u64> = (0..KEYS).collect();
+    let computes = AtomicU64::new(0);
+    let compute = |missing: Vec<&u64>| {
+        computes.fetch_add(missing.len() as u64, Ordering::SeqCst);
+        missing.iter().map(|key| **key * 5).collect::<Vec<u64>>()
+    };
+    let right: Vec<u64> = keys.iter().map(|key| key * 5).collect();
+    assert_eq!(
+        cache.get_or_compute_many(&keys, ttl, compute).unwrap(),
+        right
+    );
+    assert_eq!(computes.load(Ordering::SeqCst), KEYS);
+    // At least the keys each master holds (and any key of the cache's own).
+    let held = keys_per_node(&cluster);
+
+    cluster.nodes[1].kill();
+    let started = Instant::now();
+    assert_eq!(
+        cache.get_or_compute_many(&keys, ttl, compute).unwrap(),
+        right
+    );
+    let took = started.elapsed();
+    let recomputed = computes.load(Ordering::SeqCst) - KEYS;
+    println!(
+        "a master of {held:?} keys killed: get_or_compute_many of {KEYS} keys \
+         computed {recomputed} in {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(
+        recomputed <= held[1] as u64,
+        "{recomputed} of {KEYS} keys computed with the master of {} of them dead: \
+         a batch fails whole for one dead node",
+        held[1]
+    );
+}
+
+/// A master stopped (SIGSTOP: it accepts connections and never answers),
+/// continued when dropped.
+struct Stopped(u32);
+
+impl Stopped {
+    fn stop(node: &Redis) -> Stopped {
+        let info = node.command(&["INFO", "server"]).unwrap();
+        let pid: u32 = info
+            .lines()
+            .find_map(|line| line.strip_prefix("process_id:"))
+            .and_then(|pid| pid.trim().parse().ok())
+            .unwrap();
+        signal("-STOP", pid);
+        Stopped(pid)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        signal("-CONT", self.0);
+    }
+}
+
+fn signal(which: &str, pid: u32) {
+    let sent = std::process::Command::new("kill")
+        .args([which, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill {which} {pid}");
+}
+
+/// A batch read with keys on a stalled master answers within about the
+/// timeout (redis-rs alone reads a stalled node's replies one by one, each
+/// up to the timeout: about 20 x 300 ms here), never with a wrong value;
+/// and the batch is cached again once the master answers.
+#[test]
+fn on_a_cluster_a_batch_read_with_a_stalled_master_costs_a_timeout_not_one_per_key() {
+    const KEYS: u64 = 60;
+    let cluster = RedisCluster::start();
+    let cache = Cache::from_url(&cluster.url("timeout=300ms&pool=1&retry_after=100ms")).unwrap();
+    let ttl = Duration::from_secs(600);
+    let keys: Vec<u64> = (0..KEYS).collect();
+    let computes = AtomicU64::new(0);
+    let compute = |missing: Vec<&u64>| {
+        computes.fetch_add(missing.len() as u64, Ordering::SeqCst);
+        missing.iter().map(|key| **key * 3).collect::<Vec<u64>>()
+    };
+    let right: Vec<u64> = keys.iter().map(|key| key * 3).collect();
+    assert_eq!(
+        cache.get_or_compute_many(&keys, ttl, compute).unwrap(),
+        right
+    );
+    let held = keys_per_node(&cluster);
+
+    let stopped = Stopped::stop(&cluster.nodes[1]);
+    let started = Instant::now();
+    let got = cache.get_many::<u64, _>(&keys);
+    let took = started.elapsed();
+    drop(stopped);
+    println!(
+        "a get_many of {KEYS} keys with the master of {} of them stalled: {took:?}, {}",
+        held[1],
+        match &got {
+            Ok(_) => "answered".to_owned(),
+            Err(error) => format!("failed: {error}"),
+        }
+    );
+    if let Ok(got) = got {
+        for (got, right) in got.iter().zip(&right) {
+            assert!(
+                !matches!(got, Got::Fresh(value) | Got::Stale(value) if value != right),
+                "a wrong value: {got:?}"
+            );
+        }
+    }
+    assert!(
+        took < Duration::from_secs(2),
+        "a batch read took {took:?} with the master of {} of its keys stalled",
+        held[1]
+    );
+
+    // The master answers again: the batch is cached again (polled: the
+    // master first answers what it was sent while stopped).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let before = computes.load(Ordering::SeqCst);
+        if cache.get_or_compute_many(&keys, ttl, compute).ok() == Some(right.clone())
+            && computes.load(Ordering::SeqCst) == before
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the batch was not cached again");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
