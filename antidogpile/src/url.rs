@@ -695,6 +695,55 @@ mod tests {
         assert!(message.contains("user:***@a:0"), "{message}");
     }
 
+    #[cfg(feature = "redis-tls")]
+    #[test]
+    fn rediss_urls_verify_against_the_system_roots_or_a_ca_file() {
+        let plain = format!("{:?}", cache_from_url("rediss://cache-1:6380/2").unwrap());
+        assert!(
+            plain.contains("tls: Some(RedisTls { ca: None })"),
+            "{plain}"
+        );
+        assert!(plain.contains("db: 2"), "{plain}");
+        let ca = temp_dir("ca.pem");
+        std::fs::write(
+            &ca,
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let escaped = ca.display().to_string().replace('-', "%2D");
+        let url = format!("rediss://u:pw@cache-1?ca={escaped}&prefix=a");
+        let with_ca = cache_from_url(&url).map(|cache| format!("{cache:?}"));
+        // Not a certificate inside: refused when the client is built.
+        let message = with_ca.unwrap_err().to_string();
+        std::fs::remove_file(&ca).unwrap();
+        assert!(message.contains("ca: "), "{message}");
+        assert!(!message.contains("pw"), "the password shown: {message}");
+        assert_eq!(error_part("rediss://a?ca=/no/such/file.pem"), "ca");
+        assert_eq!(error_part("rediss://a?ca="), "ca");
+        assert_eq!(error_part("redis://a?ca=/etc/ca.pem"), "ca");
+        #[cfg(feature = "redis-cluster")]
+        {
+            let cluster = format!(
+                "{:?}",
+                cache_from_url("rediss+cluster://a:7000,b:7001").unwrap()
+            );
+            assert!(
+                cluster.contains("tls: Some(RedisTls { ca: None })"),
+                "{cluster}"
+            );
+        }
+    }
+
+    #[cfg(not(feature = "redis-tls"))]
+    #[test]
+    fn rediss_urls_name_the_feature_they_need() {
+        for url in ["rediss://a:6380", "rediss+cluster://a:7000,b:7001"] {
+            let message = cache_from_url(url).unwrap_err().to_string();
+            assert!(message.contains("`redis-tls` feature"), "{message}");
+            assert_eq!(error_part(url), "scheme");
+        }
+    }
+
     #[test]
     fn a_memcached_max_value_larger_than_a_readable_reply_is_refused() {
         // Replies are read up to 2 MiB: a larger value would be written on
