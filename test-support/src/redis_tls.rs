@@ -105,12 +105,13 @@ fn make_ca(dir: &Path, name: &str) {
 }
 
 /// `server.pem` and `server.key` in `dir`, for 127.0.0.1 and localhost,
-/// signed by the CA `ca`.
+/// signed by the CA `ca`. For clients too: the nodes of a cluster present it
+/// to each other on the cluster bus, which always asks for a certificate.
 fn make_server_cert(dir: &Path, ca: &str) {
     std::fs::write(
         dir.join("server.ext"),
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
-         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n",
     )
     .expect("could not write the certificate's extensions");
     openssl(
@@ -214,6 +215,169 @@ impl RedisTls {
     /// Kills the server (SIGKILL: its data is lost).
     pub fn kill(&mut self) {
         self.process.kill();
+    }
+}
+
+/// `redis-cli --tls` with the CA of `dir` on `port`: its output, if it ran.
+fn cli(dir: &Path, port: u16, args: &[&str]) -> Option<String> {
+    let output = Command::new("redis-cli")
+        .arg("--tls")
+        .arg("--cacert")
+        .arg(dir.join("ca.pem"))
+        .args(["-h", "127.0.0.1", "-p"])
+        .arg(port.to_string())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// A Redis Cluster of three masters (no replicas) that speak TLS only, on
+/// clients' connections and on the cluster bus, their certificates signed
+/// by one CA made for it; killed when dropped.
+pub struct RedisTlsCluster {
+    // Dropped first: the nodes, then the directory of their files.
+    nodes: Vec<Process>,
+    dir: TempDir,
+}
+
+impl RedisTlsCluster {
+    /// Makes the certificates, starts three nodes, has `redis-cli --cluster
+    /// create` spread the slots, and waits until the cluster's state is ok.
+    pub fn start() -> RedisTlsCluster {
+        let dir = TempDir::new("redis-tls-cluster");
+        make_ca(dir.path(), "ca");
+        make_server_cert(dir.path(), "ca");
+        let file = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+        let nodes: Vec<Process> = (0..3)
+            .map(|node| {
+                let extra = [
+                    "--tls-cert-file".to_owned(),
+                    file("server.pem"),
+                    "--tls-key-file".to_owned(),
+                    file("server.key"),
+                    "--tls-ca-cert-file".to_owned(),
+                    file("ca.pem"),
+                    "--tls-cluster".to_owned(),
+                    "yes".to_owned(),
+                    "--cluster-enabled".to_owned(),
+                    "yes".to_owned(),
+                    "--cluster-config-file".to_owned(),
+                    file(&format!("nodes-{node}.conf")),
+                    "--cluster-node-timeout".to_owned(),
+                    "5000".to_owned(),
+                    "--dir".to_owned(),
+                    file(""),
+                ];
+                let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+                Process::start::<TlsServer>(&extra).unwrap_or_else(|error| {
+                    panic!("{error} (is redis-server built with TLS? Debian's is)")
+                })
+            })
+            .collect();
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port))
+            .collect();
+        // Its output in a file, and a deadline: it waits for the nodes to
+        // meet for as long as it takes, which is forever if they cannot.
+        let log = dir.path().join("create.log");
+        let mut create = Command::new("redis-cli")
+            .arg("--tls")
+            .arg("--cacert")
+            .arg(dir.path().join("ca.pem"))
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).expect("could not create create.log"))
+            .spawn()
+            .expect("could not run redis-cli (package redis-tools)");
+        let start = std::time::Instant::now();
+        let created = loop {
+            if let Some(status) = create.try_wait().expect("redis-cli vanished") {
+                break status.success();
+            }
+            if start.elapsed() > std::time::Duration::from_secs(20) {
+                let _ = create.kill();
+                let _ = create.wait();
+                break false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        assert!(
+            created,
+            "redis-cli --tls --cluster create failed or hung: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        for node in &nodes {
+            while !cli(dir.path(), node.port, &["CLUSTER", "INFO"])
+                .is_some_and(|info| info.contains("cluster_state:ok"))
+            {
+                assert!(
+                    start.elapsed() < std::time::Duration::from_secs(20),
+                    "the TLS cluster's state did not turn ok"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+        RedisTlsCluster { nodes, dir }
+    }
+
+    /// The TLS ports of the nodes.
+    pub fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(|node| node.port).collect()
+    }
+
+    /// The PEM file of the CA that signed the nodes' certificate.
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// `rediss+cluster://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3?ca=CA`, with
+    /// extra query parameters if given.
+    pub fn url(&self, query: &str) -> String {
+        let nodes: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port))
+            .collect();
+        let query = if query.is_empty() {
+            String::new()
+        } else {
+            format!("&{query}")
+        };
+        format!(
+            "rediss+cluster://{}?ca={}{query}",
+            nodes.join(","),
+            percent_encode(&self.ca())
+        )
+    }
+
+    /// The number of keys on each node (`DBSIZE` over TLS).
+    pub fn keys_per_node(&self) -> Vec<u64> {
+        self.nodes
+            .iter()
+            .map(|node| {
+                cli(self.dir.path(), node.port, &["DBSIZE"])
+                    .and_then(|count| count.trim().parse().ok())
+                    .unwrap_or_else(|| panic!("DBSIZE failed on port {}", node.port))
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for RedisTlsCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisTlsCluster")
+            .field("ports", &self.ports())
+            .field("dir", &self.dir.path())
+            .finish_non_exhaustive()
     }
 }
 

@@ -11,7 +11,7 @@ use antidogpile::store::conformance::{check_store, Expect};
 use antidogpile::store::{RedisAddr, RedisConfig, RedisStore, RedisTls};
 use antidogpile::{antidogpiled, install_named, Cache};
 use antidogpile_test_support::redis::Redis;
-use antidogpile_test_support::redis_tls::{percent_encode, RedisTls as TlsServer};
+use antidogpile_test_support::redis_tls::{percent_encode, RedisTls as TlsServer, RedisTlsCluster};
 
 /// Far above the timeouts configured below: a call that takes this long hung.
 const HUNG: Duration = Duration::from_secs(5);
@@ -174,4 +174,52 @@ fn the_conformance_suite_passes_over_tls() {
         });
         RedisStore::new(config).expect("a redis store over TLS")
     });
+}
+
+static CLUSTER_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "redis_tls_cluster", name = "redis_tls::cluster")]
+fn on_a_tls_cluster(id: u64) -> u64 {
+    CLUSTER_CALLS.fetch_add(1, Ordering::SeqCst);
+    id * 5
+}
+
+#[antidogpiled(
+    soft = "1h",
+    cache = "redis_tls_cluster",
+    name = "redis_tls::cluster_async"
+)]
+async fn on_a_tls_cluster_async(id: u64) -> u64 {
+    CLUSTER_CALLS.fetch_add(1, Ordering::SeqCst);
+    id * 7
+}
+
+#[test]
+fn on_a_tls_cluster_keys_spread_over_the_nodes_compute_once_then_hit() {
+    let cluster = RedisTlsCluster::start();
+    install_named(
+        "redis_tls_cluster",
+        Cache::from_url(&cluster.url("timeout=1s")).unwrap(),
+    );
+    let runtime = runtime();
+    // Enough keys that every node owns some of them (16384 slots, 3 nodes).
+    let ids = 0..30u64;
+    for _ in 0..2 {
+        for id in ids.clone() {
+            assert_eq!(on_a_tls_cluster(id), id * 5);
+            assert_eq!(runtime.block_on(on_a_tls_cluster_async(id)), id * 7);
+        }
+    }
+    assert_eq!(
+        CLUSTER_CALLS.load(Ordering::SeqCst),
+        60,
+        "one compute per key and function"
+    );
+    for name in ["redis_tls::cluster", "redis_tls::cluster_async"] {
+        let stats = antidogpile::stats(name).unwrap();
+        assert_eq!(stats.store_errors, 0, "{name}: {stats:?}");
+    }
+    let keys = cluster.keys_per_node();
+    assert_eq!(keys.iter().sum::<u64>(), 60, "{keys:?}");
+    assert!(keys.iter().all(|&count| count > 0), "{keys:?}");
 }
