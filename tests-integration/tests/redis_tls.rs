@@ -223,3 +223,69 @@ fn on_a_tls_cluster_keys_spread_over_the_nodes_compute_once_then_hit() {
     assert_eq!(keys.iter().sum::<u64>(), 60, "{keys:?}");
     assert!(keys.iter().all(|&count| count > 0), "{keys:?}");
 }
+
+static STALLED_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "redis_tls_stalled", name = "redis_tls::stalled")]
+fn against_a_silent_tls_peer(id: u64) -> u64 {
+    STALLED_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 10
+}
+
+#[antidogpiled(
+    soft = "1h",
+    cache = "redis_tls_stalled",
+    name = "redis_tls::stalled_async"
+)]
+async fn against_a_silent_tls_peer_async(id: u64) -> u64 {
+    STALLED_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 20
+}
+
+/// A peer that accepts connections and never answers the TLS handshake
+/// costs each call about one timeout, never a hang.
+#[test]
+fn a_peer_that_never_finishes_the_handshake_costs_timeouts_not_a_hang() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Holds every connection open, reading nothing, until the test ends.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let server = TlsServer::start(); // only for its CA file
+    let url = format!(
+        "rediss://127.0.0.1:{port}?ca={}&timeout=200ms&retry_after=50ms",
+        percent_encode(&server.ca())
+    );
+    install_named("redis_tls_stalled", Cache::from_url(&url).unwrap());
+    let runtime = runtime();
+    for round in 0..3 {
+        let started = Instant::now();
+        assert_eq!(against_a_silent_tls_peer(1), 11);
+        assert!(
+            started.elapsed() < HUNG,
+            "blocking, round {round}: took {:?}",
+            started.elapsed()
+        );
+        let started = Instant::now();
+        assert_eq!(runtime.block_on(against_a_silent_tls_peer_async(1)), 21);
+        assert!(
+            started.elapsed() < HUNG,
+            "async, round {round}: took {:?}",
+            started.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(60)); // past retry_after
+    }
+    assert_eq!(
+        STALLED_CALLS.load(Ordering::SeqCst),
+        6,
+        "every call computed"
+    );
+    for name in ["redis_tls::stalled", "redis_tls::stalled_async"] {
+        let stats = antidogpile::stats(name).unwrap();
+        assert!(stats.store_errors >= 1, "{name}: {stats:?}");
+    }
+}
