@@ -39,6 +39,19 @@ if ! command -v redis-server >/dev/null 2>&1; then
   $sudo systemctl disable --now redis-server >/dev/null 2>&1 || $sudo service redis-server stop >/dev/null 2>&1 || true
 fi
 
+# The Redis TLS tests make throwaway certificates with the openssl CLI (Debian package `openssl`).
+if ! command -v openssl >/dev/null 2>&1; then
+  echo "openssl is not installed: installing the Debian package" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "no apt-get here: install the openssl CLI by hand, then run this again" >&2
+    exit 1
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openssl >/dev/null
+fi
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

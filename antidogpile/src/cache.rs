@@ -82,6 +82,12 @@ impl Cache {
     /// - `memory://?max_entries=N`: a [`MemoryStore`](crate::store::MemoryStore);
     /// - `memcached://host:port,host:port?timeout=&pool=&retry_after=&max_value=`
     ///   (or `memcached:///path/to.sock`): a [`MemcachedStore`](crate::store::MemcachedStore);
+    /// - `redis://[user:password@]host:port[/db]?timeout=&pool=&retry_after=&prefix=&max_value=`,
+    ///   `redis+unix:///path/to.sock?db=` (feature `redis`) and
+    ///   `redis+cluster://host:port,host:port?...` (feature `redis-cluster`):
+    ///   a `RedisStore`; `rediss://` and `rediss+cluster://` are the same over
+    ///   TLS (feature `redis-tls`; `ca=/path/ca.pem` to trust a private CA
+    ///   instead of the system's roots);
     /// - `file:///absolute/dir?max_value=&sweep_every=`: a [`FileStore`](crate::store::FileStore);
     /// - `dummy://`: a [`NoopStore`](crate::store::NoopStore).
     ///

@@ -1,6 +1,7 @@
 //! Store URLs: `memory://?max_entries=10000&factor=8&grace=60s`,
 //! `memcached://host:11211,host2`, `file:///var/cache/app`, `dummy://`,
-//! `redis://user:password@host:6379/2?prefix=app:`, `redis+unix:///run/redis.sock`.
+//! `redis://user:password@host:6379/2?prefix=app:`, `redis+unix:///run/redis.sock`,
+//! `rediss://host:6380?ca=/etc/redis/ca.pem` (TLS).
 
 use std::time::Duration;
 
@@ -11,8 +12,8 @@ use crate::store::{
 };
 
 /// The schemes [`Cache::from_url`] understands.
-const SCHEMES: &str =
-    "memory://, memcached://, file://, dummy://, redis://, redis+unix://, redis+cluster://";
+const SCHEMES: &str = "memory://, memcached://, file://, dummy://, redis://, redis+unix://, \
+     redis+cluster://, rediss://, rediss+cluster://";
 
 pub(crate) fn cache_from_url(url: &str) -> Result<Cache, Error> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
@@ -109,7 +110,9 @@ pub(crate) fn cache_from_url(url: &str) -> Result<Cache, Error> {
                 "max_value, sweep_every, ",
             )
         }
-        "redis" | "redis+unix" | "redis+cluster" => redis_cache(url, scheme, location, params),
+        "redis" | "redis+unix" | "redis+cluster" | "rediss" | "rediss+cluster" => {
+            redis_cache(url, scheme, location, params)
+        }
         "dummy" => {
             if !location.is_empty() && location != "/" {
                 return Err(Error::invalid_url(
@@ -233,6 +236,8 @@ fn file_path(url: &str, location: &str) -> Result<std::path::PathBuf, Error> {
 /// `redis://[user:password@]host[:port][/db]`, `redis+unix:///path` (its
 /// database as `?db=N`) or `redis+cluster://[user:password@]host:port,host:port`,
 /// with the store's parameters; the password is never repeated in an error.
+/// `rediss://` and `rediss+cluster://` are the same over TLS (`?ca=` a PEM
+/// file of the CAs to trust instead of the system's).
 #[cfg(feature = "redis")]
 fn redis_cache(
     url: &str,
@@ -240,7 +245,13 @@ fn redis_cache(
     location: &str,
     params: Vec<(&str, &str)>,
 ) -> Result<Cache, Error> {
-    use crate::store::{RedisAddr, RedisConfig, RedisStore};
+    use crate::store::{RedisAddr, RedisConfig, RedisStore, RedisTls};
+
+    let (scheme, tls) = match scheme {
+        "rediss" => ("redis", true),
+        "rediss+cluster" => ("redis+cluster", true),
+        other => (other, false),
+    };
 
     let (userinfo, address) = match location.rsplit_once('@') {
         Some((userinfo, address)) => (Some(userinfo), address),
@@ -313,6 +324,9 @@ fn redis_cache(
     };
     let mut config = RedisConfig::new(addr);
     config.db = db;
+    if tls {
+        config.tls = Some(RedisTls::default());
+    }
     if let Some(userinfo) = userinfo {
         let (user, password) = match userinfo.split_once(':') {
             Some((user, password)) => (user, Some(password)),
@@ -347,6 +361,17 @@ fn redis_cache(
                     Error::invalid_url(url, name, "a % must be followed by two hex digits")
                 })?
             }
+            "ca" if tls => {
+                let path = percent_decode(value)
+                    .and_then(|bytes| String::from_utf8(bytes).ok())
+                    .filter(|path| !path.is_empty())
+                    .ok_or_else(|| {
+                        Error::invalid_url(url, name, "expected a file path (percent-escaped)")
+                    })?;
+                config.tls = Some(RedisTls {
+                    ca: Some(path.into()),
+                });
+            }
             "db" if scheme == "redis+unix" => {
                 config.db = value
                     .parse()
@@ -359,21 +384,34 @@ fn redis_cache(
             _ => cache_params.push((name, value)),
         }
     }
-    let store = RedisStore::new(config)?;
+    let store = RedisStore::new(config).map_err(|error| match error {
+        // The store's own errors name the scheme only: this one names the URL.
+        Error::InvalidUrl { part, reason, .. } => Error::invalid_url(url, &part, reason),
+        other => other,
+    })?;
     apply_cache_params(
         url,
         Cache::new(store),
         &cache_params,
-        "timeout, retry_after, pool, max_value, prefix, ",
+        if tls {
+            "timeout, retry_after, pool, max_value, prefix, ca, "
+        } else {
+            "timeout, retry_after, pool, max_value, prefix, "
+        },
     )
 }
 
 #[cfg(not(feature = "redis"))]
 fn redis_cache(url: &str, scheme: &str, _: &str, _: Vec<(&str, &str)>) -> Result<Cache, Error> {
+    let feature = if scheme.starts_with("rediss") {
+        "redis-tls"
+    } else {
+        "redis"
+    };
     Err(Error::invalid_url(
         url,
         "scheme",
-        format!("{scheme}:// needs antidogpile's `redis` feature"),
+        format!("{scheme}:// needs antidogpile's `{feature}` feature"),
     ))
 }
 
@@ -655,6 +693,55 @@ mod tests {
             .to_string();
         assert!(!message.contains("hunter2"), "{message}");
         assert!(message.contains("user:***@a:0"), "{message}");
+    }
+
+    #[cfg(feature = "redis-tls")]
+    #[test]
+    fn rediss_urls_verify_against_the_system_roots_or_a_ca_file() {
+        let plain = format!("{:?}", cache_from_url("rediss://cache-1:6380/2").unwrap());
+        assert!(
+            plain.contains("tls: Some(RedisTls { ca: None })"),
+            "{plain}"
+        );
+        assert!(plain.contains("db: 2"), "{plain}");
+        let ca = temp_dir("ca.pem");
+        std::fs::write(
+            &ca,
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let escaped = ca.display().to_string().replace('-', "%2D");
+        let url = format!("rediss://u:pw@cache-1?ca={escaped}&prefix=a");
+        let with_ca = cache_from_url(&url).map(|cache| format!("{cache:?}"));
+        // Not a certificate inside: refused when the client is built.
+        let message = with_ca.unwrap_err().to_string();
+        std::fs::remove_file(&ca).unwrap();
+        assert!(message.contains("ca: "), "{message}");
+        assert!(!message.contains("pw"), "the password shown: {message}");
+        assert_eq!(error_part("rediss://a?ca=/no/such/file.pem"), "ca");
+        assert_eq!(error_part("rediss://a?ca="), "ca");
+        assert_eq!(error_part("redis://a?ca=/etc/ca.pem"), "ca");
+        #[cfg(feature = "redis-cluster")]
+        {
+            let cluster = format!(
+                "{:?}",
+                cache_from_url("rediss+cluster://a:7000,b:7001").unwrap()
+            );
+            assert!(
+                cluster.contains("tls: Some(RedisTls { ca: None })"),
+                "{cluster}"
+            );
+        }
+    }
+
+    #[cfg(not(feature = "redis-tls"))]
+    #[test]
+    fn rediss_urls_name_the_feature_they_need() {
+        for url in ["rediss://a:6380", "rediss+cluster://a:7000,b:7001"] {
+            let message = cache_from_url(url).unwrap_err().to_string();
+            assert!(message.contains("`redis-tls` feature"), "{message}");
+            assert_eq!(error_part(url), "scheme");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod fault_proxy;
 pub mod memcached;
 pub mod naive_ttl;
 pub mod redis;
+pub mod redis_tls;
 pub mod rng;
 pub mod server;
 pub mod slow_reader;

@@ -106,7 +106,7 @@ pub use memcached::{MemcachedConfig, MemcachedStore, ServerAddr};
 pub use memory::MemoryStore;
 pub use noop::NoopStore;
 #[cfg(feature = "redis")]
-pub use redis::{RedisAddr, RedisConfig, RedisStore};
+pub use redis::{RedisAddr, RedisConfig, RedisStore, RedisTls};
 
 /// How a store that keeps bytes lays out a value and its deadlines: a fixed
 /// header, then the value serialized with postcard.

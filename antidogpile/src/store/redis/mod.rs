@@ -9,6 +9,7 @@
 mod hints;
 mod link;
 mod scripts;
+mod tls;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -72,6 +73,32 @@ pub struct RedisConfig {
     /// Values (with their envelope) larger than this are served but not
     /// cached (1 MiB by default).
     pub max_value: usize,
+    /// TLS (`rediss://`), or `None` for plain TCP (the default). Needs the
+    /// `redis-tls` feature; not for a unix socket.
+    pub tls: Option<RedisTls>,
+}
+
+/// How a `rediss://` connection verifies the server (the `redis-tls`
+/// feature): its certificate must chain to a trusted root and name the host
+/// connected to. There is no way to skip the verification.
+///
+/// ```no_run
+/// # #[cfg(feature = "redis-tls")] {
+/// use antidogpile::store::{RedisAddr, RedisConfig, RedisStore, RedisTls};
+///
+/// let mut config = RedisConfig::new(RedisAddr::Tcp { host: "cache.internal".into(), port: 6380 });
+/// config.tls = Some(RedisTls { ca: Some("/etc/redis/ca.pem".into()) });
+/// let store = RedisStore::new(config)?;
+/// # }
+/// # Ok::<(), antidogpile::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RedisTls {
+    /// A PEM file of the certificate authorities to trust instead of the
+    /// system's roots (a private CA), read when the store is made; `None`:
+    /// the system's roots (read from its certificate files, no system
+    /// library).
+    pub ca: Option<PathBuf>,
 }
 
 impl RedisConfig {
@@ -87,12 +114,21 @@ impl RedisConfig {
             retry_after: Duration::from_secs(1),
             prefix: Vec::new(),
             max_value: 1 << 20,
+            tls: None,
         }
     }
 
     fn client(&self) -> Result<redis::Client, Error> {
         let addr = match &self.addr {
+            RedisAddr::Tcp { host, port } if self.tls.is_some() => tls::addr(host, *port)?,
             RedisAddr::Tcp { host, port } => redis::ConnectionAddr::Tcp(host.clone(), *port),
+            RedisAddr::Unix(_) if self.tls.is_some() => {
+                return Err(Error::invalid_url(
+                    "redis+unix://",
+                    "scheme",
+                    "TLS is for TCP connections, not a unix socket",
+                ))
+            }
             RedisAddr::Unix(path) => redis::ConnectionAddr::Unix(path.clone()),
             RedisAddr::Cluster(_) => {
                 return Err(Error::invalid_url(
@@ -112,8 +148,11 @@ impl RedisConfig {
         let info = redis::IntoConnectionInfo::into_connection_info(addr)
             .map_err(|error| Error::invalid_url("redis://", "host", error.to_string()))?
             .set_redis_settings(settings);
-        redis::Client::open(info)
-            .map_err(|error| Error::invalid_url("redis://", "host", error.to_string()))
+        match &self.tls {
+            Some(settings) => tls::client(info, settings),
+            None => redis::Client::open(info)
+                .map_err(|error| Error::invalid_url("redis://", "host", error.to_string())),
+        }
     }
 }
 
@@ -129,6 +168,7 @@ impl fmt::Debug for RedisConfig {
             .field("retry_after", &self.retry_after)
             .field("prefix", &String::from_utf8_lossy(&self.prefix))
             .field("max_value", &self.max_value)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -190,13 +230,14 @@ fn cluster_client(
     let nodes: Vec<redis::ConnectionInfo> = nodes
         .iter()
         .map(|(host, port)| {
-            redis::IntoConnectionInfo::into_connection_info(redis::ConnectionAddr::Tcp(
-                host.clone(),
-                *port,
-            ))
+            let addr = match config.tls {
+                Some(_) => tls::addr(host, *port)?,
+                None => redis::ConnectionAddr::Tcp(host.clone(), *port),
+            };
+            redis::IntoConnectionInfo::into_connection_info(addr)
+                .map_err(|error| Error::invalid_url("redis+cluster://", "host", error.to_string()))
         })
-        .collect::<Result<_, _>>()
-        .map_err(|error| Error::invalid_url("redis+cluster://", "host", error.to_string()))?;
+        .collect::<Result<_, _>>()?;
     // Few, short retries: a failing node costs a call one timeout or so,
     // and the call computes (redis-rs's default is 16 retries, seconds).
     let mut builder = redis::cluster::ClusterClient::builder(nodes)
@@ -210,6 +251,9 @@ fn cluster_client(
     }
     if let Some(password) = &config.password {
         builder = builder.password(password);
+    }
+    if let Some(settings) = &config.tls {
+        builder = tls::cluster(builder, settings)?;
     }
     builder
         .build()
