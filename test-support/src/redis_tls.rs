@@ -6,14 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::server::{Kind, Process};
+use crate::server::{Kind, Server};
 use crate::temp_dir::TempDir;
 
 /// A redis-server on a TLS port of 127.0.0.1, its certificate signed by a CA
 /// made for it ([`RedisTls::ca`]); killed when dropped.
 pub struct RedisTls {
     // Dropped first: the server, then the directory of its certificates.
-    process: Process,
+    process: Server<TlsServer>,
     dir: TempDir,
 }
 
@@ -24,15 +24,16 @@ struct TlsServer;
 impl Kind for TlsServer {
     const PROGRAM: &'static str = "redis-server";
     const PACKAGE: &'static str = "redis-server";
+    const SCHEME: &'static str = "rediss";
 
-    fn command(process: &Process) -> Command {
+    fn command(port: u16, extra: &[String]) -> Command {
         let mut command = Command::new("redis-server");
         command
-            .args(["--port", "0", "--tls-port", &process.port.to_string()])
+            .args(["--port", "0", "--tls-port", &port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--loglevel", "warning", "--daemonize", "no"])
             .args(["--tls-auth-clients", "no"])
-            .args(&process.extra);
+            .args(extra);
         command
     }
 
@@ -175,7 +176,7 @@ impl RedisTls {
             file(""),
         ];
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-        let process = Process::start::<TlsServer>(&extra).unwrap_or_else(|error| {
+        let process = Server::<TlsServer>::try_start_with(&extra).unwrap_or_else(|error| {
             panic!("{error} (is redis-server built with TLS? Debian's is)")
         });
         RedisTls { process, dir }
@@ -183,7 +184,7 @@ impl RedisTls {
 
     /// The TLS port it listens on.
     pub fn port(&self) -> u16 {
-        self.process.port
+        self.process.port()
     }
 
     /// The PEM file of the CA that signed the server's certificate.
@@ -207,7 +208,7 @@ impl RedisTls {
         };
         format!(
             "rediss://127.0.0.1:{}?ca={}{query}",
-            self.process.port,
+            self.process.port(),
             percent_encode(&self.ca())
         )
     }
@@ -241,7 +242,7 @@ fn cli(dir: &Path, port: u16, args: &[&str]) -> Option<String> {
 /// by one CA made for it; killed when dropped.
 pub struct RedisTlsCluster {
     // Dropped first: the nodes, then the directory of their files.
-    nodes: Vec<Process>,
+    nodes: Vec<Server<TlsServer>>,
     dir: TempDir,
 }
 
@@ -253,7 +254,7 @@ impl RedisTlsCluster {
         make_ca(dir.path(), "ca");
         make_server_cert(dir.path(), "ca");
         let file = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
-        let nodes: Vec<Process> = (0..3)
+        let nodes: Vec<Server<TlsServer>> = (0..3)
             .map(|node| {
                 let extra = [
                     "--tls-cert-file".to_owned(),
@@ -274,14 +275,14 @@ impl RedisTlsCluster {
                     file(""),
                 ];
                 let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-                Process::start::<TlsServer>(&extra).unwrap_or_else(|error| {
+                Server::<TlsServer>::try_start_with(&extra).unwrap_or_else(|error| {
                     panic!("{error} (is redis-server built with TLS? Debian's is)")
                 })
             })
             .collect();
         let addresses: Vec<String> = nodes
             .iter()
-            .map(|node| format!("127.0.0.1:{}", node.port))
+            .map(|node| format!("127.0.0.1:{}", node.port()))
             .collect();
         // Its output in a file, and a deadline: it waits for the nodes to
         // meet for as long as it takes, which is forever if they cannot.
@@ -316,7 +317,7 @@ impl RedisTlsCluster {
             std::fs::read_to_string(&log).unwrap_or_default()
         );
         for node in &nodes {
-            while !cli(dir.path(), node.port, &["CLUSTER", "INFO"])
+            while !cli(dir.path(), node.port(), &["CLUSTER", "INFO"])
                 .is_some_and(|info| info.contains("cluster_state:ok"))
             {
                 assert!(
@@ -331,7 +332,7 @@ impl RedisTlsCluster {
 
     /// The TLS ports of the nodes.
     pub fn ports(&self) -> Vec<u16> {
-        self.nodes.iter().map(|node| node.port).collect()
+        self.nodes.iter().map(|node| node.port()).collect()
     }
 
     /// The PEM file of the CA that signed the nodes' certificate.
@@ -345,7 +346,7 @@ impl RedisTlsCluster {
         let nodes: Vec<String> = self
             .nodes
             .iter()
-            .map(|node| format!("127.0.0.1:{}", node.port))
+            .map(|node| format!("127.0.0.1:{}", node.port()))
             .collect();
         let query = if query.is_empty() {
             String::new()
@@ -364,9 +365,9 @@ impl RedisTlsCluster {
         self.nodes
             .iter()
             .map(|node| {
-                cli(self.dir.path(), node.port, &["DBSIZE"])
+                cli(self.dir.path(), node.port(), &["DBSIZE"])
                     .and_then(|count| count.trim().parse().ok())
-                    .unwrap_or_else(|| panic!("DBSIZE failed on port {}", node.port))
+                    .unwrap_or_else(|| panic!("DBSIZE failed on port {}", node.port()))
             })
             .collect()
     }
@@ -398,7 +399,7 @@ pub fn percent_encode(path: &Path) -> String {
 impl std::fmt::Debug for RedisTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisTls")
-            .field("port", &self.process.port)
+            .field("port", &self.process.port())
             .field("dir", &self.dir.path())
             .finish_non_exhaustive()
     }
