@@ -10,8 +10,8 @@ mod common;
 
 use std::process::{Child, Command, Stdio};
 
-use antidogpile_test_support::temp_dir::TempDir;
 use antidogpile_test_support::redis::Redis;
+use antidogpile_test_support::temp_dir::TempDir;
 use common::memcached::Memcached;
 
 const WORKER: &str = env!("CARGO_BIN_EXE_antidogpile-worker");
