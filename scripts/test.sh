@@ -9,48 +9,31 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-# The memcached tests start their own server (Debian/Ubuntu package `memcached`).
-if ! command -v memcached >/dev/null 2>&1; then
-  echo "memcached is not installed: installing the Debian package" >&2
-  sudo=""
+# ensure COMMAND PACKAGE WHAT [SERVICE]: installs the Debian/Ubuntu PACKAGE when
+# COMMAND is missing; stops and disables SERVICE, the system-wide server the package
+# starts (the tests start their own, on free loopback ports).
+ensure() {
+  local command=$1 package=$2 what=$3 service=${4:-}
+  command -v "$command" >/dev/null 2>&1 && return 0
+  echo "$command is not installed: installing the Debian package $package" >&2
+  local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   if ! command -v apt-get >/dev/null 2>&1; then
-    echo "no apt-get here: install memcached (1.6+) by hand, then run this again" >&2
+    echo "no apt-get here: install $what by hand, then run this again" >&2
     exit 1
   fi
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq memcached >/dev/null
-  # The package starts a system-wide server; the tests start their own.
-  $sudo systemctl disable --now memcached >/dev/null 2>&1 || $sudo service memcached stop >/dev/null 2>&1 || true
-fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$package" >/dev/null
+  if [ -n "$service" ]; then
+    $sudo systemctl disable --now "$service" >/dev/null 2>&1 || $sudo service "$service" stop >/dev/null 2>&1 || true
+  fi
+}
 
-# The Redis tests start their own server too (Debian/Ubuntu package `redis-server`).
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "redis-server is not installed: installing the Debian package" >&2
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  if ! command -v apt-get >/dev/null 2>&1; then
-    echo "no apt-get here: install redis-server (6.2+) by hand, then run this again" >&2
-    exit 1
-  fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
-  # The package starts a system-wide server; the tests start their own.
-  $sudo systemctl disable --now redis-server >/dev/null 2>&1 || $sudo service redis-server stop >/dev/null 2>&1 || true
-fi
-
-# The Redis TLS tests make throwaway certificates with the openssl CLI (Debian package `openssl`).
-if ! command -v openssl >/dev/null 2>&1; then
-  echo "openssl is not installed: installing the Debian package" >&2
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  if ! command -v apt-get >/dev/null 2>&1; then
-    echo "no apt-get here: install the openssl CLI by hand, then run this again" >&2
-    exit 1
-  fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openssl >/dev/null
-fi
+# The memcached and Redis tests start their own servers; the Redis TLS tests
+# make throwaway certificates with the openssl CLI.
+ensure memcached memcached "memcached (1.6+)" memcached
+ensure redis-server redis-server "redis-server (6.2+)" redis-server
+ensure openssl openssl "the openssl CLI"
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

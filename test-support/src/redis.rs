@@ -105,40 +105,7 @@ pub struct RedisCluster {
 impl RedisCluster {
     /// Starts three nodes and waits until the cluster's state is ok.
     pub fn start() -> RedisCluster {
-        let dir = crate::temp_dir::TempDir::new("redis-cluster");
-        let dir_arg = dir.path().to_string_lossy().into_owned();
-        let nodes: Vec<Redis> = (0..3)
-            .map(|node| {
-                let config = format!("{dir_arg}/nodes-{node}.conf");
-                Redis::start_with(&[
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    &config,
-                    "--cluster-node-timeout",
-                    "5000",
-                    "--dir",
-                    &dir_arg,
-                ])
-            })
-            .collect();
-        let addresses: Vec<String> = nodes
-            .iter()
-            .map(|node| format!("127.0.0.1:{}", node.port()))
-            .collect();
-        let created = Command::new("redis-cli")
-            .arg("--cluster")
-            .arg("create")
-            .args(&addresses)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
-            .stdin(Stdio::null())
-            .output()
-            .expect("could not run redis-cli (package redis-tools)");
-        assert!(
-            created.status.success(),
-            "redis-cli --cluster create failed: {}",
-            String::from_utf8_lossy(&created.stdout)
-        );
+        let (nodes, dir) = launch("redis-cluster", 3, 0, "5000", &[]);
         let start = Instant::now();
         for node in &nodes {
             while !node
@@ -158,63 +125,86 @@ impl RedisCluster {
     /// `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3`, with extra
     /// query parameters if given.
     pub fn url(&self, query: &str) -> String {
-        let nodes: Vec<String> = self
-            .nodes
-            .iter()
-            .map(|node| format!("127.0.0.1:{}", node.port()))
-            .collect();
         let query = if query.is_empty() {
             String::new()
         } else {
             format!("?{query}")
         };
-        format!("redis+cluster://{}{query}", nodes.join(","))
+        let ports: Vec<u16> = self.nodes.iter().map(|node| node.port()).collect();
+        format!("redis+cluster://{}{query}", node_list(&ports))
     }
 }
 
-/// A Redis Cluster of three masters, each with one replica, that fails over
-/// within seconds: `cluster-node-timeout` 1000 ms, and a replica promoted
-/// however long ago it last heard from its master.
+/// `127.0.0.1:P1,127.0.0.1:P2,...`: a cluster URL's nodes.
+pub fn node_list(ports: &[u16]) -> String {
+    let nodes: Vec<String> = ports
+        .iter()
+        .map(|port| format!("127.0.0.1:{port}"))
+        .collect();
+    nodes.join(",")
+}
+
+/// Starts `count` cluster nodes (node timeout `node_timeout` ms, `extra`
+/// arguments after) with their config files in a directory of their own
+/// (named after `name`), and has `redis-cli --cluster create` make a
+/// cluster of them with `replicas` replicas per master.
+fn launch(
+    name: &str,
+    count: usize,
+    replicas: usize,
+    node_timeout: &str,
+    extra: &[&str],
+) -> (Vec<Redis>, crate::temp_dir::TempDir) {
+    let dir = crate::temp_dir::TempDir::new(name);
+    let dir_arg = dir.path().to_string_lossy().into_owned();
+    let nodes: Vec<Redis> = (0..count)
+        .map(|node| {
+            let config = format!("{dir_arg}/nodes-{node}.conf");
+            let mut args = vec![
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                &config,
+                "--cluster-node-timeout",
+                node_timeout,
+                "--dir",
+                &dir_arg,
+            ];
+            args.extend_from_slice(extra);
+            Redis::start_with(&args)
+        })
+        .collect();
+    let ports: Vec<u16> = nodes.iter().map(|node| node.port()).collect();
+    let created = Command::new("redis-cli")
+        .arg("--cluster")
+        .arg("create")
+        .args(node_list(&ports).split(','))
+        .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("could not run redis-cli (package redis-tools)");
+    assert!(
+        created.status.success(),
+        "redis-cli --cluster create failed: {}",
+        String::from_utf8_lossy(&created.stdout)
+    );
+    (nodes, dir)
+}
+
 impl RedisCluster {
-    /// Starts six nodes, makes three of them masters and three their
-    /// replicas (`--cluster-replicas 1`), and waits until the cluster's
-    /// state is ok on every node and every replica is in sync.
+    /// A Redis Cluster of three masters, each with one replica, that fails
+    /// over within seconds (`cluster-node-timeout` 1000 ms): starts six
+    /// nodes, makes three of them masters and three their replicas
+    /// (`--cluster-replicas 1`), and waits until the cluster's state is ok
+    /// on every node and every replica is in sync.
     pub fn start_with_replicas() -> RedisCluster {
-        let dir = crate::temp_dir::TempDir::new("redis-cluster-replicas");
-        let dir_arg = dir.path().to_string_lossy().into_owned();
-        let nodes: Vec<Redis> = (0..6)
-            .map(|node| {
-                let config = format!("{dir_arg}/nodes-{node}.conf");
-                Redis::start_with(&[
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    &config,
-                    "--cluster-node-timeout",
-                    "1000",
-                    "--cluster-replica-validity-factor",
-                    "0",
-                    "--dir",
-                    &dir_arg,
-                ])
-            })
-            .collect();
-        let addresses: Vec<String> = nodes
-            .iter()
-            .map(|node| format!("127.0.0.1:{}", node.port()))
-            .collect();
-        let created = Command::new("redis-cli")
-            .arg("--cluster")
-            .arg("create")
-            .args(&addresses)
-            .args(["--cluster-replicas", "1", "--cluster-yes"])
-            .stdin(Stdio::null())
-            .output()
-            .expect("could not run redis-cli (package redis-tools)");
-        assert!(
-            created.status.success(),
-            "redis-cli --cluster create failed: {}",
-            String::from_utf8_lossy(&created.stdout)
+        // A replica is promoted however long ago it last heard from its master.
+        let (nodes, dir) = launch(
+            "redis-cluster-replicas",
+            6,
+            1,
+            "1000",
+            &["--cluster-replica-validity-factor", "0"],
         );
         let cluster = RedisCluster { nodes, _dir: dir };
         let synced = |cluster: &RedisCluster| {

@@ -201,22 +201,24 @@ impl RedisTls {
     /// `rediss://127.0.0.1:PORT?ca=CA`, with extra query parameters if
     /// given.
     pub fn url(&self, query: &str) -> String {
-        let query = if query.is_empty() {
-            String::new()
-        } else {
-            format!("&{query}")
-        };
-        format!(
-            "rediss://127.0.0.1:{}?ca={}{query}",
-            self.process.port(),
-            percent_encode(&self.ca())
-        )
+        let address = format!("rediss://127.0.0.1:{}", self.process.port());
+        url_with_ca(&address, &self.ca(), query)
     }
 
     /// Kills the server (SIGKILL: its data is lost).
     pub fn kill(&mut self) {
         self.process.kill();
     }
+}
+
+/// `ADDRESS?ca=CA`, then `&QUERY` if a query is given.
+fn url_with_ca(address: &str, ca: &Path, query: &str) -> String {
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("&{query}")
+    };
+    format!("{address}?ca={}{query}", percent_encode(ca))
 }
 
 /// `redis-cli --tls` with the CA of `dir` on `port`: its output, if it ran.
@@ -343,21 +345,11 @@ impl RedisTlsCluster {
     /// `rediss+cluster://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3?ca=CA`, with
     /// extra query parameters if given.
     pub fn url(&self, query: &str) -> String {
-        let nodes: Vec<String> = self
-            .nodes
-            .iter()
-            .map(|node| format!("127.0.0.1:{}", node.port()))
-            .collect();
-        let query = if query.is_empty() {
-            String::new()
-        } else {
-            format!("&{query}")
-        };
-        format!(
-            "rediss+cluster://{}?ca={}{query}",
-            nodes.join(","),
-            percent_encode(&self.ca())
-        )
+        let address = format!(
+            "rediss+cluster://{}",
+            crate::redis::node_list(&self.ports())
+        );
+        url_with_ca(&address, &self.ca(), query)
     }
 
     /// The number of keys on each node (`DBSIZE` over TLS).
