@@ -226,10 +226,18 @@ impl<'s> Io<'s> {
                     .write_held(wait, key, held, value, deadlines, now)
                     .await
             }
-            (None, gather) => {
-                let write = store.write(wait, key, value, deadlines, now);
-                self.at_once(gather, write).await.map(|()| true)
+            (None, Some(gather)) => {
+                let write = Write {
+                    key,
+                    value,
+                    deadlines,
+                };
+                gather.write(write, now).await.map(|()| true)
             }
+            (None, None) => store
+                .write(wait, key, value, deadlines, now)
+                .await
+                .map(|()| true),
         }
     }
 

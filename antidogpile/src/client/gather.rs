@@ -2,16 +2,18 @@
 //!
 //! [`Cache::get_or_compute_many`](crate::Cache::get_or_compute_many) runs
 //! one [`Call`](crate::memo::Call) per key. Each takes its cold-miss lease,
-//! its refresh claim and, once computed, its guarded write through an
+//! its refresh claim and, once computed, its write (guarded by its hold, or
+//! not when it computed without one) through an
 //! [`Io`] that names this gatherer, which holds them back instead of sending
 //! each on its own: the calls of a round run side by side ([`Gather::all`])
 //! and, once every one of them waits, what they asked is sent as one
 //! batched operation per kind ([`Store::try_lease_many`],
-//! [`Store::try_claim_many`], [`Store::write_held_many`]; on memcached one
+//! [`Store::try_claim_many`], [`Store::write_held_many`],
+//! [`Store::write_many`]; on memcached one
 //! pipelined exchange per server), and each call goes on with its own answer. The calls are the
 //! single-key state machine unchanged: leases and claims are taken for the
 //! same window, handed to the liveness thread and released the same way;
-//! only the transport of these three requests differs. Every other request
+//! only the transport of these four requests differs. Every other request
 //! (the rare release of a lease whose value was not stored, say) goes to
 //! the store at once, a few at a time ([`AT_ONCE`]): a batch of thousands of
 //! keys never opens a connection per key.
@@ -29,7 +31,7 @@ use crate::key::Key;
 use crate::memo::Io;
 use crate::store::{ClaimId, Hold, LeaseId, Version, Write};
 
-/// Gathers the leases, claims and guarded writes of the calls it runs
+/// Gathers the leases, claims and writes of the calls it runs
 /// (through an [`Io`] that names it), and sends them together.
 pub(crate) struct Gather<'i> {
     inner: Io<'i>,
@@ -48,6 +50,7 @@ struct State {
     leases: Vec<Option<Result<Option<LeaseId>, StoreError>>>,
     claims: Vec<Option<Result<Option<ClaimId>, StoreError>>>,
     writes: Vec<Option<Result<bool, StoreError>>>,
+    unguarded: Vec<Option<Result<(), StoreError>>>,
     /// Requests sent at once, not gathered, still under way.
     in_flight: usize,
     /// Calls waiting for one of those to end.
@@ -55,7 +58,8 @@ struct State {
 }
 
 /// How many requests that are not gathered (releases of leases and claims
-/// whose values were not stored, unguarded writes) the calls send at once:
+/// whose values were not stored, requests on keys of other namespaces) the
+/// calls send at once:
 /// about what they cost one after another, and never a connection per key.
 const AT_ONCE: usize = 4;
 
@@ -158,6 +162,10 @@ enum Ask {
         held: Hold,
         now: Timestamp,
     },
+    Unguarded {
+        write: Write,
+        now: Timestamp,
+    },
 }
 
 impl<'i> Gather<'i> {
@@ -255,6 +263,7 @@ impl<'i> Gather<'i> {
         let mut claims: Vec<Group<(Timestamp, Timestamp), (Key, Version)>> = Vec::new();
         // Written at the latest of their times (they are a round's).
         let mut writes: Group<Timestamp, (Write, Hold)> = Group::new(Timestamp::EPOCH);
+        let mut unguarded: Group<Timestamp, Write> = Group::new(Timestamp::EPOCH);
         for (ticket, ask) in asks {
             match ask {
                 Ask::Lease { key, now, grace } => {
@@ -270,6 +279,11 @@ impl<'i> Gather<'i> {
                     writes.tickets.push(ticket);
                     writes.items.push((write, held));
                     writes.at = writes.at.max(now);
+                }
+                Ask::Unguarded { write, now } => {
+                    unguarded.tickets.push(ticket);
+                    unguarded.items.push(write);
+                    unguarded.at = unguarded.at.max(now);
                 }
             }
         }
@@ -300,6 +314,19 @@ impl<'i> Gather<'i> {
         if !tickets.is_empty() {
             let answers = store.write_held_many(wait, asked, now).await;
             self.answer(&tickets, answers, |state| &mut state.writes);
+        }
+        let Group {
+            at: now,
+            tickets,
+            items: asked,
+        } = unguarded;
+        if !tickets.is_empty() {
+            // One outcome for the batch: each write is told it.
+            let answers = store
+                .write_many(wait, asked, now)
+                .await
+                .map(|()| tickets.iter().map(|_| Ok(())).collect());
+            self.answer(&tickets, answers, |state| &mut state.unguarded);
         }
     }
 
@@ -438,6 +465,26 @@ impl<'i> Gather<'i> {
             return self.at_once(request).await;
         }
         self.ask(Ask::Write { write, held, now }, |state| &mut state.writes)
+            .await
+    }
+
+    /// [`Store::write`], gathered (at once for a key of another namespace):
+    /// the values computed without a hold (the store failed when the lease
+    /// was asked, or the lease's holder overran the grace) are written in
+    /// one [`Store::write_many`], not a request each.
+    pub(crate) async fn write(&self, write: Write, now: Timestamp) -> Result<(), StoreError> {
+        if !self.gathers(&write.key) {
+            let (store, wait) = (self.inner.store, self.inner.wait);
+            let Write {
+                key,
+                value,
+                deadlines,
+            } = write;
+            return self
+                .at_once(store.write(wait, key, value, deadlines, now))
+                .await;
+        }
+        self.ask(Ask::Unguarded { write, now }, |state| &mut state.unguarded)
             .await
     }
 
