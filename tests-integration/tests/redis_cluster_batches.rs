@@ -211,6 +211,52 @@ fn on_a_cluster_a_batch_with_a_master_killed_computes_only_that_masters_keys() {
     );
 }
 
+/// The same through the async (tokio) cluster transport: a batch with a
+/// dead master fails only that master's keys, not the whole batch.
+#[test]
+fn on_a_cluster_an_async_batch_with_a_master_killed_computes_only_that_masters_keys() {
+    const KEYS: u64 = 60;
+    let mut cluster = RedisCluster::start();
+    let cache = Cache::from_url(&cluster.url("timeout=1s&pool=1&retry_after=100ms")).unwrap();
+    let cache = cache.as_async();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let ttl = Duration::from_secs(600);
+    let keys: Vec<u64> = (0..KEYS).collect();
+    let computes = AtomicU64::new(0);
+    let compute = |missing: Vec<&u64>| {
+        computes.fetch_add(missing.len() as u64, Ordering::SeqCst);
+        let values: Vec<u64> = missing.iter().map(|key| **key * 7).collect();
+        async move { values }
+    };
+    let right: Vec<u64> = keys.iter().map(|key| key * 7).collect();
+    let got = runtime.block_on(cache.get_or_compute_many(&keys, ttl, compute));
+    assert_eq!(got.unwrap(), right);
+    assert_eq!(computes.load(Ordering::SeqCst), KEYS);
+    let held = keys_per_node(&cluster);
+
+    cluster.nodes[1].kill();
+    let started = Instant::now();
+    let got = runtime.block_on(cache.get_or_compute_many(&keys, ttl, compute));
+    let took = started.elapsed();
+    assert_eq!(got.unwrap(), right);
+    let recomputed = computes.load(Ordering::SeqCst) - KEYS;
+    println!(
+        "a master of {held:?} keys killed: an async get_or_compute_many of {KEYS} keys \
+         computed {recomputed} in {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(
+        recomputed <= held[1] as u64,
+        "{recomputed} of {KEYS} keys computed with the master of {} of them dead: \
+         an async batch fails whole for one dead node",
+        held[1]
+    );
+}
+
 /// A master stopped (SIGSTOP: it accepts connections and never answers),
 /// continued when dropped.
 struct Stopped(u32);

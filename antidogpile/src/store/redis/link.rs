@@ -640,24 +640,35 @@ impl ClusterTokio {
                 })
             })
             .collect();
+        // A command that fails in transport (its node down or stalled)
+        // fails alone: the others' replies stand, so that a dead master
+        // costs a batch its own keys, not all of them. The connection is
+        // made again for the next exchange; if every command failed, the
+        // batch does.
         let mut replies = Vec::with_capacity(cmds.len());
-        let mut failure = None;
+        let mut failures = 0;
         for task in tasks {
-            match task.await {
-                Ok(Err(error)) if transport_failure(&error) => {
-                    failure.get_or_insert(error);
-                }
-                Ok(reply) => replies.push(reply),
-                Err(_) => {
-                    failure.get_or_insert(RedisError::from(std::io::Error::other(
-                        "a redis cluster request's task ended early",
-                    )));
-                }
+            let reply = task.await.unwrap_or_else(|_| {
+                Err(RedisError::from(std::io::Error::other(
+                    "a redis cluster request's task ended early",
+                )))
+            });
+            if matches!(&reply, Err(error) if transport_failure(error)) {
+                failures += 1;
             }
+            replies.push(reply);
         }
-        if let Some(error) = failure {
+        if failures > 0 {
             *self.slot() = None;
-            return Err(store_error(&error));
+        }
+        if failures == cmds.len() {
+            if let Some(Err(error)) = replies.into_iter().next() {
+                return Err(store_error(&error));
+            }
+            return Err(StoreError::new(
+                StoreErrorKind::Unavailable,
+                "redis cluster: no command of a batch was answered",
+            ));
         }
         Ok(replies)
     }
