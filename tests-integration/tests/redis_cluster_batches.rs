@@ -33,6 +33,21 @@ fn reads_during<T>(cluster: &RedisCluster, step: impl FnOnce() -> T) -> (T, Vec<
     (done, reads)
 }
 
+/// Keys `0..count` and their right values, `key * factor`.
+fn batch(count: u64, factor: u64) -> (Vec<u64>, Vec<u64>) {
+    let keys: Vec<u64> = (0..count).collect();
+    let right = keys.iter().map(|key| key * factor).collect();
+    (keys, right)
+}
+
+/// A compute of a batch's missing keys (`key * factor`), counted in `computes`.
+fn computing(computes: &AtomicU64, factor: u64) -> impl Fn(Vec<&u64>) -> Vec<u64> + Copy + '_ {
+    move |missing| {
+        computes.fetch_add(missing.len() as u64, Ordering::SeqCst);
+        missing.iter().map(|key| **key * factor).collect()
+    }
+}
+
 /// The number of `keys`' keys each master holds, from `DBSIZE`.
 fn keys_per_node(cluster: &RedisCluster) -> Vec<usize> {
     cluster
@@ -128,13 +143,9 @@ fn on_a_cluster_a_batch_meeting_a_master_without_its_scripts_is_answered_key_by_
     let cluster = RedisCluster::start();
     let cache = Cache::from_url(&cluster.url("timeout=2s&pool=1")).unwrap();
     let ttl = Duration::from_secs(600);
-    let keys: Vec<u64> = (0..KEYS).collect();
+    let (keys, right) = batch(KEYS, 9);
     let computes = AtomicU64::new(0);
-    let compute = |missing: Vec<&u64>| {
-        computes.fetch_add(missing.len() as u64, Ordering::SeqCst);
-        missing.iter().map(|key| **key * 9).collect::<Vec<u64>>()
-    };
-    let right: Vec<u64> = keys.iter().map(|key| key * 9).collect();
+    let compute = computing(&computes, 9);
     assert_eq!(
         cache.get_or_compute_many(&keys, ttl, compute).unwrap(),
         right
@@ -279,13 +290,9 @@ fn on_a_cluster_a_batch_read_with_a_stalled_master_costs_a_timeout_not_one_per_k
     let cluster = RedisCluster::start();
     let cache = Cache::from_url(&cluster.url("timeout=300ms&pool=1&retry_after=100ms")).unwrap();
     let ttl = Duration::from_secs(600);
-    let keys: Vec<u64> = (0..KEYS).collect();
+    let (keys, right) = batch(KEYS, 3);
     let computes = AtomicU64::new(0);
-    let compute = |missing: Vec<&u64>| {
-        computes.fetch_add(missing.len() as u64, Ordering::SeqCst);
-        missing.iter().map(|key| **key * 3).collect::<Vec<u64>>()
-    };
-    let right: Vec<u64> = keys.iter().map(|key| key * 3).collect();
+    let compute = computing(&computes, 3);
     assert_eq!(
         cache.get_or_compute_many(&keys, ttl, compute).unwrap(),
         right
@@ -344,13 +351,9 @@ fn on_a_cluster_a_batch_computed_with_a_stalled_master_costs_timeouts_per_batch_
     let cluster = RedisCluster::start();
     let cache = Cache::from_url(&cluster.url("timeout=300ms&pool=1&retry_after=100ms")).unwrap();
     let ttl = Duration::from_secs(600);
-    let keys: Vec<u64> = (0..KEYS).collect();
+    let (keys, right) = batch(KEYS, 3);
     let computes = AtomicU64::new(0);
-    let compute = |missing: Vec<&u64>| {
-        computes.fetch_add(missing.len() as u64, Ordering::SeqCst);
-        missing.iter().map(|key| **key * 3).collect::<Vec<u64>>()
-    };
-    let right: Vec<u64> = keys.iter().map(|key| key * 3).collect();
+    let compute = computing(&computes, 3);
     let stopped = Stopped::stop(&cluster.nodes[1]);
     let started = Instant::now();
     let got = cache.get_or_compute_many(&keys, ttl, compute);
