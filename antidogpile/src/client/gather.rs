@@ -455,14 +455,7 @@ impl<'i> Gather<'i> {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         if !self.gathers(&write.key) {
-            let (store, wait) = (self.inner.store, self.inner.wait);
-            let Write {
-                key,
-                value,
-                deadlines,
-            } = write;
-            let request = store.write_held(wait, key, held, value, deadlines, now);
-            return self.at_once(request).await;
+            return self.at_once(self.written_now(write, Some(held), now)).await;
         }
         self.ask(Ask::Write { write, held, now }, |state| &mut state.writes)
             .await
@@ -474,18 +467,38 @@ impl<'i> Gather<'i> {
     /// one [`Store::write_many`], not a request each.
     pub(crate) async fn write(&self, write: Write, now: Timestamp) -> Result<(), StoreError> {
         if !self.gathers(&write.key) {
-            let (store, wait) = (self.inner.store, self.inner.wait);
-            let Write {
-                key,
-                value,
-                deadlines,
-            } = write;
-            return self
-                .at_once(store.write(wait, key, value, deadlines, now))
-                .await;
+            let written = self.at_once(self.written_now(write, None, now)).await;
+            return written.map(drop);
         }
         self.ask(Ask::Unguarded { write, now }, |state| &mut state.unguarded)
             .await
+    }
+
+    /// `write` sent on its own, guarded by `held` if given (the store's
+    /// `write_held`, else `write`): whether it landed.
+    async fn written_now(
+        &self,
+        write: Write,
+        held: Option<Hold>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let (store, wait) = (self.inner.store, self.inner.wait);
+        let Write {
+            key,
+            value,
+            deadlines,
+        } = write;
+        match held {
+            Some(held) => {
+                store
+                    .write_held(wait, key, held, value, deadlines, now)
+                    .await
+            }
+            None => store
+                .write(wait, key, value, deadlines, now)
+                .await
+                .map(|()| true),
+        }
     }
 
     /// Whether requests on `key` are gathered: the batch's keys (all in the
