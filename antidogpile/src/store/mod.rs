@@ -272,6 +272,9 @@ pub(crate) enum Found {
     Leased,
 }
 
+/// What one key's read found, and the hold it took.
+pub(crate) type ReadOf = (Option<Found>, Option<Hold>);
+
 impl Found {
     pub(crate) fn of(lookup: Lookup<'_>) -> Found {
         match lookup {
@@ -284,12 +287,33 @@ impl Found {
         }
     }
 
+    /// A batch read's finds, from each key's outcome: a key whose read
+    /// failed reads as nothing; the batch fails, with the first failure,
+    /// only if every key's read did.
+    pub(crate) fn of_batch(
+        outcomes: impl IntoIterator<Item = Result<ReadOf, StoreError>>,
+    ) -> Result<Vec<ReadOf>, StoreError> {
+        let mut first_error = None;
+        let mut failures = 0;
+        let found: Vec<_> = outcomes
+            .into_iter()
+            .map(|outcome| {
+                outcome.unwrap_or_else(|error| {
+                    failures += 1;
+                    first_error.get_or_insert(error);
+                    (None, None)
+                })
+            })
+            .collect();
+        match first_error {
+            Some(error) if failures == found.len() => Err(error),
+            _ => Ok(found),
+        }
+    }
+
     /// Hands each find of a batch to `reader`, with its index; the holds
     /// the batch's reads took, in order.
-    pub(crate) fn hand_to(
-        found: Vec<(Option<Found>, Option<Hold>)>,
-        reader: &mut ManyReader<'_>,
-    ) -> Vec<Option<Hold>> {
+    pub(crate) fn hand_to(found: Vec<ReadOf>, reader: &mut ManyReader<'_>) -> Vec<Option<Hold>> {
         found
             .into_iter()
             .enumerate()

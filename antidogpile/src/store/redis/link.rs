@@ -8,8 +8,12 @@
 //! server is taken to be down (calls fail at once, for `retry_after`) only
 //! when a new connection cannot be made.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+#[cfg(feature = "redis-cluster")]
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(feature = "redis-cluster")]
+use std::sync::Arc;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisResult, Value};
@@ -269,11 +273,42 @@ impl Blocking {
     }
 }
 
+/// The connection every task of an async transport shares (cloned for each
+/// request: redis-rs multiplexes it), or none until it is made again.
+#[cfg(feature = "tokio")]
+struct Shared<C>(Mutex<Option<C>>);
+
+#[cfg(feature = "tokio")]
+impl<C: Clone> Shared<C> {
+    fn new() -> Shared<C> {
+        Shared(Mutex::new(None))
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<C>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn get(&self) -> Option<C> {
+        self.slot().clone()
+    }
+
+    fn set(&self, connection: C) {
+        *self.slot() = Some(connection);
+    }
+
+    /// A failed connection is replaced for every task, not only its own.
+    fn clear(&self) {
+        *self.slot() = None;
+    }
+}
+
 /// One multiplexed connection for every task, made again after it fails.
 #[cfg(feature = "tokio")]
 pub(crate) struct Tokio {
     client: redis::Client,
-    shared: Mutex<Option<redis::aio::MultiplexedConnection>>,
+    shared: Shared<redis::aio::MultiplexedConnection>,
     timeout: Duration,
 }
 
@@ -282,15 +317,9 @@ impl Tokio {
     pub(crate) fn new(client: redis::Client, timeout: Duration) -> Tokio {
         Tokio {
             client,
-            shared: Mutex::new(None),
+            shared: Shared::new(),
             timeout,
         }
-    }
-
-    fn slot(&self) -> std::sync::MutexGuard<'_, Option<redis::aio::MultiplexedConnection>> {
-        self.shared
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     async fn connect(
@@ -318,7 +347,7 @@ impl Tokio {
                 ))
             }
         }?;
-        *self.slot() = Some(connected.clone());
+        self.shared.set(connected.clone());
         Ok(connected)
     }
 
@@ -343,14 +372,14 @@ impl Tokio {
     ) -> Result<Replies, StoreError> {
         health.check()?;
         let pipe = &pipeline(cmds);
-        let shared = self.slot().clone();
+        let shared = self.shared.get();
         if let Some(mut connection) = shared {
             match self.query(&mut connection, pipe).await {
                 Ok(replies) => return Ok(replies),
                 Err(error) => {
                     // The connection is shared: a failed one is replaced
                     // for every task, not only this one.
-                    *self.slot() = None;
+                    self.shared.clear();
                     if !maybe_stale(&error) {
                         return Err(store_error(&error));
                     }
@@ -359,7 +388,7 @@ impl Tokio {
         }
         let mut connection = self.connect(health).await?;
         self.query(&mut connection, pipe).await.map_err(|error| {
-            *self.slot() = None;
+            self.shared.clear();
             confirm_down(health, &error, pipe.len());
             store_error(&error)
         })
@@ -570,7 +599,7 @@ fn per_node_pipelines(cmds: &[Cmd]) -> redis::cluster::ClusterPipeline {
 #[cfg(feature = "redis-cluster")]
 pub(crate) struct ClusterTokio {
     client: redis::cluster::ClusterClient,
-    shared: Mutex<Option<redis::cluster_async::ClusterConnection>>,
+    shared: Shared<redis::cluster_async::ClusterConnection>,
     timeout: Duration,
 }
 
@@ -579,15 +608,9 @@ impl ClusterTokio {
     pub(crate) fn new(client: redis::cluster::ClusterClient, timeout: Duration) -> ClusterTokio {
         ClusterTokio {
             client,
-            shared: Mutex::new(None),
+            shared: Shared::new(),
             timeout,
         }
-    }
-
-    fn slot(&self) -> std::sync::MutexGuard<'_, Option<redis::cluster_async::ClusterConnection>> {
-        self.shared
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) async fn exchange(
@@ -596,7 +619,7 @@ impl ClusterTokio {
         cmds: &[Cmd],
     ) -> Result<Replies, StoreError> {
         health.check()?;
-        let shared = self.slot().clone();
+        let shared = self.shared.get();
         let connection = match shared {
             Some(connection) => connection,
             None => {
@@ -617,7 +640,7 @@ impl ClusterTokio {
                         ));
                     }
                 };
-                *self.slot() = Some(connected.clone());
+                self.shared.set(connected.clone());
                 connected
             }
         };
@@ -659,7 +682,7 @@ impl ClusterTokio {
             replies.push(reply);
         }
         if failures > 0 {
-            *self.slot() = None;
+            self.shared.clear();
         }
         if failures == cmds.len() {
             if let Some(Err(error)) = replies.into_iter().next() {

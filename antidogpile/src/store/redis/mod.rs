@@ -662,28 +662,11 @@ impl Ops<'_> {
             .map(|key| self.read_cmd(key, now, purpose))
             .collect();
         let replies = self.run(&cmds).await?;
-        let mut first_error = None;
-        let mut failures = 0;
-        let found = replies
-            .into_iter()
-            .map(|reply| {
-                match reply
-                    .map_err(|error| store_error(&error))
-                    .and_then(found_of)
-                {
-                    Ok(found) => found,
-                    Err(error) => {
-                        failures += 1;
-                        first_error.get_or_insert(error);
-                        (None, None)
-                    }
-                }
-            })
-            .collect();
-        match first_error {
-            Some(error) if failures == keys.len() => Err(error),
-            _ => Ok(found),
-        }
+        Found::of_batch(replies.into_iter().map(|reply| {
+            reply
+                .map_err(|error| store_error(&error))
+                .and_then(found_of)
+        }))
     }
 
     fn claim_cmd(&self, key: &Key, seen: Version, now: Timestamp, until: Timestamp) -> Cmd {

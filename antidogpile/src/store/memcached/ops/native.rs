@@ -522,22 +522,7 @@ impl<T: Exchange> Ops<'_, T> {
             .collect();
         let routings: Vec<String> = batch.into_iter().map(|(routing, _)| routing).collect();
         let settled = self.settle_many(&routings, verdicts, now, purpose).await;
-        let mut first_error = None;
-        let mut failures = 0;
-        let found = settled
-            .into_iter()
-            .map(|outcome| {
-                outcome.unwrap_or_else(|error| {
-                    failures += 1;
-                    first_error.get_or_insert(error);
-                    (None, None)
-                })
-            })
-            .collect();
-        match first_error {
-            Some(error) if failures == keys.len() => Err(error),
-            _ => Ok(found),
-        }
+        Found::of_batch(settled)
     }
 
     /// Carries out the verdicts on the keys `routings` (in order), their
