@@ -33,6 +33,16 @@ fn reads_during<T>(cluster: &RedisCluster, step: impl FnOnce() -> T) -> (T, Vec<
     (done, reads)
 }
 
+/// What the batches are kept for.
+const TTL: Duration = Duration::from_secs(600);
+
+/// A three-master cluster, and a cache on it with the URL's `query`.
+fn cluster_and_cache(query: &str) -> (RedisCluster, Cache) {
+    let cluster = RedisCluster::start();
+    let cache = Cache::from_url(&cluster.url(query)).unwrap();
+    (cluster, cache)
+}
+
 /// Keys `0..count` and their right values, `key * factor`.
 fn batch(count: u64, factor: u64) -> (Vec<u64>, Vec<u64>) {
     let keys: Vec<u64> = (0..count).collect();
@@ -63,9 +73,8 @@ fn keys_per_node(cluster: &RedisCluster) -> Vec<usize> {
 #[test]
 fn on_a_cluster_a_blocking_batch_costs_about_one_read_per_node_not_one_per_key() {
     const KEYS: u64 = 60;
-    let cluster = RedisCluster::start();
-    let cache = Cache::from_url(&cluster.url("timeout=2s&pool=1")).unwrap();
-    let ttl = Duration::from_secs(600);
+    let (cluster, cache) = cluster_and_cache("timeout=2s&pool=1");
+    let ttl = TTL;
     let keys: Vec<u64> = (0..KEYS).collect();
     // The connection made (and its slot map read) before any count.
     cache.set(&u64::MAX, &0u64, ttl).unwrap();
@@ -140,9 +149,8 @@ fn on_a_cluster_a_blocking_batch_costs_about_one_read_per_node_not_one_per_key()
 #[test]
 fn on_a_cluster_a_batch_meeting_a_master_without_its_scripts_is_answered_key_by_key() {
     const KEYS: u64 = 60;
-    let cluster = RedisCluster::start();
-    let cache = Cache::from_url(&cluster.url("timeout=2s&pool=1")).unwrap();
-    let ttl = Duration::from_secs(600);
+    let (cluster, cache) = cluster_and_cache("timeout=2s&pool=1");
+    let ttl = TTL;
     let (keys, right) = batch(KEYS, 9);
     let computes = AtomicU64::new(0);
     let compute = computing(&computes, 9);
@@ -220,9 +228,8 @@ fn a_batch_with_a_master_killed(
     get_or_compute_many: impl Fn(&Cache, &[u64], Duration, &AtomicU64) -> Vec<u64>,
 ) {
     const KEYS: u64 = 60;
-    let mut cluster = RedisCluster::start();
-    let cache = Cache::from_url(&cluster.url("timeout=1s&pool=1&retry_after=100ms")).unwrap();
-    let ttl = Duration::from_secs(600);
+    let (mut cluster, cache) = cluster_and_cache("timeout=1s&pool=1&retry_after=100ms");
+    let ttl = TTL;
     let keys: Vec<u64> = (0..KEYS).collect();
     let computes = AtomicU64::new(0);
     let right: Vec<u64> = keys.iter().map(|key| key * 5).collect();
@@ -287,9 +294,8 @@ fn signal(which: &str, pid: u32) {
 #[test]
 fn on_a_cluster_a_batch_read_with_a_stalled_master_costs_a_timeout_not_one_per_key() {
     const KEYS: u64 = 60;
-    let cluster = RedisCluster::start();
-    let cache = Cache::from_url(&cluster.url("timeout=300ms&pool=1&retry_after=100ms")).unwrap();
-    let ttl = Duration::from_secs(600);
+    let (cluster, cache) = cluster_and_cache("timeout=300ms&pool=1&retry_after=100ms");
+    let ttl = TTL;
     let (keys, right) = batch(KEYS, 3);
     let computes = AtomicU64::new(0);
     let compute = computing(&computes, 3);
@@ -348,9 +354,8 @@ fn on_a_cluster_a_batch_read_with_a_stalled_master_costs_a_timeout_not_one_per_k
 #[test]
 fn on_a_cluster_a_batch_computed_with_a_stalled_master_costs_timeouts_per_batch_not_per_key() {
     const KEYS: u64 = 60;
-    let cluster = RedisCluster::start();
-    let cache = Cache::from_url(&cluster.url("timeout=300ms&pool=1&retry_after=100ms")).unwrap();
-    let ttl = Duration::from_secs(600);
+    let (cluster, cache) = cluster_and_cache("timeout=300ms&pool=1&retry_after=100ms");
+    let ttl = TTL;
     let (keys, right) = batch(KEYS, 3);
     let computes = AtomicU64::new(0);
     let compute = computing(&computes, 3);
