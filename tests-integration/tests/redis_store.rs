@@ -188,7 +188,49 @@ fn a_server_killed_and_restarted_while_threads_call_never_yields_a_wrong_value()
 #[test]
 fn keys_are_any_bytes_under_the_prefix_and_large_values_are_served_not_cached() {
     let server = Redis::start();
-    let cache = Cache::from_url(&server.url("prefix=app%3A1%20&max_value=2000")).unwrap();
+    any_bytes_under_a_prefix_and_large_values(&server.url(PREFIX_AND_MAX), &|args| {
+        server.command(args).unwrap()
+    });
+}
+
+#[test]
+fn on_a_cluster_keys_are_any_bytes_under_the_prefix_and_large_values_are_served_not_cached() {
+    let cluster = RedisCluster::start();
+    // The counts of every master, summed (a key lives on one of them).
+    let summed = |args: &[&str]| {
+        let total: u64 = cluster
+            .nodes
+            .iter()
+            .map(|node| count_of(&node.command(args).unwrap()))
+            .sum();
+        format!("{total}")
+    };
+    any_bytes_under_a_prefix_and_large_values(&cluster.url(PREFIX_AND_MAX), &|args| match args {
+        ["DBSIZE"] => format!(":{}", summed(args)),
+        _ => format!("*{}\n", summed(args)),
+    });
+}
+
+/// A prefix with a space and a colon, and values over 2,000 bytes not cached.
+const PREFIX_AND_MAX: &str = "prefix=app%3A1%20&max_value=2000";
+
+/// The count in a reply as redis-cli prints it: `:N` (an integer) or `*N`
+/// followed by the N elements (an array).
+fn count_of(reply: &str) -> u64 {
+    reply
+        .trim_start_matches([':', '*'])
+        .lines()
+        .next()
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Against the store of `url` (prefix `app:1 `, `max_value=2000`): a key of
+/// any bytes is cached under the prefix, one key in the database (`command`
+/// runs a command on it, as redis-cli prints the reply), and a value over
+/// the limit is computed each time, not cached.
+fn any_bytes_under_a_prefix_and_large_values(url: &str, command: &dyn Fn(&[&str]) -> String) {
+    let cache = Cache::from_url(url).unwrap();
     let ttl = Duration::from_secs(60);
     let key = "a key\r\nwith \u{0} and spaces é";
     let computes = AtomicU64::new(0);
@@ -201,17 +243,14 @@ fn keys_are_any_bytes_under_the_prefix_and_large_values_are_served_not_cached() 
         assert_eq!(got, "x".repeat(10));
     }
     assert_eq!(computes.load(Ordering::SeqCst), 1, "cached");
-    let keys = server.command(&["KEYS", "*"]).unwrap();
+    let keys = command(&["KEYS", "*"]);
     assert!(
         keys.starts_with("*1\n"),
         "one key in the database, found {keys:?}"
     );
-    assert_eq!(server.command(&["DBSIZE"]).unwrap(), ":1");
+    assert_eq!(command(&["DBSIZE"]), ":1");
     // Every key starts with the prefix.
-    assert!(server
-        .command(&["KEYS", "app:1 *"])
-        .unwrap()
-        .starts_with("*1\n"));
+    assert!(command(&["KEYS", "app:1 *"]).starts_with("*1\n"));
 
     let big_key = "big";
     for _ in 0..2 {
@@ -349,6 +388,12 @@ fn on_a_cluster_four_processes_of_eight_threads_recompute_once_per_expiry() {
 fn on_a_cluster_a_killed_cold_miss_holder_is_replaced_within_seconds() {
     let cluster = RedisCluster::start();
     workers::a_cold_holder_is_killed(&cluster.url("timeout=1s"));
+}
+
+#[test]
+fn on_a_cluster_a_killed_refresh_claimer_is_replaced_within_seconds() {
+    let cluster = RedisCluster::start();
+    workers::a_refresh_claimer_is_killed(&cluster.url("timeout=1s"));
 }
 
 static NODE_CALLS: AtomicU64 = AtomicU64::new(0);
