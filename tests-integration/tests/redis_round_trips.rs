@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use antidogpile::{Cache, Got, Ttl};
-use antidogpile_test_support::redis::Redis;
+use antidogpile_test_support::redis::{Redis, RedisCluster};
 use common::round_trips::{self, Meter, Party, Step};
 
 /// Past the soft deadline of 1 s (Redis's deadlines are milliseconds).
@@ -46,9 +46,10 @@ fn server() -> Redis {
     ])
 }
 
-/// The server's view of what clients sent.
+/// The servers' view of what clients sent (one server, or every master of
+/// a cluster, their counts summed).
 struct Counter {
-    connection: RefCell<redis::Connection>,
+    connections: Vec<RefCell<redis::Connection>>,
 }
 
 /// What the clients sent during a step, per command, without the commands
@@ -74,30 +75,61 @@ fn is_counters_own(command: &str) -> bool {
 
 impl Counter {
     fn new(server: &Redis) -> Counter {
-        let client = redis::Client::open(server.url("")).unwrap();
-        Counter {
-            connection: RefCell::new(client.get_connection().unwrap()),
-        }
+        Counter::of(std::slice::from_ref(server))
+    }
+
+    /// Counts what every one of `servers` is sent, each told to log every
+    /// command in its slow log.
+    fn of(servers: &[Redis]) -> Counter {
+        let connections = servers
+            .iter()
+            .map(|server| {
+                let client = redis::Client::open(server.url("")).unwrap();
+                let mut connection = client.get_connection().unwrap();
+                for (name, value) in [
+                    ("slowlog-log-slower-than", "0"),
+                    ("slowlog-max-len", "100000"),
+                ] {
+                    redis::cmd("CONFIG")
+                        .arg("SET")
+                        .arg(name)
+                        .arg(value)
+                        .exec(&mut connection)
+                        .unwrap();
+                }
+                RefCell::new(connection)
+            })
+            .collect();
+        Counter { connections }
     }
 
     fn reset(&self) {
-        redis::cmd("SLOWLOG")
-            .arg("RESET")
-            .exec(&mut *self.connection.borrow_mut())
-            .unwrap();
-        redis::cmd("CONFIG")
-            .arg("RESETSTAT")
-            .exec(&mut *self.connection.borrow_mut())
-            .unwrap();
+        for connection in &self.connections {
+            redis::cmd("SLOWLOG")
+                .arg("RESET")
+                .exec(&mut *connection.borrow_mut())
+                .unwrap();
+            redis::cmd("CONFIG")
+                .arg("RESETSTAT")
+                .exec(&mut *connection.borrow_mut())
+                .unwrap();
+        }
     }
 
     /// Calls per command since the last reset, from `INFO commandstats`.
     fn commandstats(&self) -> BTreeMap<String, u64> {
-        let info: String = redis::cmd("INFO")
-            .arg("commandstats")
-            .query(&mut *self.connection.borrow_mut())
-            .unwrap();
         let mut calls = BTreeMap::new();
+        for connection in &self.connections {
+            let info: String = redis::cmd("INFO")
+                .arg("commandstats")
+                .query(&mut *connection.borrow_mut())
+                .unwrap();
+            Self::add_calls(&info, &mut calls);
+        }
+        calls
+    }
+
+    fn add_calls(info: &str, calls: &mut BTreeMap<String, u64>) {
         for line in info.lines() {
             let Some(rest) = line.strip_prefix("cmdstat_") else {
                 continue;
@@ -109,18 +141,23 @@ impl Counter {
                 .unwrap()
                 .parse()
                 .unwrap();
-            calls.insert(name.to_owned(), count);
+            *calls.entry(name.to_owned()).or_default() += count;
         }
-        calls
     }
 
     /// The slow log since the last reset: (client address, argv).
     fn slowlog(&self) -> Vec<(String, Vec<String>)> {
-        let entries: Vec<redis::Value> = redis::cmd("SLOWLOG")
-            .arg("GET")
-            .arg(-1)
-            .query(&mut *self.connection.borrow_mut())
-            .unwrap();
+        let entries: Vec<redis::Value> = self
+            .connections
+            .iter()
+            .flat_map(|connection| {
+                redis::cmd("SLOWLOG")
+                    .arg("GET")
+                    .arg(-1)
+                    .query::<Vec<redis::Value>>(&mut *connection.borrow_mut())
+                    .unwrap()
+            })
+            .collect();
         let text = |value: &redis::Value| match value {
             redis::Value::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
             redis::Value::SimpleString(text) => text.clone(),
@@ -350,4 +387,28 @@ fn a_key_invalidated_by_another_process_is_read_again_by_the_script_and_claimed(
     let (got, fresh) = counter.count(Party::A, || a.get::<u64, _>("k").unwrap());
     assert_eq!(got, Got::Fresh(2));
     assert_plain_read("a fresh get after the refresh", &fresh);
+}
+
+/// The same counts on a three-master cluster (every master's counts summed:
+/// each command goes to the one master of its key's slot).
+#[test]
+fn on_a_cluster_a_memoized_fn_misses_hits_and_refreshes_in_the_fewest_commands() {
+    let cluster = RedisCluster::start();
+    let counter = Counter::of(&cluster.nodes);
+    let cache = Cache::from_url(&cluster.url("timeout=2s")).unwrap();
+    let refresh = round_trips::a_memoized_fn_misses_hits_and_refreshes(&counter, cache, PAST_SOFT);
+    assert_eq!(refresh.scripts.len(), 2, "{refresh:?}");
+    assert_ne!(refresh.scripts[0], refresh.scripts[1]);
+}
+
+#[test]
+fn on_a_cluster_the_client_claims_leases_and_invalidates_in_the_fewest_commands() {
+    let cluster = RedisCluster::start();
+    let counter = Counter::of(&cluster.nodes);
+    let a = Cache::from_url(&cluster.url("timeout=2s")).unwrap();
+    let b = Cache::from_url(&cluster.url("timeout=2s")).unwrap();
+    // Connect both (not counted).
+    let _ = a.get::<u64, _>("warm").unwrap();
+    let _ = b.get::<u64, _>("warm").unwrap();
+    round_trips::the_client_claims_leases_and_invalidates(&counter, &a, &b, PAST_SOFT);
 }
