@@ -79,11 +79,13 @@ impl Cache {
 
     /// A cache from a URL:
     ///
-    /// - `memory://?max_entries=N`: a [`MemoryStore`](crate::store::MemoryStore);
+    /// - `memory://?max_entries=N` (N at least 1): a [`MemoryStore`](crate::store::MemoryStore);
     /// - `memcached://host:port,host:port?timeout=&pool=&retry_after=&max_value=`
     ///   (or `memcached:///path/to.sock`): a [`MemcachedStore`](crate::store::MemcachedStore);
     /// - `redis://[user:password@]host:port[/db]?timeout=&pool=&retry_after=&prefix=&max_value=`,
-    ///   `redis+unix:///path/to.sock?db=` (feature `redis`) and
+    ///   `redis+unix:///path/to.sock?db=` (feature `redis`; a database from 0
+    ///   to 2147483646, the server's own `databases` setting checked at the
+    ///   first call) and
     ///   `redis+cluster://host:port,host:port?...` (feature `redis-cluster`):
     ///   a `RedisStore`; `rediss://` and `rediss+cluster://` are the same over
     ///   TLS (feature `redis-tls`; `ca=/path/ca.pem` to trust a private CA

@@ -34,7 +34,9 @@ pub(crate) fn cache_from_url(url: &str) -> Result<Cache, Error> {
             let mut cache_params = Vec::new();
             for (name, value) in params {
                 match name {
-                    "max_entries" => store = store.with_max_entries(parse_count(url, name, value)?),
+                    "max_entries" => {
+                        store = store.with_max_entries(parse_max_entries(url, name, value)?)
+                    }
                     _ => cache_params.push((name, value)),
                 }
             }
@@ -286,13 +288,7 @@ fn redis_cache(
             None => (address, ""),
         };
         if !path.is_empty() {
-            db = path
-                .parse()
-                .ok()
-                .filter(|db: &i64| *db >= 0)
-                .ok_or_else(|| {
-                    Error::invalid_url(url, "db", format!("{path:?} is not a database number"))
-                })?;
+            db = parse_db(url, "db", path)?;
         }
         if scheme == "redis+cluster" {
             if db != 0 {
@@ -372,15 +368,7 @@ fn redis_cache(
                     ca: Some(path.into()),
                 });
             }
-            "db" if scheme == "redis+unix" => {
-                config.db = value
-                    .parse()
-                    .ok()
-                    .filter(|db: &i64| *db >= 0)
-                    .ok_or_else(|| {
-                        Error::invalid_url(url, name, format!("{value:?} is not a database number"))
-                    })?
-            }
+            "db" if scheme == "redis+unix" => config.db = parse_db(url, name, value)?,
             _ => cache_params.push((name, value)),
         }
     }
@@ -527,6 +515,40 @@ fn parse_query<'u>(url: &str, query: &'u str) -> Result<Vec<(&'u str, &'u str)>,
     Ok(params)
 }
 
+/// A Redis database number: what `SELECT` can take. Redis keeps at most
+/// `i32::MAX` databases (its `databases` setting), numbered from 0, so a
+/// larger number can only fail on every call; one below that may still be
+/// past the server's own `databases`, which only the server can tell.
+fn parse_db(url: &str, name: &str, value: &str) -> Result<i64, Error> {
+    const LAST: i64 = i32::MAX as i64 - 1;
+    match value.parse::<i64>() {
+        Ok(db @ 0..=LAST) => Ok(db),
+        Ok(_) => Err(Error::invalid_url(
+            url,
+            name,
+            format!("{value} is out of range: a Redis database is a number from 0 to {LAST}"),
+        )),
+        Err(_) => Err(Error::invalid_url(
+            url,
+            name,
+            format!("{value:?} is not a database number"),
+        )),
+    }
+}
+
+/// `max_entries` of `memory://`: a bound of zero would keep nothing, which
+/// `dummy://` says plainly; the store would round it up to one entry per shard.
+fn parse_max_entries(url: &str, name: &str, value: &str) -> Result<usize, Error> {
+    match parse_count(url, name, value)? {
+        0 => Err(Error::invalid_url(
+            url,
+            name,
+            "must be at least 1 (to keep nothing, use dummy://)",
+        )),
+        count => Ok(count),
+    }
+}
+
 fn parse_count(url: &str, name: &str, value: &str) -> Result<usize, Error> {
     value.parse::<usize>().map_err(|_| {
         Error::invalid_url(
@@ -583,6 +605,29 @@ mod tests {
         assert_eq!(error_part("memory://?colour=blue"), "colour");
         assert_eq!(error_part("memory://?grace"), "grace");
         assert_eq!(error_part("memory://?grace=1s&grace=2s"), "grace");
+    }
+
+    /// A mistake the server would refuse on every call, or a setting that
+    /// would quietly mean something else, is refused here, naming its part.
+    #[test]
+    fn a_database_out_of_redis_range_and_zero_max_entries_are_refused() {
+        assert_eq!(error_part("memory://?max_entries=0"), "max_entries");
+        let message = cache_from_url("memory://?max_entries=0")
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("dummy://"), "{message}");
+        #[cfg(feature = "redis")]
+        {
+            assert_eq!(error_part("redis://127.0.0.1:6379/99999999999"), "db");
+            assert_eq!(error_part("redis://127.0.0.1:6379/2147483647"), "db");
+            assert_eq!(error_part("redis+unix:///s.sock?db=99999999999"), "db");
+            let message = cache_from_url("redis://127.0.0.1:6379/99999999999")
+                .unwrap_err()
+                .to_string();
+            assert!(message.contains("out of range"), "{message}");
+            assert!(cache_from_url("redis://127.0.0.1:6379/2147483646").is_ok());
+            assert!(cache_from_url("memory://?max_entries=1").is_ok());
+        }
     }
 
     #[test]
