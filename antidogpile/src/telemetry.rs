@@ -46,7 +46,8 @@ fn cache_label(site: &Site) -> &'static str {
 
 /// Hands every memoized function's counters to the installed `metrics`
 /// recorder, as absolute values labelled `namespace` and `cache` (the
-/// named cache, or `"default"`):
+/// named cache, or `"default"`; functions that share both are summed into
+/// one series, as [`stats`](crate::stats) sums them):
 ///
 /// `antidogpile_fresh_hits_total`, `antidogpile_stale_hits_total`,
 /// `antidogpile_misses_total`, `antidogpile_uncached_total`,
@@ -74,11 +75,12 @@ fn cache_label(site: &Site) -> &'static str {
 /// ```
 #[cfg(feature = "metrics")]
 pub fn publish_metrics() {
-    for site in crate::site::all_sites() {
-        let stats = site.counters.snapshot();
-        let cache = cache_label(site);
+    // Functions that share a namespace (and a cache) share one series: it
+    // carries their sum, as `stats()` reads it, never one site after another.
+    let totals = crate::site::totals(|site| (site.namespace, cache_label(site)));
+    for ((namespace, cache), stats) in totals {
         for (name, field) in COUNTERS {
-            metrics::counter!(name, "namespace" => site.namespace, "cache" => cache)
+            metrics::counter!(name, "namespace" => namespace, "cache" => cache)
                 .absolute(field(&stats));
         }
     }

@@ -31,6 +31,18 @@ fn slow(x: u64) -> u64 {
     x
 }
 
+// Two functions that share a namespace share their values, and their
+// counters are published as one series.
+#[antidogpiled(soft = "1h", cache = "metrics_named", name = "metrics::shared")]
+fn shared_a(x: u64) -> u64 {
+    x + 1
+}
+
+#[antidogpiled(soft = "1h", cache = "metrics_named", name = "metrics::shared")]
+fn shared_b(x: u64) -> u64 {
+    x + 1
+}
+
 const SQUARE: &str = "namespace=\"metrics::square\",cache=\"metrics_named\"";
 const FAILING: &str = "namespace=\"metrics::failing\",cache=\"metrics_named\"";
 const SLOW: &str = "namespace=\"metrics::slow\",cache=\"metrics_named\"";
@@ -90,4 +102,33 @@ fn counters_and_histograms_reach_the_installed_recorder() {
         all.windows(2).all(|pair| pair[0].0 < pair[1].0),
         "sorted, one entry per namespace"
     );
+}
+
+/// Regression: each function of a shared namespace set the same labelled
+/// counter in turn, so each publish flipped it between their counts
+/// (`[10, 1, 10, 1, ...]`), which a scraper reads as counter resets.
+#[test]
+fn functions_sharing_a_namespace_publish_one_counter_that_never_goes_back() {
+    install_named("metrics_named", Cache::new(MemoryStore::new()));
+    for _ in 0..10 {
+        assert_eq!(shared_a(1), 2);
+    }
+    assert_eq!(shared_b(1), 2);
+    let capture = Capture::default();
+    metrics::with_local_recorder(&capture, || {
+        for _ in 0..3 {
+            antidogpile::publish_metrics();
+        }
+    });
+    let stats = antidogpile::stats("metrics::shared").unwrap();
+    assert_eq!((stats.fresh_hits, stats.misses), (10, 1));
+    let series =
+        "antidogpile_fresh_hits_total{namespace=\"metrics::shared\",cache=\"metrics_named\"}";
+    let history = capture.counter_history(series);
+    assert!(
+        history.windows(2).all(|pair| pair[0] <= pair[1]),
+        "a counter went backwards: {history:?}"
+    );
+    assert_eq!(history.len(), 3, "one set per publish: {history:?}");
+    assert_eq!(capture.counter(series), stats.fresh_hits, "{history:?}");
 }

@@ -1,18 +1,41 @@
 //! A `metrics` recorder that keeps what it is given, for tests to read:
-//! counters and the number of histogram records, by `name{label="value",...}`.
+//! counters (their last value and every value they were set to) and the
+//! histograms' records, by `name{label="value",...}`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use metrics::{
-    Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+    Counter, CounterFn, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
+    SharedString, Unit,
 };
 
 #[derive(Default)]
 pub struct Capture {
-    counters: Mutex<BTreeMap<String, Arc<AtomicU64>>>,
+    counters: Mutex<BTreeMap<String, Arc<Sets>>>,
     histograms: Mutex<BTreeMap<String, Arc<Records>>>,
+}
+
+/// A counter's value, and each absolute value it was set to in order: a
+/// scrape that reads a smaller value than the one before sees a reset.
+#[derive(Default)]
+pub struct Sets {
+    value: AtomicU64,
+    history: Mutex<Vec<u64>>,
+}
+
+impl CounterFn for Sets {
+    fn increment(&self, value: u64) {
+        self.value.fetch_add(value, Ordering::Relaxed);
+    }
+
+    fn absolute(&self, value: u64) {
+        // As set, not the largest so far (`AtomicU64`'s own `absolute`
+        // keeps the maximum, which would hide a counter going backwards).
+        self.value.store(value, Ordering::Relaxed);
+        self.history.lock().unwrap().push(value);
+    }
 }
 
 #[derive(Default)]
@@ -39,7 +62,16 @@ impl Capture {
             .lock()
             .unwrap()
             .get(rendered)
-            .map_or(0, |value| value.load(Ordering::Relaxed))
+            .map_or(0, |sets| sets.value.load(Ordering::Relaxed))
+    }
+
+    /// Every absolute value the counter `name{labels}` was set to, in order.
+    pub fn counter_history(&self, rendered: &str) -> Vec<u64> {
+        self.counters
+            .lock()
+            .unwrap()
+            .get(rendered)
+            .map_or_else(Vec::new, |sets| sets.history.lock().unwrap().clone())
     }
 
     /// The values recorded in the histogram `name{labels}`.
