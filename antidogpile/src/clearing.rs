@@ -10,21 +10,27 @@
 //! - In a store of this process only (memory, no-op), the generations live
 //!   in the [`Cache`]: a clear is seen by the next call. The hit path pays
 //!   one atomic load until the first clear, and a lock-free map lookup after.
-//! - In a shared store (memcached, files: [`Store::keeps_bytes`](crate::Store::keeps_bytes)), they are
+//! - In a shared store (memcached, Redis, files: [`Store::keeps_bytes`](crate::Store::keeps_bytes)), they are
 //!   kept in the store (raw values under the namespace
-//!   `antidogpile::generation`), and each process reads the ones it uses at
-//!   most every [`CLEAR_CHECK_EVERY`] (1 s, in real time) before a call, so that a
-//!   clear made by one process is seen by every other within about a second
-//!   (plus the time of one read), without a round trip per call. The
-//!   process that clears sees it at once. A process that cannot read them
-//!   (the store is down) keeps the ones it had, and tries again a second later.
+//!   `antidogpile::generation`). A process reads a namespace's generation
+//!   (with the whole cache's) on the path of its first call of that
+//!   namespace, since the generation is part of the key; after that a
+//!   thread of the cache reads every generation the process knows every
+//!   [`CLEAR_CHECK_EVERY`] (1 s, in real time), in one batched read (one
+//!   request per server; the whole cache's key once), off the callers'
+//!   path. So a clear made by one process is seen by every other within
+//!   about a second (plus the time of one read), callers never wait for
+//!   these reads, and the store sees one read of each generation key per
+//!   process per second, however many calls. The process that clears sees
+//!   it at once. A process that cannot read them (the store is down) keeps
+//!   the ones it had, and tries again a second later.
 //!
 //! The cache client's own keys ([`Cache::get`], [`Cache::set`], ...) are
 //! the application's to delete; clearing covers memoized functions.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -36,7 +42,7 @@ use crate::error::Error;
 use crate::key::{Fingerprint, Key};
 use crate::memo::Io;
 use crate::policy::Deadlines;
-use crate::store::{EntryView, Lookup, ReadFor, Stored, StoredRef};
+use crate::store::{EntryView, Lookup, ReadFor, Store, Stored, StoredRef};
 
 /// How often a process reads a shared store's generations (at most).
 pub const CLEAR_CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -64,6 +70,16 @@ impl Generation {
         self.token.store(token, Ordering::Release);
         self.checked.store(now, Ordering::Release);
     }
+
+    /// Takes `token`, read from the store, unless the generation changed
+    /// here since `seen` was loaded (before the read): this process's own
+    /// clear is newer than what a read that started before it answers.
+    fn read_as(&self, seen: u64, token: u64, now: u64) {
+        let _ = self
+            .token
+            .compare_exchange(seen, token, Ordering::AcqRel, Ordering::Acquire);
+        self.checked.store(now, Ordering::Release);
+    }
 }
 
 /// Hashes namespaces with xxh3 (SipHash would double a cleared cache's hit path).
@@ -88,6 +104,15 @@ pub(crate) struct Clearing {
     /// Whether an in-process store's cache was ever cleared (the hit path's
     /// only cost until then).
     any: AtomicBool,
+    known: Arc<Known>,
+    /// Whether the thread that reads a shared store's generations runs (or
+    /// could not be started: then callers read them when due, as a last resort).
+    refresher: OnceLock<bool>,
+}
+
+/// The generations this process knows: the whole cache's, and one per namespace.
+#[derive(Debug, Default)]
+struct Known {
     whole: Generation,
     namespaces: ArcSwap<Namespaces>,
     adding: Mutex<()>,
@@ -154,7 +179,7 @@ fn token_of(lookup: Lookup<'_>) -> u64 {
     }
 }
 
-impl Clearing {
+impl Known {
     /// The generation of `namespace`, added if new.
     fn namespace(&self, namespace: &str) -> Arc<Generation> {
         if let Some(found) = self.namespaces.load().get(namespace) {
@@ -175,14 +200,68 @@ impl Clearing {
         generation
     }
 
+    /// Reads `generations` (with the whole cache's) from the store in one
+    /// batched read, each taken unless this process cleared it meanwhile.
+    /// Answers whether the store answered; if not, what was known is kept.
+    async fn read(&self, io: &Io<'_>, generations: &[(&str, &Generation)]) -> bool {
+        let keys: Vec<Key> = std::iter::once(store_key(None))
+            .chain(
+                generations
+                    .iter()
+                    .map(|(namespace, _)| store_key(Some(namespace))),
+            )
+            .collect();
+        let seen: Vec<u64> = std::iter::once(&self.whole)
+            .chain(generations.iter().map(|(_, generation)| *generation))
+            .map(|generation| generation.token.load(Ordering::Acquire))
+            .collect();
+        let mut tokens = vec![0u64; keys.len()];
+        let mut reader = |index: usize, lookup: Lookup<'_>| tokens[index] = token_of(lookup);
+        let at = Timestamp::from_millis(0);
+        let read = io
+            .store
+            .read_many(io.wait, &keys, at, ReadFor::Peek, &mut reader)
+            .await;
+        let now = real_now();
+        let all = std::iter::once(&self.whole).chain(generations.iter().map(|(_, g)| *g));
+        for ((generation, seen), token) in all.zip(seen).zip(tokens) {
+            match read {
+                Ok(_) => generation.read_as(seen, token, now),
+                // Keep what was known; try again after CLEAR_CHECK_EVERY.
+                Err(_) => generation.checked.store(now, Ordering::Release),
+            }
+        }
+        read.is_ok()
+    }
+
+    /// Reads every generation known here, from now on every
+    /// [`CLEAR_CHECK_EVERY`], until the cache or its store is dropped.
+    fn refresh_every_second(known: Weak<Known>, store: Weak<dyn Store>) {
+        loop {
+            std::thread::sleep(CLEAR_CHECK_EVERY);
+            let (Some(known), Some(store)) = (known.upgrade(), store.upgrade()) else {
+                return;
+            };
+            let namespaces = known.namespaces.load_full();
+            let generations: Vec<(&str, &Generation)> = namespaces
+                .iter()
+                .map(|(namespace, generation)| (namespace.as_str(), &**generation))
+                .collect();
+            crate::store::block_on(known.read(&Io::blocking(&*store), &generations));
+        }
+    }
+}
+
+impl Clearing {
     /// The fingerprint of a call of `namespace` in an in-process store.
     #[inline]
     fn local(&self, namespace: &str, fingerprint: Fingerprint) -> Fingerprint {
         if !self.any.load(Ordering::Acquire) {
             return fingerprint;
         }
-        let whole = self.whole.token.load(Ordering::Acquire);
+        let whole = self.known.whole.token.load(Ordering::Acquire);
         let of_namespace = self
+            .known
             .namespaces
             .load()
             .get(namespace)
@@ -190,37 +269,45 @@ impl Clearing {
         mix(fingerprint, whole, of_namespace)
     }
 
-    /// The fingerprint of a call of `namespace` in a shared store, reading
-    /// the generations through `io` if they are due.
-    async fn shared(&self, io: &Io<'_>, namespace: &str, fingerprint: Fingerprint) -> Fingerprint {
-        let generation = self.namespace(namespace);
+    /// The fingerprint of a call of `namespace` in a shared store. The first
+    /// call of a namespace in this process reads its generation through
+    /// `io`; later ones take what the refreshing thread last read.
+    async fn shared(
+        &self,
+        store: &Arc<dyn Store>,
+        io: &Io<'_>,
+        namespace: &str,
+        fingerprint: Fingerprint,
+    ) -> Fingerprint {
+        let known = &self.known;
+        let generation = known.namespace(namespace);
         let now = real_now();
-        if self.whole.due(now) || generation.due(now) {
-            let keys = [store_key(None), store_key(Some(namespace))];
-            let mut tokens = [0u64; 2];
-            let mut reader = |index: usize, lookup: Lookup<'_>| tokens[index] = token_of(lookup);
-            let at = Timestamp::from_millis(0);
-            let read = io
-                .store
-                .read_many(io.wait, &keys, at, ReadFor::Peek, &mut reader)
-                .await;
-            match read {
-                Ok(_) => {
-                    self.whole.set(tokens[0], now);
-                    generation.set(tokens[1], now);
-                }
-                // Keep what was known; try again after CLEAR_CHECK_EVERY.
-                _ => {
-                    self.whole.checked.store(now, Ordering::Release);
-                    generation.checked.store(now, Ordering::Release);
-                }
-            }
+        let first = generation.checked.load(Ordering::Acquire) == 0;
+        let refreshing = self.refreshing(store);
+        if first || (!refreshing && (known.whole.due(now) || generation.due(now))) {
+            known.read(io, &[(namespace, &generation)]).await;
         }
         mix(
             fingerprint,
-            self.whole.token.load(Ordering::Acquire),
+            known.whole.token.load(Ordering::Acquire),
             generation.token.load(Ordering::Acquire),
         )
+    }
+
+    /// Whether the thread that reads the generations runs; starts it once.
+    fn refreshing(&self, store: &Arc<dyn Store>) -> bool {
+        *self.refresher.get_or_init(|| {
+            let (known, store) = (Arc::downgrade(&self.known), Arc::downgrade(store));
+            let spawned = std::thread::Builder::new()
+                .name("antidogpile-clearing".into())
+                .spawn(move || Known::refresh_every_second(known, store));
+            if let Err(error) = &spawned {
+                tracing::warn!(target: "antidogpile", %error,
+                    "could not start the thread that reads clearing generations: \
+                     callers read them, once a second");
+            }
+            spawned.is_ok()
+        })
     }
 }
 
@@ -233,6 +320,7 @@ impl Cache {
             return self.clearing.local(namespace, fingerprint);
         }
         crate::store::block_on(self.clearing.shared(
+            &self.store,
             &Io::blocking(&*self.store),
             namespace,
             fingerprint,
@@ -250,7 +338,12 @@ impl Cache {
             return self.clearing.local(namespace, fingerprint);
         }
         self.clearing
-            .shared(&Io::nonblocking(&*self.store), namespace, fingerprint)
+            .shared(
+                &self.store,
+                &Io::nonblocking(&*self.store),
+                namespace,
+                fingerprint,
+            )
             .await
     }
 
@@ -271,8 +364,8 @@ impl Cache {
         }
         let now = real_now();
         match namespace {
-            None => self.clearing.whole.set(token, now),
-            Some(namespace) => self.clearing.namespace(namespace).set(token, now),
+            None => self.clearing.known.whole.set(token, now),
+            Some(namespace) => self.clearing.known.namespace(namespace).set(token, now),
         }
         self.clearing.any.store(true, Ordering::Release);
         Ok(())

@@ -75,7 +75,10 @@ fn ping_of_a_file_store_checks_its_directory_is_writable() {
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use antidogpile::{antidogpiled, install_named, named_cache, CLEAR_CHECK_EVERY};
+use common::altered_store::{Alterations, AlteredStore};
 
 static MEMORY_F: AtomicU64 = AtomicU64::new(0);
 static MEMORY_G: AtomicU64 = AtomicU64::new(0);
@@ -238,6 +241,58 @@ fn clearing_on_files_reaches_another_cache_within_the_bound() {
         file_g,
         &|| (FILE_F.load(Ordering::SeqCst), FILE_G.load(Ordering::SeqCst)),
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+static OFF_PATH: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "clear_off_path", name = "clear::off_path::f")]
+fn off_path_f(x: u64) -> u64 {
+    OFF_PATH.fetch_add(1, Ordering::SeqCst);
+    x
+}
+
+/// Regression: every process read its generations (the whole cache's and
+/// the namespace's) on a caller's path once a second per namespace, the
+/// whole cache's key once per namespace: a hot key the cache made itself.
+/// Now the first call of a namespace reads them (the generation is part of
+/// the key), and a thread of the cache refreshes them after that.
+#[test]
+fn generations_are_read_on_a_callers_path_only_at_a_namespaces_first_call() {
+    let dir = std::env::temp_dir().join(format!("antidogpile-offpath-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Arc::new(AlteredStore::over(
+        FileStore::new(&dir).unwrap(),
+        Alterations::default(),
+    ));
+    install_named("clear_off_path", Cache::from_store(store.clone()));
+    let caller = std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .to_owned();
+    let on_callers_path = || {
+        let reads = store.generation_reads.lock().unwrap().clone();
+        let on_caller = reads.iter().filter(|thread| **thread == caller).count();
+        (on_caller, reads)
+    };
+    assert_eq!(off_path_f(1), 1);
+    let (first, reads) = on_callers_path();
+    assert_eq!(first, 2, "the first call reads both generations: {reads:?}");
+    let start = Instant::now();
+    while start.elapsed() < CLEAR_CHECK_EVERY * 3 + Duration::from_millis(200) {
+        assert_eq!(off_path_f(1), 1);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (on_caller, reads) = on_callers_path();
+    assert_eq!(
+        on_caller, first,
+        "generations read on the caller's path: {reads:?}"
+    );
+    assert!(
+        reads.len() - on_caller >= 4,
+        "refreshed off the path, two keys a second: {reads:?}"
+    );
+    assert_eq!(OFF_PATH.load(Ordering::SeqCst), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

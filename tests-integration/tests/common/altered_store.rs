@@ -1,9 +1,11 @@
-//! A store written here, as a user's own store would be: a real
-//! `MemoryStore` underneath, with one behaviour altered for a test (a slow,
-//! counted claim or lease; a write that ignores the hold it names; a claim
-//! that its reads take holds when they do not).
+//! A store written here, as a user's own store would be: a real store
+//! underneath (a `MemoryStore` unless another is given), with one behaviour
+//! altered or watched for a test (a slow, counted claim or lease; a write
+//! that ignores the hold it names; a claim that its reads take holds when
+//! they do not; which threads read the clearing generations).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use antidogpile::clock::Timestamp;
@@ -23,22 +25,35 @@ pub struct Alterations {
     pub says_reads_take_holds: bool,
 }
 
-/// A `MemoryStore` with [`Alterations`], counting claim and lease attempts.
-#[derive(Debug, Default)]
-pub struct AlteredStore {
-    inner: MemoryStore,
+/// A store (`MemoryStore` by default) with [`Alterations`], counting claim
+/// and lease attempts.
+#[derive(Debug)]
+pub struct AlteredStore<S = MemoryStore> {
+    inner: S,
     alterations: Alterations,
     /// Claim attempts.
     pub claims: AtomicUsize,
     /// Lease attempts.
     pub leases: AtomicUsize,
+    /// The name of the thread of each read of a clearing generation
+    /// (a key of the namespace `antidogpile::generation`).
+    pub generation_reads: Mutex<Vec<String>>,
 }
 
 impl AlteredStore {
     pub fn new(alterations: Alterations) -> AlteredStore {
+        AlteredStore::over(MemoryStore::new(), alterations)
+    }
+}
+
+impl<S: Store> AlteredStore<S> {
+    pub fn over(inner: S, alterations: Alterations) -> AlteredStore<S> {
         AlteredStore {
+            inner,
             alterations,
-            ..AlteredStore::default()
+            claims: AtomicUsize::new(0),
+            leases: AtomicUsize::new(0),
+            generation_reads: Mutex::new(Vec::new()),
         }
     }
 
@@ -48,9 +63,13 @@ impl AlteredStore {
     }
 }
 
-impl Store for AlteredStore {
+impl<S: Store> Store for AlteredStore<S> {
     fn reads_take_holds(&self) -> bool {
         self.alterations.says_reads_take_holds
+    }
+
+    fn keeps_bytes(&self) -> bool {
+        self.inner.keeps_bytes()
     }
 
     fn read<'a>(
@@ -61,6 +80,11 @@ impl Store for AlteredStore {
         purpose: ReadFor,
         reader: &'a mut Reader<'_>,
     ) -> Answer<'a, Option<Hold>> {
+        if key.namespace() == "antidogpile::generation" {
+            let thread = std::thread::current();
+            let name = thread.name().unwrap_or("unnamed").to_owned();
+            self.generation_reads.lock().unwrap().push(name);
+        }
         self.inner.read(wait, key, now, purpose, reader)
     }
 
