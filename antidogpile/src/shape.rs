@@ -14,14 +14,29 @@
 //! it recurses (the name is written, the inner value is the smallest the
 //! deserializer can make: no elements, `None`, a variant that ends).
 //!
+//! A named type is told from another of the same serde name (the inner
+//! `Envelope<Price>` of an `Envelope<Envelope<Price>>`, or `a::Item` beside
+//! `b::Item`) by the Rust type of the visitor its `Deserialize` hands over,
+//! one per type and generic arguments. That type's name is only compared
+//! within one trace, never written into the shape (it changes with the path
+//! of a module and with the compiler): the shape writes the serde name,
+//! numbered from the second type of that name on, in the order the trace
+//! met them. So two distinct types of one serde name and one shape differ
+//! from one type met twice (a recompute, never a misread). A `type_name` is
+//! not unique: two types whose visitors' names are equal too (two versions
+//! of one crate) are one type to the trace; with different shapes they make
+//! the type untraceable, and one inside the other is cut as a recursion.
+//!
 //! Some types cannot be traced: those that ask for `deserialize_any`
 //! (`serde_json::Value`, untagged and internally tagged enums, `flatten`),
 //! those whose `Deserialize` refuses the made-up values (a `NonZero` of 0 is
-//! avoided by handing out 1, but a date parsed from `""` is refused), and
-//! pathological ones (more than [`MAX_PASSES`] variants to visit, nesting
-//! deeper than [`MAX_DEPTH`]). Their shape is their Rust type name with an
-//! "untraced" marker: as before shapes existed, a change to such a type
-//! that keeps its name needs a `version` bump.
+//! avoided by handing out 1, but a date parsed from `""` is refused) or
+//! panics on them (a currency code that indexes `""`), two types whose Rust
+//! names are equal too (two versions of one crate), and pathological ones
+//! (more than [`MAX_PASSES`] variants to visit, nesting deeper than
+//! [`MAX_DEPTH`]). Their shape is their Rust type name with an "untraced"
+//! marker: as before shapes existed, a change to such a type that keeps its
+//! name needs a `version` bump.
 
 use std::any::TypeId;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -120,6 +135,23 @@ fn untraced<V>() -> u64 {
 /// The shape of `V` as text: the top-level shape, then each named type's
 /// definition, sorted by name. Equal shapes give equal text.
 pub(crate) fn describe<V: DeserializeOwned>() -> Result<String, TraceError> {
+    // A `Deserialize` that panics on made-up values (one that indexes a
+    // string it expects longer) makes a type that cannot be traced, not a
+    // call that fails. The panic hook still reports it, once per process
+    // per type (`shape_of` keeps the answer).
+    std::panic::catch_unwind(trace::<V>).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("a panic");
+        Err(TraceError::Untraceable(format!(
+            "its Deserialize panicked on made-up values: {message}"
+        )))
+    })
+}
+
+fn trace<V: DeserializeOwned>() -> Result<String, TraceError> {
     let mut tracer = Tracer::default();
     let mut passes = 0;
     let root = loop {
@@ -132,11 +164,16 @@ pub(crate) fn describe<V: DeserializeOwned>() -> Result<String, TraceError> {
             Ok(_) => {}
             Err(TraceError::TooDeep) => {
                 // A recursive type cut with a variant that recurses again:
-                // next time, cut the most recursed enum with its next variant.
-                let Some((&name, _)) = tracer.quiet_entries.iter().max_by_key(|(_, n)| **n) else {
+                // next time, cut the most recursed enum with its next variant
+                // (ties broken alike in every build: no Rust names).
+                let Some((&named, _)) = tracer
+                    .quiet_entries
+                    .iter()
+                    .max_by_key(|&(named, n)| (*n, named.name, tracer.labels.get(named)))
+                else {
                     return Err(TraceError::TooDeep);
                 };
-                *tracer.quiet_pick.entry(name).or_default() += 1;
+                *tracer.quiet_pick.entry(named).or_default() += 1;
                 continue;
             }
             Err(error) => return Err(error),
@@ -182,11 +219,29 @@ impl de::Error for TraceError {
     }
 }
 
+/// A named type met in a trace: its serde name, and the Rust type name of
+/// the visitor its `Deserialize` handed over, which tells it from another
+/// type of the same serde name (see the module docs).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Named {
+    name: &'static str,
+    visitor: &'static str,
+}
+
+impl Named {
+    fn of<V>(name: &'static str) -> Named {
+        Named {
+            name,
+            visitor: std::any::type_name::<V>(),
+        }
+    }
+}
+
 /// What is being written down: the text, and the named types it refers to.
 #[derive(Default, Clone, PartialEq)]
 struct Frame {
     text: String,
-    refs: BTreeSet<&'static str>,
+    refs: BTreeSet<Named>,
 }
 
 /// An enum's variants and which of them have been traced.
@@ -196,23 +251,28 @@ struct EnumState {
 
 #[derive(Default)]
 struct Tracer {
-    /// Definitions: `"Name"` (structs, enums' variant lists) and
-    /// `"Name"#index` (an enum's variant), with the name they belong to.
-    defs: BTreeMap<String, (&'static str, Frame)>,
-    enums: HashMap<&'static str, EnumState>,
+    /// Definitions: `LABEL` (structs, enums' variant lists) and
+    /// `LABEL#index` (an enum's variant), with the type they belong to.
+    defs: BTreeMap<String, (Named, Frame)>,
+    /// What the shape calls each named type: `"Name"` for the first type
+    /// of that serde name the trace met, `"Name"/1` for the second, ...
+    labels: HashMap<Named, String>,
+    /// How many types of each serde name have a label.
+    named_alike: HashMap<&'static str, usize>,
+    enums: HashMap<Named, EnumState>,
     /// Named types that still lead to variants to visit.
-    incomplete: HashSet<&'static str>,
+    incomplete: HashSet<Named>,
     /// For each enum met where it recurses: which variant cuts it.
-    quiet_pick: HashMap<&'static str, usize>,
+    quiet_pick: HashMap<Named, usize>,
     // Per pass:
     frames: Vec<Frame>,
     /// Named types being traced, outermost first: met again inside
     /// themselves, they are cut there.
-    on_stack: Vec<&'static str>,
+    on_stack: Vec<Named>,
     quiet: u32,
     depth: u32,
     budget_used: u32,
-    quiet_entries: HashMap<&'static str, u32>,
+    quiet_entries: HashMap<Named, u32>,
 }
 
 impl Tracer {
@@ -233,11 +293,29 @@ impl Tracer {
         }
     }
 
-    fn emit_ref(&mut self, name: &'static str) {
+    /// The label of `named`, given in the order the trace meets types.
+    fn label(&mut self, named: Named) -> &str {
+        let Tracer {
+            labels,
+            named_alike,
+            ..
+        } = self;
+        labels.entry(named).or_insert_with(|| {
+            let alike = named_alike.entry(named.name).or_default();
+            *alike += 1;
+            match *alike - 1 {
+                0 => format!("{:?}", named.name),
+                nth => format!("{:?}/{nth}", named.name),
+            }
+        })
+    }
+
+    fn emit_ref(&mut self, named: Named) {
         if self.quiet == 0 {
-            self.emit(&format!("@{name:?}"));
+            let token = format!("@{}", self.label(named));
+            self.emit(&token);
             if let Some(frame) = self.frames.last_mut() {
-                frame.refs.insert(name);
+                frame.refs.insert(named);
             }
         }
     }
@@ -271,10 +349,15 @@ impl Tracer {
         Ok(value)
     }
 
-    fn define(&mut self, key: String, owner: &'static str, frame: Frame) -> Result<(), TraceError> {
+    /// Writes down the definition `suffix` (`""`, or `#index` for an enum's
+    /// variant) of `owner`.
+    fn define(&mut self, owner: Named, suffix: &str, frame: Frame) -> Result<(), TraceError> {
+        let key = format!("{}{suffix}", self.label(owner));
         match self.defs.get(&key) {
+            // Two types whose visitors' Rust names are equal too.
             Some((_, known)) if *known != frame => Err(TraceError::Untraceable(format!(
-                "two different types are named {owner}"
+                "two different types are named {}",
+                owner.visitor
             ))),
             Some(_) => Ok(()),
             None => {
@@ -284,25 +367,24 @@ impl Tracer {
         }
     }
 
-    /// Traces a named type: written down wherever it is met (a second type
-    /// of the same name with another shape is an error), except inside
-    /// itself, where only its name is written and its value made quietly.
+    /// Traces a named type: written down wherever it is met, except inside
+    /// itself, where only its label is written and its value made quietly.
     fn named<R>(
         &mut self,
-        name: &'static str,
+        named: Named,
         body: impl FnOnce(&mut Tracer) -> Result<R, TraceError>,
     ) -> Result<R, TraceError> {
         self.enter()?;
-        self.emit_ref(name);
-        let loud = self.quiet == 0 && !self.on_stack.contains(&name);
+        self.emit_ref(named);
+        let loud = self.quiet == 0 && !self.on_stack.contains(&named);
         let result = if loud {
-            self.on_stack.push(name);
+            self.on_stack.push(named);
             self.frames.push(Frame::default());
             let result = body(self);
             let frame = self.frames.pop().unwrap_or_default();
             self.on_stack.pop();
             let value = result?;
-            self.define(format!("{name:?}"), name, frame)?;
+            self.define(named, "", frame)?;
             value
         } else {
             self.quiet += 1;
@@ -314,23 +396,24 @@ impl Tracer {
         Ok(result)
     }
 
-    /// Which variant of enum `name` to take in this pass.
-    fn choose(&mut self, name: &'static str, variants: usize, loud: bool) -> usize {
+    /// Which variant of enum `named` to take in this pass.
+    fn choose(&mut self, named: Named, variants: usize, loud: bool) -> usize {
         if !loud {
-            *self.quiet_entries.entry(name).or_default() += 1;
-            return self.quiet_pick.get(name).copied().unwrap_or(0) % variants;
+            *self.quiet_entries.entry(named).or_default() += 1;
+            return self.quiet_pick.get(&named).copied().unwrap_or(0) % variants;
         }
-        let state = self.enums.entry(name).or_insert_with(|| EnumState {
+        let state = self.enums.entry(named).or_insert_with(|| EnumState {
             explored: vec![false; variants],
         });
         if let Some(unexplored) = state.explored.iter().position(|done| !done) {
             return unexplored;
         }
         // Every variant traced: go where something is still to visit.
+        let label = self.label(named).to_owned();
         (0..variants)
             .find(|index| {
                 self.defs
-                    .get(&format!("{name:?}#{index}"))
+                    .get(&format!("{label}#{index}"))
                     .is_some_and(|(_, def)| def.refs.iter().any(|r| self.incomplete.contains(r)))
             })
             .unwrap_or(0)
@@ -339,7 +422,7 @@ impl Tracer {
     /// Recomputes which named types still lead to unvisited variants;
     /// whether there are any.
     fn find_incomplete(&mut self) -> bool {
-        let mut incomplete: HashSet<&'static str> = self
+        let mut incomplete: HashSet<Named> = self
             .enums
             .iter()
             .filter(|(_, state)| state.explored.iter().any(|done| !done))
@@ -349,7 +432,7 @@ impl Tracer {
             let mut grown = false;
             for (owner, def) in self.defs.values() {
                 if !incomplete.contains(owner) && def.refs.iter().any(|r| incomplete.contains(r)) {
-                    incomplete.insert(owner);
+                    incomplete.insert(*owner);
                     grown = true;
                 }
             }
@@ -556,7 +639,7 @@ impl<'de> Deserializer<'de> for &mut Tracer {
         name: &'static str,
         visitor: V,
     ) -> Result<V::Value, TraceError> {
-        self.named(name, |tracer| {
+        self.named(Named::of::<V>(name), |tracer| {
             tracer.emit("unit_struct");
             visitor.visit_unit()
         })
@@ -567,7 +650,7 @@ impl<'de> Deserializer<'de> for &mut Tracer {
         name: &'static str,
         visitor: V,
     ) -> Result<V::Value, TraceError> {
-        self.named(name, |tracer| {
+        self.named(Named::of::<V>(name), |tracer| {
             tracer.emit("newtype_struct");
             visitor.visit_newtype_struct(tracer)
         })
@@ -594,7 +677,9 @@ impl<'de> Deserializer<'de> for &mut Tracer {
         len: usize,
         visitor: V,
     ) -> Result<V::Value, TraceError> {
-        self.named(name, |tracer| tracer.deserialize_tuple(len, visitor))
+        self.named(Named::of::<V>(name), |tracer| {
+            tracer.deserialize_tuple(len, visitor)
+        })
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TraceError> {
@@ -608,7 +693,7 @@ impl<'de> Deserializer<'de> for &mut Tracer {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, TraceError> {
-        self.named(name, |tracer| {
+        self.named(Named::of::<V>(name), |tracer| {
             tracer.emit(&format!("struct{fields:?}("));
             let value = visitor.visit_seq(Elements {
                 tracer: &mut *tracer,
@@ -630,21 +715,22 @@ impl<'de> Deserializer<'de> for &mut Tracer {
                 "enum {name} has no variant"
             )));
         }
+        let named = Named::of::<V>(name);
         self.enter()?;
-        self.emit_ref(name);
-        let loud = self.quiet == 0 && !self.on_stack.contains(&name);
-        let index = self.choose(name, variants.len(), loud);
+        self.emit_ref(named);
+        let loud = self.quiet == 0 && !self.on_stack.contains(&named);
+        let index = self.choose(named, variants.len(), loud);
         let value = if loud {
             self.define(
-                format!("{name:?}"),
-                name,
+                named,
+                "",
                 Frame {
                     text: format!("enum{variants:?}"),
                     refs: BTreeSet::new(),
                 },
             )?;
             // Its variants are traced one per pass.
-            self.on_stack.push(name);
+            self.on_stack.push(named);
             self.frames.push(Frame::default());
             let result = visitor.visit_enum(Variant {
                 tracer: &mut *self,
@@ -653,8 +739,8 @@ impl<'de> Deserializer<'de> for &mut Tracer {
             let frame = self.frames.pop().unwrap_or_default();
             self.on_stack.pop();
             let value = result?;
-            self.define(format!("{name:?}#{index}"), name, frame)?;
-            if let Some(state) = self.enums.get_mut(name) {
+            self.define(named, &format!("#{index}"), frame)?;
+            if let Some(state) = self.enums.get_mut(&named) {
                 state.explored[index] = true;
             }
             value

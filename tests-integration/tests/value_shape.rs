@@ -4,7 +4,10 @@
 //!
 //! Each "build" is a process of `antidogpile-worker price` (src/bin) with
 //! its own `PRICE_SHAPE`: the type `Price` keeps its Rust name, only its
-//! serde impls change, as they would after editing the struct.
+//! serde impls change, as they would after editing the struct. The
+//! `nested-price` modes cache it inside a generic envelope of itself
+//! (`Wrapper<Wrapper<Price>>`), whose inner `Wrapper` has the outer one's
+//! serde name.
 
 mod common;
 
@@ -31,14 +34,19 @@ impl Build {
     }
 }
 
-fn spawn(url: &str, shape: &str, millis: u64) -> Child {
+/// The worker's memoized price: `price` or `nested-price`.
+fn spawn_mode(mode: &str, url: &str, shape: &str, millis: u64) -> Child {
     Command::new(WORKER)
-        .args(["price", url, &millis.to_string()])
+        .args([mode, url, &millis.to_string()])
         .env("PRICE_SHAPE", shape)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("worker did not start")
+}
+
+fn spawn(url: &str, shape: &str, millis: u64) -> Child {
+    spawn_mode("price", url, shape, millis)
 }
 
 fn finish(child: Child) -> Build {
@@ -60,6 +68,13 @@ fn finish(child: Child) -> Build {
 /// each other shape calls once: it must compute its own value, not decode
 /// the first one's bytes into the wrong fields.
 fn a_new_shape_recomputes(url: &str) {
+    a_new_shape_recomputes_in(url, "price");
+}
+
+/// [`a_new_shape_recomputes`] with the worker's `mode` (`price` or
+/// `nested-price`).
+fn a_new_shape_recomputes_in(url: &str, mode: &str) {
+    let spawn = |url: &str, shape: &str, millis: u64| spawn_mode(mode, url, shape, millis);
     let first = finish(spawn(url, "1", 0));
     assert_eq!(first.count("computes"), 1, "{first:?}");
     for shape in ["2", "3"] {
@@ -94,9 +109,15 @@ fn two_shapes_side_by_side_do_not_flap(url: &str) {
 /// The cache client: a value set by a build of another shape is a miss
 /// (never misread), and the next `set` overwrites it.
 fn the_client_reads_another_shape_as_a_miss(url: &str) {
+    the_client_reads_another_shape_as_a_miss_in(url, "price-client");
+}
+
+/// [`the_client_reads_another_shape_as_a_miss`] with the worker's `mode`
+/// (`price-client` or `nested-price-client`).
+fn the_client_reads_another_shape_as_a_miss_in(url: &str, mode: &str) {
     let client = |shape: &str| {
         let output = Command::new(WORKER)
-            .args(["price-client", url])
+            .args([mode, url])
             .env("PRICE_SHAPE", shape)
             .output()
             .expect("worker did not run");
@@ -166,4 +187,61 @@ fn file_store_a_changed_value_shape_is_recomputed_not_misread() {
 fn file_store_builds_of_two_shapes_side_by_side_do_not_flap() {
     let dir = TempDir::new("value-shape-flap");
     two_shapes_side_by_side_do_not_flap(&dir.file_url());
+}
+
+#[test]
+fn file_store_the_client_reads_another_shape_nested_in_an_envelope_of_its_name_as_a_miss() {
+    let dir = TempDir::new("value-shape-nested-client");
+    the_client_reads_another_shape_as_a_miss_in(&dir.file_url(), "nested-price-client");
+}
+
+#[test]
+fn file_store_a_changed_shape_nested_in_an_envelope_of_its_name_is_recomputed() {
+    let dir = TempDir::new("value-shape-nested");
+    a_new_shape_recomputes_in(&dir.file_url(), "nested-price");
+}
+
+#[test]
+fn redis_a_changed_shape_nested_in_an_envelope_of_its_name_is_recomputed() {
+    let server = Redis::start();
+    a_new_shape_recomputes_in(&server.url("timeout=1s"), "nested-price");
+}
+
+/// A value type whose `Deserialize` panics on the tracer's made-up input
+/// cannot be traced: its shape is its type name, and the function computes
+/// once and is then a hit, in its process and in the next one. The panic is
+/// reported (by the panic hook) once per process, not per call.
+fn a_deserialize_that_panics_when_traced_still_caches(url: &str) {
+    let run = || {
+        let output = Command::new(WORKER)
+            .args(["currency", url])
+            .output()
+            .expect("worker did not run");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "worker failed: {stderr}");
+        let panics = stderr.matches("panicked").count();
+        assert!(panics <= 1, "{panics} panics reported: {stderr}");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run(), ["got EUR", "got EUR", "computes 1"], "first process");
+    assert_eq!(
+        run(),
+        ["got EUR", "got EUR", "computes 0"],
+        "second process"
+    );
+}
+
+#[test]
+fn file_store_a_deserialize_that_panics_when_traced_still_caches() {
+    let dir = TempDir::new("value-shape-panic");
+    a_deserialize_that_panics_when_traced_still_caches(&dir.file_url());
+}
+
+#[test]
+fn redis_a_deserialize_that_panics_when_traced_still_caches() {
+    let server = Redis::start();
+    a_deserialize_that_panics_when_traced_still_caches(&server.url("timeout=1s"));
 }

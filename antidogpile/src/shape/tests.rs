@@ -266,7 +266,7 @@ fn untraceable_types_fall_back_to_their_name() {
 }
 
 #[test]
-fn two_different_types_of_one_name_in_one_value_fall_back() {
+fn two_different_types_of_one_name_in_one_value_are_both_traced() {
     mod a {
         #[derive(serde::Deserialize)]
         pub struct Item(pub u8);
@@ -275,6 +275,135 @@ fn two_different_types_of_one_name_in_one_value_fall_back() {
         #[derive(serde::Deserialize)]
         pub struct Item(pub u16);
     }
-    assert!(describe::<(a::Item, b::Item)>().is_err());
+    mod b_edited {
+        #[derive(serde::Deserialize)]
+        pub struct Item(pub u32);
+    }
+    mod also_a {
+        #[derive(serde::Deserialize)]
+        pub struct Item(pub u8);
+    }
+    let both = traced::<(a::Item, b::Item)>();
+    assert!(both.contains("newtype_struct u16"), "{both}");
+    // An edit of either is seen; the text names no Rust path, so a build
+    // with the same shapes elsewhere gives the same text.
+    assert_ne!(both, traced::<(a::Item, b_edited::Item)>());
+    assert_ne!(both, traced::<(b::Item, a::Item)>());
+    assert_eq!(both, traced::<(also_a::Item, b::Item)>());
     assert!(describe::<(a::Item, a::Item)>().is_ok());
+}
+
+/// Generic envelopes of themselves (`Envelope<Envelope<Price>>`): the inner
+/// one is another type of the same serde name, traced to the end, not a
+/// recursion.
+mod wrap {
+    #[derive(serde::Deserialize)]
+    pub struct Wrapper<T> {
+        pub data: T,
+    }
+
+    #[derive(serde::Deserialize)]
+    pub enum Resp<T> {
+        Done(T),
+        Failed(String),
+    }
+
+    #[derive(serde::Deserialize)]
+    pub struct Price {
+        pub tax_cents: u64,
+        pub cents: u64,
+    }
+}
+
+mod same_wrap {
+    #[derive(serde::Deserialize)]
+    pub struct Wrapper<T> {
+        pub data: T,
+    }
+}
+
+#[test]
+fn a_type_nested_in_a_type_of_its_own_name_is_traced() {
+    use wrap::{Resp, Wrapper};
+    assert_ne!(
+        shape_of::<Wrapper<Wrapper<u64>>>(),
+        shape_of::<Wrapper<Wrapper<i64>>>()
+    );
+    assert_ne!(
+        shape_of::<Wrapper<Wrapper<build1::Price>>>(),
+        shape_of::<Wrapper<Wrapper<wrap::Price>>>()
+    );
+    assert_ne!(
+        shape_of::<Result<Result<u64, String>, String>>(),
+        shape_of::<Result<Result<i64, String>, String>>()
+    );
+    assert_ne!(
+        shape_of::<Resp<Resp<Wrapper<u64>>>>(),
+        shape_of::<Resp<Resp<Wrapper<i64>>>>()
+    );
+    assert_ne!(
+        shape_of::<Wrapper<Wrapper<Wrapper<u8>>>>(),
+        shape_of::<Wrapper<Wrapper<Wrapper<u16>>>>()
+    );
+    // Equal shapes in two builds still agree.
+    assert_eq!(
+        traced::<Wrapper<Wrapper<build1::Price>>>(),
+        traced::<same_wrap::Wrapper<same_wrap::Wrapper<same_as_build1::Price>>>()
+    );
+    let text = traced::<Wrapper<Wrapper<u64>>>();
+    assert!(text.contains("u64"), "{text}");
+}
+
+#[test]
+fn recursion_through_generic_and_nested_types_ends() {
+    #[derive(Deserialize)]
+    struct List {
+        value: u8,
+        next: Option<Box<List>>,
+    }
+    #[derive(Deserialize)]
+    struct Node<T> {
+        value: T,
+        children: Vec<Node<T>>,
+    }
+    #[derive(Deserialize)]
+    enum Expr {
+        Leaf(u8),
+        Pair(Box<wrap::Wrapper<Expr>>, Box<Expr>),
+    }
+    assert!(describe::<List>().is_ok());
+    assert!(describe::<wrap::Wrapper<wrap::Wrapper<List>>>().is_ok());
+    assert!(describe::<Node<Node<u8>>>().is_ok());
+    assert!(describe::<Expr>().is_ok());
+    assert_ne!(shape_of::<Node<Node<u8>>>(), shape_of::<Node<Node<u16>>>());
+    assert_ne!(shape_of::<Node<u8>>(), shape_of::<Node<Node<u8>>>());
+}
+
+/// A value type whose `Deserialize` panics on input it does not expect
+/// (here, a currency code shorter than three letters).
+struct Currency([u8; 3]);
+
+/// Calls of `Currency::deserialize`.
+static CURRENCY_READS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Currency, D::Error> {
+        CURRENCY_READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let code = String::deserialize(deserializer)?;
+        let letters = &code.as_bytes()[0..3];
+        Ok(Currency([letters[0], letters[1], letters[2]]))
+    }
+}
+
+#[test]
+fn a_deserialize_that_panics_on_made_up_values_falls_back() {
+    let reads = || CURRENCY_READS.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(shape_of::<Currency>(), untraced::<Currency>());
+    let traced_once = reads();
+    assert!(traced_once > 0);
+    // Once per process per type: the second call reads the table.
+    assert_eq!(shape_of::<Currency>(), untraced::<Currency>());
+    assert_eq!(reads(), traced_once);
+    assert!(describe::<Currency>().is_err());
+    assert!(describe::<Vec<Currency>>().is_err());
 }

@@ -14,6 +14,9 @@
 //!                                                 once JOIN exists, another call)
 //! antidogpile-worker price URL MILLIS              `price(1)` every 5 ms (at least once)
 //! antidogpile-worker price-client URL              the client's `peek`, then `set` on a miss
+//! antidogpile-worker nested-price URL MILLIS       as `price`, of a `Wrapper<Wrapper<Price>>`
+//! antidogpile-worker nested-price-client URL       as `price-client`, of one too
+//! antidogpile-worker currency URL                  `currency(1)` twice: `got CODE`, `computes N`
 //! antidogpile-worker map URL                      one call with a 16-entry HashMap
 //! antidogpile-worker clearable URL SECONDS        `clearable(1)` (fresh for an hour)
 //!                                                 every 20 ms: `call AT_MS COMPUTED`
@@ -293,15 +296,17 @@ fn main() -> ExitCode {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        ("price", Some(millis), _) => price::run(Duration::from_millis(millis)),
-        ("price-client", _, _) => {
-            if let Err(error) = price::client(url) {
+        ("price", Some(millis), _) => price::run(Duration::from_millis(millis), false),
+        ("nested-price", Some(millis), _) => price::run(Duration::from_millis(millis), true),
+        ("price-client" | "nested-price-client", _, _) => {
+            if let Err(error) = price::client(url, mode.starts_with("nested")) {
                 eprintln!("{error}");
                 return ExitCode::FAILURE;
             }
         }
+        ("currency", _, _) => price::currency_calls(),
         _ => {
-            eprintln!("usage: antidogpile-worker hammer URL THREADS SECONDS | hang URL | poll URL SECONDS | slow URL COMPUTE_MS | stale URL COMPUTE_MS SECONDS | price URL MILLIS | price-client URL | stale-set URL DB GO client|macro [JOIN] | map URL");
+            eprintln!("usage: antidogpile-worker hammer URL THREADS SECONDS | hang URL | poll URL SECONDS | slow URL COMPUTE_MS | stale URL COMPUTE_MS SECONDS | price URL MILLIS | price-client URL | nested-price URL MILLIS | nested-price-client URL | currency URL | stale-set URL DB GO client|macro [JOIN] | map URL");
             return ExitCode::from(2);
         }
     }
