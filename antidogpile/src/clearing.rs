@@ -21,8 +21,9 @@
 //!   path. So a clear made by one process is seen by every other within
 //!   about a second (plus the time of one read), callers never wait for
 //!   these reads, and the store sees one read of each generation key per
-//!   process per second, however many calls. The process that clears sees
-//!   it at once. A process that cannot read them (the store is down) keeps
+//!   process per second, however many calls. A namespace unused for
+//!   [`UNUSED_ROUNDS`] seconds is no longer refreshed: its next call reads
+//!   it on its path again. The process that clears sees it at once. A process that cannot read them (the store is down) keeps
 //!   the ones it had, and tries again a second later.
 //!
 //! The cache client's own keys ([`Cache::get`], [`Cache::set`], ...) are
@@ -56,11 +57,46 @@ struct Generation {
     /// 0: never cleared.
     token: AtomicU64,
     /// Real time (ms since [`epoch`], + 1) it was last read from the
-    /// store; 0: never.
+    /// store; 0: never, or not since its namespace went unused (its next
+    /// call reads it on its path).
     checked: AtomicU64,
+    /// Whether a call used it since the refreshing thread last looked.
+    used: AtomicBool,
+    /// How many of the refreshing thread's rounds in a row found it unused
+    /// (that thread's alone).
+    unused_rounds: AtomicU64,
 }
 
+/// A namespace no call used for this many refresh rounds is no longer
+/// refreshed: a process with nothing to serve does not poll the store (nor
+/// keep its connections from going idle), and the next call reads the
+/// generation on its path, as a first call does.
+const UNUSED_ROUNDS: u64 = 5;
+
 impl Generation {
+    /// Notes a call of its namespace: one load, and a store only once per
+    /// refresh round.
+    #[inline]
+    fn use_it(&self) {
+        if !self.used.load(Ordering::Relaxed) {
+            self.used.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the refreshing thread should read it this round.
+    fn still_used(&self) -> bool {
+        if self.used.swap(false, Ordering::Relaxed) {
+            self.unused_rounds.store(0, Ordering::Relaxed);
+            return true;
+        }
+        let unused = self.unused_rounds.fetch_add(1, Ordering::Relaxed) + 1;
+        if unused >= UNUSED_ROUNDS {
+            self.checked.store(0, Ordering::Release);
+            return false;
+        }
+        self.checked.load(Ordering::Acquire) != 0
+    }
+
     fn due(&self, now: u64) -> bool {
         let checked = self.checked.load(Ordering::Acquire);
         checked == 0 || now.saturating_sub(checked) >= CLEAR_CHECK_EVERY.as_millis() as u64
@@ -245,9 +281,12 @@ impl Known {
             let namespaces = known.namespaces.load_full();
             let generations: Vec<(&str, &Generation)> = namespaces
                 .iter()
+                .filter(|(_, generation)| generation.still_used())
                 .map(|(namespace, generation)| (namespace.as_str(), &**generation))
                 .collect();
-            crate::store::block_on(known.read(&Io::blocking(&*store), &generations));
+            if !generations.is_empty() {
+                crate::store::block_on(known.read(&Io::blocking(&*store), &generations));
+            }
         }
     }
 }
@@ -281,6 +320,7 @@ impl Clearing {
     ) -> Fingerprint {
         let known = &self.known;
         let generation = known.namespace(namespace);
+        generation.use_it();
         let now = real_now();
         let first = generation.checked.load(Ordering::Acquire) == 0;
         let refreshing = self.refreshing(store);
