@@ -470,8 +470,10 @@ impl<'c> Ops<'c> {
     /// pipelined exchange per server), takes the leases and claims the
     /// round's keys need in one batched request each, writes what was
     /// computed in one more (see [`gather`]), and pauses once for all the
-    /// keys another process is computing. A key given more than once is
-    /// resolved once: its copies would otherwise wait for each other's lease.
+    /// keys another process is computing. It computes the keys it holds
+    /// before it waits for anyone, and waits holding no lease (issue 21.1).
+    /// A key given more than once is resolved once: its copies would
+    /// otherwise wait for each other's lease.
     async fn get_or_compute_many<V, K, C, F, P>(
         &self,
         keys: &[K],
@@ -545,13 +547,15 @@ impl<'c> Ops<'c> {
             let mut jobs: Vec<(usize, Job<'c, V>)> = Vec::new();
             let mut flights: Vec<(usize, Arc<Flight>)> = Vec::new();
             let mut polls: Vec<usize> = Vec::new();
+            // Keys whose lease this round took, to be read again before they are computed.
+            let mut looking_again = false;
             for (slot, next) in turns {
                 match next {
                     Next::Value(value) => values[slot] = Some(value),
                     Next::Compute(job) => jobs.push((slot, job)),
                     Next::Wait(flight) => flights.push((slot, flight)),
                     Next::Poll => polls.push(slot),
-                    Next::LookAgain => {}
+                    Next::LookAgain => looking_again = true,
                 }
             }
             if !jobs.is_empty() {
@@ -581,6 +585,20 @@ impl<'c> Ops<'c> {
                         });
                 for (slot, value) in gather.all(settles).await {
                     values[slot] = Some(value);
+                }
+            }
+            // The batch never waits while it holds a lease: the holder it
+            // would wait for may be waiting for that key (its compute calls
+            // it, or it is a batch of the same keys in another order), and
+            // both would wait out the grace. A key it holds is computed
+            // (above) or read again now, before it waits; a key it polls for
+            // is given back while it waits for this process's computes.
+            if looking_again {
+                continue;
+            }
+            if !flights.is_empty() {
+                for &slot in &polls {
+                    progress[slot].give_back_lease();
                 }
             }
             // Computes in this process run side by side: waiting for one

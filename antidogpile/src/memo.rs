@@ -354,6 +354,14 @@ impl Progress<'_> {
         }
     }
 
+    /// Gives back the in-process lease held while it polls another
+    /// process's holder, if any: its waiters here look again, and one of
+    /// them takes it (a batch that must wait for a compute of this process
+    /// meanwhile, see `get_or_compute_many`).
+    pub(crate) fn give_back_lease(&mut self) {
+        drop(self.lease.take());
+    }
+
     /// The next pause while another process computes: 2 ms, doubling to 50 ms.
     pub(crate) fn next_backoff(&mut self) -> Duration {
         let pause = self.backoff;
