@@ -558,21 +558,43 @@ impl<'c> Ops<'c> {
                     Next::LookAgain => looking_again = true,
                 }
             }
-            if !jobs.is_empty() {
+            // A key whose holder it must not wait for (itself, or a task its
+            // blocked thread would have to run: see `Pause::may_wait`) is
+            // computed with the keys it holds, its value returned, not stored.
+            let mut bypassed: Vec<usize> = Vec::new();
+            flights.retain(|(slot, flight)| match pause.may_wait(flight) {
+                Ok(()) => true,
+                Err(bypass) => {
+                    bypass.warn(&CLIENT);
+                    bypassed.push(*slot);
+                    false
+                }
+            });
+            if !jobs.is_empty() || !bypassed.is_empty() {
                 CLIENT.counters.count(Event::Compute);
-                let computed = compute(
-                    jobs.iter()
-                        .map(|(slot, _)| &keys[batch.first[*slot]])
-                        .collect(),
-                )
+                let wanted = jobs.iter().map(|(slot, _)| slot).chain(&bypassed);
+                let compute = compute(wanted.map(|slot| &keys[batch.first[*slot]]).collect());
+                // Its keys' computes run here: a call of one of them from
+                // within is re-entrant, not a wait for the batch.
+                let mut compute = std::pin::pin!(compute);
+                let mut computed = std::future::poll_fn(|context| {
+                    let _computing: Vec<_> = jobs
+                        .iter()
+                        .filter_map(|(_, job)| job.computing_here())
+                        .collect();
+                    compute.as_mut().poll(context)
+                })
                 .await;
-                if computed.len() != jobs.len() {
-                    let (expected, got) = (jobs.len(), computed.len());
+                if computed.len() != jobs.len() + bypassed.len() {
+                    let (expected, got) = (jobs.len() + bypassed.len(), computed.len());
                     for (slot, job) in jobs {
                         // Gives back each claim and lease: not cached, nobody waits on it.
                         calls[slot].settle(gathered, job, None::<V>).await;
                     }
                     return Err(Error::BatchLength { expected, got });
+                }
+                for (slot, value) in bypassed.into_iter().zip(computed.split_off(jobs.len())) {
+                    values[slot] = Some(value);
                 }
                 // Their guarded writes go together.
                 let settles =

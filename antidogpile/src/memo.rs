@@ -424,7 +424,7 @@ impl Bypass {
 
     /// Warns once per site of what would otherwise be a silent stall; a
     /// failure was already reported by its holder.
-    fn warn(self, site: &'static Site) {
+    pub(crate) fn warn(self, site: &'static Site) {
         let (bit, why) = match self {
             Bypass::Reentrant => (
                 crate::site::warned_once::REENTRANT,
@@ -462,7 +462,7 @@ pub(crate) enum Job<'c, V> {
 impl<V> Job<'_, V> {
     /// For a cold miss: marks this thread as running the compute of its
     /// lease while the guard lives (see [`Lease::computing_here`]).
-    fn computing_here(&self) -> Option<ComputingHere> {
+    pub(crate) fn computing_here(&self) -> Option<ComputingHere> {
         match self {
             Job::Fill { lease, .. } => Some(lease.computing_here()),
             Job::Refresh(_) => None,

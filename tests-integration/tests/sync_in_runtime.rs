@@ -337,6 +337,55 @@ fn a_sync_call_on_the_blocking_pool_still_waits_for_a_holder_on_the_same_pool() 
     assert_eq!(computes, 1);
 }
 
+/// A sync batch (`get_or_compute_many`) on a `current_thread` runtime, one
+/// of its keys held by a task of that runtime: the batch computes that key
+/// without the cache instead of blocking the thread the task needs.
+#[test]
+fn a_sync_batch_inside_a_current_thread_runtime_does_not_wait_for_a_task_of_it() {
+    let outcome = within(PATIENCE, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let cache = cache_with_pool_grace();
+            let computes = Arc::new(AtomicU64::new(0));
+            let task = holder(&cache, &computes, Duration::from_millis(300), 1);
+            assert!(eventually_async(PATIENCE, || computes.load(Ordering::SeqCst) == 1).await);
+            let started = Instant::now();
+            let batch = cache.get_or_compute_many(&["shared", "other"], TTL, |missing| {
+                computes.fetch_add(missing.len() as u64, Ordering::SeqCst);
+                missing.iter().map(|key| key.len() as u32).collect()
+            });
+            let batch_took = started.elapsed();
+            let task_value = task.await.unwrap();
+            let cached = cache.get_or_compute(&"shared", TTL, || 3u32);
+            (
+                batch.unwrap(),
+                batch_took,
+                task_value,
+                cached,
+                computes.load(Ordering::SeqCst),
+            )
+        })
+    });
+    let Some((batch, batch_took, task_value, cached, computes)) = outcome else {
+        panic!("the sync batch stalled its current_thread runtime ({PATIENCE:?} and counting)");
+    };
+    println!("the sync batch took {batch_took:?} (grace {POOL_GRACE:?})");
+    assert!(
+        batch_took < Duration::from_millis(2500),
+        "the sync batch took {batch_took:?}: it waited for a task its thread must run"
+    );
+    assert_eq!(batch, [6, 5], "the batch computed both keys");
+    assert_eq!(
+        (task_value, cached),
+        (1, 1),
+        "the task's value is the one cached"
+    );
+    assert_eq!(computes, 3);
+}
+
 /// A multi-thread runtime of `workers` workers, with timers.
 fn multi_thread(workers: usize) -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
