@@ -470,8 +470,10 @@ impl<'c> Ops<'c> {
     /// pipelined exchange per server), takes the leases and claims the
     /// round's keys need in one batched request each, writes what was
     /// computed in one more (see [`gather`]), and pauses once for all the
-    /// keys another process is computing. A key given more than once is
-    /// resolved once: its copies would otherwise wait for each other's lease.
+    /// keys another process is computing. It computes the keys it holds
+    /// before it waits for anyone, and waits holding no lease (issue 21.1).
+    /// A key given more than once is resolved once: its copies would
+    /// otherwise wait for each other's lease.
     async fn get_or_compute_many<V, K, C, F, P>(
         &self,
         keys: &[K],
@@ -545,30 +547,54 @@ impl<'c> Ops<'c> {
             let mut jobs: Vec<(usize, Job<'c, V>)> = Vec::new();
             let mut flights: Vec<(usize, Arc<Flight>)> = Vec::new();
             let mut polls: Vec<usize> = Vec::new();
+            // Keys whose lease this round took, to be read again before they are computed.
+            let mut looking_again = false;
             for (slot, next) in turns {
                 match next {
                     Next::Value(value) => values[slot] = Some(value),
                     Next::Compute(job) => jobs.push((slot, job)),
                     Next::Wait(flight) => flights.push((slot, flight)),
                     Next::Poll => polls.push(slot),
-                    Next::LookAgain => {}
+                    Next::LookAgain => looking_again = true,
                 }
             }
-            if !jobs.is_empty() {
+            // A key whose holder it must not wait for (itself, or a task its
+            // blocked thread would have to run: see `Pause::may_wait`) is
+            // computed with the keys it holds, its value returned, not stored.
+            let mut bypassed: Vec<usize> = Vec::new();
+            flights.retain(|(slot, flight)| match pause.may_wait(flight) {
+                Ok(()) => true,
+                Err(bypass) => {
+                    bypass.warn(&CLIENT);
+                    bypassed.push(*slot);
+                    false
+                }
+            });
+            if !jobs.is_empty() || !bypassed.is_empty() {
                 CLIENT.counters.count(Event::Compute);
-                let computed = compute(
-                    jobs.iter()
-                        .map(|(slot, _)| &keys[batch.first[*slot]])
-                        .collect(),
-                )
+                let wanted = jobs.iter().map(|(slot, _)| slot).chain(&bypassed);
+                let compute = compute(wanted.map(|slot| &keys[batch.first[*slot]]).collect());
+                // Its keys' computes run here: a call of one of them from
+                // within is re-entrant, not a wait for the batch.
+                let mut compute = std::pin::pin!(compute);
+                let mut computed = std::future::poll_fn(|context| {
+                    let _computing: Vec<_> = jobs
+                        .iter()
+                        .filter_map(|(_, job)| job.computing_here())
+                        .collect();
+                    compute.as_mut().poll(context)
+                })
                 .await;
-                if computed.len() != jobs.len() {
-                    let (expected, got) = (jobs.len(), computed.len());
+                if computed.len() != jobs.len() + bypassed.len() {
+                    let (expected, got) = (jobs.len() + bypassed.len(), computed.len());
                     for (slot, job) in jobs {
                         // Gives back each claim and lease: not cached, nobody waits on it.
                         calls[slot].settle(gathered, job, None::<V>).await;
                     }
                     return Err(Error::BatchLength { expected, got });
+                }
+                for (slot, value) in bypassed.into_iter().zip(computed.split_off(jobs.len())) {
+                    values[slot] = Some(value);
                 }
                 // Their guarded writes go together.
                 let settles =
@@ -581,6 +607,20 @@ impl<'c> Ops<'c> {
                         });
                 for (slot, value) in gather.all(settles).await {
                     values[slot] = Some(value);
+                }
+            }
+            // The batch never waits while it holds a lease: the holder it
+            // would wait for may be waiting for that key (its compute calls
+            // it, or it is a batch of the same keys in another order), and
+            // both would wait out the grace. A key it holds is computed
+            // (above) or read again now, before it waits; a key it polls for
+            // is given back while it waits for this process's computes.
+            if looking_again {
+                continue;
+            }
+            if !flights.is_empty() {
+                for &slot in &polls {
+                    progress[slot].give_back_lease();
                 }
             }
             // Computes in this process run side by side: waiting for one

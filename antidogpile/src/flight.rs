@@ -6,9 +6,10 @@
 //! tasks, only the way they wait differs.
 //!
 //! A flight also knows where it is held, so that a caller never waits for
-//! itself: the thread that joined it (a sync caller blocked there would
-//! block its holder too, if the holder is a task of that thread's
-//! runtime), and, while its compute runs, the thread running it
+//! itself: the thread that joined it and the tokio runtime that thread was
+//! in (a sync caller blocking the only thread of that runtime would block
+//! its holder too, if the holder is a task of the runtime or needs it from
+//! its blocking pool), and, while its compute runs, the thread running it
 //! ([`Lease::computing_here`]: a re-entrant call of the same key).
 
 use std::cell::RefCell;
@@ -39,6 +40,11 @@ pub(crate) struct Flight {
     state: Mutex<FlightState>,
     /// The thread its holder joined it on.
     joined_on: ThreadId,
+    /// The tokio runtime whose context that thread was in (a task, its
+    /// blocking pool, a `block_on`): a holder there may need that runtime's
+    /// thread to progress.
+    #[cfg(feature = "tokio")]
+    runtime: Option<tokio::runtime::Id>,
     landed: Condvar,
     #[cfg(feature = "tokio")]
     landed_async: tokio::sync::Notify,
@@ -141,6 +147,10 @@ impl Flight {
                 handed: None,
             }),
             joined_on: std::thread::current().id(),
+            #[cfg(feature = "tokio")]
+            runtime: tokio::runtime::Handle::try_current()
+                .ok()
+                .map(|runtime| runtime.id()),
             landed: Condvar::new(),
             #[cfg(feature = "tokio")]
             landed_async: tokio::sync::Notify::new(),
@@ -204,6 +214,13 @@ impl Flight {
     /// that only this thread runs).
     pub(crate) fn was_joined_here(&self) -> bool {
         self.joined_on == std::thread::current().id()
+    }
+
+    /// Whether its holder joined it in the context of the tokio runtime
+    /// `runtime` (on a task, on its blocking pool, or in a `block_on`).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn was_joined_on(&self, runtime: tokio::runtime::Id) -> bool {
+        self.runtime == Some(runtime)
     }
 
     /// Blocks the thread until the flight lands or its lease runs out.

@@ -354,6 +354,14 @@ impl Progress<'_> {
         }
     }
 
+    /// Gives back the in-process lease held while it polls another
+    /// process's holder, if any: its waiters here look again, and one of
+    /// them takes it (a batch that must wait for a compute of this process
+    /// meanwhile, see `get_or_compute_many`).
+    pub(crate) fn give_back_lease(&mut self) {
+        drop(self.lease.take());
+    }
+
     /// The next pause while another process computes: 2 ms, doubling to 50 ms.
     pub(crate) fn next_backoff(&mut self) -> Duration {
         let pause = self.backoff;
@@ -395,8 +403,9 @@ pub(crate) enum Bypass {
     /// until the grace. Computing is what the function does unmemoized.
     Reentrant,
     /// A sync call would block the only thread that can run the holder (a
-    /// task of this thread's tokio `current_thread` runtime, or another
-    /// future this thread polls).
+    /// task of this thread's tokio `current_thread` runtime, a compute on
+    /// that runtime's blocking pool that needs its timers or I/O, or
+    /// another future this thread polls).
     WouldDeadlock,
     /// The compute it waited for failed: the waiters of a failed compute
     /// each try once, side by side, rather than queue for the next lease
@@ -415,7 +424,7 @@ impl Bypass {
 
     /// Warns once per site of what would otherwise be a silent stall; a
     /// failure was already reported by its holder.
-    fn warn(self, site: &'static Site) {
+    pub(crate) fn warn(self, site: &'static Site) {
         let (bit, why) = match self {
             Bypass::Reentrant => (
                 crate::site::warned_once::REENTRANT,
@@ -426,9 +435,9 @@ impl Bypass {
             Bypass::WouldDeadlock => (
                 crate::site::warned_once::WOULD_DEADLOCK,
                 "a sync call would block the thread that runs the compute it waits for (a \
-                 task of this thread's current_thread tokio runtime, or a future this thread \
-                 polls); it computes without the cache instead (call the async variant, or \
-                 use a multi-thread runtime)",
+                 task of this thread's current_thread tokio runtime, a compute on its blocking \
+                 pool, or a future this thread polls); it computes without the cache instead \
+                 (call the async variant, or use a multi-thread runtime)",
             ),
             Bypass::AfterFailure => return,
         };
@@ -453,7 +462,7 @@ pub(crate) enum Job<'c, V> {
 impl<V> Job<'_, V> {
     /// For a cold miss: marks this thread as running the compute of its
     /// lease while the guard lives (see [`Lease::computing_here`]).
-    fn computing_here(&self) -> Option<ComputingHere> {
+    pub(crate) fn computing_here(&self) -> Option<ComputingHere> {
         match self {
             Job::Fill { lease, .. } => Some(lease.computing_here()),
             Job::Refresh(_) => None,
@@ -1184,16 +1193,36 @@ impl Block {
 
     /// How a sync caller may wait for `flight`, or why it must not: it
     /// would wait for itself (re-entrant), or block the thread its holder
-    /// needs (a task, or a future, that this very thread runs).
+    /// needs (a task, or a future, that this very thread runs; or a holder
+    /// on the runtime this thread alone drives).
     fn for_flight(flight: &Flight) -> Result<Block, Bypass> {
         if flight.is_computed_here() {
             return Err(Bypass::Reentrant);
         }
         match Block::here() {
-            Block::Plain if flight.was_joined_here() => Err(Bypass::WouldDeadlock),
+            Block::Plain if flight.was_joined_here() || drives_the_runtime_of(flight) => {
+                Err(Bypass::WouldDeadlock)
+            }
             block => Ok(block),
         }
     }
+}
+
+/// Whether this thread is the one that drives the `current_thread` tokio
+/// runtime in whose context `flight`'s holder joined it: a holder on that
+/// runtime's blocking pool whose compute calls `Handle::block_on` (a query,
+/// an HTTP call) needs this thread for its timers and I/O, so blocking it
+/// would stall the holder until the grace. A thread of the blocking pool
+/// drives nothing (`worker_index` is `None` there): its callers still wait.
+fn drives_the_runtime_of(flight: &Flight) -> bool {
+    #[cfg(feature = "tokio")]
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        return runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
+            && tokio::runtime::worker_index().is_some()
+            && flight.was_joined_on(runtime.id());
+    }
+    let _ = flight;
+    false
 }
 
 /// How a caller waits for another caller's compute, or for a pause: the one

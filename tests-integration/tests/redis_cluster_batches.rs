@@ -381,3 +381,59 @@ fn on_a_cluster_a_batch_computed_with_a_stalled_master_costs_timeouts_per_batch_
         "a batch with a stalled master took {took:?}"
     );
 }
+
+/// Four threads batch the same 40 cold keys, two in each order, released
+/// together (ten times, new keys each time): each computes the keys it
+/// holds, then waits for the others', holding none. It took the grace (10 s
+/// here) for all four when two held keys the others waited for (issue 21.1).
+#[test]
+fn on_a_cluster_four_batches_of_the_same_keys_in_two_orders_do_not_wait_out_the_grace() {
+    const KEYS: u64 = 40;
+    const THREADS: usize = 4;
+    let (_cluster, cache) = cluster_and_cache("grace=10s");
+    let cache = std::sync::Arc::new(cache);
+    for round in 0..10u64 {
+        let keys: Vec<u64> = (round * 1000..round * 1000 + KEYS).collect();
+        let computes = std::sync::Arc::new(AtomicU64::new(0));
+        // Released together: a spin, not a `Barrier`, whose waiters would
+        // wake well after the last comer has gone on.
+        let arrived = std::sync::Arc::new(AtomicU64::new(0));
+        let threads: Vec<_> = (0..THREADS)
+            .map(|thread| {
+                let (cache, computes, arrived) = (
+                    std::sync::Arc::clone(&cache),
+                    std::sync::Arc::clone(&computes),
+                    std::sync::Arc::clone(&arrived),
+                );
+                let mut keys = keys.clone();
+                if thread % 2 == 1 {
+                    keys.reverse();
+                }
+                std::thread::spawn(move || {
+                    arrived.fetch_add(1, Ordering::SeqCst);
+                    while arrived.load(Ordering::SeqCst) < THREADS as u64 {
+                        std::hint::spin_loop();
+                    }
+                    let started = Instant::now();
+                    let values = cache.get_or_compute_many(&keys, TTL, |missing| {
+                        std::thread::sleep(Duration::from_millis(20));
+                        computing(&computes, 3)(missing)
+                    });
+                    let right: Vec<u64> = keys.iter().map(|key| key * 3).collect();
+                    assert_eq!(values.unwrap(), right);
+                    started.elapsed()
+                })
+            })
+            .collect();
+        let took: Vec<Duration> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert!(
+            took.iter().all(|took| *took < Duration::from_millis(2500)),
+            "round {round}: the batches took {took:?} (grace 10 s): they held keys while they waited for each other's"
+        );
+        assert_eq!(
+            computes.load(Ordering::SeqCst),
+            KEYS,
+            "round {round}: each key computed once"
+        );
+    }
+}

@@ -260,3 +260,31 @@ fn a_reentrant_call_over_memcached_does_not_wait_for_its_own_lease() {
     assert_eq!(over_memcached(5, false), 6, "the outer value is cached");
     assert_eq!(OVER_MEMCACHED.load(Ordering::SeqCst), 2);
 }
+
+/// A batch whose compute calls one of the keys it is computing (directly
+/// through the client), and a compute that calls a batch of its own key:
+/// neither waits for its own lease; the inner call computes.
+#[test]
+fn a_batch_and_its_compute_do_not_wait_for_each_other_s_lease() {
+    let outcome = within_a_second(|| {
+        let cache = std::sync::Arc::new(Cache::new(MemoryStore::new()));
+        let ttl = Duration::from_secs(3600);
+        let inner = std::sync::Arc::clone(&cache);
+        let batch = cache.get_or_compute_many(&[1u64, 2], ttl, |missing| {
+            let one: u64 = inner.get_or_compute(&1u64, ttl, || 100);
+            missing.iter().map(|key| **key + one).collect()
+        });
+        let single = cache.get_or_compute(&3u64, ttl, || {
+            let batch = cache.get_or_compute_many(&[3u64, 4], ttl, |missing| {
+                missing.iter().map(|key| **key * 10).collect()
+            });
+            batch.unwrap()[0] + 1
+        });
+        (batch.unwrap(), single)
+    });
+    let Some((batch, single)) = outcome else {
+        panic!("a batch waited for its own lease (more than {AT_ONCE:?})");
+    };
+    assert_eq!(batch, [101, 102], "the inner call computed 100");
+    assert_eq!(single, 31, "the inner batch computed 3 * 10");
+}

@@ -203,6 +203,189 @@ fn a_sync_call_inside_a_current_thread_runtime_still_waits_for_another_thread() 
     assert_eq!(computes.load(Ordering::SeqCst), 1);
 }
 
+/// The grace of the tests of holders on the blocking pool: what the old
+/// code waited for.
+const POOL_GRACE: Duration = Duration::from_secs(5);
+
+/// A cache whose callers wait at most [`POOL_GRACE`] for a holder.
+fn cache_with_pool_grace() -> Arc<Cache> {
+    Arc::new(Cache::new(MemoryStore::new()).with_default_grace(POOL_GRACE))
+}
+
+/// A holder on `runtime`'s blocking pool computing `"shared"`: its compute
+/// (a query, say) runs a future on the runtime with `Handle::block_on`,
+/// sleeping `compute` on tokio's timer, then returns `value`.
+fn holder_on_the_blocking_pool(
+    runtime: &tokio::runtime::Handle,
+    cache: &Arc<Cache>,
+    computes: &Arc<AtomicU64>,
+    compute: Duration,
+    value: u32,
+) -> tokio::task::JoinHandle<u32> {
+    let (cache, computes) = (Arc::clone(cache), Arc::clone(computes));
+    runtime.spawn_blocking(move || {
+        let runtime = tokio::runtime::Handle::current();
+        cache.get_or_compute(&"shared", TTL, || {
+            computes.fetch_add(1, Ordering::SeqCst);
+            runtime.block_on(tokio::time::sleep(compute));
+            value
+        })
+    })
+}
+
+/// A holder on the blocking pool of a `current_thread` runtime whose
+/// compute needs that runtime (its timer, its I/O driver) cannot progress
+/// while a sync call blocks the runtime's only thread: that call computes
+/// at once (its value returned, not stored) instead of waiting out the grace.
+#[test]
+fn a_sync_call_on_a_current_thread_runtime_does_not_wait_for_a_holder_that_needs_the_runtime() {
+    let outcome = within(PATIENCE, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let cache = cache_with_pool_grace();
+            let computes = Arc::new(AtomicU64::new(0));
+            let holder = holder_on_the_blocking_pool(
+                &tokio::runtime::Handle::current(),
+                &cache,
+                &computes,
+                Duration::from_millis(300),
+                1,
+            );
+            assert!(eventually_async(PATIENCE, || computes.load(Ordering::SeqCst) == 1).await);
+
+            let started = Instant::now();
+            let sync_value = cache.get_or_compute(&"shared", TTL, || {
+                computes.fetch_add(1, Ordering::SeqCst);
+                2u32
+            });
+            let sync_took = started.elapsed();
+            let holder_value = holder.await.unwrap();
+            let cached = cache.get_or_compute(&"shared", TTL, || 3u32);
+            (
+                sync_value,
+                sync_took,
+                holder_value,
+                cached,
+                computes.load(Ordering::SeqCst),
+            )
+        })
+    });
+    let Some((sync_value, sync_took, holder_value, cached, computes)) = outcome else {
+        panic!("the sync call stalled its current_thread runtime ({PATIENCE:?} and counting)");
+    };
+    println!("the sync call took {sync_took:?} (grace {POOL_GRACE:?})");
+    assert!(
+        sync_took < Duration::from_millis(2500),
+        "the sync call took {sync_took:?}: it waited for a holder that needed its runtime's thread"
+    );
+    assert_eq!(
+        (sync_value, holder_value, cached),
+        (2, 1, 1),
+        "the sync call computed without the cache; the holder's value is the one cached"
+    );
+    assert_eq!(computes, 2);
+}
+
+/// What did not change: a sync call on the blocking pool of a
+/// `current_thread` runtime blocks no thread the runtime needs, so it still
+/// waits for a holder on the same pool (one compute, its value).
+#[test]
+fn a_sync_call_on_the_blocking_pool_still_waits_for_a_holder_on_the_same_pool() {
+    let outcome = within(PATIENCE, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let cache = cache_with_pool_grace();
+            let computes = Arc::new(AtomicU64::new(0));
+            let holder = holder_on_the_blocking_pool(
+                &tokio::runtime::Handle::current(),
+                &cache,
+                &computes,
+                Duration::from_millis(300),
+                1,
+            );
+            assert!(eventually_async(PATIENCE, || computes.load(Ordering::SeqCst) == 1).await);
+            let waiter = {
+                let (cache, computes) = (Arc::clone(&cache), Arc::clone(&computes));
+                tokio::task::spawn_blocking(move || {
+                    cache.get_or_compute(&"shared", TTL, || {
+                        computes.fetch_add(1, Ordering::SeqCst);
+                        2u32
+                    })
+                })
+            };
+            (
+                waiter.await.unwrap(),
+                holder.await.unwrap(),
+                computes.load(Ordering::SeqCst),
+            )
+        })
+    });
+    let Some((waiter_value, holder_value, computes)) = outcome else {
+        panic!("the runtime stalled ({PATIENCE:?} and counting)");
+    };
+    assert_eq!(
+        (waiter_value, holder_value),
+        (1, 1),
+        "the waiter got the holder's value"
+    );
+    assert_eq!(computes, 1);
+}
+
+/// A sync batch (`get_or_compute_many`) on a `current_thread` runtime, one
+/// of its keys held by a task of that runtime: the batch computes that key
+/// without the cache instead of blocking the thread the task needs.
+#[test]
+fn a_sync_batch_inside_a_current_thread_runtime_does_not_wait_for_a_task_of_it() {
+    let outcome = within(PATIENCE, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let cache = cache_with_pool_grace();
+            let computes = Arc::new(AtomicU64::new(0));
+            let task = holder(&cache, &computes, Duration::from_millis(300), 1);
+            assert!(eventually_async(PATIENCE, || computes.load(Ordering::SeqCst) == 1).await);
+            let started = Instant::now();
+            let batch = cache.get_or_compute_many(&["shared", "other"], TTL, |missing| {
+                computes.fetch_add(missing.len() as u64, Ordering::SeqCst);
+                missing.iter().map(|key| key.len() as u32).collect()
+            });
+            let batch_took = started.elapsed();
+            let task_value = task.await.unwrap();
+            let cached = cache.get_or_compute(&"shared", TTL, || 3u32);
+            (
+                batch.unwrap(),
+                batch_took,
+                task_value,
+                cached,
+                computes.load(Ordering::SeqCst),
+            )
+        })
+    });
+    let Some((batch, batch_took, task_value, cached, computes)) = outcome else {
+        panic!("the sync batch stalled its current_thread runtime ({PATIENCE:?} and counting)");
+    };
+    println!("the sync batch took {batch_took:?} (grace {POOL_GRACE:?})");
+    assert!(
+        batch_took < Duration::from_millis(2500),
+        "the sync batch took {batch_took:?}: it waited for a task its thread must run"
+    );
+    assert_eq!(batch, [6, 5], "the batch computed both keys");
+    assert_eq!(
+        (task_value, cached),
+        (1, 1),
+        "the task's value is the one cached"
+    );
+    assert_eq!(computes, 3);
+}
+
 /// A multi-thread runtime of `workers` workers, with timers.
 fn multi_thread(workers: usize) -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
