@@ -23,12 +23,18 @@
 //!   [`INVALIDATED_TTL`] so that readers can tell how long ago it was.
 //!
 //! A win is never taken back by the server, so a winner that dies before
-//! it recorded its claim must still be replaced: a reader that finds the
-//! win taken, no claim recorded, and the item stale for longer than the
-//! liveness window plus [`TOKEN_LAG`] (its winner would have recorded its
-//! claim at its first renewal) takes it over by CAS. A reader that finds a
-//! stale value and no win handed out yet (a clock that is not memcached's,
-//! a TTL that says the win is not near) claims by CAS too, as before.
+//! it recorded its claim must still be replaced. A stale value's win is
+//! dated by the value's own soft deadline, to the millisecond: a winner
+//! holds it without recording it only if it won within
+//! [`ON_TIME_AFTER_SOFT`] of that deadline (by its clock), else it records
+//! its claim at once; so a reader that finds the win taken and no claim
+//! recorded takes it over by CAS once the soft deadline plus
+//! [`ON_TIME_AFTER_SOFT`] plus a claim's window has passed: the winner's
+//! claim has ended by then, and a live winner would have renewed it, and
+//! so recorded it. An invalidated item's win is dated by memcached's whole
+//! seconds only (its remaining TTL), with their margins. A reader that
+//! finds a stale value and no win handed out yet (memcached hands it out up
+//! to [`TOKEN_LAG`] after the soft deadline) asks for it with a second read.
 //!
 //! Any `mg` of an invalidated item whose win is free takes it: a read that
 //! must take nothing ([`ReadFor::Peek`]) gives a win it took back at once.
@@ -55,12 +61,19 @@ use crate::store::{ClaimId, Found, Hold, LeaseId, ReadFor, Stored, Version};
 /// seconds, and its clock ticks once a second, at a phase of its own.
 pub(crate) const TOKEN_LAG: Duration = Duration::from_secs(2);
 
-/// How soon after a win could first be handed out its winner may take it
-/// and hold it without recording it (see [`judge`]).
-const ON_TIME: Duration = Duration::from_secs(2);
+/// How soon after a stale value's soft deadline its winner may take the
+/// win and hold it without recording it (see [`judge`]): enough for the
+/// first caller after the deadline, not so much that a dead winner's claim
+/// outlasts its window by more than this.
+const ON_TIME_AFTER_SOFT: Duration = Duration::from_secs(1);
 
-/// The shortest claim a winner holds without recording it: the cache's
-/// default liveness window (renewed, and so recorded, after a third of it).
+/// How soon after an invalidation handed its win out (in memcached's whole
+/// seconds) its winner may take it and hold it without recording it.
+const ON_TIME_AFTER_INVALIDATION: Duration = Duration::from_secs(2);
+
+/// The shortest claim a winner of an invalidated item holds without
+/// recording it: the cache's default liveness window (renewed, and so
+/// recorded, after a third of it).
 const SHORTEST_UNRECORDED: Duration = Duration::from_secs(3);
 
 /// The TTL an invalidation gives its item, in seconds: a reader reads how
@@ -247,14 +260,14 @@ fn entry(meta: EntryMeta, cas: u64, payload: &[u8]) -> Found {
 
 /// Decides what a read for `purpose` found at `now` gives its reader.
 ///
-/// A win is *on time* when it was handed out within [`ON_TIME`] of the
-/// moment it could first be (the recache token reached, or the
-/// invalidation): its winner holds the claim without recording it (its
+/// A win is *on time* when it was taken within [`ON_TIME_AFTER_SOFT`] of a
+/// stale value's soft deadline, or within [`ON_TIME_AFTER_INVALIDATION`]
+/// of an invalidation: its winner holds the claim without recording it (its
 /// first renewal records it). A win taken later is recorded at once (one
 /// `ms ... C<cas>`; nobody else can win it meanwhile). So a reader that
 /// finds the win taken and no claim recorded knows when the winner took it,
-/// at the latest, and takes over only when that winner would have recorded
-/// its claim long since.
+/// at the latest, and takes over once that winner's claim has ended (a
+/// live winner would have recorded it by then).
 fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
     let (claim_until, lease_for, keep_stale) = match purpose {
         ReadFor::Peek => {
@@ -275,7 +288,11 @@ fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
         } => (claim_until, lease_for, keep_stale),
     };
     let token = recache_token(keep_stale);
-    // How long ago the win could first be handed out, if known.
+    // How long a claim lasts, as this reader takes them.
+    let window = now.until(claim_until).max(lease_for);
+    // How long ago the win could first be handed out, in memcached's whole
+    // seconds, if known: what dates the win of an invalidated item (or of
+    // a dead one); a stale value's is dated by its soft deadline instead.
     let winnable_for = if found.invalidated {
         Some(found.invalidated_for())
     } else {
@@ -284,18 +301,11 @@ fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
     // A claim shorter than memcached's whole seconds can time is recorded
     // at once: its end must be known to the second.
     let long_enough = now.until(claim_until) >= SHORTEST_UNRECORDED;
-    let on_time = long_enough
-        && match winnable_for {
-            Some(ago) => ago <= ON_TIME,
-            // Won before the token was reached: a read that asked for the
-            // win at once (the value stale by the clock, memcached's whole
-            // seconds behind), now.
-            None => token.is_some() && !found.invalidated,
-        };
-    // A winner took the win by `ON_TIME` after it could, and records its
-    // claim at its first renewal (a third of its window): past this, with
-    // no claim recorded, it is dead.
-    let patience = now.until(claim_until).max(lease_for) + ON_TIME + TOKEN_LAG;
+    let on_time = long_enough && winnable_for.is_some_and(|ago| ago <= ON_TIME_AFTER_INVALIDATION);
+    // A winner took the win by `ON_TIME_AFTER_INVALIDATION` after it could,
+    // and records its claim at its first renewal (a third of its window):
+    // past this, with no claim recorded, it is dead.
+    let patience = window + ON_TIME_AFTER_INVALIDATION + TOKEN_LAG;
     let abandoned = winnable_for.is_some_and(|ago| ago > patience);
     let item = std::mem::replace(&mut found.item, Item::Missing);
     match item {
@@ -362,13 +372,25 @@ fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
                 }
                 return Verdict::Done(fresh, None);
             }
-            let meta = if found.invalidated {
-                EntryMeta {
+            let (meta, on_time, abandoned) = if found.invalidated {
+                let meta = EntryMeta {
                     soft_deadline: header.meta.soft_deadline.min(now),
                     claimed_until: Timestamp::EPOCH,
-                }
+                };
+                (meta, on_time, abandoned)
             } else {
-                header.meta
+                // Held without a record only if won by `ON_TIME_AFTER_SOFT`
+                // after the soft deadline (a reader that knows no token,
+                // the client, records always): such a claim has ended a
+                // window after that, by every reader's clock, and a live
+                // winner has recorded it by its first renewal.
+                let on_time_until = header.meta.soft_deadline.saturating_add(ON_TIME_AFTER_SOFT);
+                let on_time = token.is_some() && now <= on_time_until;
+                (
+                    header.meta,
+                    on_time,
+                    now > on_time_until.saturating_add(window),
+                )
             };
             if recorded_claim {
                 return Verdict::Done(Some(entry(meta, cas, payload)), None);
@@ -1229,12 +1251,17 @@ mod tests {
         }
     }
 
-    fn stale_envelope(flags: Flags) -> Verdict {
+    /// A read now of an envelope stale for `seconds`.
+    fn stale_for(seconds: i64, flags: Flags) -> Verdict {
         let item = Item::Envelope {
             cas: 9,
-            bytes: envelope_at(-1, None),
+            bytes: envelope_at(-seconds, None),
         };
         judge(seen(item, flags), NOW, used())
+    }
+
+    fn stale_envelope(flags: Flags) -> Verdict {
+        stale_for(1, flags)
     }
 
     fn hold(verdict: &Verdict) -> Option<Hold> {
@@ -1293,31 +1320,63 @@ mod tests {
     #[test]
     fn a_late_win_is_recorded_at_once() {
         // Nobody read the stale value for 30 s: its winner writes its claim.
-        let verdict = stale_envelope(Flags {
+        let verdict = stale_for(
+            30,
+            Flags {
+                won: true,
+                left: 40,
+                ..NONE
+            },
+        );
+        assert!(matches!(verdict, Verdict::ClaimByCas { cas: 9, .. }));
+        // Won 1.001 s after the soft deadline (whatever memcached's whole
+        // seconds say): recorded too.
+        let item = Item::Envelope {
+            cas: 9,
+            bytes: envelope_at(-1, None),
+        };
+        let won = Flags {
             won: true,
-            left: 40,
+            left: 69,
             ..NONE
-        });
+        };
+        let later = NOW.saturating_add(Duration::from_millis(1));
+        let verdict = judge(seen(item, won), later, used());
         assert!(matches!(verdict, Verdict::ClaimByCas { cas: 9, .. }));
     }
 
     #[test]
-    fn a_taken_win_is_waited_for_until_its_winner_would_have_recorded_its_claim() {
-        // Taken a second after the token was reached (the value may have
-        // been stale by the clock for much longer): its winner is alive.
-        let verdict = stale_envelope(Flags {
+    fn a_taken_win_is_waited_for_until_its_winners_claim_has_ended() {
+        // Its winner took it by a second after the soft deadline (or
+        // recorded it), for a 3 s window: until 4 s after the deadline, by
+        // the clock, whatever memcached's whole seconds say, it is alive.
+        for (stale, left) in [(1, 68), (4, 72), (4, 40)] {
+            let verdict = stale_for(
+                stale,
+                Flags {
+                    taken: true,
+                    left,
+                    ..NONE
+                },
+            );
+            assert!(hold(&verdict).is_none(), "stale {stale} s");
+            assert!(
+                served_claim(&verdict).is_some_and(|until| until > NOW),
+                "stale {stale} s"
+            );
+        }
+        // Past that, and still no claim recorded: its winner died.
+        let item = Item::Envelope {
+            cas: 9,
+            bytes: envelope_at(-4, None),
+        };
+        let taken = Flags {
             taken: true,
-            left: 68,
+            left: 72,
             ..NONE
-        });
-        assert!(hold(&verdict).is_none());
-        assert!(served_claim(&verdict).is_some_and(|until| until > NOW));
-        // 20 s on, and still no claim recorded: its winner died.
-        let verdict = stale_envelope(Flags {
-            taken: true,
-            left: 49,
-            ..NONE
-        });
+        };
+        let later = NOW.saturating_add(Duration::from_millis(1));
+        let verdict = judge(seen(item, taken), later, used());
         assert!(matches!(verdict, Verdict::ClaimByCas { cas: 9, .. }));
     }
 
