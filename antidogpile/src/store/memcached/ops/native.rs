@@ -137,8 +137,23 @@ pub(crate) struct Seen {
 }
 
 impl Seen {
-    pub(crate) fn of(reply: Reply) -> Result<Seen, StoreError> {
+    /// What `reply` to a read built for `asked` ([`read_request`]) found.
+    /// A reply memcached cannot give to that read is a protocol error, so
+    /// that its caller computes: never read as another process's lease or
+    /// claim, which its caller would wait for. Such are a miss to a read
+    /// that asked for a stub (`N`: memcached makes one, or answers so when
+    /// it has no memory for one), a value without the CAS or the TTL every
+    /// read asks for, and a win both taken and not.
+    pub(crate) fn of(reply: Reply, asked: ReadFor) -> Result<Seen, StoreError> {
         let flags = match &reply {
+            Reply::Value { flags, .. }
+                if flags.cas.is_none() || flags.ttl.is_none() || (flags.win && flags.win_taken) =>
+            {
+                return Err(unexpected(&reply, "mg ... c t (a read)"));
+            }
+            Reply::Miss(_) if matches!(asked, ReadFor::Use { .. }) => {
+                return Err(unexpected(&reply, "mg ... N (a read that makes a stub)"));
+            }
             Reply::Value { flags, .. } | Reply::Miss(flags) => flags.clone(),
             _ => ReturnFlags::default(),
         };
@@ -324,7 +339,8 @@ fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
         }
         Item::Envelope { cas, bytes } => {
             let Ok((header, payload)) = envelope::open(&bytes) else {
-                return Verdict::Done(None, None);
+                // (`item_of` reads these as foreign.) Overwritten, not waited for.
+                return Verdict::Done(super::lookup_of(Item::Foreign { cas }, now), None);
             };
             let recorded_claim = !found.invalidated && header.meta.claimed_until > now;
             if header.hard_deadline <= now {
@@ -514,7 +530,10 @@ impl<T: Exchange> Ops<'_, T> {
     ) -> Result<(Option<Found>, Option<Hold>), StoreError> {
         let routing = logical_key(key);
         let wire = WireKey::new(routing.as_bytes());
-        let found = Seen::of(self.send(&routing, &read_request(&wire, purpose)).await?)?;
+        let found = Seen::of(
+            self.send(&routing, &read_request(&wire, purpose)).await?,
+            purpose,
+        )?;
         self.apply(&routing, &wire, judge(found, now, purpose), now, purpose)
             .await
     }
@@ -538,7 +557,7 @@ impl<T: Exchange> Ops<'_, T> {
             .into_iter()
             .map(|reply| {
                 reply
-                    .and_then(Seen::of)
+                    .and_then(|reply| Seen::of(reply, purpose))
                     .map(|found| judge(found, now, purpose))
             })
             .collect();
@@ -583,13 +602,12 @@ impl<T: Exchange> Ops<'_, T> {
                         Ok(Verdict::ForceWin { waiting, .. }) => waiting,
                         _ => None,
                     };
-                verdicts[index] =
-                    reply
-                        .and_then(Seen::of)
-                        .map(|found| match judge(found, now, purpose) {
-                            Verdict::ForceWin { .. } => Verdict::Done(waiting, None),
-                            verdict => verdict,
-                        });
+                verdicts[index] = reply
+                    .and_then(|reply| Seen::of(reply, purpose))
+                    .map(|found| match judge(found, now, purpose) {
+                        Verdict::ForceWin { .. } => Verdict::Done(waiting, None),
+                        verdict => verdict,
+                    });
             }
         }
         // The claims recorded by CAS, written together.
@@ -689,7 +707,7 @@ impl<T: Exchange> Ops<'_, T> {
             Verdict::Done(lookup, hold) => Ok((lookup, hold)),
             Verdict::ForceWin { token, waiting } => {
                 let request = read_request_with(wire, purpose, Some(token));
-                let found = Seen::of(self.send(routing, &request).await?)?;
+                let found = Seen::of(self.send(routing, &request).await?, purpose)?;
                 match judge(found, now, purpose) {
                     // Not taken after all (the item changed meanwhile):
                     // what the first read found, as if claimed.
@@ -812,7 +830,7 @@ impl<T: Exchange> Ops<'_, T> {
             .collect();
         let mut verdicts = Vec::with_capacity(claims.len());
         for (index, reply) in self.send_batch(&reads).await.into_iter().enumerate() {
-            let found = match reply.and_then(Seen::of) {
+            let found = match reply.and_then(|reply| Seen::of(reply, ReadFor::Peek)) {
                 Ok(found) => found,
                 Err(error) => {
                     verdicts.push(Err(error));
@@ -878,7 +896,7 @@ impl<T: Exchange> Ops<'_, T> {
         reply: Result<Reply, StoreError>,
         now: Timestamp,
     ) -> Result<Option<Option<LeaseId>>, StoreError> {
-        let found = Seen::of(reply?)?;
+        let found = Seen::of(reply?, ReadFor::Peek)?;
         let (won, remaining) = (found.won, found.remaining);
         let dead = |bytes: &[u8]| {
             envelope::open(bytes).is_ok_and(|(header, _)| header.hard_deadline <= now)
@@ -938,7 +956,10 @@ impl<T: Exchange> Ops<'_, T> {
         };
         let routing = logical_key(key);
         let wire = WireKey::new(routing.as_bytes());
-        let found = Seen::of(self.send(&routing, &read_request(&wire, purpose)).await?)?;
+        let found = Seen::of(
+            self.send(&routing, &read_request(&wire, purpose)).await?,
+            purpose,
+        )?;
         let verdict = match judge(found, now, purpose) {
             // Not a lease: an invalidated value's claim, taken by any read.
             Verdict::Done(lookup, Some(Hold::Claim(ClaimId(cas)))) => Verdict::GiveBack {
@@ -970,6 +991,7 @@ impl<T: Exchange> Ops<'_, T> {
         let found = Seen::of(
             self.send(routing, &read_request(wire, ReadFor::Peek))
                 .await?,
+            ReadFor::Peek,
         )?;
         if let Some(cas) = item_cas(&found.item).filter(|_| found.won) {
             self.invalidate(routing, wire, Some(cas), remaining_ttl(found.remaining))
@@ -994,6 +1016,7 @@ impl<T: Exchange> Ops<'_, T> {
         let found = Seen::of(
             self.send(&routing, &read_request(&wire, ReadFor::Peek))
                 .await?,
+            ReadFor::Peek,
         )?;
         match found.item {
             Item::Envelope { cas, bytes } if cas == claim.0 => {
@@ -1053,7 +1076,7 @@ impl<T: Exchange> Ops<'_, T> {
             ..GetFlags::default()
         };
         encode_get(&mut request, &wire, &flags);
-        let found = Seen::of(self.send(&routing, &request).await?)?;
+        let found = Seen::of(self.send(&routing, &request).await?, ReadFor::Peek)?;
         // The version read, or an invalidated one whose win this read took
         // (only one read can: a read that had to give the win back bumped
         // the CAS of what its caller saw).
