@@ -143,11 +143,16 @@ impl Seen {
     /// claim, which its caller would wait for. Such are a miss to a read
     /// that asked for a stub (`N`: memcached makes one, or answers so when
     /// it has no memory for one), a value without the CAS or the TTL every
-    /// read asks for, and a win both taken and not.
+    /// read asks for, a win both taken and not, and a lease item that never
+    /// expires (every lease this library writes has a TTL that ends it).
     pub(crate) fn of(reply: Reply, asked: ReadFor) -> Result<Seen, StoreError> {
         let flags = match &reply {
             Reply::Value { flags, .. }
-                if flags.cas.is_none() || flags.ttl.is_none() || (flags.win && flags.win_taken) =>
+                if flags.cas.is_none()
+                    || flags.ttl.is_none()
+                    || (flags.win && flags.win_taken)
+                    || (flags.client_flags == Some(LEASE_FLAGS)
+                        && flags.ttl == Some(RemainingTtl::Unlimited)) =>
             {
                 return Err(unexpected(&reply, "mg ... c t (a read)"));
             }
