@@ -62,6 +62,21 @@ fn a_killed_refresh_claimer_is_replaced_within_seconds_on_files() {
     workers::a_refresh_claimer_is_killed(&dir.file_url());
 }
 
+// A grace no longer than the liveness window: the claim is never renewed,
+// and its holder is killed as soon as it computes (issue 20.5).
+
+#[test]
+fn a_refresh_claimer_killed_before_any_renewal_is_replaced_within_the_window_on_memcached() {
+    let server = Memcached::start();
+    workers::a_refresh_claimer_is_killed_at_once(&server.url("timeout=1s"));
+}
+
+#[test]
+fn a_refresh_claimer_killed_before_any_renewal_is_replaced_within_the_window_on_files() {
+    let dir = TempDir::new("liveness-claim-kill-at-once");
+    workers::a_refresh_claimer_is_killed_at_once(&dir.file_url());
+}
+
 // ---- a runtime dropped while a task holds a lease or a claim ----
 
 const LONG_GRACE: Duration = Duration::from_secs(20);

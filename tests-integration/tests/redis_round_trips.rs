@@ -246,7 +246,7 @@ impl Meter for Counter {
         }
         let commands = match step {
             Step::FreshHitSeenHere => unreachable!("answered above"),
-            Step::ReadAndWrite => 2,
+            Step::ReadAndWrite | Step::LateRefresh => 2,
             Step::Read | Step::StaleGetClaims | Step::Write | Step::SoftDelete | Step::GiveBack => {
                 1
             }

@@ -8,6 +8,8 @@
 //! antidogpile-worker slow URL COMPUTE_MS          one call of a cold value (grace 60 s)
 //! antidogpile-worker stale URL COMPUTE_MS SECONDS one call every 20 ms of a value fresh
 //!                                                 for 1 s (grace 60 s), until one computes
+//! antidogpile-worker brief URL COMPUTE_MS SECONDS  one call every 250 ms of a value fresh
+//!                                                 for 1 s (grace 3 s), until one computes
 //! antidogpile-worker stale-set URL DB GO client|macro [JOIN]
 //!                                                 one call whose compute reads DB,
 //!                                                 then waits for the file GO (and,
@@ -30,7 +32,7 @@
 //! one computed: bytes misread).
 //!
 //! Lines: `compute START_MS END_MS`, `computing START_MS` (hang),
-//! `call AT_MS COMPUTED VALUE` (poll, stale; `got` for slow), `computing VALUE`
+//! `call AT_MS COMPUTED VALUE` (poll, stale, brief; `got` for slow), `computing VALUE`
 //! then `got VALUE` (stale-set: the number in DB when a compute began, and what
 //! the call returned; `calling` and `joined VALUE` for the second call),
 //! `computed 0|1` (map), and for hammer at the end
@@ -107,11 +109,32 @@ fn stale_soon(key: u32) -> u64 {
     live_compute(key)
 }
 
+/// Fresh for 1 s, with a grace of 3 s: no longer than the liveness
+/// window, so its holds are taken for the grace and never renewed.
+#[antidogpiled(soft = "1s", grace = "3s", name = "worker::brief")]
+fn brief_grace(key: u32) -> u64 {
+    live_compute(key)
+}
+
 /// Calls `function` once and says what it got.
 fn call_live(function: fn(u32) -> u64) -> (u64, bool) {
     COMPUTED_HERE.with(|here| here.set(false));
     let value = function(1);
     (value, COMPUTED_HERE.with(Cell::get))
+}
+
+/// Calls `function` every `every_ms` for `run`, until one call computes:
+/// `call AT_MS COMPUTED VALUE` each.
+fn calls_until_one_computes(function: fn(u32) -> u64, run: Duration, every_ms: u64) {
+    let begin = Instant::now();
+    while begin.elapsed() < run {
+        let (value, computed) = call_live(function);
+        say(&format!("call {} {} {value}", now_ms(), u8::from(computed)));
+        if computed {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(every_ms));
+    }
 }
 
 fn call() -> (u64, bool) {
@@ -286,15 +309,11 @@ fn main() -> ExitCode {
         }
         ("stale", Some(compute_ms), Some(seconds)) => {
             LIVE_COMPUTE_MS.store(compute_ms, std::sync::atomic::Ordering::Relaxed);
-            let begin = Instant::now();
-            while begin.elapsed() < Duration::from_secs(seconds) {
-                let (value, computed) = call_live(stale_soon);
-                say(&format!("call {} {} {value}", now_ms(), u8::from(computed)));
-                if computed {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            calls_until_one_computes(stale_soon, Duration::from_secs(seconds), 20);
+        }
+        ("brief", Some(compute_ms), Some(seconds)) => {
+            LIVE_COMPUTE_MS.store(compute_ms, std::sync::atomic::Ordering::Relaxed);
+            calls_until_one_computes(brief_grace, Duration::from_secs(seconds), 250);
         }
         ("price", Some(millis), _) => price::run(Duration::from_millis(millis), false),
         ("nested-price", Some(millis), _) => price::run(Duration::from_millis(millis), true),
@@ -306,7 +325,7 @@ fn main() -> ExitCode {
         }
         ("currency", _, _) => price::currency_calls(),
         _ => {
-            eprintln!("usage: antidogpile-worker hammer URL THREADS SECONDS | hang URL | poll URL SECONDS | slow URL COMPUTE_MS | stale URL COMPUTE_MS SECONDS | price URL MILLIS | price-client URL | nested-price URL MILLIS | nested-price-client URL | currency URL | stale-set URL DB GO client|macro [JOIN] | map URL");
+            eprintln!("usage: antidogpile-worker hammer URL THREADS SECONDS | hang URL | poll URL SECONDS | slow URL COMPUTE_MS | stale URL COMPUTE_MS SECONDS | brief URL COMPUTE_MS SECONDS | price URL MILLIS | price-client URL | nested-price URL MILLIS | nested-price-client URL | currency URL | stale-set URL DB GO client|macro [JOIN] | map URL");
             return ExitCode::from(2);
         }
     }

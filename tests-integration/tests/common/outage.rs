@@ -251,6 +251,43 @@ impl FakeServer {
         })
     }
 
+    /// A memcached that answers each request (`ms` with its data) with
+    /// what `answer` makes of its command line, and each `mn` with `MN`.
+    pub fn memcached_answering(
+        answer: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static,
+    ) -> FakeServer {
+        let answer = Arc::new(answer);
+        FakeServer::start(move |mut stream| {
+            let mut pending: Vec<u8> = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = stream.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                pending.extend_from_slice(&chunk[..n]);
+                while let Some(end) = pending.windows(2).position(|pair| pair == b"\r\n") {
+                    let line = String::from_utf8_lossy(&pending[..end]).into_owned();
+                    let mut words = line.split_ascii_whitespace();
+                    // An `ms` line is followed by its data and a line end.
+                    let data = match (words.next(), words.nth(1)) {
+                        (Some("ms"), Some(length)) => length.parse::<usize>().unwrap_or(0) + 2,
+                        _ => 0,
+                    };
+                    if pending.len() < end + 2 + data {
+                        break;
+                    }
+                    pending.drain(..end + 2 + data);
+                    let reply = if line == "mn" {
+                        b"MN\r\n".to_vec()
+                    } else {
+                        answer(&line)
+                    };
+                    let _ = stream.write_all(&reply);
+                }
+            }
+        })
+    }
+
     /// `scheme://127.0.0.1:<port>?<query>`.
     pub fn url(&self, scheme: &str, query: &str) -> String {
         format!("{scheme}://127.0.0.1:{}?{query}", self.port)

@@ -30,6 +30,9 @@ pub enum Step {
     /// A memoized call that computes: its read (taking the lease or the
     /// claim) and its write.
     ReadAndWrite,
+    /// A memoized call that refreshes a value stale for over a second: its
+    /// read (taking the claim) and its write.
+    LateRefresh,
     /// The client's `get` finding a value stale by time and claiming it.
     StaleGetClaims,
     /// The write of a leased or claimed value.
@@ -103,7 +106,7 @@ pub fn a_memoized_fn_misses_hits_and_refreshes<M: Meter>(
         "refreshed here: {refresh:?}"
     );
     assert_ne!(stale, first, "the refreshing caller returns its new value");
-    meter.expect(Step::ReadAndWrite, "a stale hit, refreshed here", &refresh);
+    meter.expect(Step::LateRefresh, "a stale hit, refreshed here", &refresh);
 
     let (hit, fresh) = meter.count(Party::A, || call(7));
     assert_eq!(hit, stale);
@@ -168,7 +171,7 @@ pub fn an_async_memoized_fn_misses_and_hits<M: Meter>(
         assert_eq!(value, 42);
         assert_eq!(computes.load(Ordering::SeqCst), 3, "{refresh:?}");
         meter.expect(
-            Step::ReadAndWrite,
+            Step::LateRefresh,
             "a stale hit, refreshed here (async)",
             &refresh,
         );

@@ -23,12 +23,18 @@
 //!   [`INVALIDATED_TTL`] so that readers can tell how long ago it was.
 //!
 //! A win is never taken back by the server, so a winner that dies before
-//! it recorded its claim must still be replaced: a reader that finds the
-//! win taken, no claim recorded, and the item stale for longer than the
-//! liveness window plus [`TOKEN_LAG`] (its winner would have recorded its
-//! claim at its first renewal) takes it over by CAS. A reader that finds a
-//! stale value and no win handed out yet (a clock that is not memcached's,
-//! a TTL that says the win is not near) claims by CAS too, as before.
+//! it recorded its claim must still be replaced. A stale value's win is
+//! dated by the value's own soft deadline, to the millisecond: a winner
+//! holds it without recording it only if it won within
+//! [`ON_TIME_AFTER_SOFT`] of that deadline (by its clock), else it records
+//! its claim at once; so a reader that finds the win taken and no claim
+//! recorded takes it over by CAS once the soft deadline plus
+//! [`ON_TIME_AFTER_SOFT`] plus a claim's window has passed: the winner's
+//! claim has ended by then, and a live winner would have renewed it, and
+//! so recorded it. An invalidated item's win is dated by memcached's whole
+//! seconds only (its remaining TTL), with their margins. A reader that
+//! finds a stale value and no win handed out yet (memcached hands it out up
+//! to [`TOKEN_LAG`] after the soft deadline) asks for it with a second read.
 //!
 //! Any `mg` of an invalidated item whose win is free takes it: a read that
 //! must take nothing ([`ReadFor::Peek`]) gives a win it took back at once.
@@ -55,12 +61,19 @@ use crate::store::{ClaimId, Found, Hold, LeaseId, ReadFor, Stored, Version};
 /// seconds, and its clock ticks once a second, at a phase of its own.
 pub(crate) const TOKEN_LAG: Duration = Duration::from_secs(2);
 
-/// How soon after a win could first be handed out its winner may take it
-/// and hold it without recording it (see [`judge`]).
-const ON_TIME: Duration = Duration::from_secs(2);
+/// How soon after a stale value's soft deadline its winner may take the
+/// win and hold it without recording it (see [`judge`]): enough for the
+/// first caller after the deadline, not so much that a dead winner's claim
+/// outlasts its window by more than this.
+const ON_TIME_AFTER_SOFT: Duration = Duration::from_secs(1);
 
-/// The shortest claim a winner holds without recording it: the cache's
-/// default liveness window (renewed, and so recorded, after a third of it).
+/// How soon after an invalidation handed its win out (in memcached's whole
+/// seconds) its winner may take it and hold it without recording it.
+const ON_TIME_AFTER_INVALIDATION: Duration = Duration::from_secs(2);
+
+/// The shortest claim a winner of an invalidated item holds without
+/// recording it: the cache's default liveness window (renewed, and so
+/// recorded, after a third of it).
 const SHORTEST_UNRECORDED: Duration = Duration::from_secs(3);
 
 /// The TTL an invalidation gives its item, in seconds: a reader reads how
@@ -124,8 +137,28 @@ pub(crate) struct Seen {
 }
 
 impl Seen {
-    pub(crate) fn of(reply: Reply) -> Result<Seen, StoreError> {
+    /// What `reply` to a read built for `asked` ([`read_request`]) found.
+    /// A reply memcached cannot give to that read is a protocol error, so
+    /// that its caller computes: never read as another process's lease or
+    /// claim, which its caller would wait for. Such are a miss to a read
+    /// that asked for a stub (`N`: memcached makes one, or answers so when
+    /// it has no memory for one), a value without the CAS or the TTL every
+    /// read asks for, a win both taken and not, and a lease item that never
+    /// expires (every lease this library writes has a TTL that ends it).
+    pub(crate) fn of(reply: Reply, asked: ReadFor) -> Result<Seen, StoreError> {
         let flags = match &reply {
+            Reply::Value { flags, .. }
+                if flags.cas.is_none()
+                    || flags.ttl.is_none()
+                    || (flags.win && flags.win_taken)
+                    || (flags.client_flags == Some(LEASE_FLAGS)
+                        && flags.ttl == Some(RemainingTtl::Unlimited)) =>
+            {
+                return Err(unexpected(&reply, "mg ... c t (a read)"));
+            }
+            Reply::Miss(_) if matches!(asked, ReadFor::Use { .. }) => {
+                return Err(unexpected(&reply, "mg ... N (a read that makes a stub)"));
+            }
             Reply::Value { flags, .. } | Reply::Miss(flags) => flags.clone(),
             _ => ReturnFlags::default(),
         };
@@ -247,14 +280,14 @@ fn entry(meta: EntryMeta, cas: u64, payload: &[u8]) -> Found {
 
 /// Decides what a read for `purpose` found at `now` gives its reader.
 ///
-/// A win is *on time* when it was handed out within [`ON_TIME`] of the
-/// moment it could first be (the recache token reached, or the
-/// invalidation): its winner holds the claim without recording it (its
+/// A win is *on time* when it was taken within [`ON_TIME_AFTER_SOFT`] of a
+/// stale value's soft deadline, or within [`ON_TIME_AFTER_INVALIDATION`]
+/// of an invalidation: its winner holds the claim without recording it (its
 /// first renewal records it). A win taken later is recorded at once (one
 /// `ms ... C<cas>`; nobody else can win it meanwhile). So a reader that
 /// finds the win taken and no claim recorded knows when the winner took it,
-/// at the latest, and takes over only when that winner would have recorded
-/// its claim long since.
+/// at the latest, and takes over once that winner's claim has ended (a
+/// live winner would have recorded it by then).
 fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
     let (claim_until, lease_for, keep_stale) = match purpose {
         ReadFor::Peek => {
@@ -275,7 +308,11 @@ fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
         } => (claim_until, lease_for, keep_stale),
     };
     let token = recache_token(keep_stale);
-    // How long ago the win could first be handed out, if known.
+    // How long a claim lasts, as this reader takes them.
+    let window = now.until(claim_until).max(lease_for);
+    // How long ago the win could first be handed out, in memcached's whole
+    // seconds, if known: what dates the win of an invalidated item (or of
+    // a dead one); a stale value's is dated by its soft deadline instead.
     let winnable_for = if found.invalidated {
         Some(found.invalidated_for())
     } else {
@@ -284,18 +321,11 @@ fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
     // A claim shorter than memcached's whole seconds can time is recorded
     // at once: its end must be known to the second.
     let long_enough = now.until(claim_until) >= SHORTEST_UNRECORDED;
-    let on_time = long_enough
-        && match winnable_for {
-            Some(ago) => ago <= ON_TIME,
-            // Won before the token was reached: a read that asked for the
-            // win at once (the value stale by the clock, memcached's whole
-            // seconds behind), now.
-            None => token.is_some() && !found.invalidated,
-        };
-    // A winner took the win by `ON_TIME` after it could, and records its
-    // claim at its first renewal (a third of its window): past this, with
-    // no claim recorded, it is dead.
-    let patience = now.until(claim_until).max(lease_for) + ON_TIME + TOKEN_LAG;
+    let on_time = long_enough && winnable_for.is_some_and(|ago| ago <= ON_TIME_AFTER_INVALIDATION);
+    // A winner took the win by `ON_TIME_AFTER_INVALIDATION` after it could,
+    // and records its claim at its first renewal (a third of its window):
+    // past this, with no claim recorded, it is dead.
+    let patience = window + ON_TIME_AFTER_INVALIDATION + TOKEN_LAG;
     let abandoned = winnable_for.is_some_and(|ago| ago > patience);
     let item = std::mem::replace(&mut found.item, Item::Missing);
     match item {
@@ -314,7 +344,8 @@ fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
         }
         Item::Envelope { cas, bytes } => {
             let Ok((header, payload)) = envelope::open(&bytes) else {
-                return Verdict::Done(None, None);
+                // (`item_of` reads these as foreign.) Overwritten, not waited for.
+                return Verdict::Done(super::lookup_of(Item::Foreign { cas }, now), None);
             };
             let recorded_claim = !found.invalidated && header.meta.claimed_until > now;
             if header.hard_deadline <= now {
@@ -362,13 +393,25 @@ fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
                 }
                 return Verdict::Done(fresh, None);
             }
-            let meta = if found.invalidated {
-                EntryMeta {
+            let (meta, on_time, abandoned) = if found.invalidated {
+                let meta = EntryMeta {
                     soft_deadline: header.meta.soft_deadline.min(now),
                     claimed_until: Timestamp::EPOCH,
-                }
+                };
+                (meta, on_time, abandoned)
             } else {
-                header.meta
+                // Held without a record only if won by `ON_TIME_AFTER_SOFT`
+                // after the soft deadline (a reader that knows no token,
+                // the client, records always): such a claim has ended a
+                // window after that, by every reader's clock, and a live
+                // winner has recorded it by its first renewal.
+                let on_time_until = header.meta.soft_deadline.saturating_add(ON_TIME_AFTER_SOFT);
+                let on_time = token.is_some() && now <= on_time_until;
+                (
+                    header.meta,
+                    on_time,
+                    now > on_time_until.saturating_add(window),
+                )
             };
             if recorded_claim {
                 return Verdict::Done(Some(entry(meta, cas, payload)), None);
@@ -492,7 +535,10 @@ impl<T: Exchange> Ops<'_, T> {
     ) -> Result<(Option<Found>, Option<Hold>), StoreError> {
         let routing = logical_key(key);
         let wire = WireKey::new(routing.as_bytes());
-        let found = Seen::of(self.send(&routing, &read_request(&wire, purpose)).await?)?;
+        let found = Seen::of(
+            self.send(&routing, &read_request(&wire, purpose)).await?,
+            purpose,
+        )?;
         self.apply(&routing, &wire, judge(found, now, purpose), now, purpose)
             .await
     }
@@ -516,7 +562,7 @@ impl<T: Exchange> Ops<'_, T> {
             .into_iter()
             .map(|reply| {
                 reply
-                    .and_then(Seen::of)
+                    .and_then(|reply| Seen::of(reply, purpose))
                     .map(|found| judge(found, now, purpose))
             })
             .collect();
@@ -561,13 +607,12 @@ impl<T: Exchange> Ops<'_, T> {
                         Ok(Verdict::ForceWin { waiting, .. }) => waiting,
                         _ => None,
                     };
-                verdicts[index] =
-                    reply
-                        .and_then(Seen::of)
-                        .map(|found| match judge(found, now, purpose) {
-                            Verdict::ForceWin { .. } => Verdict::Done(waiting, None),
-                            verdict => verdict,
-                        });
+                verdicts[index] = reply
+                    .and_then(|reply| Seen::of(reply, purpose))
+                    .map(|found| match judge(found, now, purpose) {
+                        Verdict::ForceWin { .. } => Verdict::Done(waiting, None),
+                        verdict => verdict,
+                    });
             }
         }
         // The claims recorded by CAS, written together.
@@ -667,7 +712,7 @@ impl<T: Exchange> Ops<'_, T> {
             Verdict::Done(lookup, hold) => Ok((lookup, hold)),
             Verdict::ForceWin { token, waiting } => {
                 let request = read_request_with(wire, purpose, Some(token));
-                let found = Seen::of(self.send(routing, &request).await?)?;
+                let found = Seen::of(self.send(routing, &request).await?, purpose)?;
                 match judge(found, now, purpose) {
                     // Not taken after all (the item changed meanwhile):
                     // what the first read found, as if claimed.
@@ -790,7 +835,7 @@ impl<T: Exchange> Ops<'_, T> {
             .collect();
         let mut verdicts = Vec::with_capacity(claims.len());
         for (index, reply) in self.send_batch(&reads).await.into_iter().enumerate() {
-            let found = match reply.and_then(Seen::of) {
+            let found = match reply.and_then(|reply| Seen::of(reply, ReadFor::Peek)) {
                 Ok(found) => found,
                 Err(error) => {
                     verdicts.push(Err(error));
@@ -856,7 +901,7 @@ impl<T: Exchange> Ops<'_, T> {
         reply: Result<Reply, StoreError>,
         now: Timestamp,
     ) -> Result<Option<Option<LeaseId>>, StoreError> {
-        let found = Seen::of(reply?)?;
+        let found = Seen::of(reply?, ReadFor::Peek)?;
         let (won, remaining) = (found.won, found.remaining);
         let dead = |bytes: &[u8]| {
             envelope::open(bytes).is_ok_and(|(header, _)| header.hard_deadline <= now)
@@ -916,7 +961,10 @@ impl<T: Exchange> Ops<'_, T> {
         };
         let routing = logical_key(key);
         let wire = WireKey::new(routing.as_bytes());
-        let found = Seen::of(self.send(&routing, &read_request(&wire, purpose)).await?)?;
+        let found = Seen::of(
+            self.send(&routing, &read_request(&wire, purpose)).await?,
+            purpose,
+        )?;
         let verdict = match judge(found, now, purpose) {
             // Not a lease: an invalidated value's claim, taken by any read.
             Verdict::Done(lookup, Some(Hold::Claim(ClaimId(cas)))) => Verdict::GiveBack {
@@ -948,6 +996,7 @@ impl<T: Exchange> Ops<'_, T> {
         let found = Seen::of(
             self.send(routing, &read_request(wire, ReadFor::Peek))
                 .await?,
+            ReadFor::Peek,
         )?;
         if let Some(cas) = item_cas(&found.item).filter(|_| found.won) {
             self.invalidate(routing, wire, Some(cas), remaining_ttl(found.remaining))
@@ -972,6 +1021,7 @@ impl<T: Exchange> Ops<'_, T> {
         let found = Seen::of(
             self.send(&routing, &read_request(&wire, ReadFor::Peek))
                 .await?,
+            ReadFor::Peek,
         )?;
         match found.item {
             Item::Envelope { cas, bytes } if cas == claim.0 => {
@@ -1031,7 +1081,7 @@ impl<T: Exchange> Ops<'_, T> {
             ..GetFlags::default()
         };
         encode_get(&mut request, &wire, &flags);
-        let found = Seen::of(self.send(&routing, &request).await?)?;
+        let found = Seen::of(self.send(&routing, &request).await?, ReadFor::Peek)?;
         // The version read, or an invalidated one whose win this read took
         // (only one read can: a read that had to give the win back bumped
         // the CAS of what its caller saw).
@@ -1229,12 +1279,17 @@ mod tests {
         }
     }
 
-    fn stale_envelope(flags: Flags) -> Verdict {
+    /// A read now of an envelope stale for `seconds`.
+    fn stale_for(seconds: i64, flags: Flags) -> Verdict {
         let item = Item::Envelope {
             cas: 9,
-            bytes: envelope_at(-1, None),
+            bytes: envelope_at(-seconds, None),
         };
         judge(seen(item, flags), NOW, used())
+    }
+
+    fn stale_envelope(flags: Flags) -> Verdict {
+        stale_for(1, flags)
     }
 
     fn hold(verdict: &Verdict) -> Option<Hold> {
@@ -1293,31 +1348,63 @@ mod tests {
     #[test]
     fn a_late_win_is_recorded_at_once() {
         // Nobody read the stale value for 30 s: its winner writes its claim.
-        let verdict = stale_envelope(Flags {
+        let verdict = stale_for(
+            30,
+            Flags {
+                won: true,
+                left: 40,
+                ..NONE
+            },
+        );
+        assert!(matches!(verdict, Verdict::ClaimByCas { cas: 9, .. }));
+        // Won 1.001 s after the soft deadline (whatever memcached's whole
+        // seconds say): recorded too.
+        let item = Item::Envelope {
+            cas: 9,
+            bytes: envelope_at(-1, None),
+        };
+        let won = Flags {
             won: true,
-            left: 40,
+            left: 69,
             ..NONE
-        });
+        };
+        let later = NOW.saturating_add(Duration::from_millis(1));
+        let verdict = judge(seen(item, won), later, used());
         assert!(matches!(verdict, Verdict::ClaimByCas { cas: 9, .. }));
     }
 
     #[test]
-    fn a_taken_win_is_waited_for_until_its_winner_would_have_recorded_its_claim() {
-        // Taken a second after the token was reached (the value may have
-        // been stale by the clock for much longer): its winner is alive.
-        let verdict = stale_envelope(Flags {
+    fn a_taken_win_is_waited_for_until_its_winners_claim_has_ended() {
+        // Its winner took it by a second after the soft deadline (or
+        // recorded it), for a 3 s window: until 4 s after the deadline, by
+        // the clock, whatever memcached's whole seconds say, it is alive.
+        for (stale, left) in [(1, 68), (4, 72), (4, 40)] {
+            let verdict = stale_for(
+                stale,
+                Flags {
+                    taken: true,
+                    left,
+                    ..NONE
+                },
+            );
+            assert!(hold(&verdict).is_none(), "stale {stale} s");
+            assert!(
+                served_claim(&verdict).is_some_and(|until| until > NOW),
+                "stale {stale} s"
+            );
+        }
+        // Past that, and still no claim recorded: its winner died.
+        let item = Item::Envelope {
+            cas: 9,
+            bytes: envelope_at(-4, None),
+        };
+        let taken = Flags {
             taken: true,
-            left: 68,
+            left: 72,
             ..NONE
-        });
-        assert!(hold(&verdict).is_none());
-        assert!(served_claim(&verdict).is_some_and(|until| until > NOW));
-        // 20 s on, and still no claim recorded: its winner died.
-        let verdict = stale_envelope(Flags {
-            taken: true,
-            left: 49,
-            ..NONE
-        });
+        };
+        let later = NOW.saturating_add(Duration::from_millis(1));
+        let verdict = judge(seen(item, taken), later, used());
         assert!(matches!(verdict, Verdict::ClaimByCas { cas: 9, .. }));
     }
 
