@@ -1108,7 +1108,7 @@ async fn store_value<V: Cacheable>(
 }
 
 /// The hit path, short of the state machine (and of building a [`Call`]):
-/// a fresh value, read and cloned under the store's lock. `None`: anything
+/// a fresh value, read under the store's lock and cloned after it. `None`: anything
 /// else (then [`Call::next`] decides). Stores that keep bytes do I/O: for
 /// them a second read on every stale hit and miss would cost more than the
 /// fast path saves.
