@@ -571,25 +571,51 @@ fn on_a_runtime_thread() -> bool {
     }
 }
 
-/// Counts a panic of the compute (the guards release claims and leases).
-/// Records the compute's time too (metrics: [`crate::telemetry`]).
-struct PanicWatch(&'static Site, crate::telemetry::Started);
+/// Counts a panic of the user code a call runs while it lives: a compute,
+/// and the value's `Clone`, `Serialize` or `Drop` around it (the guards
+/// release claims and leases). Records the compute's time too (metrics:
+/// [`crate::telemetry`]), when it returns or panics.
+struct PanicWatch {
+    site: &'static Site,
+    /// When the compute started, until its time is recorded.
+    compute: Option<crate::telemetry::Started>,
+}
 
 impl PanicWatch {
+    /// Watches a compute, and what settles it.
     fn new(site: &'static Site) -> PanicWatch {
-        PanicWatch(site, crate::telemetry::Started::now())
+        PanicWatch {
+            site,
+            compute: Some(crate::telemetry::Started::now()),
+        }
+    }
+
+    /// Watches a step that computes nothing (its reads and holds).
+    fn computing_nothing(site: &'static Site) -> PanicWatch {
+        PanicWatch {
+            site,
+            compute: None,
+        }
+    }
+
+    /// The compute returned: its time is recorded (the watch goes on).
+    fn computed(&mut self) {
+        if let Some(started) = self.compute.take() {
+            started.computed(self.site);
+        }
     }
 }
 
 impl Drop for PanicWatch {
     fn drop(&mut self) {
-        self.1.computed(self.0);
+        self.computed();
         if std::thread::panicking() {
-            self.0.counters.count(Event::Panic);
+            self.site.counters.count(Event::Panic);
             crate::warn::warn_limited!(
-                self.0.namespace,
+                self.site.namespace,
                 crate::warn::Kind::Panic,
-                "compute panicked; its claim or lease was released"
+                "a compute, or its value's Clone, Serialize or Drop, panicked; \
+                 its claim or lease was released"
             );
         }
     }
@@ -671,6 +697,9 @@ impl<'c> Call<'c> {
         mut read: Option<Read<V>>,
     ) -> Next<'c, V> {
         let batched = read.is_some();
+        // Reads decode (`Clone`, `Deserialize`) and leases drop what they
+        // replace (`Drop`): user code, whose panics are counted too.
+        let _watch = PanicWatch::computing_nothing(self.site);
         loop {
             let read = match read.take() {
                 Some(read) => read,
@@ -1310,15 +1339,17 @@ impl<'c> Call<'c> {
         F: Future<Output = R>,
     {
         self.site.counters.count(Event::Compute);
-        let watch = PanicWatch::new(self.site);
+        let mut watch = PanicWatch::new(self.site);
         let mut compute = std::pin::pin!(compute);
         let outcome = std::future::poll_fn(|context| {
             let _computing = job.computing_here();
             compute.as_mut().poll(context)
         })
         .await;
+        watch.computed();
+        let settled = self.settle(io, job, outcome).await;
         drop(watch);
-        self.settle(io, job, outcome).await
+        settled
     }
 
     /// Runs the compute here without the cache (see [`Bypass`]).
@@ -1452,9 +1483,10 @@ impl<V: Cacheable> Refresh<V> {
         R: Outcome<Value = V>,
         F: Future<Output = R>,
     {
-        let watch = PanicWatch::new(site);
+        let mut watch = PanicWatch::new(site);
         let outcome = compute.await;
-        drop(watch);
+        watch.computed();
         self.settle(io, site, outcome).await;
+        drop(watch);
     }
 }

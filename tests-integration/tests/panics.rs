@@ -1,6 +1,7 @@
 //! A panicking or cancelled compute releases its claim or lease at once:
 //! the next caller computes without waiting for the grace, waiters wake up,
-//! and nothing is left poisoned.
+//! and nothing is left poisoned. So does a panic in the user code the cache
+//! runs around a hold (here the `Drop` of a value a lease replaces).
 
 mod common;
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use antidogpile::antidogpiled;
 use common::{eventually, manual_cache, PATIENCE};
+use serde::{Deserialize, Serialize};
 
 static PANIC_NEXT: AtomicBool = AtomicBool::new(false);
 static CALLS: AtomicU64 = AtomicU64::new(0);
@@ -134,4 +136,63 @@ async fn a_cancelled_refresh_releases_its_claim_at_once() {
         13,
         "refreshed at once by the next caller"
     );
+}
+
+/// A call that has not returned by then is stuck.
+const HANG_AFTER: Duration = Duration::from_secs(15);
+
+/// The value of key 7 whose destructor panics, once armed.
+static DROP_PANICS_FOR: AtomicU64 = AtomicU64::new(u64::MAX);
+static BOMB_COMPUTES: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct DropBomb(u64);
+
+impl Drop for DropBomb {
+    fn drop(&mut self) {
+        let armed =
+            DROP_PANICS_FOR.compare_exchange(self.0, u64::MAX, Ordering::SeqCst, Ordering::SeqCst);
+        if armed.is_ok() && !std::thread::panicking() {
+            panic!("Boom({})", self.0);
+        }
+    }
+}
+
+#[antidogpiled(
+    soft = "10s",
+    factor = 1,
+    grace = "1h",
+    cache = "panics_drop",
+    name = "panics::drop"
+)]
+fn bomb(id: u64) -> DropBomb {
+    BOMB_COMPUTES.fetch_add(1, Ordering::SeqCst);
+    DropBomb(id)
+}
+
+#[test]
+fn an_expired_value_whose_drop_panics_as_a_lease_replaces_it_gives_the_lease_back() {
+    let clock = manual_cache("panics_drop");
+    drop(bomb(7));
+    // The value kept in the store panics when the lease that replaces it drops it.
+    DROP_PANICS_FOR.store(7, Ordering::SeqCst);
+    clock.advance(Duration::from_secs(10));
+    assert!(
+        catch_unwind(|| bomb(7)).is_err(),
+        "the Drop should have panicked"
+    );
+    assert_eq!(
+        DROP_PANICS_FOR.load(Ordering::SeqCst),
+        u64::MAX,
+        "it was the expired value's Drop"
+    );
+    // No clock movement: a lease left held would keep the next caller an hour.
+    let next = antidogpile_test_support::within(HANG_AFTER, || bomb(7));
+    assert_eq!(
+        next,
+        Some(DropBomb(7)),
+        "HANG: the call after the panicking Drop did not finish in 15s"
+    );
+    assert_eq!(BOMB_COMPUTES.load(Ordering::SeqCst), 2);
+    assert_eq!(antidogpile::stats("panics::drop").unwrap().panics, 1);
 }

@@ -489,7 +489,16 @@ impl MemoryStore {
             now,
         );
         drop(shard);
+        // What the lease replaced (or a sweep freed) is dropped outside the
+        // lock, before the caller holds the lease: a destructor that panics
+        // must not leave it held by nobody until the grace.
+        let unclaimed = GivesBackOnUnwind {
+            store: self,
+            key,
+            lease,
+        };
         drop(removed);
+        std::mem::forget(unclaimed);
         Some(lease)
     }
 
@@ -613,6 +622,20 @@ impl MemoryStore {
         *bytes = counted.to_string().into_bytes();
         entry.version = version;
         Counted::Value(counted)
+    }
+}
+
+/// A lease just taken, given back if dropped (while its caller is not yet
+/// holding it: see [`MemoryStore::try_lease_locked`]); forgotten once handed over.
+struct GivesBackOnUnwind<'s> {
+    store: &'s MemoryStore,
+    key: &'s Key,
+    lease: LeaseId,
+}
+
+impl Drop for GivesBackOnUnwind<'_> {
+    fn drop(&mut self) {
+        self.store.release_lease_locked(self.key, self.lease);
     }
 }
 
