@@ -519,6 +519,12 @@ impl Release {
         }
     }
 
+    /// No more renewals (a last write is about to name it): the hold's
+    /// current token. It stays armed.
+    fn stop_renewals(&self) -> Hold {
+        self.held.stop()
+    }
+
     /// Its holder is done with it: no more renewals, no release on drop.
     /// Returns the hold's current token (what a guarded last write names).
     pub(crate) fn disarm(&mut self) -> Hold {
@@ -958,20 +964,19 @@ impl<'c> Call<'c> {
                 Ok(value) => {
                     // With a lease from the store, the write lands only if
                     // no invalidation ended it meanwhile.
-                    let held = remote.as_mut().map(Release::disarm);
                     let (shared, stored) = store_value(
                         io,
                         self.site,
                         &self.cache.clock,
                         &self.key,
                         &self.timeouts,
-                        held,
+                        remote.as_mut(),
                         &value,
                     )
                     .await;
                     if let Some(remote) = remote {
                         if stored == Landed::Stored {
-                            // The value replaced the lease (already disarmed).
+                            // The value replaced the lease (disarmed by the write).
                         } else {
                             // Not stored (too large, store failing, or its
                             // lease ended by an invalidation): others must
@@ -1019,16 +1024,14 @@ impl<V: Cacheable> Refresh<V> {
     ) -> R {
         match outcome.into_value() {
             Ok(value) => {
-                // The claim as held now (a renewal may have changed its
-                // token); no renewal follows.
-                let held = Some(self.claim.disarm());
+                let key = self.claim.key;
                 let (_, landed) = store_value(
                     io,
                     site,
                     &self.clock,
-                    &self.claim.key,
+                    &key,
                     &self.timeouts,
-                    held,
+                    Some(&mut self.claim),
                     &value,
                 )
                 .await;
@@ -1090,16 +1093,21 @@ enum Landed {
 }
 
 /// Writes `value` with fresh deadlines (only while `held` is the live claim
-/// or lease, if given); returns it shared, for waiters in this process, and
-/// what became of the write. A store that fails is counted and traced,
-/// nothing more; a held write refused is traced.
+/// or lease, if given: disarmed once the write has answered); returns it
+/// shared, for waiters in this process, and what became of the write. A
+/// store that fails is counted and traced, nothing more; a held write
+/// refused is traced.
+///
+/// The value's `Clone` and `Serialize` are user code: they run while `held`
+/// is still armed, so that a panic there gives the claim or lease back as
+/// a panicking compute does (its guard is dropped unwinding).
 async fn store_value<V: Cacheable>(
     io: &Io<'_>,
     site: &'static Site,
     clock: &Clock,
     key: &Key,
     timeouts: &Timeouts,
-    held: Option<Hold>,
+    held: Option<&mut Release>,
     value: &V,
 ) -> (Value, Landed) {
     let shared: Value = Arc::new(value.clone());
@@ -1116,9 +1124,18 @@ async fn store_value<V: Cacheable>(
     } else {
         Stored::Object(Arc::clone(&shared))
     };
+    // The hold as held now (a renewal may have changed its token); no
+    // renewal follows. It stays armed until the write answers: a write
+    // abandoned unanswered (a panic in a batch's other write, a cancelled
+    // future) gives it back (a no-op if the write landed: that ended it).
+    let token = held.as_deref().map(Release::stop_renewals);
     let now = clock.now();
     let deadlines = timeouts.deadlines(now, crate::random::unit());
-    match io.write(*key, held, stored, deadlines, now).await {
+    let written = io.write(*key, token, stored, deadlines, now).await;
+    if let Some(held) = held {
+        held.disarm();
+    }
+    match written {
         Ok(false) => {
             tracing::debug!(
                 target: "antidogpile",
