@@ -269,6 +269,45 @@ fn a_value_whose_clone_panics_as_it_is_stored_gives_the_lease_back_on_redis() {
     a_panic_as_the_value_is_stored_gives_the_lease_back(cache, UserCode::Clone);
 }
 
+static PANICKING_CLONES: AtomicUsize = AtomicUsize::new(0);
+
+#[antidogpiled(
+    soft = "1h",
+    grace = "10s",
+    cache = "panics_clone_waiters",
+    name = "panics::clone_waiters"
+)]
+fn clone_blows_up(id: u64) -> Fragile {
+    PANICKING_CLONES.fetch_add(1, Ordering::SeqCst);
+    // Long enough for the other callers to wait for this compute.
+    std::thread::sleep(Duration::from_millis(50));
+    Fragile {
+        id,
+        blows_up_in: Some(UserCode::Clone),
+    }
+}
+
+/// Four callers of a cold key whose every value panics in `Clone` as it is
+/// stored: each in turn computes and panics, none waits for a lease that
+/// the one before left held.
+#[test]
+fn callers_of_a_value_whose_clone_panics_as_it_is_stored_each_compute_at_once() {
+    antidogpile::install_named("panics_clone_waiters", Cache::new(MemoryStore::new()));
+    let started = Instant::now();
+    let panicked = antidogpile_test_support::within(HANG_AFTER, || {
+        common::call_together(4, || catch_unwind(|| clone_blows_up(1)).is_err())
+    });
+    let panicked = panicked.expect("HANG: four callers did not finish in 15s");
+    let took = started.elapsed();
+    assert_eq!(panicked, [true; 4], "each caller computed, and panicked");
+    assert!(took < AT_ONCE, "four callers took {took:?}");
+    assert_eq!(PANICKING_CLONES.load(Ordering::SeqCst), 4);
+    assert_eq!(
+        antidogpile::stats("panics::clone_waiters").unwrap().panics,
+        4
+    );
+}
+
 /// A batch of two cold keys whose second value panics as it is stored: the
 /// first key's write, queued with it, is never sent; its lease must be
 /// given back too.
