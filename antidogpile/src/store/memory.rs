@@ -39,9 +39,10 @@ type Removed = Vec<Entry>;
 ///
 /// Values are kept as they are (no serialization); a hit clones the value's
 /// `Arc` under a shard's read lock, and the value after it is released (its
-/// `Clone` is user code, and may use the cache). Entries are dropped at their hard deadline:
-/// read as absent at once, and freed by a sweep that each shard runs as it
-/// is written to, so expired values do not pile up in a long-running process.
+/// `Clone` is user code, and may use the cache). Entries are dropped at
+/// their hard deadline: read as absent at once, and freed by a sweep that
+/// each shard runs as it is written to, so expired values do not pile up in
+/// a long-running process.
 /// [`with_max_entries`](MemoryStore::with_max_entries) also bounds the count.
 ///
 /// ```
