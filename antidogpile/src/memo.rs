@@ -155,12 +155,33 @@ impl<'s> Io<'s> {
         purpose: ReadFor,
     ) -> Result<(Looked<V>, Option<Hold>), StoreError> {
         let mut looked = Looked::Absent { overwrite: false };
+        // Decoding is user code (`Clone`, `Deserialize`), run before the
+        // store hands over the hold its read took: if it panics, the hold is
+        // given back before the panic goes on, not left held by nobody.
+        let mut panicked = None;
         let took = self
             .store
-            .read(self.wait, *key, now, purpose, &mut |lookup| {
-                looked = Looked::of(lookup);
-            })
+            .read(
+                self.wait,
+                *key,
+                now,
+                purpose,
+                &mut |lookup| match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    Looked::of(lookup)
+                })) {
+                    Ok(decoded) => looked = decoded,
+                    Err(panic) => panicked = Some(panic),
+                },
+            )
             .await?;
+        if let Some(panic) = panicked {
+            if let Some(hold) = took {
+                if let Err(error) = self.release(*key, hold).await {
+                    trace_store_error(key.namespace(), &error);
+                }
+            }
+            std::panic::resume_unwind(panic);
+        }
         Ok((looked, took))
     }
 }

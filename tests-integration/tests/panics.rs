@@ -361,6 +361,63 @@ fn a_panic_in_a_batch_write_gives_every_lease_back_on_files() {
     a_panic_in_a_batch_write_gives_every_lease_back(cache);
 }
 
+/// Whether the next [`Touchy`] decoded panics.
+static DESERIALIZE_PANICS: AtomicBool = AtomicBool::new(false);
+
+/// A value whose `Deserialize` panics once armed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+struct Touchy(u64);
+
+impl<'de> Deserialize<'de> for Touchy {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Touchy, D::Error> {
+        let id = u64::deserialize(deserializer)?;
+        assert!(
+            !DESERIALIZE_PANICS.swap(false, Ordering::SeqCst),
+            "Deserialize blew up"
+        );
+        Ok(Touchy(id))
+    }
+}
+
+/// A stale value, read by a request that also takes its refresh claim
+/// (memcached, Redis), panics as it is decoded: the claim must be given
+/// back, so that the next caller refreshes rather than is served the stale
+/// value until the claim lapses.
+fn a_panic_decoding_a_stale_value_gives_its_claim_back(cache: Cache) {
+    let cache = cache.with_liveness(LONG_GRACE);
+    let ttl = Ttl::soft(Duration::from_secs(1)).grace(LONG_GRACE);
+    let computes = AtomicU64::new(0);
+    let call = || {
+        cache.get_or_compute(&"touchy", ttl, || {
+            Touchy(computes.fetch_add(1, Ordering::SeqCst) + 1)
+        })
+    };
+    assert_eq!(call(), Touchy(1));
+    std::thread::sleep(Duration::from_millis(1_200));
+    DESERIALIZE_PANICS.store(true, Ordering::SeqCst);
+    assert!(catch_unwind(AssertUnwindSafe(call)).is_err());
+    assert_eq!(
+        call(),
+        Touchy(2),
+        "the next caller refreshes (not served the stale value for a claim left held)"
+    );
+    assert_eq!(computes.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_panic_decoding_a_stale_value_gives_its_claim_back_on_memcached() {
+    let server = Memcached::start();
+    let cache = Cache::from_url(&server.url("timeout=1s")).unwrap();
+    a_panic_decoding_a_stale_value_gives_its_claim_back(cache);
+}
+
+#[test]
+fn a_panic_decoding_a_stale_value_gives_its_claim_back_on_redis() {
+    let server = antidogpile_test_support::redis::Redis::start();
+    let cache = Cache::from_url(&server.url("timeout=1s")).unwrap();
+    a_panic_decoding_a_stale_value_gives_its_claim_back(cache);
+}
+
 #[test]
 fn a_refreshed_value_whose_clone_panics_as_it_is_stored_gives_the_claim_back() {
     let manual = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
