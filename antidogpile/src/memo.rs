@@ -9,6 +9,7 @@
 
 use crate::store::block_on;
 use std::future::Future;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use std::time::Duration;
@@ -154,34 +155,27 @@ impl<'s> Io<'s> {
         now: Timestamp,
         purpose: ReadFor,
     ) -> Result<(Looked<V>, Option<Hold>), StoreError> {
-        let mut looked = Looked::Absent { overwrite: false };
         // Decoding is user code (`Clone`, `Deserialize`), run before the
         // store hands over the hold its read took: if it panics, the hold is
         // given back before the panic goes on, not left held by nobody.
-        let mut panicked = None;
+        let mut decoded = Ok(Looked::Absent { overwrite: false });
         let took = self
             .store
-            .read(
-                self.wait,
-                *key,
-                now,
-                purpose,
-                &mut |lookup| match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    Looked::of(lookup)
-                })) {
-                    Ok(decoded) => looked = decoded,
-                    Err(panic) => panicked = Some(panic),
-                },
-            )
+            .read(self.wait, *key, now, purpose, &mut |lookup| {
+                decoded = catch_unwind(AssertUnwindSafe(|| Looked::of(lookup)));
+            })
             .await?;
-        if let Some(panic) = panicked {
-            if let Some(hold) = took {
-                if let Err(error) = self.release(*key, hold).await {
-                    trace_store_error(key.namespace(), &error);
+        let looked = match decoded {
+            Ok(looked) => looked,
+            Err(panic) => {
+                if let Some(hold) = took {
+                    if let Err(error) = self.release(*key, hold).await {
+                        trace_store_error(key.namespace(), &error);
+                    }
                 }
+                resume_unwind(panic)
             }
-            std::panic::resume_unwind(panic);
-        }
+        };
         Ok((looked, took))
     }
 }
