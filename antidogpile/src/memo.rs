@@ -9,6 +9,7 @@
 
 use crate::store::block_on;
 use std::future::Future;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use std::time::Duration;
@@ -154,13 +155,27 @@ impl<'s> Io<'s> {
         now: Timestamp,
         purpose: ReadFor,
     ) -> Result<(Looked<V>, Option<Hold>), StoreError> {
-        let mut looked = Looked::Absent { overwrite: false };
+        // Decoding is user code (`Clone`, `Deserialize`), run before the
+        // store hands over the hold its read took: if it panics, the hold is
+        // given back before the panic goes on, not left held by nobody.
+        let mut decoded = Ok(Looked::Absent { overwrite: false });
         let took = self
             .store
             .read(self.wait, *key, now, purpose, &mut |lookup| {
-                looked = Looked::of(lookup);
+                decoded = catch_unwind(AssertUnwindSafe(|| Looked::of(lookup)));
             })
             .await?;
+        let looked = match decoded {
+            Ok(looked) => looked,
+            Err(panic) => {
+                if let Some(hold) = took {
+                    if let Err(error) = self.release(*key, hold).await {
+                        trace_store_error(key.namespace(), &error);
+                    }
+                }
+                resume_unwind(panic)
+            }
+        };
         Ok((looked, took))
     }
 }
@@ -528,6 +543,12 @@ impl Release {
         }
     }
 
+    /// No more renewals (a last write is about to name it): the hold's
+    /// current token. It stays armed.
+    fn stop_renewals(&self) -> Hold {
+        self.held.stop()
+    }
+
     /// Its holder is done with it: no more renewals, no release on drop.
     /// Returns the hold's current token (what a guarded last write names).
     pub(crate) fn disarm(&mut self) -> Hold {
@@ -580,25 +601,51 @@ fn on_a_runtime_thread() -> bool {
     }
 }
 
-/// Counts a panic of the compute (the guards release claims and leases).
-/// Records the compute's time too (metrics: [`crate::telemetry`]).
-struct PanicWatch(&'static Site, crate::telemetry::Started);
+/// Counts a panic of the user code a call runs while it lives: a compute,
+/// and the value's `Clone`, `Serialize` or `Drop` around it (the guards
+/// release claims and leases). Records the compute's time too (metrics:
+/// [`crate::telemetry`]), when it returns or panics.
+struct PanicWatch {
+    site: &'static Site,
+    /// When the compute started, until its time is recorded.
+    compute: Option<crate::telemetry::Started>,
+}
 
 impl PanicWatch {
+    /// Watches a compute, and what settles it.
     fn new(site: &'static Site) -> PanicWatch {
-        PanicWatch(site, crate::telemetry::Started::now())
+        PanicWatch {
+            site,
+            compute: Some(crate::telemetry::Started::now()),
+        }
+    }
+
+    /// Watches a step that computes nothing (its reads and holds).
+    fn computing_nothing(site: &'static Site) -> PanicWatch {
+        PanicWatch {
+            site,
+            compute: None,
+        }
+    }
+
+    /// The compute returned: its time is recorded (the watch goes on).
+    fn computed(&mut self) {
+        if let Some(started) = self.compute.take() {
+            started.computed(self.site);
+        }
     }
 }
 
 impl Drop for PanicWatch {
     fn drop(&mut self) {
-        self.1.computed(self.0);
+        self.computed();
         if std::thread::panicking() {
-            self.0.counters.count(Event::Panic);
+            self.site.counters.count(Event::Panic);
             crate::warn::warn_limited!(
-                self.0.namespace,
+                self.site.namespace,
                 crate::warn::Kind::Panic,
-                "compute panicked; its claim or lease was released"
+                "a compute, or its value's Clone, Serialize or Drop, panicked; \
+                 its claim or lease was released"
             );
         }
     }
@@ -680,6 +727,9 @@ impl<'c> Call<'c> {
         mut read: Option<Read<V>>,
     ) -> Next<'c, V> {
         let batched = read.is_some();
+        // Reads decode (`Clone`, `Deserialize`) and leases drop what they
+        // replace (`Drop`): user code, whose panics are counted too.
+        let _watch = PanicWatch::computing_nothing(self.site);
         loop {
             let read = match read.take() {
                 Some(read) => read,
@@ -938,20 +988,19 @@ impl<'c> Call<'c> {
                 Ok(value) => {
                     // With a lease from the store, the write lands only if
                     // no invalidation ended it meanwhile.
-                    let held = remote.as_mut().map(Release::disarm);
                     let (shared, stored) = store_value(
                         io,
                         self.site,
                         &self.cache.clock,
                         &self.key,
                         &self.timeouts,
-                        held,
+                        remote.as_mut(),
                         &value,
                     )
                     .await;
                     if let Some(remote) = remote {
                         if stored == Landed::Stored {
-                            // The value replaced the lease (already disarmed).
+                            // The value replaced the lease (disarmed by the write).
                         } else {
                             // Not stored (too large, store failing, or its
                             // lease ended by an invalidation): others must
@@ -999,16 +1048,14 @@ impl<V: Cacheable> Refresh<V> {
     ) -> R {
         match outcome.into_value() {
             Ok(value) => {
-                // The claim as held now (a renewal may have changed its
-                // token); no renewal follows.
-                let held = Some(self.claim.disarm());
+                let key = self.claim.key;
                 let (_, landed) = store_value(
                     io,
                     site,
                     &self.clock,
-                    &self.claim.key,
+                    &key,
                     &self.timeouts,
-                    held,
+                    Some(&mut self.claim),
                     &value,
                 )
                 .await;
@@ -1070,16 +1117,21 @@ enum Landed {
 }
 
 /// Writes `value` with fresh deadlines (only while `held` is the live claim
-/// or lease, if given); returns it shared, for waiters in this process, and
-/// what became of the write. A store that fails is counted and traced,
-/// nothing more; a held write refused is traced.
+/// or lease, if given: disarmed once the write has answered); returns it
+/// shared, for waiters in this process, and what became of the write. A
+/// store that fails is counted and traced, nothing more; a held write
+/// refused is traced.
+///
+/// The value's `Clone` and `Serialize` are user code: they run while `held`
+/// is still armed, so that a panic there gives the claim or lease back as
+/// a panicking compute does (its guard is dropped unwinding).
 async fn store_value<V: Cacheable>(
     io: &Io<'_>,
     site: &'static Site,
     clock: &Clock,
     key: &Key,
     timeouts: &Timeouts,
-    held: Option<Hold>,
+    held: Option<&mut Release>,
     value: &V,
 ) -> (Value, Landed) {
     let shared: Value = Arc::new(value.clone());
@@ -1096,9 +1148,18 @@ async fn store_value<V: Cacheable>(
     } else {
         Stored::Object(Arc::clone(&shared))
     };
+    // The hold as held now (a renewal may have changed its token); no
+    // renewal follows. It stays armed until the write answers: a write
+    // abandoned unanswered (a panic in a batch's other write, a cancelled
+    // future) gives it back (a no-op if the write landed: that ended it).
+    let token = held.as_deref().map(Release::stop_renewals);
     let now = clock.now();
     let deadlines = timeouts.deadlines(now, crate::random::unit());
-    match io.write(*key, held, stored, deadlines, now).await {
+    let written = io.write(*key, token, stored, deadlines, now).await;
+    if let Some(held) = held {
+        held.disarm();
+    }
+    match written {
         Ok(false) => {
             tracing::debug!(
                 target: "antidogpile",
@@ -1117,7 +1178,7 @@ async fn store_value<V: Cacheable>(
 }
 
 /// The hit path, short of the state machine (and of building a [`Call`]):
-/// a fresh value, read and cloned under the store's lock. `None`: anything
+/// a fresh value, read under the store's lock and cloned after it. `None`: anything
 /// else (then [`Call::next`] decides). Stores that keep bytes do I/O: for
 /// them a second read on every stale hit and miss would cost more than the
 /// fast path saves.
@@ -1339,15 +1400,17 @@ impl<'c> Call<'c> {
         F: Future<Output = R>,
     {
         self.site.counters.count(Event::Compute);
-        let watch = PanicWatch::new(self.site);
+        let mut watch = PanicWatch::new(self.site);
         let mut compute = std::pin::pin!(compute);
         let outcome = std::future::poll_fn(|context| {
             let _computing = job.computing_here();
             compute.as_mut().poll(context)
         })
         .await;
+        watch.computed();
+        let settled = self.settle(io, job, outcome).await;
         drop(watch);
-        self.settle(io, job, outcome).await
+        settled
     }
 
     /// Runs the compute here without the cache (see [`Bypass`]).
@@ -1481,9 +1544,10 @@ impl<V: Cacheable> Refresh<V> {
         R: Outcome<Value = V>,
         F: Future<Output = R>,
     {
-        let watch = PanicWatch::new(site);
+        let mut watch = PanicWatch::new(site);
         let outcome = compute.await;
-        drop(watch);
+        watch.computed();
         self.settle(io, site, outcome).await;
+        drop(watch);
     }
 }

@@ -103,7 +103,9 @@ pub struct Stats {
     pub computes: u64,
     /// Computes that returned `Err` or `None` (never cached).
     pub errors: u64,
-    /// Computes that panicked (their claim or lease was released at once).
+    /// Panics in the calls: of a compute, or of a value's `Clone`,
+    /// `Serialize` or `Drop` that a call ran (the claim or lease was
+    /// released at once).
     pub panics: u64,
     /// Calls that waited for another caller's compute on a cold miss.
     pub waits: u64,

@@ -21,7 +21,7 @@ pub(crate) enum Kind {
     Hold,
     /// A compute returned `Err` (never cached).
     Failure,
-    /// A compute panicked.
+    /// A compute (or its value's `Clone`, `Serialize`, `Drop`) panicked.
     Panic,
     /// An argument could not be encoded into a key.
     Key,

@@ -2,6 +2,8 @@
 //! the same key (directly, or through another memoized function) must not
 //! wait for its own lease (a minute of grace here). The inner call computes
 //! without the cache, at once, as the function would without memoization.
+//! A value whose own code (`Clone`) calls the cache is served without
+//! deadlock: no user code runs under a store's lock.
 
 mod common;
 
@@ -12,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use antidogpile::{antidogpiled, install_named, store::MemoryStore, Cache};
 use common::memcached::Memcached;
+use serde::{Deserialize, Serialize};
 
 /// What the issue asks: a re-entrant call returns within a second.
 const AT_ONCE: Duration = Duration::from_secs(1);
@@ -287,4 +290,64 @@ fn a_batch_and_its_compute_do_not_wait_for_each_other_s_lease() {
     };
     assert_eq!(batch, [101, 102], "the inner call computed 100");
     assert_eq!(single, 31, "the inner batch computed 3 * 10");
+}
+
+/// Keys [`lookup`] was never called with.
+static NEXT_LOOKUP: AtomicU64 = AtomicU64::new(0);
+/// A thousand cold keys a clone looks up: some of them surely fall in the
+/// shard of the key whose value is being cloned (the memory store has 64).
+const LOOKUPS_PER_CLONE: u64 = 1_000;
+
+/// A value whose `Clone` calls another memoized function of its cache (as
+/// a value holding a lazily loaded handle might).
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct LooksUpOnClone(u64);
+
+impl Clone for LooksUpOnClone {
+    fn clone(&self) -> LooksUpOnClone {
+        let first = NEXT_LOOKUP.fetch_add(LOOKUPS_PER_CLONE, Ordering::SeqCst);
+        for key in first..first + LOOKUPS_PER_CLONE {
+            assert_eq!(lookup(key), key + 1);
+        }
+        LooksUpOnClone(self.0)
+    }
+}
+
+#[antidogpiled(
+    soft = "1h",
+    grace = "60s",
+    cache = "reentrant_clone",
+    name = "reentrant::clone_outer"
+)]
+fn looks_up_on_clone(x: u64) -> LooksUpOnClone {
+    LooksUpOnClone(x)
+}
+
+#[antidogpiled(
+    soft = "1h",
+    grace = "60s",
+    cache = "reentrant_clone",
+    name = "reentrant::clone_lookup"
+)]
+fn lookup(x: u64) -> u64 {
+    x + 1
+}
+
+#[test]
+fn a_value_whose_clone_calls_the_cache_is_served_without_deadlock() {
+    install_named("reentrant_clone", Cache::new(MemoryStore::new()));
+    let served = antidogpile_test_support::within(Duration::from_secs(15), || {
+        for x in 0..4 {
+            assert_eq!(looks_up_on_clone(x), LooksUpOnClone(x), "cold");
+        }
+        for x in 0..4 {
+            assert_eq!(looks_up_on_clone(x), LooksUpOnClone(x), "fresh hit");
+        }
+    });
+    assert!(
+        served.is_some(),
+        "HANG: fresh hits of a value whose Clone calls the cache did not finish in 15s"
+    );
+    let stats = antidogpile::stats("reentrant::clone_outer").unwrap();
+    assert_eq!((stats.computes, stats.fresh_hits), (4, 4));
 }

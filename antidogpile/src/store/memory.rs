@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 use std::time::Duration;
 
@@ -36,10 +37,12 @@ type Removed = Vec<Entry>;
 
 /// The in-process store, and the embedded default when no cache is installed.
 ///
-/// Values are kept as they are (no serialization); a hit clones the value
-/// under a shard's read lock. Entries are dropped at their hard deadline:
-/// read as absent at once, and freed by a sweep that each shard runs as it
-/// is written to, so expired values do not pile up in a long-running process.
+/// Values are kept as they are (no serialization); a hit clones the value's
+/// `Arc` under a shard's read lock, and the value after it is released (its
+/// `Clone` is user code, and may use the cache). Entries are dropped at
+/// their hard deadline: read as absent at once, and freed by a sweep that
+/// each shard runs as it is written to, so expired values do not pile up in
+/// a long-running process.
 /// [`with_max_entries`](MemoryStore::with_max_entries) also bounds the count.
 ///
 /// ```
@@ -292,31 +295,71 @@ impl ShardMap {
     }
 }
 
+/// An entry as a reader is handed it, taken out of its shard under the
+/// lock: the reader decodes (a value's `Clone`, a raw value's
+/// `Deserialize`), which is user code, and may call the cache.
+enum Found {
+    Object {
+        meta: EntryMeta,
+        version: Version,
+        value: Value,
+    },
+    Raw {
+        version: Version,
+        bytes: Vec<u8>,
+    },
+    Leased,
+}
+
+impl Found {
+    #[inline]
+    fn lookup(&self) -> Lookup<'_> {
+        match self {
+            Found::Object {
+                meta,
+                version,
+                value,
+            } => Lookup::Entry(EntryView {
+                meta: *meta,
+                version: *version,
+                value: StoredRef::Object(value),
+            }),
+            Found::Raw { version, bytes } => Lookup::Entry(EntryView {
+                meta: RAW_META,
+                version: *version,
+                value: StoredRef::Raw(bytes),
+            }),
+            Found::Leased => Lookup::Leased,
+        }
+    }
+}
+
 /// The operations, under the shard locks: each answers at once.
 impl MemoryStore {
+    /// What is stored under `key` at `now`. Under the lock only an `Arc` is
+    /// cloned (or a raw value's bytes copied), never the value itself.
     #[inline]
-    fn read_locked(&self, key: &Key, now: Timestamp, reader: &mut Reader<'_>) {
+    fn find_locked(&self, key: &Key, now: Timestamp) -> Option<Found> {
         let shard = self.shard_for_read(Self::shard_index(key));
-        if let Some(entry) = shard.entries.get(&key.fingerprint().as_u128()) {
-            if entry.hard_deadline > now {
-                reader(match &entry.held {
-                    Held::Object(value) => Lookup::Entry(EntryView {
-                        meta: EntryMeta {
-                            soft_deadline: entry.soft_deadline,
-                            claimed_until: entry.claimed_until,
-                        },
-                        version: entry.version,
-                        value: StoredRef::Object(value),
-                    }),
-                    Held::Raw(bytes) => Lookup::Entry(EntryView {
-                        meta: RAW_META,
-                        version: entry.version,
-                        value: StoredRef::Raw(bytes),
-                    }),
-                    Held::Lease(_) => Lookup::Leased,
-                });
-            }
+        let entry = shard.entries.get(&key.fingerprint().as_u128())?;
+        if entry.hard_deadline <= now {
+            return None;
         }
+        Some(match &entry.held {
+            Held::Object(value) => Found::Object {
+                meta: EntryMeta {
+                    soft_deadline: entry.soft_deadline,
+                    claimed_until: entry.claimed_until,
+                },
+                version: entry.version,
+                value: Arc::clone(value),
+            },
+            Held::Raw(bytes) => Found::Raw {
+                version: entry.version,
+                bytes: bytes.clone(),
+            },
+            Held::Lease(_) => Found::Leased,
+        })
     }
 
     fn try_claim_locked(
@@ -447,7 +490,16 @@ impl MemoryStore {
             now,
         );
         drop(shard);
+        // What the lease replaced (or a sweep freed) is dropped outside the
+        // lock, before the caller holds the lease: a destructor that panics
+        // must not leave it held by nobody until the grace.
+        let unclaimed = GivesBackOnUnwind {
+            store: self,
+            key,
+            lease,
+        };
         drop(removed);
+        std::mem::forget(unclaimed);
         Some(lease)
     }
 
@@ -574,6 +626,20 @@ impl MemoryStore {
     }
 }
 
+/// A lease just taken, given back if dropped (while its caller is not yet
+/// holding it: see [`MemoryStore::try_lease_locked`]); forgotten once handed over.
+struct GivesBackOnUnwind<'s> {
+    store: &'s MemoryStore,
+    key: &'s Key,
+    lease: LeaseId,
+}
+
+impl Drop for GivesBackOnUnwind<'_> {
+    fn drop(&mut self) {
+        self.store.release_lease_locked(self.key, self.lease);
+    }
+}
+
 impl Store for MemoryStore {
     #[inline]
     fn read<'a>(
@@ -584,7 +650,10 @@ impl Store for MemoryStore {
         _: ReadFor,
         reader: &'a mut Reader<'_>,
     ) -> Answer<'a, Option<Hold>> {
-        self.read_locked(&key, now, reader);
+        // The reader runs once the shard's lock is released.
+        if let Some(found) = self.find_locked(&key, now) {
+            reader(found.lookup());
+        }
         Answer::ready(Ok(None))
     }
 
