@@ -856,7 +856,9 @@ impl<T: Exchange> Ops<'_, T> {
     ) -> Result<Vec<Result<Option<LeaseId>, StoreError>>, StoreError> {
         let flags = SetFlags {
             mode: SetMode::Add,
-            ttl: expiry(now.saturating_add(grace), now),
+            // As a lease taken by a read: a lease of a short window must not
+            // lapse before its first renewal.
+            ttl: native::lease_expiry(grace),
             client_flags: LEASE_FLAGS,
             return_cas: true,
             ..SetFlags::default()

@@ -194,7 +194,7 @@ fn read_request_with(wire: &WireKey, purpose: ReadFor, token: Option<u32>) -> Ve
 /// The TTL of a lease stub held for `window`: whole seconds rounded up,
 /// plus one, because an item lives between its TTL less one second and
 /// its TTL.
-fn lease_expiry(window: Duration) -> u32 {
+pub(crate) fn lease_expiry(window: Duration) -> u32 {
     let seconds = window.as_millis().div_ceil(1000).max(1) + 1;
     seconds.min(u128::from(LONGEST_RELATIVE_TTL)) as u32
 }
