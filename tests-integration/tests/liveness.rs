@@ -19,8 +19,9 @@ use antidogpile::{
     Cache, Ttl,
 };
 use antidogpile_test_support::temp_dir::TempDir;
+use common::fault_proxy::FaultProxy;
 use common::memcached::Memcached;
-use common::workers;
+use common::{holds, workers};
 
 // ---- a live holder keeps its lease (20 s compute, grace 60 s) ----
 
@@ -60,6 +61,40 @@ fn a_killed_refresh_claimer_is_replaced_within_seconds_on_memcached() {
 fn a_killed_refresh_claimer_is_replaced_within_seconds_on_files() {
     let dir = TempDir::new("liveness-claim-kill");
     workers::a_refresh_claimer_is_killed(&dir.file_url());
+}
+
+// ---- a process holding many leases at once keeps them all ----
+
+#[test]
+fn twenty_thousand_leases_held_through_a_long_compute_are_all_kept_on_memcached() {
+    let server = Memcached::start();
+    let url = server.url("timeout=2s");
+    let taken_over = holds::keys_another_cache_must_recompute(&url, &url);
+    assert_eq!(
+        taken_over,
+        0,
+        "leases lapsed while their holder lived: another cache took over {taken_over} of {} keys",
+        holds::MANY_KEYS
+    );
+}
+
+/// A millisecond of round trip: renewing one hold at a time, a process
+/// could keep a few hundred holds alive in a one-second window.
+#[test]
+fn twenty_thousand_leases_a_millisecond_away_are_all_kept_on_memcached() {
+    let server = Memcached::start();
+    let proxy = FaultProxy::start(server.port());
+    proxy.delay_replies(Duration::from_millis(1));
+    let taken_over = holds::keys_another_cache_must_recompute(
+        &proxy.url("timeout=2s"),
+        &server.url("timeout=2s"),
+    );
+    assert_eq!(
+        taken_over,
+        0,
+        "leases lapsed while their holder lived: another cache took over {taken_over} of {} keys",
+        holds::MANY_KEYS
+    );
 }
 
 // ---- a runtime dropped while a task holds a lease or a claim ----
