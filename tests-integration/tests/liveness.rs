@@ -63,6 +63,12 @@ fn a_killed_refresh_claimer_is_replaced_within_seconds_on_files() {
     workers::a_refresh_claimer_is_killed(&dir.file_url());
 }
 
+#[test]
+fn a_killed_client_duty_holder_is_replaced_within_seconds_on_memcached() {
+    let server = Memcached::start();
+    workers::a_client_duty_holder_is_killed(&server.url("timeout=1s"));
+}
+
 // ---- a process holding many leases at once keeps them all ----
 
 #[test]

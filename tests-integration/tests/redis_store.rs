@@ -58,6 +58,12 @@ fn a_killed_refresh_claimer_is_replaced_within_seconds() {
 }
 
 #[test]
+fn a_killed_client_duty_holder_is_replaced_within_seconds() {
+    let server = Redis::start();
+    workers::a_client_duty_holder_is_killed(&server.url("timeout=1s"));
+}
+
+#[test]
 fn twenty_thousand_leases_held_through_a_long_compute_are_all_kept() {
     let server = Redis::start();
     let url = server.url("timeout=2s");
