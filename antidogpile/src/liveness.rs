@@ -24,9 +24,10 @@
 //! [`Holding`]'s lock across its store call, so [`Holding::stop`] returns
 //! the token that call left, and no renewal follows it.
 //!
-//! Releases of cancelled holders (a dropped future, a panic) run here too:
-//! blocking store I/O off the caller's runtime, and done even when that
-//! runtime is shut down before a spawned task could run.
+//! Releases of cancelled holders (a dropped future, a panic) are handed
+//! here too, and run on a thread per store: blocking store I/O off the
+//! caller's runtime, done even when that runtime is shut down before a
+//! spawned task could run, and never holding up renewals.
 //!
 //! The thread is a std thread, started at the first hold and never stopped
 //! (it sleeps while nothing is held). If it cannot be started, holds are
@@ -343,12 +344,52 @@ fn run() {
         renewals.append(&mut queue.renewals);
         let busy = queue.renewing.clone();
         drop(queue);
-        for release in releases {
-            give_back_now(&*release.store, release.key, &release.holding);
-        }
+        give_back_aside(releases);
         renewals.retain(|scheduled| scheduled.renewal.holding.strong_count() > 0);
         for batch in due_batches(&mut renewals, &busy, Instant::now()) {
             renew_aside(batch);
+        }
+    }
+}
+
+/// Gives back `releases` on a thread per store, so that a store that is
+/// slow or down holds up neither this thread's renewals nor another
+/// store's releases. Here, if no thread can be started.
+fn give_back_aside(mut releases: Vec<GiveBack>) {
+    while let Some(first) = releases.first() {
+        let store = store_id(&first.store);
+        let (mine, others) = releases
+            .into_iter()
+            .partition(|release| store_id(&release.store) == store);
+        releases = others;
+        aside("antidogpile-release", mine, |releases: Vec<GiveBack>| {
+            for release in releases {
+                give_back_now(&*release.store, release.key, &release.holding);
+            }
+        });
+    }
+}
+
+/// Runs `work` on `work_for` on a new thread named `name`, or here if no
+/// thread can be started.
+fn aside<T: Send + 'static>(name: &str, work_for: T, work: fn(T)) {
+    let slot = Arc::new(std::sync::Mutex::new(Some(work_for)));
+    let theirs = Arc::clone(&slot);
+    let take = |slot: &std::sync::Mutex<Option<T>>| {
+        slot.lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+    };
+    let spawned = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            if let Some(work_for) = take(&theirs) {
+                work(work_for);
+            }
+        });
+    if spawned.is_err() {
+        if let Some(work_for) = take(&slot) {
+            work(work_for);
         }
     }
 }
@@ -391,28 +432,13 @@ fn due_batches(renewals: &mut Vec<Scheduled>, busy: &[usize], now: Instant) -> V
 
 /// Renews `batch` (holds on one store, timed by one clock) on a thread of
 /// its own, so that a store that is slow or down delays no other store's
-/// renewals; the holds to renew again come back to the queue. Here, if no
-/// thread can be started.
+/// renewals; the holds to renew again come back to the queue.
 fn renew_aside(batch: Vec<Scheduled>) {
     queue().renewing.push(store_id(&batch[0].renewal.store));
-    let slot = Arc::new(std::sync::Mutex::new(Some(batch)));
-    let theirs = Arc::clone(&slot);
-    let spawned = std::thread::Builder::new()
-        .name("antidogpile-renewal".into())
-        .spawn(move || renew_and_requeue(&theirs));
-    if spawned.is_err() {
-        renew_and_requeue(&slot);
-    }
+    aside("antidogpile-renewal", batch, renew_and_requeue);
 }
 
-fn renew_and_requeue(slot: &std::sync::Mutex<Option<Vec<Scheduled>>>) {
-    let taken = slot
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .take();
-    let Some(batch) = taken else {
-        return;
-    };
+fn renew_and_requeue(batch: Vec<Scheduled>) {
     let started = Instant::now();
     let store = Arc::clone(&batch[0].renewal.store);
     let again = {

@@ -103,6 +103,55 @@ fn twenty_thousand_leases_a_millisecond_away_are_all_kept_on_memcached() {
     );
 }
 
+/// One process holds a lease on two stores; one of them stops answering
+/// (its replies held back past its timeout). The other store's lease is
+/// still renewed: a renewal stuck on one store never delays another's.
+#[test]
+fn a_store_that_stops_answering_delays_no_other_stores_renewals() {
+    let server = Memcached::start();
+    let proxy = FaultProxy::start(server.port());
+    let window = Duration::from_secs(1);
+    let ttl = Ttl::soft(Duration::from_secs(600)).grace(Duration::from_secs(60));
+    let stalled = Cache::from_url(&proxy.url("timeout=3s"))
+        .unwrap()
+        .with_liveness(window);
+    let kept = Cache::from_url(&server.url("timeout=2s"))
+        .unwrap()
+        .with_liveness(window);
+    let computing = Arc::new(AtomicUsize::new(0));
+    let hold = |cache: Cache, key: &'static str| {
+        let computing = Arc::clone(&computing);
+        std::thread::spawn(move || {
+            cache.get_or_compute(key, ttl, || {
+                computing.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_secs(5));
+                1u64
+            })
+        })
+    };
+    let holders = [
+        hold(stalled, "on the stalled store"),
+        hold(kept, "on the other store"),
+    ];
+    assert!(
+        common::eventually(common::PATIENCE, || computing.load(Ordering::SeqCst) == 2),
+        "the holders never started computing"
+    );
+    proxy.delay_replies(Duration::from_secs(10));
+    std::thread::sleep(window * 3);
+    let other = Cache::from_url(&server.url("timeout=2s")).unwrap();
+    let got = other.get::<u64, _>("on the other store").unwrap();
+    println!("three windows after one store stopped answering, the other store's key: {got:?}");
+    proxy.pass_through();
+    for holder in holders {
+        holder.join().expect("a holder panicked");
+    }
+    assert!(
+        matches!(got, antidogpile::Got::Pending),
+        "the other store's lease lapsed while its holder lived: {got:?}"
+    );
+}
+
 // ---- a runtime dropped while a task holds a lease or a claim ----
 
 const LONG_GRACE: Duration = Duration::from_secs(20);
