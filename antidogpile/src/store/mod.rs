@@ -76,8 +76,9 @@
 //! The client operations [`add`](Store::add), [`mark_stale`](Store::mark_stale)
 //! and [`count`](Store::count) answer [`StoreErrorKind::Unsupported`] until a
 //! store implements them; the `*_many` operations (reads, writes, removes,
-//! and the leases, claims and held writes of a batch of memoized keys) loop
-//! over the single ones until a store batches them. The `conformance` feature's
+//! and the leases, claims and held writes of a batch of memoized keys, and
+//! the renewals of a process's holds) loop over the single ones until a
+//! store batches them. The `conformance` feature's
 //! `conformance::check_store` runs the whole contract against a store.
 
 use std::any::Any;
