@@ -236,14 +236,23 @@ struct Ops<'c> {
 }
 
 impl<'c> Ops<'c> {
+    /// How long a `get` takes a claim or lease for: the grace, or the
+    /// liveness window in a store that renews holds (its [`Recompute`]
+    /// duty renews it up to the grace while it lives, so that a killed
+    /// process's duty lapses within the window).
+    fn hold_window(&self, grace: Duration) -> Duration {
+        crate::memo::hold_window(self.io.store, self.cache.liveness(), grace)
+    }
+
     /// What a `get` read may take in the same request (see [`ReadFor::Use`]).
     fn read_for(&self, now: Timestamp, grace: Duration) -> ReadFor {
         if !self.io.store.reads_take_holds() {
             return ReadFor::Peek;
         }
+        let window = self.hold_window(grace);
         ReadFor::Use {
-            claim_until: now.saturating_add(grace),
-            lease_for: grace,
+            claim_until: now.saturating_add(window),
+            lease_for: window,
             // Unknown to a read: the values' TTLs come with their writes.
             keep_stale: Duration::ZERO,
         }
@@ -259,7 +268,8 @@ impl<'c> Ops<'c> {
         let counters = &CLIENT.counters;
         let Read { now, found, taking } = read;
         let looked = found.map_err(store_error)?;
-        let held = |hold| Recompute::new(self.cache, *key, Some(hold));
+        let held = |hold| Recompute::new(self.cache, *key, Some(hold), now, grace);
+        let window = self.hold_window(grace);
         if let (Looked::Entry { value, .. }, Taking::Took(hold @ Hold::Claim(_))) =
             (&looked, taking)
         {
@@ -283,6 +293,7 @@ impl<'c> Ops<'c> {
                 }
                 Decision::ClaimRefresh { claim_until } if !refused => {
                     counters.count(Event::StaleHit);
+                    let claim_until = claim_until.min(now.saturating_add(window));
                     let claim = self.io.try_claim(*key, version, now, claim_until).await;
                     match claim.map_err(store_error)? {
                         Some(claim) => Ok(Got::Recompute(Some(value), held(Hold::Claim(claim)))),
@@ -301,7 +312,10 @@ impl<'c> Ops<'c> {
             // Bytes of another type: recompute and overwrite.
             Looked::Absent { overwrite: true } => {
                 counters.count(Event::Miss);
-                Ok(Got::Recompute(None, Recompute::new(self.cache, *key, None)))
+                Ok(Got::Recompute(
+                    None,
+                    Recompute::new(self.cache, *key, None, now, grace),
+                ))
             }
             Looked::Absent { overwrite: false } if refused => {
                 counters.count(Event::Miss);
@@ -309,7 +323,7 @@ impl<'c> Ops<'c> {
             }
             Looked::Absent { overwrite: false } => {
                 counters.count(Event::Miss);
-                let lease = self.io.try_lease(*key, now, grace).await;
+                let lease = self.io.try_lease(*key, now, window).await;
                 match lease.map_err(store_error)? {
                     Some(lease) => Ok(Got::Recompute(None, held(Hold::Lease(lease)))),
                     None => Ok(Got::Pending),

@@ -67,6 +67,15 @@ impl Clock {
         Clock { manual: None }
     }
 
+    /// Whether `other` is this clock (the system's, or the same manual one).
+    pub(crate) fn is(&self, other: &Clock) -> bool {
+        match (&self.manual, &other.manual) {
+            (None, None) => true,
+            (Some(mine), Some(theirs)) => Arc::ptr_eq(mine, theirs),
+            _ => false,
+        }
+    }
+
     /// The current time.
     #[inline]
     pub fn now(&self) -> Timestamp {

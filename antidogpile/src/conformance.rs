@@ -32,7 +32,7 @@ use crate::clock::{Clock, ManualClock};
 use crate::error::{Error, StoreError};
 use crate::key::{Fingerprint, Key};
 use crate::policy::Deadlines;
-use crate::store::{Hold, Lookup, ReadFor, Store, Stored, Wait};
+use crate::store::{Hold, Lookup, ReadFor, Renew, Store, Stored, Wait};
 
 /// What a store is expected to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,6 +172,7 @@ pub fn check_store<S: Store>(expect: Expect, mut new_store: impl FnMut() -> S) {
             one_cold_miss_lease_per_grace(fixture("cold-miss lease"));
             a_lease_lapses_after_its_grace(fixture("lease lapse"));
             holds_are_renewed_by_their_current_token(fixture("renewal"));
+            holds_are_renewed_together(fixture("renewals together"));
             reads_take_a_hold_only_when_free(fixture("reads that hold"));
             of_many_threads_one_claims_and_one_leases(fixture("concurrent claims"));
             add_only_where_nothing_is(fixture("add"));
@@ -400,6 +401,139 @@ fn holds_are_renewed_by_their_current_token(f: Fixture) {
     assert!(
         taken.is_some(),
         "{check}: a shortened claim kept others out"
+    );
+}
+
+/// A store that [`renews_holds`](Store::renews_holds) renews a batch of
+/// holds ([`Store::renew_many`]) as it renews each: a live lease and a
+/// live claim are kept past their first end, a released lease is lost; the
+/// tokens it answers are the current ones.
+fn holds_are_renewed_together(f: Fixture) {
+    let store = f.cache.store();
+    if !store.renews_holds() {
+        return;
+    }
+    let check = f.check;
+    let key = |n: u128| {
+        Key::new(
+            Fingerprint::from_u128(u128::from(f.run) * 8 + n),
+            "conformance::renewals",
+            0,
+        )
+    };
+    let (leased, released, claimed) = (key(1), key(2), key(3));
+    let now = f.clock.now();
+    let lease = |key| {
+        let lease = store
+            .try_lease(Wait::Blocking, key, now, Duration::from_secs(1))
+            .wait()
+            .unwrap();
+        lease.unwrap_or_else(|| panic!("{check}: nothing to lease?"))
+    };
+    let kept = lease(leased);
+    let gone = lease(released);
+    store
+        .release_lease(Wait::Blocking, released, gone)
+        .wait()
+        .unwrap();
+    let payload = crate::envelope::encode_payload(&tagged("renewals", 1)).unwrap();
+    let value = if store.keeps_bytes() {
+        Stored::Bytes(payload)
+    } else {
+        Stored::Object(Arc::new(tagged("renewals", 1)))
+    };
+    let stale_soon = Deadlines {
+        soft: now.saturating_add(Duration::from_millis(1)),
+        hard: now.saturating_add(SOFT * FACTOR),
+    };
+    store
+        .write(Wait::Blocking, claimed, value, stale_soon, now)
+        .wait()
+        .unwrap();
+    f.clock.advance(Duration::from_millis(10));
+    let now = f.clock.now();
+    let version = || {
+        let mut seen = None;
+        let mut reader = |lookup: Lookup<'_>| {
+            if let Lookup::Entry(entry) = lookup {
+                seen = Some(entry.version);
+            }
+        };
+        store
+            .read(
+                Wait::Blocking,
+                claimed,
+                f.clock.now(),
+                ReadFor::Peek,
+                &mut reader,
+            )
+            .wait()
+            .unwrap();
+        seen.unwrap_or_else(|| panic!("{check}: the value is gone"))
+    };
+    let until = now.saturating_add(Duration::from_secs(1));
+    let claim = store
+        .try_claim(Wait::Blocking, claimed, version(), now, until)
+        .wait()
+        .unwrap();
+    let claim = claim.unwrap_or_else(|| panic!("{check}: a stale value unclaimed"));
+    let until = now.saturating_add(GRACE);
+    let renew = |holds: [Hold; 3], now| {
+        let renewals = [leased, released, claimed]
+            .into_iter()
+            .zip(holds)
+            .map(|(key, hold)| Renew { key, hold, until })
+            .collect::<Vec<_>>();
+        let renewed = store.renew_many(Wait::Blocking, &renewals, now).wait();
+        let renewed = renewed.unwrap_or_else(|error| panic!("{check}: renew_many: {error}"));
+        assert_eq!(renewed.len(), 3, "{check}: one answer per renewal");
+        renewed
+            .into_iter()
+            .map(|one| one.unwrap_or_else(|error| panic!("{check}: a renewal: {error}")))
+            .collect::<Vec<_>>()
+    };
+    let holds = [Hold::Lease(kept), Hold::Lease(gone), Hold::Claim(claim)];
+    let renewed = renew(holds, now);
+    assert!(
+        matches!(
+            renewed[..],
+            [Some(Hold::Lease(_)), None, Some(Hold::Claim(_))]
+        ),
+        "{check}: renewed a live lease, a released one and a live claim as {renewed:?}"
+    );
+    std::thread::sleep(REAL_SECOND_TTL_PASSED);
+    f.clock.advance(REAL_SECOND_TTL_PASSED);
+    let now = f.clock.now();
+    let again = store
+        .try_lease(Wait::Blocking, leased, now, Duration::from_secs(1))
+        .wait()
+        .unwrap();
+    assert_eq!(
+        again, None,
+        "{check}: a renewed lease lapsed at its first TTL"
+    );
+    let taken = store
+        .try_claim(Wait::Blocking, claimed, version(), now, until)
+        .wait()
+        .unwrap();
+    assert_eq!(
+        taken, None,
+        "{check}: a renewed claim lapsed at its first end"
+    );
+    // Renewed again by the tokens the batch answered.
+    let current = [renewed[0], Some(Hold::Lease(gone)), renewed[2]].map(Option::unwrap);
+    let renewed = renew(current, now);
+    assert!(
+        matches!(
+            renewed[..],
+            [Some(Hold::Lease(_)), None, Some(Hold::Claim(_))]
+        ),
+        "{check}: renewed by their current tokens as {renewed:?}"
+    );
+    let empty = store.renew_many(Wait::Blocking, &[], now).wait();
+    assert!(
+        matches!(empty.as_deref(), Ok([])),
+        "{check}: renewed nothing as {empty:?}"
     );
 }
 

@@ -9,15 +9,25 @@
 //! every third of the window, never past the grace from when it was taken
 //! (a hung compute is still replaced after the grace).
 //!
+//! Renewals scale with the number of holds: the holds of one store that
+//! are due (or due within half a period) are renewed together, in one
+//! [`Store::renew_many`] call (memcached: one pipelined exchange per
+//! server; Redis: one pipeline per node), on a thread of its own, so that a
+//! store that is slow or down delays its own holds' renewals only, never
+//! another store's. At most one batch per store is under way at a time: a
+//! process's renewal work is one batch per store every third of the
+//! window, one small request per hold in it.
+//!
 //! The holder and this thread share the hold's token through a [`Holding`]:
 //! a renewal may change it (memcached's CAS), and the holder's last write,
 //! release or retry spacing must name the current one. A renewal holds the
 //! [`Holding`]'s lock across its store call, so [`Holding::stop`] returns
 //! the token that call left, and no renewal follows it.
 //!
-//! Releases of cancelled holders (a dropped future, a panic) run here too:
-//! blocking store I/O off the caller's runtime, and done even when that
-//! runtime is shut down before a spawned task could run.
+//! Releases of cancelled holders (a dropped future, a panic) are handed
+//! here too, and run on a thread per store: blocking store I/O off the
+//! caller's runtime, done even when that runtime is shut down before a
+//! spawned task could run, and never holding up renewals.
 //!
 //! The thread is a std thread, started at the first hold and never stopped
 //! (it sleeps while nothing is held). If it cannot be started, holds are
@@ -30,7 +40,7 @@ use std::time::{Duration, Instant};
 use crate::clock::{Clock, Timestamp};
 use crate::key::Key;
 use crate::memo::Io;
-use crate::store::{Hold, Store, Wait};
+use crate::store::{Hold, Renew, Store, Wait};
 use crate::sync::Mutex;
 
 /// A renewal never comes more often than this, whatever the window.
@@ -48,17 +58,6 @@ struct State {
     /// Whether renewals go on: false once stopped, or once a renewal found
     /// the hold lost.
     renewing: bool,
-}
-
-/// What one renewal did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Renewed {
-    /// The hold runs on, until the renewal's `until`.
-    Kept,
-    /// The store failed: the hold runs on until its old end; try again later.
-    Failed,
-    /// Stopped by its holder, or lost (written over, released, expired).
-    Ended,
 }
 
 impl Holding {
@@ -90,40 +89,90 @@ impl Holding {
         state.renewing = false;
         state.hold
     }
+}
 
-    /// Extends the hold until `until`, unless it was stopped or lost.
-    pub(crate) fn renew(
-        &self,
-        store: &dyn Store,
-        key: &Key,
-        until: Timestamp,
-        now: Timestamp,
-    ) -> Renewed {
-        let mut state = self.state();
-        if !state.renewing {
-            return Renewed::Ended;
+/// Renews each of `renewals` (holds on `store`, timed by one clock) whose
+/// holder lives and that was neither stopped nor lost, until a window from
+/// now (never past its grace), in one [`Store::renew_many`] call; whether
+/// each is to be renewed again (`false`: its holder finished, it was
+/// stopped or lost, or its grace is over). A failed store call keeps them:
+/// they run on until their old end, and are tried again.
+///
+/// Each live holder's [`Holding`] stays locked across the store call (see
+/// the module's docs).
+pub(crate) fn renew_all(store: &dyn Store, renewals: &[&Renewal]) -> Vec<bool> {
+    let mut again = vec![false; renewals.len()];
+    let Some(first) = renewals.first() else {
+        return again;
+    };
+    let now = first.clock.now();
+    let holdings: Vec<Option<Arc<Holding>>> = renewals
+        .iter()
+        .map(|renewal| renewal.holding.upgrade())
+        .collect();
+    let mut states: Vec<Option<crate::sync::MutexGuard<'_, State>>> = holdings
+        .iter()
+        .map(|holding| holding.as_deref().map(Holding::state))
+        .collect();
+    let mut asked = Vec::with_capacity(renewals.len());
+    let mut requests = Vec::with_capacity(renewals.len());
+    for (index, renewal) in renewals.iter().enumerate() {
+        let Some(state) = &states[index] else {
+            continue; // its holder finished (or gave it back)
+        };
+        let until = now.saturating_add(renewal.window).min(renewal.deadline);
+        if !state.renewing || until <= now {
+            continue; // stopped, lost, or the grace is over: let it lapse
         }
-        let hold = state.hold;
-        let renew = || store.renew(Wait::Blocking, *key, hold, until, now).wait();
-        match catch_unwind(AssertUnwindSafe(renew)) {
-            Ok(Ok(Some(hold))) => {
+        asked.push(index);
+        requests.push(Renew {
+            key: renewal.key,
+            hold: state.hold,
+            until,
+        });
+    }
+    if requests.is_empty() {
+        return again;
+    }
+    let renew = || store.renew_many(Wait::Blocking, &requests, now).wait();
+    let outcomes = match catch_unwind(AssertUnwindSafe(renew)) {
+        Ok(Ok(outcomes)) if outcomes.len() == requests.len() => Ok(outcomes),
+        Ok(Ok(_)) => Err("the store answered another number of renewals than asked".to_owned()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("the store panicked renewing holds".to_owned()),
+    };
+    let outcomes = match outcomes {
+        Ok(outcomes) => outcomes,
+        Err(error) => {
+            trace(&first.key, &error);
+            for index in asked {
+                again[index] = true;
+            }
+            return again;
+        }
+    };
+    let mut first_error = None;
+    for (index, outcome) in asked.into_iter().zip(outcomes) {
+        let Some(state) = states[index].as_mut() else {
+            continue;
+        };
+        match outcome {
+            Ok(Some(hold)) => {
                 state.hold = hold;
-                Renewed::Kept
+                again[index] = true;
             }
-            Ok(Ok(None)) => {
-                state.renewing = false;
-                Renewed::Ended
-            }
-            Ok(Err(error)) => {
-                trace(key, &error.to_string());
-                Renewed::Failed
-            }
-            Err(_) => {
-                trace(key, "the store panicked renewing a hold");
-                Renewed::Failed
+            Ok(None) => state.renewing = false,
+            Err(error) => {
+                first_error.get_or_insert((renewals[index].key, error));
+                again[index] = true;
             }
         }
     }
+    drop(states);
+    if let Some((key, error)) = first_error {
+        trace(&key, &error.to_string());
+    }
+    again
 }
 
 /// Stops renewing `holding` and gives its hold back, here and now.
@@ -156,16 +205,9 @@ pub(crate) struct Renewal {
 
 impl Renewal {
     /// Renews once if its holder lives; whether to keep renewing.
+    #[cfg(all(test, loom))]
     pub(crate) fn tick(&self) -> bool {
-        let Some(holding) = self.holding.upgrade() else {
-            return false; // its holder finished (or gave it back)
-        };
-        let now = self.clock.now();
-        let until = now.saturating_add(self.window).min(self.deadline);
-        if until <= now {
-            return false; // the grace is over: let it lapse
-        }
-        holding.renew(&*self.store, &self.key, until, now) != Renewed::Ended
+        renew_all(&*self.store, &[self])[0]
     }
 }
 
@@ -192,10 +234,12 @@ struct GiveBack {
 struct Queue {
     renewals: Vec<Scheduled>,
     releases: Vec<GiveBack>,
+    /// The stores with a batch of renewals under way (by address).
+    renewing: Vec<usize>,
 }
 
 /// Work handed to the liveness thread. std's locks, also under loom: the
-/// thread is not modelled (its steps, [`Holding`] and [`Renewal::tick`], are).
+/// thread is not modelled (its steps, [`Holding`] and [`renew_all`], are).
 struct Ticker {
     queue: std::sync::Mutex<Queue>,
     wake: std::sync::Condvar,
@@ -205,6 +249,7 @@ static TICKER: Ticker = Ticker {
     queue: std::sync::Mutex::new(Queue {
         renewals: Vec::new(),
         releases: Vec::new(),
+        renewing: Vec::new(),
     }),
     wake: std::sync::Condvar::new(),
 };
@@ -259,6 +304,11 @@ pub(crate) fn give_back_later(store: Arc<dyn Store>, key: Key, holding: Arc<Hold
     TICKER.wake.notify_one();
 }
 
+/// What tells stores apart: the address of their value.
+fn store_id(store: &Arc<dyn Store>) -> usize {
+    Arc::as_ptr(store).cast::<()>() as usize
+}
+
 fn run() {
     let mut renewals: Vec<Scheduled> = Vec::new();
     loop {
@@ -268,7 +318,14 @@ fn run() {
                 break;
             }
             let now = Instant::now();
-            queue = match renewals.iter().map(|scheduled| scheduled.due).min() {
+            // The next due hold of a store with no batch under way (a batch
+            // that comes back wakes this thread).
+            let next = renewals
+                .iter()
+                .filter(|scheduled| !queue.renewing.contains(&store_id(&scheduled.renewal.store)))
+                .map(|scheduled| scheduled.due)
+                .min();
+            queue = match next {
                 None => TICKER
                     .wake
                     .wait(queue)
@@ -285,20 +342,121 @@ fn run() {
         }
         let releases = std::mem::take(&mut queue.releases);
         renewals.append(&mut queue.renewals);
+        let busy = queue.renewing.clone();
         drop(queue);
-        for release in releases {
-            give_back_now(&*release.store, release.key, &release.holding);
+        give_back_aside(releases);
+        renewals.retain(|scheduled| scheduled.renewal.holding.strong_count() > 0);
+        for batch in due_batches(&mut renewals, &busy, Instant::now()) {
+            renew_aside(batch);
         }
-        let now = Instant::now();
-        renewals.retain_mut(|scheduled| {
-            if scheduled.renewal.holding.strong_count() == 0 {
-                return false;
+    }
+}
+
+/// Gives back `releases` on a thread per store, so that a store that is
+/// slow or down holds up neither this thread's renewals nor another
+/// store's releases. Here, if no thread can be started.
+fn give_back_aside(mut releases: Vec<GiveBack>) {
+    while let Some(first) = releases.first() {
+        let store = store_id(&first.store);
+        let (mine, others) = releases
+            .into_iter()
+            .partition(|release| store_id(&release.store) == store);
+        releases = others;
+        aside("antidogpile-release", mine, |releases: Vec<GiveBack>| {
+            for release in releases {
+                give_back_now(&*release.store, release.key, &release.holding);
             }
-            if scheduled.due > now {
-                return true;
-            }
-            scheduled.due = now + scheduled.period;
-            scheduled.renewal.tick()
         });
     }
+}
+
+/// Runs `work` on `work_for` on a new thread named `name`, or here if no
+/// thread can be started.
+fn aside<T: Send + 'static>(name: &str, work_for: T, work: fn(T)) {
+    let slot = Arc::new(std::sync::Mutex::new(Some(work_for)));
+    let theirs = Arc::clone(&slot);
+    let take = |slot: &std::sync::Mutex<Option<T>>| {
+        slot.lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+    };
+    let spawned = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            if let Some(work_for) = take(&theirs) {
+                work(work_for);
+            }
+        });
+    if spawned.is_err() {
+        if let Some(work_for) = take(&slot) {
+            work(work_for);
+        }
+    }
+}
+
+/// Takes out of `renewals`, for each store with a hold due at `now` and no
+/// batch under way (not in `busy`), its holds due within half their period
+/// (renewed a little early, so that holds taken moments apart are renewed
+/// together): one batch per store and clock.
+fn due_batches(renewals: &mut Vec<Scheduled>, busy: &[usize], now: Instant) -> Vec<Vec<Scheduled>> {
+    let mut due_stores: Vec<usize> = Vec::new();
+    for scheduled in renewals.iter().filter(|scheduled| scheduled.due <= now) {
+        let store = store_id(&scheduled.renewal.store);
+        if !busy.contains(&store) && !due_stores.contains(&store) {
+            due_stores.push(store);
+        }
+    }
+    if due_stores.is_empty() {
+        return Vec::new();
+    }
+    let mut batches: Vec<Vec<Scheduled>> = Vec::new();
+    let mut waiting = Vec::with_capacity(renewals.len());
+    for scheduled in renewals.drain(..) {
+        let store = store_id(&scheduled.renewal.store);
+        if !due_stores.contains(&store) || scheduled.due > now + scheduled.period / 2 {
+            waiting.push(scheduled);
+            continue;
+        }
+        let batch = batches.iter_mut().find(|batch| {
+            let first = &batch[0].renewal;
+            store_id(&first.store) == store && first.clock.is(&scheduled.renewal.clock)
+        });
+        match batch {
+            Some(batch) => batch.push(scheduled),
+            None => batches.push(vec![scheduled]),
+        }
+    }
+    *renewals = waiting;
+    batches
+}
+
+/// Renews `batch` (holds on one store, timed by one clock) on a thread of
+/// its own, so that a store that is slow or down delays no other store's
+/// renewals; the holds to renew again come back to the queue.
+fn renew_aside(batch: Vec<Scheduled>) {
+    queue().renewing.push(store_id(&batch[0].renewal.store));
+    aside("antidogpile-renewal", batch, renew_and_requeue);
+}
+
+fn renew_and_requeue(batch: Vec<Scheduled>) {
+    let started = Instant::now();
+    let store = Arc::clone(&batch[0].renewal.store);
+    let again = {
+        let renewals: Vec<&Renewal> = batch.iter().map(|scheduled| &scheduled.renewal).collect();
+        renew_all(&*store, &renewals)
+    };
+    let kept = batch
+        .into_iter()
+        .zip(again)
+        .filter(|(_, again)| *again)
+        .map(|(mut scheduled, _)| {
+            scheduled.due = started + scheduled.period;
+            scheduled
+        });
+    let mut queue = queue();
+    let id = store_id(&store);
+    queue.renewing.retain(|renewing| *renewing != id);
+    queue.renewals.extend(kept);
+    drop(queue);
+    TICKER.wake.notify_one();
 }

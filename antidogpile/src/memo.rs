@@ -519,13 +519,48 @@ impl std::fmt::Debug for Release {
     }
 }
 
+/// How long a claim or lease with `grace` is taken for in `store`: the
+/// grace, or, in a store that renews holds, the shorter liveness `window`
+/// (renewed meanwhile).
+pub(crate) fn hold_window(store: &dyn Store, window: Duration, grace: Duration) -> Duration {
+    if window.is_zero() || window >= grace || !store.renews_holds() {
+        return grace;
+    }
+    if liveness::available() {
+        window
+    } else {
+        grace
+    }
+}
+
 impl Release {
-    /// Holds `held` on `key` of `store` (the cache client's [`Recompute`](crate::client::Recompute)).
-    pub(crate) fn holding(store: Arc<dyn Store>, key: Key, held: Hold) -> Release {
+    /// Holds `held`, taken at `now` on `key` of `cache`'s store for
+    /// [`hold_window`]: renewed by the liveness thread while this lives,
+    /// up to `grace`, if that window is shorter (a memoized function's
+    /// compute, or the cache client's [`Recompute`](crate::client::Recompute)).
+    pub(crate) fn renewed(
+        cache: &Cache,
+        key: Key,
+        held: Hold,
+        now: Timestamp,
+        grace: Duration,
+    ) -> Release {
+        let holding = Holding::new(held);
+        let window = hold_window(&*cache.store, cache.liveness(), grace);
+        if window < grace {
+            liveness::keep_alive(Renewal {
+                store: Arc::clone(&cache.store),
+                key,
+                holding: Arc::downgrade(&holding),
+                clock: cache.clock.clone(),
+                window,
+                deadline: now.saturating_add(grace),
+            });
+        }
         Release {
-            store,
+            store: Arc::clone(&cache.store),
             key,
-            held: Holding::new(held),
+            held: holding,
             armed: true,
         }
     }
@@ -777,7 +812,7 @@ impl<'c> Call<'c> {
                     ) else {
                         // Another caller here is claiming it: serve stale, ask no one.
                         if let Taking::Took(hold) = taking {
-                            self.release(io, hold, now).give_back(io).await;
+                            self.release(hold, now).give_back(io).await;
                         }
                         return Next::Value(value);
                     };
@@ -787,7 +822,7 @@ impl<'c> Call<'c> {
                         Taking::Refused => Ok(None),
                         Taking::Took(lease) => {
                             // A lease on an entry: not this store's contract; give it back.
-                            self.release(io, lease, now).give_back(io).await;
+                            self.release(lease, now).give_back(io).await;
                             Ok(None)
                         }
                         Taking::NotTried => {
@@ -797,7 +832,7 @@ impl<'c> Call<'c> {
                     };
                     return match claim {
                         Ok(Some(claim)) => {
-                            let claim = self.release(io, Hold::Claim(claim), now);
+                            let claim = self.release(Hold::Claim(claim), now);
                             Next::Compute(Job::Refresh(self.refresh(claim, mark, value)))
                         }
                         Ok(None) => Next::Value(value),
@@ -810,7 +845,7 @@ impl<'c> Call<'c> {
                 Looked::Leased | Looked::Absent { .. } => {
                     self.count_first(progress, Event::Miss);
                     let took = match taking {
-                        Taking::Took(hold) => Some(self.release(io, hold, now)),
+                        Taking::Took(hold) => Some(self.release(hold, now)),
                         _ => None,
                     };
                     let Some(lease) = progress.lease.take() else {
@@ -892,7 +927,7 @@ impl<'c> Call<'c> {
             io.try_lease(self.key, now, window).await
         };
         let granted = match remote {
-            Ok(Some(id)) => Some(self.release(io, Hold::Lease(id), now)),
+            Ok(Some(id)) => Some(self.release(Hold::Lease(id), now)),
             Ok(None) => {
                 let since = *progress.polling_since.get_or_insert(now);
                 if since.until(now) < self.timeouts.grace {
@@ -918,42 +953,15 @@ impl<'c> Call<'c> {
         self.key.fingerprint().as_u128()
     }
 
-    /// How long a claim or lease is taken for: the grace, or, in a store
-    /// that renews holds, the shorter liveness window (renewed meanwhile).
+    /// How long a claim or lease is taken for (see [`hold_window`]).
     fn hold_window(&self, io: &Io<'_>) -> Duration {
-        let grace = self.timeouts.grace;
-        let window = self.cache.liveness();
-        if window.is_zero() || window >= grace || !io.store.renews_holds() {
-            return grace;
-        }
-        if liveness::available() {
-            window
-        } else {
-            grace
-        }
+        hold_window(io.store, self.cache.liveness(), self.timeouts.grace)
     }
 
     /// The guard of a hold taken at `now`; renewed while it lives, up to
     /// the grace, if it was taken for less.
-    fn release(&self, io: &Io<'_>, held: Hold, now: Timestamp) -> Release {
-        let holding = Holding::new(held);
-        let window = self.hold_window(io);
-        if window < self.timeouts.grace {
-            liveness::keep_alive(Renewal {
-                store: Arc::clone(&self.cache.store),
-                key: self.key,
-                holding: Arc::downgrade(&holding),
-                clock: self.cache.clock.clone(),
-                window,
-                deadline: now.saturating_add(self.timeouts.grace),
-            });
-        }
-        Release {
-            store: Arc::clone(&self.cache.store),
-            key: self.key,
-            held: holding,
-            armed: true,
-        }
+    fn release(&self, held: Hold, now: Timestamp) -> Release {
+        Release::renewed(self.cache, self.key, held, now, self.timeouts.grace)
     }
 
     fn refresh<V>(&self, claim: Release, mark: RefreshMark, stale: V) -> Refresh<V> {

@@ -19,8 +19,9 @@ use antidogpile::{
     Cache, Ttl,
 };
 use antidogpile_test_support::temp_dir::TempDir;
+use common::fault_proxy::FaultProxy;
 use common::memcached::Memcached;
-use common::workers;
+use common::{holds, workers};
 
 // ---- a live holder keeps its lease (20 s compute, grace 60 s) ----
 
@@ -75,6 +76,95 @@ fn a_refresh_claimer_killed_before_any_renewal_is_replaced_within_the_window_on_
 fn a_refresh_claimer_killed_before_any_renewal_is_replaced_within_the_window_on_files() {
     let dir = TempDir::new("liveness-claim-kill-at-once");
     workers::a_refresh_claimer_is_killed_at_once(&dir.file_url());
+}
+
+#[test]
+fn a_killed_client_duty_holder_is_replaced_within_seconds_on_memcached() {
+    let server = Memcached::start();
+    workers::a_client_duty_holder_is_killed(&server.url("timeout=1s"));
+}
+
+// ---- a process holding many leases at once keeps them all ----
+
+#[test]
+fn twenty_thousand_leases_held_through_a_long_compute_are_all_kept_on_memcached() {
+    let server = Memcached::start();
+    let url = server.url("timeout=2s");
+    let taken_over = holds::keys_another_cache_must_recompute(&url, &url);
+    assert_eq!(
+        taken_over,
+        0,
+        "leases lapsed while their holder lived: another cache took over {taken_over} of {} keys",
+        holds::MANY_KEYS
+    );
+}
+
+/// A millisecond of round trip: renewing one hold at a time, a process
+/// could keep a few hundred holds alive in a one-second window.
+#[test]
+fn twenty_thousand_leases_a_millisecond_away_are_all_kept_on_memcached() {
+    let server = Memcached::start();
+    let proxy = FaultProxy::start(server.port());
+    proxy.delay_replies(Duration::from_millis(1));
+    let taken_over = holds::keys_another_cache_must_recompute(
+        &proxy.url("timeout=2s"),
+        &server.url("timeout=2s"),
+    );
+    assert_eq!(
+        taken_over,
+        0,
+        "leases lapsed while their holder lived: another cache took over {taken_over} of {} keys",
+        holds::MANY_KEYS
+    );
+}
+
+/// One process holds a lease on two stores; one of them stops answering
+/// (its replies held back past its timeout). The other store's lease is
+/// still renewed: a renewal stuck on one store never delays another's.
+#[test]
+fn a_store_that_stops_answering_delays_no_other_stores_renewals() {
+    let server = Memcached::start();
+    let proxy = FaultProxy::start(server.port());
+    let window = Duration::from_secs(1);
+    let ttl = Ttl::soft(Duration::from_secs(600)).grace(Duration::from_secs(60));
+    let stalled = Cache::from_url(&proxy.url("timeout=3s"))
+        .unwrap()
+        .with_liveness(window);
+    let kept = Cache::from_url(&server.url("timeout=2s"))
+        .unwrap()
+        .with_liveness(window);
+    let computing = Arc::new(AtomicUsize::new(0));
+    let hold = |cache: Cache, key: &'static str| {
+        let computing = Arc::clone(&computing);
+        std::thread::spawn(move || {
+            cache.get_or_compute(key, ttl, || {
+                computing.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_secs(5));
+                1u64
+            })
+        })
+    };
+    let holders = [
+        hold(stalled, "on the stalled store"),
+        hold(kept, "on the other store"),
+    ];
+    assert!(
+        common::eventually(common::PATIENCE, || computing.load(Ordering::SeqCst) == 2),
+        "the holders never started computing"
+    );
+    proxy.delay_replies(Duration::from_secs(10));
+    std::thread::sleep(window * 3);
+    let other = Cache::from_url(&server.url("timeout=2s")).unwrap();
+    let got = other.get::<u64, _>("on the other store").unwrap();
+    println!("three windows after one store stopped answering, the other store's key: {got:?}");
+    proxy.pass_through();
+    for holder in holders {
+        holder.join().expect("a holder panicked");
+    }
+    assert!(
+        matches!(got, antidogpile::Got::Pending),
+        "the other store's lease lapsed while its holder lived: {got:?}"
+    );
 }
 
 // ---- a runtime dropped while a task holds a lease or a claim ----

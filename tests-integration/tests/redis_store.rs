@@ -14,7 +14,7 @@ use antidogpile::antidogpiled;
 use antidogpile::{install_named, Cache};
 use antidogpile_test_support::redis::{Redis, RedisCluster};
 use common::outage::{self, Calls, FakeServer};
-use common::workers;
+use common::{holds, workers};
 
 /// Far above the timeouts configured below: a call that takes this long hung.
 const HUNG: Duration = Duration::from_secs(5);
@@ -55,6 +55,25 @@ fn a_killed_cold_miss_holder_is_replaced_within_seconds() {
 fn a_killed_refresh_claimer_is_replaced_within_seconds() {
     let server = Redis::start();
     workers::a_refresh_claimer_is_killed(&server.url("timeout=1s"));
+}
+
+#[test]
+fn a_killed_client_duty_holder_is_replaced_within_seconds() {
+    let server = Redis::start();
+    workers::a_client_duty_holder_is_killed(&server.url("timeout=1s"));
+}
+
+#[test]
+fn twenty_thousand_leases_held_through_a_long_compute_are_all_kept() {
+    let server = Redis::start();
+    let url = server.url("timeout=2s");
+    let taken_over = holds::keys_another_cache_must_recompute(&url, &url);
+    assert_eq!(
+        taken_over,
+        0,
+        "leases lapsed while their holder lived: another cache took over {taken_over} of {} keys",
+        holds::MANY_KEYS
+    );
 }
 
 // ---- faults ----

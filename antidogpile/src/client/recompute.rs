@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{soft_value_in, store_error, Ttl};
 use crate::cache::Cache;
-use crate::clock::Clock;
+use crate::clock::{Clock, Timestamp};
 use crate::error::Error;
 use crate::key::Key;
 use crate::memo::{Io, Release};
@@ -34,6 +34,12 @@ use crate::store::{Hold, Store};
 ///
 /// A plain [`Cache::set`] still works (it stores unconditionally, and
 /// replaces the claim or lease).
+///
+/// In a store shared by several processes (one that
+/// [`renews_holds`](crate::store::Store::renews_holds)), the claim or lease
+/// is taken for the cache's liveness window and renewed while the duty
+/// lives, up to the grace: a process killed while holding a duty keeps the
+/// others waiting for that window, not for the grace.
 ///
 /// ```
 /// use antidogpile::{Cache, Got, store::MemoryStore};
@@ -71,10 +77,19 @@ pub struct Recompute {
 }
 
 impl Recompute {
-    pub(super) fn new(cache: &Cache, key: Key, held: Option<Hold>) -> Recompute {
+    /// The duty of `held`, taken at `now` for a grace of `grace` (for the
+    /// liveness window only, in a store that renews holds: renewed while
+    /// this lives, up to the grace).
+    pub(super) fn new(
+        cache: &Cache,
+        key: Key,
+        held: Option<Hold>,
+        now: Timestamp,
+        grace: Duration,
+    ) -> Recompute {
         Recompute {
             key,
-            hold: held.map(|held| Release::holding(Arc::clone(&cache.store), key, held)),
+            hold: held.map(|held| Release::renewed(cache, key, held, now, grace)),
             store: Arc::clone(&cache.store),
             clock: cache.clock.clone(),
             factor: cache.hard_timeout_factor(),

@@ -76,8 +76,9 @@
 //! The client operations [`add`](Store::add), [`mark_stale`](Store::mark_stale)
 //! and [`count`](Store::count) answer [`StoreErrorKind::Unsupported`] until a
 //! store implements them; the `*_many` operations (reads, writes, removes,
-//! and the leases, claims and held writes of a batch of memoized keys) loop
-//! over the single ones until a store batches them. The `conformance` feature's
+//! and the leases, claims and held writes of a batch of memoized keys, and
+//! the renewals of a process's holds) loop over the single ones until a
+//! store batches them. The `conformance` feature's
 //! `conformance::check_store` runs the whole contract against a store.
 
 use std::any::Any;
@@ -408,6 +409,18 @@ pub enum Counted {
     NotACounter,
 }
 
+/// One hold for [`Store::renew_many`] to extend: what [`Store::renew`]
+/// is given, but for its caller's `now`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Renew {
+    /// The key held.
+    pub key: Key,
+    /// The claim or lease on it, as its holder last got it.
+    pub hold: Hold,
+    /// Until when to extend it.
+    pub until: Timestamp,
+}
+
 /// What [`Store::add`] and [`Store::write`] store: a value and its deadlines.
 #[derive(Clone, Debug)]
 pub struct Write {
@@ -597,6 +610,45 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ) -> Answer<'_, Option<Hold>> {
         let _ = (wait, key, hold, until, now);
         Answer::ready(Err(unsupported("renew")))
+    }
+
+    /// Renews every hold of `renewals`, as [`renew`](Store::renew) does,
+    /// each for itself: what each one's `renew` would have answered, in
+    /// order. `Err` only when the whole batch failed. The liveness thread
+    /// renews all the holds of a store that are due in one call, so that a
+    /// process holding thousands of claims and leases keeps them all; a
+    /// remote store sends them together (memcached: one pipelined exchange
+    /// per server; Redis: one pipeline per node). The default calls `renew`
+    /// for each.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use antidogpile::clock::Timestamp;
+    /// use antidogpile::store::{Fingerprint, Hold, Key, MemoryStore, Renew, Store, Wait};
+    ///
+    /// let store = MemoryStore::new();
+    /// let key = Key::new(Fingerprint::from_u128(1), "doc", 0);
+    /// let at = Timestamp::from_millis;
+    /// let lease = store.try_lease(Wait::Blocking, key, at(0), Duration::from_secs(3)).wait()?.unwrap();
+    /// let renewal = Renew { key, hold: Hold::Lease(lease), until: at(4_000) };
+    /// let renewed = store.renew_many(Wait::Blocking, &[renewal], at(1_000)).wait()?;
+    /// assert!(matches!(renewed[..], [Ok(Some(Hold::Lease(_)))]));
+    /// # Ok::<(), antidogpile::store::StoreError>(())
+    /// ```
+    fn renew_many<'a>(
+        &'a self,
+        wait: Wait,
+        renewals: &'a [Renew],
+        now: Timestamp,
+    ) -> Answer<'a, Vec<Result<Option<Hold>, StoreError>>> {
+        Answer::later(async move {
+            let mut renewed = Vec::with_capacity(renewals.len());
+            for renewal in renewals {
+                let one = self.renew(wait, renewal.key, renewal.hold, renewal.until, now);
+                renewed.push(one.await);
+            }
+            Ok(renewed)
+        })
     }
 
     /// Stores `write` only if no value is stored under its key (a lease

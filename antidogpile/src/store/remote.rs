@@ -149,6 +149,21 @@ macro_rules! store_over_remote_ops {
                 })
             }
 
+            fn renew_many<'a>(
+                &'a self,
+                wait: $crate::store::Wait,
+                renewals: &'a [$crate::store::Renew],
+                now: $crate::clock::Timestamp,
+            ) -> $crate::store::Answer<
+                'a,
+                Vec<Result<Option<$crate::store::Hold>, $crate::error::StoreError>>,
+            > {
+                let ops = self.ops(wait);
+                $crate::store::Answer::for_caller(wait, async move {
+                    ops.renew_many(renewals, now).await
+                })
+            }
+
             fn add(
                 &self,
                 wait: $crate::store::Wait,

@@ -22,6 +22,9 @@
 //! antidogpile-worker map URL                      one call with a 16-entry HashMap
 //! antidogpile-worker clearable URL SECONDS        `clearable(1)` (fresh for an hour)
 //!                                                 every 20 ms: `call AT_MS COMPUTED`
+//! antidogpile-worker duty URL                     the client's `get("duty")`; told to
+//!                                                 recompute, says `holding AT_MS` and
+//!                                                 keeps the duty for an hour
 //! ```
 //!
 //! `price` stands for one build of an application: `PRICE_SHAPE` (read at
@@ -294,6 +297,7 @@ fn main() -> ExitCode {
         ("hang", _, _) => {
             call();
         }
+        ("duty", _, _) => hold_a_duty(url),
         ("poll", Some(seconds), _) => {
             let begin = Instant::now();
             while begin.elapsed() < Duration::from_secs(seconds) {
@@ -330,6 +334,22 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The client's `get` of a cold key: told to recompute it, holds the duty
+/// (its lease) for an hour without setting it.
+fn hold_a_duty(url: &str) {
+    let Ok(cache) = antidogpile::Cache::from_url(url) else {
+        return;
+    };
+    match cache.get::<u64, _>("duty") {
+        Ok(antidogpile::Got::Recompute(_, duty)) => {
+            say(&format!("holding {}", now_ms()));
+            std::thread::sleep(Duration::from_secs(3600));
+            drop(duty);
+        }
+        other => say(&format!("not holding: {other:?}")),
+    }
 }
 
 /// Fresh for an hour: only a clear (by another process) makes it compute again.

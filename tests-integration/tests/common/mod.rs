@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 pub mod altered_store;
+pub mod holds;
 pub mod outage;
 pub mod round_trips;
 pub mod workers;

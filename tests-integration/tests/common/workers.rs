@@ -388,3 +388,34 @@ fn a_refresh_claimer_is_killed_after(
     );
     delay
 }
+
+/// A process's `Cache::get` of a cold key tells it to recompute it (the
+/// client's duty, grace 60 s), and the process is SIGKILLed holding that
+/// duty; then a `get_or_compute` of the key here (another process) must
+/// get its value within the target, not after the grace. Returns how long
+/// after the kill it got it.
+pub fn a_client_duty_holder_is_killed(url: &str) -> Duration {
+    let mut holder = worker(&["duty", url]).spawn().unwrap();
+    let holder_lines = line_reader(&mut holder);
+    wait_for_line(&holder_lines, "holding ", Duration::from_secs(20))
+        .expect("the worker was never told to recompute");
+    // The kill comes after the duty's lease was renewed (every second).
+    std::thread::sleep(Duration::from_millis(2_000));
+    let killed_at = kill(holder);
+    let cache = antidogpile::Cache::from_url(url).unwrap();
+    let got = antidogpile_test_support::within(Duration::from_secs(12), move || {
+        let value: u64 = cache.get_or_compute("duty", Duration::from_secs(60), || 7);
+        (value, now_ms())
+    });
+    let Some((value, got_at)) = got else {
+        panic!("the killed process's duty kept a get_or_compute waiting over 12 s");
+    };
+    assert_eq!(value, 7);
+    let delay = Duration::from_millis(got_at.saturating_sub(killed_at));
+    println!("a killed process's client duty taken over after {delay:?}");
+    assert!(
+        delay <= Duration::from_millis(REPLACED_WITHIN_MS),
+        "taken over {delay:?} after the kill"
+    );
+    delay
+}

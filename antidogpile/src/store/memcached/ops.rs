@@ -41,7 +41,7 @@ use crate::error::{StoreError, StoreErrorKind};
 use crate::key::Key;
 use crate::policy::{Deadlines, EntryMeta};
 use crate::store::{
-    ClaimId, Counted, Delta, Found, Hold, LeaseId, Stored, Version, Write, RAW_META,
+    ClaimId, Counted, Delta, Found, Hold, LeaseId, Renew, Stored, Version, Write, RAW_META,
 };
 
 /// Client flags of an antidogpile envelope ("AD", kind 1).
@@ -731,22 +731,67 @@ impl<T: Exchange> Ops<'_, T> {
             Hold::Lease(lease) => lease,
         };
         let routing = logical_key(key);
-        let flags = SetFlags {
-            mode: SetMode::Set,
-            ttl: expiry(until, now).saturating_add(1),
-            client_flags: LEASE_FLAGS,
-            compare_cas: Some(lease.0),
-            return_cas: true,
-            ..SetFlags::default()
-        };
-        match self
+        let flags = lease_renewal(lease, until, now);
+        let reply = self
             .set(&routing, &WireKey::new(routing.as_bytes()), b"", flags)
-            .await?
-        {
-            Reply::Done(flags) => Ok(Some(Hold::Lease(LeaseId(flags.cas.unwrap_or(0))))),
-            Reply::Exists(_) | Reply::NotFound(_) => Ok(None),
-            other => Err(unexpected(&other, "ms C (renewing a lease)")),
+            .await?;
+        renewed_lease(reply)
+    }
+
+    /// Renews every hold as [`renew`](Ops::renew) does: the leases with one
+    /// pipelined `ms ... C<cas>` each, the claims as
+    /// [`renew_claim_many`](Ops::renew_claim_many) does; one exchange per
+    /// server for each kind (two for claims).
+    #[allow(clippy::type_complexity)]
+    pub(crate) async fn renew_many(
+        &self,
+        renewals: &[Renew],
+        now: Timestamp,
+    ) -> Result<Vec<Result<Option<Hold>, StoreError>>, StoreError> {
+        let mut leases = Vec::new();
+        let mut claims = Vec::new();
+        for (index, renewal) in renewals.iter().enumerate() {
+            match renewal.hold {
+                Hold::Lease(lease) => leases.push((index, lease)),
+                Hold::Claim(claim) => claims.push((index, (renewal.key, claim, renewal.until))),
+            }
         }
+        let mut renewed: Vec<Option<Result<Option<Hold>, StoreError>>> = Vec::new();
+        renewed.resize_with(renewals.len(), || None);
+        let batch: Vec<(String, Vec<u8>)> = leases
+            .iter()
+            .map(|&(index, lease)| {
+                let routing = logical_key(&renewals[index].key);
+                let mut request = Vec::with_capacity(64);
+                let flags = lease_renewal(lease, renewals[index].until, now);
+                encode_set(&mut request, &WireKey::new(routing.as_bytes()), b"", &flags);
+                (routing, request)
+            })
+            .collect();
+        for (&(index, _), reply) in leases.iter().zip(self.send_batch(&batch).await) {
+            renewed[index] = Some(reply.and_then(renewed_lease));
+        }
+        let claimed: Vec<(Key, ClaimId, Timestamp)> =
+            claims.iter().map(|(_, claim)| *claim).collect();
+        let outcomes = self.renew_claim_many(&claimed, now).await;
+        for (&(index, _), outcome) in claims.iter().zip(outcomes) {
+            renewed[index] = Some(outcome.map(|cas| cas.map(|cas| Hold::Claim(ClaimId(cas)))));
+        }
+        let mut renewed: Vec<Result<Option<Hold>, StoreError>> = renewed
+            .into_iter()
+            .map(|outcome| {
+                outcome.unwrap_or_else(|| {
+                    Err(StoreError::new(
+                        StoreErrorKind::Protocol,
+                        "a renewal got no reply",
+                    ))
+                })
+            })
+            .collect();
+        if !renewed.is_empty() && renewed.iter().all(Result::is_err) {
+            return Err(renewed.swap_remove(0).unwrap_err());
+        }
+        Ok(renewed)
     }
 
     /// Removes the entry or lease under `key`.
@@ -811,7 +856,9 @@ impl<T: Exchange> Ops<'_, T> {
     ) -> Result<Vec<Result<Option<LeaseId>, StoreError>>, StoreError> {
         let flags = SetFlags {
             mode: SetMode::Add,
-            ttl: expiry(now.saturating_add(grace), now),
+            // As a lease taken by a read: a lease of a short window must not
+            // lapse before its first renewal.
+            ttl: native::lease_expiry(grace),
             client_flags: LEASE_FLAGS,
             return_cas: true,
             ..SetFlags::default()
@@ -954,6 +1001,29 @@ impl<T: Exchange> Ops<'_, T> {
                 failures.join("; ")
             ),
         ))
+    }
+}
+
+/// The `ms ... C<cas>` flags that renew `lease` until `until`: a TTL of
+/// `until` in whole seconds rounded up, plus one (see [`Ops::renew`]).
+fn lease_renewal(lease: LeaseId, until: Timestamp, now: Timestamp) -> SetFlags {
+    SetFlags {
+        mode: SetMode::Set,
+        ttl: expiry(until, now).saturating_add(1),
+        client_flags: LEASE_FLAGS,
+        compare_cas: Some(lease.0),
+        return_cas: true,
+        ..SetFlags::default()
+    }
+}
+
+/// What the reply to a lease's renewal says: the lease under its new CAS,
+/// or `None` if it was lost.
+fn renewed_lease(reply: Reply) -> Result<Option<Hold>, StoreError> {
+    match reply {
+        Reply::Done(flags) => Ok(Some(Hold::Lease(LeaseId(flags.cas.unwrap_or(0))))),
+        Reply::Exists(_) | Reply::NotFound(_) => Ok(None),
+        other => Err(unexpected(&other, "ms C (renewing a lease)")),
     }
 }
 

@@ -25,7 +25,9 @@ use self::link::{store_error, Blocking, Health, Replies};
 #[cfg(feature = "redis-cluster")]
 use self::link::{ClusterBlocking, ClusterTokio};
 use self::scripts::Op;
-use super::{ClaimId, Counted, Delta, Found, Hold, LeaseId, ReadFor, Stored, Version, Wait, Write};
+use super::{
+    ClaimId, Counted, Delta, Found, Hold, LeaseId, ReadFor, Renew, Stored, Version, Wait, Write,
+};
 use crate::clock::Timestamp;
 use crate::envelope;
 use crate::error::{Error, StoreError, StoreErrorKind};
@@ -678,6 +680,20 @@ impl Ops<'_> {
         cmd
     }
 
+    fn renew_cmd(&self, key: &Key, hold: Hold, until: Timestamp, now: Timestamp) -> Cmd {
+        let (kind, id) = match hold {
+            Hold::Claim(claim) => ("c", claim.0),
+            Hold::Lease(lease) => ("l", lease.0),
+        };
+        let mut cmd = self.script(Op::Renew, key);
+        cmd.arg(kind)
+            .arg(id)
+            .arg(until.as_millis())
+            .arg(now.as_millis())
+            .arg(ms(now.until(until)));
+        cmd
+    }
+
     fn lease_cmd(&self, key: &Key, now: Timestamp, grace: Duration) -> Cmd {
         let mut cmd = self.script(Op::TryLease, key);
         cmd.arg(now.as_millis())
@@ -890,18 +906,29 @@ impl Ops<'_> {
         until: Timestamp,
         now: Timestamp,
     ) -> Result<Option<Hold>, StoreError> {
-        let (kind, id) = match hold {
-            Hold::Claim(claim) => ("c", claim.0),
-            Hold::Lease(lease) => ("l", lease.0),
-        };
-        let mut cmd = self.script(Op::Renew, key);
-        cmd.arg(kind)
-            .arg(id)
-            .arg(until.as_millis())
-            .arg(now.as_millis())
-            .arg(ms(now.until(until)));
-        let renewed = token(self.one(cmd).await?)?;
+        let renewed = token(self.one(self.renew_cmd(key, hold, until, now)).await?)?;
         Ok(renewed.map(|_| hold))
+    }
+
+    /// Every renewal in one pipeline (one per node of a cluster).
+    async fn renew_many(
+        &self,
+        renewals: &[Renew],
+        now: Timestamp,
+    ) -> Result<Vec<Result<Option<Hold>, StoreError>>, StoreError> {
+        if renewals.is_empty() {
+            return Ok(Vec::new()); // redis refuses an empty pipeline
+        }
+        let cmds = renewals
+            .iter()
+            .map(|renewal| Ok(self.renew_cmd(&renewal.key, renewal.hold, renewal.until, now)))
+            .collect();
+        let renewed = self.batch(cmds, token).await?;
+        Ok(renewed
+            .into_iter()
+            .zip(renewals)
+            .map(|(renewed, renewal)| Ok(renewed?.map(|_| renewal.hold)))
+            .collect())
     }
 
     async fn add(&self, write: Write, now: Timestamp) -> Result<bool, StoreError> {

@@ -227,7 +227,7 @@ fn read_request_with(wire: &WireKey, purpose: ReadFor, token: Option<u32>) -> Ve
 /// The TTL of a lease stub held for `window`: whole seconds rounded up,
 /// plus one, because an item lives between its TTL less one second and
 /// its TTL.
-fn lease_expiry(window: Duration) -> u32 {
+pub(crate) fn lease_expiry(window: Duration) -> u32 {
     let seconds = window.as_millis().div_ceil(1000).max(1) + 1;
     seconds.min(u128::from(LONGEST_RELATIVE_TTL)) as u32
 }
@@ -1052,6 +1052,76 @@ impl<T: Exchange> Ops<'_, T> {
             }
             _ => Ok(None),
         }
+    }
+
+    /// Renews every `(key, claim, until)` as [`renew_claim`](Ops::renew_claim)
+    /// does: one pipelined `mg` per claim, then one `ms ... C<cas>` per
+    /// claim still live, each an exchange per server. The new CAS of each
+    /// (`None`: lost), in order.
+    pub(crate) async fn renew_claim_many(
+        &self,
+        claims: &[(Key, ClaimId, Timestamp)],
+        now: Timestamp,
+    ) -> Vec<Result<Option<u64>, StoreError>> {
+        let reads: Vec<(String, Vec<u8>)> = claims
+            .iter()
+            .map(|(key, _, _)| {
+                let routing = logical_key(key);
+                let request = read_request(&WireKey::new(routing.as_bytes()), ReadFor::Peek);
+                (routing, request)
+            })
+            .collect();
+        let mut renewed: Vec<Result<Option<u64>, StoreError>> = Vec::with_capacity(claims.len());
+        let mut records: Vec<usize> = Vec::new();
+        let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
+        for (index, reply) in self.send_batch(&reads).await.into_iter().enumerate() {
+            let (_, claim, until) = claims[index];
+            let routing = &reads[index].0;
+            let wire = WireKey::new(routing.as_bytes());
+            let found = match reply.and_then(|reply| Seen::of(reply, ReadFor::Peek)) {
+                Ok(found) => found,
+                Err(error) => {
+                    renewed.push(Err(error));
+                    continue;
+                }
+            };
+            renewed.push(Ok(None));
+            match found.item {
+                Item::Envelope { cas, bytes } if cas == claim.0 => {
+                    let Ok((header, _)) = envelope::open(&bytes) else {
+                        continue;
+                    };
+                    if header.hard_deadline <= now {
+                        continue;
+                    }
+                    let keep_stale = header.meta.soft_deadline.until(header.hard_deadline);
+                    let invalidated = found.invalidated;
+                    match claim_request(&wire, cas, &bytes, invalidated, until, keep_stale, now) {
+                        Ok(request) => {
+                            records.push(index);
+                            batch.push((routing.clone(), request));
+                        }
+                        Err(error) => renewed[index] = Err(error),
+                    }
+                }
+                Item::Envelope { cas, .. } if found.won => {
+                    // Invalidated since: this read took the win; give it back.
+                    let ttl = remaining_ttl(found.remaining);
+                    let given_back = self.invalidate(routing, &wire, Some(cas), ttl).await;
+                    renewed[index] = given_back.map(|_| None);
+                }
+                _ => {}
+            }
+        }
+        for (&index, reply) in records.iter().zip(self.send_batch(&batch).await) {
+            renewed[index] = match reply {
+                Ok(Reply::Done(flags)) => Ok(Some(flags.cas.unwrap_or(0))),
+                Ok(Reply::Exists(_) | Reply::NotFound(_)) => Ok(None),
+                Ok(other) => Err(unexpected(&other, "ms C (claim)")),
+                Err(error) => Err(error),
+            };
+        }
+        renewed
     }
 
     /// Claims the refresh of the envelope read as `seen`: by the win of an
