@@ -178,6 +178,86 @@ fn a_server_replying_garbage_is_a_store_error_and_the_value_is_computed() {
     );
 }
 
+static ODD_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", grace = "5s", cache = "redis_odd", name = "redis::odd")]
+fn against_odd_read_replies(id: u64) -> u64 {
+    ODD_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 1
+}
+
+#[antidogpiled(
+    soft = "1h",
+    grace = "5s",
+    cache = "redis_odd",
+    name = "redis::odd_async"
+)]
+async fn against_odd_read_replies_async(id: u64) -> u64 {
+    ODD_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 2
+}
+
+/// A server that completes the handshake and answers every script with
+/// `reply`: a read's reply of a shape the scripts never send (no table
+/// for a read for use, a tag it does not know, a lease whose token is no
+/// number) is a protocol error and the value is computed at once, not read
+/// as another process's lease and waited for (the grace, 5 s here).
+#[test]
+fn a_read_reply_of_an_unknown_shape_is_computed_at_once_not_waited_for() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let replies: [&[u8]; 4] = [
+        b"*1\r\n$4\r\nnone\r\n",
+        b"*2\r\n$5\r\nlease\r\n$3\r\nxyz\r\n",
+        b"*1\r\n$5\r\nlease\r\n",
+        b"*1\r\n$7\r\nunknown\r\n",
+    ];
+    for reply in replies {
+        let answer = reply.to_vec();
+        let server = FakeServer::start(move |mut stream| {
+            let mut request = [0u8; 4096];
+            while let Ok(n) = stream.read(&mut request) {
+                if n == 0 {
+                    break;
+                }
+                let text = String::from_utf8_lossy(&request[..n]);
+                for _ in 0..text.matches("SETINFO").count() {
+                    let _ = stream.write_all(b"+OK\r\n");
+                }
+                for _ in 0..text.matches("EVALSHA").count() {
+                    let _ = stream.write_all(&answer);
+                }
+            }
+        });
+        install_named(
+            "redis_odd",
+            Cache::from_url(&server.url("redis", "timeout=1s")).unwrap(),
+        );
+        let shown = String::from_utf8_lossy(reply).into_owned();
+        let before = ODD_CALLS.load(Ordering::SeqCst);
+        let started = Instant::now();
+        assert_eq!(against_odd_read_replies(1), 2, "reply {shown:?}");
+        let blocking = started.elapsed();
+        let started = Instant::now();
+        assert_eq!(
+            runtime.block_on(against_odd_read_replies_async(1)),
+            3,
+            "reply {shown:?}"
+        );
+        let nonblocking = started.elapsed();
+        assert!(
+            blocking < Duration::from_millis(2500) && nonblocking < Duration::from_millis(2500),
+            "reply {shown:?}: a blocking call took {blocking:?}, an async one {nonblocking:?}"
+        );
+        assert_eq!(
+            ODD_CALLS.load(Ordering::SeqCst),
+            before + 2,
+            "reply {shown:?}"
+        );
+    }
+}
 #[test]
 fn a_server_killed_and_restarted_while_threads_call_never_yields_a_wrong_value() {
     outage::threads_call_through_a_restart(&mut Redis::start());

@@ -402,26 +402,37 @@ fn ms(duration: Duration) -> u64 {
         .max(1)
 }
 
-/// What a read script answered, and the hold it took.
-fn found_of(value: Value) -> Result<(Option<Found>, Option<Hold>), StoreError> {
-    let Value::Array(parts) = value else {
-        return Err(protocol(format!("redis answered {value:?} to a read")));
+/// What a read script answered to a read for `purpose`, and the hold it
+/// took. A reply of any other shape is a protocol error (the caller
+/// computes), never "nothing, and nothing taken": that reads as another
+/// process's lease, which the caller would wait the grace for.
+fn found_of(value: Value, purpose: ReadFor) -> Result<(Option<Found>, Option<Hold>), StoreError> {
+    let unknown = |value: &Value| protocol(format!("redis answered {value:?} to a read"));
+    let Value::Array(parts) = &value else {
+        return Err(unknown(&value));
     };
-    let tag = parts.first().and_then(bytes).unwrap_or_default();
     let field = |at: usize| parts.get(at).and_then(decimal);
-    Ok(match tag {
-        b"raw" => {
-            let raw = parts.get(1).and_then(bytes).unwrap_or_default().to_vec();
+    let taking = matches!(purpose, ReadFor::Use { .. });
+    Ok(match parts.first().and_then(bytes) {
+        Some(b"raw") => {
+            let Some(raw) = parts.get(1).and_then(bytes) else {
+                return Err(unknown(&value));
+            };
             let found = Found::Entry {
                 meta: super::RAW_META,
                 version: Version(0),
-                value: Stored::Raw(raw),
+                value: Stored::Raw(raw.to_vec()),
             };
             (Some(found), None)
         }
-        b"leased" => (Some(Found::Leased), None),
-        b"lease" => (None, field(1).map(|id| Hold::Lease(LeaseId(id)))),
-        b"entry" | b"claimed" => {
+        Some(b"leased") => (Some(Found::Leased), None),
+        // Only a read that takes holds takes a lease, or finds nothing.
+        Some(b"lease") if taking => match field(1) {
+            Some(id) => (None, Some(Hold::Lease(LeaseId(id)))),
+            None => return Err(unknown(&value)),
+        },
+        Some(b"none") if !taking => (None, None),
+        Some(tag @ (b"entry" | b"claimed")) => {
             let sealed = parts.get(1).and_then(bytes).unwrap_or_default();
             let (Some(soft), Some(claimed), Some(token)) = (field(2), field(3), field(4)) else {
                 return Err(protocol("redis answered an entry without its fields"));
@@ -429,7 +440,7 @@ fn found_of(value: Value) -> Result<(Option<Found>, Option<Hold>), StoreError> {
             let hold = (tag == b"claimed").then_some(Hold::Claim(ClaimId(token)));
             (Some(entry_found(sealed, soft, claimed, token)), hold)
         }
-        _ => (None, None),
+        _ => return Err(unknown(&value)),
     })
 }
 
@@ -634,7 +645,7 @@ impl Ops<'_> {
                 return Ok((Some(found), None));
             }
         }
-        let read = found_of(self.one(self.read_cmd(key, now, purpose)).await?)?;
+        let read = found_of(self.one(self.read_cmd(key, now, purpose)).await?, purpose)?;
         self.noted(key, &read.0);
         Ok(read)
     }
@@ -665,7 +676,7 @@ impl Ops<'_> {
         Found::of_batch(replies.into_iter().map(|reply| {
             reply
                 .map_err(|error| store_error(&error))
-                .and_then(found_of)
+                .and_then(|value| found_of(value, purpose))
         }))
     }
 
