@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use antidogpile::antidogpiled;
 use antidogpile::{install_named, Cache};
 use antidogpile_test_support::redis::{Redis, RedisCluster};
+use common::fault_proxy::FaultProxy;
 use common::outage::{self, Calls, FakeServer};
 use common::workers;
 
@@ -258,6 +259,81 @@ fn a_read_reply_of_an_unknown_shape_is_computed_at_once_not_waited_for() {
         );
     }
 }
+static RESENT_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(
+    soft = "1h",
+    grace = "8s",
+    cache = "redis_resent",
+    name = "redis::resent"
+)]
+fn with_a_reply_lost(id: u64) -> u64 {
+    RESENT_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 1
+}
+
+#[antidogpiled(
+    soft = "1h",
+    grace = "8s",
+    cache = "redis_resent",
+    name = "redis::resent_async"
+)]
+async fn with_a_reply_lost_async(id: u64) -> u64 {
+    RESENT_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 2
+}
+
+/// Redis runs a cold read (its script takes the key's lease) and the
+/// connection drops before the reply arrives: the store sends the read
+/// again on a new connection, which must know the lease for its own, not
+/// another process's to wait for (the grace, 8 s here), nor leave it behind.
+#[test]
+fn a_read_resent_after_its_reply_was_lost_keeps_its_own_lease() {
+    let server = Redis::start();
+    let proxy = FaultProxy::start(server.port());
+    let url = format!("redis://127.0.0.1:{}?timeout=1s&liveness=8s", proxy.port());
+    install_named("redis_resent", Cache::from_url(&url).unwrap());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Each transport's connection made, so that the next read goes out on
+    // it (and is sent again when it drops).
+    assert_eq!(with_a_reply_lost(0), 1);
+    assert_eq!(runtime.block_on(with_a_reply_lost_async(0)), 2);
+    let blocking = || with_a_reply_lost(1) == 2;
+    let nonblocking = || runtime.block_on(with_a_reply_lost_async(1)) == 3;
+    let calls: [&dyn Fn() -> bool; 2] = [&blocking, &nonblocking];
+    for (round, call) in calls.into_iter().enumerate() {
+        let computes = RESENT_CALLS.load(Ordering::SeqCst);
+        proxy.cut_next_reply(0);
+        let started = Instant::now();
+        assert!(call(), "round {round}");
+        let took = started.elapsed();
+        assert_eq!(
+            proxy.cuts_done(),
+            round + 1,
+            "round {round}: no reply was lost"
+        );
+        assert!(
+            took < Duration::from_millis(2500),
+            "round {round}: a cold call whose read was resent took {took:?}"
+        );
+        assert_eq!(
+            RESENT_CALLS.load(Ordering::SeqCst),
+            computes + 1,
+            "round {round}"
+        );
+        // The value was written under the lease: the next call hits.
+        assert!(call(), "round {round}");
+        assert_eq!(
+            RESENT_CALLS.load(Ordering::SeqCst),
+            computes + 1,
+            "round {round}"
+        );
+    }
+}
+
 #[test]
 fn a_server_killed_and_restarted_while_threads_call_never_yields_a_wrong_value() {
     outage::threads_call_through_a_restart(&mut Redis::start());

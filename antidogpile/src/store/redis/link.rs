@@ -4,8 +4,10 @@
 //!
 //! A pooled connection that fails with an I/O error may have been closed
 //! while idle (a server restart, an idle timeout): the request is tried
-//! once more on a new connection, and says nothing about the server. The
-//! server is taken to be down (calls fail at once, for `retry_after`) only
+//! once more on a new connection, and says nothing about the server. (The
+//! server may have run it already: a script sent again knows the hold it
+//! took by its token, see [`scripts`](super::scripts).) The server is taken
+//! to be down (calls fail at once, for `retry_after`) only
 //! when a new connection cannot be made.
 
 #[cfg(feature = "redis-cluster")]
@@ -476,10 +478,8 @@ impl ClusterBlocking {
             // drops the other commands' replies; a command the cluster
             // pipeline cannot route (SCRIPT LOAD) fails it before anything
             // is sent. The batch is then sent again one command at a time,
-            // each with its own reply. Those that had run may run twice: a
-            // hold taken twice is a hold taken by a token that was lost,
-            // which makes callers wait for it (up to the grace), never a
-            // wrong value.
+            // each with its own reply. Those that had run run twice: a
+            // script sent again knows the hold it took by its token.
             Ok(_) | Err(_) => {}
         }
         let (replies, sound) = self.one_at_a_time(&mut connection, cmds, started);
