@@ -32,7 +32,7 @@ use xxhash_rust::xxh3::{xxh3_128, xxh3_128_with_seed, xxh3_64};
 
 use crate::cache::Cache;
 use crate::clock::Timestamp;
-use crate::error::Error;
+use crate::error::{Error, StoreErrorKind};
 use crate::key::{Fingerprint, Key};
 use crate::memo::Io;
 use crate::policy::Deadlines;
@@ -192,7 +192,8 @@ impl Clearing {
 
     /// The fingerprint of a call of `namespace` in a shared store, reading
     /// the generations through `io` if they are due.
-    async fn shared(&self, io: &Io<'_>, namespace: &str, fingerprint: Fingerprint) -> Fingerprint {
+    async fn shared(&self, io: &Io<'_>, namespace: &str, fingerprint: Fingerprint) -> Cleared {
+        let mut store_timed_out = false;
         let generation = self.namespace(namespace);
         let now = real_now();
         if self.whole.due(now) || generation.due(now) {
@@ -210,27 +211,42 @@ impl Clearing {
                     generation.set(tokens[1], now);
                 }
                 // Keep what was known; try again after CLEAR_CHECK_EVERY.
-                _ => {
+                Err(error) => {
+                    store_timed_out = error.kind() == StoreErrorKind::Timeout;
                     self.whole.checked.store(now, Ordering::Release);
                     generation.checked.store(now, Ordering::Release);
                 }
             }
         }
-        mix(
-            fingerprint,
-            self.whole.token.load(Ordering::Acquire),
-            generation.token.load(Ordering::Acquire),
-        )
+        Cleared {
+            fingerprint: mix(
+                fingerprint,
+                self.whole.token.load(Ordering::Acquire),
+                generation.token.load(Ordering::Acquire),
+            ),
+            store_timed_out,
+        }
     }
+}
+
+/// A call's fingerprint in the current generations.
+pub(crate) struct Cleared {
+    pub(crate) fingerprint: Fingerprint,
+    /// Reading the generations timed out: the call skips the store (each
+    /// step would wait the timeout again).
+    pub(crate) store_timed_out: bool,
 }
 
 impl Cache {
     /// The fingerprint a call of `namespace` reads and writes, in this
     /// cache's current generations (blocking on a shared store's read).
     #[inline]
-    pub(crate) fn cleared_key(&self, namespace: &str, fingerprint: Fingerprint) -> Fingerprint {
+    pub(crate) fn cleared_key(&self, namespace: &str, fingerprint: Fingerprint) -> Cleared {
         if !self.keeps_bytes {
-            return self.clearing.local(namespace, fingerprint);
+            return Cleared {
+                fingerprint: self.clearing.local(namespace, fingerprint),
+                store_timed_out: false,
+            };
         }
         crate::store::block_on(self.clearing.shared(
             &Io::blocking(&*self.store),
@@ -245,9 +261,12 @@ impl Cache {
         &self,
         namespace: &str,
         fingerprint: Fingerprint,
-    ) -> Fingerprint {
+    ) -> Cleared {
         if !self.keeps_bytes {
-            return self.clearing.local(namespace, fingerprint);
+            return Cleared {
+                fingerprint: self.clearing.local(namespace, fingerprint),
+                store_timed_out: false,
+            };
         }
         self.clearing
             .shared(&Io::nonblocking(&*self.store), namespace, fingerprint)

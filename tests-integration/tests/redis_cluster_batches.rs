@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use antidogpile::{Cache, Got};
-use antidogpile_test_support::redis::{Redis, RedisCluster};
+use antidogpile_test_support::redis::{Redis, RedisCluster, Stopped};
 
 /// `total_reads_processed` of a node (its own INFO's read included).
 fn reads_processed(node: &Redis) -> u64 {
@@ -254,37 +254,6 @@ fn a_batch_with_a_master_killed(
          a batch fails whole for one dead node",
         held[1]
     );
-}
-
-/// A master stopped (SIGSTOP: it accepts connections and never answers),
-/// continued when dropped.
-struct Stopped(u32);
-
-impl Stopped {
-    fn stop(node: &Redis) -> Stopped {
-        let info = node.command(&["INFO", "server"]).unwrap();
-        let pid: u32 = info
-            .lines()
-            .find_map(|line| line.strip_prefix("process_id:"))
-            .and_then(|pid| pid.trim().parse().ok())
-            .unwrap();
-        signal("-STOP", pid);
-        Stopped(pid)
-    }
-}
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        signal("-CONT", self.0);
-    }
-}
-
-fn signal(which: &str, pid: u32) {
-    let sent = std::process::Command::new("kill")
-        .args([which, &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success(), "kill {which} {pid}");
 }
 
 /// A batch read with keys on a stalled master answers within about the

@@ -87,13 +87,13 @@ fn maybe_stale(error: &RedisError) -> bool {
     !error.is_timeout() && (error.is_io_error() || error.is_connection_dropped())
 }
 
-/// A new connection that fails or times out on one command is a server
-/// that is down or stalled: skipped for `retry_after`. (A pooled
-/// connection's failure, or a batch's timeout, may be that connection's or
-/// that batch's alone, and says nothing.)
-fn confirm_down(health: &Health, error: &RedisError, commands: usize) {
-    if commands == 1 && (error.is_timeout() || error.is_io_error() || error.is_connection_dropped())
-    {
+/// A new connection that fails or times out before any reply (`silent`:
+/// to a single command, or to the first of a pipeline) is a server that is
+/// down or stalled: skipped for `retry_after`. (A pooled connection's
+/// failure, or a batch's timeout part-way, may be that connection's or that
+/// batch's alone, and says nothing.)
+fn confirm_down(health: &Health, error: &RedisError, silent: bool) {
+    if silent && (error.is_timeout() || error.is_io_error() || error.is_connection_dropped()) {
         health.mark_down();
     }
 }
@@ -107,6 +107,38 @@ fn pipeline(cmds: &[Cmd]) -> Pipeline {
         pipe.add_command(cmd.clone());
     }
     pipe
+}
+
+/// `pipe` on a blocking connection, every reply read within `timeout` in
+/// all (redis-rs waits up to the socket's timeout for each reply, so that
+/// a stalled server would cost a pipeline of n commands n timeouts);
+/// `answered` counts the replies read.
+fn query_within(
+    connection: &mut redis::Connection,
+    pipe: &Pipeline,
+    timeout: Duration,
+    answered: &mut usize,
+) -> RedisResult<Replies> {
+    let deadline = Instant::now() + timeout;
+    connection.send_packed_command(&pipe.get_packed_pipeline())?;
+    (0..pipe.len())
+        .map(|_| {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the pipeline's replies took the timeout",
+                )));
+            }
+            connection.set_read_timeout(Some(left))?;
+            let reply = connection.recv_response()?;
+            *answered += 1;
+            Ok(match reply {
+                Value::ServerError(error) => Err(RedisError::from(error)),
+                value => Ok(value),
+            })
+        })
+        .collect()
 }
 
 /// Whether a failure is the connection's (not a reply of the server).
@@ -254,7 +286,7 @@ impl Blocking {
         let pipe = &pipeline(cmds);
         let (mut turn, pooled) = self.pool.turn()?;
         if let Some(mut connection) = pooled {
-            match pipe.query::<Replies>(&mut connection) {
+            match query_within(&mut connection, pipe, self.timeout, &mut 0) {
                 Ok(replies) => {
                     turn.keep = Some(connection);
                     return Ok(replies);
@@ -266,8 +298,10 @@ impl Blocking {
             }
         }
         let mut connection = self.connect(health)?;
-        let replies = pipe.query::<Replies>(&mut connection).map_err(|error| {
-            confirm_down(health, &error, pipe.len());
+        let mut answered = 0;
+        let replies = query_within(&mut connection, pipe, self.timeout, &mut answered);
+        let replies = replies.map_err(|error| {
+            confirm_down(health, &error, answered == 0);
             store_error(&error)
         })?;
         turn.keep = Some(connection);
@@ -391,7 +425,9 @@ impl Tokio {
         let mut connection = self.connect(health).await?;
         self.query(&mut connection, pipe).await.map_err(|error| {
             self.shared.clear();
-            confirm_down(health, &error, pipe.len());
+            // Replies come in full or not at all: only a single command's
+            // says the server is silent.
+            confirm_down(health, &error, pipe.len() == 1);
             store_error(&error)
         })
     }

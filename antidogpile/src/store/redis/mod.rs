@@ -138,7 +138,12 @@ impl RedisConfig {
                 ))
             }
         };
-        let mut settings = redis::RedisConnectionInfo::default().set_db(self.db);
+        // No `CLIENT SETINFO` after connecting: its replies are read one by
+        // one, each up to the timeout, so that a stalled server cost a new
+        // blocking connection two timeouts before its first command.
+        let mut settings = redis::RedisConnectionInfo::default()
+            .set_db(self.db)
+            .set_skip_set_lib_name();
         if let Some(username) = &self.username {
             settings = settings.set_username(username);
         }
