@@ -212,7 +212,8 @@ impl Clearing {
                 }
                 // Keep what was known; try again after CLEAR_CHECK_EVERY.
                 Err(error) => {
-                    store_timed_out = error.kind() == StoreErrorKind::Timeout;
+                    store_timed_out =
+                        error.kind() == StoreErrorKind::Timeout && io.store.stalls_as_one();
                     self.whole.checked.store(now, Ordering::Release);
                     generation.checked.store(now, Ordering::Release);
                 }

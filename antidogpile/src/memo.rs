@@ -657,11 +657,17 @@ impl<'c> Call<'c> {
         trace_store_error(self.site.namespace, error);
     }
 
-    /// [`Call::store_failed`] on this call's way to a value; a timeout
-    /// ends its use of the store (see [`Progress::store_timed_out`]).
-    fn store_failed_on_the_way(&self, progress: &mut Progress<'_>, error: &StoreError) {
+    /// [`Call::store_failed`] on this call's way to a value; a timeout of a
+    /// store that [stalls as one](crate::store::Store::stalls_as_one) ends
+    /// its use of the store (see [`Progress::store_timed_out`]).
+    fn store_failed_on_the_way(
+        &self,
+        io: &Io<'_>,
+        progress: &mut Progress<'_>,
+        error: &StoreError,
+    ) {
         self.store_failed(error);
-        if error.kind() == StoreErrorKind::Timeout {
+        if error.kind() == StoreErrorKind::Timeout && io.store.stalls_as_one() {
             progress.store_timed_out = true;
         }
     }
@@ -716,7 +722,7 @@ impl<'c> Call<'c> {
             };
             let Read { now, found, taking } = read;
             let looked = found.unwrap_or_else(|error| {
-                self.store_failed_on_the_way(progress, &error);
+                self.store_failed_on_the_way(io, progress, &error);
                 Looked::Absent { overwrite: true }
             });
             match looked {
@@ -891,7 +897,7 @@ impl<'c> Call<'c> {
                 None
             }
             Err(error) => {
-                self.store_failed_on_the_way(progress, &error);
+                self.store_failed_on_the_way(io, progress, &error);
                 None
             }
         };

@@ -28,6 +28,10 @@ macro_rules! store_over_remote_ops {
                 true
             }
 
+            fn stalls_as_one(&self) -> bool {
+                $crate::store::remote::StallsAsOne::stalls_as_one(self)
+            }
+
             fn read<'a>(
                 &'a self,
                 wait: $crate::store::Wait,
@@ -273,3 +277,13 @@ macro_rules! store_over_remote_ops {
 }
 
 pub(crate) use store_over_remote_ops;
+
+/// [`Store::stalls_as_one`](super::Store::stalls_as_one) of a remote store
+/// (`true` unless it says otherwise).
+pub(crate) trait StallsAsOne {
+    fn stalls_as_one(&self) -> bool {
+        true
+    }
+}
+
+impl StallsAsOne for super::MemcachedStore {}

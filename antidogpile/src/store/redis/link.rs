@@ -11,7 +11,7 @@
 //! when a new connection cannot be made.
 
 #[cfg(feature = "redis-cluster")]
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::atomic::{AtomicU64, Ordering};
 #[cfg(feature = "redis-cluster")]
 use std::sync::Arc;
@@ -484,7 +484,12 @@ impl ClusterBlocking {
         if cmds.len() == 1 {
             let reply = cmds[0].query::<Value>(&mut connection);
             match reply {
-                Err(error) if transport_failure(&error) => return Err(store_error(&error)),
+                // A timeout is kept: it is one node's (redis-rs skips the
+                // late reply when it comes), and a new connection would
+                // cost the caller the stalled node's timeout again.
+                Err(error) if transport_failure(&error) && !error.is_timeout() => {
+                    return Err(store_error(&error))
+                }
                 reply => {
                     turn.keep = Some(connection);
                     return Ok(vec![reply]);
@@ -635,8 +640,10 @@ fn per_node_pipelines(cmds: &[Cmd]) -> redis::cluster::ClusterPipeline {
 #[cfg(feature = "redis-cluster")]
 pub(crate) struct ClusterTokio {
     client: redis::cluster::ClusterClient,
-    shared: Shared<redis::cluster_async::ClusterConnection>,
+    shared: Arc<Shared<redis::cluster_async::ClusterConnection>>,
     timeout: Duration,
+    /// Set while a new connection is made in the background.
+    renewing: Arc<AtomicBool>,
 }
 
 #[cfg(feature = "redis-cluster")]
@@ -644,9 +651,28 @@ impl ClusterTokio {
     pub(crate) fn new(client: redis::cluster::ClusterClient, timeout: Duration) -> ClusterTokio {
         ClusterTokio {
             client,
-            shared: Shared::new(),
+            shared: Arc::new(Shared::new()),
             timeout,
+            renewing: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Makes a new connection on a task of its own and shares it once made,
+    /// the one in use shared meanwhile: no caller waits for it, and none
+    /// takes the cluster for down if it cannot be made (a node stalled).
+    fn renew_in_background(&self) {
+        if self.renewing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (client, shared) = (self.client.clone(), Arc::clone(&self.shared));
+        let (renewing, timeout) = (Arc::clone(&self.renewing), self.timeout);
+        tokio::spawn(async move {
+            let connecting = client.get_async_connection();
+            if let Ok(Ok(connection)) = tokio::time::timeout(timeout, connecting).await {
+                shared.set(connection);
+            }
+            renewing.store(false, Ordering::Release);
+        });
     }
 
     pub(crate) async fn exchange(
@@ -702,23 +728,34 @@ impl ClusterTokio {
         // A command that fails in transport (its node down or stalled)
         // fails alone: the others' replies stand, so that a dead master
         // costs a batch its own keys, not all of them. The connection is
-        // made again for the next exchange; if every command failed, the
-        // batch does.
+        // made again for the next exchange after a node's connection
+        // failed; if every command failed, the batch does.
         let mut replies = Vec::with_capacity(cmds.len());
-        let mut failures = 0;
+        let (mut failures, mut dropped) = (0, 0);
         for task in tasks {
             let reply = task.await.unwrap_or_else(|_| {
                 Err(RedisError::from(std::io::Error::other(
                     "a redis cluster request's task ended early",
                 )))
             });
-            if matches!(&reply, Err(error) if transport_failure(error)) {
-                failures += 1;
+            if let Err(error) = &reply {
+                if transport_failure(error) {
+                    failures += 1;
+                    dropped += usize::from(!error.is_timeout());
+                }
             }
             replies.push(reply);
         }
-        if failures > 0 {
+        // A timeout is one node's (redis-rs drops its late reply): the
+        // connection to every node is kept, since making it again on a
+        // caller's path needs every node, the stalled one too, and fails
+        // for them all. When no command of a batch was answered, the
+        // connection may be stuck (as redis-rs's can be after a node
+        // died): a new one is made in the background.
+        if dropped > 0 {
             self.shared.clear();
+        } else if failures == cmds.len() && cmds.len() > 1 {
+            self.renew_in_background();
         }
         if failures == cmds.len() {
             if let Some(Err(error)) = replies.into_iter().next() {

@@ -1014,4 +1014,15 @@ impl Ops<'_> {
     }
 }
 
+/// A cluster's timeouts are each node's own.
+impl super::remote::StallsAsOne for RedisStore {
+    fn stalls_as_one(&self) -> bool {
+        match self.transports {
+            Transports::Single { .. } => true,
+            #[cfg(feature = "redis-cluster")]
+            Transports::Cluster { .. } => false,
+        }
+    }
+}
+
 super::remote::store_over_remote_ops!(RedisStore);
