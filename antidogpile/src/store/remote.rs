@@ -286,4 +286,9 @@ pub(crate) trait StallsAsOne {
     }
 }
 
-impl StallsAsOne for super::MemcachedStore {}
+/// Several servers' timeouts are each server's own.
+impl StallsAsOne for super::MemcachedStore {
+    fn stalls_as_one(&self) -> bool {
+        self.config().servers.len() == 1
+    }
+}
