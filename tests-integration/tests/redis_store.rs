@@ -392,6 +392,46 @@ fn a_stalled_server_costs_a_call_about_one_timeout_not_one_per_step() {
     }
 }
 
+static SLOW_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", grace = "8s", cache = "redis_slow", name = "redis::slow")]
+fn during_a_hiccup(id: u64) -> u64 {
+    SLOW_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 1
+}
+
+/// A cold read that times out (the server stalled 800 ms, the timeout
+/// 300 ms) still runs once the server answers again, and takes the key's
+/// lease under its token: the store gives that lease back in the
+/// background, so the next caller computes at once rather than wait for a
+/// lease nobody holds (up to the window, 8 s here).
+#[test]
+fn a_hold_taken_by_a_read_that_timed_out_is_given_back() {
+    let server = Redis::start();
+    let url = server.url("timeout=300ms&retry_after=50ms&liveness=8s");
+    install_named("redis_slow", Cache::from_url(&url).unwrap());
+    assert_eq!(during_a_hiccup(0), 1);
+    let stopped = Stopped::stop(&server);
+    assert_eq!(during_a_hiccup(1), 2, "computed while the server stalls");
+    std::thread::sleep(Duration::from_millis(500));
+    drop(stopped);
+    // The stalled read has run by the time the server answers this.
+    assert_eq!(server.command(&["PING"]).unwrap(), "+PONG");
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    assert_eq!(during_a_hiccup(1), 2);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(2500),
+        "the call after a timed-out read took {took:?}: it waited for that read's lease"
+    );
+    assert_eq!(
+        SLOW_CALLS.load(Ordering::SeqCst),
+        3,
+        "each call computed once"
+    );
+}
+
 #[test]
 fn a_server_killed_and_restarted_while_threads_call_never_yields_a_wrong_value() {
     outage::threads_call_through_a_restart(&mut Redis::start());

@@ -11,9 +11,8 @@
 //! when a new connection cannot be made.
 
 #[cfg(feature = "redis-cluster")]
-use std::sync::atomic::{AtomicBool, AtomicUsize};
-use std::sync::atomic::{AtomicU64, Ordering};
-#[cfg(feature = "redis-cluster")]
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -148,6 +147,65 @@ fn transport_failure(error: &RedisError) -> bool {
         || error.is_io_error()
         || error.is_connection_dropped()
         || error.is_connection_refusal()
+}
+
+/// Commands sent off the callers' path (giving back a hold a read that
+/// timed out may have taken, once the server answers): each on a thread of
+/// its own with a connection of its own, at most [`LateSends::MOST`] at once
+/// (past that, such a hold lapses on its own).
+pub(crate) struct LateSends {
+    to: LateTarget,
+    running: Arc<AtomicUsize>,
+}
+
+/// Where late commands go.
+#[derive(Clone)]
+pub(crate) enum LateTarget {
+    Single(redis::Client),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(redis::cluster::ClusterClient),
+}
+
+impl LateSends {
+    const MOST: usize = 4;
+
+    pub(crate) fn new(to: LateTarget) -> LateSends {
+        LateSends {
+            to,
+            running: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Sends `cmds` on a thread of its own, waiting up to `within` for the
+    /// server; their replies are not read by anyone.
+    pub(crate) fn send(&self, cmds: Vec<Cmd>, within: Duration) {
+        if self.running.fetch_add(1, Ordering::AcqRel) >= LateSends::MOST {
+            self.running.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
+        let (to, running) = (self.to.clone(), Arc::clone(&self.running));
+        let sent = std::thread::Builder::new()
+            .name("antidogpile-redis-late".to_owned())
+            .spawn(move || {
+                let _ = match to {
+                    LateTarget::Single(client) => client
+                        .get_connection_with_timeout(within)
+                        .and_then(|mut connection| {
+                            query_within(&mut connection, &pipeline(&cmds), within, &mut 0)
+                        }),
+                    #[cfg(feature = "redis-cluster")]
+                    LateTarget::Cluster(client) => client.get_connection().map(|mut connection| {
+                        cmds.iter()
+                            .map(|cmd| cmd.query::<Value>(&mut connection))
+                            .collect()
+                    }),
+                };
+                running.fetch_sub(1, Ordering::AcqRel);
+            });
+        if sent.is_err() {
+            self.running.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 /// Connections of one kind: at most `size` of them, in use or idle. A
@@ -681,6 +739,12 @@ impl ClusterTokio {
         cmds: &[Cmd],
     ) -> Result<Replies, StoreError> {
         health.check()?;
+        // A connection being made anew is waited for (up to the timeout):
+        // the one in use may be stuck.
+        let renewing = Instant::now();
+        while self.renewing.load(Ordering::Acquire) && renewing.elapsed() < self.timeout {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         let shared = self.shared.get();
         let connection = match shared {
             Some(connection) => connection,
@@ -731,30 +795,24 @@ impl ClusterTokio {
         // made again for the next exchange after a node's connection
         // failed; if every command failed, the batch does.
         let mut replies = Vec::with_capacity(cmds.len());
-        let (mut failures, mut dropped) = (0, 0);
+        let mut failures = 0;
         for task in tasks {
             let reply = task.await.unwrap_or_else(|_| {
                 Err(RedisError::from(std::io::Error::other(
                     "a redis cluster request's task ended early",
                 )))
             });
-            if let Err(error) = &reply {
-                if transport_failure(error) {
-                    failures += 1;
-                    dropped += usize::from(!error.is_timeout());
-                }
+            if matches!(&reply, Err(error) if transport_failure(error)) {
+                failures += 1;
             }
             replies.push(reply);
         }
-        // A timeout is one node's (redis-rs drops its late reply): the
-        // connection to every node is kept, since making it again on a
-        // caller's path needs every node, the stalled one too, and fails
-        // for them all. When no command of a batch was answered, the
-        // connection may be stuck (as redis-rs's can be after a node
-        // died): a new one is made in the background.
-        if dropped > 0 {
-            self.shared.clear();
-        } else if failures == cmds.len() && cmds.len() > 1 {
+        // A failed node may have left the connection stuck (as redis-rs's
+        // can be after a node died): a new one is made, in the background,
+        // the one in use kept meanwhile. On a caller's path, making it
+        // needs every node, a stalled one too, and took the whole cluster
+        // for down when that one timed out.
+        if failures > 0 {
             self.renew_in_background();
         }
         if failures == cmds.len() {

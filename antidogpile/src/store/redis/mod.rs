@@ -21,7 +21,7 @@ use redis::{Cmd, Value};
 use self::hints::FreshHints;
 #[cfg(feature = "tokio")]
 use self::link::Tokio;
-use self::link::{store_error, Blocking, Health, Replies};
+use self::link::{store_error, Blocking, Health, LateSends, LateTarget, Replies};
 #[cfg(feature = "redis-cluster")]
 use self::link::{ClusterBlocking, ClusterTokio};
 use self::scripts::Op;
@@ -202,6 +202,7 @@ pub struct RedisStore {
     config: RedisConfig,
     health: Health,
     transports: Transports,
+    late: LateSends,
     tokens: Tokens,
     hints: FreshHints,
 }
@@ -272,10 +273,12 @@ impl RedisStore {
     ///
     /// [`Error::InvalidUrl`] if the address cannot be used.
     pub fn new(config: RedisConfig) -> Result<RedisStore, Error> {
+        let late;
         let transports = match &config.addr {
             #[cfg(feature = "redis-cluster")]
             RedisAddr::Cluster(nodes) => {
                 let client = cluster_client(&config, nodes)?;
+                late = LateTarget::Cluster(client.clone());
                 Transports::Cluster {
                     blocking: ClusterBlocking::new(client.clone(), config.pool, config.timeout),
                     nonblocking: ClusterTokio::new(client, config.timeout),
@@ -291,6 +294,7 @@ impl RedisStore {
             }
             _ => {
                 let client = config.client()?;
+                late = LateTarget::Single(client.clone());
                 Transports::Single {
                     blocking: Blocking::new(client.clone(), config.pool, config.timeout),
                     #[cfg(feature = "tokio")]
@@ -301,6 +305,7 @@ impl RedisStore {
         Ok(RedisStore {
             health: Health::new(config.retry_after),
             transports,
+            late: LateSends::new(late),
             tokens: Tokens::new(),
             hints: FreshHints::new(),
             config,
@@ -494,6 +499,7 @@ fn fresh_entry(fields: &Value, now: Timestamp) -> Option<Found> {
 struct Ops<'s> {
     link: Link<'s>,
     health: &'s Health,
+    late: &'s LateSends,
     config: &'s RedisConfig,
     tokens: &'s Tokens,
     hints: &'s FreshHints,
@@ -612,7 +618,7 @@ impl Ops<'_> {
         reply.map_err(|error| store_error(&error))
     }
 
-    fn read_cmd(&self, key: &Key, now: Timestamp, purpose: ReadFor) -> Cmd {
+    fn read_cmd(&self, key: &Key, now: Timestamp, purpose: ReadFor, token: u64) -> Cmd {
         let mut cmd = self.script(Op::Read, key);
         cmd.arg(now.as_millis());
         match purpose {
@@ -623,7 +629,7 @@ impl Ops<'_> {
                 ..
             } => cmd.arg(1).arg(claim_until.as_millis()).arg(ms(lease_for)),
         };
-        cmd.arg(self.tokens.draw());
+        cmd.arg(token);
         cmd
     }
 
@@ -650,9 +656,28 @@ impl Ops<'_> {
                 return Ok((Some(found), None));
             }
         }
-        let read = found_of(self.one(self.read_cmd(key, now, purpose)).await?, purpose)?;
+        let token = self.tokens.draw();
+        let reply = self.one(self.read_cmd(key, now, purpose, token)).await;
+        if let (Err(error), ReadFor::Use { lease_for, .. }) = (&reply, purpose) {
+            if error.kind() == StoreErrorKind::Timeout {
+                self.give_back_late(key, token, lease_for);
+            }
+        }
+        let read = found_of(reply?, purpose)?;
         self.noted(key, &read.0);
         Ok(read)
+    }
+
+    /// A read for use that timed out may still run (the server stalled,
+    /// not gone) and take `key`'s claim or lease under `token`: both are
+    /// given back by that token off the caller's path, once the server
+    /// answers (within `window`, past which such a hold has lapsed).
+    fn give_back_late(&self, key: &Key, token: u64, window: Duration) {
+        let mut lease = self.script(Op::ReleaseLease, key);
+        lease.arg(token);
+        let mut claim = self.script(Op::ReleaseClaim, key);
+        claim.arg(token);
+        self.late.send(vec![lease, claim], window);
     }
 
     /// Keeps the soft deadline of an entry a read found as `key`'s hint.
@@ -675,7 +700,7 @@ impl Ops<'_> {
     ) -> Result<Vec<(Option<Found>, Option<Hold>)>, StoreError> {
         let cmds: Vec<Cmd> = keys
             .iter()
-            .map(|key| self.read_cmd(key, now, purpose))
+            .map(|key| self.read_cmd(key, now, purpose, self.tokens.draw()))
             .collect();
         let replies = self.run(&cmds).await?;
         Found::of_batch(replies.into_iter().map(|reply| {
@@ -813,6 +838,7 @@ impl RedisStore {
         Ops {
             link,
             health: &self.health,
+            late: &self.late,
             config: &self.config,
             tokens: &self.tokens,
             hints: &self.hints,
