@@ -694,7 +694,8 @@ fn per_node_pipelines(cmds: &[Cmd]) -> redis::cluster::ClusterPipeline {
 }
 
 /// One async connection to a Redis Cluster for every task (redis-rs keeps
-/// one multiplexed connection per node under it), made again after it fails.
+/// one multiplexed connection per node under it), made again in the
+/// background after a command failed in transport.
 #[cfg(feature = "redis-cluster")]
 pub(crate) struct ClusterTokio {
     client: redis::cluster::ClusterClient,
@@ -791,9 +792,8 @@ impl ClusterTokio {
             .collect();
         // A command that fails in transport (its node down or stalled)
         // fails alone: the others' replies stand, so that a dead master
-        // costs a batch its own keys, not all of them. The connection is
-        // made again for the next exchange after a node's connection
-        // failed; if every command failed, the batch does.
+        // costs a batch its own keys, not all of them; if every command
+        // failed, the batch does.
         let mut replies = Vec::with_capacity(cmds.len());
         let mut failures = 0;
         for task in tasks {
