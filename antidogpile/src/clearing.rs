@@ -39,7 +39,7 @@ use xxhash_rust::xxh3::{xxh3_128, xxh3_128_with_seed, xxh3_64};
 
 use crate::cache::Cache;
 use crate::clock::Timestamp;
-use crate::error::Error;
+use crate::error::{Error, StoreErrorKind};
 use crate::key::{Fingerprint, Key};
 use crate::memo::Io;
 use crate::policy::Deadlines;
@@ -110,10 +110,18 @@ impl Generation {
     /// Takes `token`, read from the store, unless the generation changed
     /// here since `seen` was loaded (before the read): this process's own
     /// clear is newer than what a read that started before it answers.
+    ///
+    /// Nothing read (0) never replaces a generation known here: a batch
+    /// read reads a key whose server failed as nothing, and so does one
+    /// memcached evicted; going back to 0 would make the values cached
+    /// before that clear reachable again (a different generation per
+    /// process only costs recomputes).
     fn read_as(&self, seen: u64, token: u64, now: u64) {
-        let _ = self
-            .token
-            .compare_exchange(seen, token, Ordering::AcqRel, Ordering::Acquire);
+        if token != 0 {
+            let _ = self
+                .token
+                .compare_exchange(seen, token, Ordering::AcqRel, Ordering::Acquire);
+        }
         self.checked.store(now, Ordering::Release);
     }
 }
@@ -238,8 +246,13 @@ impl Known {
 
     /// Reads `generations` (with the whole cache's) from the store in one
     /// batched read, each taken unless this process cleared it meanwhile.
-    /// Answers whether the store answered; if not, what was known is kept.
-    async fn read(&self, io: &Io<'_>, generations: &[(&str, &Generation)]) -> bool {
+    /// If the store did not answer, what was known is kept, and the error's
+    /// kind is answered.
+    async fn read(
+        &self,
+        io: &Io<'_>,
+        generations: &[(&str, &Generation)],
+    ) -> Result<(), StoreErrorKind> {
         let keys: Vec<Key> = std::iter::once(store_key(None))
             .chain(
                 generations
@@ -267,7 +280,7 @@ impl Known {
                 Err(_) => generation.checked.store(now, Ordering::Release),
             }
         }
-        read.is_ok()
+        read.map(drop).map_err(|error| error.kind())
     }
 
     /// Reads every generation known here, from now on every
@@ -285,7 +298,7 @@ impl Known {
                 .map(|(namespace, generation)| (namespace.as_str(), &**generation))
                 .collect();
             if !generations.is_empty() {
-                crate::store::block_on(known.read(&Io::blocking(&*store), &generations));
+                let _ = crate::store::block_on(known.read(&Io::blocking(&*store), &generations));
             }
         }
     }
@@ -317,21 +330,27 @@ impl Clearing {
         io: &Io<'_>,
         namespace: &str,
         fingerprint: Fingerprint,
-    ) -> Fingerprint {
+    ) -> Cleared {
         let known = &self.known;
         let generation = known.namespace(namespace);
         generation.use_it();
         let now = real_now();
         let first = generation.checked.load(Ordering::Acquire) == 0;
         let refreshing = self.refreshing(store);
+        let mut store_timed_out = false;
         if first || (!refreshing && (known.whole.due(now) || generation.due(now))) {
-            known.read(io, &[(namespace, &generation)]).await;
+            if let Err(kind) = known.read(io, &[(namespace, &generation)]).await {
+                store_timed_out = kind == StoreErrorKind::Timeout && io.store.stalls_as_one();
+            }
         }
-        mix(
-            fingerprint,
-            known.whole.token.load(Ordering::Acquire),
-            generation.token.load(Ordering::Acquire),
-        )
+        Cleared {
+            fingerprint: mix(
+                fingerprint,
+                known.whole.token.load(Ordering::Acquire),
+                generation.token.load(Ordering::Acquire),
+            ),
+            store_timed_out,
+        }
     }
 
     /// Whether the thread that reads the generations runs; starts it once.
@@ -351,13 +370,24 @@ impl Clearing {
     }
 }
 
+/// A call's fingerprint in the current generations.
+pub(crate) struct Cleared {
+    pub(crate) fingerprint: Fingerprint,
+    /// Reading the generations timed out: the call skips the store (each
+    /// step would wait the timeout again).
+    pub(crate) store_timed_out: bool,
+}
+
 impl Cache {
     /// The fingerprint a call of `namespace` reads and writes, in this
     /// cache's current generations (blocking on a shared store's read).
     #[inline]
-    pub(crate) fn cleared_key(&self, namespace: &str, fingerprint: Fingerprint) -> Fingerprint {
+    pub(crate) fn cleared_key(&self, namespace: &str, fingerprint: Fingerprint) -> Cleared {
         if !self.keeps_bytes {
-            return self.clearing.local(namespace, fingerprint);
+            return Cleared {
+                fingerprint: self.clearing.local(namespace, fingerprint),
+                store_timed_out: false,
+            };
         }
         crate::store::block_on(self.clearing.shared(
             &self.store,
@@ -373,9 +403,12 @@ impl Cache {
         &self,
         namespace: &str,
         fingerprint: Fingerprint,
-    ) -> Fingerprint {
+    ) -> Cleared {
         if !self.keeps_bytes {
-            return self.clearing.local(namespace, fingerprint);
+            return Cleared {
+                fingerprint: self.clearing.local(namespace, fingerprint),
+                store_timed_out: false,
+            };
         }
         self.clearing
             .shared(

@@ -334,6 +334,8 @@ pub(crate) struct Call<'c> {
     site: &'static Site,
     key: Key,
     timeouts: Timeouts,
+    /// The store timed out before the call began (see [`Call::after`]).
+    store_timed_out: bool,
 }
 
 /// What a call has done so far, across the turns of its loop.
@@ -353,6 +355,9 @@ pub(crate) struct Progress<'c> {
     poll_pending: bool,
     /// It computes under a store lease a waiter of this process handed over.
     took_handed: bool,
+    /// The store timed out on this call: it computes, and skips the store's
+    /// steps left (each would wait the timeout again), the write included.
+    store_timed_out: bool,
 }
 
 impl Progress<'_> {
@@ -366,6 +371,7 @@ impl Progress<'_> {
             backoff: Duration::from_millis(2),
             poll_pending: false,
             took_handed: false,
+            store_timed_out: false,
         }
     }
 
@@ -465,10 +471,12 @@ impl Bypass {
 /// The right to compute, and what to do with the result.
 pub(crate) enum Job<'c, V> {
     /// Cold miss: the caller holds the in-process lease (waiters get its
-    /// value) and, if the store gave one, the cross-process lease.
+    /// value) and, if the store gave one, the cross-process lease; `write`:
+    /// whether its value goes to the store (not after the store timed out).
     Fill {
         lease: Lease<'c>,
         remote: Option<Release>,
+        write: bool,
     },
     /// Stale hit: the caller holds the refresh claim.
     Refresh(Refresh<V>),
@@ -693,6 +701,16 @@ impl<'c> Call<'c> {
             site,
             key: Key::new(fingerprint, site.namespace, site.options.version),
             timeouts: cache.timeouts_for(site),
+            store_timed_out: false,
+        }
+    }
+
+    /// This call, after the store timed out on its way here (`timed_out`:
+    /// reading the generations): then it does not use the store.
+    pub(crate) fn after(self, timed_out: bool) -> Call<'c> {
+        Call {
+            store_timed_out: timed_out,
+            ..self
         }
     }
 
@@ -708,6 +726,7 @@ impl<'c> Call<'c> {
             site,
             key,
             timeouts,
+            store_timed_out: false,
         }
     }
 
@@ -727,6 +746,21 @@ impl<'c> Call<'c> {
     fn store_failed(&self, error: &StoreError) {
         self.site.counters.count(Event::StoreError);
         trace_store_error(self.site.namespace, error);
+    }
+
+    /// [`Call::store_failed`] on this call's way to a value; a timeout of a
+    /// store that [stalls as one](crate::store::Store::stalls_as_one) ends
+    /// its use of the store (see [`Progress::store_timed_out`]).
+    fn store_failed_on_the_way(
+        &self,
+        io: &Io<'_>,
+        progress: &mut Progress<'_>,
+        error: &StoreError,
+    ) {
+        self.store_failed(error);
+        if error.kind() == StoreErrorKind::Timeout && io.store.stalls_as_one() {
+            progress.store_timed_out = true;
+        }
     }
 
     /// One turn: read the store, decide, and apply the decision.
@@ -768,6 +802,12 @@ impl<'c> Call<'c> {
         loop {
             let read = match read.take() {
                 Some(read) => read,
+                // The store timed out on this call: no read to wait on again.
+                None if progress.store_timed_out => Read {
+                    now: self.cache.clock.now(),
+                    found: Ok(Looked::Absent { overwrite: true }),
+                    taking: Taking::NotTried,
+                },
                 None => {
                     let now = self.cache.clock.now();
                     let purpose = self.read_for(io, now);
@@ -776,7 +816,7 @@ impl<'c> Call<'c> {
             };
             let Read { now, found, taking } = read;
             let looked = found.unwrap_or_else(|error| {
-                self.store_failed(&error);
+                self.store_failed_on_the_way(io, progress, &error);
                 Looked::Absent { overwrite: true }
             });
             match looked {
@@ -868,6 +908,16 @@ impl<'c> Call<'c> {
                                 return Next::Compute(Job::Fill {
                                     lease,
                                     remote: took,
+                                    write: true,
+                                });
+                            }
+                            Joined::Holder(lease) if progress.store_timed_out => {
+                                // The store timed out: compute now, rather
+                                // than wait on it to look again.
+                                return Next::Compute(Job::Fill {
+                                    lease,
+                                    remote: None,
+                                    write: false,
                                 });
                             }
                             Joined::Holder(lease) => {
@@ -891,6 +941,7 @@ impl<'c> Call<'c> {
                         return Next::Compute(Job::Fill {
                             lease,
                             remote: took,
+                            write: true,
                         });
                     }
                     if let Looked::Absent { overwrite: true } = looked {
@@ -899,6 +950,7 @@ impl<'c> Call<'c> {
                         return Next::Compute(Job::Fill {
                             lease,
                             remote: None,
+                            write: !progress.store_timed_out,
                         });
                     }
                     let refused = matches!(taking, Taking::Refused);
@@ -939,13 +991,14 @@ impl<'c> Call<'c> {
                 None
             }
             Err(error) => {
-                self.store_failed(&error);
+                self.store_failed_on_the_way(io, progress, &error);
                 None
             }
         };
         Next::Compute(Job::Fill {
             lease,
             remote: granted,
+            write: !progress.store_timed_out,
         })
     }
 
@@ -992,20 +1045,30 @@ impl<'c> Call<'c> {
     ) -> R {
         match job {
             Job::Refresh(refresh) => refresh.settle(io, self.site, outcome).await,
-            Job::Fill { lease, mut remote } => match outcome.into_value() {
+            Job::Fill {
+                lease,
+                mut remote,
+                write,
+            } => match outcome.into_value() {
                 Ok(value) => {
                     // With a lease from the store, the write lands only if
                     // no invalidation ended it meanwhile.
-                    let (shared, stored) = store_value(
-                        io,
-                        self.site,
-                        &self.cache.clock,
-                        &self.key,
-                        &self.timeouts,
-                        remote.as_mut(),
-                        &value,
-                    )
-                    .await;
+                    let (shared, stored) = if write {
+                        store_value(
+                            io,
+                            self.site,
+                            &self.cache.clock,
+                            &self.key,
+                            &self.timeouts,
+                            remote.as_mut(),
+                            &value,
+                        )
+                        .await
+                    } else {
+                        // The store timed out on this call: no write. The
+                        // hold (if any) stays armed through the clone.
+                        (Arc::new(value.clone()) as Value, Landed::NotStored)
+                    };
                     if let Some(remote) = remote {
                         if stored == Landed::Stored {
                             // The value replaced the lease (disarmed by the write).
@@ -1086,7 +1149,6 @@ impl<V: Cacheable> Refresh<V> {
 
 /// Counts a compute's failure and tells it: an `Err` at WARN (rate-limited:
 /// [`crate::warn`]), a `None` ("nothing found", an answer rather than
-/// trouble: [`Outcome::shared_failure`]) at DEBUG.
 fn failed<R: Outcome>(site: &'static Site, consequence: &str) {
     site.counters.count(Event::Error);
     if R::shared_failure().is_some() {
@@ -1360,6 +1422,7 @@ impl<'c> Call<'c> {
     /// Waits (as `pause` says) until the value is known or this caller must compute.
     async fn resolve<V: Cacheable, P: Pause>(&self, io: &Io<'_>, pause: &P) -> Resolved<'c, V> {
         let mut progress = Progress::new();
+        progress.store_timed_out = self.store_timed_out;
         loop {
             let next = self.next::<V>(io, &mut progress).await;
             if std::mem::take(&mut progress.poll_pending) {

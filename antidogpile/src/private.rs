@@ -306,13 +306,14 @@ fn memoize_sync<R: Outcome, F: FnOnce() -> R>(
     };
     with_cache(site, |cache| match cache {
         Some(cache) => {
-            let fingerprint = cache.cleared_key(site.namespace, fingerprint);
-            let key = Key::new(fingerprint, site.namespace, site.options.version);
+            let cleared = cache.cleared_key(site.namespace, fingerprint);
+            let key = Key::new(cleared.fingerprint, site.namespace, site.options.version);
             match fresh_hit(cache, site, &key) {
                 Some(value) => R::from_value(value),
                 None => {
-                    let fingerprint = stored::<R::Value>(cache, fingerprint);
-                    run(&Call::new(cache, site, fingerprint), compute)
+                    let fingerprint = stored::<R::Value>(cache, cleared.fingerprint);
+                    let call = Call::new(cache, site, fingerprint);
+                    run(&call.after(cleared.store_timed_out), compute)
                 }
             }
         }
@@ -351,9 +352,10 @@ where
 {
     match (key.0, cache_for(site)) {
         (Some(fingerprint), Some(cache)) => {
-            let fingerprint = cache.cleared_key_async(site.namespace, fingerprint).await;
-            let fingerprint = stored::<R::Value>(&cache, fingerprint);
-            run(&Call::new(&cache, site, fingerprint), compute).await
+            let cleared = cache.cleared_key_async(site.namespace, fingerprint).await;
+            let fingerprint = stored::<R::Value>(&cache, cleared.fingerprint);
+            let call = Call::new(&cache, site, fingerprint);
+            run(&call.after(cleared.store_timed_out), compute).await
         }
         _ => uncached(site, || compute).await,
     }
@@ -406,7 +408,10 @@ pub fn invalidate(
             cache,
             &Io::blocking(&*cache.store),
             site,
-            shape.key(cache, cache.cleared_key(site.namespace, fingerprint)),
+            shape.key(
+                cache,
+                cache.cleared_key(site.namespace, fingerprint).fingerprint,
+            ),
             how,
         )),
         None => Ok(false),
@@ -424,8 +429,8 @@ pub async fn invalidate_async(
     match (key.0, cache_for(site)) {
         (Some(fingerprint), Some(cache)) => {
             let io = Io::nonblocking(&*cache.store);
-            let fingerprint = cache.cleared_key_async(site.namespace, fingerprint).await;
-            let fingerprint = shape.key(&cache, fingerprint);
+            let cleared = cache.cleared_key_async(site.namespace, fingerprint).await;
+            let fingerprint = shape.key(&cache, cleared.fingerprint);
             invalidate_in(&cache, &io, site, fingerprint, how).await
         }
         _ => Ok(false),

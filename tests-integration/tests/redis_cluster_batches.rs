@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use antidogpile::{Cache, Got};
-use antidogpile_test_support::redis::{Redis, RedisCluster};
+use antidogpile_test_support::redis::{Redis, RedisCluster, Stopped};
 
 /// `total_reads_processed` of a node (its own INFO's read included).
 fn reads_processed(node: &Redis) -> u64 {
@@ -256,37 +256,6 @@ fn a_batch_with_a_master_killed(
     );
 }
 
-/// A master stopped (SIGSTOP: it accepts connections and never answers),
-/// continued when dropped.
-struct Stopped(u32);
-
-impl Stopped {
-    fn stop(node: &Redis) -> Stopped {
-        let info = node.command(&["INFO", "server"]).unwrap();
-        let pid: u32 = info
-            .lines()
-            .find_map(|line| line.strip_prefix("process_id:"))
-            .and_then(|pid| pid.trim().parse().ok())
-            .unwrap();
-        signal("-STOP", pid);
-        Stopped(pid)
-    }
-}
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        signal("-CONT", self.0);
-    }
-}
-
-fn signal(which: &str, pid: u32) {
-    let sent = std::process::Command::new("kill")
-        .args([which, &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success(), "kill {which} {pid}");
-}
-
 /// A batch read with keys on a stalled master answers within about the
 /// timeout (redis-rs alone reads a stalled node's replies one by one, each
 /// up to the timeout: about 20 x 300 ms here), never with a wrong value;
@@ -436,4 +405,57 @@ fn on_a_cluster_four_batches_of_the_same_keys_in_two_orders_do_not_wait_out_the_
             "round {round}: each key computed once"
         );
     }
+}
+
+/// An async batch of 40 keys over three masters, one of them stalled
+/// (SIGSTOP, 2 s: within the cluster's node timeout): each call computes
+/// only the stalled master's keys, the others still read from their
+/// masters. (A failed command used to drop the shared connection; making
+/// it again needs every node, timed out on the stalled one, and took the
+/// whole cluster for down: every key computed on every call.)
+#[test]
+fn on_a_cluster_an_async_batch_with_a_master_stalled_computes_only_that_masters_keys() {
+    const KEYS: u64 = 40;
+    let (cluster, cache) = cluster_and_cache("timeout=250ms&retry_after=100ms");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (keys, right) = batch(KEYS, 5);
+    let computes = AtomicU64::new(0);
+    let call = || {
+        let compute = |missing: Vec<&u64>| {
+            computes.fetch_add(missing.len() as u64, Ordering::SeqCst);
+            let values: Vec<u64> = missing.iter().map(|key| **key * 5).collect();
+            async move { values }
+        };
+        runtime
+            .block_on(cache.as_async().get_or_compute_many(&keys, TTL, compute))
+            .unwrap()
+    };
+    assert_eq!(call(), right);
+    assert_eq!(computes.load(Ordering::SeqCst), KEYS);
+    // At least the keys the stalled master holds (and any of the cache's own).
+    let held = keys_per_node(&cluster)[1] as u64;
+
+    let stopped = Stopped::stop(&cluster.nodes[1]);
+    let started = Instant::now();
+    let mut calls = 0;
+    while started.elapsed() < Duration::from_secs(2) {
+        assert_eq!(call(), right, "never a wrong value");
+        calls += 1;
+    }
+    drop(stopped);
+    let recomputed = computes.load(Ordering::SeqCst) - KEYS;
+    println!(
+        "{calls} async batches of {KEYS} keys with the master of {held} of them stalled for \
+         2 s: {recomputed} computed"
+    );
+    assert!(calls >= 2, "{calls} calls in 2 s");
+    assert!(
+        recomputed <= calls * held,
+        "{recomputed} keys computed in {calls} calls with the master of {held} of {KEYS} \
+         stalled: the other masters' keys too"
+    );
 }

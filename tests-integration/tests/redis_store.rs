@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use antidogpile::antidogpiled;
 use antidogpile::{install_named, Cache};
-use antidogpile_test_support::redis::{Redis, RedisCluster};
+use antidogpile_test_support::redis::{Redis, RedisCluster, Stopped};
+use common::fault_proxy::FaultProxy;
 use common::outage::{self, Calls, FakeServer};
 use common::{holds, workers};
 
@@ -194,6 +195,259 @@ fn a_server_replying_garbage_is_a_store_error_and_the_value_is_computed() {
             b"*2\r\n$5\r\nlease\r\n$3\r\n-17\r\n",
             b":-1\r\n",
         ],
+    );
+}
+
+static ODD_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", grace = "5s", cache = "redis_odd", name = "redis::odd")]
+fn against_odd_read_replies(id: u64) -> u64 {
+    ODD_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 1
+}
+
+#[antidogpiled(
+    soft = "1h",
+    grace = "5s",
+    cache = "redis_odd",
+    name = "redis::odd_async"
+)]
+async fn against_odd_read_replies_async(id: u64) -> u64 {
+    ODD_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 2
+}
+
+/// A server that completes the handshake and answers every script with
+/// `reply`: a read's reply of a shape the scripts never send (no table
+/// for a read for use, a tag it does not know, a lease whose token is no
+/// number) is a protocol error and the value is computed at once, not read
+/// as another process's lease and waited for (the grace, 5 s here).
+#[test]
+fn a_read_reply_of_an_unknown_shape_is_computed_at_once_not_waited_for() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let replies: [&[u8]; 4] = [
+        b"*1\r\n$4\r\nnone\r\n",
+        b"*2\r\n$5\r\nlease\r\n$3\r\nxyz\r\n",
+        b"*1\r\n$5\r\nlease\r\n",
+        b"*1\r\n$7\r\nunknown\r\n",
+    ];
+    for reply in replies {
+        let answer = reply.to_vec();
+        let server = FakeServer::start(move |mut stream| {
+            let mut request = [0u8; 4096];
+            while let Ok(n) = stream.read(&mut request) {
+                if n == 0 {
+                    break;
+                }
+                let text = String::from_utf8_lossy(&request[..n]);
+                for _ in 0..text.matches("SETINFO").count() {
+                    let _ = stream.write_all(b"+OK\r\n");
+                }
+                for _ in 0..text.matches("EVALSHA").count() {
+                    let _ = stream.write_all(&answer);
+                }
+            }
+        });
+        install_named(
+            "redis_odd",
+            Cache::from_url(&server.url("redis", "timeout=1s")).unwrap(),
+        );
+        let shown = String::from_utf8_lossy(reply).into_owned();
+        let before = ODD_CALLS.load(Ordering::SeqCst);
+        let started = Instant::now();
+        assert_eq!(against_odd_read_replies(1), 2, "reply {shown:?}");
+        let blocking = started.elapsed();
+        let started = Instant::now();
+        assert_eq!(
+            runtime.block_on(against_odd_read_replies_async(1)),
+            3,
+            "reply {shown:?}"
+        );
+        let nonblocking = started.elapsed();
+        assert!(
+            blocking < Duration::from_millis(2500) && nonblocking < Duration::from_millis(2500),
+            "reply {shown:?}: a blocking call took {blocking:?}, an async one {nonblocking:?}"
+        );
+        assert_eq!(
+            ODD_CALLS.load(Ordering::SeqCst),
+            before + 2,
+            "reply {shown:?}"
+        );
+    }
+}
+static RESENT_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(
+    soft = "1h",
+    grace = "8s",
+    cache = "redis_resent",
+    name = "redis::resent"
+)]
+fn with_a_reply_lost(id: u64) -> u64 {
+    RESENT_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 1
+}
+
+#[antidogpiled(
+    soft = "1h",
+    grace = "8s",
+    cache = "redis_resent",
+    name = "redis::resent_async"
+)]
+async fn with_a_reply_lost_async(id: u64) -> u64 {
+    RESENT_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 2
+}
+
+/// Redis runs a cold read (its script takes the key's lease) and the
+/// connection drops before the reply arrives: the store sends the read
+/// again on a new connection, which must know the lease for its own, not
+/// another process's to wait for (the grace, 8 s here), nor leave it behind.
+#[test]
+fn a_read_resent_after_its_reply_was_lost_keeps_its_own_lease() {
+    let server = Redis::start();
+    let proxy = FaultProxy::start(server.port());
+    let url = format!("redis://127.0.0.1:{}?timeout=1s&liveness=8s", proxy.port());
+    install_named("redis_resent", Cache::from_url(&url).unwrap());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Each transport's connection made, so that the next read goes out on
+    // it (and is sent again when it drops).
+    assert_eq!(with_a_reply_lost(0), 1);
+    assert_eq!(runtime.block_on(with_a_reply_lost_async(0)), 2);
+    let blocking = || with_a_reply_lost(1) == 2;
+    let nonblocking = || runtime.block_on(with_a_reply_lost_async(1)) == 3;
+    let calls: [&dyn Fn() -> bool; 2] = [&blocking, &nonblocking];
+    for (round, call) in calls.into_iter().enumerate() {
+        let computes = RESENT_CALLS.load(Ordering::SeqCst);
+        proxy.cut_next_reply(0);
+        let started = Instant::now();
+        assert!(call(), "round {round}");
+        let took = started.elapsed();
+        assert_eq!(
+            proxy.cuts_done(),
+            round + 1,
+            "round {round}: no reply was lost"
+        );
+        assert!(
+            took < Duration::from_millis(2500),
+            "round {round}: a cold call whose read was resent took {took:?}"
+        );
+        assert_eq!(
+            RESENT_CALLS.load(Ordering::SeqCst),
+            computes + 1,
+            "round {round}"
+        );
+        // The value was written under the lease: the next call hits.
+        assert!(call(), "round {round}");
+        assert_eq!(
+            RESENT_CALLS.load(Ordering::SeqCst),
+            computes + 1,
+            "round {round}"
+        );
+    }
+}
+
+static STALLED_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "redis_stalled", name = "redis::stalled")]
+fn during_a_stall(id: u64) -> u64 {
+    STALLED_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 1
+}
+
+#[antidogpiled(soft = "1h", cache = "redis_stalled", name = "redis::stalled_async")]
+async fn during_a_stall_async(id: u64) -> u64 {
+    STALLED_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 2
+}
+
+/// A Redis that stalls (SIGSTOP: connections accepted, nothing answered)
+/// costs each call about one timeout (1 s here), not one per step of the
+/// call (the read, a second look, the write): after a timeout the call
+/// computes and skips the store's steps left. `retry_after` is short, so
+/// that every call meets the stalled server rather than skip it.
+#[test]
+fn a_stalled_server_costs_a_call_about_one_timeout_not_one_per_step() {
+    let server = Redis::start();
+    let url = server.url("timeout=1s&retry_after=50ms");
+    install_named("redis_stalled", Cache::from_url(&url).unwrap());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Each transport's connection made.
+    assert_eq!(during_a_stall(0), 1);
+    assert_eq!(runtime.block_on(during_a_stall_async(0)), 2);
+    let stopped = Stopped::stop(&server);
+    let mut took = Vec::new();
+    for id in 1..=3 {
+        std::thread::sleep(Duration::from_millis(100));
+        let started = Instant::now();
+        assert_eq!(during_a_stall(id), id + 1);
+        took.push(started.elapsed());
+        std::thread::sleep(Duration::from_millis(100));
+        let started = Instant::now();
+        assert_eq!(runtime.block_on(during_a_stall_async(id)), id + 2);
+        took.push(started.elapsed());
+    }
+    drop(stopped);
+    println!("calls (blocking, async, ...) during a stall with timeout=1s: {took:?}");
+    assert_eq!(
+        STALLED_CALLS.load(Ordering::SeqCst),
+        2 + 6,
+        "each call computed once"
+    );
+    for (call, took) in took.iter().enumerate() {
+        assert!(
+            *took < Duration::from_millis(1600),
+            "call {call} took {took:?} during a stall with timeout=1s"
+        );
+    }
+}
+
+static SLOW_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", grace = "8s", cache = "redis_slow", name = "redis::slow")]
+fn during_a_hiccup(id: u64) -> u64 {
+    SLOW_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 1
+}
+
+/// A cold read that times out (the server stalled 800 ms, the timeout
+/// 300 ms) still runs once the server answers again, and takes the key's
+/// lease under its token: the store gives that lease back in the
+/// background, so the next caller computes at once rather than wait for a
+/// lease nobody holds (up to the window, 8 s here).
+#[test]
+fn a_hold_taken_by_a_read_that_timed_out_is_given_back() {
+    let server = Redis::start();
+    let url = server.url("timeout=300ms&retry_after=50ms&liveness=8s");
+    install_named("redis_slow", Cache::from_url(&url).unwrap());
+    assert_eq!(during_a_hiccup(0), 1);
+    let stopped = Stopped::stop(&server);
+    assert_eq!(during_a_hiccup(1), 2, "computed while the server stalls");
+    std::thread::sleep(Duration::from_millis(500));
+    drop(stopped);
+    // The stalled read has run by the time the server answers this.
+    assert_eq!(server.command(&["PING"]).unwrap(), "+PONG");
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    assert_eq!(during_a_hiccup(1), 2);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(2500),
+        "the call after a timed-out read took {took:?}: it waited for that read's lease"
+    );
+    assert_eq!(
+        SLOW_CALLS.load(Ordering::SeqCst),
+        3,
+        "each call computed once"
     );
 }
 

@@ -568,6 +568,15 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         false
     }
 
+    /// Whether a request that timed out says the store is stalled for every
+    /// key (one server), so that a call that met it stops using the store
+    /// (the default: `true`). A store over several servers whose timeouts
+    /// are each server's own (a Redis Cluster) answers `false`: there a
+    /// call stops only after a timeout of its own key's.
+    fn stalls_as_one(&self) -> bool {
+        true
+    }
+
     /// Extends `hold` (a claim or a lease on `key`, as
     /// [`try_claim`](Store::try_claim), [`try_lease`](Store::try_lease),
     /// a [`read`](Store::read) or an earlier renewal returned it) until

@@ -28,6 +28,10 @@ macro_rules! store_over_remote_ops {
                 true
             }
 
+            fn stalls_as_one(&self) -> bool {
+                $crate::store::remote::StallsAsOne::stalls_as_one(self)
+            }
+
             fn read<'a>(
                 &'a self,
                 wait: $crate::store::Wait,
@@ -288,3 +292,18 @@ macro_rules! store_over_remote_ops {
 }
 
 pub(crate) use store_over_remote_ops;
+
+/// [`Store::stalls_as_one`](super::Store::stalls_as_one) of a remote store
+/// (`true` unless it says otherwise).
+pub(crate) trait StallsAsOne {
+    fn stalls_as_one(&self) -> bool {
+        true
+    }
+}
+
+/// Several servers' timeouts are each server's own.
+impl StallsAsOne for super::MemcachedStore {
+    fn stalls_as_one(&self) -> bool {
+        self.config().servers.len() == 1
+    }
+}

@@ -4,14 +4,15 @@
 //!
 //! A pooled connection that fails with an I/O error may have been closed
 //! while idle (a server restart, an idle timeout): the request is tried
-//! once more on a new connection, and says nothing about the server. The
-//! server is taken to be down (calls fail at once, for `retry_after`) only
+//! once more on a new connection, and says nothing about the server. (The
+//! server may have run it already: a script sent again knows the hold it
+//! took by its token, see [`scripts`](super::scripts).) The server is taken
+//! to be down (calls fail at once, for `retry_after`) only
 //! when a new connection cannot be made.
 
 #[cfg(feature = "redis-cluster")]
-use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
-#[cfg(feature = "redis-cluster")]
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -85,13 +86,13 @@ fn maybe_stale(error: &RedisError) -> bool {
     !error.is_timeout() && (error.is_io_error() || error.is_connection_dropped())
 }
 
-/// A new connection that fails or times out on one command is a server
-/// that is down or stalled: skipped for `retry_after`. (A pooled
-/// connection's failure, or a batch's timeout, may be that connection's or
-/// that batch's alone, and says nothing.)
-fn confirm_down(health: &Health, error: &RedisError, commands: usize) {
-    if commands == 1 && (error.is_timeout() || error.is_io_error() || error.is_connection_dropped())
-    {
+/// A new connection that fails or times out before any reply (`silent`:
+/// to a single command, or to the first of a pipeline) is a server that is
+/// down or stalled: skipped for `retry_after`. (A pooled connection's
+/// failure, or a batch's timeout part-way, may be that connection's or that
+/// batch's alone, and says nothing.)
+fn confirm_down(health: &Health, error: &RedisError, silent: bool) {
+    if silent && (error.is_timeout() || error.is_io_error() || error.is_connection_dropped()) {
         health.mark_down();
     }
 }
@@ -107,6 +108,38 @@ fn pipeline(cmds: &[Cmd]) -> Pipeline {
     pipe
 }
 
+/// `pipe` on a blocking connection, every reply read within `timeout` in
+/// all (redis-rs waits up to the socket's timeout for each reply, so that
+/// a stalled server would cost a pipeline of n commands n timeouts);
+/// `answered` counts the replies read.
+fn query_within(
+    connection: &mut redis::Connection,
+    pipe: &Pipeline,
+    timeout: Duration,
+    answered: &mut usize,
+) -> RedisResult<Replies> {
+    let deadline = Instant::now() + timeout;
+    connection.send_packed_command(&pipe.get_packed_pipeline())?;
+    (0..pipe.len())
+        .map(|_| {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the pipeline's replies took the timeout",
+                )));
+            }
+            connection.set_read_timeout(Some(left))?;
+            let reply = connection.recv_response()?;
+            *answered += 1;
+            Ok(match reply {
+                Value::ServerError(error) => Err(RedisError::from(error)),
+                value => Ok(value),
+            })
+        })
+        .collect()
+}
+
 /// Whether a failure is the connection's (not a reply of the server).
 #[cfg(feature = "redis-cluster")]
 fn transport_failure(error: &RedisError) -> bool {
@@ -114,6 +147,65 @@ fn transport_failure(error: &RedisError) -> bool {
         || error.is_io_error()
         || error.is_connection_dropped()
         || error.is_connection_refusal()
+}
+
+/// Commands sent off the callers' path (giving back a hold a read that
+/// timed out may have taken, once the server answers): each on a thread of
+/// its own with a connection of its own, at most [`LateSends::MOST`] at once
+/// (past that, such a hold lapses on its own).
+pub(crate) struct LateSends {
+    to: LateTarget,
+    running: Arc<AtomicUsize>,
+}
+
+/// Where late commands go.
+#[derive(Clone)]
+pub(crate) enum LateTarget {
+    Single(redis::Client),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(redis::cluster::ClusterClient),
+}
+
+impl LateSends {
+    const MOST: usize = 4;
+
+    pub(crate) fn new(to: LateTarget) -> LateSends {
+        LateSends {
+            to,
+            running: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Sends `cmds` on a thread of its own, waiting up to `within` for the
+    /// server; their replies are not read by anyone.
+    pub(crate) fn send(&self, cmds: Vec<Cmd>, within: Duration) {
+        if self.running.fetch_add(1, Ordering::AcqRel) >= LateSends::MOST {
+            self.running.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
+        let (to, running) = (self.to.clone(), Arc::clone(&self.running));
+        let sent = std::thread::Builder::new()
+            .name("antidogpile-redis-late".to_owned())
+            .spawn(move || {
+                let _ = match to {
+                    LateTarget::Single(client) => client
+                        .get_connection_with_timeout(within)
+                        .and_then(|mut connection| {
+                            query_within(&mut connection, &pipeline(&cmds), within, &mut 0)
+                        }),
+                    #[cfg(feature = "redis-cluster")]
+                    LateTarget::Cluster(client) => client.get_connection().map(|mut connection| {
+                        cmds.iter()
+                            .map(|cmd| cmd.query::<Value>(&mut connection))
+                            .collect()
+                    }),
+                };
+                running.fetch_sub(1, Ordering::AcqRel);
+            });
+        if sent.is_err() {
+            self.running.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 /// Connections of one kind: at most `size` of them, in use or idle. A
@@ -252,7 +344,7 @@ impl Blocking {
         let pipe = &pipeline(cmds);
         let (mut turn, pooled) = self.pool.turn()?;
         if let Some(mut connection) = pooled {
-            match pipe.query::<Replies>(&mut connection) {
+            match query_within(&mut connection, pipe, self.timeout, &mut 0) {
                 Ok(replies) => {
                     turn.keep = Some(connection);
                     return Ok(replies);
@@ -264,8 +356,10 @@ impl Blocking {
             }
         }
         let mut connection = self.connect(health)?;
-        let replies = pipe.query::<Replies>(&mut connection).map_err(|error| {
-            confirm_down(health, &error, pipe.len());
+        let mut answered = 0;
+        let replies = query_within(&mut connection, pipe, self.timeout, &mut answered);
+        let replies = replies.map_err(|error| {
+            confirm_down(health, &error, answered == 0);
             store_error(&error)
         })?;
         turn.keep = Some(connection);
@@ -389,7 +483,9 @@ impl Tokio {
         let mut connection = self.connect(health).await?;
         self.query(&mut connection, pipe).await.map_err(|error| {
             self.shared.clear();
-            confirm_down(health, &error, pipe.len());
+            // Replies come in full or not at all: only a single command's
+            // says the server is silent.
+            confirm_down(health, &error, pipe.len() == 1);
             store_error(&error)
         })
     }
@@ -446,7 +542,12 @@ impl ClusterBlocking {
         if cmds.len() == 1 {
             let reply = cmds[0].query::<Value>(&mut connection);
             match reply {
-                Err(error) if transport_failure(&error) => return Err(store_error(&error)),
+                // A timeout is kept: it is one node's (redis-rs skips the
+                // late reply when it comes), and a new connection would
+                // cost the caller the stalled node's timeout again.
+                Err(error) if transport_failure(&error) && !error.is_timeout() => {
+                    return Err(store_error(&error))
+                }
                 reply => {
                     turn.keep = Some(connection);
                     return Ok(vec![reply]);
@@ -476,10 +577,8 @@ impl ClusterBlocking {
             // drops the other commands' replies; a command the cluster
             // pipeline cannot route (SCRIPT LOAD) fails it before anything
             // is sent. The batch is then sent again one command at a time,
-            // each with its own reply. Those that had run may run twice: a
-            // hold taken twice is a hold taken by a token that was lost,
-            // which makes callers wait for it (up to the grace), never a
-            // wrong value.
+            // each with its own reply. Those that had run run twice: a
+            // script sent again knows the hold it took by its token.
             Ok(_) | Err(_) => {}
         }
         let (replies, sound) = self.one_at_a_time(&mut connection, cmds, started);
@@ -595,12 +694,15 @@ fn per_node_pipelines(cmds: &[Cmd]) -> redis::cluster::ClusterPipeline {
 }
 
 /// One async connection to a Redis Cluster for every task (redis-rs keeps
-/// one multiplexed connection per node under it), made again after it fails.
+/// one multiplexed connection per node under it), made again in the
+/// background after a command failed in transport.
 #[cfg(feature = "redis-cluster")]
 pub(crate) struct ClusterTokio {
     client: redis::cluster::ClusterClient,
-    shared: Shared<redis::cluster_async::ClusterConnection>,
+    shared: Arc<Shared<redis::cluster_async::ClusterConnection>>,
     timeout: Duration,
+    /// Set while a new connection is made in the background.
+    renewing: Arc<AtomicBool>,
 }
 
 #[cfg(feature = "redis-cluster")]
@@ -608,9 +710,28 @@ impl ClusterTokio {
     pub(crate) fn new(client: redis::cluster::ClusterClient, timeout: Duration) -> ClusterTokio {
         ClusterTokio {
             client,
-            shared: Shared::new(),
+            shared: Arc::new(Shared::new()),
             timeout,
+            renewing: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Makes a new connection on a task of its own and shares it once made,
+    /// the one in use shared meanwhile: no caller waits for it, and none
+    /// takes the cluster for down if it cannot be made (a node stalled).
+    fn renew_in_background(&self) {
+        if self.renewing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (client, shared) = (self.client.clone(), Arc::clone(&self.shared));
+        let (renewing, timeout) = (Arc::clone(&self.renewing), self.timeout);
+        tokio::spawn(async move {
+            let connecting = client.get_async_connection();
+            if let Ok(Ok(connection)) = tokio::time::timeout(timeout, connecting).await {
+                shared.set(connection);
+            }
+            renewing.store(false, Ordering::Release);
+        });
     }
 
     pub(crate) async fn exchange(
@@ -619,6 +740,12 @@ impl ClusterTokio {
         cmds: &[Cmd],
     ) -> Result<Replies, StoreError> {
         health.check()?;
+        // A connection being made anew is waited for (up to the timeout):
+        // the one in use may be stuck.
+        let renewing = Instant::now();
+        while self.renewing.load(Ordering::Acquire) && renewing.elapsed() < self.timeout {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         let shared = self.shared.get();
         let connection = match shared {
             Some(connection) => connection,
@@ -665,9 +792,8 @@ impl ClusterTokio {
             .collect();
         // A command that fails in transport (its node down or stalled)
         // fails alone: the others' replies stand, so that a dead master
-        // costs a batch its own keys, not all of them. The connection is
-        // made again for the next exchange; if every command failed, the
-        // batch does.
+        // costs a batch its own keys, not all of them; if every command
+        // failed, the batch does.
         let mut replies = Vec::with_capacity(cmds.len());
         let mut failures = 0;
         for task in tasks {
@@ -681,8 +807,13 @@ impl ClusterTokio {
             }
             replies.push(reply);
         }
+        // A failed node may have left the connection stuck (as redis-rs's
+        // can be after a node died): a new one is made, in the background,
+        // the one in use kept meanwhile. On a caller's path, making it
+        // needs every node, a stalled one too, and took the whole cluster
+        // for down when that one timed out.
         if failures > 0 {
-            self.shared.clear();
+            self.renew_in_background();
         }
         if failures == cmds.len() {
             if let Some(Err(error)) = replies.into_iter().next() {

@@ -21,7 +21,7 @@ use redis::{Cmd, Value};
 use self::hints::FreshHints;
 #[cfg(feature = "tokio")]
 use self::link::Tokio;
-use self::link::{store_error, Blocking, Health, Replies};
+use self::link::{store_error, Blocking, Health, LateSends, LateTarget, Replies};
 #[cfg(feature = "redis-cluster")]
 use self::link::{ClusterBlocking, ClusterTokio};
 use self::scripts::Op;
@@ -140,7 +140,12 @@ impl RedisConfig {
                 ))
             }
         };
-        let mut settings = redis::RedisConnectionInfo::default().set_db(self.db);
+        // No `CLIENT SETINFO` after connecting: its replies are read one by
+        // one, each up to the timeout, so that a stalled server cost a new
+        // blocking connection two timeouts before its first command.
+        let mut settings = redis::RedisConnectionInfo::default()
+            .set_db(self.db)
+            .set_skip_set_lib_name();
         if let Some(username) = &self.username {
             settings = settings.set_username(username);
         }
@@ -199,6 +204,7 @@ pub struct RedisStore {
     config: RedisConfig,
     health: Health,
     transports: Transports,
+    late: LateSends,
     tokens: Tokens,
     hints: FreshHints,
 }
@@ -269,10 +275,12 @@ impl RedisStore {
     ///
     /// [`Error::InvalidUrl`] if the address cannot be used.
     pub fn new(config: RedisConfig) -> Result<RedisStore, Error> {
+        let late;
         let transports = match &config.addr {
             #[cfg(feature = "redis-cluster")]
             RedisAddr::Cluster(nodes) => {
                 let client = cluster_client(&config, nodes)?;
+                late = LateTarget::Cluster(client.clone());
                 Transports::Cluster {
                     blocking: ClusterBlocking::new(client.clone(), config.pool, config.timeout),
                     nonblocking: ClusterTokio::new(client, config.timeout),
@@ -288,6 +296,7 @@ impl RedisStore {
             }
             _ => {
                 let client = config.client()?;
+                late = LateTarget::Single(client.clone());
                 Transports::Single {
                     blocking: Blocking::new(client.clone(), config.pool, config.timeout),
                     #[cfg(feature = "tokio")]
@@ -298,6 +307,7 @@ impl RedisStore {
         Ok(RedisStore {
             health: Health::new(config.retry_after),
             transports,
+            late: LateSends::new(late),
             tokens: Tokens::new(),
             hints: FreshHints::new(),
             config,
@@ -404,26 +414,37 @@ fn ms(duration: Duration) -> u64 {
         .max(1)
 }
 
-/// What a read script answered, and the hold it took.
-fn found_of(value: Value) -> Result<(Option<Found>, Option<Hold>), StoreError> {
-    let Value::Array(parts) = value else {
-        return Err(protocol(format!("redis answered {value:?} to a read")));
+/// What a read script answered to a read for `purpose`, and the hold it
+/// took. A reply of any other shape is a protocol error (the caller
+/// computes), never "nothing, and nothing taken": that reads as another
+/// process's lease, which the caller would wait the grace for.
+fn found_of(value: Value, purpose: ReadFor) -> Result<(Option<Found>, Option<Hold>), StoreError> {
+    let unknown = |value: &Value| protocol(format!("redis answered {value:?} to a read"));
+    let Value::Array(parts) = &value else {
+        return Err(unknown(&value));
     };
-    let tag = parts.first().and_then(bytes).unwrap_or_default();
     let field = |at: usize| parts.get(at).and_then(decimal);
-    Ok(match tag {
-        b"raw" => {
-            let raw = parts.get(1).and_then(bytes).unwrap_or_default().to_vec();
+    let taking = matches!(purpose, ReadFor::Use { .. });
+    Ok(match parts.first().and_then(bytes) {
+        Some(b"raw") => {
+            let Some(raw) = parts.get(1).and_then(bytes) else {
+                return Err(unknown(&value));
+            };
             let found = Found::Entry {
                 meta: super::RAW_META,
                 version: Version(0),
-                value: Stored::Raw(raw),
+                value: Stored::Raw(raw.to_vec()),
             };
             (Some(found), None)
         }
-        b"leased" => (Some(Found::Leased), None),
-        b"lease" => (None, field(1).map(|id| Hold::Lease(LeaseId(id)))),
-        b"entry" | b"claimed" => {
+        Some(b"leased") => (Some(Found::Leased), None),
+        // Only a read that takes holds takes a lease, or finds nothing.
+        Some(b"lease") if taking => match field(1) {
+            Some(id) => (None, Some(Hold::Lease(LeaseId(id)))),
+            None => return Err(unknown(&value)),
+        },
+        Some(b"none") if !taking => (None, None),
+        Some(tag @ (b"entry" | b"claimed")) => {
             let sealed = parts.get(1).and_then(bytes).unwrap_or_default();
             let (Some(soft), Some(claimed), Some(token)) = (field(2), field(3), field(4)) else {
                 return Err(protocol("redis answered an entry without its fields"));
@@ -431,7 +452,7 @@ fn found_of(value: Value) -> Result<(Option<Found>, Option<Hold>), StoreError> {
             let hold = (tag == b"claimed").then_some(Hold::Claim(ClaimId(token)));
             (Some(entry_found(sealed, soft, claimed, token)), hold)
         }
-        _ => (None, None),
+        _ => return Err(unknown(&value)),
     })
 }
 
@@ -480,6 +501,7 @@ fn fresh_entry(fields: &Value, now: Timestamp) -> Option<Found> {
 struct Ops<'s> {
     link: Link<'s>,
     health: &'s Health,
+    late: &'s LateSends,
     config: &'s RedisConfig,
     tokens: &'s Tokens,
     hints: &'s FreshHints,
@@ -598,7 +620,7 @@ impl Ops<'_> {
         reply.map_err(|error| store_error(&error))
     }
 
-    fn read_cmd(&self, key: &Key, now: Timestamp, purpose: ReadFor) -> Cmd {
+    fn read_cmd(&self, key: &Key, now: Timestamp, purpose: ReadFor, token: u64) -> Cmd {
         let mut cmd = self.script(Op::Read, key);
         cmd.arg(now.as_millis());
         match purpose {
@@ -609,7 +631,7 @@ impl Ops<'_> {
                 ..
             } => cmd.arg(1).arg(claim_until.as_millis()).arg(ms(lease_for)),
         };
-        cmd.arg(self.tokens.draw());
+        cmd.arg(token);
         cmd
     }
 
@@ -636,9 +658,28 @@ impl Ops<'_> {
                 return Ok((Some(found), None));
             }
         }
-        let read = found_of(self.one(self.read_cmd(key, now, purpose)).await?)?;
+        let token = self.tokens.draw();
+        let reply = self.one(self.read_cmd(key, now, purpose, token)).await;
+        if let (Err(error), ReadFor::Use { lease_for, .. }) = (&reply, purpose) {
+            if error.kind() == StoreErrorKind::Timeout {
+                self.give_back_late(key, token, lease_for);
+            }
+        }
+        let read = found_of(reply?, purpose)?;
         self.noted(key, &read.0);
         Ok(read)
+    }
+
+    /// A read for use that timed out may still run (the server stalled,
+    /// not gone) and take `key`'s claim or lease under `token`: both are
+    /// given back by that token off the caller's path, once the server
+    /// answers (within `window`, past which such a hold has lapsed).
+    fn give_back_late(&self, key: &Key, token: u64, window: Duration) {
+        let mut lease = self.script(Op::ReleaseLease, key);
+        lease.arg(token);
+        let mut claim = self.script(Op::ReleaseClaim, key);
+        claim.arg(token);
+        self.late.send(vec![lease, claim], window);
     }
 
     /// Keeps the soft deadline of an entry a read found as `key`'s hint.
@@ -661,13 +702,13 @@ impl Ops<'_> {
     ) -> Result<Vec<(Option<Found>, Option<Hold>)>, StoreError> {
         let cmds: Vec<Cmd> = keys
             .iter()
-            .map(|key| self.read_cmd(key, now, purpose))
+            .map(|key| self.read_cmd(key, now, purpose, self.tokens.draw()))
             .collect();
         let replies = self.run(&cmds).await?;
         Found::of_batch(replies.into_iter().map(|reply| {
             reply
                 .map_err(|error| store_error(&error))
-                .and_then(found_of)
+                .and_then(|value| found_of(value, purpose))
         }))
     }
 
@@ -813,6 +854,7 @@ impl RedisStore {
         Ops {
             link,
             health: &self.health,
+            late: &self.late,
             config: &self.config,
             tokens: &self.tokens,
             hints: &self.hints,
@@ -1021,6 +1063,17 @@ impl Ops<'_> {
         match self.one(redis::cmd("PING")).await? {
             Value::SimpleString(pong) if pong == "PONG" => Ok(()),
             other => Err(protocol(format!("redis answered {other:?} to PING"))),
+        }
+    }
+}
+
+/// A cluster's timeouts are each node's own.
+impl super::remote::StallsAsOne for RedisStore {
+    fn stalls_as_one(&self) -> bool {
+        match self.transports {
+            Transports::Single { .. } => true,
+            #[cfg(feature = "redis-cluster")]
+            Transports::Cluster { .. } => false,
         }
     }
 }

@@ -47,6 +47,8 @@ end
 /// ARGV: now, use ('1': take the claim or the lease), claim until, lease ms, new token.
 /// Answers {'raw', bytes} | {'leased'} | {'entry', e, s, c, t} |
 /// {'claimed', e, s, c, t} | {'lease', t} | {'none'}.
+/// A hold under the new token is this read's own, taken when it ran
+/// before (its reply lost, the read sent again): answered as taken.
 const READ: &str = r#"
 local now = tonumber(ARGV[1])
 local use = ARGV[2] == '1'
@@ -54,8 +56,10 @@ local t = kind()
 if t == 'string' then return {'raw', redis.call('GET', k)} end
 if t == 'hash' then
   local f = fields()
+  if use and f[6] == ARGV[5] then return {'lease', ARGV[5]} end
   if f[6] then return {'leased'} end
   if live(f, now) then
+    if use and f[2] == ARGV[5] then return {'claimed', f[1], f[3], f[4], ARGV[5]} end
     if use and tonumber(f[3]) <= now and tonumber(f[4]) <= now then
       redis.call('HSET', k, 'c', ARGV[3], 't', ARGV[5])
       return {'claimed', f[1], f[3], ARGV[3], ARGV[5]}
@@ -70,11 +74,13 @@ end
 return {'none'}
 "#;
 
-/// ARGV: seen token, now, until, new token. Answers the new token or nil.
+/// ARGV: seen token, now, until, new token. Answers the new token or nil
+/// (the new token too if it holds the claim: this request ran before).
 const TRY_CLAIM: &str = r#"
 if kind() ~= 'hash' then return false end
 local f = fields()
 local now = tonumber(ARGV[2])
+if not f[6] and live(f, now) and f[2] == ARGV[4] then return ARGV[4] end
 if f[6] or not live(f, now) or f[2] ~= ARGV[1] then return false end
 if tonumber(f[3]) > now or tonumber(f[4]) > now then return false end
 redis.call('HSET', k, 'c', ARGV[3], 't', ARGV[4])
@@ -96,10 +102,12 @@ return 1
 "#;
 
 /// ARGV: 'c' (claim) or 'l' (lease), its token, then a value to put.
-/// Answers 1 if it was put, 0 if the hold is not the live one.
+/// Answers 1 if it was put (or is there: this request ran before, its
+/// entry's token the new one), 0 if the hold is not the live one.
 const WRITE_HELD: &str = r#"
 if kind() ~= 'hash' then return 0 end
 local f = fields()
+if not f[6] and entry(f) and f[2] == ARGV[5] then return 1 end
 if ARGV[1] == 'c' then
   if f[6] or not entry(f) or f[2] ~= ARGV[2] then return 0 end
 elseif f[6] ~= ARGV[2] then
@@ -109,12 +117,14 @@ put(3)
 return 1
 "#;
 
-/// ARGV: now, lease ms, new token. Answers the token or nil.
+/// ARGV: now, lease ms, new token. Answers the token or nil (the token
+/// too if it holds the lease: this request ran before).
 const TRY_LEASE: &str = r#"
 local t = kind()
 if t == 'string' then return false end
 if t == 'hash' then
   local f = fields()
+  if f[6] == ARGV[3] then return ARGV[3] end
   if f[6] or live(f, tonumber(ARGV[1])) then return false end
 end
 lease(ARGV[3], ARGV[2])
