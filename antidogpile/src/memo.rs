@@ -748,9 +748,11 @@ impl<'c> Call<'c> {
         trace_store_error(self.site.namespace, error);
     }
 
-    /// [`Call::store_failed`] on this call's way to a value; a timeout of a
-    /// store that [stalls as one](crate::store::Store::stalls_as_one) ends
-    /// its use of the store (see [`Progress::store_timed_out`]).
+    /// [`Call::store_failed`] on this call's way to a value; a timeout ends
+    /// its use of the store (see [`Progress::store_timed_out`]) if it was
+    /// this call's own request, or the store [stalls as
+    /// one](crate::store::Store::stalls_as_one) (a batch's request may have
+    /// timed out on another key's server).
     fn store_failed_on_the_way(
         &self,
         io: &Io<'_>,
@@ -758,7 +760,8 @@ impl<'c> Call<'c> {
         error: &StoreError,
     ) {
         self.store_failed(error);
-        if error.kind() == StoreErrorKind::Timeout && io.store.stalls_as_one() {
+        let its_own = io.gather.is_none();
+        if error.kind() == StoreErrorKind::Timeout && (its_own || io.store.stalls_as_one()) {
             progress.store_timed_out = true;
         }
     }

@@ -649,6 +649,18 @@ impl Ops<'_> {
             let mut cmd = redis::cmd("HMGET");
             cmd.arg(self.key(key)).arg(&["e", "t", "s", "c", "h", "l"]);
             let reply = self.run(std::slice::from_ref(&cmd)).await?.pop();
+            // A command that failed in transport (on a cluster, each fails
+            // alone: its node timed out or is down) fails the read: the
+            // script would only wait for the same node again.
+            if let Some(Err(error)) = &reply {
+                let error = store_error(error);
+                if matches!(
+                    error.kind(),
+                    StoreErrorKind::Timeout | StoreErrorKind::Unavailable
+                ) {
+                    return Err(error);
+                }
+            }
             // A reply that is an error (a raw value is no hash) or not a
             // fresh entry: the script reads it.
             if let Some(found) = reply
