@@ -181,6 +181,7 @@ pub fn check_store<S: Store>(expect: Expect, mut new_store: impl FnMut() -> S) {
             counters_count_raw_integers_only(fixture("counters"));
             hard_sets_are_never_stale_and_expire_on_time(fixture("hard set"));
             many_keys_at_once(fixture("many"));
+            empty_batches_answer_at_once(fixture("empty batches"));
             get_or_compute_computes_once(fixture("get_or_compute"));
             values_of_another_type_are_misses(fixture("types"));
             #[cfg(feature = "tokio")]
@@ -809,6 +810,62 @@ fn hard_sets_are_never_stale_and_expire_on_time(f: Fixture) {
         f.cache.add_hard(&f.key("new"), &v, None).unwrap(),
         "{}: add_hard",
         f.check
+    );
+}
+
+/// Every batch operation takes an empty batch and answers it as empty,
+/// never as an error (a server may refuse an empty pipeline).
+fn empty_batches_answer_at_once(f: Fixture) {
+    let (store, check, now) = (f.cache.store(), f.check, f.clock.now());
+    let wait = Wait::Blocking;
+    let empty = |what: &str, ok: bool| assert!(ok, "{check}: an empty {what}");
+    let mut reader = |_: usize, _: Lookup<'_>| {};
+    let read = store.read_many(wait, &[], now, ReadFor::Peek, &mut reader);
+    empty("read_many", read.wait().is_ok_and(|holds| holds.is_empty()));
+    empty(
+        "write_many",
+        store.write_many(wait, Vec::new(), now).wait().is_ok(),
+    );
+    empty("remove_many", store.remove_many(wait, &[]).wait().is_ok());
+    let leases = store.try_lease_many(wait, &[], now, Duration::from_secs(1));
+    empty(
+        "try_lease_many",
+        leases.wait().is_ok_and(|leases| leases.is_empty()),
+    );
+    let claims = store.try_claim_many(wait, &[], now, now);
+    empty(
+        "try_claim_many",
+        claims.wait().is_ok_and(|claims| claims.is_empty()),
+    );
+    let writes = store.write_held_many(wait, Vec::new(), now);
+    empty(
+        "write_held_many",
+        writes.wait().is_ok_and(|writes| writes.is_empty()),
+    );
+    let renewed = store.renew_many(wait, &[], now);
+    empty(
+        "renew_many",
+        renewed.wait().is_ok_and(|renewed| renewed.is_empty()),
+    );
+    let none: [CheckKey<'_>; 0] = [];
+    empty(
+        "get_many",
+        f.cache
+            .get_many::<Tagged, _>(&none)
+            .is_ok_and(|got| got.is_empty()),
+    );
+    let nothing: [(CheckKey<'_>, Tagged); 0] = [];
+    empty("set_many", f.cache.set_many(&nothing, SOFT).is_ok());
+    empty(
+        "delete_many",
+        f.cache.delete_many(&none, Invalidate::Hard).is_ok(),
+    );
+    let computed = f
+        .cache
+        .get_or_compute_many(&none, SOFT, |_| Vec::<Tagged>::new());
+    empty(
+        "get_or_compute_many",
+        computed.is_ok_and(|values| values.is_empty()),
     );
 }
 

@@ -583,6 +583,10 @@ impl Ops<'_> {
     /// restarted server, a new cluster node) are sent again once the
     /// scripts are loaded.
     async fn run(&self, cmds: &[Cmd]) -> Result<Replies, StoreError> {
+        if cmds.is_empty() {
+            // An empty batch: Redis refuses an empty pipeline.
+            return Ok(Vec::new());
+        }
         let mut replies = self.exchange(cmds).await?;
         if replies.len() != cmds.len() {
             return Err(protocol("redis answered a pipeline with too few replies"));
