@@ -82,7 +82,21 @@ fn a_value_too_large_to_cache_is_computed_once_for_a_crowd_served_to_all_and_not
             "one compute for the crowd, not cached"
         );
         assert_eq!(stats.store_errors, round, "the refused write is counted");
-        assert_eq!(stats.waits, round * (LARGE_THREADS as u64 - 1));
+        // Every caller but the one computing waits. The computing caller
+        // may have waited too: its read found the store's lease taken by
+        // another thread of this process, which hands it over only once it
+        // has joined the in-process flight. A poll that ends with the
+        // hand-over is not counted as a wait, but under load that thread
+        // can be descheduled past two polls (2 ms, 4 ms), and then it is
+        // (seen with a probe: 3 of 60 rounds under three busy loops, each
+        // "computes after a poll, handed=true").
+        let waiters = round * (LARGE_THREADS as u64 - 1);
+        assert!(
+            (waiters..=waiters + round).contains(&stats.waits),
+            "round {round}: {} waits, {waiters} to {} expected",
+            stats.waits,
+            waiters + round
+        );
     }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

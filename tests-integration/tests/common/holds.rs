@@ -68,3 +68,13 @@ pub fn keys_another_cache_must_recompute(holder_url: &str, other_url: &str) -> u
     );
     recompute
 }
+
+/// [`keys_another_cache_must_recompute`], asserting that it is none: no
+/// lease lapsed while its holder lived.
+pub fn every_lease_is_kept(holder_url: &str, other_url: &str) {
+    let taken_over = keys_another_cache_must_recompute(holder_url, other_url);
+    assert_eq!(
+        taken_over, 0,
+        "leases lapsed while their holder lived: another cache took over {taken_over} of {MANY_KEYS} keys"
+    );
+}
