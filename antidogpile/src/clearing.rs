@@ -10,7 +10,7 @@
 //! - In a store of this process only (memory, no-op), the generations live
 //!   in the [`Cache`]: a clear is seen by the next call. The hit path pays
 //!   one atomic load until the first clear, and a lock-free map lookup after.
-//! - In a shared store (memcached, Redis, files: [`Store::keeps_bytes`](crate::Store::keeps_bytes)), they are
+//! - In a shared store (memcached, Redis, files: [`Store::keeps_bytes`](crate::store::Store::keeps_bytes)), they are
 //!   kept in the store (raw values under the namespace
 //!   `antidogpile::generation`). A process reads a namespace's generation
 //!   (with the whole cache's) on the path of its first call of that

@@ -480,7 +480,7 @@ impl<'c> Ops<'c> {
     /// compute are computed in one `compute` call per round, and keys that
     /// others are computing are waited for, then looked at again.
     ///
-    /// Each round reads every open key in one `ReadMany` (on memcached, one
+    /// Each round reads every open key in one `Store::read_many` (on memcached, one
     /// pipelined exchange per server), takes the leases and claims the
     /// round's keys need in one batched request each, writes what was
     /// computed in one more (see [`gather`]), and pauses once for all the
