@@ -305,20 +305,31 @@ fn memoize_sync<R: Outcome, F: FnOnce() -> R>(
         return uncached(site, compute);
     };
     with_cache(site, |cache| match cache {
-        Some(cache) => {
-            let cleared = cache.cleared_key(site.namespace, fingerprint);
-            let key = Key::new(cleared.fingerprint, site.namespace, site.options.version);
-            match fresh_hit(cache, site, &key) {
-                Some(value) => R::from_value(value),
-                None => {
-                    let fingerprint = stored::<R::Value>(cache, cleared.fingerprint);
-                    let call = Call::new(cache, site, fingerprint);
-                    run(&call.after(cleared.store_timed_out), compute)
-                }
+        Some(cache) => match a_fresh_hit::<R::Value>(cache, site, fingerprint) {
+            Ok(value) => R::from_value(value),
+            Err(cleared) => {
+                let fingerprint = stored::<R::Value>(cache, cleared.fingerprint);
+                let call = Call::new(cache, site, fingerprint);
+                run(&call.after(cleared.store_timed_out), compute)
             }
-        }
+        },
         None => uncached(site, compute),
     })
+}
+
+/// The one hit path of sync and async calls: the call's key in the
+/// cache's current generations, and its value if an in-process store holds
+/// it fresh (answered at once, with no call to drive); else the key, for
+/// the call. On a shared store the generations' first read blocks: an
+/// `async fn` comes here only for an in-process store.
+fn a_fresh_hit<V: crate::outcome::Cacheable>(
+    cache: &Cache,
+    site: &'static Site,
+    fingerprint: Fingerprint,
+) -> Result<V, crate::clearing::Cleared> {
+    let cleared = cache.cleared_key(site.namespace, fingerprint);
+    let key = Key::new(cleared.fingerprint, site.namespace, site.options.version);
+    fresh_hit(cache, site, &key).ok_or(cleared)
 }
 
 /// A memoized call of a sync function.
@@ -350,6 +361,18 @@ where
     R: Outcome,
     F: std::future::Future<Output = R>,
 {
+    // A fresh hit of an in-process store: the sync call's hit path, with
+    // no call, no progress and no future of the store's (an async hit cost
+    // 2.6 times a sync one without it).
+    if let Some(fingerprint) = key.0 {
+        let hit = with_cache(site, |cache| {
+            let cache = cache.filter(|cache| !cache.keeps_bytes)?;
+            a_fresh_hit::<R::Value>(cache, site, fingerprint).ok()
+        });
+        if let Some(value) = hit {
+            return R::from_value(value);
+        }
+    }
     match (key.0, cache_for(site)) {
         (Some(fingerprint), Some(cache)) => {
             let cleared = cache.cleared_key_async(site.namespace, fingerprint).await;

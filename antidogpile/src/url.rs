@@ -519,6 +519,7 @@ fn parse_query<'u>(url: &str, query: &'u str) -> Result<Vec<(&'u str, &'u str)>,
 /// `i32::MAX` databases (its `databases` setting), numbered from 0, so a
 /// larger number can only fail on every call; one below that may still be
 /// past the server's own `databases`, which only the server can tell.
+#[cfg(feature = "redis")]
 fn parse_db(url: &str, name: &str, value: &str) -> Result<i64, Error> {
     const LAST: i64 = i32::MAX as i64 - 1;
     match value.parse::<i64>() {

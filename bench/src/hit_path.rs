@@ -29,6 +29,13 @@ fn antidogpile_hit(key: u64) -> String {
     value(key)
 }
 
+/// The same, as an `async fn`: awaited in a loop on a `current_thread`
+/// runtime (one runtime per measuring thread).
+#[antidogpiled(soft = "1h")]
+async fn antidogpile_async_hit(key: u64) -> String {
+    value(key)
+}
+
 #[cached(ttl = 3600)]
 fn cached_hit(key: u64) -> String {
     value(key)
@@ -46,14 +53,20 @@ static NAIVE: LazyLock<NaiveTtlCache<u64, String>> =
     LazyLock::new(|| NaiveTtlCache::new(Duration::from_secs(3600)));
 
 /// The contenders, in the order of the table; the first is the floor.
-pub const CACHES: [&str; 6] = [
+pub const CACHES: [&str; 7] = [
     "DashMap get + clone (floor)",
     "quick_cache `get`",
     "moka sync `get_with`",
     "cached `#[cached(ttl)]`",
     "naive TTL cache (RwLock)",
     "antidogpile `#[antidogpiled]`",
+    "antidogpile `#[antidogpiled] async fn`, awaited",
 ];
+
+/// The row of antidogpile's sync hit, which the others are compared with.
+pub const ANTIDOGPILE: usize = 5;
+/// The row of antidogpile's async hit.
+pub const ANTIDOGPILE_ASYNC: usize = 6;
 
 fn call(cache: usize, key: u64) -> String {
     match cache {
@@ -64,6 +77,29 @@ fn call(cache: usize, key: u64) -> String {
         4 => NAIVE.get_or_compute(key, || value(key)),
         _ => antidogpile_hit(key),
     }
+}
+
+/// ns per awaited call of the async contender: each thread awaits `calls`
+/// calls in one `block_on` of a `current_thread` runtime of its own.
+fn ns_per_async_call(threads: usize, calls: u64) -> f64 {
+    let total: Duration = on_threads(threads, |t, start| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a current_thread runtime");
+        start.wait();
+        runtime.block_on(async {
+            let begin = Instant::now();
+            let mut key = t as u64 * 7919;
+            for _ in 0..calls {
+                key = (key + 7919) % KEYS;
+                black_box(antidogpile_async_hit(black_box(key)).await);
+            }
+            begin.elapsed()
+        })
+    })
+    .into_iter()
+    .sum();
+    total.as_nanos() as f64 / (threads as u64 * calls) as f64
 }
 
 /// ns per call of one contender, each of `threads` threads making `calls` calls.
@@ -90,6 +126,7 @@ fn ns_per_call(threads: usize, calls: u64, cache: usize) -> f64 {
         2 => run(threads, calls, |k| call(2, k)),
         3 => run(threads, calls, |k| call(3, k)),
         4 => run(threads, calls, |k| call(4, k)),
+        ANTIDOGPILE_ASYNC => ns_per_async_call(threads, calls),
         _ => run(threads, calls, |k| call(5, k)),
     }
 }
@@ -99,10 +136,18 @@ pub fn run(calls: u64, rounds: usize, progress: &mut Progress) -> Vec<[f64; 2]> 
     for key in 0..KEYS {
         DASHMAP.insert(key, value(key));
         QUICK_CACHE.insert(key, value(key));
-        for cache in 0..CACHES.len() {
+        for cache in 0..ANTIDOGPILE_ASYNC {
             call(cache, key); // the cold miss of every memoizing contender
         }
     }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current_thread runtime");
+    runtime.block_on(async {
+        for key in 0..KEYS {
+            antidogpile_async_hit(key).await;
+        }
+    });
     let mut best = vec![[f64::MAX; 2]; CACHES.len()];
     for round in 0..rounds {
         for (column, &threads) in THREADS.iter().enumerate() {

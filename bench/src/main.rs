@@ -6,6 +6,7 @@
 //! cargo run -p antidogpile-bench -- --quick           # each workload briefly
 //! cargo run --release -p antidogpile-bench -- --out DIR
 //! cargo run --release -p antidogpile-bench -- --memory   # only memory per entry
+//! cargo run --release -p antidogpile-bench -- --only hits # the in-process hit path alone
 //! cargo run --release -p antidogpile-bench -- --only large-batch   # that row alone
 //! cargo run --release -p antidogpile-bench -- --only memcached-hits # hits and get_many
 //! cargo run --release -p antidogpile-bench -- --only redis # Redis hits and stampede
@@ -96,7 +97,7 @@ fn fail(message: &str) -> ! {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("usage: antidogpile-bench [--quick] [--out DIR] [--memory] [--only large-batch|memcached-hits|redis]");
+        println!("usage: antidogpile-bench [--quick] [--out DIR] [--memory] [--only hits|large-batch|memcached-hits|redis]");
         return;
     }
     if let Some(cache) = value_of(&args, "--memory-worker") {
@@ -141,6 +142,7 @@ fn main() {
     // floor of the same run; or the Redis rows.
     let only: Option<fn(Budget) -> Result<String, String>> =
         match value_of(&args, "--only").as_deref() {
+            Some("hits") => Some(only_hits),
             Some("large-batch") => Some(only_large_batch),
             Some("memcached-hits") => Some(only_memcached_hits),
             Some("redis") => Some(|budget| run_redis(budget, &mut Progress::new())),
@@ -339,6 +341,16 @@ fn stampedes(
 }
 
 /// Batches of the large-batch rows per round: each reads 10,000 keys.
+/// The in-process hit path alone: its table and the async hit's target.
+fn only_hits(budget: Budget) -> Result<String, String> {
+    let hit = hit_path::run(budget.hit_calls, budget.hit_rounds, &mut Progress::new());
+    let mut table = String::new();
+    report::hit_table(&hit, &mut table);
+    table.push_str("| target | measured | met |\n|---|---|---|\n");
+    table.push_str(&report::async_hit_target(&hit));
+    Ok(table)
+}
+
 fn large_batch_calls(budget: Budget) -> u64 {
     (budget.memcached_calls / 1_000).max(3)
 }
