@@ -85,8 +85,8 @@ use proc_macro::TokenStream;
 ///     skip(conn, log),       // arguments left out of the key
 ///     key = customer.id,     // or: an expression that is the whole key
 ///     background,            // or `background = true`: refresh stale values on a spawned task
-///     jitter = 0.1,          // spread soft deadlines by ±10% so values loaded together
-///                            //   do not all expire together
+///     jitter = 0.1,          // shorten each value's freshness by a random 0-10% so values
+///                            //   loaded together do not all expire together
 ///     invalidate = false,    // no `report_invalidate` (or = "forget_report": another name;
 ///                            //   = true: `report_invalidate` for a private method too)
 ///     result,                // or `option`, or `value`: what the return type is, when its
@@ -124,8 +124,10 @@ use proc_macro::TokenStream;
 ///   the stale value is served, and a later caller refreshes. The body then
 ///   outlives the call, so every argument must be owned and `'static`, and
 ///   there can be no `self`.
-/// - **`jitter = <fraction>`** (0.0 <= jitter < 1.0, default 0.0): spread
-///   soft deadlines randomly by up to this fraction of `soft`.
+/// - **`jitter = <fraction>`** (0.0 <= jitter < 1.0, default 0.0): shorten
+///   each value's soft timeout by a random fraction of `soft` up to this
+///   (never lengthen it: a value is never fresh for longer than `soft`), so
+///   that values loaded together do not expire together.
 /// - **`invalidate = false`**, **`invalidate = true`** or
 ///   **`invalidate = "<fn name>"`**: no invalidator, `name_invalidate`, or
 ///   the invalidator under that name. Default: `name_invalidate`, except
