@@ -245,3 +245,21 @@ fn redis_a_deserialize_that_panics_when_traced_still_caches() {
     let server = Redis::start();
     a_deserialize_that_panics_when_traced_still_caches(&server.url("timeout=1s"));
 }
+
+#[test]
+fn memcached_the_client_reads_another_shape_nested_in_an_envelope_of_its_name_as_a_miss() {
+    let server = Memcached::start();
+    the_client_reads_another_shape_as_a_miss_in(&server.url("timeout=1s"), "nested-price-client");
+}
+
+#[test]
+fn memcached_a_changed_shape_nested_in_an_envelope_of_its_name_is_recomputed() {
+    let server = Memcached::start();
+    a_new_shape_recomputes_in(&server.url("timeout=1s"), "nested-price");
+}
+
+#[test]
+fn memcached_a_deserialize_that_panics_when_traced_still_caches() {
+    let server = Memcached::start();
+    a_deserialize_that_panics_when_traced_still_caches(&server.url("timeout=1s"));
+}
