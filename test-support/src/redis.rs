@@ -94,38 +94,7 @@ fn command_on(port: u16, words: &[&str]) -> Result<String> {
     Ok(line.trim_end().to_owned())
 }
 
-/// A redis-server stopped (SIGSTOP: it accepts connections and never
-/// answers, as a stalled server), continued (SIGCONT) when dropped.
-#[derive(Debug)]
-pub struct Stopped(u32);
-
-impl Stopped {
-    /// Stops `server` until the guard is dropped.
-    pub fn stop(server: &Redis) -> Stopped {
-        let info = server.command(&["INFO", "server"]).unwrap();
-        let pid: u32 = info
-            .lines()
-            .find_map(|line| line.strip_prefix("process_id:"))
-            .and_then(|pid| pid.trim().parse().ok())
-            .unwrap();
-        signal("-STOP", pid);
-        Stopped(pid)
-    }
-}
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        signal("-CONT", self.0);
-    }
-}
-
-fn signal(which: &str, pid: u32) {
-    let sent = Command::new("kill")
-        .args([which, &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success(), "kill {which} {pid}");
-}
+pub use crate::server::Stopped;
 
 /// A Redis Cluster of three masters (no replicas) on free loopback ports,
 /// its slots spread by `redis-cli --cluster create`; killed when dropped.

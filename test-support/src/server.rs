@@ -231,3 +231,31 @@ impl Drop for Process {
         self.kill();
     }
 }
+
+/// A server stopped (SIGSTOP: it accepts connections and never answers,
+/// as a stalled server), continued (SIGCONT) when dropped.
+#[derive(Debug)]
+pub struct Stopped(u32);
+
+impl Stopped {
+    /// Stops `server` until the guard is dropped.
+    pub fn stop<K: Kind>(server: &Server<K>) -> Stopped {
+        let pid = K::answered_pid(server.port()).expect("the server answers: it has a pid");
+        signal("-STOP", pid);
+        Stopped(pid)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        signal("-CONT", self.0);
+    }
+}
+
+fn signal(which: &str, pid: u32) {
+    let sent = Command::new("kill")
+        .args([which, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill {which} {pid}");
+}

@@ -347,62 +347,9 @@ fn a_read_resent_after_its_reply_was_lost_keeps_its_own_lease() {
     }
 }
 
-static STALLED_CALLS: AtomicU64 = AtomicU64::new(0);
-
-#[antidogpiled(soft = "1h", cache = "redis_stalled", name = "redis::stalled")]
-fn during_a_stall(id: u64) -> u64 {
-    STALLED_CALLS.fetch_add(1, Ordering::SeqCst);
-    id + 1
-}
-
-#[antidogpiled(soft = "1h", cache = "redis_stalled", name = "redis::stalled_async")]
-async fn during_a_stall_async(id: u64) -> u64 {
-    STALLED_CALLS.fetch_add(1, Ordering::SeqCst);
-    id + 2
-}
-
-/// A Redis that stalls (SIGSTOP: connections accepted, nothing answered)
-/// costs each call about one timeout (1 s here), not one per step of the
-/// call (the read, a second look, the write): after a timeout the call
-/// computes and skips the store's steps left. `retry_after` is short, so
-/// that every call meets the stalled server rather than skip it.
 #[test]
 fn a_stalled_server_costs_a_call_about_one_timeout_not_one_per_step() {
-    let server = Redis::start();
-    let url = server.url("timeout=1s&retry_after=50ms");
-    install_named("redis_stalled", Cache::from_url(&url).unwrap());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    // Each transport's connection made.
-    assert_eq!(during_a_stall(0), 1);
-    assert_eq!(runtime.block_on(during_a_stall_async(0)), 2);
-    let stopped = Stopped::stop(&server);
-    let mut took = Vec::new();
-    for id in 1..=3 {
-        std::thread::sleep(Duration::from_millis(100));
-        let started = Instant::now();
-        assert_eq!(during_a_stall(id), id + 1);
-        took.push(started.elapsed());
-        std::thread::sleep(Duration::from_millis(100));
-        let started = Instant::now();
-        assert_eq!(runtime.block_on(during_a_stall_async(id)), id + 2);
-        took.push(started.elapsed());
-    }
-    drop(stopped);
-    println!("calls (blocking, async, ...) during a stall with timeout=1s: {took:?}");
-    assert_eq!(
-        STALLED_CALLS.load(Ordering::SeqCst),
-        2 + 6,
-        "each call computed once"
-    );
-    for (call, took) in took.iter().enumerate() {
-        assert!(
-            *took < Duration::from_millis(1600),
-            "call {call} took {took:?} during a stall with timeout=1s"
-        );
-    }
+    outage::a_stalled_server_costs_a_call_about_one_timeout(&Redis::start());
 }
 
 static SLOW_CALLS: AtomicU64 = AtomicU64::new(0);

@@ -16,16 +16,19 @@ use antidogpile::{antidogpiled, install_named, Cache};
 
 use antidogpile_test_support::memcached::Memcached;
 use antidogpile_test_support::redis::Redis;
+use antidogpile_test_support::server::Stopped;
 
 /// Far above the timeouts of these tests: a call that takes this long hung.
 const HUNG: Duration = Duration::from_secs(5);
 
-/// A server a test can kill and start again on the same port.
+/// A server a test can kill and start again on the same port, or stall.
 pub trait Restartable {
     /// Its store URL, with the query parameters `query`.
     fn url(&self, query: &str) -> String;
     fn kill(&mut self);
     fn restart(&mut self);
+    /// Stalls it (SIGSTOP) until the guard is dropped.
+    fn stall(&self) -> Stopped;
 }
 
 impl Restartable for Memcached {
@@ -38,6 +41,9 @@ impl Restartable for Memcached {
     fn restart(&mut self) {
         Memcached::restart(self);
     }
+    fn stall(&self) -> Stopped {
+        Stopped::stop(self)
+    }
 }
 
 impl Restartable for Redis {
@@ -49,6 +55,9 @@ impl Restartable for Redis {
     }
     fn restart(&mut self) {
         Redis::restart(self);
+    }
+    fn stall(&self) -> Stopped {
+        Stopped::stop(self)
     }
 }
 
@@ -405,4 +414,60 @@ pub fn garbage_replies_cost_computes_never_a_wrong_value(scheme: &str, replies: 
         2 * replies.len() as u64,
         "every call computed"
     );
+}
+
+static STALLED_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[antidogpiled(soft = "1h", cache = "outage_stalled", name = "outage::stalled")]
+fn during_a_stall(id: u64) -> u64 {
+    STALLED_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 1
+}
+
+#[antidogpiled(soft = "1h", cache = "outage_stalled", name = "outage::stalled_async")]
+async fn during_a_stall_async(id: u64) -> u64 {
+    STALLED_CALLS.fetch_add(1, Ordering::SeqCst);
+    id + 2
+}
+
+/// A server that stalls (SIGSTOP: connections accepted, nothing answered)
+/// costs each call about one timeout (1 s here), not one per step of the
+/// call (the read, a second look, the write): after a timeout the call
+/// computes and skips the store's steps left. `retry_after` is short, so
+/// that every call meets the stalled server rather than skip it.
+pub fn a_stalled_server_costs_a_call_about_one_timeout(server: &impl Restartable) {
+    let url = server.url("timeout=1s&retry_after=50ms");
+    install_named("outage_stalled", Cache::from_url(&url).unwrap());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Each transport's connection made.
+    assert_eq!(during_a_stall(0), 1);
+    assert_eq!(runtime.block_on(during_a_stall_async(0)), 2);
+    let stalled = server.stall();
+    let mut took = Vec::new();
+    for id in 1..=3 {
+        std::thread::sleep(Duration::from_millis(100));
+        let started = Instant::now();
+        assert_eq!(during_a_stall(id), id + 1);
+        took.push(started.elapsed());
+        std::thread::sleep(Duration::from_millis(100));
+        let started = Instant::now();
+        assert_eq!(runtime.block_on(during_a_stall_async(id)), id + 2);
+        took.push(started.elapsed());
+    }
+    drop(stalled);
+    println!("calls (blocking, async, ...) during a stall with timeout=1s: {took:?}");
+    assert_eq!(
+        STALLED_CALLS.load(Ordering::SeqCst),
+        2 + 6,
+        "each call computed once"
+    );
+    for (call, took) in took.iter().enumerate() {
+        assert!(
+            *took < Duration::from_millis(1600),
+            "call {call} took {took:?} during a stall with timeout=1s"
+        );
+    }
 }
