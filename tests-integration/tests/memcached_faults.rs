@@ -17,6 +17,13 @@ fn a_server_killed_and_restarted_costs_computes_then_caching_resumes() {
     outage::a_restart_costs_computes_then_caching_resumes(&mut Memcached::start(), Calls::Blocking);
 }
 
+/// The docs' "the store is down or slow: the store's timeout, about once
+/// per call" on memcached too (issue 21.3 measured it on Redis).
+#[test]
+fn a_stalled_server_costs_a_call_about_one_timeout_not_one_per_step() {
+    outage::a_stalled_server_costs_a_call_about_one_timeout(&Memcached::start());
+}
+
 #[test]
 fn a_server_that_never_answers_costs_one_timeout_not_a_hang() {
     outage::a_server_that_never_answers_costs_one_timeout("memcached", Calls::Blocking);

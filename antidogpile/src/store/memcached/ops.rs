@@ -278,9 +278,11 @@ impl<T: Exchange> Ops<'_, T> {
     /// retried once on a new one and says nothing. The server is marked down
     /// (skipped for `retry_after`) only when it cannot be connected to, when
     /// a new connection fails, or when a timeout is confirmed: a timed-out
-    /// batch or pooled connection may be slow work, not a dead server, so a
-    /// no-op on a new connection decides (a slow batch of one caller must not
-    /// take the server away from every other caller).
+    /// batch may be slow work, not a dead server, so a no-op on a new
+    /// connection decides (a slow batch of one caller must not take the
+    /// server away from every other caller); a single request timed out on
+    /// a pooled connection says nothing yet, and the next call's new
+    /// connection decides, so that a caller pays one timeout, not two.
     async fn on_server(
         &self,
         server: usize,
@@ -316,6 +318,10 @@ impl<T: Exchange> Ops<'_, T> {
             {
                 true
             }
+            // One request timed out on a pooled connection: the next call's
+            // new connection decides (the rule above), rather than a no-op
+            // that would cost this caller a second timeout.
+            Failure::Exchange { fresh: false, .. } if requests.len() == 1 => false,
             Failure::Stale(_) | Failure::Exchange { .. } => !self.answers_a_no_op(server).await,
         };
         if down {
