@@ -803,11 +803,7 @@ impl<T: Exchange> Ops<'_, T> {
         now: Timestamp,
     ) -> Result<Option<u64>, StoreError> {
         let request = claim_request(wire, cas, bytes, invalidated, until, keep_stale, now)?;
-        match self.send(routing, &request).await? {
-            Reply::Done(flags) => Ok(Some(flags.cas.unwrap_or(0))),
-            Reply::Exists(_) | Reply::NotFound(_) => Ok(None),
-            other => Err(unexpected(&other, "ms C (claim)")),
-        }
+        claim_recorded(self.send(routing, &request).await?)
     }
 
     /// Claims every `(key, seen)` as [`claim_in_read`](Ops::claim_in_read)
@@ -1114,12 +1110,7 @@ impl<T: Exchange> Ops<'_, T> {
             }
         }
         for (&index, reply) in records.iter().zip(self.send_batch(&batch).await) {
-            renewed[index] = match reply {
-                Ok(Reply::Done(flags)) => Ok(Some(flags.cas.unwrap_or(0))),
-                Ok(Reply::Exists(_) | Reply::NotFound(_)) => Ok(None),
-                Ok(other) => Err(unexpected(&other, "ms C (claim)")),
-                Err(error) => Err(error),
-            };
+            renewed[index] = reply.and_then(claim_recorded);
         }
         renewed
     }
@@ -1186,6 +1177,16 @@ impl<T: Exchange> Ops<'_, T> {
             }
             (_, None) => Ok(None),
         }
+    }
+}
+
+/// What the reply to a [`claim_request`] says: the claim recorded (its new
+/// CAS), or lost to another writer (`None`).
+fn claim_recorded(reply: Reply) -> Result<Option<u64>, StoreError> {
+    match reply {
+        Reply::Done(flags) => Ok(Some(flags.cas.unwrap_or(0))),
+        Reply::Exists(_) | Reply::NotFound(_) => Ok(None),
+        other => Err(unexpected(&other, "ms C (claim)")),
     }
 }
 
