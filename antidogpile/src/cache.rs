@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::flight::{Flights, Refreshing};
+use crate::holds::Release;
 use crate::policy::Timeouts;
 use crate::site::Site;
 use crate::store::Store;
@@ -221,6 +222,26 @@ impl Cache {
     /// After an invalidation of `key` has reached the store: computes of this
     /// process that started before it are joined by no new caller (their
     /// late writes are refused by the store: see [`Store::write_held`]).
+    /// `held`, taken at `now` on `key` for a compute of up to `grace`: see
+    /// [`Release::renewed`].
+    pub(crate) fn renewed_hold(
+        &self,
+        key: crate::key::Key,
+        held: crate::store::Hold,
+        now: crate::clock::Timestamp,
+        grace: Duration,
+    ) -> Release {
+        Release::renewed(
+            &self.store,
+            &self.clock,
+            self.liveness,
+            key,
+            held,
+            now,
+            grace,
+        )
+    }
+
     pub(crate) fn forget_in_process(&self, key: &crate::key::Key) {
         let fingerprint = key.fingerprint().as_u128();
         self.flights.forget(fingerprint);

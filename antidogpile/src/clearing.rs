@@ -40,8 +40,8 @@ use xxhash_rust::xxh3::{xxh3_128, xxh3_128_with_seed, xxh3_64};
 use crate::cache::Cache;
 use crate::clock::Timestamp;
 use crate::error::{Error, StoreErrorKind};
+use crate::io::Io;
 use crate::key::{Fingerprint, Key};
-use crate::memo::Io;
 use crate::policy::Deadlines;
 use crate::store::{EntryView, Lookup, ReadFor, Store, Stored, StoredRef};
 
@@ -492,13 +492,13 @@ impl Cache {
 impl crate::client::AsyncCache<'_> {
     /// [`Cache::clear_namespace`], without blocking the runtime.
     pub async fn clear_namespace(&self, namespace: &str) -> Result<(), Error> {
-        let io = crate::memo::Io::nonblocking(&*self.cache.store);
+        let io = crate::io::Io::nonblocking(&*self.cache.store);
         self.cache.start_generation(&io, Some(namespace)).await
     }
 
     /// [`Cache::clear`], without blocking the runtime.
     pub async fn clear(&self) -> Result<(), Error> {
-        let io = crate::memo::Io::nonblocking(&*self.cache.store);
+        let io = crate::io::Io::nonblocking(&*self.cache.store);
         self.cache.start_generation(&io, None).await
     }
 }

@@ -18,15 +18,16 @@ use crate::clock::Timestamp;
 use crate::envelope::encode_payload;
 use crate::error::{Error, StoreError, StoreErrorKind};
 use crate::flight::Flight;
+pub use crate::io::Invalidate;
+use crate::io::{Io, Looked, Read, Taking};
 use crate::key::{ArgumentEncoder, Key};
-use crate::memo::{fresh_hit, Call, Io, Job, Looked, Next, Pause, Progress, Read, Taking};
+use crate::memo::{fresh_hit, Call, Job, Next, Pause, Progress};
 use crate::outcome::{Always, Cacheable, Outcome};
 use crate::policy::{decide, Deadlines, Decision, Timeouts};
 use crate::site::{Site, SiteOptions};
 use crate::stats::Event;
 use crate::store::{Counted, Delta, Hold, ReadFor, Store, Stored, Write};
 
-pub(crate) mod gather;
 mod recompute;
 
 pub use recompute::Recompute;
@@ -150,16 +151,6 @@ impl<V> Got<V> {
     }
 }
 
-/// How to invalidate a value: see [`Cache::delete`] and [`Cache::delete_hard`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Invalidate {
-    /// Mark it stale: the next caller recomputes it while the others are
-    /// served the old value.
-    Soft,
-    /// Remove it: the next callers find nothing (one computes, the others wait).
-    Hard,
-}
-
 /// The store key of a client key.
 fn key_of<K: Serialize + ?Sized>(key: &K) -> Result<Key, Error> {
     let mut encoder = ArgumentEncoder::new();
@@ -241,7 +232,7 @@ impl<'c> Ops<'c> {
     /// duty renews it up to the grace while it lives, so that a killed
     /// process's duty lapses within the window).
     fn hold_window(&self, grace: Duration) -> Duration {
-        crate::memo::hold_window(self.io.store, self.cache.liveness(), grace)
+        crate::holds::hold_window(self.io.store, self.cache.liveness(), grace)
     }
 
     /// What a `get` read may take in the same request (see [`ReadFor::Use`]).
@@ -512,7 +503,7 @@ impl<'c> Ops<'c> {
             .collect();
         let mut progress: Vec<Progress<'c>> = calls.iter().map(|_| Progress::new()).collect();
         let mut values: Vec<Option<V>> = calls.iter().map(|_| None).collect();
-        let gather = gather::Gather::new(self.io, CLIENT_NAMESPACE);
+        let gather = crate::io::Gather::new(self.io, CLIENT_NAMESPACE);
         let gathered = self.io.gathered(&gather);
         let (calls, gather, gathered) = (&calls, &gather, &gathered);
         loop {

@@ -19,7 +19,7 @@ use std::thread::ThreadId;
 use std::time::Duration;
 
 use crate::clock::{Clock, Timestamp};
-use crate::memo::Release;
+use crate::holds::Release;
 use crate::store::Value;
 use crate::sync::{Condvar, Mutex, MutexGuard};
 

@@ -11,6 +11,8 @@ use antidogpile_duration as duration;
 mod envelope;
 mod error;
 mod flight;
+mod holds;
+mod io;
 mod key;
 mod liveness;
 mod memo;

@@ -38,8 +38,8 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, Timestamp};
+use crate::io::Io;
 use crate::key::Key;
-use crate::memo::Io;
 use crate::store::{Hold, Renew, Store, Wait};
 use crate::sync::Mutex;
 

@@ -10,8 +10,9 @@ use serde::Serialize;
 use crate::cache::Cache;
 use crate::client::Invalidate;
 use crate::error::Error;
+use crate::io::Io;
 use crate::key::{ArgumentEncoder, Fingerprint, Key};
-use crate::memo::{fresh_hit, Call, Io};
+use crate::memo::{fresh_hit, Call};
 use crate::registry;
 use crate::stats::Event;
 

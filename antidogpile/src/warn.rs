@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::error::StoreError;
+
 /// At most one warning per function and kind in this time.
 pub(crate) const WARN_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -86,6 +88,16 @@ macro_rules! warn_limited {
     }};
 }
 pub(crate) use warn_limited;
+
+/// A failed store operation: WARN, rate-limited ([`crate::warn`]).
+pub(crate) fn trace_store_error(namespace: &str, error: &StoreError) {
+    crate::warn::warn_limited!(
+        namespace,
+        crate::warn::Kind::Store,
+        %error,
+        "store failed; computing without it"
+    );
+}
 
 #[cfg(test)]
 mod tests {

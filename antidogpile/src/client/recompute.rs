@@ -9,8 +9,9 @@ use super::{soft_value_in, store_error, Ttl};
 use crate::cache::Cache;
 use crate::clock::{Clock, Timestamp};
 use crate::error::Error;
+use crate::holds::Release;
+use crate::io::Io;
 use crate::key::Key;
-use crate::memo::{Io, Release};
 use crate::outcome::Cacheable;
 use crate::store::block_on;
 use crate::store::{Hold, Store};
@@ -89,7 +90,7 @@ impl Recompute {
     ) -> Recompute {
         Recompute {
             key,
-            hold: held.map(|held| Release::renewed(cache, key, held, now, grace)),
+            hold: held.map(|held| cache.renewed_hold(key, held, now, grace)),
             store: Arc::clone(&cache.store),
             clock: cache.clock.clone(),
             factor: cache.hard_timeout_factor(),

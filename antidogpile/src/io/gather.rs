@@ -25,10 +25,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use super::Io;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::key::Key;
-use crate::memo::Io;
 use crate::store::{ClaimId, Hold, LeaseId, Version, Write};
 
 /// Gathers the leases, claims and writes of the calls it runs
@@ -169,7 +169,7 @@ enum Ask {
 }
 
 impl<'i> Gather<'i> {
-    pub(super) fn new(inner: Io<'i>, namespace: &'static str) -> Self {
+    pub(crate) fn new(inner: Io<'i>, namespace: &'static str) -> Self {
         Gather {
             inner,
             namespace,
@@ -185,7 +185,7 @@ impl<'i> Gather<'i> {
     /// a lease asked for right after that read would be refused, so it is
     /// not asked (the key is polled and read again next round, where a
     /// lease gone meanwhile reads as nothing and is taken then).
-    pub(super) fn found_leased(&self, fingerprints: impl IntoIterator<Item = u128>) {
+    pub(crate) fn found_leased(&self, fingerprints: impl IntoIterator<Item = u128>) {
         let mut state = self.state();
         state.leased.clear();
         state.leased.extend(fingerprints);
@@ -193,7 +193,7 @@ impl<'i> Gather<'i> {
 
     /// Runs `calls` side by side to their ends, sending what they ask
     /// together whenever all of them wait. Their outputs, in order.
-    pub(super) async fn all<F: Future>(
+    pub(crate) async fn all<F: Future>(
         &self,
         calls: impl IntoIterator<Item = F>,
     ) -> Vec<F::Output> {
