@@ -4,10 +4,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::clearing::Cleared;
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::flight::{Flights, Refreshing};
 use crate::holds::Release;
+use crate::io::Io;
+use crate::key::Fingerprint;
 use crate::policy::Timeouts;
 use crate::site::Site;
 use crate::store::Store;
@@ -258,6 +261,133 @@ impl Cache {
                 .map_or(self.default_grace, Duration::from_millis),
         )
         .with_jitter(options.jitter)
+    }
+}
+
+impl Cache {
+    /// The fingerprint a call of `namespace` reads and writes, in this
+    /// cache's current generations (blocking on a shared store's read).
+    #[inline]
+    pub(crate) fn cleared_key(&self, namespace: &str, fingerprint: Fingerprint) -> Cleared {
+        if !self.keeps_bytes {
+            return Cleared {
+                fingerprint: self.clearing.local(namespace, fingerprint),
+                store_timed_out: false,
+            };
+        }
+        crate::store::block_on(self.clearing.shared(
+            &self.store,
+            &Io::blocking(&*self.store),
+            namespace,
+            fingerprint,
+        ))
+    }
+
+    /// [`cleared_key`](Cache::cleared_key), awaiting a shared store's read.
+    #[cfg(feature = "tokio")]
+    pub(crate) async fn cleared_key_async(
+        &self,
+        namespace: &str,
+        fingerprint: Fingerprint,
+    ) -> Cleared {
+        if !self.keeps_bytes {
+            return Cleared {
+                fingerprint: self.clearing.local(namespace, fingerprint),
+                store_timed_out: false,
+            };
+        }
+        self.clearing
+            .shared(
+                &self.store,
+                &Io::nonblocking(&*self.store),
+                namespace,
+                fingerprint,
+            )
+            .await
+    }
+
+    /// Starts a new generation (`namespace` None: the whole cache): in the
+    /// store if it is shared, then here.
+    pub(crate) async fn start_generation(
+        &self,
+        io: &Io<'_>,
+        namespace: Option<&str>,
+    ) -> Result<(), Error> {
+        let shared = self.keeps_bytes;
+        self.clearing
+            .start(io, shared, namespace, self.clock.now())
+            .await
+    }
+
+    /// Asks the store whether it answers, for a service's startup or
+    /// readiness check ([`from_url`](Cache::from_url) connects to
+    /// nothing): memcached answers a no-op (`mn`) on every server, a file
+    /// store's directory is writable, an in-process store always answers.
+    /// The error names every server that failed (and why); a cache whose
+    /// store is down still serves calls, computing without the store.
+    ///
+    /// A server that answers is put back in use at once (not after its
+    /// `retry_after`); one that does not is taken out of use for
+    /// `retry_after`, as a failed call would.
+    ///
+    /// ```
+    /// let cache = antidogpile::Cache::from_url("memory://")?;
+    /// cache.ping()?;
+    ///
+    /// // Nothing listens on port 1: the error names the server.
+    /// let down = antidogpile::Cache::from_url("memcached://127.0.0.1:1?timeout=200ms")?;
+    /// let error = down.ping().unwrap_err();
+    /// assert!(error.to_string().contains("127.0.0.1:1"), "{error}");
+    /// # Ok::<(), antidogpile::Error>(())
+    /// ```
+    pub fn ping(&self) -> Result<(), Error> {
+        self.store
+            .ping(crate::store::Wait::Blocking)
+            .wait()
+            .map_err(Error::Store)
+    }
+
+    /// Drops everything the memoized function(s) called `namespace` cached
+    /// in this cache (a function's namespace is `module_path!()::fn_name`,
+    /// or its `name = "..."`): the next call of each key computes again.
+    /// For an operator's "clear" button or a deploy hook, without a redeploy.
+    ///
+    /// In a store of this process (memory) the next call sees it; in a
+    /// shared store (memcached, files) this process sees it at once and
+    /// every other within about [`CLEAR_CHECK_EVERY`](crate::CLEAR_CHECK_EVERY)
+    /// (1 s). Older values are not deleted but never read again: they lapse
+    /// at their hard deadline. The cache client's keys are not touched.
+    ///
+    /// ```
+    /// use antidogpile::{antidogpiled, install_named, named_cache, store::MemoryStore, Cache};
+    /// #[antidogpiled(soft = "1h", cache = "docs_clear", name = "docs::clear::report")]
+    /// fn report(id: u64) -> String {
+    ///     format!("report {id}")
+    /// }
+    ///
+    /// install_named("docs_clear", Cache::new(MemoryStore::new()));
+    /// report(1);
+    /// named_cache("docs_clear").unwrap().clear_namespace("docs::clear::report")?;
+    /// report(1); // computed again
+    /// assert_eq!(antidogpile::stats("docs::clear::report").unwrap().computes, 2);
+    /// # Ok::<(), antidogpile::Error>(())
+    /// ```
+    pub fn clear_namespace(&self, namespace: &str) -> Result<(), Error> {
+        crate::store::block_on(self.start_generation(&Io::blocking(&*self.store), Some(namespace)))
+    }
+
+    /// Drops everything every memoized function cached in this cache, as
+    /// [`clear_namespace`](Cache::clear_namespace) does for one. The
+    /// generation is the store's: caches on the same memcached servers or
+    /// the same directory (in any process) are cleared together.
+    ///
+    /// ```
+    /// let cache = antidogpile::Cache::new(antidogpile::store::MemoryStore::new());
+    /// cache.clear()?;
+    /// # Ok::<(), antidogpile::Error>(())
+    /// ```
+    pub fn clear(&self) -> Result<(), Error> {
+        crate::store::block_on(self.start_generation(&Io::blocking(&*self.store), None))
     }
 }
 

@@ -37,7 +37,6 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use xxhash_rust::xxh3::{xxh3_128, xxh3_128_with_seed, xxh3_64};
 
-use crate::cache::Cache;
 use crate::clock::Timestamp;
 use crate::error::{Error, StoreErrorKind};
 use crate::io::Io;
@@ -307,7 +306,7 @@ impl Known {
 impl Clearing {
     /// The fingerprint of a call of `namespace` in an in-process store.
     #[inline]
-    fn local(&self, namespace: &str, fingerprint: Fingerprint) -> Fingerprint {
+    pub(crate) fn local(&self, namespace: &str, fingerprint: Fingerprint) -> Fingerprint {
         if !self.any.load(Ordering::Acquire) {
             return fingerprint;
         }
@@ -324,7 +323,7 @@ impl Clearing {
     /// The fingerprint of a call of `namespace` in a shared store. The first
     /// call of a namespace in this process reads its generation through
     /// `io`; later ones take what the refreshing thread last read.
-    async fn shared(
+    pub(crate) async fn shared(
         &self,
         store: &Arc<dyn Store>,
         io: &Io<'_>,
@@ -353,6 +352,35 @@ impl Clearing {
         }
     }
 
+    /// Starts a new generation (`namespace` None: the whole cache): in the
+    /// store of `io` if it is `shared` (written at `now`), then here.
+    pub(crate) async fn start(
+        &self,
+        io: &Io<'_>,
+        shared: bool,
+        namespace: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        let token = new_token();
+        if shared {
+            let value = Stored::Raw(token.to_string().into_bytes());
+            let forever = Deadlines {
+                soft: Timestamp::MAX,
+                hard: Timestamp::MAX,
+            };
+            io.write(store_key(namespace), None, value, forever, now)
+                .await
+                .map_err(Error::Store)?;
+        }
+        let now = real_now();
+        match namespace {
+            None => self.known.whole.set(token, now),
+            Some(namespace) => self.known.namespace(namespace).set(token, now),
+        }
+        self.any.store(true, Ordering::Release);
+        Ok(())
+    }
+
     /// Whether the thread that reads the generations runs; starts it once.
     fn refreshing(&self, store: &Arc<dyn Store>) -> bool {
         *self.refresher.get_or_init(|| {
@@ -376,131 +404,6 @@ pub(crate) struct Cleared {
     /// Reading the generations timed out: the call skips the store (each
     /// step would wait the timeout again).
     pub(crate) store_timed_out: bool,
-}
-
-impl Cache {
-    /// The fingerprint a call of `namespace` reads and writes, in this
-    /// cache's current generations (blocking on a shared store's read).
-    #[inline]
-    pub(crate) fn cleared_key(&self, namespace: &str, fingerprint: Fingerprint) -> Cleared {
-        if !self.keeps_bytes {
-            return Cleared {
-                fingerprint: self.clearing.local(namespace, fingerprint),
-                store_timed_out: false,
-            };
-        }
-        crate::store::block_on(self.clearing.shared(
-            &self.store,
-            &Io::blocking(&*self.store),
-            namespace,
-            fingerprint,
-        ))
-    }
-
-    /// [`cleared_key`](Cache::cleared_key), awaiting a shared store's read.
-    #[cfg(feature = "tokio")]
-    pub(crate) async fn cleared_key_async(
-        &self,
-        namespace: &str,
-        fingerprint: Fingerprint,
-    ) -> Cleared {
-        if !self.keeps_bytes {
-            return Cleared {
-                fingerprint: self.clearing.local(namespace, fingerprint),
-                store_timed_out: false,
-            };
-        }
-        self.clearing
-            .shared(
-                &self.store,
-                &Io::nonblocking(&*self.store),
-                namespace,
-                fingerprint,
-            )
-            .await
-    }
-
-    /// Starts a new generation (`namespace` None: the whole cache): in the
-    /// store if it is shared, then here.
-    async fn start_generation(&self, io: &Io<'_>, namespace: Option<&str>) -> Result<(), Error> {
-        let token = new_token();
-        if self.keeps_bytes {
-            let value = Stored::Raw(token.to_string().into_bytes());
-            let forever = Deadlines {
-                soft: Timestamp::MAX,
-                hard: Timestamp::MAX,
-            };
-            let now = self.clock.now();
-            io.write(store_key(namespace), None, value, forever, now)
-                .await
-                .map_err(Error::Store)?;
-        }
-        let now = real_now();
-        match namespace {
-            None => self.clearing.known.whole.set(token, now),
-            Some(namespace) => self.clearing.known.namespace(namespace).set(token, now),
-        }
-        self.clearing.any.store(true, Ordering::Release);
-        Ok(())
-    }
-
-    /// Drops everything the memoized function(s) called `namespace` cached
-    /// in this cache (a function's namespace is `module_path!()::fn_name`,
-    /// or its `name = "..."`): the next call of each key computes again.
-    /// For an operator's "clear" button or a deploy hook, without a redeploy.
-    ///
-    /// In a store of this process (memory) the next call sees it; in a
-    /// shared store (memcached, files) this process sees it at once and
-    /// every other within about [`CLEAR_CHECK_EVERY`](crate::CLEAR_CHECK_EVERY)
-    /// (1 s). Older values are not deleted but never read again: they lapse
-    /// at their hard deadline. The cache client's keys are not touched.
-    ///
-    /// ```
-    /// use antidogpile::{antidogpiled, install_named, named_cache, store::MemoryStore, Cache};
-    /// #[antidogpiled(soft = "1h", cache = "docs_clear", name = "docs::clear::report")]
-    /// fn report(id: u64) -> String {
-    ///     format!("report {id}")
-    /// }
-    ///
-    /// install_named("docs_clear", Cache::new(MemoryStore::new()));
-    /// report(1);
-    /// named_cache("docs_clear").unwrap().clear_namespace("docs::clear::report")?;
-    /// report(1); // computed again
-    /// assert_eq!(antidogpile::stats("docs::clear::report").unwrap().computes, 2);
-    /// # Ok::<(), antidogpile::Error>(())
-    /// ```
-    pub fn clear_namespace(&self, namespace: &str) -> Result<(), Error> {
-        crate::store::block_on(self.start_generation(&Io::blocking(&*self.store), Some(namespace)))
-    }
-
-    /// Drops everything every memoized function cached in this cache, as
-    /// [`clear_namespace`](Cache::clear_namespace) does for one. The
-    /// generation is the store's: caches on the same memcached servers or
-    /// the same directory (in any process) are cleared together.
-    ///
-    /// ```
-    /// let cache = antidogpile::Cache::new(antidogpile::store::MemoryStore::new());
-    /// cache.clear()?;
-    /// # Ok::<(), antidogpile::Error>(())
-    /// ```
-    pub fn clear(&self) -> Result<(), Error> {
-        crate::store::block_on(self.start_generation(&Io::blocking(&*self.store), None))
-    }
-}
-
-#[cfg(feature = "tokio")]
-impl crate::client::AsyncCache<'_> {
-    /// [`Cache::clear_namespace`], without blocking the runtime.
-    pub async fn clear_namespace(&self, namespace: &str) -> Result<(), Error> {
-        let io = crate::io::Io::nonblocking(&*self.cache.store);
-        self.cache.start_generation(&io, Some(namespace)).await
-    }
-
-    /// [`Cache::clear`], without blocking the runtime.
-    pub async fn clear(&self) -> Result<(), Error> {
-        let io = crate::io::Io::nonblocking(&*self.cache.store);
-        self.cache.start_generation(&io, None).await
-    }
 }
 
 #[cfg(test)]

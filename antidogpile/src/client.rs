@@ -1210,3 +1210,33 @@ impl<'c> AsyncCache<'c> {
             .await
     }
 }
+
+#[cfg(feature = "tokio")]
+impl AsyncCache<'_> {
+    /// [`Cache::ping`], without blocking the runtime.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), antidogpile::Error> {
+    /// let cache = antidogpile::Cache::from_url("memory://")?;
+    /// cache.as_async().ping().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn ping(&self) -> Result<(), Error> {
+        let ping = self.cache.store.ping(crate::store::Wait::Async);
+        ping.await.map_err(Error::Store)
+    }
+
+    /// [`Cache::clear_namespace`], without blocking the runtime.
+    pub async fn clear_namespace(&self, namespace: &str) -> Result<(), Error> {
+        let io = crate::io::Io::nonblocking(&*self.cache.store);
+        self.cache.start_generation(&io, Some(namespace)).await
+    }
+
+    /// [`Cache::clear`], without blocking the runtime.
+    pub async fn clear(&self) -> Result<(), Error> {
+        let io = crate::io::Io::nonblocking(&*self.cache.store);
+        self.cache.start_generation(&io, None).await
+    }
+}

@@ -18,7 +18,6 @@ mod liveness;
 mod memo;
 #[cfg(all(test, loom))]
 mod model_tests;
-mod operate;
 mod outcome;
 mod policy;
 mod registry;
