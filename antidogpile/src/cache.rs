@@ -11,8 +11,6 @@ use crate::flight::{Flights, Refreshing};
 use crate::holds::Release;
 use crate::io::Io;
 use crate::key::Fingerprint;
-use crate::policy::Timeouts;
-use crate::site::Site;
 use crate::store::Store;
 
 /// The default hard timeout factor: values are kept `8 * soft`.
@@ -249,18 +247,6 @@ impl Cache {
         let fingerprint = key.fingerprint().as_u128();
         self.flights.forget(fingerprint);
         self.refreshing.forget(fingerprint);
-    }
-
-    pub(crate) fn timeouts_for(&self, site: &Site) -> Timeouts {
-        let options = &site.options;
-        Timeouts::new(
-            site.soft(),
-            options.factor.unwrap_or(self.hard_timeout_factor),
-            options
-                .grace_ms
-                .map_or(self.default_grace, Duration::from_millis),
-        )
-        .with_jitter(options.jitter)
     }
 }
 

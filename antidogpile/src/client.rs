@@ -156,7 +156,7 @@ fn key_of<K: Serialize + ?Sized>(key: &K) -> Result<Key, Error> {
     let mut encoder = ArgumentEncoder::new();
     encoder.push(key);
     encoder
-        .finish(CLIENT.seed())
+        .finish(crate::telemetry::seed(&CLIENT))
         .map(|fingerprint| Key::new(fingerprint, CLIENT_NAMESPACE, 0))
         .ok_or_else(|| Error::InvalidKey("the key could not be serialized".to_owned()))
 }

@@ -60,7 +60,7 @@ pub use client::{Got, Invalidate, Recompute, Ttl, CLIENT_NAMESPACE};
 pub use error::Error;
 pub use outcome::Cacheable;
 pub use registry::{default_cache, install, install_named, named_cache};
-pub use site::{all_stats, stats};
 pub use stats::Stats;
 #[cfg(feature = "metrics")]
 pub use telemetry::publish_metrics;
+pub use telemetry::{all_stats, stats};

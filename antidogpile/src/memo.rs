@@ -265,7 +265,7 @@ impl<'c> Call<'c> {
             cache,
             site,
             key: Key::new(fingerprint, site.namespace, site.options.version),
-            timeouts: cache.timeouts_for(site),
+            timeouts: site.timeouts_in(cache),
             store_timed_out: false,
         }
     }

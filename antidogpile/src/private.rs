@@ -72,7 +72,7 @@ impl KeyHasher {
     /// The finished key.
     #[inline]
     pub fn finish(self) -> KeyHash {
-        let fingerprint = self.arguments.finish(self.site.seed());
+        let fingerprint = self.arguments.finish(crate::telemetry::seed(self.site));
         if fingerprint.is_none() {
             crate::warn::warn_limited!(
                 self.site.namespace,

@@ -14,7 +14,28 @@
 #[cfg(feature = "metrics")]
 use std::time::Duration;
 
+use std::sync::Mutex;
+
+use crate::key::namespace_seed;
 use crate::site::Site;
+use crate::stats::Stats;
+
+/// Every memoized function called so far (the cache client's too).
+static SITES: Mutex<Vec<&'static Site>> = Mutex::new(Vec::new());
+
+/// The seed of `site`'s fingerprints; on its first use, registers the site
+/// for [`stats`] (and starts publishing metrics).
+#[inline]
+pub(crate) fn seed(site: &'static Site) -> u64 {
+    *site.seed.get_or_init(|| {
+        SITES
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(site);
+        start_publishing();
+        namespace_seed(site.namespace, site.options.version)
+    })
+}
 
 /// How often the publishing thread hands the counters to the facade.
 #[cfg(feature = "metrics")]
@@ -77,7 +98,7 @@ fn cache_label(site: &Site) -> &'static str {
 pub fn publish_metrics() {
     // Functions that share a namespace (and a cache) share one series: it
     // carries their sum, as `stats()` reads it, never one site after another.
-    let totals = crate::site::totals(|site| (site.namespace, cache_label(site)));
+    let totals = totals(|site| (site.namespace, cache_label(site)));
     for ((namespace, cache), stats) in totals {
         for (name, field) in COUNTERS {
             metrics::counter!(name, "namespace" => namespace, "cache" => cache)
@@ -170,4 +191,89 @@ impl Drop for WaitClock {
             started.waited(site);
         }
     }
+}
+
+/// The counters of the memoized function(s) called `namespace`, summed if
+/// several share it; `None` if none has been called yet.
+///
+/// A function's namespace is `module_path!()::fn_name` unless the macro's
+/// `name = "..."` says otherwise.
+///
+/// ```
+/// #[antidogpile::antidogpiled(soft = "1m", name = "docs::square")]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// square(3);
+/// square(3);
+/// let stats = antidogpile::stats("docs::square").unwrap();
+/// assert_eq!((stats.misses, stats.fresh_hits, stats.computes), (1, 1, 1));
+/// ```
+pub fn stats(namespace: &str) -> Option<Stats> {
+    let sites = SITES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    sites
+        .iter()
+        .filter(|site| site.namespace == namespace)
+        .map(|site| site.counters.snapshot())
+        .reduce(sum)
+}
+
+fn sum(a: Stats, b: Stats) -> Stats {
+    Stats {
+        fresh_hits: a.fresh_hits + b.fresh_hits,
+        stale_hits: a.stale_hits + b.stale_hits,
+        misses: a.misses + b.misses,
+        uncached: a.uncached + b.uncached,
+        computes: a.computes + b.computes,
+        errors: a.errors + b.errors,
+        panics: a.panics + b.panics,
+        waits: a.waits + b.waits,
+        store_errors: a.store_errors + b.store_errors,
+    }
+}
+
+/// Every memoized function called so far, with its counters (summed for
+/// functions sharing a namespace), sorted by namespace: what
+/// [`stats`] gives one namespace at a time, for a status page or a log line.
+/// The cache client's calls are under [`CLIENT_NAMESPACE`](crate::CLIENT_NAMESPACE).
+///
+/// ```
+/// #[antidogpile::antidogpiled(soft = "1m", name = "docs::all::double")]
+/// fn double(x: u64) -> u64 {
+///     x * 2
+/// }
+///
+/// double(1);
+/// let all = antidogpile::all_stats();
+/// let (_, stats) = all.iter().find(|(name, _)| *name == "docs::all::double").unwrap();
+/// assert_eq!(stats.computes, 1);
+/// ```
+pub fn all_stats() -> Vec<(&'static str, Stats)> {
+    totals(|site| site.namespace).into_iter().collect()
+}
+
+/// Every site's counters summed by `group` (sites of one namespace share
+/// their values, so they count as one), in `group`'s order: one pass and a
+/// map, so thousands of functions cost a sort, not a comparison of each
+/// with every other.
+pub(crate) fn totals<G: Ord>(group: impl Fn(&Site) -> G) -> std::collections::BTreeMap<G, Stats> {
+    let mut totals = std::collections::BTreeMap::new();
+    for site in all_sites() {
+        let stats = site.counters.snapshot();
+        totals
+            .entry(group(site))
+            .and_modify(|total| *total = sum(*total, stats))
+            .or_insert(stats);
+    }
+    totals
+}
+
+pub(crate) fn all_sites() -> Vec<&'static Site> {
+    SITES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone()
 }
