@@ -9,7 +9,7 @@
 //!
 //! ```
 //! # #[cfg(feature = "conformance")] {
-//! use antidogpile::store::conformance::{check_store, Expect};
+//! use antidogpile::custom_store::conformance::{check_store, Expect};
 //! use antidogpile::store::MemoryStore;
 //!
 //! check_store(Expect::Caching, || MemoryStore::new());

@@ -7,6 +7,7 @@ mod client;
 pub mod clock;
 #[cfg(feature = "conformance")]
 mod conformance;
+pub mod custom_store;
 use antidogpile_duration as duration;
 mod envelope;
 mod error;
@@ -47,7 +48,8 @@ pub mod __fuzz {
 mod fuzz;
 
 // The crate root speaks to people memoizing functions and people using the
-// cache client; `store` speaks to people writing a store.
+// cache client; `store` to people picking a store; `custom_store` to people
+// writing one.
 pub use antidogpile_macros::antidogpiled;
 pub use cache::{
     Cache, DEFAULT_GRACE, DEFAULT_HARD_TIMEOUT_FACTOR, DEFAULT_LIVENESS, DEFAULT_RETRY_SPACING,

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 use antidogpile::clock::Timestamp;
-use antidogpile::store::envelope::{self, HEADER_LEN};
-use antidogpile::store::Deadlines;
+use antidogpile::custom_store::envelope::{self, HEADER_LEN};
+use antidogpile::custom_store::Deadlines;
 use libfuzzer_sys::fuzz_target;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -1,9 +1,9 @@
-//! The store conformance suite (`antidogpile::store::conformance`) on every store
+//! The store conformance suite (`antidogpile::custom_store::conformance`) on every store
 //! the crate ships.
 
 mod common;
 
-use antidogpile::store::conformance::{check_store, Expect};
+use antidogpile::custom_store::conformance::{check_store, Expect};
 use antidogpile::store::{
     FileStore, MemcachedConfig, MemcachedStore, MemoryStore, NoopStore, RedisAddr, RedisConfig,
     RedisStore, ServerAddr,

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use antidogpile::store::conformance::{check_store, Expect};
+use antidogpile::custom_store::conformance::{check_store, Expect};
 use antidogpile::store::{RedisAddr, RedisConfig, RedisStore, RedisTls};
 use antidogpile::{antidogpiled, install_named, Cache};
 use antidogpile_test_support::redis::Redis;

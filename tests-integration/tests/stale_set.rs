@@ -769,7 +769,7 @@ fn across_processes_file_client_soft_delete_during_a_refresh() {
 /// store written before `write_held` existed does.
 #[test]
 fn a_store_without_held_writes_fails_the_conformance_suite() {
-    use antidogpile::store::conformance::{check_store, Expect};
+    use antidogpile::custom_store::conformance::{check_store, Expect};
     // The store it wraps passes.
     check_store(Expect::Caching, MemoryStore::new);
     let failed = std::panic::catch_unwind(|| {

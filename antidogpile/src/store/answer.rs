@@ -30,7 +30,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// An `Answer` is a future; a blocking caller [`wait`](Answer::wait)s for it.
 ///
 /// ```
-/// use antidogpile::store::{Answer, StoreError};
+/// use antidogpile::store::StoreError;
+/// use antidogpile::custom_store::Answer;
 ///
 /// let now: Answer<'_, u32> = Answer::ready(Ok(7));
 /// assert_eq!(now.wait()?, 7);

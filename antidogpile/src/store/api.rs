@@ -453,8 +453,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// ```
     /// use std::time::Duration;
     /// use antidogpile::clock::Timestamp;
-    /// use antidogpile::store::{Hold, MemoryStore, Store, Wait};
-    /// use antidogpile::store::{Fingerprint, Key};
+    /// use antidogpile::store::{MemoryStore, Store};
+    /// use antidogpile::custom_store::{Hold, Wait};
+    /// use antidogpile::custom_store::{Fingerprint, Key};
     ///
     /// let (store, key) = (MemoryStore::new(), Key::new(Fingerprint::from_u128(1), "doc", 0));
     /// let at = Timestamp::from_millis;
@@ -492,7 +493,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// ```
     /// use std::time::Duration;
     /// use antidogpile::clock::Timestamp;
-    /// use antidogpile::store::{Fingerprint, Hold, Key, MemoryStore, Renew, Store, Wait};
+    /// use antidogpile::store::{MemoryStore, Store};
+    /// use antidogpile::custom_store::{Fingerprint, Hold, Key, Renew, Wait};
     ///
     /// let store = MemoryStore::new();
     /// let key = Key::new(Fingerprint::from_u128(1), "doc", 0);
@@ -597,7 +599,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// ```
     /// use std::time::Duration;
     /// use antidogpile::clock::Timestamp;
-    /// use antidogpile::store::{Fingerprint, Key, MemoryStore, Store, Wait};
+    /// use antidogpile::store::{MemoryStore, Store};
+    /// use antidogpile::custom_store::{Fingerprint, Key, Wait};
     ///
     /// let store = MemoryStore::new();
     /// let keys = [1, 2].map(|n| Key::new(Fingerprint::from_u128(n), "doc", 0));

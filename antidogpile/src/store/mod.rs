@@ -1,92 +1,29 @@
-//! The store trait: where entries live, and the atomic steps the cache needs.
+//! The stores a [`Cache`](crate::Cache) can keep its values in: pick one,
+//! configure it, and hand it to [`Cache::new`](crate::Cache::new) (or name
+//! it in a URL: [`Cache::from_url`](crate::Cache::from_url)).
 //!
-//! A store keeps, per key, a value with its [`EntryMeta`] (soft deadline and
-//! refresh claim) until its hard deadline. The cache reads an entry, makes
-//! the pure soft/hard/grace decision, and applies it with
-//! [`Store::try_claim`] (a stale hit) or [`Store::try_lease`] (a cold miss),
-//! which must be atomic against every other caller sharing the store: under
-//! a lock in memory, a compare-and-swap or an add on a remote store.
-//!
-//! In-process stores keep values as they are ([`Stored::Object`]); stores
-//! that keep bytes say so with [`Store::keeps_bytes`] and receive the value
-//! serialized with postcard ([`Stored::Bytes`]), which they wrap in an
-//! [envelope] with its deadlines.
-//!
-//! The cache client's hard operations ([`Cache::set_hard`](crate::Cache::set_hard))
-//! bypass anti-dogpiling: their values come as [`Stored::Raw`] bytes, kept
-//! without an envelope (so that other clients and [`Store::count`] can read
-//! them), never stale, until their TTL.
-//!
-//! # Writing a store
-//!
-//! Each method of [`Store`] is one operation, with its arguments and its
-//! typed answer, written once for blocking and async callers: it is told
-//! how its caller [`Wait`]s and returns an [`Answer`], ready at once for
-//! an in-process store ([`Answer::ready`]) or a future for a store doing
-//! I/O ([`Answer::later`]; with [`Wait::Async`] it must not block the
-//! runtime). A store for another backend (Redis, a database) implements the
-//! required methods: [`read`](Store::read), [`try_claim`](Store::try_claim),
-//! [`release_claim`](Store::release_claim), [`write`](Store::write),
-//! [`write_held`](Store::write_held) and [`remove`](Store::remove); a store
-//! shared by several processes also [`try_lease`](Store::try_lease),
-//! [`release_lease`](Store::release_lease) and [`renew`](Store::renew).
+//! | store | where values live | shared by |
+//! |---|---|---|
+//! | [`MemoryStore`] (the default) | this process's memory | the threads and tasks of this process |
+//! | [`MemcachedStore`] ([`MemcachedConfig`], [`ServerAddr`]) | one or more memcached servers | every process using those servers |
+//! | `RedisStore` (`RedisConfig`, `RedisAddr`, `RedisTls`; feature `redis`) | a Redis node or cluster | every process using it |
+//! | [`FileStore`] | files in a directory | every process on the machine using it |
+//! | [`NoopStore`] | nowhere: every call computes | nobody |
 //!
 //! ```
-//! use antidogpile::store::{Fingerprint, Key, Lookup, MemoryStore, ReadFor, Store, Wait};
-//! use antidogpile::clock::Timestamp;
+//! use antidogpile::{store::MemoryStore, Cache};
 //!
-//! let store = MemoryStore::new();
-//! let key = Key::new(Fingerprint::from_u128(7), "doc", 0);
-//! let mut found = false;
-//! let mut reader = |lookup: Lookup<'_>| found = matches!(lookup, Lookup::Entry(_));
-//! let now = Timestamp::from_millis(0);
-//! store.read(Wait::Blocking, key, now, ReadFor::Peek, &mut reader).wait()?;
-//! assert!(!found);
-//! # Ok::<(), antidogpile::store::StoreError>(())
+//! let cache = Cache::new(MemoryStore::new().with_max_entries(10_000));
+//! # drop(cache);
 //! ```
 //!
-//! # What a read finds
-//!
-//! [`Store::read`] hands its reader a [`Lookup`]: an [`EntryView`] (the
-//! entry's [`EntryMeta`], its [`Version`] and the value as a [`StoredRef`],
-//! borrowed from the store) or `Leased` (no value, another caller is
-//! computing it); it does not call the reader when it finds nothing. A read
-//! [`ReadFor::Use`] may also take the claim or the lease its caller would
-//! ask for next, in the same request, and answers that [`Hold`]. The
-//! client's [`Got`](crate::Got) (what [`Cache::get`](crate::Cache::get)
-//! found, and what its caller should do) is built from these, and is no
-//! store's concern.
-//!
-//! # Invalidation ends claims and leases
-//!
-//! The cache settles a refresh or a cold-miss fill with
-//! [`write_held`](Store::write_held), naming the claim or lease it holds.
-//! That write must land only if that claim or lease is still the live one:
-//! [`mark_stale`](Store::mark_stale), [`remove`](Store::remove),
-//! [`remove_many`](Store::remove_many), a [`write`](Store::write) and a
-//! newer claim or lease all end it. That is what keeps a compute that
-//! started before an invalidation from being stored as fresh after it (a
-//! "stale set"): compare the claim's or lease's token under the store's
-//! lock, or with a compare-and-swap on the token the holder got (memcached's
-//! CAS). The conformance suite checks it.
-//! A store shared by several processes should also [`renew`](Store::renew)
-//! claims and leases and say so with [`renews_holds`](Store::renews_holds),
-//! so that a dead holder's lapses within seconds (see [`renew`](Store::renew)).
-//!
-//! The client operations [`add`](Store::add), [`mark_stale`](Store::mark_stale)
-//! and [`count`](Store::count) answer [`StoreErrorKind::Unsupported`] until a
-//! store implements them; the `*_many` operations (reads, writes, removes,
-//! and the leases, claims and held writes of a batch of memoized keys, and
-//! the renewals of a process's holds) loop over the single ones until a
-//! store batches them. The `conformance` feature's
-//! `conformance::check_store` runs the whole contract against a store.
+//! Every store implements [`Store`]; a store of your own does too: see
+//! [`custom_store`](crate::custom_store) for the contract, the types its
+//! operations use, and the conformance suite.
 
-pub use crate::clock::Timestamp;
 pub use crate::error::{StoreError, StoreErrorKind};
-pub use crate::key::{Fingerprint, Key};
-pub use crate::policy::{Deadlines, EntryMeta};
 
-mod answer;
+pub(crate) mod answer;
 pub(crate) mod api;
 pub(crate) mod file;
 pub(crate) mod memcached;
@@ -97,55 +34,12 @@ pub(crate) mod redis;
 mod remote;
 
 pub(crate) use answer::block_on;
-pub use answer::{Answer, BoxFuture, Wait};
-pub use api::*;
+pub(crate) use answer::{Answer, Wait};
+pub use api::Store;
+pub(crate) use api::*;
 pub use file::FileStore;
 pub use memcached::{MemcachedConfig, MemcachedStore, ServerAddr};
 pub use memory::MemoryStore;
 pub use noop::NoopStore;
 #[cfg(feature = "redis")]
 pub use redis::{RedisAddr, RedisConfig, RedisStore, RedisTls};
-
-/// How a store that keeps bytes lays out a value and its deadlines: a fixed
-/// header, then the value serialized with postcard.
-///
-/// ```text
-/// magic "AD" | format 2 | soft deadline u64 LE | hard deadline u64 LE | claimed until u64 LE | payload
-/// ```
-///
-/// A store receives [`Stored::Bytes`] (the payload), [`seal`](envelope::seal)s
-/// them with their deadlines, [`open`](envelope::open)s what it reads back,
-/// and rewrites the header of a claim ([`with_claim`](envelope::with_claim))
-/// or an invalidation ([`marked_stale`](envelope::marked_stale)) without
-/// decoding the payload. Bytes that do not open are a miss.
-pub mod envelope {
-    pub use crate::envelope::{
-        decode_payload, encode_payload, marked_stale, open, seal, with_claim, EnvelopeError,
-        Header, HEADER_LEN,
-    };
-}
-
-/// A conformance suite for [`Store`] implementations:
-/// the whole soft/hard/grace contract, exercised through the cache client,
-/// with a manual clock and real threads. Enabled by the `conformance`
-/// feature.
-///
-/// Call [`check_store`](conformance::check_store) from a test with a
-/// function that makes a store (a fresh one, or one more handle on a shared
-/// server: every check uses keys of its own). It panics, naming the check
-/// and what differed, at the first violation.
-///
-/// ```
-/// use antidogpile::store::conformance::{check_store, Expect};
-/// use antidogpile::store::MemoryStore;
-///
-/// check_store(Expect::Caching, || MemoryStore::new());
-/// ```
-///
-/// Stores whose expiry runs on real time (memcached's TTLs) are covered:
-/// the checks that need an entry or a lease to expire in the store sleep
-/// past it as well as moving the manual clock, about 5 s in all.
-#[cfg(feature = "conformance")]
-pub mod conformance {
-    pub use crate::conformance::{check_store, Expect};
-}

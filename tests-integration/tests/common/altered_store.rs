@@ -9,10 +9,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use antidogpile::clock::Timestamp;
-use antidogpile::store::{
-    Answer, ClaimId, Counted, Deadlines, Delta, Hold, Key, LeaseId, MemoryStore, ReadFor, Reader,
-    Store, Stored, Version, Wait, Write,
+use antidogpile::custom_store::{
+    Answer, ClaimId, Counted, Deadlines, Delta, Hold, Key, LeaseId, ReadFor, Reader, Stored,
+    Version, Wait, Write,
 };
+use antidogpile::store::{MemoryStore, Store};
 
 /// What is altered.
 #[derive(Debug, Default, Clone, Copy)]
