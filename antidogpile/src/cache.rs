@@ -13,22 +13,6 @@ use crate::io::Io;
 use crate::key::Fingerprint;
 use crate::store::Store;
 
-/// The default hard timeout factor: values are kept `8 * soft`.
-pub const DEFAULT_HARD_TIMEOUT_FACTOR: u32 = 8;
-/// The environment variable [`Cache::from_env`] reads.
-pub const ENV_URL: &str = "ANTIDOGPILE_URL";
-/// The default grace: a recompute may take 60 s before another caller may try.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(60);
-/// The default liveness window: a claim or lease in a store shared by
-/// processes is taken for 3 s and renewed every second while its compute
-/// runs, so a holder that dies is replaced within about 3 s (memcached
-/// rounds up to whole seconds: 4 s at most), whatever the grace.
-pub const DEFAULT_LIVENESS: Duration = Duration::from_secs(3);
-/// The default retry spacing: a failed refresh is retried by the next
-/// caller 5 s later (never later than the grace); the stale value is
-/// served meanwhile.
-pub const DEFAULT_RETRY_SPACING: Duration = Duration::from_secs(5);
-
 /// A store together with the clock and the defaults of the functions that use it.
 ///
 /// ```
@@ -56,6 +40,30 @@ pub struct Cache {
 }
 
 impl Cache {
+    /// The default hard timeout factor: values are kept `8 * soft`.
+    pub const DEFAULT_HARD_TIMEOUT_FACTOR: u32 = 8;
+    /// The environment variable [`Cache::from_env`] reads.
+    pub const ENV_URL: &str = "ANTIDOGPILE_URL";
+    /// The default grace: a recompute may take 60 s before another caller may try.
+    pub const DEFAULT_GRACE: Duration = Duration::from_secs(60);
+    /// The default liveness window: a claim or lease in a store shared by
+    /// processes is taken for 3 s and renewed every second while its compute
+    /// runs, so a holder that dies is replaced within about 3 s (memcached
+    /// rounds up to whole seconds: 4 s at most), whatever the grace.
+    pub const DEFAULT_LIVENESS: Duration = Duration::from_secs(3);
+    /// The default retry spacing: a failed refresh is retried by the next
+    /// caller 5 s later (never later than the grace); the stale value is
+    /// served meanwhile.
+    pub const DEFAULT_RETRY_SPACING: Duration = Duration::from_secs(5);
+    /// How often a process reads a shared store's clearing generations (at
+    /// most): a clear made by one process is seen by every other within
+    /// about this long ([`clear_namespace`](Cache::clear_namespace)).
+    pub const CLEAR_CHECK_EVERY: Duration = crate::clearing::CHECK_EVERY;
+    /// The namespace of the cache client's keys ([`Cache::get`],
+    /// [`Cache::set`], ...): their counters are
+    /// [`stats`](crate::stats)`(Cache::CLIENT_NAMESPACE)`.
+    pub const CLIENT_NAMESPACE: &'static str = "antidogpile::client";
+
     /// A cache over `store`, with the system clock, a hard timeout factor of
     /// 8 and a default grace of 60 s.
     pub fn new(store: impl Store) -> Cache {
@@ -69,10 +77,10 @@ impl Cache {
             keeps_bytes: store.keeps_bytes(),
             store,
             clock: Clock::system(),
-            hard_timeout_factor: DEFAULT_HARD_TIMEOUT_FACTOR,
-            default_grace: DEFAULT_GRACE,
-            liveness: DEFAULT_LIVENESS,
-            retry_spacing: DEFAULT_RETRY_SPACING,
+            hard_timeout_factor: Cache::DEFAULT_HARD_TIMEOUT_FACTOR,
+            default_grace: Cache::DEFAULT_GRACE,
+            liveness: Cache::DEFAULT_LIVENESS,
+            retry_spacing: Cache::DEFAULT_RETRY_SPACING,
             flights: Flights::new(),
             refreshing: Arc::default(),
             clearing: Default::default(),
@@ -123,7 +131,7 @@ impl Cache {
     /// # Ok::<(), antidogpile::Error>(())
     /// ```
     pub fn from_env() -> Result<Cache, Error> {
-        Cache::from_env_var(ENV_URL)
+        Cache::from_env_var(Cache::ENV_URL)
     }
 
     fn from_env_var(name: &str) -> Result<Cache, Error> {
@@ -340,7 +348,7 @@ impl Cache {
     ///
     /// In a store of this process (memory) the next call sees it; in a
     /// shared store (memcached, files) this process sees it at once and
-    /// every other within about [`CLEAR_CHECK_EVERY`](crate::CLEAR_CHECK_EVERY)
+    /// every other within about [`Cache::CLEAR_CHECK_EVERY`]
     /// (1 s). Older values are not deleted but never read again: they lapse
     /// at their hard deadline. The cache client's keys are not touched.
     ///

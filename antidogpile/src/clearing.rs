@@ -16,7 +16,7 @@
 //!   (with the whole cache's) on the path of its first call of that
 //!   namespace, since the generation is part of the key; after that a
 //!   thread of the cache reads every generation the process knows every
-//!   [`CLEAR_CHECK_EVERY`] (1 s, in real time), in one batched read (one
+//!   [`Cache::CLEAR_CHECK_EVERY`](crate::Cache::CLEAR_CHECK_EVERY) (1 s, in real time), in one batched read (one
 //!   request per server; the whole cache's key once), off the callers'
 //!   path. So a clear made by one process is seen by every other within
 //!   about a second (plus the time of one read), callers never wait for
@@ -45,7 +45,7 @@ use crate::policy::Deadlines;
 use crate::store::{EntryView, Lookup, ReadFor, Store, Stored, StoredRef};
 
 /// How often a process reads a shared store's generations (at most).
-pub const CLEAR_CHECK_EVERY: Duration = Duration::from_secs(1);
+pub(crate) const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// The namespace of the generations kept in a shared store.
 pub(crate) const GENERATION_NAMESPACE: &str = "antidogpile::generation";
@@ -98,7 +98,7 @@ impl Generation {
 
     fn due(&self, now: u64) -> bool {
         let checked = self.checked.load(Ordering::Acquire);
-        checked == 0 || now.saturating_sub(checked) >= CLEAR_CHECK_EVERY.as_millis() as u64
+        checked == 0 || now.saturating_sub(checked) >= CHECK_EVERY.as_millis() as u64
     }
 
     fn set(&self, token: u64, now: u64) {
@@ -275,7 +275,7 @@ impl Known {
         for ((generation, seen), token) in all.zip(seen).zip(tokens) {
             match read {
                 Ok(_) => generation.read_as(seen, token, now),
-                // Keep what was known; try again after CLEAR_CHECK_EVERY.
+                // Keep what was known; try again after CHECK_EVERY.
                 Err(_) => generation.checked.store(now, Ordering::Release),
             }
         }
@@ -283,10 +283,10 @@ impl Known {
     }
 
     /// Reads every generation known here, from now on every
-    /// [`CLEAR_CHECK_EVERY`], until the cache or its store is dropped.
+    /// [`CHECK_EVERY`], until the cache or its store is dropped.
     fn refresh_every_second(known: Weak<Known>, store: Weak<dyn Store>) {
         loop {
-            std::thread::sleep(CLEAR_CHECK_EVERY);
+            std::thread::sleep(CHECK_EVERY);
             let (Some(known), Some(store)) = (known.upgrade(), store.upgrade()) else {
                 return;
             };

@@ -32,11 +32,7 @@ mod recompute;
 
 pub use recompute::Recompute;
 
-/// The namespace of the keys the cache client uses; its counters are
-/// [`stats`](crate::stats)`(CLIENT_NAMESPACE)`.
-pub const CLIENT_NAMESPACE: &str = "antidogpile::client";
-
-static CLIENT: Site = Site::new(CLIENT_NAMESPACE, SiteOptions::DEFAULT);
+static CLIENT: Site = Site::new(Cache::CLIENT_NAMESPACE, SiteOptions::DEFAULT);
 
 /// The timeouts of a value set through the client: fresh for `soft`, kept
 /// `soft * factor` (the cache's factor unless given), and recomputed by one
@@ -157,7 +153,7 @@ fn key_of<K: Serialize + ?Sized>(key: &K) -> Result<Key, Error> {
     encoder.push(key);
     encoder
         .finish(crate::telemetry::seed(&CLIENT))
-        .map(|fingerprint| Key::new(fingerprint, CLIENT_NAMESPACE, 0))
+        .map(|fingerprint| Key::new(fingerprint, Cache::CLIENT_NAMESPACE, 0))
         .ok_or_else(|| Error::InvalidKey("the key could not be serialized".to_owned()))
 }
 
@@ -503,7 +499,7 @@ impl<'c> Ops<'c> {
             .collect();
         let mut progress: Vec<Progress<'c>> = calls.iter().map(|_| Progress::new()).collect();
         let mut values: Vec<Option<V>> = calls.iter().map(|_| None).collect();
-        let gather = crate::io::Gather::new(self.io, CLIENT_NAMESPACE);
+        let gather = crate::io::Gather::new(self.io, Cache::CLIENT_NAMESPACE);
         let gathered = self.io.gathered(&gather);
         let (calls, gather, gathered) = (&calls, &gather, &gathered);
         loop {

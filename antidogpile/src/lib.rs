@@ -51,14 +51,10 @@ mod fuzz;
 // cache client; `store` to people picking a store; `custom_store` to people
 // writing one.
 pub use antidogpile_macros::antidogpiled;
-pub use cache::{
-    Cache, DEFAULT_GRACE, DEFAULT_HARD_TIMEOUT_FACTOR, DEFAULT_LIVENESS, DEFAULT_RETRY_SPACING,
-    ENV_URL,
-};
-pub use clearing::CLEAR_CHECK_EVERY;
+pub use cache::Cache;
 #[cfg(feature = "tokio")]
 pub use client::AsyncCache;
-pub use client::{Got, Invalidate, Recompute, Ttl, CLIENT_NAMESPACE};
+pub use client::{Got, Invalidate, Recompute, Ttl};
 pub use error::Error;
 pub use outcome::Cacheable;
 pub use registry::{default_cache, install, install_named, named_cache};

@@ -238,7 +238,7 @@ fn sum(a: Stats, b: Stats) -> Stats {
 /// Every memoized function called so far, with its counters (summed for
 /// functions sharing a namespace), sorted by namespace: what
 /// [`stats`] gives one namespace at a time, for a status page or a log line.
-/// The cache client's calls are under [`CLIENT_NAMESPACE`](crate::CLIENT_NAMESPACE).
+/// The cache client's calls are under [`Cache::CLIENT_NAMESPACE`](crate::Cache::CLIENT_NAMESPACE).
 ///
 /// ```
 /// #[antidogpile::antidogpiled(soft = "1m", name = "docs::all::double")]

@@ -121,7 +121,7 @@ async fn serve(options: &Options) -> Result<(), String> {
         Some(url) => (Cache::from_url(url), url.clone()),
         None => (
             Cache::from_env(),
-            std::env::var(antidogpile::ENV_URL).unwrap_or_else(|_| "memory://".into()),
+            std::env::var(antidogpile::Cache::ENV_URL).unwrap_or_else(|_| "memory://".into()),
         ),
     };
     let cache = cache.map_err(|e| e.to_string())?;
@@ -156,7 +156,7 @@ async fn load_run(options: &Options) -> Result<(), String> {
     let store = match options
         .url
         .clone()
-        .or_else(|| std::env::var(antidogpile::ENV_URL).ok())
+        .or_else(|| std::env::var(antidogpile::Cache::ENV_URL).ok())
     {
         Some(url) => url,
         None => match Memcached::try_start_with(&[]) {

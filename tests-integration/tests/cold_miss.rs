@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use antidogpile::{antidogpiled, store::MemoryStore, Cache, Got, Ttl, CLIENT_NAMESPACE};
+use antidogpile::{antidogpiled, store::MemoryStore, Cache, Got, Ttl};
 use antidogpile_test_support::redis::Redis;
 use common::{eventually, manual_cache, PATIENCE};
 
@@ -107,7 +107,7 @@ fn batch_ttl() -> Ttl {
 /// The cache client's waits so far (this test's process: nextest runs
 /// each test in its own).
 fn client_waits() -> u64 {
-    antidogpile::stats(CLIENT_NAMESPACE).map_or(0, |stats| stats.waits)
+    antidogpile::stats(Cache::CLIENT_NAMESPACE).map_or(0, |stats| stats.waits)
 }
 
 /// A thread computes `"b"`; once a batch of `["a", "b"]` waits for it, its

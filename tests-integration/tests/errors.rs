@@ -51,7 +51,7 @@ fn failures_are_returned_then_stale_values_are_served_until_the_retry_spacing_pa
     let calls_after_failure = CALLS.load(Ordering::SeqCst);
 
     // Within the retry spacing nobody retries: the stale value, with no compute.
-    let spacing = antidogpile::DEFAULT_RETRY_SPACING;
+    let spacing = antidogpile::Cache::DEFAULT_RETRY_SPACING;
     clock.advance(spacing - Duration::from_millis(1));
     assert_eq!(lookup(5), Ok(good));
     assert_eq!(CALLS.load(Ordering::SeqCst), calls_after_failure);

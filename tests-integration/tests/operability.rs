@@ -77,7 +77,9 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
-use antidogpile::{antidogpiled, install_named, named_cache, CLEAR_CHECK_EVERY};
+use antidogpile::{antidogpiled, install_named, named_cache};
+
+const CLEAR_CHECK_EVERY: std::time::Duration = Cache::CLEAR_CHECK_EVERY;
 use common::altered_store::{Alterations, AlteredStore};
 
 static MEMORY_F: AtomicU64 = AtomicU64::new(0);
