@@ -1,6 +1,6 @@
 //! Clearing at run time: everything one function cached
-//! ([`Cache::clear_namespace`]), or everything a cache's functions cached
-//! ([`Cache::clear`]), without a redeploy.
+//! ([`Cache::clear_namespace`](crate::Cache::clear_namespace)), or everything a cache's functions cached
+//! ([`Cache::clear`](crate::Cache::clear)), without a redeploy.
 //!
 //! Each cache keeps a generation per namespace and one for the whole
 //! cache; both are mixed into the keys of memoized calls (when either is
@@ -8,7 +8,7 @@
 //! never read again, and lapses at its hard deadline (or is evicted).
 //!
 //! - In a store of this process only (memory, no-op), the generations live
-//!   in the [`Cache`]: a clear is seen by the next call. The hit path pays
+//!   in the [`Cache`](crate::Cache): a clear is seen by the next call. The hit path pays
 //!   one atomic load until the first clear, and a lock-free map lookup after.
 //! - In a shared store (memcached, Redis, files: [`Store::keeps_bytes`](crate::store::Store::keeps_bytes)), they are
 //!   kept in the store (raw values under the namespace
@@ -26,7 +26,7 @@
 //!   it on its path again. The process that clears sees it at once. A process that cannot read them (the store is down) keeps
 //!   the ones it had, and tries again a second later.
 //!
-//! The cache client's own keys ([`Cache::get`], [`Cache::set`], ...) are
+//! The cache client's own keys ([`Cache::get`](crate::Cache::get), [`Cache::set`](crate::Cache::set), ...) are
 //! the application's to delete; clearing covers memoized functions.
 
 use std::collections::HashMap;
@@ -55,7 +55,7 @@ pub(crate) const GENERATION_NAMESPACE: &str = "antidogpile::generation";
 struct Generation {
     /// 0: never cleared.
     token: AtomicU64,
-    /// Real time (ms since [`epoch`], + 1) it was last read from the
+    /// Real time (ms since the first read of the process, + 1: see `real_now`) it was last read from the
     /// store; 0: never, or not since its namespace went unused (its next
     /// call reads it on its path).
     checked: AtomicU64,

@@ -470,7 +470,7 @@ impl<'c> Ops<'c> {
     /// Each round reads every open key in one `Store::read_many` (on memcached, one
     /// pipelined exchange per server), takes the leases and claims the
     /// round's keys need in one batched request each, writes what was
-    /// computed in one more (see [`gather`]), and pauses once for all the
+    /// computed in one more (see [`Gather`](crate::io::Gather)), and pauses once for all the
     /// keys another process is computing. It computes the keys it holds
     /// before it waits for anyone, and waits holding no lease (issue 21.1).
     /// A key given more than once is resolved once: its copies would

@@ -7,9 +7,9 @@
 //! [`Io`] that names this gatherer, which holds them back instead of sending
 //! each on its own: the calls of a round run side by side ([`Gather::all`])
 //! and, once every one of them waits, what they asked is sent as one
-//! batched operation per kind ([`Store::try_lease_many`],
-//! [`Store::try_claim_many`], [`Store::write_held_many`],
-//! [`Store::write_many`]; on memcached one
+//! batched operation per kind ([`Store::try_lease_many`](crate::store::Store::try_lease_many),
+//! [`Store::try_claim_many`](crate::store::Store::try_claim_many), [`Store::write_held_many`](crate::store::Store::write_held_many),
+//! [`Store::write_many`](crate::store::Store::write_many); on memcached one
 //! pipelined exchange per server), and each call goes on with its own answer. The calls are the
 //! single-key state machine unchanged: leases and claims are taken for the
 //! same window, handed to the liveness thread and released the same way;
@@ -406,7 +406,7 @@ impl<'i> Gather<'i> {
         .await
     }
 
-    /// [`Store::try_lease`], gathered (at once for a key of another namespace).
+    /// [`Store::try_lease`](crate::store::Store::try_lease), gathered (at once for a key of another namespace).
     pub(crate) async fn try_lease(
         &self,
         key: Key,
@@ -424,7 +424,7 @@ impl<'i> Gather<'i> {
             .await
     }
 
-    /// [`Store::try_claim`], gathered (at once for a key of another namespace).
+    /// [`Store::try_claim`](crate::store::Store::try_claim), gathered (at once for a key of another namespace).
     pub(crate) async fn try_claim(
         &self,
         key: Key,
@@ -447,7 +447,7 @@ impl<'i> Gather<'i> {
         self.ask(ask, |state| &mut state.claims).await
     }
 
-    /// [`Store::write_held`], gathered (at once for a key of another namespace).
+    /// [`Store::write_held`](crate::store::Store::write_held), gathered (at once for a key of another namespace).
     pub(crate) async fn write_held(
         &self,
         write: Write,
@@ -461,10 +461,10 @@ impl<'i> Gather<'i> {
             .await
     }
 
-    /// [`Store::write`], gathered (at once for a key of another namespace):
+    /// [`Store::write`](crate::store::Store::write), gathered (at once for a key of another namespace):
     /// the values computed without a hold (the store failed when the lease
     /// was asked, or the lease's holder overran the grace) are written in
-    /// one [`Store::write_many`], not a request each.
+    /// one [`Store::write_many`](crate::store::Store::write_many), not a request each.
     pub(crate) async fn write(&self, write: Write, now: Timestamp) -> Result<(), StoreError> {
         if !self.gathers(&write.key) {
             let written = self.at_once(self.written_now(write, None, now)).await;

@@ -90,7 +90,7 @@ fn drives_the_runtime_of(flight: &Flight) -> bool {
 
 /// How a caller waits for another caller's compute, or for a pause: the one
 /// difference between the blocking and the async drivers (their store I/O
-/// differs in its [`Wait`] only).
+/// differs in its [`Wait`](crate::store::Wait) only).
 pub(crate) trait Pause {
     /// The store I/O of a caller that waits this way.
     fn io(store: &dyn Store) -> Io<'_>;

@@ -9,9 +9,9 @@ use crate::site::Site;
 use crate::stats::Event;
 use crate::store::{Lookup, ReadFor, Wait};
 
-/// The hit path, short of the state machine (and of building a [`Call`]):
+/// The hit path, short of the state machine (and of building a [`Call`](super::Call)):
 /// a fresh value, read under the store's lock and cloned after it. `None`: anything
-/// else (then [`Call::next`] decides). Stores that keep bytes do I/O: for
+/// else (then [`Call::next`](super::Call::next) decides). Stores that keep bytes do I/O: for
 /// them a second read on every stale hit and miss would cost more than the
 /// fast path saves.
 #[inline]

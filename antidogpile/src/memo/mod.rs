@@ -5,7 +5,7 @@
 //! across processes), or wait. It is written once, as an `async fn` over an
 //! [`Io`] adapter: the async path awaits the store's non-blocking I/O; the
 //! sync path uses blocking I/O, whose futures are always ready, and drives
-//! the same code with [`complete`]. Only the waiting differs.
+//! the same code with `complete`. Only the waiting differs.
 //!
 //! Here: the steps of a call ([`Call`], [`Progress`], [`Next`]). Beside
 //! them: `drive` (the drivers, which run the steps to a value), `settle`
