@@ -21,7 +21,7 @@ use crate::flight::Flight;
 pub use crate::io::Invalidate;
 use crate::io::{Io, Looked, Read, Taking};
 use crate::key::{ArgumentEncoder, Key};
-use crate::memo::{fresh_hit, Call, Job, Next, Pause, Progress};
+use crate::memo::{fresh_hit, Call, Driver, Job, Next, Progress};
 use crate::outcome::{Always, Cacheable, Outcome};
 use crate::policy::{decide, Deadlines, Decision, Timeouts};
 use crate::site::{Site, SiteOptions};
@@ -487,7 +487,7 @@ impl<'c> Ops<'c> {
         K: Serialize,
         C: FnMut(Vec<&K>) -> F,
         F: Future<Output = Vec<V>>,
-        P: Pause,
+        P: Driver,
     {
         let timeouts = ttl.timeouts(self.cache);
         let all = keys_of(keys)?;
@@ -560,7 +560,7 @@ impl<'c> Ops<'c> {
                 }
             }
             // A key whose holder it must not wait for (itself, or a task its
-            // blocked thread would have to run: see `Pause::may_wait`) is
+            // blocked thread would have to run: see `Driver::may_wait`) is
             // computed with the keys it holds, its value returned, not stored.
             let mut bypassed: Vec<usize> = Vec::new();
             flights.retain(|(slot, flight)| match pause.may_wait(flight) {

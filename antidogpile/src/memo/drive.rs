@@ -88,10 +88,10 @@ fn drives_the_runtime_of(flight: &Flight) -> bool {
     false
 }
 
-/// How a caller waits for another caller's compute, or for a pause: the one
+/// A driver: how a caller waits for another caller's compute, or for a pause: the one
 /// difference between the blocking and the async drivers (their store I/O
 /// differs in its [`Wait`](crate::store::Wait) only).
-pub(crate) trait Pause {
+pub(crate) trait Driver {
     /// The store I/O of a caller that waits this way.
     fn io(store: &dyn Store) -> Io<'_>;
     /// Whether this caller may wait for `flight`, or why it must not.
@@ -105,7 +105,7 @@ pub(crate) trait Pause {
 /// Blocks the thread (its futures are ready when first polled).
 pub(crate) struct Blocking;
 
-impl Pause for Blocking {
+impl Driver for Blocking {
     fn io(store: &dyn Store) -> Io<'_> {
         Io::blocking(store)
     }
@@ -128,7 +128,7 @@ impl Pause for Blocking {
 pub(crate) struct Awaiting;
 
 #[cfg(feature = "tokio")]
-impl Pause for Awaiting {
+impl Driver for Awaiting {
     fn io(store: &dyn Store) -> Io<'_> {
         Io::nonblocking(store)
     }
@@ -152,7 +152,7 @@ impl Pause for Awaiting {
 
 impl<'c> Call<'c> {
     /// Waits (as `pause` says) until the value is known or this caller must compute.
-    async fn resolve<V: Cacheable, P: Pause>(&self, io: &Io<'_>, pause: &P) -> Resolved<'c, V> {
+    async fn resolve<V: Cacheable, P: Driver>(&self, io: &Io<'_>, pause: &P) -> Resolved<'c, V> {
         let mut progress = Progress::new();
         progress.store_timed_out = self.store_timed_out;
         loop {
@@ -258,7 +258,7 @@ impl<'c> Call<'c> {
     where
         R: Outcome,
         F: Future<Output = R>,
-        P: Pause,
+        P: Driver,
     {
         let io = P::io(&*self.cache.store);
         let resolved = self.resolve::<R::Value, P>(&io, pause).await;

@@ -34,7 +34,7 @@ mod drive;
 mod hit;
 mod settle;
 
-pub(crate) use drive::{Awaiting, Blocking, Pause};
+pub(crate) use drive::{Awaiting, Blocking, Driver};
 pub(crate) use hit::fresh_hit;
 use settle::{failed, store_value, Landed};
 
