@@ -10,7 +10,7 @@
 //! A module is a file or folder right under `src/` (`client/gather.rs`
 //! belongs to `client`). An import is any `crate::NAME` (or `$crate::NAME`
 //! in a macro) in production code: test-only code (`#[cfg(test)]` modules,
-//! `tests.rs`, `proptests.rs`, `model_tests/`) may reach across, and
+//! `tests.rs`, `proptests.rs`, `*_tests/` folders) may reach across, and
 //! `lib.rs`, the crate's face, re-exports everything.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -57,7 +57,13 @@ fn main() -> ExitCode {
         .filter(|component| component.len() > 1)
         .collect();
     if circles.is_empty() {
-        println!("{} modules, no import circle", modules.len());
+        println!(
+            "{} modules, no import circle; bottom to top:",
+            modules.len()
+        );
+        for (layer, names) in layers(&edges).iter().enumerate() {
+            println!("  {layer}: {}", names.join(", "));
+        }
         return ExitCode::SUCCESS;
     }
     for circle in &circles {
@@ -77,6 +83,33 @@ fn main() -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// The modules by layer, given no circle: a module's layer is one more
+/// than the highest layer it imports (0: it imports no module of the crate).
+fn layers(edges: &Edges) -> Vec<Vec<String>> {
+    fn layer_of(module: &str, edges: &Edges, known: &mut BTreeMap<String, usize>) -> usize {
+        if let Some(&layer) = known.get(module) {
+            return layer;
+        }
+        let layer = edges[module]
+            .keys()
+            .map(|to| layer_of(to, edges, known) + 1)
+            .max()
+            .unwrap_or(0);
+        known.insert(module.to_owned(), layer);
+        layer
+    }
+    let mut known = BTreeMap::new();
+    let mut layers: Vec<Vec<String>> = Vec::new();
+    for module in edges.keys() {
+        let layer = layer_of(module, edges, &mut known);
+        if layers.len() <= layer {
+            layers.resize(layer + 1, Vec::new());
+        }
+        layers[layer].push(module.clone());
+    }
+    layers
+}
+
 /// Every `.rs` file under `dir`, but test-only ones.
 fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -87,7 +120,8 @@ fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
     for path in paths {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if path.is_dir() {
-            if name != "model_tests" {
+            // Test-only folders (`model_tests/`, `machine_tests/`).
+            if !name.ends_with("_tests") {
                 collect(&path, files);
             }
         } else if name.ends_with(".rs") && !matches!(name, "tests.rs" | "proptests.rs") {
