@@ -7,8 +7,8 @@
 //! cargo run -p antidogpile-layers -- --all   # also every module's imports
 //! ```
 //!
-//! A module is a file or folder right under `src/` (`client/gather.rs`
-//! belongs to `client`). An import is any `crate::NAME` (or `$crate::NAME`
+//! A module is a file or folder right under `src/` (`io/gather.rs`
+//! belongs to `io`). An import is any `crate::NAME` (or `$crate::NAME`
 //! in a macro) in production code: test-only code (`#[cfg(test)]` modules,
 //! `tests.rs`, `proptests.rs`, `*_tests/` folders) may reach across, and
 //! `lib.rs`, the crate's face, re-exports everything.
