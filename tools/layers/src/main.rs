@@ -176,9 +176,25 @@ fn imports(text: &str) -> Vec<(usize, String)> {
 /// The first identifier of each item of a `{...}` group that starts on
 /// line `index` of `text` (it may span lines).
 fn group_heads(start: &str, text: &str, index: usize) -> Vec<String> {
+    // Read on until the group's own `}` (a nested group closes earlier).
+    let closes = |body: &str| {
+        let mut depth = 0usize;
+        body.chars().any(|ch| match ch {
+            '{' => {
+                depth += 1;
+                false
+            }
+            '}' if depth == 0 => true,
+            '}' => {
+                depth -= 1;
+                false
+            }
+            _ => false,
+        })
+    };
     let mut body = String::from(start);
     for line in text.lines().skip(index + 1) {
-        if body.contains('}') {
+        if closes(&body) {
             break;
         }
         body.push('\n');
@@ -266,4 +282,74 @@ fn strongly_connected(edges: &Edges) -> Vec<Vec<String>> {
         }
     }
     search.components
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edges(pairs: &[(&str, &str)]) -> Edges {
+        let mut edges = Edges::new();
+        for (from, to) in pairs {
+            edges
+                .entry((*from).to_owned())
+                .or_default()
+                .insert((*to).to_owned(), "x.rs:1".to_owned());
+            edges.entry((*to).to_owned()).or_default();
+        }
+        edges
+    }
+
+    #[test]
+    fn imports_are_every_crate_path_and_group_head_outside_comments() {
+        let text = "use crate::cache::Cache;\n\
+                    use crate::{io::Io, memo::{self, Call},\n    store};\n\
+                    // crate::commented\n\
+                    let x = $crate::warn::x; // crate::after\n";
+        let names: Vec<(usize, String)> = imports(text);
+        let expected = [
+            (1, "cache"),
+            (2, "io"),
+            (2, "memo"),
+            (2, "store"),
+            (5, "warn"),
+        ];
+        let expected: Vec<(usize, String)> = expected
+            .iter()
+            .map(|(line, name)| (*line, (*name).to_owned()))
+            .collect();
+        assert_eq!(names, expected);
+    }
+
+    #[test]
+    fn code_after_a_test_module_is_not_production() {
+        let text = "use crate::a::A;\n#[cfg(test)]\nmod tests {\n    use crate::b::B;\n}\n";
+        assert_eq!(imports(&production_part(text)), vec![(1, "a".to_owned())]);
+    }
+
+    #[test]
+    fn a_circle_is_one_component_and_a_chain_is_not() {
+        let circle = edges(&[("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")]);
+        let big: Vec<Vec<String>> = strongly_connected(&circle)
+            .into_iter()
+            .filter(|component| component.len() > 1)
+            .collect();
+        assert_eq!(big, vec![vec!["a", "b", "c"]]);
+        let chain = edges(&[("a", "b"), ("b", "c")]);
+        assert!(strongly_connected(&chain).iter().all(|c| c.len() == 1));
+    }
+
+    #[test]
+    fn a_module_sits_one_layer_above_the_highest_it_imports() {
+        let chain = edges(&[
+            ("top", "mid"),
+            ("top", "low"),
+            ("mid", "low"),
+            ("side", "low"),
+        ]);
+        assert_eq!(
+            layers(&chain),
+            vec![vec!["low"], vec!["mid", "side"], vec!["top"]]
+        );
+    }
 }
