@@ -499,3 +499,64 @@ fn with_liveness_a_remote_read_takes_its_hold_for_the_liveness_window() {
     ];
     assert_eq!(calls, expected);
 }
+
+#[test]
+fn a_failed_refresh_serves_the_stale_value_and_keeps_its_claim_for_the_retry_spacing() {
+    for style in STYLES {
+        let rig = Rig::new(style);
+        if style.reads_take_holds {
+            rig.store.reads(0, [stale(7).taking(claim(5))]);
+        } else {
+            rig.store.reads(0, [stale(7), stale(7)]);
+            rig.store.claims(0, [Ok(Some(5))]);
+        }
+
+        let got = rig
+            .cache
+            .get_or_try_compute("k", Ttl::soft(SOFT), || Err::<u64, &str>("down"));
+        assert_eq!(got, Ok(7), "{style:?}: stale-if-error");
+        let mut expected = if style.reads_take_holds {
+            vec![read(style, START)]
+        } else {
+            after_hit_path(style, [read(style, START), try_claim(1, START)])
+        };
+        // Not cached; the claim is shortened to the retry spacing, so that
+        // a later caller retries then, not after the grace.
+        expected.push(Op::Renew {
+            key: 0,
+            hold: claim(5),
+            until: START + ms(rig.cache.retry_spacing()),
+        });
+        assert_eq!(rig.calls(), expected, "{style:?}");
+    }
+}
+
+#[test]
+fn a_failed_fill_is_not_cached_and_gives_its_lease_back() {
+    for style in STYLES {
+        let rig = Rig::new(style);
+        if style.reads_take_holds {
+            rig.store.reads(0, [Finds::nothing().taking(lease(3))]);
+        } else {
+            rig.store
+                .reads(0, [Finds::nothing(), Finds::nothing(), Finds::nothing()]);
+            rig.store.leases(0, [Ok(Some(3))]);
+        }
+
+        let got = rig
+            .cache
+            .get_or_try_compute("k", Ttl::soft(SOFT), || Err::<u64, &str>("down"));
+        assert_eq!(got, Err("down"), "{style:?}");
+        let mut expected = if style.reads_take_holds {
+            vec![read(style, START)]
+        } else {
+            after_hit_path(style, [read(style, START), read(style, START), try_lease()])
+        };
+        // No write; the lease is given back at once, so nobody waits for it.
+        expected.push(Op::ReleaseLease {
+            key: 0,
+            lease: LeaseId(3),
+        });
+        assert_eq!(rig.calls(), expected, "{style:?}");
+    }
+}

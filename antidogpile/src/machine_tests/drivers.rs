@@ -89,7 +89,6 @@ const SCENARIOS: &[Scenario] = &[
 
 /// The client's blocking and async calls, in a store that keeps bytes:
 /// neither has a hit path of its own there, so their sequences are equal.
-#[cfg(feature = "tokio")]
 #[test]
 fn the_blocking_and_the_async_client_ask_the_same_of_a_remote_store() {
     let style = Style::REMOTE;
@@ -117,7 +116,6 @@ fn the_blocking_and_the_async_client_ask_the_same_of_a_remote_store() {
 /// In an in-process store the blocking client looks for a fresh value
 /// before it runs the machine (the hit path); the async client runs the
 /// machine at once. After that look, the sequences are equal.
-#[cfg(feature = "tokio")]
 #[test]
 fn the_blocking_and_the_async_client_run_one_machine_in_process() {
     let style = Style::IN_PROCESS;
@@ -176,7 +174,6 @@ fn key_of(site: &'static Site) -> crate::private::KeyHash {
 /// The macro's blocking and async entry points (`memoize`,
 /// `memoize_async`) over a named cache: both go through the same hit path,
 /// then the same machine, so they ask the same of the store in both styles.
-#[cfg(feature = "tokio")]
 #[test]
 fn the_macros_blocking_and_async_entry_points_ask_the_same() {
     for style in STYLES {

@@ -46,6 +46,7 @@ const GENERATION_NAMESPACE: &str = "antidogpile::generation";
 
 mod batches;
 mod calls;
+#[cfg(feature = "tokio")]
 mod drivers;
 mod scripted;
 
