@@ -31,13 +31,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use crate::clock::{ManualClock, Timestamp};
+use crate::custom_store::{
+    envelope, Answer, ClaimId, Deadlines, EntryMeta, EntryView, Hold, Key, LeaseId, Lookup,
+    ManyReader, ReadFor, Reader, Stored, Version, Wait, Write,
+};
 #[cfg(feature = "tokio")]
 use crate::private::memoize_async;
 use crate::private::{memoize, Always, KeyHasher, Site, SiteOptions};
-use crate::store::{
-    envelope, Answer, ClaimId, Deadlines, EntryMeta, EntryView, Hold, Key, LeaseId, Lookup,
-    ManyReader, ReadFor, Reader, Store, StoreError, StoreErrorKind, Stored, Version, Wait, Write,
-};
+use crate::store::{Store, StoreError, StoreErrorKind};
 use crate::{install_named, Cache, Ttl};
 
 /// The namespace of the generations a store that keeps bytes holds for the
