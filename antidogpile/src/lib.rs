@@ -16,6 +16,8 @@ mod holds;
 mod io;
 mod key;
 mod liveness;
+#[cfg(test)]
+mod machine_tests;
 mod memo;
 #[cfg(all(test, loom))]
 mod model_tests;
