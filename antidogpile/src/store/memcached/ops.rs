@@ -25,7 +25,6 @@
 
 mod native;
 
-use crate::store::ReadFor;
 use native::{value_expiry, INVALIDATED_TTL};
 
 use super::codec::{
@@ -40,9 +39,7 @@ use crate::envelope;
 use crate::error::{StoreError, StoreErrorKind};
 use crate::key::Key;
 use crate::policy::{Deadlines, EntryMeta};
-use crate::store::{
-    ClaimId, Counted, Delta, Found, Hold, LeaseId, Renew, Stored, Version, Write, RAW_META,
-};
+use crate::store::{Counted, Delta, Found, Stored, Version, Write, RAW_META};
 
 /// Client flags of an antidogpile envelope ("AD", kind 1).
 pub(crate) const ENVELOPE_FLAGS: u32 = 0x4144_0001;
@@ -246,6 +243,34 @@ fn all_down() -> StoreError {
     )
 }
 
+/// A batch's answers, one per key; or the first failure, if every key
+/// failed (an empty batch answers empty).
+#[allow(clippy::type_complexity)]
+pub(crate) fn unless_all_failed<T>(
+    answers: Vec<Result<T, StoreError>>,
+) -> Result<Vec<Result<T, StoreError>>, StoreError> {
+    if answers.iter().any(Result::is_ok) {
+        return Ok(answers);
+    }
+    match answers.into_iter().next() {
+        Some(Err(error)) => Err(error),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// The answer of a batch of one: a single key's operation is its batch
+/// operation on one key.
+pub(crate) fn only<T>(
+    answers: Result<Vec<Result<T, StoreError>>, StoreError>,
+) -> Result<T, StoreError> {
+    answers?.into_iter().next().unwrap_or_else(|| {
+        Err(StoreError::new(
+            StoreErrorKind::Protocol,
+            "a batch of one key got no answer",
+        ))
+    })
+}
+
 impl<T: Exchange> Ops<'_, T> {
     /// Sends `request` to the server of `routing` and reads its reply.
     async fn send(&self, routing: &str, request: &[u8]) -> Result<Reply, StoreError> {
@@ -346,17 +371,21 @@ impl<T: Exchange> Ops<'_, T> {
         )
     }
 
-    /// One request per key, `(routing, request)` as [`send_batch`](Ops::send_batch)
-    /// takes them, each written by `encode` for the key as it goes on the wire.
-    pub(crate) fn batch_of(
-        keys: &[Key],
-        encode: impl Fn(&mut Vec<u8>, &WireKey),
+    /// One request per item, `(routing, request)` as [`send_batch`](Ops::send_batch)
+    /// takes them, each written by `encode` for the item and its key (`key`)
+    /// as it goes on the wire: the one builder of every batch of requests
+    /// on keys without a value to upload.
+    pub(crate) fn batch_of<I>(
+        items: &[I],
+        key: impl Fn(&I) -> &Key,
+        encode: impl Fn(&mut Vec<u8>, &WireKey, &I),
     ) -> Vec<(String, Vec<u8>)> {
-        keys.iter()
-            .map(|key| {
-                let routing = logical_key(key);
+        items
+            .iter()
+            .map(|item| {
+                let routing = logical_key(key(item));
                 let mut request = Vec::with_capacity(64);
-                encode(&mut request, &WireKey::new(routing.as_bytes()));
+                encode(&mut request, &WireKey::new(routing.as_bytes()), item);
                 (routing, request)
             })
             .collect()
@@ -414,39 +443,6 @@ impl<T: Exchange> Ops<'_, T> {
         self.peek_item(routing, wire).await
     }
 
-    async fn set(
-        &self,
-        routing: &str,
-        wire: &WireKey,
-        data: &[u8],
-        flags: SetFlags,
-    ) -> Result<Reply, StoreError> {
-        let mut request = Vec::with_capacity(64 + data.len());
-        encode_set(&mut request, wire, data, &flags);
-        self.send(routing, &request).await
-    }
-
-    pub(crate) async fn try_claim(
-        &self,
-        key: &Key,
-        seen: Version,
-        now: Timestamp,
-        until: Timestamp,
-    ) -> Result<Option<ClaimId>, StoreError> {
-        self.claim_in_read(key, seen, now, until).await
-    }
-
-    /// `md ... I C<claim>`: one request, no value. The entry stays, stale,
-    /// and its win goes to the next reader (a claim recorded in it ends
-    /// too: an invalidated item's recorded claim counts for nothing).
-    pub(crate) async fn release_claim(&self, key: &Key, claim: ClaimId) -> Result<(), StoreError> {
-        let routing = logical_key(key);
-        let wire = WireKey::new(routing.as_bytes());
-        self.invalidate(&routing, &wire, Some(claim.0), None)
-            .await
-            .map(|_| ())
-    }
-
     /// The `ms` of `value`: an envelope, or raw bytes with flags 0.
     fn set_request(
         &self,
@@ -500,6 +496,7 @@ impl<T: Exchange> Ops<'_, T> {
         Ok((routing, request))
     }
 
+    /// `ms` of the value: [`write_many`](Ops::write_many) of one.
     pub(crate) async fn write(
         &self,
         key: &Key,
@@ -507,35 +504,12 @@ impl<T: Exchange> Ops<'_, T> {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let (routing, request) =
-            self.set_request(key, value, deadlines, now, SetMode::Set, None)?;
-        match self.send(&routing, &request).await? {
-            Reply::Done(_) => Ok(()),
-            other => Err(unexpected(&other, "ms")),
-        }
-    }
-
-    /// `ms C<cas>`: stores `value` only if the item still has the CAS of the
-    /// claim or lease `held` (see the module's notes).
-    pub(crate) async fn write_held(
-        &self,
-        key: &Key,
-        held: Hold,
-        value: Stored,
-        deadlines: Deadlines,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let cas = match held {
-            Hold::Claim(claim) => claim.0,
-            Hold::Lease(lease) => lease.0,
+        let write = Write {
+            key: *key,
+            value,
+            deadlines,
         };
-        let (routing, request) =
-            self.set_request(key, value, deadlines, now, SetMode::Set, Some(cas))?;
-        match self.send(&routing, &request).await? {
-            Reply::Done(_) => Ok(true),
-            Reply::Exists(_) | Reply::NotFound(_) => Ok(false),
-            other => Err(unexpected(&other, "ms C (held write)")),
-        }
+        self.write_many(vec![write], now).await
     }
 
     /// Writes every entry, one pipelined exchange per server; the first
@@ -707,107 +681,9 @@ impl<T: Exchange> Ops<'_, T> {
         }
     }
 
-    pub(crate) async fn try_lease(
-        &self,
-        key: &Key,
-        now: Timestamp,
-        grace: std::time::Duration,
-    ) -> Result<Option<LeaseId>, StoreError> {
-        self.lease_in_read(key, now, grace).await
-    }
-
-    /// A claim: the envelope rewritten by CAS with its claim extended (a
-    /// new CAS, the renewed claim's id). A lease: its item rewritten by CAS
-    /// with a new TTL: `until` in whole seconds rounded up, plus one,
-    /// because memcached's clock ticks once a second and an item lives
-    /// between its TTL less one second and its TTL; a renewed lease must
-    /// live until `until`.
-    pub(crate) async fn renew(
-        &self,
-        key: &Key,
-        hold: Hold,
-        until: Timestamp,
-        now: Timestamp,
-    ) -> Result<Option<Hold>, StoreError> {
-        let lease = match hold {
-            Hold::Claim(claim) => {
-                let renewed = self.renew_claim(key, claim, until, now).await?;
-                return Ok(renewed.map(|cas| Hold::Claim(ClaimId(cas))));
-            }
-            Hold::Lease(lease) => lease,
-        };
-        let routing = logical_key(key);
-        let flags = lease_renewal(lease, until, now);
-        let reply = self
-            .set(&routing, &WireKey::new(routing.as_bytes()), b"", flags)
-            .await?;
-        renewed_lease(reply)
-    }
-
-    /// Renews every hold as [`renew`](Ops::renew) does: the leases with one
-    /// pipelined `ms ... C<cas>` each, the claims as
-    /// [`renew_claim_many`](Ops::renew_claim_many) does; one exchange per
-    /// server for each kind (two for claims).
-    #[allow(clippy::type_complexity)]
-    pub(crate) async fn renew_many(
-        &self,
-        renewals: &[Renew],
-        now: Timestamp,
-    ) -> Result<Vec<Result<Option<Hold>, StoreError>>, StoreError> {
-        let mut leases = Vec::new();
-        let mut claims = Vec::new();
-        for (index, renewal) in renewals.iter().enumerate() {
-            match renewal.hold {
-                Hold::Lease(lease) => leases.push((index, lease)),
-                Hold::Claim(claim) => claims.push((index, (renewal.key, claim, renewal.until))),
-            }
-        }
-        let mut renewed: Vec<Option<Result<Option<Hold>, StoreError>>> = Vec::new();
-        renewed.resize_with(renewals.len(), || None);
-        let batch: Vec<(String, Vec<u8>)> = leases
-            .iter()
-            .map(|&(index, lease)| {
-                let routing = logical_key(&renewals[index].key);
-                let mut request = Vec::with_capacity(64);
-                let flags = lease_renewal(lease, renewals[index].until, now);
-                encode_set(&mut request, &WireKey::new(routing.as_bytes()), b"", &flags);
-                (routing, request)
-            })
-            .collect();
-        for (&(index, _), reply) in leases.iter().zip(self.send_batch(&batch).await) {
-            renewed[index] = Some(reply.and_then(renewed_lease));
-        }
-        let claimed: Vec<(Key, ClaimId, Timestamp)> =
-            claims.iter().map(|(_, claim)| *claim).collect();
-        let outcomes = self.renew_claim_many(&claimed, now).await;
-        for (&(index, _), outcome) in claims.iter().zip(outcomes) {
-            renewed[index] = Some(outcome.map(|cas| cas.map(|cas| Hold::Claim(ClaimId(cas)))));
-        }
-        let mut renewed: Vec<Result<Option<Hold>, StoreError>> = renewed
-            .into_iter()
-            .map(|outcome| {
-                outcome.unwrap_or_else(|| {
-                    Err(StoreError::new(
-                        StoreErrorKind::Protocol,
-                        "a renewal got no reply",
-                    ))
-                })
-            })
-            .collect();
-        if !renewed.is_empty() && renewed.iter().all(Result::is_err) {
-            return Err(renewed.swap_remove(0).unwrap_err());
-        }
-        Ok(renewed)
-    }
-
-    /// Removes the entry or lease under `key`.
+    /// Removes the entry or lease under `key`: [`remove_many`](Ops::remove_many) of one.
     pub(crate) async fn remove(&self, key: &Key) -> Result<(), StoreError> {
-        self.delete(key, None).await
-    }
-
-    /// Deletes the holder's own lease item (its CAS), nothing newer.
-    pub(crate) async fn release_lease(&self, key: &Key, lease: LeaseId) -> Result<(), StoreError> {
-        self.delete(key, Some(lease.0)).await
+        self.remove_many(std::slice::from_ref(key)).await
     }
 
     pub(crate) async fn delete(
@@ -830,9 +706,13 @@ impl<T: Exchange> Ops<'_, T> {
 
     /// Deletes every key, one pipelined exchange per server.
     pub(crate) async fn remove_many(&self, keys: &[Key]) -> Result<(), StoreError> {
-        let batch = Self::batch_of(keys, |request, wire| {
-            encode_delete(request, wire, &DeleteFlags::default());
-        });
+        let batch = Self::batch_of(
+            keys,
+            |key| key,
+            |request, wire, _| {
+                encode_delete(request, wire, &DeleteFlags::default());
+            },
+        );
         let mut first_error = None;
         for reply in self.send_batch(&batch).await {
             match reply {
@@ -846,128 +726,6 @@ impl<T: Exchange> Ops<'_, T> {
             }
         }
         first_error.map_or(Ok(()), Err)
-    }
-
-    /// Takes the lease of every key: one pipelined `ms ... ME` per key, one
-    /// exchange per server. A key refused because something is in the way
-    /// is read (one more exchange for all of them); one whose item is gone
-    /// or dead by the cache's clock is then leased as
-    /// [`try_lease`](Ops::try_lease) does, on its own (rare).
-    #[allow(clippy::type_complexity)]
-    pub(crate) async fn try_lease_many(
-        &self,
-        keys: &[Key],
-        now: Timestamp,
-        grace: std::time::Duration,
-    ) -> Result<Vec<Result<Option<LeaseId>, StoreError>>, StoreError> {
-        let flags = SetFlags {
-            mode: SetMode::Add,
-            // As a lease taken by a read: a lease of a short window must not
-            // lapse before its first renewal.
-            ttl: native::lease_expiry(grace),
-            client_flags: LEASE_FLAGS,
-            return_cas: true,
-            ..SetFlags::default()
-        };
-        let batch = Self::batch_of(keys, |request, wire| {
-            encode_set(request, wire, b"lease", &flags);
-        });
-        let mut refused = Vec::new();
-        let mut leases: Vec<Result<Option<LeaseId>, StoreError>> = Vec::with_capacity(keys.len());
-        for (index, reply) in self.send_batch(&batch).await.into_iter().enumerate() {
-            leases.push(match reply {
-                Ok(Reply::Done(flags)) => Ok(Some(LeaseId(flags.cas.unwrap_or(0)))),
-                Ok(Reply::NotStored(_)) => {
-                    refused.push(index);
-                    Ok(None)
-                }
-                Ok(other) => Err(unexpected(&other, "ms ME")),
-                Err(error) => Err(error),
-            });
-        }
-        if leases.iter().all(Result::is_err) && !leases.is_empty() {
-            return Err(leases.swap_remove(0).unwrap_err());
-        }
-        if refused.is_empty() {
-            return Ok(leases);
-        }
-        let reads: Vec<(String, Vec<u8>)> = refused
-            .iter()
-            .map(|&index| {
-                let routing = batch[index].0.clone();
-                let request =
-                    native::read_request(&WireKey::new(routing.as_bytes()), ReadFor::Peek);
-                (routing, request)
-            })
-            .collect();
-        let found = self.send_batch(&reads).await;
-        for ((&index, reply), (routing, _)) in refused.iter().zip(found).zip(&reads) {
-            leases[index] = match self.lease_after_refusal(routing, reply, now).await {
-                Ok(Some(decided)) => Ok(decided),
-                Ok(None) => self.try_lease(&keys[index], now, grace).await,
-                Err(error) => Err(error),
-            };
-        }
-        Ok(leases)
-    }
-
-    /// Claims every `(key, seen)` as [`try_claim`](Ops::try_claim) does:
-    /// one pipelined `mg` per key, then one `ms ... C<cas>` per envelope
-    /// claimed by CAS, each an exchange per server.
-    #[allow(clippy::type_complexity)]
-    pub(crate) async fn try_claim_many(
-        &self,
-        claims: &[(Key, Version)],
-        now: Timestamp,
-        until: Timestamp,
-    ) -> Result<Vec<Result<Option<ClaimId>, StoreError>>, StoreError> {
-        self.claim_many_in_read(claims, now, until).await
-    }
-
-    /// Writes every `(write, held)` as [`write_held`](Ops::write_held) does:
-    /// one pipelined `ms ... C<cas>` per write, one exchange per server.
-    pub(crate) async fn write_held_many(
-        &self,
-        writes: Vec<(Write, Hold)>,
-        now: Timestamp,
-    ) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
-        let mut results: Vec<Result<bool, StoreError>> = Vec::with_capacity(writes.len());
-        let mut sent: Vec<usize> = Vec::new();
-        let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
-        for (index, (write, held)) in writes.into_iter().enumerate() {
-            let cas = match held {
-                Hold::Claim(claim) => claim.0,
-                Hold::Lease(lease) => lease.0,
-            };
-            let request = self.set_request(
-                &write.key,
-                write.value,
-                write.deadlines,
-                now,
-                SetMode::Set,
-                Some(cas),
-            );
-            match request {
-                Ok(request) => {
-                    sent.push(index);
-                    batch.push(request);
-                    results.push(Ok(false));
-                }
-                Err(error) => results.push(Err(error)),
-            }
-        }
-        for (&index, reply) in sent.iter().zip(self.send_batch(&batch).await) {
-            results[index] = match reply {
-                Ok(Reply::Done(_)) => Ok(true),
-                Ok(Reply::Exists(_) | Reply::NotFound(_)) => Ok(false),
-                Ok(other) => Err(unexpected(&other, "ms C (held write)")),
-                Err(error) => Err(error),
-            };
-        }
-        if results.iter().all(Result::is_err) && !results.is_empty() {
-            return Err(results.swap_remove(0).unwrap_err());
-        }
-        Ok(results)
     }
 
     /// Asks every server for a no-op (`mn`), even one marked down (a
@@ -1007,29 +765,6 @@ impl<T: Exchange> Ops<'_, T> {
                 failures.join("; ")
             ),
         ))
-    }
-}
-
-/// The `ms ... C<cas>` flags that renew `lease` until `until`: a TTL of
-/// `until` in whole seconds rounded up, plus one (see [`Ops::renew`]).
-fn lease_renewal(lease: LeaseId, until: Timestamp, now: Timestamp) -> SetFlags {
-    SetFlags {
-        mode: SetMode::Set,
-        ttl: expiry(until, now).saturating_add(1),
-        client_flags: LEASE_FLAGS,
-        compare_cas: Some(lease.0),
-        return_cas: true,
-        ..SetFlags::default()
-    }
-}
-
-/// What the reply to a lease's renewal says: the lease under its new CAS,
-/// or `None` if it was lost.
-fn renewed_lease(reply: Reply) -> Result<Option<Hold>, StoreError> {
-    match reply {
-        Reply::Done(flags) => Ok(Some(Hold::Lease(LeaseId(flags.cas.unwrap_or(0))))),
-        Reply::Exists(_) | Reply::NotFound(_) => Ok(None),
-        other => Err(unexpected(&other, "ms C (renewing a lease)")),
     }
 }
 

@@ -42,8 +42,8 @@
 use std::time::Duration;
 
 use super::{
-    expiry, logical_key, unexpected, Exchange, Item, Ops, ENVELOPE_FLAGS, LEASE_FLAGS,
-    LONGEST_RELATIVE_TTL, RAW_FLAGS,
+    expiry, logical_key, only, unexpected, unless_all_failed, Exchange, Item, Ops, ENVELOPE_FLAGS,
+    LEASE_FLAGS, LONGEST_RELATIVE_TTL, RAW_FLAGS,
 };
 use crate::clock::Timestamp;
 use crate::envelope;
@@ -52,9 +52,9 @@ use crate::key::Key;
 use crate::policy::{Deadlines, EntryMeta};
 use crate::store::memcached::codec::{
     encode_delete, encode_get, encode_set, DeleteFlags, GetFlags, RemainingTtl, Reply, ReturnFlags,
-    SetFlags, WireKey,
+    SetFlags, SetMode, WireKey,
 };
-use crate::store::{ClaimId, Found, Hold, LeaseId, ReadFor, Stored, Version};
+use crate::store::{ClaimId, Found, Hold, LeaseId, ReadFor, Renew, Stored, Version, Write};
 
 /// How long after the soft deadline (or the end of a recorded claim)
 /// memcached may first hand out the recache win: its TTLs are whole
@@ -169,6 +169,20 @@ impl Seen {
             invalidated: flags.stale,
             remaining: flags.ttl,
         })
+    }
+
+    /// What this read saw, but the value.
+    fn glance(&self) -> Glance {
+        Glance {
+            envelope: match self.item {
+                Item::Envelope { cas, .. } => Some(cas),
+                _ => None,
+            },
+            cas: item_cas(&self.item),
+            won: self.won,
+            invalidated: self.invalidated,
+            remaining: self.remaining,
+        }
     }
 
     /// How long ago the item was invalidated (`X`), read off its remaining
@@ -496,13 +510,6 @@ fn item_cas(item: &Item) -> Option<u64> {
     }
 }
 
-fn lookup_cas(lookup: &Option<Found>) -> Option<u64> {
-    match lookup {
-        Some(Found::Entry { version, .. }) => Some(version.0),
-        _ => None,
-    }
-}
-
 /// The envelope `bytes` claimed until `until`; stale in its own header
 /// from `now` if it was invalidated (a rewrite ends the `X` flag).
 fn claimed_envelope(
@@ -524,29 +531,29 @@ fn claimed_envelope(
 }
 
 impl<T: Exchange> Ops<'_, T> {
-    /// Reads `key` for `purpose` in one request; returns what it found and
-    /// the claim or lease it took (see the module's notes). A few rare
-    /// cases take a second request: a takeover by CAS, or a win given back.
+    /// Reads `key` for `purpose`: [`read_many`](Ops::read_many) of one
+    /// (one request; a few rare cases take a second: a takeover by CAS, or
+    /// a win given back).
     pub(crate) async fn read(
         &self,
         key: &Key,
         now: Timestamp,
         purpose: ReadFor,
     ) -> Result<(Option<Found>, Option<Hold>), StoreError> {
-        let routing = logical_key(key);
-        let wire = WireKey::new(routing.as_bytes());
-        let found = Seen::of(
-            self.send(&routing, &read_request(&wire, purpose)).await?,
-            purpose,
-        )?;
-        self.apply(&routing, &wire, judge(found, now, purpose), now, purpose)
-            .await
+        let mut found = self
+            .read_many(std::slice::from_ref(key), now, purpose)
+            .await?;
+        found.pop().ok_or_else(|| {
+            StoreError::new(StoreErrorKind::Protocol, "a read of one key got no answer")
+        })
     }
 
-    /// Reads every key for `purpose`, one pipelined exchange per server
-    /// (the rare second requests of [`read`](Ops::read) one by
-    /// one). A key whose server failed reads as nothing; the first failure
-    /// is returned if every key failed.
+    /// Reads every key for `purpose`, one `mg` each, in one pipelined
+    /// exchange per server, and returns what each found and the claim or
+    /// lease its read took (see the module's notes); the second requests
+    /// of a few rare cases are sent as [`settle_many`](Ops::settle_many)
+    /// says. A key whose server failed reads as nothing; the first
+    /// failure is returned if every key failed.
     #[allow(clippy::type_complexity)]
     pub(crate) async fn read_many(
         &self,
@@ -554,21 +561,48 @@ impl<T: Exchange> Ops<'_, T> {
         now: Timestamp,
         purpose: ReadFor,
     ) -> Result<Vec<(Option<Found>, Option<Hold>)>, StoreError> {
-        let batch = Self::batch_of(keys, |request, wire| {
-            *request = read_request(wire, purpose);
-        });
-        let replies = self.send_batch(&batch).await;
-        let verdicts: Vec<Result<Verdict, StoreError>> = replies
-            .into_iter()
-            .map(|reply| {
-                reply
-                    .and_then(|reply| Seen::of(reply, purpose))
-                    .map(|found| judge(found, now, purpose))
-            })
-            .collect();
-        let routings: Vec<String> = batch.into_iter().map(|(routing, _)| routing).collect();
+        let (routings, verdicts) = self
+            .read_and_judge(
+                keys,
+                |key| key,
+                (purpose, purpose),
+                now,
+                |_, _, verdict| verdict,
+            )
+            .await;
         let settled = self.settle_many(&routings, verdicts, now, purpose).await;
         Found::of_batch(settled)
+    }
+
+    /// Reads the key of every item as a read for `asked` (one `mg` each,
+    /// one pipelined exchange per server) and judges what each found as a
+    /// read for `purpose`; `adapt` then turns the verdict into what the
+    /// operation wants of that item (given the item and what its read
+    /// saw). The routings, and the verdicts in order.
+    #[allow(clippy::type_complexity)]
+    async fn read_and_judge<I>(
+        &self,
+        items: &[I],
+        key: impl Fn(&I) -> &Key,
+        (asked, purpose): (ReadFor, ReadFor),
+        now: Timestamp,
+        adapt: impl Fn(&I, Glance, Verdict) -> Verdict,
+    ) -> (Vec<String>, Vec<Result<Verdict, StoreError>>) {
+        let batch = Self::batch_of(items, key, |request, wire, _| {
+            *request = read_request(wire, asked);
+        });
+        let replies = self.send_batch(&batch).await;
+        let verdicts = replies
+            .into_iter()
+            .zip(items)
+            .map(|(reply, item)| {
+                let found = Seen::of(reply?, asked)?;
+                let glance = found.glance();
+                Ok(adapt(item, glance, judge(found, now, purpose)))
+            })
+            .collect();
+        let routings = batch.into_iter().map(|(routing, _)| routing).collect();
+        (routings, verdicts)
     }
 
     /// Carries out the verdicts on the keys `routings` (in order), their
@@ -806,11 +840,64 @@ impl<T: Exchange> Ops<'_, T> {
         claim_recorded(self.send(routing, &request).await?)
     }
 
-    /// Claims every `(key, seen)` as [`claim_in_read`](Ops::claim_in_read)
-    /// does: one pipelined `mg` per key, then one `ms ... C<cas>` per
-    /// envelope claimed by CAS, each an exchange per server.
+    /// `md ... I [C<cas>] T<ttl>`: marks the item stale, bumps its CAS (any
+    /// write held by the old one is refused) and hands its win out again.
+    /// Whether it was done (`false`: gone, or changed since `cas`).
+    pub(crate) async fn invalidate(
+        &self,
+        routing: &str,
+        wire: &WireKey,
+        compare_cas: Option<u64>,
+        ttl: Option<u32>,
+    ) -> Result<bool, StoreError> {
+        let mut request = Vec::with_capacity(96);
+        encode_delete(&mut request, wire, &invalidation(compare_cas, ttl));
+        match self.send(routing, &request).await? {
+            Reply::Done(_) => Ok(true),
+            Reply::NotFound(_) | Reply::Exists(_) => Ok(false),
+            other => Err(unexpected(&other, "md I")),
+        }
+    }
+
+    /// What is under the key, taking nothing: a win this read took of an
+    /// invalidated item is given back at once.
+    pub(super) async fn peek_item(
+        &self,
+        routing: &str,
+        wire: &WireKey,
+    ) -> Result<Item, StoreError> {
+        let found = Seen::of(
+            self.send(routing, &read_request(wire, ReadFor::Peek))
+                .await?,
+            ReadFor::Peek,
+        )?;
+        if let Some(cas) = item_cas(&found.item).filter(|_| found.won) {
+            self.invalidate(routing, wire, Some(cas), remaining_ttl(found.remaining))
+                .await?;
+        }
+        Ok(found.item)
+    }
+
+    /// Claims the refresh of the envelope read as `seen`:
+    /// [`try_claim_many`](Ops::try_claim_many) of one.
+    pub(crate) async fn try_claim(
+        &self,
+        key: &Key,
+        seen: Version,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Option<ClaimId>, StoreError> {
+        only(self.try_claim_many(&[(*key, seen)], now, until).await)
+    }
+
+    /// Claims the refresh of every envelope read as `seen`: by the win of
+    /// an invalidated item if its read takes it, else by CAS, unless its
+    /// win was handed to another reader who may still be recording its
+    /// claim. One `mg` each (no `N`: a claim never creates anything), one
+    /// pipelined exchange per server, then the second requests together
+    /// ([`settle_many`](Ops::settle_many)).
     #[allow(clippy::type_complexity)]
-    pub(crate) async fn claim_many_in_read(
+    pub(crate) async fn try_claim_many(
         &self,
         claims: &[(Key, Version)],
         now: Timestamp,
@@ -821,62 +908,20 @@ impl<T: Exchange> Ops<'_, T> {
             lease_for: now.until(until),
             keep_stale: Duration::ZERO,
         };
-        let reads: Vec<(String, Vec<u8>)> = claims
-            .iter()
-            .map(|(key, _)| {
-                let routing = logical_key(key);
-                let request = read_request(&WireKey::new(routing.as_bytes()), ReadFor::Peek);
-                (routing, request)
-            })
-            .collect();
-        let mut verdicts = Vec::with_capacity(claims.len());
-        for (index, reply) in self.send_batch(&reads).await.into_iter().enumerate() {
-            let found = match reply.and_then(|reply| Seen::of(reply, ReadFor::Peek)) {
-                Ok(found) => found,
-                Err(error) => {
-                    verdicts.push(Err(error));
-                    continue;
-                }
-            };
-            let seen = claims[index].1;
-            // The version read, or an invalidated one whose win this read
-            // took (see `claim_in_read`).
-            let same = matches!(&found.item, Item::Envelope { cas, .. } if *cas == seen.0)
-                || (found.won && found.invalidated);
-            let (won, cas, remaining) = (found.won, item_cas(&found.item), found.remaining);
-            verdicts.push(Ok(match judge(found, now, purpose) {
-                verdict @ (Verdict::ClaimByCas { .. }
-                | Verdict::ForceWin { .. }
-                | Verdict::Done(_, Some(Hold::Claim(_))))
-                    if same =>
-                {
-                    verdict
-                }
-                // This read took an invalidated item's win: give it back.
-                _ => match cas.filter(|_| won) {
-                    Some(cas) => Verdict::GiveBack {
-                        cas,
-                        ttl: remaining_ttl(remaining),
-                        lookup: None,
-                    },
-                    None => Verdict::Done(None, None),
-                },
-            }));
-        }
-        if verdicts.iter().all(Result::is_err) && !verdicts.is_empty() {
-            if let Some(Err(error)) = verdicts.into_iter().next() {
-                return Err(error);
-            }
-            return Ok(Vec::new());
-        }
-        let routings: Vec<String> = reads.into_iter().map(|(routing, _)| routing).collect();
+        let reads = (ReadFor::Peek, purpose);
+        let (routings, verdicts) = self
+            .read_and_judge(claims, |(key, _)| key, reads, now, for_a_claim)
+            .await;
+        let verdicts = unless_all_failed(verdicts)?;
         let settled = self.settle_many(&routings, verdicts, now, purpose).await;
         let mut claimed = Vec::with_capacity(settled.len());
         for (outcome, (key, _)) in settled.into_iter().zip(claims) {
             claimed.push(match outcome {
                 Ok((_, Some(Hold::Claim(claim)))) => Ok(Some(claim)),
                 Ok((_, Some(Hold::Lease(lease)))) => {
-                    // See `claim_in_read`: a lease taken of a vanished value.
+                    // The value vanished before the read that asked for its
+                    // win, which took the lease of the empty key: not this
+                    // caller's.
                     self.delete(key, Some(lease.0)).await.map(|()| None)
                 }
                 Ok((_, None)) => Ok(None),
@@ -884,6 +929,79 @@ impl<T: Exchange> Ops<'_, T> {
             });
         }
         Ok(claimed)
+    }
+
+    pub(crate) async fn try_lease(
+        &self,
+        key: &Key,
+        now: Timestamp,
+        grace: Duration,
+    ) -> Result<Option<LeaseId>, StoreError> {
+        self.lease_in_read(key, now, grace).await
+    }
+
+    /// Takes the lease of every key: one pipelined `ms ... ME` per key, one
+    /// exchange per server. A key refused because something is in the way
+    /// is read (one more exchange for all of them); one whose item is gone
+    /// or dead by the cache's clock is then leased as
+    /// [`try_lease`](Ops::try_lease) does, on its own (rare).
+    #[allow(clippy::type_complexity)]
+    pub(crate) async fn try_lease_many(
+        &self,
+        keys: &[Key],
+        now: Timestamp,
+        grace: std::time::Duration,
+    ) -> Result<Vec<Result<Option<LeaseId>, StoreError>>, StoreError> {
+        let flags = SetFlags {
+            mode: SetMode::Add,
+            // As a lease taken by a read: a lease of a short window must not
+            // lapse before its first renewal.
+            ttl: lease_expiry(grace),
+            client_flags: LEASE_FLAGS,
+            return_cas: true,
+            ..SetFlags::default()
+        };
+        let batch = Self::batch_of(
+            keys,
+            |key| key,
+            |request, wire, _| {
+                encode_set(request, wire, b"lease", &flags);
+            },
+        );
+        let mut refused = Vec::new();
+        let mut leases: Vec<Result<Option<LeaseId>, StoreError>> = Vec::with_capacity(keys.len());
+        for (index, reply) in self.send_batch(&batch).await.into_iter().enumerate() {
+            leases.push(match reply {
+                Ok(Reply::Done(flags)) => Ok(Some(LeaseId(flags.cas.unwrap_or(0)))),
+                Ok(Reply::NotStored(_)) => {
+                    refused.push(index);
+                    Ok(None)
+                }
+                Ok(other) => Err(unexpected(&other, "ms ME")),
+                Err(error) => Err(error),
+            });
+        }
+        let mut leases = unless_all_failed(leases)?;
+        if refused.is_empty() {
+            return Ok(leases);
+        }
+        let reads: Vec<(String, Vec<u8>)> = refused
+            .iter()
+            .map(|&index| {
+                let routing = batch[index].0.clone();
+                let request = read_request(&WireKey::new(routing.as_bytes()), ReadFor::Peek);
+                (routing, request)
+            })
+            .collect();
+        let found = self.send_batch(&reads).await;
+        for ((&index, reply), (routing, _)) in refused.iter().zip(found).zip(&reads) {
+            leases[index] = match self.lease_after_refusal(routing, reply, now).await {
+                Ok(Some(decided)) => Ok(decided),
+                Ok(None) => self.try_lease(&keys[index], now, grace).await,
+                Err(error) => Err(error),
+            };
+        }
+        Ok(leases)
     }
 
     /// For a key whose lease `ms ... ME` was refused, what the read of it
@@ -923,25 +1041,6 @@ impl<T: Exchange> Ops<'_, T> {
         }
     }
 
-    /// `md ... I [C<cas>] T<ttl>`: marks the item stale, bumps its CAS (any
-    /// write held by the old one is refused) and hands its win out again.
-    /// Whether it was done (`false`: gone, or changed since `cas`).
-    pub(crate) async fn invalidate(
-        &self,
-        routing: &str,
-        wire: &WireKey,
-        compare_cas: Option<u64>,
-        ttl: Option<u32>,
-    ) -> Result<bool, StoreError> {
-        let mut request = Vec::with_capacity(96);
-        encode_delete(&mut request, wire, &invalidation(compare_cas, ttl));
-        match self.send(routing, &request).await? {
-            Reply::Done(_) => Ok(true),
-            Reply::NotFound(_) | Reply::Exists(_) => Ok(false),
-            other => Err(unexpected(&other, "md I")),
-        }
-    }
-
     /// Takes the cold-miss lease of `key` if nothing live is there: one
     /// `mg ... N` (a second request only to replace a dead item by CAS).
     pub(crate) async fn lease_in_read(
@@ -961,112 +1060,98 @@ impl<T: Exchange> Ops<'_, T> {
             self.send(&routing, &read_request(&wire, purpose)).await?,
             purpose,
         )?;
-        let verdict = match judge(found, now, purpose) {
-            // Not a lease: an invalidated value's claim, taken by any read.
-            Verdict::Done(lookup, Some(Hold::Claim(ClaimId(cas)))) => Verdict::GiveBack {
-                cas,
-                ttl: None,
-                lookup,
-            },
-            // A stale value to claim, not a lease to take.
-            Verdict::ClaimByCas { .. }
-            | Verdict::ForceWin {
-                waiting: Some(Found::Entry { .. }),
-                ..
-            } => Verdict::Done(None, None),
-            verdict => verdict,
-        };
+        let verdict = for_a_lease(judge(found, now, purpose));
         match self.apply(&routing, &wire, verdict, now, purpose).await? {
             (_, Some(Hold::Lease(lease))) => Ok(Some(lease)),
             _ => Ok(None),
         }
     }
 
-    /// What is under the key, taking nothing: a win this read took of an
-    /// invalidated item is given back at once.
-    pub(super) async fn peek_item(
-        &self,
-        routing: &str,
-        wire: &WireKey,
-    ) -> Result<Item, StoreError> {
-        let found = Seen::of(
-            self.send(routing, &read_request(wire, ReadFor::Peek))
-                .await?,
-            ReadFor::Peek,
-        )?;
-        if let Some(cas) = item_cas(&found.item).filter(|_| found.won) {
-            self.invalidate(routing, wire, Some(cas), remaining_ttl(found.remaining))
-                .await?;
-        }
-        Ok(found.item)
-    }
-
-    /// Extends `claim` until `until` if it is still the live one: `mg`,
-    /// then the envelope rewritten by CAS with its claim recorded (and a
-    /// TTL that keeps the win from being handed out before `until`).
-    /// Returns the new CAS.
-    pub(crate) async fn renew_claim(
+    /// Extends `hold` until `until` if it is still the live one:
+    /// [`renew_many`](Ops::renew_many) of one.
+    pub(crate) async fn renew(
         &self,
         key: &Key,
-        claim: ClaimId,
+        hold: Hold,
         until: Timestamp,
         now: Timestamp,
-    ) -> Result<Option<u64>, StoreError> {
-        let routing = logical_key(key);
-        let wire = WireKey::new(routing.as_bytes());
-        let found = Seen::of(
-            self.send(&routing, &read_request(&wire, ReadFor::Peek))
-                .await?,
-            ReadFor::Peek,
-        )?;
-        match found.item {
-            Item::Envelope { cas, bytes } if cas == claim.0 => {
-                let Ok((header, _)) = envelope::open(&bytes) else {
-                    return Ok(None);
-                };
-                if header.hard_deadline <= now {
-                    return Ok(None);
-                }
-                let keep_stale = header.meta.soft_deadline.until(header.hard_deadline);
-                self.record_claim(
-                    &routing,
-                    &wire,
-                    cas,
-                    &bytes,
-                    found.invalidated,
-                    until,
-                    keep_stale,
-                    now,
-                )
-                .await
-            }
-            Item::Envelope { cas, .. } if found.won => {
-                // Invalidated since: this read took the win; give it back.
-                self.invalidate(&routing, &wire, Some(cas), remaining_ttl(found.remaining))
-                    .await?;
-                Ok(None)
-            }
-            _ => Ok(None),
-        }
+    ) -> Result<Option<Hold>, StoreError> {
+        let renewal = Renew {
+            key: *key,
+            hold,
+            until,
+        };
+        only(self.renew_many(&[renewal], now).await)
     }
 
-    /// Renews every `(key, claim, until)` as [`renew_claim`](Ops::renew_claim)
-    /// does: one pipelined `mg` per claim, then one `ms ... C<cas>` per
-    /// claim still live, each an exchange per server. The new CAS of each
-    /// (`None`: lost), in order.
-    pub(crate) async fn renew_claim_many(
+    /// Extends every hold that is still the live one. A lease: its item
+    /// rewritten by CAS (`ms ... C<cas>`, no value) with a new TTL: `until`
+    /// in whole seconds rounded up, plus one, because memcached's clock
+    /// ticks once a second and an item lives between its TTL less one
+    /// second and its TTL. A claim: as
+    /// [`renew_claim_many`](Ops::renew_claim_many) does. One pipelined
+    /// exchange per server for the leases, two for the claims. The renewed
+    /// hold (its new CAS) of each, `None` if it was lost, in order.
+    #[allow(clippy::type_complexity)]
+    pub(crate) async fn renew_many(
+        &self,
+        renewals: &[Renew],
+        now: Timestamp,
+    ) -> Result<Vec<Result<Option<Hold>, StoreError>>, StoreError> {
+        let mut leases = Vec::new();
+        let mut claims = Vec::new();
+        for (index, renewal) in renewals.iter().enumerate() {
+            match renewal.hold {
+                Hold::Lease(lease) => leases.push((index, renewal.key, lease, renewal.until)),
+                Hold::Claim(claim) => claims.push((index, (renewal.key, claim, renewal.until))),
+            }
+        }
+        let mut renewed: Vec<Option<Result<Option<Hold>, StoreError>>> = Vec::new();
+        renewed.resize_with(renewals.len(), || None);
+        let batch = Self::batch_of(
+            &leases,
+            |(_, key, _, _)| key,
+            |request, wire, &(_, _, lease, until)| {
+                encode_set(request, wire, b"", &lease_renewal(lease, until, now));
+            },
+        );
+        for (&(index, ..), reply) in leases.iter().zip(self.send_batch(&batch).await) {
+            renewed[index] = Some(reply.and_then(renewed_lease));
+        }
+        let claimed: Vec<(Key, ClaimId, Timestamp)> =
+            claims.iter().map(|(_, claim)| *claim).collect();
+        let outcomes = self.renew_claim_many(&claimed, now).await;
+        for (&(index, _), outcome) in claims.iter().zip(outcomes) {
+            renewed[index] = Some(outcome.map(|cas| cas.map(|cas| Hold::Claim(ClaimId(cas)))));
+        }
+        let renewed = renewed
+            .into_iter()
+            .map(|outcome| {
+                outcome.unwrap_or_else(|| {
+                    Err(StoreError::new(
+                        StoreErrorKind::Protocol,
+                        "a renewal got no reply",
+                    ))
+                })
+            })
+            .collect();
+        unless_all_failed(renewed)
+    }
+
+    /// Extends every `(key, claim, until)` still live: one `mg` each, then
+    /// the envelope rewritten by CAS with its claim recorded (and a TTL
+    /// that keeps the win from being handed out before `until`), each an
+    /// exchange per server. The new CAS of each (`None`: lost), in order.
+    async fn renew_claim_many(
         &self,
         claims: &[(Key, ClaimId, Timestamp)],
         now: Timestamp,
     ) -> Vec<Result<Option<u64>, StoreError>> {
-        let reads: Vec<(String, Vec<u8>)> = claims
-            .iter()
-            .map(|(key, _, _)| {
-                let routing = logical_key(key);
-                let request = read_request(&WireKey::new(routing.as_bytes()), ReadFor::Peek);
-                (routing, request)
-            })
-            .collect();
+        let reads = Self::batch_of(
+            claims,
+            |(key, _, _)| key,
+            |request, wire, _| *request = read_request(wire, ReadFor::Peek),
+        );
         let mut renewed: Vec<Result<Option<u64>, StoreError>> = Vec::with_capacity(claims.len());
         let mut records: Vec<usize> = Vec::new();
         let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
@@ -1115,68 +1200,171 @@ impl<T: Exchange> Ops<'_, T> {
         renewed
     }
 
-    /// Claims the refresh of the envelope read as `seen`: by the win of an
-    /// invalidated item if this read takes it, else by CAS, unless its win
-    /// was handed to another reader who may still be recording its claim.
-    pub(crate) async fn claim_in_read(
+    /// `ms C<cas>`: stores `value` only if the item still has the CAS of the
+    /// claim or lease `held` (see the module's notes):
+    /// [`write_held_many`](Ops::write_held_many) of one.
+    pub(crate) async fn write_held(
         &self,
         key: &Key,
-        seen: Version,
+        held: Hold,
+        value: Stored,
+        deadlines: Deadlines,
         now: Timestamp,
-        until: Timestamp,
-    ) -> Result<Option<ClaimId>, StoreError> {
-        let purpose = ReadFor::Use {
-            claim_until: until,
-            lease_for: now.until(until),
-            keep_stale: Duration::ZERO,
+    ) -> Result<bool, StoreError> {
+        let write = Write {
+            key: *key,
+            value,
+            deadlines,
         };
+        only(self.write_held_many(vec![(write, held)], now).await)
+    }
+
+    /// Writes every `(write, held)` only while its claim or lease is the
+    /// live one: one pipelined `ms ... C<cas>` per write, one exchange per
+    /// server. Whether each landed, in order.
+    pub(crate) async fn write_held_many(
+        &self,
+        writes: Vec<(Write, Hold)>,
+        now: Timestamp,
+    ) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
+        let mut results: Vec<Result<bool, StoreError>> = Vec::with_capacity(writes.len());
+        let mut sent: Vec<usize> = Vec::new();
+        let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
+        for (index, (write, held)) in writes.into_iter().enumerate() {
+            let cas = match held {
+                Hold::Claim(claim) => claim.0,
+                Hold::Lease(lease) => lease.0,
+            };
+            let request = self.set_request(
+                &write.key,
+                write.value,
+                write.deadlines,
+                now,
+                SetMode::Set,
+                Some(cas),
+            );
+            match request {
+                Ok(request) => {
+                    sent.push(index);
+                    batch.push(request);
+                    results.push(Ok(false));
+                }
+                Err(error) => results.push(Err(error)),
+            }
+        }
+        for (&index, reply) in sent.iter().zip(self.send_batch(&batch).await) {
+            results[index] = match reply {
+                Ok(Reply::Done(_)) => Ok(true),
+                Ok(Reply::Exists(_) | Reply::NotFound(_)) => Ok(false),
+                Ok(other) => Err(unexpected(&other, "ms C (held write)")),
+                Err(error) => Err(error),
+            };
+        }
+        unless_all_failed(results)
+    }
+
+    /// `md ... I C<claim>`: one request, no value. The entry stays, stale,
+    /// and its win goes to the next reader (a claim recorded in it ends
+    /// too: an invalidated item's recorded claim counts for nothing).
+    pub(crate) async fn release_claim(&self, key: &Key, claim: ClaimId) -> Result<(), StoreError> {
         let routing = logical_key(key);
         let wire = WireKey::new(routing.as_bytes());
-        let mut request = Vec::with_capacity(96);
-        // No `N`: a claim never creates anything.
-        let flags = GetFlags {
-            value: true,
-            client_flags: true,
-            cas: true,
-            ttl: true,
-            ..GetFlags::default()
-        };
-        encode_get(&mut request, &wire, &flags);
-        let found = Seen::of(self.send(&routing, &request).await?, ReadFor::Peek)?;
-        // The version read, or an invalidated one whose win this read took
-        // (only one read can: a read that had to give the win back bumped
-        // the CAS of what its caller saw).
-        let same = matches!(&found.item, Item::Envelope { cas, .. } if *cas == seen.0)
-            || (found.won && found.invalidated);
-        let won = found.won;
-        let verdict = match judge(found, now, purpose) {
-            verdict @ (Verdict::ClaimByCas { .. }
-            | Verdict::ForceWin { .. }
-            | Verdict::Done(_, Some(Hold::Claim(_))))
-                if same =>
-            {
-                verdict
-            }
-            Verdict::Done(lookup, _) if won => match lookup_cas(&lookup) {
-                Some(cas) => Verdict::GiveBack {
-                    cas,
-                    ttl: None,
-                    lookup,
-                },
-                None => Verdict::Done(None, None),
+        self.invalidate(&routing, &wire, Some(claim.0), None)
+            .await
+            .map(|_| ())
+    }
+
+    /// Deletes the holder's own lease item (its CAS), nothing newer.
+    pub(crate) async fn release_lease(&self, key: &Key, lease: LeaseId) -> Result<(), StoreError> {
+        self.delete(key, Some(lease.0)).await
+    }
+}
+
+/// What a read saw, but the value: what the operations that judge a read
+/// by more than [`judge`] does ask of it.
+#[derive(Clone, Copy)]
+struct Glance {
+    /// The CAS of the envelope read, if it was one.
+    envelope: Option<u64>,
+    /// The CAS of what was read, if anything.
+    cas: Option<u64>,
+    won: bool,
+    invalidated: bool,
+    remaining: Option<RemainingTtl>,
+}
+
+impl Glance {
+    /// A win this read took and does not keep, given back (`md ... I
+    /// C<cas>` with the TTL it had); nothing to do if it took none.
+    fn give_back(self) -> Verdict {
+        match self.cas.filter(|_| self.won) {
+            Some(cas) => Verdict::GiveBack {
+                cas,
+                ttl: remaining_ttl(self.remaining),
+                lookup: None,
             },
-            _ => Verdict::Done(None, None),
-        };
-        match self.apply(&routing, &wire, verdict, now, purpose).await? {
-            (_, Some(Hold::Claim(claim))) => Ok(Some(claim)),
-            (_, Some(Hold::Lease(lease))) => {
-                // The value vanished before the read that asked for its win,
-                // which took the lease of the empty key: not this caller's.
-                self.delete(key, Some(lease.0)).await?;
-                Ok(None)
-            }
-            (_, None) => Ok(None),
+            None => Verdict::Done(None, None),
         }
+    }
+}
+
+/// What a claim's read of `seen` does about its verdict: take the claim
+/// only of the version its caller read, or of an invalidated one whose
+/// win this read took (only one read can: a read that had to give the win
+/// back bumped the CAS of what its caller saw); give any other win back.
+fn for_a_claim(&(_, seen): &(Key, Version), glance: Glance, verdict: Verdict) -> Verdict {
+    let same = glance.envelope == Some(seen.0) || (glance.won && glance.invalidated);
+    match verdict {
+        verdict @ (Verdict::ClaimByCas { .. }
+        | Verdict::ForceWin { .. }
+        | Verdict::Done(_, Some(Hold::Claim(_))))
+            if same =>
+        {
+            verdict
+        }
+        _ => glance.give_back(),
+    }
+}
+
+/// What a lease's read does about its verdict: take a lease, nothing else.
+fn for_a_lease(verdict: Verdict) -> Verdict {
+    match verdict {
+        // Not a lease: an invalidated value's claim, taken by any read.
+        Verdict::Done(lookup, Some(Hold::Claim(ClaimId(cas)))) => Verdict::GiveBack {
+            cas,
+            ttl: None,
+            lookup,
+        },
+        // A stale value to claim, not a lease to take.
+        Verdict::ClaimByCas { .. }
+        | Verdict::ForceWin {
+            waiting: Some(Found::Entry { .. }),
+            ..
+        } => Verdict::Done(None, None),
+        verdict => verdict,
+    }
+}
+
+/// The `ms ... C<cas>` flags that renew `lease` until `until`: a TTL of
+/// `until` in whole seconds rounded up, plus one (see [`Ops::renew_many`]).
+fn lease_renewal(lease: LeaseId, until: Timestamp, now: Timestamp) -> SetFlags {
+    SetFlags {
+        mode: SetMode::Set,
+        ttl: expiry(until, now).saturating_add(1),
+        client_flags: LEASE_FLAGS,
+        compare_cas: Some(lease.0),
+        return_cas: true,
+        ..SetFlags::default()
+    }
+}
+
+/// What the reply to a lease's renewal says: the lease under its new CAS,
+/// or `None` if it was lost.
+fn renewed_lease(reply: Reply) -> Result<Option<Hold>, StoreError> {
+    match reply {
+        Reply::Done(flags) => Ok(Some(Hold::Lease(LeaseId(flags.cas.unwrap_or(0))))),
+        Reply::Exists(_) | Reply::NotFound(_) => Ok(None),
+        other => Err(unexpected(&other, "ms C (renewing a lease)")),
     }
 }
 
