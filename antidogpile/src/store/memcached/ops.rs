@@ -23,15 +23,13 @@
 //! - the `*_many` operations: one pipelined exchange per server (the
 //!   transport sends it in windows: see `transport::windows`).
 
+mod judge;
 mod native;
+mod values;
 
-use native::{value_expiry, INVALIDATED_TTL};
+use std::time::Duration;
 
-use super::codec::{
-    encode_arithmetic, encode_delete, encode_get, encode_noop, encode_set, parse_counter,
-    ArithmeticFlags, ArithmeticMode, DeleteFlags, GetFlags, Reply, ReturnFlags, SetFlags, SetMode,
-    WireKey,
-};
+use super::codec::{encode_noop, encode_set, RemainingTtl, Reply, SetFlags, SetMode, WireKey};
 use super::ring::Ring;
 use super::transport::{Failure, Reuse};
 use crate::clock::{Clock, Timestamp};
@@ -39,14 +37,17 @@ use crate::envelope;
 use crate::error::{StoreError, StoreErrorKind};
 use crate::key::Key;
 use crate::policy::{Deadlines, EntryMeta};
-use crate::store::{Counted, Delta, Found, Stored, Version, Write, RAW_META};
+use crate::store::{Found, Stored, Version, RAW_META};
 
 /// Client flags of an antidogpile envelope ("AD", kind 1).
 pub(crate) const ENVELOPE_FLAGS: u32 = 0x4144_0001;
+
 /// Client flags of a cold-miss lease ("AD", kind 2).
 pub(crate) const LEASE_FLAGS: u32 = 0x4144_0002;
+
 /// Client flags of a raw value (a hard set): none, as plain clients write.
 pub(crate) const RAW_FLAGS: u32 = 0;
+
 /// memcached reads a TTL above 30 days as a Unix time.
 const LONGEST_RELATIVE_TTL: u64 = 30 * 24 * 3600;
 
@@ -134,6 +135,72 @@ pub(crate) fn expiry(deadline: Timestamp, now: Timestamp) -> u32 {
         seconds as u32
     } else {
         deadline.as_millis().div_ceil(1000).min(LATEST_UNIX_EXPIRY) as u32
+    }
+}
+
+/// The recache token for values kept `keep_stale` after their soft
+/// deadline: whole seconds, rounded up; none for values never stale.
+pub(crate) fn recache_token(keep_stale: Duration) -> Option<u32> {
+    if keep_stale.is_zero() {
+        return None;
+    }
+    let seconds = keep_stale.as_millis().div_ceil(1000).max(1);
+    Some(seconds.min(u128::from(LONGEST_RELATIVE_TTL)) as u32)
+}
+
+/// Whole seconds from `now` to `deadline`, rounded up (0 if it passed).
+fn seconds_until(now: Timestamp, deadline: Timestamp) -> u64 {
+    (now.until(deadline).as_millis() as u64).div_ceil(1000)
+}
+
+/// The TTL of an item whose recache win must not be handed out before
+/// `not_before`, for values kept `keep_stale` after it, and which must live
+/// until `hard`: the win comes when the remaining TTL drops below the
+/// token, between `not_before` and [`TOKEN_LAG`] after it.
+pub(crate) fn aligned_expiry(
+    not_before: Timestamp,
+    hard: Timestamp,
+    keep_stale: Duration,
+    now: Timestamp,
+) -> u32 {
+    let Some(token) = recache_token(keep_stale) else {
+        return expiry(hard, now);
+    };
+    if hard == Timestamp::MAX {
+        return 0;
+    }
+    let seconds = seconds_until(now, not_before).saturating_add(u64::from(token));
+    let aligned = now.saturating_add(Duration::from_secs(seconds));
+    expiry(aligned.max(hard), now)
+}
+
+/// The TTL of a value written at `now` with `deadlines`.
+pub(crate) fn value_expiry(deadlines: Deadlines, now: Timestamp) -> u32 {
+    let keep_stale = deadlines.soft.until(deadlines.hard);
+    aligned_expiry(deadlines.soft, deadlines.hard, keep_stale, now)
+}
+
+/// The TTL of a lease stub held for `window`: whole seconds rounded up,
+/// plus one, because an item lives between its TTL less one second and
+/// its TTL.
+pub(crate) fn lease_expiry(window: Duration) -> u32 {
+    let seconds = window.as_millis().div_ceil(1000).max(1) + 1;
+    seconds.min(u128::from(LONGEST_RELATIVE_TTL)) as u32
+}
+
+/// A remaining TTL to give an item again (at least a second).
+fn remaining_ttl(remaining: Option<RemainingTtl>) -> Option<u32> {
+    match remaining {
+        Some(RemainingTtl::Seconds(left)) if u64::from(left) > LONGEST_RELATIVE_TTL => {
+            // memcached reads a TTL this long as a Unix time.
+            let now = crate::clock::Clock::system().now();
+            Some(expiry(
+                now.saturating_add(Duration::from_secs(u64::from(left))),
+                now,
+            ))
+        }
+        Some(RemainingTtl::Seconds(left)) => Some(left.max(1)),
+        _ => None,
     }
 }
 
@@ -437,12 +504,6 @@ impl<T: Exchange> Ops<'_, T> {
             .collect()
     }
 
-    /// What is under `key`, taking nothing (a win this read took of an
-    /// invalidated item is given back).
-    async fn get(&self, routing: &str, wire: &WireKey) -> Result<Item, StoreError> {
-        self.peek_item(routing, wire).await
-    }
-
     /// The `ms` of `value`: an envelope, or raw bytes with flags 0.
     fn set_request(
         &self,
@@ -496,238 +557,6 @@ impl<T: Exchange> Ops<'_, T> {
         Ok((routing, request))
     }
 
-    /// `ms` of the value: [`write_many`](Ops::write_many) of one.
-    pub(crate) async fn write(
-        &self,
-        key: &Key,
-        value: Stored,
-        deadlines: Deadlines,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let write = Write {
-            key: *key,
-            value,
-            deadlines,
-        };
-        self.write_many(vec![write], now).await
-    }
-
-    /// Writes every entry, one pipelined exchange per server; the first
-    /// failure, if any, after all were tried.
-    pub(crate) async fn write_many(
-        &self,
-        writes: Vec<Write>,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let mut first_error = None;
-        let mut batch = Vec::with_capacity(writes.len());
-        for write in writes {
-            let request = self.set_request(
-                &write.key,
-                write.value,
-                write.deadlines,
-                now,
-                SetMode::Set,
-                None,
-            );
-            match request {
-                Ok(request) => batch.push(request),
-                Err(error) => {
-                    first_error.get_or_insert(error);
-                }
-            }
-        }
-        for reply in self.send_batch(&batch).await {
-            match reply {
-                Ok(Reply::Done(_)) => {}
-                Ok(other) => {
-                    first_error.get_or_insert(unexpected(&other, "ms"));
-                }
-                Err(error) => {
-                    first_error.get_or_insert(error);
-                }
-            }
-        }
-        first_error.map_or(Ok(()), Err)
-    }
-
-    /// `ms ME` of `request(Add, None)`. An item in the way that reads as
-    /// nothing at `now` (an envelope past its hard deadline by the cache's
-    /// clock, which memcached, counting whole seconds, may still keep; and
-    /// a lease, if `over_leases`) is replaced by CAS with `request(Set,
-    /// Some(cas))`. Returns the stored item's reply flags, or `None`.
-    async fn add_unless_live(
-        &self,
-        routing: &str,
-        now: Timestamp,
-        over_leases: bool,
-        request: impl Fn(SetMode, Option<u64>) -> Result<Vec<u8>, StoreError>,
-    ) -> Result<Option<ReturnFlags>, StoreError> {
-        // An item that vanishes between the add and the read: add again, a few times.
-        for _ in 0..4 {
-            match self.send(routing, &request(SetMode::Add, None)?).await? {
-                Reply::Done(flags) => return Ok(Some(flags)),
-                Reply::NotStored(_) => {}
-                other => return Err(unexpected(&other, "ms ME")),
-            }
-            let in_the_way = match self.get(routing, &WireKey::new(routing.as_bytes())).await? {
-                Item::Lease { cas, .. } if over_leases => cas,
-                Item::Envelope { cas, bytes }
-                    if envelope::open(&bytes)
-                        .is_ok_and(|(header, _)| header.hard_deadline <= now) =>
-                {
-                    cas
-                }
-                Item::Missing => continue,
-                _ => return Ok(None),
-            };
-            return match self
-                .send(routing, &request(SetMode::Set, Some(in_the_way))?)
-                .await?
-            {
-                Reply::Done(flags) => Ok(Some(flags)),
-                Reply::Exists(_) | Reply::NotFound(_) => Ok(None),
-                other => Err(unexpected(&other, "ms C (replacing a dead item)")),
-            };
-        }
-        Ok(None)
-    }
-
-    /// Stores `write` unless a value is there (a lease does not count).
-    pub(crate) async fn add(&self, write: Write, now: Timestamp) -> Result<bool, StoreError> {
-        let routing = logical_key(&write.key);
-        let request = |mode, compare_cas| {
-            let value = write.value.clone();
-            self.set_request(&write.key, value, write.deadlines, now, mode, compare_cas)
-                .map(|(_, request)| request)
-        };
-        let added = self.add_unless_live(&routing, now, true, request).await?;
-        Ok(added.is_some())
-    }
-
-    /// Makes the envelope under `key` stale: `md ... I` (the value stays,
-    /// stale, its CAS bumped so that every claim and lease on it ends, its
-    /// win handed to the next reader), pipelined behind a `mg ... f s` that
-    /// tells, without fetching the value, whether there was a value (a
-    /// lease stub is not one) and a raw one (which has no stale state: it
-    /// is then deleted). Sends no value.
-    pub(crate) async fn mark_stale(&self, key: &Key, _now: Timestamp) -> Result<bool, StoreError> {
-        let routing = logical_key(key);
-        let wire = WireKey::new(routing.as_bytes());
-        let mut look = Vec::with_capacity(96);
-        let flags = GetFlags {
-            client_flags: true,
-            size: true,
-            ..GetFlags::default()
-        };
-        encode_get(&mut look, &wire, &flags);
-        let mut invalidate = Vec::with_capacity(96);
-        let flags = DeleteFlags {
-            invalidate: true,
-            ttl: Some(INVALIDATED_TTL),
-            ..DeleteFlags::default()
-        };
-        encode_delete(&mut invalidate, &wire, &flags);
-        let replies = self.send_all(&routing, &[&look, &invalidate]).await?;
-        let (Some(looked), Some(invalidated)) = (replies.first(), replies.get(1)) else {
-            return Err(StoreError::new(
-                StoreErrorKind::Protocol,
-                "memcached stopped answering a pipeline after an error",
-            ));
-        };
-        match invalidated {
-            Reply::Done(_) | Reply::NotFound(_) | Reply::Exists(_) => {}
-            other => return Err(unexpected(other, "md I")),
-        }
-        match native::value_kind(looked) {
-            Some(true) => {
-                self.delete(key, None).await?;
-                Ok(true)
-            }
-            Some(false) => Ok(matches!(invalidated, Reply::Done(_))),
-            None => Ok(false),
-        }
-    }
-
-    /// `ma`: memcached changes raw decimal counters only.
-    pub(crate) async fn count(&self, key: &Key, delta: Delta) -> Result<Counted, StoreError> {
-        let routing = logical_key(key);
-        let wire = WireKey::new(routing.as_bytes());
-        let (mode, by) = match delta {
-            Delta::Incr(by) => (ArithmeticMode::Increment, by),
-            Delta::Decr(by) => (ArithmeticMode::Decrement, by),
-        };
-        let flags = ArithmeticFlags {
-            mode,
-            delta: by,
-            value: true,
-            ..ArithmeticFlags::default()
-        };
-        let mut request = Vec::with_capacity(64);
-        encode_arithmetic(&mut request, &wire, &flags);
-        match self.send(&routing, &request).await? {
-            Reply::Value { data, .. } => parse_counter(&data)
-                .map(Counted::Value)
-                .map_err(|error| StoreError::new(StoreErrorKind::Protocol, error.to_string())),
-            Reply::NotFound(_) | Reply::Miss(_) => Ok(Counted::Absent),
-            Reply::ClientError(message) if message.contains("non-numeric") => {
-                // A lease is nothing yet; anything else is not a counter.
-                match self.get(&routing, &wire).await? {
-                    Item::Lease { .. } | Item::Missing => Ok(Counted::Absent),
-                    _ => Ok(Counted::NotACounter),
-                }
-            }
-            other => Err(unexpected(&other, "ma")),
-        }
-    }
-
-    /// Removes the entry or lease under `key`: [`remove_many`](Ops::remove_many) of one.
-    pub(crate) async fn remove(&self, key: &Key) -> Result<(), StoreError> {
-        self.remove_many(std::slice::from_ref(key)).await
-    }
-
-    pub(crate) async fn delete(
-        &self,
-        key: &Key,
-        compare_cas: Option<u64>,
-    ) -> Result<(), StoreError> {
-        let routing = logical_key(key);
-        let mut request = Vec::with_capacity(64);
-        let flags = DeleteFlags {
-            compare_cas,
-            ..DeleteFlags::default()
-        };
-        encode_delete(&mut request, &WireKey::new(routing.as_bytes()), &flags);
-        match self.send(&routing, &request).await? {
-            Reply::Done(_) | Reply::NotFound(_) | Reply::Exists(_) => Ok(()),
-            other => Err(unexpected(&other, "md")),
-        }
-    }
-
-    /// Deletes every key, one pipelined exchange per server.
-    pub(crate) async fn remove_many(&self, keys: &[Key]) -> Result<(), StoreError> {
-        let batch = Self::batch_of(
-            keys,
-            |key| key,
-            |request, wire, _| {
-                encode_delete(request, wire, &DeleteFlags::default());
-            },
-        );
-        let mut first_error = None;
-        for reply in self.send_batch(&batch).await {
-            match reply {
-                Ok(Reply::Done(_) | Reply::NotFound(_)) => {}
-                Ok(other) => {
-                    first_error.get_or_insert(unexpected(&other, "md"));
-                }
-                Err(error) => {
-                    first_error.get_or_insert(error);
-                }
-            }
-        }
-        first_error.map_or(Ok(()), Err)
-    }
-
     /// Asks every server for a no-op (`mn`), even one marked down (a
     /// server that answers is marked up again); names every server that
     /// does not answer.
@@ -769,8 +598,11 @@ impl<T: Exchange> Ops<'_, T> {
 }
 
 #[cfg(test)]
+#[cfg(test)]
 mod tests {
+    use super::judge::tests::{at, NOW};
     use super::*;
+    use crate::store::memcached::codec::ReturnFlags;
 
     #[test]
     fn ttls_round_up_to_seconds_and_turn_absolute_past_thirty_days() {
@@ -851,5 +683,32 @@ mod tests {
     fn logical_keys_name_the_function() {
         let key = Key::new(crate::key::Fingerprint::from_u128(0xab), "app::report", 3);
         assert_eq!(logical_key(&key), format!("app::report:3:{:032x}", 0xab));
+    }
+
+    #[test]
+    fn values_are_kept_past_hard_with_their_win_due_at_the_soft_deadline() {
+        let deadlines = Deadlines {
+            soft: at(10),
+            hard: at(80),
+        };
+        // 10 s fresh + the 70 s token: the win comes once 70 s are left.
+        assert_eq!(value_expiry(deadlines, NOW), 80);
+        let rounded = Deadlines {
+            soft: NOW.saturating_add(Duration::from_millis(1_500)),
+            hard: NOW.saturating_add(Duration::from_millis(3_500)),
+        };
+        assert_eq!(
+            value_expiry(rounded, NOW),
+            4,
+            "2 s rounded up + a 2 s token"
+        );
+        // Never stale: no token, the hard deadline only.
+        let never_stale = Deadlines {
+            soft: at(10),
+            hard: at(10),
+        };
+        assert_eq!(value_expiry(never_stale, NOW), 10);
+        assert_eq!(recache_token(Duration::ZERO), None);
+        assert_eq!(recache_token(Duration::from_millis(1)), Some(1));
     }
 }
