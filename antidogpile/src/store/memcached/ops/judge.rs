@@ -243,57 +243,24 @@ fn entry(meta: EntryMeta, cas: u64, payload: &[u8]) -> Found {
 /// finds the win taken and no claim recorded knows when the winner took it,
 /// at the latest, and takes over once that winner's claim has ended (a
 /// live winner would have recorded it by then).
+///
+/// One step per thing found: [`judge_peek`] for a read that takes
+/// nothing, [`judge_lease`] for a lease stub, and for an envelope
+/// [`judge_dead`] (past its hard deadline), [`judge_fresh`] or
+/// [`judge_stale`] (or invalidated), each dated by its [`Timing`].
 pub(super) fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdict {
-    let (claim_until, lease_for, keep_stale) = match purpose {
-        ReadFor::Peek => {
-            let (won, remaining, cas) = (found.won, found.remaining, item_cas(&found.item));
-            // A lease stub invalidated, and not leased since: no lease.
-            let ended = won && found.invalidated && matches!(found.item, Item::Lease { .. });
-            let lookup = if ended { None } else { peek_lookup(found, now) };
-            let Some(cas) = cas.filter(|_| won) else {
-                return Verdict::Done(lookup, None);
-            };
-            let ttl = remaining_ttl(remaining);
-            return Verdict::GiveBack { cas, ttl, lookup };
-        }
-        ReadFor::Use {
-            claim_until,
-            lease_for,
-            keep_stale,
-        } => (claim_until, lease_for, keep_stale),
+    let ReadFor::Use {
+        claim_until,
+        lease_for,
+        keep_stale,
+    } = purpose
+    else {
+        return judge_peek(found, now);
     };
-    let token = recache_token(keep_stale);
-    // How long a claim lasts, as this reader takes them.
-    let window = now.until(claim_until).max(lease_for);
-    // How long ago the win could first be handed out, in memcached's whole
-    // seconds, if known: what dates the win of an invalidated item (or of
-    // a dead one); a stale value's is dated by its soft deadline instead.
-    let winnable_for = if found.invalidated {
-        Some(found.invalidated_for())
-    } else {
-        token.and_then(|token| found.fired_for(token))
-    };
-    // A claim shorter than memcached's whole seconds can time is recorded
-    // at once: its end must be known to the second.
-    let long_enough = now.until(claim_until) >= SHORTEST_UNRECORDED;
-    let on_time = long_enough && winnable_for.is_some_and(|ago| ago <= ON_TIME_AFTER_INVALIDATION);
-    // A winner took the win by `ON_TIME_AFTER_INVALIDATION` after it could,
-    // and records its claim at its first renewal (a third of its window):
-    // past this, with no claim recorded, it is dead.
-    let patience = window + ON_TIME_AFTER_INVALIDATION + TOKEN_LAG;
-    let abandoned = winnable_for.is_some_and(|ago| ago > patience);
-    let item = std::mem::replace(&mut found.item, Item::Missing);
-    match item {
+    let timing = Timing::of(&found, now, claim_until, lease_for, keep_stale);
+    match std::mem::replace(&mut found.item, Item::Missing) {
         Item::Missing => Verdict::Done(None, None),
-        Item::Lease { cas, vivified } => {
-            if found.won && (vivified || found.invalidated) {
-                return Verdict::Done(None, Some(Hold::Lease(LeaseId(cas))));
-            }
-            if found.invalidated && found.taken && abandoned {
-                return Verdict::LeaseByCas { cas };
-            }
-            Verdict::Done(Some(Found::Leased), None)
-        }
+        Item::Lease { cas, vivified } => judge_lease(&found, cas, vivified, &timing),
         item @ (Item::Raw { .. } | Item::Foreign { .. }) => {
             Verdict::Done(super::lookup_of(item, now), None)
         }
@@ -303,120 +270,248 @@ pub(super) fn judge(mut found: Seen, now: Timestamp, purpose: ReadFor) -> Verdic
                 return Verdict::Done(super::lookup_of(Item::Foreign { cas }, now), None);
             };
             let recorded_claim = !found.invalidated && header.meta.claimed_until > now;
-            if header.hard_deadline <= now {
-                // Nothing to serve: whoever wins it fills it, replacing it
-                // at once by a lease stub (a stub's TTL ends a dead lease).
-                if recorded_claim {
-                    return Verdict::Done(Some(Found::Leased), None);
-                }
-                if found.won || (found.taken && abandoned) {
-                    return Verdict::LeaseByCas { cas };
-                }
-                if found.taken {
-                    return Verdict::Done(Some(Found::Leased), None);
-                }
-                return match found.remaining {
-                    Some(RemainingTtl::Seconds(left)) => Verdict::ForceWin {
-                        token: left.saturating_add(1),
-                        waiting: Some(Found::Leased),
-                    },
-                    _ => Verdict::LeaseByCas { cas },
-                };
-            }
-            if !found.invalidated && now < header.meta.soft_deadline {
-                let fresh = Some(entry(header.meta, cas, payload));
-                if found.won {
-                    // Fresh, yet its win came (a read that asked for it at
-                    // once found a value written meanwhile, or a token of
-                    // another size than the writer's): given back, for the
-                    // reader at its soft deadline.
-                    // Written again with a TTL that hands the win out at
-                    // the soft deadline for this reader's token too.
-                    let keep = header
-                        .meta
-                        .soft_deadline
-                        .until(header.hard_deadline)
-                        .max(keep_stale);
-                    let ttl =
-                        aligned_expiry(header.meta.soft_deadline, header.hard_deadline, keep, now);
-                    return Verdict::Unwin {
-                        cas,
-                        ttl: Some(ttl),
-                        bytes: bytes.clone(),
-                        lookup: fresh,
-                    };
-                }
-                return Verdict::Done(fresh, None);
-            }
-            let (meta, on_time, abandoned) = if found.invalidated {
-                let meta = EntryMeta {
-                    soft_deadline: header.meta.soft_deadline.min(now),
-                    claimed_until: Timestamp::EPOCH,
-                };
-                (meta, on_time, abandoned)
-            } else {
-                // Held without a record only if won by `ON_TIME_AFTER_SOFT`
-                // after the soft deadline (a reader that knows no token,
-                // the client, records always): such a claim has ended a
-                // window after that, by every reader's clock, and a live
-                // winner has recorded it by its first renewal.
-                let on_time_until = header.meta.soft_deadline.saturating_add(ON_TIME_AFTER_SOFT);
-                let on_time = token.is_some() && now <= on_time_until;
-                (
-                    header.meta,
-                    on_time,
-                    now > on_time_until.saturating_add(window),
-                )
-            };
-            if recorded_claim {
-                return Verdict::Done(Some(entry(meta, cas, payload)), None);
-            }
-            let by_cas = |meta| Verdict::ClaimByCas {
+            let payload_from = bytes.len() - payload.len();
+            let read = EnvelopeRead {
+                found: &found,
                 cas,
-                bytes: bytes.clone(),
-                invalidated: found.invalidated,
-                meta,
-                keep_stale: header.meta.soft_deadline.until(header.hard_deadline),
+                header,
+                payload_from,
+                bytes,
+                recorded_claim,
             };
-            if found.won {
-                return if on_time {
-                    Verdict::Done(
-                        Some(entry(meta, cas, payload)),
-                        Some(Hold::Claim(ClaimId(cas))),
-                    )
-                } else {
-                    // A late win: recorded now (nobody else can win it).
-                    by_cas(meta)
-                };
-            }
-            // Its winner is computing: serve it stale, as if claimed, and
-            // ask nothing more.
-            let waiting = EntryMeta {
-                claimed_until: now.saturating_add(Duration::from_secs(1)),
-                ..meta
-            };
-            if found.taken {
-                return if abandoned {
-                    by_cas(meta)
-                } else {
-                    Verdict::Done(Some(entry(waiting, cas, payload)), None)
-                };
-            }
-            match found.remaining {
-                // Stale by the clock, and memcached (counting whole
-                // seconds) has not handed the win out yet, or this reader
-                // sent no token (it does not know the values' `hard -
-                // soft`): take the win now (a reader without a token then
-                // records its claim, as nobody can tell its win's age).
-                Some(RemainingTtl::Seconds(left)) => Verdict::ForceWin {
-                    token: left.saturating_add(1),
-                    waiting: Some(entry(waiting, cas, payload)),
-                },
-                // An item that never expires: no reader is handed its win
-                // but by invalidation, so a CAS claim races with none.
-                _ => by_cas(meta),
+            if read.header.hard_deadline <= now {
+                judge_dead(&read, &timing)
+            } else if !found.invalidated && now < read.header.meta.soft_deadline {
+                judge_fresh(read, now, keep_stale)
+            } else {
+                judge_stale(read, now, &timing)
             }
         }
+    }
+}
+
+/// When a read's win could be had, and whether its winner is presumed
+/// dead: what dates every win [`judge`] decides on.
+struct Timing {
+    /// The recache token of the reader's values, if they are ever stale.
+    token: Option<u32>,
+    /// How long a claim lasts, as this reader takes them.
+    window: Duration,
+    /// A win taken now is on time (see [`judge`]): held without a record.
+    on_time: bool,
+    /// The win was handed out long enough ago that a winner that has not
+    /// recorded its claim is dead.
+    abandoned: bool,
+}
+
+impl Timing {
+    fn of(
+        found: &Seen,
+        now: Timestamp,
+        claim_until: Timestamp,
+        lease_for: Duration,
+        keep_stale: Duration,
+    ) -> Timing {
+        let token = recache_token(keep_stale);
+        let window = now.until(claim_until).max(lease_for);
+        // How long ago the win could first be handed out, in memcached's whole
+        // seconds, if known: what dates the win of an invalidated item (or of
+        // a dead one); a stale value's is dated by its soft deadline instead.
+        let winnable_for = if found.invalidated {
+            Some(found.invalidated_for())
+        } else {
+            token.and_then(|token| found.fired_for(token))
+        };
+        // A claim shorter than memcached's whole seconds can time is recorded
+        // at once: its end must be known to the second.
+        let long_enough = now.until(claim_until) >= SHORTEST_UNRECORDED;
+        let on_time =
+            long_enough && winnable_for.is_some_and(|ago| ago <= ON_TIME_AFTER_INVALIDATION);
+        // A winner took the win by `ON_TIME_AFTER_INVALIDATION` after it could,
+        // and records its claim at its first renewal (a third of its window):
+        // past this, with no claim recorded, it is dead.
+        let patience = window + ON_TIME_AFTER_INVALIDATION + TOKEN_LAG;
+        let abandoned = winnable_for.is_some_and(|ago| ago > patience);
+        Timing {
+            token,
+            window,
+            on_time,
+            abandoned,
+        }
+    }
+}
+
+/// An envelope a read found, opened.
+struct EnvelopeRead<'f> {
+    found: &'f Seen,
+    cas: u64,
+    header: envelope::Header,
+    /// Where its payload begins in `bytes`.
+    payload_from: usize,
+    bytes: Vec<u8>,
+    /// A claim recorded in it, live (an invalidation ends it).
+    recorded_claim: bool,
+}
+
+impl EnvelopeRead<'_> {
+    /// The value, as the cache reads it with `meta`.
+    fn entry(&self, meta: EntryMeta) -> Found {
+        entry(meta, self.cas, &self.bytes[self.payload_from..])
+    }
+
+    /// Claim it by CAS: rewritten with its claim.
+    fn claim_by_cas(&self, meta: EntryMeta) -> Verdict {
+        Verdict::ClaimByCas {
+            cas: self.cas,
+            bytes: self.bytes.clone(),
+            invalidated: self.found.invalidated,
+            meta,
+            keep_stale: self
+                .header
+                .meta
+                .soft_deadline
+                .until(self.header.hard_deadline),
+        }
+    }
+}
+
+/// A read that must take nothing: what it found, and any win it took
+/// given back.
+fn judge_peek(found: Seen, now: Timestamp) -> Verdict {
+    let (won, remaining, cas) = (found.won, found.remaining, item_cas(&found.item));
+    // A lease stub invalidated, and not leased since: no lease.
+    let ended = won && found.invalidated && matches!(found.item, Item::Lease { .. });
+    let lookup = if ended { None } else { peek_lookup(found, now) };
+    let Some(cas) = cas.filter(|_| won) else {
+        return Verdict::Done(lookup, None);
+    };
+    let ttl = remaining_ttl(remaining);
+    Verdict::GiveBack { cas, ttl, lookup }
+}
+
+/// A lease stub: the lease of the read that made it (or of the first read
+/// after an invalidation ended it); replaced once its winner is dead.
+fn judge_lease(found: &Seen, cas: u64, vivified: bool, timing: &Timing) -> Verdict {
+    if found.won && (vivified || found.invalidated) {
+        return Verdict::Done(None, Some(Hold::Lease(LeaseId(cas))));
+    }
+    if found.invalidated && found.taken && timing.abandoned {
+        return Verdict::LeaseByCas { cas };
+    }
+    Verdict::Done(Some(Found::Leased), None)
+}
+
+/// An envelope past its hard deadline: nothing to serve. Whoever wins it
+/// fills it, replacing it at once by a lease stub (a stub's TTL ends a
+/// dead lease).
+fn judge_dead(read: &EnvelopeRead<'_>, timing: &Timing) -> Verdict {
+    let (found, cas) = (read.found, read.cas);
+    if read.recorded_claim {
+        return Verdict::Done(Some(Found::Leased), None);
+    }
+    if found.won || (found.taken && timing.abandoned) {
+        return Verdict::LeaseByCas { cas };
+    }
+    if found.taken {
+        return Verdict::Done(Some(Found::Leased), None);
+    }
+    match found.remaining {
+        Some(RemainingTtl::Seconds(left)) => Verdict::ForceWin {
+            token: left.saturating_add(1),
+            waiting: Some(Found::Leased),
+        },
+        _ => Verdict::LeaseByCas { cas },
+    }
+}
+
+/// A fresh envelope: served; a win its read took anyway is given back.
+fn judge_fresh(read: EnvelopeRead<'_>, now: Timestamp, keep_stale: Duration) -> Verdict {
+    let header = read.header;
+    let fresh = Some(read.entry(header.meta));
+    if !read.found.won {
+        return Verdict::Done(fresh, None);
+    }
+    // Fresh, yet its win came (a read that asked for it at once found a
+    // value written meanwhile, or a token of another size than the
+    // writer's): given back, for the reader at its soft deadline.
+    // Written again with a TTL that hands the win out at the soft deadline
+    // for this reader's token too.
+    let keep = header
+        .meta
+        .soft_deadline
+        .until(header.hard_deadline)
+        .max(keep_stale);
+    let ttl = aligned_expiry(header.meta.soft_deadline, header.hard_deadline, keep, now);
+    Verdict::Unwin {
+        cas: read.cas,
+        ttl: Some(ttl),
+        bytes: read.bytes,
+        lookup: fresh,
+    }
+}
+
+/// A stale (or invalidated) envelope: its refresh claimed by the win, on
+/// time or recorded at once; taken over by CAS from a dead winner; asked
+/// for if memcached has not handed it out yet; else served stale.
+fn judge_stale(read: EnvelopeRead<'_>, now: Timestamp, timing: &Timing) -> Verdict {
+    let (found, header) = (read.found, read.header);
+    let (meta, on_time, abandoned) = if found.invalidated {
+        let meta = EntryMeta {
+            soft_deadline: header.meta.soft_deadline.min(now),
+            claimed_until: Timestamp::EPOCH,
+        };
+        (meta, timing.on_time, timing.abandoned)
+    } else {
+        // Held without a record only if won by `ON_TIME_AFTER_SOFT`
+        // after the soft deadline (a reader that knows no token,
+        // the client, records always): such a claim has ended a
+        // window after that, by every reader's clock, and a live
+        // winner has recorded it by its first renewal.
+        let on_time_until = header.meta.soft_deadline.saturating_add(ON_TIME_AFTER_SOFT);
+        let on_time = timing.token.is_some() && now <= on_time_until;
+        (
+            header.meta,
+            on_time,
+            now > on_time_until.saturating_add(timing.window),
+        )
+    };
+    if read.recorded_claim {
+        return Verdict::Done(Some(read.entry(meta)), None);
+    }
+    if found.won {
+        return if on_time {
+            Verdict::Done(Some(read.entry(meta)), Some(Hold::Claim(ClaimId(read.cas))))
+        } else {
+            // A late win: recorded now (nobody else can win it).
+            read.claim_by_cas(meta)
+        };
+    }
+    // Its winner is computing: serve it stale, as if claimed, and
+    // ask nothing more.
+    let waiting = EntryMeta {
+        claimed_until: now.saturating_add(Duration::from_secs(1)),
+        ..meta
+    };
+    if found.taken {
+        return if abandoned {
+            read.claim_by_cas(meta)
+        } else {
+            Verdict::Done(Some(read.entry(waiting)), None)
+        };
+    }
+    match found.remaining {
+        // Stale by the clock, and memcached (counting whole
+        // seconds) has not handed the win out yet, or this reader
+        // sent no token (it does not know the values' `hard -
+        // soft`): take the win now (a reader without a token then
+        // records its claim, as nobody can tell its win's age).
+        Some(RemainingTtl::Seconds(left)) => Verdict::ForceWin {
+            token: left.saturating_add(1),
+            waiting: Some(read.entry(waiting)),
+        },
+        // An item that never expires: no reader is handed its win
+        // but by invalidation, so a CAS claim races with none.
+        _ => read.claim_by_cas(meta),
     }
 }
 
