@@ -460,140 +460,57 @@ impl<T: Exchange> Ops<'_, T> {
         Ok(claimed)
     }
 
+    /// Takes the cold-miss lease of `key` if nothing live is there:
+    /// [`try_lease_many`](Ops::try_lease_many) of one.
     pub(crate) async fn try_lease(
         &self,
         key: &Key,
         now: Timestamp,
         grace: Duration,
     ) -> Result<Option<LeaseId>, StoreError> {
-        self.lease_in_read(key, now, grace).await
+        only(
+            self.try_lease_many(std::slice::from_ref(key), now, grace)
+                .await,
+        )
     }
 
-    /// Takes the lease of every key: one pipelined `ms ... ME` per key, one
-    /// exchange per server. A key refused because something is in the way
-    /// is read (one more exchange for all of them); one whose item is gone
-    /// or dead by the cache's clock is then leased as
-    /// [`try_lease`](Ops::try_lease) does, on its own (rare).
+    /// Takes the cold-miss lease of every key with nothing live under it,
+    /// for `grace`: one `mg ... N` each (the stub it makes, and wins, is
+    /// the lease), one pipelined exchange per server; a second request
+    /// only to replace a dead item by CAS, or to give back the win of an
+    /// invalidated value that a read takes (a claim, not a lease).
     #[allow(clippy::type_complexity)]
     pub(crate) async fn try_lease_many(
         &self,
         keys: &[Key],
         now: Timestamp,
-        grace: std::time::Duration,
+        grace: Duration,
     ) -> Result<Vec<Result<Option<LeaseId>, StoreError>>, StoreError> {
-        let flags = SetFlags {
-            mode: SetMode::Add,
-            // As a lease taken by a read: a lease of a short window must not
-            // lapse before its first renewal.
-            ttl: lease_expiry(grace),
-            client_flags: LEASE_FLAGS,
-            return_cas: true,
-            ..SetFlags::default()
-        };
-        let batch = Self::batch_of(
-            keys,
-            |key| key,
-            |request, wire, _| {
-                encode_set(request, wire, b"lease", &flags);
-            },
-        );
-        let mut refused = Vec::new();
-        let mut leases: Vec<Result<Option<LeaseId>, StoreError>> = Vec::with_capacity(keys.len());
-        for (index, reply) in self.send_batch(&batch).await.into_iter().enumerate() {
-            leases.push(match reply {
-                Ok(Reply::Done(flags)) => Ok(Some(LeaseId(flags.cas.unwrap_or(0)))),
-                Ok(Reply::NotStored(_)) => {
-                    refused.push(index);
-                    Ok(None)
-                }
-                Ok(other) => Err(unexpected(&other, "ms ME")),
-                Err(error) => Err(error),
-            });
-        }
-        let mut leases = unless_all_failed(leases)?;
-        if refused.is_empty() {
-            return Ok(leases);
-        }
-        let reads: Vec<(String, Vec<u8>)> = refused
-            .iter()
-            .map(|&index| {
-                let routing = batch[index].0.clone();
-                let request = read_request(&WireKey::new(routing.as_bytes()), ReadFor::Peek);
-                (routing, request)
-            })
-            .collect();
-        let found = self.send_batch(&reads).await;
-        for ((&index, reply), (routing, _)) in refused.iter().zip(found).zip(&reads) {
-            leases[index] = match self.lease_after_refusal(routing, reply, now).await {
-                Ok(Some(decided)) => Ok(decided),
-                Ok(None) => self.try_lease(&keys[index], now, grace).await,
-                Err(error) => Err(error),
-            };
-        }
-        Ok(leases)
-    }
-
-    /// For a key whose lease `ms ... ME` was refused, what the read of it
-    /// says: its lease (an invalidated stub or a dead envelope whose win
-    /// this read took), `None` (a live lease or value), or that it must be
-    /// leased on its own ([`lease_in_read`](Ops::lease_in_read): nothing
-    /// there, or a dead item to replace).
-    pub(crate) async fn lease_after_refusal(
-        &self,
-        routing: &str,
-        reply: Result<Reply, StoreError>,
-        now: Timestamp,
-    ) -> Result<Option<Option<LeaseId>>, StoreError> {
-        let found = Seen::of(reply?, ReadFor::Peek)?;
-        let (won, remaining) = (found.won, found.remaining);
-        let dead = |bytes: &[u8]| {
-            envelope::open(bytes).is_ok_and(|(header, _)| header.hard_deadline <= now)
-        };
-        match &found.item {
-            Item::Missing => Ok(None),
-            Item::Lease { cas, .. } if won && found.invalidated => Ok(Some(Some(LeaseId(*cas)))),
-            Item::Envelope { cas, bytes } if dead(bytes) => {
-                if won {
-                    Ok(Some(Some(LeaseId(*cas))))
-                } else {
-                    Ok(None)
-                }
-            }
-            item => {
-                if let Some(cas) = item_cas(item).filter(|_| won) {
-                    let wire = WireKey::new(routing.as_bytes());
-                    self.invalidate(routing, &wire, Some(cas), remaining_ttl(remaining))
-                        .await?;
-                }
-                Ok(Some(None))
-            }
-        }
-    }
-
-    /// Takes the cold-miss lease of `key` if nothing live is there: one
-    /// `mg ... N` (a second request only to replace a dead item by CAS).
-    pub(crate) async fn lease_in_read(
-        &self,
-        key: &Key,
-        now: Timestamp,
-        window: Duration,
-    ) -> Result<Option<LeaseId>, StoreError> {
         let purpose = ReadFor::Use {
-            claim_until: now.saturating_add(window),
-            lease_for: window,
+            claim_until: now.saturating_add(grace),
+            lease_for: grace,
             keep_stale: Duration::ZERO,
         };
-        let routing = logical_key(key);
-        let wire = WireKey::new(routing.as_bytes());
-        let found = Seen::of(
-            self.send(&routing, &read_request(&wire, purpose)).await?,
-            purpose,
-        )?;
-        let verdict = for_a_lease(judge(found, now, purpose));
-        match self.apply(&routing, &wire, verdict, now, purpose).await? {
-            (_, Some(Hold::Lease(lease))) => Ok(Some(lease)),
-            _ => Ok(None),
-        }
+        let (routings, verdicts) = self
+            .read_and_judge(
+                keys,
+                |key| key,
+                (purpose, purpose),
+                now,
+                |_, _, verdict| for_a_lease(verdict),
+            )
+            .await;
+        let verdicts = unless_all_failed(verdicts)?;
+        let settled = self.settle_many(&routings, verdicts, now, purpose).await;
+        Ok(settled
+            .into_iter()
+            .map(|outcome| {
+                outcome.map(|(_, hold)| match hold {
+                    Some(Hold::Lease(lease)) => Some(lease),
+                    _ => None,
+                })
+            })
+            .collect())
     }
 
     /// Extends `hold` until `until` if it is still the live one:
