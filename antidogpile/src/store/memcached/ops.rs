@@ -1,27 +1,24 @@
 //! The store's operations in memcached meta commands, written once over
-//! either transport.
+//! either transport; this file is the request plumbing they share.
 //!
-//! - read: `mg <k> v f c`; the client flags tell an envelope from a lease
-//!   (or from a value some other client wrote, which reads as a miss).
-//! - claim: `mg`, then `ms ... C<cas>` of the same envelope with its claim
-//!   set: of all processes that read one version, only one rewrites it.
-//! - lease: `ms ... ME` (add) of a lease item with a TTL, so a crashed
-//!   holder's lease simply expires.
-//! - write: `ms` of the sealed envelope, TTL = the hard timeout; a raw
-//!   value (hard set) as its bytes with client flags 0, as any client would.
-//!   The holder renews it (`ms ... C<cas>`, a new TTL) while it computes,
-//!   so the TTL is a short liveness window rather than the whole grace.
-//! - renew a claim: `mg`, then `ms ... C<cas>` with the claim extended.
-//! - held write (a refresh or a fill settling): `ms ... C<cas>` with the CAS
-//!   of the claimed envelope or of the lease item: any `md`, mark-stale
-//!   rewrite, write or newer claim or lease since changed or removed it, so
-//!   a compute that started before an invalidation is refused.
-//! - add: `ms ME`; a lease in the way is replaced by CAS.
-//! - mark stale: `mg`, then `ms C<cas>` of the envelope with its soft
-//!   deadline in the past; a lease item is deleted (`md C<cas>`).
-//! - count: `ma`, on raw decimal values only (memcached refuses others).
-//! - the `*_many` operations: one pipelined exchange per server (the
-//!   transport sends it in windows: see `transport::windows`).
+//! - here: [`Exchange`] (a transport: pipelined requests to one server, one
+//!   reply each), [`Ops::send`] (one request) and [`Ops::send_batch`]
+//!   (requests on many keys: one pipelined exchange per server, which the
+//!   transport sends in windows: see `transport::windows`),
+//!   [`Ops::batch_of`] (the one builder of a batch of requests on keys),
+//!   [`Ops::set_request`] (the `ms` of a value), what a server's failure
+//!   says about it, the keys on the wire, the TTLs memcached is given
+//!   ([`expiry`], [`value_expiry`], [`lease_expiry`]) and what a reply's
+//!   client flags say an item is ([`Item`]);
+//! - [`judge`]: what a read's win flags decide, without I/O;
+//! - [`native`]: the one claim and lease scheme, decided by memcached in
+//!   the request that reads (`mg ... N` leases, `mg ... R` claims), for a
+//!   single key and for batches alike: a single key's operation is its
+//!   batch operation on one key;
+//! - [`values`]: the operations outside that scheme (writes without a
+//!   hold, add, mark stale, count, remove).
+//!
+//! Each file uses only the ones listed before it.
 
 mod judge;
 mod native;
@@ -156,7 +153,7 @@ fn seconds_until(now: Timestamp, deadline: Timestamp) -> u64 {
 /// The TTL of an item whose recache win must not be handed out before
 /// `not_before`, for values kept `keep_stale` after it, and which must live
 /// until `hard`: the win comes when the remaining TTL drops below the
-/// token, between `not_before` and [`TOKEN_LAG`] after it.
+/// token, between `not_before` and [`TOKEN_LAG`](judge::TOKEN_LAG) after it.
 pub(crate) fn aligned_expiry(
     not_before: Timestamp,
     hard: Timestamp,

@@ -28,7 +28,7 @@ pub(crate) const TOKEN_LAG: Duration = Duration::from_secs(2);
 /// win and hold it without recording it (see [`judge`]): enough for the
 /// first caller after the deadline, not so much that a dead winner's claim
 /// outlasts its window by more than this.
-const ON_TIME_AFTER_SOFT: Duration = Duration::from_secs(1);
+pub(super) const ON_TIME_AFTER_SOFT: Duration = Duration::from_secs(1);
 
 /// How soon after an invalidation handed its win out (in memcached's whole
 /// seconds) its winner may take it and hold it without recording it.
@@ -608,7 +608,7 @@ pub(super) fn for_a_lease(verdict: Verdict) -> Verdict {
 }
 
 /// The `ms ... C<cas>` flags that renew `lease` until `until`: a TTL of
-/// `until` in whole seconds rounded up, plus one (see [`Ops::renew_many`]).
+/// `until` in whole seconds rounded up, plus one (see [`Ops::renew_many`](super::Ops::renew_many)).
 pub(super) fn lease_renewal(lease: LeaseId, until: Timestamp, now: Timestamp) -> SetFlags {
     SetFlags {
         mode: SetMode::Set,

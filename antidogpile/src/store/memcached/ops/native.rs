@@ -13,31 +13,56 @@
 //!   the **refresh claim**. Values are written with a TTL of (soft timeout,
 //!   in whole seconds rounded up) + token, the token being the function's
 //!   `hard - soft`, so that the win is handed out between the soft deadline
-//!   and [`TOKEN_LAG`] after it (memcached counts whole seconds). A claim
+//!   and [`TOKEN_LAG`](super::judge::TOKEN_LAG) after it (memcached counts whole seconds). A claim
 //!   recorded in the envelope (the holder's renewals, `ms ... C<cas>`) is
 //!   written with a TTL that keeps the win from being handed out until the
 //!   claim ends.
 //! - `md ... I T<ttl>` marks an item stale (`X`), bumps its CAS (so a write
 //!   held by an older CAS is refused) and hands its win out again: the
 //!   **soft invalidation**, and the release of a claim (`C<claim>`), with
-//!   [`INVALIDATED_TTL`] so that readers can tell how long ago it was.
+//!   [`INVALIDATED_TTL`](super::judge::INVALIDATED_TTL) so that readers can tell how long ago it was.
 //!
 //! A win is never taken back by the server, so a winner that dies before
 //! it recorded its claim must still be replaced. A stale value's win is
 //! dated by the value's own soft deadline, to the millisecond: a winner
 //! holds it without recording it only if it won within
-//! [`ON_TIME_AFTER_SOFT`] of that deadline (by its clock), else it records
+//! [`ON_TIME_AFTER_SOFT`](super::judge::ON_TIME_AFTER_SOFT) of that deadline (by its clock), else it records
 //! its claim at once; so a reader that finds the win taken and no claim
 //! recorded takes it over by CAS once the soft deadline plus
-//! [`ON_TIME_AFTER_SOFT`] plus a claim's window has passed: the winner's
+//! [`ON_TIME_AFTER_SOFT`](super::judge::ON_TIME_AFTER_SOFT) plus a claim's window has passed: the winner's
 //! claim has ended by then, and a live winner would have renewed it, and
 //! so recorded it. An invalidated item's win is dated by memcached's whole
 //! seconds only (its remaining TTL), with their margins. A reader that
 //! finds a stale value and no win handed out yet (memcached hands it out up
-//! to [`TOKEN_LAG`] after the soft deadline) asks for it with a second read.
+//! to [`TOKEN_LAG`](super::judge::TOKEN_LAG) after the soft deadline) asks for it with a second read.
 //!
 //! Any `mg` of an invalidated item whose win is free takes it: a read that
 //! must take nothing ([`ReadFor::Peek`]) gives a win it took back at once.
+//!
+//! The operations, each defined once for a batch (a single key is a batch
+//! of one: the same request, the same exchange), one pipelined exchange
+//! per server for each round of requests:
+//!
+//! - read: `mg <k> v f c t`, with `N` and `R` for a read that acts on
+//!   what it finds ([`ReadFor::Use`]); the rare second requests of a batch
+//!   (a read that asks for a win not handed out yet, a claim recorded by
+//!   CAS) are sent together, the rarer others one by one.
+//! - lease (`try_lease_many`): the same `mg ... N`, without a recache
+//!   token; a win that is not a lease (an invalidated value's) is given
+//!   back.
+//! - claim (`try_claim_many`): `mg` without `N` (a claim never creates
+//!   anything), of the version the caller read.
+//! - renew: a lease's item rewritten by CAS (`ms ... C<cas>`) with a new
+//!   TTL; a claim recorded in its envelope (`mg`, then `ms ... C<cas>`).
+//! - held write (a refresh or a fill settling): `ms ... C<cas>` with the
+//!   CAS of the claimed envelope or of the lease stub: any `md`,
+//!   invalidation, write or newer claim or lease since changed or removed
+//!   it, so a compute that started before an invalidation is refused.
+//! - release: a claim by `md ... I C<claim>` (its win goes to the next
+//!   reader), a lease by `md ... C<lease>`.
+//!
+//! CAS here only guards a holder's own writes; who holds a claim or a
+//! lease is decided by the wins alone.
 
 use std::time::Duration;
 

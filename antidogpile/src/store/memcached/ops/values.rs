@@ -1,5 +1,15 @@
-//! The operations outside the claim and lease scheme: writes without a
-//! hold, add, mark stale, count and remove.
+//! The operations outside the claim and lease scheme:
+//!
+//! - write: `ms` of the sealed envelope, its TTL the hard deadline plus the
+//!   recache token (see [`value_expiry`](super::value_expiry)); a raw value
+//!   (a hard set) as its bytes with client flags 0, as any client would.
+//! - add: `ms ... ME` (memcached's atomic add) of the value; an item in the
+//!   way that reads as nothing (a lease stub, an envelope dead by the
+//!   cache's clock) is replaced by CAS. Not a lease: it stores a value.
+//! - mark stale: `md ... I` behind a `mg ... f s` (was there a value, and a
+//!   raw one, which is deleted instead).
+//! - count: `ma`, on raw decimal values only (memcached refuses others).
+//! - remove: `md`.
 
 use super::judge::INVALIDATED_TTL;
 use super::{logical_key, unexpected, Exchange, Item, Ops, ENVELOPE_FLAGS, RAW_FLAGS};
