@@ -32,8 +32,9 @@ use crate::error::Error;
 /// A store on one or more memcached servers (1.6 or later: the meta protocol).
 ///
 /// Values are kept in an envelope with their soft deadline; a refresh is
-/// claimed with a compare-and-swap and a cold miss with an atomic add, so
-/// of all the processes sharing the servers, one recomputes. A server that
+/// claimed and a cold miss leased by memcached itself, in the read (`mg`
+/// with `R` and `N`: the server hands an item's win to one reader), so of
+/// all the processes sharing the servers, one recomputes. A server that
 /// is down, slow or garbled makes calls slower (they compute, within the
 /// timeout), never wrong.
 ///

@@ -1,38 +1,32 @@
 //! The store's operations in memcached meta commands, written once over
-//! either transport.
+//! either transport; this file is the request plumbing they share.
 //!
-//! - read: `mg <k> v f c`; the client flags tell an envelope from a lease
-//!   (or from a value some other client wrote, which reads as a miss).
-//! - claim: `mg`, then `ms ... C<cas>` of the same envelope with its claim
-//!   set: of all processes that read one version, only one rewrites it.
-//! - lease: `ms ... ME` (add) of a lease item with a TTL, so a crashed
-//!   holder's lease simply expires.
-//! - write: `ms` of the sealed envelope, TTL = the hard timeout; a raw
-//!   value (hard set) as its bytes with client flags 0, as any client would.
-//!   The holder renews it (`ms ... C<cas>`, a new TTL) while it computes,
-//!   so the TTL is a short liveness window rather than the whole grace.
-//! - renew a claim: `mg`, then `ms ... C<cas>` with the claim extended.
-//! - held write (a refresh or a fill settling): `ms ... C<cas>` with the CAS
-//!   of the claimed envelope or of the lease item: any `md`, mark-stale
-//!   rewrite, write or newer claim or lease since changed or removed it, so
-//!   a compute that started before an invalidation is refused.
-//! - add: `ms ME`; a lease in the way is replaced by CAS.
-//! - mark stale: `mg`, then `ms C<cas>` of the envelope with its soft
-//!   deadline in the past; a lease item is deleted (`md C<cas>`).
-//! - count: `ma`, on raw decimal values only (memcached refuses others).
-//! - the `*_many` operations: one pipelined exchange per server (the
-//!   transport sends it in windows: see `transport::windows`).
+//! - here: [`Exchange`] (a transport: pipelined requests to one server, one
+//!   reply each), [`Ops::send`] (one request) and [`Ops::send_batch`]
+//!   (requests on many keys: one pipelined exchange per server, which the
+//!   transport sends in windows: see `transport::windows`),
+//!   [`Ops::batch_of`] (the one builder of a batch of requests on keys),
+//!   [`Ops::set_request`] (the `ms` of a value), what a server's failure
+//!   says about it, the keys on the wire, the TTLs memcached is given
+//!   ([`expiry`], [`value_expiry`], [`lease_expiry`]) and what a reply's
+//!   client flags say an item is ([`Item`]);
+//! - [`judge`]: what a read's win flags decide, without I/O;
+//! - [`native`]: the one claim and lease scheme, decided by memcached in
+//!   the request that reads (`mg ... N` leases, `mg ... R` claims), for a
+//!   single key and for batches alike: a single key's operation is its
+//!   batch operation on one key;
+//! - [`values`]: the operations outside that scheme (writes without a
+//!   hold, add, mark stale, count, remove).
+//!
+//! Each file uses only the ones listed before it.
 
+mod judge;
 mod native;
+mod values;
 
-use crate::store::ReadFor;
-use native::{value_expiry, INVALIDATED_TTL};
+use std::time::Duration;
 
-use super::codec::{
-    encode_arithmetic, encode_delete, encode_get, encode_noop, encode_set, parse_counter,
-    ArithmeticFlags, ArithmeticMode, DeleteFlags, GetFlags, Reply, ReturnFlags, SetFlags, SetMode,
-    WireKey,
-};
+use super::codec::{encode_noop, encode_set, RemainingTtl, Reply, SetFlags, SetMode, WireKey};
 use super::ring::Ring;
 use super::transport::{Failure, Reuse};
 use crate::clock::{Clock, Timestamp};
@@ -40,16 +34,17 @@ use crate::envelope;
 use crate::error::{StoreError, StoreErrorKind};
 use crate::key::Key;
 use crate::policy::{Deadlines, EntryMeta};
-use crate::store::{
-    ClaimId, Counted, Delta, Found, Hold, LeaseId, Renew, Stored, Version, Write, RAW_META,
-};
+use crate::store::{Found, Stored, Version, RAW_META};
 
 /// Client flags of an antidogpile envelope ("AD", kind 1).
 pub(crate) const ENVELOPE_FLAGS: u32 = 0x4144_0001;
+
 /// Client flags of a cold-miss lease ("AD", kind 2).
 pub(crate) const LEASE_FLAGS: u32 = 0x4144_0002;
+
 /// Client flags of a raw value (a hard set): none, as plain clients write.
 pub(crate) const RAW_FLAGS: u32 = 0;
+
 /// memcached reads a TTL above 30 days as a Unix time.
 const LONGEST_RELATIVE_TTL: u64 = 30 * 24 * 3600;
 
@@ -137,6 +132,72 @@ pub(crate) fn expiry(deadline: Timestamp, now: Timestamp) -> u32 {
         seconds as u32
     } else {
         deadline.as_millis().div_ceil(1000).min(LATEST_UNIX_EXPIRY) as u32
+    }
+}
+
+/// The recache token for values kept `keep_stale` after their soft
+/// deadline: whole seconds, rounded up; none for values never stale.
+pub(crate) fn recache_token(keep_stale: Duration) -> Option<u32> {
+    if keep_stale.is_zero() {
+        return None;
+    }
+    let seconds = keep_stale.as_millis().div_ceil(1000).max(1);
+    Some(seconds.min(u128::from(LONGEST_RELATIVE_TTL)) as u32)
+}
+
+/// Whole seconds from `now` to `deadline`, rounded up (0 if it passed).
+fn seconds_until(now: Timestamp, deadline: Timestamp) -> u64 {
+    (now.until(deadline).as_millis() as u64).div_ceil(1000)
+}
+
+/// The TTL of an item whose recache win must not be handed out before
+/// `not_before`, for values kept `keep_stale` after it, and which must live
+/// until `hard`: the win comes when the remaining TTL drops below the
+/// token, between `not_before` and [`TOKEN_LAG`](judge::TOKEN_LAG) after it.
+pub(crate) fn aligned_expiry(
+    not_before: Timestamp,
+    hard: Timestamp,
+    keep_stale: Duration,
+    now: Timestamp,
+) -> u32 {
+    let Some(token) = recache_token(keep_stale) else {
+        return expiry(hard, now);
+    };
+    if hard == Timestamp::MAX {
+        return 0;
+    }
+    let seconds = seconds_until(now, not_before).saturating_add(u64::from(token));
+    let aligned = now.saturating_add(Duration::from_secs(seconds));
+    expiry(aligned.max(hard), now)
+}
+
+/// The TTL of a value written at `now` with `deadlines`.
+pub(crate) fn value_expiry(deadlines: Deadlines, now: Timestamp) -> u32 {
+    let keep_stale = deadlines.soft.until(deadlines.hard);
+    aligned_expiry(deadlines.soft, deadlines.hard, keep_stale, now)
+}
+
+/// The TTL of a lease stub held for `window`: whole seconds rounded up,
+/// plus one, because an item lives between its TTL less one second and
+/// its TTL.
+pub(crate) fn lease_expiry(window: Duration) -> u32 {
+    let seconds = window.as_millis().div_ceil(1000).max(1) + 1;
+    seconds.min(u128::from(LONGEST_RELATIVE_TTL)) as u32
+}
+
+/// A remaining TTL to give an item again (at least a second).
+fn remaining_ttl(remaining: Option<RemainingTtl>) -> Option<u32> {
+    match remaining {
+        Some(RemainingTtl::Seconds(left)) if u64::from(left) > LONGEST_RELATIVE_TTL => {
+            // memcached reads a TTL this long as a Unix time.
+            let now = crate::clock::Clock::system().now();
+            Some(expiry(
+                now.saturating_add(Duration::from_secs(u64::from(left))),
+                now,
+            ))
+        }
+        Some(RemainingTtl::Seconds(left)) => Some(left.max(1)),
+        _ => None,
     }
 }
 
@@ -246,6 +307,34 @@ fn all_down() -> StoreError {
     )
 }
 
+/// A batch's answers, one per key; or the first failure, if every key
+/// failed (an empty batch answers empty).
+#[allow(clippy::type_complexity)]
+pub(crate) fn unless_all_failed<T>(
+    answers: Vec<Result<T, StoreError>>,
+) -> Result<Vec<Result<T, StoreError>>, StoreError> {
+    if answers.iter().any(Result::is_ok) {
+        return Ok(answers);
+    }
+    match answers.into_iter().next() {
+        Some(Err(error)) => Err(error),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// The answer of a batch of one: a single key's operation is its batch
+/// operation on one key.
+pub(crate) fn only<T>(
+    answers: Result<Vec<Result<T, StoreError>>, StoreError>,
+) -> Result<T, StoreError> {
+    answers?.into_iter().next().unwrap_or_else(|| {
+        Err(StoreError::new(
+            StoreErrorKind::Protocol,
+            "a batch of one key got no answer",
+        ))
+    })
+}
+
 impl<T: Exchange> Ops<'_, T> {
     /// Sends `request` to the server of `routing` and reads its reply.
     async fn send(&self, routing: &str, request: &[u8]) -> Result<Reply, StoreError> {
@@ -346,17 +435,21 @@ impl<T: Exchange> Ops<'_, T> {
         )
     }
 
-    /// One request per key, `(routing, request)` as [`send_batch`](Ops::send_batch)
-    /// takes them, each written by `encode` for the key as it goes on the wire.
-    pub(crate) fn batch_of(
-        keys: &[Key],
-        encode: impl Fn(&mut Vec<u8>, &WireKey),
+    /// One request per item, `(routing, request)` as [`send_batch`](Ops::send_batch)
+    /// takes them, each written by `encode` for the item and its key (`key`)
+    /// as it goes on the wire: the one builder of every batch of requests
+    /// on keys without a value to upload.
+    pub(crate) fn batch_of<I>(
+        items: &[I],
+        key: impl Fn(&I) -> &Key,
+        encode: impl Fn(&mut Vec<u8>, &WireKey, &I),
     ) -> Vec<(String, Vec<u8>)> {
-        keys.iter()
-            .map(|key| {
-                let routing = logical_key(key);
+        items
+            .iter()
+            .map(|item| {
+                let routing = logical_key(key(item));
                 let mut request = Vec::with_capacity(64);
-                encode(&mut request, &WireKey::new(routing.as_bytes()));
+                encode(&mut request, &WireKey::new(routing.as_bytes()), item);
                 (routing, request)
             })
             .collect()
@@ -406,45 +499,6 @@ impl<T: Exchange> Ops<'_, T> {
             .into_iter()
             .map(|result| result.unwrap_or_else(|| Err(all_down())))
             .collect()
-    }
-
-    /// What is under `key`, taking nothing (a win this read took of an
-    /// invalidated item is given back).
-    async fn get(&self, routing: &str, wire: &WireKey) -> Result<Item, StoreError> {
-        self.peek_item(routing, wire).await
-    }
-
-    async fn set(
-        &self,
-        routing: &str,
-        wire: &WireKey,
-        data: &[u8],
-        flags: SetFlags,
-    ) -> Result<Reply, StoreError> {
-        let mut request = Vec::with_capacity(64 + data.len());
-        encode_set(&mut request, wire, data, &flags);
-        self.send(routing, &request).await
-    }
-
-    pub(crate) async fn try_claim(
-        &self,
-        key: &Key,
-        seen: Version,
-        now: Timestamp,
-        until: Timestamp,
-    ) -> Result<Option<ClaimId>, StoreError> {
-        self.claim_in_read(key, seen, now, until).await
-    }
-
-    /// `md ... I C<claim>`: one request, no value. The entry stays, stale,
-    /// and its win goes to the next reader (a claim recorded in it ends
-    /// too: an invalidated item's recorded claim counts for nothing).
-    pub(crate) async fn release_claim(&self, key: &Key, claim: ClaimId) -> Result<(), StoreError> {
-        let routing = logical_key(key);
-        let wire = WireKey::new(routing.as_bytes());
-        self.invalidate(&routing, &wire, Some(claim.0), None)
-            .await
-            .map(|_| ())
     }
 
     /// The `ms` of `value`: an envelope, or raw bytes with flags 0.
@@ -500,476 +554,6 @@ impl<T: Exchange> Ops<'_, T> {
         Ok((routing, request))
     }
 
-    pub(crate) async fn write(
-        &self,
-        key: &Key,
-        value: Stored,
-        deadlines: Deadlines,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let (routing, request) =
-            self.set_request(key, value, deadlines, now, SetMode::Set, None)?;
-        match self.send(&routing, &request).await? {
-            Reply::Done(_) => Ok(()),
-            other => Err(unexpected(&other, "ms")),
-        }
-    }
-
-    /// `ms C<cas>`: stores `value` only if the item still has the CAS of the
-    /// claim or lease `held` (see the module's notes).
-    pub(crate) async fn write_held(
-        &self,
-        key: &Key,
-        held: Hold,
-        value: Stored,
-        deadlines: Deadlines,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let cas = match held {
-            Hold::Claim(claim) => claim.0,
-            Hold::Lease(lease) => lease.0,
-        };
-        let (routing, request) =
-            self.set_request(key, value, deadlines, now, SetMode::Set, Some(cas))?;
-        match self.send(&routing, &request).await? {
-            Reply::Done(_) => Ok(true),
-            Reply::Exists(_) | Reply::NotFound(_) => Ok(false),
-            other => Err(unexpected(&other, "ms C (held write)")),
-        }
-    }
-
-    /// Writes every entry, one pipelined exchange per server; the first
-    /// failure, if any, after all were tried.
-    pub(crate) async fn write_many(
-        &self,
-        writes: Vec<Write>,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let mut first_error = None;
-        let mut batch = Vec::with_capacity(writes.len());
-        for write in writes {
-            let request = self.set_request(
-                &write.key,
-                write.value,
-                write.deadlines,
-                now,
-                SetMode::Set,
-                None,
-            );
-            match request {
-                Ok(request) => batch.push(request),
-                Err(error) => {
-                    first_error.get_or_insert(error);
-                }
-            }
-        }
-        for reply in self.send_batch(&batch).await {
-            match reply {
-                Ok(Reply::Done(_)) => {}
-                Ok(other) => {
-                    first_error.get_or_insert(unexpected(&other, "ms"));
-                }
-                Err(error) => {
-                    first_error.get_or_insert(error);
-                }
-            }
-        }
-        first_error.map_or(Ok(()), Err)
-    }
-
-    /// `ms ME` of `request(Add, None)`. An item in the way that reads as
-    /// nothing at `now` (an envelope past its hard deadline by the cache's
-    /// clock, which memcached, counting whole seconds, may still keep; and
-    /// a lease, if `over_leases`) is replaced by CAS with `request(Set,
-    /// Some(cas))`. Returns the stored item's reply flags, or `None`.
-    async fn add_unless_live(
-        &self,
-        routing: &str,
-        now: Timestamp,
-        over_leases: bool,
-        request: impl Fn(SetMode, Option<u64>) -> Result<Vec<u8>, StoreError>,
-    ) -> Result<Option<ReturnFlags>, StoreError> {
-        // An item that vanishes between the add and the read: add again, a few times.
-        for _ in 0..4 {
-            match self.send(routing, &request(SetMode::Add, None)?).await? {
-                Reply::Done(flags) => return Ok(Some(flags)),
-                Reply::NotStored(_) => {}
-                other => return Err(unexpected(&other, "ms ME")),
-            }
-            let in_the_way = match self.get(routing, &WireKey::new(routing.as_bytes())).await? {
-                Item::Lease { cas, .. } if over_leases => cas,
-                Item::Envelope { cas, bytes }
-                    if envelope::open(&bytes)
-                        .is_ok_and(|(header, _)| header.hard_deadline <= now) =>
-                {
-                    cas
-                }
-                Item::Missing => continue,
-                _ => return Ok(None),
-            };
-            return match self
-                .send(routing, &request(SetMode::Set, Some(in_the_way))?)
-                .await?
-            {
-                Reply::Done(flags) => Ok(Some(flags)),
-                Reply::Exists(_) | Reply::NotFound(_) => Ok(None),
-                other => Err(unexpected(&other, "ms C (replacing a dead item)")),
-            };
-        }
-        Ok(None)
-    }
-
-    /// Stores `write` unless a value is there (a lease does not count).
-    pub(crate) async fn add(&self, write: Write, now: Timestamp) -> Result<bool, StoreError> {
-        let routing = logical_key(&write.key);
-        let request = |mode, compare_cas| {
-            let value = write.value.clone();
-            self.set_request(&write.key, value, write.deadlines, now, mode, compare_cas)
-                .map(|(_, request)| request)
-        };
-        let added = self.add_unless_live(&routing, now, true, request).await?;
-        Ok(added.is_some())
-    }
-
-    /// Makes the envelope under `key` stale: `md ... I` (the value stays,
-    /// stale, its CAS bumped so that every claim and lease on it ends, its
-    /// win handed to the next reader), pipelined behind a `mg ... f s` that
-    /// tells, without fetching the value, whether there was a value (a
-    /// lease stub is not one) and a raw one (which has no stale state: it
-    /// is then deleted). Sends no value.
-    pub(crate) async fn mark_stale(&self, key: &Key, _now: Timestamp) -> Result<bool, StoreError> {
-        let routing = logical_key(key);
-        let wire = WireKey::new(routing.as_bytes());
-        let mut look = Vec::with_capacity(96);
-        let flags = GetFlags {
-            client_flags: true,
-            size: true,
-            ..GetFlags::default()
-        };
-        encode_get(&mut look, &wire, &flags);
-        let mut invalidate = Vec::with_capacity(96);
-        let flags = DeleteFlags {
-            invalidate: true,
-            ttl: Some(INVALIDATED_TTL),
-            ..DeleteFlags::default()
-        };
-        encode_delete(&mut invalidate, &wire, &flags);
-        let replies = self.send_all(&routing, &[&look, &invalidate]).await?;
-        let (Some(looked), Some(invalidated)) = (replies.first(), replies.get(1)) else {
-            return Err(StoreError::new(
-                StoreErrorKind::Protocol,
-                "memcached stopped answering a pipeline after an error",
-            ));
-        };
-        match invalidated {
-            Reply::Done(_) | Reply::NotFound(_) | Reply::Exists(_) => {}
-            other => return Err(unexpected(other, "md I")),
-        }
-        match native::value_kind(looked) {
-            Some(true) => {
-                self.delete(key, None).await?;
-                Ok(true)
-            }
-            Some(false) => Ok(matches!(invalidated, Reply::Done(_))),
-            None => Ok(false),
-        }
-    }
-
-    /// `ma`: memcached changes raw decimal counters only.
-    pub(crate) async fn count(&self, key: &Key, delta: Delta) -> Result<Counted, StoreError> {
-        let routing = logical_key(key);
-        let wire = WireKey::new(routing.as_bytes());
-        let (mode, by) = match delta {
-            Delta::Incr(by) => (ArithmeticMode::Increment, by),
-            Delta::Decr(by) => (ArithmeticMode::Decrement, by),
-        };
-        let flags = ArithmeticFlags {
-            mode,
-            delta: by,
-            value: true,
-            ..ArithmeticFlags::default()
-        };
-        let mut request = Vec::with_capacity(64);
-        encode_arithmetic(&mut request, &wire, &flags);
-        match self.send(&routing, &request).await? {
-            Reply::Value { data, .. } => parse_counter(&data)
-                .map(Counted::Value)
-                .map_err(|error| StoreError::new(StoreErrorKind::Protocol, error.to_string())),
-            Reply::NotFound(_) | Reply::Miss(_) => Ok(Counted::Absent),
-            Reply::ClientError(message) if message.contains("non-numeric") => {
-                // A lease is nothing yet; anything else is not a counter.
-                match self.get(&routing, &wire).await? {
-                    Item::Lease { .. } | Item::Missing => Ok(Counted::Absent),
-                    _ => Ok(Counted::NotACounter),
-                }
-            }
-            other => Err(unexpected(&other, "ma")),
-        }
-    }
-
-    pub(crate) async fn try_lease(
-        &self,
-        key: &Key,
-        now: Timestamp,
-        grace: std::time::Duration,
-    ) -> Result<Option<LeaseId>, StoreError> {
-        self.lease_in_read(key, now, grace).await
-    }
-
-    /// A claim: the envelope rewritten by CAS with its claim extended (a
-    /// new CAS, the renewed claim's id). A lease: its item rewritten by CAS
-    /// with a new TTL: `until` in whole seconds rounded up, plus one,
-    /// because memcached's clock ticks once a second and an item lives
-    /// between its TTL less one second and its TTL; a renewed lease must
-    /// live until `until`.
-    pub(crate) async fn renew(
-        &self,
-        key: &Key,
-        hold: Hold,
-        until: Timestamp,
-        now: Timestamp,
-    ) -> Result<Option<Hold>, StoreError> {
-        let lease = match hold {
-            Hold::Claim(claim) => {
-                let renewed = self.renew_claim(key, claim, until, now).await?;
-                return Ok(renewed.map(|cas| Hold::Claim(ClaimId(cas))));
-            }
-            Hold::Lease(lease) => lease,
-        };
-        let routing = logical_key(key);
-        let flags = lease_renewal(lease, until, now);
-        let reply = self
-            .set(&routing, &WireKey::new(routing.as_bytes()), b"", flags)
-            .await?;
-        renewed_lease(reply)
-    }
-
-    /// Renews every hold as [`renew`](Ops::renew) does: the leases with one
-    /// pipelined `ms ... C<cas>` each, the claims as
-    /// [`renew_claim_many`](Ops::renew_claim_many) does; one exchange per
-    /// server for each kind (two for claims).
-    #[allow(clippy::type_complexity)]
-    pub(crate) async fn renew_many(
-        &self,
-        renewals: &[Renew],
-        now: Timestamp,
-    ) -> Result<Vec<Result<Option<Hold>, StoreError>>, StoreError> {
-        let mut leases = Vec::new();
-        let mut claims = Vec::new();
-        for (index, renewal) in renewals.iter().enumerate() {
-            match renewal.hold {
-                Hold::Lease(lease) => leases.push((index, lease)),
-                Hold::Claim(claim) => claims.push((index, (renewal.key, claim, renewal.until))),
-            }
-        }
-        let mut renewed: Vec<Option<Result<Option<Hold>, StoreError>>> = Vec::new();
-        renewed.resize_with(renewals.len(), || None);
-        let batch: Vec<(String, Vec<u8>)> = leases
-            .iter()
-            .map(|&(index, lease)| {
-                let routing = logical_key(&renewals[index].key);
-                let mut request = Vec::with_capacity(64);
-                let flags = lease_renewal(lease, renewals[index].until, now);
-                encode_set(&mut request, &WireKey::new(routing.as_bytes()), b"", &flags);
-                (routing, request)
-            })
-            .collect();
-        for (&(index, _), reply) in leases.iter().zip(self.send_batch(&batch).await) {
-            renewed[index] = Some(reply.and_then(renewed_lease));
-        }
-        let claimed: Vec<(Key, ClaimId, Timestamp)> =
-            claims.iter().map(|(_, claim)| *claim).collect();
-        let outcomes = self.renew_claim_many(&claimed, now).await;
-        for (&(index, _), outcome) in claims.iter().zip(outcomes) {
-            renewed[index] = Some(outcome.map(|cas| cas.map(|cas| Hold::Claim(ClaimId(cas)))));
-        }
-        let mut renewed: Vec<Result<Option<Hold>, StoreError>> = renewed
-            .into_iter()
-            .map(|outcome| {
-                outcome.unwrap_or_else(|| {
-                    Err(StoreError::new(
-                        StoreErrorKind::Protocol,
-                        "a renewal got no reply",
-                    ))
-                })
-            })
-            .collect();
-        if !renewed.is_empty() && renewed.iter().all(Result::is_err) {
-            return Err(renewed.swap_remove(0).unwrap_err());
-        }
-        Ok(renewed)
-    }
-
-    /// Removes the entry or lease under `key`.
-    pub(crate) async fn remove(&self, key: &Key) -> Result<(), StoreError> {
-        self.delete(key, None).await
-    }
-
-    /// Deletes the holder's own lease item (its CAS), nothing newer.
-    pub(crate) async fn release_lease(&self, key: &Key, lease: LeaseId) -> Result<(), StoreError> {
-        self.delete(key, Some(lease.0)).await
-    }
-
-    pub(crate) async fn delete(
-        &self,
-        key: &Key,
-        compare_cas: Option<u64>,
-    ) -> Result<(), StoreError> {
-        let routing = logical_key(key);
-        let mut request = Vec::with_capacity(64);
-        let flags = DeleteFlags {
-            compare_cas,
-            ..DeleteFlags::default()
-        };
-        encode_delete(&mut request, &WireKey::new(routing.as_bytes()), &flags);
-        match self.send(&routing, &request).await? {
-            Reply::Done(_) | Reply::NotFound(_) | Reply::Exists(_) => Ok(()),
-            other => Err(unexpected(&other, "md")),
-        }
-    }
-
-    /// Deletes every key, one pipelined exchange per server.
-    pub(crate) async fn remove_many(&self, keys: &[Key]) -> Result<(), StoreError> {
-        let batch = Self::batch_of(keys, |request, wire| {
-            encode_delete(request, wire, &DeleteFlags::default());
-        });
-        let mut first_error = None;
-        for reply in self.send_batch(&batch).await {
-            match reply {
-                Ok(Reply::Done(_) | Reply::NotFound(_)) => {}
-                Ok(other) => {
-                    first_error.get_or_insert(unexpected(&other, "md"));
-                }
-                Err(error) => {
-                    first_error.get_or_insert(error);
-                }
-            }
-        }
-        first_error.map_or(Ok(()), Err)
-    }
-
-    /// Takes the lease of every key: one pipelined `ms ... ME` per key, one
-    /// exchange per server. A key refused because something is in the way
-    /// is read (one more exchange for all of them); one whose item is gone
-    /// or dead by the cache's clock is then leased as
-    /// [`try_lease`](Ops::try_lease) does, on its own (rare).
-    #[allow(clippy::type_complexity)]
-    pub(crate) async fn try_lease_many(
-        &self,
-        keys: &[Key],
-        now: Timestamp,
-        grace: std::time::Duration,
-    ) -> Result<Vec<Result<Option<LeaseId>, StoreError>>, StoreError> {
-        let flags = SetFlags {
-            mode: SetMode::Add,
-            // As a lease taken by a read: a lease of a short window must not
-            // lapse before its first renewal.
-            ttl: native::lease_expiry(grace),
-            client_flags: LEASE_FLAGS,
-            return_cas: true,
-            ..SetFlags::default()
-        };
-        let batch = Self::batch_of(keys, |request, wire| {
-            encode_set(request, wire, b"lease", &flags);
-        });
-        let mut refused = Vec::new();
-        let mut leases: Vec<Result<Option<LeaseId>, StoreError>> = Vec::with_capacity(keys.len());
-        for (index, reply) in self.send_batch(&batch).await.into_iter().enumerate() {
-            leases.push(match reply {
-                Ok(Reply::Done(flags)) => Ok(Some(LeaseId(flags.cas.unwrap_or(0)))),
-                Ok(Reply::NotStored(_)) => {
-                    refused.push(index);
-                    Ok(None)
-                }
-                Ok(other) => Err(unexpected(&other, "ms ME")),
-                Err(error) => Err(error),
-            });
-        }
-        if leases.iter().all(Result::is_err) && !leases.is_empty() {
-            return Err(leases.swap_remove(0).unwrap_err());
-        }
-        if refused.is_empty() {
-            return Ok(leases);
-        }
-        let reads: Vec<(String, Vec<u8>)> = refused
-            .iter()
-            .map(|&index| {
-                let routing = batch[index].0.clone();
-                let request =
-                    native::read_request(&WireKey::new(routing.as_bytes()), ReadFor::Peek);
-                (routing, request)
-            })
-            .collect();
-        let found = self.send_batch(&reads).await;
-        for ((&index, reply), (routing, _)) in refused.iter().zip(found).zip(&reads) {
-            leases[index] = match self.lease_after_refusal(routing, reply, now).await {
-                Ok(Some(decided)) => Ok(decided),
-                Ok(None) => self.try_lease(&keys[index], now, grace).await,
-                Err(error) => Err(error),
-            };
-        }
-        Ok(leases)
-    }
-
-    /// Claims every `(key, seen)` as [`try_claim`](Ops::try_claim) does:
-    /// one pipelined `mg` per key, then one `ms ... C<cas>` per envelope
-    /// claimed by CAS, each an exchange per server.
-    #[allow(clippy::type_complexity)]
-    pub(crate) async fn try_claim_many(
-        &self,
-        claims: &[(Key, Version)],
-        now: Timestamp,
-        until: Timestamp,
-    ) -> Result<Vec<Result<Option<ClaimId>, StoreError>>, StoreError> {
-        self.claim_many_in_read(claims, now, until).await
-    }
-
-    /// Writes every `(write, held)` as [`write_held`](Ops::write_held) does:
-    /// one pipelined `ms ... C<cas>` per write, one exchange per server.
-    pub(crate) async fn write_held_many(
-        &self,
-        writes: Vec<(Write, Hold)>,
-        now: Timestamp,
-    ) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
-        let mut results: Vec<Result<bool, StoreError>> = Vec::with_capacity(writes.len());
-        let mut sent: Vec<usize> = Vec::new();
-        let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
-        for (index, (write, held)) in writes.into_iter().enumerate() {
-            let cas = match held {
-                Hold::Claim(claim) => claim.0,
-                Hold::Lease(lease) => lease.0,
-            };
-            let request = self.set_request(
-                &write.key,
-                write.value,
-                write.deadlines,
-                now,
-                SetMode::Set,
-                Some(cas),
-            );
-            match request {
-                Ok(request) => {
-                    sent.push(index);
-                    batch.push(request);
-                    results.push(Ok(false));
-                }
-                Err(error) => results.push(Err(error)),
-            }
-        }
-        for (&index, reply) in sent.iter().zip(self.send_batch(&batch).await) {
-            results[index] = match reply {
-                Ok(Reply::Done(_)) => Ok(true),
-                Ok(Reply::Exists(_) | Reply::NotFound(_)) => Ok(false),
-                Ok(other) => Err(unexpected(&other, "ms C (held write)")),
-                Err(error) => Err(error),
-            };
-        }
-        if results.iter().all(Result::is_err) && !results.is_empty() {
-            return Err(results.swap_remove(0).unwrap_err());
-        }
-        Ok(results)
-    }
-
     /// Asks every server for a no-op (`mn`), even one marked down (a
     /// server that answers is marked up again); names every server that
     /// does not answer.
@@ -1010,32 +594,12 @@ impl<T: Exchange> Ops<'_, T> {
     }
 }
 
-/// The `ms ... C<cas>` flags that renew `lease` until `until`: a TTL of
-/// `until` in whole seconds rounded up, plus one (see [`Ops::renew`]).
-fn lease_renewal(lease: LeaseId, until: Timestamp, now: Timestamp) -> SetFlags {
-    SetFlags {
-        mode: SetMode::Set,
-        ttl: expiry(until, now).saturating_add(1),
-        client_flags: LEASE_FLAGS,
-        compare_cas: Some(lease.0),
-        return_cas: true,
-        ..SetFlags::default()
-    }
-}
-
-/// What the reply to a lease's renewal says: the lease under its new CAS,
-/// or `None` if it was lost.
-fn renewed_lease(reply: Reply) -> Result<Option<Hold>, StoreError> {
-    match reply {
-        Reply::Done(flags) => Ok(Some(Hold::Lease(LeaseId(flags.cas.unwrap_or(0))))),
-        Reply::Exists(_) | Reply::NotFound(_) => Ok(None),
-        other => Err(unexpected(&other, "ms C (renewing a lease)")),
-    }
-}
-
+#[cfg(test)]
 #[cfg(test)]
 mod tests {
+    use super::judge::tests::{at, NOW};
     use super::*;
+    use crate::store::memcached::codec::ReturnFlags;
 
     #[test]
     fn ttls_round_up_to_seconds_and_turn_absolute_past_thirty_days() {
@@ -1116,5 +680,32 @@ mod tests {
     fn logical_keys_name_the_function() {
         let key = Key::new(crate::key::Fingerprint::from_u128(0xab), "app::report", 3);
         assert_eq!(logical_key(&key), format!("app::report:3:{:032x}", 0xab));
+    }
+
+    #[test]
+    fn values_are_kept_past_hard_with_their_win_due_at_the_soft_deadline() {
+        let deadlines = Deadlines {
+            soft: at(10),
+            hard: at(80),
+        };
+        // 10 s fresh + the 70 s token: the win comes once 70 s are left.
+        assert_eq!(value_expiry(deadlines, NOW), 80);
+        let rounded = Deadlines {
+            soft: NOW.saturating_add(Duration::from_millis(1_500)),
+            hard: NOW.saturating_add(Duration::from_millis(3_500)),
+        };
+        assert_eq!(
+            value_expiry(rounded, NOW),
+            4,
+            "2 s rounded up + a 2 s token"
+        );
+        // Never stale: no token, the hard deadline only.
+        let never_stale = Deadlines {
+            soft: at(10),
+            hard: at(10),
+        };
+        assert_eq!(value_expiry(never_stale, NOW), 10);
+        assert_eq!(recache_token(Duration::ZERO), None);
+        assert_eq!(recache_token(Duration::from_millis(1)), Some(1));
     }
 }
