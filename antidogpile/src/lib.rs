@@ -29,6 +29,7 @@ pub mod store;
 mod sync;
 mod telemetry;
 mod url;
+mod url_params;
 mod warn;
 
 #[doc(hidden)]

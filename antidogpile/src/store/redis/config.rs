@@ -1,9 +1,13 @@
 //! [`RedisConfig`]: where Redis listens ([`RedisAddr`]), how to verify it
-//! ([`RedisTls`]), and the store's settings.
+//! ([`RedisTls`]), and the store's settings; and the `redis://` URLs
+//! (`rediss://`, `redis+unix://`, `redis+cluster://`) that say all of it.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::error::Error;
+use crate::url_params::{parse_count, parse_duration, percent_decode, Params, StoreUrl};
 
 /// Where the Redis server listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +94,153 @@ impl RedisConfig {
             tls: None,
         }
     }
+
+    /// `redis://[user:password@]host[:port][/db]`, `redis+unix:///path` (its
+    /// database as `?db=N`) or `redis+cluster://[user:password@]host:port,host:port`,
+    /// with the store's parameters (the others are left to the cache); the
+    /// password is never repeated in an error, nor in [`StoreUrl::shown`].
+    /// `rediss://` and `rediss+cluster://` are the same over TLS (`?ca=` a PEM
+    /// file of the CAs to trust instead of the system's).
+    pub(crate) fn from_url<'u>(
+        url: &str,
+        scheme: &str,
+        location: &str,
+        params: Params<'u>,
+    ) -> Result<StoreUrl<'u, RedisConfig>, Error> {
+        let (scheme, tls) = match scheme {
+            "rediss" => ("redis", true),
+            "rediss+cluster" => ("redis+cluster", true),
+            other => (other, false),
+        };
+
+        let (userinfo, address) = match location.rsplit_once('@') {
+            Some((userinfo, address)) => (Some(userinfo), address),
+            None => (None, location),
+        };
+        // The URL as errors show it: without the password.
+        let shown = match userinfo.and_then(|userinfo| userinfo.split_once(':')) {
+            Some((user, _)) => url.replacen(location, &format!("{user}:***@{address}"), 1),
+            None => url.to_owned(),
+        };
+        let url = shown.as_str();
+        let decode = |part: &str, text: &str| {
+            percent_decode(text)
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .ok_or_else(|| {
+                    Error::invalid_url(url, part, "bad percent-escape, or not UTF-8 once decoded")
+                })
+        };
+        let mut db = 0i64;
+        let addr = if scheme == "redis+unix" {
+            if userinfo.is_some() || !address.starts_with('/') {
+                return Err(Error::invalid_url(
+                    url,
+                    "path",
+                    "expected redis+unix:///absolute/path/to/redis.sock, with three slashes",
+                ));
+            }
+            RedisAddr::Unix(decode("path", address)?.into())
+        } else {
+            let (host_port, path) = match address.split_once('/') {
+                Some((host_port, path)) => (host_port, path),
+                None => (address, ""),
+            };
+            if !path.is_empty() {
+                db = parse_db(url, "db", path)?;
+            }
+            if scheme == "redis+cluster" {
+                if db != 0 {
+                    return Err(Error::invalid_url(
+                        url,
+                        "db",
+                        "a Redis Cluster has database 0 only",
+                    ));
+                }
+                let nodes = host_port
+                    .split(',')
+                    .map(|node| redis_host_port(url, node))
+                    .collect::<Result<Vec<_>, _>>()?;
+                RedisAddr::Cluster(nodes)
+            } else {
+                if host_port.contains(',') {
+                    return Err(Error::invalid_url(
+                        url,
+                        "host",
+                        format!(
+                            "{host_port:?} is not host:port (one server; a cluster is \
+                             redis+cluster://host:port,host:port)"
+                        ),
+                    ));
+                }
+                let (host, port) = redis_host_port(url, host_port)?;
+                RedisAddr::Tcp { host, port }
+            }
+        };
+        let mut config = RedisConfig::new(addr);
+        config.db = db;
+        if tls {
+            config.tls = Some(RedisTls::default());
+        }
+        if let Some(userinfo) = userinfo {
+            let (user, password) = match userinfo.split_once(':') {
+                Some((user, password)) => (user, Some(password)),
+                None => (userinfo, None),
+            };
+            if !user.is_empty() {
+                config.username = Some(decode("user", user)?);
+            }
+            if let Some(password) = password {
+                config.password = Some(decode("password", password)?);
+            }
+        }
+        let mut rest = Vec::new();
+        for (name, value) in params {
+            match name {
+                "timeout" | "retry_after" => {
+                    let duration = parse_duration(value)
+                        .map_err(|reason| Error::invalid_url(url, name, reason))?;
+                    if duration.is_zero() {
+                        return Err(Error::invalid_url(url, name, "must be more than zero"));
+                    }
+                    if name == "timeout" {
+                        config.timeout = duration;
+                    } else {
+                        config.retry_after = duration;
+                    }
+                }
+                "pool" => config.pool = parse_count(url, name, value)?,
+                "max_value" => config.max_value = parse_count(url, name, value)?,
+                "prefix" => {
+                    config.prefix = percent_decode(value).ok_or_else(|| {
+                        Error::invalid_url(url, name, "a % must be followed by two hex digits")
+                    })?
+                }
+                "ca" if tls => {
+                    let path = percent_decode(value)
+                        .and_then(|bytes| String::from_utf8(bytes).ok())
+                        .filter(|path| !path.is_empty())
+                        .ok_or_else(|| {
+                            Error::invalid_url(url, name, "expected a file path (percent-escaped)")
+                        })?;
+                    config.tls = Some(RedisTls {
+                        ca: Some(path.into()),
+                    });
+                }
+                "db" if scheme == "redis+unix" => config.db = parse_db(url, name, value)?,
+                _ => rest.push((name, value)),
+            }
+        }
+        Ok(StoreUrl {
+            store: config,
+            names: if tls {
+                "timeout, retry_after, pool, max_value, prefix, ca, "
+            } else {
+                "timeout, retry_after, pool, max_value, prefix, "
+            },
+            shown,
+            rest,
+        })
+    }
 }
 
 impl fmt::Debug for RedisConfig {
@@ -106,5 +257,53 @@ impl fmt::Debug for RedisConfig {
             .field("max_value", &self.max_value)
             .field("tls", &self.tls)
             .finish()
+    }
+}
+
+/// `host[:port]` (6379 if left out, IPv6 in brackets).
+fn redis_host_port(url: &str, text: &str) -> Result<(String, u16), Error> {
+    let (host, port) = match text.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, Some(port)),
+        _ => (text, None),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.contains([',', '/', '?', ' ']) {
+        return Err(Error::invalid_url(
+            url,
+            "host",
+            format!("{text:?} is not host:port"),
+        ));
+    }
+    let port = match port {
+        None => 6379,
+        Some(port) => port
+            .parse::<u16>()
+            .ok()
+            .filter(|port| *port > 0)
+            .ok_or_else(|| {
+                Error::invalid_url(url, "port", format!("{port:?} is not a port (1 to 65535)"))
+            })?,
+    };
+    Ok((host.to_owned(), port))
+}
+
+/// A Redis database number: what `SELECT` can take. Redis keeps at most
+/// `i32::MAX` databases (its `databases` setting), numbered from 0, so a
+/// larger number can only fail on every call; one below that may still be
+/// past the server's own `databases`, which only the server can tell.
+fn parse_db(url: &str, name: &str, value: &str) -> Result<i64, Error> {
+    const LAST: i64 = i32::MAX as i64 - 1;
+    match value.parse::<i64>() {
+        Ok(db @ 0..=LAST) => Ok(db),
+        Ok(_) => Err(Error::invalid_url(
+            url,
+            name,
+            format!("{value} is out of range: a Redis database is a number from 0 to {LAST}"),
+        )),
+        Err(_) => Err(Error::invalid_url(
+            url,
+            name,
+            format!("{value:?} is not a database number"),
+        )),
     }
 }
