@@ -1,4 +1,4 @@
-//! The `file://` URL of a [`FileStore`](super::FileStore).
+//! The `file://` URL of a [`FileStore`].
 
 use std::path::PathBuf;
 

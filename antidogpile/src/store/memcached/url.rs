@@ -1,4 +1,4 @@
-//! The `memcached://` URL of a [`MemcachedConfig`](super::MemcachedConfig).
+//! The `memcached://` URL of a [`MemcachedConfig`].
 
 use super::{MemcachedConfig, ServerAddr};
 use crate::error::Error;

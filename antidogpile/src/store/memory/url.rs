@@ -1,4 +1,4 @@
-//! The `memory://` URL of a [`MemoryStore`](super::MemoryStore).
+//! The `memory://` URL of a [`MemoryStore`].
 
 use super::MemoryStore;
 use crate::error::Error;

@@ -217,7 +217,7 @@ impl Ops<'_> {
     }
 
     /// One command: `HMGET` where this process last saw the key fresh (a
-    /// fresh hit needs no script, see [`hints`]), else the read script,
+    /// fresh hit needs no script, see [`hints`](super::hints)), else the read script,
     /// which takes the claim or the lease a read for use needs. An `HMGET`
     /// that finds the key no longer fresh is followed by the script.
     pub(super) async fn read(
