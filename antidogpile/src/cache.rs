@@ -116,7 +116,21 @@ impl Cache {
     /// # Ok::<(), antidogpile::Error>(())
     /// ```
     pub fn from_url(url: &str) -> Result<Cache, Error> {
-        crate::url::cache_from_url(url)
+        let crate::url::CacheUrl { store, options } = crate::url::parse(url)?;
+        let mut cache = Cache::from_store(store);
+        if let Some(factor) = options.factor {
+            cache = cache.with_hard_timeout_factor(factor);
+        }
+        if let Some(grace) = options.grace {
+            cache = cache.with_default_grace(grace);
+        }
+        if let Some(window) = options.liveness {
+            cache = cache.with_liveness(window);
+        }
+        if let Some(spacing) = options.retry_spacing {
+            cache = cache.with_retry_spacing(spacing);
+        }
+        Ok(cache)
     }
 
     /// A cache from the URL in the environment variable `ANTIDOGPILE_URL`

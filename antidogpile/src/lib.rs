@@ -31,6 +31,7 @@ pub mod store;
 mod sync;
 mod telemetry;
 mod url;
+mod url_params;
 mod warn;
 
 #[doc(hidden)]

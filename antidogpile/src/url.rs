@@ -2,129 +2,73 @@
 //! `memcached://host:11211,host2`, `file:///var/cache/app`, `dummy://`,
 //! `redis://user:password@host:6379/2?prefix=app:`, `redis+unix:///run/redis.sock`,
 //! `rediss://host:6380?ca=/etc/redis/ca.pem` (TLS).
+//!
+//! This module splits a URL into its scheme, its location and its
+//! parameters; the scheme's store reads the location and its own
+//! parameters (`MemoryStore::from_url`, `MemcachedConfig::from_url`, ...,
+//! with the readers of [`url_params`](crate::url_params)), and the rest are
+//! the cache's ([`CacheOptions`]). [`Cache::from_url`](crate::Cache::from_url)
+//! makes the cache of both.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cache::Cache;
 use crate::error::Error;
-use crate::store::{
-    FileStore, MemcachedConfig, MemcachedStore, MemoryStore, NoopStore, ServerAddr,
-};
+use crate::store::{FileStore, MemcachedConfig, MemcachedStore, MemoryStore, NoopStore, Store};
+use crate::url_params::{parse_count, parse_duration, Params, StoreUrl};
 
-/// The schemes [`Cache::from_url`] understands.
+/// The schemes [`Cache::from_url`](crate::Cache::from_url) understands.
 const SCHEMES: &str = "memory://, memcached://, file://, dummy://, redis://, redis+unix://, \
      redis+cluster://, rediss://, rediss+cluster://";
 
-pub(crate) fn cache_from_url(url: &str) -> Result<Cache, Error> {
+/// What a store URL asks for: the store, and the cache's settings.
+pub(crate) struct CacheUrl {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) options: CacheOptions,
+}
+
+/// The parameters every scheme takes; `None` where the URL leaves the
+/// cache's default.
+#[derive(Debug, Default)]
+pub(crate) struct CacheOptions {
+    /// `factor`: the hard timeout factor.
+    pub(crate) factor: Option<u32>,
+    /// `grace`: the default grace.
+    pub(crate) grace: Option<Duration>,
+    /// `liveness`: the liveness window.
+    pub(crate) liveness: Option<Duration>,
+    /// `retry_spacing`: the spacing of retries after a failed refresh.
+    pub(crate) retry_spacing: Option<Duration>,
+}
+
+/// The store and the cache's settings `url` asks for; a mistake is an
+/// [`Error::InvalidUrl`] naming the part that is wrong.
+pub(crate) fn parse(url: &str) -> Result<CacheUrl, Error> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
         Error::invalid_url(url, "scheme", format!("missing; expected one of {SCHEMES}"))
     })?;
     let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
     let params = parse_query(url, query)?;
     match scheme {
-        "memory" => {
-            if !location.is_empty() && location != "/" {
-                return Err(Error::invalid_url(
-                    url,
-                    "host",
-                    format!("memory:// takes no host or path, found {location:?}"),
-                ));
-            }
-            let mut store = MemoryStore::new();
-            let mut cache_params = Vec::new();
-            for (name, value) in params {
-                match name {
-                    "max_entries" => {
-                        store = store.with_max_entries(parse_max_entries(url, name, value)?)
-                    }
-                    _ => cache_params.push((name, value)),
-                }
-            }
-            apply_cache_params(url, Cache::new(store), &cache_params, "max_entries, ")
-        }
-        "memcached" => {
-            let mut config = MemcachedConfig::new(memcached_servers(url, location)?);
-            let mut cache_params = Vec::new();
-            for (name, value) in params {
-                match name {
-                    "timeout" => {
-                        config.timeout = parse_duration(value)
-                            .map_err(|reason| Error::invalid_url(url, name, reason))?
-                    }
-                    "retry_after" => {
-                        config.retry_after = parse_duration(value)
-                            .map_err(|reason| Error::invalid_url(url, name, reason))?
-                    }
-                    "pool" => config.pool = parse_count(url, name, value)?,
-                    "max_value" => config.max_value = parse_count(url, name, value)?,
-                    _ => cache_params.push((name, value)),
-                }
-            }
-            if let Some(reason) = config.max_value_error() {
-                return Err(Error::invalid_url(url, "max_value", reason));
-            }
-            let store = MemcachedStore::new(config)?;
-            apply_cache_params(
-                url,
-                Cache::new(store),
-                &cache_params,
-                "timeout, retry_after, pool, max_value, ",
-            )
-        }
+        "memory" => with_options(MemoryStore::from_url(url, location, params)?),
+        "memcached" => with_options(
+            MemcachedConfig::from_url(url, location, params)?
+                .try_map(|config, _| MemcachedStore::new(config))?,
+        ),
         "file" => {
-            let dir = file_path(url, location)?;
-            let mut cache_params = Vec::new();
-            let (mut max_value, mut sweep_every) = (None, None);
-            for (name, value) in params {
-                match name {
-                    "max_value" => max_value = Some(parse_count(url, name, value)?),
-                    "sweep_every" => sweep_every = Some(parse_count(url, name, value)?),
-                    _ => cache_params.push((name, value)),
-                }
-            }
+            let read = FileStore::from_url(url, location, params)?;
             // Every parameter is checked before the directory is created.
-            apply_cache_params(
-                url,
-                Cache::new(NoopStore),
-                &cache_params,
-                "max_value, sweep_every, ",
-            )?;
-            let mut store = FileStore::new(&dir).map_err(|error| {
-                Error::invalid_url(
-                    url,
-                    "path",
-                    format!(
-                        "cannot use {} as the cache directory: {error}",
-                        dir.display()
-                    ),
-                )
-            })?;
-            if let Some(max_value) = max_value {
-                store = store.with_max_value(max_value);
-            }
-            if let Some(sweep_every) = sweep_every {
-                store = store.with_sweep_every(sweep_every);
-            }
-            apply_cache_params(
-                url,
-                Cache::new(store),
-                &cache_params,
-                "max_value, sweep_every, ",
-            )
+            let options = CacheOptions::parse(&read.shown, &read.rest, read.names)?;
+            let store = read.store.open(&read.shown)?;
+            Ok(CacheUrl {
+                store: Arc::new(store),
+                options,
+            })
         }
         "redis" | "redis+unix" | "redis+cluster" | "rediss" | "rediss+cluster" => {
-            redis_cache(url, scheme, location, params)
+            with_options(redis_store(url, scheme, location, params)?)
         }
-        "dummy" => {
-            if !location.is_empty() && location != "/" {
-                return Err(Error::invalid_url(
-                    url,
-                    "host",
-                    format!("dummy:// takes no host or path, found {location:?}"),
-                ));
-            }
-            apply_cache_params(url, Cache::new(NoopStore), &params, "")
-        }
+        "dummy" => with_options(NoopStore::from_url(url, location, params)?),
         _ => Err(Error::invalid_url(
             url,
             "scheme",
@@ -133,264 +77,38 @@ pub(crate) fn cache_from_url(url: &str) -> Result<Cache, Error> {
     }
 }
 
-/// `host:port[,host:port...]` (port 11211 if left out, IPv6 in brackets),
-/// or the absolute path of a unix socket (`memcached:///run/memcached.sock`).
-fn memcached_servers(url: &str, location: &str) -> Result<Vec<ServerAddr>, Error> {
-    if location.starts_with('/') {
-        return Ok(vec![ServerAddr::Unix(location.into())]);
-    }
-    let location = location.trim_end_matches('/');
-    if location.is_empty() {
-        return Err(Error::invalid_url(
-            url,
-            "host",
-            "no server given; expected host:port[,host:port...]",
-        ));
-    }
-    location
-        .split(',')
-        .map(|server| {
-            let (host, port) = match server.rsplit_once(':') {
-                // "[::1]" alone, or "::1" without brackets, has no port of its own.
-                Some((host, port))
-                    if !port.contains(']') && (!host.contains(':') || host.ends_with(']')) =>
-                {
-                    (host, Some(port))
-                }
-                _ => (server, None),
-            };
-            if host.is_empty() || host.contains(['/', '?', '@', ' ']) {
-                return Err(Error::invalid_url(
-                    url,
-                    "host",
-                    format!("{server:?} is not host:port"),
-                ));
-            }
-            let port = match port {
-                None => 11211,
-                Some(port) => port
-                    .parse::<u16>()
-                    .ok()
-                    .filter(|port| *port > 0)
-                    .ok_or_else(|| {
-                        Error::invalid_url(
-                            url,
-                            "port",
-                            format!("{port:?} in {server:?} is not a port (1 to 65535)"),
-                        )
-                    })?,
-            };
-            Ok(ServerAddr::Tcp(format!("{host}:{port}")))
-        })
-        .collect()
+/// The store `read`, with the cache's settings among the parameters it left.
+fn with_options(read: StoreUrl<'_, impl Store>) -> Result<CacheUrl, Error> {
+    let options = CacheOptions::parse(&read.shown, &read.rest, read.names)?;
+    Ok(CacheUrl {
+        store: Arc::new(read.store),
+        options,
+    })
 }
 
-/// The directory of `file:///absolute/path` (percent-escapes decoded):
-/// an absolute path, with no host before it.
-fn file_path(url: &str, location: &str) -> Result<std::path::PathBuf, Error> {
-    if location.is_empty() {
-        return Err(Error::invalid_url(
-            url,
-            "path",
-            "missing; expected file:///absolute/path/to/dir",
-        ));
-    }
-    if !location.starts_with('/') {
-        return Err(Error::invalid_url(
-            url,
-            "path",
-            format!(
-                "{location:?} is not an absolute path (file:// takes no host): \
-                 expected file:///absolute/path/to/dir, with three slashes"
-            ),
-        ));
-    }
-    let mut bytes = Vec::with_capacity(location.len());
-    let mut rest = location.as_bytes();
-    while let Some((&byte, after)) = rest.split_first() {
-        if byte != b'%' {
-            bytes.push(byte);
-            rest = after;
-            continue;
-        }
-        let escaped = after
-            .get(..2)
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-            .ok_or_else(|| {
-                Error::invalid_url(
-                    url,
-                    "path",
-                    "a % in the path must be followed by two hex digits",
-                )
-            })?;
-        bytes.push(escaped);
-        rest = &after[2..];
-    }
-    let path = String::from_utf8(bytes)
-        .map_err(|_| Error::invalid_url(url, "path", "the decoded path is not UTF-8"))?;
-    if path.contains('\0') {
-        return Err(Error::invalid_url(url, "path", "the path has a NUL byte"));
-    }
-    Ok(path.into())
-}
-
-/// `redis://[user:password@]host[:port][/db]`, `redis+unix:///path` (its
-/// database as `?db=N`) or `redis+cluster://[user:password@]host:port,host:port`,
-/// with the store's parameters; the password is never repeated in an error.
-/// `rediss://` and `rediss+cluster://` are the same over TLS (`?ca=` a PEM
-/// file of the CAs to trust instead of the system's).
 #[cfg(feature = "redis")]
-fn redis_cache(
+fn redis_store<'u>(
     url: &str,
     scheme: &str,
     location: &str,
-    params: Vec<(&str, &str)>,
-) -> Result<Cache, Error> {
-    use crate::store::{RedisAddr, RedisConfig, RedisStore, RedisTls};
-
-    let (scheme, tls) = match scheme {
-        "rediss" => ("redis", true),
-        "rediss+cluster" => ("redis+cluster", true),
-        other => (other, false),
-    };
-
-    let (userinfo, address) = match location.rsplit_once('@') {
-        Some((userinfo, address)) => (Some(userinfo), address),
-        None => (None, location),
-    };
-    // The URL as errors show it: without the password.
-    let shown = match userinfo.and_then(|userinfo| userinfo.split_once(':')) {
-        Some((user, _)) => url.replacen(location, &format!("{user}:***@{address}"), 1),
-        None => url.to_owned(),
-    };
-    let url = shown.as_str();
-    let decode = |part: &str, text: &str| {
-        percent_decode(text)
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or_else(|| {
-                Error::invalid_url(url, part, "bad percent-escape, or not UTF-8 once decoded")
-            })
-    };
-    let mut db = 0i64;
-    let addr = if scheme == "redis+unix" {
-        if userinfo.is_some() || !address.starts_with('/') {
-            return Err(Error::invalid_url(
-                url,
-                "path",
-                "expected redis+unix:///absolute/path/to/redis.sock, with three slashes",
-            ));
-        }
-        RedisAddr::Unix(decode("path", address)?.into())
-    } else {
-        let (host_port, path) = match address.split_once('/') {
-            Some((host_port, path)) => (host_port, path),
-            None => (address, ""),
-        };
-        if !path.is_empty() {
-            db = parse_db(url, "db", path)?;
-        }
-        if scheme == "redis+cluster" {
-            if db != 0 {
-                return Err(Error::invalid_url(
-                    url,
-                    "db",
-                    "a Redis Cluster has database 0 only",
-                ));
-            }
-            let nodes = host_port
-                .split(',')
-                .map(|node| redis_host_port(url, node))
-                .collect::<Result<Vec<_>, _>>()?;
-            RedisAddr::Cluster(nodes)
-        } else {
-            if host_port.contains(',') {
-                return Err(Error::invalid_url(
-                    url,
-                    "host",
-                    format!(
-                        "{host_port:?} is not host:port (one server; a cluster is \
-                         redis+cluster://host:port,host:port)"
-                    ),
-                ));
-            }
-            let (host, port) = redis_host_port(url, host_port)?;
-            RedisAddr::Tcp { host, port }
-        }
-    };
-    let mut config = RedisConfig::new(addr);
-    config.db = db;
-    if tls {
-        config.tls = Some(RedisTls::default());
-    }
-    if let Some(userinfo) = userinfo {
-        let (user, password) = match userinfo.split_once(':') {
-            Some((user, password)) => (user, Some(password)),
-            None => (userinfo, None),
-        };
-        if !user.is_empty() {
-            config.username = Some(decode("user", user)?);
-        }
-        if let Some(password) = password {
-            config.password = Some(decode("password", password)?);
-        }
-    }
-    let mut cache_params = Vec::new();
-    for (name, value) in params {
-        match name {
-            "timeout" | "retry_after" => {
-                let duration = parse_duration(value)
-                    .map_err(|reason| Error::invalid_url(url, name, reason))?;
-                if duration.is_zero() {
-                    return Err(Error::invalid_url(url, name, "must be more than zero"));
-                }
-                if name == "timeout" {
-                    config.timeout = duration;
-                } else {
-                    config.retry_after = duration;
-                }
-            }
-            "pool" => config.pool = parse_count(url, name, value)?,
-            "max_value" => config.max_value = parse_count(url, name, value)?,
-            "prefix" => {
-                config.prefix = percent_decode(value).ok_or_else(|| {
-                    Error::invalid_url(url, name, "a % must be followed by two hex digits")
-                })?
-            }
-            "ca" if tls => {
-                let path = percent_decode(value)
-                    .and_then(|bytes| String::from_utf8(bytes).ok())
-                    .filter(|path| !path.is_empty())
-                    .ok_or_else(|| {
-                        Error::invalid_url(url, name, "expected a file path (percent-escaped)")
-                    })?;
-                config.tls = Some(RedisTls {
-                    ca: Some(path.into()),
-                });
-            }
-            "db" if scheme == "redis+unix" => config.db = parse_db(url, name, value)?,
-            _ => cache_params.push((name, value)),
-        }
-    }
-    let store = RedisStore::new(config).map_err(|error| match error {
-        // The store's own errors name the scheme only: this one names the URL.
-        Error::InvalidUrl { part, reason, .. } => Error::invalid_url(url, &part, reason),
-        other => other,
-    })?;
-    apply_cache_params(
-        url,
-        Cache::new(store),
-        &cache_params,
-        if tls {
-            "timeout, retry_after, pool, max_value, prefix, ca, "
-        } else {
-            "timeout, retry_after, pool, max_value, prefix, "
-        },
-    )
+    params: Params<'u>,
+) -> Result<StoreUrl<'u, crate::store::RedisStore>, Error> {
+    crate::store::RedisConfig::from_url(url, scheme, location, params)?.try_map(|config, shown| {
+        crate::store::RedisStore::new(config).map_err(|error| match error {
+            // The store's own errors name the scheme only: this one names the URL.
+            Error::InvalidUrl { part, reason, .. } => Error::invalid_url(shown, &part, reason),
+            other => other,
+        })
+    })
 }
 
 #[cfg(not(feature = "redis"))]
-fn redis_cache(url: &str, scheme: &str, _: &str, _: Vec<(&str, &str)>) -> Result<Cache, Error> {
+fn redis_store<'u>(
+    url: &str,
+    scheme: &str,
+    _: &str,
+    _: Params<'u>,
+) -> Result<StoreUrl<'u, NoopStore>, Error> {
     let feature = if scheme.starts_with("rediss") {
         "redis-tls"
     } else {
@@ -403,105 +121,68 @@ fn redis_cache(url: &str, scheme: &str, _: &str, _: Vec<(&str, &str)>) -> Result
     ))
 }
 
-/// `host[:port]` (6379 if left out, IPv6 in brackets).
-#[cfg(feature = "redis")]
-fn redis_host_port(url: &str, text: &str) -> Result<(String, u16), Error> {
-    let (host, port) = match text.rsplit_once(':') {
-        Some((host, port)) if !port.contains(']') => (host, Some(port)),
-        _ => (text, None),
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() || host.contains([',', '/', '?', ' ']) {
-        return Err(Error::invalid_url(
-            url,
-            "host",
-            format!("{text:?} is not host:port"),
-        ));
-    }
-    let port = match port {
-        None => 6379,
-        Some(port) => port
-            .parse::<u16>()
-            .ok()
-            .filter(|port| *port > 0)
-            .ok_or_else(|| {
-                Error::invalid_url(url, "port", format!("{port:?} is not a port (1 to 65535)"))
-            })?,
-    };
-    Ok((host.to_owned(), port))
-}
-
-/// `text` with its `%XX` escapes decoded; `None` for a bad escape.
-#[cfg(feature = "redis")]
-fn percent_decode(text: &str) -> Option<Vec<u8>> {
-    let mut bytes = Vec::with_capacity(text.len());
-    let mut rest = text.as_bytes();
-    while let Some((&byte, after)) = rest.split_first() {
-        if byte != b'%' {
-            bytes.push(byte);
-            rest = after;
-            continue;
-        }
-        let hex = std::str::from_utf8(after.get(..2)?).ok()?;
-        bytes.push(u8::from_str_radix(hex, 16).ok()?);
-        rest = &after[2..];
-    }
-    Some(bytes)
-}
-
-/// The parameters every scheme takes: `factor`, `grace`, `liveness` and `retry_spacing`.
-fn apply_cache_params(
-    url: &str,
-    mut cache: Cache,
-    params: &[(&str, &str)],
-    store_params: &str,
-) -> Result<Cache, Error> {
-    for &(name, value) in params {
-        cache = match name {
-            "factor" => {
-                let factor = parse_count(url, name, value)?;
-                let factor = u32::try_from(factor)
-                    .ok()
-                    .filter(|factor| *factor >= 1)
-                    .ok_or_else(|| {
-                        Error::invalid_url(url, name, "must be a whole number from 1 to 4294967295")
-                    })?;
-                cache.with_hard_timeout_factor(factor)
-            }
-            "grace" => {
-                let grace = parse_duration(value)
-                    .map_err(|reason| Error::invalid_url(url, name, reason))?;
-                cache.with_default_grace(grace)
-            }
-            "liveness" => {
-                let window = parse_duration(value)
-                    .map_err(|reason| Error::invalid_url(url, name, reason))?;
-                if window.is_zero() {
-                    return Err(Error::invalid_url(url, name, "must be more than zero"));
+impl CacheOptions {
+    /// The parameters every scheme takes: `factor`, `grace`, `liveness` and
+    /// `retry_spacing`; any other is refused, the error listing these and
+    /// the store's own (`store_params`, as `"max_entries, "`).
+    fn parse(
+        url: &str,
+        params: &[(&str, &str)],
+        store_params: &str,
+    ) -> Result<CacheOptions, Error> {
+        let mut options = CacheOptions::default();
+        for &(name, value) in params {
+            match name {
+                "factor" => {
+                    let factor = parse_count(url, name, value)?;
+                    let factor = u32::try_from(factor)
+                        .ok()
+                        .filter(|factor| *factor >= 1)
+                        .ok_or_else(|| {
+                            Error::invalid_url(
+                                url,
+                                name,
+                                "must be a whole number from 1 to 4294967295",
+                            )
+                        })?;
+                    options.factor = Some(factor);
                 }
-                cache.with_liveness(window)
+                "grace" => {
+                    let grace = parse_duration(value)
+                        .map_err(|reason| Error::invalid_url(url, name, reason))?;
+                    options.grace = Some(grace);
+                }
+                "liveness" => {
+                    let window = parse_duration(value)
+                        .map_err(|reason| Error::invalid_url(url, name, reason))?;
+                    if window.is_zero() {
+                        return Err(Error::invalid_url(url, name, "must be more than zero"));
+                    }
+                    options.liveness = Some(window);
+                }
+                "retry_spacing" => {
+                    let spacing = parse_duration(value)
+                        .map_err(|reason| Error::invalid_url(url, name, reason))?;
+                    options.retry_spacing = Some(spacing);
+                }
+                _ => {
+                    return Err(Error::invalid_url(
+                        url,
+                        name,
+                        format!(
+                            "unknown parameter; expected one of {store_params}factor, grace, \
+                             liveness, retry_spacing"
+                        ),
+                    ))
+                }
             }
-            "retry_spacing" => {
-                let spacing = parse_duration(value)
-                    .map_err(|reason| Error::invalid_url(url, name, reason))?;
-                cache.with_retry_spacing(spacing)
-            }
-            _ => {
-                return Err(Error::invalid_url(
-                    url,
-                    name,
-                    format!(
-                        "unknown parameter; expected one of {store_params}factor, grace, \
-                         liveness, retry_spacing"
-                    ),
-                ))
-            }
-        };
+        }
+        Ok(options)
     }
-    Ok(cache)
 }
 
-fn parse_query<'u>(url: &str, query: &'u str) -> Result<Vec<(&'u str, &'u str)>, Error> {
+/// The `name=value` pairs of `query`, in order; a name given twice is refused.
+fn parse_query<'u>(url: &str, query: &'u str) -> Result<Params<'u>, Error> {
     let mut params: Vec<(&str, &str)> = Vec::new();
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
         let (name, value) = pair
@@ -515,62 +196,16 @@ fn parse_query<'u>(url: &str, query: &'u str) -> Result<Vec<(&'u str, &'u str)>,
     Ok(params)
 }
 
-/// A Redis database number: what `SELECT` can take. Redis keeps at most
-/// `i32::MAX` databases (its `databases` setting), numbered from 0, so a
-/// larger number can only fail on every call; one below that may still be
-/// past the server's own `databases`, which only the server can tell.
-#[cfg(feature = "redis")]
-fn parse_db(url: &str, name: &str, value: &str) -> Result<i64, Error> {
-    const LAST: i64 = i32::MAX as i64 - 1;
-    match value.parse::<i64>() {
-        Ok(db @ 0..=LAST) => Ok(db),
-        Ok(_) => Err(Error::invalid_url(
-            url,
-            name,
-            format!("{value} is out of range: a Redis database is a number from 0 to {LAST}"),
-        )),
-        Err(_) => Err(Error::invalid_url(
-            url,
-            name,
-            format!("{value:?} is not a database number"),
-        )),
-    }
-}
-
-/// `max_entries` of `memory://`: a bound of zero would keep nothing, which
-/// `dummy://` says plainly; the store would round it up to one entry per shard.
-fn parse_max_entries(url: &str, name: &str, value: &str) -> Result<usize, Error> {
-    match parse_count(url, name, value)? {
-        0 => Err(Error::invalid_url(
-            url,
-            name,
-            "must be at least 1 (to keep nothing, use dummy://)",
-        )),
-        count => Ok(count),
-    }
-}
-
-fn parse_count(url: &str, name: &str, value: &str) -> Result<usize, Error> {
-    value.parse::<usize>().map_err(|_| {
-        Error::invalid_url(
-            url,
-            name,
-            format!("expected a whole number, found {value:?}"),
-        )
-    })
-}
-
-/// Parses a duration such as `"250ms"`, `"30s"`, `"1m30s"` with the macro's
-/// grammar ([`crate::duration`]): the same strings, the same errors.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    crate::duration::parse_duration_ms(text)
-        .map(Duration::from_millis)
-        .map_err(|reason| crate::duration::duration_error(text, &reason))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::ServerAddr;
+    use crate::Cache;
+
+    /// The cache `url` asks for, as [`Cache::from_url`] makes it.
+    fn cache_from_url(url: &str) -> Result<Cache, Error> {
+        Cache::from_url(url)
+    }
 
     fn error_part(url: &str) -> String {
         match cache_from_url(url) {

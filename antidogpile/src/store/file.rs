@@ -13,6 +13,7 @@ mod inner;
 mod sweep;
 #[cfg(test)]
 mod tests;
+mod url;
 
 use std::fmt;
 use std::io;

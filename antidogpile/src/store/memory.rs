@@ -1,5 +1,7 @@
 //! The in-process store: sharded hash maps of type-erased values.
 
+mod url;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};

@@ -4,8 +4,10 @@ use super::{
     Answer, ClaimId, Counted, Delta, Hold, ReadFor, Reader, Store, Stored, Version, Wait, Write,
 };
 use crate::clock::Timestamp;
+use crate::error::Error;
 use crate::key::Key;
 use crate::policy::Deadlines;
+use crate::url_params::{no_location, Params, StoreUrl};
 
 /// A store that keeps nothing: every call computes. For tests, and for
 /// switching caching off by configuration (`dummy://`) without touching code.
@@ -26,6 +28,21 @@ impl NoopStore {
     /// The store that keeps nothing.
     pub fn new() -> NoopStore {
         NoopStore
+    }
+
+    /// The store of `dummy://`: no host, no path, no parameter of its own.
+    pub(crate) fn from_url<'u>(
+        url: &str,
+        location: &str,
+        params: Params<'u>,
+    ) -> Result<StoreUrl<'u, NoopStore>, Error> {
+        no_location(url, "dummy", location)?;
+        Ok(StoreUrl {
+            store: NoopStore,
+            shown: url.to_owned(),
+            rest: params,
+            names: "",
+        })
     }
 }
 

@@ -14,6 +14,7 @@ mod nonblocking;
 mod ops;
 pub(crate) mod ring;
 mod transport;
+mod url;
 
 use std::fmt;
 
