@@ -5,6 +5,9 @@ use crate::store::memcached::codec::{
     decode_with_limit, parse_counter, ProtocolError, Reply, MAX_HEADER_LINE,
 };
 
+#[cfg(test)]
+mod against_memcached;
+
 /// Decodes `data` as a stream of memcached meta-protocol replies, arriving
 /// in chunks whose sizes `chunking` picks (any byte: a seed), with values
 /// capped at `max_value`. Panics, so the

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use antidogpile_test_support::memcached::Memcached;
 
-use super::*;
+use crate::store::memcached::codec::*;
 
 /// A plain blocking connection to `server`.
 fn connect(server: &Memcached) -> Client {
