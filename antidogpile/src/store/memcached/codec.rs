@@ -814,4 +814,3 @@ fn escaped(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests;
-
