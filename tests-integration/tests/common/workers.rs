@@ -244,6 +244,26 @@ fn wait_for_line(
     }
 }
 
+/// The first line starting with `prefix` within `limit`; without one,
+/// kills `children` (so that no worker is left computing for an hour) and
+/// panics with `failure`.
+fn expect_line(
+    lines: &std::sync::mpsc::Receiver<String>,
+    prefix: &str,
+    limit: Duration,
+    children: &mut [&mut Child],
+    failure: &str,
+) -> String {
+    if let Some(line) = wait_for_line(lines, prefix, limit) {
+        return line;
+    }
+    for child in children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("{failure}");
+}
+
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -310,10 +330,23 @@ pub fn a_cold_holder_is_killed(url: &str) -> Duration {
     let waiter_lines = line_reader(&mut waiter);
     // The waiter finds the lease and waits for it, and the holder renews
     // its lease (every second): the kill comes right after a renewal.
-    wait_for_line(&waiter_lines, "waiting ", Duration::from_secs(20))
-        .expect("the waiter never waited for the holder's lease");
-    wait_for_line(&holder_lines, "renewed ", Duration::from_secs(10))
-        .expect("the holder never renewed its lease");
+    let children = &mut [&mut holder, &mut waiter];
+    let waited = "the waiter never waited for the holder's lease";
+    expect_line(
+        &waiter_lines,
+        "waiting ",
+        Duration::from_secs(20),
+        children,
+        waited,
+    );
+    let renewed = "the holder never renewed its lease";
+    expect_line(
+        &holder_lines,
+        "renewed ",
+        Duration::from_secs(10),
+        children,
+        renewed,
+    );
     let killed_at = kill(holder);
     let started = wait_for_line(&waiter_lines, "computing ", Duration::from_secs(12));
     let Some(started) = started else {
@@ -385,8 +418,14 @@ fn a_refresh_claimer_is_killed_after(
     wait_for_line(&claimer_lines, "computing ", Duration::from_secs(20))
         .expect("the claimer never started computing");
     if renewed == Renewed::Once {
-        wait_for_line(&claimer_lines, "renewed ", Duration::from_secs(10))
-            .expect("the claimer never renewed its claim");
+        let renewed = "the claimer never renewed its claim";
+        expect_line(
+            &claimer_lines,
+            "renewed ",
+            Duration::from_secs(10),
+            &mut [&mut claimer],
+            renewed,
+        );
     }
     let killed_at = kill(claimer);
     let mut poller = worker(&[mode, url, "50", "12"]).spawn().unwrap();
@@ -421,8 +460,14 @@ pub fn a_client_duty_holder_is_killed(url: &str) -> Duration {
     wait_for_line(&holder_lines, "holding ", Duration::from_secs(20))
         .expect("the worker was never told to recompute");
     // The kill comes right after the duty's lease was renewed (every second).
-    wait_for_line(&holder_lines, "renewed ", Duration::from_secs(10))
-        .expect("the worker never renewed the duty's lease");
+    let renewed = "the worker never renewed the duty's lease";
+    expect_line(
+        &holder_lines,
+        "renewed ",
+        Duration::from_secs(10),
+        &mut [&mut holder],
+        renewed,
+    );
     let killed_at = kill(holder);
     let cache = antidogpile::Cache::from_url(url).unwrap();
     let got = antidogpile_test_support::within(Duration::from_secs(12), move || {
