@@ -1,9 +1,13 @@
 //! Entry points for the fuzz targets in `fuzz/` (feature `__fuzz`, not public
-//! API): they reach decoders that are private to the crate.
+//! API): they reach decoders that are private to the crate. Also the
+//! codec's checks against a real memcached ([`against_memcached`]), which
+//! `tests-integration` runs.
 
 use crate::store::memcached::codec::{
     decode_with_limit, parse_counter, ProtocolError, Reply, MAX_HEADER_LINE,
 };
+
+pub mod against_memcached;
 
 /// Decodes `data` as a stream of memcached meta-protocol replies, arriving
 /// in chunks whose sizes `chunking` picks (any byte: a seed), with values

@@ -6,6 +6,9 @@
 //! "Without waiting" is shown causally, not by timing: the refresh does not
 //! finish until every stale caller has returned. Had any of them waited for
 //! it, the refresh would run out of patience and the test would fail.
+//! Likewise a cold miss's compute does not finish until every other caller
+//! of its key waits for it (the function's `waits` count), so the cold
+//! callers are seen piling up, not given time to.
 
 mod common;
 
@@ -26,6 +29,14 @@ static COLD_PROBE: ComputeProbe = ComputeProbe::new();
 static STALE_RETURNED: AtomicUsize = AtomicUsize::new(0);
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
+/// Whether every other caller of the cold key of round `round` waits for
+/// its compute: in each round, half of `callers` call that key, and all but
+/// its computer wait (the stale key's callers never wait).
+fn piled_up(namespace: &str, round: u64, callers: usize) -> bool {
+    let waiters_per_round = (callers / 2 - 1) as u64;
+    antidogpile::stats(namespace).is_some_and(|stats| stats.waits >= round * waiters_per_round)
+}
+
 #[antidogpiled(soft = "10s", cache = "threads", name = "concurrency::threads")]
 fn hot(key: u64, stale_callers: usize) -> u64 {
     let probe = if key == 0 { &STALE_PROBE } else { &COLD_PROBE };
@@ -37,9 +48,13 @@ fn hot(key: u64, stale_callers: usize) -> u64 {
                 >= stale_callers),
             "stale callers waited for the refresh"
         );
-    } else {
-        // A cold miss: give the other callers time to pile up behind it.
-        std::thread::sleep(Duration::from_millis(30));
+    } else if key > 0 {
+        // A cold miss: it may only finish once the other callers of its key
+        // have piled up behind it.
+        assert!(
+            eventually(PATIENCE, || piled_up("concurrency::threads", key, THREADS)),
+            "the cold callers did not pile up behind the compute"
+        );
     }
     key * 1_000 + GENERATION.fetch_add(1, Ordering::SeqCst)
 }
@@ -132,8 +147,12 @@ async fn hot_async(key: u64, stale_callers: usize) -> Result<u64, String> {
         if !all_returned {
             return Err("stale callers waited for the refresh".into());
         }
-    } else {
-        tokio::time::sleep(Duration::from_millis(30)).await;
+    } else if key > 0 {
+        let piled_up =
+            eventually_async(PATIENCE, || piled_up("concurrency::tasks", key, TASKS)).await;
+        if !piled_up {
+            return Err("the cold callers did not pile up behind the compute".into());
+        }
     }
     Ok(key * 1_000 + ASYNC_GENERATION.fetch_add(1, Ordering::SeqCst))
 }

@@ -38,7 +38,9 @@
 //! `call AT_MS COMPUTED VALUE` (poll, stale, brief; `got` for slow), `computing VALUE`
 //! then `got VALUE` (stale-set: the number in DB when a compute began, and what
 //! the call returned; `calling` and `joined VALUE` for the second call),
-//! `computed 0|1` (map), and for hammer at the end
+//! `computed 0|1` (map), `waiting AT_MS` (slow: once its call waits for
+//! another process's compute), `renewed AT_MS` (any mode, with
+//! `WORKER_SAYS_RENEWALS` set: each renewal of a hold), and for hammer at the end
 //! `calls N` and `slowest_stale_us N` (the slowest call that did not compute
 //! in this process, after each thread's first call).
 
@@ -117,6 +119,18 @@ fn stale_soon(key: u32) -> u64 {
 #[antidogpiled(soft = "1s", grace = "3s", name = "worker::brief")]
 fn brief_grace(key: u32) -> u64 {
     live_compute(key)
+}
+
+/// Says `waiting AT_MS` once a call of the function `namespace` waits for
+/// another process's compute (its `waits` count), from a thread of its own.
+fn say_when_waiting(namespace: &'static str) {
+    std::thread::spawn(move || loop {
+        if antidogpile::stats(namespace).is_some_and(|stats| stats.waits > 0) {
+            say(&format!("waiting {}", now_ms()));
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    });
 }
 
 /// Calls `function` once and says what it got.
@@ -268,6 +282,8 @@ fn stale_set_call(url: &str, db: &str, go: &str, via: &str, join: Option<&str>) 
 
 #[path = "antidogpile-worker/price.rs"]
 mod price;
+#[path = "antidogpile-worker/renewals.rs"]
+mod renewals;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -276,7 +292,7 @@ fn main() -> ExitCode {
         eprintln!("usage: antidogpile-worker hammer|hang|poll URL [...]");
         return ExitCode::from(2);
     };
-    match antidogpile::Cache::from_url(url) {
+    match renewals::cache_from_url(url) {
         Ok(cache) => antidogpile::install(cache),
         Err(error) => {
             eprintln!("{error}");
@@ -308,6 +324,7 @@ fn main() -> ExitCode {
         }
         ("slow", Some(compute_ms), _) => {
             LIVE_COMPUTE_MS.store(compute_ms, std::sync::atomic::Ordering::Relaxed);
+            say_when_waiting("worker::slow");
             let (value, computed) = call_live(slow);
             say(&format!("got {} {} {value}", now_ms(), u8::from(computed)));
         }
@@ -339,7 +356,7 @@ fn main() -> ExitCode {
 /// The client's `get` of a cold key: told to recompute it, holds the duty
 /// (its lease) for an hour without setting it.
 fn hold_a_duty(url: &str) {
-    let Ok(cache) = antidogpile::Cache::from_url(url) else {
+    let Ok(cache) = renewals::cache_from_url(url) else {
         return;
     };
     match cache.get::<u64, _>("duty") {

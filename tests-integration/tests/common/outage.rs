@@ -117,11 +117,24 @@ pub fn threads_call_through_a_restart(server: &mut impl Restartable) {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    let stats = || antidogpile::stats("outage::under_load").unwrap_or_default();
+    let until = |what: &str, condition: &dyn Fn() -> bool| {
+        let start = Instant::now();
+        while !condition() {
+            assert!(start.elapsed() < HUNG * 4, "never {what}: {:?}", stats());
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    // The callers get cached values...
+    until("cached", &|| stats().fresh_hits >= 10);
     server.kill();
-    std::thread::sleep(Duration::from_millis(500));
+    // ... meet the dead server, and retry it (past retry_after) while down...
+    until("saw the outage", &|| stats().store_errors >= 1);
+    std::thread::sleep(Duration::from_millis(150));
+    let hits = stats().fresh_hits;
     server.restart();
-    std::thread::sleep(Duration::from_millis(500));
+    // ... and get cached values from the new server.
+    until("cached again", &|| stats().fresh_hits > hits);
     stop.store(true, Ordering::SeqCst);
     let calls: u64 = callers
         .into_iter()

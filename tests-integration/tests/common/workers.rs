@@ -244,6 +244,26 @@ fn wait_for_line(
     }
 }
 
+/// The first line starting with `prefix` within `limit`; without one,
+/// kills `children` (so that no worker is left computing for an hour) and
+/// panics with `failure`.
+fn expect_line(
+    lines: &std::sync::mpsc::Receiver<String>,
+    prefix: &str,
+    limit: Duration,
+    children: &mut [&mut Child],
+    failure: &str,
+) -> String {
+    if let Some(line) = wait_for_line(lines, prefix, limit) {
+        return line;
+    }
+    for child in children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("{failure}");
+}
+
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -295,18 +315,38 @@ fn kill(mut holder: Child) -> u64 {
 }
 
 /// A process takes the cold-miss lease of a value (grace 60 s) and is
-/// SIGKILLed while computing; another that waits for it takes over. Returns
+/// SIGKILLed while computing, right after it renewed the lease, once another
+/// waits for it; that one takes over. Returns
 /// how long after the kill it started computing.
 pub fn a_cold_holder_is_killed(url: &str) -> Duration {
-    let mut holder = worker(&["slow", url, "3600000"]).spawn().unwrap();
+    let mut holder = worker(&["slow", url, "3600000"])
+        .env("WORKER_SAYS_RENEWALS", "1")
+        .spawn()
+        .unwrap();
     let holder_lines = line_reader(&mut holder);
     wait_for_line(&holder_lines, "computing ", Duration::from_secs(20))
         .expect("the holder never started computing");
     let mut waiter = worker(&["slow", url, "100"]).spawn().unwrap();
     let waiter_lines = line_reader(&mut waiter);
-    // Let the waiter find the lease and wait for it, and the holder renew
-    // its lease at least once (every second): the kill comes after a renewal.
-    std::thread::sleep(Duration::from_millis(2_000));
+    // The waiter finds the lease and waits for it, and the holder renews
+    // its lease (every second): the kill comes right after a renewal.
+    let children = &mut [&mut holder, &mut waiter];
+    let waited = "the waiter never waited for the holder's lease";
+    expect_line(
+        &waiter_lines,
+        "waiting ",
+        Duration::from_secs(20),
+        children,
+        waited,
+    );
+    let renewed = "the holder never renewed its lease";
+    expect_line(
+        &holder_lines,
+        "renewed ",
+        Duration::from_secs(10),
+        children,
+        renewed,
+    );
     let killed_at = kill(holder);
     let started = wait_for_line(&waiter_lines, "computing ", Duration::from_secs(12));
     let Some(started) = started else {
@@ -325,17 +365,11 @@ pub fn a_cold_holder_is_killed(url: &str) -> Duration {
 }
 
 /// A value fresh for 1 s (grace 60 s) goes stale; a process claims its
-/// refresh and is SIGKILLed while computing, after its claim was renewed;
+/// refresh and is SIGKILLed while computing, right after its claim was renewed;
 /// another that keeps calling takes the refresh over. Returns how long
 /// after the kill it started.
 pub fn a_refresh_claimer_is_killed(url: &str) -> Duration {
-    a_refresh_claimer_is_killed_after(
-        url,
-        "stale",
-        // The kill comes after the claim was renewed (every second).
-        Duration::from_millis(2_000),
-        REPLACED_WITHIN_MS,
-    )
+    a_refresh_claimer_is_killed_after(url, "stale", Renewed::Once, REPLACED_WITHIN_MS)
 }
 
 /// The most a refresh claimer killed before it renewed its claim may keep
@@ -350,26 +384,49 @@ pub const UNRENEWED_REPLACED_WITHIN_MS: u64 = 4_000 + 750;
 /// computes; another, calling every 250 ms, takes the refresh over.
 /// Returns how long after the kill it started.
 pub fn a_refresh_claimer_is_killed_at_once(url: &str) -> Duration {
-    a_refresh_claimer_is_killed_after(url, "brief", Duration::ZERO, UNRENEWED_REPLACED_WITHIN_MS)
+    a_refresh_claimer_is_killed_after(url, "brief", Renewed::Never, UNRENEWED_REPLACED_WITHIN_MS)
+}
+
+/// When a refresh claimer is killed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Renewed {
+    /// As soon as it computes.
+    Never,
+    /// Right after it renewed its claim.
+    Once,
 }
 
 /// The refresh of a value of the worker's `mode` is claimed by a process,
-/// which is SIGKILLed `computing_for` after it started computing; another
-/// that keeps calling must take over within `bound_ms` of the kill.
+/// which is SIGKILLed once it computes, after it renewed its claim if
+/// `renewed` says so; another that keeps calling must take over within
+/// `bound_ms` of the kill.
 fn a_refresh_claimer_is_killed_after(
     url: &str,
     mode: &str,
-    computing_for: Duration,
+    renewed: Renewed,
     bound_ms: u64,
 ) -> Duration {
     let prime = lines_of(worker(&[mode, url, "50", "5"]).spawn().unwrap());
     assert!(prime.iter().any(|l| l.starts_with("compute ")), "{prime:?}");
+    // The value is fresh for 1 s: let it go stale.
     std::thread::sleep(Duration::from_millis(1_200));
-    let mut claimer = worker(&[mode, url, "3600000", "5"]).spawn().unwrap();
+    let mut claimer = worker(&[mode, url, "3600000", "5"])
+        .env("WORKER_SAYS_RENEWALS", "1")
+        .spawn()
+        .unwrap();
     let claimer_lines = line_reader(&mut claimer);
     wait_for_line(&claimer_lines, "computing ", Duration::from_secs(20))
         .expect("the claimer never started computing");
-    std::thread::sleep(computing_for);
+    if renewed == Renewed::Once {
+        let renewed = "the claimer never renewed its claim";
+        expect_line(
+            &claimer_lines,
+            "renewed ",
+            Duration::from_secs(10),
+            &mut [&mut claimer],
+            renewed,
+        );
+    }
     let killed_at = kill(claimer);
     let mut poller = worker(&[mode, url, "50", "12"]).spawn().unwrap();
     let poller_lines = line_reader(&mut poller);
@@ -395,12 +452,22 @@ fn a_refresh_claimer_is_killed_after(
 /// get its value within the target, not after the grace. Returns how long
 /// after the kill it got it.
 pub fn a_client_duty_holder_is_killed(url: &str) -> Duration {
-    let mut holder = worker(&["duty", url]).spawn().unwrap();
+    let mut holder = worker(&["duty", url])
+        .env("WORKER_SAYS_RENEWALS", "1")
+        .spawn()
+        .unwrap();
     let holder_lines = line_reader(&mut holder);
     wait_for_line(&holder_lines, "holding ", Duration::from_secs(20))
         .expect("the worker was never told to recompute");
-    // The kill comes after the duty's lease was renewed (every second).
-    std::thread::sleep(Duration::from_millis(2_000));
+    // The kill comes right after the duty's lease was renewed (every second).
+    let renewed = "the worker never renewed the duty's lease";
+    expect_line(
+        &holder_lines,
+        "renewed ",
+        Duration::from_secs(10),
+        &mut [&mut holder],
+        renewed,
+    );
     let killed_at = kill(holder);
     let cache = antidogpile::Cache::from_url(url).unwrap();
     let got = antidogpile_test_support::within(Duration::from_secs(12), move || {

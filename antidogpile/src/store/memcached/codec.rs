@@ -814,6 +814,3 @@ fn escaped(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod against_memcached;

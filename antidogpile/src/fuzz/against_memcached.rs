@@ -1,27 +1,47 @@
 //! The codec against a real memcached (Debian 12's 1.6.18): the exact
 //! replies each request gets, through a plain blocking socket.
 //!
-//! These tests need the `memcached` binary on PATH and fail without it: the
-//! project's test script installs it.
+//! Each check takes the port of a memcached of its own (empty, default
+//! options) and panics at the first reply that differs. They run from
+//! `tests-integration/tests/memcached_codec.rs`, where the other tests
+//! against real servers live, so that the library's own unit tests need
+//! no memcached; they are here because the codec is private to the crate.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::time::Duration;
 
-use antidogpile_test_support::memcached::Memcached;
+use crate::store::memcached::codec::*;
 
-use super::*;
-
-/// A plain blocking connection to `server`.
-fn connect(server: &Memcached) -> Client {
-    let stream =
-        TcpStream::connect((Ipv4Addr::LOCALHOST, server.port())).expect("connect to memcached");
+/// A plain blocking connection to the memcached on `port`.
+fn connect(port: u16) -> Client {
+    let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).expect("connect to memcached");
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("set a read timeout");
     Client {
         stream,
         buf: Vec::new(),
+    }
+}
+
+/// Decodes the first reply in `buf`, values capped at memcached's default
+/// item size (1 MB).
+fn decode(buf: &[u8]) -> Result<Option<(Reply, usize)>, ProtocolError> {
+    decode_with_limit(buf, 1 << 20)
+}
+
+/// The wire key of base64 `token` (sent with the `b` flag), as memcached
+/// echoes one: the codec itself encodes only keys memcached could not take
+/// plain.
+fn base64_key(token: &str) -> WireKey {
+    let echoed = format!("HD k{token} b\r\n");
+    match decode(echoed.as_bytes()) {
+        Ok(Some((reply, _))) => match reply.flags().and_then(|flags| flags.key.clone()) {
+            Some(key) => key,
+            None => panic!("no key in {reply:?}"),
+        },
+        other => panic!("an echoed base64 key did not decode: {other:?}"),
     }
 }
 
@@ -121,10 +141,8 @@ fn value_of(reply: Reply) -> Vec<u8> {
     }
 }
 
-#[test]
-fn a_miss_is_en() {
-    let server = Memcached::start();
-    let mut mc = connect(&server);
+pub fn a_miss_is_en(port: u16) {
+    let mut mc = connect(port);
     assert_eq!(
         mc.get(&WireKey::new(b"nothing"), READ_ALL),
         Reply::Miss(ReturnFlags::default())
@@ -132,10 +150,8 @@ fn a_miss_is_en() {
     mc.assert_in_step();
 }
 
-#[test]
-fn a_set_value_comes_back_with_its_flags_cas_and_ttl() {
-    let server = Memcached::start();
-    let mut mc = connect(&server);
+pub fn a_set_value_comes_back_with_its_flags_cas_and_ttl(port: u16) {
+    let mut mc = connect(port);
     let key = WireKey::new(b"greeting");
     let data = b"hello\r\nEN\r\n\0\xff";
     let stored = mc.set(
@@ -179,10 +195,8 @@ fn a_set_value_comes_back_with_its_flags_cas_and_ttl() {
     mc.assert_in_step();
 }
 
-#[test]
-fn a_set_with_a_stale_cas_is_ex_and_one_on_nothing_is_nf() {
-    let server = Memcached::start();
-    let mut mc = connect(&server);
+pub fn a_set_with_a_stale_cas_is_ex_and_one_on_nothing_is_nf(port: u16) {
+    let mut mc = connect(port);
     let key = WireKey::new(b"versioned");
     let first = returned_cas(&mc.set(&key, b"1", with_cas()));
     let second = returned_cas(&mc.set(&key, b"2", with_cas()));
@@ -211,10 +225,8 @@ fn a_set_with_a_stale_cas_is_ex_and_one_on_nothing_is_nf() {
     mc.assert_in_step();
 }
 
-#[test]
-fn add_on_an_existing_key_is_ns() {
-    let server = Memcached::start();
-    let mut mc = connect(&server);
+pub fn add_on_an_existing_key_is_ns(port: u16) {
+    let mut mc = connect(port);
     let key = WireKey::new(b"lease");
     let add = SetFlags {
         mode: SetMode::Add,
@@ -233,10 +245,8 @@ fn add_on_an_existing_key_is_ns() {
     mc.assert_in_step();
 }
 
-#[test]
-fn delete_is_hd_then_nf_and_ex_with_a_wrong_cas() {
-    let server = Memcached::start();
-    let mut mc = connect(&server);
+pub fn delete_is_hd_then_nf_and_ex_with_a_wrong_cas(port: u16) {
+    let mut mc = connect(port);
     let key = WireKey::new(b"doomed");
     let cas = returned_cas(&mc.set(&key, b"x", with_cas()));
     let wrong = DeleteFlags {
@@ -265,10 +275,8 @@ fn delete_is_hd_then_nf_and_ex_with_a_wrong_cas() {
     mc.assert_in_step();
 }
 
-#[test]
-fn arithmetic_counts_numbers_and_refuses_anything_else() {
-    let server = Memcached::start();
-    let mut mc = connect(&server);
+pub fn arithmetic_counts_numbers_and_refuses_anything_else(port: u16) {
+    let mut mc = connect(port);
     let counter = WireKey::new(b"counter");
     mc.set(&counter, b"10", SetFlags::default());
     let incr = ArithmeticFlags {
@@ -320,10 +328,8 @@ fn arithmetic_counts_numbers_and_refuses_anything_else() {
     mc.assert_in_step();
 }
 
-#[test]
-fn every_kind_of_key_round_trips_under_its_own_name() {
-    let server = Memcached::start();
-    let mut mc = connect(&server);
+pub fn every_kind_of_key_round_trips_under_its_own_name(port: u16) {
+    let mut mc = connect(port);
     let keys: Vec<Vec<u8>> = vec![
         b"plain".to_vec(),
         b"a b".to_vec(),
@@ -363,27 +369,18 @@ fn every_kind_of_key_round_trips_under_its_own_name() {
     mc.assert_in_step();
 }
 
-#[test]
-fn memcached_files_a_base64_key_under_its_decoded_bytes() {
+pub fn memcached_files_a_base64_key_under_its_decoded_bytes(port: u16) {
     // Why distinct keys must differ in their decoded bytes, not just on the
     // wire: the same bytes sent plain or as base64 are one item.
-    let server = Memcached::start();
-    let mut mc = connect(&server);
+    let mut mc = connect(port);
     mc.set(&WireKey::new(b"foo"), b"bar", SetFlags::default());
-    let mut token = Vec::new();
-    base64_encode_into(&mut token, b"foo");
-    let as_base64 = WireKey {
-        token,
-        base64: true,
-    };
+    let as_base64 = base64_key("Zm9v"); // "foo"
     assert_eq!(value_of(mc.get(&as_base64, READ_ALL)), b"bar");
     mc.assert_in_step();
 }
 
-#[test]
-fn a_quiet_pipeline_answers_only_what_matters_then_mn() {
-    let server = Memcached::start();
-    let mut mc = connect(&server);
+pub fn a_quiet_pipeline_answers_only_what_matters_then_mn(port: u16) {
+    let mut mc = connect(port);
     let present = WireKey::new(b"p:present");
     let absent = WireKey::new(b"p:absent");
     let quiet_get = GetFlags {
@@ -464,10 +461,8 @@ fn a_quiet_pipeline_answers_only_what_matters_then_mn() {
     mc.assert_in_step();
 }
 
-#[test]
-fn one_caller_wins_a_missing_or_invalidated_item() {
-    let server = Memcached::start();
-    let mut mc = connect(&server);
+pub fn one_caller_wins_a_missing_or_invalidated_item(port: u16) {
+    let mut mc = connect(port);
     let key = WireKey::new(b"report");
     let vivify = GetFlags {
         value: true,
@@ -530,10 +525,8 @@ fn remaining(reply: &Reply) -> u32 {
     }
 }
 
-#[test]
-fn a_vivified_stub_is_empty_with_client_flags_zero_and_its_ttl() {
-    let server = Memcached::start();
-    let mut mc = connect(&server);
+pub fn a_vivified_stub_is_empty_with_client_flags_zero_and_its_ttl(port: u16) {
+    let mut mc = connect(port);
     let key = WireKey::new(b"cold");
     let lease = GetFlags {
         vivify: Some(4),
@@ -575,10 +568,8 @@ fn a_vivified_stub_is_empty_with_client_flags_zero_and_its_ttl() {
     mc.assert_in_step();
 }
 
-#[test]
-fn invalidating_a_stub_ends_its_lease_and_hands_the_win_on() {
-    let server = Memcached::start();
-    let mut mc = connect(&server);
+pub fn invalidating_a_stub_ends_its_lease_and_hands_the_win_on(port: u16) {
+    let mut mc = connect(port);
     let key = WireKey::new(b"cold");
     let lease = GetFlags {
         vivify: Some(30),
@@ -606,10 +597,8 @@ fn invalidating_a_stub_ends_its_lease_and_hands_the_win_on() {
     mc.assert_in_step();
 }
 
-#[test]
-fn the_recache_win_goes_to_one_reader_once_the_remaining_ttl_is_below_the_token() {
-    let server = Memcached::start();
-    let mut mc = connect(&server);
+pub fn the_recache_win_goes_to_one_reader_once_the_remaining_ttl_is_below_the_token(port: u16) {
+    let mut mc = connect(port);
     let key = WireKey::new(b"report");
     let refresh = GetFlags {
         recache: Some(3),
@@ -660,10 +649,8 @@ fn the_recache_win_goes_to_one_reader_once_the_remaining_ttl_is_below_the_token(
     mc.assert_in_step();
 }
 
-#[test]
-fn invalidation_marks_stale_bumps_the_cas_resets_the_win_and_sets_the_ttl() {
-    let server = Memcached::start();
-    let mut mc = connect(&server);
+pub fn invalidation_marks_stale_bumps_the_cas_resets_the_win_and_sets_the_ttl(port: u16) {
+    let mut mc = connect(port);
     let key = WireKey::new(b"report");
     let cas = returned_cas(&mc.set(
         &key,
@@ -728,10 +715,8 @@ fn invalidation_marks_stale_bumps_the_cas_resets_the_win_and_sets_the_ttl() {
     mc.assert_in_step();
 }
 
-#[test]
-fn a_set_to_invalid_by_an_older_cas_lands_stale_and_answers_as_a_plain_store() {
-    let server = Memcached::start();
-    let mut mc = connect(&server);
+pub fn a_set_to_invalid_by_an_older_cas_lands_stale_and_answers_as_a_plain_store(port: u16) {
+    let mut mc = connect(port);
     let key = WireKey::new(b"report");
     let old = returned_cas(&mc.set(
         &key,
