@@ -319,6 +319,28 @@ impl ScriptedStore {
         });
     }
 
+    /// Scripts a blocking call of key 0 that wins `hold` (the claim of a
+    /// stale entry, or a cold miss's lease), its reads finding `finds`: a
+    /// store whose reads take holds takes it in its one read; in process,
+    /// the hit path's look and the machine's read come first (and a
+    /// second look before a lease), then `try_claim` or `try_lease` wins.
+    pub(super) fn wins(&self, hold: Hold, finds: impl Fn() -> Finds) {
+        if self.style.reads_take_holds {
+            self.reads(0, [finds().taking(hold)]);
+            return;
+        }
+        match hold {
+            Hold::Claim(ClaimId(id)) => {
+                self.reads(0, [finds(), finds()]);
+                self.claims(0, [Ok(Some(id))]);
+            }
+            Hold::Lease(LeaseId(id)) => {
+                self.reads(0, [finds(), finds(), finds()]);
+                self.leases(0, [Ok(Some(id))]);
+            }
+        }
+    }
+
     /// What the claims of `key` answer, in order (`Some(id)`: won).
     pub(super) fn claims(&self, key: usize, answers: impl IntoIterator<Item = Granted>) {
         self.script(key, |script| script.claims.extend(answers));
