@@ -1,7 +1,8 @@
-//! What every store URL is read with: whole numbers, durations and
-//! percent-escapes in its parameters, and what a store hands back ([`StoreUrl`]). Below both [`url`](crate::url), which
-//! splits a URL and hands it to its store, and the stores, which read their
-//! own parameters: it imports neither.
+//! What every store URL is read with: its parameters split between the
+//! store and the cache ([`own_params`]), whole numbers, durations, ports
+//! and percent-escapes, and what a store hands back ([`StoreUrl`]). Below
+//! both [`url`](crate::url), which splits a URL and hands it to its store,
+//! and the stores, which read their own parameters: it imports neither.
 
 use std::time::Duration;
 
@@ -26,6 +27,17 @@ pub(crate) struct StoreUrl<'u, S> {
 }
 
 impl<'u, S> StoreUrl<'u, S> {
+    /// `store`, read from `url` (shown as it is), which left `rest` to the
+    /// cache; `names` lists the store's own parameters.
+    pub(crate) fn new(store: S, url: &str, rest: Params<'u>, names: &'static str) -> Self {
+        StoreUrl {
+            store,
+            shown: url.to_owned(),
+            rest,
+            names,
+        }
+    }
+
     /// The same, with `store` made of the settings by `make`, which is
     /// given the URL as errors show it.
     pub(crate) fn try_map<T>(
@@ -41,9 +53,31 @@ impl<'u, S> StoreUrl<'u, S> {
     }
 }
 
-/// Refuses a host or a path in `location` for a `scheme` that takes
-/// neither (`memory://somewhere`); `memory:///` is `memory://`.
-pub(crate) fn no_location(url: &str, scheme: &str, location: &str) -> Result<(), Error> {
+/// Hands each of `params`, in order, to `own`, the store's reader of its
+/// own parameters, which reads it into the store's settings and says
+/// whether it was one of them; returns the others, in order, for the cache.
+pub(crate) fn own_params<'u>(
+    params: Params<'u>,
+    mut own: impl FnMut(&'u str, &'u str) -> Result<bool, Error>,
+) -> Result<Params<'u>, Error> {
+    let mut rest = Vec::new();
+    for (name, value) in params {
+        if !own(name, value)? {
+            rest.push((name, value));
+        }
+    }
+    Ok(rest)
+}
+
+/// [`own_params`] of a URL whose `scheme` takes no host or path: refuses
+/// one in `location` (`memory://somewhere`); `memory:///` is `memory://`.
+pub(crate) fn own_params_only<'u>(
+    url: &str,
+    scheme: &str,
+    location: &str,
+    params: Params<'u>,
+    own: impl FnMut(&'u str, &'u str) -> Result<bool, Error>,
+) -> Result<Params<'u>, Error> {
     if !location.is_empty() && location != "/" {
         return Err(Error::invalid_url(
             url,
@@ -51,11 +85,34 @@ pub(crate) fn no_location(url: &str, scheme: &str, location: &str) -> Result<(),
             format!("{scheme}:// takes no host or path, found {location:?}"),
         ));
     }
-    Ok(())
+    own_params(params, own)
+}
+
+/// The port of a server `host:port` of `url`: `default` if left out
+/// (`None`), else a number from 1 to 65535. Its error names `server` if
+/// the URL lists several.
+pub(crate) fn parse_port(
+    url: &str,
+    port: Option<&str>,
+    default: u16,
+    server: Option<&str>,
+) -> Result<u16, Error> {
+    let Some(port) = port else {
+        return Ok(default);
+    };
+    port.parse::<u16>()
+        .ok()
+        .filter(|port| *port > 0)
+        .ok_or_else(|| {
+            let reason = match server {
+                Some(server) => format!("{port:?} in {server:?} is not a port (1 to 65535)"),
+                None => format!("{port:?} is not a port (1 to 65535)"),
+            };
+            Error::invalid_url(url, "port", reason)
+        })
 }
 
 /// `text` with its `%XX` escapes decoded; `None` for a bad escape.
-#[cfg(feature = "redis")]
 pub(crate) fn percent_decode(text: &str) -> Option<Vec<u8>> {
     let mut bytes = Vec::with_capacity(text.len());
     let mut rest = text.as_bytes();

@@ -21,9 +21,62 @@ fn lease(id: u64) -> Hold {
     Hold::Lease(LeaseId(id))
 }
 
-/// `ops`, after the blocking entry point's hit path in `style`.
-fn after_hit_path(style: Style, ops: impl IntoIterator<Item = Op>) -> Vec<Op> {
-    hit_path(style).into_iter().chain(ops).collect()
+/// Scripts a call that wins `hold` over what `finds` and computes 8, whose
+/// write under the hold the store answers `stored`; returns what the call
+/// asks: `taking` (what it asks to take the hold), then that write.
+fn wins_and_writes(
+    rig: &Rig,
+    hold: Hold,
+    finds: impl Fn() -> Finds,
+    taking: Vec<Op>,
+    stored: bool,
+) -> Vec<Op> {
+    rig.store.wins(hold, finds);
+    rig.store.held_writes(0, [Ok(stored)]);
+    let mut expected = taking;
+    expected.push(write_held(rig.style, hold, 8, START));
+    expected
+}
+
+/// Scripts the reads of key 0 by a call whose machine reads `count` times,
+/// each finding `finds`: the hit path's look comes first in process.
+fn machine_reads(rig: &Rig, count: usize, finds: impl Fn() -> Finds) {
+    let reads = hit_path(rig.style).len() + count;
+    rig.store.reads(0, (0..reads).map(|_| finds()));
+}
+
+/// A fill that took no hold (none was to be had): after the hit path, the
+/// machine's read, a second look, then a plain write of 8.
+fn unheld_fill(style: Style) -> Vec<Op> {
+    after_hit_path(
+        style,
+        [
+            read(style, START),
+            read(style, START),
+            // No hold to name: a plain write.
+            write(style, 8, START),
+        ],
+    )
+}
+
+/// In process: a cold miss whose lease another holds; a grace passes while
+/// the call polls (the holder never writes), then its second lease is
+/// answered `again`. Returns what the call asks up to that lease.
+fn polls_out_a_grace(rig: &Rig, again: Option<u64>) -> Vec<Op> {
+    let style = rig.style;
+    rig.store.reads(0, (0..4).map(|_| Finds::nothing()));
+    rig.store.leases(0, [Ok(None), Ok(again)]);
+    rig.store.tick_after(3, GRACE);
+    after_hit_path(
+        style,
+        [
+            read(style, START),
+            read(style, START),
+            try_lease(),
+            read(style, START + ms(GRACE)),
+            try_lease(),
+        ],
+    )
 }
 
 #[test]
@@ -31,49 +84,33 @@ fn a_fresh_hit_is_one_read_and_no_write() {
     for style in STYLES {
         let rig = Rig::new(style);
         rig.store.reads(0, [Finds::entry(7, FRESH_UNTIL)]);
-
-        assert_eq!(rig.call(8), 7, "{style:?}");
-        assert_eq!(rig.computes(), 0, "{style:?}");
         // In process the hit path's look is the one read; a remote store
         // reads once, for use.
-        assert_eq!(rig.calls(), [read(style, START)], "{style:?}");
+        rig.expect_call(7, 0, vec![read(style, START)]);
+    }
+}
+
+/// A stale hit whose claim is won (decided by the request that reads, or
+/// by a compare-and-swap on the version read): the claimer computes once
+/// and writes under the claim, which the store answers `stored`; it
+/// returns what it computed either way.
+fn refresh_under_the_claim(stored: bool) {
+    for style in STYLES {
+        let rig = Rig::new(style);
+        let expected = wins_and_writes(&rig, claim(5), || stale(7), taking_claim(style, 1), stored);
+        rig.expect_call(8, 1, expected);
     }
 }
 
 #[test]
 fn a_stale_hit_whose_claim_is_won_computes_once_and_writes_under_the_claim() {
-    for style in STYLES {
-        let rig = Rig::new(style);
-        if style.reads_take_holds {
-            rig.store.reads(0, [stale(7).taking(claim(5))]);
-        } else {
-            rig.store.reads(0, [stale(7), stale(7)]);
-            rig.store.claims(0, [Ok(Some(5))]);
-        }
-        rig.store.held_writes(0, [Ok(true)]);
+    refresh_under_the_claim(true);
+}
 
-        assert_eq!(
-            rig.call(8),
-            8,
-            "{style:?}: the claimer returns what it computed"
-        );
-        assert_eq!(rig.computes(), 1, "{style:?}");
-        let expected = if style.reads_take_holds {
-            // The claim is decided by the request that reads.
-            vec![read(style, START), write_held(style, claim(5), 8, START)]
-        } else {
-            after_hit_path(
-                style,
-                [
-                    read(style, START),
-                    // A compare-and-swap on the version it read, for the grace.
-                    try_claim(1, START),
-                    write_held(style, claim(5), 8, START),
-                ],
-            )
-        };
-        assert_eq!(rig.calls(), expected, "{style:?}");
-    }
+#[test]
+fn a_refresh_whose_held_write_is_refused_is_returned_but_not_kept() {
+    // The invalidation ended the claim: nothing to give back.
+    refresh_under_the_claim(false);
 }
 
 #[test]
@@ -87,15 +124,7 @@ fn a_stale_hit_whose_claim_is_lost_serves_the_stale_value_without_computing() {
             rig.store.reads(0, [stale(7), stale(7)]);
             rig.store.claims(0, [Ok(None)]);
         }
-
-        assert_eq!(rig.call(8), 7, "{style:?}");
-        assert_eq!(rig.computes(), 0, "{style:?}");
-        let expected = if style.reads_take_holds {
-            vec![read(style, START)]
-        } else {
-            after_hit_path(style, [read(style, START), try_claim(1, START)])
-        };
-        assert_eq!(rig.calls(), expected, "{style:?}");
+        rig.expect_call(7, 0, taking_claim(style, 1));
     }
 }
 
@@ -103,34 +132,8 @@ fn a_stale_hit_whose_claim_is_lost_serves_the_stale_value_without_computing() {
 fn a_cold_miss_whose_lease_is_won_computes_once_and_writes_under_the_lease() {
     for style in STYLES {
         let rig = Rig::new(style);
-        if style.reads_take_holds {
-            rig.store.reads(0, [Finds::nothing().taking(lease(3))]);
-        } else {
-            rig.store
-                .reads(0, [Finds::nothing(), Finds::nothing(), Finds::nothing()]);
-            rig.store.leases(0, [Ok(Some(3))]);
-        }
-        rig.store.held_writes(0, [Ok(true)]);
-
-        assert_eq!(rig.call(8), 8, "{style:?}");
-        assert_eq!(rig.computes(), 1, "{style:?}");
-        let expected = if style.reads_take_holds {
-            vec![read(style, START), write_held(style, lease(3), 8, START)]
-        } else {
-            after_hit_path(
-                style,
-                [
-                    read(style, START),
-                    // Holding the in-process lease, it looks again (a holder
-                    // may have stored its value between the read and the
-                    // join), then takes the store's.
-                    read(style, START),
-                    try_lease(),
-                    write_held(style, lease(3), 8, START),
-                ],
-            )
-        };
-        assert_eq!(rig.calls(), expected, "{style:?}");
+        let expected = wins_and_writes(&rig, lease(3), Finds::nothing, taking_lease(style), true);
+        rig.expect_call(8, 1, expected);
     }
 }
 
@@ -155,24 +158,17 @@ fn a_cold_miss_leased_by_another_waits_for_its_value_without_computing() {
             rig.store.leases(0, [Ok(None)]);
         }
 
-        assert_eq!(rig.call(8), 9, "{style:?}: the holder's value");
-        assert_eq!(rig.computes(), 0, "{style:?}");
         let expected = if style.reads_take_holds {
             // Its reads tried for the lease: no separate lease is asked;
             // it polls by reading.
             vec![read(style, START); 3]
         } else {
-            after_hit_path(
-                style,
-                [
-                    read(style, START),
-                    read(style, START),
-                    try_lease(),
-                    read(style, START),
-                ],
-            )
+            let mut polled = taking_lease(style);
+            polled.push(read(style, START));
+            polled
         };
-        assert_eq!(rig.calls(), expected, "{style:?}");
+        // The holder's value.
+        rig.expect_call(9, 0, expected);
     }
 }
 
@@ -180,68 +176,24 @@ fn a_cold_miss_leased_by_another_waits_for_its_value_without_computing() {
 fn a_fill_whose_held_write_is_refused_is_returned_but_not_kept() {
     for style in STYLES {
         let rig = Rig::new(style);
-        let cold_miss = |id: u64| {
-            if style.reads_take_holds {
-                rig.store.reads(0, [Finds::nothing().taking(lease(id))]);
-            } else {
-                rig.store
-                    .reads(0, [Finds::nothing(), Finds::nothing(), Finds::nothing()]);
-                rig.store.leases(0, [Ok(Some(id))]);
-            }
-        };
         // An invalidation during the compute ended the lease: the write is refused.
-        cold_miss(3);
-        rig.store.held_writes(0, [Ok(false)]);
-
+        let mut expected =
+            wins_and_writes(&rig, lease(3), Finds::nothing, taking_lease(style), false);
         assert_eq!(rig.call(8), 8, "{style:?}: its caller gets the value");
-        let taking = if style.reads_take_holds {
-            vec![read(style, START)]
-        } else {
-            after_hit_path(style, [read(style, START), read(style, START), try_lease()])
-        };
-        let mut expected = taking.clone();
-        expected.extend([
-            write_held(style, lease(3), 8, START),
-            // Not stored: the lease is given back, so that nobody waits for it.
-            Op::ReleaseLease {
-                key: 0,
-                lease: LeaseId(3),
-            },
-        ]);
+        // Not stored: the lease is given back, so that nobody waits for it.
+        expected.push(Op::ReleaseLease {
+            key: 0,
+            lease: LeaseId(3),
+        });
         assert_eq!(rig.calls(), expected, "{style:?}");
 
         // Not kept as fresh anywhere: the next call finds nothing and computes.
-        cold_miss(4);
+        rig.store.wins(lease(4), Finds::nothing);
         rig.store.held_writes(0, [Ok(true)]);
         assert_eq!(rig.call(9), 9, "{style:?}");
         assert_eq!(rig.computes(), 2, "{style:?}");
-        expected.extend(taking);
+        expected.extend(taking_lease(style));
         expected.push(write_held(style, lease(4), 9, START));
-        assert_eq!(rig.calls(), expected, "{style:?}");
-    }
-}
-
-#[test]
-fn a_refresh_whose_held_write_is_refused_is_returned_but_not_kept() {
-    for style in STYLES {
-        let rig = Rig::new(style);
-        if style.reads_take_holds {
-            rig.store.reads(0, [stale(7).taking(claim(5))]);
-        } else {
-            rig.store.reads(0, [stale(7), stale(7)]);
-            rig.store.claims(0, [Ok(Some(5))]);
-        }
-        rig.store.held_writes(0, [Ok(false)]);
-
-        assert_eq!(rig.call(8), 8, "{style:?}: its caller gets the value");
-        assert_eq!(rig.computes(), 1, "{style:?}");
-        let mut expected = if style.reads_take_holds {
-            vec![read(style, START)]
-        } else {
-            after_hit_path(style, [read(style, START), try_claim(1, START)])
-        };
-        // The invalidation ended the claim: nothing to give back.
-        expected.push(write_held(style, claim(5), 8, START));
         assert_eq!(rig.calls(), expected, "{style:?}");
     }
 }
@@ -250,24 +202,10 @@ fn a_refresh_whose_held_write_is_refused_is_returned_but_not_kept() {
 fn a_store_failing_to_read_makes_the_call_compute_and_return() {
     for style in STYLES {
         let rig = Rig::new(style);
-        let unavailable = || Finds::error(StoreErrorKind::Unavailable);
-        let reads = if style.keeps_bytes { 2 } else { 3 };
-        rig.store.reads(0, (0..reads).map(|_| unavailable()));
+        machine_reads(&rig, 2, || Finds::error(StoreErrorKind::Unavailable));
         // The write fails as well: the value is returned all the same.
         rig.store.writes(0, [Err(StoreErrorKind::Unavailable)]);
-
-        assert_eq!(rig.call(8), 8, "{style:?}");
-        assert_eq!(rig.computes(), 1, "{style:?}");
-        let expected = after_hit_path(
-            style,
-            [
-                read(style, START),
-                read(style, START),
-                // No hold to name: a plain write.
-                write(style, 8, START),
-            ],
-        );
-        assert_eq!(rig.calls(), expected, "{style:?}");
+        rig.expect_call(8, 1, unheld_fill(style));
     }
 }
 
@@ -275,19 +213,10 @@ fn a_store_failing_to_read_makes_the_call_compute_and_return() {
 fn a_store_timing_out_on_a_read_is_asked_nothing_more() {
     for style in STYLES {
         let rig = Rig::new(style);
-        let reads = if style.keeps_bytes { 1 } else { 2 };
-        rig.store
-            .reads(0, (0..reads).map(|_| Finds::error(StoreErrorKind::Timeout)));
-
-        assert_eq!(rig.call(8), 8, "{style:?}");
-        assert_eq!(rig.computes(), 1, "{style:?}");
+        machine_reads(&rig, 1, || Finds::error(StoreErrorKind::Timeout));
         // Each further step would wait the timeout again: no second read,
         // no lease, no write.
-        assert_eq!(
-            rig.calls(),
-            after_hit_path(style, [read(style, START)]),
-            "{style:?}"
-        );
+        rig.expect_call(8, 1, after_hit_path(style, [read(style, START)]));
     }
 }
 
@@ -296,13 +225,7 @@ fn an_entry_at_its_hard_deadline_is_a_miss_and_a_millisecond_before_a_stale_hit(
     for style in STYLES {
         // Gone at its hard deadline: a cold miss.
         let rig = Rig::new(style);
-        let expired = || stale(7).hard(START);
-        if style.reads_take_holds {
-            rig.store.reads(0, [expired().taking(lease(3))]);
-        } else {
-            rig.store.reads(0, [expired(), expired(), expired()]);
-            rig.store.leases(0, [Ok(Some(3))]);
-        }
+        rig.store.wins(lease(3), || stale(7).hard(START));
         rig.store.held_writes(0, [Ok(true)]);
         assert_eq!(rig.call(8), 8, "{style:?}");
         let filled = rig.calls();
@@ -319,13 +242,7 @@ fn an_entry_at_its_hard_deadline_is_a_miss_and_a_millisecond_before_a_stale_hit(
 
         // Still there: stale, claimed, refreshed.
         let rig = Rig::new(style);
-        let kept = || stale(7).hard(START + 1);
-        if style.reads_take_holds {
-            rig.store.reads(0, [kept().taking(claim(5))]);
-        } else {
-            rig.store.reads(0, [kept(), kept()]);
-            rig.store.claims(0, [Ok(Some(5))]);
-        }
+        rig.store.wins(claim(5), || stale(7).hard(START + 1));
         rig.store.held_writes(0, [Ok(true)]);
         assert_eq!(rig.call(8), 8, "{style:?}");
         let refreshed = rig.calls();
@@ -342,40 +259,14 @@ fn a_live_claim_serves_stale_and_a_lapsed_one_is_claimed_again() {
     for style in STYLES {
         // Claimed until a millisecond from now: served stale, nothing asked.
         let rig = Rig::new(style);
-        let claimed = || stale(7).claimed_until(START + 1);
-        let reads = if style.keeps_bytes { 1 } else { 2 };
-        rig.store.reads(0, (0..reads).map(|_| claimed()));
-        assert_eq!(rig.call(8), 7, "{style:?}");
-        assert_eq!(rig.computes(), 0, "{style:?}");
-        assert_eq!(
-            rig.calls(),
-            after_hit_path(style, [read(style, START)]),
-            "{style:?}"
-        );
+        machine_reads(&rig, 1, || stale(7).claimed_until(START + 1));
+        rig.expect_call(7, 0, after_hit_path(style, [read(style, START)]));
 
         // Its grace ended now: this caller claims it.
         let rig = Rig::new(style);
         let lapsed = || stale(7).claimed_until(START).version(2);
-        if style.reads_take_holds {
-            rig.store.reads(0, [lapsed().taking(claim(6))]);
-        } else {
-            rig.store.reads(0, [lapsed(), lapsed()]);
-            rig.store.claims(0, [Ok(Some(6))]);
-        }
-        rig.store.held_writes(0, [Ok(true)]);
+        let expected = wins_and_writes(&rig, claim(6), lapsed, taking_claim(style, 2), true);
         assert_eq!(rig.call(8), 8, "{style:?}");
-        let expected = if style.reads_take_holds {
-            vec![read(style, START), write_held(style, claim(6), 8, START)]
-        } else {
-            after_hit_path(
-                style,
-                [
-                    read(style, START),
-                    try_claim(2, START),
-                    write_held(style, claim(6), 8, START),
-                ],
-            )
-        };
         assert_eq!(rig.calls(), expected, "{style:?}");
     }
 }
@@ -384,26 +275,12 @@ fn a_live_claim_serves_stale_and_a_lapsed_one_is_claimed_again() {
 fn a_waiter_takes_the_lease_once_the_holders_lapses_with_the_grace() {
     let style = Style::IN_PROCESS;
     let rig = Rig::new(style);
-    let later = START + ms(GRACE);
-    rig.store.reads(0, (0..4).map(|_| Finds::nothing()));
-    rig.store.leases(0, [Ok(None), Ok(Some(4))]);
-    // The holder never writes; a grace passes while this caller polls.
-    rig.store.tick_after(3, GRACE);
+    let mut expected = polls_out_a_grace(&rig, Some(4));
     rig.store.held_writes(0, [Ok(true)]);
 
     assert_eq!(rig.call(8), 8);
     assert_eq!(rig.computes(), 1);
-    let expected = after_hit_path(
-        style,
-        [
-            read(style, START),
-            read(style, START),
-            try_lease(),
-            read(style, later),
-            try_lease(),
-            write_held(style, lease(4), 8, later),
-        ],
-    );
+    expected.push(write_held(style, lease(4), 8, START + ms(GRACE)));
     assert_eq!(rig.calls(), expected);
 }
 
@@ -412,37 +289,17 @@ fn a_waiter_computes_without_a_lease_when_the_holder_overruns_the_grace() {
     for style in STYLES {
         let rig = Rig::new(style);
         let later = START + ms(GRACE);
-        let expected = if style.reads_take_holds {
+        let mut expected = if style.reads_take_holds {
             // The store keeps reporting another's lease (it did not expire it).
             rig.store.reads(0, (0..3).map(|_| Finds::leased()));
             rig.store.tick_after(1, GRACE);
-            vec![
-                read(style, START),
-                read(style, START),
-                read(style, later),
-                write(style, 8, later),
-            ]
+            vec![read(style, START), read(style, START), read(style, later)]
         } else {
-            rig.store.reads(0, (0..4).map(|_| Finds::nothing()));
-            rig.store.leases(0, [Ok(None), Ok(None)]);
-            rig.store.tick_after(3, GRACE);
-            after_hit_path(
-                style,
-                [
-                    read(style, START),
-                    read(style, START),
-                    try_lease(),
-                    read(style, later),
-                    try_lease(),
-                    // No hold to name: a plain write.
-                    write(style, 8, later),
-                ],
-            )
+            polls_out_a_grace(&rig, None)
         };
-
-        assert_eq!(rig.call(8), 8, "{style:?}");
-        assert_eq!(rig.computes(), 1, "{style:?}");
-        assert_eq!(rig.calls(), expected, "{style:?}");
+        // No hold to name: a plain write.
+        expected.push(write(style, 8, later));
+        rig.expect_call(8, 1, expected);
     }
 }
 
@@ -450,25 +307,9 @@ fn a_waiter_computes_without_a_lease_when_the_holder_overruns_the_grace() {
 fn bytes_of_another_type_are_a_miss_computed_and_overwritten() {
     for style in STYLES {
         let rig = Rig::new(style);
-        let reads = if style.keeps_bytes { 2 } else { 3 };
-        rig.store
-            .reads(0, (0..reads).map(|_| Finds::other_type(FRESH_UNTIL)));
-
-        assert_eq!(
-            rig.call(8),
-            8,
-            "{style:?}: never decoded into the wrong type"
-        );
-        assert_eq!(rig.computes(), 1, "{style:?}");
-        let expected = after_hit_path(
-            style,
-            [
-                read(style, START),
-                read(style, START),
-                write(style, 8, START),
-            ],
-        );
-        assert_eq!(rig.calls(), expected, "{style:?}");
+        // Never decoded into the wrong type.
+        machine_reads(&rig, 2, || Finds::other_type(FRESH_UNTIL));
+        rig.expect_call(8, 1, unheld_fill(style));
     }
 }
 
@@ -504,22 +345,10 @@ fn with_liveness_a_remote_read_takes_its_hold_for_the_liveness_window() {
 fn a_failed_refresh_serves_the_stale_value_and_keeps_its_claim_for_the_retry_spacing() {
     for style in STYLES {
         let rig = Rig::new(style);
-        if style.reads_take_holds {
-            rig.store.reads(0, [stale(7).taking(claim(5))]);
-        } else {
-            rig.store.reads(0, [stale(7), stale(7)]);
-            rig.store.claims(0, [Ok(Some(5))]);
-        }
+        rig.store.wins(claim(5), || stale(7));
 
-        let got = rig
-            .cache
-            .get_or_try_compute("k", Ttl::soft(SOFT), || Err::<u64, &str>("down"));
-        assert_eq!(got, Ok(7), "{style:?}: stale-if-error");
-        let mut expected = if style.reads_take_holds {
-            vec![read(style, START)]
-        } else {
-            after_hit_path(style, [read(style, START), try_claim(1, START)])
-        };
+        assert_eq!(rig.call_failing(), Ok(7), "{style:?}: stale-if-error");
+        let mut expected = taking_claim(style, 1);
         // Not cached; the claim is shortened to the retry spacing, so that
         // a later caller retries then, not after the grace.
         expected.push(Op::Renew {
@@ -535,23 +364,10 @@ fn a_failed_refresh_serves_the_stale_value_and_keeps_its_claim_for_the_retry_spa
 fn a_failed_fill_is_not_cached_and_gives_its_lease_back() {
     for style in STYLES {
         let rig = Rig::new(style);
-        if style.reads_take_holds {
-            rig.store.reads(0, [Finds::nothing().taking(lease(3))]);
-        } else {
-            rig.store
-                .reads(0, [Finds::nothing(), Finds::nothing(), Finds::nothing()]);
-            rig.store.leases(0, [Ok(Some(3))]);
-        }
+        rig.store.wins(lease(3), Finds::nothing);
 
-        let got = rig
-            .cache
-            .get_or_try_compute("k", Ttl::soft(SOFT), || Err::<u64, &str>("down"));
-        assert_eq!(got, Err("down"), "{style:?}");
-        let mut expected = if style.reads_take_holds {
-            vec![read(style, START)]
-        } else {
-            after_hit_path(style, [read(style, START), read(style, START), try_lease()])
-        };
+        assert_eq!(rig.call_failing(), Err("down"), "{style:?}");
+        let mut expected = taking_lease(style);
         // No write; the lease is given back at once, so nobody waits for it.
         expected.push(Op::ReleaseLease {
             key: 0,

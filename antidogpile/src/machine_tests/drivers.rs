@@ -14,6 +14,23 @@ struct Scenario {
     fresh: bool,
 }
 
+impl Scenario {
+    /// A scenario that the blocking entry points' hit path does not
+    /// answer: a call returns `returns` under `script`.
+    const fn past_the_hit_path(
+        name: &'static str,
+        returns: u64,
+        script: fn(&ScriptedStore, Style),
+    ) -> Scenario {
+        Scenario {
+            name,
+            script,
+            returns,
+            fresh: false,
+        }
+    }
+}
+
 /// The scenarios of `calls`, scripted for either store style; a call computes 8.
 const SCENARIOS: &[Scenario] = &[
     Scenario {
@@ -22,50 +39,25 @@ const SCENARIOS: &[Scenario] = &[
         returns: 7,
         fresh: true,
     },
-    Scenario {
-        name: "stale hit, claim won",
-        script: |store, style| {
-            let stale = || Finds::entry(7, STALE_SINCE);
-            if style.reads_take_holds {
-                store.reads(0, [stale().taking(Hold::Claim(ClaimId(5)))]);
-            } else {
-                store.reads(0, [stale(), stale()]);
-                store.claims(0, [Ok(Some(5))]);
-            }
-            store.held_writes(0, [Ok(true)]);
-        },
-        returns: 8,
-        fresh: false,
-    },
-    Scenario {
-        name: "stale hit, claim lost",
-        script: |store, style| {
-            let stale = || Finds::entry(7, STALE_SINCE);
-            store.reads(0, [stale(), stale()]);
-            if !style.reads_take_holds {
-                store.claims(0, [Ok(None)]);
-            }
-        },
-        returns: 7,
-        fresh: false,
-    },
-    Scenario {
-        name: "cold miss, lease won, write refused",
-        script: |store, style| {
-            if style.reads_take_holds {
-                store.reads(0, [Finds::nothing().taking(Hold::Lease(LeaseId(3)))]);
-            } else {
-                store.reads(0, (0..3).map(|_| Finds::nothing()));
-                store.leases(0, [Ok(Some(3))]);
-            }
-            store.held_writes(0, [Ok(false)]);
-        },
-        returns: 8,
-        fresh: false,
-    },
-    Scenario {
-        name: "cold miss, leased by another, its value arrives",
-        script: |store, style| {
+    Scenario::past_the_hit_path("stale hit, claim won", 8, |store, _| {
+        store.wins(Hold::Claim(ClaimId(5)), || Finds::entry(7, STALE_SINCE));
+        store.held_writes(0, [Ok(true)]);
+    }),
+    Scenario::past_the_hit_path("stale hit, claim lost", 7, |store, style| {
+        let stale = || Finds::entry(7, STALE_SINCE);
+        store.reads(0, [stale(), stale()]);
+        if !style.reads_take_holds {
+            store.claims(0, [Ok(None)]);
+        }
+    }),
+    Scenario::past_the_hit_path("cold miss, lease won, write refused", 8, |store, _| {
+        store.wins(Hold::Lease(LeaseId(3)), Finds::nothing);
+        store.held_writes(0, [Ok(false)]);
+    }),
+    Scenario::past_the_hit_path(
+        "cold miss, leased by another, its value arrives",
+        9,
+        |store, style| {
             let arrived = Finds::entry(9, START + ms(SOFT));
             if style.reads_take_holds {
                 store.reads(0, [Finds::leased(), Finds::leased(), arrived]);
@@ -74,41 +66,42 @@ const SCENARIOS: &[Scenario] = &[
                 store.leases(0, [Ok(None)]);
             }
         },
-        returns: 9,
-        fresh: false,
-    },
-    Scenario {
-        name: "store unavailable",
-        script: |store, _| {
-            store.reads(0, (0..3).map(|_| Finds::error(StoreErrorKind::Unavailable)));
-        },
-        returns: 8,
-        fresh: false,
-    },
+    ),
+    Scenario::past_the_hit_path("store unavailable", 8, |store, _| {
+        store.reads(0, (0..3).map(|_| Finds::error(StoreErrorKind::Unavailable)));
+    }),
 ];
+
+/// Runs `scenario` in a store of `style` through the blocking client and
+/// through the async one, on a rig each (`skip_hit_path`: the async
+/// client's script first drops the read the blocking hit path answers);
+/// checks that both return what the scenario says, having computed as
+/// many times. The two rigs, blocking first.
+fn both_clients(style: Style, scenario: &Scenario, skip_hit_path: bool) -> (Rig, Rig) {
+    let blocking = Rig::new(style);
+    (scenario.script)(&blocking.store, style);
+    assert_eq!(blocking.call(8), scenario.returns, "{}", scenario.name);
+
+    let awaiting = Rig::new(style);
+    (scenario.script)(&awaiting.store, style);
+    if skip_hit_path {
+        awaiting.store.skip_read(0);
+    }
+    let value = runtime().block_on(awaiting.call_async(8));
+    assert_eq!(value, scenario.returns, "{}", scenario.name);
+
+    let computes = (blocking.computes(), awaiting.computes());
+    assert_eq!(computes.0, computes.1, "{}", scenario.name);
+    (blocking, awaiting)
+}
 
 /// The client's blocking and async calls, in a store that keeps bytes:
 /// neither has a hit path of its own there, so their sequences are equal.
 #[test]
 fn the_blocking_and_the_async_client_ask_the_same_of_a_remote_store() {
-    let style = Style::REMOTE;
     for scenario in SCENARIOS {
-        let blocking = Rig::new(style);
-        (scenario.script)(&blocking.store, style);
-        assert_eq!(blocking.call(8), scenario.returns, "{}", scenario.name);
-
-        let awaiting = Rig::new(style);
-        (scenario.script)(&awaiting.store, style);
-        let value = runtime().block_on(awaiting.call_async(8));
-        assert_eq!(value, scenario.returns, "{}", scenario.name);
-
+        let (blocking, awaiting) = both_clients(Style::REMOTE, scenario, false);
         assert_eq!(blocking.calls(), awaiting.calls(), "{}", scenario.name);
-        assert_eq!(
-            blocking.computes(),
-            awaiting.computes(),
-            "{}",
-            scenario.name
-        );
         assert!(!blocking.calls().is_empty(), "{}", scenario.name);
     }
 }
@@ -120,32 +113,15 @@ fn the_blocking_and_the_async_client_ask_the_same_of_a_remote_store() {
 fn the_blocking_and_the_async_client_run_one_machine_in_process() {
     let style = Style::IN_PROCESS;
     for scenario in SCENARIOS {
-        let blocking = Rig::new(style);
-        (scenario.script)(&blocking.store, style);
-        assert_eq!(blocking.call(8), scenario.returns, "{}", scenario.name);
-
-        let awaiting = Rig::new(style);
-        (scenario.script)(&awaiting.store, style);
         // Unless the hit path answered (a fresh hit, then the async
         // machine's one read is the same look), the async client's first
         // read is the blocking machine's first: it skips the hit path's answer.
-        if !scenario.fresh {
-            awaiting.store.skip_read(0);
-        }
-        let value = runtime().block_on(awaiting.call_async(8));
-        assert_eq!(value, scenario.returns, "{}", scenario.name);
-
+        let (blocking, awaiting) = both_clients(style, scenario, !scenario.fresh);
         let mut expected = awaiting.calls();
         if !scenario.fresh {
             expected.splice(0..0, hit_path(style));
         }
         assert_eq!(blocking.calls(), expected, "{}", scenario.name);
-        assert_eq!(
-            blocking.computes(),
-            awaiting.computes(),
-            "{}",
-            scenario.name
-        );
     }
 }
 

@@ -66,11 +66,12 @@ fn ms(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).expect("a test's durations fit")
 }
 
-/// A cache over a scripted store, with a manual clock at [`START`].
+/// A cache over a scripted store, with a manual clock at [`START`] (the
+/// store moves it when its script says).
 struct Rig {
+    style: Style,
     store: Arc<ScriptedStore>,
     cache: Cache,
-    clock: ManualClock,
     computes: Arc<AtomicUsize>,
 }
 
@@ -85,26 +86,19 @@ impl Rig {
             .with_default_grace(GRACE)
             .with_liveness(Duration::ZERO);
         Rig {
+            style,
             store,
             cache,
-            clock,
             computes: Arc::default(),
         }
     }
 
     /// The same, with the cache's liveness window at `window`.
     fn with_liveness(style: Style, window: Duration) -> Rig {
-        let Rig {
-            store,
-            cache,
-            clock,
-            computes,
-        } = Rig::new(style);
+        let rig = Rig::new(style);
         Rig {
-            store,
-            cache: cache.with_liveness(window),
-            clock,
-            computes,
+            cache: rig.cache.with_liveness(window),
+            ..rig
         }
     }
 
@@ -121,6 +115,23 @@ impl Rig {
     fn call(&self, value: u64) -> u64 {
         self.cache
             .get_or_compute("k", Ttl::soft(SOFT), self.compute(value))
+    }
+
+    /// The same call, whose compute fails.
+    fn call_failing(&self) -> Result<u64, &'static str> {
+        self.cache
+            .get_or_try_compute("k", Ttl::soft(SOFT), || Err::<u64, &str>("down"))
+    }
+
+    /// One blocking [`call`](Rig::call) computing 8: asserts that it
+    /// returns `returns`, having computed `computes` times and asked the
+    /// store the operations `expected`, in order.
+    #[track_caller]
+    fn expect_call(&self, returns: u64, computes: usize, expected: Vec<Op>) {
+        let style = self.style;
+        assert_eq!(self.call(8), returns, "{style:?}");
+        assert_eq!(self.computes(), computes, "{style:?}");
+        assert_eq!(self.calls(), expected, "{style:?}");
     }
 
     /// The same call through the async client.
@@ -189,6 +200,38 @@ fn hit_path(style: Style) -> Vec<Op> {
             key: 0,
             purpose: ReadFor::Peek,
         }]
+    }
+}
+
+/// `ops`, after the blocking entry point's hit path in `style`.
+fn after_hit_path(style: Style, ops: impl IntoIterator<Item = Op>) -> Vec<Op> {
+    hit_path(style).into_iter().chain(ops).collect()
+}
+
+/// What a blocking call at [`START`] asks to take the claim of a stale
+/// entry of version `seen`: a store whose reads take holds, its one read;
+/// in process, after the hit path, the machine's read and a
+/// compare-and-swap on the version it read, for the grace.
+fn taking_claim(style: Style, seen: u64) -> Vec<Op> {
+    taking(style, [read(style, START), try_claim(seen, START)])
+}
+
+/// What a blocking call at [`START`] asks to take the lease of a cold
+/// miss: a store whose reads take holds, its one read; in process, after
+/// the hit path, the machine's read, then (holding the in-process lease) a
+/// second look (a holder may have stored its value between the read and
+/// the join), then the store's lease.
+fn taking_lease(style: Style) -> Vec<Op> {
+    taking(style, [read(style, START), read(style, START), try_lease()])
+}
+
+/// A store whose reads take holds: its one read at [`START`]; else `steps`
+/// after the hit path.
+fn taking(style: Style, steps: impl IntoIterator<Item = Op>) -> Vec<Op> {
+    if style.reads_take_holds {
+        vec![read(style, START)]
+    } else {
+        after_hit_path(style, steps)
     }
 }
 

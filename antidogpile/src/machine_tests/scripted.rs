@@ -287,10 +287,6 @@ fn failure(kind: StoreErrorKind) -> StoreError {
     StoreError::new(kind, "scripted failure")
 }
 
-fn hold_of(granted: Granted) -> Result<Option<u64>, StoreError> {
-    granted.map_err(failure)
-}
-
 impl ScriptedStore {
     /// A store of `style`; `clock` is the one its cache reads (the script
     /// may move it: [`tick_after`](ScriptedStore::tick_after)).
@@ -321,6 +317,28 @@ impl ScriptedStore {
         self.script(key, |script| {
             script.reads.pop_front();
         });
+    }
+
+    /// Scripts a blocking call of key 0 that wins `hold` (the claim of a
+    /// stale entry, or a cold miss's lease), its reads finding `finds`: a
+    /// store whose reads take holds takes it in its one read; in process,
+    /// the hit path's look and the machine's read come first (and a
+    /// second look before a lease), then `try_claim` or `try_lease` wins.
+    pub(super) fn wins(&self, hold: Hold, finds: impl Fn() -> Finds) {
+        if self.style.reads_take_holds {
+            self.reads(0, [finds().taking(hold)]);
+            return;
+        }
+        match hold {
+            Hold::Claim(ClaimId(id)) => {
+                self.reads(0, [finds(), finds()]);
+                self.claims(0, [Ok(Some(id))]);
+            }
+            Hold::Lease(LeaseId(id)) => {
+                self.reads(0, [finds(), finds(), finds()]);
+                self.leases(0, [Ok(Some(id))]);
+            }
+        }
     }
 
     /// What the claims of `key` answer, in order (`Some(id)`: won).
@@ -402,6 +420,13 @@ impl ScriptedStore {
         Some(names)
     }
 
+    /// Records `op` of one key (built from its name) that always succeeds;
+    /// then the clock moves if it must.
+    fn answered(&self, key: Key, op: impl FnOnce(usize) -> Op) {
+        self.record(&[key], |names| op(names[0]));
+        self.tick();
+    }
+
     /// Moves the clock if the last recorded call is one a tick follows.
     fn tick(&self) {
         let by: Duration = {
@@ -430,6 +455,28 @@ impl ScriptedStore {
                 panic!("unscripted {what} of key {key}; the calls so far: {calls:#?}")
             }
         }
+    }
+
+    /// The next scripted claim or lease answer (`what`, from `queue`) of
+    /// each of `names` (none for a generation key: its holds are not the
+    /// machine's), as the hold `of` its id; then the clock moves if it must.
+    fn grants<H>(
+        &self,
+        names: Option<Vec<usize>>,
+        what: &str,
+        queue: fn(&mut Script) -> &mut VecDeque<Granted>,
+        of: fn(u64) -> H,
+    ) -> Vec<Result<Option<H>, StoreError>> {
+        let names = names.unwrap_or_else(|| panic!("{what}s are on the machine's keys"));
+        let answers = names
+            .into_iter()
+            .map(|name| {
+                let answer = self.next(name, what, |script| queue(script).pop_front());
+                answer.map(|won| won.map(of)).map_err(failure)
+            })
+            .collect();
+        self.tick();
+        answers
     }
 
     fn optional<T>(&self, key: usize, queue: impl FnOnce(&mut Script) -> Option<T>) -> Option<T> {
@@ -607,10 +654,8 @@ impl Store for ScriptedStore {
             seen,
             until: millis(until),
         });
-        let name = names.expect("claims are on the machine's keys")[0];
-        let answer = self.next(name, "claim", |script| script.claims.pop_front());
-        self.tick();
-        Answer::ready(hold_of(answer).map(|won| won.map(ClaimId)))
+        let mut won = self.grants(names, "claim", |script| &mut script.claims, ClaimId);
+        Answer::ready(won.remove(0))
     }
 
     fn try_claim_many<'a>(
@@ -629,24 +674,12 @@ impl Store for ScriptedStore {
                 .collect(),
             until: millis(until),
         });
-        let answers = names
-            .expect("claims are on the machine's keys")
-            .into_iter()
-            .map(|name| {
-                let answer = self.next(name, "claim", |script| script.claims.pop_front());
-                hold_of(answer).map(|won| won.map(ClaimId))
-            })
-            .collect();
-        self.tick();
-        Answer::ready(Ok(answers))
+        let won = self.grants(names, "claim", |script| &mut script.claims, ClaimId);
+        Answer::ready(Ok(won))
     }
 
     fn release_claim(&self, _wait: Wait, key: Key, claim: ClaimId) -> Answer<'_, ()> {
-        self.record(&[key], |names| Op::ReleaseClaim {
-            key: names[0],
-            claim,
-        });
-        self.tick();
+        self.answered(key, |key| Op::ReleaseClaim { key, claim });
         Answer::ready(Ok(()))
     }
 
@@ -739,14 +772,12 @@ impl Store for ScriptedStore {
     }
 
     fn remove(&self, _wait: Wait, key: Key) -> Answer<'_, ()> {
-        self.record(&[key], |names| Op::Remove { key: names[0] });
-        self.tick();
+        self.answered(key, |key| Op::Remove { key });
         Answer::ready(Ok(()))
     }
 
     fn mark_stale(&self, _wait: Wait, key: Key, _now: Timestamp) -> Answer<'_, bool> {
-        self.record(&[key], |names| Op::MarkStale { key: names[0] });
-        self.tick();
+        self.answered(key, |key| Op::MarkStale { key });
         Answer::ready(Ok(true))
     }
 
@@ -761,10 +792,8 @@ impl Store for ScriptedStore {
             key: names[0],
             lease_for: grace,
         });
-        let name = names.expect("leases are on the machine's keys")[0];
-        let answer = self.next(name, "lease", |script| script.leases.pop_front());
-        self.tick();
-        Answer::ready(hold_of(answer).map(|won| won.map(LeaseId)))
+        let mut won = self.grants(names, "lease", |script| &mut script.leases, LeaseId);
+        Answer::ready(won.remove(0))
     }
 
     fn try_lease_many<'a>(
@@ -778,24 +807,12 @@ impl Store for ScriptedStore {
             keys: names.to_vec(),
             lease_for: grace,
         });
-        let answers = names
-            .expect("leases are on the machine's keys")
-            .into_iter()
-            .map(|name| {
-                let answer = self.next(name, "lease", |script| script.leases.pop_front());
-                hold_of(answer).map(|won| won.map(LeaseId))
-            })
-            .collect();
-        self.tick();
-        Answer::ready(Ok(answers))
+        let won = self.grants(names, "lease", |script| &mut script.leases, LeaseId);
+        Answer::ready(Ok(won))
     }
 
     fn release_lease(&self, _wait: Wait, key: Key, lease: LeaseId) -> Answer<'_, ()> {
-        self.record(&[key], |names| Op::ReleaseLease {
-            key: names[0],
-            lease,
-        });
-        self.tick();
+        self.answered(key, |key| Op::ReleaseLease { key, lease });
         Answer::ready(Ok(()))
     }
 
@@ -807,12 +824,8 @@ impl Store for ScriptedStore {
         until: Timestamp,
         _now: Timestamp,
     ) -> Answer<'_, Option<Hold>> {
-        self.record(&[key], |names| Op::Renew {
-            key: names[0],
-            hold,
-            until: millis(until),
-        });
-        self.tick();
+        let until = millis(until);
+        self.answered(key, |key| Op::Renew { key, hold, until });
         Answer::ready(Ok(Some(hold)))
     }
 }

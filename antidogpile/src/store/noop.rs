@@ -7,7 +7,7 @@ use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::key::Key;
 use crate::policy::Deadlines;
-use crate::url_params::{no_location, Params, StoreUrl};
+use crate::url_params::{own_params_only, Params, StoreUrl};
 
 /// A store that keeps nothing: every call computes. For tests, and for
 /// switching caching off by configuration (`dummy://`) without touching code.
@@ -36,13 +36,8 @@ impl NoopStore {
         location: &str,
         params: Params<'u>,
     ) -> Result<StoreUrl<'u, NoopStore>, Error> {
-        no_location(url, "dummy", location)?;
-        Ok(StoreUrl {
-            store: NoopStore,
-            shown: url.to_owned(),
-            rest: params,
-            names: "",
-        })
+        let rest = own_params_only(url, "dummy", location, params, |_, _| Ok(false))?;
+        Ok(StoreUrl::new(NoopStore, url, rest, ""))
     }
 }
 

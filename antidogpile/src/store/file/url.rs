@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::FileStore;
 use crate::error::Error;
-use crate::url_params::{parse_count, Params, StoreUrl};
+use crate::url_params::{own_params, parse_count, percent_decode, Params, StoreUrl};
 
 /// What a `file://` URL asks for, checked, before anything is created.
 pub(crate) struct FileUrl {
@@ -23,25 +23,21 @@ impl FileStore {
         params: Params<'u>,
     ) -> Result<StoreUrl<'u, FileUrl>, Error> {
         let dir = file_path(url, location)?;
-        let mut rest = Vec::new();
         let (mut max_value, mut sweep_every) = (None, None);
-        for (name, value) in params {
+        let rest = own_params(params, |name, value| {
             match name {
                 "max_value" => max_value = Some(parse_count(url, name, value)?),
                 "sweep_every" => sweep_every = Some(parse_count(url, name, value)?),
-                _ => rest.push((name, value)),
+                _ => return Ok(false),
             }
-        }
-        Ok(StoreUrl {
-            store: FileUrl {
-                dir,
-                max_value,
-                sweep_every,
-            },
-            shown: url.to_owned(),
-            rest,
-            names: "max_value, sweep_every, ",
-        })
+            Ok(true)
+        })?;
+        let store = FileUrl {
+            dir,
+            max_value,
+            sweep_every,
+        };
+        Ok(StoreUrl::new(store, url, rest, "max_value, sweep_every, "))
     }
 }
 
@@ -93,28 +89,13 @@ fn file_path(url: &str, location: &str) -> Result<PathBuf, Error> {
             ),
         ));
     }
-    let mut bytes = Vec::with_capacity(location.len());
-    let mut rest = location.as_bytes();
-    while let Some((&byte, after)) = rest.split_first() {
-        if byte != b'%' {
-            bytes.push(byte);
-            rest = after;
-            continue;
-        }
-        let escaped = after
-            .get(..2)
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-            .ok_or_else(|| {
-                Error::invalid_url(
-                    url,
-                    "path",
-                    "a % in the path must be followed by two hex digits",
-                )
-            })?;
-        bytes.push(escaped);
-        rest = &after[2..];
-    }
+    let bytes = percent_decode(location).ok_or_else(|| {
+        Error::invalid_url(
+            url,
+            "path",
+            "a % in the path must be followed by two hex digits",
+        )
+    })?;
     let path = String::from_utf8(bytes)
         .map_err(|_| Error::invalid_url(url, "path", "the decoded path is not UTF-8"))?;
     if path.contains('\0') {

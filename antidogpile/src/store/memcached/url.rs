@@ -2,7 +2,7 @@
 
 use super::{MemcachedConfig, ServerAddr};
 use crate::error::Error;
-use crate::url_params::{parse_count, parse_duration, Params, StoreUrl};
+use crate::url_params::{own_params, parse_count, parse_duration, parse_port, Params, StoreUrl};
 
 impl MemcachedConfig {
     /// The settings of `memcached://host:port,host:port?timeout=&retry_after=&pool=&max_value=`
@@ -14,31 +14,24 @@ impl MemcachedConfig {
         params: Params<'u>,
     ) -> Result<StoreUrl<'u, MemcachedConfig>, Error> {
         let mut config = MemcachedConfig::new(memcached_servers(url, location)?);
-        let mut rest = Vec::new();
-        for (name, value) in params {
+        let duration = |name, value| {
+            parse_duration(value).map_err(|reason| Error::invalid_url(url, name, reason))
+        };
+        let rest = own_params(params, |name, value| {
             match name {
-                "timeout" => {
-                    config.timeout = parse_duration(value)
-                        .map_err(|reason| Error::invalid_url(url, name, reason))?
-                }
-                "retry_after" => {
-                    config.retry_after = parse_duration(value)
-                        .map_err(|reason| Error::invalid_url(url, name, reason))?
-                }
+                "timeout" => config.timeout = duration(name, value)?,
+                "retry_after" => config.retry_after = duration(name, value)?,
                 "pool" => config.pool = parse_count(url, name, value)?,
                 "max_value" => config.max_value = parse_count(url, name, value)?,
-                _ => rest.push((name, value)),
+                _ => return Ok(false),
             }
-        }
+            Ok(true)
+        })?;
         if let Some(reason) = config.max_value_error() {
             return Err(Error::invalid_url(url, "max_value", reason));
         }
-        Ok(StoreUrl {
-            store: config,
-            shown: url.to_owned(),
-            rest,
-            names: "timeout, retry_after, pool, max_value, ",
-        })
+        let names = "timeout, retry_after, pool, max_value, ";
+        Ok(StoreUrl::new(config, url, rest, names))
     }
 }
 
@@ -75,20 +68,7 @@ fn memcached_servers(url: &str, location: &str) -> Result<Vec<ServerAddr>, Error
                     format!("{server:?} is not host:port"),
                 ));
             }
-            let port = match port {
-                None => 11211,
-                Some(port) => port
-                    .parse::<u16>()
-                    .ok()
-                    .filter(|port| *port > 0)
-                    .ok_or_else(|| {
-                        Error::invalid_url(
-                            url,
-                            "port",
-                            format!("{port:?} in {server:?} is not a port (1 to 65535)"),
-                        )
-                    })?,
-            };
+            let port = parse_port(url, port, 11211, Some(server))?;
             Ok(ServerAddr::Tcp(format!("{host}:{port}")))
         })
         .collect()

@@ -2,7 +2,7 @@
 
 use super::MemoryStore;
 use crate::error::Error;
-use crate::url_params::{no_location, parse_count, Params, StoreUrl};
+use crate::url_params::{own_params_only, parse_count, Params, StoreUrl};
 
 impl MemoryStore {
     /// The store of `memory://?max_entries=N`: no host, no path.
@@ -11,23 +11,19 @@ impl MemoryStore {
         location: &str,
         params: Params<'u>,
     ) -> Result<StoreUrl<'u, MemoryStore>, Error> {
-        no_location(url, "memory", location)?;
-        let mut store = MemoryStore::new();
-        let mut rest = Vec::new();
-        for (name, value) in params {
+        let mut max_entries = None;
+        let rest = own_params_only(url, "memory", location, params, |name, value| {
             match name {
-                "max_entries" => {
-                    store = store.with_max_entries(parse_max_entries(url, name, value)?)
-                }
-                _ => rest.push((name, value)),
+                "max_entries" => max_entries = Some(parse_max_entries(url, name, value)?),
+                _ => return Ok(false),
             }
+            Ok(true)
+        })?;
+        let mut store = MemoryStore::new();
+        if let Some(max_entries) = max_entries {
+            store = store.with_max_entries(max_entries);
         }
-        Ok(StoreUrl {
-            store,
-            shown: url.to_owned(),
-            rest,
-            names: "max_entries, ",
-        })
+        Ok(StoreUrl::new(store, url, rest, "max_entries, "))
     }
 }
 

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::url_params::{parse_count, parse_duration, percent_decode, Params, StoreUrl};
+use crate::url_params::{
+    own_params, parse_count, parse_duration, parse_port, percent_decode, Params, StoreUrl,
+};
 
 /// Where the Redis server listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -193,8 +195,7 @@ impl RedisConfig {
                 config.password = Some(decode("password", password)?);
             }
         }
-        let mut rest = Vec::new();
-        for (name, value) in params {
+        let rest = own_params(params, |name, value| {
             match name {
                 "timeout" | "retry_after" => {
                     let duration = parse_duration(value)
@@ -227,19 +228,17 @@ impl RedisConfig {
                     });
                 }
                 "db" if scheme == "redis+unix" => config.db = parse_db(url, name, value)?,
-                _ => rest.push((name, value)),
+                _ => return Ok(false),
             }
-        }
-        Ok(StoreUrl {
-            store: config,
-            names: if tls {
-                "timeout, retry_after, pool, max_value, prefix, ca, "
-            } else {
-                "timeout, retry_after, pool, max_value, prefix, "
-            },
-            shown,
-            rest,
-        })
+            Ok(true)
+        })?;
+        let names = if tls {
+            "timeout, retry_after, pool, max_value, prefix, ca, "
+        } else {
+            "timeout, retry_after, pool, max_value, prefix, "
+        };
+        // `url` is `shown`, the password hidden.
+        Ok(StoreUrl::new(config, url, rest, names))
     }
 }
 
@@ -274,16 +273,7 @@ fn redis_host_port(url: &str, text: &str) -> Result<(String, u16), Error> {
             format!("{text:?} is not host:port"),
         ));
     }
-    let port = match port {
-        None => 6379,
-        Some(port) => port
-            .parse::<u16>()
-            .ok()
-            .filter(|port| *port > 0)
-            .ok_or_else(|| {
-                Error::invalid_url(url, "port", format!("{port:?} is not a port (1 to 65535)"))
-            })?,
-    };
+    let port = parse_port(url, port, 6379, None)?;
     Ok((host.to_owned(), port))
 }
 

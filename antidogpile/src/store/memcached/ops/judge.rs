@@ -766,6 +766,24 @@ pub(super) mod tests {
         left: 75,
     };
 
+    /// A read that won the recache token, `left` seconds of TTL left.
+    fn won(left: u32) -> Flags {
+        Flags {
+            won: true,
+            left,
+            ..NONE
+        }
+    }
+
+    /// A read that found the recache token taken, `left` seconds left.
+    fn taken(left: u32) -> Flags {
+        Flags {
+            taken: true,
+            left,
+            ..NONE
+        }
+    }
+
     fn seen(item: Item, flags: Flags) -> Seen {
         Seen {
             item,
@@ -778,11 +796,21 @@ pub(super) mod tests {
 
     /// A read now of an envelope stale for `seconds`.
     fn stale_for(seconds: i64, flags: Flags) -> Verdict {
+        judged_at(NOW, seconds, flags)
+    }
+
+    /// The same, read a millisecond later.
+    fn a_millisecond_later(seconds: i64, flags: Flags) -> Verdict {
+        judged_at(NOW.saturating_add(Duration::from_millis(1)), seconds, flags)
+    }
+
+    /// A read at `now` of an envelope stale for `seconds` at [`NOW`].
+    fn judged_at(now: Timestamp, seconds: i64, flags: Flags) -> Verdict {
         let item = Item::Envelope {
             cas: 9,
             bytes: envelope_at(-seconds, None),
         };
-        judge(seen(item, flags), NOW, used())
+        judge(seen(item, flags), now, used())
     }
 
     fn stale_envelope(flags: Flags) -> Verdict {
@@ -818,28 +846,11 @@ pub(super) mod tests {
     #[test]
     fn a_late_win_is_recorded_at_once() {
         // Nobody read the stale value for 30 s: its winner writes its claim.
-        let verdict = stale_for(
-            30,
-            Flags {
-                won: true,
-                left: 40,
-                ..NONE
-            },
-        );
+        let verdict = stale_for(30, won(40));
         assert!(matches!(verdict, Verdict::ClaimByCas { cas: 9, .. }));
         // Won 1.001 s after the soft deadline (whatever memcached's whole
         // seconds say): recorded too.
-        let item = Item::Envelope {
-            cas: 9,
-            bytes: envelope_at(-1, None),
-        };
-        let won = Flags {
-            won: true,
-            left: 69,
-            ..NONE
-        };
-        let later = NOW.saturating_add(Duration::from_millis(1));
-        let verdict = judge(seen(item, won), later, used());
+        let verdict = a_millisecond_later(1, won(69));
         assert!(matches!(verdict, Verdict::ClaimByCas { cas: 9, .. }));
     }
 
@@ -849,14 +860,7 @@ pub(super) mod tests {
         // recorded it), for a 3 s window: until 4 s after the deadline, by
         // the clock, whatever memcached's whole seconds say, it is alive.
         for (stale, left) in [(1, 68), (4, 72), (4, 40)] {
-            let verdict = stale_for(
-                stale,
-                Flags {
-                    taken: true,
-                    left,
-                    ..NONE
-                },
-            );
+            let verdict = stale_for(stale, taken(left));
             assert!(hold(&verdict).is_none(), "stale {stale} s");
             assert!(
                 served_claim(&verdict).is_some_and(|until| until > NOW),
@@ -864,17 +868,7 @@ pub(super) mod tests {
             );
         }
         // Past that, and still no claim recorded: its winner died.
-        let item = Item::Envelope {
-            cas: 9,
-            bytes: envelope_at(-4, None),
-        };
-        let taken = Flags {
-            taken: true,
-            left: 72,
-            ..NONE
-        };
-        let later = NOW.saturating_add(Duration::from_millis(1));
-        let verdict = judge(seen(item, taken), later, used());
+        let verdict = a_millisecond_later(4, taken(72));
         assert!(matches!(verdict, Verdict::ClaimByCas { cas: 9, .. }));
     }
 
@@ -962,27 +956,12 @@ pub(super) mod tests {
     #[test]
     fn a_stub_is_a_lease_to_its_vivifier_only() {
         let stub = |vivified| Item::Lease { cas: 4, vivified };
-        let won = Flags {
-            won: true,
-            left: 3,
-            ..NONE
-        };
-        let verdict = judge(seen(stub(true), won), NOW, used());
+        let verdict = judge(seen(stub(true), won(3)), NOW, used());
         assert_eq!(hold(&verdict), Some(Hold::Lease(LeaseId(4))));
         // A renewed stub whose recache token came: still its holder's.
-        let won = Flags {
-            won: true,
-            left: 3,
-            ..NONE
-        };
-        let verdict = judge(seen(stub(false), won), NOW, used());
+        let verdict = judge(seen(stub(false), won(3)), NOW, used());
         assert!(matches!(verdict, Verdict::Done(Some(Found::Leased), None)));
-        let taken = Flags {
-            taken: true,
-            left: 3,
-            ..NONE
-        };
-        let verdict = judge(seen(stub(true), taken), NOW, used());
+        let verdict = judge(seen(stub(true), taken(3)), NOW, used());
         assert!(matches!(verdict, Verdict::Done(Some(Found::Leased), None)));
     }
 

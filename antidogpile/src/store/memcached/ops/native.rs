@@ -115,17 +115,29 @@ impl<T: Exchange> Ops<'_, T> {
         now: Timestamp,
         purpose: ReadFor,
     ) -> Result<Vec<(Option<Found>, Option<Hold>)>, StoreError> {
-        let (routings, verdicts) = self
-            .read_and_judge(
-                keys,
-                |key| key,
-                (purpose, purpose),
-                now,
-                |_, _, verdict| verdict,
-            )
-            .await;
+        let (routings, verdicts) = self.read_keys(keys, purpose, now, |verdict| verdict).await;
         let settled = self.settle_many(&routings, verdicts, now, purpose).await;
         Found::of_batch(settled)
+    }
+
+    /// [`read_and_judge`](Ops::read_and_judge) of `keys`, each read and
+    /// judged for `purpose`, its verdict turned by `adapt`.
+    #[allow(clippy::type_complexity)]
+    async fn read_keys(
+        &self,
+        keys: &[Key],
+        purpose: ReadFor,
+        now: Timestamp,
+        adapt: fn(Verdict) -> Verdict,
+    ) -> (Vec<String>, Vec<Result<Verdict, StoreError>>) {
+        self.read_and_judge(
+            keys,
+            |key| key,
+            (purpose, purpose),
+            now,
+            |_, _, verdict| adapt(verdict),
+        )
+        .await
     }
 
     /// Reads the key of every item as a read for `asked` (one `mg` each,
@@ -516,15 +528,7 @@ impl<T: Exchange> Ops<'_, T> {
             lease_for: grace,
             keep_stale: Duration::ZERO,
         };
-        let (routings, verdicts) = self
-            .read_and_judge(
-                keys,
-                |key| key,
-                (purpose, purpose),
-                now,
-                |_, _, verdict| for_a_lease(verdict),
-            )
-            .await;
+        let (routings, verdicts) = self.read_keys(keys, purpose, now, for_a_lease).await;
         let verdicts = unless_all_failed(verdicts)?;
         let settled = self.settle_many(&routings, verdicts, now, purpose).await;
         Ok(settled
