@@ -35,11 +35,13 @@ use crate::custom_store::{
     envelope, Answer, ClaimId, Deadlines, EntryMeta, EntryView, Hold, Key, LeaseId, Lookup,
     ManyReader, ReadFor, Reader, Stored, Version, Wait, Write,
 };
-#[cfg(feature = "tokio")]
-use crate::private::memoize_async;
-use crate::private::{memoize, Always, KeyHasher, Site, SiteOptions};
 use crate::store::{Store, StoreError, StoreErrorKind};
-use crate::{install_named, Cache, Ttl};
+use crate::{Cache, Ttl};
+// The macro's entry points: only the driver tests (with tokio) use them.
+#[cfg(feature = "tokio")]
+use crate::install_named;
+#[cfg(feature = "tokio")]
+use crate::private::{memoize, memoize_async, Always, KeyHasher, Site, SiteOptions};
 
 /// The namespace of the generations a store that keeps bytes holds for the
 /// macro's calls (see the `clearing` module's docs): not the machine's keys.

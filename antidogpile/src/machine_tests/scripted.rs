@@ -313,6 +313,7 @@ impl ScriptedStore {
 
     /// Drops the next scripted read of `key` (a script shared by callers
     /// that read a different number of times before the machine runs).
+    #[cfg(feature = "tokio")]
     pub(super) fn skip_read(&self, key: usize) {
         self.script(key, |script| {
             script.reads.pop_front();
@@ -383,6 +384,7 @@ impl ScriptedStore {
     }
 
     /// How many operations were asked on generation keys (not the machine's).
+    #[cfg(feature = "tokio")]
     pub(super) fn generation_ops(&self) -> usize {
         self.state().generation_ops
     }

@@ -34,7 +34,9 @@ mod drive;
 mod hit;
 mod settle;
 
-pub(crate) use drive::{Awaiting, Blocking, Driver};
+#[cfg(feature = "tokio")]
+pub(crate) use drive::Awaiting;
+pub(crate) use drive::{Blocking, Driver};
 pub(crate) use hit::fresh_hit;
 use settle::{failed, store_value, Landed};
 
