@@ -264,7 +264,7 @@ fn generations_are_read_on_a_callers_path_only_at_a_namespaces_first_call() {
     let dir = std::env::temp_dir().join(format!("antidogpile-offpath-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let store = Arc::new(AlteredStore::over(
-        FileStore::new(&dir).unwrap(),
+        Box::new(FileStore::new(&dir).unwrap()),
         Alterations::default(),
     ));
     install_named("clear_off_path", Cache::from_store(store.clone()));

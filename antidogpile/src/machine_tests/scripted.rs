@@ -248,6 +248,26 @@ impl Finds {
 /// A scripted answer of a claim or a lease: `Ok(None)` is "another holds it".
 pub(super) type Granted = Result<Option<u64>, StoreErrorKind>;
 
+/// Claims or leases, as [`ScriptedStore::grants`] answers them: what a
+/// script calls them, the queue of a key's scripted answers, their id.
+struct Grants<H> {
+    what: &'static str,
+    queue: fn(&mut Script) -> &mut VecDeque<Granted>,
+    of: fn(u64) -> H,
+}
+
+const CLAIMS: Grants<ClaimId> = Grants {
+    what: "claim",
+    queue: |script| &mut script.claims,
+    of: ClaimId,
+};
+
+const LEASES: Grants<LeaseId> = Grants {
+    what: "lease",
+    queue: |script| &mut script.leases,
+    of: LeaseId,
+};
+
 #[derive(Default)]
 struct Script {
     reads: VecDeque<Finds>,
@@ -422,11 +442,12 @@ impl ScriptedStore {
         Some(names)
     }
 
-    /// Records `op` of one key (built from its name) that always succeeds;
-    /// then the clock moves if it must.
-    fn answered(&self, key: Key, op: impl FnOnce(usize) -> Op) {
+    /// Records `op` of one key (built from its name) that always succeeds,
+    /// with `answer`; then the clock moves if it must.
+    fn answered<'a, T>(&self, key: Key, op: impl FnOnce(usize) -> Op, answer: T) -> Answer<'a, T> {
         self.record(&[key], |names| op(names[0]));
         self.tick();
+        Answer::ready(Ok(answer))
     }
 
     /// Moves the clock if the last recorded call is one a tick follows.
@@ -459,16 +480,18 @@ impl ScriptedStore {
         }
     }
 
-    /// The next scripted claim or lease answer (`what`, from `queue`) of
-    /// each of `names` (none for a generation key: its holds are not the
-    /// machine's), as the hold `of` its id; then the clock moves if it must.
+    /// Records `op` of `keys` (built from their names; none is a
+    /// generation key: its holds are not the machine's), answered by the
+    /// next scripted claim or lease answer of each key (`kind`); then the
+    /// clock moves if it must.
     fn grants<H>(
         &self,
-        names: Option<Vec<usize>>,
-        what: &str,
-        queue: fn(&mut Script) -> &mut VecDeque<Granted>,
-        of: fn(u64) -> H,
+        keys: &[Key],
+        op: impl FnOnce(&[usize]) -> Op,
+        kind: Grants<H>,
     ) -> Vec<Result<Option<H>, StoreError>> {
+        let Grants { what, queue, of } = kind;
+        let names = self.record(keys, op);
         let names = names.unwrap_or_else(|| panic!("{what}s are on the machine's keys"));
         let answers = names
             .into_iter()
@@ -651,13 +674,12 @@ impl Store for ScriptedStore {
         _now: Timestamp,
         until: Timestamp,
     ) -> Answer<'_, Option<ClaimId>> {
-        let names = self.record(&[key], |names| Op::TryClaim {
+        let op = |names: &[usize]| Op::TryClaim {
             key: names[0],
             seen,
             until: millis(until),
-        });
-        let mut won = self.grants(names, "claim", |script| &mut script.claims, ClaimId);
-        Answer::ready(won.remove(0))
+        };
+        Answer::ready(self.grants(&[key], op, CLAIMS).remove(0))
     }
 
     fn try_claim_many<'a>(
@@ -668,21 +690,19 @@ impl Store for ScriptedStore {
         until: Timestamp,
     ) -> Answer<'a, Vec<Result<Option<ClaimId>, StoreError>>> {
         let keys: Vec<Key> = claims.iter().map(|(key, _)| *key).collect();
-        let names = self.record(&keys, |names| Op::TryClaimMany {
+        let op = |names: &[usize]| Op::TryClaimMany {
             claims: names
                 .iter()
                 .zip(claims)
                 .map(|(name, (_, seen))| (*name, *seen))
                 .collect(),
             until: millis(until),
-        });
-        let won = self.grants(names, "claim", |script| &mut script.claims, ClaimId);
-        Answer::ready(Ok(won))
+        };
+        Answer::ready(Ok(self.grants(&keys, op, CLAIMS)))
     }
 
     fn release_claim(&self, _wait: Wait, key: Key, claim: ClaimId) -> Answer<'_, ()> {
-        self.answered(key, |key| Op::ReleaseClaim { key, claim });
-        Answer::ready(Ok(()))
+        self.answered(key, |key| Op::ReleaseClaim { key, claim }, ())
     }
 
     fn write(
@@ -774,13 +794,11 @@ impl Store for ScriptedStore {
     }
 
     fn remove(&self, _wait: Wait, key: Key) -> Answer<'_, ()> {
-        self.answered(key, |key| Op::Remove { key });
-        Answer::ready(Ok(()))
+        self.answered(key, |key| Op::Remove { key }, ())
     }
 
     fn mark_stale(&self, _wait: Wait, key: Key, _now: Timestamp) -> Answer<'_, bool> {
-        self.answered(key, |key| Op::MarkStale { key });
-        Answer::ready(Ok(true))
+        self.answered(key, |key| Op::MarkStale { key }, true)
     }
 
     fn try_lease(
@@ -790,12 +808,11 @@ impl Store for ScriptedStore {
         _now: Timestamp,
         grace: Duration,
     ) -> Answer<'_, Option<LeaseId>> {
-        let names = self.record(&[key], |names| Op::TryLease {
+        let op = |names: &[usize]| Op::TryLease {
             key: names[0],
             lease_for: grace,
-        });
-        let mut won = self.grants(names, "lease", |script| &mut script.leases, LeaseId);
-        Answer::ready(won.remove(0))
+        };
+        Answer::ready(self.grants(&[key], op, LEASES).remove(0))
     }
 
     fn try_lease_many<'a>(
@@ -805,17 +822,15 @@ impl Store for ScriptedStore {
         _now: Timestamp,
         grace: Duration,
     ) -> Answer<'a, Vec<Result<Option<LeaseId>, StoreError>>> {
-        let names = self.record(keys, |names| Op::TryLeaseMany {
+        let op = |names: &[usize]| Op::TryLeaseMany {
             keys: names.to_vec(),
             lease_for: grace,
-        });
-        let won = self.grants(names, "lease", |script| &mut script.leases, LeaseId);
-        Answer::ready(Ok(won))
+        };
+        Answer::ready(Ok(self.grants(keys, op, LEASES)))
     }
 
     fn release_lease(&self, _wait: Wait, key: Key, lease: LeaseId) -> Answer<'_, ()> {
-        self.answered(key, |key| Op::ReleaseLease { key, lease });
-        Answer::ready(Ok(()))
+        self.answered(key, |key| Op::ReleaseLease { key, lease }, ())
     }
 
     fn renew(
@@ -827,7 +842,6 @@ impl Store for ScriptedStore {
         _now: Timestamp,
     ) -> Answer<'_, Option<Hold>> {
         let until = millis(until);
-        self.answered(key, |key| Op::Renew { key, hold, until });
-        Answer::ready(Ok(Some(hold)))
+        self.answered(key, |key| Op::Renew { key, hold, until }, Some(hold))
     }
 }

@@ -314,6 +314,27 @@ fn kill(mut holder: Child) -> u64 {
     killed_at
 }
 
+/// SIGKILLs `holder` right after it says it renewed a hold (`renewed `,
+/// every second with `WORKER_SAYS_RENEWALS`); returns when. If it does
+/// not within 10 s, kills it and `others` and panics with `failure`.
+fn kill_after_renewal(
+    lines: &std::sync::mpsc::Receiver<String>,
+    mut holder: Child,
+    others: &mut [&mut Child],
+    failure: &str,
+) -> u64 {
+    let others = others.iter_mut().map(|other| &mut **other);
+    let mut children: Vec<&mut Child> = std::iter::once(&mut holder).chain(others).collect();
+    expect_line(
+        lines,
+        "renewed ",
+        Duration::from_secs(10),
+        &mut children,
+        failure,
+    );
+    kill(holder)
+}
+
 /// A process takes the cold-miss lease of a value (grace 60 s) and is
 /// SIGKILLed while computing, right after it renewed the lease, once another
 /// waits for it; that one takes over. Returns
@@ -340,14 +361,7 @@ pub fn a_cold_holder_is_killed(url: &str) -> Duration {
         waited,
     );
     let renewed = "the holder never renewed its lease";
-    expect_line(
-        &holder_lines,
-        "renewed ",
-        Duration::from_secs(10),
-        children,
-        renewed,
-    );
-    let killed_at = kill(holder);
+    let killed_at = kill_after_renewal(&holder_lines, holder, &mut [&mut waiter], renewed);
     let started = wait_for_line(&waiter_lines, "computing ", Duration::from_secs(12));
     let Some(started) = started else {
         let _ = waiter.kill();
@@ -417,17 +431,13 @@ fn a_refresh_claimer_is_killed_after(
     let claimer_lines = line_reader(&mut claimer);
     wait_for_line(&claimer_lines, "computing ", Duration::from_secs(20))
         .expect("the claimer never started computing");
-    if renewed == Renewed::Once {
-        let renewed = "the claimer never renewed its claim";
-        expect_line(
-            &claimer_lines,
-            "renewed ",
-            Duration::from_secs(10),
-            &mut [&mut claimer],
-            renewed,
-        );
-    }
-    let killed_at = kill(claimer);
+    let killed_at = match renewed {
+        Renewed::Once => {
+            let renewed = "the claimer never renewed its claim";
+            kill_after_renewal(&claimer_lines, claimer, &mut [], renewed)
+        }
+        Renewed::Never => kill(claimer),
+    };
     let mut poller = worker(&[mode, url, "50", "12"]).spawn().unwrap();
     let poller_lines = line_reader(&mut poller);
     let started = wait_for_line(&poller_lines, "computing ", Duration::from_secs(14));
@@ -461,14 +471,7 @@ pub fn a_client_duty_holder_is_killed(url: &str) -> Duration {
         .expect("the worker was never told to recompute");
     // The kill comes right after the duty's lease was renewed (every second).
     let renewed = "the worker never renewed the duty's lease";
-    expect_line(
-        &holder_lines,
-        "renewed ",
-        Duration::from_secs(10),
-        &mut [&mut holder],
-        renewed,
-    );
-    let killed_at = kill(holder);
+    let killed_at = kill_after_renewal(&holder_lines, holder, &mut [], renewed);
     let cache = antidogpile::Cache::from_url(url).unwrap();
     let got = antidogpile_test_support::within(Duration::from_secs(12), move || {
         let value: u64 = cache.get_or_compute("duty", Duration::from_secs(60), || 7);
