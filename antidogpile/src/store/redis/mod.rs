@@ -95,11 +95,21 @@ impl RedisStore {
             }
             #[cfg(not(feature = "redis-cluster"))]
             RedisAddr::Cluster(_) => {
-                return Err(Error::invalid_url(
-                    "redis+cluster://",
-                    "scheme",
-                    "a Redis Cluster needs antidogpile's `redis-cluster` feature",
-                ))
+                // Over TLS without `redis-tls` either: name both features,
+                // not only the first one missing.
+                let (scheme, reason) = if cfg!(not(feature = "redis-tls")) && config.tls.is_some() {
+                    (
+                        "rediss+cluster://",
+                        "a Redis Cluster over TLS needs antidogpile's `redis-cluster` feature \
+                         and its `redis-tls` feature",
+                    )
+                } else {
+                    (
+                        "redis+cluster://",
+                        "a Redis Cluster needs antidogpile's `redis-cluster` feature",
+                    )
+                };
+                return Err(Error::invalid_url(scheme, "scheme", reason));
             }
             _ => {
                 let client = config.client()?;
