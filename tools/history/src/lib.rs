@@ -120,76 +120,77 @@ pub fn parse(text: &str) -> Result<Vec<Event>, ParseError> {
     Ok(events)
 }
 
+/// A compute's outcomes, as a history spells them.
+const OUTCOMES: &[(&str, Outcome)] = &[
+    ("ok", Outcome::Ok),
+    ("err", Outcome::Err),
+    ("panic", Outcome::Panic),
+    ("hung", Outcome::Hung),
+];
+
+/// How a call was served, as a history spells it.
+const SERVED: &[(&str, Served)] = &[
+    ("fresh", Served::Fresh),
+    ("stale", Served::Stale),
+    ("computed", Served::Computed),
+    ("uncached", Served::Uncached),
+];
+
 fn event(fields: &[&str]) -> Result<Event, String> {
-    let arity = |n: usize| {
-        if fields.len() == n {
-            Ok(())
-        } else {
-            Err(format!(
-                "`{}` takes {} fields, found {}",
-                fields[0],
-                n - 1,
-                fields.len() - 1
+    let arity = match fields[0] {
+        "compute" | "call" => 7,
+        "invalidate" => 5,
+        other => {
+            return Err(format!(
+                "unknown event {other:?}: one of compute, call, invalidate"
             ))
         }
     };
-    match fields[0] {
-        "compute" => {
-            arity(7)?;
-            Ok(Event::Compute {
-                process: fields[1].to_owned(),
-                key: fields[2].to_owned(),
-                id: number(fields[3], "ID")?,
-                start: number(fields[4], "START")?,
-                end: number(fields[5], "END")?,
-                outcome: match fields[6] {
-                    "ok" => Outcome::Ok,
-                    "err" => Outcome::Err,
-                    "panic" => Outcome::Panic,
-                    "hung" => Outcome::Hung,
-                    other => {
-                        return Err(format!("unknown outcome {other:?}: ok, err, panic or hung"))
-                    }
-                },
-            })
-        }
-        "call" => {
-            arity(7)?;
-            Ok(Event::Call {
-                process: fields[1].to_owned(),
-                key: fields[2].to_owned(),
-                start: number(fields[3], "START")?,
-                end: number(fields[4], "END")?,
-                served: match fields[5] {
-                    "fresh" => Served::Fresh,
-                    "stale" => Served::Stale,
-                    "computed" => Served::Computed,
-                    "uncached" => Served::Uncached,
-                    other => {
-                        return Err(format!(
-                            "unknown way served {other:?}: fresh, stale, computed or uncached"
-                        ))
-                    }
-                },
-                value: match fields[6] {
-                    "-" => None,
-                    id => Some(number(id, "VALUE")?),
-                },
-            })
-        }
-        "invalidate" => {
-            arity(5)?;
-            Ok(Event::Invalidate {
-                process: fields[1].to_owned(),
-                key: fields[2].to_owned(),
-                start: number(fields[3], "START")?,
-                end: number(fields[4], "END")?,
-            })
-        }
-        other => Err(format!(
-            "unknown event {other:?}: compute, call or invalidate"
-        )),
+    if fields.len() != arity {
+        return Err(format!(
+            "`{}` takes {} fields, found {}",
+            fields[0],
+            arity - 1,
+            fields.len() - 1
+        ));
     }
+    let (process, key) = (fields[1].to_owned(), fields[2].to_owned());
+    Ok(match fields[0] {
+        "compute" => Event::Compute {
+            process,
+            key,
+            id: number(fields[3], "ID")?,
+            start: number(fields[4], "START")?,
+            end: number(fields[5], "END")?,
+            outcome: one_of(fields[6], OUTCOMES, "outcome")?,
+        },
+        "call" => Event::Call {
+            process,
+            key,
+            start: number(fields[3], "START")?,
+            end: number(fields[4], "END")?,
+            served: one_of(fields[5], SERVED, "way served")?,
+            value: match fields[6] {
+                "-" => None,
+                id => Some(number(id, "VALUE")?),
+            },
+        },
+        _ => Event::Invalidate {
+            process,
+            key,
+            start: number(fields[3], "START")?,
+            end: number(fields[4], "END")?,
+        },
+    })
+}
+
+/// The value `text` names among `words`.
+fn one_of<T: Copy>(text: &str, words: &[(&str, T)], what: &str) -> Result<T, String> {
+    let found = words.iter().find(|(word, _)| *word == text);
+    found.map(|(_, value)| *value).ok_or_else(|| {
+        let names: Vec<&str> = words.iter().map(|(word, _)| *word).collect();
+        format!("unknown {what} {text:?}: one of {}", names.join(", "))
+    })
 }
 
 fn number(text: &str, what: &str) -> Result<u64, String> {
