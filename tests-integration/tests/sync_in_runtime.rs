@@ -233,13 +233,26 @@ fn holder_on_the_blocking_pool(
     })
 }
 
-/// A holder on the blocking pool of a `current_thread` runtime whose
-/// compute needs that runtime (its timer, its I/O driver) cannot progress
-/// while a sync call blocks the runtime's only thread: that call computes
-/// at once (its value returned, not stored) instead of waiting out the grace.
-#[test]
-fn a_sync_call_on_a_current_thread_runtime_does_not_wait_for_a_holder_that_needs_the_runtime() {
-    let outcome = within(PATIENCE, || {
+/// Where the holder of `"shared"` computes.
+#[derive(Clone, Copy)]
+enum HolderOn {
+    /// A task of the runtime ([`holder`]).
+    ATask,
+    /// The runtime's blocking pool ([`holder_on_the_blocking_pool`]).
+    TheBlockingPool,
+}
+
+/// The scene of the tests below: on a `current_thread` runtime, a cache
+/// with [`POOL_GRACE`] and a holder of `"shared"` (value 1, computing for
+/// 300 ms) seen to have started; then `body` with the cache, the compute
+/// count and the holder. `None`: the runtime stalled past [`PATIENCE`].
+fn with_a_holder_on_a_current_thread_runtime<T: Send + 'static>(
+    on: HolderOn,
+    body: impl AsyncFnOnce(Arc<Cache>, Arc<AtomicU64>, tokio::task::JoinHandle<u32>) -> T
+        + Send
+        + 'static,
+) -> Option<T> {
+    within(PATIENCE, move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
@@ -247,15 +260,32 @@ fn a_sync_call_on_a_current_thread_runtime_does_not_wait_for_a_holder_that_needs
         runtime.block_on(async {
             let cache = cache_with_pool_grace();
             let computes = Arc::new(AtomicU64::new(0));
-            let holder = holder_on_the_blocking_pool(
-                &tokio::runtime::Handle::current(),
-                &cache,
-                &computes,
-                Duration::from_millis(300),
-                1,
-            );
+            let compute = Duration::from_millis(300);
+            let holder = match on {
+                HolderOn::ATask => holder(&cache, &computes, compute, 1),
+                HolderOn::TheBlockingPool => holder_on_the_blocking_pool(
+                    &tokio::runtime::Handle::current(),
+                    &cache,
+                    &computes,
+                    compute,
+                    1,
+                ),
+            };
             assert!(eventually_async(PATIENCE, || computes.load(Ordering::SeqCst) == 1).await);
+            body(cache, computes, holder).await
+        })
+    })
+}
 
+/// A holder on the blocking pool of a `current_thread` runtime whose
+/// compute needs that runtime (its timer, its I/O driver) cannot progress
+/// while a sync call blocks the runtime's only thread: that call computes
+/// at once (its value returned, not stored) instead of waiting out the grace.
+#[test]
+fn a_sync_call_on_a_current_thread_runtime_does_not_wait_for_a_holder_that_needs_the_runtime() {
+    let outcome = with_a_holder_on_a_current_thread_runtime(
+        HolderOn::TheBlockingPool,
+        async move |cache, computes, holder| {
             let started = Instant::now();
             let sync_value = cache.get_or_compute(&"shared", TTL, || {
                 computes.fetch_add(1, Ordering::SeqCst);
@@ -271,8 +301,8 @@ fn a_sync_call_on_a_current_thread_runtime_does_not_wait_for_a_holder_that_needs
                 cached,
                 computes.load(Ordering::SeqCst),
             )
-        })
-    });
+        },
+    );
     let Some((sync_value, sync_took, holder_value, cached, computes)) = outcome else {
         panic!("the sync call stalled its current_thread runtime ({PATIENCE:?} and counting)");
     };
@@ -294,22 +324,9 @@ fn a_sync_call_on_a_current_thread_runtime_does_not_wait_for_a_holder_that_needs
 /// waits for a holder on the same pool (one compute, its value).
 #[test]
 fn a_sync_call_on_the_blocking_pool_still_waits_for_a_holder_on_the_same_pool() {
-    let outcome = within(PATIENCE, || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let cache = cache_with_pool_grace();
-            let computes = Arc::new(AtomicU64::new(0));
-            let holder = holder_on_the_blocking_pool(
-                &tokio::runtime::Handle::current(),
-                &cache,
-                &computes,
-                Duration::from_millis(300),
-                1,
-            );
-            assert!(eventually_async(PATIENCE, || computes.load(Ordering::SeqCst) == 1).await);
+    let outcome = with_a_holder_on_a_current_thread_runtime(
+        HolderOn::TheBlockingPool,
+        async move |cache, computes, holder| {
             let waiter = {
                 let (cache, computes) = (Arc::clone(&cache), Arc::clone(&computes));
                 tokio::task::spawn_blocking(move || {
@@ -324,8 +341,8 @@ fn a_sync_call_on_the_blocking_pool_still_waits_for_a_holder_on_the_same_pool() 
                 holder.await.unwrap(),
                 computes.load(Ordering::SeqCst),
             )
-        })
-    });
+        },
+    );
     let Some((waiter_value, holder_value, computes)) = outcome else {
         panic!("the runtime stalled ({PATIENCE:?} and counting)");
     };
@@ -342,16 +359,9 @@ fn a_sync_call_on_the_blocking_pool_still_waits_for_a_holder_on_the_same_pool() 
 /// without the cache instead of blocking the thread the task needs.
 #[test]
 fn a_sync_batch_inside_a_current_thread_runtime_does_not_wait_for_a_task_of_it() {
-    let outcome = within(PATIENCE, || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let cache = cache_with_pool_grace();
-            let computes = Arc::new(AtomicU64::new(0));
-            let task = holder(&cache, &computes, Duration::from_millis(300), 1);
-            assert!(eventually_async(PATIENCE, || computes.load(Ordering::SeqCst) == 1).await);
+    let outcome = with_a_holder_on_a_current_thread_runtime(
+        HolderOn::ATask,
+        async move |cache, computes, task| {
             let started = Instant::now();
             let batch = cache.get_or_compute_many(&["shared", "other"], TTL, |missing| {
                 computes.fetch_add(missing.len() as u64, Ordering::SeqCst);
@@ -367,8 +377,8 @@ fn a_sync_batch_inside_a_current_thread_runtime_does_not_wait_for_a_task_of_it()
                 cached,
                 computes.load(Ordering::SeqCst),
             )
-        })
-    });
+        },
+    );
     let Some((batch, batch_took, task_value, cached, computes)) = outcome else {
         panic!("the sync batch stalled its current_thread runtime ({PATIENCE:?} and counting)");
     };
