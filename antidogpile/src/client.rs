@@ -18,6 +18,7 @@ use crate::clock::Timestamp;
 use crate::envelope::encode_payload;
 use crate::error::{Error, StoreError, StoreErrorKind};
 use crate::flight::Flight;
+use crate::hooks::Served;
 pub use crate::io::Invalidate;
 use crate::io::{Io, Looked, Read, Taking};
 use crate::key::{ArgumentEncoder, Key};
@@ -499,6 +500,8 @@ impl<'c> Ops<'c> {
             .collect();
         let mut progress: Vec<Progress<'c>> = calls.iter().map(|_| Progress::new()).collect();
         let mut values: Vec<Option<V>> = calls.iter().map(|_| None).collect();
+        // How each key was served (for `hooks`).
+        let mut served: Vec<Served> = calls.iter().map(|_| Served::Waited).collect();
         let gather = crate::io::Gather::new(self.io, Cache::CLIENT_NAMESPACE);
         let gathered = self.io.gathered(&gather);
         let (calls, gather, gathered) = (&calls, &gather, &gathered);
@@ -552,8 +555,14 @@ impl<'c> Ops<'c> {
             let mut looking_again = false;
             for (slot, next) in turns {
                 match next {
-                    Next::Value(value) => values[slot] = Some(value),
-                    Next::Compute(job) => jobs.push((slot, job)),
+                    Next::Value(value) => {
+                        served[slot] = progress[slot].served;
+                        values[slot] = Some(value);
+                    }
+                    Next::Compute(job) => {
+                        served[slot] = Served::Computed { held: job.held() };
+                        jobs.push((slot, job));
+                    }
                     Next::Wait(flight) => flights.push((slot, flight)),
                     Next::Poll => polls.push(slot),
                     Next::LookAgain => looking_again = true,
@@ -567,10 +576,20 @@ impl<'c> Ops<'c> {
                 Ok(()) => true,
                 Err(bypass) => {
                     bypass.warn(&CLIENT);
+                    served[*slot] = Served::Uncached;
                     bypassed.push(*slot);
                     false
                 }
             });
+            if crate::hooks::broken(crate::hooks::Broken::BatchWaitsHolding) {
+                // A broken build (`hooks::Broken`): waits holding the leases of `jobs`.
+                for (slot, flight) in flights.drain(..) {
+                    calls[slot].count_wait(&mut progress[slot]);
+                    let landing = pause.wait(&flight, &self.cache.clock).await;
+                    served[slot] = Served::Waited;
+                    values[slot] = calls[slot].landed(landing);
+                }
+            }
             if !jobs.is_empty() || !bypassed.is_empty() {
                 CLIENT.counters.count(Event::Compute);
                 let wanted = jobs.iter().map(|(slot, _)| slot).chain(&bypassed);
@@ -629,6 +648,7 @@ impl<'c> Ops<'c> {
             for (slot, flight) in flights {
                 calls[slot].count_wait(&mut progress[slot]);
                 let landing = pause.wait(&flight, &self.cache.clock).await;
+                served[slot] = Served::Waited;
                 values[slot] = calls[slot].landed(landing);
             }
             // One pause for every key another process computes.
@@ -640,6 +660,11 @@ impl<'c> Ops<'c> {
             }
             if let Some(shortest) = shortest {
                 pause.sleep(shortest).await;
+            }
+        }
+        if crate::hooks::reporting() {
+            for &slot in &batch.slot_of {
+                crate::hooks::report(|| served[slot]);
             }
         }
         Ok(batch.spread(values.into_iter().flatten().collect()))
@@ -944,7 +969,9 @@ impl Cache {
             },
             Err(_) => {
                 CLIENT.counters.count(Event::Uncached);
-                compute()
+                let outcome = compute();
+                crate::hooks::report(|| Served::Uncached);
+                outcome
             }
         }
     }
@@ -1183,7 +1210,9 @@ impl<'c> AsyncCache<'c> {
             }
             Err(_) => {
                 CLIENT.counters.count(Event::Uncached);
-                compute.await
+                let outcome = compute.await;
+                crate::hooks::report(|| Served::Uncached);
+                outcome
             }
         }
     }

@@ -58,20 +58,47 @@ pub(crate) fn duration_millis(duration: Duration) -> u64 {
 /// they move by hand, so behaviour across expiries is tested without sleeping.
 #[derive(Clone, Debug, Default)]
 pub struct Clock {
-    manual: Option<Arc<AtomicU64>>,
+    source: Source,
+}
+
+/// Where a [`Clock`] reads the time.
+#[derive(Clone, Debug, Default)]
+enum Source {
+    /// The system's wall clock.
+    #[default]
+    System,
+    /// A [`ManualClock`].
+    Manual(Arc<AtomicU64>),
+    /// The system's wall clock, this many milliseconds ahead (behind if
+    /// negative): a process whose clock is off (see [`Clock::__skewed`]).
+    Skewed(i64),
 }
 
 impl Clock {
     /// The system's wall clock.
     pub fn system() -> Clock {
-        Clock { manual: None }
+        Clock {
+            source: Source::System,
+        }
+    }
+
+    /// The system's wall clock, `offset_ms` milliseconds ahead (behind if
+    /// negative). Not public API: the history checker's workload
+    /// (`tools/history`) gives its processes skewed clocks with it, which
+    /// the coarse system clock cannot be from outside.
+    #[doc(hidden)]
+    pub fn __skewed(offset_ms: i64) -> Clock {
+        Clock {
+            source: Source::Skewed(offset_ms),
+        }
     }
 
     /// Whether `other` is this clock (the system's, or the same manual one).
     pub(crate) fn is(&self, other: &Clock) -> bool {
-        match (&self.manual, &other.manual) {
-            (None, None) => true,
-            (Some(mine), Some(theirs)) => Arc::ptr_eq(mine, theirs),
+        match (&self.source, &other.source) {
+            (Source::System, Source::System) => true,
+            (Source::Manual(mine), Source::Manual(theirs)) => Arc::ptr_eq(mine, theirs),
+            (Source::Skewed(mine), Source::Skewed(theirs)) => mine == theirs,
             _ => false,
         }
     }
@@ -79,9 +106,10 @@ impl Clock {
     /// The current time.
     #[inline]
     pub fn now(&self) -> Timestamp {
-        match &self.manual {
-            None => system_now(),
-            Some(millis) => Timestamp(millis.load(Ordering::Acquire)),
+        match &self.source {
+            Source::System => system_now(),
+            Source::Manual(millis) => Timestamp(millis.load(Ordering::Acquire)),
+            Source::Skewed(offset) => Timestamp(system_now().0.saturating_add_signed(*offset)),
         }
     }
 
@@ -91,9 +119,9 @@ impl Clock {
     /// On the system clock that is simply `remaining`. A manual clock moves
     /// only when a test says so, so waiters look again every millisecond.
     pub(crate) fn wait_slice(&self, remaining: Duration) -> Duration {
-        match self.manual {
-            None => remaining,
-            Some(_) => remaining.min(Duration::from_millis(1)),
+        match self.source {
+            Source::System | Source::Skewed(_) => remaining,
+            Source::Manual(_) => remaining.min(Duration::from_millis(1)),
         }
     }
 }
@@ -146,7 +174,7 @@ impl ManualClock {
     /// A [`Clock`] that reads this manual clock (give it to a [`Cache`](crate::Cache)).
     pub fn clock(&self) -> Clock {
         Clock {
-            manual: Some(Arc::clone(&self.millis)),
+            source: Source::Manual(Arc::clone(&self.millis)),
         }
     }
 
@@ -192,6 +220,22 @@ mod tests {
             u64::MAX
         );
         assert_eq!(late.until(Timestamp::EPOCH), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_skewed_clock_runs_ahead_or_behind_the_system_clock() {
+        let system = Clock::system();
+        for offset in [250i64, -250] {
+            let skewed = Clock::__skewed(offset);
+            let (before, read, after) = (system.now(), skewed.now(), system.now());
+            let low = before.as_millis().saturating_add_signed(offset);
+            let high = after.as_millis().saturating_add_signed(offset);
+            assert!(
+                (low..=high).contains(&read.as_millis()),
+                "{offset}: {read:?}"
+            );
+            assert!(!skewed.is(&system) && skewed.is(&Clock::__skewed(offset)));
+        }
     }
 
     #[test]

@@ -126,6 +126,12 @@ impl Drop for Release {
         if !self.armed {
             return;
         }
+        // A broken build keeps the hold of a holder that panicked
+        // (`hooks::Broken`), for the history checker.
+        if std::thread::panicking() && crate::hooks::broken(crate::hooks::Broken::LeaseKeptOnPanic)
+        {
+            return;
+        }
         // On a runtime's thread, a store that does I/O (or whose holds are
         // renewed) is released on the liveness thread: never blocking the
         // runtime, and done even if the runtime is shut down right after (a

@@ -13,6 +13,7 @@ mod envelope;
 mod error;
 mod flight;
 mod holds;
+mod hooks;
 mod io;
 mod key;
 mod liveness;

@@ -20,6 +20,9 @@ pub trait Outcome: Sized {
     /// The outcome that returns a cached value.
     fn from_value(value: Self::Value) -> Self;
 
+    /// Whether it is a failure (not cached).
+    fn failed(&self) -> bool;
+
     /// The failure to hand to callers that waited for a compute that failed,
     /// if one failure can stand for all of them; `None` (the default, and
     /// `Result`'s, whose error need not be `Clone`): each of them computes
@@ -49,6 +52,10 @@ impl<T: Cacheable, E> Outcome for Result<T, E> {
     fn from_value(value: T) -> Self {
         Ok(value)
     }
+
+    fn failed(&self) -> bool {
+        self.is_err()
+    }
 }
 
 impl<T: Cacheable> Outcome for Option<T> {
@@ -60,6 +67,10 @@ impl<T: Cacheable> Outcome for Option<T> {
 
     fn from_value(value: T) -> Self {
         Some(value)
+    }
+
+    fn failed(&self) -> bool {
+        self.is_none()
     }
 
     /// `None`: nothing was found for the key, for every caller waiting on it.
@@ -81,5 +92,9 @@ impl<T: Cacheable> Outcome for Always<T> {
 
     fn from_value(value: T) -> Self {
         Always(value)
+    }
+
+    fn failed(&self) -> bool {
+        false
     }
 }

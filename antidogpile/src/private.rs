@@ -16,6 +16,7 @@ use crate::memo::{fresh_hit, Call};
 use crate::registry;
 use crate::stats::Event;
 
+pub use crate::hooks::{break_promise, report_calls, take_reports, Broken, Served};
 pub use crate::outcome::{Always, Outcome};
 pub use crate::site::{Site, SiteOptions};
 
@@ -232,7 +233,19 @@ pub const fn expect_option<R: IsOption>() {}
 fn uncached<R>(site: &'static Site, compute: impl FnOnce() -> R) -> R {
     site.counters.count(Event::Uncached);
     site.counters.count(Event::Compute);
-    compute()
+    let outcome = compute();
+    crate::hooks::report(|| crate::hooks::Served::Uncached);
+    outcome
+}
+
+/// [`uncached`] for an `async fn`: reported once its compute is done.
+#[cfg(feature = "tokio")]
+async fn uncached_async<F: std::future::Future>(site: &'static Site, compute: F) -> F::Output {
+    site.counters.count(Event::Uncached);
+    site.counters.count(Event::Compute);
+    let outcome = compute.await;
+    crate::hooks::report(|| crate::hooks::Served::Uncached);
+    outcome
 }
 
 /// The cache `site` uses now, as a cheap guard (no reference count touched).
@@ -381,7 +394,7 @@ where
             let call = Call::new(&cache, site, fingerprint);
             run(&call.after(cleared.store_timed_out), compute).await
         }
-        _ => uncached(site, || compute).await,
+        _ => uncached_async(site, compute).await,
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::*;
 use crate::clock::Clock;
 use crate::flight::{Flight, Landing};
+use crate::hooks::{report, Served};
 use crate::io::Io;
 use crate::outcome::{Cacheable, Outcome};
 use crate::refresh_pool;
@@ -166,7 +167,7 @@ impl<'c> Call<'c> {
                 }
             }
             match next {
-                Next::Value(value) => return Resolved::Value(value),
+                Next::Value(value) => return Resolved::Value(value, progress.served),
                 Next::Compute(job) => return Resolved::MustCompute(job),
                 Next::Wait(flight) => {
                     if let Err(bypass) = pause.may_wait(&flight) {
@@ -177,7 +178,7 @@ impl<'c> Call<'c> {
                         Landing::Failed => return Resolved::Bypass(Bypass::AfterFailure),
                         landing => {
                             if let Some(value) = self.landed(landing) {
-                                return Resolved::Value(value);
+                                return Resolved::Value(value, Served::Waited);
                             }
                         }
                     }
@@ -211,8 +212,14 @@ impl<'c> Call<'c> {
         })
         .await;
         watch.computed();
+        let served = match (&job, outcome.failed()) {
+            // A failed refresh returns the stale value.
+            (Job::Refresh(_), true) => Served::Stale,
+            _ => Served::Computed { held: job.held() },
+        };
         let settled = self.settle(io, job, outcome).await;
         drop(watch);
+        report(|| served);
         settled
     }
 
@@ -223,6 +230,8 @@ impl<'c> Call<'c> {
         F: Future<Output = R>,
     {
         if let Some(failure) = bypass.shared_failure() {
+            // The failure of the compute it waited for, shared.
+            report(|| Served::Waited);
             return failure;
         }
         bypass.warn(self.site);
@@ -230,6 +239,7 @@ impl<'c> Call<'c> {
         let watch = PanicWatch::new(self.site);
         let outcome = compute.await;
         drop(watch);
+        report(|| Served::Uncached);
         match outcome.into_value() {
             Ok(value) => R::from_value(value),
             Err(failure) => {
@@ -247,7 +257,10 @@ impl<'c> Call<'c> {
         F: Future<Output = R>,
     {
         match resolved {
-            Resolved::Value(value) => R::from_value(value),
+            Resolved::Value(value, served) => {
+                report(|| served);
+                R::from_value(value)
+            }
             Resolved::MustCompute(job) => self.compute_here(io, job, compute).await,
             Resolved::Bypass(bypass) => self.compute_bypassing(bypass, compute).await,
         }
@@ -306,6 +319,7 @@ impl<'c> Call<'c> {
                     tracing::debug!(target: "antidogpile", namespace = site.namespace,
                         "background refresh pool full; the refresh is left to a later caller");
                 }
+                report(|| Served::Stale);
                 R::from_value(stale)
             }
             resolved => block_on(self.finish(&io, resolved, async move { compute() })),
@@ -332,6 +346,7 @@ impl<'c> Call<'c> {
                     let io = Io::nonblocking(&*store);
                     refresh.compute_and_settle(&io, site, compute).await;
                 });
+                report(|| Served::Stale);
                 R::from_value(stale)
             }
             (resolved, _) => self.finish(&io, resolved, compute).await,

@@ -39,6 +39,7 @@ pub(crate) fn fresh_hit<V: Cacheable>(cache: &Cache, site: &Site, key: &Key) -> 
     );
     if hit.is_some() {
         site.counters.count(Event::FreshHit);
+        crate::hooks::report(|| crate::hooks::Served::Fresh);
         return hit;
     }
     None

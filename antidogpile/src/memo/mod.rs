@@ -21,6 +21,7 @@ use crate::clock::{Clock, Timestamp};
 use crate::error::{StoreError, StoreErrorKind};
 use crate::flight::{ComputingHere, Flight, Joined, Landing, Lease, RefreshMark, Refreshing};
 use crate::holds::{hold_window, Release};
+use crate::hooks::Served;
 use crate::io::{Io, Looked, Read, Taking};
 use crate::key::{Fingerprint, Key};
 use crate::outcome::{Cacheable, Outcome};
@@ -72,6 +73,8 @@ pub(crate) struct Progress<'c> {
     /// The store timed out on this call: it computes, and skips the store's
     /// steps left (each would wait the timeout again), the write included.
     store_timed_out: bool,
+    /// How a value it returns now was served (for [`crate::hooks`]).
+    pub(crate) served: Served,
 }
 
 impl Progress<'_> {
@@ -86,6 +89,7 @@ impl Progress<'_> {
             poll_pending: false,
             took_handed: false,
             store_timed_out: false,
+            served: Served::Fresh,
         }
     }
 
@@ -122,7 +126,8 @@ pub(crate) enum Next<'c, V> {
 
 /// Where waiting ended: with a value, or with the duty to compute.
 pub(crate) enum Resolved<'c, V> {
-    Value(V),
+    /// The value, and how it was served.
+    Value(V, Served),
     MustCompute(Job<'c, V>),
     /// Compute without the cache: waiting would be needless or endless.
     Bypass(Bypass),
@@ -197,6 +202,16 @@ pub(crate) enum Job<'c, V> {
 }
 
 impl<V> Job<'_, V> {
+    /// Whether its compute holds a claim or lease of the store (a cold
+    /// miss may compute with none: the store failed, or a holder overran
+    /// the grace).
+    pub(crate) fn held(&self) -> bool {
+        match self {
+            Job::Fill { remote, .. } => remote.is_some(),
+            Job::Refresh(_) => true,
+        }
+    }
+
     /// For a cold miss: marks this thread as running the compute of its
     /// lease while the guard lives (see [`Lease::computing_here`]).
     pub(crate) fn computing_here(&self) -> Option<ComputingHere> {
@@ -409,6 +424,12 @@ impl<'c> Call<'c> {
                         Decision::Fresh => Event::FreshHit,
                         _ => Event::StaleHit,
                     };
+                    progress.served = match decision {
+                        // Found after a miss: another caller's compute.
+                        Decision::Fresh if progress.served == Served::Waited => Served::Waited,
+                        Decision::Fresh => Served::Fresh,
+                        _ => Served::Stale,
+                    };
                     self.count_first(progress, event);
                     if let Some(lease) = progress.lease.take() {
                         // Waiting on another process ended with its value: share it here.
@@ -463,6 +484,7 @@ impl<'c> Call<'c> {
                 }
                 Looked::Leased | Looked::Absent { .. } => {
                     self.count_first(progress, Event::Miss);
+                    progress.served = Served::Waited;
                     let took = match taking {
                         Taking::Took(hold) => Some(self.release(hold, now)),
                         _ => None,

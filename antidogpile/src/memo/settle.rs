@@ -126,6 +126,8 @@ pub(super) async fn store_value<V: Cacheable>(
     // abandoned unanswered (a panic in a batch's other write, a cancelled
     // future) gives it back (a no-op if the write landed: that ended it).
     let token = held.as_deref().map(Release::stop_renewals);
+    // A broken build's unguarded write (`hooks::Broken`), for the history checker.
+    let token = token.filter(|_| !crate::hooks::broken(crate::hooks::Broken::StaleSetGuard));
     let now = clock.now();
     let deadlines = timeouts.deadlines(now, crate::random::unit());
     let written = io.write(*key, token, stored, deadlines, now).await;
