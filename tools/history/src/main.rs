@@ -47,7 +47,9 @@ antidogpile-history worker ... (started by run)";
 /// `check FILE...`: merges and checks saved histories.
 fn check(files: &[String]) -> ExitCode {
     if files.is_empty() {
-        eprintln!("usage: antidogpile-history check FILE... (the histories of one run's processes)");
+        eprintln!(
+            "usage: antidogpile-history check FILE... (the histories of one run's processes)"
+        );
         return ExitCode::from(2);
     }
     let mut events = Vec::new();
