@@ -546,22 +546,23 @@ pub(super) fn item_cas(item: &Item) -> Option<u64> {
     }
 }
 
-/// The envelope `bytes` claimed until `until`; stale in its own header
-/// from `now` if it was invalidated (a rewrite ends the `X` flag).
+/// The envelope `bytes` claimed until `until`; stale in its own header if
+/// it was invalidated (a rewrite ends the `X` flag): stale since the epoch,
+/// not since `now`, which a process whose clock is behind this one's would
+/// read as a soft deadline still to come, and serve the invalidated value
+/// as fresh (issue 23's history checker found it).
 fn claimed_envelope(
     bytes: &[u8],
     until: Timestamp,
     invalidated: bool,
-    now: Timestamp,
 ) -> Result<Vec<u8>, StoreError> {
     let protocol = |error: envelope::EnvelopeError| {
         StoreError::new(StoreErrorKind::Protocol, error.to_string())
     };
-    let (header, _) = envelope::open(bytes).map_err(protocol)?;
     let mut claimed = envelope::with_claim(bytes, until).map_err(protocol)?;
-    if invalidated && header.meta.soft_deadline > now {
+    if invalidated {
         // The soft deadline is the 8 bytes after the magic and the format.
-        claimed[3..11].copy_from_slice(&now.as_millis().to_le_bytes());
+        claimed[3..11].copy_from_slice(&Timestamp::EPOCH.as_millis().to_le_bytes());
     }
     Ok(claimed)
 }
@@ -654,7 +655,7 @@ pub(super) fn claim_request(
 ) -> Result<Vec<u8>, StoreError> {
     let (header, _) = envelope::open(bytes)
         .map_err(|error| StoreError::new(StoreErrorKind::Protocol, error.to_string()))?;
-    let claimed = claimed_envelope(bytes, until, invalidated, now)?;
+    let claimed = claimed_envelope(bytes, until, invalidated)?;
     let flags = SetFlags {
         ttl: aligned_expiry(until, header.hard_deadline, keep_stale, now),
         client_flags: ENVELOPE_FLAGS,
