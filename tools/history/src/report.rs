@@ -55,6 +55,7 @@ impl Promise {
         match self {
             Promise::OneCompute => "overlaps",
             Promise::RecomputeWhileFresh => "early recomputes",
+            Promise::WaitedWithNobodyComputing => "waits with nobody computing",
             Promise::WaitedPastGrace => "waits past the grace",
             _ => "cases",
         }

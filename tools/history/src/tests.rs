@@ -221,6 +221,20 @@ fn a_value_computed_before_an_invalidation_served_fresh_after_it_is_a_stale_set(
 }
 
 #[test]
+fn of_several_invalidations_the_latest_that_returned_before_the_call_is_shown() {
+    let history = "invalidate p2 k 10 20\n\
+                   compute p1 k 1 50 300 ok held\n\
+                   invalidate p2 k 100 110\n\
+                   invalidate p2 k 120 900\n\
+                   call p2 k 400 401 fresh 1 - -\n";
+    let violation = only_violation(history);
+    assert_eq!(lines(&violation)[1], "invalidate p2 k 100 110");
+    // Only invalidations that began after the compute did matter.
+    let older = history.replace("invalidate p2 k 100 110\n", "");
+    assert_eq!(checked(&older), NONE);
+}
+
+#[test]
 fn a_set_is_stale_only_if_it_returned_before_the_invalidation_began() {
     let before = "set p1 c 1 0 90\ninvalidate p2 c 100 110\ncall p2 c 400 401 fresh 1 - -\n";
     assert_eq!(checked(before), [Promise::StaleSet]);
@@ -495,6 +509,16 @@ fn a_wait_with_nobody_computing_is_caught() {
     ] {
         assert_eq!(checked(near), NONE, "{near}");
     }
+    // What only a fault explains is exempted, counted and printed.
+    let report = reported(&format!("fault cut proxy 400 400\n{history}"));
+    assert!(report.violations.is_empty(), "{:#?}", report.violations);
+    assert_eq!(
+        report.exemptions[&(Promise::WaitedWithNobodyComputing, "cut")].count,
+        1
+    );
+    assert!(report.to_string().contains(
+        "exempted: 1 waits with nobody computing during cut, documented: a cut connection's"
+    ));
     // A skew is no such fault.
     let skew = format!("fault skew=+5 p1 400 400\n{history}");
     assert_eq!(checked(&skew), [Promise::WaitedWithNobodyComputing]);

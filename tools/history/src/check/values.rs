@@ -11,11 +11,13 @@ use crate::report::{Promise, Report};
 
 /// Checks every call's value (and the compute it ran).
 pub(super) fn check(history: &History<'_>, report: &mut Report) {
-    let mut invalidations: HashMap<Scope<'_>, Vec<&Invalidate>> = HashMap::new();
+    let mut invalidations: HashMap<Scope<'_>, Invalidations<'_>> = HashMap::new();
     for invalidation in &history.invalidations {
         let scope = history.scope(&invalidation.process, &invalidation.key);
-        invalidations.entry(scope).or_default().push(invalidation);
+        let of_key = invalidations.entry(scope).or_default();
+        of_key.by_end.push(invalidation);
     }
+    invalidations.values_mut().for_each(Invalidations::index);
     let mut missing = BTreeSet::new();
     for call in &history.calls {
         if let Some(ran) = call.ran {
@@ -31,8 +33,9 @@ pub(super) fn check(history: &History<'_>, report: &mut Report) {
         }
         if matches!(call.served, Served::Fresh | Served::Waited) {
             let scope = history.scope(&call.process, &call.key);
-            let of_key = invalidations.get(&scope).map_or(&[][..], Vec::as_slice);
-            stale_set(history, call, producer, of_key, report);
+            if let Some(of_key) = invalidations.get(&scope) {
+                stale_set(history, call, producer, of_key, report);
+            }
         }
         if matches!(call.served, Served::Fresh | Served::Stale | Served::Waited) {
             cleared(history, call, producer, report);
@@ -99,19 +102,56 @@ fn ran_of_own_key(
     report.violations.push(violation);
 }
 
+/// The invalidations of one key, indexed to find at once the one that
+/// began last among those that returned before a time.
+#[derive(Default)]
+struct Invalidations<'a> {
+    /// By END.
+    by_end: Vec<&'a Invalidate>,
+    /// For each prefix of `by_end`, the index of its latest START.
+    latest_start: Vec<usize>,
+}
+
+impl<'a> Invalidations<'a> {
+    /// Sorts them and computes `latest_start`.
+    fn index(&mut self) {
+        self.by_end.sort_by_key(|invalidation| invalidation.end);
+        let mut latest = 0;
+        self.latest_start = (0..self.by_end.len())
+            .map(|at| {
+                if self.by_end[at].start > self.by_end[latest].start {
+                    latest = at;
+                }
+                latest
+            })
+            .collect();
+    }
+
+    /// The one that began last among those that returned before `at`.
+    fn latest_returned_before(&self, at: u64) -> Option<&'a Invalidate> {
+        let returned = self
+            .by_end
+            .partition_point(|invalidation| invalidation.end < at);
+        let latest = *self.latest_start.get(returned.checked_sub(1)?)?;
+        Some(self.by_end[latest])
+    }
+}
+
 /// Rule 1: served fresh (or waited for) a value older than an
 /// invalidation of its key that returned before the call started. One
-/// violation per call, with the first such invalidation.
+/// violation per call, with the latest such invalidation (a value older
+/// than any of them is older than the one that began last).
 fn stale_set(
     history: &History<'_>,
     call: &Call,
     producer: Producer<'_>,
-    invalidations: &[&Invalidate],
+    invalidations: &Invalidations<'_>,
     report: &mut Report,
 ) {
-    let Some(invalidation) = invalidations.iter().find(|invalidation| {
-        producer.predates(invalidation.start) && invalidation.end < call.start
-    }) else {
+    let Some(invalidation) = invalidations
+        .latest_returned_before(call.start)
+        .filter(|invalidation| producer.predates(invalidation.start))
+    else {
         return;
     };
     let detail = format!(
@@ -121,7 +161,7 @@ fn stale_set(
     );
     let events = vec![
         producer.event(),
-        Event::Invalidate((*invalidation).clone()),
+        Event::Invalidate(invalidation.clone()),
         Event::Call(call.clone()),
     ];
     let violation = history.violation(Promise::StaleSet, detail, events);

@@ -73,6 +73,45 @@ pub(super) fn check(history: &History<'_>, report: &mut Report) {
     }
 }
 
+/// One call's wait: `[START, the START of the compute it ran, else END]`,
+/// and the computes of its key (its batch's keys) that ran meanwhile.
+struct Wait<'c, 'a> {
+    /// The call.
+    call: &'c Call,
+    /// The compute it ran itself.
+    ran: Option<&'a Compute>,
+    /// When the wait began.
+    from: u64,
+    /// When it ended.
+    to: u64,
+    /// Whether it began at or after the probe (no fault excuses it).
+    after_the_run: bool,
+    /// The computes of its keys that ran, or were landing, during it.
+    computing: Vec<&'a Compute>,
+}
+
+impl Wait<'_, '_> {
+    /// How long it was.
+    fn length(&self) -> u64 {
+        self.to - self.from
+    }
+
+    /// The events to show with a violation: a few computes, the call.
+    fn events(&self) -> Vec<Event> {
+        let mut events: Vec<Event> = self
+            .computing
+            .iter()
+            .take(6)
+            .map(|compute| Event::Compute((*compute).clone()))
+            .collect();
+        if let Some(ran) = self.ran.filter(|ran| !self.computing.contains(ran)) {
+            events.push(Event::Compute(ran.clone()));
+        }
+        events.push(Event::Call(self.call.clone()));
+        events
+    }
+}
+
 /// Rules 6 and 8 for one call, given the computes of its key (of every key
 /// of its batch).
 fn wait<'a>(
@@ -81,84 +120,104 @@ fn wait<'a>(
     key_computes: impl Iterator<Item = &'a KeyComputes<'a>>,
     report: &mut Report,
 ) {
-    let config = &history.config;
     let ran = match call.ran.and_then(|id| history.producer(id)) {
         Some(Producer::Compute(compute)) => Some(compute),
         _ => None,
     };
-    let (from, to) = (
-        call.start,
-        ran.map_or(call.end, |ran| ran.start.clamp(call.start, call.end)),
-    );
-    let after_the_run = history.probe_start.is_some_and(|at| call.start >= at);
-    let mut computing = Vec::new();
-    let mut covered = Vec::new();
+    let to = ran.map_or(call.end, |ran| ran.start.clamp(call.start, call.end));
+    let mut wait = Wait {
+        call,
+        ran,
+        from: call.start,
+        to,
+        after_the_run: history.probe_start.is_some_and(|at| call.start >= at),
+        computing: Vec::new(),
+    };
     for of_key in key_computes {
-        for compute in of_key.during(from, to) {
-            covered.push((compute.start, compute.end.saturating_add(LANDING_MS)));
-            computing.push(compute);
-        }
+        wait.computing.extend(of_key.during(wait.from, wait.to));
     }
-    if !after_the_run {
+    if wait.after_the_run {
+        report.probe_calls += 1;
+        report.longest_probe_wait_ms = report.longest_probe_wait_ms.max(wait.length());
+    }
+    idle(history, &wait, report);
+    past_the_grace(history, &wait, report);
+}
+
+/// Rule 6 (8 after the run): the time of a wait while nobody computed its
+/// key, beyond `wait_tolerance_ms`. A wait that only a fault's window
+/// `[START, END + hold_bound_ms]` explains is exempted, counted.
+fn idle(history: &History<'_>, wait: &Wait<'_, '_>, report: &mut Report) {
+    let config = &history.config;
+    let mut covered: Vec<(u64, u64)> = wait
+        .computing
+        .iter()
+        .map(|compute| (compute.start, compute.end.saturating_add(LANDING_MS)))
+        .collect();
+    let mut idle = uncovered_ms(wait.from, wait.to, &mut covered);
+    if idle <= config.wait_tolerance_ms {
+        return;
+    }
+    if !wait.after_the_run {
         let bound = config.hold_bound_ms;
         let faults = history
             .faults
             .iter()
             .filter(|fault| fault.kind.lets_holds_lapse());
         covered.extend(faults.map(|fault| (fault.start, fault.end.saturating_add(bound))));
+        idle = uncovered_ms(wait.from, wait.to, &mut covered);
+        if idle <= config.wait_tolerance_ms {
+            if let Some(fault) = history.lapse_fault(wait.from, wait.to) {
+                let kind = fault.kind;
+                report.exempt(
+                    Promise::WaitedWithNobodyComputing,
+                    kind.name(),
+                    kind.documented_as(),
+                );
+            }
+            return;
+        }
     }
-    let waited = to - from;
-    if after_the_run {
-        report.probe_calls += 1;
-        report.longest_probe_wait_ms = report.longest_probe_wait_ms.max(waited);
-    }
-    let events = || {
-        let mut events: Vec<Event> = computing
-            .iter()
-            .take(6)
-            .map(|compute| Event::Compute((*compute).clone()))
-            .collect();
-        events.extend(ran.map(|ran| Event::Compute(ran.clone())));
-        events.push(Event::Call(call.clone()));
-        events
+    let key = &wait.call.key;
+    let (promise, detail) = if wait.after_the_run {
+        (
+            Promise::HeldAfterRun,
+            format!("a probe call of {key} waited {idle} ms with nobody computing it"),
+        )
+    } else {
+        (
+            Promise::WaitedWithNobodyComputing,
+            format!(
+                "a call of {key} waited {idle} ms (of {}) while nobody computed it and no \
+                 fault was near",
+                wait.length()
+            ),
+        )
     };
-    let idle = uncovered_ms(from, to, &mut covered);
-    if idle > config.wait_tolerance_ms {
-        let (promise, detail) = if after_the_run {
-            (
-                Promise::HeldAfterRun,
-                format!(
-                    "a probe call of {} waited {idle} ms with nobody computing it",
-                    call.key
-                ),
-            )
-        } else {
-            (
-                Promise::WaitedWithNobodyComputing,
-                format!(
-                    "a call of {} waited {idle} ms (of {waited}) while nobody computed it \
-                     and no fault was near",
-                    call.key
-                ),
-            )
-        };
-        let violation = history.violation(promise, detail, events());
-        report.violations.push(violation);
-    }
+    let violation = history.violation(promise, detail, wait.events());
+    report.violations.push(violation);
+}
+
+/// Rule 6's bound (8 after the run): no wait longer than the grace, three
+/// store timeouts and the tolerance, unless the caller's own process was
+/// stopped during the call (exempted, counted; never after the run).
+fn past_the_grace(history: &History<'_>, wait: &Wait<'_, '_>, report: &mut Report) {
+    let config = &history.config;
     let grace = config
         .grace_ms
         .saturating_add(3 * config.timeout_ms)
         .saturating_add(config.wait_tolerance_ms);
-    if waited <= grace {
+    if wait.length() <= grace {
         return;
     }
+    let call = wait.call;
     let stopped = history.faults.iter().any(|fault| {
         fault.kind == FaultKind::Stop
             && fault.target == call.process
             && fault.start <= call.end
             && fault.end >= call.start
     });
-    if stopped && !after_the_run {
+    if stopped && !wait.after_the_run {
         report.exempt(
             Promise::WaitedPastGrace,
             FaultKind::Stop.name(),
@@ -166,16 +225,18 @@ fn wait<'a>(
         );
         return;
     }
-    let promise = if after_the_run {
+    let promise = if wait.after_the_run {
         Promise::HeldAfterRun
     } else {
         Promise::WaitedPastGrace
     };
     let detail = format!(
-        "a call of {} waited {waited} ms, past the grace ({} ms) and three store timeouts",
-        call.key, config.grace_ms
+        "a call of {} waited {} ms, past the grace ({} ms) and three store timeouts",
+        call.key,
+        wait.length(),
+        config.grace_ms
     );
-    let violation = history.violation(promise, detail, events());
+    let violation = history.violation(promise, detail, wait.events());
     report.violations.push(violation);
 }
 
