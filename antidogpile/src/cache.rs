@@ -314,6 +314,21 @@ impl Cache {
             .await
     }
 
+    /// The fingerprints an invalidation of a call of `namespace` reaches
+    /// (see [`Clearing::shared_now`](crate::clearing::Clearing::shared_now)):
+    /// in a store of this process, the one its calls use.
+    pub(crate) async fn keys_to_invalidate(
+        &self,
+        io: &Io<'_>,
+        namespace: &str,
+        fingerprint: Fingerprint,
+    ) -> Vec<Fingerprint> {
+        if !self.keeps_bytes {
+            return vec![self.clearing.local(namespace, fingerprint)];
+        }
+        self.clearing.shared_now(io, namespace, fingerprint).await
+    }
+
     /// Starts a new generation (`namespace` None: the whole cache): in the
     /// store if it is shared, then here.
     pub(crate) async fn start_generation(

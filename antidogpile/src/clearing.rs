@@ -352,6 +352,42 @@ impl Clearing {
         }
     }
 
+    /// The fingerprints an invalidation of a call of `namespace` in a shared
+    /// store must reach: the one this process's callers use now, and, if
+    /// another process cleared the namespace or the cache since this one
+    /// last read the generations (up to [`CHECK_EVERY`] ago), the one of
+    /// the store's current generation too, read now. Otherwise an
+    /// invalidation here would miss the values computed under the new
+    /// generation by the clearing process (a stale set the history checker
+    /// found, issue 23), or, invalidating only those, leave the values that
+    /// callers here still read.
+    pub(crate) async fn shared_now(
+        &self,
+        io: &Io<'_>,
+        namespace: &str,
+        fingerprint: Fingerprint,
+    ) -> Vec<Fingerprint> {
+        let known = &self.known;
+        let generation = known.namespace(namespace);
+        let mixed = || {
+            mix(
+                fingerprint,
+                known.whole.token.load(Ordering::Acquire),
+                generation.token.load(Ordering::Acquire),
+            )
+        };
+        let first = generation.checked.load(Ordering::Acquire) == 0;
+        let before = mixed();
+        // A store that does not answer leaves what was known.
+        let _ = known.read(io, &[(namespace, &generation)]).await;
+        let now = mixed();
+        if first || now == before {
+            vec![now]
+        } else {
+            vec![before, now]
+        }
+    }
+
     /// Starts a new generation (`namespace` None: the whole cache): in the
     /// store of `io` if it is `shared` (written at `now`), then here.
     pub(crate) async fn start(

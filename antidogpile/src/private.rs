@@ -445,10 +445,8 @@ pub fn invalidate(
             cache,
             &Io::blocking(&*cache.store),
             site,
-            shape.key(
-                cache,
-                cache.cleared_key(site.namespace, fingerprint).fingerprint,
-            ),
+            fingerprint,
+            shape,
             how,
         )),
         None => Ok(false),
@@ -466,28 +464,40 @@ pub async fn invalidate_async(
     match (key.0, cache_for(site)) {
         (Some(fingerprint), Some(cache)) => {
             let io = Io::nonblocking(&*cache.store);
-            let cleared = cache.cleared_key_async(site.namespace, fingerprint).await;
-            let fingerprint = shape.key(&cache, cleared.fingerprint);
-            invalidate_in(&cache, &io, site, fingerprint, how).await
+            invalidate_in(&cache, &io, site, fingerprint, shape, how).await
         }
         _ => Ok(false),
     }
 }
 
-/// The one invalidation, over blocking or non-blocking I/O; the key is the
-/// one a call of `site` with these arguments reads.
+/// The one invalidation, over blocking or non-blocking I/O, of the key a
+/// call of `site` with these arguments reads (its `fingerprint` before the
+/// generations and the value shape are mixed in): in each generation a
+/// caller may read it in (see [`Cache::keys_to_invalidate`]).
 async fn invalidate_in(
     cache: &Cache,
     io: &Io<'_>,
     site: &'static Site,
     fingerprint: Fingerprint,
+    shape: ValueShape,
     how: Invalidate,
 ) -> Result<bool, Error> {
-    let key = Key::new(fingerprint, site.namespace, site.options.version);
-    let invalidated = io.invalidate(key, how, cache.clock.now()).await;
-    cache.forget_in_process(&key);
-    invalidated.map_err(|error| {
-        site.counters.count(Event::StoreError);
-        Error::Store(error)
-    })
+    let mut found = false;
+    for cleared in cache
+        .keys_to_invalidate(io, site.namespace, fingerprint)
+        .await
+    {
+        let key = Key::new(
+            shape.key(cache, cleared),
+            site.namespace,
+            site.options.version,
+        );
+        let invalidated = io.invalidate(key, how, cache.clock.now()).await;
+        cache.forget_in_process(&key);
+        found |= invalidated.map_err(|error| {
+            site.counters.count(Event::StoreError);
+            Error::Store(error)
+        })?;
+    }
+    Ok(found)
 }
