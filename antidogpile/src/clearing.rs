@@ -64,6 +64,11 @@ struct Generation {
     /// How many of the refreshing thread's rounds in a row found it unused
     /// (that thread's alone).
     unused_rounds: AtomicU64,
+    /// The token before the last change, and when (real time, as
+    /// `checked`) this process learnt of the change: other processes may
+    /// still use it for up to [`CHECK_EVERY`] after that.
+    previous: AtomicU64,
+    changed: AtomicU64,
 }
 
 /// A namespace no call used for this many refresh rounds is no longer
@@ -102,8 +107,30 @@ impl Generation {
     }
 
     fn set(&self, token: u64, now: u64) {
-        self.token.store(token, Ordering::Release);
+        let previous = self.token.swap(token, Ordering::AcqRel);
+        self.changed_from(previous, now);
         self.checked.store(now, Ordering::Release);
+    }
+
+    fn changed_from(&self, previous: u64, now: u64) {
+        self.previous.store(previous, Ordering::Release);
+        self.changed.store(now, Ordering::Release);
+    }
+
+    /// The tokens a process may still use at `now`: the current one, and
+    /// the one before it if it changed here within twice [`CHECK_EVERY`]
+    /// (the others learn of a change within one of it).
+    fn in_use(&self, now: u64) -> Vec<u64> {
+        let current = self.token.load(Ordering::Acquire);
+        let changed = self.changed.load(Ordering::Acquire);
+        let recent =
+            changed != 0 && now.saturating_sub(changed) < 2 * CHECK_EVERY.as_millis() as u64;
+        let previous = self.previous.load(Ordering::Acquire);
+        if recent && previous != current {
+            vec![current, previous]
+        } else {
+            vec![current]
+        }
     }
 
     /// Takes `token`, read from the store, unless the generation changed
@@ -116,10 +143,14 @@ impl Generation {
     /// before that clear reachable again (a different generation per
     /// process only costs recomputes).
     fn read_as(&self, seen: u64, token: u64, now: u64) {
-        if token != 0 {
-            let _ = self
-                .token
-                .compare_exchange(seen, token, Ordering::AcqRel, Ordering::Acquire);
+        if token != 0 && token != seen {
+            let taken =
+                self.token
+                    .compare_exchange(seen, token, Ordering::AcqRel, Ordering::Acquire);
+            // A first read (0 seen) learns a generation, not a change.
+            if taken.is_ok() && seen != 0 {
+                self.changed_from(seen, now);
+            }
         }
         self.checked.store(now, Ordering::Release);
     }
@@ -353,14 +384,13 @@ impl Clearing {
     }
 
     /// The fingerprints an invalidation of a call of `namespace` in a shared
-    /// store must reach: the one this process's callers use now, and, if
-    /// another process cleared the namespace or the cache since this one
-    /// last read the generations (up to [`CHECK_EVERY`] ago), the one of
-    /// the store's current generation too, read now. Otherwise an
-    /// invalidation here would miss the values computed under the new
-    /// generation by the clearing process (a stale set the history checker
-    /// found, issue 23), or, invalidating only those, leave the values that
-    /// callers here still read.
+    /// store must reach: those of the store's current generations (read
+    /// now), and of the ones before them if they changed within twice
+    /// [`CHECK_EVERY`] (callers in processes that have not seen a clear yet
+    /// still read those). Otherwise an invalidation would miss the values
+    /// computed under a new generation by the clearing process, or those
+    /// that callers elsewhere still read under the old one (stale sets the
+    /// history checker found, issue 23).
     pub(crate) async fn shared_now(
         &self,
         io: &Io<'_>,
@@ -369,23 +399,19 @@ impl Clearing {
     ) -> Vec<Fingerprint> {
         let known = &self.known;
         let generation = known.namespace(namespace);
-        let mixed = || {
-            mix(
-                fingerprint,
-                known.whole.token.load(Ordering::Acquire),
-                generation.token.load(Ordering::Acquire),
-            )
-        };
-        let first = generation.checked.load(Ordering::Acquire) == 0;
-        let before = mixed();
         // A store that does not answer leaves what was known.
         let _ = known.read(io, &[(namespace, &generation)]).await;
-        let now = mixed();
-        if first || now == before {
-            vec![now]
-        } else {
-            vec![before, now]
+        let now = real_now();
+        let mut keys = Vec::with_capacity(1);
+        for whole in known.whole.in_use(now) {
+            for of_namespace in generation.in_use(now) {
+                let key = mix(fingerprint, whole, of_namespace);
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
         }
+        keys
     }
 
     /// Starts a new generation (`namespace` None: the whole cache): in the
