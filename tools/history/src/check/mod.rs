@@ -97,6 +97,8 @@ struct History<'a> {
     producers: HashMap<u64, Producer<'a>>,
     /// When the final probe began, if it did.
     probe_start: Option<u64>,
+    /// When the call that ran each compute started, by the compute's ID.
+    call_starts: HashMap<u64, u64>,
 }
 
 impl<'a> History<'a> {
@@ -112,6 +114,7 @@ impl<'a> History<'a> {
             faults: Vec::new(),
             producers: HashMap::new(),
             probe_start: None,
+            call_starts: HashMap::new(),
         };
         let mut inconsistent = Vec::new();
         let mut config: Option<&Config> = None;
@@ -137,6 +140,9 @@ impl<'a> History<'a> {
                 Event::Set(set) => Some((set.id, Producer::Set(set))),
                 Event::Call(call) => {
                     history.calls.push(call);
+                    if let Some(ran) = call.ran {
+                        history.call_starts.insert(ran, call.start);
+                    }
                     None
                 }
                 Event::Invalidate(invalidation) => {
@@ -187,6 +193,38 @@ impl<'a> History<'a> {
     /// Whether a clear by `clearer` reaches the cache of `process` at all.
     fn clear_reaches(&self, clearer: &str, process: &str) -> bool {
         self.config.store != Store::Memory || clearer == process
+    }
+
+    /// Whether a clear by `clearer` reaches `key` of `process`: the keys of
+    /// memoized functions (`s*`, `a*`); `Cache::clear` leaves the client's
+    /// (`b*`, `c*`) alone, as documented.
+    fn clear_reaches_key(&self, clearer: &str, process: &str, key: &str) -> bool {
+        !key.starts_with(['b', 'c']) && self.clear_reaches(clearer, process)
+    }
+
+    /// When the call that ran `compute` started (the compute's own start if
+    /// its call is not in the history): a call keeps the generation it
+    /// started with, so that is when the compute's generation was chosen.
+    fn call_start(&self, compute: &Compute) -> u64 {
+        self.call_starts
+            .get(&compute.id)
+            .copied()
+            .unwrap_or(compute.start)
+            .min(compute.start)
+    }
+
+    /// How long after a clear by `clearer` ended `process` may still use
+    /// the old generation: at once in the clearing process, about
+    /// `clear_delay_ms` in the others (with the tolerances).
+    fn clear_delay(&self, clearer: &str, process: &str) -> u64 {
+        if clearer == process {
+            return 0;
+        }
+        let config = &self.config;
+        config
+            .clear_delay_ms
+            .saturating_add(config.wait_tolerance_ms)
+            .saturating_add(2 * config.skew_ms)
     }
 
     /// The producer of the value `id`, if its event exists.
