@@ -71,6 +71,14 @@ pub fn main(args: Vec<String>) -> ExitCode {
 fn run(options: &Options) -> Result<usize, String> {
     let dir = out_dir(options)?;
     println!("histories in {}", dir.display());
+    let (workers, journal) = drive(options, &dir)?;
+    judge(options, &dir, &workers, &journal)
+}
+
+/// Starts the servers and the workers, injects the faults, waits for the
+/// workers, runs the probe, and stops the servers: the workers (their
+/// figures and failures) and the journal.
+fn drive(options: &Options, dir: &Path) -> Result<(Workers, Journal), String> {
     let load_ms = options.seconds * 1000;
     let plan = Plan::draw(
         options.seed,
@@ -85,7 +93,7 @@ fn run(options: &Options) -> Result<usize, String> {
         broken: options.broken.as_deref(),
     };
     let mut journal = Journal::create(&dir.join("run.history"), &config)?;
-    let mut servers = Servers::start(options.store, &dir)?;
+    let mut servers = Servers::start(options.store, dir)?;
     let exe = std::env::current_exe()
         .map_err(|error| format!("could not find this program's path: {error}"))?;
     let load_start_ms = now_ms();
@@ -93,7 +101,7 @@ fn run(options: &Options) -> Result<usize, String> {
     let setup = WorkerSetup {
         exe,
         url: servers.url(),
-        dir: dir.clone(),
+        dir: dir.to_owned(),
         until_ms,
         broken: options.broken.clone(),
     };
@@ -114,33 +122,44 @@ fn run(options: &Options) -> Result<usize, String> {
     journal.fault("probe", "all", probe_ms, probe_ms)?;
     workers.probe(PROBE_PATIENCE)?;
     drop(servers);
+    Ok((workers, journal))
+}
 
-    let histories = verdict::read(&dir, workers.killed())?;
+/// Merges and checks the histories of `dir`, prints the report, each
+/// violation and failure with the commands that recheck and rerun it, and
+/// the summary line: how many violations and failures.
+fn judge(
+    options: &Options,
+    dir: &Path,
+    workers: &Workers,
+    journal: &Journal,
+) -> Result<usize, String> {
+    let histories = verdict::read(dir, workers.killed())?;
     let rerun = rerun_command(options);
+    let report = verdict::check_and_report(&histories, dir, options.seed, &rerun);
     for failure in workers.failures() {
-        println!("failure: {failure}");
+        println!("FAILURE {failure}");
         println!("  seed {}", options.seed);
         println!("  rerun:   {rerun}");
     }
-    let violations = verdict::check_and_report(&histories, &dir, options.seed, &rerun)
-        + workers.failures().len();
-    let faults: Vec<String> = journal
+    let violations = report.violations.len() + workers.failures().len();
+    let calls: usize = report.calls.values().sum();
+    let by_kind: Vec<String> = journal
         .faults_by_kind()
         .map(|(kind, count)| format!("{kind}:{count}"))
         .collect();
-    let fault_count: usize = journal.faults_by_kind().map(|(_, count)| count).sum();
-    println!("recheck: {}", verdict::recheck_command(&dir));
+    let faults: usize = journal.faults_by_kind().map(|(_, count)| count).sum();
+    println!("recheck: {}", verdict::recheck_command(dir));
     println!(
-        "store={} seed={} processes={} calls={} faults={fault_count} violations={violations} \
+        "store={} seed={} processes={} calls={calls} faults={faults} violations={violations} \
          faults_by_kind={}",
         options.store.name(),
         options.seed,
         workers.processes(),
-        histories.calls,
-        if faults.is_empty() {
+        if by_kind.is_empty() {
             "-".to_owned()
         } else {
-            faults.join(",")
+            by_kind.join(",")
         },
     );
     Ok(violations)

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use antidogpile_history::{check, parse, Event};
+use antidogpile_history::{check_report, parse, Event, Report};
 
 /// The merged histories of a run.
 #[derive(Debug)]
@@ -12,8 +12,6 @@ pub struct Histories {
     pub events: Vec<Event>,
     /// The files read, in name order.
     pub files: Vec<PathBuf>,
-    /// How many `call` lines they hold.
-    pub calls: usize,
 }
 
 /// Reads and parses every `*.history` of `dir`. The last line of an
@@ -29,7 +27,6 @@ pub fn read(dir: &Path, killed: &[String]) -> Result<Histories, String> {
     let mut histories = Histories {
         events: Vec::new(),
         files: Vec::new(),
-        calls: 0,
     };
     for file in files {
         let text = std::fs::read_to_string(&file)
@@ -44,18 +41,10 @@ pub fn read(dir: &Path, killed: &[String]) -> Result<Histories, String> {
             &text
         };
         let mut events = parse(text).map_err(|error| format!("{}: {error}", file.display()))?;
-        histories.calls += count_calls(text);
         histories.events.append(&mut events);
         histories.files.push(file);
     }
     Ok(histories)
-}
-
-/// How many `call` lines `text` holds.
-fn count_calls(text: &str) -> usize {
-    text.lines()
-        .filter(|line| line.trim_start().starts_with("call "))
-        .count()
 }
 
 /// `text` up to its last line end.
@@ -63,17 +52,19 @@ fn whole_lines(text: &str) -> &str {
     text.rfind('\n').map_or("", |end| &text[..=end])
 }
 
-/// Checks `histories`, printing each violation with the seed and the
-/// commands that recheck the history and rerun the seed; returns how many.
-pub fn check_and_report(histories: &Histories, dir: &Path, seed: u64, rerun: &str) -> usize {
-    let violations = check(&histories.events);
-    for violation in &violations {
+/// Checks `histories` and prints the checker's report, then each
+/// violation with the seed and the commands that recheck the history and
+/// rerun the seed.
+pub fn check_and_report(histories: &Histories, dir: &Path, seed: u64, rerun: &str) -> Report {
+    let report = check_report(&histories.events);
+    print!("{report}");
+    for violation in &report.violations {
         print!("{violation}");
         println!("  seed {seed}");
         println!("  recheck: {}", recheck_command(dir));
         println!("  rerun:   {rerun}");
     }
-    violations.len()
+    report
 }
 
 /// The command that checks the saved histories again.
@@ -101,12 +92,6 @@ mod tests {
         // Not killed: the cut line is an error naming the file.
         let error = read(dir.path(), &[]).unwrap_err();
         assert!(error.contains("w1.1.history"), "{error}");
-    }
-
-    #[test]
-    fn calls_are_counted_by_their_lines() {
-        let text = "# call x\ncall w1.1 s1 1 2\n  call w2.1 a1 1 2\ncompute w1.1 s1\n";
-        assert_eq!(count_calls(text), 2);
     }
 
     #[test]
