@@ -259,3 +259,53 @@ pub fn kill_master(cluster: &mut RedisCluster, rank: usize) -> Result<Option<Don
         end_ms: now_ms(),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    /// Sends `version` through the proxy: whether a whole reply came back.
+    fn version_answered(port: u16) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut reply = [0u8; 64];
+        stream.write_all(b"version\r\n").is_ok()
+            && stream
+                .read(&mut reply)
+                .is_ok_and(|read| reply[..read].ends_with(b"\r\n"))
+    }
+
+    #[test]
+    fn a_cut_after_act_is_written_only_if_a_reply_was_cut() {
+        let mut proxied = Proxied::<MemcachedKind>::start().unwrap();
+        let port = proxied.proxy.port();
+        assert!(version_answered(port));
+        assert_eq!(proxied.cut_after_act(Duration::from_millis(50)), None);
+        let requests = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            version_answered(port)
+        });
+        let done = proxied.cut_after_act(Duration::from_secs(5)).unwrap();
+        assert_eq!(done.target, "proxy");
+        assert!(done.start_ms <= done.end_ms);
+        assert!(!requests.join().unwrap(), "the reply was cut");
+        assert!(version_answered(port), "the next reply passes");
+    }
+
+    #[test]
+    fn a_killed_server_answers_again_on_its_port_and_a_stopped_one_after() {
+        let mut proxied = Proxied::<RedisKind>::start().unwrap();
+        assert!(proxied.url().starts_with("redis://127.0.0.1:"));
+        let done = proxied.kill_and_restart(50).unwrap();
+        assert_eq!(done.target, "redis");
+        assert!(done.end_ms >= done.start_ms + 50);
+        assert!(RedisKind::answered_pid(proxied.server.port()).is_some());
+        let done = proxied.stop(100);
+        assert!(done.end_ms >= done.start_ms + 100);
+        assert!(RedisKind::answered_pid(proxied.server.port()).is_some());
+    }
+}
