@@ -596,10 +596,14 @@ impl<'c> Call<'c> {
                 None
             }
         };
+        // Without the store's lease its value is returned, not stored (the
+        // holder stores its own): a plain write would land even after an
+        // invalidation made while it computed (a stale set).
+        let write = granted.is_some() && !progress.store_timed_out;
         Next::Compute(Job::Fill {
             lease,
             remote: granted,
-            write: !progress.store_timed_out,
+            write,
         })
     }
 
