@@ -73,6 +73,10 @@ pub(crate) struct Progress<'c> {
     /// The store timed out on this call: it computes, and skips the store's
     /// steps left (each would wait the timeout again), the write included.
     store_timed_out: bool,
+    /// A read of this call failed: it computes with no hold of the store's,
+    /// and so does not write (a plain write could land after an
+    /// invalidation made while it computed: a stale set).
+    read_failed: bool,
     /// How a value it returns now was served (for [`crate::hooks`]).
     pub(crate) served: Served,
 }
@@ -89,6 +93,7 @@ impl Progress<'_> {
             poll_pending: false,
             took_handed: false,
             store_timed_out: false,
+            read_failed: false,
             served: Served::Fresh,
         }
     }
@@ -411,6 +416,7 @@ impl<'c> Call<'c> {
             let Read { now, found, taking } = read;
             let looked = found.unwrap_or_else(|error| {
                 self.store_failed_on_the_way(io, progress, &error);
+                progress.read_failed = true;
                 Looked::Absent { overwrite: true }
             });
             match looked {
@@ -547,11 +553,13 @@ impl<'c> Call<'c> {
                     }
                     if let Looked::Absent { overwrite: true } = looked {
                         // The store failed or holds bytes of another type: no
-                        // cross-process lease to take; compute (and overwrite).
+                        // cross-process lease to take; compute, and overwrite
+                        // bytes of another type (not after a failed read: its
+                        // value is returned, not stored).
                         return Next::Compute(Job::Fill {
                             lease,
                             remote: None,
-                            write: !progress.store_timed_out,
+                            write: !progress.store_timed_out && !progress.read_failed,
                         });
                     }
                     let refused = matches!(taking, Taking::Refused);
