@@ -100,6 +100,19 @@ impl FaultKind {
         )
     }
 
+    /// Whether it is a fault of the store (a server, or the connections to
+    /// it), not of a worker.
+    pub fn is_the_stores(self) -> bool {
+        matches!(
+            self,
+            FaultKind::ServerKill
+                | FaultKind::ServerStop
+                | FaultKind::Cut
+                | FaultKind::Delay(_)
+                | FaultKind::CutAfterAct
+        )
+    }
+
     /// Why the docs allow what a fault of this kind exempts (printed with
     /// each count of exemptions).
     pub fn documented_as(self) -> &'static str {

@@ -164,7 +164,7 @@ fn early_recomputes(
 
 /// What the docs say of a compute after an invalidation or a clear.
 const DOCUMENTED_RECOMPUTE: &str =
-    "documented: callers after an invalidation do not join a compute that started before it";
+    "callers after an invalidation, or a clear, do not join a compute that started before it";
 
 /// Whether an invalidation of the key came between `earlier`'s start and
 /// `later`'s (`"invalidate"`), or the two computes' calls started on

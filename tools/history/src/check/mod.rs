@@ -50,6 +50,14 @@ impl<'a> Producer<'a> {
         }
     }
 
+    /// When its compute (or set) began.
+    fn start(self) -> u64 {
+        match self {
+            Producer::Compute(compute) => compute.start,
+            Producer::Set(set) => set.start,
+        }
+    }
+
     /// When it was produced (its write follows).
     fn end(self) -> u64 {
         match self {
@@ -238,6 +246,18 @@ impl<'a> History<'a> {
         let bound = self.config.hold_bound_ms;
         self.faults.iter().copied().find(|fault| {
             fault.kind.lets_holds_lapse()
+                && fault.start <= to
+                && fault.end.saturating_add(bound) >= from
+        })
+    }
+
+    /// The first fault of the store (a server killed or stopped, the
+    /// proxy's cuts and delays) whose window, `[START, END +
+    /// hold_bound_ms]`, meets `[from, to]`.
+    fn store_fault(&self, from: u64, to: u64) -> Option<&'a Fault> {
+        let bound = self.config.hold_bound_ms;
+        self.faults.iter().copied().find(|fault| {
+            fault.kind.is_the_stores()
                 && fault.start <= to
                 && fault.end.saturating_add(bound) >= from
         })

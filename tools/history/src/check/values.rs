@@ -172,6 +172,15 @@ fn stale_set(
         report.exempt(Promise::StaleSet, "clear", UNSEEN_CLEAR);
         return;
     }
+    // While the store failed, the producer's process could not see another
+    // process's invalidation, and its callers that joined its compute got
+    // its value: a documented limit, counted.
+    if call.process == producer.process() && call.served == Served::Waited {
+        if let Some(fault) = history.store_fault(producer.start(), call.end) {
+            report.exempt(Promise::StaleSet, fault.kind.name(), STORE_FAILED);
+            return;
+        }
+    }
     let detail = format!(
         "{} served a value produced before an invalidation of {} that returned before the call",
         crate::words::served(call.served),
@@ -186,8 +195,12 @@ fn stale_set(
     report.violations.push(violation);
 }
 
+/// What the docs say of a stale set while the store failed.
+const STORE_FAILED: &str = "a limit: while the store fails, a process cannot see \
+     another's invalidation: callers that joined its compute get its value";
+
 /// What the docs say of a stale set within the clear delay.
-const UNSEEN_CLEAR: &str = "documented limit: a process that has not seen a clear yet may serve \
+const UNSEEN_CLEAR: &str = "a limit: a process that has not seen a clear yet may serve \
      a value from before it that a process which only knew the new generation invalidated";
 
 /// Rule 2: served (from the cache) a value older than a clear that reached
