@@ -581,13 +581,26 @@ impl<'c> Ops<'c> {
                     false
                 }
             });
-            if crate::hooks::broken(crate::hooks::Broken::BatchWaitsHolding) {
-                // A broken build (`hooks::Broken`): waits holding the leases of `jobs`.
+            if crate::hooks::broken(crate::hooks::Broken::BatchWaitsHolding) && !jobs.is_empty() {
+                // A broken build (`hooks::Broken`): waits for the others'
+                // keys, in this process and in others, holding the leases
+                // of `jobs` (up to the grace).
                 for (slot, flight) in flights.drain(..) {
                     calls[slot].count_wait(&mut progress[slot]);
                     let landing = pause.wait(&flight, &self.cache.clock).await;
                     served[slot] = Served::Waited;
                     values[slot] = calls[slot].landed(landing);
+                }
+                let since = self.cache.clock.now();
+                let mut polled: Vec<Key> =
+                    polls.iter().map(|&slot| all[batch.first[slot]]).collect();
+                while !polled.is_empty() && since.until(self.cache.clock.now()) < timeouts.grace {
+                    pause.sleep(Duration::from_millis(20)).await;
+                    let now = self.cache.clock.now();
+                    if let Ok(found) = self.io.look_many::<V>(&polled, now).await {
+                        let mut found = found.into_iter();
+                        polled.retain(|_| !matches!(found.next(), Some(Looked::Entry { .. })));
+                    }
                 }
             }
             if !jobs.is_empty() || !bypassed.is_empty() {

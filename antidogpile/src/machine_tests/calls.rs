@@ -290,7 +290,9 @@ fn a_waiter_that_outwaits_the_grace_computes_and_stores_nothing() {
     for style in STYLES {
         let rig = Rig::new(style);
         let later = START + ms(GRACE);
-        let mut expected = if style.reads_take_holds {
+        // No hold to name: its value is returned, not stored (a plain
+        // write would land after an invalidation made meanwhile).
+        let expected = if style.reads_take_holds {
             // The store keeps reporting another's lease (it did not expire it).
             rig.store.reads(0, (0..3).map(|_| Finds::leased()));
             rig.store.tick_after(1, GRACE);
@@ -298,9 +300,6 @@ fn a_waiter_that_outwaits_the_grace_computes_and_stores_nothing() {
         } else {
             polls_out_a_grace(&rig, None)
         };
-        // No hold to name: its value is returned, not stored (a plain
-        // write would land after an invalidation made meanwhile).
-        let _ = later;
         rig.expect_call(8, 1, expected);
     }
 }

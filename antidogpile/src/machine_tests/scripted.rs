@@ -382,15 +382,6 @@ impl ScriptedStore {
         self.script(key, |script| script.held_writes.extend(answers));
     }
 
-    /// What the plain writes of `key` answer, in order (then `Ok`).
-    pub(super) fn writes(
-        &self,
-        key: usize,
-        answers: impl IntoIterator<Item = Result<(), StoreErrorKind>>,
-    ) {
-        self.script(key, |script| script.writes.extend(answers));
-    }
-
     /// Once the call of index `index` (0-based, as in [`calls`](ScriptedStore::calls))
     /// has been answered, the clock moves forward by `by`: time passing
     /// while the caller waits.

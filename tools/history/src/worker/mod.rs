@@ -183,12 +183,14 @@ fn thread_load(cache: &Arc<antidogpile::Cache>, until: u64) {
     while now_ms() < until {
         let key = (random() % u64::from(KEYS)) as u32;
         match random() % 100 {
-            0..=54 => ops::call_sync(key),
+            0..=49 => ops::call_sync(key),
+            50..=54 => ops::nested_sync(cache),
             55..=64 => ops::batch_sync(cache),
             65..=74 => ops::client_get(cache),
             75..=81 => ops::client_set(cache),
-            82..=85 => ops::client_delete(cache),
-            86..=98 => ops::invalidate_sync(key),
+            82..=84 => ops::client_delete(cache),
+            85..=86 => ops::batch_delete(cache),
+            87..=98 => ops::invalidate_sync(key),
             _ if random() % 8 == 0 => ops::clear(cache),
             _ => {}
         }

@@ -50,10 +50,35 @@ fn last_report() -> Option<Served> {
     take_reports().pop()
 }
 
-/// Writes a call's lines: the compute it ran (if any), then the call.
+/// [`write_call`] of a call that is no batch's, which ended at `end`.
+fn write_call_at(
+    key: &str,
+    (start, end): (u64, u64),
+    served: Option<Served>,
+    value: Option<&Val>,
+    ran: Option<&Ran>,
+) {
+    write_call_ending(key, start, end, served, value, ran, None);
+}
+
+/// Writes a call's lines: the compute it ran (if any), then the call,
+/// which ends now.
 fn write_call(
     key: &str,
     start: u64,
+    served: Option<Served>,
+    value: Option<&Val>,
+    ran: Option<&Ran>,
+    batch: Option<u64>,
+) {
+    write_call_ending(key, start, now_ms(), served, value, ran, batch);
+}
+
+/// Writes a call's lines: the compute it ran (if any), then the call.
+fn write_call_ending(
+    key: &str,
+    start: u64,
+    end: u64,
     served: Option<Served>,
     value: Option<&Val>,
     ran: Option<&Ran>,
@@ -77,8 +102,7 @@ fn write_call(
         return;
     };
     history.write(format_args!(
-        "call {process} {key} {start} {} {} {} {} {}",
-        now_ms(),
+        "call {process} {key} {start} {end} {} {} {} {}",
         served_word(served),
         id_or_dash(value.map(|value| value.id)),
         id_or_dash(ran.map(|ran| ran.id)),
@@ -122,10 +146,10 @@ pub async fn call_async(key: u32) {
     .await;
 }
 
-/// 2 to 4 distinct batch keys, in a random order.
+/// 2 to all the distinct batch keys, in a random order.
 fn batch_keys() -> Vec<String> {
     let mut keys: Vec<String> = Vec::new();
-    let wanted = 2 + random() % 3;
+    let wanted = 2 + random() % u64::from(KEYS - 1);
     while (keys.len() as u64) < wanted {
         let key = format!("b{}", random() % u64::from(KEYS));
         if !keys.contains(&key) {
@@ -239,6 +263,21 @@ pub fn client_set(cache: &Cache) {
     ));
 }
 
+/// One `delete_many` of half the batches' keys (so that batches meet cold
+/// misses together, and wait for each other), soft or hard.
+pub fn batch_delete(cache: &Cache) {
+    let keys: Vec<String> = (0..KEYS)
+        .filter(|_| random() % 2 == 0)
+        .map(|key| format!("b{key}"))
+        .collect();
+    let start = now_ms();
+    if cache.delete_many(&keys, how()).is_ok() {
+        for key in &keys {
+            write_invalidation(key, start);
+        }
+    }
+}
+
 /// One client `delete` (soft) or `delete_hard`.
 pub fn client_delete(cache: &Cache) {
     let key = client_key();
@@ -296,5 +335,72 @@ pub fn clear(cache: &Cache) {
             history.process,
             now_ms()
         ));
+    }
+}
+
+/// One client `get_or_compute` of a batch's key whose compute calls
+/// `get_or_compute` of another batch key: a holder that needs a key a
+/// batch may hold (a batch must never hold a lease while it waits for it).
+pub fn nested_sync(cache: &Cache) {
+    let outer = format!("b{}", random() % u64::from(KEYS));
+    let inner = loop {
+        let key = format!("b{}", random() % u64::from(KEYS));
+        if key != outer {
+            break key;
+        }
+    };
+    let history = history();
+    let start = now_ms();
+    let ran_outer = std::cell::RefCell::new(None);
+    let inner_call = std::cell::RefCell::new(None);
+    let value = cache.get_or_compute(&outer, ttl(), || {
+        let (id, computing) = (history.new_id(), now_ms());
+        std::thread::sleep(std::time::Duration::from_millis(5 + random() % 20));
+        let inner_start = now_ms();
+        let ran_inner = std::cell::RefCell::new(None);
+        let inner_value = cache.get_or_compute(&inner, ttl(), || {
+            let (id, computing) = (history.new_id(), now_ms());
+            std::thread::sleep(std::time::Duration::from_millis(2 + random() % 10));
+            *ran_inner.borrow_mut() = Some(ran(&inner, id, computing));
+            Val {
+                key: inner.clone(),
+                id,
+            }
+        });
+        *inner_call.borrow_mut() = Some((inner_start, now_ms(), inner_value, ran_inner.take()));
+        *ran_outer.borrow_mut() = Some(ran(&outer, id, computing));
+        Val {
+            key: outer.clone(),
+            id,
+        }
+    });
+    let mut reports = take_reports();
+    let outer_report = reports.pop();
+    if let Some((inner_start, inner_end, inner_value, ran_inner)) = inner_call.take() {
+        write_call_at(
+            &inner,
+            (inner_start, inner_end),
+            reports.pop(),
+            Some(&inner_value),
+            ran_inner.as_ref(),
+        );
+    }
+    write_call_at(
+        &outer,
+        (start, now_ms()),
+        outer_report,
+        Some(&value),
+        ran_outer.take().as_ref(),
+    );
+}
+
+/// The record of a successful compute of `key` that began at `start`.
+fn ran(key: &str, id: u64, start: u64) -> Ran {
+    Ran {
+        key: key.to_owned(),
+        id,
+        start,
+        end: now_ms(),
+        outcome: "ok",
     }
 }
