@@ -47,6 +47,12 @@ use crate::store::{EntryView, Lookup, ReadFor, Store, Stored, StoredRef};
 /// How often a process reads a shared store's generations (at most).
 pub(crate) const CHECK_EVERY: Duration = Duration::from_secs(1);
 
+/// A generation's deadlines in the store: it never expires.
+const FOREVER: Deadlines = Deadlines {
+    soft: Timestamp::MAX,
+    hard: Timestamp::MAX,
+};
+
 /// The namespace of the generations kept in a shared store.
 pub(crate) const GENERATION_NAMESPACE: &str = "antidogpile::generation";
 
@@ -144,11 +150,12 @@ impl Generation {
     /// process only costs recomputes).
     fn read_as(&self, seen: u64, token: u64, now: u64) {
         if token != 0 && token != seen {
+            // A first read learns a generation, not a change.
+            let first = self.checked.load(Ordering::Acquire) == 0;
             let taken =
                 self.token
                     .compare_exchange(seen, token, Ordering::AcqRel, Ordering::Acquire);
-            // A first read (0 seen) learns a generation, not a change.
-            if taken.is_ok() && seen != 0 {
+            if taken.is_ok() && !first {
                 self.changed_from(seen, now);
             }
         }
@@ -303,14 +310,38 @@ impl Known {
             .await;
         let now = real_now();
         let all = std::iter::once(&self.whole).chain(generations.iter().map(|(_, g)| *g));
-        for ((generation, seen), token) in all.zip(seen).zip(tokens) {
+        let mut lost = Vec::new();
+        for (((generation, seen), token), key) in all.zip(seen).zip(tokens).zip(&keys) {
             match read {
-                Ok(_) => generation.read_as(seen, token, now),
+                Ok(_) => {
+                    generation.read_as(seen, token, now);
+                    if token == 0 && seen != 0 {
+                        lost.push((*key, seen));
+                    }
+                }
                 // Keep what was known; try again after CHECK_EVERY.
                 Err(_) => generation.checked.store(now, Ordering::Release),
             }
         }
+        Self::restore(io, lost).await;
         read.map(drop).map_err(|error| error.kind())
+    }
+
+    /// Writes back generations the store lost (restarted empty, or evicted
+    /// them) that this process knows, unless one was written meanwhile:
+    /// else processes started since would take the store's nothing for the
+    /// generation, read other keys than this one, and miss each other's
+    /// invalidations (stale sets the history checker found, issue 23).
+    async fn restore(io: &Io<'_>, lost: Vec<(Key, u64)>) {
+        for (key, token) in lost {
+            let write = crate::store::Write {
+                key,
+                value: Stored::Raw(token.to_string().into_bytes()),
+                deadlines: FOREVER,
+            };
+            // A store that fails now is read again after CHECK_EVERY.
+            let _ = io.store.add(io.wait, write, Timestamp::EPOCH).await;
+        }
     }
 
     /// Reads every generation known here, from now on every
@@ -426,11 +457,7 @@ impl Clearing {
         let token = new_token();
         if shared {
             let value = Stored::Raw(token.to_string().into_bytes());
-            let forever = Deadlines {
-                soft: Timestamp::MAX,
-                hard: Timestamp::MAX,
-            };
-            io.write(store_key(namespace), None, value, forever, now)
+            io.write(store_key(namespace), None, value, FOREVER, now)
                 .await
                 .map_err(Error::Store)?;
         }
