@@ -11,6 +11,7 @@ mod dir;
 pub(crate) mod format;
 mod inner;
 mod sweep;
+
 #[cfg(test)]
 mod tests;
 mod url;
@@ -23,7 +24,7 @@ use std::time::Duration;
 
 use self::dir::Dir;
 use self::format::{decode_file, encode_file, Content, Decoded, Kind};
-use self::inner::{io_error, is_live_value, Change, Inner};
+use self::inner::{io_error, is_gone, is_live_value, Change, Inner};
 use super::{
     Answer, ClaimId, Counted, Delta, EntryView, Found, Hold, LeaseId, Lookup, ReadFor, Reader,
     Store, Stored, StoredRef, Version, Wait, Write, RAW_META,
@@ -323,10 +324,9 @@ impl FileStore {
         let inner = &self.inner;
         let fingerprint = key.fingerprint();
         inner.update(fingerprint, true, Some(now), |current| {
-            if current
-                .file()
-                .is_some_and(|file| file.header.deadline > now)
-            {
+            // A live file, or a value past its hard deadline whose refresh
+            // is still claimed (see `is_gone`).
+            if current.file().is_some_and(|file| !is_gone(&file, now)) {
                 return Ok((Change::Keep, None));
             }
             let stamp = inner.next_stamp();

@@ -96,6 +96,13 @@ enum Held {
 }
 
 impl Entry {
+    /// Whether it may be removed at `now`: past its hard deadline, and not
+    /// a value whose refresh is still claimed (its claimer will write it,
+    /// and a cold miss meanwhile waits for it rather than compute it twice).
+    fn is_gone(&self, now: Timestamp) -> bool {
+        self.hard_deadline <= now && (self.claim == NO_CLAIM || self.claimed_until <= now)
+    }
+
     fn new(held: Held, deadlines: Deadlines, version: Version) -> Entry {
         Entry {
             held,
@@ -257,7 +264,7 @@ impl ShardMap {
         let expired: Vec<u128> = self
             .entries
             .iter()
-            .filter(|(_, entry)| entry.hard_deadline <= now)
+            .filter(|(_, entry)| entry.is_gone(now))
             .map(|(fingerprint, _)| *fingerprint)
             .collect();
         removed.reserve(expired.len());
@@ -471,10 +478,12 @@ impl MemoryStore {
     fn try_lease_locked(&self, key: &Key, now: Timestamp, grace: Duration) -> Option<LeaseId> {
         let fingerprint = key.fingerprint().as_u128();
         let mut shard = self.shard_for_write(Self::shard_index(key));
+        // A live value, or one past its hard deadline whose refresh is still
+        // claimed (see `Entry::is_gone`).
         if shard
             .entries
             .get(&fingerprint)
-            .is_some_and(|entry| entry.hard_deadline > now)
+            .is_some_and(|entry| !entry.is_gone(now))
         {
             return None;
         }

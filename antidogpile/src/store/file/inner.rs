@@ -209,9 +209,7 @@ impl Inner {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         self.update(fingerprint, false, None, |current| {
-            let expired = current
-                .file()
-                .is_some_and(|file| file.header.deadline <= now);
+            let expired = current.file().is_some_and(|file| is_gone(&file, now));
             Ok((
                 if expired {
                     Change::Remove
@@ -227,4 +225,16 @@ impl Inner {
 /// Whether `file` is a value (not a lease) still stored at `now`.
 pub(super) fn is_live_value(file: &Decoded<'_>, now: Timestamp) -> bool {
     file.header.deadline > now && !matches!(file.content, Content::Lease)
+}
+
+/// Whether `file` is a value whose refresh is claimed at `now`.
+pub(super) fn is_claimed(file: &Decoded<'_>, now: Timestamp) -> bool {
+    matches!(file.content, Content::Envelope { opened, .. } if opened.meta.claimed_until > now)
+}
+
+/// Whether `file` may be deleted at `now`: past its deadline, and not a
+/// value whose refresh is still claimed (its claimer will write it, and a
+/// cold miss meanwhile waits for it rather than compute it a second time).
+pub(super) fn is_gone(file: &Decoded<'_>, now: Timestamp) -> bool {
+    file.header.deadline <= now && !is_claimed(file, now)
 }

@@ -71,7 +71,7 @@ impl Inner {
             let expired = match current {
                 Current::Missing => false,
                 Current::Unreadable => true,
-                Current::File(file) => file.header.deadline <= now,
+                Current::File(file) => super::inner::is_gone(&file, now),
             };
             Ok((
                 if expired {

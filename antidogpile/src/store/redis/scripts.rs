@@ -26,6 +26,16 @@ local function entry(f)
   return f[1] and f[2] and string.match(f[2], '^%d+$') and tonumber(f[3]) and tonumber(f[4]) and tonumber(f[5])
 end
 local function live(f, now) return entry(f) and tonumber(f[5]) > now end
+-- A value past its hard deadline whose refresh is still claimed: its
+-- claimer computes (and will write), so a cold miss waits for it.
+local function claimed(f, now) return entry(f) and tonumber(f[4]) > now end
+-- Keeps the key at least until `deadline` (a claim outliving the value).
+local function keep_until(deadline, now)
+  local ms = deadline - now
+  local left = redis.call('PTTL', k)
+  -- A key without an expiry (-1) keeps none.
+  if ms > 0 and left >= 0 and left < ms then redis.call('PEXPIRE', k, ms) end
+end
 -- ARGV[at..at+5]: mode ('e' envelope, 'r' raw), value, token, soft, hard, ttl ms (0: none)
 local function put(at)
   local ttl = tonumber(ARGV[at + 5])
@@ -62,10 +72,12 @@ if t == 'hash' then
     if use and f[2] == ARGV[5] then return {'claimed', f[1], f[3], f[4], ARGV[5]} end
     if use and tonumber(f[3]) <= now and tonumber(f[4]) <= now then
       redis.call('HSET', k, 'c', ARGV[3], 't', ARGV[5])
+      keep_until(tonumber(ARGV[3]), now)
       return {'claimed', f[1], f[3], ARGV[3], ARGV[5]}
     end
     return {'entry', f[1], f[3], f[4], f[2]}
   end
+  if claimed(f, now) then return {'leased'} end
 end
 if use then
   lease(ARGV[5], ARGV[4])
@@ -84,6 +96,7 @@ if not f[6] and live(f, now) and f[2] == ARGV[4] then return ARGV[4] end
 if f[6] or not live(f, now) or f[2] ~= ARGV[1] then return false end
 if tonumber(f[3]) > now or tonumber(f[4]) > now then return false end
 redis.call('HSET', k, 'c', ARGV[3], 't', ARGV[4])
+keep_until(tonumber(ARGV[3]), now)
 return ARGV[4]
 "#;
 
@@ -125,7 +138,8 @@ if t == 'string' then return false end
 if t == 'hash' then
   local f = fields()
   if f[6] == ARGV[3] then return ARGV[3] end
-  if f[6] or live(f, tonumber(ARGV[1])) then return false end
+  local now = tonumber(ARGV[1])
+  if f[6] or live(f, now) or claimed(f, now) then return false end
 end
 lease(ARGV[3], ARGV[2])
 return ARGV[3]
@@ -143,8 +157,9 @@ const RENEW: &str = r#"
 if kind() ~= 'hash' then return false end
 local f = fields()
 if ARGV[1] == 'c' then
-  if f[6] or not live(f, tonumber(ARGV[4])) or f[2] ~= ARGV[2] then return false end
+  if f[6] or not entry(f) or f[2] ~= ARGV[2] then return false end
   redis.call('HSET', k, 'c', ARGV[3])
+  keep_until(tonumber(ARGV[3]), tonumber(ARGV[4]))
   return ARGV[2]
 end
 if f[6] ~= ARGV[2] then return false end

@@ -1,0 +1,72 @@
+//! A refresh still running when its value reaches the hard deadline stays
+//! the one compute: a caller after the deadline waits for it instead of
+//! computing the key a second time at once (found by the history checker,
+//! issue 23, on the memory store: a soft invalidation of a value close to
+//! its hard deadline, then a refresh and a cold miss computing side by side).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use antidogpile::clock::{ManualClock, Timestamp};
+use antidogpile::{Cache, Ttl};
+
+fn a_caller_after_the_hard_deadline_waits_for_the_refresh_under_way(url: &str) {
+    let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
+    let cache = Cache::from_url(url).unwrap().with_clock(clock.clock());
+    let ttl = Ttl::soft(Duration::from_secs(1))
+        .factor(2)
+        .grace(Duration::from_secs(60));
+    let computes = AtomicU64::new(0);
+    let compute = |value: u64| {
+        computes.fetch_add(1, Ordering::SeqCst);
+        value
+    };
+    assert_eq!(cache.get_or_compute("k", ttl, || compute(1)), 1);
+    clock.advance(Duration::from_millis(1_990));
+    let (refreshing, finish) = (mpsc::channel::<()>(), mpsc::channel::<()>());
+    std::thread::scope(|scope| {
+        let refresher = scope.spawn(|| {
+            let (started, resume) = (refreshing.0, finish.1);
+            cache.get_or_compute("k", ttl, move || {
+                started.send(()).unwrap();
+                resume.recv().unwrap();
+                2u64
+            })
+        });
+        refreshing.1.recv().unwrap();
+        // The value's hard deadline passes while its refresh runs.
+        clock.advance(Duration::from_millis(20));
+        let late = scope.spawn(|| cache.get_or_compute("k", ttl, || compute(3)));
+        std::thread::sleep(Duration::from_millis(100));
+        finish.0.send(()).unwrap();
+        assert_eq!(refresher.join().unwrap(), 2);
+        assert_eq!(
+            late.join().unwrap(),
+            2,
+            "{url}: the caller after the hard deadline computed the key a second time"
+        );
+    });
+    assert_eq!(
+        computes.load(Ordering::SeqCst),
+        1,
+        "{url}: the first fill only"
+    );
+}
+
+#[test]
+fn in_memory() {
+    a_caller_after_the_hard_deadline_waits_for_the_refresh_under_way("memory://");
+}
+
+#[test]
+fn on_redis() {
+    let server = antidogpile_test_support::redis::Redis::start();
+    a_caller_after_the_hard_deadline_waits_for_the_refresh_under_way(&server.url("timeout=2s"));
+}
+
+#[test]
+fn on_files() {
+    let dir = antidogpile_test_support::temp_dir::TempDir::new("antidogpile-refresh-at-hard");
+    a_caller_after_the_hard_deadline_waits_for_the_refresh_under_way(&dir.file_url());
+}
