@@ -62,7 +62,8 @@ pub(crate) struct Progress<'c> {
     wait_clock: crate::telemetry::WaitClock,
     /// The in-process cold-miss lease, once held.
     lease: Option<Lease<'c>>,
-    /// When this call started polling another process's lease, and how long it sleeps next.
+    /// When this call first looked (its grace for waiting counts from
+    /// then), and how long it sleeps next while it polls another process's lease.
     polling_since: Option<Timestamp>,
     backoff: Duration,
     /// A poll not counted as a wait yet: the lease it polled for may have
@@ -414,6 +415,10 @@ impl<'c> Call<'c> {
                 }
             };
             let Read { now, found, taking } = read;
+            // The grace a caller waits is counted from its first look, so
+            // that waits in turn (for a compute here, then for another
+            // process's lease) add up to one grace, not one each.
+            progress.polling_since.get_or_insert(now);
             let looked = found.unwrap_or_else(|error| {
                 self.store_failed_on_the_way(io, progress, &error);
                 progress.read_failed = true;
