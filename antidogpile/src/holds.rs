@@ -113,7 +113,16 @@ impl Release {
         let hold = self.disarm();
         let until = now.saturating_add(spacing);
         match io.renew(self.key, hold, until, now).await {
-            Ok(_) => {}
+            Ok(Some(_)) => {}
+            // Not renewed: the value is past its hard deadline (or the
+            // claim ended). No stale value is left to serve while a retry
+            // is spaced, so the claim is given back: a cold miss must not
+            // wait for a claim nobody computes under.
+            Ok(None) => {
+                if let Err(error) = io.release(self.key, hold).await {
+                    trace_store_error(self.key.namespace(), &error);
+                }
+            }
             // A store that cannot renew keeps the claim until the grace.
             Err(error) if error.kind() == StoreErrorKind::Unsupported => {}
             Err(error) => trace_store_error(self.key.namespace(), &error),

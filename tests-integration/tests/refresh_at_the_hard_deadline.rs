@@ -70,3 +70,53 @@ fn on_files() {
     let dir = antidogpile_test_support::temp_dir::TempDir::new("antidogpile-refresh-at-hard");
     a_caller_after_the_hard_deadline_waits_for_the_refresh_under_way(&dir.file_url());
 }
+
+/// A refresh that fails at the hard deadline leaves no stale value to
+/// serve while its retry is spaced: its claim is given back, and the next
+/// caller computes at once rather than wait for a claim nobody computes
+/// under (the history checker found such waits once the claimed entry was
+/// kept past the deadline).
+fn a_failed_refresh_at_the_hard_deadline_holds_nobody_up(url: &str) {
+    let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
+    let cache = std::sync::Arc::new(Cache::from_url(url).unwrap().with_clock(clock.clock()));
+    let ttl = Ttl::soft(Duration::from_secs(1))
+        .factor(2)
+        .grace(Duration::from_secs(60));
+    assert_eq!(cache.get_or_compute("k", ttl, || 1u64), 1);
+    clock.advance(Duration::from_millis(1_990));
+    let failed = cache.get_or_try_compute("k", ttl, || {
+        clock.advance(Duration::from_millis(20)); // past the hard deadline
+        Err::<u64, &str>("the refresh fails")
+    });
+    assert_eq!(
+        failed,
+        Ok(1),
+        "{url}: the stale value stands in for the failure"
+    );
+    let next = antidogpile_test_support::within(Duration::from_secs(5), {
+        let cache = std::sync::Arc::clone(&cache);
+        move || cache.get_or_compute("k", ttl, || 2u64)
+    });
+    assert_eq!(
+        next,
+        Some(2),
+        "{url}: the next caller waited for a claim nobody computes under"
+    );
+}
+
+#[test]
+fn a_failed_refresh_in_memory() {
+    a_failed_refresh_at_the_hard_deadline_holds_nobody_up("memory://");
+}
+
+#[test]
+fn a_failed_refresh_on_files() {
+    let dir = antidogpile_test_support::temp_dir::TempDir::new("antidogpile-failed-at-hard");
+    a_failed_refresh_at_the_hard_deadline_holds_nobody_up(&dir.file_url());
+}
+
+#[test]
+fn a_failed_refresh_on_redis() {
+    let server = antidogpile_test_support::redis::Redis::start();
+    a_failed_refresh_at_the_hard_deadline_holds_nobody_up(&server.url("timeout=2s"));
+}

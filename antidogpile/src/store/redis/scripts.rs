@@ -157,7 +157,7 @@ const RENEW: &str = r#"
 if kind() ~= 'hash' then return false end
 local f = fields()
 if ARGV[1] == 'c' then
-  if f[6] or not entry(f) or f[2] ~= ARGV[2] then return false end
+  if f[6] or not live(f, tonumber(ARGV[4])) or f[2] ~= ARGV[2] then return false end
   redis.call('HSET', k, 'c', ARGV[3])
   keep_until(tonumber(ARGV[3]), tonumber(ARGV[4]))
   return ARGV[2]
