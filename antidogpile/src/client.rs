@@ -572,13 +572,15 @@ impl<'c> Ops<'c> {
             // blocked thread would have to run: see `Driver::may_wait`) is
             // computed with the keys it holds, its value returned, not stored.
             let mut bypassed: Vec<usize> = Vec::new();
-            flights.retain(|(slot, flight)| match pause.may_wait(flight) {
-                Ok(()) => true,
-                Err(bypass) => {
-                    bypass.warn(&CLIENT);
-                    served[*slot] = Served::Uncached;
-                    bypassed.push(*slot);
-                    false
+            flights.retain(|(slot, flight)| {
+                match calls[*slot].may_wait(pause, flight, &progress[*slot]) {
+                    Ok(()) => true,
+                    Err(bypass) => {
+                        bypass.warn(&CLIENT);
+                        served[*slot] = Served::Uncached;
+                        bypassed.push(*slot);
+                        false
+                    }
                 }
             });
             if crate::hooks::broken(crate::hooks::Broken::BatchWaitsHolding) && !jobs.is_empty() {
@@ -587,7 +589,8 @@ impl<'c> Ops<'c> {
                 // of `jobs` (up to the grace).
                 for (slot, flight) in flights.drain(..) {
                     calls[slot].count_wait(&mut progress[slot]);
-                    let landing = pause.wait(&flight, &self.cache.clock).await;
+                    let until = calls[slot].grace_ends(&progress[slot]);
+                    let landing = pause.wait(&flight, &self.cache.clock, until).await;
                     served[slot] = Served::Waited;
                     values[slot] = calls[slot].landed(landing);
                 }
@@ -660,7 +663,8 @@ impl<'c> Ops<'c> {
             // after another takes as long as the slowest.
             for (slot, flight) in flights {
                 calls[slot].count_wait(&mut progress[slot]);
-                let landing = pause.wait(&flight, &self.cache.clock).await;
+                let until = calls[slot].grace_ends(&progress[slot]);
+                let landing = pause.wait(&flight, &self.cache.clock, until).await;
                 served[slot] = Served::Waited;
                 values[slot] = calls[slot].landed(landing);
             }

@@ -191,15 +191,15 @@ impl Flight {
 
     /// What a waiter sees now: `Some` once landed or overdue, `None` to keep waiting
     /// (with how long until the lease runs out).
-    fn look(state: &FlightState, now: Timestamp) -> Result<Landing, Duration> {
+    fn look(state: &FlightState, now: Timestamp, until: Timestamp) -> Result<Landing, Duration> {
         match state {
             FlightState::Landed(value) => Ok(Landing::Value(Arc::clone(value))),
             FlightState::Failed => Ok(Landing::Failed),
             FlightState::Abandoned => Ok(Landing::TryAgain),
-            FlightState::Computing { lease_until, .. } if now >= *lease_until => {
+            FlightState::Computing { lease_until, .. } if now >= (*lease_until).min(until) => {
                 Ok(Landing::TryAgain)
             }
-            FlightState::Computing { lease_until, .. } => Err(now.until(*lease_until)),
+            FlightState::Computing { lease_until, .. } => Err(now.until((*lease_until).min(until))),
         }
     }
 
@@ -223,11 +223,12 @@ impl Flight {
         self.runtime == Some(runtime)
     }
 
-    /// Blocks the thread until the flight lands or its lease runs out.
-    pub(crate) fn wait(&self, clock: &Clock) -> Landing {
+    /// Blocks the thread until the flight lands, its lease runs out, or
+    /// `until` (the waiter's own grace) comes.
+    pub(crate) fn wait(&self, clock: &Clock, until: Timestamp) -> Landing {
         let mut state = self.state();
         loop {
-            match Self::look(&state, clock.now()) {
+            match Self::look(&state, clock.now(), until) {
                 Ok(landing) => return landing,
                 Err(remaining) => {
                     state = self
@@ -240,16 +241,17 @@ impl Flight {
         }
     }
 
-    /// Waits without blocking the thread until the flight lands or its lease runs out.
+    /// Waits without blocking the thread until the flight lands, its lease
+    /// runs out, or `until` (the waiter's own grace) comes.
     #[cfg(feature = "tokio")]
-    pub(crate) async fn wait_async(&self, clock: &Clock) -> Landing {
+    pub(crate) async fn wait_async(&self, clock: &Clock, until: Timestamp) -> Landing {
         loop {
             let notified = self.landed_async.notified();
             tokio::pin!(notified);
             // Register before looking, so a landing between the look and the
             // await is not missed.
             notified.as_mut().enable();
-            let remaining = match Self::look(&self.state(), clock.now()) {
+            let remaining = match Self::look(&self.state(), clock.now(), until) {
                 Ok(landing) => return landing,
                 Err(remaining) => remaining,
             };
@@ -377,7 +379,7 @@ mod tests {
         let flights = Flights::new();
         let (lease, flight) = holder_and_waiter(&flights);
         lease.land(Some(Arc::new(5u32)));
-        match flight.wait(&Clock::system()) {
+        match flight.wait(&Clock::system(), Timestamp::MAX) {
             Landing::Value(value) => assert_eq!(value.downcast_ref::<u32>(), Some(&5)),
             Landing::TryAgain | Landing::Failed => panic!("the value should have been handed over"),
         }
@@ -388,8 +390,12 @@ mod tests {
     fn a_dropped_lease_wakes_waiters_to_try_again() {
         let flights = Flights::new();
         let (lease, flight) = holder_and_waiter(&flights);
-        let waiter =
-            std::thread::spawn(move || matches!(flight.wait(&Clock::system()), Landing::TryAgain));
+        let waiter = std::thread::spawn(move || {
+            matches!(
+                flight.wait(&Clock::system(), Timestamp::MAX),
+                Landing::TryAgain
+            )
+        });
         std::thread::sleep(Duration::from_millis(20));
         drop(lease);
         assert!(waiter.join().unwrap());
@@ -401,7 +407,10 @@ mod tests {
         let flights = Flights::new();
         let (lease, flight) = holder_and_waiter(&flights);
         lease.land(None);
-        assert!(matches!(flight.wait(&Clock::system()), Landing::Failed));
+        assert!(matches!(
+            flight.wait(&Clock::system(), Timestamp::MAX),
+            Landing::Failed
+        ));
         assert_eq!(flights.in_flight(), 0);
     }
 
@@ -425,6 +434,27 @@ mod tests {
     }
 
     #[test]
+    fn a_waiter_waits_no_longer_than_its_own_grace() {
+        let manual = ManualClock::new(Timestamp::from_millis(0));
+        let flights = Flights::new();
+        let Joined::Holder(holder) = flights.join(7, manual.now(), GRACE) else {
+            panic!()
+        };
+        let Joined::Waiter(flight) = flights.join(7, manual.now(), GRACE) else {
+            panic!()
+        };
+        // The holder's lease runs a grace from now; this waiter's own grace
+        // (it waited for another holder before) ends sooner.
+        let mine = manual.now().saturating_add(Duration::from_millis(1));
+        manual.advance(Duration::from_millis(1));
+        assert!(matches!(
+            flight.wait(&manual.clock(), mine),
+            Landing::TryAgain
+        ));
+        holder.land(None);
+    }
+
+    #[test]
     fn an_overdue_lease_is_taken_over_and_its_late_landing_keeps_the_new_one() {
         let manual = ManualClock::new(Timestamp::from_millis(0));
         let flights = Flights::new();
@@ -435,7 +465,10 @@ mod tests {
             panic!()
         };
         manual.advance(GRACE);
-        assert!(matches!(flight.wait(&manual.clock()), Landing::TryAgain));
+        assert!(matches!(
+            flight.wait(&manual.clock(), Timestamp::MAX),
+            Landing::TryAgain
+        ));
         let Joined::Holder(taker) = flights.join(7, manual.now(), GRACE) else {
             panic!("an overdue lease must be taken over")
         };

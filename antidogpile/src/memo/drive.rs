@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::clock::Clock;
+use crate::clock::{Clock, Timestamp};
 use crate::flight::{Flight, Landing};
 use crate::hooks::{report, Served};
 use crate::io::Io;
@@ -97,8 +97,8 @@ pub(crate) trait Driver {
     fn io(store: &dyn Store) -> Io<'_>;
     /// Whether this caller may wait for `flight`, or why it must not.
     fn may_wait(&self, flight: &Flight) -> Result<(), Bypass>;
-    /// Waits for `flight` to land.
-    async fn wait(&self, flight: &Flight, clock: &Clock) -> Landing;
+    /// Waits for `flight` to land, up to `until` (the waiter's grace).
+    async fn wait(&self, flight: &Flight, clock: &Clock, until: Timestamp) -> Landing;
     /// Waits `pause`.
     async fn sleep(&self, pause: Duration);
 }
@@ -115,8 +115,8 @@ impl Driver for Blocking {
         Block::for_flight(flight).map(drop)
     }
 
-    async fn wait(&self, flight: &Flight, clock: &Clock) -> Landing {
-        Block::here().block(|| flight.wait(clock))
+    async fn wait(&self, flight: &Flight, clock: &Clock, until: Timestamp) -> Landing {
+        Block::here().block(|| flight.wait(clock, until))
     }
 
     async fn sleep(&self, pause: Duration) {
@@ -142,8 +142,8 @@ impl Driver for Awaiting {
         }
     }
 
-    async fn wait(&self, flight: &Flight, clock: &Clock) -> Landing {
-        flight.wait_async(clock).await
+    async fn wait(&self, flight: &Flight, clock: &Clock, until: Timestamp) -> Landing {
+        flight.wait_async(clock, until).await
     }
 
     async fn sleep(&self, pause: Duration) {
@@ -152,6 +152,30 @@ impl Driver for Awaiting {
 }
 
 impl<'c> Call<'c> {
+    /// When this caller's grace for waiting ends: a grace after its first look.
+    pub(crate) fn grace_ends(&self, progress: &Progress<'_>) -> Timestamp {
+        let first = progress
+            .polling_since
+            .unwrap_or_else(|| self.cache.clock.now());
+        first.saturating_add(self.timeouts.grace)
+    }
+
+    /// Whether this caller may wait for `flight`, or why it computes
+    /// without the cache instead (see [`Driver::may_wait`]; and once its own
+    /// grace is over, it waits no more, whoever computes).
+    pub(crate) fn may_wait<P: Driver>(
+        &self,
+        pause: &P,
+        flight: &Flight,
+        progress: &Progress<'_>,
+    ) -> Result<(), Bypass> {
+        pause.may_wait(flight)?;
+        if self.cache.clock.now() >= self.grace_ends(progress) {
+            return Err(Bypass::GraceOver);
+        }
+        Ok(())
+    }
+
     /// Waits (as `pause` says) until the value is known or this caller must compute.
     async fn resolve<V: Cacheable, P: Driver>(&self, io: &Io<'_>, pause: &P) -> Resolved<'c, V> {
         let mut progress = Progress::new();
@@ -170,11 +194,12 @@ impl<'c> Call<'c> {
                 Next::Value(value) => return Resolved::Value(value, progress.served),
                 Next::Compute(job) => return Resolved::MustCompute(job),
                 Next::Wait(flight) => {
-                    if let Err(bypass) = pause.may_wait(&flight) {
+                    if let Err(bypass) = self.may_wait(pause, &flight, &progress) {
                         return Resolved::Bypass(bypass);
                     }
                     self.count_wait(&mut progress);
-                    match pause.wait(&flight, &self.cache.clock).await {
+                    let until = self.grace_ends(&progress);
+                    match pause.wait(&flight, &self.cache.clock, until).await {
                         Landing::Failed => return Resolved::Bypass(Bypass::AfterFailure),
                         landing => {
                             if let Some(value) = self.landed(landing) {

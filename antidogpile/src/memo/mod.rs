@@ -157,6 +157,10 @@ pub(crate) enum Bypass {
     /// each try once, side by side, rather than queue for the next lease
     /// (unless the failure can be shared, see [`Outcome::shared_failure`]).
     AfterFailure,
+    /// Its grace is over (counted from its first look), and another caller
+    /// here still computes (one that hangs, or one after another that
+    /// hung): waiting a grace per holder would add them up.
+    GraceOver,
 }
 
 impl Bypass {
@@ -164,7 +168,7 @@ impl Bypass {
     fn shared_failure<R: Outcome>(self) -> Option<R> {
         match self {
             Bypass::AfterFailure => R::shared_failure(),
-            Bypass::Reentrant | Bypass::WouldDeadlock => None,
+            Bypass::Reentrant | Bypass::WouldDeadlock | Bypass::GraceOver => None,
         }
     }
 
@@ -185,7 +189,7 @@ impl Bypass {
                  pool, or a future this thread polls); it computes without the cache instead \
                  (call the async variant, or use a multi-thread runtime)",
             ),
-            Bypass::AfterFailure => return,
+            Bypass::AfterFailure | Bypass::GraceOver => return,
         };
         if site.first_time(bit) {
             tracing::warn!(target: "antidogpile", namespace = site.namespace, "{why} (warned once)");

@@ -9,7 +9,7 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
 use super::{at, check, NOW};
-use crate::clock::{Clock, ManualClock};
+use crate::clock::{Clock, ManualClock, Timestamp};
 use crate::flight::{Flight, Flights, Joined, Landing, Lease};
 use crate::store::Value;
 
@@ -55,7 +55,7 @@ fn a_landed_value_reaches_both_waiters() {
         let waiters: Vec<_> = (0..2)
             .map(|_| {
                 let flight = waiter(&flights);
-                thread::spawn(move || landed_value(flight.wait(&clock())))
+                thread::spawn(move || landed_value(flight.wait(&clock(), Timestamp::MAX)))
             })
             .collect();
         lease.land(Some(value(5)));
@@ -84,7 +84,7 @@ fn a_dropped_lease_wakes_both_waiters_and_exactly_one_computes_next() {
                 let (flights, joined) = (Arc::clone(&flights), Arc::clone(&joined));
                 thread::spawn(move || {
                     assert!(
-                        landed_value(flight.wait(&clock())).is_none(),
+                        landed_value(flight.wait(&clock(), Timestamp::MAX)).is_none(),
                         "a dropped lease handed over a value"
                     );
                     match flights.join(FINGERPRINT, at(NOW), GRACE) {
@@ -138,9 +138,8 @@ fn callers_joining_while_the_holder_lands_all_end_with_a_value() {
                         lease.land(Some(value(me)));
                         me
                     }
-                    Joined::Waiter(flight) => {
-                        landed_value(flight.wait(&clock())).expect("the holder landed a value")
-                    }
+                    Joined::Waiter(flight) => landed_value(flight.wait(&clock(), Timestamp::MAX))
+                        .expect("the holder landed a value"),
                 })
             })
             .collect();
@@ -162,7 +161,7 @@ fn holder_or_none(flights: &Flights) -> Option<Lease<'_>> {
         Joined::Holder(lease) => Some(lease),
         Joined::Waiter(flight) => {
             assert!(
-                landed_value(flight.wait(&clock())).is_some(),
+                landed_value(flight.wait(&clock(), Timestamp::MAX)).is_some(),
                 "the holder landed a value"
             );
             None
