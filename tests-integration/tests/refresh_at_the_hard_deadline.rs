@@ -120,3 +120,49 @@ fn a_failed_refresh_on_redis() {
     let server = antidogpile_test_support::redis::Redis::start();
     a_failed_refresh_at_the_hard_deadline_holds_nobody_up(&server.url("timeout=2s"));
 }
+
+/// A refresh that fails shortly before its value's hard deadline spaces
+/// its retry with its claim, but never past that deadline: the caller after
+/// it computes at once rather than wait for a claim nobody computes under.
+fn a_retry_spaced_before_the_hard_deadline_holds_nobody_up_after_it(url: &str) {
+    let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
+    let cache = std::sync::Arc::new(Cache::from_url(url).unwrap().with_clock(clock.clock()));
+    let ttl = Ttl::soft(Duration::from_secs(1))
+        .factor(2)
+        .grace(Duration::from_secs(60));
+    assert_eq!(cache.get_or_compute("k", ttl, || 1u64), 1);
+    clock.advance(Duration::from_millis(1_900));
+    let failed = cache.get_or_try_compute("k", ttl, || Err::<u64, &str>("the refresh fails"));
+    assert_eq!(
+        failed,
+        Ok(1),
+        "{url}: the stale value stands in for the failure"
+    );
+    clock.advance(Duration::from_millis(200)); // past the hard deadline, not the spacing
+    let next = antidogpile_test_support::within(Duration::from_secs(5), {
+        let cache = std::sync::Arc::clone(&cache);
+        move || cache.get_or_compute("k", ttl, || 2u64)
+    });
+    assert_eq!(
+        next,
+        Some(2),
+        "{url}: the next caller waited for a claim nobody computes under"
+    );
+}
+
+#[test]
+fn a_retry_spaced_in_memory() {
+    a_retry_spaced_before_the_hard_deadline_holds_nobody_up_after_it("memory://");
+}
+
+#[test]
+fn a_retry_spaced_on_files() {
+    let dir = antidogpile_test_support::temp_dir::TempDir::new("antidogpile-spaced-at-hard");
+    a_retry_spaced_before_the_hard_deadline_holds_nobody_up_after_it(&dir.file_url());
+}
+
+#[test]
+fn a_retry_spaced_on_redis() {
+    let server = antidogpile_test_support::redis::Redis::start();
+    a_retry_spaced_before_the_hard_deadline_holds_nobody_up_after_it(&server.url("timeout=2s"));
+}

@@ -367,6 +367,10 @@ impl FileStore {
                 (Hold::Claim(claim), Content::Envelope { sealed, .. })
                     if file.header.stamp == claim.0 =>
                 {
+                    // Never past the value's hard deadline: a claim kept
+                    // past it (a retry spaced after a failure) would hold
+                    // up the cold misses that follow with nobody computing.
+                    let until = until.min(file.header.deadline);
                     let claimed = envelope::with_claim(sealed, until).map_err(|error| {
                         StoreError::new(StoreErrorKind::Other, error.to_string())
                     })?;
@@ -414,7 +418,11 @@ impl FileStore {
                 return Ok((Change::Remove, false));
             }
             if !is_live_value(&file, now) {
-                return Ok((Change::Keep, false));
+                // Past its hard deadline by this process's clock (not by
+                // the others', if clocks differ), or kept for a refresh still
+                // claimed: it goes, so that no process serves it fresh and
+                // a claim on it ends (its write is refused).
+                return Ok((Change::Remove, false));
             }
             let Content::Envelope { sealed, .. } = file.content else {
                 // A raw value has no stale state: it goes.

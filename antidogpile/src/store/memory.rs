@@ -538,7 +538,10 @@ impl MemoryStore {
         }
         let renewed = match hold {
             Hold::Claim(claim) if entry.claim == claim.0 => {
-                entry.claimed_until = until;
+                // Never past the value's hard deadline: a claim kept past it
+                // (a retry spaced after a failure) would hold up the cold
+                // misses that follow with nobody computing.
+                entry.claimed_until = until.min(entry.hard_deadline);
                 true
             }
             Hold::Lease(lease) if matches!(entry.held, Held::Lease(held) if held == lease) => {
@@ -591,6 +594,19 @@ impl MemoryStore {
             // A fill under way started before this invalidation: end its
             // lease, so its write is refused and the next caller computes.
             shard.entries.remove(&fingerprint);
+            return false;
+        }
+        if shard
+            .entries
+            .get(&fingerprint)
+            .is_some_and(|entry| !entry.is_live_value(now) && !entry.is_gone(now))
+        {
+            // Past its hard deadline, kept for a refresh still claimed: the
+            // invalidation ends the claim (its write is refused), and the
+            // value goes, as it would have at its deadline (one clock here).
+            let removed = shard.entries.remove(&fingerprint);
+            drop(shard);
+            drop(removed);
             return false;
         }
         let Some(entry) = shard

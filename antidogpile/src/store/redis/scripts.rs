@@ -158,8 +158,10 @@ if kind() ~= 'hash' then return false end
 local f = fields()
 if ARGV[1] == 'c' then
   if f[6] or not live(f, tonumber(ARGV[4])) or f[2] ~= ARGV[2] then return false end
-  redis.call('HSET', k, 'c', ARGV[3])
-  keep_until(tonumber(ARGV[3]), tonumber(ARGV[4]))
+  -- Never past the value's hard deadline: a claim kept past it (a retry
+  -- spaced after a failure) would hold up the cold misses that follow.
+  local claim_end = math.min(tonumber(ARGV[3]), tonumber(f[5]))
+  redis.call('HSET', k, 'c', string.format('%d', claim_end))
   return ARGV[2]
 end
 if f[6] ~= ARGV[2] then return false end
@@ -194,7 +196,13 @@ if f[6] then
   redis.call('DEL', k)
   return 0
 end
-if not live(f, tonumber(ARGV[1])) then return 0 end
+if not live(f, tonumber(ARGV[1])) then
+  -- Past its hard deadline by this client's clock (not by the others', if
+  -- clocks differ), or kept for a refresh still claimed: it goes, so that
+  -- no client serves it fresh and a claim on it ends.
+  if entry(f) then redis.call('DEL', k) end
+  return 0
+end
 redis.call('HSET', k, 's', '0', 'c', '0', 't', ARGV[2])
 return 1
 "#;
