@@ -3,9 +3,13 @@
 //! must end with no violation. The long random-seed runs are
 //! `bash scripts/history.sh STORE`, by hand.
 //!
-//! The runs take turns (one lock): each starts several processes and
-//! servers, and their timing bounds assume they are not starved of CPU by
-//! four other runs at once.
+//! The runs take turns: each starts several processes and servers, and
+//! their timing bounds assume they are not starved of CPU. With nextest
+//! (every test a process) `scripts/test.sh` runs this file last, with one
+//! test thread; under `cargo test` (one process, threads) a lock does it.
+//!
+//! The broken builds (`--broken NAME`, a promise undone at run time, see
+//! `antidogpile::__private::Broken`) must each be reported.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -118,6 +122,46 @@ fn redis_cluster_seed_3_keeps_every_promise() {
     let by_kind = run_passes("redis-cluster", 3);
     a_server_fault(&by_kind);
     assert!(!by_kind.contains_key("cut"), "{by_kind:?}");
+}
+
+/// Runs `run --store memory --seed 1 --seconds 6 --broken NAME`, and
+/// asserts that it fails (exit 1) naming `promise` among its violations.
+fn broken_build_is_caught(name: &str, promise: &str) {
+    let _turn = ONE_RUN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let dir = TempDir::new(&format!("history-broken-{name}"));
+    let output = Command::new(env!("CARGO_BIN_EXE_antidogpile-history"))
+        .args(["run", "--store", "memory", "--seed", "1", "--seconds", "6"])
+        .args(["--broken", name, "--out"])
+        .arg(dir.path())
+        .output()
+        .expect("run antidogpile-history");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let caught = stdout
+        .lines()
+        .filter(|line| line.starts_with("VIOLATION ") && line.contains(promise))
+        .count();
+    assert!(
+        output.status.code() == Some(1) && caught > 0,
+        "the build broken with {name} was not reported as breaking {promise:?} ({}):\n{stdout}",
+        output.status
+    );
+}
+
+#[test]
+fn a_build_without_the_stale_set_guard_is_caught() {
+    broken_build_is_caught("stale-set-guard", "stale set");
+}
+
+#[test]
+fn a_build_that_keeps_the_lease_of_a_panic_is_caught() {
+    broken_build_is_caught("lease-kept-on-panic", "waited");
+}
+
+#[test]
+fn a_build_whose_batches_wait_holding_leases_is_caught() {
+    broken_build_is_caught("batch-waits-holding", "waited");
 }
 
 #[test]

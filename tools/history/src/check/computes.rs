@@ -166,8 +166,8 @@ fn early_recomputes(
 const DOCUMENTED_RECOMPUTE: &str =
     "callers after an invalidation, or a clear, do not join a compute that started before it";
 
-/// Whether an invalidation of the key came between `earlier`'s start and
-/// `later`'s (`"invalidate"`), or the two computes' calls started on
+/// Whether an invalidation of the key came between the start of the
+/// earlier of the two computes' calls and `later`'s start (`"invalidate"`), or the two computes' calls started on
 /// either side of a clear that reaches the key, and so computed it under
 /// different generations (`"clear"`).
 fn ended_by_invalidation(
@@ -176,10 +176,14 @@ fn ended_by_invalidation(
     later: &Compute,
     key: &KeyEvents<'_, '_>,
 ) -> Option<&'static str> {
+    // A hold is taken between its call's start and its compute's: an
+    // invalidation in between may have ended one compute's hold before the
+    // other took its own.
+    let first_call = history.call_start(earlier).min(history.call_start(later));
     let invalidated = key
         .invalidations
         .iter()
-        .any(|invalidation| invalidation.start <= later.start && invalidation.end >= earlier.start);
+        .any(|invalidation| invalidation.start <= later.start && invalidation.end >= first_call);
     if invalidated {
         return Some("invalidate");
     }

@@ -241,14 +241,25 @@ impl<'a> History<'a> {
     }
 
     /// The first fault that may let holds lapse (or writes be lost) whose
-    /// window, `[START, END + hold_bound_ms]`, meets `[from, to]`.
+    /// window, `[START, END + hold_bound_ms]` (see `window_start`), meets
+    /// `[from, to]`.
     fn lapse_fault(&self, from: u64, to: u64) -> Option<&'a Fault> {
         let bound = self.config.hold_bound_ms;
         self.faults.iter().copied().find(|fault| {
             fault.kind.lets_holds_lapse()
-                && fault.start <= to
+                && self.window_start(fault) <= to
                 && fault.end.saturating_add(bound) >= from
         })
+    }
+
+    /// Where a fault's window starts: at the fault, but for a killed
+    /// process a grace before it: the compute it ran when killed was never
+    /// recorded, and may have held its key since up to a grace earlier.
+    fn window_start(&self, fault: &Fault) -> u64 {
+        match fault.kind {
+            FaultKind::Kill => fault.start.saturating_sub(self.config.grace_ms),
+            _ => fault.start,
+        }
     }
 
     /// The first fault of the store (a server killed or stopped, the

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::{History, Producer, Scope};
 use crate::config::Store;
-use crate::event::{Call, Event, Invalidate, Served};
+use crate::event::{Call, Event, FaultKind, Invalidate, Served};
 use crate::report::{Promise, Report};
 
 /// Checks every call's value (and the compute it ran).
@@ -172,6 +172,21 @@ fn stale_set(
         report.exempt(Promise::StaleSet, "clear", UNSEEN_CLEAR);
         return;
     }
+    // A Redis Cluster failover may lose what its master acknowledged just
+    // before it died (replication is asynchronous): a clear's generation,
+    // an invalidation. A documented limit, counted.
+    if history.config.store == Store::RedisCluster {
+        let bound = history.config.hold_bound_ms;
+        let failover = history.faults.iter().any(|fault| {
+            fault.kind == FaultKind::ServerKill
+                && fault.start.saturating_sub(FAILOVER_LOSES_MS) <= call.start
+                && fault.end.saturating_add(bound) >= invalidation.start
+        });
+        if failover {
+            report.exempt(Promise::StaleSet, "server-kill", FAILOVER);
+            return;
+        }
+    }
     // While the store failed, the producer's process could not see another
     // process's invalidation, and its callers that joined its compute got
     // its value: a documented limit, counted.
@@ -194,6 +209,13 @@ fn stale_set(
     let violation = history.violation(Promise::StaleSet, detail, events);
     report.violations.push(violation);
 }
+
+/// How long before a master's death a write it acknowledged may be lost.
+const FAILOVER_LOSES_MS: u64 = 1_000;
+
+/// What the docs say of a stale set after a Redis Cluster failover.
+const FAILOVER: &str = "a limit: a Redis Cluster failover may lose the writes its master \
+     acknowledged just before it died (a clear, an invalidation)";
 
 /// What the docs say of a stale set while the store failed.
 const STORE_FAILED: &str = "a limit: while the store fails, a process cannot see \

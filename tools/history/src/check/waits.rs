@@ -164,7 +164,9 @@ fn idle(history: &History<'_>, wait: &Wait<'_, '_>, report: &mut Report) {
             .faults
             .iter()
             .filter(|fault| fault.kind.lets_holds_lapse());
-        covered.extend(faults.map(|fault| (fault.start, fault.end.saturating_add(bound))));
+        covered.extend(
+            faults.map(|fault| (history.window_start(fault), fault.end.saturating_add(bound))),
+        );
         idle = uncovered_ms(wait.from, wait.to, &mut covered);
         if idle <= config.wait_tolerance_ms {
             if let Some(fault) = history.lapse_fault(wait.from, wait.to) {
