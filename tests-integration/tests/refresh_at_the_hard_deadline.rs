@@ -71,21 +71,23 @@ fn on_files() {
     a_caller_after_the_hard_deadline_waits_for_the_refresh_under_way(&dir.file_url());
 }
 
-/// A refresh that fails at the hard deadline leaves no stale value to
-/// serve while its retry is spaced: its claim is given back, and the next
-/// caller computes at once rather than wait for a claim nobody computes
-/// under (the history checker found such waits once the claimed entry was
-/// kept past the deadline).
-fn a_failed_refresh_at_the_hard_deadline_holds_nobody_up(url: &str) {
+/// A refresh that fails at or shortly before its value's hard deadline
+/// (`during` passes while it computes, `after` once it failed, from
+/// `before` after the value was written): no stale value is left to serve
+/// while its retry is spaced, so its claim is given back or ends at the
+/// deadline, and the next caller computes at once rather than wait for a
+/// claim nobody computes under (the history checker found such waits once
+/// the claimed entry was kept past the deadline).
+fn a_failed_refresh_holds_nobody_up(url: &str, [before, during, after]: [u64; 3]) {
     let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
     let cache = std::sync::Arc::new(Cache::from_url(url).unwrap().with_clock(clock.clock()));
     let ttl = Ttl::soft(Duration::from_secs(1))
         .factor(2)
         .grace(Duration::from_secs(60));
     assert_eq!(cache.get_or_compute("k", ttl, || 1u64), 1);
-    clock.advance(Duration::from_millis(1_990));
+    clock.advance(Duration::from_millis(before));
     let failed = cache.get_or_try_compute("k", ttl, || {
-        clock.advance(Duration::from_millis(20)); // past the hard deadline
+        clock.advance(Duration::from_millis(during));
         Err::<u64, &str>("the refresh fails")
     });
     assert_eq!(
@@ -93,6 +95,7 @@ fn a_failed_refresh_at_the_hard_deadline_holds_nobody_up(url: &str) {
         Ok(1),
         "{url}: the stale value stands in for the failure"
     );
+    clock.advance(Duration::from_millis(after));
     let next = antidogpile_test_support::within(Duration::from_secs(5), {
         let cache = std::sync::Arc::clone(&cache);
         move || cache.get_or_compute("k", ttl, || 2u64)
@@ -104,65 +107,30 @@ fn a_failed_refresh_at_the_hard_deadline_holds_nobody_up(url: &str) {
     );
 }
 
+/// Fails as the hard deadline (2 s) passes; then one that fails 100 ms
+/// before it, whose spaced retry would outlast it.
+const FAILURES: [[u64; 3]; 2] = [[1_990, 20, 0], [1_900, 0, 200]];
+
 #[test]
 fn a_failed_refresh_in_memory() {
-    a_failed_refresh_at_the_hard_deadline_holds_nobody_up("memory://");
+    for timing in FAILURES {
+        a_failed_refresh_holds_nobody_up("memory://", timing);
+    }
 }
 
 #[test]
 fn a_failed_refresh_on_files() {
-    let dir = antidogpile_test_support::temp_dir::TempDir::new("antidogpile-failed-at-hard");
-    a_failed_refresh_at_the_hard_deadline_holds_nobody_up(&dir.file_url());
+    for timing in FAILURES {
+        let dir = antidogpile_test_support::temp_dir::TempDir::new("antidogpile-failed-at-hard");
+        a_failed_refresh_holds_nobody_up(&dir.file_url(), timing);
+    }
 }
 
 #[test]
 fn a_failed_refresh_on_redis() {
     let server = antidogpile_test_support::redis::Redis::start();
-    a_failed_refresh_at_the_hard_deadline_holds_nobody_up(&server.url("timeout=2s"));
-}
-
-/// A refresh that fails shortly before its value's hard deadline spaces
-/// its retry with its claim, but never past that deadline: the caller after
-/// it computes at once rather than wait for a claim nobody computes under.
-fn a_retry_spaced_before_the_hard_deadline_holds_nobody_up_after_it(url: &str) {
-    let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
-    let cache = std::sync::Arc::new(Cache::from_url(url).unwrap().with_clock(clock.clock()));
-    let ttl = Ttl::soft(Duration::from_secs(1))
-        .factor(2)
-        .grace(Duration::from_secs(60));
-    assert_eq!(cache.get_or_compute("k", ttl, || 1u64), 1);
-    clock.advance(Duration::from_millis(1_900));
-    let failed = cache.get_or_try_compute("k", ttl, || Err::<u64, &str>("the refresh fails"));
-    assert_eq!(
-        failed,
-        Ok(1),
-        "{url}: the stale value stands in for the failure"
-    );
-    clock.advance(Duration::from_millis(200)); // past the hard deadline, not the spacing
-    let next = antidogpile_test_support::within(Duration::from_secs(5), {
-        let cache = std::sync::Arc::clone(&cache);
-        move || cache.get_or_compute("k", ttl, || 2u64)
-    });
-    assert_eq!(
-        next,
-        Some(2),
-        "{url}: the next caller waited for a claim nobody computes under"
-    );
-}
-
-#[test]
-fn a_retry_spaced_in_memory() {
-    a_retry_spaced_before_the_hard_deadline_holds_nobody_up_after_it("memory://");
-}
-
-#[test]
-fn a_retry_spaced_on_files() {
-    let dir = antidogpile_test_support::temp_dir::TempDir::new("antidogpile-spaced-at-hard");
-    a_retry_spaced_before_the_hard_deadline_holds_nobody_up_after_it(&dir.file_url());
-}
-
-#[test]
-fn a_retry_spaced_on_redis() {
-    let server = antidogpile_test_support::redis::Redis::start();
-    a_retry_spaced_before_the_hard_deadline_holds_nobody_up_after_it(&server.url("timeout=2s"));
+    for (index, timing) in FAILURES.into_iter().enumerate() {
+        let url = server.url(&format!("timeout=2s&prefix=f{index}"));
+        a_failed_refresh_holds_nobody_up(&url, timing);
+    }
 }

@@ -17,6 +17,22 @@ pub enum Store {
     File,
 }
 
+impl Store {
+    /// The store `name` spells (as `config` and `run --store` do), or an
+    /// error listing the names.
+    pub fn named(name: &str) -> Result<Store, String> {
+        crate::words::one_of(name, STORES, "store")
+    }
+
+    /// Its name, as `config` and `run --store` spell it.
+    pub fn name(self) -> &'static str {
+        STORES
+            .iter()
+            .find(|(_, store)| *store == self)
+            .map_or("?", |(spelled, _)| spelled)
+    }
+}
+
 /// The stores, as a `config` line spells them.
 const STORES: &[(&str, Store)] = &[
     ("memory", Store::Memory),

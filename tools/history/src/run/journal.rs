@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::options::Store;
+use super::options::{RunBounds, Store};
 
 /// Real time in ms since the Unix epoch, the clock of every history.
 pub fn now_ms() -> u64 {

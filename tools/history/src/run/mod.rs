@@ -31,7 +31,7 @@ mod verdict;
 mod workers;
 
 use journal::{now_ms, Journal, RunConfig};
-use options::{Options, USAGE};
+use options::{Options, RunBounds, USAGE};
 use plan::Plan;
 use servers::Servers;
 use workers::{WorkerSetup, Workers};

@@ -3,54 +3,21 @@
 
 use std::path::PathBuf;
 
-/// The store a run drives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Store {
-    /// `memory://`: one cache per process.
-    Memory,
-    /// memcached behind a fault proxy.
-    Memcached,
-    /// One redis-server behind a fault proxy.
-    Redis,
-    /// A Redis Cluster of three masters with a replica each.
-    RedisCluster,
-    /// A file store in the run's directory.
-    File,
-}
+pub use antidogpile_history::Store;
 
-/// Every store, as `--store` spells it.
-const STORES: &[(&str, Store)] = &[
-    ("memory", Store::Memory),
-    ("memcached", Store::Memcached),
-    ("redis", Store::Redis),
-    ("redis-cluster", Store::RedisCluster),
-    ("file", Store::File),
-];
-
-impl Store {
-    /// The store `name` spells, or an error listing the names.
-    pub fn named(name: &str) -> Result<Store, String> {
-        STORES
-            .iter()
-            .find(|(spelled, _)| *spelled == name)
-            .map(|(_, store)| *store)
-            .ok_or_else(|| {
-                let names: Vec<&str> = STORES.iter().map(|(spelled, _)| *spelled).collect();
-                format!("unknown store {name:?}: one of {}", names.join(", "))
-            })
-    }
-
-    /// Its name, as `--store` and the `config` line spell it.
-    pub fn name(self) -> &'static str {
-        STORES
-            .iter()
-            .find(|(_, store)| *store == self)
-            .map_or("?", |(spelled, _)| spelled)
-    }
-
+/// What a store means for a run: its bound on holds, how early it may
+/// judge a value stale.
+pub trait RunBounds {
     /// How long a hold of a dead, stopped or cut-off holder may outlive it
     /// (the docs' liveness window of 1 s plus the store's slack).
-    pub fn hold_bound_ms(self) -> u64 {
+    fn hold_bound_ms(self) -> u64;
+    /// How much earlier than the soft deadline the store may judge a value
+    /// stale (memcached counts whole seconds).
+    fn early_ms(self) -> u64;
+}
+
+impl RunBounds for Store {
+    fn hold_bound_ms(self) -> u64 {
         match self {
             Store::Memory => 0,
             Store::File | Store::Redis => 2000,
@@ -59,9 +26,7 @@ impl Store {
         }
     }
 
-    /// How much earlier than the soft deadline the store may judge a value
-    /// stale (memcached counts whole seconds).
-    pub fn early_ms(self) -> u64 {
+    fn early_ms(self) -> u64 {
         match self {
             Store::Memcached => 1000,
             _ => 100,
@@ -175,9 +140,8 @@ mod tests {
 
     #[test]
     fn every_store_is_named_back_as_spelled() {
-        for (name, store) in STORES {
-            assert_eq!(Store::named(name), Ok(*store));
-            assert_eq!(store.name(), *name);
+        for name in ["memory", "memcached", "redis", "redis-cluster", "file"] {
+            assert_eq!(Store::named(name).map(Store::name), Ok(name));
         }
     }
 }
