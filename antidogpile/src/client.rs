@@ -552,7 +552,7 @@ impl<'c> Ops<'c> {
             let mut flights: Vec<(usize, Arc<Flight>)> = Vec::new();
             let mut polls: Vec<usize> = Vec::new();
             // Keys whose lease this round took, to be read again before they are computed.
-            let mut looking_again = false;
+            let mut looking_again: Vec<usize> = Vec::new();
             for (slot, next) in turns {
                 match next {
                     Next::Value(value) => {
@@ -565,7 +565,7 @@ impl<'c> Ops<'c> {
                     }
                     Next::Wait(flight) => flights.push((slot, flight)),
                     Next::Poll => polls.push(slot),
-                    Next::LookAgain => looking_again = true,
+                    Next::LookAgain => looking_again.push(slot),
                 }
             }
             // A key whose holder it must not wait for (itself, or a task its
@@ -607,6 +607,12 @@ impl<'c> Ops<'c> {
                 }
             }
             if !jobs.is_empty() || !bypassed.is_empty() {
+                // The leases taken to look again are given back first: the
+                // compute may take long (a refresh that hangs), and others
+                // must not wait for keys nobody computes meanwhile.
+                for &slot in &looking_again {
+                    progress[slot].give_back_lease();
+                }
                 CLIENT.counters.count(Event::Compute);
                 let wanted = jobs.iter().map(|(slot, _)| slot).chain(&bypassed);
                 let compute = compute(wanted.map(|slot| &keys[batch.first[*slot]]).collect());
@@ -651,7 +657,7 @@ impl<'c> Ops<'c> {
             // both would wait out the grace. A key it holds is computed
             // (above) or read again now, before it waits; a key it polls for
             // is given back while it waits for this process's computes.
-            if looking_again {
+            if !looking_again.is_empty() {
                 continue;
             }
             if !flights.is_empty() {

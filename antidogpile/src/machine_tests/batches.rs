@@ -66,7 +66,7 @@ fn a_batch_serves_the_fresh_refreshes_the_stale_and_fills_the_missing() {
             rig.store.reads(1, [Finds::entry(200, STALE_SINCE)]);
             rig.store.claims(1, [Ok(Some(11))]);
             rig.store.held_writes(1, [Ok(true)]);
-            rig.store.reads(2, [Finds::nothing(), Finds::nothing()]);
+            rig.store.reads(2, [Finds::nothing(), Finds::nothing(), Finds::nothing()]);
             rig.store.leases(2, [Ok(Some(12))]);
             rig.store.held_writes(2, [Ok(true)]);
 
@@ -74,11 +74,13 @@ fn a_batch_serves_the_fresh_refreshes_the_stale_and_fills_the_missing() {
             let how = format!("{style:?}, async: {asynchronous}");
             assert_eq!(values, [100, 20, 30], "{how}");
             // The stale key is computed in the round that claimed it; the
-            // missing key, whose in-process lease that round took, is read
-            // again in the next round before its store lease is asked, and
-            // computed then: two compute calls. (The doc of
-            // `get_or_compute_many` says the keys to compute, "missing, or
-            // stale and claimed", are computed in one call.)
+            // missing key's in-process lease, which that round took to read
+            // it again, is given back before that compute (others need not
+            // wait for a key nobody computes meanwhile), taken again in the
+            // next round, and the key computed in the one after: two
+            // compute calls, and one more read of the missing key. (The doc
+            // of `get_or_compute_many` says the keys to compute, "missing,
+            // or stale and claimed", are computed in one call.)
             assert_eq!(computed, [vec![2], vec![3]], "{how}");
             let expected = [
                 Op::ReadMany {
@@ -91,6 +93,10 @@ fn a_batch_serves_the_fresh_refreshes_the_stale_and_fills_the_missing() {
                 },
                 Op::WriteHeldMany {
                     writes: vec![(1, Hold::Claim(ClaimId(11)), val(style, 20))],
+                },
+                Op::ReadMany {
+                    keys: vec![2],
+                    purpose: ReadFor::Peek,
                 },
                 Op::ReadMany {
                     keys: vec![2],
