@@ -66,7 +66,8 @@ fn a_batch_serves_the_fresh_refreshes_the_stale_and_fills_the_missing() {
             rig.store.reads(1, [Finds::entry(200, STALE_SINCE)]);
             rig.store.claims(1, [Ok(Some(11))]);
             rig.store.held_writes(1, [Ok(true)]);
-            rig.store.reads(2, [Finds::nothing(), Finds::nothing(), Finds::nothing()]);
+            rig.store
+                .reads(2, [Finds::nothing(), Finds::nothing(), Finds::nothing()]);
             rig.store.leases(2, [Ok(Some(12))]);
             rig.store.held_writes(2, [Ok(true)]);
 

@@ -124,7 +124,7 @@ fn redis_cluster_seed_3_keeps_every_promise() {
     assert!(!by_kind.contains_key("cut"), "{by_kind:?}");
 }
 
-/// Runs `run --store memory --seed 1 --seconds 6 --broken NAME`, and
+/// Runs `run --store memory --seed 1 --seconds 10 --broken NAME`, and
 /// asserts that it fails (exit 1) naming `promise` among its violations.
 fn broken_build_is_caught(name: &str, promise: &str) {
     let _turn = ONE_RUN_AT_A_TIME
@@ -132,7 +132,7 @@ fn broken_build_is_caught(name: &str, promise: &str) {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = TempDir::new(&format!("history-broken-{name}"));
     let output = Command::new(env!("CARGO_BIN_EXE_antidogpile-history"))
-        .args(["run", "--store", "memory", "--seed", "1", "--seconds", "6"])
+        .args(["run", "--store", "memory", "--seed", "1", "--seconds", "10"])
         .args(["--broken", name, "--out"])
         .arg(dir.path())
         .output()

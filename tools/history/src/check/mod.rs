@@ -221,6 +221,25 @@ impl<'a> History<'a> {
             .min(compute.start)
     }
 
+    /// [`History::clear_delay`] for `process`, lengthened by the time it
+    /// was stopped (SIGSTOP) between the clear and `at`: a stopped process
+    /// reads no generation.
+    fn clear_delay_for(&self, clear: &Clear, process: &str, at: u64) -> u64 {
+        let stopped: u64 = self
+            .faults
+            .iter()
+            .filter(|fault| fault.kind == FaultKind::Stop && fault.target == process)
+            .map(|fault| {
+                fault
+                    .end
+                    .min(at)
+                    .saturating_sub(fault.start.max(clear.start))
+            })
+            .sum();
+        self.clear_delay(&clear.process, process)
+            .saturating_add(stopped)
+    }
+
     /// How long after a clear by `clearer` ended `process` may still use
     /// the old generation: at once in the clearing process, about
     /// `clear_delay_ms` in the others (with the tolerances).

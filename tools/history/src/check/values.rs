@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::{History, Producer, Scope};
 use crate::config::Store;
-use crate::event::{Call, Event, FaultKind, Invalidate, Served};
+use crate::event::{Call, Clear, Event, FaultKind, Invalidate, Served};
 use crate::report::{Promise, Report};
 
 /// Checks every call's value (and the compute it ran).
@@ -158,15 +158,21 @@ fn stale_set(
     // (the clear delay): it reads the value under the old generation, which
     // an invalidation by a process that only knew the new one misses. A
     // documented limit, counted.
-    let unseen_clear = history.clears.iter().any(|clear| {
-        clear.process != call.process
-            && history.clear_reaches_key(&clear.process, &call.process, &call.key)
-            && producer.predates(clear.start)
-            && clear.start <= call.start
-            && call.start
+    // So may the invalidating process (it then reaches the old generation
+    // only). A process stopped meanwhile learns of a clear that much later.
+    let not_seen_by = |clear: &Clear, process: &str, at: u64| {
+        clear.process != process
+            && clear.start <= at
+            && at
                 <= clear
                     .end
-                    .saturating_add(history.clear_delay(&clear.process, &call.process))
+                    .saturating_add(history.clear_delay_for(clear, process, at))
+    };
+    let unseen_clear = history.clears.iter().any(|clear| {
+        history.clear_reaches_key(&clear.process, &call.process, &call.key)
+            && producer.predates(clear.start)
+            && (not_seen_by(clear, &call.process, call.start)
+                || not_seen_by(clear, &invalidation.process, invalidation.start))
     });
     if unseen_clear {
         report.exempt(Promise::StaleSet, "clear", UNSEEN_CLEAR);
