@@ -100,7 +100,7 @@ fn a_dropped_lease_wakes_both_waiters_and_exactly_one_computes_next() {
                         }
                         Joined::Waiter(next) => {
                             joined.fetch_add(1, Ordering::SeqCst);
-                            let got = landed_value(next.wait(&clock()));
+                            let got = landed_value(next.wait(&clock(), Timestamp::MAX));
                             (false, got.expect("the next holder landed a value"))
                         }
                     }
