@@ -215,8 +215,7 @@ fn value_gone(
         .any(|invalidation| invalidation.start <= next.start && invalidation.end >= previous.start);
     let (process, _) = key.scope;
     let cleared = history.clears.iter().any(|clear| {
-        (process.is_empty() || clear.process == process)
-            && !next.key.starts_with(['b', 'c'])
+        history.clear_reaches_key(&clear.process, process, &next.key)
             && clear.start <= next.start
             && clear.end >= previous.start
     });
